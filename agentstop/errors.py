@@ -1,0 +1,267 @@
+"""Every error agentstop raises, in one hierarchy.
+
+```
+AgentstopError
+├── JournalError                  the journal file cannot be used as asked
+│   ├── JournalCorrupt            the file is not a database, or is damaged
+│   ├── JournalTooNew             written by a newer agentstop (schema version)
+│   ├── JournalBusy               another writer held the lock past the bound
+│   ├── IllegalTransition         a call state change the lifecycle forbids
+│   └── UnknownSession / UnknownCall
+├── ToolError                     a tool is missing or misbehaved
+│   ├── UnknownTool               no tool of that name is registered
+│   └── ToolFailed                prepare/commit raised; says which phase
+├── Rejected                      the call never reached the world
+│   ├── InvalidArgs               arguments failed the tool's Args model
+│   ├── GrantRevoked              the grant was revoked (Stop)
+│   ├── GrantExpired              the grant's ttl ran out
+│   ├── OutOfScope                tool or resource not covered by the grant
+│   ├── CallLimitReached          the grant's max_calls were used up
+│   ├── Interrupted               cut off by Stop before the fence
+│   └── OutcomeUnknown            cut off by Stop mid-commit; being reconciled
+├── CommitRefused                 raised BY a tool's commit: upstream said no, nothing landed
+├── CompensationFailed            an undo failed after its retries
+└── TaskFileError                 task.yaml is wrong (file, line, field)
+```
+
+Every message is built from fields the error keeps, and ends with what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentstopError",
+    "CallLimitReached",
+    "CommitRefused",
+    "CompensationFailed",
+    "GrantExpired",
+    "GrantRevoked",
+    "IllegalTransition",
+    "Interrupted",
+    "InvalidArgs",
+    "JournalBusy",
+    "JournalCorrupt",
+    "JournalError",
+    "JournalTooNew",
+    "OutOfScope",
+    "OutcomeUnknown",
+    "Rejected",
+    "TaskFileError",
+    "ToolError",
+    "ToolFailed",
+    "UnknownCall",
+    "UnknownSession",
+    "UnknownTool",
+]
+
+
+class AgentstopError(Exception):
+    """Root of every error agentstop raises on purpose."""
+
+
+# -- journal ---------------------------------------------------------------
+
+
+class JournalError(AgentstopError):
+    """The journal cannot be opened or written as asked."""
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"journal {path}: {problem}. {fix}")
+
+
+class JournalCorrupt(JournalError):
+    """Raised when the file is not an agentstop journal or is damaged."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            path,
+            f"not a usable agentstop journal ({detail})",
+            "Point to a journal written by agentstop, or move this file aside; "
+            "nothing was written to it.",
+        )
+
+
+class JournalTooNew(JournalError):
+    """Raised when the journal's schema version is newer than this agentstop."""
+
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            path,
+            f"schema version {found} is newer than this agentstop supports ({supported})",
+            "Upgrade agentstop (pip install -U agentstop); the journal was not modified.",
+        )
+
+
+class JournalBusy(JournalError):
+    """Raised when another process held the journal's write lock past the bound."""
+
+    def __init__(self, path: str, waited: float) -> None:
+        self.waited = waited
+        super().__init__(
+            path,
+            f"locked by another writer for {waited:.1f} s",
+            "Nothing was committed without its journal record; retry when the other "
+            "process has finished (agentstop sessions shows what is running).",
+        )
+
+
+class IllegalTransition(JournalError):
+    """Raised when a call state change is not allowed by the lifecycle."""
+
+    def __init__(self, path: str, call_id: str, current: str, wanted: str) -> None:
+        self.call_id = call_id
+        self.current = current
+        self.wanted = wanted
+        super().__init__(
+            path,
+            f"call {call_id} cannot go from {current} to {wanted}",
+            "This is a bug in the caller or in agentstop; the journal was left unchanged.",
+        )
+
+
+class UnknownSession(JournalError):
+    """Raised when a session id is not in the journal."""
+
+    def __init__(self, path: str, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(
+            path,
+            f"no session {session_id!r}",
+            "List the sessions with `agentstop sessions` and pass one of their ids, or 'latest'.",
+        )
+
+
+class UnknownCall(JournalError):
+    """Raised when a call id is not part of the session."""
+
+    def __init__(self, path: str, session_id: str, call_id: str) -> None:
+        self.session_id = session_id
+        self.call_id = call_id
+        super().__init__(
+            path,
+            f"session {session_id} has no call {call_id!r}",
+            "See `agentstop report` for the session's call ids.",
+        )
+
+
+# -- tools -----------------------------------------------------------------
+
+
+class ToolError(AgentstopError):
+    """A tool is missing or misbehaved."""
+
+
+class UnknownTool(ToolError):
+    """Raised when a call names a tool that is not registered."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        listing = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"no tool named {name!r} (registered: {listing}). "
+            "Add it to the supervisor's tools, or fix the name."
+        )
+
+
+class ToolFailed(ToolError):
+    """Raised when a tool's prepare or commit raised; the journal says what happened."""
+
+    def __init__(self, call_id: str, tool: str, phase: str, error: str, landed: str) -> None:
+        self.call_id = call_id
+        self.tool = tool
+        self.phase = phase
+        self.error = error
+        self.landed = landed
+        super().__init__(f"call {call_id} ({tool}) failed in {phase}: {error}; {landed}")
+
+
+class CommitRefused(AgentstopError):
+    """Raise this from `Tool.commit` when the upstream refused and nothing landed.
+
+    Any other exception from commit leaves the outcome uncertain: agentstop then asks
+    the tool's `lookup`, and without one records the call as *unknown*.
+    """
+
+
+class CompensationFailed(AgentstopError):
+    """Raised when a compensation still failed after its retries."""
+
+    def __init__(self, call_id: str, tool: str, attempts: int, error: str) -> None:
+        self.call_id = call_id
+        self.tool = tool
+        self.attempts = attempts
+        self.error = error
+        super().__init__(
+            f"undo of call {call_id} ({tool}) failed after {attempts} attempts: {error}. "
+            "It stays listed as compensation_failed; retry with `agentstop undo`."
+        )
+
+
+# -- the fence ---------------------------------------------------------------
+
+
+class Rejected(AgentstopError):
+    """The call did not reach the world: the fence refused it, or Stop cut it off.
+
+    Attributes:
+        call_id: the call's id in its session (None when it was never journaled).
+        tool: the tool's name.
+        reason: one line saying why, as the journal records it.
+    """
+
+    def __init__(self, call_id: str | None, tool: str, reason: str) -> None:
+        self.call_id = call_id
+        self.tool = tool
+        self.reason = reason
+        who = f"call {call_id} ({tool})" if call_id else f"call to {tool}"
+        super().__init__(f"{who} rejected: {reason}")
+
+
+class InvalidArgs(Rejected):
+    """Raised when arguments fail the tool's Args model; nothing was prepared."""
+
+
+class GrantRevoked(Rejected):
+    """Raised at the fence when the grant was revoked (by Stop, here or elsewhere)."""
+
+
+class GrantExpired(Rejected):
+    """Raised at the fence when the grant's ttl had run out."""
+
+
+class OutOfScope(Rejected):
+    """Raised at the fence when the tool or its resource is not covered by the grant."""
+
+
+class CallLimitReached(Rejected):
+    """Raised at the fence when the grant's max_calls were used up."""
+
+
+class Interrupted(Rejected):
+    """Raised when Stop cut the call off before it reached the fence."""
+
+
+class OutcomeUnknown(Rejected):
+    """Raised when Stop cut the call off mid-commit; lookup may still settle it."""
+
+
+# -- task files --------------------------------------------------------------
+
+
+class TaskFileError(AgentstopError):
+    """A task.yaml is wrong; says the file, the line and the field."""
+
+    def __init__(self, path: str, line: int | None, field: str | None, problem: str) -> None:
+        self.path = path
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = path if line is None else f"{path}:{line}"
+        what = f" field {field!r}:" if field else ""
+        super().__init__(f"{where}:{what} {problem}")

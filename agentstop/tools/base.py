@@ -1,0 +1,167 @@
+"""The Tool contract: a side effect split into prepare and commit, with its undo.
+
+A tool is a class. Its integrator declares what it does to the world (its
+`reversibility`), how to build the effect without showing it to anyone
+(`prepare`), how to issue it exactly once (`commit`, which gets a stable
+idempotency key), and where one exists, how to take it back (`compensate`) and
+how to ask the upstream whether an effect landed (`lookup`).
+
+Example:
+    ```python
+    class CreateEvent(Tool):
+        name = "create_event"
+        description = "Book a meeting in the team calendar."
+        reversibility = Reversibility.REVERSIBLE
+
+        class Args(BaseModel):
+            title: str
+            start: datetime
+
+        def resource(self, args: CreateEvent.Args) -> str:
+            return "calendar:team"
+
+        async def prepare(self, args, ctx):
+            return {"uid": ctx.idempotency_key, "title": args.title, "start": args.start.isoformat()}
+
+        async def commit(self, prepared, ctx):
+            await calendar.put(prepared)            # upstream dedupes on uid
+            return {"uid": prepared["uid"]}
+
+        async def compensate(self, receipt, ctx):
+            await calendar.delete(receipt["uid"])
+
+        async def lookup(self, ctx):
+            return await calendar.get(ctx.idempotency_key)
+    ```
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+__all__ = ["Reversibility", "StopPolicy", "Tool", "ToolContext"]
+
+
+class Reversibility(enum.StrEnum):
+    """What a committed effect allows afterwards."""
+
+    READ_ONLY = "read_only"
+    """No side effect. Never gated by the grant, still journaled."""
+
+    REVERSIBLE = "reversible"
+    """An exact undo exists (delete the event it created, pull a queued message)."""
+
+    COMPENSABLE = "compensable"
+    """Only a semantic undo, which leaves a trace (a correction email, a refund)."""
+
+    IRREVERSIBLE = "irreversible"
+    """No undo; the report says what to do by hand (`Tool.undo_hint`)."""
+
+
+class StopPolicy(enum.StrEnum):
+    """What Stop does to a commit of this tool that is already in flight."""
+
+    WAIT = "wait"
+    """Let the commit finish; Stop waits for its outcome."""
+
+    TRY_CANCEL = "try_cancel"
+    """After the grace period, cancel it; its outcome is *unknown* until `lookup` settles it."""
+
+    ABANDON = "abandon"
+    """After the grace period, stop waiting; it keeps running and is reported as in flight."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool knows about the call it is serving.
+
+    Attributes:
+        session_id: the session the call belongs to.
+        call_id: the call's id within the session ("c3").
+        tool: the tool's name.
+        idempotency_key: stable for this call across retries and recovery; pass it
+            upstream so a repeated commit never repeats the effect.
+        args: the validated arguments (as journaled, secrets redacted, when the
+            context is rebuilt from the journal for undo or recovery).
+        attempt: 1 for the first try of a compensation, 2 for its first retry, ...
+    """
+
+    session_id: str
+    call_id: str
+    tool: str
+    idempotency_key: str
+    args: Any = None
+    attempt: int = 1
+    extra: dict[str, Any] = field(default_factory=lambda: {})
+
+
+class Tool:
+    """Base class for every tool agentstop runs.
+
+    Class attributes:
+        name: the name planners and grants use ("send_email").
+        description: one or two sentences the model reads.
+        reversibility: a `Reversibility`.
+        Args: a pydantic model of the arguments.
+        on_stop: a `StopPolicy` for a commit in flight when Stop comes.
+        undo_hint: for irreversible tools, what a person should do by hand.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    reversibility: ClassVar[Reversibility] = Reversibility.IRREVERSIBLE
+    Args: ClassVar[type[BaseModel]] = BaseModel
+    on_stop: ClassVar[StopPolicy] = StopPolicy.WAIT
+    undo_hint: ClassVar[str] = ""
+
+    def summary(self, args: Any) -> str:
+        """One line a person reads in the side-effect panel."""
+        data = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
+        text = json.dumps(data, separators=(", ", "="), default=str)
+        return f"{self.name} {text[:120]}"
+
+    def resource(self, args: Any) -> str:
+        """What the grant's scopes are matched against; by default the tool name."""
+        return self.name
+
+    async def prepare(self, args: Any, ctx: ToolContext) -> Any:
+        """Build the effect with nothing visible to the world; return it JSON-serialisable."""
+        return args.model_dump(mode="json") if isinstance(args, BaseModel) else args
+
+    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        """Issue the one side effect and return its receipt (JSON-serialisable).
+
+        Raise `CommitRefused` when the upstream refused and nothing landed.
+        """
+        raise NotImplementedError(f"tool {self.name!r} does not implement commit()")
+
+    async def discard(self, prepared: Any, ctx: ToolContext) -> None:
+        """Release a prepared effect that will never be committed."""
+
+    # compensate and lookup are optional: a tool that has none simply does not
+    # define them, and agentstop reports it as not undoable / not reconcilable.
+    compensate: Any = None
+    lookup: Any = None
+
+    @classmethod
+    def can_compensate(cls) -> bool:
+        """True when the tool defines `compensate(receipt, ctx)`."""
+        return callable(getattr(cls, "compensate", None))
+
+    @classmethod
+    def can_lookup(cls) -> bool:
+        """True when the tool defines `lookup(ctx)`."""
+        return callable(getattr(cls, "lookup", None))
+
+    @property
+    def is_read_only(self) -> bool:
+        """True for tools with no side effect (not gated by the grant)."""
+        return self.reversibility is Reversibility.READ_ONLY
+
+    def __repr__(self) -> str:
+        return f"<Tool {self.name} {self.reversibility.value}>"

@@ -32,7 +32,7 @@ class GrantSpec:
     max_calls: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.tools, str) or isinstance(self.scopes, str):
+        if isinstance(self.tools, str) or isinstance(self.scopes, str):  # type: ignore[unreachable]
             raise TypeError("GrantSpec tools and scopes are lists of patterns, not a string")
         if self.ttl_seconds is not None and self.ttl_seconds <= 0:
             raise ValueError(f"GrantSpec ttl must be positive, got {self.ttl!r}")

@@ -122,8 +122,11 @@ class Tool:
     def summary(self, args: Any) -> str:
         """One line a person reads in the side-effect panel."""
         data = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
-        text = json.dumps(data, separators=(", ", "="), default=str)
-        return f"{self.name} {text[:120]}"
+        if isinstance(data, dict):
+            text = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in data.items())
+        else:
+            text = json.dumps(data, default=str)
+        return f"{self.name} {text}"[:160]
 
     def resource(self, args: Any) -> str:
         """What the grant's scopes are matched against; by default the tool name."""

@@ -1,0 +1,285 @@
+"""The journal's writes, each a function over one connection inside one transaction.
+
+The writer thread runs them (see writer.py); `revoke_now` also runs them from a
+plain connection in another process. Every write appends an event and updates
+the materialised row in the same transaction, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from agentstop.errors import IllegalTransition, UnknownCall, UnknownSession
+from agentstop.grant import GrantSpec, GrantState, fence_verdict
+
+from .records import SessionStatus
+from .states import CallState, can_move
+
+__all__ = [
+    "append_event",
+    "create_session",
+    "end_session",
+    "fence",
+    "heartbeat",
+    "issue_grant",
+    "plan_call",
+    "revoke",
+    "transition",
+]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def append_event(
+    conn: sqlite3.Connection,
+    session_id: str,
+    call_id: str | None,
+    kind: str,
+    at: float,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Append one event; returns its seq."""
+    cur = conn.execute(
+        "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+        (session_id, call_id, kind, at, _json(data or {})),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def create_session(
+    conn: sqlite3.Connection,
+    *,
+    session_id: str,
+    task_name: str,
+    goal: str,
+    task_path: str | None,
+    tools: list[str],
+    pid: int,
+    host: str,
+    meta: dict[str, Any],
+    at: float,
+) -> None:
+    """Insert a running session and its `session_started` event."""
+    conn.execute(
+        "INSERT INTO sessions (session_id, task_name, goal, task_path, tools, started_at, status,"
+        " pid, host, heartbeat_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (session_id, task_name, goal, task_path, _json(tools), at, SessionStatus.RUNNING, pid, host, at,
+         _json(meta)),
+    )
+    append_event(conn, session_id, None, "session_started",
+                 at, {"task_name": task_name, "pid": pid, "host": host})
+
+
+def _require_session(conn: sqlite3.Connection, session_id: str) -> None:
+    if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise UnknownSession(path, session_id)
+
+
+def issue_grant(conn: sqlite3.Connection, session_id: str, spec: GrantSpec, at: float) -> int:
+    """Insert a grant for the session; returns its id."""
+    _require_session(conn, session_id)
+    ttl = spec.ttl_seconds
+    expires = None if ttl is None else at + ttl
+    cur = conn.execute(
+        "INSERT INTO grants (session_id, tools, scopes, issued_at, expires_at, max_calls)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (session_id, _json(spec.tools), _json(spec.scopes), at, expires, spec.max_calls),
+    )
+    grant_id = cur.lastrowid
+    assert grant_id is not None
+    append_event(conn, session_id, None, "grant_issued", at, {
+        "grant_id": grant_id, "tools": spec.tools, "scopes": spec.scopes,
+        "expires_at": expires, "max_calls": spec.max_calls,
+    })
+    return grant_id
+
+
+def plan_call(
+    conn: sqlite3.Connection,
+    *,
+    session_id: str,
+    tool: str,
+    summary: str,
+    resource: str,
+    args: Any,
+    reversibility: str,
+    on_stop: str,
+    can_compensate: bool,
+    can_lookup: bool,
+    undo_hint: str,
+    idempotency_key: str,
+    grant_id: int | None,
+    at: float,
+    reason: str | None = None,
+) -> str:
+    """Record a new call as planned; returns its call id ("c1", "c2", ...)."""
+    _require_session(conn, session_id)
+    n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?",
+                     (session_id,)).fetchone()[0]
+    call_id = f"c{n}"
+    conn.execute(
+        "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
+        " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (session_id, call_id, n, tool, summary, resource, _json(args), reversibility, on_stop,
+         int(can_compensate), int(can_lookup), undo_hint, idempotency_key, grant_id,
+         CallState.PLANNED.value, at, at),
+    )
+    append_event(conn, session_id, call_id, CallState.PLANNED.value, at,
+                 {"tool": tool, "summary": summary, "resource": resource, "args": args})
+    return call_id
+
+
+_TERMINAL_TIME = {
+    CallState.COMMITTED, CallState.FAILED, CallState.REJECTED, CallState.DISCARDED,
+}
+
+
+def transition(
+    conn: sqlite3.Connection,
+    session_id: str,
+    call_id: str,
+    state: CallState,
+    at: float,
+    *,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    prepared: Any = None,
+    receipt: Any = None,
+    undo_error: str | None = None,
+    undo_by: str | None = None,
+) -> int:
+    """Move a call to `state`, refusing moves the lifecycle forbids; returns the event seq."""
+    row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?",
+                       (session_id, call_id)).fetchone()
+    if row is None:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise UnknownCall(path, session_id, call_id)
+    current = CallState(row[0])
+    if not can_move(current, state):
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise IllegalTransition(path, call_id, current.value, state.value)
+    event: dict[str, Any] = dict(data or {})
+    if reason is not None:
+        event["reason"] = reason
+    sets = ["state = ?", "updated_at = ?"]
+    values: list[Any] = [state.value, at]
+    if reason is not None and state not in (CallState.COMPENSATION_FAILED,):
+        sets.append("reason = ?")
+        values.append(reason)
+    if prepared is not None:
+        sets.append("prepared = ?")
+        values.append(_json(prepared))
+        event["prepared"] = prepared
+    if receipt is not None:
+        sets.append("receipt = ?")
+        values.append(_json(receipt))
+        event["receipt"] = receipt
+    if state is CallState.COMMITTING:
+        sets.append("fence_at = ?")
+        values.append(at)
+    if state in _TERMINAL_TIME:
+        sets.append("ended_at = ?")
+        values.append(at)
+    if state is CallState.COMPENSATING:
+        sets.append("undo_attempts = undo_attempts + 1")
+        sets.append("undo_by = ?")
+        values.append(undo_by)
+    if state in (CallState.COMPENSATION_FAILED, CallState.COMPENSATED):
+        sets.append("undo_error = ?")
+        values.append(undo_error)
+    seq = append_event(conn, session_id, call_id, state.value, at, event)
+    if state is CallState.COMMITTED:
+        sets.append("committed_at = ?")
+        values.append(at)
+        sets.append("commit_seq = ?")
+        values.append(seq)
+    values.extend([session_id, call_id])
+    conn.execute(f"UPDATE calls SET {', '.join(sets)} WHERE session_id = ? AND call_id = ?", values)
+    return seq
+
+
+def _grant_state(conn: sqlite3.Connection, grant_id: int) -> GrantState:
+    row = conn.execute(
+        "SELECT grant_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at, revoked_by"
+        " FROM grants WHERE grant_id = ?", (grant_id,)).fetchone()
+    spec = GrantSpec(tools=json.loads(row[1]), scopes=json.loads(row[2]), max_calls=row[5])
+    return GrantState(grant_id=row[0], spec=spec, issued_at=row[3], expires_at=row[4],
+                      calls_used=row[6], revoked_at=row[7], revoked_by=row[8])
+
+
+def fence(
+    conn: sqlite3.Connection,
+    session_id: str,
+    call_id: str,
+    grant_id: int,
+    tool: str,
+    resource: str,
+    at: float,
+) -> tuple[str, str] | None:
+    """The commit fence: check the grant and enter `committing`, in one transaction.
+
+    Returns None when the call passed (it is now `committing`), else the
+    `(kind, reason)` it was rejected for (it is now `rejected`).
+    """
+    verdict = fence_verdict(_grant_state(conn, grant_id), tool, resource, at)
+    if verdict is not None:
+        transition(conn, session_id, call_id, CallState.REJECTED, at,
+                   reason=verdict[1], data={"fence": verdict[0]})
+        return verdict
+    conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
+    transition(conn, session_id, call_id, CallState.COMMITTING, at, data={"grant_id": grant_id})
+    return None
+
+
+def revoke(conn: sqlite3.Connection, session_id: str, by: str, reason: str, at: float) -> list[int]:
+    """Revoke every live grant of the session; returns the ids revoked (empty if none were live)."""
+    _require_session(conn, session_id)
+    ids = [r[0] for r in conn.execute(
+        "SELECT grant_id FROM grants WHERE session_id = ? AND revoked_at IS NULL", (session_id,))]
+    if not ids:
+        return []
+    conn.execute(
+        "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?"
+        " WHERE session_id = ? AND revoked_at IS NULL", (at, by, reason, session_id))
+    append_event(conn, session_id, None, "revoked", at, {"grant_ids": ids, "by": by, "reason": reason})
+    return ids
+
+
+def end_session(
+    conn: sqlite3.Connection,
+    session_id: str,
+    status: str,
+    at: float,
+    *,
+    stopped_by: str | None = None,
+    stop_reason: str | None = None,
+) -> bool:
+    """Mark a running session ended; returns False when it had already ended."""
+    cur = conn.execute(
+        "UPDATE sessions SET status = ?, ended_at = ?, stopped_by = COALESCE(?, stopped_by),"
+        " stop_reason = COALESCE(?, stop_reason) WHERE session_id = ? AND status = ?",
+        (status, at, stopped_by, stop_reason, session_id, SessionStatus.RUNNING))
+    if cur.rowcount == 0:
+        return False
+    append_event(conn, session_id, None, "session_ended", at,
+                 {"status": status, "stopped_by": stopped_by, "reason": stop_reason})
+    return True
+
+
+def heartbeat(conn: sqlite3.Connection, session_id: str, at: float) -> None:
+    """Record that the session's process is alive (no event: it is not history)."""
+    conn.execute("UPDATE sessions SET heartbeat_at = ? WHERE session_id = ?", (at, session_id))
+
+
+def mark_stop_requested(conn: sqlite3.Connection, session_id: str, by: str, reason: str) -> None:
+    """Remember who asked the session to stop (the session still runs until it ends)."""
+    conn.execute(
+        "UPDATE sessions SET stopped_by = COALESCE(stopped_by, ?), stop_reason = COALESCE(stop_reason, ?)"
+        " WHERE session_id = ?", (by, reason, session_id))

@@ -1,0 +1,103 @@
+"""The journal's reads: row-to-record mapping and the queries readers run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiosqlite
+
+from .records import CallRecord, Event, GrantRecord, SessionRecord, loads
+
+__all__ = ["Reader"]
+
+_SESSION_COLS = (
+    "session_id, task_name, goal, task_path, tools, started_at, ended_at, status, stopped_by, stop_reason,"
+    " pid, host, heartbeat_at, meta"
+)
+_CALL_COLS = (
+    "session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop, can_compensate,"
+    " can_lookup, undo_hint, idempotency_key, grant_id, state, reason, prepared, receipt, planned_at,"
+    " fence_at, committed_at, commit_seq, ended_at, updated_at, undo_attempts, undo_error, undo_by"
+)
+_GRANT_COLS = (
+    "grant_id, session_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at,"
+    " revoked_by, revoke_reason"
+)
+
+
+def _session(r: Any) -> SessionRecord:
+    return SessionRecord(
+        session_id=r[0], task_name=r[1], goal=r[2], task_path=r[3], tools=json.loads(r[4]),
+        started_at=r[5], ended_at=r[6], status=r[7], stopped_by=r[8], stop_reason=r[9], pid=r[10],
+        host=r[11], heartbeat_at=r[12], meta=json.loads(r[13]),
+    )
+
+
+def _call(r: Any) -> CallRecord:
+    return CallRecord(
+        session_id=r[0], call_id=r[1], n=r[2], tool=r[3], summary=r[4], resource=r[5], args=loads(r[6]),
+        reversibility=r[7], on_stop=r[8], can_compensate=bool(r[9]), can_lookup=bool(r[10]),
+        undo_hint=r[11], idempotency_key=r[12], grant_id=r[13], state=r[14], reason=r[15],
+        prepared=loads(r[16]), receipt=loads(r[17]), planned_at=r[18], fence_at=r[19], committed_at=r[20],
+        commit_seq=r[21], ended_at=r[22], updated_at=r[23], undo_attempts=r[24], undo_error=r[25],
+        undo_by=r[26],
+    )
+
+
+def _grant(r: Any) -> GrantRecord:
+    return GrantRecord(
+        grant_id=r[0], session_id=r[1], tools=json.loads(r[2]), scopes=json.loads(r[3]), issued_at=r[4],
+        expires_at=r[5], max_calls=r[6], calls_used=r[7], revoked_at=r[8], revoked_by=r[9],
+        revoke_reason=r[10],
+    )
+
+
+def _event(r: Any) -> Event:
+    return Event(seq=r[0], session_id=r[1], call_id=r[2], kind=r[3], at=r[4], data=json.loads(r[5]))
+
+
+class Reader:
+    """Read queries over one aiosqlite connection (autocommit: no stale snapshots)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def events(self, session_id: str | None, after: int, limit: int | None) -> list[Event]:
+        where = "seq > ?" if session_id is None else "session_id = ? AND seq > ?"
+        params: tuple[Any, ...] = (after,) if session_id is None else (session_id, after)
+        lim = "" if limit is None else f" LIMIT {int(limit)}"
+        rows = await self._all(
+            f"SELECT seq, session_id, call_id, kind, at, data FROM events WHERE {where} ORDER BY seq{lim}", params)
+        return [_event(r) for r in rows]
+
+    async def sessions(self) -> list[SessionRecord]:
+        rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at, rowid")
+        return [_session(r) for r in rows]
+
+    async def session(self, session_id: str) -> SessionRecord | None:
+        rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions WHERE session_id = ?", (session_id,))
+        return _session(rows[0]) if rows else None
+
+    async def calls(self, session_id: str) -> list[CallRecord]:
+        rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
+        return [_call(r) for r in rows]
+
+    async def call(self, session_id: str, call_id: str) -> CallRecord | None:
+        rows = await self._all(
+            f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
+        return _call(rows[0]) if rows else None
+
+    async def calls_by_key(self, key: str) -> list[CallRecord]:
+        rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n",
+                               (key,))
+        return [_call(r) for r in rows]
+
+    async def grants(self, session_id: str) -> list[GrantRecord]:
+        rows = await self._all(
+            f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,))
+        return [_grant(r) for r in rows]

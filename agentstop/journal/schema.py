@@ -1,0 +1,142 @@
+"""The journal's SQLite schema, its version, and the pragmas every connection sets.
+
+`events` is the truth: append-only, one row per step of a call's or session's
+life. `sessions`, `grants` and `calls` are materialised from it in the same
+transaction that appends the event, so readers get the last state cheaply.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+__all__ = ["SCHEMA_VERSION", "apply_pragmas", "migrate"]
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE sessions (
+    session_id   TEXT PRIMARY KEY,
+    task_name    TEXT NOT NULL,
+    goal         TEXT NOT NULL DEFAULT '',
+    task_path    TEXT,
+    tools        TEXT NOT NULL DEFAULT '[]',
+    started_at   REAL NOT NULL,
+    ended_at     REAL,
+    status       TEXT NOT NULL,
+    stopped_by   TEXT,
+    stop_reason  TEXT,
+    pid          INTEGER,
+    host         TEXT,
+    heartbeat_at REAL,
+    meta         TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE grants (
+    grant_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id    TEXT NOT NULL REFERENCES sessions(session_id),
+    tools         TEXT NOT NULL,
+    scopes        TEXT NOT NULL,
+    issued_at     REAL NOT NULL,
+    expires_at    REAL,
+    max_calls     INTEGER,
+    calls_used    INTEGER NOT NULL DEFAULT 0,
+    revoked_at    REAL,
+    revoked_by    TEXT,
+    revoke_reason TEXT
+);
+CREATE INDEX grants_session ON grants(session_id);
+CREATE TABLE calls (
+    session_id      TEXT NOT NULL REFERENCES sessions(session_id),
+    call_id         TEXT NOT NULL,
+    n               INTEGER NOT NULL,
+    tool            TEXT NOT NULL,
+    summary         TEXT NOT NULL,
+    resource        TEXT NOT NULL,
+    args            TEXT NOT NULL,
+    reversibility   TEXT NOT NULL,
+    on_stop         TEXT NOT NULL,
+    can_compensate  INTEGER NOT NULL,
+    can_lookup      INTEGER NOT NULL,
+    undo_hint       TEXT NOT NULL DEFAULT '',
+    idempotency_key TEXT NOT NULL,
+    grant_id        INTEGER,
+    state           TEXT NOT NULL,
+    reason          TEXT,
+    prepared        TEXT,
+    receipt         TEXT,
+    planned_at      REAL NOT NULL,
+    fence_at        REAL,
+    committed_at    REAL,
+    commit_seq      INTEGER,
+    ended_at        REAL,
+    updated_at      REAL NOT NULL,
+    undo_attempts   INTEGER NOT NULL DEFAULT 0,
+    undo_error      TEXT,
+    undo_by         TEXT,
+    PRIMARY KEY (session_id, call_id)
+);
+CREATE INDEX calls_key ON calls(idempotency_key);
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    call_id    TEXT,
+    kind       TEXT NOT NULL,
+    at         REAL NOT NULL,
+    data       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_session ON events(session_id, seq);
+"""
+
+# Each entry brings a journal from version i to i + 1; append, never edit.
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    # Not executescript(): it COMMITs first, which would split the migration.
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _script(_V1),
+]
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def apply_pragmas(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """Set the pragmas every journal connection needs, each for its reason."""
+    # Wait for another process's write lock (bounded) instead of failing at once.
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    # WAL: readers (the UI, `agentstop report`) never block the fence, and the
+    # fence never blocks them.
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL by default: cheap events (planned, prepared) need not reach the disk
+    # at once; the fence and outcomes switch to FULL (see writer.py).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    # The schema has references; keep them honest.
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version stored in the file."""
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, start: int) -> None:
+    """Bring the schema from `start` to `SCHEMA_VERSION`, one transaction per step."""
+    for version in range(start, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the lock: another process may have migrated meanwhile.
+            if user_version(conn) != version:
+                conn.execute("ROLLBACK")
+                continue
+            _MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,66 @@
+"""What a planner is, and what it may ask of the supervisor that runs it.
+
+A planner is the agent's brain: scripted steps or a real model. It runs as one
+task under the supervisor, which cancels it on Stop. It acts on the world only
+through `Agent.call` / `Agent.call_parallel`, the gated path through the fence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from agentstop.tools.base import Tool
+
+__all__ = ["Agent", "Planner", "TranscriptChunk"]
+
+
+@dataclass(frozen=True)
+class TranscriptChunk:
+    """A piece of the agent's visible transcript.
+
+    Attributes:
+        kind: "thought" (streamed model text), "call" (a tool call was issued),
+            "result" (its outcome), or "end" (the end of a thought).
+        text: the text to show.
+        call_id: for "call"/"result", the call it is about.
+    """
+
+    kind: str
+    text: str
+    call_id: str | None = None
+
+
+class Agent(Protocol):
+    """The supervisor as a planner sees it."""
+
+    @property
+    def tools(self) -> Sequence[Tool]:
+        """The tools the planner may offer the model."""
+        ...
+
+    async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]:
+        """Run one tool call through the fence; returns its receipt or raises `Rejected`."""
+        ...
+
+    async def call_parallel(self, calls: Sequence[tuple[str, Any]]) -> list[dict[str, Any] | BaseException]:
+        """Run several calls at once; each result is a receipt or the exception it raised."""
+        ...
+
+    async def say(self, text: str) -> None:
+        """Stream a piece of the agent's thought to the transcript."""
+        ...
+
+    async def end_thought(self) -> None:
+        """Close the current thought; it is journaled as one transcript event."""
+        ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Anything with `async run(agent)`; cancellation stops it at once."""
+
+    async def run(self, agent: Agent) -> None:
+        """Drive the agent until the goal is reached or the planner gives up."""
+        ...

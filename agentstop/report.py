@@ -1,0 +1,252 @@
+"""The four-way report: what was done, interrupted, in flight, and undoable.
+
+A pure function of journal rows (`Report.build`), so the live UI, the CLI,
+replay and crash recovery all tell the same story. Every call lands in exactly
+one of Done, Interrupted and In flight; Undoable is a view over Done.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord
+from agentstop.journal.states import CallState
+
+if TYPE_CHECKING:
+    from agentstop.journal import Journal
+
+__all__ = ["BUCKETS", "Report", "ReportItem", "UndoInfo", "bucket_of"]
+
+S = CallState
+
+BUCKETS: dict[str, frozenset[CallState]] = {
+    "done": frozenset({S.COMMITTED, S.COMPENSATING, S.COMPENSATED, S.COMPENSATION_FAILED}),
+    "interrupted": frozenset({S.PLANNED, S.PREPARED, S.REJECTED, S.DISCARDED, S.FAILED}),
+    "in_flight": frozenset({S.COMMITTING, S.UNKNOWN}),
+}
+
+
+def bucket_of(state: str) -> str:
+    """The bucket ("done", "interrupted", "in_flight") a call state belongs to."""
+    s = CallState(state)
+    for name, states in BUCKETS.items():
+        if s in states:
+            return name
+    raise AssertionError(f"state {state} is in no bucket")  # pragma: no cover - BUCKETS covers every state
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+def _deadline(receipt: Any, key: str) -> float | None:
+    if isinstance(receipt, dict):
+        value = receipt.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class UndoInfo:
+    """Whether and how a call can be undone.
+
+    Attributes:
+        available: an undo can be run now (or retried).
+        status: "not_undoable", "available", "expired", "running", "done",
+            "failed" (retryable), or "pending" (the call has not landed yet).
+        deadline: when the undo stops being possible (epoch seconds), if ever.
+        reversible_until: until when the undo is exact (after it is only a
+            compensation that leaves a trace), if the tool said.
+        detail: one line for a person ("irreversible: call the bank").
+    """
+
+    available: bool
+    status: str
+    deadline: float | None
+    reversible_until: float | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape used by `Report.to_json`."""
+        return {
+            "available": self.available, "status": self.status, "deadline": _iso(self.deadline),
+            "reversible_until": _iso(self.reversible_until), "detail": self.detail,
+        }
+
+
+def _undo_info(call: CallRecord, now: float) -> UndoInfo:
+    deadline = _deadline(call.receipt, "undo_deadline")
+    exact_until = _deadline(call.receipt, "reversible_until")
+    state = CallState(call.state)
+    if call.reversibility == "read_only":
+        return UndoInfo(False, "not_undoable", None, None, "read-only: nothing to undo")
+    if not call.can_compensate or call.reversibility == "irreversible":
+        hint = call.undo_hint or "the tool defines no compensation"
+        return UndoInfo(False, "not_undoable", None, None, f"{call.reversibility}: {hint}")
+    if state is S.COMPENSATED:
+        return UndoInfo(False, "done", deadline, exact_until, "undone")
+    if state is S.COMPENSATING:
+        return UndoInfo(False, "running", deadline, exact_until, f"undo in progress (attempt {call.undo_attempts})")
+    if bucket_of(call.state) == "interrupted":
+        return UndoInfo(False, "not_undoable", None, None, "never reached the world: nothing to undo")
+    if bucket_of(call.state) == "in_flight":
+        return UndoInfo(False, "pending", deadline, exact_until, "undo possible once it lands")
+    if deadline is not None and now >= deadline:
+        return UndoInfo(False, "expired", deadline, exact_until, "the undo window has closed")
+    if state is S.COMPENSATION_FAILED:
+        return UndoInfo(True, "failed", deadline, exact_until, f"undo failed: {call.undo_error}; retry possible")
+    kind = "exact undo" if exact_until is None or now < exact_until else "compensation (leaves a trace)"
+    if call.reversibility == "compensable" and exact_until is None:
+        kind = "compensation (leaves a trace)"
+    return UndoInfo(True, "available", deadline, exact_until, kind)
+
+
+@dataclass(frozen=True)
+class ReportItem:
+    """One call as the report shows it."""
+
+    call_id: str
+    n: int
+    tool: str
+    summary: str
+    resource: str
+    args: Any
+    reversibility: str
+    state: str
+    bucket: str
+    reason: str | None
+    prepared: Any
+    receipt: Any
+    undo: UndoInfo
+    planned_at: float
+    fence_at: float | None
+    committed_at: float | None
+    ended_at: float | None
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape used by `Report.to_json`."""
+        return {
+            "call_id": self.call_id, "tool": self.tool, "summary": self.summary, "resource": self.resource,
+            "args": self.args, "reversibility": self.reversibility, "state": self.state,
+            "reason": self.reason, "prepared": self.prepared, "receipt": self.receipt,
+            "undo": self.undo.to_json(),
+            "planned_at": _iso(self.planned_at), "fence_at": _iso(self.fence_at),
+            "committed_at": _iso(self.committed_at), "ended_at": _iso(self.ended_at),
+        }
+
+
+def _reason(call: CallRecord, session: SessionRecord) -> str | None:
+    if call.reason:
+        return call.reason
+    state = CallState(call.state)
+    if state in (S.PLANNED, S.PREPARED) and session.status != "running":
+        return f"never reached the fence (session {session.status})"
+    if state is S.UNKNOWN:
+        return "outcome unknown; being checked"
+    return None
+
+
+def _item(call: CallRecord, session: SessionRecord, now: float) -> ReportItem:
+    return ReportItem(
+        call_id=call.call_id, n=call.n, tool=call.tool, summary=call.summary, resource=call.resource,
+        args=call.args, reversibility=call.reversibility, state=call.state, bucket=bucket_of(call.state),
+        reason=_reason(call, session), prepared=call.prepared, receipt=call.receipt,
+        undo=_undo_info(call, now), planned_at=call.planned_at, fence_at=call.fence_at,
+        committed_at=call.committed_at, ended_at=call.ended_at, updated_at=call.updated_at,
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """The four-way report of one session, built from the journal alone.
+
+    Attributes:
+        session: the session row.
+        grants: its grants (to say when and by whom it was revoked).
+        done: calls that reached the world (committed, undone or undo failed).
+        interrupted: calls that never reached it (planned, prepared, rejected,
+            discarded, failed).
+        in_flight: calls whose commit is running or whose outcome is unknown.
+        undoable: done calls whose compensation can run now, latest commit first
+            (the order Undo all uses).
+        generated_at: when the report was built.
+    """
+
+    session: SessionRecord
+    grants: tuple[GrantRecord, ...]
+    done: tuple[ReportItem, ...]
+    interrupted: tuple[ReportItem, ...]
+    in_flight: tuple[ReportItem, ...]
+    undoable: tuple[ReportItem, ...]
+    generated_at: float
+
+    @classmethod
+    def build(cls, session: SessionRecord, calls: list[CallRecord], grants: list[GrantRecord],
+              now: float | None = None) -> Report:
+        """The report as a pure function of journal rows."""
+        at = time.time() if now is None else now
+        items = [_item(c, session, at) for c in calls]
+        by_commit = sorted((c for c in calls if c.commit_seq is not None), key=lambda c: c.commit_seq or 0,
+                           reverse=True)
+        lookup = {i.call_id: i for i in items}
+        return cls(
+            session=session,
+            grants=tuple(grants),
+            done=tuple(i for i in items if i.bucket == "done"),
+            interrupted=tuple(i for i in items if i.bucket == "interrupted"),
+            in_flight=tuple(i for i in items if i.bucket == "in_flight"),
+            undoable=tuple(lookup[c.call_id] for c in by_commit if lookup[c.call_id].undo.available),
+            generated_at=at,
+        )
+
+    @classmethod
+    async def from_journal(cls, journal: Journal, session_id: str, now: float | None = None) -> Report:
+        """Read the session's rows and build its report."""
+        session = await journal.session(session_id)
+        calls = await journal.calls(session_id)
+        grants = await journal.grants(session_id)
+        return cls.build(session, calls, grants, now)
+
+    @property
+    def all_calls(self) -> tuple[ReportItem, ...]:
+        """Every call, in the order they were planned."""
+        return tuple(sorted(self.done + self.interrupted + self.in_flight, key=lambda i: i.n))
+
+    @property
+    def revoked(self) -> GrantRecord | None:
+        """The first grant revocation of the session, if any."""
+        revoked = [g for g in self.grants if g.revoked_at is not None]
+        return min(revoked, key=lambda g: g.revoked_at or 0.0) if revoked else None
+
+    def summary_line(self) -> str:
+        """One line a person reads first ("stopped by user: 3 done, 2 interrupted, ...")."""
+        s = self.session
+        head = s.status
+        if s.status == "stopped" and s.stopped_by:
+            head = f"stopped by {s.stopped_by}"
+        counts = (f"{len(self.done)} done, {len(self.interrupted)} interrupted, "
+                  f"{len(self.in_flight)} in flight, {len(self.undoable)} undoable")
+        return f"{head}: {counts}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict: `session` plus the four lists."""
+        s = self.session
+        revoked = self.revoked
+        return {
+            "session": {
+                "id": s.session_id, "task_name": s.task_name, "goal": s.goal, "task_path": s.task_path,
+                "started_at": _iso(s.started_at), "ended_at": _iso(s.ended_at), "status": s.status,
+                "stopped_by": s.stopped_by, "stop_reason": s.stop_reason,
+                "revoked_at": _iso(revoked.revoked_at) if revoked else None,
+                "revoked_by": revoked.revoked_by if revoked else None,
+            },
+            "done": [i.to_json() for i in self.done],
+            "interrupted": [i.to_json() for i in self.interrupted],
+            "in_flight": [i.to_json() for i in self.in_flight],
+            "undoable": [i.to_json() for i in self.undoable],
+        }

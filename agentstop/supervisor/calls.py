@@ -1,0 +1,270 @@
+"""The gated call path: plan, validate, prepare, fence, commit, outcome.
+
+Each step is journaled before the next one acts. The commit runs shielded from
+the caller's cancellation: once a call has passed the fence, only its tool's
+`on_stop` policy (applied by Stop) may cut it short, and then its outcome is
+recorded as *unknown* until `lookup` settles it, never as something it was not.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from agentstop.errors import (
+    CallLimitReached,
+    CommitRefused,
+    GrantExpired,
+    GrantRevoked,
+    Interrupted,
+    InvalidArgs,
+    OutcomeUnknown,
+    OutOfScope,
+    Rejected,
+    ToolFailed,
+)
+from agentstop.journal import CallState, Journal
+from agentstop.redact import Redactor
+from agentstop.tools import Tool, ToolContext, ToolRegistry
+
+__all__ = ["CallPath", "Flight", "Phase", "reconcile"]
+
+T = TypeVar("T")
+
+_REJECTIONS: dict[str, type[Rejected]] = {
+    "revoked": GrantRevoked,
+    "expired": GrantExpired,
+    "scope": OutOfScope,
+    "limit": CallLimitReached,
+}
+
+
+class Phase(enum.Enum):
+    """Where a live call is, as Stop needs to know it."""
+
+    PREPARING = "preparing"
+    """Before the fence: Stop discards it."""
+
+    COMMITTING = "committing"
+    """Past the fence: Stop applies the tool's `on_stop` after the grace period."""
+
+
+@dataclass
+class Flight:
+    """A call that is running now, with the handles Stop needs."""
+
+    call_id: str
+    tool: Tool
+    phase: Phase = Phase.PREPARING
+    prepare_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    commit_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if str(exc) else text
+
+
+async def shielded(awaitable: Awaitable[T]) -> T:
+    """Await a journal write that must finish even if the caller is being cancelled."""
+    with anyio.CancelScope(shield=True):
+        result = await awaitable
+    return result
+
+
+class CallPath:
+    """Runs tool calls for one session through the fence, and tracks those in flight."""
+
+    def __init__(self, journal: Journal, registry: ToolRegistry, redactor: Redactor,
+                 session_id: str, grant_id: Callable[[], int]) -> None:
+        self.journal = journal
+        self.registry = registry
+        self.redact = redactor
+        self.session_id = session_id
+        self._grant_id = grant_id
+        self.flights: dict[str, Flight] = {}
+        self.stopping = False
+        self.stop_reason = ""
+
+    def context(self, call_id: str, tool: Tool, key: str, args: Any, attempt: int = 1) -> ToolContext:
+        """The ToolContext a tool sees for this call."""
+        return ToolContext(session_id=self.session_id, call_id=call_id, tool=tool.name, idempotency_key=key,
+                           args=args, attempt=attempt)
+
+    async def call(self, tool_name: str, raw_args: Any, key: str | None = None) -> dict[str, Any]:
+        """Run one call through the fence; returns its receipt.
+
+        Raises:
+            UnknownTool: no tool of that name (nothing journaled).
+            InvalidArgs: the arguments failed the tool's Args model (journaled as rejected).
+            Rejected: the fence refused it, or Stop cut it off (a subclass says which).
+            ToolFailed: prepare or commit failed (the journal says whether anything landed).
+        """
+        tool = self.registry.get(tool_name)
+        if key is not None:
+            # A retry of a call that already landed replays its recorded outcome
+            # instead of issuing the effect again.
+            for earlier in await self.journal.calls_by_key(key):
+                if earlier.tool == tool.name and earlier.state == CallState.COMMITTED.value:
+                    return dict(earlier.receipt or {})
+        key = key or uuid.uuid4().hex
+        args, invalid = self._validate(tool, raw_args)
+        shown_args = self.redact(args.model_dump(mode="json") if args is not None else _jsonable(raw_args))
+        try:
+            summary = tool.summary(args) if args is not None else f"{tool.name} (invalid arguments)"
+            resource = tool.resource(args) if args is not None else tool.name
+        except Exception as exc:
+            summary, resource = f"{tool.name} (summary failed)", tool.name
+            invalid = invalid or f"the tool could not describe these arguments: {_error_text(exc)}"
+        grant_id = self._grant_id()
+        call_id = await shielded(self.journal.plan_call(
+            self.session_id, tool=tool.name, summary=summary, resource=resource, args=shown_args,
+            reversibility=tool.reversibility.value, on_stop=tool.on_stop.value,
+            can_compensate=tool.can_compensate(), can_lookup=tool.can_lookup(), undo_hint=tool.undo_hint,
+            idempotency_key=key, grant_id=grant_id,
+        ))
+        if invalid is not None:
+            await self._set(call_id, CallState.REJECTED, reason=f"invalid arguments: {invalid}")
+            raise InvalidArgs(call_id, tool.name, f"invalid arguments: {invalid}; nothing was prepared")
+        if self.stopping:
+            reason = f"stopped before it was prepared ({self.stop_reason})"
+            await self._set(call_id, CallState.DISCARDED, reason=reason)
+            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
+        flight = Flight(call_id, tool)
+        self.flights[call_id] = flight
+        try:
+            return await self._run(flight, args, key, grant_id, resource)
+        finally:
+            flight.done.set()
+            del self.flights[call_id]
+
+    def _validate(self, tool: Tool, raw: Any) -> tuple[BaseModel | None, str | None]:
+        if isinstance(raw, tool.Args):
+            return raw, None
+        try:
+            return tool.Args.model_validate(raw), None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors())
+            return None, problems
+
+    async def _set(self, call_id: str, state: CallState, *, durable: bool = False, **fields: Any) -> None:
+        await shielded(self.journal.transition(self.session_id, call_id, state, durable=durable, **fields))
+
+    async def _run(self, flight: Flight, args: Any, key: str, grant_id: int, resource: str) -> dict[str, Any]:
+        tool, call_id = flight.tool, flight.call_id
+        ctx = self.context(call_id, tool, key, args)
+        prepared = await self._prepare(flight, args, ctx)
+        if not tool.is_read_only:
+            verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource))
+            if verdict is not None:
+                await self._discard_quietly(tool, prepared, ctx)
+                raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
+        else:
+            # Read-only calls have no effect to gate; they are journaled all the same.
+            await self._set(call_id, CallState.COMMITTING, data={"read_only": True})
+        flight.phase = Phase.COMMITTING
+        return await self._commit(flight, prepared, ctx)
+
+    async def _prepare(self, flight: Flight, args: Any, ctx: ToolContext) -> Any:
+        tool, call_id = flight.tool, flight.call_id
+        prepared: Any = None
+        try:
+            with flight.prepare_scope:
+                prepared = await tool.prepare(args, ctx)
+        except anyio.get_cancelled_exc_class():
+            # The caller itself was cancelled (e.g. the planner, by Stop).
+            reason = f"cancelled before the fence ({self.stop_reason or 'the caller was cancelled'})"
+            await self._set(call_id, CallState.DISCARDED, reason=reason)
+            raise
+        except Exception as exc:
+            reason = f"prepare failed: {_error_text(exc)}; nothing was issued"
+            await self._set(call_id, CallState.FAILED, reason=reason, data={"phase": "prepare"})
+            raise ToolFailed(call_id, tool.name, "prepare", _error_text(exc), "nothing was issued") from exc
+        if flight.prepare_scope.cancelled_caught:
+            reason = f"stopped before the fence ({self.stop_reason})"
+            await self._discard_quietly(tool, prepared, ctx)
+            await self._set(call_id, CallState.DISCARDED, reason=reason)
+            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
+        await self._set(call_id, CallState.PREPARED, prepared=self.redact(_jsonable(prepared)))
+        return prepared
+
+    async def _discard_quietly(self, tool: Tool, prepared: Any, ctx: ToolContext) -> None:
+        # Releasing a prepared effect is best effort: nothing was issued either way.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            try:
+                await tool.discard(prepared, ctx)
+            except Exception:
+                pass
+
+    async def _commit(self, flight: Flight, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        tool, call_id = flight.tool, flight.call_id
+        receipt: Any = None
+        error: BaseException | None = None
+        # Shielded: cancelling the caller does not cut a commit short; Stop decides
+        # through flight.commit_scope, by the tool's on_stop policy.
+        with anyio.CancelScope(shield=True):
+            try:
+                with flight.commit_scope:
+                    receipt = await tool.commit(prepared, ctx)
+            except CommitRefused as exc:
+                reason = f"refused upstream: {_error_text(exc)}; nothing landed"
+                await self._set(call_id, CallState.FAILED, durable=True, reason=reason, data={"phase": "commit"})
+                raise ToolFailed(call_id, tool.name, "commit", str(exc), "nothing landed") from exc
+            except Exception as exc:
+                error = exc
+            if flight.commit_scope.cancelled_caught or error is not None:
+                return await self._settle_uncertain(flight, ctx, error)
+            receipt = receipt if receipt is not None else {}
+            await self._set(call_id, CallState.COMMITTED, durable=True, receipt=self.redact(_jsonable(receipt)))
+        return dict(receipt) if isinstance(receipt, dict) else {"result": receipt}
+
+    async def _settle_uncertain(self, flight: Flight, ctx: ToolContext, error: BaseException | None) -> dict[str, Any]:
+        """The commit raised or was cancelled: did the effect land? Ask `lookup`, never guess."""
+        tool, call_id = flight.tool, flight.call_id
+        why = f"commit raised {_error_text(error)}" if error is not None else (
+            f"commit cancelled by Stop ({self.stop_reason})")
+        await self._set(call_id, CallState.UNKNOWN, durable=True, reason=f"{why}; outcome unknown, checking")
+        found, lookup_error = await reconcile(tool, ctx)
+        if found is not None:
+            await self._set(call_id, CallState.COMMITTED, durable=True, receipt=self.redact(_jsonable(found)),
+                            data={"reconciled": True})
+            return dict(found)
+        if lookup_error is None and tool.can_lookup():
+            reason = f"{why}; lookup found no effect, nothing landed"
+            await self._set(call_id, CallState.FAILED, durable=True, reason=reason, data={"reconciled": True})
+            if error is None:
+                raise Interrupted(call_id, tool.name, reason)
+            raise ToolFailed(call_id, tool.name, "commit", _error_text(error), "lookup found no effect")
+        detail = f"lookup failed: {lookup_error}" if lookup_error else "the tool has no lookup"
+        if error is None:
+            raise OutcomeUnknown(call_id, tool.name, f"{why}; {detail}; the outcome stays unknown")
+        raise ToolFailed(call_id, tool.name, "commit", _error_text(error), f"outcome unknown ({detail})")
+
+
+async def reconcile(tool: Tool, ctx: ToolContext) -> tuple[dict[str, Any] | None, str | None]:
+    """Ask the tool's lookup whether the effect landed: (receipt or None, error text or None)."""
+    if not tool.can_lookup():
+        return None, None
+    with anyio.CancelScope(shield=True):
+        try:
+            with anyio.fail_after(10):
+                found = await tool.lookup(ctx)
+        except TimeoutError:
+            return None, "lookup timed out after 10 s"
+        except Exception as exc:
+            return None, _error_text(exc)
+    return (dict(found) if found is not None else None), None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value

@@ -1,0 +1,354 @@
+"""`Supervisor`: runs a planner and its tool calls under a revocable grant.
+
+Stop is "ask politely, escalate carefully": revoke the grant first (durably:
+from then on the fence rejects every call), cancel the planner, discard what
+had not reached the fence, give commits in flight a grace period, then apply
+each tool's `on_stop` (wait, try to cancel and reconcile, or abandon and keep
+watching). The returned report is read from the journal, never from memory.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from agentstop.errors import AgentstopError
+from agentstop.grant import GrantSpec
+from agentstop.journal import Journal, SessionStatus
+from agentstop.planners.base import Planner, TranscriptChunk
+from agentstop.redact import Redactor
+from agentstop.report import Report
+from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
+
+from .calls import CallPath, Flight, Phase
+from .undo import UndoResult, run_undo
+
+__all__ = ["Supervisor"]
+
+# How often a running supervisor looks for a revoke written by another process.
+WATCH_INTERVAL = 0.05
+HEARTBEAT_INTERVAL = 1.0
+
+
+def new_session_id() -> str:
+    """A sortable, readable session id: UTC start time plus randomness."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class Supervisor:
+    """Runs tool calls (and optionally a planner) for one session, under one grant.
+
+    Args:
+        journal: an open `Journal`.
+        tools: the tools this session may use (instances or classes).
+        grant: what the session is allowed to do.
+        planner: the agent's planner, for `run()`; None for library use through `call()`.
+        task_name: a name people recognise in lists and reports.
+        goal: what the agent was asked to do.
+        task_path: the task file it came from, if any.
+        grace: seconds Stop lets commits in flight finish before applying `on_stop`.
+        redactor: what to mask in journaled arguments, prepared effects and receipts.
+        session_id: to choose the id (default: a new sortable id).
+
+    Example:
+        ```python
+        async with Journal.open("agent.db") as journal:
+            sup = Supervisor(journal, [SendEmail], GrantSpec(tools=["send_email"], ttl=600))
+            receipt = await sup.call("send_email", {"to": "ada@example.com", "subject": "Hi"})
+            report = await sup.stop("done for today")
+        ```
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        tools: Iterable[Tool | type[Tool]] | ToolRegistry,
+        grant: GrantSpec,
+        planner: Planner | None = None,
+        *,
+        task_name: str = "agent session",
+        goal: str = "",
+        task_path: str | None = None,
+        grace: float = 2.0,
+        redactor: Redactor | None = None,
+        session_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self.grant = grant
+        self.planner = planner
+        self.task_name = task_name
+        self.goal = goal
+        self.task_path = task_path
+        self.grace = grace
+        self.redactor = redactor or Redactor()
+        self.session_id = session_id or new_session_id()
+        self.meta = meta or {}
+        self._grant_id: int | None = None
+        self._started = False
+        self._start_lock = anyio.Lock()
+        self._path = CallPath(journal, self.registry, self.redactor, self.session_id, self._current_grant)
+        self._planner_scope: anyio.CancelScope | None = None
+        self._stop_started = False
+        self._stop_done = anyio.Event()
+        self._stop_report: Report | None = None
+        self._ended = False
+        self._listeners: list[Callable[[TranscriptChunk], None]] = []
+        self._thought: list[str] = []
+        self.stopping_since: float | None = None
+        self._tg: TaskGroup | None = None
+
+    # -- session -------------------------------------------------------------
+
+    def _current_grant(self) -> int:
+        assert self._grant_id is not None
+        return self._grant_id
+
+    @property
+    def tools(self) -> Sequence[Tool]:
+        """The registered tools (what a planner may offer its model)."""
+        return list(self.registry)
+
+    @property
+    def stopping(self) -> bool:
+        """True once Stop has begun (the grant is revoked or being revoked)."""
+        return self._stop_started
+
+    @property
+    def in_flight(self) -> list[Flight]:
+        """Calls running right now, with their phase."""
+        return list(self._path.flights.values())
+
+    async def start(self) -> None:
+        """Record the session and its grant in the journal (idempotent; `call` does it too)."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.journal.create_session(
+                self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
+                tools=[import_path(t) for t in self.registry], meta=self.meta,
+            )
+            self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
+            self._started = True
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._watch)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        await self.close()
+
+    async def close(self) -> None:
+        """End the session as completed unless Stop ended it; waits for a Stop in progress."""
+        if self._stop_started:
+            await self._stop_done.wait()
+            return
+        if self._started and not self._ended:
+            self._ended = True
+            await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
+
+    # -- the gated path --------------------------------------------------------
+
+    async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]:
+        """Run one tool call through the fence and return its receipt.
+
+        Works with or without `run()`. The call is journaled as planned before
+        anything happens, prepared, checked against the grant in the same
+        transaction that records `committing`, committed, and its outcome
+        journaled durably.
+
+        Args:
+            tool: the tool's name.
+            args: a dict (validated against the tool's Args) or an Args instance.
+            key: an idempotency key to reuse (default: a new one).
+
+        Raises:
+            Rejected: the fence refused it or Stop cut it off (`GrantRevoked`,
+                `OutOfScope`, `Interrupted`, `OutcomeUnknown`, `InvalidArgs`, ...).
+            UnknownTool: no such tool.
+            ToolFailed: the tool failed; the journal says whether anything landed.
+        """
+        await self.start()
+        self._flush_thought_nowait()
+        receipt = await self._path.call(tool, args, key)
+        return receipt
+
+    async def call_parallel(self, calls: Sequence[tuple[str, Any]]) -> list[dict[str, Any] | BaseException]:
+        """Run several calls at once; each result is a receipt or the exception it raised."""
+        results: list[dict[str, Any] | BaseException] = [RuntimeError("not run")] * len(calls)
+
+        async def one(i: int, name: str, args: Any) -> None:
+            try:
+                results[i] = await self.call(name, args)
+            except AgentstopError as exc:
+                results[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i, (name, args) in enumerate(calls):
+                tg.start_soon(one, i, name, args)
+        return results
+
+    # -- transcript ------------------------------------------------------------
+
+    def on_transcript(self, listener: Callable[[TranscriptChunk], None]) -> None:
+        """Register a callback for the agent's streamed transcript (thoughts, calls)."""
+        self._listeners.append(listener)
+
+    def _emit(self, chunk: TranscriptChunk) -> None:
+        for listener in self._listeners:
+            listener(chunk)
+
+    async def say(self, text: str) -> None:
+        """Stream a piece of the agent's thought (planners call this)."""
+        self._thought.append(text)
+        self._emit(TranscriptChunk("thought", text))
+
+    async def end_thought(self) -> None:
+        """Close the current thought and journal it as one transcript event."""
+        if self._thought:
+            text = "".join(self._thought)
+            self._thought.clear()
+            await self.start()
+            with anyio.CancelScope(shield=True):
+                await self.journal.append(self.session_id, "transcript", {"text": text})
+            self._emit(TranscriptChunk("end", ""))
+
+    def _flush_thought_nowait(self) -> None:
+        # A call ends the thought before it; journaling happens in end_thought.
+        if self._thought:
+            self._emit(TranscriptChunk("end", ""))
+
+    # -- run and stop ------------------------------------------------------------
+
+    async def run(self) -> Report:
+        """Drive the planner until it finishes or Stop; returns the session's report."""
+        if self.planner is None:
+            raise AgentstopError("Supervisor.run() needs a planner; pass planner=... or use call() directly.")
+        await self.start()
+        planner_error: BaseException | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch)
+            with anyio.CancelScope() as scope:
+                self._planner_scope = scope
+                if self._stop_started:
+                    scope.cancel()
+                try:
+                    await self.planner.run(self)
+                    await self.end_thought()
+                except Exception as exc:
+                    planner_error = exc
+            if planner_error is not None and not self._stop_started:
+                tg.start_soon(self.stop, f"the planner failed: {planner_error}", "agentstop")
+            elif not self._stop_started and not self._ended:
+                self._ended = True
+                await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
+            if self._stop_started:
+                await self._stop_done.wait()
+            tg.cancel_scope.cancel()
+        if planner_error is not None:
+            raise planner_error
+        return await Report.from_journal(self.journal, self.session_id)
+
+    async def stop(self, reason: str = "stopped by the user", by: str = "user") -> Report:
+        """Stop the session: revoke first, then cancel the planner and settle calls in flight.
+
+        Safe to call from any task, more than once (later calls wait for the
+        first), and after the session completed (then it only revokes).
+
+        Returns:
+            The report, read from the journal once every call in flight has
+            settled or been abandoned by its tool's `on_stop`.
+        """
+        if self._stop_started:
+            await self._stop_done.wait()
+            return await Report.from_journal(self.journal, self.session_id)
+        self._stop_started = True
+        self.stopping_since = time.time()
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._stop(reason, by)
+        finally:
+            self._stop_done.set()
+        return await Report.from_journal(self.journal, self.session_id)
+
+    async def _stop(self, reason: str, by: str) -> None:
+        await self.start()
+        self._path.stopping = True
+        self._path.stop_reason = f"stopped by {by}: {reason}" if by else reason
+        # 1. Revoke FIRST: from here on the fence rejects every call.
+        await self.journal.revoke(self.session_id, by=by, reason=reason)
+        # 2. Cancel the planner and everything that has not reached the fence.
+        if self._planner_scope is not None:
+            self._planner_scope.cancel()
+        for flight in self.in_flight:
+            if flight.phase is Phase.PREPARING:
+                flight.prepare_scope.cancel()
+        # 3. Grace for commits in flight, then each tool's on_stop.
+        with anyio.move_on_after(self.grace):
+            for flight in self.in_flight:
+                await flight.done.wait()
+        waiting: list[Flight] = []
+        for flight in self.in_flight:
+            policy = flight.tool.on_stop
+            if flight.phase is Phase.PREPARING:
+                flight.prepare_scope.cancel()
+                waiting.append(flight)
+            elif policy is StopPolicy.TRY_CANCEL:
+                flight.commit_scope.cancel()
+                waiting.append(flight)
+            elif policy is StopPolicy.WAIT:
+                waiting.append(flight)
+            # ABANDON: it keeps running in its caller's task; its outcome is journaled when it lands.
+        for flight in waiting:
+            await flight.done.wait()
+        if not self._ended:
+            self._ended = True
+            await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=by,
+                                           stop_reason=reason)
+
+    async def _watch(self) -> None:
+        """Notice a revoke from another process, or expiry, and stop; keep the heartbeat."""
+        last_beat = 0.0
+        while not self._stop_started:
+            now = time.time()
+            for grant in await self.journal.grants(self.session_id):
+                if grant.grant_id != self._grant_id:
+                    continue
+                if grant.revoked_at is not None:
+                    await self.stop(grant.revoke_reason or "grant revoked", grant.revoked_by or "another process")
+                    return
+                if grant.expires_at is not None and now >= grant.expires_at:
+                    await self.stop("the grant expired", "expiry")
+                    return
+            if now - last_beat >= HEARTBEAT_INTERVAL:
+                last_beat = now
+                await self.journal.heartbeat(self.session_id)
+            await anyio.sleep(WATCH_INTERVAL)
+
+    # -- undo ----------------------------------------------------------------------
+
+    async def undo(self, call_ids: Sequence[str], *, by: str = "user") -> list[UndoResult]:
+        """Undo these calls (reverse commit order); works during and after Stop."""
+        return await run_undo(self.journal, self.registry, self.session_id, list(call_ids), by=by)
+
+    async def undo_all(self, *, by: str = "user") -> list[UndoResult]:
+        """Undo every undoable call, latest commit first."""
+        return await run_undo(self.journal, self.registry, self.session_id, None, by=by)
+
+    async def report(self) -> Report:
+        """The session's report as the journal has it now."""
+        return await Report.from_journal(self.journal, self.session_id)

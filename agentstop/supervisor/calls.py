@@ -24,6 +24,7 @@ from agentstop.errors import (
     GrantRevoked,
     Interrupted,
     InvalidArgs,
+    JournalError,
     OutcomeUnknown,
     OutOfScope,
     Rejected,
@@ -162,14 +163,26 @@ class CallPath:
         tool, call_id = flight.tool, flight.call_id
         ctx = self.context(call_id, tool, key, args)
         prepared = await self._prepare(flight, args, ctx)
-        if not tool.is_read_only:
-            verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource))
-            if verdict is not None:
-                await self._discard_quietly(tool, prepared, ctx)
-                raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
-        else:
-            # Read-only calls have no effect to gate; they are journaled all the same.
-            await self._set(call_id, CallState.COMMITTING, data={"read_only": True})
+        try:
+            await self._set(call_id, CallState.PREPARED, prepared=self.redact(_jsonable(prepared)))
+            if tool.is_read_only:
+                # Read-only calls have no effect to gate; they are journaled all the same.
+                await self._set(call_id, CallState.COMMITTING, data={"read_only": True})
+                verdict = None
+            else:
+                verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource))
+        except JournalError as exc:
+            # Fail closed: a call whose steps cannot be journaled is never issued.
+            await self._discard_quietly(tool, prepared, ctx)
+            reason = f"the journal could not record the fence ({exc.problem}); nothing was sent"
+            try:
+                await self._set(call_id, CallState.REJECTED, reason=reason)
+            except JournalError:
+                pass  # the report then shows it short of the fence, which is also true
+            raise Rejected(call_id, tool.name, reason) from exc
+        if verdict is not None:
+            await self._discard_quietly(tool, prepared, ctx)
+            raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
         flight.phase = Phase.COMMITTING
         return await self._commit(flight, prepared, ctx)
 
@@ -193,7 +206,6 @@ class CallPath:
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.DISCARDED, reason=reason)
             raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
-        await self._set(call_id, CallState.PREPARED, prepared=self.redact(_jsonable(prepared)))
         return prepared
 
     async def _discard_quietly(self, tool: Tool, prepared: Any, ctx: ToolContext) -> None:
@@ -215,7 +227,7 @@ class CallPath:
                 with flight.commit_scope:
                     receipt = await tool.commit(prepared, ctx)
             except CommitRefused as exc:
-                reason = f"refused upstream: {_error_text(exc)}; nothing landed"
+                reason = f"refused upstream: {exc}; nothing landed"
                 await self._set(call_id, CallState.FAILED, durable=True, reason=reason, data={"phase": "commit"})
                 raise ToolFailed(call_id, tool.name, "commit", str(exc), "nothing landed") from exc
             except Exception as exc:

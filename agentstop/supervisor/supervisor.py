@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agentstop.errors import AgentstopError
+from agentstop.errors import AgentstopError, Rejected
 from agentstop.grant import GrantSpec
 from agentstop.journal import Journal, SessionStatus
 from agentstop.planners.base import Planner, TranscriptChunk
@@ -250,7 +250,9 @@ class Supervisor:
                     await self.planner.run(self)
                     await self.end_thought()
                 except Exception as exc:
-                    planner_error = exc
+                    # A rejection escaping the planner after Stop is how the plan ends.
+                    if not (self._stop_started and isinstance(exc, Rejected)):
+                        planner_error = exc
             if planner_error is not None and not self._stop_started:
                 tg.start_soon(self.stop, f"the planner failed: {planner_error}", "agentstop")
             elif not self._stop_started and not self._ended:

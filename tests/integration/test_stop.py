@@ -1,0 +1,196 @@
+"""Stop: revoke first, cancel the planner, discard what had not reached the fence,
+and treat commits in flight by their tool's on_stop policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentstop import (
+    Agent,
+    AgentstopError,
+    GrantSpec,
+    Interrupted,
+    Journal,
+    OutcomeUnknown,
+    StopPolicy,
+    Supervisor,
+)
+from tests.support.tools import WriteNote
+
+pytestmark = pytest.mark.anyio
+
+
+async def _call_in_background(sup: Supervisor, args: dict[str, Any], out: list[Any]) -> None:
+    try:
+        out.append(await sup.call("write_note", args))
+    except AgentstopError as exc:
+        out.append(exc)
+
+
+async def _wait_for_state(journal: Journal, session_id: str, call_id: str, state: str) -> None:
+    with anyio.fail_after(5):
+        while not [c for c in await journal.calls(session_id) if c.call_id == call_id and c.state == state]:
+            await anyio.sleep(0.005)
+
+
+async def test_stop_revokes_before_anything_else(journal: Journal, notes: WriteNote) -> None:
+    sup = Supervisor(journal, [notes], GrantSpec())
+    await sup.call("write_note", {"name": "a"})
+    report = await sup.stop("misread the goal")
+    kinds = [e.kind for e in await journal.events(sup.session_id)]
+    assert kinds[-2:] == ["revoked", "session_ended"]
+    assert report.session.status == "stopped" and report.session.stop_reason == "misread the goal"
+    assert report.revoked is not None and report.revoked.revoked_by == "user"
+
+
+async def test_call_still_preparing_is_discarded_by_stop(journal: Journal, notes: WriteNote) -> None:
+    sup = Supervisor(journal, [notes], GrantSpec())
+    out: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_call_in_background, sup, {"name": "slowprep", "prepare_delay": 5}, out)
+        await _wait_for_state(journal, sup.session_id, "c1", "planned")
+        report = await sup.stop()
+    assert isinstance(out[0], Interrupted)
+    assert [(i.call_id, i.state) for i in report.interrupted] == [("c1", "discarded")]
+    assert "stopped before the fence" in (report.interrupted[0].reason or "")
+    assert notes.landed() == set() and list(notes.root.glob(".*.tmp")) == []  # discard released it
+
+
+async def test_wait_policy_lets_the_commit_finish(journal: Journal, world: Path) -> None:
+    notes = WriteNote(world, on_stop=StopPolicy.WAIT)
+    sup = Supervisor(journal, [notes], GrantSpec(), grace=0.05)
+    out: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_call_in_background, sup, {"name": "slow", "commit_delay": 0.4}, out)
+        await _wait_for_state(journal, sup.session_id, "c1", "committing")
+        report = await sup.stop()
+    assert [i.state for i in report.done] == ["committed"]
+    assert notes.landed() == {"slow"}
+    assert out[0]["name"] == "slow"
+
+
+async def test_try_cancel_policy_cancels_and_reconciles_by_lookup(journal: Journal, world: Path) -> None:
+    notes = WriteNote(world, on_stop=StopPolicy.TRY_CANCEL)
+    sup = Supervisor(journal, [notes], GrantSpec(), grace=0.05)
+    out: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_call_in_background, sup, {"name": "hang", "commit_delay": 30}, out)
+        await _wait_for_state(journal, sup.session_id, "c1", "committing")
+        with anyio.fail_after(5):
+            report = await sup.stop()
+    # Cancelled before the rename: lookup finds nothing, so it is honestly "failed", not "unknown".
+    assert [(i.state, i.bucket) for i in report.all_calls] == [("failed", "interrupted")]
+    assert "lookup found no effect" in (report.all_calls[0].reason or "")
+    assert isinstance(out[0], Interrupted)
+    kinds = [e.kind for e in await journal.events(sup.session_id) if e.call_id == "c1"]
+    assert kinds == ["planned", "prepared", "committing", "unknown", "failed"]
+
+
+class NoLookupNote(WriteNote):
+    lookup = None
+
+
+async def test_try_cancel_without_lookup_stays_unknown_in_flight(journal: Journal, world: Path) -> None:
+    notes = NoLookupNote(world, on_stop=StopPolicy.TRY_CANCEL)
+    sup = Supervisor(journal, [notes], GrantSpec(), grace=0.05)
+    out: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_call_in_background, sup, {"name": "hang", "commit_delay": 30}, out)
+        await _wait_for_state(journal, sup.session_id, "c1", "committing")
+        report = await sup.stop()
+    assert [(i.state, i.bucket) for i in report.all_calls] == [("unknown", "in_flight")]
+    assert isinstance(out[0], OutcomeUnknown)
+
+
+async def test_abandon_policy_returns_at_once_and_the_outcome_lands_later(journal: Journal, world: Path) -> None:
+    notes = WriteNote(world, on_stop=StopPolicy.ABANDON)
+    sup = Supervisor(journal, [notes], GrantSpec(), grace=0.05)
+    out: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_call_in_background, sup, {"name": "slow", "commit_delay": 0.5}, out)
+        await _wait_for_state(journal, sup.session_id, "c1", "committing")
+        report = await sup.stop()
+        assert [(i.state, i.bucket) for i in report.all_calls] == [("committing", "in_flight")]
+    # Still watched: when it lands, the journal says so.
+    final = await sup.report()
+    assert [(i.state, i.bucket) for i in final.all_calls] == [("committed", "done")]
+    assert notes.landed() == {"slow"}
+
+
+class TwoStepPlanner:
+    def __init__(self) -> None:
+        self.started_second = anyio.Event()
+
+    async def run(self, agent: Agent) -> None:
+        await agent.say("writing the first note")
+        await agent.end_thought()
+        await agent.call("write_note", {"name": "one"})
+        self.started_second.set()
+        await agent.call("write_note", {"name": "two", "prepare_delay": 10})
+        await agent.call("write_note", {"name": "three"})
+
+
+async def test_stop_cancels_the_planner_and_run_returns_the_report(journal: Journal, notes: WriteNote) -> None:
+    planner = TwoStepPlanner()
+    sup = Supervisor(journal, [notes], GrantSpec(), planner=planner)
+    async with anyio.create_task_group() as tg:
+        reports: list[Any] = []
+
+        async def run() -> None:
+            reports.append(await sup.run())
+
+        tg.start_soon(run)
+        await planner.started_second.wait()
+        await sup.stop("wrong goal")
+    report = reports[0]
+    assert [(i.summary, i.state) for i in report.all_calls] == [("note 'one'", "committed"),
+                                                                ("note 'two'", "discarded")]
+    assert notes.landed() == {"one"}
+    transcript = [e.data["text"] for e in await journal.events(sup.session_id) if e.kind == "transcript"]
+    assert transcript == ["writing the first note"]
+
+
+async def test_a_planner_that_finishes_completes_the_session(journal: Journal, notes: WriteNote) -> None:
+    class Done:
+        async def run(self, agent: Agent) -> None:
+            await agent.call("write_note", {"name": "only"})
+
+    report = await Supervisor(journal, [notes], GrantSpec(), planner=Done()).run()
+    assert report.session.status == "completed"
+    assert report.summary_line() == "completed: 1 done, 0 interrupted, 0 in flight, 1 undoable"
+
+
+async def test_a_planner_that_crashes_stops_the_session_and_raises(journal: Journal, notes: WriteNote) -> None:
+    class Broken:
+        async def run(self, agent: Agent) -> None:
+            await agent.call("write_note", {"name": "only"})
+            raise RuntimeError("model went away")
+
+    sup = Supervisor(journal, [notes], GrantSpec(), planner=Broken())
+    with pytest.raises(RuntimeError, match="model went away"):
+        await sup.run()
+    report = await sup.report()
+    assert report.session.status == "stopped" and report.session.stopped_by == "agentstop"
+    assert "model went away" in (report.session.stop_reason or "")
+
+
+async def test_grant_expiry_stops_the_session(journal: Journal, notes: WriteNote) -> None:
+    async with Supervisor(journal, [notes], GrantSpec(ttl=0.2)) as sup:
+        await sup.call("write_note", {"name": "early"})
+        with anyio.fail_after(3):
+            while not sup.stopping:
+                await anyio.sleep(0.01)
+    report = await sup.report()
+    assert report.session.stopped_by == "expiry"
+
+
+async def test_stop_twice_returns_the_same_report(journal: Journal, notes: WriteNote) -> None:
+    sup = Supervisor(journal, [notes], GrantSpec())
+    await sup.call("write_note", {"name": "a"})
+    first = await sup.stop()
+    second = await sup.stop("again")
+    assert first.to_json() == second.to_json()

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .base import Agent, Planner, TranscriptChunk
+from .scripted import ScriptedPlanner, ScriptedStep
 
-__all__ = ["Agent", "Planner", "TranscriptChunk"]
+__all__ = ["Agent", "Planner", "ScriptedPlanner", "ScriptedStep", "TranscriptChunk"]

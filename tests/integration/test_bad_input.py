@@ -146,6 +146,6 @@ async def test_a_readonly_journal_never_writes(tmp_path: Path) -> None:
     async with Journal.open(path) as journal:
         await journal.create_session("s1", task_name="t")
     async with Journal.open(path, readonly=True) as journal:
-        with pytest.raises(Exception, match="opened read-only"):  # noqa: PT011
+        with pytest.raises(Exception, match="opened read-only"):
             await journal.create_session("s2", task_name="t")
         assert [s.session_id for s in await journal.sessions()] == ["s1"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from agentstop.journal import TRANSITIONS, CallState, can_move
 from agentstop.report import BUCKETS, bucket_of
 
@@ -13,7 +15,7 @@ def test_every_state_is_in_exactly_one_bucket() -> None:
 
 def test_design_md_paths_are_allowed() -> None:
     path = ["planned", "prepared", "committing", "committed", "compensating", "compensated"]
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         assert can_move(CallState(a), CallState(b))
     assert can_move(CallState.COMMITTING, CallState.UNKNOWN)
     assert can_move(CallState.UNKNOWN, CallState.COMMITTED)

@@ -1,0 +1,74 @@
+"""The `agentstop` command line (click). The TUI is imported lazily, only by the commands that open it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agentstop import __version__
+from agentstop.task import load_task
+
+from .common import default_journal, run_async
+from .headless import run_headless
+from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agentstop")
+def main() -> None:
+    """agentstop: an honest Stop button for AI agents.
+
+    Every tool call is journaled before it acts and re-checked against a
+    revocable grant at the commit fence. After Stop: what was done, what was
+    interrupted, what is in flight, and what can still be undone.
+
+    \b
+    Examples:
+      agentstop demo                              # the guided demo, in the terminal UI
+      agentstop run task.yaml --headless --stop-after 3 --json
+      agentstop report --session latest
+      agentstop undo --all
+    """
+
+
+@main.command("run")
+@click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
+@click.option("--stop-after", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Press Stop this many seconds after the session started.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file (default: the task's `journal`, else the per-user journal).")
+@run_async
+async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Path | None) -> int:
+    """Run the agent described by TASK (a task.yaml).
+
+    Ctrl+C is Stop: the grant is revoked first, then the agent is cancelled,
+    and the report says what happened. Exit status: 0 when the run completed
+    cleanly, 1 when it was stopped or something failed, 2 for bad input.
+
+    \b
+    Examples:
+      agentstop run release.yaml                  # in the terminal UI
+      agentstop run release.yaml --headless
+      agentstop run release.yaml --headless --stop-after 2.5 --json > report.json
+    """
+    spec = load_task(task)
+    tools = spec.load_tools()
+    spec.check_steps(tools)
+    journal_path = journal or spec.journal_path(default_journal())
+    if headless:
+        return await run_headless(spec, tools, journal_path, stop_after=stop_after, as_json=as_json)
+    from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
+
+    return await run_tui(spec, tools, journal_path, stop_after=stop_after)
+
+
+main.add_command(report_cmd)
+main.add_command(sessions_cmd)
+main.add_command(undo_cmd)
+main.add_command(stop_cmd)
+main.add_command(schema_cmd)

@@ -1,0 +1,123 @@
+"""Running a task without the UI: progress on stderr, Ctrl+C is Stop, the report at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+import click
+
+from agentstop.journal import Event, Journal
+from agentstop.report import Report
+from agentstop.supervisor import Supervisor
+from agentstop.task import TaskFile
+from agentstop.tools import ToolRegistry
+
+from .common import EXIT_FAILED, EXIT_OK
+from .render import clock
+
+__all__ = ["ProgressPrinter", "exit_code", "run_headless"]
+
+POLL_INTERVAL = 0.05
+
+
+class ProgressPrinter:
+    """Prints journal events as they become durable (never from memory)."""
+
+    def __init__(self, journal: Journal, session_id: str, out: TextIO) -> None:
+        self.journal = journal
+        self.session_id = session_id
+        self.out = out
+        self.after = 0
+        self._summaries: dict[str, tuple[str, str]] = {}
+
+    def line(self, event: Event) -> str | None:
+        """The progress line for one event, or None for events not worth a line."""
+        at = clock(event.at)
+        data = event.data
+        if event.kind == "transcript":
+            return f"{at}  agent: {data.get('text', '').strip()}"
+        if event.kind == "revoked":
+            return f"{at}  ── grant revoked by {data.get('by')}: {data.get('reason')} ── nothing new can commit"
+        if event.kind == "session_ended":
+            return f"{at}  ── session {data.get('status')}"
+        if event.call_id is None:
+            return None
+        if event.kind == "planned":
+            self._summaries[event.call_id] = (str(data.get("tool", "")), str(data.get("summary", "")))
+        tool, summary = self._summaries.get(event.call_id, ("", ""))
+        reason = data.get("reason")
+        tail = f"  ({reason})" if reason and event.kind not in ("planned", "prepared") else ""
+        return f"{at}  {event.call_id:>4}  {event.kind:<19} {summary}{tail}"
+
+    async def poll(self) -> None:
+        """Print every event after the last one printed."""
+        for event in await self.journal.events(self.session_id, after=self.after):
+            self.after = event.seq
+            text = self.line(event)
+            if text:
+                print(text, file=self.out, flush=True)
+
+    async def follow(self) -> None:
+        """Poll until cancelled."""
+        while True:
+            await self.poll()
+            await anyio.sleep(POLL_INTERVAL)
+
+
+def exit_code(report: Report) -> int:
+    """0 only when the run completed with nothing interrupted or in flight."""
+    failed = any(i.state in ("failed", "rejected", "unknown") for i in report.all_calls)
+    clean = report.session.status == "completed" and not failed and not report.in_flight
+    return EXIT_OK if clean else EXIT_FAILED
+
+
+async def _stop_on_signals(sup: Supervisor) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if not sup.stopping:
+                name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
+                print(f"\n{name}: stopping (revoking the grant first; press Ctrl+C again to quit at once)",
+                      file=sys.stderr, flush=True)
+                await sup.stop(f"{name} in the terminal", "user")
+            else:
+                print("quitting now; the journal is consistent and `agentstop report` reconciles what was in "
+                      "flight", file=sys.stderr, flush=True)
+                os._exit(130)
+
+
+async def _stop_after(sup: Supervisor, seconds: float) -> None:
+    session = await sup.journal.session(sup.session_id)
+    await anyio.sleep(max(0.0, session.started_at + seconds - time.time()))
+    await sup.stop(f"--stop-after {seconds:g}", "user")
+
+
+async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Path, *, stop_after: float | None,
+                       as_json: bool, install_signals: bool = True) -> int:
+    """Run the task under a supervisor without UI; returns the exit code."""
+    async with Journal.open(journal_path) as journal:
+        sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
+                         task_path=str(task.path), grace=task.grace_seconds)
+        await sup.start()
+        print(f"session {sup.session_id} · journal {journal_path}", file=sys.stderr, flush=True)
+        progress = ProgressPrinter(journal, sup.session_id, sys.stderr)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(progress.follow)
+            if install_signals:
+                tg.start_soon(_stop_on_signals, sup)
+            if stop_after is not None:
+                tg.start_soon(_stop_after, sup, stop_after)
+            report = await sup.run()
+            tg.cancel_scope.cancel()
+        await progress.poll()
+        report = await Report.from_journal(journal, sup.session_id)
+    print(report.summary_line(), file=sys.stderr, flush=True)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    return exit_code(report)

@@ -1,0 +1,290 @@
+"""The task.yaml models: what a task file may say, field by field.
+
+Every model forbids unknown fields, and every field has a description (the
+JSON schema and the README reuse them). Values that people write in several
+forms (durations, patterns, import paths, `approve`) are checked by one
+validator each, so a mistake gives one clear error instead of a union's worth.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from .durations import DURATION_HINT, DURATION_PATTERN, parse_duration
+from .values import show
+
+__all__ = [
+    "IMPORT_PATH_PATTERN",
+    "AgentSpec",
+    "CallSpec",
+    "GrantModel",
+    "ScriptedAgentSpec",
+    "StepModel",
+    "StopModel",
+    "TaskModel",
+    "bracket_problem",
+]
+
+_FORBID = ConfigDict(extra="forbid", frozen=True)
+
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+IMPORT_PATH_PATTERN = rf"^{_DOTTED}:{_DOTTED}$"
+
+
+def _fail(kind: str, problem: str) -> PydanticCustomError:
+    # The problem goes in as context, so braces in user values are never read as a template.
+    return PydanticCustomError(kind, "{problem}", {"problem": problem})
+
+
+# -- durations -------------------------------------------------------------------
+
+
+def _duration(value: object) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _fail("duration", str(exc)) from None
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}]}),
+]
+
+# -- patterns and names ------------------------------------------------------------
+
+
+def bracket_problem(pattern: str) -> str | None:
+    """Why an fnmatch pattern's brackets are wrong, or None when they balance.
+
+    fnmatch quietly treats an unclosed `[` as a literal character, which is
+    almost never what the author meant in a grant.
+    """
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c != "[":
+            continue
+        j = i
+        if j < n and pattern[j] == "!":
+            j += 1
+        if j < n and pattern[j] == "]":  # "[]...]" and "[!]...]": the first ] is a literal
+            j += 1
+        while j < n and pattern[j] != "]":
+            j += 1
+        if j >= n:
+            return f"pattern {pattern!r} has a '[' with no closing ']'; close it, or write [[] to match a literal '['"
+        i = j + 1
+    return None
+
+
+def _pattern(value: str) -> str:
+    if not value:
+        raise _fail("pattern", "expected a non-empty pattern like 'send_*' or 'mail:*@example.com'")
+    problem = bracket_problem(value)
+    if problem is None:
+        try:
+            re.compile(fnmatch.translate(value))
+        except re.error as exc:
+            problem = f"pattern {value!r} does not compile ({exc}); fix its [...] classes"
+    if problem is not None:
+        raise _fail("pattern", problem)
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_pattern), WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _import_path(value: str) -> str:
+    if not re.fullmatch(IMPORT_PATH_PATTERN, value):
+        hint = "" if ":" in value else "; separate the module and the class with a colon"
+        raise _fail("import_path", f"expected an import path like package.module:ClassName (got {show(value)}){hint}")
+    return value
+
+
+ImportPath = Annotated[
+    str, AfterValidator(_import_path), WithJsonSchema({"type": "string", "pattern": IMPORT_PATH_PATTERN})
+]
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise _fail("empty", "expected a non-empty name")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_non_empty), WithJsonSchema({"type": "string", "minLength": 1})]
+
+# -- steps -------------------------------------------------------------------------
+
+
+class CallSpec(BaseModel):
+    """One call of a parallel step."""
+
+    model_config = _FORBID
+
+    tool: Name = Field(description="The name of the tool to call (its `name`, like send_email).")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="The call's arguments, checked against the tool's Args model."
+    )
+
+
+class StepModel(BaseModel):
+    """One step of a scripted agent: a thought, then one call, several calls at once, or none."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"not": {"required": ["tool", "parallel"]}}
+    )
+
+    thought: str = Field(default="", description="What the agent thinks aloud before acting; streamed word by word.")
+    tool: Name | None = Field(default=None, description="The tool to call in this step (omit for a thought alone).")
+    args: dict[str, Any] | None = Field(
+        default=None, description="Arguments for `tool`, checked against its Args model; default {}."
+    )
+    parallel: list[CallSpec] | None = Field(
+        default=None, min_length=1, description="Calls issued at once instead of `tool` (a non-empty list)."
+    )
+
+    @field_validator("args")
+    @classmethod
+    def _args_need_a_tool(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None and "tool" in info.data and info.data["tool"] is None:
+            raise _fail("args_without_tool", "args need a tool: add `tool: <name>` to this step, or remove args")
+        return value
+
+    @field_validator("parallel")
+    @classmethod
+    def _tool_or_parallel(cls, value: list[CallSpec] | None, info: ValidationInfo) -> list[CallSpec] | None:
+        if value is not None and info.data.get("tool") is not None:
+            raise _fail(
+                "tool_and_parallel",
+                "a step has either `tool` or `parallel`, not both; split it into two steps",
+            )
+        return value
+
+    @property
+    def calls(self) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """The step's calls as `(tool, args)` pairs (empty for a thought alone)."""
+        if self.parallel is not None:
+            return tuple((c.tool, dict(c.args)) for c in self.parallel)
+        if self.tool is not None:
+            return ((self.tool, dict(self.args or {})),)
+        return ()
+
+
+# -- agent, grant, stop --------------------------------------------------------------
+
+
+class ScriptedAgentSpec(BaseModel):
+    """An agent that plays the task's `steps`, streaming each thought at a steady rate."""
+
+    model_config = _FORBID
+
+    kind: Literal["scripted"] = Field(description="The kind of agent: `scripted` plays the task's steps.")
+    tokens_per_second: float = Field(
+        default=40.0, ge=0, description="How fast thoughts stream, in words per second; 0 streams at once."
+    )
+
+
+# Add further agent kinds (e.g. `OpenAIAgentSpec` with kind "openai") as `ScriptedAgentSpec | ...`.
+AgentSpec = Annotated[ScriptedAgentSpec, Field(discriminator="kind")]
+
+
+class GrantModel(BaseModel):
+    """What the agent may do: which tools, on which resources, for how long, how many times."""
+
+    model_config = _FORBID
+
+    tools: list[Pattern] = Field(
+        min_length=1, description="Tool name patterns the grant allows (fnmatch, like send_* or create_event)."
+    )
+    scopes: list[Pattern] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="Resource patterns each call must match (like mail:*@example.com); default any resource.",
+    )
+    ttl: Duration | None = Field(
+        default=None, description="How long the grant lasts from the start (like 10m); omit for no time limit."
+    )
+    max_calls: int | None = Field(
+        default=None, ge=0, strict=True, description="How many calls may reach the world; omit for no limit."
+    )
+
+    @field_validator("ttl")
+    @classmethod
+    def _positive_ttl(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise _fail("duration", f"expected a positive duration ({DURATION_HINT}); omit ttl for no time limit")
+        return value
+
+
+class StopModel(BaseModel):
+    """How Stop treats calls already past the fence."""
+
+    model_config = _FORBID
+
+    grace: Duration = Field(
+        default=2.0, description="How long Stop lets commits in flight finish before applying each tool's on_stop."
+    )
+
+
+def _approve(value: object) -> object:
+    expected = "expected 'irreversible', 'none' or a list of tool names"
+    if isinstance(value, str):
+        if value not in ("irreversible", "none"):
+            raise _fail("approve", f"{expected} (got {show(value)})")
+        return value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise _fail("approve", f"{expected}; item {i} is {show(item)}, not a tool name")
+        return value
+    raise _fail("approve", f"{expected} (got {show(value)})")
+
+
+Approve = Annotated[Literal["irreversible", "none"] | list[str], BeforeValidator(_approve)]
+
+# -- the task ---------------------------------------------------------------------------
+
+
+class TaskModel(BaseModel):
+    """A task file: what the agent should do, with which tools, under which grant."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="agentstop task file",
+        json_schema_extra={"description": "A task for agentstop: the agent, its tools, its grant and its steps."},
+    )
+
+    name: Name = Field(description="A short title people recognise in lists and reports.")
+    goal: str = Field(default="", description="What the agent was asked to do, in a sentence or two.")
+    journal: str | None = Field(
+        default=None,
+        description="The journal file; a relative path is relative to the task file. Default: the CLI's journal.",
+    )
+    agent: AgentSpec = Field(
+        default_factory=lambda: ScriptedAgentSpec(kind="scripted"),
+        description="Which agent runs the task; default {kind: scripted, tokens_per_second: 40}.",
+    )
+    tools: list[ImportPath] = Field(
+        min_length=1,
+        description="Tool classes as package.module:ClassName; modules next to the task file can be imported.",
+    )
+    grant: GrantModel = Field(title="Grant", description="What the agent is allowed to do; Stop revokes it.")
+    stop: StopModel = Field(default_factory=StopModel, title="Stop", description="How Stop treats calls in flight.")
+    approve: Approve = Field(
+        default="none",
+        description="Which calls wait for a person's approval: irreversible, none, or a list of tool names.",
+    )
+    steps: list[StepModel] = Field(
+        min_length=1, description="The scripted agent's steps, in order: a thought, then a call or parallel calls."
+    )

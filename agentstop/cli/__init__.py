@@ -10,6 +10,7 @@ from agentstop import __version__
 from agentstop.task import load_task
 
 from .common import default_journal, run_async
+from .demo import demo_cmd
 from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
 
@@ -67,6 +68,7 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
     return await run_tui(spec, tools, journal_path, stop_after=stop_after)
 
 
+main.add_command(demo_cmd)
 main.add_command(report_cmd)
 main.add_command(sessions_cmd)
 main.add_command(undo_cmd)

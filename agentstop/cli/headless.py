@@ -51,9 +51,11 @@ class ProgressPrinter:
             return None
         if event.kind == "planned":
             self._summaries[event.call_id] = (str(data.get("tool", "")), str(data.get("summary", "")))
-        tool, summary = self._summaries.get(event.call_id, ("", ""))
+        _, summary = self._summaries.get(event.call_id, ("", ""))
         reason = data.get("reason")
         tail = f"  ({reason})" if reason and event.kind not in ("planned", "prepared") else ""
+        if len(summary) > 72:
+            summary = summary[:71] + "…"
         return f"{at}  {event.call_id:>4}  {event.kind:<19} {summary}{tail}"
 
     async def poll(self) -> None:
@@ -103,7 +105,7 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Path, 
     """Run the task under a supervisor without UI; returns the exit code."""
     async with Journal.open(journal_path) as journal:
         sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
-                         task_path=str(task.path), grace=task.grace_seconds)
+                         task_path=str(task.path), grace=task.grace_seconds, approve=task.approve)
         await sup.start()
         print(f"session {sup.session_id} · journal {journal_path}", file=sys.stderr, flush=True)
         progress = ProgressPrinter(journal, sup.session_id, sys.stderr)

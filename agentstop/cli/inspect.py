@@ -136,7 +136,7 @@ async def stop_cmd(journal: Path | None, session: str, reason: str) -> int:
     Example:
       agentstop stop --session latest
     """
-    j, notes = await open_and_recover(journal, recover_dead=False)
+    j, _ = await open_and_recover(journal, recover_dead=False)
     try:
         sid = await j.resolve_session(session)
         info = await j.session(sid)

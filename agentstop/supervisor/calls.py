@@ -12,7 +12,7 @@ import enum
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
@@ -33,6 +33,8 @@ from agentstop.errors import (
 from agentstop.journal import CallState, Journal
 from agentstop.redact import Redactor
 from agentstop.tools import Tool, ToolContext, ToolRegistry
+
+from .approval import ApprovalRequest, Approver
 
 __all__ = ["CallPath", "Flight", "Phase", "reconcile"]
 
@@ -84,13 +86,17 @@ class CallPath:
     """Runs tool calls for one session through the fence, and tracks those in flight."""
 
     def __init__(self, journal: Journal, registry: ToolRegistry, redactor: Redactor,
-                 session_id: str, grant_id: Callable[[], int]) -> None:
+                 session_id: str, grant_id: Callable[[], int],
+                 needs_approval: Callable[[Tool], bool] = lambda tool: False,
+                 approver: Approver | None = None) -> None:
         self.journal = journal
         self.registry = registry
         self.redact = redactor
         self.session_id = session_id
         self._grant_id = grant_id
         self.flights: dict[str, Flight] = {}
+        self.needs_approval = needs_approval
+        self.approver = approver
         self.stopping = False
         self.stop_reason = ""
 
@@ -163,8 +169,14 @@ class CallPath:
         tool, call_id = flight.tool, flight.call_id
         ctx = self.context(call_id, tool, key, args)
         prepared = await self._prepare(flight, args, ctx)
+        shown_prepared = self.redact(_jsonable(prepared))
         try:
-            await self._set(call_id, CallState.PREPARED, prepared=self.redact(_jsonable(prepared)))
+            await self._set(call_id, CallState.PREPARED, prepared=shown_prepared)
+        except JournalError as exc:
+            await self._fail_closed(tool, prepared, ctx, exc)
+        if self.needs_approval(tool):
+            await self._approve(flight, args, shown_prepared, prepared, ctx)
+        try:
             if tool.is_read_only:
                 # Read-only calls have no effect to gate; they are journaled all the same.
                 await self._set(call_id, CallState.COMMITTING, data={"read_only": True})
@@ -172,19 +184,54 @@ class CallPath:
             else:
                 verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource))
         except JournalError as exc:
-            # Fail closed: a call whose steps cannot be journaled is never issued.
-            await self._discard_quietly(tool, prepared, ctx)
-            reason = f"the journal could not record the fence ({exc.problem}); nothing was sent"
-            try:
-                await self._set(call_id, CallState.REJECTED, reason=reason)
-            except JournalError:
-                pass  # the report then shows it short of the fence, which is also true
-            raise Rejected(call_id, tool.name, reason) from exc
+            await self._fail_closed(tool, prepared, ctx, exc)
         if verdict is not None:
             await self._discard_quietly(tool, prepared, ctx)
             raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
         flight.phase = Phase.COMMITTING
         return await self._commit(flight, prepared, ctx)
+
+    async def _fail_closed(self, tool: Tool, prepared: Any, ctx: ToolContext, exc: JournalError) -> NoReturn:
+        """A call whose steps cannot be journaled is never issued."""
+        await self._discard_quietly(tool, prepared, ctx)
+        reason = f"the journal could not record the fence ({exc.problem}); nothing was sent"
+        try:
+            await self._set(ctx.call_id, CallState.REJECTED, reason=reason)
+        except JournalError:
+            pass  # the report then shows it short of the fence, which is also true
+        raise Rejected(ctx.call_id, tool.name, reason) from exc
+
+    async def _approve(self, flight: Flight, args: Any, shown_prepared: Any, prepared: Any,
+                       ctx: ToolContext) -> None:
+        """Wait, prepared, for a person's approval; deny on Stop or when nobody can answer."""
+        tool, call_id = flight.tool, flight.call_id
+        if self.approver is None:
+            reason = "needs approval and nobody can approve here (headless); run it in the TUI; nothing was sent"
+            await self._discard_quietly(tool, prepared, ctx)
+            await self._set(call_id, CallState.REJECTED, reason=reason)
+            raise Rejected(call_id, tool.name, reason)
+        request = ApprovalRequest(call_id=call_id, tool=tool.name, summary=tool.summary(args),
+                                  reversibility=tool.reversibility.value,
+                                  args=self.redact(_jsonable(args)), prepared=shown_prepared,
+                                  undo_hint=tool.undo_hint)
+        await shielded(self.journal.append(self.session_id, "approval_requested", {}, call_id=call_id))
+        answer: bool | str = False
+        flight.prepare_scope = anyio.CancelScope()  # Stop cancels the wait like a prepare
+        try:
+            with flight.prepare_scope:
+                answer = await self.approver(request)
+        except anyio.get_cancelled_exc_class():
+            await self._discard_quietly(tool, prepared, ctx)
+            await self._set(call_id, CallState.REJECTED, reason="denied: the caller was cancelled; nothing was sent")
+            raise
+        if flight.prepare_scope.cancelled_caught:
+            answer = f"denied: stopped ({self.stop_reason})"
+        if answer is not True:
+            why = answer if isinstance(answer, str) and answer else "denied by the user"
+            await self._discard_quietly(tool, prepared, ctx)
+            await self._set(call_id, CallState.REJECTED, reason=f"{why}; nothing was sent", data={"approval": False})
+            raise Rejected(call_id, tool.name, f"{why}; nothing was sent")
+        await shielded(self.journal.append(self.session_id, "approved", {}, call_id=call_id))
 
     async def _prepare(self, flight: Flight, args: Any, ctx: ToolContext) -> Any:
         tool, call_id = flight.tool, flight.call_id

@@ -26,6 +26,7 @@ from agentstop.redact import Redactor
 from agentstop.report import Report
 from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
 
+from .approval import Approver, approval_rule
 from .calls import CallPath, Flight, Phase
 from .undo import UndoResult, run_undo
 
@@ -55,6 +56,9 @@ class Supervisor:
         grace: seconds Stop lets commits in flight finish before applying `on_stop`.
         redactor: what to mask in journaled arguments, prepared effects and receipts.
         session_id: to choose the id (default: a new sortable id).
+        meta: free-form details stored with the session.
+        approve: which calls wait for a person: "none", "irreversible", or tool names.
+        approver: who answers (the TUI); without one, such calls are rejected.
 
     Example:
         ```python
@@ -79,6 +83,8 @@ class Supervisor:
         redactor: Redactor | None = None,
         session_id: str | None = None,
         meta: dict[str, Any] | None = None,
+        approve: str | Sequence[str] = "none",
+        approver: Approver | None = None,
     ) -> None:
         self.journal = journal
         self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
@@ -94,7 +100,8 @@ class Supervisor:
         self._grant_id: int | None = None
         self._started = False
         self._start_lock = anyio.Lock()
-        self._path = CallPath(journal, self.registry, self.redactor, self.session_id, self._current_grant)
+        self._path = CallPath(journal, self.registry, self.redactor, self.session_id, self._current_grant,
+                              approval_rule(approve), approver)
         self._planner_scope: anyio.CancelScope | None = None
         self._stop_started = False
         self._stop_done = anyio.Event()

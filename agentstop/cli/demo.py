@@ -1,0 +1,98 @@
+"""`agentstop demo`: start the local services, run the seed story, show where the world is."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import anyio
+import click
+import platformdirs
+
+from agentstop.errors import AgentstopError
+from agentstop.task import load_task
+
+from .common import EXIT_USAGE
+from .headless import run_headless
+
+__all__ = ["demo_cmd"]
+
+TASKS = Path(__file__).resolve().parents[2] / "demo_tools" / "tasks"
+
+
+def _task_path(name: str) -> Path:
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml"):
+        return candidate
+    return TASKS / f"{name}.yaml"
+
+
+def _where(world_dir: Path, journal: Path) -> str:
+    return "\n".join([
+        "The world the agent acted on (check it against the report):",
+        f"  mailbox (Maildir)   {world_dir / 'mailbox'}",
+        f"  calendar            {world_dir / 'calendar.ics'}",
+        f"  chat channel        {world_dir / 'chat.jsonl'}",
+        f"  git remote, PRs     {world_dir / 'origin.git'}, {world_dir / 'prs.json'}",
+        f"  database, ledger    {world_dir / 'production.db'}, {world_dir / 'ledger.db'}",
+        f"  journal             {journal}",
+        f"Replay the report:    agentstop report {journal}",
+    ])
+
+
+@click.command("demo")
+@click.option("--task", "task_name", default="seed", show_default=True,
+              help="Which demo task: 'seed' (the misread release), 'parallel', or a path to a task file.")
+@click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
+@click.option("--stop-after", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Press Stop this many seconds after the session started.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
+@click.option("--dir", "world_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the demo world lives (default: a new folder in the per-user data directory).")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file (default: demo.db next to the world).")
+@click.option("--undo-window", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long a sent email stays in the outbox, exactly undoable, before delivery.")
+def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: bool, world_dir: Path | None,
+             journal: Path | None, undo_window: float) -> None:
+    """Run the demo: an agent that misreads "hold the release" as "ship it".
+
+    It starts real local services on 127.0.0.1 (SMTP mail with an outbox,
+    calendar, git remote, chat webhook, a production database and a payments
+    ledger), runs the agent against them, and lets you press Stop and undo.
+    When it ends it prints where each service keeps its data, so you can check
+    that the world matches the report.
+
+    \b
+    Examples:
+      agentstop demo                                  # in the terminal UI: press s to Stop
+      agentstop demo --headless --stop-after 6 --json
+      agentstop demo --task parallel --headless --stop-after 1
+    """
+    from demo_tools.world import WorldStartFailed, running_world
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    world = (world_dir or Path(platformdirs.user_data_dir("agentstop")) / "demo" / stamp).resolve()
+    journal_path = journal or world / "demo.db"
+    os.environ["AGENTSTOP_DEMO_UNDO_WINDOW"] = str(undo_window)
+    try:
+        spec = load_task(_task_path(task_name))
+        click.echo(f"starting the demo world in {world} ...", err=True)
+        with running_world(world):
+            tools = spec.load_tools()
+            spec.check_steps(tools)
+            if headless:
+                code = anyio.run(lambda: run_headless(spec, tools, journal_path, stop_after=stop_after,
+                                                      as_json=as_json))
+            else:
+                from agentstop.tui import run_tui
+
+                code = anyio.run(lambda: run_tui(spec, tools, journal_path, stop_after=stop_after))
+    except (AgentstopError, WorldStartFailed) as exc:
+        click.echo(f"agentstop: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(_where(world, journal_path), err=True)
+    sys.exit(code)
+

@@ -223,6 +223,12 @@ class Report:
         revoked = [g for g in self.grants if g.revoked_at is not None]
         return min(revoked, key=lambda g: g.revoked_at or 0.0) if revoked else None
 
+    @property
+    def clean(self) -> bool:
+        """True only when the session completed with nothing failed, rejected, unknown or in flight."""
+        bad = any(i.state in ("failed", "rejected", "unknown") for i in self.all_calls)
+        return self.session.status == "completed" and not bad and not self.in_flight
+
     def summary_line(self) -> str:
         """One line a person reads first ("stopped by user: 3 done, 2 interrupted, ...")."""
         s = self.session

@@ -40,6 +40,10 @@ class CreateEvent(Tool):
         """`calendar:<name>`."""
         return f"calendar:{args.calendar}"
 
+    def summary(self, args: CreateEvent.Args) -> str:
+        """`book “Title” Tue 01 Dec 10:00, 45 min (team)`."""
+        return f"book “{args.title}” {args.start:%a %d %b %H:%M}, {args.minutes} min ({args.calendar})"
+
     async def prepare(self, args: CreateEvent.Args, ctx: ToolContext) -> dict[str, Any]:
         """The event to book, with the call's key as its uid; nothing is booked."""
         return {

@@ -44,6 +44,10 @@ class PostMessage(Tool):
         """`chat:<channel>`."""
         return f"chat:{args.channel}"
 
+    def summary(self, args: PostMessage.Args) -> str:
+        """`#general: text`."""
+        return f"#{args.channel.lstrip('#')}: {args.text}"
+
     async def prepare(self, args: PostMessage.Args, ctx: ToolContext) -> dict[str, Any]:
         """The message to post and its delay; nothing is posted."""
         return {

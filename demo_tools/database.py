@@ -540,6 +540,10 @@ class MigrateDatabase(Tool):
         """Always `db:production`."""
         return "db:production"
 
+    def summary(self, args: MigrateDatabase.Args) -> str:
+        """`migrate production: description (N statements)`."""
+        return f"migrate production: {args.description} ({len(args.statements)} statements)"
+
     async def prepare(self, args: MigrateDatabase.Args, ctx: ToolContext) -> dict[str, Any]:
         """Open a write transaction, run the statements in it, and keep it open.
 

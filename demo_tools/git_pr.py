@@ -129,6 +129,10 @@ class OpenDraftPR(Tool):
         """`git:<base>`, so a grant scope `git:main` limits which branch PRs may target."""
         return f"git:{args.base}"
 
+    def summary(self, args: OpenDraftPR.Args) -> str:
+        """`draft PR ship-2.0 → release: “Ship 2.0”`."""
+        return f"draft PR {args.branch} → {args.base}: “{args.title}”"
+
     async def prepare(self, args: OpenDraftPR.Args, ctx: ToolContext) -> dict[str, Any]:
         """Clone origin privately, branch from base, write the files and commit; push nothing.
 

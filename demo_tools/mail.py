@@ -50,6 +50,10 @@ class SendEmail(Tool):
         """`mail:<recipient>`, so a grant can scope mail to addresses or domains."""
         return f"mail:{args.to}"
 
+    def summary(self, args: SendEmail.Args) -> str:
+        """`email ada@example.com: “Subject”`."""
+        return f"email {args.to}: “{args.subject}”"
+
     async def prepare(self, args: SendEmail.Args, ctx: ToolContext) -> dict[str, Any]:
         """Compose the message; nothing is sent.
 

@@ -161,6 +161,10 @@ class Charge(Tool):
         """`payments:<account>`."""
         return f"payments:{args.account}"
 
+    def summary(self, args: Charge.Args) -> str:
+        """`charge acme $120.00: memo`."""
+        return f"charge {args.account} ${args.amount_cents / 100:,.2f}: {args.memo}"
+
     async def prepare(self, args: Charge.Args, ctx: ToolContext) -> dict[str, Any]:
         """Check the account exists; move nothing.
 
@@ -228,6 +232,11 @@ class WireTransfer(Tool):
     def resource(self, args: WireTransfer.Args) -> str:
         """`payments:<from_account>`."""
         return f"payments:{args.from_account}"
+
+    def summary(self, args: WireTransfer.Args) -> str:
+        """`wire $2,500.00 from ops to DE89…3000`."""
+        iban = f"{args.to_iban[:4]}…{args.to_iban[-4:]}"
+        return f"wire ${args.amount_cents / 100:,.2f} from {args.from_account} to {iban}"
 
     async def prepare(self, args: WireTransfer.Args, ctx: ToolContext) -> dict[str, Any]:
         """Check the source account exists; move nothing.

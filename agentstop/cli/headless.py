@@ -13,6 +13,7 @@ from typing import TextIO
 import anyio
 import click
 
+from agentstop.formatting import clock
 from agentstop.journal import Event, Journal
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
@@ -20,7 +21,6 @@ from agentstop.task import TaskFile
 from agentstop.tools import ToolRegistry
 
 from .common import EXIT_FAILED, EXIT_OK
-from .render import clock
 
 __all__ = ["ProgressPrinter", "exit_code", "run_headless"]
 
@@ -75,9 +75,7 @@ class ProgressPrinter:
 
 def exit_code(report: Report) -> int:
     """0 only when the run completed with nothing interrupted or in flight."""
-    failed = any(i.state in ("failed", "rejected", "unknown") for i in report.all_calls)
-    clean = report.session.status == "completed" and not failed and not report.in_flight
-    return EXIT_OK if clean else EXIT_FAILED
+    return EXIT_OK if report.clean else EXIT_FAILED
 
 
 async def _stop_on_signals(sup: Supervisor) -> None:

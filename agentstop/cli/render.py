@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from agentstop.formatting import clock, duration
 from agentstop.journal import SessionRecord
 from agentstop.report import Report, ReportItem
 
@@ -19,26 +20,6 @@ STATE_STYLE = {
     "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim",
     "compensating": "yellow", "compensated": "blue", "compensation_failed": "bold red",
 }
-
-
-def clock(at: float | None) -> str:
-    """Local wall-clock time with milliseconds, or a dash."""
-    if at is None:
-        return "-"
-    return datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]
-
-
-def duration(seconds: float | None) -> str:
-    """A short human duration ("4.2 s", "3 m 05 s")."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} m"
 
 
 def _state(item: ReportItem) -> Text:

@@ -123,9 +123,9 @@ class Tool:
         """One line a person reads in the side-effect panel."""
         data = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
         if isinstance(data, dict):
-            text = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in data.items())
+            text = ", ".join(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in data.items())
         else:
-            text = json.dumps(data, default=str)
+            text = json.dumps(data, default=str, ensure_ascii=False)
         return f"{self.name} {text}"[:160]
 
     def resource(self, args: Any) -> str:

@@ -1,0 +1,33 @@
+"""The terminal UI (Textual). Only the CLI imports this package, and only when it opens the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentstop.task import TaskFile
+from agentstop.tools import ToolRegistry
+
+from .app import AgentstopApp
+from .config import SessionConfig
+
+__all__ = ["AgentstopApp", "SessionConfig", "make_app", "run_tui"]
+
+
+def make_app(config: SessionConfig) -> AgentstopApp:
+    """The one factory the CLI and the tests share."""
+    return AgentstopApp(config)
+
+
+def config_from_task(task: TaskFile, tools: ToolRegistry, journal_path: Path,
+                     stop_after: float | None = None) -> SessionConfig:
+    """A session config from a loaded task file."""
+    return SessionConfig(journal_path=journal_path, tools=tools, grant=task.grant_spec(), planner=task.planner(),
+                         task_name=task.name, goal=task.goal, task_path=str(task.path), grace=task.grace_seconds,
+                         approve=task.approve, stop_after=stop_after)
+
+
+async def run_tui(task: TaskFile, tools: ToolRegistry, journal_path: Path, *, stop_after: float | None) -> int:
+    """Run the task in the TUI; returns the exit code (0 only for a clean, completed run)."""
+    app = make_app(config_from_task(task, tools, journal_path, stop_after))
+    code = await app.run_async()
+    return 1 if code is None else code

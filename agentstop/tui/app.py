@@ -1,0 +1,274 @@
+"""The agentstop app: composition, bindings, and the session worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+
+from agentstop.formatting import duration
+from agentstop.journal import Journal
+from agentstop.planners import TranscriptChunk
+from agentstop.report import Report
+from agentstop.supervisor import Supervisor
+from agentstop.supervisor.approval import ApprovalRequest
+
+from .bridge import JournalBridge
+from .config import SessionConfig
+from .messages import JournalEvents, SessionEnded, Transcript
+from .screens.approval import ApprovalScreen
+from .screens.confirm import ConfirmScreen
+from .screens.report import ReportScreen
+from .screens.run import RunScreen
+from .widgets.status import StatusLine
+
+__all__ = ["AgentstopApp"]
+
+
+class AgentstopApp(App[int]):
+    """Supervise one agent session: watch it, Stop it, see the report, undo."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "agentstop"
+    BINDINGS = [
+        Binding("ctrl+c", "stop", "Stop", priority=True),
+        Binding("q", "quit_app", "Quit"),
+    ]
+
+    def __init__(self, config: SessionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.journal: Journal | None = None
+        self.sup: Supervisor | None = None
+        self.bridge: JournalBridge | None = None
+        self.report: Report | None = None
+        self.run_screen = RunScreen(config.goal, config.clock)
+        self.report_screen = ReportScreen(config.clock)
+        self.finished = False
+        self.stop_pressed_at: float | None = None
+        self.stop_done = False
+        self._reversibility = {t.name: t.reversibility.value for t in config.tools}
+        self._status_fields: dict[str, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(self.run_screen)
+        self.status(task_name=self.config.task_name)
+        self.set_interval(0.1, self._tick)
+        self.run_session()
+
+    @work(exclusive=True, group="session")
+    async def run_session(self) -> None:
+        """Open the journal and run the supervisor in this worker; the UI never waits on it."""
+        cfg = self.config
+        self.journal = await Journal.connect(cfg.journal_path, clock=cfg.clock)
+        self.sup = Supervisor(self.journal, cfg.tools, cfg.grant, cfg.planner, task_name=cfg.task_name,
+                              goal=cfg.goal, task_path=cfg.task_path, grace=cfg.grace, approve=cfg.approve,
+                              approver=self.approve, session_id=cfg.session_id)
+        self.sup.on_transcript(self._post_transcript)
+        await self.sup.start()
+        session = await self.journal.session(self.sup.session_id)
+        self.status(started_at=session.started_at, grant="active")
+        self.bridge = JournalBridge(self.journal, self.sup.session_id, self)
+        self.bridge.start()
+        if cfg.stop_after is not None:
+            self.set_timer(max(0.0, session.started_at + cfg.stop_after - cfg.clock()), self.action_stop)
+        report = await self.sup.run()
+        self.post_message(SessionEnded(report.session.status))
+
+    def _post_transcript(self, chunk: TranscriptChunk) -> None:
+        self.post_message(Transcript(chunk))
+
+    async def on_unmount(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+        if self.journal is not None:
+            await self.journal.close()
+
+    # -- messages --------------------------------------------------------------------
+
+    def on_transcript(self, message: Transcript) -> None:
+        self.run_screen.transcript.add(message.chunk)
+
+    async def on_journal_events(self, message: JournalEvents) -> None:
+        self.run_screen.effects.apply(message.events, self._reversibility)
+        for event in message.events:
+            if event.kind == "revoked":
+                self.status(grant="revoked", revoked_by=str(event.data.get("by", "")))
+            elif event.kind == "session_ended":
+                self.status(ended_at=event.at)
+            elif event.kind == "approval_requested":
+                self.bell()
+        await self.refresh_report()
+
+    def on_session_ended(self, message: SessionEnded) -> None:
+        self.finished = True
+        self.stop_done = True
+        if message.status == "completed":
+            self.notify("The agent finished. Here is what it did; undo what you do not want.")
+        if self.screen is not self.report_screen:
+            self.push_screen(self.report_screen)
+        self.call_later(self.refresh_report)
+
+    async def refresh_report(self) -> None:
+        """Rebuild the report from the journal and sync the report screen with it."""
+        if self.journal is None or self.sup is None:
+            return
+        self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
+        if self.report_screen.is_mounted:
+            self.report_screen.show_report(self.report, self._summary())
+
+    # -- status ----------------------------------------------------------------------
+
+    def status(self, **fields: Any) -> None:
+        """Update the status fields and show them on the status line of every mounted screen."""
+        self._status_fields.update(fields)
+        for screen in (self.run_screen, self.report_screen):
+            if screen.is_mounted:
+                line = screen.query_one(StatusLine)
+                for name, value in self._status_fields.items():
+                    setattr(line, name, value)
+
+    def _summary(self) -> str:
+        report = self.report
+        if report is None:
+            return ""
+        if self.stop_pressed_at is not None and not self.stop_done and self.sup is not None:
+            waited = self.config.clock() - self.stop_pressed_at
+            flights = self.sup.in_flight
+            if flights:
+                names = ", ".join(f"{f.call_id} {f.tool.name} ({f.phase.value})" for f in flights)
+                left = max(0.0, self.config.grace - waited)
+                return (f"Stopping… grant revoked; waiting for {len(flights)} call(s) in flight: {names} · "
+                        f"{duration(left)} of {duration(self.config.grace)} grace left")
+            return "Stopping… grant revoked; cancelling the agent"
+        return report.summary_line()
+
+    def _tick(self) -> None:
+        if self.report_screen.is_mounted and self.report is not None:
+            self.report_screen.query_one("#summary", Static).update(Text(self._summary()))
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        """Stop at once: the header says so in this frame; the grant is revoked first."""
+        if self.sup is None or self.sup.stopping or self.finished:
+            if self.finished and self.screen is self.run_screen:
+                self.push_screen(self.report_screen)
+            return
+        self.stop_pressed_at = self.config.clock()
+        self.status(grant="revoking")
+        self.stop_session()
+        if self.screen is not self.report_screen:
+            self.push_screen(self.report_screen)
+
+    @work(group="stop")
+    async def stop_session(self) -> None:
+        assert self.sup is not None
+        await self.sup.stop("stopped in the TUI", "you (TUI)")
+        self.stop_done = True
+        await self.refresh_report()
+
+    def action_show_report(self) -> None:
+        if self.screen is not self.report_screen:
+            self.push_screen(self.report_screen)
+
+    def action_show_run(self) -> None:
+        if self.screen is self.report_screen:
+            self.pop_screen()
+
+    def request_undo(self, call_ids: list[str], what: str) -> None:
+        """Preview the compensations, ask once, then run them (latest commit first)."""
+        if self.report is None:
+            return
+        items = {i.call_id: i for i in self.report.all_calls}
+        chosen = sorted((items[c] for c in call_ids if c in items), key=lambda i: -(i.committed_at or 0))
+        lines = [f"  {i.call_id}  {i.tool}: {i.summary}\n        → {i.undo.detail}" for i in chosen]
+        self.push_screen(
+            ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", lines, "Undo", danger=True),
+            lambda yes: self._undo_if(yes, [i.call_id for i in chosen]),
+        )
+
+    def _undo_if(self, yes: bool | None, call_ids: list[str]) -> None:
+        if yes:
+            self.run_undo(call_ids)
+
+    @work(group="undo", exclusive=True)
+    async def run_undo(self, call_ids: list[str]) -> None:
+        assert self.sup is not None
+        results = await self.sup.undo(call_ids, by="you (TUI)")
+        failed = [r for r in results if r.status == "failed"]
+        done = [r for r in results if r.status == "compensated"]
+        if failed:
+            self.notify(f"{len(failed)} undo(s) failed: {failed[0].detail}. Press r to retry.", severity="error")
+        else:
+            self.notify(f"Undone: {', '.join(r.call_id for r in done) or 'nothing'}")
+        await self.refresh_report()
+
+    async def approve(self, request: ApprovalRequest) -> bool | str:
+        """Ask the person at the terminal (the supervisor awaits this at the fence)."""
+        answer: asyncio.Future[bool | str] = asyncio.get_running_loop().create_future()
+        screen = ApprovalScreen(request)
+
+        def done(value: bool | str | None) -> None:
+            if not answer.done():
+                answer.set_result(value if value is not None else "denied by the user")
+
+        self.push_screen(screen, done)
+        try:
+            return await answer
+        finally:
+            if screen.is_attached and screen in self.screen_stack:
+                screen.dismiss("denied: stopped")
+
+    def action_quit_app(self) -> None:
+        """Quit; asks first while the agent runs or while something can still be undone."""
+        if self.sup is not None and not self.finished and not self.sup.stopping:
+            self.push_screen(ConfirmScreen("The agent is still running.", [
+                "Quitting stops it first: the grant is revoked, nothing new is committed."],
+                "Stop and quit", danger=True), self._stop_and_quit)
+            return
+        undoable = len(self.report.undoable) if self.report else 0
+        if undoable:
+            self.push_screen(ConfirmScreen(f"{undoable} call(s) can still be undone.", [
+                "They stay in the journal: `agentstop undo` can undo them later while the tools allow."],
+                "Quit anyway"), self._quit_if)
+            return
+        self._quit()
+
+    def _stop_and_quit(self, yes: bool | None) -> None:
+        if yes:
+            self.action_stop()
+            self._exit_after_stop()
+
+    @work(group="quit")
+    async def _exit_after_stop(self) -> None:
+        while not self.stop_done:
+            await asyncio.sleep(0.05)
+        self._quit()
+
+    def _quit_if(self, yes: bool | None) -> None:
+        if yes:
+            self._quit()
+
+    def _quit(self) -> None:
+        self.exit(0 if self.report is not None and self.report.clean else 1)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield SystemCommand("Stop", "Revoke the grant and stop the agent now", self.action_stop)
+        yield SystemCommand("Undo all", "Undo every undoable call, latest first", self.report_screen.action_undo_all)
+        yield SystemCommand("Open journal", "Show where this session's journal is", self._show_journal)
+        yield SystemCommand("Quit", "Quit (asks first if something can still be undone)", self.action_quit_app)
+
+    def _show_journal(self) -> None:
+        sid = self.sup.session_id if self.sup else "?"
+        self.notify(f"Journal: {self.config.journal_path}\nSession: {sid}\n"
+                    f"Later: agentstop report {self.config.journal_path} --session {sid}", timeout=10)

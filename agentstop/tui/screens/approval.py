@@ -1,0 +1,58 @@
+"""The approval modal: a prepared call waits at the fence until a person decides."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from agentstop.supervisor.approval import ApprovalRequest
+
+__all__ = ["ApprovalScreen"]
+
+
+class ApprovalScreen(ModalScreen[bool | str]):
+    """Approve once, or deny with a message to the agent. Esc denies."""
+
+    BINDINGS = [Binding("escape", "deny", "Deny"), Binding("ctrl+a", "approve", "Approve")]
+
+    def __init__(self, request: ApprovalRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        body = [
+            f"{r.call_id} · {r.tool} · {r.reversibility}",
+            r.summary,
+            "",
+            "prepared effect (nothing has been sent):",
+            json.dumps(r.prepared, indent=1, ensure_ascii=False, default=str),
+        ]
+        if r.undo_hint:
+            body += ["", f"If it goes wrong: {r.undo_hint}"]
+        with Vertical(id="dialog"):
+            yield Label("Approve this call?", id="dialog-title")
+            yield Static(Text("\n".join(body)), id="dialog-body")
+            yield Input(placeholder="message to the agent if you deny (optional)", id="deny-message")
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Approve once", id="approve", variant="warning")
+                yield Button("Deny", id="deny", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "approve":
+            self.action_approve()
+        else:
+            self.action_deny()
+
+    def action_approve(self) -> None:
+        self.dismiss(True)
+
+    def action_deny(self) -> None:
+        message = self.query_one("#deny-message", Input).value.strip()
+        self.dismiss(f"denied by the user: {message}" if message else "denied by the user")

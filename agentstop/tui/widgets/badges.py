@@ -1,0 +1,33 @@
+"""How states and reversibility classes look, in one place."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+__all__ = ["REVERSIBILITY", "STATE_STYLE", "reversibility_badge", "state_text"]
+
+STATE_STYLE = {
+    "planned": "dim", "prepared": "cyan", "committing": "bold yellow", "committed": "green",
+    "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim italic",
+    "compensating": "bold yellow", "compensated": "blue", "compensation_failed": "bold red",
+}
+
+REVERSIBILITY = {
+    "read_only": ("read", "dim"),
+    "reversible": ("undo", "green"),
+    "compensable": ("comp", "yellow"),
+    "irreversible": ("IRREV", "bold red"),
+}
+
+
+def state_text(state: str) -> Text:
+    """A call state in its colour (failed and cancelled look different)."""
+    label = {"compensation_failed": "undo failed", "committing": "committing…",
+             "compensating": "undoing…"}.get(state, state)
+    return Text(label, style=STATE_STYLE.get(state, ""))
+
+
+def reversibility_badge(reversibility: str) -> Text:
+    """A short badge for a reversibility class."""
+    label, style = REVERSIBILITY.get(reversibility, (reversibility, ""))
+    return Text(f" {label} ", style=f"{style} reverse" if style else "reverse")

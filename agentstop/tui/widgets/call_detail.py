@@ -1,0 +1,57 @@
+"""The expanded view of one call: arguments, prepared effect, receipt, why, and its undo."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.widgets import Static
+
+from agentstop.formatting import clock, duration
+from agentstop.report import ReportItem
+
+__all__ = ["CallDetail"]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False, default=str) if value is not None else "-"
+
+
+class CallDetail(Static):
+    """Shows one report item in full; empty when nothing is expanded."""
+
+    def __init__(self, clock_fn: Callable[[], float] = time.time, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.clock = clock_fn
+        self.item: ReportItem | None = None
+
+    def show(self, item: ReportItem | None) -> None:
+        """Expand `item` (None collapses)."""
+        self.item = item
+        self.display = item is not None
+        self.update(self._render_item(item) if item is not None else "")
+
+    def _render_item(self, item: ReportItem) -> RenderableType:
+        undo = item.undo
+        lines: list[RenderableType] = [
+            Text.assemble((f"{item.call_id} · {item.tool}", "bold"), f"  {item.summary}"),
+            Text.assemble(("state ", "dim"), item.state, ("   class ", "dim"), item.reversibility,
+                          ("   resource ", "dim"), item.resource),
+            Text.assemble(("planned ", "dim"), clock(item.planned_at), ("   fence ", "dim"), clock(item.fence_at),
+                          ("   committed ", "dim"), clock(item.committed_at)),
+        ]
+        if item.reason:
+            lines.append(Text.assemble(("why ", "bold"), item.reason))
+        lines.append(Text.assemble(("arguments (secrets redacted) ", "dim"), _json(item.args)))
+        lines.append(Text.assemble(("prepared effect ", "dim"), _json(item.prepared)))
+        lines.append(Text.assemble(("receipt ", "dim"), _json(item.receipt)))
+        undo_line = Text.assemble(("undo ", "bold"), f"{undo.status}: {undo.detail}")
+        if undo.deadline is not None:
+            left = undo.deadline - self.clock()
+            undo_line.append(f"  (deadline in {duration(left)})" if left > 0 else "  (deadline passed)")
+        lines.append(undo_line)
+        return Group(*lines)

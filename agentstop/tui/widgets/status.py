@@ -1,0 +1,52 @@
+"""The status line: task, elapsed time, and whether the grant is still live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+__all__ = ["StatusLine"]
+
+
+class StatusLine(Static):
+    """Task name · elapsed · grant state (active / revoked by whom)."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    task_name: reactive[str] = reactive("")
+    grant: reactive[str] = reactive("starting")
+    revoked_by: reactive[str] = reactive("")
+    started_at: reactive[float | None] = reactive(None)
+    ended_at: reactive[float | None] = reactive(None)
+    note: reactive[str] = reactive("")
+
+    def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.clock = clock
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.refresh)
+
+    def render(self) -> Text:
+        text = Text.assemble((self.task_name, "bold"))
+        if self.started_at is not None:
+            end = self.ended_at if self.ended_at is not None else self.clock()
+            seconds = max(0, int(end - self.started_at))
+            text.append(f"  ·  {seconds // 60:02d}:{seconds % 60:02d}")
+        text.append("  ·  grant ")
+        if self.grant == "active":
+            text.append(" ACTIVE ", style="bold black on green")
+        elif self.grant == "revoking":
+            text.append(" REVOKING… ", style="bold black on yellow")
+        elif self.grant == "revoked":
+            text.append(f" REVOKED by {self.revoked_by} ", style="bold white on red")
+        else:
+            text.append(f" {self.grant} ", style="reverse")
+        if self.note:
+            text.append(f"  ·  {self.note}", style="italic")
+        return text

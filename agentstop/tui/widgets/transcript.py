@@ -1,0 +1,51 @@
+"""The agent's transcript: thoughts streamed token by token, each tool call as it is planned."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import RichLog, Static
+
+from agentstop.planners import TranscriptChunk
+
+__all__ = ["TranscriptView"]
+
+
+class TranscriptView(Vertical):
+    """Finished lines in a wrapping log; the thought being streamed grows below them."""
+
+    DEFAULT_CSS = """
+    TranscriptView RichLog { height: 1fr; background: transparent; }
+    TranscriptView #typing { height: auto; color: $text; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._current: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield RichLog(wrap=True, markup=False, auto_scroll=True, id="lines")
+        yield Static(Text(""), id="typing")
+
+    @property
+    def text(self) -> str:
+        """Everything shown so far (finished lines and the current thought)."""
+        log = self.query_one(RichLog)
+        done = "\n".join(strip.text for strip in log.lines)
+        return (done + "\n" + "".join(self._current)).strip()
+
+    def add(self, chunk: TranscriptChunk) -> None:
+        """Show one chunk of the transcript."""
+        typing = self.query_one("#typing", Static)
+        log = self.query_one(RichLog)
+        if chunk.kind == "thought":
+            self._current.append(chunk.text)
+            typing.update(Text("".join(self._current) + "▌"))
+            return
+        if self._current:
+            log.write(Text("".join(self._current).strip()))
+            self._current.clear()
+            typing.update(Text(""))
+        if chunk.kind != "end":
+            log.write(Text(chunk.text, style="bold cyan"))

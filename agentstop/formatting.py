@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-__all__ = ["clock", "duration"]
+__all__ = ["STATE_STYLE", "clock", "duration"]
+
+# One colour per call state; failed (red) and cancelled (dim) look different.
+STATE_STYLE = {
+    "planned": "dim", "prepared": "cyan", "committing": "bold yellow", "committed": "green",
+    "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim italic",
+    "compensating": "bold yellow", "compensated": "blue", "compensation_failed": "bold red",
+}
 
 
 def clock(at: float | None) -> str:

@@ -9,17 +9,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from agentstop.formatting import clock, duration
+from agentstop.formatting import STATE_STYLE, clock, duration
 from agentstop.journal import SessionRecord
 from agentstop.report import Report, ReportItem
 
 __all__ = ["STATE_STYLE", "clock", "duration", "render_report", "render_sessions"]
 
-STATE_STYLE = {
-    "planned": "dim", "prepared": "cyan", "committing": "bold yellow", "committed": "green",
-    "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim",
-    "compensating": "yellow", "compensated": "blue", "compensation_failed": "bold red",
-}
 
 
 def _state(item: ReportItem) -> Text:

@@ -15,15 +15,17 @@ from typing import Any
 
 from demo_tools.services.delayed_queue import DelayedQueue, Item, Status
 from demo_tools.services.jsonhttp import HttpError, Request, Route, require_number, require_str
+from demo_tools.services.queue_routes import QueueRoutes
 
 __all__ = ["DEFAULT_DELAY_S", "ChatService"]
 
 DEFAULT_DELAY_S = 3.0
-_KEY = r"(?P<key>[^/]+)"
 
 
-class ChatService:
+class ChatService(QueueRoutes):
     """The chat queue's storage, HTTP routes and delivery into the channel file."""
+
+    after_delivery = "post a retraction instead"
 
     def __init__(self, queue: DelayedQueue, channel_file: Path) -> None:
         self.queue = queue
@@ -34,9 +36,7 @@ class ChatService:
         """The chat webhook's endpoints."""
         return [
             Route("POST", "/messages", self._post),
-            Route("GET", "/messages", self._list),
-            Route("GET", f"/messages/{_KEY}", self._get),
-            Route("DELETE", f"/messages/{_KEY}", self._delete),
+            *self.queue_routes("/messages"),
             Route("POST", "/retractions", self._retract),
         ]
 
@@ -54,28 +54,6 @@ class ChatService:
             raise HttpError(400, "fields 'idempotency_key' and 'channel' must not be empty")
         item, created = self.queue.enqueue(key, {"channel": channel, "text": text}, delay)
         return (201 if created else 200), item.as_json()
-
-    def _list(self, request: Request) -> tuple[int, Any]:
-        return 200, {"messages": [item.as_json() for item in self.queue.items()]}
-
-    def _get(self, request: Request) -> tuple[int, Any]:
-        item = self.queue.get(request.params["key"])
-        if item is None:
-            raise HttpError(404, f"no message with key {request.params['key']!r}")
-        return 200, item.as_json()
-
-    def _delete(self, request: Request) -> tuple[int, Any]:
-        key = request.params["key"]
-        item = self.queue.transition(key, Status.QUEUED, Status.PULLED)
-        if item is None:
-            raise HttpError(404, f"no message with key {key!r}")
-        if item.status is not Status.PULLED:
-            raise HttpError(
-                409,
-                f"message {key!r} was already {item.status.value}; post a retraction instead",
-                message=item.as_json(),
-            )
-        return 200, item.as_json()
 
     def _retract(self, request: Request) -> tuple[int, Any]:
         key = require_str(request.json_object(), "key")

@@ -14,15 +14,15 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from demo_tools.services.delayed_queue import DelayedQueue, Item, Status
+from demo_tools.services.delayed_queue import DelayedQueue, Item
 from demo_tools.services.jsonhttp import HttpError, Request, Route, require_number, require_str
+from demo_tools.services.queue_routes import QueueRoutes
 
 __all__ = ["SENDER", "MailService", "message_id"]
 
 SENDER = "agent@agentstop.demo"
 DEFAULT_UNDO_WINDOW_S = 10.0
 _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
-_KEY = r"(?P<key>[^/]+)"
 
 
 def message_id(key: str) -> str:
@@ -30,8 +30,10 @@ def message_id(key: str) -> str:
     return "<" + re.sub(r"[^A-Za-z0-9._-]", ".", key) + "@agentstop.demo>"
 
 
-class MailService:
+class MailService(QueueRoutes):
     """The outbox's storage, HTTP routes and delivery."""
+
+    after_delivery = "it cannot be pulled back"
 
     def __init__(self, queue: DelayedQueue, smtp_port: int) -> None:
         self.queue = queue
@@ -41,9 +43,7 @@ class MailService:
         """The mail API's endpoints."""
         return [
             Route("POST", "/outbox", self._post),
-            Route("GET", "/outbox", self._list),
-            Route("GET", f"/outbox/{_KEY}", self._get),
-            Route("DELETE", f"/outbox/{_KEY}", self._delete),
+            *self.queue_routes("/outbox"),
         ]
 
     def deliver_due(self) -> int:
@@ -71,28 +71,6 @@ class MailService:
             payload["in_reply_to"] = in_reply_to
         item, created = self.queue.enqueue(key, payload, window)
         return (201 if created else 200), item.as_json()
-
-    def _list(self, request: Request) -> tuple[int, Any]:
-        return 200, {"messages": [item.as_json() for item in self.queue.items()]}
-
-    def _get(self, request: Request) -> tuple[int, Any]:
-        item = self.queue.get(request.params["key"])
-        if item is None:
-            raise HttpError(404, f"no message with key {request.params['key']!r}")
-        return 200, item.as_json()
-
-    def _delete(self, request: Request) -> tuple[int, Any]:
-        key = request.params["key"]
-        item = self.queue.transition(key, Status.QUEUED, Status.PULLED)
-        if item is None:
-            raise HttpError(404, f"no message with key {key!r}")
-        if item.status is not Status.PULLED:
-            raise HttpError(
-                409,
-                f"message {key!r} was already {item.status.value}; it cannot be pulled back",
-                message=item.as_json(),
-            )
-        return 200, item.as_json()
 
     def _send(self, item: Item) -> None:
         payload = item.payload

@@ -83,7 +83,6 @@ def child_env() -> dict[str, str]:
     """This process's environment, with the repository importable (for `tests.fixtures...` tools)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env.pop("COLUMNS", None)
     return env
 
 

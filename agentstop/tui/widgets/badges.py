@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from agentstop.formatting import STATE_STYLE
+
 __all__ = ["REVERSIBILITY", "STATE_STYLE", "reversibility_badge", "state_text"]
 
-STATE_STYLE = {
-    "planned": "dim", "prepared": "cyan", "committing": "bold yellow", "committed": "green",
-    "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim italic",
-    "compensating": "bold yellow", "compensated": "blue", "compensation_failed": "bold red",
-}
 
 REVERSIBILITY = {
     "read_only": ("read", "dim"),

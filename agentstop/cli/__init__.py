@@ -13,6 +13,7 @@ from .common import default_journal, run_async
 from .demo import demo_cmd
 from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
+from .replay import replay_cmd
 
 __all__ = ["main"]
 
@@ -69,6 +70,7 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
 
 
 main.add_command(demo_cmd)
+main.add_command(replay_cmd)
 main.add_command(report_cmd)
 main.add_command(sessions_cmd)
 main.add_command(undo_cmd)

@@ -24,7 +24,7 @@ from .bridge import JournalBridge
 from .config import SessionConfig
 from .messages import JournalEvents, SessionEnded, Transcript
 from .screens.approval import ApprovalScreen
-from .screens.confirm import ConfirmScreen
+from .screens.confirm import ConfirmScreen, undo_confirmation
 from .screens.report import ReportScreen
 from .screens.run import RunScreen
 from .widgets.status import StatusLine
@@ -123,7 +123,7 @@ class AgentstopApp(App[int]):
         if self.journal is None or self.sup is None:
             return
         self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
-        if self.report_screen.is_mounted:
+        if self.report_screen in self.screen_stack:
             self.report_screen.show_report(self.report, self._summary())
 
     # -- status ----------------------------------------------------------------------
@@ -132,7 +132,7 @@ class AgentstopApp(App[int]):
         """Update the status fields and show them on the status line of every mounted screen."""
         self._status_fields.update(fields)
         for screen in (self.run_screen, self.report_screen):
-            if screen.is_mounted:
+            if screen in self.screen_stack:
                 line = screen.query_one(StatusLine)
                 for name, value in self._status_fields.items():
                     setattr(line, name, value)
@@ -153,7 +153,7 @@ class AgentstopApp(App[int]):
         return report.summary_line()
 
     def _tick(self) -> None:
-        if self.report_screen.is_mounted and self.report is not None:
+        if self.report_screen in self.screen_stack and self.report is not None:
             self.report_screen.query_one("#summary", Static).update(Text(self._summary()))
 
     # -- actions -----------------------------------------------------------------------
@@ -189,13 +189,8 @@ class AgentstopApp(App[int]):
         """Preview the compensations, ask once, then run them (latest commit first)."""
         if self.report is None:
             return
-        items = {i.call_id: i for i in self.report.all_calls}
-        chosen = sorted((items[c] for c in call_ids if c in items), key=lambda i: -(i.committed_at or 0))
-        lines = [f"  {i.call_id}  {i.tool}: {i.summary}\n        → {i.undo.detail}" for i in chosen]
-        self.push_screen(
-            ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", lines, "Undo", danger=True),
-            lambda yes: self._undo_if(yes, [i.call_id for i in chosen]),
-        )
+        screen, ids = undo_confirmation(self.report, call_ids, what)
+        self.push_screen(screen, lambda yes: self._undo_if(yes, ids))
 
     def _undo_if(self, yes: bool | None, call_ids: list[str]) -> None:
         if yes:

@@ -9,7 +9,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-__all__ = ["ConfirmScreen"]
+from agentstop.report import Report
+
+__all__ = ["ConfirmScreen", "undo_confirmation"]
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -37,3 +39,12 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+def undo_confirmation(report: Report, call_ids: list[str], what: str) -> tuple[ConfirmScreen, list[str]]:
+    """The confirmation that previews each compensation, and the ids in the order they will run."""
+    items = {i.call_id: i for i in report.all_calls}
+    chosen = sorted((items[c] for c in call_ids if c in items), key=lambda i: -(i.committed_at or 0))
+    lines = [f"  {i.call_id}  {i.tool}: {i.summary}\n        → {i.undo.detail}" for i in chosen]
+    screen = ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", lines, "Undo", danger=True)
+    return screen, [i.call_id for i in chosen]

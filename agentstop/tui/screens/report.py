@@ -63,8 +63,8 @@ class ReportScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.status()  # type: ignore[attr-defined]
         self.query_one(CallDetail).show(None)
+        self.app.status()  # type: ignore[attr-defined]
         self.query_one("#table-undoable", CallTable).focus()
 
     def table(self, key: str) -> CallTable:

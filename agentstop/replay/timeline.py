@@ -1,0 +1,102 @@
+"""A session's history as a timeline: the state of every call at any event.
+
+Replay scrubs through the journal's events; `Timeline.at(i)` gives the calls
+and transcript exactly as a live run showed them after event `i`. Snapshots
+every `CHECKPOINT` events keep jumping around cheap on long sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from agentstop.journal import Event
+
+__all__ = ["CHECKPOINT", "CallView", "Moment", "Timeline"]
+
+CHECKPOINT = 1000
+
+
+@dataclass(frozen=True)
+class CallView:
+    """One call as it looked at a moment of the timeline."""
+
+    call_id: str
+    tool: str
+    summary: str
+    state: str
+    at: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Everything shown at one position of the timeline.
+
+    Attributes:
+        index: position in the event list (-1: before the first event).
+        event: the event just applied (None before the first).
+        calls: every call known at this moment, by id, in planning order.
+        transcript: the agent's thoughts so far.
+        revoked_at: when the grant was revoked, if it was by then.
+        revoked_by: who revoked it.
+    """
+
+    index: int
+    event: Event | None
+    calls: dict[str, CallView] = field(default_factory=lambda: {})
+    transcript: tuple[str, ...] = ()
+    revoked_at: float | None = None
+    revoked_by: str | None = None
+
+
+def _apply(m: Moment, index: int, e: Event) -> Moment:
+    calls, transcript = m.calls, m.transcript
+    revoked_at, revoked_by = m.revoked_at, m.revoked_by
+    if e.kind == "transcript":
+        transcript = (*transcript, str(e.data.get("text", "")))
+    elif e.kind == "revoked" and revoked_at is None:
+        revoked_at, revoked_by = e.at, str(e.data.get("by", ""))
+    elif e.call_id is not None and e.kind not in ("approval_requested", "approved"):
+        calls = dict(calls)
+        if e.kind == "planned":
+            calls[e.call_id] = CallView(e.call_id, str(e.data.get("tool", "")), str(e.data.get("summary", "")),
+                                        "planned", e.at)
+        elif e.call_id in calls:
+            reason = e.data.get("reason")
+            calls[e.call_id] = replace(calls[e.call_id], state=e.kind, at=e.at,
+                                       reason=str(reason) if reason else calls[e.call_id].reason)
+    return Moment(index, e, calls, transcript, revoked_at, revoked_by)
+
+
+class Timeline:
+    """The events of one session and the state after each of them."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self._checkpoints: dict[int, Moment] = {-1: Moment(-1, None)}
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @property
+    def stop_index(self) -> int | None:
+        """The index of the first `revoked` event (the Stop), if any."""
+        return next((i for i, e in enumerate(self.events) if e.kind == "revoked"), None)
+
+    def at(self, index: int) -> Moment:
+        """The moment after event `index` (clamped to the timeline; -1 is before everything)."""
+        index = max(-1, min(index, len(self.events) - 1))
+        base = max(k for k in self._checkpoints if k <= index)
+        moment = self._checkpoints[base]
+        for i in range(base + 1, index + 1):
+            moment = _apply(moment, i, self.events[i])
+            if i % CHECKPOINT == 0:
+                self._checkpoints[i] = moment
+        return moment
+
+    def rejected_after_stop(self, moment: Moment) -> list[CallView]:
+        """Calls rejected or discarded after the Stop, as of `moment`."""
+        if moment.revoked_at is None:
+            return []
+        return [c for c in moment.calls.values()
+                if c.state in ("rejected", "discarded") and c.at >= moment.revoked_at]

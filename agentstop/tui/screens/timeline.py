@@ -1,0 +1,133 @@
+"""The timeline: scrub through a past session event by event, as the live run showed it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Label, ProgressBar, Static
+
+from agentstop.formatting import clock
+from agentstop.replay import Timeline
+
+from ..widgets.moment_table import MomentTable
+
+__all__ = ["SPEEDS", "TimelineScreen"]
+
+SPEEDS = (1, 4, 16)
+MAX_GAP = 2.0  # seconds: long pauses in the original run are shortened when playing
+
+
+class TimelineScreen(Screen[None]):
+    """A scrubber over the session's events, the side-effect panel and the transcript at that moment."""
+
+    BINDINGS = [
+        Binding("right", "step(1)", "Next event"),
+        Binding("left", "step(-1)", "Previous"),
+        Binding("shift+right", "step(10)", "+10", show=False),
+        Binding("shift+left", "step(-10)", "-10", show=False),
+        Binding("home", "jump(-1)", "Start", show=False),
+        Binding("end", "jump(999999999)", "End"),
+        Binding("s", "jump_to_stop", "Jump to Stop"),
+        Binding("space", "play", "Play/Pause"),
+        Binding("x", "speed", "Speed"),
+        Binding("r", "app.show_report", "Report"),
+        Binding("escape", "app.sessions", "Sessions"),
+    ]
+
+    def __init__(self, title: str, timeline: Timeline) -> None:
+        super().__init__()
+        self.title_text = title
+        self.timeline = timeline
+        self.index = len(timeline) - 1
+        self.speed = SPEEDS[0]
+        self._player: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title_text, classes="panel-title")
+        yield Static(Text(""), id="position")
+        yield ProgressBar(total=max(1, len(self.timeline)), show_eta=False, show_percentage=False, id="scrubber")
+        with Horizontal(id="run-body"):
+            with Vertical(id="left"):
+                yield Label("Agent", classes="panel-title")
+                yield Static(Text(""), id="replay-transcript")
+            with Vertical(id="right"):
+                yield Label("Side effects at this moment", classes="panel-title")
+                yield MomentTable(id="moment")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        """Render the moment after event `index`."""
+        moment = self.timeline.at(self.index)
+        self.query_one(MomentTable).show(moment)
+        total = len(self.timeline)
+        stop = self.timeline.stop_index
+        text = Text.assemble((f"event {self.index + 1}/{total}", "bold"))
+        if moment.event is not None:
+            e = moment.event
+            text.append(f"  ·  {clock(e.at)}  ·  {e.call_id or 'session'} {e.kind}")
+        if stop is not None:
+            if self.index >= stop:
+                text.append(f"  ·  after the Stop (revoked by {moment.revoked_by})", style="bold red")
+            else:
+                text.append(f"  ·  Stop at event {stop + 1}", style="yellow")
+        late = self.timeline.rejected_after_stop(moment)
+        if late:
+            text.append(f"  ·  {len(late)} rejected after Stop", style="bold red")
+        if self._player is not None:
+            text.append(f"  ·  playing {self.speed}x", style="green")
+        self.query_one("#position", Static).update(text)
+        self.query_one(ProgressBar).update(progress=self.index + 1)
+        self.query_one("#replay-transcript", Static).update(Text("\n".join(moment.transcript[-30:])))
+
+    def action_step(self, delta: int) -> None:
+        self.index = max(-1, min(len(self.timeline) - 1, self.index + delta))
+        self.show()
+
+    def action_jump(self, index: int) -> None:
+        self.index = max(-1, min(len(self.timeline) - 1, index))
+        self.show()
+
+    def action_jump_to_stop(self) -> None:
+        stop = self.timeline.stop_index
+        if stop is None:
+            self.notify("This session was never stopped.")
+            return
+        self.action_jump(stop)
+
+    def action_speed(self) -> None:
+        self.speed = SPEEDS[(SPEEDS.index(self.speed) + 1) % len(SPEEDS)]
+        self.show()
+
+    def action_play(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player = None
+            self.show()
+            return
+        if self.index >= len(self.timeline) - 1:
+            self.index = -1
+        self._schedule()
+        self.show()
+
+    def _schedule(self) -> None:
+        events = self.timeline.events
+        nxt = self.index + 1
+        if nxt >= len(events):
+            self._player = None
+            self.show()
+            return
+        gap = events[nxt].at - events[self.index].at if self.index >= 0 else 0.0
+        self._player = self.set_timer(max(0.0, min(gap, MAX_GAP)) / self.speed, self._advance)
+
+    def _advance(self) -> None:
+        self.index += 1
+        self.show()
+        if self._player is not None:
+            self._schedule()

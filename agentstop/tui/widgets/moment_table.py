@@ -1,0 +1,42 @@
+"""The side-effect panel of a replayed moment: rows follow the timeline forwards and backwards."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from agentstop.formatting import clock
+from agentstop.replay import Moment
+
+from .badges import state_text
+
+__all__ = ["MomentTable"]
+
+
+class MomentTable(DataTable[str | Text]):
+    """Calls as they stood at one moment; only changed cells are touched when scrubbing."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for label, key, width in (("time", "time", 12), ("call", "call", 5), ("state", "state", 18),
+                                  ("tool", "tool", 16), ("what", "what", None)):
+            self.add_column(label, key=key, width=width)
+        self._shown: dict[str, tuple[str, float]] = {}
+
+    def show(self, moment: Moment) -> None:
+        """Make the rows match `moment`, marking calls rejected after the Stop."""
+        for key in [k for k in self._shown if k not in moment.calls]:
+            self.remove_row(key)
+            del self._shown[key]
+        for call in moment.calls.values():
+            label = state_text(call.state)
+            if moment.revoked_at is not None and call.state in ("rejected", "discarded") and \
+                    call.at >= moment.revoked_at:
+                label = Text(f"{call.state} after Stop", style="bold red")
+            if call.call_id not in self._shown:
+                self.add_row(clock(call.at), call.call_id, label, call.tool, call.summary, key=call.call_id)
+            elif self._shown[call.call_id] != (call.state, call.at):
+                self.update_cell(call.call_id, "state", label)
+                self.update_cell(call.call_id, "time", clock(call.at))
+            self._shown[call.call_id] = (call.state, call.at)

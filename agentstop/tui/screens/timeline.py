@@ -25,12 +25,12 @@ class TimelineScreen(Screen[None]):
     """A scrubber over the session's events, the side-effect panel and the transcript at that moment."""
 
     BINDINGS = [
-        Binding("right", "step(1)", "Next event"),
-        Binding("left", "step(-1)", "Previous"),
-        Binding("shift+right", "step(10)", "+10", show=False),
-        Binding("shift+left", "step(-10)", "-10", show=False),
-        Binding("home", "jump(-1)", "Start", show=False),
-        Binding("end", "jump(999999999)", "End"),
+        Binding("right", "step(1)", "Next event", priority=True),
+        Binding("left", "step(-1)", "Previous", priority=True),
+        Binding("shift+right", "step(10)", "+10", show=False, priority=True),
+        Binding("shift+left", "step(-10)", "-10", show=False, priority=True),
+        Binding("home", "jump(-1)", "Start", show=False, priority=True),
+        Binding("end", "jump(999999999)", "End", priority=True),
         Binding("s", "jump_to_stop", "Jump to Stop"),
         Binding("space", "play", "Play/Pause"),
         Binding("x", "speed", "Speed"),
@@ -73,7 +73,9 @@ class TimelineScreen(Screen[None]):
             e = moment.event
             text.append(f"  ·  {clock(e.at)}  ·  {e.call_id or 'session'} {e.kind}")
         if stop is not None:
-            if self.index >= stop:
+            if self.index == stop:
+                text.append(f"  ·  ■ the Stop: grant revoked by {moment.revoked_by}", style="bold red")
+            elif self.index > stop:
                 text.append(f"  ·  after the Stop (revoked by {moment.revoked_by})", style="bold red")
             else:
                 text.append(f"  ·  Stop at event {stop + 1}", style="yellow")

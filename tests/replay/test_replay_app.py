@@ -1,0 +1,126 @@
+"""The replay app: browse sessions, scrub the timeline, see the report and undo afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from click.testing import CliRunner
+
+from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop.cli import main
+from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui.screens.timeline import TimelineScreen
+from tests.support.tools import WriteNote
+
+FROZEN = 1_800_000_000.0
+
+
+def _clock() -> float:
+    return FROZEN
+
+
+async def _make_journal(path: Path, world: Path) -> None:
+    async with Journal.open(path, clock=_clock) as journal:
+        notes = WriteNote(world)
+        sup = Supervisor(journal, [notes], GrantSpec(scopes=["notes:ok*"]), task_name="Write the notes",
+                         session_id="20270115T080000-replay")
+        await sup.say("I will write three notes.")
+        await sup.end_thought()
+        await sup.call("write_note", {"name": "ok1"})
+        await sup.call("write_note", {"name": "ok2"})
+        await sup.stop("the user changed their mind")
+        try:
+            await sup.call("write_note", {"name": "ok3"})
+        except Exception:  # noqa: BLE001 - rejected after Stop, as the test wants
+            pass
+
+
+def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None) -> ReplayApp:
+    def load(_: str) -> tuple[ToolRegistry, list[str]]:
+        return ToolRegistry([WriteNote(world)]), []
+
+    return ReplayApp(path, rows, load, session_id=session_id, clock=_clock)
+
+
+async def _rows(path: Path) -> list[Any]:
+    async with Journal.open(path, readonly=True) as j:
+        return [(s, await Report.from_journal(j, s.session_id, now=FROZEN)) for s in await j.sessions()]
+
+
+@pytest.fixture
+def replay_journal(tmp_path: Path, world: Path) -> Path:
+    path = tmp_path / "replay.db"
+    anyio.run(_make_journal, path, world)
+    return path
+
+
+@pytest.mark.anyio
+async def test_browse_scrub_and_undo_afterwards(replay_journal: Path, world: Path) -> None:
+    app = _app(replay_journal, world, await _rows(replay_journal))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, TimelineScreen):
+                break
+        screen = app.screen
+        assert isinstance(screen, TimelineScreen)
+        assert screen.index == len(screen.timeline) - 1
+        await pilot.press("s")
+        assert screen.timeline.events[screen.index].kind == "revoked"
+        await pilot.press("left")
+        assert screen.timeline.at(screen.index).revoked_at is None
+        await pilot.press("home")
+        assert screen.timeline.at(screen.index).calls == {}
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is app.report_screen
+        assert [r for r in app.report_screen.table("undoable").items] == ["c2", "c1"]
+        await pilot.press("A")
+        await pilot.pause()
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if not WriteNote(world).landed():
+                break
+        assert WriteNote(world).landed() == set()
+
+
+def test_sessions_browser_snapshot(replay_journal: Path, world: Path, snap_compare: Any) -> None:
+    """You should see one session, "Write the notes", stopped by user, 2 done, 1 interrupted, 2 undoable."""
+    rows = anyio.run(_rows, replay_journal)
+    assert snap_compare(_app(replay_journal, world, rows), terminal_size=(140, 20))
+
+
+def test_timeline_at_the_stop_snapshot(replay_journal: Path, world: Path, snap_compare: Any) -> None:
+    """You should see the timeline at the Stop: two committed notes and the revoke, in red, marked."""
+    rows = anyio.run(_rows, replay_journal)
+
+    async def at_stop(pilot: Any) -> None:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if isinstance(pilot.app.screen, TimelineScreen):
+                break
+        await pilot.press("s")
+
+    assert snap_compare(_app(replay_journal, world, rows, session_id="20270115T080000-replay"),
+                        terminal_size=(140, 24), run_before=at_stop)
+
+
+def test_replay_export_from_the_command_line(replay_journal: Path, tmp_path: Path) -> None:
+    out = tmp_path / "incident.md"
+    result = CliRunner().invoke(main, ["replay", str(replay_journal), "--session", "latest", "--export", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Write the notes" in out.read_text()
+
+
+def test_replay_of_a_damaged_journal_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 500)
+    result = CliRunner().invoke(main, ["replay", str(bad)])
+    assert result.exit_code == 2
+    assert "not a usable agentstop journal" in result.output
+    assert "Traceback" not in result.output

@@ -54,6 +54,7 @@ def _where(world_dir: Path, journal: Path) -> str:
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
               help="Journal file (default: demo.db next to the world).")
 @click.option("--undo-window", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              envvar="AGENTSTOP_DEMO_UNDO_WINDOW", show_envvar=True,
               help="How long a sent email stays in the outbox, exactly undoable, before delivery.")
 def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: bool, world_dir: Path | None,
              journal: Path | None, undo_window: float) -> None:

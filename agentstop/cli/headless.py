@@ -13,6 +13,7 @@ from typing import TextIO
 import anyio
 import click
 
+from agentstop.errors import PlannerError
 from agentstop.formatting import clock
 from agentstop.journal import Event, Journal
 from agentstop.report import Report
@@ -79,17 +80,19 @@ def exit_code(report: Report) -> int:
 
 
 async def _stop_on_signals(sup: Supervisor) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            if not sup.stopping:
-                name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
-                print(f"\n{name}: stopping (revoking the grant first; press Ctrl+C again to quit at once)",
-                      file=sys.stderr, flush=True)
-                await sup.stop(f"{name} in the terminal", "user")
-            else:
-                print("quitting now; the journal is consistent and `agentstop report` reconciles what was in "
-                      "flight", file=sys.stderr, flush=True)
-                os._exit(130)
+    # Stop runs in its own task, so a second Ctrl+C is read while Stop waits for calls in flight.
+    async with anyio.create_task_group() as tg:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if not sup.stopping:
+                    name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
+                    print(f"\n{name}: stopping (revoking the grant first; press Ctrl+C again to quit at once)",
+                          file=sys.stderr, flush=True)
+                    tg.start_soon(sup.stop, f"{name} in the terminal", "user")
+                else:
+                    print("quitting now; the journal is consistent and `agentstop report` reconciles what was in "
+                          "flight", file=sys.stderr, flush=True)
+                    os._exit(130)
 
 
 async def _stop_after(sup: Supervisor, seconds: float) -> None:
@@ -113,10 +116,16 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Path, 
                 tg.start_soon(_stop_on_signals, sup)
             if stop_after is not None:
                 tg.start_soon(_stop_after, sup, stop_after)
-            report = await sup.run()
+            planner_error: PlannerError | None = None
+            try:
+                await sup.run()
+            except PlannerError as exc:
+                planner_error = exc  # the supervisor has stopped the session with this reason
             tg.cancel_scope.cancel()
         await progress.poll()
         report = await Report.from_journal(journal, sup.session_id)
+    if planner_error is not None:
+        print(f"agentstop: {planner_error}", file=sys.stderr, flush=True)
     print(report.summary_line(), file=sys.stderr, flush=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

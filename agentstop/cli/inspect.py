@@ -142,6 +142,9 @@ async def stop_cmd(journal: Path | None, session: str, reason: str) -> int:
         info = await j.session(sid)
     finally:
         await j.close()
+    if info.status != "running":
+        click.echo(f"session {sid} ({info.task_name}) already ended ({info.status}); nothing to revoke.", err=True)
+        return EXIT_OK
     path = journal or default_journal()
     revoked = await anyio.to_thread.run_sync(lambda: revoke(path, sid, by="agentstop stop", reason=reason))
     if revoked:

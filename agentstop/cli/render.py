@@ -60,18 +60,20 @@ def render_report(report: Report) -> RenderableType:
 
 
 def render_sessions(rows: list[tuple[SessionRecord, Report]]) -> RenderableType:
-    """One row per session: id, task, start, duration, how it ended, bucket counts."""
-    table = Table(expand=True, show_edge=False)
-    for column in ("session", "task", "started", "duration", "status", "done", "interrupted", "in flight",
-                   "undoable"):
-        table.add_column(column, no_wrap=column != "task")
+    """Two lines per session (readable at any width): id, how it ended, start, duration; task and counts."""
+    out = Text()
     for session, report in rows:
         end = session.ended_at or time.time()
         status = session.status
         if session.stopped_by and status == "stopped":
             status = f"stopped by {session.stopped_by}"
         started = datetime.fromtimestamp(session.started_at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(session.session_id, session.task_name, started, duration(end - session.started_at),
-                      status, str(len(report.done)), str(len(report.interrupted)), str(len(report.in_flight)),
-                      str(len(report.undoable)))
-    return table
+        style = {"completed": "green", "running": "yellow"}.get(session.status, "red")
+        out.append(session.session_id, style="bold")
+        out.append("  ")
+        out.append(status, style=style)
+        out.append(f"  {started}  {duration(end - session.started_at)}\n")
+        out.append(f"  {session.task_name}", style="italic")
+        out.append(f" · {len(report.done)} done, {len(report.interrupted)} interrupted, "
+                   f"{len(report.in_flight)} in flight, {len(report.undoable)} undoable\n")
+    return out

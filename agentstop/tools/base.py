@@ -126,7 +126,7 @@ class Tool:
             text = ", ".join(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in data.items())
         else:
             text = json.dumps(data, default=str, ensure_ascii=False)
-        return f"{self.name} {text}"[:160]
+        return f"{self.name} {text}".strip()[:160]
 
     def resource(self, args: Any) -> str:
         """What the grant's scopes are matched against; by default the tool name."""

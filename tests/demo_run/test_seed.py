@@ -1,0 +1,162 @@
+"""The seed story (`agentstop demo --headless`), stopped at several moments: the report matches the world.
+
+The agent streams at 6 words a second; from the session's start it sends Ada's
+mail at ~2.8 s, the team announcement at ~4.3 s, books the review at ~5.7 s,
+opens the PR at ~6.9 s, posts to chat at ~8.3 s, migrates at ~10.2 s, charges
+at ~12.2 s and asks for the wire at ~13.6 s (refused: nobody can approve it
+headless). The checks do not depend on those times, only on the order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo_tools.world import running_world
+
+from .conftest import DemoRun, DemoRuns, agentstop
+from .world_state import BASE_BRANCHES, WorldState, assert_world_matches, by_tool
+
+pytestmark = pytest.mark.slow
+
+SEED_TOOLS = ["send_email", "send_email", "create_event", "open_draft_pr", "post_message", "migrate_database",
+              "charge", "wire_transfer"]
+
+# stop after (s): (mail undo window in s, calls done at least)
+STOPS = {1.5: (10.0, 0), 5.0: (1.0, 1), 9.5: (10.0, 4)}
+
+
+def seed(demo_runs: DemoRuns, stop_after: float | None) -> DemoRun:
+    if stop_after is None:
+        return demo_runs.get()
+    window, _ = STOPS[stop_after]
+    return demo_runs.get("--stop-after", f"{stop_after:g}", undo_window=window)
+
+
+def calls_in_order(report: dict[str, Any]) -> list[dict[str, Any]]:
+    items = report["done"] + report["interrupted"] + report["in_flight"]
+    return sorted(items, key=lambda i: int(i["call_id"].removeprefix("c")))
+
+
+def without_undo(report: dict[str, Any]) -> dict[str, Any]:
+    """The report minus the undo fields, which change as undo windows close."""
+    strip = {bucket: [{k: v for k, v in i.items() if k != "undo"} for i in report[bucket]]
+             for bucket in ("done", "interrupted", "in_flight", "undoable")}
+    return {"session": report["session"], **strip}
+
+
+@pytest.mark.parametrize("stop_after", list(STOPS))
+def test_the_seed_stopped_mid_way_leaves_exactly_the_reported_world(demo_runs: DemoRuns, stop_after: float) -> None:
+    run = seed(demo_runs, stop_after)
+
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    report = run.report
+    session = report["session"]
+    assert (session["status"], session["stopped_by"], session["stop_reason"]) == (
+        "stopped", "user", f"--stop-after {stop_after:g}")
+    # The agent got as far as it got, in the story's order, and nothing after the Stop.
+    tools = [i["tool"] for i in calls_in_order(report)]
+    assert tools == SEED_TOOLS[: len(tools)]
+    assert len(report["done"]) >= STOPS[stop_after][1]
+    assert "wire_transfer" not in tools
+    assert_world_matches(report, run.world)
+    assert f"Replay the report:    agentstop report {run.journal}" in run.stderr
+
+
+def test_stopped_before_the_first_call_the_world_is_untouched(demo_runs: DemoRuns) -> None:
+    run = seed(demo_runs, 1.5)
+
+    report = run.report
+    assert report["done"] == report["interrupted"] == report["in_flight"] == []
+    world = run.world
+    assert world.outbox() == world.maildir() == world.events() == world.prs() == world.chat_queue() == []
+    assert world.entries() == world.migrations() == []
+    assert run.stderr.count("agent:") == 0, "not even the first thought was finished"
+
+
+def test_a_short_undo_window_delivers_the_mail_before_the_stop(demo_runs: DemoRuns) -> None:
+    run = seed(demo_runs, 5.0)  # AGENTSTOP_DEMO_UNDO_WINDOW=1
+
+    report = run.report
+    [ada, *_] = by_tool(report["done"], "send_email")
+    assert ada["args"]["to"] == "ada@example.com"
+    delivered = run.world.maildir()
+    assert {"message_id": ada["receipt"]["message_id"], "to": "ada@example.com",
+            "subject": "Q4 numbers are ready"} in delivered
+    # Delivered mail can no longer be pulled back: the report offers a correction, not an exact undo.
+    assert ada["undo"]["detail"] == "compensation (leaves a trace)"
+
+
+def test_with_the_default_window_sent_mail_is_still_queued_and_exactly_undoable(demo_runs: DemoRuns) -> None:
+    run = seed(demo_runs, 9.5)  # AGENTSTOP_DEMO_UNDO_WINDOW=10
+
+    sends = by_tool(run.report["done"], "send_email")
+    assert [i["args"]["to"] for i in sends] == ["ada@example.com", "team@example.com"]
+    assert {m["status"] for m in run.world.outbox()} == {"queued"}
+    assert run.world.maildir() == []
+    assert {i["undo"]["detail"] for i in sends} == {"exact undo"}
+
+
+def test_the_seed_run_to_the_end_refuses_the_wire_headless(demo_runs: DemoRuns) -> None:
+    run = seed(demo_runs, None)
+
+    assert run.code == 1, run.stderr
+    report = run.report
+    assert report["session"]["status"] == "completed"
+    assert [i["tool"] for i in report["done"]] == SEED_TOOLS[:-1]
+    [wire] = report["interrupted"]
+    assert (wire["tool"], wire["state"]) == ("wire_transfer", "rejected")
+    assert wire["reason"].startswith("needs approval and nobody can approve here (headless)")
+    assert_world_matches(report, run.world)
+    assert run.world.balances()["ops"] == 1_000_000, "no money left by wire"
+    # The chat message (3 s delay) reached the channel before the demo ended, emoji intact.
+    assert [m["text"] for m in run.world.channel()] == ["2.0 is shipping today! 🚀"]
+
+
+def test_the_report_replayed_after_the_demo_equals_the_demo_report(demo_runs: DemoRuns) -> None:
+    run = seed(demo_runs, 9.5)
+
+    replay = agentstop("report", run.journal, "--json")
+
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stderr == ""
+    assert without_undo(run.report) == without_undo(json.loads(replay.stdout))
+
+
+def test_undo_all_with_the_world_restarted_takes_every_effect_back(demo_runs: DemoRuns, tmp_path: Path) -> None:
+    original = seed(demo_runs, 9.5)
+    # A copy, so the other tests still read the world as the demo left it.
+    world_dir = tmp_path / "world"
+    shutil.copytree(original.dir, world_dir)
+    journal = world_dir / "demo.db"
+    undoable = {i["call_id"] for i in original.report["undoable"]}
+    assert {"send_email", "create_event", "open_draft_pr"} <= {i["tool"] for i in original.report["undoable"]}
+
+    with running_world(world_dir):
+        undo = agentstop("undo", journal, "--all")
+        after = agentstop("report", journal, "--json")
+
+    assert undo.returncode == 0, undo.stderr + undo.stdout
+    lines = undo.stdout.splitlines()
+    assert len(lines) == len(undoable)
+    assert all(line.startswith("undone ") for line in lines), lines
+    report = json.loads(after.stdout)
+    assert report["undoable"] == []
+    assert {i["call_id"]: i["state"] for i in report["done"]} == dict.fromkeys(undoable, "compensated")
+
+    world = WorldState(world_dir)
+    assert world.events() == []
+    assert world.branches() == BASE_BRANCHES
+    assert {p["state"] for p in world.prs()} == {"closed"}
+    for sent in by_tool(original.report["done"], "send_email"):
+        [message] = [m for m in world.outbox() if m["key"] == sent["receipt"]["key"]]
+        corrections = [m for m in world.outbox() if m.get("in_reply_to") == sent["receipt"]["message_id"]]
+        assert message["status"] == "pulled" or (message["status"] == "delivered" and len(corrections) == 1)
+    for posted in by_tool(original.report["done"], "post_message"):
+        [message] = [m for m in world.chat_queue() if m["key"] == posted["receipt"]["key"]]
+        assert message["status"] in ("pulled", "retracted")

@@ -111,6 +111,8 @@ class Supervisor:
         self._thought: list[str] = []
         self.stopping_since: float | None = None
         self._tg: TaskGroup | None = None
+        self._grace_scope: anyio.CancelScope | None = None
+        self.escalated = False
 
     # -- session -------------------------------------------------------------
 
@@ -261,7 +263,9 @@ class Supervisor:
                     if not (self._stop_started and isinstance(exc, Rejected)):
                         planner_error = exc
             if planner_error is not None and not self._stop_started:
-                tg.start_soon(self.stop, f"the planner failed: {planner_error}", "agentstop")
+                # Awaited, not started in the group: the group is cancelled just below, which
+                # could cancel a stop that had not begun and leave the session "running".
+                await self.stop(f"the planner failed: {planner_error}", "agentstop")
             elif not self._stop_started and not self._ended:
                 self._ended = True
                 await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
@@ -275,14 +279,18 @@ class Supervisor:
     async def stop(self, reason: str = "stopped by the user", by: str = "user") -> Report:
         """Stop the session: revoke first, then cancel the planner and settle calls in flight.
 
-        Safe to call from any task, more than once (later calls wait for the
-        first), and after the session completed (then it only revokes).
+        Safe to call from any task and after the session completed (then it
+        only revokes). Calling it again while Stop waits escalates: the rest of
+        the grace is skipped and every commit still in flight is cancelled
+        (TRY_CANCEL), its outcome settled by `lookup`.
 
         Returns:
             The report, read from the journal once every call in flight has
             settled or been abandoned by its tool's `on_stop`.
         """
         if self._stop_started:
+            if not self._stop_done.is_set():
+                self.escalate()
             await self._stop_done.wait()
             return await Report.from_journal(self.journal, self.session_id)
         self._stop_started = True
@@ -307,12 +315,13 @@ class Supervisor:
             if flight.phase is Phase.PREPARING:
                 flight.prepare_scope.cancel()
         # 3. Grace for commits in flight, then each tool's on_stop.
-        with anyio.move_on_after(self.grace):
+        with anyio.move_on_after(self.grace) as grace:
+            self._grace_scope = grace
             for flight in self.in_flight:
                 await flight.done.wait()
         waiting: list[Flight] = []
         for flight in self.in_flight:
-            policy = flight.tool.on_stop
+            policy = StopPolicy.TRY_CANCEL if self.escalated else flight.tool.on_stop
             if flight.phase is Phase.PREPARING:
                 flight.prepare_scope.cancel()
                 waiting.append(flight)
@@ -328,6 +337,18 @@ class Supervisor:
             self._ended = True
             await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=by,
                                            stop_reason=reason)
+
+    def escalate(self) -> None:
+        """Skip the rest of the grace and cancel every commit still in flight (Stop pressed again)."""
+        if not self._stop_started or self._stop_done.is_set():
+            return
+        self.escalated = True
+        if self._grace_scope is not None:
+            self._grace_scope.cancel()
+        for flight in self.in_flight:
+            flight.prepare_scope.cancel()
+            if flight.phase is Phase.COMMITTING:
+                flight.commit_scope.cancel()
 
     async def _watch(self) -> None:
         """Notice a revoke from another process, or expiry, and stop; keep the heartbeat."""

@@ -160,6 +160,11 @@ class AgentstopApp(App[int]):
 
     def action_stop(self) -> None:
         """Stop at once: the header says so in this frame; the grant is revoked first."""
+        if self.sup is not None and self.sup.stopping and not self.stop_done:
+            self.sup.escalate()
+            self.notify("Stop pressed again: the grace is skipped and commits in flight are cancelled; "
+                        "their outcome is checked with the upstream.", severity="warning")
+            return
         if self.sup is None or self.sup.stopping or self.finished:
             if self.finished and self.screen is self.run_screen:
                 self.push_screen(self.report_screen)

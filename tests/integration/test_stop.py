@@ -194,3 +194,20 @@ async def test_stop_twice_returns_the_same_report(journal: Journal, notes: Write
     first = await sup.stop()
     second = await sup.stop("again")
     assert first.to_json() == second.to_json()
+
+
+async def test_pressing_stop_again_escalates_a_waiting_commit_to_cancel(journal: Journal, world: Path) -> None:
+    notes = WriteNote(world, on_stop=StopPolicy.WAIT)
+    sup = Supervisor(journal, [notes], GrantSpec(), grace=30)
+    out: list[Any] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_call_in_background, sup, {"name": "hang", "commit_delay": 30}, out)
+        await _wait_for_state(journal, sup.session_id, "c1", "committing")
+        tg.start_soon(sup.stop)
+        with anyio.fail_after(5):
+            while not sup.stopping:
+                await anyio.sleep(0.01)
+            report = await sup.stop("again")  # the second press: skip the grace, cancel
+    assert sup.escalated
+    assert [(i.state, i.bucket) for i in report.all_calls] == [("failed", "interrupted")]
+    assert notes.landed() == set()

@@ -21,6 +21,7 @@ AgentstopError
 │   └── OutcomeUnknown            cut off by Stop mid-commit; being reconciled
 ├── CommitRefused                 raised BY a tool's commit: upstream said no, nothing landed
 ├── CompensationFailed            an undo failed after its retries
+├── PlannerError                  the planner cannot go on (its model server failed)
 └── TaskFileError                 task.yaml is wrong (file, line, field)
 ```
 
@@ -45,6 +46,7 @@ __all__ = [
     "JournalTooNew",
     "OutOfScope",
     "OutcomeUnknown",
+    "PlannerError",
     "Rejected",
     "TaskFileError",
     "ToolError",
@@ -249,6 +251,28 @@ class Interrupted(Rejected):
 
 class OutcomeUnknown(Rejected):
     """Raised when Stop cut the call off mid-commit; lookup may still settle it."""
+
+
+# -- planners ----------------------------------------------------------------
+
+
+class PlannerError(AgentstopError):
+    """Raised by a planner that cannot go on, e.g. its model server failed or is unreachable.
+
+    The supervisor stops the session with this message as the reason; calls
+    made before it are in the journal as usual.
+
+    Attributes:
+        source: what failed, like "model 'llama3.1' at http://127.0.0.1:11434/v1".
+        problem: what went wrong.
+        fix: what to do about it.
+    """
+
+    def __init__(self, source: str, problem: str, fix: str) -> None:
+        self.source = source
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{source}: {problem}. {fix}")
 
 
 # -- task files --------------------------------------------------------------

@@ -12,7 +12,16 @@ import fnmatch
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -24,6 +33,7 @@ __all__ = [
     "AgentSpec",
     "CallSpec",
     "GrantModel",
+    "OpenAIAgentSpec",
     "ScriptedAgentSpec",
     "StepModel",
     "StopModel",
@@ -194,8 +204,69 @@ class ScriptedAgentSpec(BaseModel):
     )
 
 
-# Add further agent kinds (e.g. `OpenAIAgentSpec` with kind "openai") as `ScriptedAgentSpec | ...`.
-AgentSpec = Annotated[ScriptedAgentSpec, Field(discriminator="kind")]
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(ENV_NAME_PATTERN, value):
+        # Never echo the value: people paste the key itself here.
+        raise _fail("env_name", "expected the NAME of an environment variable (like OPENAI_API_KEY), not its value; "
+                                "put the key in that variable")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name), WithJsonSchema({"type": "string", "pattern": ENV_NAME_PATTERN})]
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise _fail("url", f"expected an http(s) URL like http://127.0.0.1:11434/v1 (got {show(value)})")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url), WithJsonSchema({"type": "string", "pattern": "^https?://"})]
+
+
+class OpenAIAgentSpec(BaseModel):
+    """A real model behind an OpenAI-compatible Chat Completions server (OpenAI, Ollama, vLLM, llama.cpp)."""
+
+    model_config = _FORBID
+
+    kind: Literal["openai"] = Field(description="The kind of agent: `openai` talks to a model that plans the calls.")
+    model: Name = Field(description="The model's name on the server (like gpt-4o-mini, llama3.1, qwen2.5:7b).")
+    base_url: HttpUrl | None = Field(
+        default=None,
+        description="The server's OpenAI-compatible endpoint, like http://127.0.0.1:11434/v1; default OpenAI's.",
+    )
+    api_key_env: EnvName | None = Field(
+        default=None,
+        description="The environment variable holding the API key (like OPENAI_API_KEY); omit for a local "
+                    "server without auth.",
+    )
+    max_steps: int = Field(
+        default=20, ge=1, strict=True, description="The most model turns before the agent gives up and ends."
+    )
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Sampling temperature (0 to 2); omit for the server's default."
+    )
+    system: str | None = Field(default=None, description="Extra system prompt, added after agentstop's own.")
+    timeout: Duration = Field(
+        default=120.0,
+        description="How long to wait to connect, and between two pieces of the model's answer (like 2m).",
+    )
+    max_retries: int = Field(
+        default=2, ge=0, strict=True, description="How often a failed request is retried (connection errors, 5xx)."
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise _fail("duration", f"expected a positive duration ({DURATION_HINT})")
+        return value
+
+
+AgentSpec = Annotated[ScriptedAgentSpec | OpenAIAgentSpec, Field(discriminator="kind")]
 
 
 class GrantModel(BaseModel):
@@ -255,6 +326,18 @@ Approve = Annotated[Literal["irreversible", "none"] | list[str], BeforeValidator
 # -- the task ---------------------------------------------------------------------------
 
 
+def _task_schema(schema: dict[str, Any]) -> None:
+    # `steps` is required (non-empty) for the scripted agent, and absent or empty for a model.
+    schema["description"] = "A task for agentstop: the agent, its tools, its grant and its steps."
+    schema["required"] = [name for name in schema.get("required", []) if name != "steps"]
+    schema["if"] = {
+        "required": ["agent"],
+        "properties": {"agent": {"required": ["kind"], "properties": {"kind": {"const": "openai"}}}},
+    }
+    schema["then"] = {"properties": {"steps": {"maxItems": 0}}}
+    schema["else"] = {"required": ["steps"], "properties": {"steps": {"minItems": 1}}}
+
+
 class TaskModel(BaseModel):
     """A task file: what the agent should do, with which tools, under which grant."""
 
@@ -262,7 +345,7 @@ class TaskModel(BaseModel):
         extra="forbid",
         frozen=True,
         title="agentstop task file",
-        json_schema_extra={"description": "A task for agentstop: the agent, its tools, its grant and its steps."},
+        json_schema_extra=_task_schema,
     )
 
     name: Name = Field(description="A short title people recognise in lists and reports.")
@@ -286,5 +369,36 @@ class TaskModel(BaseModel):
         description="Which calls wait for a person's approval: irreversible, none, or a list of tool names.",
     )
     steps: list[StepModel] = Field(
-        min_length=1, description="The scripted agent's steps, in order: a thought, then a call or parallel calls."
+        description="The scripted agent's steps, in order: a thought, then a call or parallel calls "
+                    "(none for kind openai: the model plans the calls)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_model_needs_no_steps(cls, data: Any) -> Any:
+        agent = data.get("agent") if isinstance(data, dict) else None
+        if isinstance(agent, dict) and agent.get("kind") == "openai" and "steps" not in data:
+            return {**data, "steps": []}
+        return data
+
+    @field_validator("agent")
+    @classmethod
+    def _a_model_needs_a_goal(cls, value: ScriptedAgentSpec | OpenAIAgentSpec,
+                              info: ValidationInfo) -> ScriptedAgentSpec | OpenAIAgentSpec:
+        goal = info.data.get("goal")  # absent when goal itself was wrong: say that alone
+        if isinstance(value, OpenAIAgentSpec) and isinstance(goal, str) and not goal.strip():
+            raise _fail("goal", "an openai agent sends `goal` to the model as its request; add `goal: ...` "
+                                "saying what the agent should do")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_fit_the_agent(cls, value: list[StepModel], info: ValidationInfo) -> list[StepModel]:
+        agent = info.data.get("agent")  # absent when the agent itself was wrong: say that alone
+        if isinstance(agent, OpenAIAgentSpec) and value:
+            raise _fail("steps_with_model", "an openai agent plans its own calls, so it takes no steps; remove "
+                                            "`steps`, or use `agent: {kind: scripted}` to play them")
+        if isinstance(agent, ScriptedAgentSpec) and not value:
+            raise PydanticCustomError("too_short", "List should have at least 1 item",
+                                      {"field_type": "List", "min_length": 1, "actual_length": 0})
+        return value

@@ -11,11 +11,12 @@ from pydantic import ValidationError
 
 from agentstop.errors import TaskFileError, ToolError
 from agentstop.grant import GrantSpec
+from agentstop.planners.base import Planner
 from agentstop.planners.scripted import ScriptedPlanner, ScriptedStep
 from agentstop.tools import Tool, ToolRegistry
 
 from .lines import LineIndex, format_path
-from .models import ScriptedAgentSpec, StepModel, TaskModel
+from .models import OpenAIAgentSpec, ScriptedAgentSpec, StepModel, TaskModel
 from .problems import Problem, raise_first
 from .tool_import import ToolImportProblem, import_tool, search_path
 from .validation import problems_from
@@ -92,13 +93,34 @@ class TaskFile:
         """The steps as plain data for `ScriptedPlanner`."""
         return tuple(_scripted(step) for step in self.model.steps)
 
-    def planner(self) -> ScriptedPlanner:
-        """The planner that plays this task's steps at the agent's streaming rate."""
+    def planner(self) -> Planner:
+        """The planner for `agent`: a `ScriptedPlanner`, or an `OpenAIChatPlanner` for kind openai.
+
+        Raises:
+            TaskFileError: kind openai names an `api_key_env` that is not set.
+        """
         agent = self.model.agent
-        if not isinstance(agent, ScriptedAgentSpec):  # pragma: no cover - only one kind exists yet
-            raise TaskFileError(self.shown_path, self.lines.line(["agent", "kind"]), "agent.kind",
-                                f"agent kind {agent.kind!r} has no scripted planner; use kind: scripted")
-        return ScriptedPlanner(self.scripted_steps(), tokens_per_second=agent.tokens_per_second)
+        if isinstance(agent, ScriptedAgentSpec):
+            return ScriptedPlanner(self.scripted_steps(), tokens_per_second=agent.tokens_per_second)
+        return self._openai_planner(agent)
+
+    def _openai_planner(self, agent: OpenAIAgentSpec) -> Planner:
+        # Imported here: the SDK is slow to import, and scripted runs never need it.
+        from agentstop.planners.openai_chat import OpenAIChatPlanner
+
+        api_key: str | None = None
+        if agent.api_key_env is not None:
+            api_key = os.environ.get(agent.api_key_env, "").strip()
+            if not api_key:
+                name = agent.api_key_env
+                raise self.error(["agent", "api_key_env"],
+                                 f"the environment variable {name} is not set (or empty); export it with the API "
+                                 f"key (export {name}=...), or remove api_key_env for a server without auth")
+        return OpenAIChatPlanner(
+            agent.model, self.goal, base_url=agent.base_url, api_key=api_key, api_key_env=agent.api_key_env,
+            max_steps=agent.max_steps, temperature=agent.temperature, system=agent.system, timeout=agent.timeout,
+            max_retries=agent.max_retries,
+        )
 
     # -- tools ----------------------------------------------------------------------
 

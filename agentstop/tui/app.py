@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from agentstop.formatting import duration
+from agentstop.errors import PlannerError
 from agentstop.journal import Journal
 from agentstop.planners import TranscriptChunk
 from agentstop.report import Report
@@ -81,7 +82,12 @@ class AgentstopApp(App[int]):
         self.bridge.start()
         if cfg.stop_after is not None:
             self.set_timer(max(0.0, session.started_at + cfg.stop_after - cfg.clock()), self.action_stop)
-        report = await self.sup.run()
+        try:
+            report = await self.sup.run()
+        except PlannerError as exc:
+            # The supervisor already stopped the session with this reason; say it on screen.
+            self.notify(str(exc), severity="error", timeout=15)
+            report = await self.sup.report()
         self.post_message(SessionEnded(report.session.status))
 
     def _post_transcript(self, chunk: TranscriptChunk) -> None:

@@ -181,7 +181,7 @@ def test_unknown_agent_field_has_no_union_tag_in_its_path(tmp_path: Path) -> Non
 def test_unknown_agent_kind(tmp_path: Path) -> None:
     err = fails(tmp_path, *HEAD, "  - thought: hi", "agent:", "  kind: telepathy")
     assert (err.line, err.field) == (9, "agent.kind")
-    assert "expected one of 'scripted' (got 'telepathy')" in err.problem
+    assert "expected one of 'scripted', 'openai' (got 'telepathy')" in err.problem
 
 
 def test_agent_without_kind(tmp_path: Path) -> None:

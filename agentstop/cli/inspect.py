@@ -9,7 +9,7 @@ import anyio
 import click
 from rich.console import Console
 
-from agentstop.journal import revoke
+from agentstop.journal import request_stop_after_step, revoke
 from agentstop.report import Report
 from agentstop.supervisor.undo import run_undo
 
@@ -126,15 +126,19 @@ async def undo_cmd(journal: Path | None, session: str, undo_all: bool, call_ids:
 @journal_argument
 @session_option
 @click.option("--reason", default="stopped from another terminal", show_default=True)
+@click.option("--after-step", is_flag=True,
+              help="Let the calls of the current step finish and start no new step, then stop.")
 @run_async
-async def stop_cmd(journal: Path | None, session: str, reason: str) -> int:
+async def stop_cmd(journal: Path | None, session: str, reason: str, after_step: bool) -> int:
     """Revoke a running session's grant from another terminal; it stops itself.
 
     From the moment this returns, the session cannot commit anything new.
+    With --after-step, the current step's calls may still finish first.
 
     \b
-    Example:
+    Examples:
       agentstop stop --session latest
+      agentstop stop ./release.db --session latest --after-step
     """
     j, _ = await open_and_recover(journal, recover_dead=False)
     try:
@@ -146,6 +150,12 @@ async def stop_cmd(journal: Path | None, session: str, reason: str) -> int:
         click.echo(f"session {sid} ({info.task_name}) already ended ({info.status}); nothing to revoke.", err=True)
         return EXIT_OK
     path = journal or default_journal()
+    if after_step:
+        await anyio.to_thread.run_sync(
+            lambda: request_stop_after_step(path, sid, by="agentstop stop --after-step", reason=reason))
+        click.echo(f"asked session {sid} ({info.task_name}) to stop after its current step; "
+                   "it revokes its grant once that step's calls have finished.", err=True)
+        return EXIT_OK
     revoked = await anyio.to_thread.run_sync(lambda: revoke(path, sid, by="agentstop stop", reason=reason))
     if revoked:
         click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "

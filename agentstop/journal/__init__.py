@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .journal import Journal
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
-from .remote import revoke
+from .remote import request_stop_after_step, revoke
 from .schema import SCHEMA_VERSION
 from .states import TRANSITIONS, CallState, can_move
 
@@ -19,5 +19,6 @@ __all__ = [
     "SessionRecord",
     "SessionStatus",
     "can_move",
+    "request_stop_after_step",
     "revoke",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "heartbeat",
     "issue_grant",
     "plan_call",
+    "require_session",
     "revoke",
     "transition",
 ]
@@ -75,7 +76,7 @@ def create_session(
                  at, {"task_name": task_name, "pid": pid, "host": host})
 
 
-def _require_session(conn: sqlite3.Connection, session_id: str) -> None:
+def require_session(conn: sqlite3.Connection, session_id: str) -> None:
     if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
         path = conn.execute("PRAGMA database_list").fetchone()[2]
         raise UnknownSession(path, session_id)
@@ -83,7 +84,7 @@ def _require_session(conn: sqlite3.Connection, session_id: str) -> None:
 
 def issue_grant(conn: sqlite3.Connection, session_id: str, spec: GrantSpec, at: float) -> int:
     """Insert a grant for the session; returns its id."""
-    _require_session(conn, session_id)
+    require_session(conn, session_id)
     ttl = spec.ttl_seconds
     expires = None if ttl is None else at + ttl
     cur = conn.execute(
@@ -119,7 +120,7 @@ def plan_call(
     reason: str | None = None,
 ) -> str:
     """Record a new call as planned; returns its call id ("c1", "c2", ...)."""
-    _require_session(conn, session_id)
+    require_session(conn, session_id)
     n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?",
                      (session_id,)).fetchone()[0]
     call_id = f"c{n}"
@@ -240,7 +241,7 @@ def fence(
 
 def revoke(conn: sqlite3.Connection, session_id: str, by: str, reason: str, at: float) -> list[int]:
     """Revoke every live grant of the session; returns the ids revoked (empty if none were live)."""
-    _require_session(conn, session_id)
+    require_session(conn, session_id)
     ids = [r[0] for r in conn.execute(
         "SELECT grant_id FROM grants WHERE session_id = ? AND revoked_at IS NULL", (session_id,))]
     if not ids:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
 
 from . import ops
 from .schema import SCHEMA_VERSION, apply_pragmas, user_version
 
-__all__ = ["revoke"]
+__all__ = ["request_stop_after_step", "revoke"]
+
+T = TypeVar("T")
 
 
 def revoke(
@@ -36,6 +40,37 @@ def revoke(
         UnknownSession: the journal has no such session.
         JournalBusy: another writer held the lock for longer than `busy_timeout`.
     """
+    def unit(conn: sqlite3.Connection) -> list[int]:
+        ops.mark_stop_requested(conn, session_id, by, reason)
+        return ops.revoke(conn, session_id, by, reason, time.time())
+
+    return _durably(journal_path, busy_timeout, unit)
+
+
+def request_stop_after_step(
+    journal_path: str | os.PathLike[str],
+    session_id: str,
+    *,
+    by: str = "another process",
+    reason: str = "stop after the current step",
+    busy_timeout: float = 5.0,
+) -> None:
+    """Ask a running session to stop once its current step's calls have finished.
+
+    The running supervisor notices within 100 ms; it starts no new step, then
+    revokes its grant and stops as usual.
+    """
+
+    def unit(conn: sqlite3.Connection) -> None:
+        ops.require_session(conn, session_id)
+        ops.append_event(conn, session_id, None, "stop_after_step_requested", time.time(),
+                         {"by": by, "reason": reason})
+
+    _durably(journal_path, busy_timeout, unit)
+
+
+def _durably(journal_path: str | os.PathLike[str], busy_timeout: float, unit: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `unit` in one durable BEGIN IMMEDIATE transaction on a fresh connection."""
     path = Path(journal_path).expanduser()
     if not path.exists():
         raise JournalError(str(path), "does not exist", "Pass the journal the session writes to.")
@@ -50,7 +85,7 @@ def revoke(
         if version == 0:
             raise JournalCorrupt(str(path), "no agentstop schema in it")
         apply_pragmas(conn, int(busy_timeout * 1000))
-        # A revoke must survive a power cut the moment this returns.
+        # What this writes must survive a power cut the moment it returns.
         conn.execute("PRAGMA synchronous = FULL")
         began = time.monotonic()
         try:
@@ -58,12 +93,11 @@ def revoke(
         except sqlite3.OperationalError as exc:
             raise JournalBusy(str(path), time.monotonic() - began) from exc
         try:
-            ops.mark_stop_requested(conn, session_id, by, reason)
-            ids = ops.revoke(conn, session_id, by, reason, time.time())
+            result = unit(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return ids
+        return result
     finally:
         conn.close()

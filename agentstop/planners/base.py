@@ -56,6 +56,14 @@ class Agent(Protocol):
         """Close the current thought; it is journaled as one transcript event."""
         ...
 
+    async def step_boundary(self) -> None:
+        """Call before starting each new step (a scripted step, a model turn).
+
+        After "Stop after this step" the session stops here: the previous step's
+        calls have finished and no new step begins.
+        """
+        ...
+
 
 @runtime_checkable
 class Planner(Protocol):

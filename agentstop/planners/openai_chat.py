@@ -182,6 +182,7 @@ class OpenAIChatPlanner:
         messages = self.first_messages()
         tools = [tool_function(t) for t in agent.tools]
         for _ in range(self.max_steps):
+            await agent.step_boundary()
             turn = await self._stream_turn(client, agent, messages, tools)
             if not turn.calls:
                 return

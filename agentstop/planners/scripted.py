@@ -87,6 +87,7 @@ class ScriptedPlanner:
     async def run(self, agent: Agent) -> None:
         """Play every step; returns when the script is done. Cancellation stops it at once."""
         for step in self.steps:
+            await agent.step_boundary()
             await self._think(agent, step.thought)
             if not step.calls:
                 continue

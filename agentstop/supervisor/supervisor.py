@@ -113,6 +113,8 @@ class Supervisor:
         self._tg: TaskGroup | None = None
         self._grace_scope: anyio.CancelScope | None = None
         self.escalated = False
+        self._after_step: tuple[str, str] | None = None
+        self._seen_seq = 0
 
     # -- session -------------------------------------------------------------
 
@@ -338,6 +340,29 @@ class Supervisor:
             await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=by,
                                            stop_reason=reason)
 
+    async def step_boundary(self) -> None:
+        """Planners call this between steps; after `stop_after_step` the session stops here."""
+        if self._after_step is not None and not self._stop_started:
+            reason, by = self._after_step
+            await self.stop(reason, by)
+
+    async def stop_after_step(self, reason: str = "stopped after the current step", by: str = "user") -> None:
+        """Let the calls of the current step finish, start no new step, then stop (revoking first).
+
+        Without a running planner there are no steps: it waits for the calls in
+        flight to finish, then stops.
+        """
+        if self._stop_started or self._after_step is not None:
+            return
+        self._after_step = (reason, by)
+        await self.start()
+        with anyio.CancelScope(shield=True):
+            await self.journal.append(self.session_id, "stop_after_step_requested", {"by": by, "reason": reason})
+        if self._planner_scope is None:
+            for flight in self.in_flight:
+                await flight.done.wait()
+            await self.stop(reason, by)
+
     def escalate(self) -> None:
         """Skip the rest of the grace and cancel every commit still in flight (Stop pressed again)."""
         if not self._stop_started or self._stop_done.is_set():
@@ -364,6 +389,11 @@ class Supervisor:
                 if grant.expires_at is not None and now >= grant.expires_at:
                     await self.stop("the grant expired", "expiry")
                     return
+            for event in await self.journal.events(self.session_id, after=self._seen_seq):
+                self._seen_seq = event.seq
+                if event.kind == "stop_after_step_requested" and self._after_step is None:
+                    # Asked from another process (`agentstop stop --after-step`).
+                    self._after_step = (str(event.data.get("reason", "")), str(event.data.get("by", "")))
             if now - last_beat >= HEARTBEAT_INTERVAL:
                 last_beat = now
                 await self.journal.heartbeat(self.session_id)

@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from agentstop.formatting import duration
 from agentstop.errors import PlannerError
+from agentstop.formatting import duration
 from agentstop.journal import Journal
 from agentstop.planners import TranscriptChunk
 from agentstop.report import Report
@@ -40,6 +40,7 @@ class AgentstopApp(App[int]):
     TITLE = "agentstop"
     BINDINGS = [
         Binding("ctrl+c", "stop", "Stop", priority=True),
+        Binding("S", "stop_after_step", "Stop after step"),
         Binding("q", "quit_app", "Quit"),
     ]
 
@@ -180,6 +181,15 @@ class AgentstopApp(App[int]):
         self.stop_session()
         if self.screen is not self.report_screen:
             self.push_screen(self.report_screen)
+
+    def action_stop_after_step(self) -> None:
+        """Let the current step's calls finish, start no new step, then stop."""
+        if self.sup is None or self.sup.stopping or self.finished:
+            return
+        self.status(note="stopping after this step…")
+        self.notify("The calls of this step may still finish; no new step starts. Press s to stop now.")
+        self.run_worker(self.sup.stop_after_step("stopped after the step, in the TUI", "you (TUI)"),
+                        group="stop-after-step")
 
     @work(group="stop")
     async def stop_session(self) -> None:

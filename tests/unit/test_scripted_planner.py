@@ -59,6 +59,9 @@ class FakeAgent:
     async def say(self, text: str) -> None:
         self.events.append(("say", text))
 
+    async def step_boundary(self) -> None:
+        pass
+
     async def end_thought(self) -> None:
         self.events.append(("end", None))
 

@@ -1,0 +1,270 @@
+"""What every benchmark shares: statistics, formatting, the trivial tools, writer instrumentation.
+
+Every number in docs/benchmarks.md is a per-repeat value summarised over the
+repeats of one run: the median of the per-repeat medians, their spread (lowest
+and highest repeat), and the median of the per-repeat p99s. Ratios are taken
+inside each repeat (both sides measured seconds apart) and then summarised, so
+a noisy shared machine moves both sides of a ratio together.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from agentstop import Journal, Reversibility, StopPolicy, Tool, ToolContext
+
+__all__ = [
+    "DASH",
+    "TIMES",
+    "BatchCounter",
+    "Config",
+    "Dist",
+    "Noop",
+    "Parked",
+    "Spread",
+    "Summary",
+    "clock",
+    "fmt_ratio",
+    "fmt_time",
+    "percentile",
+]
+
+clock = time.perf_counter
+
+# Written as names: ruff flags the bare characters as look-alikes of x and -.
+TIMES = "\N{MULTIPLICATION SIGN}"
+DASH = "\N{EN DASH}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """How much of everything one run measures (`--quick` shrinks it to a smoke run)."""
+
+    quick: bool
+    repeats: int
+    calls: int
+    bare_calls: int
+    callers: tuple[int, ...]
+    concurrent_calls: int
+    floor_calls_per_repeat: int
+    stop_repeats: int
+    in_flight: tuple[int, ...]
+    race_rounds: int
+    race_callers: int
+    report_calls: int
+    report_repeats: int
+    deep_calls: int
+    profile: bool
+
+    @classmethod
+    def full(cls) -> Config:
+        return cls(quick=False, repeats=7, calls=400, bare_calls=20_000, callers=(1, 4, 8, 16, 64),
+                   concurrent_calls=1_000, floor_calls_per_repeat=200, stop_repeats=40,
+                   in_flight=(0, 10, 100), race_rounds=20, race_callers=16, report_calls=10_000,
+                   report_repeats=9, deep_calls=200, profile=True)
+
+    @classmethod
+    def smoke(cls) -> Config:
+        return cls(quick=True, repeats=2, calls=40, bare_calls=2_000, callers=(1, 8, 64),
+                   concurrent_calls=128, floor_calls_per_repeat=30, stop_repeats=3,
+                   in_flight=(0, 10, 100), race_rounds=2, race_callers=8, report_calls=500,
+                   report_repeats=2, deep_calls=20, profile=False)
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile (q in 0..1) of a non-empty sample."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-call samples of several repeats, summarised.
+
+    Attributes:
+        median: median over repeats of each repeat's median.
+        lo, hi: the lowest and highest repeat median (the spread).
+        p99: median over repeats of each repeat's p99.
+        repeats: how many repeats.
+        samples: samples per repeat.
+    """
+
+    median: float
+    lo: float
+    hi: float
+    p99: float
+    repeats: int
+    samples: int
+
+    @classmethod
+    def of(cls, runs: Sequence[Sequence[float]]) -> Summary:
+        medians = [statistics.median(r) for r in runs]
+        p99s = [percentile(r, 0.99) for r in runs]
+        return cls(statistics.median(medians), min(medians), max(medians), statistics.median(p99s),
+                   len(runs), min(len(r) for r in runs))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One value per repeat (a ratio, a throughput), summarised as median and range."""
+
+    median: float
+    lo: float
+    hi: float
+    repeats: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        return cls(statistics.median(values), min(values), max(values), len(values))
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One sample per repeat (a Stop, a report build), as p50, p99 and range."""
+
+    p50: float
+    p99: float
+    lo: float
+    hi: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Dist:
+        return cls(statistics.median(values), percentile(values, 0.99), min(values), max(values), len(values))
+
+
+def fmt_time(seconds: float) -> str:
+    """A duration in the unit that reads best (ns, µs, ms, s)."""
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_ratio(x: float) -> str:
+    return f"{x:.2f}{TIMES}"
+
+
+# -- the tools the benchmarks drive ----------------------------------------------
+
+
+class NoopArgs(BaseModel):
+    n: int = 0
+
+
+class Noop(Tool):
+    """The trivial gated tool: prepare echoes the arguments, commit returns {} at once."""
+
+    name = "noop"
+    description = "Does nothing, at once."
+    reversibility = Reversibility.REVERSIBLE
+    Args = NoopArgs
+
+    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        return {}
+
+
+class Parked(Tool):
+    """A tool whose commits park on an event until released (calls held in flight for Stop)."""
+
+    name = "parked"
+    description = "Commits when released."
+    reversibility = Reversibility.REVERSIBLE
+    on_stop = StopPolicy.ABANDON
+    Args = NoopArgs
+
+    def __init__(self, want: int) -> None:
+        self.want = want
+        self.parked = 0
+        self.all_parked = anyio.Event()
+        self.release = anyio.Event()
+        if want == 0:
+            self.all_parked.set()
+
+    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        self.parked += 1
+        if self.parked >= self.want:
+            self.all_parked.set()
+        await self.release.wait()
+        return {}
+
+
+# -- reading the writer from outside (benchmark only: agentstop is not edited) ----
+
+
+class BatchCounter:
+    """Counts and times the journal writer's batches by wrapping `Writer._run_batch`.
+
+    Each batch is one transaction and one commit; a batch with a durable unit in
+    it is one fsync (synchronous=FULL). `unit_time` is the time spent in the
+    units' own SQL; the rest of `busy` is BEGIN, savepoints, pragma switches and
+    COMMIT (the fsync). `by_kind` splits the units' time by journal write
+    (plan_call, transition, fence, ...).
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        writer = journal._writer
+        assert writer is not None, "a read-only journal has no writer"
+        self.batches = 0
+        self.durable = 0
+        self.units = 0
+        self.busy = 0.0
+        self.unit_time = 0.0
+        self.max_units = 0
+        self.by_kind: dict[str, float] = {}
+        original = writer._run_batch
+
+        def timed(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            # "Journal.plan_call.<locals>.<lambda>" -> "plan_call": which journal write this unit is
+            parts = getattr(fn, "__qualname__", "unit").split(".")
+            kind = parts[1] if len(parts) > 2 and parts[0] == "Journal" else parts[0]
+
+            def run(conn: Any) -> Any:
+                began = clock()
+                try:
+                    return fn(conn)
+                finally:
+                    spent = clock() - began
+                    self.unit_time += spent
+                    self.by_kind[kind] = self.by_kind.get(kind, 0.0) + spent
+
+            return run
+
+        def counted(conn: Any, batch: list[Any]) -> None:
+            self.batches += 1
+            self.units += len(batch)
+            self.max_units = max(self.max_units, len(batch))
+            if any(u.durable for u in batch):
+                self.durable += 1
+            for unit in batch:
+                unit.fn = timed(unit.fn)
+            began = clock()
+            try:
+                original(conn, batch)
+            finally:
+                self.busy += clock() - began
+
+        writer._run_batch = counted  # type: ignore[method-assign]
+
+    def freeze(self) -> BatchCounter:
+        """A copy that stops counting (take it before closing the journal: closing writes too)."""
+        frozen = copy.copy(self)
+        frozen.by_kind = dict(self.by_kind)
+        return frozen
+
+    def reset(self) -> None:
+        self.batches = self.durable = self.units = self.max_units = 0
+        self.busy = self.unit_time = 0.0
+        self.by_kind = {}

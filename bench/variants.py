@@ -1,0 +1,273 @@
+"""The ways of making one durable tool call that section 1 compares, each behind the same three verbs.
+
+Every variant is opened on its own fresh file, warmed up, then called one call at
+a time: `open()`, `call(i)`, `close()`. Keeping them all open at once lets the
+benchmark interleave them in small blocks, so a burst of disk latency from a
+neighbour on the shared machine lands on every variant alike.
+
+The floor is what any write-ahead journal on this disk must pay: two committed
+INSERTs per call (intent, then outcome), WAL, `synchronous=FULL`: two fsyncs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiosqlite
+import anyio
+
+from agentstop import GrantSpec, Journal, Supervisor
+from agentstop.journal import CallState, ops
+from agentstop.journal.schema import apply_pragmas, migrate
+
+from .common import Noop, clock
+
+__all__ = ["LABELS", "NAMES", "RawFloor", "Variant", "make", "raw_floor"]
+
+_TABLE = ("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
+          " call_id TEXT, kind TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
+_INSERT = "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)"
+
+NAMES = ("raw", "raw_thread", "aiosqlite", "raw_shape", "ops_merged", "ops_today", "journal_api", "gated")
+LABELS = {
+    "bare": "bare `async def` call (no journal)",
+    "raw": "**floor**: raw sqlite3, 2 committed INSERTs, FULL (direct)",
+    "raw_thread": "raw sqlite3 floor, one worker-thread hop per call",
+    "aiosqlite": "aiosqlite floor: 2 awaited (execute + commit)",
+    "raw_shape": "raw sqlite3 INSERTs in agentstop's shape: 4 txns (2 NORMAL + 2 FULL)",
+    "ops_merged": "agentstop's schema + `ops`, direct, 2 txns (plan+prepared+fence, outcome)",
+    "ops_today": "agentstop's schema + `ops`, direct, today's 4 txns",
+    "journal_api": "the same 4 writes through `Journal` methods (writer thread), no Supervisor",
+    "gated": "**agentstop** `Supervisor.call`, gated + durable",
+}
+
+
+def _intent(i: int) -> tuple[str, str, str, float, str]:
+    return ("bench", f"c{i}", "planned", time.time(), json.dumps({"tool": "noop", "args": {"n": i}}))
+
+
+def _outcome(i: int) -> tuple[str, str, str, float, str]:
+    return ("bench", f"c{i}", "committed", time.time(), json.dumps({"receipt": {}}))
+
+
+class Variant:
+    """One way of making a durable call; subclasses fill in the three verbs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def open(self) -> None:
+        """Create the file and everything the calls need."""
+
+    async def call(self, i: int) -> None:
+        """Make call number `i` (negative numbers are warm-up calls)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release the file."""
+
+
+class RawFloor(Variant):
+    """The physical floor, direct on this thread: two committed INSERTs per call."""
+
+    conn: sqlite3.Connection
+
+    async def open(self) -> None:
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute(_TABLE)
+
+    def call_sync(self, i: int) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(_INSERT, _intent(i))
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(_INSERT, _outcome(i))
+        self.conn.execute("COMMIT")
+
+    async def call(self, i: int) -> None:
+        self.call_sync(i)
+
+    def commit_one(self, i: int) -> None:
+        """A single committed INSERT: one durable transaction, the disk's share of any revoke."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(_INSERT, _intent(i))
+        self.conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+class RawThread(RawFloor):
+    """The floor with one worker-thread hop per call (how async code would use sqlite3)."""
+
+    async def call(self, i: int) -> None:
+        await anyio.to_thread.run_sync(self.call_sync, i)
+
+
+class RawShape(RawFloor):
+    """Plain INSERTs in agentstop's transaction shape: planned, prepared (NORMAL), fence, outcome (FULL)."""
+
+    async def call(self, i: int) -> None:
+        for kind, full in (("planned", False), ("prepared", False), ("committing", True), ("committed", True)):
+            self.conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(_INSERT, ("bench", f"c{i}", kind, time.time(), "{}"))
+            self.conn.execute("COMMIT")
+
+
+class AiosqliteFloor(Variant):
+    """The floor through aiosqlite: two awaited execute + commit per call."""
+
+    db: aiosqlite.Connection
+
+    async def open(self) -> None:
+        self.db = await aiosqlite.connect(self.path)
+        await self.db.execute("PRAGMA journal_mode = WAL")
+        await self.db.execute("PRAGMA synchronous = FULL")
+        await self.db.execute(_TABLE)
+        await self.db.commit()
+
+    async def call(self, i: int) -> None:
+        await self.db.execute(_INSERT, _intent(i))
+        await self.db.commit()
+        await self.db.execute(_INSERT, _outcome(i))
+        await self.db.commit()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+class OpsDirect(Variant):
+    """agentstop's own schema and SQL (`ops`) on one plain connection: no writer thread, no CallPath.
+
+    `merged=False` is today's shape (planned, prepared at NORMAL; fence, outcome at
+    FULL: 4 transactions, with the writer's savepoints); `merged=True` puts planned,
+    prepared and the fence in one FULL transaction and the outcome in a second.
+    """
+
+    conn: sqlite3.Connection
+
+    def __init__(self, path: Path, *, merged: bool) -> None:
+        super().__init__(path)
+        self.merged = merged
+        self.full = False
+        self.grant = 0
+
+    async def open(self) -> None:
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        apply_pragmas(self.conn, 5000)
+        migrate(self.conn, 0)
+        at = time.time()
+        ops.create_session(self.conn, session_id="bench", task_name="bench", goal="", task_path=None,
+                           tools=["noop"], pid=0, host="bench", meta={}, at=at)
+        self.grant = ops.issue_grant(self.conn, "bench", GrantSpec(), at)
+
+    def _txn(self, full: bool, *units: Callable[[], object]) -> None:
+        if full != self.full:
+            self.conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
+            self.full = full
+        self.conn.execute("BEGIN IMMEDIATE")
+        for unit in units:
+            self.conn.execute("SAVEPOINT unit")
+            unit()
+            self.conn.execute("RELEASE unit")
+        self.conn.execute("COMMIT")
+
+    async def call(self, i: int) -> None:
+        conn, grant = self.conn, self.grant
+        call: list[str] = []
+
+        def plan() -> None:
+            call.append(ops.plan_call(
+                conn, session_id="bench", tool="noop", summary=f"noop n={i}", resource="noop", args={"n": i},
+                reversibility="reversible", on_stop="wait", can_compensate=False, can_lookup=False, undo_hint="",
+                idempotency_key=f"k{i}", grant_id=grant, at=time.time()))
+
+        def prepared() -> None:
+            ops.transition(conn, "bench", call[0], CallState.PREPARED, time.time(), prepared={"n": i})
+
+        def fence() -> None:
+            ops.fence(conn, "bench", call[0], grant, "noop", "noop", time.time())
+
+        def outcome() -> None:
+            ops.transition(conn, "bench", call[0], CallState.COMMITTED, time.time(), receipt={})
+
+        if self.merged:
+            self._txn(True, plan, prepared, fence)
+        else:
+            self._txn(False, plan)
+            self._txn(False, prepared)
+            self._txn(True, fence)
+        self._txn(True, outcome)
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+class JournalApi(Variant):
+    """The same four writes through the public `Journal` methods (writer thread), no Supervisor."""
+
+    journal: Journal
+
+    async def open(self) -> None:
+        self.journal = await Journal.connect(self.path)
+        await self.journal.create_session("bench", task_name="bench", tools=["noop"])
+        self.grant = await self.journal.issue_grant("bench", GrantSpec())
+
+    async def call(self, i: int) -> None:
+        j = self.journal
+        call_id = await j.plan_call(
+            "bench", tool="noop", summary=f"noop n={i}", resource="noop", args={"n": i},
+            reversibility="reversible", on_stop="wait", can_compensate=False, can_lookup=False, undo_hint="",
+            idempotency_key=f"k{i}", grant_id=self.grant)
+        await j.transition("bench", call_id, CallState.PREPARED, durable=False, prepared={"n": i})
+        assert await j.fence("bench", call_id, self.grant, "noop", "noop") is None
+        await j.transition("bench", call_id, CallState.COMMITTED, durable=True, receipt={})
+
+    async def close(self) -> None:
+        await self.journal.close()
+
+
+class Gated(Variant):
+    """`Supervisor.call` with the trivial tool: planned, prepared, fence, committed."""
+
+    journal: Journal
+    sup: Supervisor
+
+    async def open(self) -> None:
+        self.journal = await Journal.connect(self.path)
+        self.sup = Supervisor(self.journal, [Noop()], GrantSpec())
+        await self.sup.start()
+
+    async def call(self, i: int) -> None:
+        await self.sup.call("noop", {"n": i})
+
+    async def close(self) -> None:
+        await self.sup.close()
+        await self.journal.close()
+
+
+def make(name: str, path: Path) -> Variant:
+    """A fresh, unopened variant by name."""
+    kinds: dict[str, Callable[[Path], Variant]] = {
+        "raw": RawFloor, "raw_thread": RawThread, "aiosqlite": AiosqliteFloor, "raw_shape": RawShape,
+        "ops_merged": lambda p: OpsDirect(p, merged=True), "ops_today": lambda p: OpsDirect(p, merged=False),
+        "journal_api": JournalApi, "gated": Gated,
+    }
+    return kinds[name](path)
+
+
+async def raw_floor(floor: RawFloor, n: int, start: int = 0) -> list[float]:
+    """Per-call times of `n` floor calls on an open floor."""
+    out = []
+    for i in range(start, start + n):
+        began = clock()
+        floor.call_sync(i)
+        out.append(clock() - began)
+    return out

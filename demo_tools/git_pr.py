@@ -45,6 +45,11 @@ class GitError(RuntimeError):
         super().__init__(f"git {' '.join(command)} exited {code}: {stderr.strip() or '(no message)'}")
 
 
+MAX_BRANCH = 200
+MAX_PATH = 4096
+MAX_PART = 255
+
+
 def check_branch_name(name: str) -> str:
     """Reject a branch name that is unsafe to hand to git.
 
@@ -57,6 +62,8 @@ def check_branch_name(name: str) -> str:
     """
     if not name:
         raise ValueError("branch name is empty")
+    if len(name) > MAX_BRANCH:
+        raise ValueError(f"branch name is {len(name)} characters long; at most {MAX_BRANCH} are allowed")
     if name.startswith("-"):
         raise ValueError(f"branch name {name!r} must not start with '-' (git would read it as an option)")
     if any(ch.isspace() or not ch.isprintable() for ch in name):
@@ -77,6 +84,10 @@ def check_repo_path(path: str) -> str:
     Raises:
         ValueError: saying what is wrong with the path.
     """
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH or any(
+            len(part.encode("utf-8", "surrogatepass")) > MAX_PART for part in path.split("/")):
+        raise ValueError(f"file path {path[:40]!r}… is too long: at most {MAX_PATH} bytes in all and "
+                         f"{MAX_PART} per component")
     if not path or any(not ch.isprintable() for ch in path):
         raise ValueError(f"file path {path!r} is empty or contains control characters")
     if "\\" in path:
@@ -102,6 +113,7 @@ class OpenDraftPR(Tool):
         "request against a base branch (main by default)."
     )
     reversibility = Reversibility.COMPENSABLE
+    settle_time = 30.0  # an orphaned `git push` can land after the agent died
 
     class Args(BaseModel):
         """Arguments of open_draft_pr."""
@@ -297,16 +309,13 @@ class OpenDraftPR(Tool):
             if record is None:
                 return None
             if record["state"] == "pending":
-                # A commit cut off between recording and finishing (no commit runs while we hold the
-                # lock): the remote ref says whether its push landed.
-                landed = await _remote_head(world, record["branch"]) == record["head_sha"]
-                if landed:
-                    record["state"] = "draft"
-                else:
-                    prs.records.remove(record)
-                await prs.save()
-                if not landed:
+                # A commit cut off between recording and finishing: the remote ref says whether its
+                # push landed. Not yet is not never (an orphaned `git push` may still be running), so
+                # the pending record stays for a later lookup; `settle_time` tells recovery to wait.
+                if await _remote_head(world, record["branch"]) != record["head_sha"]:
                     return None
+                record["state"] = "draft"
+                await prs.save()
             return _receipt(record)
 
 

@@ -61,7 +61,8 @@ class SendEmail(Tool):
             ValueError: a line break in the recipient or subject (header injection).
         """
         for field in ("to", "subject"):
-            if "\r" in getattr(args, field) or "\n" in getattr(args, field):
+            value = getattr(args, field)
+            if len(value.splitlines()) > 1 or value.splitlines(keepends=True) != value.splitlines():
                 raise ValueError(f"the {field} of an email must be one line: a line break there could inject headers")
         return {
             "to": args.to,

@@ -108,9 +108,11 @@ async def open_and_recover(path: Path | None, *, recover_dead: bool = True) -> t
         from agentstop.supervisor import is_alive
 
         for session in await journal.sessions():
-            needs = session.status == "running" and not is_alive(session)
-            if not needs:
-                continue
+            if session.status == "running":
+                if is_alive(session):
+                    continue
+            elif not any(c.state in ("committing", "unknown") for c in await journal.calls(session.session_id)):
+                continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
             tools, problems = tools_from_session(session)
             result = await recover(journal, tools, session.session_id)
             if result.marked_crashed:

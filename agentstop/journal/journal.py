@@ -52,10 +52,17 @@ def _prepare_file(path: Path, readonly: bool) -> None:
     try:
         version = user_version(conn)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc) or "readonly" in str(exc):
+            raise JournalError(str(path), f"cannot be opened ({exc})",
+                               "Make the file and its directory readable and writable by this user.") from exc
+        raise JournalCorrupt(str(path), str(exc)) from exc
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise JournalCorrupt(str(path), str(exc)) from exc
     finally:
         conn.close()
+    if version < 0:
+        raise JournalCorrupt(str(path), f"schema version {version} is not one agentstop writes")
     if version > SCHEMA_VERSION:
         raise JournalTooNew(str(path), version, SCHEMA_VERSION)
     if version == 0 and tables - {"sqlite_sequence"}:
@@ -86,7 +93,7 @@ class Journal:
         self._path = path
         self._writer = writer
         self._reader_conn = reader
-        self._reader = Reader(reader)
+        self._reader = Reader(reader, str(path))
         self.clock = clock
 
     @property

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from agentstop.errors import JournalCorrupt
+
 from .records import CallRecord, Event, GrantRecord, SessionRecord, loads
+from .states import CallState
 
 __all__ = ["Reader"]
+
+T = TypeVar("T")
 
 _SESSION_COLS = (
     "session_id, task_name, goal, task_path, tools, started_at, ended_at, status, stopped_by, stop_reason,"
@@ -38,7 +45,7 @@ def _call(r: Any) -> CallRecord:
     return CallRecord(
         session_id=r[0], call_id=r[1], n=r[2], tool=r[3], summary=r[4], resource=r[5], args=loads(r[6]),
         reversibility=r[7], on_stop=r[8], can_compensate=bool(r[9]), can_lookup=bool(r[10]),
-        undo_hint=r[11], idempotency_key=r[12], grant_id=r[13], state=r[14], reason=r[15],
+        undo_hint=r[11], idempotency_key=r[12], grant_id=r[13], state=CallState(r[14]).value, reason=r[15],
         prepared=loads(r[16]), receipt=loads(r[17]), planned_at=r[18], fence_at=r[19], committed_at=r[20],
         commit_seq=r[21], ended_at=r[22], updated_at=r[23], undo_attempts=r[24], undo_error=r[25],
         undo_by=r[26],
@@ -60,12 +67,23 @@ def _event(r: Any) -> Event:
 class Reader:
     """Read queries over one aiosqlite connection (autocommit: no stale snapshots)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
+        self._path = path
 
     async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        try:
+            async with self._conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorrupt(self._path, f"reading failed: {exc}") from exc
+
+    def _map(self, rows: list[Any], record: Callable[[Any], T]) -> list[T]:
+        """Rows to records; a row that does not decode means the file is damaged."""
+        try:
+            return [record(r) for r in rows]
+        except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+            raise JournalCorrupt(self._path, f"a row does not decode: {type(exc).__name__}: {exc}") from exc
 
     async def events(self, session_id: str | None, after: int, limit: int | None) -> list[Event]:
         where = "seq > ?" if session_id is None else "session_id = ? AND seq > ?"
@@ -73,31 +91,31 @@ class Reader:
         lim = "" if limit is None else f" LIMIT {int(limit)}"
         rows = await self._all(
             f"SELECT seq, session_id, call_id, kind, at, data FROM events WHERE {where} ORDER BY seq{lim}", params)
-        return [_event(r) for r in rows]
+        return self._map(rows, _event)
 
     async def sessions(self) -> list[SessionRecord]:
         rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at, rowid")
-        return [_session(r) for r in rows]
+        return self._map(rows, _session)
 
     async def session(self, session_id: str) -> SessionRecord | None:
         rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions WHERE session_id = ?", (session_id,))
-        return _session(rows[0]) if rows else None
+        return self._map(rows, _session)[0] if rows else None
 
     async def calls(self, session_id: str) -> list[CallRecord]:
         rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
-        return [_call(r) for r in rows]
+        return self._map(rows, _call)
 
     async def call(self, session_id: str, call_id: str) -> CallRecord | None:
         rows = await self._all(
             f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
-        return _call(rows[0]) if rows else None
+        return self._map(rows, _call)[0] if rows else None
 
     async def calls_by_key(self, key: str) -> list[CallRecord]:
         rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n",
                                (key,))
-        return [_call(r) for r in rows]
+        return self._map(rows, _call)
 
     async def grants(self, session_id: str) -> list[GrantRecord]:
         rows = await self._all(
             f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,))
-        return [_grant(r) for r in rows]
+        return self._map(rows, _grant)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["SCHEMA_VERSION", "apply_pragmas", "migrate"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE sessions (
@@ -98,8 +98,14 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return run
 
 
+# v2: numbering a new call (MAX(n) per session) no longer scans the session's calls.
+_V2 = """
+CREATE INDEX calls_session_n ON calls(session_id, n);
+"""
+
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V1),
+    _script(_V2),
 ]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

@@ -146,7 +146,8 @@ class Writer:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
-                    results.append((False, exc))
+                    error = _journal_error(self._path, exc) if isinstance(exc, sqlite3.Error) else exc
+                    results.append((False, error))
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:

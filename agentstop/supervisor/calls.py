@@ -35,6 +35,7 @@ from agentstop.redact import Redactor
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .approval import ApprovalRequest, Approver
+from .shape import shape_problem, storable
 
 __all__ = ["CallPath", "Flight", "Phase", "reconcile"]
 
@@ -122,11 +123,11 @@ class CallPath:
                 if earlier.tool == tool.name and earlier.state == CallState.COMMITTED.value:
                     return dict(earlier.receipt or {})
         key = key or uuid.uuid4().hex
-        args, invalid = self._validate(tool, raw_args)
-        shown_args = self.redact(args.model_dump(mode="json") if args is not None else _jsonable(raw_args))
+        args, invalid, shown_args = self._check(tool, raw_args)
         try:
-            summary = tool.summary(args) if args is not None else f"{tool.name} (invalid arguments)"
-            resource = tool.resource(args) if args is not None else tool.name
+            summary = self._summary(tool, args, shown_args) if args is not None else \
+                f"{tool.name} (invalid arguments)"
+            resource = storable(tool.resource(args)) if args is not None else tool.name
         except Exception as exc:
             summary, resource = f"{tool.name} (summary failed)", tool.name
             invalid = invalid or f"the tool could not describe these arguments: {_error_text(exc)}"
@@ -152,6 +153,25 @@ class CallPath:
             flight.done.set()
             del self.flights[call_id]
 
+    def _check(self, tool: Tool, raw: Any) -> tuple[BaseModel | None, str | None, Any]:
+        """Validated args (or None), why not, and the args as journaled (redacted, bounded)."""
+        problem = shape_problem(_jsonable(raw), max_bytes=None)  # depth first: validation recurses
+        if problem is None:
+            args, invalid = self._validate(tool, raw)
+            problem = invalid and storable(invalid)
+            dumped = args.model_dump(mode="json") if args is not None else _jsonable(raw)
+            too_big = shape_problem(dumped)
+            if too_big is None:
+                return args, problem, self.redact(dumped)
+            problem = problem or too_big
+        return None, problem, {"_refused": problem}
+
+    def _summary(self, tool: Tool, args: BaseModel, shown_args: Any) -> str:
+        # The default summary lists the arguments: build it from the redacted ones.
+        if type(tool).summary is Tool.summary:
+            return storable(Tool.summary(tool, shown_args))
+        return storable(self.redact(tool.summary(args)))
+
     def _validate(self, tool: Tool, raw: Any) -> tuple[BaseModel | None, str | None]:
         if isinstance(raw, tool.Args):
             return raw, None
@@ -163,6 +183,9 @@ class CallPath:
             return None, problems
 
     async def _set(self, call_id: str, state: CallState, *, durable: bool = False, **fields: Any) -> None:
+        for name in ("reason", "undo_error"):
+            if isinstance(fields.get(name), str):
+                fields[name] = storable(self.redact(fields[name]))
         await shielded(self.journal.transition(self.session_id, call_id, state, durable=durable, **fields))
 
     async def _run(self, flight: Flight, args: Any, key: str, grant_id: int, resource: str) -> dict[str, Any]:

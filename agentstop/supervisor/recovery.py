@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from agentstop.errors import UnknownTool
 from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
+from agentstop.redact import Redactor
 from agentstop.report import Report
 from agentstop.tools import ToolContext, ToolRegistry
 
 from .calls import reconcile
+from .shape import storable
 
 __all__ = ["RecoveryResult", "is_alive", "recover"]
 
@@ -114,6 +116,7 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
                       args=call.args)
     found, error = await reconcile(tool, ctx)
     if error is not None:
+        error = storable(Redactor()(error))
         if state is CallState.COMMITTING:
             await journal.transition(sid, cid, CallState.UNKNOWN, durable=True,
                                      reason=f"the process died mid-commit; lookup failed ({error}); outcome unknown")
@@ -123,6 +126,15 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
         await journal.transition(sid, cid, CallState.COMMITTED, durable=True, receipt=found,
                                  data={"reconciled": True})
         return "committed"
+    if call.fence_at is not None and time.time() - call.fence_at < tool.settle_time:
+        # The dead process's request may still be on its way upstream (a subprocess, a
+        # queued HTTP request): not finding it yet does not mean it will never land.
+        if state is CallState.COMMITTING:
+            await journal.transition(sid, cid, CallState.UNKNOWN, durable=True, reason=(
+                f"lookup found no effect yet, but a cut-off request may still land within "
+                f"{tool.settle_time:g} s; recovery will check again"))
+            return "unknown"
+        return None
     await journal.transition(sid, cid, CallState.FAILED, durable=True,
                              reason="the commit was cut off and lookup found no effect; nothing landed",
                              data={"reconciled": True})

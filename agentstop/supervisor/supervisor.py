@@ -169,8 +169,7 @@ class Supervisor:
             await self._stop_done.wait()
             return
         if self._started and not self._ended:
-            self._ended = True
-            await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
+            await self._end_unstopped()
 
     # -- the gated path --------------------------------------------------------
 
@@ -269,14 +268,23 @@ class Supervisor:
                 # could cancel a stop that had not begun and leave the session "running".
                 await self.stop(f"the planner failed: {planner_error}", "agentstop")
             elif not self._stop_started and not self._ended:
-                self._ended = True
-                await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
+                await self._end_unstopped()
             if self._stop_started:
                 await self._stop_done.wait()
             tg.cancel_scope.cancel()
         if planner_error is not None:
             raise planner_error
         return await Report.from_journal(self.journal, self.session_id)
+
+    async def _end_unstopped(self) -> None:
+        """End a session that no Stop ended here: completed, unless its grant was revoked meanwhile."""
+        self._ended = True
+        revoked = [g for g in await self.journal.grants(self.session_id) if g.revoked_at is not None]
+        if revoked:
+            await self.journal.end_session(self.session_id, SessionStatus.STOPPED,
+                                           stopped_by=revoked[0].revoked_by, stop_reason=revoked[0].revoke_reason)
+        else:
+            await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
 
     async def stop(self, reason: str = "stopped by the user", by: str = "user") -> Report:
         """Stop the session: revoke first, then cancel the planner and settle calls in flight.
@@ -403,11 +411,12 @@ class Supervisor:
 
     async def undo(self, call_ids: Sequence[str], *, by: str = "user") -> list[UndoResult]:
         """Undo these calls (reverse commit order); works during and after Stop."""
-        return await run_undo(self.journal, self.registry, self.session_id, list(call_ids), by=by)
+        return await run_undo(self.journal, self.registry, self.session_id, list(call_ids), by=by,
+                              redactor=self.redactor)
 
     async def undo_all(self, *, by: str = "user") -> list[UndoResult]:
         """Undo every undoable call, latest commit first."""
-        return await run_undo(self.journal, self.registry, self.session_id, None, by=by)
+        return await run_undo(self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor)
 
     async def report(self) -> Report:
         """The session's report as the journal has it now."""

@@ -9,8 +9,11 @@ import anyio
 
 from agentstop.errors import UnknownCall, UnknownTool
 from agentstop.journal import CallRecord, CallState, Journal
+from agentstop.redact import Redactor
 from agentstop.report import Report
 from agentstop.tools import Tool, ToolContext, ToolRegistry
+
+from .shape import storable
 
 __all__ = ["UndoResult", "run_undo"]
 
@@ -44,6 +47,7 @@ async def run_undo(
     by: str = "user",
     attempts: int = 3,
     backoff: float = 0.2,
+    redactor: Redactor | None = None,
 ) -> list[UndoResult]:
     """Run compensations for `call_ids` (None: every undoable call), latest commit first.
 
@@ -69,12 +73,13 @@ async def run_undo(
         if not item.undo.available:
             results.append(UndoResult(cid, item.tool, "skipped", item.undo.detail))
             continue
-        results.append(await _compensate(journal, registry, calls[cid], by, attempts, backoff))
+        results.append(await _compensate(journal, registry, calls[cid], by, attempts, backoff,
+                                         redactor or Redactor()))
     return results
 
 
 async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord, by: str, attempts: int,
-                      backoff: float) -> UndoResult:
+                      backoff: float, redactor: Redactor) -> UndoResult:
     try:
         tool = registry.get(call.tool)
     except UnknownTool:
@@ -82,12 +87,12 @@ async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord
                           f"tool {call.tool!r} is not loaded here; load it to undo this call")
     # An undo that has begun runs to its journaled end, even if its caller is cancelled.
     with anyio.CancelScope(shield=True):
-        result = await _attempts(journal, tool, call, by, attempts, backoff)
+        result = await _attempts(journal, tool, call, by, attempts, backoff, redactor)
     return result
 
 
 async def _attempts(journal: Journal, tool: Tool, call: CallRecord, by: str, attempts: int,
-                    backoff: float) -> UndoResult:
+                    backoff: float, redactor: Redactor) -> UndoResult:
     sid = call.session_id
     # Write-ahead for undo too: a crash mid-compensation is visible on reopen.
     await journal.transition(sid, call.call_id, CallState.COMPENSATING, durable=True, undo_by=by)
@@ -99,7 +104,8 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, by: str, att
             with anyio.fail_after(30):
                 await tool.compensate(call.receipt, ctx)
         except Exception as exc:
-            last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            last_error = storable(redactor(text))
             if attempt < attempts:
                 await anyio.sleep(backoff * 2 ** (attempt - 1))
             continue

@@ -110,6 +110,9 @@ class Tool:
         Args: a pydantic model of the arguments.
         on_stop: a `StopPolicy` for a commit in flight when Stop comes.
         undo_hint: for irreversible tools, what a person should do by hand.
+        settle_time: seconds after its commit began that an effect may still land
+            even if the agent's process died (a subprocess, a request in a queue);
+            recovery keeps such a call *unknown* until then instead of calling it failed.
     """
 
     name: ClassVar[str] = ""
@@ -118,6 +121,7 @@ class Tool:
     Args: ClassVar[type[BaseModel]] = BaseModel
     on_stop: ClassVar[StopPolicy] = StopPolicy.WAIT
     undo_hint: ClassVar[str] = ""
+    settle_time: ClassVar[float] = 0.0
 
     def summary(self, args: Any) -> str:
         """One line a person reads in the side-effect panel."""

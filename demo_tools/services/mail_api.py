@@ -89,4 +89,5 @@ class MailService(QueueRoutes):
 
 
 def _has_newline(text: str) -> bool:
-    return "\r" in text or "\n" in text
+    # Every line boundary Python knows (NEL, U+2028, form feed, ...), not only CR and LF.
+    return len(text.splitlines()) > 1 or text.splitlines(keepends=True) != text.splitlines()

@@ -297,12 +297,6 @@ async def test_abandon_stops_waiting_reports_in_flight_and_journals_the_late_out
     record("faults", "commit hung past the stop grace: ABANDON", 1)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "a stopped session whose process exited with an abandoned commit in flight is never reconciled by the CLI: "
-    "agentstop/cli/common.py:111 recovers only sessions with status 'running', so `agentstop report` shows "
-    "the call 'committing' forever although recover() (agentstop/supervisor/recovery.py:65) would settle it "
-    "by lookup. Fix: in open_and_recover, also recover a session that is not alive (is_alive/_owner_alive "
-    "false) and still has calls in committing or unknown, whatever its status"))
 async def test_an_abandoned_commit_whose_process_exited_is_settled_by_the_next_report(
         scratch: Path, world: WorldConfig) -> None:
     journal_path = scratch / "abandon-exit.db"
@@ -483,19 +477,8 @@ async def test_a_read_only_journal_stops_the_run_before_any_effect(open_dir: Pat
 
 
 @pytest.mark.parametrize("dir_writable", [
-    pytest.param(True, id="file-read-only", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "a read-only journal file escapes as a raw sqlite3.OperationalError ('attempt to write a readonly "
-        "database') from the first write, not an AgentstopError: agentstop/journal/writer.py:149 hands a unit's "
-        "own exception back as is; only BEGIN/COMMIT failures go through _journal_error. Fix: there, "
-        "`results.append((False, _journal_error(self._path, exc) if isinstance(exc, sqlite3.Error) else exc))`; "
-        "_journal_error already says 'Make the journal file and its directory writable'"))),
-    pytest.param(False, id="dir-read-only", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "a journal in a read-only directory is reported as corrupt ('not a usable agentstop journal (attempt to "
-        "write a readonly database) ... move this file aside'), which sends the user the wrong way: "
-        "agentstop/journal/journal.py:55 turns every sqlite3.DatabaseError of the probe into JournalCorrupt. "
-        "Fix: there, map sqlite3.OperationalError whose text has 'readonly', 'read-only' or 'unable to open' "
-        "to JournalError(path, 'cannot be opened for writing (...)', 'Make the journal file and its directory "
-        "writable, or pass another --journal'); keep JournalCorrupt for 'not a database' / 'malformed'"))),
+    pytest.param(True, id="file-read-only"),
+    pytest.param(False, id="dir-read-only"),
 ])
 async def test_a_read_only_journal_is_reported_as_read_only(open_dir: Path, dir_writable: bool) -> None:
     journal_path, _ = await _read_only_journal(open_dir, dir_writable)

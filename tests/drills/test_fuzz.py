@@ -215,14 +215,6 @@ def _agentstop_errors_only(run: Callable[[], None]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "reading a damaged journal raises raw errors, not JournalCorrupt: sqlite3.DatabaseError ('database disk "
-    "image is malformed'), sqlite3.OperationalError ('Could not decode to UTF-8 column ...'), "
-    "json.JSONDecodeError from a damaged JSON column (agentstop/journal/records.py:23 loads, reads.py:31-57 "
-    "json.loads), ValueError from an unknown state (agentstop/report.py:34 CallState(state)). Fix: in "
-    "agentstop/journal/reads.py, run each query and its row mapping in one try that turns sqlite3.DatabaseError, "
-    "UnicodeDecodeError and ValueError into JournalCorrupt(path, f'{exc} (reading {table})') (Reader needs the "
-    "path), and check each call's state against CallState in _call"))
 def test_a_damaged_journal_reads_into_an_agentstop_error_or_works(real_journal: JournalBytes, tmp_path: Path) -> None:
     """The same damage, 150 seeded files (seeded, not hypothesis: a failing hypothesis test makes its pytest
     plugin import libcst, whose DeprecationWarning turns into an INTERNALERROR under filterwarnings=error)."""
@@ -255,26 +247,11 @@ def test_the_damage_helpers_hit_what_they_aim_at(real_journal: JournalBytes) -> 
 
 
 @pytest.mark.parametrize(("damage_kind", "readonly"), [
-    pytest.param("table name not UTF-8", True, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "opening a journal whose sqlite_master holds a name that is not UTF-8 raises a raw UnicodeDecodeError: "
-        "agentstop/journal/journal.py:55 catches only sqlite3.DatabaseError around the probe at journal.py:54. "
-        "Fix: catch (sqlite3.DatabaseError, UnicodeDecodeError, ValueError) there and raise JournalCorrupt"))),
-    pytest.param("negative schema version", False, marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason=(
-            "a negative user_version (a damaged header) is taken for an old schema: agentstop/journal/journal.py:65 "
-            "calls migrate(), which indexes _MIGRATIONS[-3] (schema.py:136) and raises a raw IndexError, or for -1 "
-            "re-runs the v1 script inside a write transaction on the damaged file ('table sessions already "
-            "exists'). Fix: in _prepare_file, `if version < 0: raise JournalCorrupt(path, f'schema version "
-            "{version} is not one agentstop writes')` before any migration"))),
-    pytest.param("btree page", True, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "a malformed b-tree page surfaces as a raw sqlite3.DatabaseError from the reader "
-        "(agentstop/journal/reads.py:67 _all); see the fuzz test above for the fix"))),
-    pytest.param("JSON column", True, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "a damaged JSON column surfaces as a raw json.JSONDecodeError (agentstop/journal/reads.py:57 _event); "
-        "see the fuzz test above for the fix"))),
-    pytest.param("unknown state", True, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "a call row with a state agentstop does not know surfaces as a raw ValueError from "
-        "agentstop/report.py:34 (CallState(state)); see the fuzz test above for the fix"))),
+    pytest.param("table name not UTF-8", True),
+    pytest.param("negative schema version", False),
+    pytest.param("btree page", True),
+    pytest.param("JSON column", True),
+    pytest.param("unknown state", True),
 ])
 def test_each_kind_of_damage_is_reported_as_a_journal_error(real_journal: JournalBytes, tmp_path: Path,
                                                             damage_kind: str, readonly: bool) -> None:

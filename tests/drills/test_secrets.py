@@ -139,13 +139,6 @@ class Login(Tool):
         return None
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "summaries are journaled unredacted: agentstop/supervisor/calls.py:128 stores tool.summary(args) as is "
-    "(calls.summary and the planned event), so a token in send_email's subject or charge's memo, and the "
-    "password of any tool that keeps Tool.summary (agentstop/tools/base.py:122 lists every argument), land "
-    "in the journal file and in `agentstop report --json`. Fix: in CallPath.call, summary = "
-    "self.redact(tool.summary(args)) for the value patterns, and give the default summary the redacted "
-    "arguments (when type(tool).summary is Tool.summary, call Tool.summary(tool, shown_args))"))
 async def test_secrets_in_free_text_and_in_default_summaries_stay_out_of_the_journal(
         scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(UNDO_WINDOW_ENV, "30")
@@ -174,12 +167,6 @@ class EchoingCharge(Charge):
         raise CommitRefused(f"401 Unauthorized: invalid api key {prepared['api_key']}")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "error texts are journaled unredacted: the reason built from an exception (agentstop/supervisor/calls.py "
-    "_commit/_prepare/_settle_uncertain, passed through _set at calls.py:165) and an undo's error "
-    "(agentstop/supervisor/undo.py:102, last_error) keep a secret the upstream echoed. Fix: redact in "
-    "CallPath._set (reason=self.redact(reason)) and give run_undo and recover a Redactor (default Redactor()) "
-    "for undo_error and reasons"))
 async def test_a_secret_echoed_in_an_upstream_error_stays_out_of_the_journal(scratch: Path,
                                                                             world: WorldConfig) -> None:
     path = scratch / "echo.db"

@@ -127,7 +127,7 @@ async def test_a_newer_schema_is_refused_and_nothing_is_lost(tmp_path: Path, wor
         async with Journal.open(path):
             pass
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 1")
+    conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
     async with Journal.open(path, readonly=True) as journal:
@@ -149,3 +149,24 @@ async def test_a_readonly_journal_never_writes(tmp_path: Path) -> None:
         with pytest.raises(Exception, match="opened read-only"):
             await journal.create_session("s2", task_name="t")
         assert [s.session_id for s in await journal.sessions()] == ["s1"]
+
+
+async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tmp_path: Path, world: Path) -> None:
+    path = tmp_path / "v1.db"
+    async with Journal.open(path) as journal:
+        sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
+        await sup.call("write_note", {"name": "old"})
+    conn = sqlite3.connect(path)  # make it look like a journal written by schema version 1
+    conn.execute("DROP INDEX calls_session_n")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    async with Journal.open(path) as journal:
+        [session] = await journal.sessions()
+        assert [c.summary for c in await journal.calls(session.session_id)] == ["note 'old'"]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_session_n'").fetchone()
+    finally:
+        conn.close()

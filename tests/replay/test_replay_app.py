@@ -34,7 +34,7 @@ async def _make_journal(path: Path, world: Path) -> None:
         await sup.stop("the user changed their mind")
         try:
             await sup.call("write_note", {"name": "ok3"})
-        except Exception:  # noqa: BLE001 - rejected after Stop, as the test wants
+        except Exception:
             pass
 
 

@@ -98,6 +98,7 @@ class CallPath:
         self.flights: dict[str, Flight] = {}
         self.needs_approval = needs_approval
         self.approver = approver
+        self.announce: Callable[[str, str], None] = lambda call_id, summary: None
         self.stopping = False
         self.stop_reason = ""
 
@@ -138,6 +139,7 @@ class CallPath:
             can_compensate=tool.can_compensate(), can_lookup=tool.can_lookup(), undo_hint=tool.undo_hint,
             idempotency_key=key, grant_id=grant_id,
         ))
+        self.announce(call_id, summary)
         if invalid is not None:
             await self._set(call_id, CallState.REJECTED, reason=f"invalid arguments: {invalid}")
             raise InvalidArgs(call_id, tool.name, f"invalid arguments: {invalid}; nothing was prepared")
@@ -245,7 +247,8 @@ class CallPath:
                 answer = await self.approver(request)
         except anyio.get_cancelled_exc_class():
             await self._discard_quietly(tool, prepared, ctx)
-            await self._set(call_id, CallState.REJECTED, reason="denied: the caller was cancelled; nothing was sent")
+            why = f"denied: stopped ({self.stop_reason})" if self.stopping else "denied: the caller was cancelled"
+            await self._set(call_id, CallState.REJECTED, reason=f"{why}; nothing was sent")
             raise
         if flight.prepare_scope.cancelled_caught:
             answer = f"denied: stopped ({self.stop_reason})"

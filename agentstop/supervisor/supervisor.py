@@ -108,6 +108,7 @@ class Supervisor:
         self._stop_report: Report | None = None
         self._ended = False
         self._listeners: list[Callable[[TranscriptChunk], None]] = []
+        self._path.announce = self._announce_call
         self._thought: list[str] = []
         self.stopping_since: float | None = None
         self._tg: TaskGroup | None = None
@@ -221,6 +222,9 @@ class Supervisor:
     def _emit(self, chunk: TranscriptChunk) -> None:
         for listener in self._listeners:
             listener(chunk)
+
+    def _announce_call(self, call_id: str, summary: str) -> None:
+        self._emit(TranscriptChunk("call", f"→ {call_id} {summary}", call_id))
 
     async def say(self, text: str) -> None:
         """Stream a piece of the agent's thought (planners call this)."""

@@ -42,6 +42,7 @@ class AgentstopApp(App[int]):
         Binding("ctrl+c", "stop", "Stop", priority=True),
         Binding("S", "stop_after_step", "Stop after step"),
         Binding("q", "quit_app", "Quit"),
+        Binding("ctrl+q", "quit_app", "Quit", priority=True, show=False),
     ]
 
     def __init__(self, config: SessionConfig) -> None:
@@ -140,9 +141,11 @@ class AgentstopApp(App[int]):
         self._status_fields.update(fields)
         for screen in (self.run_screen, self.report_screen):
             if screen in self.screen_stack:
-                line = screen.query_one(StatusLine)
-                for name, value in self._status_fields.items():
-                    setattr(line, name, value)
+                for line in screen.query(StatusLine):  # none yet while the screen composes
+                    for name, value in self._status_fields.items():
+                        setattr(line, name, value)
+        if self.report is not None and self.report_screen in self.screen_stack:
+            self.report_screen.show_report(self.report, self._summary())
 
     def _summary(self) -> str:
         report = self.report
@@ -178,6 +181,8 @@ class AgentstopApp(App[int]):
             return
         self.stop_pressed_at = self.config.clock()
         self.status(grant="revoking")
+        if isinstance(self.screen, ApprovalScreen):
+            self.screen.dismiss("denied: stopped")  # Stop denies everything pending
         self.stop_session()
         if self.screen is not self.report_screen:
             self.push_screen(self.report_screen)
@@ -242,7 +247,7 @@ class AgentstopApp(App[int]):
         try:
             return await answer
         finally:
-            if screen.is_attached and screen in self.screen_stack:
+            if self.screen is screen:
                 screen.dismiss("denied: stopped")
 
     def action_quit_app(self) -> None:

@@ -74,9 +74,9 @@ class ReplayApp(App[None]):
         """Fill the report screen's status line."""
         self._status.update(fields)
         if self.report_screen is not None and self.report_screen in self.screen_stack:
-            line = self.report_screen.query_one(StatusLine)
-            for name, value in self._status.items():
-                setattr(line, name, value)
+            for line in self.report_screen.query(StatusLine):
+                for name, value in self._status.items():
+                    setattr(line, name, value)
             if self.report is not None:
                 self.report_screen.show_report(self.report, self.report.summary_line())
 

@@ -19,7 +19,7 @@ __all__ = ["ApprovalScreen"]
 class ApprovalScreen(ModalScreen[bool | str]):
     """Approve once, or deny with a message to the agent. Esc denies."""
 
-    BINDINGS = [Binding("escape", "deny", "Deny"), Binding("ctrl+a", "approve", "Approve")]
+    BINDINGS = [Binding("escape", "deny", "Deny"), Binding("ctrl+a", "approve", "Approve", priority=True)]
 
     def __init__(self, request: ApprovalRequest) -> None:
         super().__init__()

@@ -43,8 +43,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
 def undo_confirmation(report: Report, call_ids: list[str], what: str) -> tuple[ConfirmScreen, list[str]]:
     """The confirmation that previews each compensation, and the ids in the order they will run."""
-    items = {i.call_id: i for i in report.all_calls}
-    chosen = sorted((items[c] for c in call_ids if c in items), key=lambda i: -(i.committed_at or 0))
+    wanted = set(call_ids)
+    # Report.undoable is already latest commit first: the order the undo runs in.
+    chosen = [i for i in report.undoable if i.call_id in wanted]
+    chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
     lines = [f"  {i.call_id}  {i.tool}: {i.summary}\n        → {i.undo.detail}" for i in chosen]
     screen = ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", lines, "Undo", danger=True)
     return screen, [i.call_id for i in chosen]

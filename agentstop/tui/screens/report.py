@@ -98,6 +98,10 @@ class ReportScreen(Screen[None]):
         item = table.highlighted() if table else None
         detail.show(None if item is None or (detail.item and detail.item.call_id == item.call_id) else item)
 
+    def on_data_table_row_selected(self, event: CallTable.RowSelected) -> None:
+        # Enter on a table selects its row: that is "expand" here.
+        self.action_expand()
+
     def on_data_table_row_highlighted(self, event: CallTable.RowHighlighted) -> None:
         detail = self.query_one(CallDetail)
         if detail.item is not None and isinstance(event.data_table, CallTable):

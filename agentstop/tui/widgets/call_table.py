@@ -66,6 +66,12 @@ class CallTable(DataTable[str | Text]):
             self.remove_row(key)
             self.checked.discard(key)
             del self.items[key]
+        desired = [i.call_id for i in items]
+        appended = list(self.items) + [k for k in desired if k not in self.items]
+        if appended != desired:
+            # A new row belongs before existing ones (Undoable is latest commit first): rebuild in order.
+            self.clear()
+            self.items.clear()
         for item in items:
             cells: dict[str, str | Text] = {"state": state_text(item.state), "detail": self._detail(item)}
             if item.call_id not in self.items:

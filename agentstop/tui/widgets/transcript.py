@@ -25,7 +25,7 @@ class TranscriptView(Vertical):
         self._current: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield RichLog(wrap=True, markup=False, auto_scroll=True, id="lines")
+        yield RichLog(wrap=True, markup=False, auto_scroll=True, min_width=20, id="lines")
         yield Static(Text(""), id="typing")
 
     @property

@@ -1,0 +1,132 @@
+"""Approvals: an irreversible call waits, prepared, at the fence until the person at the terminal decides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from agentstop.tui import AgentstopApp
+from agentstop.tui.screens.approval import ApprovalScreen
+from tests.support.tools import Wire
+from tests.tui.helpers import (
+    Call,
+    GatedNote,
+    Puppet,
+    Think,
+    app_for,
+    call_states,
+    cell,
+    ended,
+    finish,
+    note,
+    press,
+    shown,
+    wait_until,
+    world_notes,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def agent_that_wires(notes: GatedNote) -> Puppet:
+    return Puppet([note("a"), Think("Now I pay the agency."), Call("wire", {"amount": 2500}), note("after")])
+
+
+async def asking(pilot: Pilot[Any], app: AgentstopApp) -> ApprovalScreen:
+    await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval modal is shown")
+    screen = app.screen
+    assert isinstance(screen, ApprovalScreen)
+    await wait_until(pilot, lambda: any(b.region.area for b in screen.query("#deny")), "the modal is laid out")
+    await pilot.pause()
+    return screen
+
+
+async def test_approve_once_commits_the_call(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        modal = await asking(pilot, app)
+        body = shown(modal, "#dialog-body")
+        assert "c2 · wire · irreversible" in body
+        assert '"amount": 2500' in body
+        assert "If it goes wrong: call the bank to recall the wire" in body
+        assert await call_states(app) == {"c1": "committed", "c2": "prepared"}
+        assert not (world / "wires.log").exists()  # nothing is sent while it waits
+        effects = app.run_screen.effects
+        await wait_until(pilot, lambda: "c2" in effects.rows and cell(effects, "c2", "state") == "awaiting approval",
+                         "the panel says c2 awaits approval")
+
+        await pilot.click("#approve")
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "committed"}
+        await finish(pilot)
+    assert (world / "wires.log").read_text().endswith(" 2500\n")
+    assert world_notes(world) == {"a", "after"}
+
+
+async def test_escape_denies_and_nothing_is_sent(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        await asking(pilot, app)
+        await press(pilot, "escape")
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        assert app.report is not None
+        [denied] = app.report.interrupted
+        assert (denied.call_id, denied.state) == ("c2", "rejected")
+        assert denied.reason == "denied by the user; nothing was sent"
+        await finish(pilot)
+    assert not (world / "wires.log").exists()
+    assert world_notes(world) == {"a", "after"}  # the agent went on after the refusal
+
+
+async def test_a_denial_can_carry_a_message_to_the_agent(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        modal = await asking(pilot, app)
+        modal.query_one("#deny-message", Input).value = "wrong account"
+        await pilot.click("#deny")
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        assert app.report is not None
+        assert app.report.interrupted[0].reason == "denied by the user: wrong account; nothing was sent"
+        await finish(pilot)
+    assert not (world / "wires.log").exists()
+
+
+async def test_while_the_modal_is_open_s_types_and_ctrl_c_still_stops(tmp_path: Path, world: Path,
+                                                                    notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        modal = await asking(pilot, app)
+        await press(pilot, "s")  # keys go to the modal: this is the first letter of a denial message
+        assert modal.query_one("#deny-message", Input).value == "s"
+        assert app.sup is not None and not app.sup.stopping
+
+        await press(pilot, "ctrl+c")  # an app-level priority binding: Stop works from anywhere
+        assert app.sup.stopping
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        await wait_until(pilot, lambda: app.screen is app.report_screen, "the report is shown")
+        await pilot.pause(0.2)
+        assert app.screen is app.report_screen
+        assert not [s for s in app.screen_stack if isinstance(s, ApprovalScreen)]  # the modal is gone
+        assert await call_states(app) == {"c1": "committed", "c2": "rejected"}
+        assert app.report is not None
+        [denied] = app.report.interrupted
+        assert denied.call_id == "c2" and (denied.reason or "").startswith("denied: stopped")
+        await finish(pilot)
+    assert not (world / "wires.log").exists()
+    assert world_notes(world) == {"a"}
+
+
+async def test_ctrl_a_approves_from_the_keyboard(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        await asking(pilot, app)
+        await press(pilot, "ctrl+a")  # even with the cursor in the message field
+        assert not isinstance(app.screen, ApprovalScreen)
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "committed"}
+        await finish(pilot)
+    assert (world / "wires.log").read_text().endswith(" 2500\n")

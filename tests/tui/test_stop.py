@@ -1,0 +1,150 @@
+"""Stop: one key revokes the grant, the report replaces the run view, and nothing commits afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentstop.tui.widgets.status import StatusLine
+from tests.tui.helpers import (
+    SESSION_ID,
+    GatedNote,
+    Puppet,
+    Think,
+    app_for,
+    call_states,
+    ended,
+    finish,
+    note,
+    press,
+    rows,
+    settle,
+    shown,
+    states_are,
+    wait_until,
+    world_notes,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def mid_run_agent(notes: GatedNote) -> Puppet:
+    """Two notes land; the third is held in prepare; two more would follow if nobody stopped it."""
+    notes.hold_prepare("c")
+    return Puppet([Think("Writing the notes."), note("a"), note("b"), note("c"), note("d"), note("e")])
+
+
+@pytest.mark.parametrize("key", ["s", "ctrl+c", "escape"])
+async def test_stop_key_revokes_at_once_and_nothing_commits_after(tmp_path: Path, world: Path, notes: GatedNote,
+                                                                   key: str) -> None:
+    app = app_for(tmp_path, [notes], mid_run_agent(notes))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
+        await wait_until(pilot, lambda: "c3" in app.run_screen.effects.rows, "c3 is on screen")
+        grant_shown: list[str] = []
+        status = app.run_screen.query_one(StatusLine)
+        app.watch(status, "grant", lambda value: grant_shown.append(value), init=False)
+
+        await press(pilot, key)
+        # The frame that handled the key already says so, and shows the report.
+        assert app.run_screen.query_one(StatusLine).grant in ("revoking", "revoked")
+        assert app.screen is app.report_screen
+
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        assert app.sup is not None and app.sup.stopping
+        assert app.report_screen.query_one(StatusLine).grant == "revoked"
+        assert app.report_screen.query_one(StatusLine).revoked_by == "you (TUI)"
+        assert grant_shown == ["revoking", "revoked"]  # said before the journal confirmed it
+        assert app.journal is not None
+        [grant] = await app.journal.grants(SESSION_ID)
+        assert grant.revoked_at is not None and grant.revoked_by == "you (TUI)"
+        kinds = [e.kind for e in await app.journal.events(SESSION_ID)]
+        after_revoke = kinds[kinds.index("revoked"):]
+        assert "committing" not in after_revoke and "committed" not in after_revoke
+        assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "discarded"}
+        await wait_until(pilot, lambda: rows(app.report_screen.table("interrupted")) == ["c3"],
+                         "c3 is listed as interrupted")
+        assert rows(app.report_screen.table("done")) == ["c1", "c2"]
+        assert rows(app.report_screen.table("undoable")) == ["c2", "c1"]  # latest first
+        await finish(pilot)
+    assert world_notes(world) == {"a", "b"}
+    assert not list(world.glob(".*.tmp"))  # the held prepare was discarded, not left behind
+
+
+async def test_the_stop_button_stops_too(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes], mid_run_agent(notes))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
+        await pilot.click("#stop")
+        assert app.screen is app.report_screen
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        await finish(pilot)
+    assert world_notes(world) == {"a", "b"}
+
+
+async def test_a_commit_in_flight_finishes_under_wait_and_the_summary_says_so(
+        tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    notes.hold_commit("c")
+    puppet = Puppet([note("a"), note("c"), note("d")])
+    app = app_for(tmp_path, [notes], puppet, grace=0.2)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c2 is held in its commit")
+        await press(pilot, "s")
+        await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
+        assert await states_are(app, c2="committing")
+        await wait_until(pilot, lambda: "waiting for 1 call(s) in flight: c2 write_note (committing)"
+                         in shown(app.report_screen, "#summary"), "the summary says what Stop waits for")
+        await pilot.pause(0.3)  # past the 0.2 s grace
+        assert not app.stop_done  # StopPolicy.WAIT: Stop still waits for the commit to land
+        assert await states_are(app, c2="committing")
+        notes.release("c")
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        assert await call_states(app) == {"c1": "committed", "c2": "committed"}
+        await wait_until(pilot, lambda: shown(app.report_screen, "#summary").startswith("stopped by you (TUI): 2 done"),
+                         "the summary shows the final count")
+        await finish(pilot)
+    assert world_notes(world) == {"a", "c"}
+
+
+async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp_path: Path,
+                                                                            notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes], mid_run_agent(notes))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
+        await press(pilot, "s")
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        await wait_until(pilot, lambda: rows(app.report_screen.table("done")) == ["c1", "c2"], "the report")
+        await settle(pilot)  # no journal event is left that would refill the report by chance
+
+        await press(pilot, "escape")
+        assert app.screen is app.run_screen
+        assert app.run_screen.query_one(StatusLine).grant == "revoked"
+        await wait_until(pilot, lambda: not app.report_screen.is_attached, "the report screen was put away")
+        await press(pilot, "tab")
+        assert app.screen is app.report_screen
+        await wait_until(pilot, lambda: bool(app.report_screen.query("#table-done"))
+                         and rows(app.report_screen.table("done")) == ["c1", "c2"]
+                         and rows(app.report_screen.table("interrupted")) == ["c3"], "the report, filled again")
+        await finish(pilot)
+
+
+async def test_pressing_stop_again_cancels_the_commit_in_flight(tmp_path: Path, world: Path,
+                                                                notes: GatedNote) -> None:
+    notes.hold_commit("c")
+    app = app_for(tmp_path, [notes], Puppet([note("a"), note("c"), note("d")]), grace=60.0)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c2 is held in its commit")
+        await press(pilot, "s")
+        await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
+        assert not app.stop_done  # a minute of grace for c2
+
+        assert app.screen is app.report_screen  # where `s` is not bound: Ctrl+C is Stop everywhere
+        await press(pilot, "ctrl+c")  # again: skip the grace, cancel the commit, ask the upstream what landed
+        await wait_until(pilot, lambda: ended(app), "Stop settled without waiting out the grace")
+        assert app.report is not None
+        [cut] = app.report.interrupted
+        assert (cut.call_id, cut.state) == ("c2", "failed")
+        assert "lookup found no effect" in (cut.reason or "")
+        await finish(pilot)
+    assert world_notes(world) == {"a"}

@@ -53,8 +53,9 @@ async def test_stop_key_revokes_at_once_and_nothing_commits_after(tmp_path: Path
 
         await wait_until(pilot, lambda: ended(app), "Stop settled")
         assert app.sup is not None and app.sup.stopping
-        assert app.report_screen.query_one(StatusLine).grant == "revoked"
-        assert app.report_screen.query_one(StatusLine).revoked_by == "you (TUI)"
+        status_after = app.report_screen.query_one(StatusLine)
+        await wait_until(pilot, lambda: status_after.grant == "revoked", "the status line says REVOKED")
+        assert status_after.revoked_by == "you (TUI)"
         assert grant_shown == ["revoking", "revoked"]  # said before the journal confirmed it
         assert app.journal is not None
         [grant] = await app.journal.grants(SESSION_ID)

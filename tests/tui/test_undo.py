@@ -63,7 +63,8 @@ async def test_undo_selected_then_undo_all(tmp_path: Path, world: Path, notes: G
         await wait_until(pilot, lambda: states_are(app, c3="compensated", c2="compensated"), "c3 and c2 undone")
         assert world_notes(world) == {"a"}
         await wait_until(pilot, lambda: rows(undoable) == ["c1"], "only c1 is left to undo")
-        assert cell(app.report_screen.table("done"), "c2", "state") == "compensated"
+        await wait_until(pilot, lambda: cell(app.report_screen.table("done"), "c2", "state") == "compensated",
+                         "Done shows c2 compensated")
 
         await press(pilot, "A")
         assert isinstance(app.screen, ConfirmScreen)

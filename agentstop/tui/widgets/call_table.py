@@ -47,8 +47,9 @@ class CallTable(DataTable[str | Text]):
         self.cursor_type = "row"
         if self.checkable:
             self.add_column("", key="check", width=3)
+        # Fixed widths: rows arrive and change in any order, and the layout must not depend on it.
         for label, key, width in (("call", "call", 4), ("state", "state", 12), ("class", "class", 7),
-                                  ("tool", "tool", 16), ("what", "what", 46), (self.detail, "detail", None)):
+                                  ("tool", "tool", 16), ("what", "what", 36), (self.detail, "detail", 46)):
             self.add_column(label, key=key, width=width)
 
     def _detail(self, item: ReportItem) -> Text:

@@ -59,6 +59,8 @@ class AgentstopApp(App[int]):
         self.stop_done = False
         self._reversibility = {t.name: t.reversibility.value for t in config.tools}
         self._status_fields: dict[str, Any] = {}
+        self._last_summary = ""
+        self._last_deadline_refresh = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -131,8 +133,12 @@ class AgentstopApp(App[int]):
         if self.journal is None or self.sup is None:
             return
         self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
-        if self.report_screen in self.screen_stack:
+        if self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
+
+    def _report_shown(self) -> bool:
+        # On the stack is not enough: the screen may not be composed yet.
+        return self.report_screen in self.screen_stack and self.report_screen.is_mounted
 
     # -- status ----------------------------------------------------------------------
 
@@ -144,7 +150,7 @@ class AgentstopApp(App[int]):
                 for line in screen.query(StatusLine):  # none yet while the screen composes
                     for name, value in self._status_fields.items():
                         setattr(line, name, value)
-        if self.report is not None and self.report_screen in self.screen_stack:
+        if self.report is not None and self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
 
     def _summary(self) -> str:
@@ -163,8 +169,19 @@ class AgentstopApp(App[int]):
         return report.summary_line()
 
     def _tick(self) -> None:
-        if self.report_screen in self.screen_stack and self.report is not None:
-            self.report_screen.query_one("#summary", Static).update(Text(self._summary()))
+        if not self._report_shown() or self.report is None:
+            return
+        summary = self._summary()
+        if summary != self._last_summary:  # redraw only on change, so the app can go idle
+            self._last_summary = summary
+            for widget in self.report_screen.query("#summary").results(Static):
+                widget.update(Text(summary))
+        now = self.config.clock()
+        if now - self._last_deadline_refresh >= 1.0 and any(
+                i.undo.deadline is not None or i.undo.reversible_until is not None for i in self.report.undoable):
+            # Undo windows close with time, not with journal events: recount them every second.
+            self._last_deadline_refresh = now
+            self.call_later(self.refresh_report)
 
     # -- actions -----------------------------------------------------------------------
 

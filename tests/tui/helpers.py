@@ -313,7 +313,9 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
     `pilot.press` also waits, after every key, for the process to go idle, up to
     a second a key; this app is never quite idle (the journal bridge polls 20
     times a second, the report summary redraws 10 times a second), so that wait
-    would be most of the suite's time. The key events are the same.
+    costs up to a second a key for nothing. The key events are the same; what a
+    key sets off asynchronously (a worker, a journal write) is awaited with
+    `wait_until`.
     """
     app = pilot.app
     for key in keys:
@@ -321,6 +323,7 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
         app.post_message(events.Key(key, character))
         await pilot.pause(0)  # the app handled it (and forwarded it to the focused widget)
         await pilot.pause(0)  # the widget or the screen it opened handled what followed
+        await pilot.pause(0)  # and the messages that posted (a RowSelected, say) reached their handlers
 
 
 # -- reading what is on screen ------------------------------------------------------

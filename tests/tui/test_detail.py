@@ -28,7 +28,8 @@ async def test_enter_expands_a_row_with_its_secrets_masked(tmp_path: Path, notes
         assert not detail.display
 
         await press(pilot, "enter")  # c2 is under the cursor
-        assert detail.display and detail.item is not None and detail.item.call_id == "c2"
+        await wait_until(pilot, lambda: detail.display, "the row is expanded")
+        assert detail.item is not None and detail.item.call_id == "c2"
         shown = text_of(detail)
         assert "c2 · write_note  note 'b'" in shown
         assert '"api_token": "***"' in shown
@@ -38,9 +39,9 @@ async def test_enter_expands_a_row_with_its_secrets_masked(tmp_path: Path, notes
         assert "undo available: exact undo" in shown
 
         await press(pilot, "down")  # the expanded view follows the cursor
-        assert detail.item is not None and detail.item.call_id == "c1"
+        await wait_until(pilot, lambda: detail.item is not None and detail.item.call_id == "c1", "c1 is expanded")
         await press(pilot, "enter")  # again on the expanded row: collapse
-        assert not detail.display
+        await wait_until(pilot, lambda: not detail.display, "the detail is collapsed")
         await finish(pilot)
     assert all(SECRET.encode() not in f.read_bytes() for f in tmp_path.glob("journal.db*"))
 

@@ -15,7 +15,9 @@ __all__ = ["ConfirmScreen", "undo_confirmation"]
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks once; Esc means no."""
+    """Asks once; Esc means no, and so does Enter (Cancel has the focus)."""
+
+    AUTO_FOCUS = "#no"
 
     BINDINGS = [Binding("escape", "answer(False)", "Cancel"), Binding("y", "answer(True)", "Yes", show=False)]
 

@@ -31,7 +31,9 @@ SECTIONS = (
 class ReportScreen(Screen[None]):
     """What the agent did, what it did not, what is still running, and what can be undone."""
 
+    AUTO_FOCUS = "#table-undoable"
     BINDINGS = [
+        Binding("s", "app.stop", "Stop", show=False),
         Binding("enter", "expand", "Expand"),
         Binding("space", "toggle_row", "Select"),
         Binding("u", "undo_row", "Undo row"),

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -229,6 +230,7 @@ class OpenDraftPR(Tool):
                     "base": prepared["base"],
                     "title": prepared["title"],
                     "state": "pending",
+                    "pending_since": time.time(),
                     "head_sha": sha,
                     "key": key,
                 }
@@ -253,6 +255,7 @@ class OpenDraftPR(Tool):
                 await prs.save()
                 raise CommitRefused(f"origin refused the push of {branch!r}: {problem}; nothing landed")
             record["state"] = "draft"
+            record.pop("pending_since", None)
             await prs.save()
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
         return _receipt(record)
@@ -313,8 +316,12 @@ class OpenDraftPR(Tool):
                 # push landed. Not yet is not never (an orphaned `git push` may still be running), so
                 # the pending record stays for a later lookup; `settle_time` tells recovery to wait.
                 if await _remote_head(world, record["branch"]) != record["head_sha"]:
+                    if time.time() - float(record.get("pending_since", 0)) >= self.settle_time:
+                        prs.records.remove(record)  # past the settle time: that push is not coming
+                        await prs.save()
                     return None
                 record["state"] = "draft"
+                record.pop("pending_since", None)
                 await prs.save()
             return _receipt(record)
 

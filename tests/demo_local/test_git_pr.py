@@ -125,9 +125,8 @@ async def test_lookup_settles_a_commit_cut_off_between_record_and_push(world: Wo
     records[0]["state"] = "pending"
     Path(world.prs).write_text(json.dumps(records))
     _git(world, "update-ref", "-d", "refs/heads/docs/readme-typo")
-    assert await tool.lookup(ctx) is None  # recorded but not pushed (yet): nothing has landed
-    # The pending record stays: an orphaned push may still land, and a later lookup must see it.
-    assert [r["state"] for r in _prs(world)] == ["pending"]
+    assert await tool.lookup(ctx) is None  # recorded long ago (no pending_since), never pushed: gone
+    assert _prs(world) == []
 
 
 async def test_compensate_closes_the_pr_and_deletes_the_branch_twice_over(

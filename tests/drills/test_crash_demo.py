@@ -263,7 +263,9 @@ def test_recovery_right_after_a_kill_races_an_orphaned_push(scratch: Path, world
             child.wait()
         if child.stdout is not None:
             child.stdout.close()
-    time.sleep(1.5)  # the orphaned push finishes
+    deadline = time.monotonic() + 15  # the orphaned push finishes (its hook sleeps 1 s)
+    while branch not in Snapshot.take(world, ["open_draft_pr"]).branches and time.monotonic() < deadline:
+        time.sleep(0.1)
     hook.unlink()
     snapshot = Snapshot.take(world, ["open_draft_pr"])
     pushed = branch in snapshot.branches
@@ -274,6 +276,7 @@ def test_recovery_right_after_a_kill_races_an_orphaned_push(scratch: Path, world
 
 async def _recover_one(journal_path: Path, session_id: str) -> str:
     async with Journal.open(journal_path) as journal:
-        result = await recover(journal, _registry(), session_id)
+        # The demo tools' own settle times: this drill is about the push that outlives the agent.
+        result = await recover(journal, ToolRegistry([cls() for cls in DEMO_TOOLS.values()]), session_id)
     [item] = result.report.all_calls
     return item.state

@@ -21,10 +21,10 @@ class TranscriptChunk:
     """A piece of the agent's visible transcript.
 
     Attributes:
-        kind: "thought" (streamed model text), "call" (a tool call was issued),
-            "result" (its outcome), or "end" (the end of a thought).
+        kind: "thought" (streamed model text), "call" (a tool call was planned),
+            or "end" (the end of a thought).
         text: the text to show.
-        call_id: for "call"/"result", the call it is about.
+        call_id: for "call", the call it is about.
     """
 
     kind: str

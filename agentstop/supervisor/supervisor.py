@@ -110,7 +110,6 @@ class Supervisor:
         self._listeners: list[Callable[[TranscriptChunk], None]] = []
         self._path.announce = self._announce_call
         self._thought: list[str] = []
-        self.stopping_since: float | None = None
         self._tg: TaskGroup | None = None
         self._grace_scope: anyio.CancelScope | None = None
         self.escalated = False
@@ -308,7 +307,6 @@ class Supervisor:
             await self._stop_done.wait()
             return await Report.from_journal(self.journal, self.session_id)
         self._stop_started = True
-        self.stopping_since = time.time()
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop(reason, by)

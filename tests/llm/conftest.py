@@ -7,7 +7,6 @@ Supervisor, built exactly as `agentstop run` builds them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,21 +24,8 @@ from .fake_server import FakeChatServer
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_imports() -> Iterator[None]:
-    path = list(sys.path)
-    yield
-    assert sys.path == path
-    sys.modules.pop("fixture_tools", None)
 
 
-@pytest.fixture
-def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where the fixture tools write their files."""
-    root = tmp_path / "files"
-    root.mkdir()
-    monkeypatch.setenv("FIXTURE_FILES_DIR", str(root))
-    return root
 
 
 @pytest.fixture
@@ -104,3 +90,8 @@ async def until(condition: Any, within: float = 5.0) -> None:
     with anyio.fail_after(within):
         while not condition():
             await anyio.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_imports(isolated_imports: None) -> None:
+    """Every test here loads fixture tools."""

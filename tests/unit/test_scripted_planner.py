@@ -6,9 +6,8 @@ real Supervisor and Journal with the fixture tool that writes files.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,9 @@ from agentstop.task import TaskFile, parse_task
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 
+pytestmark = pytest.mark.usefixtures("isolated_imports")
 
-@pytest.fixture(autouse=True)
-def _isolated_imports() -> Iterator[None]:
-    path = list(sys.path)
-    yield
-    assert sys.path == path
-    sys.modules.pop("fixture_tools", None)
+
 
 
 class FakeAgent:
@@ -178,12 +173,6 @@ def task_file(*steps: str, scopes: str = "['files:*']", rate: float = 0) -> Task
     return parse_task(text, FIXTURES / "planner.yaml")
 
 
-@pytest.fixture
-def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "files"
-    root.mkdir()
-    monkeypatch.setenv("FIXTURE_FILES_DIR", str(root))
-    return root
 
 
 async def run_task(task: TaskFile, journal: Journal, chunks: list[TranscriptChunk]) -> Supervisor:

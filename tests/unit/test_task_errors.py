@@ -7,8 +7,6 @@ fixture tool module (tests/fixtures/tasks/fixture_tools.py).
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,9 @@ from agentstop.task import TaskFile, load_task, parse_task
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 
+pytestmark = pytest.mark.usefixtures("isolated_imports")
 
-@pytest.fixture(autouse=True)
-def _isolated_imports() -> Iterator[None]:
-    path = list(sys.path)
-    yield
-    assert sys.path == path, "loading tools must not leave entries on sys.path"
-    sys.modules.pop("fixture_tools", None)
+
 
 
 def fails(tmp_path: Path, *lines: str) -> TaskFileError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,9 @@ from agentstop.task import TaskFile, load_task, parse_task
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 VALID = FIXTURES / "valid.yaml"
 
+pytestmark = pytest.mark.usefixtures("isolated_imports")
 
-@pytest.fixture(autouse=True)
-def _isolated_imports() -> Iterator[None]:
-    path = list(sys.path)
-    yield
-    assert sys.path == path, "loading tools must not leave entries on sys.path"
-    sys.modules.pop("fixture_tools", None)
+
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ one of Done, Interrupted and In flight; Undoable is a view over Done.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord
+from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, gc_paused, record
 from agentstop.journal.states import CallState
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ BUCKETS: dict[str, frozenset[CallState]] = {
 
 
 _BUCKET_OF: dict[str, str] = {state.value: name for name, states in BUCKETS.items() for state in states}
+_STATE_OF: dict[str, CallState] = {state.value: state for state in CallState}
 
 
 def bucket_of(state: str) -> str:
@@ -77,31 +79,43 @@ class UndoInfo:
         }
 
 
-def _undo_info(call: CallRecord, now: float) -> UndoInfo:
+def _undo(available: bool, status: str, deadline: float | None, until: float | None, detail: str) -> UndoInfo:
+    return record(UndoInfo, {"available": available, "status": status, "deadline": deadline,
+                             "reversible_until": until, "detail": detail})
+
+
+_READ_ONLY = _undo(False, "not_undoable", None, None, "read-only: nothing to undo")
+_NEVER_LANDED = _undo(False, "not_undoable", None, None, "never reached the world: nothing to undo")
+
+
+@functools.lru_cache(maxsize=256)
+def _no_undo(reversibility: str, hint: str) -> UndoInfo:
+    return _undo(False, "not_undoable", None, None, f"{reversibility}: {hint or 'the tool defines no compensation'}")
+
+
+def _undo_info(call: CallRecord, state: CallState, bucket: str, now: float) -> UndoInfo:
+    if call.reversibility == "read_only":
+        return _READ_ONLY
+    if not call.can_compensate or call.reversibility == "irreversible":
+        return _no_undo(call.reversibility, call.undo_hint)
+    if bucket == "interrupted":
+        return _NEVER_LANDED
     deadline = _deadline(call.receipt, "undo_deadline")
     exact_until = _deadline(call.receipt, "reversible_until")
-    state = CallState(call.state)
-    if call.reversibility == "read_only":
-        return UndoInfo(False, "not_undoable", None, None, "read-only: nothing to undo")
-    if not call.can_compensate or call.reversibility == "irreversible":
-        hint = call.undo_hint or "the tool defines no compensation"
-        return UndoInfo(False, "not_undoable", None, None, f"{call.reversibility}: {hint}")
     if state is S.COMPENSATED:
-        return UndoInfo(False, "done", deadline, exact_until, "undone")
+        return _undo(False, "done", deadline, exact_until, "undone")
     if state is S.COMPENSATING:
-        return UndoInfo(False, "running", deadline, exact_until, f"undo in progress (attempt {call.undo_attempts})")
-    if bucket_of(call.state) == "interrupted":
-        return UndoInfo(False, "not_undoable", None, None, "never reached the world: nothing to undo")
-    if bucket_of(call.state) == "in_flight":
-        return UndoInfo(False, "pending", deadline, exact_until, "undo possible once it lands")
+        return _undo(False, "running", deadline, exact_until, f"undo in progress (attempt {call.undo_attempts})")
+    if bucket == "in_flight":
+        return _undo(False, "pending", deadline, exact_until, "undo possible once it lands")
     if deadline is not None and now >= deadline:
-        return UndoInfo(False, "expired", deadline, exact_until, "the undo window has closed")
+        return _undo(False, "expired", deadline, exact_until, "the undo window has closed")
     if state is S.COMPENSATION_FAILED:
-        return UndoInfo(True, "failed", deadline, exact_until, f"undo failed: {call.undo_error}; retry possible")
+        return _undo(True, "failed", deadline, exact_until, f"undo failed: {call.undo_error}; retry possible")
     kind = "exact undo" if exact_until is None or now < exact_until else "compensation (leaves a trace)"
     if call.reversibility == "compensable" and exact_until is None:
         kind = "compensation (leaves a trace)"
-    return UndoInfo(True, "available", deadline, exact_until, kind)
+    return _undo(True, "available", deadline, exact_until, kind)
 
 
 @dataclass(frozen=True)
@@ -139,10 +153,9 @@ class ReportItem:
         }
 
 
-def _reason(call: CallRecord, session: SessionRecord) -> str | None:
+def _reason(call: CallRecord, state: CallState, session: SessionRecord) -> str | None:
     if call.reason:
         return call.reason
-    state = CallState(call.state)
     if state in (S.PLANNED, S.PREPARED) and session.status != "running":
         return f"never reached the fence (session {session.status})"
     if state is S.UNKNOWN:
@@ -151,13 +164,15 @@ def _reason(call: CallRecord, session: SessionRecord) -> str | None:
 
 
 def _item(call: CallRecord, session: SessionRecord, now: float) -> ReportItem:
-    return ReportItem(
-        call_id=call.call_id, n=call.n, tool=call.tool, summary=call.summary, resource=call.resource,
-        args=call.args, reversibility=call.reversibility, state=call.state, bucket=bucket_of(call.state),
-        reason=_reason(call, session), prepared=call.prepared, receipt=call.receipt,
-        undo=_undo_info(call, now), planned_at=call.planned_at, fence_at=call.fence_at,
-        committed_at=call.committed_at, ended_at=call.ended_at, updated_at=call.updated_at,
-    )
+    state, bucket = _STATE_OF[call.state], _BUCKET_OF[call.state]
+    return record(ReportItem, {
+        "call_id": call.call_id, "n": call.n, "tool": call.tool, "summary": call.summary,
+        "resource": call.resource, "args": call.args, "reversibility": call.reversibility, "state": call.state,
+        "bucket": bucket, "reason": _reason(call, state, session), "prepared": call.prepared,
+        "receipt": call.receipt, "undo": _undo_info(call, state, bucket, now), "planned_at": call.planned_at,
+        "fence_at": call.fence_at, "committed_at": call.committed_at, "ended_at": call.ended_at,
+        "updated_at": call.updated_at,
+    })
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,8 @@ class Report:
               now: float | None = None) -> Report:
         """The report as a pure function of journal rows."""
         at = time.time() if now is None else now
-        items = [_item(c, session, at) for c in calls]
+        with gc_paused():
+            items = [_item(c, session, at) for c in calls]
         by_commit = sorted((c for c in calls if c.commit_seq is not None), key=lambda c: c.commit_seq or 0,
                            reverse=True)
         lookup = {i.call_id: i for i in items}

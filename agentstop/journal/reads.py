@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,7 +10,7 @@ import aiosqlite
 
 from agentstop.errors import JournalCorrupt
 
-from .records import CallRecord, Event, GrantRecord, SessionRecord, loads
+from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, loads, record
 from .states import CallState
 
 __all__ = ["Reader"]
@@ -35,33 +34,43 @@ _GRANT_COLS = (
 
 def _session(r: Any) -> SessionRecord:
     return SessionRecord(
-        session_id=r[0], task_name=r[1], goal=r[2], task_path=r[3], tools=json.loads(r[4]),
+        session_id=r[0], task_name=r[1], goal=r[2], task_path=r[3], tools=loads(r[4]),
         started_at=r[5], ended_at=r[6], status=r[7], stopped_by=r[8], stop_reason=r[9], pid=r[10],
-        host=r[11], heartbeat_at=r[12], meta=json.loads(r[13]),
+        host=r[11], heartbeat_at=r[12], meta=loads(r[13]),
     )
+
+
+_STATES = frozenset(s.value for s in CallState)
+
+
+def _state(text: str) -> str:
+    if text not in _STATES:
+        raise ValueError(f"unknown call state {text!r}")
+    return text
 
 
 def _call(r: Any) -> CallRecord:
-    return CallRecord(
-        session_id=r[0], call_id=r[1], n=r[2], tool=r[3], summary=r[4], resource=r[5], args=loads(r[6]),
-        reversibility=r[7], on_stop=r[8], can_compensate=bool(r[9]), can_lookup=bool(r[10]),
-        undo_hint=r[11], idempotency_key=r[12], grant_id=r[13], state=CallState(r[14]).value, reason=r[15],
-        prepared=loads(r[16]), receipt=loads(r[17]), planned_at=r[18], fence_at=r[19], committed_at=r[20],
-        commit_seq=r[21], ended_at=r[22], updated_at=r[23], undo_attempts=r[24], undo_error=r[25],
-        undo_by=r[26],
-    )
+    return record(CallRecord, {
+        "session_id": r[0], "call_id": r[1], "n": r[2], "tool": r[3], "summary": r[4], "resource": r[5],
+        "args": loads(r[6]), "reversibility": r[7], "on_stop": r[8], "can_compensate": bool(r[9]),
+        "can_lookup": bool(r[10]), "undo_hint": r[11], "idempotency_key": r[12], "grant_id": r[13],
+        "state": _state(r[14]), "reason": r[15], "prepared": loads(r[16]), "receipt": loads(r[17]),
+        "planned_at": r[18], "fence_at": r[19], "committed_at": r[20], "commit_seq": r[21], "ended_at": r[22],
+        "updated_at": r[23], "undo_attempts": r[24], "undo_error": r[25], "undo_by": r[26],
+    })
 
 
 def _grant(r: Any) -> GrantRecord:
     return GrantRecord(
-        grant_id=r[0], session_id=r[1], tools=json.loads(r[2]), scopes=json.loads(r[3]), issued_at=r[4],
+        grant_id=r[0], session_id=r[1], tools=loads(r[2]), scopes=loads(r[3]), issued_at=r[4],
         expires_at=r[5], max_calls=r[6], calls_used=r[7], revoked_at=r[8], revoked_by=r[9],
         revoke_reason=r[10],
     )
 
 
 def _event(r: Any) -> Event:
-    return Event(seq=r[0], session_id=r[1], call_id=r[2], kind=r[3], at=r[4], data=json.loads(r[5]))
+    return record(Event, {"seq": r[0], "session_id": r[1], "call_id": r[2], "kind": r[3], "at": r[4],
+                          "data": loads(r[5])})
 
 
 class Reader:
@@ -81,7 +90,8 @@ class Reader:
     def _map(self, rows: list[Any], record: Callable[[Any], T]) -> list[T]:
         """Rows to records; a row that does not decode means the file is damaged."""
         try:
-            return [record(r) for r in rows]
+            with gc_paused():
+                return [record(r) for r in rows]
         except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
             raise JournalCorrupt(self._path, f"a row does not decode: {type(exc).__name__}: {exc}") from exc
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["CallRecord", "Event", "GrantRecord", "SessionRecord", "SessionStatus", "loads"]
+__all__ = ["CallRecord", "Event", "GrantRecord", "SessionRecord", "SessionStatus", "gc_paused", "loads", "record"]
+
+R = TypeVar("R")
 
 
 class SessionStatus:
@@ -18,9 +23,61 @@ class SessionStatus:
     CRASHED = "crashed"
 
 
+_scan_once = json.JSONDecoder().scan_once
+
+
 def loads(text: str | None) -> Any:
-    """Decode a JSON column; NULL stays None."""
-    return None if text is None else json.loads(text)
+    """Decode a JSON column; NULL stays None.
+
+    Columns hold what `json.dumps` wrote (no surrounding whitespace), so the C
+    scanner is called directly: a third of `json.loads`'s cost on the small
+    values a journal holds, which matters when a report decodes 10,000 rows.
+    Anything it does not take whole goes through `json.loads`, which raises the
+    usual `ValueError` for text that is not JSON.
+    """
+    if text is None:
+        return None
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many records at once.
+
+    Records hold no cycles, yet every 700 allocations the collector scans the
+    young objects, and now and then the whole heap (a TUI's widgets included):
+    a quarter of the time it takes to read 10,000 calls. Reference counting
+    still frees everything as usual meanwhile.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def record(cls: type[R], fields: dict[str, Any]) -> R:
+    """A frozen dataclass instance from every one of its fields, without `__init__`.
+
+    A frozen dataclass's `__init__` sets each field through `object.__setattr__`:
+    7 µs for a 27-field `CallRecord` here, the largest cost of reading 10,000
+    calls. Rows the journal itself wrote need no checks, so their records are
+    built by filling `__dict__`; they stay frozen (assignment still raises).
+    """
+    if len(fields) != len(cls.__dataclass_fields__):  # type: ignore[attr-defined]
+        missing = set(cls.__dataclass_fields__) - set(fields)  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__} needs every field; missing {sorted(missing)}")
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 @dataclass(frozen=True)

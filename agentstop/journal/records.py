@@ -23,7 +23,7 @@ class SessionStatus:
     CRASHED = "crashed"
 
 
-_scan_once = json.JSONDecoder().scan_once
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def loads(text: str | None) -> Any:

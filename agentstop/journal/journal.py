@@ -34,6 +34,8 @@ __all__ = ["Journal"]
 
 _OUR_TABLES = {"sessions", "grants", "calls", "events"}
 
+_UNSET: Any = object()
+
 
 def _prepare_file(path: Path, readonly: bool) -> None:
     """Create (0600) or validate the file and bring its schema up to date."""
@@ -170,10 +172,10 @@ class Journal:
 
     # -- writes ---------------------------------------------------------------
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool) -> Any:
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool, urgent: bool = False) -> Any:
         if self._writer is None:
             raise JournalError(str(self._path), "opened read-only", "Open it without readonly=True to write.")
-        return await self._writer.run(fn, durable=durable)
+        return await self._writer.run(fn, durable=durable, urgent=urgent)
 
     async def create_session(
         self,
@@ -213,26 +215,40 @@ class Journal:
                                         durable=durable)
         return result
 
-    async def fence(self, session_id: str, call_id: str, grant_id: int, tool: str,
-                    resource: str) -> tuple[str, str] | None:
+    async def fence(self, session_id: str, call_id: str, grant_id: int, tool: str, resource: str, *,
+                    prepared: Any = _UNSET) -> tuple[str, str] | None:
         """Check the grant and enter `committing` in one durable transaction.
+
+        With `prepared`, the call moves from planned to prepared (recording the
+        prepared effect) in the same transaction: one durable write instead of two
+        for a call that goes straight from prepare to the fence.
 
         Returns None when the call passed, else `(kind, reason)` (it is now rejected).
         """
         def unit(conn: sqlite3.Connection) -> tuple[str, str] | None:
             # The clock is read inside the transaction, so expiry is judged at the fence.
-            return ops.fence(conn, session_id, call_id, grant_id, tool, resource, self.clock())
+            at = self.clock()
+            if prepared is not _UNSET:
+                ops.transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
+            return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
 
         result: tuple[str, str] | None = await self._write(unit, durable=True)
         return result
 
     async def revoke(self, session_id: str, *, by: str, reason: str = "") -> list[int]:
-        """Revoke the session's live grants (durable); returns the grant ids revoked."""
+        """Revoke the session's live grants; returns the grant ids revoked.
+
+        When it returns, the revoke is committed: every fence, in this process or
+        another, sees it. It jumps the writer's queue and commits without its own
+        fsync: it becomes durable with the next durable commit, and since the WAL
+        is synced in order, no `committing` written after it can reach the disk
+        without it. (`agentstop.revoke` from another process syncs at once.)
+        """
         def unit(conn: sqlite3.Connection) -> list[int]:
             ops.mark_stop_requested(conn, session_id, by, reason)
             return ops.revoke(conn, session_id, by, reason, self.clock())
 
-        result: list[int] = await self._write(unit, durable=True)
+        result: list[int] = await self._write(unit, durable=False, urgent=True)
         return result
 
     async def end_session(self, session_id: str, status: str, *, stopped_by: str | None = None,

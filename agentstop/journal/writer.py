@@ -9,8 +9,13 @@ fence transactions share one fsync (group commit) without giving up
 write-ahead; and each unit costs one thread hop, not one per statement.
 
 Durability is per batch: when any unit in it asked to be durable (the fence,
-an outcome, a revoke), the batch commits with `synchronous=FULL`; otherwise
-with NORMAL, which WAL makes safe against corruption but not against power loss.
+an outcome), the batch commits with `synchronous=FULL`; otherwise with NORMAL,
+which WAL makes safe against corruption but not against power loss.
+
+An *urgent* unit (Stop's revoke) jumps the queue: the thread runs the urgent
+units it finds in a transaction of their own before the rest of that batch, so
+Stop waits for at most the batch already running, not for every call queued
+behind it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ _MAX_BATCH = 512
 class _Unit:
     fn: Callable[[sqlite3.Connection], Any]
     durable: bool
+    urgent: bool
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
 
@@ -72,8 +78,12 @@ class Writer:
         if self._startup_error is not None:
             raise self._startup_error
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool, urgent: bool = False) -> T:
         """Run `fn` in a committed transaction and return its result.
+
+        `urgent` units run ahead of the ordinary units queued with them. Use it
+        only for a unit whose order against other callers' units does not
+        matter (a revoke: a fence queued before it is then simply rejected).
 
         Raises what `fn` raised (its savepoint rolled back), or `JournalBusy` /
         `JournalError` when the transaction itself could not be begun or committed.
@@ -82,7 +92,7 @@ class Writer:
             raise JournalError(self._path, "the journal is closed", "Open it again with Journal.open().")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(fn, durable, loop, future))
+        self._queue.put(_Unit(fn, durable, urgent, loop, future))
         return await future
 
     def close(self) -> None:
@@ -120,7 +130,12 @@ class Writer:
                         stopping = True
                         break
                     batch.append(unit)
-                self._run_batch(conn, batch)
+                urgent = [u for u in batch if u.urgent]
+                if urgent:
+                    self._run_batch(conn, urgent)
+                    batch = [u for u in batch if not u.urgent]
+                if batch:
+                    self._run_batch(conn, batch)
         finally:
             conn.close()
 
@@ -138,17 +153,19 @@ class Writer:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise JournalBusy(self._path, time.monotonic() - began) from exc
                 raise
-            for unit in batch:
-                conn.execute("SAVEPOINT unit")
-                try:
-                    results.append((True, unit.fn(conn)))
-                    conn.execute("RELEASE unit")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
-                    error = _journal_error(self._path, exc) if isinstance(exc, sqlite3.Error) else exc
-                    results.append((False, error))
-            conn.execute("COMMIT")
+            if len(batch) == 1:
+                results.append(self._run_alone(conn, batch[0]))
+            else:
+                for unit in batch:
+                    conn.execute("SAVEPOINT unit")
+                    try:
+                        results.append((True, unit.fn(conn)))
+                        conn.execute("RELEASE unit")
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                        results.append((False, self._unit_error(exc)))
+                conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
                 try:
@@ -157,6 +174,24 @@ class Writer:
                     pass
             error = exc if isinstance(exc, JournalError) else _journal_error(self._path, exc)
             results = [(False, error)] * len(batch)
+        self._answer(batch, results)
+
+    def _run_alone(self, conn: sqlite3.Connection, unit: _Unit) -> tuple[bool, Any]:
+        """A batch of one needs no savepoint: its failure rolls back the whole transaction."""
+        try:
+            value = unit.fn(conn)
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return False, self._unit_error(exc)
+        conn.execute("COMMIT")
+        return True, value
+
+    def _unit_error(self, exc: Exception) -> Exception:
+        return _journal_error(self._path, exc) if isinstance(exc, sqlite3.Error) else exc
+
+    @staticmethod
+    def _answer(batch: list[_Unit], results: list[tuple[bool, Any]]) -> None:
         for unit, (ok, value) in zip(batch, results, strict=True):
             try:
                 unit.loop.call_soon_threadsafe(_settle, unit.future, ok, value)

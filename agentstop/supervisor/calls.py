@@ -195,8 +195,14 @@ class CallPath:
         ctx = self.context(call_id, tool, key, args)
         prepared = await self._prepare(flight, args, ctx)
         shown_prepared = self.redact(_jsonable(prepared))
+        # `prepared` is written on its own only when something waits between it and
+        # the fence (an approval, or a read-only call's commit); otherwise in the
+        # fence's own transaction.
+        fence_prepared: dict[str, Any] = {"prepared": shown_prepared}
         try:
-            await self._set(call_id, CallState.PREPARED, prepared=shown_prepared)
+            if tool.is_read_only or self.needs_approval(tool):
+                await self._set(call_id, CallState.PREPARED, prepared=shown_prepared)
+                fence_prepared = {}
         except JournalError as exc:
             await self._fail_closed(tool, prepared, ctx, exc)
         if self.needs_approval(tool):
@@ -207,7 +213,8 @@ class CallPath:
                 await self._set(call_id, CallState.COMMITTING, data={"read_only": True})
                 verdict = None
             else:
-                verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource))
+                verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource,
+                                                            **fence_prepared))
         except JournalError as exc:
             await self._fail_closed(tool, prepared, ctx, exc)
         if verdict is not None:

@@ -57,7 +57,6 @@ COMPENSABLE = [name for name, t in DEMO_TOOLS.items() if t.can_compensate()]
 BOUNDARIES: dict[str, str] = {
     "after_planned": "planned",          # plan_call committed, prepare not begun
     "in_prepare": "planned",             # inside prepare, after the tool built its effect
-    "after_prepared": "prepared",        # prepared journaled, fence not begun
     "after_fence": "committing",         # committing durable, commit not begun
     "before_effect": "committing",       # inside commit, nothing sent yet
     "after_effect": "committing",        # inside commit, the effect has landed, no receipt journaled
@@ -67,8 +66,9 @@ BOUNDARIES: dict[str, str] = {
     "after_compensated": "compensated",    # undo journaled as done
 }
 _UNDO_BOUNDARIES = {"after_compensating", "after_undo_effect", "after_compensated"}
-# Seeds walk this cycle; "prepared" and "committed" have one boundary each, so they come twice.
-_CYCLE = [*BOUNDARIES, "after_prepared", "after_committed"]
+# Seeds walk this cycle; "committed" has one boundary, so it comes twice. (A call without an
+# approval step records `prepared` in the fence's own transaction: it has no boundary of its own.)
+_CYCLE = [*BOUNDARIES, "after_committed"]
 MODES = ("pause", "pause", "pause", "race", "timed")
 
 
@@ -194,8 +194,8 @@ def _hook_journal(journal: Journal, hooks: _Hooks) -> None:
         hooks.hit(call_id, f"after_{state.value}")
         return seq
 
-    async def hooked_fence(session_id: str, call_id: str, *args: Any) -> tuple[str, str] | None:
-        verdict = await fence(session_id, call_id, *args)
+    async def hooked_fence(session_id: str, call_id: str, *args: Any, **kw: Any) -> tuple[str, str] | None:
+        verdict = await fence(session_id, call_id, *args, **kw)
         if verdict is None:
             hooks.hit(call_id, "after_fence")
         return verdict

@@ -48,7 +48,7 @@ from tests.drills.world_probe import GONE, UNDONE, Snapshot, maildir_keys
 ROOT = Path(__file__).resolve().parents[2]
 KILLS_WANTED = 200
 SEED_COUNT = 240
-PHASES = ("planned", "prepared", "committing", "committed", "compensating")
+PHASES = ("planned", "committing", "committed", "compensating")
 OPS_OPENING_BALANCE = 1_000_000
 SETTLE_S = 0.3
 

@@ -8,100 +8,68 @@ methods below, so another backend can implement the same interface.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import anyio
 
-from agentstop.errors import JournalCorrupt, JournalError, JournalTooNew, UnknownCall, UnknownSession
+from agentstop.errors import JournalError, UnknownCall, UnknownSession
 from agentstop.grant import GrantSpec
 
 from . import ops
+from .backend import Backend, ReadConnection, open_backend
 from .reads import Reader
 from .records import CallRecord, Event, GrantRecord, SessionRecord
-from .schema import SCHEMA_VERSION, migrate, user_version
 from .states import CallState
 from .writer import Writer
 
 __all__ = ["Journal"]
 
-_OUR_TABLES = {"sessions", "grants", "calls", "events"}
-
 _UNSET: Any = object()
 
 
-def _prepare_file(path: Path, readonly: bool) -> None:
-    """Create (0600) or validate the file and bring its schema up to date."""
-    if not path.exists():
-        if readonly:
-            raise JournalError(str(path), "does not exist", "Check the path, or run a session first.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Create it ourselves so it is 0600 from its first byte; SQLite gives the
-        # -wal and -shm files the same mode.
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise JournalError(str(path), f"cannot be opened ({exc})", "Check its permissions.") from exc
-    try:
-        version = user_version(conn)
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.OperationalError as exc:
-        if "unable to open" in str(exc) or "readonly" in str(exc):
-            raise JournalError(str(path), f"cannot be opened ({exc})",
-                               "Make the file and its directory readable and writable by this user.") from exc
-        raise JournalCorrupt(str(path), str(exc)) from exc
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-        raise JournalCorrupt(str(path), str(exc)) from exc
-    finally:
-        conn.close()
-    if version < 0:
-        raise JournalCorrupt(str(path), f"schema version {version} is not one agentstop writes")
-    if version > SCHEMA_VERSION:
-        raise JournalTooNew(str(path), version, SCHEMA_VERSION)
-    if version == 0 and tables - {"sqlite_sequence"}:
-        raise JournalCorrupt(str(path), f"a SQLite database of another program (tables {sorted(tables)})")
-    if version > 0 and not tables >= _OUR_TABLES:
-        raise JournalCorrupt(str(path), f"tables missing: {sorted(_OUR_TABLES - tables)}")
-    if version < SCHEMA_VERSION:
-        if readonly:
-            raise JournalError(str(path), f"schema version {version} is older than {SCHEMA_VERSION}",
-                               "Open it once read-write (agentstop sessions) to upgrade it.")
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            migrate(conn, version)
-        finally:
-            conn.close()
-
-
 class Journal:
-    """The write-ahead side-effect journal over one SQLite file.
+    """The write-ahead side-effect journal: a SQLite file, or a PostgreSQL database.
 
-    Open it with `async with Journal.open(path) as journal:`. Writes go through a
-    single writer thread with group commit; reads through an aiosqlite
-    connection, so a reader never blocks the fence.
+    Open it with `async with Journal.open(path_or_url) as journal:`. Writes go
+    through a single writer thread with group commit; reads through a connection
+    of their own, so a reader never blocks the fence.
     """
 
-    def __init__(self, path: Path, writer: Writer | None, reader: aiosqlite.Connection,
+    def __init__(self, backend: Backend, writer: Writer | None, reader: ReadConnection,
                  clock: Callable[[], float]) -> None:
-        self._path = path
+        self._backend = backend
         self._writer = writer
         self._reader_conn = reader
-        self._reader = Reader(reader, str(path))
+        self._reader = Reader(reader, backend.where)
         self.clock = clock
+        self._signals: dict[str, asyncio.Event] = {}
+        self._stop_listening: Callable[[], None] | None = None
+        self._listening = False
+
+    @property
+    def location(self) -> str:
+        """The journal as messages name it: its file, or its URL without the password."""
+        return self._backend.where
+
+    @property
+    def kind(self) -> str:
+        """Which database holds it: "sqlite" or "postgresql"."""
+        return self._backend.kind
 
     @property
     def path(self) -> Path:
-        """The journal file."""
-        return self._path
+        """The journal file (SQLite only; a PostgreSQL journal has none, see `location`)."""
+        path = getattr(self._backend, "path", None)
+        if not isinstance(path, Path):
+            raise JournalError(self.location, "is a database server, not a file", "Use Journal.location.")
+        return path
 
     @property
     def readonly(self) -> bool:
@@ -118,18 +86,21 @@ class Journal:
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> AsyncIterator[Journal]:
-        """Open (creating if needed) a journal file.
+        """Open (creating if needed) a journal.
 
         Args:
-            path: the SQLite file; created with mode 0600 if missing.
-            readonly: never write (for reports and replay); the file must exist.
+            path: a SQLite file (created with mode 0600 if missing), or a
+                `postgresql://user:password@host/db` URL (the schema is created
+                in that database if missing; needs `pip install agentstop[postgres]`).
+            readonly: never write (for reports and replay); the journal must exist.
             busy_timeout: how long a write waits for another process's lock before
                 failing closed with `JournalBusy`.
             clock: the wall clock (tests freeze it).
 
         Raises:
-            JournalCorrupt: the file is not an agentstop journal.
-            JournalTooNew: the file was written by a newer agentstop.
+            JournalCorrupt: the file or database is not an agentstop journal.
+            JournalTooNew: it was written by a newer agentstop.
+            JournalError: it cannot be reached or opened (the message says why).
         """
         journal = await cls.connect(path, readonly=readonly, busy_timeout=busy_timeout, clock=clock)
         try:
@@ -148,33 +119,64 @@ class Journal:
         clock: Callable[[], float] = time.time,
     ) -> Journal:
         """Like `open`, for callers that manage the lifetime themselves (call `close()`)."""
-        p = Path(path).expanduser()  # noqa: ASYNC240 - no I/O, only the home directory
-        await anyio.to_thread.run_sync(_prepare_file, p, readonly)
+        backend = open_backend(path, busy_timeout)
+        await anyio.to_thread.run_sync(backend.prepare, readonly)
         writer = None
         if not readonly:
-            writer = Writer(str(p), busy_timeout)
+            writer = Writer(backend)
             await anyio.to_thread.run_sync(writer.start)
-        uri = f"{p.resolve().as_uri()}?mode=ro" if readonly else str(p)
         try:
-            reader = await aiosqlite.connect(uri, uri=readonly, isolation_level=None)
-            await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            reader = await backend.reader(readonly)
         except BaseException:
             if writer is not None:
                 await anyio.to_thread.run_sync(writer.close)
             raise
-        return cls(p, writer, reader, clock)
+        return cls(backend, writer, reader, clock)
 
     async def close(self) -> None:
         """Flush queued writes and close both connections."""
+        if self._stop_listening is not None:
+            await anyio.to_thread.run_sync(self._stop_listening)
+            self._stop_listening = None
         if self._writer is not None:
             await anyio.to_thread.run_sync(self._writer.close)
         await self._reader_conn.close()
 
+    async def wait_for_signal(self, session_id: str, timeout: float) -> bool:
+        """Wait until another process revokes or asks `session_id` to stop, or `timeout` passes.
+
+        True when a signal came. On PostgreSQL signals arrive by LISTEN/NOTIFY; on
+        SQLite there are none and this only sleeps, so the caller's poll is the
+        signal (a revoke is seen at the next read of the grant either way).
+        """
+        if not self._listening:
+            self._listening = True
+            loop = asyncio.get_running_loop()
+
+            def wake(target: str) -> None:
+                loop.call_soon_threadsafe(self._wake, target)
+
+            self._stop_listening = await anyio.to_thread.run_sync(self._backend.listen, wake)
+        if self._stop_listening is None:
+            await anyio.sleep(timeout)
+            return False
+        event = self._signals.setdefault(session_id, asyncio.Event())
+        with anyio.move_on_after(timeout):
+            await event.wait()
+            event.clear()
+            return True
+        return False
+
+    def _wake(self, target: str) -> None:
+        for session_id, event in self._signals.items():
+            if not target or target == session_id:
+                event.set()
+
     # -- writes ---------------------------------------------------------------
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool, urgent: bool = False) -> Any:
+    async def _write(self, fn: Callable[[Any], Any], *, durable: bool, urgent: bool = False) -> Any:
         if self._writer is None:
-            raise JournalError(str(self._path), "opened read-only", "Open it without readonly=True to write.")
+            raise JournalError(self.location, "opened read-only", "Open it without readonly=True to write.")
         return await self._writer.run(fn, durable=durable, urgent=urgent)
 
     async def create_session(
@@ -225,7 +227,7 @@ class Journal:
 
         Returns None when the call passed, else `(kind, reason)` (it is now rejected).
         """
-        def unit(conn: sqlite3.Connection) -> tuple[str, str] | None:
+        def unit(conn: Any) -> tuple[str, str] | None:
             # The clock is read inside the transaction, so expiry is judged at the fence.
             at = self.clock()
             if prepared is not _UNSET:
@@ -244,7 +246,7 @@ class Journal:
         is synced in order, no `committing` written after it can reach the disk
         without it. (`agentstop.revoke` from another process syncs at once.)
         """
-        def unit(conn: sqlite3.Connection) -> list[int]:
+        def unit(conn: Any) -> list[int]:
             ops.mark_stop_requested(conn, session_id, by, reason)
             return ops.revoke(conn, session_id, by, reason, self.clock())
 
@@ -286,7 +288,7 @@ class Journal:
         """One session; raises `UnknownSession`."""
         found = await self._reader.session(session_id)
         if found is None:
-            raise UnknownSession(str(self._path), session_id)
+            raise UnknownSession(self.location, session_id)
         return found
 
     async def resolve_session(self, selector: str) -> str:
@@ -294,7 +296,7 @@ class Journal:
         if selector == "latest":
             sessions = await self.sessions()
             if not sessions:
-                raise UnknownSession(str(self._path), "latest")
+                raise UnknownSession(self.location, "latest")
             return sessions[-1].session_id
         return (await self.session(selector)).session_id
 
@@ -306,7 +308,7 @@ class Journal:
         """One call; raises `UnknownCall`."""
         found = await self._reader.call(session_id, call_id)
         if found is None:
-            raise UnknownCall(str(self._path), session_id, call_id)
+            raise UnknownCall(self.location, session_id, call_id)
         return found
 
     async def calls_by_key(self, idempotency_key: str) -> list[CallRecord]:

@@ -1,14 +1,19 @@
 """The journal's writes, each a function over one connection inside one transaction.
 
-The writer thread runs them (see writer.py); `revoke_now` also runs them from a
-plain connection in another process. Every write appends an event and updates
+The writer thread runs them (see writer.py); `remote.revoke` also runs them from
+a plain connection in another process. Every write appends an event and updates
 the materialised row in the same transaction, so the two never disagree.
+
+The SQL is the dialect SQLite and PostgreSQL share (`?` placeholders, which the
+PostgreSQL connection translates; `RETURNING`). Where they differ, the
+connection says so: `for_update` is the row-lock clause PostgreSQL needs for
+the fence (SQLite's `BEGIN IMMEDIATE` already locks the whole file), `notify`
+tells other processes of a revoke, `where` names the journal in errors.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from agentstop.errors import IllegalTransition, UnknownCall, UnknownSession
@@ -36,7 +41,7 @@ def _json(value: Any) -> str:
 
 
 def append_event(
-    conn: sqlite3.Connection,
+    conn: Any,
     session_id: str,
     call_id: str | None,
     kind: str,
@@ -44,16 +49,23 @@ def append_event(
     data: dict[str, Any] | None = None,
 ) -> int:
     """Append one event; returns its seq."""
-    cur = conn.execute(
-        "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+    row = conn.execute(
+        "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?) RETURNING seq",
         (session_id, call_id, kind, at, _json(data or {})),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    ).fetchone()
+    return int(row[0])
+
+
+def where(conn: Any) -> str:
+    """The journal a connection is open on, for error messages."""
+    name = getattr(conn, "where", None)
+    if isinstance(name, str):
+        return name
+    return str(conn.execute("PRAGMA database_list").fetchone()[2])
 
 
 def create_session(
-    conn: sqlite3.Connection,
+    conn: Any,
     *,
     session_id: str,
     task_name: str,
@@ -76,24 +88,21 @@ def create_session(
                  at, {"task_name": task_name, "pid": pid, "host": host})
 
 
-def require_session(conn: sqlite3.Connection, session_id: str) -> None:
+def require_session(conn: Any, session_id: str) -> None:
     if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
-        path = conn.execute("PRAGMA database_list").fetchone()[2]
-        raise UnknownSession(path, session_id)
+        raise UnknownSession(where(conn), session_id)
 
 
-def issue_grant(conn: sqlite3.Connection, session_id: str, spec: GrantSpec, at: float) -> int:
+def issue_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int:
     """Insert a grant for the session; returns its id."""
     require_session(conn, session_id)
     ttl = spec.ttl_seconds
     expires = None if ttl is None else at + ttl
-    cur = conn.execute(
+    grant_id = int(conn.execute(
         "INSERT INTO grants (session_id, tools, scopes, issued_at, expires_at, max_calls)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING grant_id",
         (session_id, _json(spec.tools), _json(spec.scopes), at, expires, spec.max_calls),
-    )
-    grant_id = cur.lastrowid
-    assert grant_id is not None
+    ).fetchone()[0])
     append_event(conn, session_id, None, "grant_issued", at, {
         "grant_id": grant_id, "tools": spec.tools, "scopes": spec.scopes,
         "expires_at": expires, "max_calls": spec.max_calls,
@@ -102,7 +111,7 @@ def issue_grant(conn: sqlite3.Connection, session_id: str, spec: GrantSpec, at: 
 
 
 def plan_call(
-    conn: sqlite3.Connection,
+    conn: Any,
     *,
     session_id: str,
     tool: str,
@@ -143,7 +152,7 @@ _TERMINAL_TIME = {
 
 
 def transition(
-    conn: sqlite3.Connection,
+    conn: Any,
     session_id: str,
     call_id: str,
     state: CallState,
@@ -160,12 +169,10 @@ def transition(
     row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?",
                        (session_id, call_id)).fetchone()
     if row is None:
-        path = conn.execute("PRAGMA database_list").fetchone()[2]
-        raise UnknownCall(path, session_id, call_id)
+        raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
     if not can_move(current, state):
-        path = conn.execute("PRAGMA database_list").fetchone()[2]
-        raise IllegalTransition(path, call_id, current.value, state.value)
+        raise IllegalTransition(where(conn), call_id, current.value, state.value)
     event: dict[str, Any] = dict(data or {})
     if reason is not None:
         event["reason"] = reason
@@ -206,17 +213,19 @@ def transition(
     return seq
 
 
-def _grant_state(conn: sqlite3.Connection, grant_id: int) -> GrantState:
+def _grant_state(conn: Any, grant_id: int) -> GrantState:
+    # Locks the grant row where the database locks rows: a revoke waits for this
+    # fence to commit, or this fence reads the revoke (never a grant half-revoked).
     row = conn.execute(
         "SELECT grant_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at, revoked_by"
-        " FROM grants WHERE grant_id = ?", (grant_id,)).fetchone()
+        f" FROM grants WHERE grant_id = ?{getattr(conn, 'for_update', '')}", (grant_id,)).fetchone()
     spec = GrantSpec(tools=json.loads(row[1]), scopes=json.loads(row[2]), max_calls=row[5])
     return GrantState(grant_id=row[0], spec=spec, issued_at=row[3], expires_at=row[4],
                       calls_used=row[6], revoked_at=row[7], revoked_by=row[8])
 
 
 def fence(
-    conn: sqlite3.Connection,
+    conn: Any,
     session_id: str,
     call_id: str,
     grant_id: int,
@@ -239,22 +248,23 @@ def fence(
     return None
 
 
-def revoke(conn: sqlite3.Connection, session_id: str, by: str, reason: str, at: float) -> list[int]:
+def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[int]:
     """Revoke every live grant of the session; returns the ids revoked (empty if none were live)."""
     require_session(conn, session_id)
-    ids = [r[0] for r in conn.execute(
-        "SELECT grant_id FROM grants WHERE session_id = ? AND revoked_at IS NULL", (session_id,))]
+    ids = sorted(int(r[0]) for r in conn.execute(
+        "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?"
+        " WHERE session_id = ? AND revoked_at IS NULL RETURNING grant_id", (at, by, reason, session_id)).fetchall())
     if not ids:
         return []
-    conn.execute(
-        "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?"
-        " WHERE session_id = ? AND revoked_at IS NULL", (at, by, reason, session_id))
     append_event(conn, session_id, None, "revoked", at, {"grant_ids": ids, "by": by, "reason": reason})
+    notify = getattr(conn, "notify", None)
+    if notify is not None:
+        notify(session_id)  # delivered when this transaction commits
     return ids
 
 
 def end_session(
-    conn: sqlite3.Connection,
+    conn: Any,
     session_id: str,
     status: str,
     at: float,
@@ -274,12 +284,12 @@ def end_session(
     return True
 
 
-def heartbeat(conn: sqlite3.Connection, session_id: str, at: float) -> None:
+def heartbeat(conn: Any, session_id: str, at: float) -> None:
     """Record that the session's process is alive (no event: it is not history)."""
     conn.execute("UPDATE sessions SET heartbeat_at = ? WHERE session_id = ?", (at, session_id))
 
 
-def mark_stop_requested(conn: sqlite3.Connection, session_id: str, by: str, reason: str) -> None:
+def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str) -> None:
     """Remember who asked the session to stop (the session still runs until it ends)."""
     conn.execute(
         "UPDATE sessions SET stopped_by = COALESCE(stopped_by, ?), stop_reason = COALESCE(stop_reason, ?)"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from agentstop.errors import JournalCorrupt
+
+from .backend import ReadConnection
 
 from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, loads, record
 from .states import CallState
@@ -74,18 +73,14 @@ def _event(r: Any) -> Event:
 
 
 class Reader:
-    """Read queries over one aiosqlite connection (autocommit: no stale snapshots)."""
+    """Read queries over one backend read connection (autocommit: no stale snapshots)."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, conn: ReadConnection, path: str) -> None:
         self._conn = conn
         self._path = path
 
     async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        try:
-            async with self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise JournalCorrupt(self._path, f"reading failed: {exc}") from exc
+        return await self._conn.fetchall(sql, params)
 
     def _map(self, rows: list[Any], record: Callable[[Any], T]) -> list[T]:
         """Rows to records; a row that does not decode means the file is damaged."""
@@ -104,7 +99,7 @@ class Reader:
         return self._map(rows, _event)
 
     async def sessions(self) -> list[SessionRecord]:
-        rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at, rowid")
+        rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at, session_id")
         return self._map(rows, _session)
 
     async def session(self, session_id: str) -> SessionRecord | None:

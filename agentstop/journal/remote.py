@@ -1,18 +1,14 @@
-"""Revoke a session's grant from any process that can open the journal file."""
+"""Revoke a session's grant from any process that can open the journal (file or PostgreSQL URL)."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
-
-from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
+from typing import Any, TypeVar
 
 from . import ops
-from .schema import SCHEMA_VERSION, apply_pragmas, user_version
+from .backend import open_backend
 
 __all__ = ["request_stop_after_step", "revoke"]
 
@@ -40,7 +36,7 @@ def revoke(
         UnknownSession: the journal has no such session.
         JournalBusy: another writer held the lock for longer than `busy_timeout`.
     """
-    def unit(conn: sqlite3.Connection) -> list[int]:
+    def unit(conn: Any) -> list[int]:
         ops.mark_stop_requested(conn, session_id, by, reason)
         return ops.revoke(conn, session_id, by, reason, time.time())
 
@@ -61,43 +57,37 @@ def request_stop_after_step(
     revokes its grant and stops as usual.
     """
 
-    def unit(conn: sqlite3.Connection) -> None:
+    def unit(conn: Any) -> None:
         ops.require_session(conn, session_id)
         ops.append_event(conn, session_id, None, "stop_after_step_requested", time.time(),
                          {"by": by, "reason": reason})
+        notify = getattr(conn, "notify", None)
+        if notify is not None:
+            notify(session_id)
 
     _durably(journal_path, busy_timeout, unit)
 
 
-def _durably(journal_path: str | os.PathLike[str], busy_timeout: float, unit: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `unit` in one durable BEGIN IMMEDIATE transaction on a fresh connection."""
-    path = Path(journal_path).expanduser()
-    if not path.exists():
-        raise JournalError(str(path), "does not exist", "Pass the journal the session writes to.")
-    conn = sqlite3.connect(path, isolation_level=None)
+def _durably(target: str | os.PathLike[str], busy_timeout: float, unit: Callable[[Any], T]) -> T:
+    """Run `unit` in one durable write transaction on a fresh connection."""
+    backend = open_backend(target, busy_timeout)
+    backend.prepare(readonly=True)  # exists, is an agentstop journal, of a version we write
     try:
-        try:
-            version = user_version(conn)
-        except sqlite3.DatabaseError as exc:
-            raise JournalCorrupt(str(path), str(exc)) from exc
-        if version > SCHEMA_VERSION:
-            raise JournalTooNew(str(path), version, SCHEMA_VERSION)
-        if version == 0:
-            raise JournalCorrupt(str(path), "no agentstop schema in it")
-        apply_pragmas(conn, int(busy_timeout * 1000))
+        conn = backend.connect()
+    except backend.driver_errors as exc:
+        raise backend.error(exc) from exc
+    try:
         # What this writes must survive a power cut the moment it returns.
-        conn.execute("PRAGMA synchronous = FULL")
-        began = time.monotonic()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise JournalBusy(str(path), time.monotonic() - began) from exc
+        backend.begin(conn, durable=True)
         try:
             result = unit(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return result
+    except backend.driver_errors as exc:
+        raise backend.error(exc) from exc
     finally:
         conn.close()

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agentstop.errors import JournalBusy, JournalError
+from agentstop.errors import JournalError
 
-from .schema import apply_pragmas
+from .backend import Backend
 
 __all__ = ["Writer"]
 
@@ -42,7 +40,7 @@ _MAX_BATCH = 512
 
 @dataclass
 class _Unit:
-    fn: Callable[[sqlite3.Connection], Any]
+    fn: Callable[[Any], Any]
     durable: bool
     urgent: bool
     loop: asyncio.AbstractEventLoop
@@ -61,15 +59,14 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 class Writer:
     """Owns the journal's write connection on a dedicated thread."""
 
-    def __init__(self, path: str, busy_timeout: float) -> None:
-        self._path = path
-        self._busy_timeout = busy_timeout
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._path = backend.where
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name="agentstop-journal-writer", daemon=True)
         self._started = threading.Event()
         self._startup_error: BaseException | None = None
         self._closed = False
-        self._synchronous_full = False
 
     def start(self) -> None:
         """Start the thread and open its connection; raises what opening raised."""
@@ -78,7 +75,7 @@ class Writer:
         if self._startup_error is not None:
             raise self._startup_error
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool, urgent: bool = False) -> T:
+    async def run(self, fn: Callable[[Any], T], *, durable: bool, urgent: bool = False) -> T:
         """Run `fn` in a committed transaction and return its result.
 
         `urgent` units run ahead of the ordinary units queued with them. Use it
@@ -107,8 +104,7 @@ class Writer:
 
     def _main(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            apply_pragmas(conn, int(self._busy_timeout * 1000))
+            conn = self._backend.connect()
         except BaseException as exc:
             self._startup_error = exc
             self._started.set()
@@ -130,6 +126,7 @@ class Writer:
                         stopping = True
                         break
                     batch.append(unit)
+                conn = self._reconnected(conn)
                 urgent = [u for u in batch if u.urgent]
                 if urgent:
                     self._run_batch(conn, urgent)
@@ -137,22 +134,25 @@ class Writer:
                 if batch:
                     self._run_batch(conn, batch)
         finally:
-            conn.close()
+            try:
+                conn.close()
+            except self._backend.driver_errors:
+                pass
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Unit]) -> None:
+    def _reconnected(self, conn: Any) -> Any:
+        """The connection, or a new one when the old was lost (a server restart); the lost one fails closed."""
+        if self._backend.usable(conn):
+            return conn
+        try:
+            return self._backend.connect()
+        except Exception:
+            return conn  # still lost: this batch fails with the connection's own error
+
+    def _run_batch(self, conn: Any, batch: list[_Unit]) -> None:
         durable = any(u.durable for u in batch)
         results: list[tuple[bool, Any]] = []
         try:
-            if durable != self._synchronous_full:
-                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-                self._synchronous_full = durable
-            began = time.monotonic()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise JournalBusy(self._path, time.monotonic() - began) from exc
-                raise
+            self._backend.begin(conn, durable)
             if len(batch) == 1:
                 results.append(self._run_alone(conn, batch[0]))
             else:
@@ -167,16 +167,16 @@ class Writer:
                         results.append((False, self._unit_error(exc)))
                 conn.execute("COMMIT")
         except Exception as exc:
-            if conn.in_transaction:
-                try:
+            try:
+                if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            error = exc if isinstance(exc, JournalError) else _journal_error(self._path, exc)
+            except self._backend.driver_errors:
+                pass
+            error = exc if isinstance(exc, JournalError) else self._backend.error(exc)
             results = [(False, error)] * len(batch)
         self._answer(batch, results)
 
-    def _run_alone(self, conn: sqlite3.Connection, unit: _Unit) -> tuple[bool, Any]:
+    def _run_alone(self, conn: Any, unit: _Unit) -> tuple[bool, Any]:
         """A batch of one needs no savepoint: its failure rolls back the whole transaction."""
         try:
             value = unit.fn(conn)
@@ -188,7 +188,7 @@ class Writer:
         return True, value
 
     def _unit_error(self, exc: Exception) -> Exception:
-        return _journal_error(self._path, exc) if isinstance(exc, sqlite3.Error) else exc
+        return self._backend.error(exc) if isinstance(exc, self._backend.driver_errors) else exc
 
     @staticmethod
     def _answer(batch: list[_Unit], results: list[tuple[bool, Any]]) -> None:
@@ -198,11 +198,3 @@ class Writer:
             except RuntimeError:
                 pass  # the caller's event loop is closed: nobody is waiting any more
 
-
-def _journal_error(path: str, exc: Exception) -> JournalError:
-    text = str(exc)
-    if "readonly" in text or "read-only" in text:
-        return JournalError(path, f"cannot write ({text})", "Make the journal file and its directory writable.")
-    if "disk" in text or "full" in text:
-        return JournalError(path, f"cannot write ({text})", "Free disk space; nothing was issued unjournaled.")
-    return JournalError(path, f"write failed ({text})", "Nothing was issued unjournaled; check the file.")

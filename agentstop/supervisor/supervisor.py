@@ -32,8 +32,10 @@ from .undo import UndoResult, run_undo
 
 __all__ = ["Supervisor"]
 
-# How often a running supervisor looks for a revoke written by another process.
+# How often a running supervisor looks for a revoke written by another process (SQLite;
+# on PostgreSQL a revoke wakes it at once through LISTEN/NOTIFY, and it polls only as a fallback).
 WATCH_INTERVAL = 0.05
+SIGNALLED_WATCH_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = 1.0
 
 
@@ -388,6 +390,7 @@ class Supervisor:
     async def _watch(self) -> None:
         """Notice a revoke from another process, or expiry, and stop; keep the heartbeat."""
         last_beat = 0.0
+        signalled = False
         while not self._stop_started:
             now = time.time()
             for grant in await self.journal.grants(self.session_id):
@@ -399,15 +402,20 @@ class Supervisor:
                 if grant.expires_at is not None and now >= grant.expires_at:
                     await self.stop("the grant expired", "expiry")
                     return
-            for event in await self.journal.events(self.session_id, after=self._seen_seq):
-                self._seen_seq = event.seq
+            # After a signal, read the session's events from the start: on a shared server
+            # another process's event can commit after a later one of ours (seq order is not commit order).
+            after = 0 if signalled else self._seen_seq
+            for event in await self.journal.events(self.session_id, after=after):
+                self._seen_seq = max(self._seen_seq, event.seq)
                 if event.kind == "stop_after_step_requested" and self._after_step is None:
                     # Asked from another process (`agentstop stop --after-step`).
                     self._after_step = (str(event.data.get("reason", "")), str(event.data.get("by", "")))
             if now - last_beat >= HEARTBEAT_INTERVAL:
                 last_beat = now
                 await self.journal.heartbeat(self.session_id)
-            await anyio.sleep(WATCH_INTERVAL)
+            # Woken at once by a revoke on PostgreSQL (LISTEN/NOTIFY); on SQLite a short poll.
+            interval = WATCH_INTERVAL if self.journal.kind == "sqlite" else SIGNALLED_WATCH_INTERVAL
+            signalled = await self.journal.wait_for_signal(self.session_id, interval)
 
     # -- undo ----------------------------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""What a journal database must provide, and which one a location names.
+
+`ops.py` and `reads.py` hold the journal's only SQL, written once in the
+dialect both databases speak (`?` placeholders, `RETURNING`, no JSON
+functions). A backend supplies the rest: how to open and migrate its schema,
+how to begin a transaction of a given durability, how to read without blocking
+the event loop, and how its driver's errors read to a person. So the fence, the
+state machine and the report are the same code on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Backend", "ReadConnection", "is_url", "open_backend"]
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(target: str | os.PathLike[str]) -> bool:
+    """True when `target` names a PostgreSQL server rather than a file."""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+class ReadConnection(abc.ABC):
+    """A read-only view of the journal that never blocks the event loop."""
+
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows (sequences) of one query; raises `JournalError` subclasses only."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the connection."""
+
+
+class Backend(abc.ABC):
+    """One journal database: a SQLite file or a PostgreSQL database."""
+
+    #: "sqlite" or "postgresql".
+    kind: str
+    #: How messages name the journal: the file, or the URL without its password.
+    where: str
+    #: The driver's base error class(es): the writer maps them through `error`.
+    driver_errors: tuple[type[BaseException], ...]
+
+    @abc.abstractmethod
+    def prepare(self, readonly: bool) -> None:
+        """Create (unless read-only), validate and migrate the schema. Blocking."""
+
+    @abc.abstractmethod
+    def connect(self) -> Any:
+        """A new write connection (DB-API style: `execute(sql, params)`). Blocking."""
+
+    @abc.abstractmethod
+    def usable(self, conn: Any) -> bool:
+        """False once the connection is lost (the writer then opens a new one)."""
+
+    @abc.abstractmethod
+    def begin(self, conn: Any, durable: bool) -> None:
+        """Begin a write transaction that commits durably (survives power loss) or not.
+
+        Raises `JournalBusy` when another writer holds the lock past the bound.
+        """
+
+    @abc.abstractmethod
+    def error(self, exc: BaseException) -> Exception:
+        """The `JournalError` a driver error means, for a person."""
+
+    @abc.abstractmethod
+    async def reader(self, readonly: bool) -> ReadConnection:
+        """A connection for reads."""
+
+    def listen(self, wake: Callable[[str], None]) -> Callable[[], None] | None:
+        """Call `wake(session_id)` when another process revokes; returns a stopper, or None if polling must do."""
+        return None
+
+
+def open_backend(target: str | os.PathLike[str], busy_timeout: float) -> Backend:
+    """The backend a path or `postgresql://` URL names."""
+    if is_url(target):
+        from .postgres import PostgresBackend  # psycopg is needed only here
+
+        return PostgresBackend(str(target), busy_timeout)
+    from .sqlite import SqliteBackend
+
+    return SqliteBackend(Path(target).expanduser(), busy_timeout)

@@ -1,0 +1,270 @@
+"""The PostgreSQL backend: one journal shared by many agents on many machines.
+
+Same schema, same `ops`, same fence as SQLite. What PostgreSQL changes:
+
+- The fence locks the grant *row* (`SELECT ... FOR UPDATE`) instead of the
+  whole file; a revoke updates that row, so it waits for a fence in progress
+  or the fence waits for it and reads it revoked (READ COMMITTED re-reads a row
+  it waited for). "Once revoke has returned, no call enters committing" holds
+  across processes and machines.
+- Durability per transaction: a non-durable unit commits with
+  `synchronous_commit = off`; the next durable commit flushes the WAL up to
+  itself, earlier units included.
+- A revoke sends `NOTIFY agentstop_revoke, '<session id>'` in its own
+  transaction, so a running supervisor hears of it at once, not at its next poll.
+
+Driver: psycopg 3. Its DB-API shape lets `ops.py` run unchanged on both
+databases (only `?` becomes `%s`), so no feature is SQLite-only by construction.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
+
+from .backend import Backend, ReadConnection
+from .postgres_schema import MIGRATIONS, OUR_TABLES, VERSION_TABLE
+from .schema import SCHEMA_VERSION
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg.pq import TransactionStatus
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise JournalError("postgresql://", "needs the PostgreSQL driver (psycopg)",
+                       "Install it: pip install 'agentstop[postgres]'.") from exc
+
+__all__ = ["CHANNEL", "PgConnection", "PostgresBackend", "redact_url"]
+
+CHANNEL = "agentstop_revoke"
+
+_TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(\?)|(%)""")
+
+
+@functools.lru_cache(maxsize=512)
+def _translate(sql: str) -> str:
+    """`?` placeholders to psycopg's `%s`, a literal `%` to `%%` (quoted text left alone but for `%`)."""
+    return _TOKEN.sub(lambda m: "%s" if m.group(3) else m.group(0).replace("%", "%%"), sql)
+
+
+def redact_url(url: str) -> str:
+    """The URL as messages may show it: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class PgConnection:
+    """A psycopg connection that speaks the journal's SQL (see ops.py)."""
+
+    for_update = " FOR UPDATE"
+
+    def __init__(self, conn: psycopg.Connection[Any], where: str) -> None:
+        self.raw = conn
+        self.where = where
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(_translate(sql), params)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def notify(self, session_id: str) -> None:
+        """Tell listeners about this session when the transaction commits."""
+        self.raw.execute("SELECT pg_notify(%s, %s)", (CHANNEL, session_id))
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _Reader(ReadConnection):
+    """Reads on a connection of their own, in a worker thread.
+
+    (A psycopg query cancelled under anyio closes its connection; a thread that
+    finishes its query never does, and reads are short.)
+    """
+
+    def __init__(self, backend: PostgresBackend, readonly: bool) -> None:
+        self._backend = backend
+        self._readonly = readonly
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._backend.raw_connect(autocommit=True)
+                    if self._readonly:
+                        self._conn.execute("SET default_transaction_read_only = on")
+                return list(self._conn.execute(_translate(sql), params).fetchall())
+            except psycopg.Error as exc:
+                raise self._backend.error(exc) from exc
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return await anyio.to_thread.run_sync(self._fetch, sql, params)
+
+    async def close(self) -> None:
+        def close() -> None:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+
+        await anyio.to_thread.run_sync(close)
+
+
+class PostgresBackend(Backend):
+    """A journal in a PostgreSQL database, named by a `postgresql://` URL."""
+
+    kind = "postgresql"
+    driver_errors = (psycopg.Error,)
+
+    def __init__(self, url: str, busy_timeout: float) -> None:
+        self.url = url
+        self.where = redact_url(url)
+        self.busy_timeout = busy_timeout
+
+    # -- connections ---------------------------------------------------------------
+
+    def raw_connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self.url, autocommit=autocommit, connect_timeout=max(2, int(self.busy_timeout)))
+            # A fence waits this long for a grant row another process holds, then fails closed.
+            conn.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
+        except psycopg.Error as exc:
+            raise self.error(exc) from exc
+        return conn
+
+    def connect(self) -> PgConnection:
+        # autocommit: the writer sends BEGIN / SAVEPOINT / COMMIT itself, as on SQLite.
+        return PgConnection(self.raw_connect(autocommit=True), self.where)
+
+    def usable(self, conn: Any) -> bool:
+        return not conn.raw.closed
+
+    def begin(self, conn: Any, durable: bool) -> None:
+        conn.raw.execute("BEGIN")
+        if not durable:
+            conn.raw.execute("SET LOCAL synchronous_commit = off")
+
+    async def reader(self, readonly: bool) -> ReadConnection:
+        reader = _Reader(self, readonly)
+        await reader.fetchall("SELECT 1")  # fail here, not at the first read, when the server is unreachable
+        return reader
+
+    # -- schema -------------------------------------------------------------------
+
+    def prepare(self, readonly: bool) -> None:
+        with self.raw_connect(autocommit=True) as conn:
+            version = self._version(conn)
+            if version is None:
+                taken = [t for t in OUR_TABLES if self._exists(conn, t)]
+                if taken:
+                    raise JournalCorrupt(self.where, f"tables of another program are in the way ({', '.join(taken)})")
+                if readonly:
+                    raise JournalError(self.where, "holds no agentstop journal",
+                                       "Check the URL, or run a session against it first.")
+                version = 0
+            if version > SCHEMA_VERSION:
+                raise JournalTooNew(self.where, version, SCHEMA_VERSION)
+            if version < SCHEMA_VERSION:
+                if readonly:
+                    raise JournalError(self.where, f"schema version {version} is older than {SCHEMA_VERSION}",
+                                       "Open it once read-write (agentstop sessions) to upgrade it.")
+                self._migrate(conn)
+
+    @staticmethod
+    def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        return row is not None and row[0] is not None
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int | None:
+        if not self._exists(conn, VERSION_TABLE):
+            return None
+        row = conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone()
+        if row is None:
+            raise JournalCorrupt(self.where, f"{VERSION_TABLE} is empty")
+        return int(row[0])
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        """Bring the schema up to date, one transaction per version, under an advisory lock."""
+        while True:
+            with conn.transaction():
+                # Several processes may open a new database at once: one migrates, the others wait and re-read.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentstop schema'))")
+                version = self._version(conn) or 0
+                if version >= SCHEMA_VERSION:
+                    return
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"UPDATE {VERSION_TABLE} SET version = %s", (version + 1,))
+
+    # -- errors -------------------------------------------------------------------
+
+    def error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, JournalError):
+            return exc
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        if isinstance(exc, pg_errors.LockNotAvailable):
+            return JournalBusy(self.where, self.busy_timeout)
+        if "password authentication failed" in text or "no password supplied" in text:
+            return JournalError(self.where, "the server refused these credentials (password authentication failed)",
+                                "Check the user and password in the URL.")
+        if "does not exist" in text and "database" in text:
+            return JournalError(self.where, f"cannot be opened: {_fatal(text)}",
+                                "Create the database (createdb NAME) or fix its name in the URL.")
+        if "Connection refused" in text or "failed to resolve host" in text or "timeout expired" in text:
+            return JournalError(self.where, f"cannot reach the server ({_fatal(text)})",
+                                "Start PostgreSQL, or fix the host and port in the URL.")
+        if isinstance(exc, pg_errors.AdminShutdown) or "closed" in text or "terminat" in text:
+            return JournalError(self.where, f"the connection to the server was lost ({first})",
+                                "Nothing was issued without its journal record; "
+                                "`agentstop report` settles what was in flight.")
+        return JournalError(self.where, f"write failed ({first})", "Nothing was issued unjournaled; check the server.")
+
+    # -- notifications ------------------------------------------------------------
+
+    def listen(self, wake: Callable[[str], None]) -> Callable[[], None] | None:
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self.url, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        while not stop.is_set():
+                            for note in conn.notifies(timeout=0.2):
+                                wake(note.payload)
+                except psycopg.Error:
+                    wake("")  # tell watchers to poll: they may have missed something
+                    stop.wait(1.0)
+
+        thread = threading.Thread(target=run, name="agentstop-journal-listener", daemon=True)
+        thread.start()
+
+        def stopper() -> None:
+            stop.set()
+            thread.join(timeout=2)
+
+        return stopper
+
+
+def _fatal(text: str) -> str:
+    match = re.search(r"FATAL:\s+(.*)", text)
+    if match:
+        return match.group(1).strip()
+    return text.splitlines()[0].removeprefix("connection failed: ")
+

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentstop import Journal
+from tests.support.postgres import PostgresServer, postgres_server
 from tests.support.tools import WriteNote
 
 
@@ -15,9 +16,35 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_backends` run once per journal backend; the rest on SQLite only."""
+    if "journal_backend" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_backends") is not None
+        metafunc.parametrize("journal_backend", ["sqlite", "postgresql"] if both else ["sqlite"])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole run, started by the tests themselves."""
+    with postgres_server() as server:
+        yield server
+
+
 @pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with Journal.open(tmp_path / "journal.db") as j:
+def journal_target(journal_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where the test's journal lives: a file, or a fresh database on the test server."""
+    if journal_backend == "sqlite":
+        yield str(tmp_path / "journal.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database()
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+async def journal(journal_target: str) -> AsyncIterator[Journal]:
+    async with Journal.open(journal_target) as j:
         yield j
 
 

@@ -3,7 +3,6 @@ crash drill have their own, heavier property tests beside this file)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +21,27 @@ from agentstop import (
 )
 from tests.support.tools import WriteNote
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 class WitnessNote(WriteNote):
-    """Before committing, looks at the journal file from a second connection."""
+    """Before committing, looks at the journal from a second connection of its own."""
 
-    def __init__(self, root: Path, journal_path: Path) -> None:
+    def __init__(self, root: Path, journal_target: str) -> None:
         super().__init__(root)
-        self.journal_path = journal_path
+        self.journal_target = journal_target
         self.seen: list[str | None] = []
 
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-        conn = sqlite3.connect(self.journal_path)
-        try:
-            row = conn.execute(
-                "SELECT kind FROM events WHERE session_id = ? AND call_id = ? ORDER BY seq DESC LIMIT 1",
-                (ctx.session_id, ctx.call_id)).fetchone()
-        finally:
-            conn.close()
-        self.seen.append(row[0] if row else None)
+        async with Journal.open(self.journal_target, readonly=True) as other:
+            kinds = [e.kind for e in await other.events(ctx.session_id) if e.call_id == ctx.call_id]
+        self.seen.append(kinds[-1] if kinds else None)
         return await super().commit(prepared, ctx)
 
 
-async def test_no_commit_runs_without_a_committed_committing_event(journal: Journal, world: Path) -> None:
-    tool = WitnessNote(world, journal.path)
+async def test_no_commit_runs_without_a_committed_committing_event(journal: Journal, journal_target: str,
+                                                                   world: Path) -> None:
+    tool = WitnessNote(world, journal_target)
     sup = Supervisor(journal, [tool], GrantSpec())
     for i in range(5):
         await sup.call("write_note", {"name": f"n{i}"})
@@ -127,11 +122,11 @@ async def test_compensations_run_in_reverse_commit_order_and_are_journaled(journ
                            ("c2", "compensated"), ("c1", "compensating"), ("c1", "compensated")]
 
 
-async def test_revoke_from_another_process_stops_a_running_supervisor(journal: Journal,
+async def test_revoke_from_another_process_stops_a_running_supervisor(journal: Journal, journal_target: str,
                                                                       notes: WriteNote) -> None:
     async with Supervisor(journal, [notes], GrantSpec()) as sup:
         await sup.call("write_note", {"name": "a"})
-        await anyio.to_thread.run_sync(lambda: revoke(journal.path, sup.session_id, by="terminal 2"))
+        await anyio.to_thread.run_sync(lambda: revoke(journal_target, sup.session_id, by="terminal 2"))
         with anyio.fail_after(2):
             while not sup.stopping:
                 await anyio.sleep(0.01)

@@ -21,7 +21,7 @@ from agentstop import (
 )
 from tests.support.tools import WriteNote
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 async def _call_in_background(sup: Supervisor, args: dict[str, Any], out: list[Any]) -> None:

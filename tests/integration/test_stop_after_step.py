@@ -10,7 +10,7 @@ from agentstop.journal import request_stop_after_step
 from agentstop.planners import ScriptedPlanner, ScriptedStep
 from tests.support.tools import WriteNote
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 STEPS = [
     ScriptedStep("first", (("write_note", {"name": "one", "commit_delay": 0.3}),), False),
@@ -39,14 +39,15 @@ async def test_the_current_step_finishes_and_no_new_step_starts(journal: Journal
     assert kinds.index("stop_after_step_requested") < kinds.index("committed") < kinds.index("revoked")
 
 
-async def test_another_process_can_ask_to_stop_after_the_step(journal: Journal, notes: WriteNote) -> None:
+async def test_another_process_can_ask_to_stop_after_the_step(journal: Journal, journal_target: str,
+                                                              notes: WriteNote) -> None:
     sup = Supervisor(journal, [notes], GrantSpec(), planner=ScriptedPlanner(STEPS, tokens_per_second=0))
     async with anyio.create_task_group() as tg:
         tg.start_soon(sup.run)
         await sup.start()
         await _wait_committing(journal, sup.session_id)
         await anyio.to_thread.run_sync(
-            lambda: request_stop_after_step(journal.path, sup.session_id, by="terminal 2"))
+            lambda: request_stop_after_step(journal_target, sup.session_id, by="terminal 2"))
     report = await sup.report()
     assert notes.landed() == {"one"}
     assert report.session.stopped_by == "terminal 2"

@@ -10,7 +10,7 @@ from agentstop import GrantSpec, Journal, Supervisor, UnknownTool
 from agentstop.errors import UnknownCall
 from tests.support.tools import Wire, WriteNote
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 async def test_a_compensation_that_fails_twice_then_succeeds_is_retried(journal: Journal, notes: WriteNote) -> None:

@@ -142,8 +142,8 @@ class Journal:
             await anyio.to_thread.run_sync(self._writer.close)
         await self._reader_conn.close()
 
-    async def wait_for_signal(self, session_id: str, timeout: float) -> bool:
-        """Wait until another process revokes or asks `session_id` to stop, or `timeout` passes.
+    async def wait_for_signal(self, session_id: str, within: float) -> bool:
+        """Wait until another process revokes or asks `session_id` to stop, or `within` seconds pass.
 
         True when a signal came. On PostgreSQL signals arrive by LISTEN/NOTIFY; on
         SQLite there are none and this only sleeps, so the caller's poll is the
@@ -158,10 +158,10 @@ class Journal:
 
             self._stop_listening = await anyio.to_thread.run_sync(self._backend.listen, wake)
         if self._stop_listening is None:
-            await anyio.sleep(timeout)
+            await anyio.sleep(within)
             return False
         event = self._signals.setdefault(session_id, asyncio.Event())
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(within):
             await event.wait()
             event.clear()
             return True

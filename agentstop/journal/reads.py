@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 from agentstop.errors import JournalCorrupt
 
 from .backend import ReadConnection
-
 from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, loads, record
 from .states import CallState
 

@@ -120,9 +120,11 @@ class SqliteBackend(Backend):
     def error(self, exc: BaseException) -> Exception:
         text = str(exc)
         if "readonly" in text or "read-only" in text:
-            return JournalError(self.where, f"cannot write ({text})", "Make the journal file and its directory writable.")
+            return JournalError(self.where, f"cannot write ({text})",
+                                "Make the journal file and its directory writable.")
         if "disk" in text or "full" in text:
-            return JournalError(self.where, f"cannot write ({text})", "Free disk space; nothing was issued unjournaled.")
+            return JournalError(self.where, f"cannot write ({text})",
+                                "Free disk space; nothing was issued unjournaled.")
         return JournalError(self.where, f"write failed ({text})", "Nothing was issued unjournaled; check the file.")
 
     async def reader(self, readonly: bool) -> ReadConnection:

@@ -19,22 +19,21 @@ from tests.support.tools import WriteNote
 
 
 async def main(url: str, world: Path, callers: int) -> None:
-    async with Journal.open(url) as journal:
-        async with Supervisor(journal, [WriteNote(world)], GrantSpec()) as sup:
-            print(f"session {sup.session_id}", flush=True)
+    async with Journal.open(url) as journal, Supervisor(journal, [WriteNote(world)], GrantSpec()) as sup:
+        print(f"session {sup.session_id}", flush=True)
 
-            async def caller(k: int) -> None:
-                i = 0
-                while not sup.stopping:
-                    i += 1
-                    try:
-                        await sup.call("write_note", {"name": f"{sup.session_id}-{k}-{i}"})
-                    except AgentstopError:
-                        pass
+        async def caller(k: int) -> None:
+            i = 0
+            while not sup.stopping:
+                i += 1
+                try:
+                    await sup.call("write_note", {"name": f"{sup.session_id}-{k}-{i}"})
+                except AgentstopError:
+                    pass
 
-            async with anyio.create_task_group() as tg:
-                for k in range(callers):
-                    tg.start_soon(caller, k)
+        async with anyio.create_task_group() as tg:
+            for k in range(callers):
+                tg.start_soon(caller, k)
 
 
 if __name__ == "__main__":

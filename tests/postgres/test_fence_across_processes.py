@@ -40,13 +40,13 @@ async def test_no_call_enters_committing_after_a_revoke_from_another_process(
     async with Journal.open(url):
         pass  # the schema exists before the children race to open it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    children = []
+    children: list[subprocess.Popen[str]] = []
     for k in range(PROCESSES):
         world = tmp_path / f"world{k}"
         world.mkdir()
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.postgres.race_child", url, str(world), str(CALLERS)],
-            stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT))
+        argv = [sys.executable, "-m", "tests.postgres.race_child", url, str(world), str(CALLERS)]
+        children.append(await anyio.to_thread.run_sync(
+            lambda argv=argv: subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)))
     try:
         sessions = []
         for child in children:
@@ -59,10 +59,10 @@ async def test_no_call_enters_committing_after_a_revoke_from_another_process(
                     while await _committed(journal, sid) < COMMITTED_BEFORE_REVOKE:
                         await anyio.sleep(0.02)
             for sid in sessions:  # every session still has all its callers running
-                await anyio.to_thread.run_sync(lambda: revoke(url, sid, by="operator"))
+                await anyio.to_thread.run_sync(lambda sid=sid: revoke(url, sid, by="operator"))
                 revoked_at[sid] = time.time()
         for child in children:
-            assert child.wait(timeout=60) == 0
+            assert await anyio.to_thread.run_sync(lambda child=child: child.wait(timeout=60)) == 0
     finally:
         for child in children:
             if child.poll() is None:

@@ -104,14 +104,18 @@ class _Reader(ReadConnection):
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self._lock:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = self._backend.raw_connect(autocommit=True)
-                    if self._readonly:
-                        self._conn.execute("SET default_transaction_read_only = on")
-                return list(self._conn.execute(_translate(sql), params).fetchall())
-            except psycopg.Error as exc:
-                raise self._backend.error(exc) from exc
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = self._backend.raw_connect(autocommit=True)
+                        if self._readonly:
+                            self._conn.execute("SET default_transaction_read_only = on")
+                    return list(self._conn.execute(_translate(sql), params).fetchall())
+                except psycopg.Error as exc:
+                    # A read is safe to repeat: once on a new connection when the old one was lost.
+                    if attempt == 2 or self._conn is None or not self._conn.closed:
+                        raise self._backend.error(exc) from exc
+            raise AssertionError("unreachable")
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         return await anyio.to_thread.run_sync(self._fetch, sql, params)

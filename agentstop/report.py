@@ -140,11 +140,13 @@ class ReportItem:
     committed_at: float | None
     ended_at: float | None
     updated_at: float
+    epoch: int
+    """Which stretch of the session it belongs to: 1, then one more for each Resume."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
         return {
-            "call_id": self.call_id, "tool": self.tool, "summary": self.summary, "resource": self.resource,
+            "call_id": self.call_id, "epoch": self.epoch, "tool": self.tool, "summary": self.summary, "resource": self.resource,
             "args": self.args, "reversibility": self.reversibility, "state": self.state,
             "reason": self.reason, "prepared": self.prepared, "receipt": self.receipt,
             "undo": self.undo.to_json(),
@@ -163,7 +165,7 @@ def _reason(call: CallRecord, state: CallState, session: SessionRecord) -> str |
     return None
 
 
-def _item(call: CallRecord, session: SessionRecord, now: float) -> ReportItem:
+def _item(call: CallRecord, session: SessionRecord, now: float, epochs: dict[int, int]) -> ReportItem:
     state, bucket = _STATE_OF[call.state], _BUCKET_OF[call.state]
     return record(ReportItem, {
         "call_id": call.call_id, "n": call.n, "tool": call.tool, "summary": call.summary,
@@ -171,7 +173,7 @@ def _item(call: CallRecord, session: SessionRecord, now: float) -> ReportItem:
         "bucket": bucket, "reason": _reason(call, state, session), "prepared": call.prepared,
         "receipt": call.receipt, "undo": _undo_info(call, state, bucket, now), "planned_at": call.planned_at,
         "fence_at": call.fence_at, "committed_at": call.committed_at, "ended_at": call.ended_at,
-        "updated_at": call.updated_at,
+        "updated_at": call.updated_at, "epoch": epochs.get(call.grant_id or 0, 1),
     })
 
 
@@ -204,8 +206,9 @@ class Report:
               now: float | None = None) -> Report:
         """The report as a pure function of journal rows."""
         at = time.time() if now is None else now
+        epochs = {g.grant_id: n for n, g in enumerate(sorted(grants, key=lambda g: g.grant_id), 1)}
         with gc_paused():
-            items = [_item(c, session, at) for c in calls]
+            items = [_item(c, session, at, epochs) for c in calls]
         by_commit = sorted((c for c in calls if c.commit_seq is not None), key=lambda c: c.commit_seq or 0,
                            reverse=True)
         lookup = {i.call_id: i for i in items}
@@ -239,9 +242,20 @@ class Report:
         return min(revoked, key=lambda g: g.revoked_at or 0.0) if revoked else None
 
     @property
+    def epochs(self) -> int:
+        """How many stretches the session ran: 1, plus one per Resume."""
+        return max(1, len(self.grants))
+
+    @property
     def clean(self) -> bool:
-        """True only when the session completed with nothing failed, rejected, unknown or in flight."""
-        bad = any(i.state in ("failed", "rejected", "unknown") for i in self.all_calls)
+        """True only when the session completed with nothing failed, rejected, unknown or in flight.
+
+        After a Resume only the last epoch counts: a call interrupted by the Stop
+        before it and carried out again since does not make a completed run unclean
+        (the report still lists it, under its epoch). What is still in flight does.
+        """
+        last = self.epochs
+        bad = any(i.state in ("failed", "rejected", "unknown") for i in self.all_calls if i.epoch == last)
         return self.session.status == "completed" and not bad and not self.in_flight
 
     def summary_line(self) -> str:

@@ -196,6 +196,18 @@ class Journal:
             tools=tools or [], pid=os.getpid(), host=socket.gethostname(), meta=meta or {}, at=at,
         ), durable=True)
 
+    async def reopen_session(self, session_id: str, *, by: str, instruction: str = "") -> int:
+        """Run an ended session again in a new epoch, owned by this process; returns the epoch.
+
+        Raises `UnknownSession`, or `IllegalTransition` when it is still running.
+        Issue the epoch's grant next (`issue_grant`).
+        """
+        at = self.clock()
+        result: int = await self._write(lambda c: ops.reopen_session(
+            c, session_id, pid=os.getpid(), host=socket.gethostname(), by=by, instruction=instruction, at=at,
+        ), durable=True)
+        return result
+
     async def issue_grant(self, session_id: str, spec: GrantSpec) -> int:
         """Store a grant for the session; returns its id."""
         at = self.clock()

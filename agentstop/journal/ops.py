@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentstop.errors import IllegalTransition, UnknownCall, UnknownSession
+from agentstop.errors import IllegalTransition, JournalError, UnknownCall, UnknownSession
 from agentstop.grant import GrantSpec, GrantState, fence_verdict
 
 from .records import SessionStatus
@@ -86,6 +86,30 @@ def create_session(
     )
     append_event(conn, session_id, None, "session_started",
                  at, {"task_name": task_name, "pid": pid, "host": host})
+
+
+def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, instruction: str,
+                   at: float) -> int:
+    """Run an ended session again (Resume): running, owned by this process; returns the new epoch.
+
+    An epoch is one grant's stretch of the session: the first grant is epoch 1,
+    and each Resume issues the next grant (the caller does, right after this).
+    """
+    row = conn.execute("SELECT status FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+    if row is None:
+        raise UnknownSession(where(conn), session_id)
+    if row[0] == SessionStatus.RUNNING:
+        raise JournalError(where(conn), f"session {session_id} is still running",
+                           "Resume a session once it has stopped (agentstop stop), or wait for it to end.")
+    epoch = int(conn.execute("SELECT COUNT(*) FROM grants WHERE session_id = ?", (session_id,)).fetchone()[0]) + 1
+    conn.execute(
+        "UPDATE sessions SET status = ?, ended_at = NULL, stopped_by = NULL, stop_reason = NULL, pid = ?,"
+        " host = ?, heartbeat_at = ? WHERE session_id = ?",
+        (SessionStatus.RUNNING, pid, host, at, session_id))
+    append_event(conn, session_id, None, "session_resumed",
+                 at, {"epoch": epoch, "by": by, "instruction": instruction, "previous_status": row[0],
+                      "pid": pid, "host": host})
+    return epoch
 
 
 def require_session(conn: Any, session_id: str) -> None:

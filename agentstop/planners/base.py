@@ -40,11 +40,17 @@ class Agent(Protocol):
         """The tools the planner may offer the model."""
         ...
 
+    @property
+    def session_id(self) -> str:
+        """The session the calls are journaled under (stable across Resume)."""
+        ...
+
     async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]:
         """Run one tool call through the fence; returns its receipt or raises `Rejected`."""
         ...
 
-    async def call_parallel(self, calls: Sequence[tuple[str, Any]]) -> list[dict[str, Any] | BaseException]:
+    async def call_parallel(self, calls: Sequence[tuple[str, Any]],
+                            keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
         """Run several calls at once; each result is a receipt or the exception it raised."""
         ...
 

@@ -85,14 +85,21 @@ class ScriptedPlanner:
         return 0.0 if rate == 0 or math.isinf(rate) else 1.0 / rate
 
     async def run(self, agent: Agent) -> None:
-        """Play every step; returns when the script is done. Cancellation stops it at once."""
-        for step in self.steps:
+        """Play every step; returns when the script is done. Cancellation stops it at once.
+
+        Each call's idempotency key is its place in the script (step and call
+        number, within the session), so a resumed session replays the script
+        and only the calls that did not land run again: one that landed returns
+        its recorded receipt, one still in flight is not issued twice.
+        """
+        for n, step in enumerate(self.steps, 1):
             await agent.step_boundary()
             await self._think(agent, step.thought)
             if not step.calls:
                 continue
+            keys = [f"{agent.session_id}-s{n}-{i}" for i in range(1, len(step.calls) + 1)]
             if step.parallel:
-                for result in await agent.call_parallel(list(step.calls)):
+                for result in await agent.call_parallel(list(step.calls), keys):
                     if isinstance(result, Rejected | ToolFailed):
                         await self._note(agent, result)
                     elif isinstance(result, BaseException):
@@ -100,7 +107,7 @@ class ScriptedPlanner:
             else:
                 tool, args = step.calls[0]
                 try:
-                    await agent.call(tool, args)
+                    await agent.call(tool, args, key=keys[0])
                 except (Rejected, ToolFailed) as exc:
                     await self._note(agent, exc)
 

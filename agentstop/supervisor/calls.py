@@ -41,6 +41,10 @@ __all__ = ["CallPath", "Flight", "Phase", "reconcile"]
 
 T = TypeVar("T")
 
+_LANDED = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATING, CallState.COMPENSATED,
+                                      CallState.COMPENSATION_FAILED))
+_IN_FLIGHT = frozenset(s.value for s in (CallState.COMMITTING, CallState.UNKNOWN))
+
 _REJECTIONS: dict[str, type[Rejected]] = {
     "revoked": GrantRevoked,
     "expired": GrantExpired,
@@ -118,11 +122,18 @@ class CallPath:
         """
         tool = self.registry.get(tool_name)
         if key is not None:
-            # A retry of a call that already landed replays its recorded outcome
-            # instead of issuing the effect again.
+            # A retry of a call that already landed (or a Resume replaying its plan) gets
+            # the recorded outcome instead of issuing the effect again; one still in
+            # flight is not issued again either: its outcome is being settled.
             for earlier in await self.journal.calls_by_key(key):
-                if earlier.tool == tool.name and earlier.state == CallState.COMMITTED.value:
+                if earlier.tool != tool.name:
+                    continue
+                if earlier.state in _LANDED:
+                    self.announce(earlier.call_id, f"{earlier.summary} (done before: not issued again)")
                     return dict(earlier.receipt or {})
+                if earlier.state in _IN_FLIGHT:
+                    raise OutcomeUnknown(earlier.call_id, tool.name,
+                                         f"still in flight ({earlier.state}) from before; not issued again")
         key = key or uuid.uuid4().hex
         args, invalid, shown_args = self._check(tool, raw_args)
         try:

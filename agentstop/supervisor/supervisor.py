@@ -61,6 +61,12 @@ class Supervisor:
         meta: free-form details stored with the session.
         approve: which calls wait for a person: "none", "irreversible", or tool names.
         approver: who answers (the TUI); without one, such calls are rejected.
+        resume: run the ended session `session_id` again, in a new epoch under
+            `grant` (Resume after Stop); its earlier calls stay in the journal,
+            and a call made again with the same idempotency key is not issued
+            twice (see `call`).
+        instruction: what the user added when resuming (journaled; an LLM
+            planner passes it to the model).
 
     Example:
         ```python
@@ -87,7 +93,11 @@ class Supervisor:
         meta: dict[str, Any] | None = None,
         approve: str | Sequence[str] = "none",
         approver: Approver | None = None,
+        resume: bool = False,
+        instruction: str = "",
     ) -> None:
+        if resume and session_id is None:
+            raise ValueError("resume=True needs the session_id of the session to resume")
         self.journal = journal
         self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.grant = grant
@@ -117,6 +127,9 @@ class Supervisor:
         self.escalated = False
         self._after_step: tuple[str, str] | None = None
         self._seen_seq = 0
+        self.resume = resume
+        self.instruction = instruction
+        self.epoch = 1
 
     # -- session -------------------------------------------------------------
 
@@ -140,14 +153,18 @@ class Supervisor:
         return list(self._path.flights.values())
 
     async def start(self) -> None:
-        """Record the session and its grant in the journal (idempotent; `call` does it too)."""
+        """Record the session (or its new epoch) and its grant in the journal (idempotent; `call` does it too)."""
         async with self._start_lock:
             if self._started:
                 return
-            await self.journal.create_session(
-                self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
-                tools=[import_path(t) for t in self.registry], meta=self.meta,
-            )
+            if self.resume:
+                self.epoch = await self.journal.reopen_session(self.session_id, by="user",
+                                                               instruction=self.instruction)
+            else:
+                await self.journal.create_session(
+                    self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
+                    tools=[import_path(t) for t in self.registry], meta=self.meta,
+                )
             self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
             self._started = True
 
@@ -186,7 +203,10 @@ class Supervisor:
         Args:
             tool: the tool's name.
             args: a dict (validated against the tool's Args) or an Args instance.
-            key: an idempotency key to reuse (default: a new one).
+            key: an idempotency key to reuse (default: a new one). When a call with
+                this key already landed (in this session or an earlier epoch), its
+                recorded receipt is returned and nothing is issued; when one is
+                still in flight, `OutcomeUnknown` is raised and nothing is issued.
 
         Raises:
             Rejected: the fence refused it or Stop cut it off (`GrantRevoked`,
@@ -199,13 +219,18 @@ class Supervisor:
         receipt = await self._path.call(tool, args, key)
         return receipt
 
-    async def call_parallel(self, calls: Sequence[tuple[str, Any]]) -> list[dict[str, Any] | BaseException]:
-        """Run several calls at once; each result is a receipt or the exception it raised."""
+    async def call_parallel(self, calls: Sequence[tuple[str, Any]],
+                            keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
+        """Run several calls at once; each result is a receipt or the exception it raised.
+
+        `keys`, one per call, are their idempotency keys (see `call`).
+        """
         results: list[dict[str, Any] | BaseException] = [RuntimeError("not run")] * len(calls)
+        chosen = list(keys) if keys is not None else [None] * len(calls)
 
         async def one(i: int, name: str, args: Any) -> None:
             try:
-                results[i] = await self.call(name, args)
+                results[i] = await self.call(name, args, key=chosen[i])
             except AgentstopError as exc:
                 results[i] = exc
 
@@ -284,7 +309,9 @@ class Supervisor:
     async def _end_unstopped(self) -> None:
         """End a session that no Stop ended here: completed, unless its grant was revoked meanwhile."""
         self._ended = True
-        revoked = [g for g in await self.journal.grants(self.session_id) if g.revoked_at is not None]
+        # Only this epoch's grant: an earlier epoch's was revoked by the Stop that preceded a Resume.
+        revoked = [g for g in await self.journal.grants(self.session_id)
+                   if g.grant_id == self._grant_id and g.revoked_at is not None]
         if revoked:
             await self.journal.end_session(self.session_id, SessionStatus.STOPPED,
                                            stopped_by=revoked[0].revoked_by, stop_reason=revoked[0].revoke_reason)

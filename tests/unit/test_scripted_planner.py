@@ -33,6 +33,9 @@ class FakeAgent:
     def __init__(self, results: dict[str, Any] | None = None) -> None:
         self.events: list[tuple[str, Any]] = []
         self.results = results or {}
+        self.keys: list[str | None] = []
+
+    session_id = "s1"
 
     @property
     def tools(self) -> Sequence[Any]:
@@ -40,14 +43,17 @@ class FakeAgent:
 
     async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]:
         self.events.append(("call", (tool, args)))
+        self.keys.append(key)
         await anyio.lowlevel.checkpoint()
         result = self.results.get(tool, {"ok": True})
         if isinstance(result, BaseException):
             raise result
         return dict(result)
 
-    async def call_parallel(self, calls: Sequence[tuple[str, Any]]) -> list[dict[str, Any] | BaseException]:
+    async def call_parallel(self, calls: Sequence[tuple[str, Any]],
+                            keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
         self.events.append(("parallel", list(calls)))
+        self.keys.extend(keys or [None] * len(calls))
         await anyio.lowlevel.checkpoint()
         return [self.results.get(tool, {"ok": True}) for tool, _ in calls]
 

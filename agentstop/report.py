@@ -146,7 +146,8 @@ class ReportItem:
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
         return {
-            "call_id": self.call_id, "epoch": self.epoch, "tool": self.tool, "summary": self.summary, "resource": self.resource,
+            "call_id": self.call_id, "epoch": self.epoch, "tool": self.tool, "summary": self.summary,
+            "resource": self.resource,
             "args": self.args, "reversibility": self.reversibility, "state": self.state,
             "reason": self.reason, "prepared": self.prepared, "receipt": self.receipt,
             "undo": self.undo.to_json(),

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from agentstop.tools.base import Tool
 
-__all__ = ["Agent", "Planner", "TranscriptChunk"]
+__all__ = ["Agent", "Planner", "Resumption", "TranscriptChunk"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,21 @@ class TranscriptChunk:
     kind: str
     text: str
     call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """What a resumed session's planner continues from.
+
+    Attributes:
+        records: `(kind, data)` in journal order: what the planner recorded with
+            `Agent.record` (of the kinds it asked for), and a `session_resumed`
+            record for each Resume (`data["instruction"]` is what the user added).
+        outcomes: each earlier call's idempotency key -> `(state, receipt)`.
+    """
+
+    records: tuple[tuple[str, dict[str, Any]], ...]
+    outcomes: dict[str, tuple[str, Any]]
 
 
 class Agent(Protocol):
@@ -60,6 +75,14 @@ class Agent(Protocol):
 
     async def end_thought(self) -> None:
         """Close the current thought; it is journaled as one transcript event."""
+        ...
+
+    async def record(self, kind: str, data: dict[str, Any]) -> None:
+        """Journal something the planner needs to pick up from after a Resume (redacted like arguments)."""
+        ...
+
+    async def resumed_from(self, kinds: Sequence[str]) -> Resumption | None:
+        """None for a new session; after a Resume, what the planner recorded before, to continue from."""
         ...
 
     async def step_boundary(self) -> None:

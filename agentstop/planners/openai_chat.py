@@ -19,6 +19,7 @@ journaled, or shown in an error message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,7 +31,7 @@ import openai
 from agentstop.errors import PlannerError, Rejected, ToolFailed, UnknownTool
 from agentstop.tools.base import Tool
 
-from .base import Agent
+from .base import Agent, Resumption
 from .tool_call_assembly import AssembledCall, Fragment, ToolCallAssembler
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "NO_KEY", "OpenAIChatPlanner", "tool_function"]
@@ -180,6 +181,9 @@ class OpenAIChatPlanner:
 
     async def _loop(self, client: openai.AsyncOpenAI, agent: Agent) -> None:
         messages = self.first_messages()
+        resumption = await agent.resumed_from((_ASSISTANT, _RESULTS))
+        if resumption is not None:
+            messages.extend(continued_conversation(resumption, agent.session_id))
         tools = [tool_function(t) for t in agent.tools]
         for _ in range(self.max_steps):
             await agent.step_boundary()
@@ -187,8 +191,14 @@ class OpenAIChatPlanner:
             if not turn.calls:
                 return
             requests = [_request(call) for call in turn.calls]
-            messages.append(_assistant_message(turn.text, requests))
-            messages.extend(await self._run_calls(agent, requests))
+            assistant = _assistant_message(turn.text, requests)
+            messages.append(assistant)
+            # Journaled before the calls run, so a Resume after a Stop in the middle of
+            # them can answer every tool call id the model sent (see continued_conversation).
+            await agent.record(_ASSISTANT, assistant)
+            replies = await self._run_calls(agent, requests)
+            messages.extend(replies)
+            await agent.record(_RESULTS, {"messages": replies})
         await agent.say(f"(stopping here: the model used all {self.max_steps} turns (max_steps) "
                         "without a final answer)")
         await agent.end_thought()
@@ -238,11 +248,12 @@ class OpenAIChatPlanner:
         if len(requests) == 1:
             only = requests[0]
             try:
-                outcomes = [await agent.call(only.call.name, only.args)]
+                outcomes = [await agent.call(only.call.name, only.args, key=call_key(agent.session_id, only.call.id))]
             except (Rejected, ToolFailed, UnknownTool) as exc:
                 outcomes = [exc]
         else:
-            outcomes = await agent.call_parallel([(r.call.name, r.args) for r in requests])
+            outcomes = await agent.call_parallel([(r.call.name, r.args) for r in requests],
+                                                 [call_key(agent.session_id, r.call.id) for r in requests])
         names = sorted(t.name for t in agent.tools)
         replies: list[dict[str, Any]] = []
         for request, outcome in zip(requests, outcomes, strict=True):
@@ -288,6 +299,60 @@ class OpenAIChatPlanner:
         if self._api_key != NO_KEY:  # a server that echoes the key must not put it in the journal
             problem = problem.replace(self._api_key, "***")
         return PlannerError(self.source, problem, fix)
+
+
+_ASSISTANT = "llm_assistant"
+_RESULTS = "llm_results"
+_LANDED = frozenset({"committed", "compensating", "compensated", "compensation_failed"})
+_IN_FLIGHT = frozenset({"committing", "unknown"})
+
+
+def call_key(session_id: str, tool_call_id: str) -> str:
+    """The idempotency key of the call the model asked for with this tool call id."""
+    return f"{session_id}-{re.sub(r'[^A-Za-z0-9_.-]', '_', tool_call_id)}"
+
+
+def continued_conversation(resumption: Resumption, session_id: str) -> list[dict[str, Any]]:
+    """The messages after the goal, rebuilt from the journal for a resumed session.
+
+    Every tool call id the model sent is answered: by the result recorded for it,
+    else (Stop came between the call and its result) by what the journal knows:
+    the receipt of a call that landed, "stopped: outcome unknown, being checked"
+    for one in flight, "interrupted by the user: not executed" for the rest. Each
+    Resume's instruction follows as a user message.
+    """
+    messages: list[dict[str, Any]] = []
+    pending: list[str] = []
+
+    def answer_pending() -> None:
+        for call_id in pending:
+            state, receipt = resumption.outcomes.get(call_key(session_id, call_id), ("", None))
+            if state in _LANDED:
+                content = json.dumps(receipt or {}, ensure_ascii=False, default=str)
+            elif state in _IN_FLIGHT:
+                content = "stopped: outcome unknown, being checked"
+            else:
+                content = "interrupted by the user: not executed"
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
+        pending.clear()
+
+    for kind, data in resumption.records:
+        if kind == _ASSISTANT:
+            answer_pending()
+            messages.append(data)
+            pending.extend(str(c["id"]) for c in data.get("tool_calls") or ())
+        elif kind == _RESULTS:
+            for reply in data.get("messages", ()):
+                messages.append(reply)
+                if reply.get("tool_call_id") in pending:
+                    pending.remove(reply["tool_call_id"])
+        elif kind == "session_resumed":
+            answer_pending()
+            instruction = str(data.get("instruction") or "").strip()
+            messages.append({"role": "user", "content": instruction or
+                             "(The user stopped you, then resumed the session. Continue the task.)"})
+    answer_pending()
+    return messages
 
 
 def _request(call: AssembledCall) -> _Request:

@@ -73,7 +73,7 @@ async def test_a_resumed_model_session_continues_the_conversation(server: FakeCh
     asked = {c["id"] for c in messages[2]["tool_calls"]}
     answered = {m["tool_call_id"] for m in messages if m["role"] == "tool"}
     assert asked == answered == {"call_a", "call_b"}
-    assert all(json.loads(m["content"])["path"].endswith((".txt")) for m in messages if m["role"] == "tool")
+    assert all(json.loads(m["content"])["path"].endswith(".txt") for m in messages if m["role"] == "tool")
     assert messages[-1] == {"role": "user", "content": "Good. Now stop writing files."}
     # Nothing was issued twice: two calls in the journal, both from the first epoch.
     assert [(i.epoch, i.state) for i in final.all_calls] == [(1, "committed"), (1, "committed")]

@@ -34,7 +34,7 @@ from agentstop.journal import CallState, Journal
 from agentstop.redact import Redactor
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
-from .approval import ApprovalRequest, Approver
+from .approval import Allow, ApprovalRequest, Approver, effect_hash
 from .shape import shape_problem, storable
 
 __all__ = ["CallPath", "Flight", "Phase", "reconcile"]
@@ -248,17 +248,23 @@ class CallPath:
                        ctx: ToolContext) -> None:
         """Wait, prepared, for a person's approval; deny on Stop or when nobody can answer."""
         tool, call_id = flight.tool, flight.call_id
+        shown_args = self.redact(_jsonable(args))
+        effect = effect_hash(tool.name, shown_args, shown_prepared)
+        standing = await self._standing_approval(tool.name, effect)
+        if standing is not None:
+            await shielded(self.journal.append(self.session_id, "approved", standing, call_id=call_id))
+            return
         if self.approver is None:
             reason = "needs approval and nobody can approve here (headless); run it in the TUI; nothing was sent"
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.REJECTED, reason=reason)
             raise Rejected(call_id, tool.name, reason)
         request = ApprovalRequest(call_id=call_id, tool=tool.name, summary=tool.summary(args),
-                                  reversibility=tool.reversibility.value,
-                                  args=self.redact(_jsonable(args)), prepared=shown_prepared,
-                                  undo_hint=tool.undo_hint)
-        await shielded(self.journal.append(self.session_id, "approval_requested", {}, call_id=call_id))
-        answer: bool | str = False
+                                  reversibility=tool.reversibility.value, args=shown_args, prepared=shown_prepared,
+                                  undo_hint=tool.undo_hint, effect=effect)
+        await shielded(self.journal.append(self.session_id, "approval_requested", {"effect": effect},
+                                           call_id=call_id))
+        answer: bool | str | Allow = False
         flight.prepare_scope = anyio.CancelScope()  # Stop cancels the wait like a prepare
         try:
             with flight.prepare_scope:
@@ -270,12 +276,35 @@ class CallPath:
             raise
         if flight.prepare_scope.cancelled_caught:
             answer = f"denied: stopped ({self.stop_reason})"
-        if answer is not True:
+        if answer is not True and not isinstance(answer, Allow):
             why = answer if isinstance(answer, str) and answer else "denied by the user"
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.REJECTED, reason=f"{why}; nothing was sent", data={"approval": False})
             raise Rejected(call_id, tool.name, f"{why}; nothing was sent")
-        await shielded(self.journal.append(self.session_id, "approved", {}, call_id=call_id))
+        scope = answer.value if isinstance(answer, Allow) else Allow.ONCE.value
+        await shielded(self.journal.append(self.session_id, "approved",
+                                           {"effect": effect, "scope": scope, "tool": tool.name}, call_id=call_id))
+
+    async def _standing_approval(self, tool: str, effect: str) -> dict[str, Any] | None:
+        """An earlier answer that still covers this call, from the journal (so it survives a restart).
+
+        "Allow for this session" for the tool; or "allow once" for this very effect
+        whose call never landed (Stop came first) and that no later call has used.
+        """
+        events = [e for e in await self.journal.events(self.session_id) if e.kind == "approved"]
+        if not events:
+            return None
+        used = {e.data.get("reused") for e in events}
+        states = {c.call_id: c.state for c in await self.journal.calls(self.session_id)}
+        for e in events:
+            if e.data.get("scope") == Allow.SESSION.value and e.data.get("tool") == tool:
+                return {"effect": effect, "scope": "session", "tool": tool, "standing": e.call_id}
+        for e in events:
+            landed_or_flying = states.get(e.call_id or "") in _LANDED | _IN_FLIGHT
+            if (e.data.get("effect") == effect and e.data.get("scope") == Allow.ONCE.value
+                    and not landed_or_flying and e.call_id not in used):
+                return {"effect": effect, "scope": "once", "tool": tool, "reused": e.call_id}
+        return None
 
     async def _prepare(self, flight: Flight, args: Any, ctx: ToolContext) -> Any:
         tool, call_id = flight.tool, flight.call_id

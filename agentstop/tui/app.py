@@ -19,7 +19,7 @@ from agentstop.journal import Journal
 from agentstop.planners import TranscriptChunk
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
-from agentstop.supervisor.approval import ApprovalRequest
+from agentstop.supervisor.approval import Allow, ApprovalRequest
 
 from .bridge import JournalBridge
 from .config import SessionConfig
@@ -251,12 +251,12 @@ class AgentstopApp(App[int]):
             self.notify(f"Undone: {', '.join(r.call_id for r in done) or 'nothing'}")
         await self.refresh_report()
 
-    async def approve(self, request: ApprovalRequest) -> bool | str:
+    async def approve(self, request: ApprovalRequest) -> bool | str | Allow:
         """Ask the person at the terminal (the supervisor awaits this at the fence)."""
-        answer: asyncio.Future[bool | str] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[bool | str | Allow] = asyncio.get_running_loop().create_future()
         screen = ApprovalScreen(request)
 
-        def done(value: bool | str | None) -> None:
+        def done(value: bool | str | Allow | None) -> None:
             if not answer.done():
                 answer.set_result(value if value is not None else "denied by the user")
 

@@ -130,3 +130,16 @@ async def test_ctrl_a_approves_from_the_keyboard(tmp_path: Path, world: Path, no
         assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "committed"}
         await finish(pilot)
     assert (world / "wires.log").read_text().endswith(" 2500\n")
+
+
+async def test_allow_for_this_session_is_not_asked_again(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    agent = Puppet([Call("wire", {"amount": 100}), Call("wire", {"amount": 200}), note("after")])
+    app = app_for(tmp_path, [notes, Wire(world)], agent, approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        modal = await asking(pilot, app)
+        assert "a yes covers exactly this" in shown(modal, "#dialog-body")
+        await pilot.click("#approve-session")
+        await wait_until(pilot, lambda: ended(app), "the agent finished without asking again")
+        assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "committed"}
+        await finish(pilot)
+    assert (world / "wires.log").read_text().count("\n") == 2

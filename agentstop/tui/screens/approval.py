@@ -11,13 +11,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from agentstop.supervisor.approval import ApprovalRequest
+from agentstop.supervisor.approval import Allow, ApprovalRequest
 
 __all__ = ["ApprovalScreen"]
 
 
-class ApprovalScreen(ModalScreen[bool | str]):
-    """Approve once, or deny with a message to the agent. Esc denies."""
+class ApprovalScreen(ModalScreen[bool | str | Allow]):
+    """Allow once, allow the tool for the session, or deny with a message to the agent. Esc denies."""
 
     BINDINGS = [Binding("escape", "deny", "Deny"), Binding("ctrl+a", "approve", "Approve", priority=True)]
 
@@ -36,17 +36,22 @@ class ApprovalScreen(ModalScreen[bool | str]):
         ]
         if r.undo_hint:
             body += ["", f"If it goes wrong: {r.undo_hint}"]
+        if r.effect:
+            body += ["", f"effect {r.effect[:12]}: a yes covers exactly this; any change asks again"]
         with Vertical(id="dialog"):
             yield Label("Approve this call?", id="dialog-title")
             yield Static(Text("\n".join(body)), id="dialog-body")
             yield Input(placeholder="message to the agent if you deny (optional)", id="deny-message")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Approve once", id="approve", variant="warning")
+                yield Button(f"Allow {r.tool} for this session", id="approve-session", variant="warning")
                 yield Button("Deny", id="deny", variant="primary")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "approve":
             self.action_approve()
+        elif event.button.id == "approve-session":
+            self.dismiss(Allow.SESSION)
         else:
             self.action_deny()
 

@@ -1,7 +1,10 @@
 """`create_event` and `list_events`: the demo calendar service as tools.
 
 An event's uid is the call's idempotency key, so a repeated commit books it
-once and the undo deletes exactly that event.
+once and the undo deletes exactly that event. The receipt keeps the event's
+ETag as booked: before the undo, `check` refuses when someone has edited the
+event since (its ETag changed), and the delete itself is conditional on that
+ETag, so an edit made between the check and the delete is not lost either.
 """
 
 from __future__ import annotations
@@ -61,15 +64,50 @@ class CreateEvent(Tool):
         response = await request("PUT", f"{world.calendar_api}/events/{path_key(prepared['uid'])}", event)
         return commit_receipt(response, "calendar service")
 
-    async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-        """Delete the event; an event already gone counts as deleted."""
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        """`delete “Title” Tue 01 Dec 10:00 from team`."""
+        if not isinstance(receipt, dict) or "uid" not in receipt:
+            return ""
+        return f"delete “{receipt.get('title', '?')}” {_when(receipt.get('start'))} from {receipt.get('calendar', '?')}"
+
+    async def check(self, receipt: dict[str, Any], ctx: ToolContext) -> str | None:
+        """Refuse the undo when the event was edited since it was booked (its ETag changed).
+
+        Only reads. An event already deleted is not drift (the undo finds it gone).
+        A receipt without an ETag (booked before the calendar had them) is compared
+        field by field.
+        """
         world = WorldConfig.load()
         uid = receipt["uid"]
-        response = await request("DELETE", f"{world.calendar_api}/events/{path_key(uid)}")
+        response = await request("GET", f"{world.calendar_api}/events/{path_key(uid)}")
+        if response.status == 404:
+            return None
+        if response.status != 200 or not isinstance(response.data, dict):
+            raise UpstreamError(f"the calendar service could not read {uid!r} ({response.status}): {response.error}")
+        return _drift(receipt, response.data)
+
+    async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        """Delete the event; an event already gone counts as deleted.
+
+        Unless the undo is forced, the delete holds only while the event still has
+        the ETag it was booked with.
+
+        Raises:
+            UpstreamError: the service failed, or the event changed since the check
+                (not deleted; the next attempt's check says what changed).
+        """
+        world = WorldConfig.load()
+        uid = receipt["uid"]
+        url = f"{world.calendar_api}/events/{path_key(uid)}"
+        if not ctx.forced and receipt.get("etag"):
+            url += "?" + urlencode({"if_etag": receipt["etag"]})
+        response = await request("DELETE", url)
         if response.status == 200:
             return {"undo": "deleted", "uid": uid}
         if response.status == 404:
             return {"undo": "already gone", "uid": uid}
+        if response.status == 412:
+            raise UpstreamError(f"the event {uid!r} was edited after the drift check; it was not deleted")
         raise UpstreamError(f"the calendar service could not delete {uid!r} ({response.status}): {response.error}")
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
@@ -84,6 +122,30 @@ class CreateEvent(Tool):
             )
         result: dict[str, Any] = response.data
         return result
+
+
+def _when(start: Any) -> str:
+    try:
+        return f"{datetime.fromisoformat(str(start)):%a %d %b %H:%M}"
+    except ValueError:
+        return str(start)
+
+
+def _drift(booked: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """What changed between the event as booked (the receipt) and as it is now, or None."""
+    if booked.get("etag") and booked["etag"] == now.get("etag"):
+        return None
+    changes = [
+        f"{label} {show(booked.get(key))} → {show(now.get(key))}"
+        for key, label, show in (("title", "title", lambda v: f"“{v}”"), ("start", "start", _when),
+                                 ("minutes", "length", lambda v: f"{v} min"), ("calendar", "calendar", str))
+        if booked.get(key) != now.get(key)
+    ]
+    if not changes and not booked.get("etag"):
+        return None  # an old receipt without an ETag: the fields are all it can compare
+    seq = f" (revision {booked.get('sequence', 0)} → {now.get('sequence', '?')})" if "sequence" in booked else ""
+    what = "; ".join(changes) if changes else "details changed"
+    return f"the event was edited since the agent booked it{seq}: {what}"
 
 
 class ListEvents(Tool):

@@ -7,6 +7,12 @@ transaction and COMMITs. compensate restores the before-images, deletes the
 rows the migration inserted, drops tables and indexes it created while they are
 empty, and tombstones the columns it added, recording a revert audit row.
 
+The audit row also keeps the after-images of the rows the migration wrote (as
+they were at its COMMIT). Before the undo, `check` compares them with the rows
+now: a row changed or deleted since means restoring the before-image would
+overwrite someone's write, so the undo is refused unless forced; the revert
+compares them again inside its own transaction.
+
 Only a subset of SQL is accepted, because only that subset can be undone:
 `ALTER TABLE t ADD COLUMN`, `UPDATE t SET ... [WHERE ...]`, `INSERT [OR IGNORE]
 INTO t ...`, `CREATE TABLE` and `CREATE [UNIQUE] INDEX`, one statement per string.
@@ -395,6 +401,10 @@ def _commit_sync(path: str, prepared: dict[str, Any], opened: _Open | None, key:
             except ValueError as e:
                 raise CommitRefused(f"re-running the prepared migration failed: {e}") from e
         before = {str(n): e.pop("before") for n, e in enumerate(effects, 1) if "before" in e}
+        for n, effect in enumerate(effects, 1):
+            written = [b["rowid"] for b in before.get(str(n), [])] + effect.get("rowids", [])
+            if written:
+                effect["after"] = _images(conn, effect["table"], written)
         rows = sum(e["rows_changed"] for e in effects)
         try:
             cur = conn.execute(
@@ -415,6 +425,74 @@ def _commit_sync(path: str, prepared: dict[str, Any], opened: _Open | None, key:
         return {"audit_id": cur.lastrowid, "rows_changed": rows, "description": prepared["description"]}
     finally:
         _rollback_and_close(conn)
+
+
+def _images(conn: sqlite3.Connection, table: str, rowids: list[int]) -> list[dict[str, Any]]:
+    """The rows with these rowids as they are now (in the caller's transaction), in rowid order."""
+    images: list[dict[str, Any]] = []
+    for rowid in sorted(set(rowids)):
+        cur = conn.execute(f"SELECT * FROM {_quote(table)} WHERE rowid = ?", (rowid,))
+        row = cur.fetchone()
+        if row is not None:
+            columns = [d[0] for d in cur.description]
+            images.append({"rowid": rowid, "values": dict(zip(columns, map(_to_json, row), strict=True))})
+    return images
+
+
+def _show(value: Any) -> str:
+    text = repr(_from_json(value))
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _drift(conn: sqlite3.Connection, effects: list[dict[str, Any]]) -> str | None:
+    """How the rows the migration wrote differ now from its after-images, or None when none does."""
+    changes: list[str] = []
+    for effect in effects:
+        table = effect["table"]
+        for image in effect.get("after", []):
+            try:
+                cur = conn.execute(f"SELECT * FROM {_quote(table)} WHERE rowid = ?", (image["rowid"],))
+            except sqlite3.OperationalError as e:
+                changes.append(f"table {table} cannot be read any more ({e})")
+                break
+            row = cur.fetchone()
+            if row is None:
+                changes.append(f"row {image['rowid']} of {table} was deleted")
+                continue
+            now = dict(zip([d[0] for d in cur.description], map(_to_json, row), strict=True))
+            changes.extend(
+                f"row {image['rowid']} of {table}: {column} {_show(wrote)} → {_show(now.get(column))}"
+                for column, wrote in image["values"].items() if now.get(column) != wrote
+            )
+    if not changes:
+        return None
+    more = f"; and {len(changes) - 3} more" if len(changes) > 3 else ""
+    return f"rows the migration wrote were changed since: {'; '.join(changes[:3])}{more}"
+
+
+def _migration(conn: sqlite3.Connection, audit_id: int | None, key: str) -> tuple[Any, ...] | None:
+    """(key, description, before_images, effects) of the migration's audit row, or None."""
+    where, value = ("id", audit_id) if audit_id is not None else ("key", key)
+    row: tuple[Any, ...] | None = conn.execute(
+        f"SELECT key, description, before_images, effects FROM audit WHERE {where} = ? AND kind = 'migration'",
+        (value,),
+    ).fetchone()
+    return row
+
+
+def _reverted(conn: sqlite3.Connection, key: str) -> bool:
+    return conn.execute("SELECT 1 FROM audit WHERE key = ?", (f"{key}:undo",)).fetchone() is not None
+
+
+def _check_sync(path: str, audit_id: int | None, key: str) -> str | None:
+    conn = connect(path)
+    try:
+        row = _migration(conn, audit_id, key)
+        if row is None or _reverted(conn, row[0]):
+            return None  # nothing to compare: compensate says it is unknown, or it is already reverted
+        return _drift(conn, json.loads(row[3]))
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -467,19 +545,19 @@ def _undo_one(conn: sqlite3.Connection, effect: dict[str, Any], before: list[dic
             done.sql.append(f"DROP {what} IF EXISTS {name}")
 
 
-def _compensate_sync(path: str, audit_id: int | None, key: str) -> None:
+def _compensate_sync(path: str, audit_id: int | None, key: str, forced: bool) -> None:
     conn = _begin(path)
     try:
-        where, value = ("id", audit_id) if audit_id is not None else ("key", key)
-        row = conn.execute(
-            f"SELECT key, description, before_images, effects FROM audit WHERE {where} = ? AND kind = 'migration'",
-            (value,),
-        ).fetchone()
+        row = _migration(conn, audit_id, key)
         if row is None:
-            raise RuntimeError(f"no migration with audit {where} {value} was committed; there is nothing to revert")
+            which = f"id {audit_id}" if audit_id is not None else f"key {key}"
+            raise RuntimeError(f"no migration with audit {which} was committed; there is nothing to revert")
         key, description, before, effects = row[0], row[1], json.loads(row[2]), json.loads(row[3])
-        if conn.execute("SELECT 1 FROM audit WHERE key = ?", (f"{key}:undo",)).fetchone():
+        if _reverted(conn, key):
             return
+        drift = None if forced else _drift(conn, effects)
+        if drift is not None:
+            raise RuntimeError(f"not reverted: {drift}")
         done = _Revert(key)
         for n in range(len(effects), 0, -1):
             _undo_one(conn, effects[n - 1], before.get(str(n), []), done)
@@ -591,19 +669,40 @@ class MigrateDatabase(Tool):
         if opened is not None:
             await anyio.to_thread.run_sync(_rollback_and_close, opened.conn)
 
-    async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> None:
-        """Revert the migration and add a revert audit row keyed `<key>:undo`; once.
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        """`revert “description” (audit #3): restore or remove the 5 row(s) it changed`."""
+        if not isinstance(receipt, dict) or "audit_id" not in receipt:
+            return ""
+        return (f"revert “{receipt.get('description', '?')}” (audit #{receipt['audit_id']}): restore or remove "
+                f"the {receipt.get('rows_changed', '?')} row(s) it changed")
 
-        The migration is the one the receipt's audit_id names (ctx may carry the
-        undo's own key, `<key>:undo`, as agentstop's undo passes it).
+    async def check(self, receipt: dict[str, Any], ctx: ToolContext) -> str | None:
+        """Refuse the undo when a row the migration wrote was changed or deleted since.
 
-        Raises:
-            RuntimeError: no such migration was committed.
+        Only reads: compares the after-images in the audit row with the rows now.
+        A migration already reverted is no drift.
         """
         audit_id = receipt.get("audit_id") if isinstance(receipt, dict) else None
         key = ctx.idempotency_key.removesuffix(":undo")
         path = WorldConfig.load().database
-        await anyio.to_thread.run_sync(_compensate_sync, path, audit_id, key)
+        return await anyio.to_thread.run_sync(_check_sync, path, audit_id, key)
+
+    async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> None:
+        """Revert the migration and add a revert audit row keyed `<key>:undo`; once.
+
+        The migration is the one the receipt's audit_id names (ctx may carry the
+        undo's own key, `<key>:undo`, as agentstop's undo passes it). Unless the
+        undo is forced, the rows are compared with the after-images again in the
+        revert's own transaction, so a write made after `check` is not overwritten.
+
+        Raises:
+            RuntimeError: no such migration was committed, or (not forced) a row
+                it wrote changed since; nothing was reverted.
+        """
+        audit_id = receipt.get("audit_id") if isinstance(receipt, dict) else None
+        key = ctx.idempotency_key.removesuffix(":undo")
+        path = WorldConfig.load().database
+        await anyio.to_thread.run_sync(_compensate_sync, path, audit_id, key, ctx.forced)
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The receipt of the migration committed with this key, or None."""

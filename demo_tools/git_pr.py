@@ -5,6 +5,9 @@ pushed, nobody sees it. commit pushes the branch and records the PR in
 prs.json. The record is written as "pending" before the push and becomes
 "draft" after it, so `lookup` can tell, after a crash between the two, whether
 the push landed. Records and pushes are serialised by an flock on prs.json.lock.
+The undo closes the PR and deletes the branch; before it, `check` refuses when
+the branch has moved past the commit the agent pushed (someone else's commits
+would be deleted with it), unless the person forces the undo.
 """
 
 from __future__ import annotations
@@ -265,24 +268,55 @@ class OpenDraftPR(Tool):
         workdir = Path(prepared["workdir"])
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
 
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        """`close draft PR #3 and delete branch ship-2.0 (at 1a2b3c4d5e6f)`."""
+        if not isinstance(receipt, dict) or "pr_number" not in receipt:
+            return ""
+        return (f"close draft PR #{receipt['pr_number']} and delete branch {receipt.get('branch', '?')} "
+                f"(at {str(receipt.get('head_sha', '?'))[:12]})")
+
+    async def check(self, receipt: dict[str, Any], ctx: ToolContext) -> str | None:
+        """Refuse the undo when the PR's branch has commits beyond the one the agent pushed.
+
+        Only reads. A branch already deleted, or still at the pushed commit, is no drift.
+        """
+        world = WorldConfig.load()
+        records = await anyio.to_thread.run_sync(_read_prs, Path(world.prs))
+        record = _record_for(records, receipt, ctx)
+        if record is None:
+            return None  # compensate says there is no such PR
+        branch, pushed = record["branch"], record["head_sha"]
+        head = await _remote_head(world, branch)
+        if head is None or head == pushed:
+            return None
+        remote = f"--git-dir={world.git_remote}"
+        if (await _git(remote, "merge-base", "--is-ancestor", pushed, head, check=False)).returncode != 0:
+            return (f"branch {branch!r} was rewritten since the agent pushed {pushed[:12]}: it now points at "
+                    f"{head[:12]}, which does not contain the agent's commit")
+        count = (await _git(remote, "rev-list", "--count", f"{pushed}..{head}")).stdout.strip()
+        latest = (await _git(remote, "log", "-1", "--format=%s\x1f%an", head)).stdout.strip().split("\x1f")
+        by = f" by {latest[1]}" if len(latest) > 1 and latest[1] else ""
+        return (f"branch {branch!r} has {count} new commit(s) since the agent pushed {pushed[:12]} "
+                f"(now at {head[:12]}, latest “{latest[0][:80]}”{by})")
+
     async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> None:
         """Close the PR and delete its branch from origin; already done is success.
 
         The PR is the one the receipt's pr_number names (ctx may carry the undo's
-        own key, `<key>:undo`, as agentstop's undo passes it).
+        own key, `<key>:undo`, as agentstop's undo passes it). A forced undo
+        (`ctx.forced`) deletes the branch even if it moved, and keeps the commit
+        it pointed at in the PR record (`deleted_head`) so it can be restored.
 
         Raises:
-            RuntimeError: the PR is unknown, or its branch moved past the PR's head
-                (someone else's commits are not deleted); the PR is closed anyway.
+            RuntimeError: the PR is unknown, or (not forced) its branch moved past
+                the PR's head (someone else's commits are not deleted); the PR is
+                closed anyway.
         """
         world = WorldConfig.load()
-        number = receipt.get("pr_number") if isinstance(receipt, dict) else None
-        key = ctx.idempotency_key.removesuffix(":undo")
         async with _locked_prs(world) as prs:
-            if number is not None:
-                record = next((r for r in prs.records if r["number"] == number), None)
-            else:
-                record = _find(prs.records, key)
+            record = _record_for(prs.records, receipt, ctx)
+            number = receipt.get("pr_number") if isinstance(receipt, dict) else None
+            key = ctx.idempotency_key.removesuffix(":undo")
             if record is None:
                 raise RuntimeError(f"no pull request #{number} (key {key}) was opened; there is nothing to undo")
             if record["state"] != "closed":
@@ -292,10 +326,13 @@ class OpenDraftPR(Tool):
             if head is None:
                 return
             if head != record["head_sha"]:
-                raise RuntimeError(
-                    f"PR #{record['number']} is closed, but branch {record['branch']!r} moved to {head[:12]} "
-                    f"after the PR opened at {record['head_sha'][:12]}; delete it by hand if that is intended"
-                )
+                if not ctx.forced:
+                    raise RuntimeError(
+                        f"PR #{record['number']} is closed, but branch {record['branch']!r} moved to {head[:12]} "
+                        f"after the PR opened at {record['head_sha'][:12]}; delete it by hand if that is intended"
+                    )
+                record["deleted_head"] = head  # forced: someone else's commits go, and this says where they were
+                await prs.save()
             await _git(f"--git-dir={world.git_remote}", "update-ref", "-d", f"refs/heads/{record['branch']}", head)
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
@@ -371,6 +408,14 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _find(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return next((r for r in records if r.get("key") == key), None)
+
+
+def _record_for(records: list[dict[str, Any]], receipt: Any, ctx: ToolContext) -> dict[str, Any] | None:
+    """The PR record the receipt's pr_number names, else the one opened with the call's key."""
+    number = receipt.get("pr_number") if isinstance(receipt, dict) else None
+    if number is not None:
+        return next((r for r in records if r["number"] == number), None)
+    return _find(records, ctx.idempotency_key.removesuffix(":undo"))
 
 
 def _receipt(record: dict[str, Any]) -> dict[str, Any]:

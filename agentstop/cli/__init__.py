@@ -9,10 +9,11 @@ import click
 from agentstop import __version__
 from agentstop.task import load_task
 
-from .common import default_journal, run_async
+from .common import TARGET, Target, default_journal, run_async
 from .demo import demo_cmd
 from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
+from .journal_cmd import journal_group
 from .replay import replay_cmd
 
 __all__ = ["main"]
@@ -33,6 +34,8 @@ def main() -> None:
       agentstop run task.yaml --headless --stop-after 3 --json
       agentstop report --session latest
       agentstop undo --all
+      agentstop sessions --journal postgresql://agents@db.internal/agentstop
+      agentstop stop --journal postgresql://agents@db.internal/agentstop --all-running
     """
 
 
@@ -42,10 +45,11 @@ def main() -> None:
 @click.option("--stop-after", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Press Stop this many seconds after the session started.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal file (default: the task's `journal`, else the per-user journal).")
+@click.option("--journal", type=TARGET, metavar="PATH|URL",
+              help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: the task's "
+                   "`journal`, else $AGENTSTOP_JOURNAL, else the per-user journal).")
 @run_async
-async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Path | None) -> int:
+async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Target | None) -> int:
     """Run the agent described by TASK (a task.yaml).
 
     Ctrl+C is Stop: the grant is revoked first, then the agent is cancelled,
@@ -57,16 +61,18 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
       agentstop run release.yaml                  # in the terminal UI
       agentstop run release.yaml --headless
       agentstop run release.yaml --headless --stop-after 2.5 --json > report.json
+      agentstop run release.yaml --journal postgresql://agents@db.internal/agentstop
     """
     spec = load_task(task)
     tools = spec.load_tools()
     spec.check_steps(tools)
-    journal_path = journal or spec.journal_path(default_journal())
+    target = journal or spec.journal_target(default_journal())
     if headless:
-        return await run_headless(spec, tools, journal_path, stop_after=stop_after, as_json=as_json)
+        return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json)
     from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
 
-    return await run_tui(spec, tools, journal_path, stop_after=stop_after)
+    # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
+    return await run_tui(spec, tools, target, stop_after=stop_after)
 
 
 main.add_command(demo_cmd)
@@ -76,3 +82,4 @@ main.add_command(sessions_cmd)
 main.add_command(undo_cmd)
 main.add_command(stop_cmd)
 main.add_command(schema_cmd)
+main.add_command(journal_group)

@@ -1,4 +1,10 @@
-"""What every command shares: the default journal, errors as exit codes, tools from the journal."""
+"""What every command shares: which journal, errors as exit codes, tools from the journal.
+
+A journal is a *target*: a SQLite file (a path) or a PostgreSQL database (a
+`postgresql://` URL). Commands take it as `--journal TARGET` (or the older
+positional JOURNAL), else `$AGENTSTOP_JOURNAL`, else the per-user file; every
+message names it through `shown()`, which never prints a password.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import click
@@ -15,6 +22,7 @@ import platformdirs
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Journal, SessionRecord
+from agentstop.journal.backend import is_url, open_backend, redact_url
 from agentstop.supervisor import recover
 from agentstop.tools import Tool, ToolRegistry
 
@@ -22,13 +30,23 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "JOURNAL_HELP",
+    "TARGET",
+    "Target",
     "default_journal",
     "journal_argument",
     "open_and_recover",
+    "parse_target",
+    "require_journal",
     "run_async",
+    "same_journal",
     "session_option",
+    "shown",
     "tools_from_session",
 ]
+
+#: A journal: a SQLite file, or a `postgresql://` URL kept as the string it was given.
+Target = Path | str
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,17 +58,92 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def default_journal() -> Path:
-    """`$AGENTSTOP_JOURNAL`, else `journal.db` in the per-user data directory."""
+JOURNAL_HELP = ("Journal: a SQLite file or a postgresql://user:password@host/db URL "
+                "(default: $AGENTSTOP_JOURNAL, else the per-user journal).")
+
+
+def parse_target(text: str | os.PathLike[str]) -> Target:
+    """A journal target from what a person wrote: a URL stays a string, anything else is a path.
+
+    Raises:
+        ValueError: a `postgresql://` URL that does not parse (bad port, bad brackets).
+    """
+    if is_url(text):
+        url = str(text)
+        parts = urlsplit(url)  # raises ValueError on unbalanced [brackets]
+        _ = parts.port  # raises ValueError on a port that is not a number
+        return url
+    return Path(text).expanduser()
+
+
+def shown(target: Target) -> str:
+    """The journal as messages name it: the path, or the URL with any password replaced by ***."""
+    if not isinstance(target, str) or not is_url(target):
+        return str(target)
+    return redact_url(target)
+
+
+def same_journal(a: Target, b: Target) -> bool:
+    """True when two targets name the same journal (one file, or one database on one server)."""
+    if isinstance(a, str) and isinstance(b, str):
+        pa, pb = urlsplit(a), urlsplit(b)
+        return ((pa.hostname or "", pa.port or 5432, pa.path.strip("/"), pa.query)
+                == (pb.hostname or "", pb.port or 5432, pb.path.strip("/"), pb.query))
+    if isinstance(a, str) or isinstance(b, str):
+        return False
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def default_journal() -> Target:
+    """`$AGENTSTOP_JOURNAL` (a path or a URL), else `journal.db` in the per-user data directory."""
     env = os.environ.get(JOURNAL_ENV)
     if env:
-        return Path(env).expanduser()
+        try:
+            return parse_target(env)
+        except ValueError as exc:
+            raise click.UsageError(f"${JOURNAL_ENV} is not a valid journal URL ({exc})") from None
     return Path(platformdirs.user_data_dir("agentstop")) / "journal.db"
 
 
-def journal_argument(f: Callable[P, T]) -> Callable[P, T]:
-    """The optional JOURNAL argument (a path; default: the per-user journal)."""
-    return click.argument("journal", required=False, type=click.Path(dir_okay=False, path_type=Path))(f)
+class TargetType(click.ParamType):
+    """A click parameter holding a journal target (a path or a `postgresql://` URL)."""
+
+    name = "journal"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Target:
+        if isinstance(value, Path):
+            return value
+        try:
+            return parse_target(str(value))
+        except ValueError as exc:
+            self.fail(f"{shown(str(value))!r} is not a valid postgresql:// URL ({exc})", param, ctx)
+
+
+TARGET = TargetType()
+
+
+def journal_argument(f: Callable[..., T]) -> Callable[..., T]:
+    """The optional positional JOURNAL and `--journal TARGET`: either names the journal, as `journal`.
+
+    Both given and naming different journals is a usage error; neither leaves `journal` None
+    (the command then uses `default_journal()`).
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, journal_arg: Target | None = None, journal_opt: Target | None = None,
+                **kwargs: Any) -> T:
+        if journal_arg is not None and journal_opt is not None and not same_journal(journal_arg, journal_opt):
+            raise click.UsageError(f"two journals given: {shown(journal_arg)} and --journal {shown(journal_opt)}; "
+                                   "pass one (--journal is the newer way)")
+        return f(*args, journal=journal_opt if journal_opt is not None else journal_arg, **kwargs)
+
+    # Our own parameter list: the one functools.wraps copied is shared with `f`.
+    wrapper.__click_params__ = list(getattr(f, "__click_params__", []))  # type: ignore[attr-defined]
+    with_option = click.option("--journal", "journal_opt", type=TARGET, metavar="PATH|URL",
+                               help=JOURNAL_HELP)(wrapper)
+    return click.argument("journal_arg", metavar="[JOURNAL]", required=False, type=TARGET)(with_option)
 
 
 def session_option(f: Callable[P, T]) -> Callable[P, T]:
@@ -92,17 +185,30 @@ def tools_from_session(session: SessionRecord) -> tuple[ToolRegistry, list[str]]
     return ToolRegistry(tools), problems
 
 
-async def open_and_recover(path: Path | None, *, recover_dead: bool = True) -> tuple[Journal, list[str]]:
+async def require_journal(target: Target) -> None:
+    """Fail unless `target` already holds a journal: never create one by reading it.
+
+    A missing file is a usage error with what to do; a database is checked
+    read-only (reachable, an agentstop journal, a schema version this agentstop
+    reads), so a wrong URL is a `JournalError` naming it, not a new empty journal.
+    """
+    if isinstance(target, str):
+        backend = open_backend(target, 5.0)
+        await anyio.to_thread.run_sync(backend.prepare, True)
+    elif not target.exists():
+        raise click.ClickException(
+            f"no journal at {target}. Run a task first (agentstop run TASK.yaml --headless), "
+            f"or pass the journal's path.")
+
+
+async def open_and_recover(target: Target | None, *, recover_dead: bool = True) -> tuple[Journal, list[str]]:
     """Open a journal (must exist) and recover sessions whose process died.
 
     Returns the open journal (the caller closes it) and notes for the user.
     """
-    journal_path = path or default_journal()
-    if not journal_path.exists():
-        raise click.ClickException(
-            f"no journal at {journal_path}. Run a task first (agentstop run TASK.yaml --headless), "
-            f"or pass the journal's path.")
-    journal = await Journal.connect(journal_path)
+    where = target if target is not None else default_journal()
+    await require_journal(where)
+    journal = await Journal.connect(where)
     notes: list[str] = []
     if recover_dead:
         from agentstop.supervisor import is_alive

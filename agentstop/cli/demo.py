@@ -14,7 +14,7 @@ import platformdirs
 from agentstop.errors import AgentstopError
 from agentstop.task import load_task
 
-from .common import EXIT_USAGE
+from .common import EXIT_USAGE, TARGET, Target, shown
 from .headless import run_headless
 
 __all__ = ["demo_cmd"]
@@ -29,7 +29,9 @@ def _task_path(name: str) -> Path:
     return TASKS / f"{name}.yaml"
 
 
-def _where(world_dir: Path, journal: Path) -> str:
+def _where(world_dir: Path, journal: Target) -> str:
+    # A URL goes behind --journal, quoted for the shell, and without its password.
+    again = shown(journal) if isinstance(journal, Path) else f"--journal '{shown(journal)}'"
     return "\n".join([
         "The world the agent acted on (check it against the report):",
         f"  mailbox (Maildir)   {world_dir / 'mailbox'}",
@@ -37,8 +39,8 @@ def _where(world_dir: Path, journal: Path) -> str:
         f"  chat channel        {world_dir / 'chat.jsonl'}",
         f"  git remote, PRs     {world_dir / 'origin.git'}, {world_dir / 'prs.json'}",
         f"  database, ledger    {world_dir / 'production.db'}, {world_dir / 'ledger.db'}",
-        f"  journal             {journal}",
-        f"Replay the report:    agentstop report {journal}",
+        f"  journal             {shown(journal)}",
+        f"Replay the report:    agentstop report {again}",
     ])
 
 
@@ -51,13 +53,14 @@ def _where(world_dir: Path, journal: Path) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
 @click.option("--dir", "world_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the demo world lives (default: a new folder in the per-user data directory).")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal file (default: demo.db next to the world).")
+@click.option("--journal", type=TARGET, metavar="PATH|URL",
+              help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: demo.db next "
+                   "to the world).")
 @click.option("--undo-window", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
               envvar="AGENTSTOP_DEMO_UNDO_WINDOW", show_envvar=True,
               help="How long a sent email stays in the outbox, exactly undoable, before delivery.")
 def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: bool, world_dir: Path | None,
-             journal: Path | None, undo_window: float) -> None:
+             journal: Target | None, undo_window: float) -> None:
     """Run the demo: an agent that misreads "hold the release" as "ship it".
 
     It starts real local services on 127.0.0.1 (SMTP mail with an outbox,
@@ -71,12 +74,13 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
       agentstop demo                                  # in the terminal UI: press s to Stop
       agentstop demo --headless --stop-after 6 --json
       agentstop demo --task parallel --headless --stop-after 1
+      agentstop demo --headless --journal postgresql://agents@127.0.0.1/agentstop
     """
     from demo_tools.world import WorldStartFailed, running_world
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     world = (world_dir or Path(platformdirs.user_data_dir("agentstop")) / "demo" / stamp).resolve()
-    journal_path = journal or world / "demo.db"
+    journal_path: Target = journal or world / "demo.db"
     os.environ["AGENTSTOP_DEMO_UNDO_WINDOW"] = str(undo_window)
     try:
         spec = load_task(_task_path(task_name))
@@ -90,6 +94,7 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
             else:
                 from agentstop.tui import run_tui
 
+                # run_tui opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
                 code = anyio.run(lambda: run_tui(spec, tools, journal_path, stop_after=stop_after))
     except (AgentstopError, WorldStartFailed) as exc:
         click.echo(f"agentstop: {exc}", err=True)

@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -21,7 +20,7 @@ from agentstop.supervisor import Supervisor
 from agentstop.task import TaskFile
 from agentstop.tools import ToolRegistry
 
-from .common import EXIT_FAILED, EXIT_OK
+from .common import EXIT_FAILED, EXIT_OK, Target
 
 __all__ = ["ProgressPrinter", "exit_code", "run_headless"]
 
@@ -101,14 +100,17 @@ async def _stop_after(sup: Supervisor, seconds: float) -> None:
     await sup.stop(f"--stop-after {seconds:g}", "user")
 
 
-async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Path, *, stop_after: float | None,
+async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target, *, stop_after: float | None,
                        as_json: bool, install_signals: bool = True) -> int:
-    """Run the task under a supervisor without UI; returns the exit code."""
+    """Run the task under a supervisor without UI; returns the exit code.
+
+    `journal_path` is a journal file or a `postgresql://` URL.
+    """
     async with Journal.open(journal_path) as journal:
         sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
                          task_path=str(task.path), grace=task.grace_seconds, approve=task.approve)
         await sup.start()
-        print(f"session {sup.session_id} · journal {journal_path}", file=sys.stderr, flush=True)
+        print(f"session {sup.session_id} · journal {journal.location}", file=sys.stderr, flush=True)
         progress = ProgressPrinter(journal, sup.session_id, sys.stderr)
         async with anyio.create_task_group() as tg:
             tg.start_soon(progress.follow)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from pathlib import Path
 
 import anyio
 import click
 from rich.console import Console
 
-from agentstop.journal import request_stop_after_step, revoke
+from agentstop.journal import SessionRecord, request_stop_after_step, revoke
 from agentstop.report import Report
 from agentstop.supervisor.undo import run_undo
 
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
+    Target,
     default_journal,
     echo_notes,
     journal_argument,
@@ -24,7 +27,8 @@ from .common import (
     session_option,
     tools_from_session,
 )
-from .render import render_report, render_sessions
+from .render import render_report, render_sessions, session_json
+from .selectors import Selector, select_running
 
 __all__ = ["report_cmd", "schema_cmd", "sessions_cmd", "stop_cmd", "undo_cmd"]
 
@@ -34,7 +38,7 @@ __all__ = ["report_cmd", "schema_cmd", "sessions_cmd", "stop_cmd", "undo_cmd"]
 @session_option
 @click.option("--json", "as_json", is_flag=True, help="Print Report.to_json() on stdout, nothing else.")
 @run_async
-async def report_cmd(journal: Path | None, session: str, as_json: bool) -> int:
+async def report_cmd(journal: Target | None, session: str, as_json: bool) -> int:
     """The four-way report of a session: done, interrupted, in flight, undoable.
 
     \b
@@ -42,6 +46,7 @@ async def report_cmd(journal: Path | None, session: str, as_json: bool) -> int:
       agentstop report                          # latest session, default journal
       agentstop report ./release.db --session 20261126T080930-3fa2c1
       agentstop report --json | jq '.undoable[].call_id'
+      agentstop report --journal postgresql://agents@db.internal/agentstop --session latest
     """
     j, notes = await open_and_recover(journal)
     try:
@@ -61,23 +66,30 @@ async def report_cmd(journal: Path | None, session: str, as_json: bool) -> int:
 @journal_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
 @run_async
-async def sessions_cmd(journal: Path | None, as_json: bool) -> int:
-    """List the sessions in a journal with how they ended and their bucket counts.
+async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
+    """List the sessions in a journal: how each ended, its counts, and where it runs.
+
+    Each session shows the host and process that run(s) it, and for a running
+    session whether it is live (its process answers, or, on another machine,
+    its heartbeat is recent). On a shared PostgreSQL journal this is the fleet:
+    every machine's sessions, running and past.
 
     \b
-    Example:
+    Examples:
       agentstop sessions ./release.db
+      agentstop sessions --journal postgresql://agents@db.internal/agentstop
+      agentstop sessions --json | jq '.[] | select(.live) | .id'
     """
     j, notes = await open_and_recover(journal)
     try:
         echo_notes(notes)
-        rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
+        # One journal (one connection pair) for every session; each session row is read once.
+        rows = [(s, Report.build(s, await j.calls(s.session_id), await j.grants(s.session_id)))
+                for s in await j.sessions()]
     finally:
         await j.close()
     if as_json:
-        click.echo(json.dumps([r.to_json()["session"] | {
-            "done": len(r.done), "interrupted": len(r.interrupted), "in_flight": len(r.in_flight),
-            "undoable": len(r.undoable)} for _, r in rows], indent=2))
+        click.echo(json.dumps([session_json(s, r) for s, r in rows], indent=2))
     elif not rows:
         click.echo("no sessions yet", err=True)
     else:
@@ -85,23 +97,38 @@ async def sessions_cmd(journal: Path | None, as_json: bool) -> int:
     return EXIT_OK
 
 
+_CALL_ID = re.compile(r"c\d+")
+
+
 @click.command("undo")
 @journal_argument
 @session_option
 @click.option("--all", "undo_all", is_flag=True, help="Undo every undoable call, latest commit first.")
+@click.option("--force", is_flag=True,
+              help="Undo even calls whose effect was changed since the agent made it (skips each tool's drift "
+                   "check; journaled as forced).")
 @click.argument("call_ids", nargs=-1)
 @run_async
-async def undo_cmd(journal: Path | None, session: str, undo_all: bool, call_ids: tuple[str, ...]) -> int:
+async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: bool,
+                   call_ids: tuple[str, ...]) -> int:
     """Run compensations for a session's calls, latest commit first.
 
     Calls that cannot be undone (irreversible, never landed) are listed with the
-    reason and are not errors; the exit status is 1 only if a compensation failed.
+    reason and are not errors. Before each undo the tool checks that the effect
+    was not changed since the agent made it (the event edited, new commits on
+    the branch, the row rewritten); if it was, that undo is refused, nothing is
+    done to it, and the others still run. The exit status is 1 if a
+    compensation failed or was refused; --force undoes them anyway.
 
     \b
     Examples:
       agentstop undo --all                       # latest session
       agentstop undo ./release.db --session 20261126T080930-3fa2c1 c3 c5
+      agentstop undo --force c3                  # c3 was edited since; undo it anyway
     """
+    if isinstance(journal, Path) and _CALL_ID.fullmatch(str(journal)) and not journal.exists():
+        # `agentstop undo c3`: a call id where the optional JOURNAL argument would go.
+        journal, call_ids = None, (str(journal), *call_ids)
     if undo_all == bool(call_ids):
         raise click.UsageError("pass either --all or one or more CALL_IDs (e.g. c3 c5)")
     j, notes = await open_and_recover(journal)
@@ -111,52 +138,114 @@ async def undo_cmd(journal: Path | None, session: str, undo_all: bool, call_ids:
         tools, problems = tools_from_session(await j.session(sid))
         for problem in problems:
             click.echo(f"cannot load tool {problem}", err=True)
-        results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by="agentstop undo")
+        by = "agentstop undo --force" if force else "agentstop undo"
+        results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by=by, force=force)
     finally:
         await j.close()
     if not results:
         click.echo("nothing to undo", err=True)
     for r in results:
-        mark = {"compensated": "undone ", "failed": "FAILED ", "skipped": "skipped"}[r.status]
-        click.echo(f"{mark} {r.call_id:>5} {r.tool}: {r.detail}")
-    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+        mark = {"compensated": "undone ", "failed": "FAILED ", "skipped": "skipped", "refused": "REFUSED"}[r.status]
+        click.echo(f"{mark} {r.call_id:>5} {r.tool}: {r.drift if r.status == 'refused' else r.detail}")
+    refused = [r.call_id for r in results if r.status == "refused"]
+    if refused:
+        # A journal URL is not repeated: it may hold a password.
+        where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
+        click.echo(f"agentstop: {len(refused)} undo(s) refused: {', '.join(refused)} changed since the agent "
+                   f"acted (see above), and undoing would overwrite that change; nothing was done to them. "
+                   f"To undo anyway: agentstop undo{where} --session {sid} --force {' '.join(refused)}", err=True)
+    return EXIT_FAILED if refused or any(r.status == "failed" for r in results) else EXIT_OK
 
 
 @click.command("stop")
 @journal_argument
-@session_option
+@click.option("--session", "-s", "session", default=None,
+              help="Session id, or 'latest' (the default when no selector is given).")
+@click.option("--all-running", is_flag=True, help="Every running session in the journal.")
+@click.option("--tool", "tools", multiple=True, metavar="NAME",
+              help="Running sessions that have this tool: its name (send_email), class (SendEmail) or import "
+                   "path (demo_tools.mail:SendEmail). Repeat for any of several.")
+@click.option("--task", "tasks", multiple=True, metavar="NAME",
+              help="Running sessions of the task with this name (its `name:`). Repeat for any of several.")
 @click.option("--reason", default="stopped from another terminal", show_default=True)
 @click.option("--after-step", is_flag=True,
               help="Let the calls of the current step finish and start no new step, then stop.")
 @run_async
-async def stop_cmd(journal: Path | None, session: str, reason: str, after_step: bool) -> int:
-    """Revoke a running session's grant from another terminal; it stops itself.
+async def stop_cmd(journal: Target | None, session: str | None, all_running: bool, tools: tuple[str, ...],
+                   tasks: tuple[str, ...], reason: str, after_step: bool) -> int:
+    """Revoke a running session's grant from another terminal or machine; it stops itself.
 
-    From the moment this returns, the session cannot commit anything new.
-    With --after-step, the current step's calls may still finish first.
+    From the moment this returns, the session cannot commit anything new, and
+    it stops within 100 ms (on PostgreSQL it hears of it at once). With
+    --after-step, the current step's calls may still finish first.
+
+    Select one session with --session, or, in an incident, every running
+    session that matches: --all-running, --tool NAME, --task NAME (--tool and
+    --task together: sessions matching both). Each is revoked durably, one
+    line per session; the exit status is 1 when none matched.
 
     \b
     Examples:
       agentstop stop --session latest
       agentstop stop ./release.db --session latest --after-step
+      agentstop stop --journal postgresql://agents@db.internal/agentstop --session 20261126T080930-3fa2c1
+      agentstop stop --journal postgresql://agents@db.internal/agentstop --all-running --reason "incident 42"
+      agentstop stop --journal postgresql://agents@db.internal/agentstop --tool send_email --tool create_event
+      agentstop stop --journal postgresql://agents@db.internal/agentstop --task "Tidy the release notes" --after-step
     """
-    j, _ = await open_and_recover(journal, recover_dead=False)
+    selector = Selector(all_running=all_running, tools=tools, tasks=tasks)
+    if selector.given and session is not None:
+        raise click.UsageError("pass either --session or a selector (--all-running, --tool, --task), not both")
+    if all_running and (tools or tasks):
+        raise click.UsageError("--all-running already selects every running session; drop --tool/--task, "
+                               "or drop --all-running to select by them")
+    target = journal or default_journal()
+    j, _ = await open_and_recover(target, recover_dead=False)
     try:
-        sid = await j.resolve_session(session)
-        info = await j.session(sid)
+        where = j.location
+        if selector.given:
+            chosen = await select_running(j, selector)
+        else:
+            one = await j.session(await j.resolve_session(session or "latest"))
     finally:
         await j.close()
+    if not selector.given:
+        return await _stop_one(target, one, reason, after_step)
+    if not chosen.matched:
+        click.echo(chosen.nothing_matched(where), err=True)
+        return EXIT_FAILED
+    for picked in chosen.matched:
+        sid, what = picked.session.session_id, picked.describe()
+        if after_step:
+            await anyio.to_thread.run_sync(functools.partial(
+                request_stop_after_step, target, sid, by="agentstop stop --after-step", reason=reason))
+            click.echo(f"asked session {what} to stop after its current step", err=True)
+            continue
+        revoked = await anyio.to_thread.run_sync(functools.partial(
+            revoke, target, sid, by="agentstop stop", reason=reason))
+        if revoked:
+            click.echo(f"revoked {', '.join(f'g{g}' for g in revoked)} of session {what}", err=True)
+        else:
+            click.echo(f"session {what} had no live grant (it ended meanwhile); nothing to revoke", err=True)
+    done = ("asked to stop after their current step" if after_step
+            else "revoked: nothing new can commit in them; each stops within 100 ms")
+    click.echo(f"{len(chosen.matched)} session(s) {done} ({selector.describe()}, {where}).", err=True)
+    return EXIT_OK
+
+
+async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step: bool) -> int:
+    """`stop --session`: one session, by id or 'latest'."""
+    sid = info.session_id
     if info.status != "running":
         click.echo(f"session {sid} ({info.task_name}) already ended ({info.status}); nothing to revoke.", err=True)
         return EXIT_OK
-    path = journal or default_journal()
     if after_step:
         await anyio.to_thread.run_sync(
-            lambda: request_stop_after_step(path, sid, by="agentstop stop --after-step", reason=reason))
+            lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason))
         click.echo(f"asked session {sid} ({info.task_name}) to stop after its current step; "
                    "it revokes its grant once that step's calls have finished.", err=True)
         return EXIT_OK
-    revoked = await anyio.to_thread.run_sync(lambda: revoke(path, sid, by="agentstop stop", reason=reason))
+    revoked = await anyio.to_thread.run_sync(lambda: revoke(target, sid, by="agentstop stop", reason=reason))
     if revoked:
         click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
                    f"({info.task_name}); nothing new can commit. It stops within 100 ms if running.", err=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -12,8 +13,9 @@ from rich.text import Text
 from agentstop.formatting import STATE_STYLE, clock, duration
 from agentstop.journal import SessionRecord
 from agentstop.report import Report, ReportItem
+from agentstop.supervisor import is_alive
 
-__all__ = ["STATE_STYLE", "clock", "duration", "render_report", "render_sessions"]
+__all__ = ["STATE_STYLE", "clock", "duration", "liveness", "render_report", "render_sessions", "session_json"]
 
 
 
@@ -59,20 +61,61 @@ def render_report(report: Report) -> RenderableType:
     )
 
 
+def liveness(session: SessionRecord, now: float | None = None) -> str | None:
+    """For a running session: "live" or "not live", with its heartbeat's age; None once it ended."""
+    if session.status != "running":
+        return None
+    at = time.time() if now is None else now
+    beat = session.heartbeat_at or session.started_at
+    return f"{'live' if is_alive(session, at) else 'not live'}, heartbeat {duration(max(0.0, at - beat))} ago"
+
+
+def _where(session: SessionRecord) -> str:
+    pid = f" pid {session.pid}" if session.pid is not None else ""
+    return f"{session.host or '?'}{pid}"
+
+
+def session_json(session: SessionRecord, report: Report, now: float | None = None) -> dict[str, Any]:
+    """One session for `agentstop sessions --json`: the report's session, where it runs, and its counts."""
+    at = time.time() if now is None else now
+    head: dict[str, Any] = report.to_json()["session"]
+    return head | {
+        "host": session.host, "pid": session.pid,
+        "live": session.status == "running" and is_alive(session, at),
+        "heartbeat_at": _iso(session.heartbeat_at),
+        "done": len(report.done), "interrupted": len(report.interrupted), "in_flight": len(report.in_flight),
+        "undoable": len(report.undoable)}
+
+
+def _iso(at: float | None) -> str | None:
+    # The same form as Report.to_json's times.
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
 def render_sessions(rows: list[tuple[SessionRecord, Report]]) -> RenderableType:
-    """Two lines per session (readable at any width): id, how it ended, start, duration; task and counts."""
+    """Two lines per session (readable at any width).
+
+    First: id, how it ended (or whether it is live), start, duration, host and pid.
+    Second: the task and its bucket counts.
+    """
+    now = time.time()
     out = Text()
     for session, report in rows:
-        end = session.ended_at or time.time()
+        end = session.ended_at or now
         status = session.status
         if session.stopped_by and status == "stopped":
             status = f"stopped by {session.stopped_by}"
+        live = liveness(session, now)
+        if live is not None:
+            status = f"{status} ({live})"
         started = datetime.fromtimestamp(session.started_at).strftime("%Y-%m-%d %H:%M:%S")
         style = {"completed": "green", "running": "yellow"}.get(session.status, "red")
         out.append(session.session_id, style="bold")
         out.append("  ")
         out.append(status, style=style)
-        out.append(f"  {started}  {duration(end - session.started_at)}\n")
+        out.append(f"  {started}  {duration(end - session.started_at)}  ")
+        out.append(_where(session), style="dim")
+        out.append("\n")
         out.append(f"  {session.task_name}", style="italic")
         out.append(f" · {len(report.done)} done, {len(report.interrupted)} interrupted, "
                    f"{len(report.in_flight)} in flight, {len(report.undoable)} undoable\n")

@@ -11,7 +11,15 @@ from agentstop.replay import export_session
 from agentstop.report import Report
 from agentstop.tools import ToolRegistry
 
-from .common import EXIT_OK, EXIT_USAGE, default_journal, journal_argument, run_async, tools_from_session
+from .common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Target,
+    default_journal,
+    journal_argument,
+    run_async,
+    tools_from_session,
+)
 
 __all__ = ["replay_cmd"]
 
@@ -22,7 +30,7 @@ __all__ = ["replay_cmd"]
 @click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the session's report and timeline to FILE.html, FILE.json or FILE.md instead.")
 @run_async
-async def replay_cmd(journal: Path | None, session: str | None, export: Path | None) -> int:
+async def replay_cmd(journal: Target | None, session: str | None, export: Path | None) -> int:
     """Replay past sessions from a journal: browse, scrub the timeline, see the report, undo.
 
     Replay only reads the journal; it writes to it only when you undo.
@@ -34,14 +42,15 @@ async def replay_cmd(journal: Path | None, session: str | None, export: Path | N
       agentstop replay                              # the sessions of the default journal
       agentstop replay ./release.db --session latest
       agentstop replay --session latest --export incident.html
+      agentstop replay --journal postgresql://agents@db.internal/agentstop
     """
     path = journal or default_journal()
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         raise click.ClickException(f"no journal at {path}. Run a task first, or pass the journal's path.")
     async with Journal.open(path, readonly=True) as j:
         sessions = await j.sessions()
         if not sessions:
-            click.echo(f"{path} has no sessions yet.", err=True)
+            click.echo(f"{j.location} has no sessions yet.", err=True)
             return EXIT_USAGE
         sid = await j.resolve_session(session) if session else None
         if export is not None:
@@ -56,5 +65,6 @@ async def replay_cmd(journal: Path | None, session: str | None, export: Path | N
 
     from agentstop.tui.replay_app import ReplayApp  # lazy: only this command needs Textual
 
+    # ReplayApp opens it with Journal.open, which takes a path or a URL (its annotation says Path).
     await ReplayApp(path, rows, load_tools, session_id=sid).run_async()
     return EXIT_OK

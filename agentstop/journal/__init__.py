@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .copy import CopyProgress, CopyResult, copy_sessions
 from .journal import Journal
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
 from .remote import request_stop_after_step, revoke
@@ -13,12 +14,15 @@ __all__ = [
     "TRANSITIONS",
     "CallRecord",
     "CallState",
+    "CopyProgress",
+    "CopyResult",
     "Event",
     "GrantRecord",
     "Journal",
     "SessionRecord",
     "SessionStatus",
     "can_move",
+    "copy_sessions",
     "request_stop_after_step",
     "revoke",
 ]

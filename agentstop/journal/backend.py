@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Backend", "ReadConnection", "is_url", "open_backend"]
+__all__ = ["Backend", "ReadConnection", "is_url", "open_backend", "redact_url"]
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -24,6 +26,21 @@ URL_SCHEMES = ("postgresql://", "postgres://")
 def is_url(target: str | os.PathLike[str]) -> bool:
     """True when `target` names a PostgreSQL server rather than a file."""
     return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """The URL as messages may show it: a password (in the user part or `?password=`) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # too malformed to tell the password from the rest: show none of it
+        return url.split("://", 1)[0] + "://..."
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.IGNORECASE)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class ReadConnection(abc.ABC):

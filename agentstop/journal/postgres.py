@@ -24,13 +24,12 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
 from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
 
-from .backend import Backend, ReadConnection
+from .backend import Backend, ReadConnection, redact_url
 from .postgres_schema import MIGRATIONS, OUR_TABLES, VERSION_TABLE
 from .schema import SCHEMA_VERSION
 
@@ -42,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise JournalError("postgresql://", "needs the PostgreSQL driver (psycopg)",
                        "Install it: pip install 'agentstop[postgres]'.") from exc
 
-__all__ = ["CHANNEL", "PgConnection", "PostgresBackend", "redact_url"]
+__all__ = ["CHANNEL", "PgConnection", "PostgresBackend"]
 
 CHANNEL = "agentstop_revoke"
 
@@ -53,16 +52,6 @@ _TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(\?)|(%)""")
 def _translate(sql: str) -> str:
     """`?` placeholders to psycopg's `%s`, a literal `%` to `%%` (quoted text left alone but for `%`)."""
     return _TOKEN.sub(lambda m: "%s" if m.group(3) else m.group(0).replace("%", "%%"), sql)
-
-
-def redact_url(url: str) -> str:
-    """The URL as messages may show it: the password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 class PgConnection:

@@ -37,8 +37,9 @@ class Moment:
         event: the event just applied (None before the first).
         calls: every call known at this moment, by id, in planning order.
         transcript: the agent's thoughts so far.
-        revoked_at: when the grant was revoked, if it was by then.
+        revoked_at: when this epoch's grant was revoked, if it was by then.
         revoked_by: who revoked it.
+        epoch: which stretch of the session: 1, then one more for each Resume.
     """
 
     index: int
@@ -47,15 +48,23 @@ class Moment:
     transcript: tuple[str, ...] = ()
     revoked_at: float | None = None
     revoked_by: str | None = None
+    epoch: int = 1
 
 
 def _apply(m: Moment, index: int, e: Event) -> Moment:
     calls, transcript = m.calls, m.transcript
-    revoked_at, revoked_by = m.revoked_at, m.revoked_by
+    revoked_at, revoked_by, epoch = m.revoked_at, m.revoked_by, m.epoch
     if e.kind == "transcript":
         transcript = (*transcript, str(e.data.get("text", "")))
     elif e.kind == "revoked" and revoked_at is None:
         revoked_at, revoked_by = e.at, str(e.data.get("by", ""))
+    elif e.kind == "session_resumed":
+        # A new epoch under a new grant: its own Stop, if any, is still to come.
+        epoch = int(e.data.get("epoch", epoch + 1))
+        revoked_at, revoked_by = None, None
+        said = str(e.data.get("instruction") or "").strip()
+        transcript = (*transcript, f"— resumed by {e.data.get('by', 'the user')} (epoch {epoch})"
+                      + (f": {said}" if said else "") + " —")
     elif e.call_id is not None and e.kind not in ("approval_requested", "approved"):
         calls = dict(calls)
         if e.kind == "planned":
@@ -65,7 +74,7 @@ def _apply(m: Moment, index: int, e: Event) -> Moment:
             reason = e.data.get("reason")
             calls[e.call_id] = replace(calls[e.call_id], state=e.kind, at=e.at,
                                        reason=str(reason) if reason else calls[e.call_id].reason)
-    return Moment(index, e, calls, transcript, revoked_at, revoked_by)
+    return Moment(index, e, calls, transcript, revoked_at, revoked_by, epoch)
 
 
 class Timeline:
@@ -81,7 +90,26 @@ class Timeline:
     @property
     def stop_index(self) -> int | None:
         """The index of the first `revoked` event (the Stop), if any."""
-        return next((i for i, e in enumerate(self.events) if e.kind == "revoked"), None)
+        stops = self.stop_indices
+        return stops[0] if stops else None
+
+    @property
+    def stop_indices(self) -> list[int]:
+        """The index of each Stop (a `revoked` event): one per epoch that was stopped."""
+        return [i for i, e in enumerate(self.events) if e.kind == "revoked"]
+
+    @property
+    def resume_indices(self) -> list[int]:
+        """The index of each Resume (a `session_resumed` event): where epochs 2, 3, ... begin."""
+        return [i for i, e in enumerate(self.events) if e.kind == "session_resumed"]
+
+    def stop_of_epoch(self, index: int) -> int | None:
+        """The Stop of the epoch that event `index` belongs to, if that epoch was stopped."""
+        starts = [-1, *self.resume_indices]
+        start = max(s for s in starts if s <= index)
+        after = [s for s in starts if s > start]
+        end = after[0] if after else len(self.events)
+        return next((i for i in self.stop_indices if start < i < end), None)
 
     def at(self, index: int) -> Moment:
         """The moment after event `index` (clamped to the timeline; -1 is before everything)."""

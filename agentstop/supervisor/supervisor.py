@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 from agentstop.errors import AgentstopError, Rejected
 from agentstop.grant import GrantSpec
 from agentstop.journal import Journal, SessionStatus
-from agentstop.planners.base import Planner, TranscriptChunk
+from agentstop.planners.base import Planner, Resumption, TranscriptChunk
 from agentstop.redact import Redactor
 from agentstop.report import Report
 from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
@@ -257,6 +257,23 @@ class Supervisor:
         self._thought.append(text)
         self._emit(TranscriptChunk("thought", text))
 
+    async def record(self, kind: str, data: dict[str, Any]) -> None:
+        """Journal what the planner needs after a Resume (an event of `kind`, redacted)."""
+        await self.start()
+        with anyio.CancelScope(shield=True):
+            await self.journal.append(self.session_id, kind, self.redactor(data))
+
+    async def resumed_from(self, kinds: Sequence[str]) -> Resumption | None:
+        """None for a new session; after a Resume, the planner's records and the earlier calls' outcomes."""
+        await self.start()
+        if self.epoch == 1:
+            return None
+        wanted = {*kinds, "session_resumed"}
+        records = tuple((e.kind, e.data) for e in await self.journal.events(self.session_id)
+                        if e.call_id is None and e.kind in wanted)
+        outcomes = {c.idempotency_key: (c.state, c.receipt) for c in await self.journal.calls(self.session_id)}
+        return Resumption(records, outcomes)
+
     async def end_thought(self) -> None:
         """Close the current thought and journal it as one transcript event."""
         if self._thought:
@@ -446,14 +463,31 @@ class Supervisor:
 
     # -- undo ----------------------------------------------------------------------
 
-    async def undo(self, call_ids: Sequence[str], *, by: str = "user") -> list[UndoResult]:
-        """Undo these calls (reverse commit order); works during and after Stop."""
-        return await run_undo(self.journal, self.registry, self.session_id, list(call_ids), by=by,
-                              redactor=self.redactor)
+    async def undo(self, call_ids: Sequence[str], *, by: str = "user", force: bool = False) -> list[UndoResult]:
+        """Undo these calls (reverse commit order); works during and after Stop.
 
-    async def undo_all(self, *, by: str = "user") -> list[UndoResult]:
-        """Undo every undoable call, latest commit first."""
-        return await run_undo(self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor)
+        Before each compensation the tool's `check` looks for drift (the effect
+        was changed since the agent made it); a call that drifted is refused,
+        not undone, and its result says why (status "refused", `drift`). The
+        other calls are still undone.
+
+        Args:
+            call_ids: the calls to undo ("c3", ...).
+            by: who asks (journaled).
+            force: skip the drift checks and undo anyway (journaled as forced).
+        """
+        return await run_undo(self.journal, self.registry, self.session_id, list(call_ids), by=by,
+                              redactor=self.redactor, force=force)
+
+    async def undo_all(self, *, by: str = "user", force: bool = False) -> list[UndoResult]:
+        """Undo every undoable call, latest commit first; a refused call does not stop the others.
+
+        Args:
+            by: who asks (journaled).
+            force: skip the drift checks and undo anyway (journaled as forced).
+        """
+        return await run_undo(self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor,
+                              force=force)
 
     async def report(self) -> Report:
         """The session's report as the journal has it now."""

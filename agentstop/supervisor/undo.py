@@ -1,4 +1,24 @@
-"""Saga compensation: undo committed calls in reverse commit order, journaled and retried."""
+"""Saga compensation: undo committed calls in reverse commit order, checked, journaled and retried.
+
+Each attempt of an undo first asks the tool's `check` whether the effect was
+changed since the agent made it (drift), then runs `compensate`:
+
+```
+check ──► drift ──────────► refused   (nothing run; `undo_refused` event; still undoable)
+  │   └─► raised ─┐
+  └─► None ─► compensate ─► compensated
+                  │ raised
+                  └───────► next attempt, after a backoff ──► ... ──► compensation_failed
+```
+
+The check runs before the call is journaled `compensating`: it only reads, and
+a refusal leaves the call exactly as it was (committed, or compensation_failed
+from an earlier try). A check that raises is not drift: the upstream could not
+say, which is a failed attempt like a compensation that raised. Every retry
+checks again, so a retry never overwrites a change made after the first try.
+`force=True` skips the check; the journal's `compensating` and outcome events
+then carry `"forced": true`, and the tool's `compensate` sees `ctx.forced`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +35,13 @@ from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .shape import storable
 
-__all__ = ["UndoResult", "run_undo"]
+__all__ = ["UNDO_REFUSED", "UndoResult", "run_undo"]
+
+UNDO_REFUSED = "undo_refused"
+"""The journal event kind of an undo that `check` refused: data {"reason", "by", "attempt"}."""
+
+# How long one check or one compensation may take before it counts as a failed attempt.
+STEP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -25,10 +51,16 @@ class UndoResult:
     Attributes:
         call_id: the call.
         tool: its tool.
-        status: "compensated", "failed" (retryable later) or "skipped" (nothing
-            was run: not undoable, not landed, already undone, deadline passed).
+        status: "compensated"; "refused" (the tool's `check` found the effect
+            changed since the agent made it: nothing was run, the call stays
+            undoable, and forcing the undo runs it anyway); "failed" (the
+            compensation or the check raised on every attempt; retryable later);
+            or "skipped" (nothing was run: not undoable, not landed, already
+            undone, deadline passed, tool not loaded).
         detail: one line for a person.
-        attempts: how many times the compensation ran in this request.
+        attempts: how many attempts (check, then compensation) ran in this request.
+        drift: for "refused", what changed, as the tool's check said it.
+        forced: the undo was forced: the check was skipped.
     """
 
     call_id: str
@@ -36,6 +68,8 @@ class UndoResult:
     status: str
     detail: str
     attempts: int = 0
+    drift: str = ""
+    forced: bool = False
 
 
 async def run_undo(
@@ -48,12 +82,23 @@ async def run_undo(
     attempts: int = 3,
     backoff: float = 0.2,
     redactor: Redactor | None = None,
+    force: bool = False,
 ) -> list[UndoResult]:
     """Run compensations for `call_ids` (None: every undoable call), latest commit first.
 
-    Each compensation is journaled `compensating` (durably, before it runs),
-    retried with exponential backoff, and ends `compensated` or
-    `compensation_failed` with its error, which a later undo may retry.
+    Each attempt runs the tool's `check` (unless `force`), then its compensation,
+    journaled `compensating` (durably, before it runs); attempts are retried
+    with exponential backoff, and the undo ends `compensated` or
+    `compensation_failed` with its error, which a later undo may retry. A check
+    that finds drift refuses that call's undo (journaled as an `undo_refused`
+    event, the call left undoable) and the others still run.
+
+    Args:
+        force: skip every check: undo even what changed since the agent acted.
+
+    Returns:
+        One result per requested call, in the order they ran; refused ones have
+        status "refused" and their reason in `drift`.
     """
     report = await Report.from_journal(journal, session_id)
     calls = {c.call_id: c for c in await journal.calls(session_id)}
@@ -62,7 +107,7 @@ async def run_undo(
     else:
         for cid in call_ids:
             if cid not in calls:
-                raise UnknownCall(str(journal.path), session_id, cid)
+                raise UnknownCall(journal.location, session_id, cid)
         wanted = list(dict.fromkeys(call_ids))
     items = {i.call_id: i for i in report.all_calls}
     # Reverse commit order; calls that never committed sort last (they are skipped).
@@ -73,13 +118,23 @@ async def run_undo(
         if not item.undo.available:
             results.append(UndoResult(cid, item.tool, "skipped", item.undo.detail))
             continue
-        results.append(await _compensate(journal, registry, calls[cid], by, attempts, backoff,
-                                         redactor or Redactor()))
+        results.append(await _compensate(journal, registry, calls[cid], _Policy(
+            by, attempts, backoff, redactor or Redactor(), force)))
     return results
 
 
-async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord, by: str, attempts: int,
-                      backoff: float, redactor: Redactor) -> UndoResult:
+@dataclass(frozen=True)
+class _Policy:
+    """How one request undoes each call: who asks, how often to try, whether checks are skipped."""
+
+    by: str
+    attempts: int
+    backoff: float
+    redactor: Redactor
+    force: bool
+
+
+async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord, policy: _Policy) -> UndoResult:
     try:
         tool = registry.get(call.tool)
     except UnknownTool:
@@ -87,32 +142,70 @@ async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord
                           f"tool {call.tool!r} is not loaded here; load it to undo this call")
     # An undo that has begun runs to its journaled end, even if its caller is cancelled.
     with anyio.CancelScope(shield=True):
-        result = await _attempts(journal, tool, call, by, attempts, backoff, redactor)
+        result = await _attempts(journal, tool, call, policy)
     return result
 
 
-async def _attempts(journal: Journal, tool: Tool, call: CallRecord, by: str, attempts: int,
-                    backoff: float, redactor: Redactor) -> UndoResult:
-    sid = call.session_id
-    # Write-ahead for undo too: a crash mid-compensation is visible on reopen.
-    await journal.transition(sid, call.call_id, CallState.COMPENSATING, durable=True, undo_by=by)
+def _error_text(exc: BaseException, redactor: Redactor) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return storable(redactor(text))
+
+
+async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: _Policy) -> UndoResult:
+    sid, cid, by = call.session_id, call.call_id, policy.by
+    forced = {"forced": True} if policy.force else {}
+    started = False  # whether `compensating` is journaled (write-ahead, once per request)
     last_error = ""
-    for attempt in range(1, attempts + 1):
-        ctx = ToolContext(session_id=sid, call_id=call.call_id, tool=call.tool,
-                          idempotency_key=f"{call.idempotency_key}:undo", args=call.args, attempt=attempt)
+    for attempt in range(1, policy.attempts + 1):
+        if attempt > 1:
+            await anyio.sleep(policy.backoff * 2 ** (attempt - 2))
+        ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=f"{call.idempotency_key}:undo",
+                          args=call.args, attempt=attempt, forced=policy.force)
+        if not policy.force:
+            try:
+                with anyio.fail_after(STEP_TIMEOUT_S):
+                    drift = await tool.check(call.receipt, ctx)
+            except Exception as exc:
+                last_error = "the drift check failed: " + _error_text(exc, policy.redactor)
+                continue
+            if drift:
+                return await _refuse(journal, call, policy, attempt, started, str(drift))
+        if not started:
+            # Write-ahead for undo too: a crash mid-compensation is visible on reopen.
+            await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced)
+            started = True
         try:
-            with anyio.fail_after(30):
+            with anyio.fail_after(STEP_TIMEOUT_S):
                 await tool.compensate(call.receipt, ctx)
         except Exception as exc:
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            last_error = storable(redactor(text))
-            if attempt < attempts:
-                await anyio.sleep(backoff * 2 ** (attempt - 1))
+            last_error = _error_text(exc, policy.redactor)
             continue
-        await journal.transition(sid, call.call_id, CallState.COMPENSATED, durable=True,
-                                 data={"attempts": attempt, "by": by})
-        return UndoResult(call.call_id, call.tool, "compensated", "undone", attempt)
-    await journal.transition(sid, call.call_id, CallState.COMPENSATION_FAILED, durable=True,
+        await journal.transition(sid, cid, CallState.COMPENSATED, durable=True,
+                                 data={"attempts": attempt, "by": by, **forced})
+        detail = "undone (forced: no drift check)" if policy.force else "undone"
+        return UndoResult(cid, call.tool, "compensated", detail, attempt, forced=policy.force)
+    if not started:
+        # Every check raised: nothing ran, but the undo failed the same way a compensation does,
+        # and stays visible and retryable in the report.
+        await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced)
+    await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True,
                              undo_error=last_error, reason=last_error,
-                             data={"attempts": attempts, "by": by})
-    return UndoResult(call.call_id, call.tool, "failed", f"{last_error} (after {attempts} attempts)", attempts)
+                             data={"attempts": policy.attempts, "by": by, **forced})
+    return UndoResult(cid, call.tool, "failed", f"{last_error} (after {policy.attempts} attempts)",
+                      policy.attempts, forced=policy.force)
+
+
+async def _refuse(journal: Journal, call: CallRecord, policy: _Policy, attempt: int, started: bool,
+                  drift: str) -> UndoResult:
+    """Journal a refusal for drift; the call stays undoable (and can be forced)."""
+    sid, cid = call.session_id, call.call_id
+    reason = storable(policy.redactor(drift))
+    await journal.append(sid, UNDO_REFUSED, {"reason": reason, "by": policy.by, "attempt": attempt}, cid)
+    if started:
+        # An earlier attempt of this request had begun compensating (and failed); the state machine
+        # has no way back to committed, so the undo ends failed, saying why it stopped.
+        await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True,
+                                 undo_error=f"refused: {reason}", reason=f"refused: {reason}",
+                                 data={"attempts": attempt, "by": policy.by, "refused": True})
+    return UndoResult(cid, call.tool, "refused", f"refused: {reason}; nothing was undone (force to undo anyway)",
+                      attempt, drift=reason)

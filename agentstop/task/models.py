@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +25,8 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+from agentstop.journal.backend import is_url
 
 from .durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from .values import show
@@ -132,6 +135,23 @@ def _non_empty(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_non_empty), WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _journal(value: str) -> str:
+    if not value.strip():
+        raise _fail("journal", "expected a journal file or a postgresql:// URL; omit `journal` for the default")
+    if "://" in value and not is_url(value):
+        scheme = value.split("://", 1)[0]
+        raise _fail("journal", f"a journal is a file or a postgresql:// URL; {show(scheme + '://')} is not supported")
+    if is_url(value):
+        try:
+            urlsplit(value).port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise _fail("journal", f"not a valid postgresql:// URL ({exc})") from None
+    return value
+
+
+JournalTarget = Annotated[str, AfterValidator(_journal), WithJsonSchema({"type": "string", "minLength": 1})]
 
 # -- steps -------------------------------------------------------------------------
 
@@ -350,9 +370,10 @@ class TaskModel(BaseModel):
 
     name: Name = Field(description="A short title people recognise in lists and reports.")
     goal: str = Field(default="", description="What the agent was asked to do, in a sentence or two.")
-    journal: str | None = Field(
+    journal: JournalTarget | None = Field(
         default=None,
-        description="The journal file; a relative path is relative to the task file. Default: the CLI's journal.",
+        description="The journal: a file (a relative path is relative to the task file) or a "
+                    "postgresql://user:password@host/db URL. Default: the CLI's journal.",
     )
     agent: AgentSpec = Field(
         default_factory=lambda: ScriptedAgentSpec(kind="scripted"),

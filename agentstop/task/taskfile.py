@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from agentstop.errors import TaskFileError, ToolError
 from agentstop.grant import GrantSpec
+from agentstop.journal.backend import is_url
 from agentstop.planners.base import Planner
 from agentstop.planners.scripted import ScriptedPlanner, ScriptedStep
 from agentstop.tools import Tool, ToolRegistry
@@ -82,12 +83,21 @@ class TaskFile:
         g = self.model.grant
         return GrantSpec(tools=list(g.tools), scopes=list(g.scopes), ttl=g.ttl, max_calls=g.max_calls)
 
-    def journal_path(self, default: Path) -> Path:
-        """The journal file: `journal` (relative to the task file's directory), else `default`."""
+    def journal_target(self, default: Path | str) -> Path | str:
+        """The journal: `journal` if the task sets it, else `default`.
+
+        A file is relative to the task file's directory; a `postgresql://` URL is returned as written.
+        """
         if self.model.journal is None:
             return default
+        if is_url(self.model.journal):
+            return self.model.journal
         p = Path(os.path.expanduser(self.model.journal))
         return p if p.is_absolute() else self.directory / p
+
+    def journal_path(self, default: Path | str) -> Path | str:
+        """The older name of `journal_target` (it may now return a URL)."""
+        return self.journal_target(default)
 
     def scripted_steps(self) -> tuple[ScriptedStep, ...]:
         """The steps as plain data for `ScriptedPlanner`."""

@@ -3,8 +3,10 @@
 A tool is a class. Its integrator declares what it does to the world (its
 `reversibility`), how to build the effect without showing it to anyone
 (`prepare`), how to issue it exactly once (`commit`, which gets a stable
-idempotency key), and where one exists, how to take it back (`compensate`) and
-how to ask the upstream whether an effect landed (`lookup`).
+idempotency key), and where one exists, how to take it back (`compensate`), how
+to tell that the effect was changed by someone since (`check`, run before the
+undo so it never overwrites a person's edit unasked) and how to ask the upstream
+whether an effect landed (`lookup`).
 
 Example:
     ```python
@@ -26,6 +28,12 @@ Example:
         async def commit(self, prepared, ctx):
             await calendar.put(prepared)            # upstream dedupes on uid
             return {"uid": prepared["uid"]}
+
+        async def check(self, receipt, ctx):
+            event = await calendar.get(receipt["uid"])
+            if event is not None and event.etag != receipt["etag"]:
+                return "the event was edited since the agent booked it"
+            return None
 
         async def compensate(self, receipt, ctx):
             await calendar.delete(receipt["uid"])
@@ -89,6 +97,10 @@ class ToolContext:
         args: the validated arguments (as journaled, secrets redacted, when the
             context is rebuilt from the journal for undo or recovery).
         attempt: 1 for the first try of a compensation, 2 for its first retry, ...
+        forced: in `compensate`, True when the person forced the undo past `check`
+            (which was then not run): take the effect back even if it changed since.
+            False: a compensation may refuse (raise) when it finds a change `check`
+            could not see yet, say one made between the check and the undo.
     """
 
     session_id: str
@@ -98,6 +110,7 @@ class ToolContext:
     args: Any = None
     attempt: int = 1
     extra: dict[str, Any] = field(default_factory=lambda: {})
+    forced: bool = False
 
 
 class Tool:
@@ -155,10 +168,48 @@ class Tool:
     compensate: Any = None
     lookup: Any = None
 
+    async def check(self, receipt: Any, ctx: ToolContext) -> str | None:
+        """Before an undo: has the effect been changed since the agent made it?
+
+        Runs before each attempt of `compensate` (never when the person forces
+        the undo), and must only read. Compare what the receipt says was done
+        with what the upstream holds now (an ETag or SEQUENCE, a head commit,
+        the row's values) and say what changed, in words a person reads in the
+        refusal ("the event was edited since the agent booked it: title ...").
+        An effect already gone, or already undone, is not drift: return None and
+        let `compensate` treat it as done.
+
+        Returns:
+            None when the undo is safe; otherwise the reason it is not. The undo
+            is then refused, nothing is run, and the call stays undoable: the
+            person may force it (`Supervisor.undo(..., force=True)`,
+            `agentstop undo --force`).
+
+        Raises:
+            Exception: the check could not be made (the upstream is down). That
+            is not drift: it counts as a failed attempt of the undo, retried with
+            backoff like a failing `compensate`, and after the last attempt the
+            undo ends `compensation_failed`, retryable.
+        """
+        return None
+
+    def undo_summary(self, receipt: Any) -> str:
+        """What `compensate` will do to this effect, in one line the undo confirmation shows.
+
+        "" (the default) when the tool has nothing more specific to say than its
+        reversibility ("exact undo", "compensation (leaves a trace)").
+        """
+        return ""
+
     @classmethod
     def can_compensate(cls) -> bool:
         """True when the tool defines `compensate(receipt, ctx)`."""
         return callable(getattr(cls, "compensate", None))
+
+    @classmethod
+    def can_check(cls) -> bool:
+        """True when the tool overrides `check(receipt, ctx)` (looks for drift before an undo)."""
+        return cls.check is not Tool.check
 
     @classmethod
     def can_lookup(cls) -> bool:

@@ -18,7 +18,7 @@ def make_app(config: SessionConfig) -> AgentstopApp:
     return AgentstopApp(config)
 
 
-def config_from_task(task: TaskFile, tools: ToolRegistry, journal_path: Path,
+def config_from_task(task: TaskFile, tools: ToolRegistry, journal_path: Path | str,
                      stop_after: float | None = None) -> SessionConfig:
     """A session config from a loaded task file."""
     return SessionConfig(journal_path=journal_path, tools=tools, grant=task.grant_spec(), planner=task.planner(),
@@ -26,7 +26,8 @@ def config_from_task(task: TaskFile, tools: ToolRegistry, journal_path: Path,
                          approve=task.approve, stop_after=stop_after)
 
 
-async def run_tui(task: TaskFile, tools: ToolRegistry, journal_path: Path, *, stop_after: float | None) -> int:
+async def run_tui(task: TaskFile, tools: ToolRegistry, journal_path: Path | str, *,
+                  stop_after: float | None) -> int:
     """Run the task in the TUI; returns the exit code (0 only for a clean, completed run)."""
     app = make_app(config_from_task(task, tools, journal_path, stop_after))
     code = await app.run_async()

@@ -53,7 +53,7 @@ class AgentstopApp(App[int]):
         self.bridge: JournalBridge | None = None
         self.report: Report | None = None
         self.run_screen = RunScreen(config.goal, config.clock)
-        self.report_screen = ReportScreen(config.clock)
+        self.report_screen = ReportScreen(config.clock, config.tools)
         self.finished = False
         self.stop_pressed_at: float | None = None
         self.stop_done = False
@@ -232,24 +232,23 @@ class AgentstopApp(App[int]):
         """Preview the compensations, ask once, then run them (latest commit first)."""
         if self.report is None:
             return
-        screen, ids = undo_confirmation(self.report, call_ids, what)
+        screen, ids = undo_confirmation(self.report, call_ids, what, self.config.tools)
         self.push_screen(screen, lambda yes: self._undo_if(yes, ids))
 
     def _undo_if(self, yes: bool | None, call_ids: list[str]) -> None:
         if yes:
             self.run_undo(call_ids)
 
+    def force_undo(self, call_ids: list[str]) -> None:
+        """Undo calls refused for drift anyway (the report screen has asked)."""
+        self.run_undo(call_ids, force=True)
+
     @work(group="undo", exclusive=True)
-    async def run_undo(self, call_ids: list[str]) -> None:
+    async def run_undo(self, call_ids: list[str], force: bool = False) -> None:
         assert self.sup is not None
-        results = await self.sup.undo(call_ids, by="you (TUI)")
-        failed = [r for r in results if r.status == "failed"]
-        done = [r for r in results if r.status == "compensated"]
-        if failed:
-            self.notify(f"{len(failed)} undo(s) failed: {failed[0].detail}. Press r to retry.", severity="error")
-        else:
-            self.notify(f"Undone: {', '.join(r.call_id for r in done) or 'nothing'}")
+        results = await self.sup.undo(call_ids, by="you (TUI)", force=force)
         await self.refresh_report()
+        self.report_screen.undo_finished(results)
 
     async def approve(self, request: ApprovalRequest) -> bool | str | Allow:
         """Ask the person at the terminal (the supervisor awaits this at the fence)."""
@@ -308,5 +307,6 @@ class AgentstopApp(App[int]):
 
     def _show_journal(self) -> None:
         sid = self.sup.session_id if self.sup else "?"
-        self.notify(f"Journal: {self.config.journal_path}\nSession: {sid}\n"
-                    f"Later: agentstop report {self.config.journal_path} --session {sid}", timeout=10)
+        where = self.journal.location if self.journal is not None else str(self.config.journal_path)
+        self.notify(f"Journal: {where}\nSession: {sid}\n"
+                    f"Later: agentstop report --journal '{where}' --session {sid}", timeout=10)

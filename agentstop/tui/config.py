@@ -19,7 +19,7 @@ class SessionConfig:
     """A session to run in the TUI.
 
     Attributes:
-        journal_path: the journal file.
+        journal_path: the journal: a file, or a `postgresql://` URL.
         tools: the tools.
         grant: the grant.
         planner: the agent.
@@ -33,7 +33,7 @@ class SessionConfig:
         clock: the wall clock (tests freeze it).
     """
 
-    journal_path: Path
+    journal_path: Path | str
     tools: ToolRegistry
     grant: GrantSpec
     planner: Planner

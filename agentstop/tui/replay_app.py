@@ -35,7 +35,7 @@ class ReplayApp(App[None]):
     TITLE = "agentstop replay"
     BINDINGS = [Binding("q", "quit", "Quit")]
 
-    def __init__(self, journal_path: Path, rows: list[SessionRow], tool_loader: ToolLoader,
+    def __init__(self, journal_path: Path | str, rows: list[SessionRow], tool_loader: ToolLoader,
                  session_id: str | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.journal_path = journal_path
@@ -100,23 +100,31 @@ class ReplayApp(App[None]):
         if problems:
             self.notify("Read-only: cannot load " + "; ".join(problems), severity="error", timeout=10)
             return
-        screen, ids = undo_confirmation(self.report, call_ids, what)
+        if self.report_screen is not None:
+            self.report_screen.tools = tools
+        screen, ids = undo_confirmation(self.report, call_ids, what, tools)
         self.push_screen(screen, lambda yes: self._undo_if(yes, tools, ids))
 
     def _undo_if(self, yes: bool | None, tools: ToolRegistry, call_ids: list[str]) -> None:
         if yes:
             self._undo(tools, call_ids)
 
+    def force_undo(self, call_ids: list[str]) -> None:
+        """Undo calls refused for drift anyway (the report screen has asked)."""
+        if self.session_id is None:
+            return
+        tools, problems = self.tool_loader(self.session_id)
+        if problems:
+            self.notify("Read-only: cannot load " + "; ".join(problems), severity="error", timeout=10)
+            return
+        self._undo(tools, call_ids, force=True)
+
     @work(exclusive=True, group="undo")
-    async def _undo(self, tools: ToolRegistry, call_ids: list[str]) -> None:
+    async def _undo(self, tools: ToolRegistry, call_ids: list[str], force: bool = False) -> None:
         assert self.session_id is not None
         async with Journal.open(self.journal_path) as journal:
-            results = await run_undo(journal, tools, self.session_id, call_ids, by="you (replay)")
+            results = await run_undo(journal, tools, self.session_id, call_ids, by="you (replay)", force=force)
             self.report = await Report.from_journal(journal, self.session_id, now=self.clock())
-        failed = [r for r in results if r.status == "failed"]
-        if failed:
-            self.notify(f"{len(failed)} undo(s) failed: {failed[0].detail}", severity="error")
-        else:
-            self.notify(f"Undone: {', '.join(r.call_id for r in results if r.status == 'compensated') or 'nothing'}")
         if self.report_screen is not None and self.report_screen in self.screen_stack:
             self.report_screen.show_report(self.report, self.report.summary_line())
+            self.report_screen.undo_finished(results)

@@ -1,20 +1,28 @@
 """The calendar service: events kept as iCalendar in one `.ics` file.
 
 `PUT /events/{uid}` books an event unless one with that uid exists (the uid is
-the caller's idempotency key), `DELETE /events/{uid}` removes it exactly, and
-`GET /events?calendar=team` lists what is booked. The file is rewritten
-atomically on every change, so a reader never sees half a calendar.
+the caller's idempotency key), `PATCH /events/{uid}` edits it the way a person
+does in a calendar app (title, start, length), `DELETE /events/{uid}` removes it
+exactly, and `GET /events?calendar=team` lists what is booked. The file is
+rewritten atomically on every change, so a reader never sees half a calendar.
+
+Every event in an answer carries its `sequence` (iCalendar SEQUENCE: 0 when
+booked, one more on each edit) and an `etag`, a hash of the event as stored,
+which changes with any edit, even one made to the .ics file by hand. A DELETE
+with `?if_etag=...` removes the event only while it still has that ETag, and
+answers 412 otherwise, so an undo cannot delete an edit it has not seen.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vText
 
 from demo_tools.services.jsonhttp import HttpError, Request, Route, require_str
 
@@ -39,6 +47,7 @@ class CalendarService:
             Route("GET", "/events", self._list),
             Route("PUT", f"/events/{_UID}", self._put),
             Route("GET", f"/events/{_UID}", self._get),
+            Route("PATCH", f"/events/{_UID}", self._patch),
             Route("DELETE", f"/events/{_UID}", self._delete),
         ]
 
@@ -48,9 +57,7 @@ class CalendarService:
         title = require_str(body, "title")
         calendar = require_str(body, "calendar", "team")
         start = _parse_start(require_str(body, "start"))
-        minutes = body.get("minutes", 30)
-        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= 24 * 60:
-            raise HttpError(400, "field 'minutes' must be a whole number of minutes from 1 to 1440")
+        minutes = _minutes(body.get("minutes", 30))
         with self._lock:
             cal = self._load()
             existing = _find(cal, uid)
@@ -62,10 +69,40 @@ class CalendarService:
             event.add("dtstart", start)
             event.add("dtend", start + timedelta(minutes=minutes))
             event.add("dtstamp", datetime.now(UTC))
+            event.add("sequence", 0)
             event.add(_CALENDAR_PROP, calendar)
             cal.add_component(event)
             self._save(cal)
         return 201, _as_json(event)
+
+    def _patch(self, request: Request) -> tuple[int, Any]:
+        uid = request.params["uid"]
+        body = request.json_object()
+        unknown = sorted(set(body) - {"title", "start", "minutes"})
+        if unknown:
+            raise HttpError(400, f"cannot edit {', '.join(map(repr, unknown))}: only 'title', 'start' and 'minutes'")
+        if not body:
+            raise HttpError(400, "the edit changes nothing: give one or more of 'title', 'start', 'minutes'")
+        with self._lock:
+            cal = self._load()
+            event = _find(cal, uid)
+            if event is None:
+                raise HttpError(404, f"no event with uid {uid!r}")
+            start: datetime = event.decoded("dtstart")
+            length: timedelta = event.decoded("dtend") - start
+            if "title" in body:
+                event["summary"] = vText(require_str(body, "title"))
+            if "start" in body:
+                start = _parse_start(require_str(body, "start"))
+            if "minutes" in body:
+                length = timedelta(minutes=_minutes(body["minutes"]))
+            now = datetime.now(UTC)
+            for name, value in (("dtstart", start), ("dtend", start + length), ("dtstamp", now),
+                                ("last-modified", now), ("sequence", int(event.get("sequence", 0)) + 1)):
+                event.pop(name, None)
+                event.add(name, value)
+            self._save(cal)
+        return 200, _as_json(event)
 
     def _get(self, request: Request) -> tuple[int, Any]:
         event = _find(self._load(), request.params["uid"])
@@ -75,11 +112,15 @@ class CalendarService:
 
     def _delete(self, request: Request) -> tuple[int, Any]:
         uid = request.params["uid"]
+        wanted_etag = request.query.get("if_etag")
         with self._lock:
             cal = self._load()
             event = _find(cal, uid)
             if event is None:
                 raise HttpError(404, f"no event with uid {uid!r}")
+            if wanted_etag is not None and _etag(event) != wanted_etag:
+                raise HttpError(412, f"event {uid!r} changed (its ETag is no longer {wanted_etag}); not deleted",
+                                current=_as_json(event))
             cal.subcomponents.remove(event)
             self._save(cal)
         return 200, {**_as_json(event), "deleted": True}
@@ -116,6 +157,12 @@ def _parse_start(text: str) -> datetime:
     return start if start.tzinfo is None else start.astimezone(UTC)
 
 
+def _minutes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 24 * 60:
+        raise HttpError(400, "field 'minutes' must be a whole number of minutes from 1 to 1440")
+    return value
+
+
 def _events(cal: Calendar) -> list[Event]:
     return [e for e in cal.walk("VEVENT") if isinstance(e, Event)]
 
@@ -137,4 +184,11 @@ def _as_json(event: Event) -> dict[str, Any]:
         "end": end.isoformat(),
         "minutes": int((end - start).total_seconds() // 60),
         "calendar": str(event.get(_CALENDAR_PROP, "")),
+        "sequence": int(event.get("sequence", 0)),
+        "etag": _etag(event),
     }
+
+
+def _etag(event: Event) -> str:
+    """A hash of the event as stored: any edit changes it (a serialisation round trip does not)."""
+    return hashlib.sha256(event.to_ical()).hexdigest()[:20]

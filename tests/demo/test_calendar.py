@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
@@ -45,7 +46,10 @@ async def test_create_lookup_and_undo_show_in_the_ics_file(demo: Demo) -> None:
         "end": "2025-03-14T10:45:00+00:00",
         "minutes": 45,
         "calendar": "team",
+        "sequence": 0,
+        "etag": receipt["etag"],
     }
+    assert re.fullmatch(r"[0-9a-f]{20}", receipt["etag"])
     event = demo.events()[ctx.idempotency_key]
     assert str(event["summary"]) == "Design review"
     assert await tool.lookup(ctx) == receipt

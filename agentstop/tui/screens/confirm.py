@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,29 +13,38 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from agentstop.report import Report
+from agentstop.errors import UnknownTool
+from agentstop.report import Report, ReportItem
+from agentstop.tools import Tool, ToolRegistry
 
-__all__ = ["ConfirmScreen", "undo_confirmation"]
+__all__ = ["ConfirmScreen", "force_confirmation", "undo_confirmation"]
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks once; Esc means no, and so does Enter (Cancel has the focus)."""
+    """Asks once; Esc means no, and so does Enter (Cancel has the focus).
+
+    Args:
+        title: the question.
+        body: lines of text, or a renderable (the undo previews are tables).
+        confirm: the label of the button that says yes.
+        danger: a red yes button.
+    """
 
     AUTO_FOCUS = "#no"
 
     BINDINGS = [Binding("escape", "answer(False)", "Cancel"), Binding("y", "answer(True)", "Yes", show=False)]
 
-    def __init__(self, title: str, lines: list[str], confirm: str, *, danger: bool = False) -> None:
+    def __init__(self, title: str, body: list[str] | RenderableType, confirm: str, *, danger: bool = False) -> None:
         super().__init__()
         self.title_text = title
-        self.lines = lines
+        self.body = body
         self.confirm = confirm
         self.danger = danger
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
-            yield Static(Text("\n".join(self.lines)), id="dialog-body")
+            yield Static(Text("\n".join(self.body)) if isinstance(self.body, list) else self.body, id="dialog-body")
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.confirm, id="yes", variant="error" if self.danger else "primary")
                 yield Button("Cancel", id="no")
@@ -43,12 +56,77 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(value)
 
 
-def undo_confirmation(report: Report, call_ids: list[str], what: str) -> tuple[ConfirmScreen, list[str]]:
-    """The confirmation that previews each compensation, and the ids in the order they will run."""
+def _tool(tools: ToolRegistry | None, name: str) -> Tool | None:
+    if tools is None:
+        return None
+    try:
+        return tools.get(name)
+    except UnknownTool:
+        return None
+
+
+def _calls_table(rows: list[tuple[ReportItem, list[Text]]]) -> Table:
+    """One block per call: its id, what it did, then what its undo will do (wrapped lines stay indented)."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1)
+    for item, lines in rows:
+        table.add_row(item.call_id, Text.assemble((f"{item.tool}: ", "bold"), item.summary))
+        for line in lines:
+            table.add_row("", line)
+    return table
+
+
+def _undo_preview(item: ReportItem, tools: ToolRegistry | None) -> Text:
+    """What the compensation of `item` will do: the tool's own summary, the kind of undo, the drift check."""
+    tool = _tool(tools, item.tool)
+    summary = tool.undo_summary(item.receipt) if tool is not None else ""
+    parts = [summary, item.undo.detail] if summary else [item.undo.detail]
+    if tool is not None and tool.can_check():
+        parts.append("not if changed since")
+    return Text("→ " + " · ".join(parts))
+
+
+def undo_confirmation(report: Report, call_ids: list[str], what: str,
+                      tools: ToolRegistry | None = None) -> tuple[ConfirmScreen, list[str]]:
+    """The confirmation that previews each compensation, and the ids in the order they will run.
+
+    Args:
+        report: the report the ids come from.
+        call_ids: the calls to undo.
+        what: finishes "About to ..." in the title.
+        tools: the session's tools, for each compensation's own summary (`Tool.undo_summary`)
+            and whether it checks for changes first; without them only the kind of undo shows.
+    """
     wanted = set(call_ids)
     # Report.undoable is already latest commit first: the order the undo runs in.
     chosen = [i for i in report.undoable if i.call_id in wanted]
     chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
-    lines = [f"  {i.call_id}  {i.tool}: {i.summary}\n        → {i.undo.detail}" for i in chosen]
-    screen = ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", lines, "Undo", danger=True)
+    body = _calls_table([(i, [_undo_preview(i, tools)]) for i in chosen])
+    screen = ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", body, "Undo", danger=True)
     return screen, [i.call_id for i in chosen]
+
+
+def force_confirmation(report: Report, refusals: Mapping[str, str],
+                       tools: ToolRegistry | None = None) -> tuple[ConfirmScreen, list[str]]:
+    """The second question after an undo refused for drift: what changed, and undo it anyway?
+
+    Args:
+        report: the current report (the calls still undoable).
+        refusals: call id -> what changed, as each tool's check said.
+        tools: the session's tools, for each compensation's own summary.
+
+    Returns:
+        The screen, and the ids it would force (latest commit first).
+    """
+    chosen = [i for i in report.undoable if i.call_id in refusals]
+    rows: list[tuple[ReportItem, list[Text]]] = []
+    for item in chosen:
+        tool = _tool(tools, item.tool)
+        summary = tool.undo_summary(item.receipt) if tool is not None else ""
+        action = f"forcing will {summary}" if summary else f"forcing runs its undo ({item.undo.detail})"
+        rows.append((item, [Text.assemble(("changed: ", "bold yellow"), refusals[item.call_id]),
+                            Text(f"→ {action}, and that change is lost")]))
+    body = Group(_calls_table(rows), Text("\nForce skips the check; the journal records the undo as forced."))
+    title = f"Not undone: {len(chosen)} call(s) changed since the agent acted. Undo anyway?"
+    return ConfirmScreen(title, body, "Force undo", danger=True), [i.call_id for i in chosen]

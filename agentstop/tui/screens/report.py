@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,11 +12,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
-from agentstop.report import Report
+from agentstop.report import Report, ReportItem
+from agentstop.supervisor import UndoResult
+from agentstop.tools import ToolRegistry
 
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
+from .confirm import force_confirmation
 
 __all__ = ["SECTIONS", "ReportScreen"]
 
@@ -29,7 +33,14 @@ SECTIONS = (
 
 
 class ReportScreen(Screen[None]):
-    """What the agent did, what it did not, what is still running, and what can be undone."""
+    """What the agent did, what it did not, what is still running, and what can be undone.
+
+    Undo goes through the app (`request_undo` asks first, `force_undo` runs an
+    undo already confirmed here), which hands the results back to
+    `undo_finished`. An undo a tool refused because its effect changed since
+    (drift) stays in Undoable with the reason, and this screen offers to force
+    it, asking a second time with what changed.
+    """
 
     AUTO_FOCUS = "#table-undoable"
     BINDINGS = [
@@ -40,14 +51,20 @@ class ReportScreen(Screen[None]):
         Binding("U", "undo_selected", "Undo selected"),
         Binding("A", "undo_all", "Undo all"),
         Binding("r", "retry", "Retry failed"),
+        Binding("f", "force_undo", "Force undo", show=False),
         Binding("tab", "focus_next", "Next list", show=False),
         Binding("escape", "app.show_run", "Run view"),
     ]
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], tools: ToolRegistry | None = None) -> None:
         super().__init__()
         self.clock = clock
+        self.tools = tools
+        """The session's tools, for the compensations' own summaries (None: not loaded)."""
         self.report: Report | None = None
+        self.refusals: dict[str, str] = {}
+        """Calls whose last undo was refused for drift -> what changed (until undone or gone)."""
+        self._summary = ""
 
     def compose(self) -> ComposeResult:
         yield StatusLine(self.clock, id="status")
@@ -76,19 +93,68 @@ class ReportScreen(Screen[None]):
     def show_report(self, report: Report, summary: str) -> None:
         """Sync every section with `report`; rows move between sections as calls resolve."""
         self.report = report
+        self._summary = summary
+        undoable = {i.call_id for i in report.undoable}
+        self.refusals = {cid: why for cid, why in self.refusals.items() if cid in undoable}
         for key, title, _ in SECTIONS:
-            items = getattr(report, key)
+            items = [self._with_refusal(i) for i in getattr(report, key)]
             self.table(key).sync(items)
             self.query_one(f"#title-{key}", Label).update(f"{title} ({len(items)})")
         self.query_one("#summary", Static).update(Text(summary))
         detail = self.query_one(CallDetail)
         if detail.item is not None:
             current = {i.call_id: i for i in report.all_calls}.get(detail.item.call_id)
-            detail.show(current)
+            detail.show(self._with_refusal(current) if current is not None else None)
         failed = [i for i in report.undoable if i.undo.status == "failed"]
         self.query_one("#retry", Button).display = bool(failed)
         self.query_one("#undo-all", Button).disabled = not report.undoable
         self.query_one("#undo-selected", Button).disabled = not report.undoable
+
+    def _with_refusal(self, item: ReportItem) -> ReportItem:
+        """The item as shown: an undo refused for drift says so, and what changed, in its undo status.
+
+        The expanded view shows it as the row's "why" too, near its top, where a long receipt cannot push
+        it out of sight.
+        """
+        why = self.refusals.get(item.call_id)
+        if why is None or not item.undo.available:
+            return item
+        undo = replace(item.undo, status="refused", detail=f"not undone: {why} · f: force")
+        return replace(item, undo=undo, reason=item.reason or f"undo refused: {why} (f: force)")
+
+    def undo_finished(self, results: Sequence[UndoResult]) -> None:
+        """Show what an undo did; for calls refused because they changed since, offer to force it."""
+        for r in results:
+            if r.status == "refused":
+                self.refusals[r.call_id] = r.drift
+            else:
+                self.refusals.pop(r.call_id, None)
+        if self.report is not None and self.is_mounted:
+            self.show_report(self.report, self._summary)
+        failed = [r for r in results if r.status == "failed"]
+        refused = [r.call_id for r in results if r.status == "refused"]
+        done = [r.call_id for r in results if r.status == "compensated"]
+        if failed:
+            self.notify(f"{len(failed)} undo(s) failed: {failed[0].detail}. Press r to retry.", severity="error")
+        elif done or not refused:
+            self.notify(f"Undone: {', '.join(done) or 'nothing'}")
+        if refused:
+            self.offer_force(refused)
+
+    def offer_force(self, call_ids: list[str]) -> None:
+        """Ask, saying what changed, whether to undo these refused calls anyway."""
+        refusals = {cid: self.refusals[cid] for cid in call_ids if cid in self.refusals}
+        if self.report is None or not refusals:
+            return
+        screen, ids = force_confirmation(self.report, refusals, self.tools)
+        if ids:
+            self.app.push_screen(screen, lambda yes: self._force_if(yes, ids))
+
+    def _force_if(self, yes: bool | None, call_ids: list[str]) -> None:
+        if yes:
+            self.app.force_undo(call_ids)  # type: ignore[attr-defined]
+        else:
+            self.notify("Left as it is. Press f on the row to undo it anyway later.")
 
     def _focused_table(self) -> CallTable | None:
         focused = self.focused
@@ -135,6 +201,15 @@ class ReportScreen(Screen[None]):
     def action_undo_all(self) -> None:
         ids = [i.call_id for i in self.report.undoable] if self.report else []
         self._request_undo(ids, "undo everything that can be undone")
+
+    def action_force_undo(self) -> None:
+        table = self._focused_table()
+        item = table.highlighted() if table else None
+        if item is None or item.call_id not in self.refusals:
+            self.notify("f forces an undo that was refused because the effect changed since; "
+                        "this row has none. Press u to undo it.", severity="warning")
+            return
+        self.offer_force([item.call_id])
 
     def action_retry(self) -> None:
         ids = [i.call_id for i in self.report.undoable if i.undo.status == "failed"] if self.report else []

@@ -67,8 +67,10 @@ class TimelineScreen(Screen[None]):
         moment = self.timeline.at(self.index)
         self.query_one(MomentTable).show(moment)
         total = len(self.timeline)
-        stop = self.timeline.stop_index
+        stop = self.timeline.stop_of_epoch(max(self.index, 0))
         text = Text.assemble((f"event {self.index + 1}/{total}", "bold"))
+        if self.timeline.resume_indices:
+            text.append(f"  ·  epoch {moment.epoch} of {len(self.timeline.resume_indices) + 1}", style="bold cyan")
         if moment.event is not None:
             e = moment.event
             text.append(f"  ·  {clock(e.at)}  ·  {e.call_id or 'session'} {e.kind}")
@@ -97,11 +99,12 @@ class TimelineScreen(Screen[None]):
         self.show()
 
     def action_jump_to_stop(self) -> None:
-        stop = self.timeline.stop_index
-        if stop is None:
+        """Jump to the next Stop (after a Resume there is one per stopped epoch), then round again."""
+        stops = self.timeline.stop_indices
+        if not stops:
             self.notify("This session was never stopped.")
             return
-        self.action_jump(stop)
+        self.action_jump(next((i for i in stops if i > self.index), stops[0]))
 
     def action_speed(self) -> None:
         self.speed = SPEEDS[(SPEEDS.index(self.speed) + 1) % len(SPEEDS)]

@@ -19,7 +19,7 @@ __all__ = ["CallTable"]
 def _undo_cell(item: ReportItem, now: float) -> Text:
     undo = item.undo
     style = {"available": "green", "failed": "bold red", "done": "blue", "running": "yellow",
-             "expired": "dim", "pending": "magenta"}.get(undo.status, "dim")
+             "expired": "dim", "pending": "magenta", "refused": "bold yellow"}.get(undo.status, "dim")
     text = undo.detail
     if undo.status == "failed":
         text += " · r: retry"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import click
@@ -65,14 +66,21 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
     """
     spec = load_task(task)
     tools = spec.load_tools()
-    spec.check_steps(tools)
-    target = journal or spec.journal_target(default_journal())
-    if headless:
-        return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json)
-    from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
+    async with AsyncExitStack() as stack:
+        if spec.model.mcp_servers:
+            from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
 
-    # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
-    return await run_tui(spec, tools, target, stop_after=stop_after)
+            mcp = await stack.enter_async_context(McpClient.from_setup(load_mcp_setup(task)))
+            for tool in mcp.tools:
+                tools.add(tool)
+        spec.check_steps(tools)
+        target = journal or spec.journal_target(default_journal())
+        if headless:
+            return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json)
+        from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
+
+        # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
+        return await run_tui(spec, tools, target, stop_after=stop_after)
 
 
 main.add_command(demo_cmd)

@@ -53,12 +53,18 @@ _CLOSE_WITHIN = 2.0
 _ERROR_CHARS = 300
 
 
+def model_name(tool: Tool) -> str:
+    """The name the model calls a tool by: `server__tool` for an MCP tool (no dots in function names)."""
+    return getattr(tool, "model_name", "") or tool.name
+
+
 def tool_function(tool: Tool) -> dict[str, Any]:
     """The Chat Completions `tools` entry for one tool: its name, description and JSON schema."""
     description = tool.description or (type(tool).__doc__ or "").strip().split("\n", 1)[0]
     return {
         "type": "function",
-        "function": {"name": tool.name, "description": description, "parameters": tool.Args.model_json_schema()},
+        "function": {"name": model_name(tool), "description": description,
+                     "parameters": tool.Args.model_json_schema()},
     }
 
 
@@ -245,14 +251,16 @@ class OpenAIChatPlanner:
 
     async def _run_calls(self, agent: Agent, requests: Sequence[_Request]) -> list[dict[str, Any]]:
         outcomes: list[dict[str, Any] | BaseException]
+        named = {model_name(t): t.name for t in agent.tools}
         if len(requests) == 1:
             only = requests[0]
             try:
-                outcomes = [await agent.call(only.call.name, only.args, key=call_key(agent.session_id, only.call.id))]
+                outcomes = [await agent.call(named.get(only.call.name, only.call.name), only.args,
+                                             key=call_key(agent.session_id, only.call.id))]
             except (Rejected, ToolFailed, UnknownTool) as exc:
                 outcomes = [exc]
         else:
-            outcomes = await agent.call_parallel([(r.call.name, r.args) for r in requests],
+            outcomes = await agent.call_parallel([(named.get(r.call.name, r.call.name), r.args) for r in requests],
                                                  [call_key(agent.session_id, r.call.id) for r in requests])
         names = sorted(t.name for t in agent.tools)
         replies: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from pydantic.json_schema import WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from agentstop.journal.backend import is_url
+from agentstop.mcp.config import SERVER_NAME_PATTERN, ServerConfig, server_name
 
 from .durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from .values import show
@@ -135,6 +136,8 @@ def _non_empty(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_non_empty), WithJsonSchema({"type": "string", "minLength": 1})]
+McpServerName = Annotated[str, AfterValidator(server_name),
+                          WithJsonSchema({"type": "string", "pattern": SERVER_NAME_PATTERN})]
 
 
 def _journal(value: str) -> str:
@@ -356,6 +359,8 @@ def _task_schema(schema: dict[str, Any]) -> None:
     }
     schema["then"] = {"properties": {"steps": {"maxItems": 0}}}
     schema["else"] = {"required": ["steps"], "properties": {"steps": {"minItems": 1}}}
+    # Tools come from `tools`, from `mcp_servers`, or from both.
+    schema["anyOf"] = [{"required": ["tools"]}, {"required": ["mcp_servers"]}]
 
 
 class TaskModel(BaseModel):
@@ -380,8 +385,18 @@ class TaskModel(BaseModel):
         description="Which agent runs the task; default {kind: scripted, tokens_per_second: 40}.",
     )
     tools: list[ImportPath] = Field(
-        min_length=1,
+        default_factory=list,
         description="Tool classes as package.module:ClassName; modules next to the task file can be imported.",
+    )
+    mcp_servers: dict[McpServerName, ServerConfig] = Field(
+        default_factory=dict,
+        description="MCP servers whose tools the agent may use, named server.tool: {command, args, env} run over "
+                    "stdio, or {url, headers} over streamable HTTP. Env and header values are never journaled.",
+    )
+    mcp_overlay: str | None = Field(
+        default=None, min_length=1,
+        description="The overlay file (relative to the task file): per server and tool, its class, compensate, "
+                    "probe and capture.",
     )
     grant: GrantModel = Field(title="Grant", description="What the agent is allowed to do; Stop revokes it.")
     stop: StopModel = Field(default_factory=StopModel, title="Stop", description="How Stop treats calls in flight.")
@@ -401,6 +416,12 @@ class TaskModel(BaseModel):
         if isinstance(agent, dict) and agent.get("kind") == "openai" and "steps" not in data:
             return {**data, "steps": []}
         return data
+
+    @model_validator(mode="after")
+    def _some_tools(self) -> TaskModel:
+        if not self.tools and not self.mcp_servers:
+            raise _fail("tools", "give `tools` (package.module:ClassName) or `mcp_servers`, or both")
+        return self
 
     @field_validator("agent")
     @classmethod

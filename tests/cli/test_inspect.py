@@ -280,7 +280,8 @@ def test_schema_prints_the_task_file_json_schema(invoke: Invoke) -> None:
     assert result.code == 0, result.stderr
     schema = result.json()
     assert {"name", "steps", "grant", "tools", "agent", "stop", "approve"} <= set(schema["properties"])
-    assert {"name", "tools", "grant"} <= set(schema["required"])
+    assert {"name", "grant"} <= set(schema["required"])
+    assert {"mcp_servers", "mcp_overlay"} <= set(schema["properties"])
 
 
 COMMANDS = ["run", "demo", "report", "sessions", "undo", "stop", "schema"]

@@ -39,7 +39,8 @@ def test_every_field_has_a_title_and_a_description() -> None:
 
 def test_required_fields() -> None:
     schema = task_json_schema()
-    assert sorted(schema["required"]) == ["grant", "name", "tools"]
+    assert sorted(schema["required"]) == ["grant", "name"]
+    assert schema["anyOf"] == [{"required": ["tools"]}, {"required": ["mcp_servers"]}]
     # steps: required for the scripted agent (the default), absent or empty for kind openai
     assert schema["else"]["required"] == ["steps"]
     assert schema["then"]["properties"]["steps"] == {"maxItems": 0}

@@ -7,7 +7,7 @@ directory and starts nothing. commit starts the command with
 holds every process it forks, and watches it through /proc while it runs
 (every `watch_interval` seconds and once more before any kill): the PIDs it was
 seen to start, including any that left the group, go to the journal as
-`processes` notes (when the tool has a notifier, see `journal_notifier`) until
+`processes` notes (the call's journal notes, `ToolContext.note`) until
 they are gone.
 
 The call owns its group. When the command's first process exits, what it left
@@ -41,7 +41,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -51,10 +51,7 @@ from pydantic import BaseModel, Field, field_validator
 from agentstop.errors import CommitRefused
 from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
 
-if TYPE_CHECKING:
-    from agentstop.journal import Journal
-
-__all__ = ["ProcessesSurvived", "Shell", "journal_notifier"]
+__all__ = ["ProcessesSurvived", "Shell"]
 
 Notifier = Callable[[ToolContext, dict[str, Any]], Awaitable[None]]
 """Receives the `processes` notes of a call: `(ctx, {"pgid", "state", "pids", ...})`."""
@@ -104,25 +101,12 @@ class ProcessesSurvived(RuntimeError):
             f"out why with `ps -o pid,stat,cmd -p PID`")
 
 
-def journal_notifier(journal: Journal) -> Notifier:
-    """A notifier that appends each note to `journal` as a `processes` event of the session.
-
-    The event carries the call in `data["call_id"]` (not as the event's call id,
-    which readers take to be a call state).
-    """
-
-    async def note(ctx: ToolContext, data: dict[str, Any]) -> None:
-        await journal.append(ctx.session_id, "processes", {"call_id": ctx.call_id, "tool": ctx.tool, **data})
-
-    return note
-
-
 class Shell(Tool):
     """Run a program (argv, no shell parsing) in its own process group; Stop kills the group.
 
     Args:
-        notify: where the PIDs go while the command runs (`journal_notifier(journal)`);
-            None keeps them in the receipt and the reason only.
+        notify: where the PIDs go while the command runs; None: the call's journal notes
+            (`ToolContext.note`), shown on its in-flight row.
         term_grace: seconds between SIGTERM and SIGKILL.
         kill_wait: seconds to wait for the group to vanish after SIGKILL.
         watch_interval: seconds between two looks at /proc.
@@ -300,14 +284,17 @@ class Shell(Tool):
         return end
 
     async def _note(self, ctx: ToolContext, group: _Group, state: str, alive: list[int], **more: Any) -> None:
-        """Tell the notifier which PIDs are alive; never fails the command or holds up Stop."""
-        if self.notify is None:
+        """Tell the notifier (else the call's journal notes) which PIDs are alive; never fails the command."""
+        if self.notify is None and ctx.note is None:
             return
         data = {"pgid": group.pgid, "state": state, "pids": sorted(alive)[:MAX_LISTED], "count": len(alive),
                 "started": group.started[:MAX_LISTED], **more}
         with anyio.CancelScope(shield=True), anyio.move_on_after(NOTE_TIMEOUT):
             try:
-                await self.notify(ctx, data)
+                if self.notify is not None:
+                    await self.notify(ctx, data)
+                elif ctx.note is not None:
+                    await ctx.note("processes", data)
             except Exception:
                 pass  # visibility only: the receipt and the reason carry the outcome
 

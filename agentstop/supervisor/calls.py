@@ -108,8 +108,14 @@ class CallPath:
 
     def context(self, call_id: str, tool: Tool, key: str, args: Any, attempt: int = 1) -> ToolContext:
         """The ToolContext a tool sees for this call."""
+
+        async def note(kind: str, data: dict[str, Any]) -> None:
+            # A session event (readers take a call event's kind for the call's state), naming the call.
+            await shielded(self.journal.append(self.session_id, kind,
+                                               {**self.redact(data), "call_id": call_id, "tool": tool.name}))
+
         return ToolContext(session_id=self.session_id, call_id=call_id, tool=tool.name, idempotency_key=key,
-                           args=args, attempt=attempt)
+                           args=args, attempt=attempt, note=note)
 
     async def call(self, tool_name: str, raw_args: Any, key: str | None = None) -> dict[str, Any]:
         """Run one call through the fence; returns its receipt.

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -101,6 +102,10 @@ class ToolContext:
             (which was then not run): take the effect back even if it changed since.
             False: a compensation may refuse (raise) when it finds a change `check`
             could not see yet, say one made between the check and the undo.
+        note: while the call runs, journal what a person watching should see
+            (`await ctx.note("processes", {"pids": [...]})`): a session event of
+            that kind carrying this call's id, shown on its in-flight row. None
+            where there is no live call to annotate (undo, recovery).
     """
 
     session_id: str
@@ -111,6 +116,7 @@ class ToolContext:
     attempt: int = 1
     extra: dict[str, Any] = field(default_factory=lambda: {})
     forced: bool = False
+    note: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
 
 class Tool:

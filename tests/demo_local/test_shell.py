@@ -33,7 +33,7 @@ from agentstop import (
     ToolFailed,
 )
 from agentstop.tools import ToolRegistry, import_path
-from demo_tools.shell import ProcessesSurvived, Shell, journal_notifier
+from demo_tools.shell import ProcessesSurvived, Shell
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -42,9 +42,8 @@ LONG = 10.0  # the timeout of commands that would run for a minute: a failing te
 
 
 def _tool(journal: Journal | None = None) -> Shell:
-    """The shell tool with short waits (and its notes going to `journal`)."""
-    return Shell(journal_notifier(journal) if journal is not None else None, term_grace=TERM_GRACE, kill_wait=1.0,
-                 watch_interval=0.05)
+    """The shell tool with short waits (its notes go to the journal through `ToolContext.note`)."""
+    return Shell(term_grace=TERM_GRACE, kill_wait=1.0, watch_interval=0.05)
 
 
 def _stat(pid: int) -> list[str] | None:

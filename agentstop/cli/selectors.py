@@ -1,9 +1,9 @@
 """Which running sessions `agentstop stop --all-running / --tool / --task` means.
 
 A session *has* a tool when the tool's name, class or import path is among
-what the session recorded: the import paths of its tools (`demo_tools.mail:SendEmail`),
-their class names (`SendEmail`) and those in snake case (`send_email`, the
-name tools are conventionally given), and the names of the tools it has called.
+what the session recorded: the tools' names (`send_email`, `memory.create_entities`),
+the import paths of its tools (`demo_tools.mail:SendEmail`), their class names
+(`SendEmail`) and those in snake case, and the names of the tools it has called.
 Matching errs towards stopping: in an incident, a session stopped needlessly
 costs a restart; one missed keeps acting.
 """
@@ -46,7 +46,8 @@ class Selector:
             return True
         if self.tasks and session.task_name not in self.tasks:
             return False
-        return not self.tools or bool(set(self.tools) & (tool_names(session.tools) | called))
+        recorded = {str(n) for n in session.meta.get("tool_names", ())}
+        return not self.tools or bool(set(self.tools) & (tool_names(session.tools) | recorded | called))
 
 
 def tool_names(import_paths: list[str]) -> set[str]:

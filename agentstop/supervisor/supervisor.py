@@ -161,9 +161,12 @@ class Supervisor:
                 self.epoch = await self.journal.reopen_session(self.session_id, by="user",
                                                                instruction=self.instruction)
             else:
+                # Tool names too: an MCP tool's import path names no class, and `agentstop stop
+                # --tool NAME` matches sessions by the names people use.
                 await self.journal.create_session(
                     self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
-                    tools=[import_path(t) for t in self.registry], meta=self.meta,
+                    tools=[import_path(t) for t in self.registry],
+                    meta={**self.meta, "tool_names": [t.name for t in self.registry]},
                 )
             self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
             self._started = True

@@ -21,11 +21,13 @@ import anyio
 from pydantic import BaseModel
 
 from agentstop import Journal, Reversibility, StopPolicy, Tool, ToolContext
+from agentstop.journal import CallState
 
 __all__ = [
     "DASH",
     "TIMES",
     "BatchCounter",
+    "BatchRecord",
     "Config",
     "Dist",
     "Noop",
@@ -33,12 +35,16 @@ __all__ = [
     "Spread",
     "Summary",
     "clock",
+    "cpu_clock",
     "fmt_ratio",
     "fmt_time",
     "percentile",
+    "unit_kind",
 ]
 
 clock = time.perf_counter
+cpu_clock = time.process_time
+"""This process's CPU time (all its threads): beside a wall time, it shows how much of it was work."""
 
 # Written as names: ruff flags the bare characters as look-alikes of x and -.
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -63,6 +69,10 @@ class Config:
     report_calls: int
     report_repeats: int
     deep_calls: int
+    tui_repeats: int
+    """Report-screen pushes and panel refreshes timed in the TUI (on a session of `report_calls` calls)."""
+    replay_events: int
+    replay_repeats: int
     profile: bool
 
     @classmethod
@@ -70,14 +80,16 @@ class Config:
         return cls(quick=False, repeats=7, calls=400, bare_calls=20_000, callers=(1, 4, 8, 16, 64),
                    concurrent_calls=1_000, floor_calls_per_repeat=200, stop_repeats=40,
                    in_flight=(0, 10, 100), race_rounds=20, race_callers=16, report_calls=10_000,
-                   report_repeats=9, deep_calls=200, profile=True)
+                   report_repeats=9, deep_calls=200, tui_repeats=5, replay_events=100_000, replay_repeats=5,
+                   profile=True)
 
     @classmethod
     def smoke(cls) -> Config:
         return cls(quick=True, repeats=2, calls=40, bare_calls=2_000, callers=(1, 8, 64),
                    concurrent_calls=128, floor_calls_per_repeat=30, stop_repeats=3,
                    in_flight=(0, 10, 100), race_rounds=2, race_callers=8, report_calls=500,
-                   report_repeats=2, deep_calls=20, profile=False)
+                   report_repeats=2, deep_calls=20, tui_repeats=2, replay_events=5_000, replay_repeats=2,
+                   profile=False)
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -204,19 +216,62 @@ class Parked(Tool):
 # -- reading the writer from outside (benchmark only: agentstop is not edited) ----
 
 
+def unit_kind(fn: Callable[[Any], Any]) -> str:
+    """Which journal write a writer unit is: "plan_call", "fence with prepared", "transition committed", "revoke"...
+
+    Read from the unit function's qualified name ("Journal.fence.<locals>.unit")
+    and, for a transition or a fence, from the variables it closes over (the
+    target state; whether `prepared` rides along). Benchmark only: agentstop is
+    read from outside, not edited.
+    """
+    parts = getattr(fn, "__qualname__", "unit").split(".")
+    kind = parts[1] if len(parts) > 2 and parts[0] == "Journal" else parts[0]
+    code, cells = getattr(fn, "__code__", None), getattr(fn, "__closure__", None)
+    if code is None or not cells or kind not in ("transition", "fence"):
+        return kind
+    try:
+        closed = dict(zip(code.co_freevars, (c.cell_contents for c in cells), strict=True))
+    except ValueError:  # a cell not filled yet
+        return kind
+    state = closed.get("state")
+    if kind == "transition" and isinstance(state, CallState):
+        return f"transition {state.value}"
+    if kind == "fence" and "prepared" in closed and type(closed["prepared"]) is not object:
+        return "fence with prepared"  # (a bare object() is the journal's "not given" marker)
+    return kind
+
+
+@dataclass
+class BatchRecord:
+    """One writer transaction: the journal writes in it, whether it was fsynced, whether it jumped the queue."""
+
+    kinds: tuple[str, ...]
+    durable: bool
+    urgent: bool
+    busy: float
+    """Seconds the writer spent on it (BEGIN to COMMIT, fsync included)."""
+
+    @property
+    def label(self) -> str:
+        return f"{' + '.join(self.kinds)} ({'FULL' if self.durable else 'NORMAL'})"
+
+
 class BatchCounter:
     """Counts and times the journal writer's batches by wrapping `Writer._run_batch`.
 
     Each batch is one transaction and one commit; a batch with a durable unit in
     it is one fsync (synchronous=FULL). `unit_time` is the time spent in the
-    units' own SQL; the rest of `busy` is BEGIN, savepoints, pragma switches and
-    COMMIT (the fsync). `by_kind` splits the units' time by journal write
-    (plan_call, transition, fence, ...).
+    units' own SQL; the rest of `busy` is BEGIN, savepoints (only in batches of
+    several units), pragma switches and COMMIT (the fsync). `by_kind` splits the
+    units' time by journal write (see `unit_kind`). With `log=True` every batch
+    is kept as a `BatchRecord`, in order.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, *, log: bool = False) -> None:
         writer = journal._writer
         assert writer is not None, "a read-only journal has no writer"
+        self.keep_log = log
+        self.log: list[BatchRecord] = []
         self.batches = 0
         self.durable = 0
         self.units = 0
@@ -226,11 +281,7 @@ class BatchCounter:
         self.by_kind: dict[str, float] = {}
         original = writer._run_batch
 
-        def timed(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-            # "Journal.plan_call.<locals>.<lambda>" -> "plan_call": which journal write this unit is
-            parts = getattr(fn, "__qualname__", "unit").split(".")
-            kind = parts[1] if len(parts) > 2 and parts[0] == "Journal" else parts[0]
-
+        def timed(fn: Callable[[Any], Any], kind: str) -> Callable[[Any], Any]:
             def run(conn: Any) -> Any:
                 began = clock()
                 try:
@@ -248,13 +299,23 @@ class BatchCounter:
             self.max_units = max(self.max_units, len(batch))
             if any(u.durable for u in batch):
                 self.durable += 1
+            kinds = []
             for unit in batch:
-                unit.fn = timed(unit.fn)
+                kind = unit_kind(unit.fn)
+                kinds.append(kind)
+                unit.fn = timed(unit.fn, kind)
+            # Logged before it runs: the batch wakes its callers when it ends, and a caller
+            # may look at the log before this thread runs another line.
+            record = BatchRecord(tuple(kinds), any(u.durable for u in batch),
+                                 any(getattr(u, "urgent", False) for u in batch), 0.0)
+            if self.keep_log:
+                self.log.append(record)
             began = clock()
             try:
                 original(conn, batch)
             finally:
-                self.busy += clock() - began
+                record.busy = clock() - began
+                self.busy += record.busy
 
         writer._run_batch = counted  # type: ignore[method-assign]
 
@@ -262,9 +323,11 @@ class BatchCounter:
         """A copy that stops counting (take it before closing the journal: closing writes too)."""
         frozen = copy.copy(self)
         frozen.by_kind = dict(self.by_kind)
+        frozen.log = list(self.log)
         return frozen
 
     def reset(self) -> None:
         self.batches = self.durable = self.units = self.max_units = 0
         self.busy = self.unit_time = 0.0
         self.by_kind = {}
+        self.log = []

@@ -7,8 +7,11 @@ seconds as the floor's, and the per-repeat ratio compares like with like even
 when a neighbour on the shared disk makes fsync ten times slower for a while.
 
 Beside the floor, the table holds a ladder from the floor up to `Supervisor.call`
-(agentstop's schema in 2 transactions, in today's 4, through the writer thread,
-through CallPath) so a gap can be attributed step by step.
+(agentstop's schema in the transactions a gated call makes, directly; one merge
+further; through the writer thread; through CallPath) so a gap can be
+attributed step by step. The ladder models the call's transactions as
+`variants.SHAPE`; the instrumented pass (`anatomy`) logs what `Supervisor.call`
+really writes, so the results say so if the two ever differ.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from agentstop import GrantSpec, Journal, Supervisor
 
 from .common import BatchCounter, Config, Noop, Spread, Summary, clock, fmt_ratio
 from .peers import run_peers
-from .variants import NAMES, make
+from .variants import NAMES, SHAPE, make
 
 __all__ = ["VARIANTS", "Anatomy", "OverheadResult", "run_overhead"]
 
@@ -47,6 +50,18 @@ class Anatomy:
     durable_per_call: float
     empty_round_trip: float
     writer_by_kind: dict[str, float]
+    shape: tuple[tuple[str, bool], ...]
+    """The writer transactions of one call, in order: (journal writes, fsynced), as logged."""
+    shape_share: float
+    """The share of the calls whose transactions had exactly that shape."""
+
+    @property
+    def shape_text(self) -> str:
+        return "; ".join(f"{kinds} ({'FULL' if durable else 'NORMAL'})" for kinds, durable in self.shape)
+
+    @property
+    def matches_ladder(self) -> bool:
+        return self.shape == SHAPE
 
 
 async def anatomy(path: Path, n: int) -> Anatomy:
@@ -56,8 +71,7 @@ async def anatomy(path: Path, n: int) -> Anatomy:
         await sup.start()
         for i in range(_WARMUP):
             await sup.call("noop", {"n": i})
-        spent: dict[str, float] = {"plan_call": 0.0, "transition prepared": 0.0, "fence (→ committing)": 0.0,
-                                   "transition committed": 0.0}
+        spent: dict[str, float] = {}
         plan, transition, fence = journal.plan_call, journal.transition, journal.fence
 
         async def timed_plan(*a: Any, **kw: Any) -> Any:
@@ -65,7 +79,7 @@ async def anatomy(path: Path, n: int) -> Anatomy:
             try:
                 return await plan(*a, **kw)
             finally:
-                spent["plan_call"] += clock() - began
+                spent["plan_call"] = spent.get("plan_call", 0.0) + clock() - began
 
         async def timed_transition(*a: Any, **kw: Any) -> Any:
             began = clock()
@@ -80,15 +94,20 @@ async def anatomy(path: Path, n: int) -> Anatomy:
             try:
                 return await fence(*a, **kw)
             finally:
-                spent["fence (→ committing)"] += clock() - began
+                key = "fence (prepared, → committing)" if "prepared" in kw else "fence (→ committing)"
+                spent[key] = spent.get(key, 0.0) + clock() - began
 
         journal.plan_call = timed_plan  # type: ignore[method-assign]
         journal.transition = timed_transition  # type: ignore[method-assign]
         journal.fence = timed_fence  # type: ignore[method-assign]
-        counter = BatchCounter(journal)
+        counter = BatchCounter(journal, log=True)
         began = clock()
+        shapes: dict[tuple[tuple[str, bool], ...], int] = {}
         for i in range(n):
+            before = len(counter.log)
             await sup.call("noop", {"n": i})
+            shape = tuple((" + ".join(b.kinds), b.durable) for b in counter.log[before:])
+            shapes[shape] = shapes.get(shape, 0) + 1
         total = clock() - began
         counted = counter.freeze()
         writer = journal._writer
@@ -103,9 +122,10 @@ async def anatomy(path: Path, n: int) -> Anatomy:
     rest = "rest: CallPath in Python (validate, redact, prepare, commit, bookkeeping)"
     stages[rest] = total / n - sum(stages.values())
     empties.sort()
+    shape, seen = max(shapes.items(), key=lambda kv: kv[1])
     return Anatomy(n, total / n, stages, counted.busy / n, counted.unit_time / n, counted.batches / n,
                    counted.durable / n, empties[len(empties) // 2],
-                   {k: v / n for k, v in counted.by_kind.items()})
+                   {k: v / n for k, v in counted.by_kind.items()}, shape, seen / n)
 
 
 @dataclass
@@ -131,9 +151,11 @@ async def one_repeat(cfg: Config, tmp: Path, r: int) -> dict[str, list[float]]:
     """Every variant open at once, measured in rotating blocks of BLOCK calls."""
     variants = {name: make(name, tmp / f"overhead-{name}-{r}.db") for name in NAMES}
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    opened = []
     try:
         for v in variants.values():
             await v.open()
+            opened.append(v)
             for i in range(_WARMUP):
                 await v.call(-1 - i)
         bare_per_block = max(BLOCK, cfg.bare_calls * BLOCK // cfg.calls)
@@ -154,7 +176,7 @@ async def one_repeat(cfg: Config, tmp: Path, r: int) -> dict[str, list[float]]:
                     await v.call(i)
                     out.append(clock() - began)
     finally:
-        for v in variants.values():
+        for v in opened:
             await v.close()
     return samples
 

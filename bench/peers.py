@@ -50,7 +50,7 @@ async def run_peers(calls: int, floor: float, tmp: Path, log: Any) -> list[str]:
 
 
 def _dbos_step(tmp: Path, n: int) -> list[float]:  # pragma: no cover - needs dbos installed
-    from dbos import DBOS
+    from dbos import DBOS  # type: ignore[import-not-found,unused-ignore]  # optional, installed by hand
 
     def noop_step(i: int) -> dict[str, Any]:
         return {}
@@ -80,8 +80,8 @@ def _dbos_step(tmp: Path, n: int) -> list[float]:  # pragma: no cover - needs db
 def _langgraph_step(tmp: Path, n: int) -> list[float]:  # pragma: no cover - needs langgraph installed
     from typing import TypedDict
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
-    from langgraph.graph import END, START, StateGraph
+    from langgraph.checkpoint.sqlite import SqliteSaver  # type: ignore[import-not-found,unused-ignore]
+    from langgraph.graph import END, START, StateGraph  # type: ignore[import-not-found,unused-ignore]
 
     class State(TypedDict):
         n: int

@@ -26,12 +26,18 @@ def have_pyinstrument() -> bool:
     return importlib.util.find_spec("pyinstrument") is not None
 
 
-async def profile_loop(work: Callable[[], Awaitable[Any]]) -> str:
-    """Run `work` under pyinstrument (all of the event-loop thread); its call tree, in % of the total."""
+async def profile_loop(work: Callable[[], Awaitable[Any]], *, interval: float = 0.0002, flat: bool = False,
+                       ours: tuple[str, ...] = ("/agentstop/",)) -> str:
+    """Run `work` under pyinstrument (all of the event-loop thread); its call tree, in % of the total.
+
+    With `flat=True`, the tree is followed by two flat lists: the functions the
+    samples landed in (own time, library code included), and the functions of
+    files whose path holds one of `ours`, by inclusive time.
+    """
     from pyinstrument import Profiler
     from pyinstrument.renderers import ConsoleRenderer
 
-    profiler = Profiler(interval=0.0002, async_mode="disabled")
+    profiler = Profiler(interval=interval, async_mode="disabled")
     profiler.start()
     try:
         await work()
@@ -43,7 +49,44 @@ async def profile_loop(work: Callable[[], Awaitable[Any]]) -> str:
     tree = [line.rstrip() for line in lines[start:] if line.strip()]
     if len(tree) > _TREE_LINES:
         tree = [*tree[:_TREE_LINES], f"... ({len(tree) - _TREE_LINES} more lines)"]
-    return "\n".join(tree)
+    out = "\n".join(tree)
+    session = profiler.last_session
+    root = session.root_frame() if session is not None else None
+    if flat and root is not None and root.time > 0:
+        out += "\n\n" + _flat(root, ours)
+    return out
+
+
+def _label(frame: Any) -> str:
+    name = f"{frame.class_name}.{frame.function}" if frame.class_name else frame.function
+    return f"{name}  {frame.file_path_short}:{frame.line_no}"
+
+
+def _flat(root: Any, ours: tuple[str, ...]) -> str:
+    """Own time by function, and inclusive time of our own functions (each counted once per stack)."""
+    own: dict[str, float] = {}
+    inclusive: dict[str, float] = {}
+    stack: list[tuple[Any, frozenset[str]]] = [(root, frozenset())]
+    while stack:
+        frame, above = stack.pop()
+        if frame.is_synthetic:
+            continue  # "[self]" and await leaves: their parent's total_self_time already holds them
+        label = _label(frame)
+        own[label] = own.get(label, 0.0) + frame.total_self_time
+        path = frame.file_path or ""
+        if label not in above and any(part in path for part in ours):
+            inclusive[label] = inclusive.get(label, 0.0) + frame.time
+        below = above | {label}
+        stack.extend((child, below) for child in frame.children)
+    total = root.time
+
+    def table(values: dict[str, float]) -> list[str]:
+        ranked = sorted(values.items(), key=lambda kv: -kv[1])[:_TOP]
+        return [f"{v / total:6.1%}  {k}" for k, v in ranked if v / total >= 0.005]
+
+    return "\n".join(["own time (where the samples landed), % of the profiled time:", *table(own), "",
+                      f"inclusive time of the functions in {', '.join(p.strip('/') for p in ours)}:",
+                      *table(inclusive)])
 
 
 class WriterProfile:

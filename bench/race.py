@@ -1,8 +1,8 @@
 """4. Fence race: callers running gated calls flat out while a revoke lands at a random moment.
 
 Each round opens a fresh journal, starts the callers, and revokes after a random
-5-30 ms: alternately from this process (`Journal.revoke`, through the writer
-queue) and from a plain connection as another process would (`agentstop.revoke`
+5-30 ms: alternately from this process (`Journal.revoke`, through the writer,
+ahead of the units queued there) and from a plain connection as another process would (`agentstop.revoke`
 in a worker thread, competing for SQLite's write lock). A violation is a
 `committing` event whose seq is greater than the `revoked` event's seq: a call
 that passed the fence after the revoke committed. There must be none. A "late

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
 from .overhead import BLOCK, VARIANTS
-from .run import Results
+from .replay import SIZE as REPLAY_SIZE
+from .run import Results, ladder_note, revoke_facts
 from .stop import BUSY
+from .tui import SIZE as TUI_SIZE
 from .variants import LABELS
 
 __all__ = ["PLOT_NAME", "write_markdown", "write_plot"]
@@ -23,6 +25,8 @@ HEADINGS = (
     "## 3. Stop latency",
     "## 4. Fence race",
     "## 5. Report for a long session",
+    "## 6. The TUI with a long session",
+    "## 7. Opening a long session in replay",
     "## Where the time goes",
     "## How to run",
 )
@@ -39,6 +43,10 @@ def _signed(seconds: float) -> str:
 
 def _count(s: Spread) -> str:
     return f"{s.median:,.0f} ({s.lo:,.0f}{DASH}{s.hi:,.0f})"
+
+
+def _dist_cells(d: Dist, cpu: Dist | None = None) -> list[str]:
+    return [fmt_time(d.p50), f"{fmt_time(d.lo)}{DASH}{fmt_time(d.hi)}", fmt_time(cpu.p50) if cpu else "", str(d.n)]
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -91,6 +99,15 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
                      _spread(o.ratio(v)), added])
     md += [*_table(["variant", "median", "spread of medians", "p99", f"{TIMES} raw floor (spread)",
                     "added over the floor (spread)"], rows), ""]
+    a = o.anatomy
+    assert a is not None
+    md += [f"The ladder between the floor and `Supervisor.call`: `ops` runs agentstop's own SQL directly in the "
+           f"transactions the instrumented pass logged for a gated call ({a.shape_text}, in {a.shape_share:.0%} "
+           "of its calls); the `Journal` row makes the same writes through the writer thread; the row \"one merge "
+           "further\" shows what folding the plan into the fence's transaction would give.", ""]
+    note = ladder_note(o)
+    if note:
+        md += [f"**{note}**", ""]
     md += ["Both ratio and added cost are taken per repeat. When the shared disk is slow, every variant pays the "
            "same slow fsyncs and the ratios drift toward 1; the added cost (this variant's median minus the "
            "floor's) is the same data in absolute terms. Compare runs by their floor (and the load averages "
@@ -103,8 +120,9 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
            f"{cfg.concurrent_calls} gated calls per repeat shared by N concurrent callers (one anyio task group, "
            "one `Supervisor`). *Cost per call* is wall time ÷ calls; *latency* is what one caller waits. "
            "Transactions and fsyncs are counted on the journal writer (one batch = one transaction = one "
-           "commit; a batch holding a durable unit = one fsync). A lone gated call is 4 transactions, 2 of "
-           f"them fsynced. *{TIMES} floor* divides a level's cost per call by the raw floor's, measured in "
+           f"commit; a batch holding a durable unit = one fsync). A lone gated call is {a.batches_per_call:.0f} "
+           f"transactions, {a.durable_per_call:.0f} of them fsynced (section 1's instrumented pass). "
+           f"*{TIMES} floor* divides a level's cost per call by the raw floor's, measured in "
            "blocks right before and right after that level's run. *CPU per call* is the process's CPU time "
            "(both threads) ÷ calls; *cores busy* is CPU ÷ "
            "wall (1.0 = one core: the GIL lets one thread run Python at a time); *writer busy* is the writer "
@@ -141,13 +159,15 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     md += [HEADINGS[5], "",
            f"{cfg.stop_repeats} stops per row, each on a fresh journal, with an idle planner running and N calls "
            "parked inside their commit (past the fence, `on_stop=ABANDON`, grace 0). Times from calling "
-           "`stop()`: *revoked* = `Journal.revoke` returned inside Stop (its durable commit is done: from here "
-           "the fence rejects every call); *planner cancelled* = the planner's await raised; *report* = `stop()` "
+           "`stop()`: *revoked* = `Journal.revoke` returned inside Stop (its transaction is committed: from here "
+           "every fence rejects); *planner cancelled* = the planner's await raised; *report* = `stop()` "
            "returned the four-way report (session ended durably, rows read back). *In the writer's transactions* "
            "is the writer thread's time inside transactions between `stop()` and the revoke returning: the "
-           "revoke's own (SQL and the COMMIT's fsync) plus any batch ahead of it; the rest of *revoked* is the "
+           "revoke's own (SQL and COMMIT) plus any transaction started before it (one already running when "
+           "`stop()` was called is not counted); the rest of *revoked* is the "
            "queue, the thread hops and the event loop. The *busy* row stops a "
-           f"session whose writer is saturated by {-BUSY} callers running gated calls flat out.", ""]
+           f"session whose writer is saturated by {-BUSY} callers running gated calls flat out.", "",
+           revoke_facts(s), ""]
     rows = []
     for n in (*cfg.in_flight, BUSY):
         label = f"busy ({-BUSY} callers)" if n == BUSY else str(n)
@@ -162,17 +182,20 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     md += _table(["in flight", "→ revoked p50", "→ revoked p99", "of which in the writer's transactions p50",
                   "p99", "→ planner cancelled p50", "p99", "→ report p50", "p99", "report's in-flight"], rows)
     disk = Dist.of(s.disk_commit)
-    md += ["", f"With {cfg.stop_repeats} samples a row, p99 is close to the worst stop. The disk alone, measured "
-           "right before each stop (one committed INSERT at `synchronous=FULL` on raw sqlite3, the least a "
-           f"durable revoke can cost): p50 {fmt_time(disk.p50)}, p99 {fmt_time(disk.p99)}, worst "
-           f"{fmt_time(disk.hi)} over {disk.n} commits.", ""]
+    durable, _ = s.share("revoke_durable")
+    md += ["", f"With {cfg.stop_repeats} samples a row, p99 is close to the worst stop. For context, the disk "
+           "alone, measured right before each stop (one committed INSERT at `synchronous=FULL` on raw sqlite3, "
+           "what a revoke with an fsync of its own would pay at least"
+           + ("" if durable else "; this run's revoke has none") + f"): p50 {fmt_time(disk.p50)}, p99 "
+           f"{fmt_time(disk.p99)}, worst {fmt_time(disk.hi)} over {disk.n} commits.", ""]
 
     # 4 -------------------------------------------------------------------------------
     local = [x for x in race.rounds if not x.remote]
     remote = [x for x in race.rounds if x.remote]
     md += [HEADINGS[6], "",
            f"{len(race.rounds)} rounds of {cfg.race_callers} callers running gated calls flat out, revoked after "
-           f"a random 5{DASH}30 ms, alternately in-process (`Journal.revoke`, through the writer queue) and as "
+           f"a random 5{DASH}30 ms, alternately in-process (`Journal.revoke`, through the writer, ahead of its "
+           "queued units) and as "
            "another process would (`agentstop.revoke` on its own connection, in a worker thread). A violation "
            "is a `committing` event with a seq above the `revoked` event's; a late commit is a call started "
            "after the revoke returned that still committed.", ""]
@@ -200,19 +223,23 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
         ["`Report.from_journal` (3 reads + build)", fmt_time(fj.p50), fmt_time(fj.p99), fmt_time(fj.lo)],
         ["`Journal.calls` alone (the read)", fmt_time(rc.p50), fmt_time(rc.p99), fmt_time(rc.lo)],
     ]), ""]
+    growth = rep.plan_last / rep.plan_first
     md += [
-        f"Writing the session took {rep.write_seconds:.1f} s. `ops.plan_call` cost {fmt_time(rep.plan_first)} "
-        f"per call over the first calls and {fmt_time(rep.plan_last)} over the last "
-        f"({fmt_ratio(rep.plan_last / rep.plan_first)}): it numbers the call with "
-        "`SELECT MAX(n) FROM calls WHERE session_id = ?`, which no index covers, so it scans every call of the "
-        f"session. A gated call on this {rep.calls:,}-call session costs {fmt_time(deep.p50)} (p99 "
-        f"{fmt_time(deep.p99)}), against {fmt_time(gated_fresh)} on a fresh one ({fmt_ratio(deep.p50 / gated_fresh)}); "
-        "while the writer runs that scan, every other unit (the fence, a revoke) waits behind it.", ""]
+        f"Writing the session took {rep.write_seconds:.1f} s. `ops.plan_call` (which numbers the call with "
+        f"`SELECT MAX(n)` over the session's calls) cost {fmt_time(rep.plan_first)} per call over the first calls "
+        f"and {fmt_time(rep.plan_last)} over the last ({fmt_ratio(growth)}): "
+        + ("it does not grow with the session." if growth < 1.5 else "it grows with the session.")
+        + f" A gated call on this {rep.calls:,}-call session costs {fmt_time(deep.p50)} (p99 {fmt_time(deep.p99)}), "
+        f"against {fmt_time(gated_fresh)} on a fresh one in section 1 ({fmt_ratio(deep.p50 / gated_fresh)}).", ""]
+
+    # 6 -------------------------------------------------------------------------------
+    md += _tui_section(r)
+
+    # 7 -------------------------------------------------------------------------------
+    md += _replay_section(r)
 
     # where the time goes --------------------------------------------------------------
-    a = o.anatomy
-    assert a is not None
-    md += [HEADINGS[8], "",
+    md += [HEADINGS[10], "",
            f"One gated call at one caller, instrumented ({a.calls} calls; the wrappers add a little, so the "
            "total is a bit above the table in section 1). Each journal await includes the hop to the writer "
            "thread, the writer's work and the hop back.", ""]
@@ -220,29 +247,149 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     md += [*_table(["stage", "per call", "share"],
                    [*stage_rows, ["**total**", f"**{fmt_time(a.total)}**", "100%"]]), ""]
     by_kind = ", ".join(f"`{k}` {fmt_time(v)}" for k, v in a.writer_by_kind.items())
+    one_unit = all(" + " not in kinds for kinds, _ in a.shape)
+    overhead = ("BEGIN IMMEDIATE, pragma switches, COMMIT and the FULL ones' fsync; no savepoints, each "
+                "transaction holding one unit" if one_unit else
+                "BEGIN IMMEDIATE, savepoints, pragma switches, COMMIT and the FULL ones' fsync")
     md += [f"Writer thread busy {fmt_time(a.writer_busy)} per call: the units' own SQL "
-           f"{fmt_time(a.writer_units)} (by journal write: {by_kind}), transaction overhead (BEGIN IMMEDIATE, "
-           f"savepoints, pragma switches, COMMIT with its fsync) {fmt_time(a.writer_busy - a.writer_units)}. "
+           f"{fmt_time(a.writer_units)} (by journal write: {by_kind}), transaction overhead ({overhead}) "
+           f"{fmt_time(a.writer_busy - a.writer_units)}. "
            f"{a.batches_per_call:.2f} transactions and {a.durable_per_call:.2f} fsyncs per call. An empty unit's "
            f"round trip (queue, BEGIN/COMMIT of nothing, wake the loop) is {fmt_time(a.empty_round_trip)}.", ""]
     md += [f"_{r.profiler_note}._", ""]
     for t in r.targets:
-        if t.profile:
-            md += [f"**{t.name}** — event-loop thread, call tree in % of the profiled time (pyinstrument; "
-                   "library frames folded):", "",
-                   "```", t.profile, "```", ""]
-        if t.writer_profile:
-            md += [f"**{t.name}** — journal writer thread, top functions by own time (cProfile):", "",
-                   "```", t.writer_profile, "```", ""]
+        for what, text in t.profiles:
+            md += [f"**{t.name}** — {what}:", "", "```", text, "```", ""]
+    for what, text in r.tui.profiles:
+        md += [f"**TUI: {what}** — event-loop thread, call tree in % of the profiled time (pyinstrument), then "
+               "flat lists:", "", "```", text, "```", ""]
 
-    md += [HEADINGS[9], "", "```", "pip install -e .[bench]      # matplotlib (the plot), pyinstrument (profiles)",
-           "python -m bench              # the full run, a few minutes on 2 cores; writes docs/",
+    md += [HEADINGS[11], "", "```", "pip install -e .[bench]      # matplotlib (the plot), pyinstrument (profiles)",
+           "python -m bench              # the full run (the header above says how long it took); writes docs/",
            "python -m bench --quick      # a smoke run in seconds (numbers not quotable)",
            "python -m bench --out DIR    # write the markdown and plot elsewhere", "```", ""]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "benchmarks.md"
     path.write_text("\n".join(md))
     return path
+
+
+def _tui_section(r: Results) -> list[str]:
+    t = r.tui
+    rows = sum(t.rows.values())
+    cols = f"{TUI_SIZE[0]}{TIMES}{TUI_SIZE[1]}"
+    md = [HEADINGS[8], "",
+          f"The real app (`agentstop.tui.make_app`) run headless (`App.run_test`, {cols}) with a planner that "
+          f"thinks forever; {t.calls:,} calls of the section-5 mix are bulk-written into its session through the "
+          "app's own journal writer, and the app takes them in as it takes any journal events (the bridge polls "
+          "them in batches, the run screen's side-effect panel adds a row per call, and each batch rebuilds the "
+          "report). Receipts carry no undo deadline, so the report screen's once-a-second recount of undo "
+          "windows does not fire during the timings. Conditions are looked for every millisecond without forcing "
+          "a refresh. *Painted* means: after the condition held, one "
+          "`pilot.pause(0)` (pending messages handled, layout and compositor refreshed; headless, so nothing is "
+          "written to a terminal). *CPU* is this process's CPU time over the same interval: wall time above it "
+          "is the machine's other load (or waiting). The issue sets no target for these; the 200 ms of the "
+          "report target is the yardstick a person would use.", ""]
+    lines = [
+        (f"report screen, first render: push a new screen, rebuild the report, fill the four tables ({rows:,} "
+         "rows), painted", "report_push"),
+        (f"run screen, one panel refresh: {t.changed} of {t.calls:,} calls reconciled (unknown → committed), one "
+         "bridge poll until the panel shows them and the report is rebuilt, painted", "run_refresh"),
+        ("report screen shown, the same refresh: until the four tables are in sync, painted", "report_refresh"),
+    ]
+    table = [[label, *_dist_cells(t.dist(name), t.cpu_dist(name))] for label, name in lines if getattr(t, name)]
+    md += [*_table(["what", "wall p50", "range", "CPU p50", "samples"], table), ""]
+    counts = ", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in t.rows.items())
+    md += [f"Rows at the first render: {counts}. "
+           f"Taking in the {t.calls:,}-call burst (from the bulk write's commit to every call on the panel and the "
+           f"report rebuilt) took {t.load_seconds:.2f} s over {t.load_batches} "
+           f"{'batch' if t.load_batches == 1 else 'batches'} of journal events.", ""]
+    parts = {
+        "report_push": [("mount", "push to the screen mounted (compose)"),
+                        ("rebuild", "`refresh_report` without `show_report`: rebuild the report*"),
+                        ("show", "fill the four tables (`show_report`: a row added per call)"),
+                        ("paint", "Textual's layout and the first frame")],
+        "run_refresh": [("refresh", "`refresh_report`: rebuild the report*"),
+                        ("rest", "read the events, update the panel's cells, layout, paint")],
+        "report_refresh": [("refresh", "`refresh_report` without `show_report`: rebuild the report*"),
+                           ("show", "sync the four tables (`show_report`)"),
+                           ("rest", "read the events, the panel's cells, layout, paint")],
+    }
+    split = []
+    for name, wanted in parts.items():
+        for part, label in wanted:
+            d = t.phase(name, part)
+            if d is not None:
+                split.append([name.replace("_", " "), label, fmt_time(d.p50),
+                              f"{fmt_time(d.lo)}{DASH}{fmt_time(d.hi)}"])
+    if split:
+        md += ["Each sample split into its parts (the app's `refresh_report` and the screen's `show_report` timed by "
+               "wrapping them on the instances):", "",
+               *_table(["sample", "part", "p50", "range"], split), "",
+               "\\* `Report.from_journal` awaits its reads, and the event loop runs whatever UI work is pending "
+               "meanwhile (timers, layout left from the last frame), so this part can hold some of that too; "
+               "section 5 times `Report.from_journal` alone.", ""]
+    notes = []
+    mount, rebuild, show, paint = (t.phase("report_push", p) for p in ("mount", "rebuild", "show", "paint"))
+    if mount and rebuild and show and paint and rows:
+        screen_side = show.p50 + paint.p50
+        notes.append(f"The report screen's first render spends {fmt_time(rebuild.p50)} (p50) in `refresh_report` "
+                     f"outside the screen, and {fmt_time(screen_side)} filling, laying out and painting its "
+                     f"{rows:,} rows ({fmt_time(screen_side / rows)} a row).")
+    refresh = t.phase("run_refresh", "refresh")
+    if refresh and t.run_refresh:
+        notes.append(f"Every batch of journal events rebuilds the whole report on the UI's event loop, whether or not "
+                     f"the report screen is shown: {fmt_time(refresh.p50)} of the run screen's "
+                     f"{fmt_time(t.dist('run_refresh').p50)} refresh is spent in `refresh_report`.")
+    if t.rows_after_push_alone == 0 and rows:
+        notes.append("Pushed alone (as Tab does, with no journal events arriving) the report screen stayed empty "
+                     "(0 rows 0.2 s later): the first render above therefore also triggers the refresh the app "
+                     "runs on Stop and when the session ends. (Why, from the code: `ReportScreen.on_mount` asks the "
+                     "app to fill it, but Textual marks a screen mounted only after `on_mount` returns and "
+                     "`AgentstopApp._report_shown()` requires it, so the tables wait for the next refresh.)")
+    if t.note:
+        notes.append(t.note + ".")
+    md += [f"- {n}" for n in notes] + ([""] if notes else [])
+    return md
+
+
+def _replay_section(r: Results) -> list[str]:
+    p = r.replay
+    shape = p.shape
+    states = ", ".join(f"{n:,} {k}" for k, n in sorted(shape.states.items(), key=lambda kv: -kv[1]))
+    cols = f"{REPLAY_SIZE[0]}{TIMES}{REPLAY_SIZE[1]}"
+    md = [HEADINGS[9], "",
+          f"One stopped session of {shape.events:,} events ({shape.calls:,} calls: {states}; a transcript event "
+          f"before each call; the Stop at event {(shape.stop_event or 0) + 1:,}, then {shape.rejected_after_stop} "
+          f"calls racing it rejected at the fence), bulk-written through the journal's ops in "
+          f"{p.write_seconds:.1f} s. Each repeat times the library steps of opening it, in the order "
+          "`agentstop replay JOURNAL --session ID` runs them, then the real `ReplayApp` (headless, "
+          f"{cols}) from start until its timeline screen is current with a row per call of the last moment, "
+          "painted (looked for every millisecond, then one `pilot.pause(0)`). The target is judged on the CLI's "
+          "reading plus the app.", ""]
+    lines = [
+        ("CLI: open read-only, list sessions, build every session's report (the sessions browser's rows)",
+         "cli_rows"),
+        ("app: open read-only, read the session's events", "open_read"),
+        ("app: `Report.from_journal` of the session", "open_report"),
+        ("app: `Timeline(events).at(last)`, the first moment shown", "timeline_end"),
+        ("**the library steps above, summed**", "library"),
+        ("`ReplayApp`: start until it runs, its sessions screen pushed", "tui_ready"),
+        ("`ReplayApp`: start until the timeline screen is mounted with its rows (the app steps above, the "
+         "screen, a row per call)", "tui_populated"),
+        ("`ReplayApp`: start to the first moment painted", "tui"),
+        ("**CLI + app: what a person waits for (the target)**", "total"),
+        ("then, pressing s: `at(stop_index)`", "jump_stop"),
+    ]
+    table = [[label, *_dist_cells(p.dist(name), p.cpu_dist(name))] for label, name in lines if getattr(p, name)]
+    md += [*_table(["step", "wall p50", "range", "CPU p50", "repeats"], table), ""]
+    if p.timeline_half:
+        half = sorted(p.timeline_half)[0]
+        md += [f"`Timeline.at(last)` over the first half of the events alone: {fmt_time(half)} (against "
+               f"{fmt_time(p.dist('timeline_end').p50)} for all of them).", ""]
+    if p.stopped_early:
+        md += [f"_{p.stopped_early[0].upper()}{p.stopped_early[1:]}._", ""]
+    return md
 
 
 def write_plot(results: Results, out: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import sys
 import tempfile
@@ -12,30 +13,39 @@ from typing import Any
 import anyio
 
 from agentstop import GrantSpec, Journal, Report, Supervisor
+from agentstop.replay import timeline as timeline_module
 
-from .common import DASH, Config, Dist, Noop, Spread, clock, fmt_ratio, fmt_time
+from .common import DASH, TIMES, Config, Dist, Noop, Spread, clock, fmt_ratio, fmt_time
 from .concurrency import ConcurrencyResult, run_concurrency
 from .machine import load_average, machine_info
 from .overhead import OverheadResult, run_overhead
 from .profiling import WriterProfile, have_pyinstrument, profile_loop
 from .race import RaceResult, run_race
+from .replay import TARGET as REPLAY_TARGET
+from .replay import ReplayResult, cli_rows, open_in_library, open_in_tui, run_replay
 from .report10k import ReportResult, run_report
 from .stop import StopResult, run_stop
+from .tui import TuiResult, run_tui
+from .variants import SHAPE
 
-__all__ = ["Results", "Target", "run_all"]
+__all__ = ["Results", "Target", "ladder_note", "revoke_facts", "run_all"]
 
 
 @dataclass
 class Target:
-    """One target line: what was wanted, what was measured, and why it missed (if it did)."""
+    """One target line: what was wanted, what was measured, and why it missed (if it did).
 
+    `key` names the target for the code ("gated", "callers", "stop", "report", "race", "replay");
+    `profiles` holds (what was profiled, the profile's text) for a missed target.
+    """
+
+    key: str
     name: str
     goal: str
     measured: str
     passed: bool
     why: list[str] = field(default_factory=list)
-    profile: str = ""
-    writer_profile: str = ""
+    profiles: list[tuple[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.measured} (target {self.goal})"
@@ -50,9 +60,14 @@ class Results:
     stop: StopResult
     race: RaceResult
     report: ReportResult
+    tui: TuiResult
+    replay: ReplayResult
     targets: list[Target]
     seconds: float
     profiler_note: str
+
+    def target(self, key: str) -> Target:
+        return next(t for t in self.targets if t.key == key)
 
 
 def log(text: str) -> None:
@@ -60,11 +75,11 @@ def log(text: str) -> None:
 
 
 def judge(cfg: Config, o: OverheadResult, c: ConcurrencyResult, s: StopResult, race: RaceResult,
-          rep: ReportResult) -> list[Target]:
+          rep: ReportResult, rp: ReplayResult) -> list[Target]:
     targets = []
     ratio = o.ratio("gated")
     targets.append(Target(
-        "gated call at 1 caller vs raw floor", f"≤ {fmt_ratio(1.3)}",
+        "gated", "gated call at 1 caller vs raw floor", f"≤ {fmt_ratio(1.3)}",
         f"{fmt_ratio(ratio.median)} (spread {fmt_ratio(ratio.lo)}{DASH}{fmt_ratio(ratio.hi)} over {ratio.repeats} "
         f"repeats; {fmt_time(o.summary('gated').median)} vs {fmt_time(o.summary('raw').median)})",
         ratio.median <= 1.30))
@@ -72,125 +87,250 @@ def judge(cfg: Config, o: OverheadResult, c: ConcurrencyResult, s: StopResult, r
     cost = c.cost(top)
     vs = Spread.of(c.levels[top].vs_floor)
     targets.append(Target(
-        f"{top} callers: cost per call below the raw floor's single-caller cost", f"< {fmt_ratio(1.0)} the floor",
+        "callers", f"{top} callers: cost per call below the raw floor's single-caller cost",
+        f"< {fmt_ratio(1.0)} the floor",
         f"{fmt_ratio(vs.median)} the floor measured around it (spread {fmt_ratio(vs.lo)}{DASH}{fmt_ratio(vs.hi)}; "
         f"{fmt_time(cost.median)} per call vs {fmt_time(Spread.of(c.floor_cost).median)})",
         vs.median < 1.0))
     worst = max(cfg.in_flight)
     revoked = s.phase(worst, "revoked")
     targets.append(Target(
-        f"stop→revoked p99 with {worst} calls in flight", "< 5 ms",
+        "stop", f"stop→revoked p99 with {worst} calls in flight", "< 5 ms",
         f"p99 {fmt_time(revoked.p99)}, p50 {fmt_time(revoked.p50)} over {revoked.n} stops",
         revoked.p99 < 0.005))
     fj = rep.dist("from_journal")
     targets.append(Target(
-        f"report for {rep.calls:,} calls (Report.from_journal, median)", "< 200 ms",
+        "report", f"report for {rep.calls:,} calls (Report.from_journal, median)", "< 200 ms",
         f"{fmt_time(fj.p50)} (max {fmt_time(fj.hi)}; Report.build alone {fmt_time(rep.dist('build').p50)})",
         fj.p50 < 0.200))
     targets.append(Target(
-        "fence race: no call passes the fence after a revoke", "0 violations",
+        "race", "fence race: no call passes the fence after a revoke", "0 violations",
         f"{race.violations} violations, {race.late_commits} late commits in {len(race.rounds)} rounds",
         race.violations == 0 and race.late_commits == 0))
+    total, library = rp.dist("total"), rp.dist("library")
+    targets.append(Target(
+        "replay", f"opening a {rp.shape.events:,}-event session in replay (CLI + app to the first moment, median)",
+        f"< {REPLAY_TARGET:.0f} s",
+        f"{fmt_time(total.p50)} (range {fmt_time(total.lo)}{DASH}{fmt_time(total.hi)} over {total.n} repeats; "
+        f"the library steps alone {fmt_time(library.p50)})",
+        total.p50 < REPLAY_TARGET))
     return targets
 
 
+def _mid(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def explain(targets: list[Target], o: OverheadResult, c: ConcurrencyResult, s: StopResult,
-            rep: ReportResult, cfg: Config) -> None:
+            rep: ReportResult, rp: ReplayResult, cfg: Config) -> None:
     """Data-driven reasons for each missed target, from the measurements themselves."""
+    by_key = {t.key: t for t in targets}
+    _explain_gated(by_key["gated"], o)
+    _explain_callers(by_key["callers"], c, cfg)
+    _explain_stop(by_key["stop"], s, cfg)
+    _explain_report(by_key["report"], rep, cfg.profile and have_pyinstrument())
+    _explain_replay(by_key["replay"], rp)
+
+
+def ladder_note(o: OverheadResult) -> str:
+    """A sentence when the ladder's model of a gated call differs from what `Supervisor.call` wrote ("" if not)."""
+    a = o.anatomy
+    assert a is not None
+    if a.matches_ladder:
+        return ""
+    model = "; ".join(f"{k} ({'FULL' if d else 'NORMAL'})" for k, d in SHAPE)
+    return (f"The ladder models a gated call as {model}, but `Supervisor.call` wrote {a.shape_text} in "
+            f"{a.shape_share:.0%} of the instrumented calls: the ladder's steps no longer add up to the gated call "
+            "(update bench/variants.py).")
+
+
+def _explain_gated(t: Target, o: OverheadResult) -> None:
     a = o.anatomy
     assert a is not None
     floor = o.summary("raw").median
-    t1, t2, t3, t4 = targets[:4]
-    awaits = sum(v for k, v in a.stages.items() if not k.startswith("rest"))
-    python = a.total - awaits
-    floors = [sorted(r)[len(r) // 2] for r in o.samples["raw"]]
+    floors = [_mid(r) for r in o.samples["raw"]]
     added = o.added_cost("gated")
-    t1.why = [
+    t.why = [
         "The ratio moves with the disk: the gated call and the floor pay the same two fsyncs, so a slow fsync "
         f"pushes the ratio toward 1. In this run the floor's median ranged {fmt_time(min(floors))}{DASH}"
         f"{fmt_time(max(floors))} between repeats; what agentstop added per call over it was "
         f"{fmt_time(added.median)} ({fmt_time(added.lo)}{DASH}{fmt_time(added.hi)}).",
     ]
-    if not t1.passed:
-        ladder = [("raw", "the floor"), ("ops_merged", "agentstop's schema and `ops`, 2 transactions, no thread"),
-                  ("ops_today", "the same in today's 4 transactions"),
-                  ("journal_api", "the 4 writes through `Journal` (writer thread, async hops)"),
-                  ("gated", "`Supervisor.call` (CallPath on top)")]
-        steps = []
-        for (prev, _), (cur, label) in itertools.pairwise(ladder):
-            before, after = o.summary(prev).median, o.summary(cur).median
-            sign = "+" if after >= before else "-"
-            steps.append(f"{label}: {fmt_time(after)} ({sign}{fmt_time(abs(after - before))})")
-        t1.why += [
-            f"The ladder from the floor ({fmt_time(floor)}) up, medians of the same run: " + "; ".join(steps) + ".",
-            f"A gated call is {a.batches_per_call:.1f} writer transactions, {a.durable_per_call:.1f} of them "
-            f"fsynced, and {a.batches_per_call:.0f} thread round trips. Each transaction runs several statements "
-            "(read the call's state, update its row, append its event; the fence also reads and updates the "
-            f"grant: {fmt_time(a.writer_units)} of SQL per call) and dirties more pages than the floor's one row. "
-            "Planned and prepared are NORMAL commits, but the fence's FULL commit fsyncs the WAL frames they "
-            "appended, so they add writes without saving an fsync.",
-            f"Instrumented pass ({fmt_time(a.total)} per call): writer thread busy {fmt_time(a.writer_busy)} "
-            f"(units' SQL {fmt_time(a.writer_units)}, BEGIN/savepoints/pragma switch/COMMIT+fsync "
-            f"{fmt_time(a.writer_busy - a.writer_units)}); an empty unit's round trip is "
-            f"{fmt_time(a.empty_round_trip)}; CallPath's own Python {fmt_time(python)}.",
-        ]
+    note = ladder_note(o)
+    if note:
+        t.why.append(note)
+    if t.passed:
+        return
+    ladder = [("raw", "the floor"),
+              ("ops_3txn", f"agentstop's schema and `ops` in the call's {len(SHAPE)} transactions, no thread"),
+              ("journal_api", f"the same {len(SHAPE)} writes through `Journal` (writer thread, async hops)"),
+              ("gated", "`Supervisor.call` (CallPath on top)")]
+    steps = []
+    for (prev, _), (cur, label) in itertools.pairwise(ladder):
+        before, after = o.summary(prev).median, o.summary(cur).median
+        sign = "+" if after >= before else "-"
+        steps.append(f"{label}: {fmt_time(after)} ({sign}{fmt_time(abs(after - before))})")
+    merged, three = o.summary("ops_2txn").median, o.summary("ops_3txn").median
+    t.why.append(f"The ladder from the floor ({fmt_time(floor)}) up, medians of the same run: " + "; ".join(steps)
+                 + ". One merge further (the plan in the fence's transaction: 2 transactions, both FULL) "
+                 f"measured {fmt_time(merged)} ({'+' if merged >= three else '-'}{fmt_time(abs(merged - three))} "
+                 f"against {len(SHAPE)} transactions).")
+    normal = [kinds for kinds, durable in a.shape if not durable]
+    one_unit = all(" + " not in kinds for kinds, _ in a.shape)
+    statements = ("read the call's state, update its row, append its event; the fence also records `prepared` "
+                  "and reads and updates the grant")
+    line = (f"A gated call is {a.batches_per_call:.1f} writer transactions, {a.durable_per_call:.1f} of them "
+            f"fsynced, and {a.batches_per_call:.0f} thread round trips (logged: {a.shape_text}, in "
+            f"{a.shape_share:.0%} of the calls). Each transaction runs several statements ({statements}: "
+            f"{fmt_time(a.writer_units)} of SQL per call) and dirties more pages than the floor's one row.")
+    if normal:
+        line += (f" {' and '.join(f'`{k}`' for k in normal)} commit{'s' if len(normal) == 1 else ''} at NORMAL, "
+                 "but the next FULL commit's fsync covers the WAL frames written before it: "
+                 f"{'it costs' if len(normal) == 1 else 'they cost'} a transaction and its writes, not an fsync.")
+    t.why.append(line)
+    overhead = ("BEGIN, pragma switches, COMMIT and the FULL ones' fsync; no savepoints, each transaction holding "
+                "one unit" if one_unit else "BEGIN, savepoints, pragma switches, COMMIT and the FULL ones' fsync")
+    python = a.total - sum(v for k, v in a.stages.items() if not k.startswith("rest"))
+    t.why.append(
+        f"Instrumented pass ({fmt_time(a.total)} per call): writer thread busy {fmt_time(a.writer_busy)} "
+        f"(units' SQL {fmt_time(a.writer_units)}; {overhead}: {fmt_time(a.writer_busy - a.writer_units)}); "
+        f"an empty unit's round trip is {fmt_time(a.empty_round_trip)}; CallPath's own Python {fmt_time(python)}.")
+
+
+def _explain_callers(t: Target, c: ConcurrencyResult, cfg: Config) -> None:
     top = max(cfg.callers)
     level = c.levels[top]
-
-    def mid(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
-
-    plan = [d.get("plan_call", 0.0) for d in level.writer_by_kind]
     vs = Spread.of(level.vs_floor)
-    t2.why = [
-        f"The verdict moves with the disk. At {top} callers a call costs CPU ({fmt_time(mid(level.cpu_per_call))} "
-        f"per call, {mid(level.cpu_per_call) / mid(level.cost):.2f} cores busy) and almost no fsync "
-        f"({mid(level.fsyncs_per_call):.2f} per call); the floor costs two fsyncs. In this run the floor measured "
+    t.why = [
+        f"The verdict moves with the disk. At {top} callers a call costs CPU ({fmt_time(_mid(level.cpu_per_call))} "
+        f"per call, {_mid(level.cpu_per_call) / _mid(level.cost):.2f} cores busy) and almost no fsync "
+        f"({_mid(level.fsyncs_per_call):.2f} per call); the floor costs two fsyncs. In this run the floor measured "
         f"around the runs ranged {fmt_time(min(c.floor_cost))}{DASH}{fmt_time(max(c.floor_cost))} per call "
         f"between repeats, and the per-repeat ratio {fmt_ratio(vs.lo)}{DASH}{fmt_ratio(vs.hi)}: below 1 when "
         "fsync is slow, above it when fsync is fast.",
     ]
-    if not t2.passed:
-        t2.why += [
-            f"Group commit works ({mid(level.units_per_batch):.1f} units per batch, largest {level.max_batch}), so "
-            "the disk is no longer the limit; the CPU is. The writer thread's SQL "
-            f"({fmt_time(mid(level.writer_sql_per_call))} per call) and the event loop's CallPath Python share "
-            "one GIL, so they run one after the other rather than on both cores.",
-            f"The largest single share of that SQL is `plan_call` ({fmt_time(mid(plan))} per call): it numbers "
-            "each call with an unindexed `MAX(n)` over the session's calls, so it grows with the session "
-            f"(each run here ends at {cfg.concurrent_calls + 20:,} calls; see section 5 for 10,000).",
-        ]
-    if not t3.passed:
-        worst = max(cfg.in_flight)
-        disk = Dist.of(s.disk_commit)
-        rows = ", ".join(f"{n} in flight {fmt_time(s.phase(n, 'revoked').p99)}" for n in cfg.in_flight)
-        t3.why = [
-            f"Stop's revoke is one durable writer unit (BEGIN IMMEDIATE, mark the stop, revoke the grant, append "
-            f"the event, COMMIT at FULL) plus one thread round trip; calls parked in their commit write nothing, "
-            f"so the number in flight does not matter (p99: {rows}).",
-            f"Its tail is the disk's: one bare committed INSERT at FULL, measured right before each stop, has p99 "
-            f"{fmt_time(disk.p99)} (worst {fmt_time(disk.hi)}), against {fmt_time(s.phase(worst, 'revoked').p99)} "
-            f"for the revoke. The p50s ({fmt_time(disk.p50)} for the disk, "
-            f"{fmt_time(s.phase(worst, 'revoked').p50)} for the revoke) show what agentstop adds.",
-            f"Measured on each stop: the writer's time inside transactions up to the revoke is p50 "
-            f"{fmt_time(s.phase(worst, 'writer').p50)}, p99 {fmt_time(s.phase(worst, 'writer').p99)}; the rest "
-            "(queue, thread hops, event loop) is the difference.",
-        ]
-    if not t4.passed:
-        per = rep.calls
-        t4.why = [
-            f"`Journal.calls` alone takes {fmt_time(rep.dist('read_calls').p50)} "
-            f"({fmt_time(rep.dist('read_calls').p50 / per)} a row): `reads._call` JSON-decodes args, prepared and "
-            "receipt and builds a CallRecord for every row.",
-            f"`Report.build` takes {fmt_time(rep.dist('build').p50)} ({fmt_time(rep.dist('build').p50 / per)} a "
-            "call): for each call `report._item` constructs `CallState` from the state string 4-5 times "
-            "(`bucket_of`, which also scans the bucket sets, up to three times; `_undo_info` and `_reason` once "
-            "each), then builds an UndoInfo and a ReportItem.",
-        ]
+    if t.passed:
+        return
+    kinds = {k for d in level.writer_by_kind for k in d}
+    share = {k: _mid([d.get(k, 0.0) for d in level.writer_by_kind]) for k in kinds}
+    largest = max(share, key=lambda k: share[k]) if share else ""
+    t.why.append(
+        f"Group commit works ({_mid(level.units_per_batch):.1f} units per batch, largest {level.max_batch}), so "
+        "the disk is no longer the limit; the CPU is. The writer thread's SQL "
+        f"({fmt_time(_mid(level.writer_sql_per_call))} per call) and the event loop's CallPath Python share "
+        "one GIL, so they run one after the other rather than on both cores."
+        + (f" By journal write, the largest share of that SQL is `{largest}` ({fmt_time(share[largest])} per call; "
+           "section 2 has the split)." if largest else ""))
 
 
-async def _profile_calls(path: Path, callers: int, total: int) -> tuple[str, str]:
-    """Profiles of `total` gated calls from `callers` callers: (event loop, writer thread)."""
+def revoke_facts(s: StopResult) -> str:
+    """How the revoke was committed in this run, from the writer's log of every stop."""
+    urgent, n = s.share("revoke_urgent")
+    durable, _ = s.share("revoke_durable")
+    alone, _ = s.share("revoke_alone")
+    samples = [x for rows in s.rows.values() for x in rows]
+    before = max((x.batches_before for x in samples), default=0)
+    own = Dist.of([x.revoke_busy for x in samples])
+    if durable == 0:
+        sync = "at NORMAL, without an fsync of its own (it reaches the disk with the next durable commit: the WAL is " \
+               "synced in order, so no `committing` written after it can be on disk without it)"
+    elif durable == n:
+        sync = "at FULL, with an fsync of its own"
+    else:
+        sync = f"at FULL (an fsync of its own) in {durable} of them and at NORMAL in the rest"
+    queue = ("jumping the writer's queue (urgent) in every stop" if urgent == n else
+             "in queue order" if urgent == 0 else f"urgent in {urgent} of {n} stops")
+    return (f"In all {n} stops of this run the revoke (mark the stop, revoke the grant, append the event) was one "
+            f"writer unit, {queue}; its transaction committed {sync}, held no other unit in {alone} of {n}, and "
+            f"took the writer p50 {fmt_time(own.p50)}, p99 {fmt_time(own.p99)}. "
+            + (f"At most {_count(before, 'transaction')} started between `stop()` and it." if before else
+               "No other transaction started between `stop()` and it (one already running may have ended first)."))
+
+
+def _explain_stop(t: Target, s: StopResult, cfg: Config) -> None:
+    if t.passed:
+        return
+    worst = max(cfg.in_flight)
+    disk = Dist.of(s.disk_commit)
+    rows = ", ".join(f"{n} in flight {fmt_time(s.phase(n, 'revoked').p99)}" for n in cfg.in_flight)
+    revoked = s.phase(worst, "revoked")
+    writer = s.phase(worst, "writer")
+    t.why = [revoke_facts(s) + f" The p99 by calls in flight: {rows}.",
+             f"Measured on each stop with {worst} in flight: the writer's time inside transactions up to the revoke "
+             f"returning is p50 {fmt_time(writer.p50)}, p99 {fmt_time(writer.p99)}, against "
+             f"{fmt_time(revoked.p50)} and {fmt_time(revoked.p99)} for the revoke; the rest (queue, thread hops, "
+             "event loop) is the difference."]
+    durable, _ = s.share("revoke_durable")
+    t.why.append(f"For context, one bare committed INSERT at FULL on this disk, measured right before each stop: "
+                 f"p50 {fmt_time(disk.p50)}, p99 {fmt_time(disk.p99)} (worst {fmt_time(disk.hi)})"
+                 + ("." if durable else ", which the revoke no longer waits for."))
+
+
+def _explain_report(t: Target, rep: ReportResult, profiled: bool) -> None:
+    if t.passed:
+        return
+    per = rep.calls
+    fj, rc, b = rep.dist("from_journal"), rep.dist("read_calls"), rep.dist("build")
+    other = rep.dist("read_other")
+    t.why = [
+        f"Measured separately on the same journal (p50s): `Journal.calls` {fmt_time(rc.p50)} "
+        f"({fmt_time(rc.p50 / per)} a row), `Report.build` {fmt_time(b.p50)} ({fmt_time(b.p50 / per)} a call), "
+        f"the session and grants reads {fmt_time(other.p50)}; together {fmt_time(rc.p50 + b.p50 + other.p50)} "
+        f"against {fmt_time(fj.p50)} for `Report.from_journal`."
+        + (" The profile under *Where the time goes* shows which functions inside them take the time."
+           if profiled else ""),
+    ]
+
+
+def _explain_replay(t: Target, rp: ReplayResult) -> None:
+    if t.passed:
+        return
+    d = {name: rp.dist(name).p50 for name in ("cli_rows", "open_read", "open_report", "timeline_end", "library",
+                                              "tui", "total")}
+    events, calls = rp.shape.events, rp.shape.calls
+    steps = sorted((("the CLI's reports of every session (the sessions browser's rows)", d["cli_rows"]),
+                    ("reading the session's events", d["open_read"]),
+                    ("its report, built again by the app", d["open_report"]),
+                    ("`Timeline.at(last)`, the first moment shown", d["timeline_end"])), key=lambda kv: -kv[1])
+    t.why = [
+        f"The library steps take {fmt_time(d['library'])} (p50s): "
+        + "; ".join(f"{what} {fmt_time(v)}" for what, v in steps) + ".",
+    ]
+    if rp.timeline_half:
+        half = _mid(rp.timeline_half)
+        growth = d["timeline_end"] / half if half else 0.0
+        shape = ("it grows with the square of the events" if growth > 3 else
+                 "it grows about in proportion" if growth >= 1.5 else
+                 "it grows less than in proportion (fixed costs weigh at this size)")
+        line = (f"`Timeline.at(last)` on the first half of the events took {fmt_time(half)}, on all "
+                f"{events:,} {fmt_time(d['timeline_end'])}: {growth:.1f}{TIMES} for twice the events, so {shape}.")
+        if growth > 3 and "dict(calls)" in inspect.getsource(timeline_module._apply):
+            line += (" (From the code: `timeline._apply` copies the moment's dict of calls for every call event, so "
+                     "the first walk to the last event touches events times calls entries; the checkpoints every "
+                     f"{timeline_module.CHECKPOINT:,} events only help later jumps.)")
+        t.why.append(line)
+    ready = _mid(rp.tui_ready)
+    opening = _mid([p - r for p, r in zip(rp.tui_populated, rp.tui_ready, strict=True)])
+    painting = _mid([t - p for t, p in zip(rp.tui, rp.tui_populated, strict=True)])
+    repeated = d["open_read"] + d["open_report"] + d["timeline_end"]
+    t.why.append(
+        f"The app takes {fmt_time(d['tui'])} from start to the first moment painted (p50s): {fmt_time(ready)} until "
+        f"it runs; {fmt_time(opening)} more until its timeline screen is mounted with a row per call "
+        f"({calls:,}), of which the library steps it repeats (events, report, timeline) took about "
+        f"{fmt_time(repeated)} on their own; then {fmt_time(painting)} to the first frame painted (Textual's "
+        "layout of the new rows and the render).")
+    cpu = rp.cpu_dist("total")
+    if cpu is not None:
+        t.why.append(f"This process's CPU time over the whole open was {fmt_time(cpu.p50)} (p50) of "
+                     f"{fmt_time(d['total'])} wall: the rest is the machine's other load.")
+
+
+async def _profile_calls(path: Path, callers: int, total: int) -> list[tuple[str, str]]:
+    """Profiles of `total` gated calls from `callers` callers: event loop, then writer thread."""
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [Noop()], GrantSpec())
         await sup.start()
@@ -210,7 +350,9 @@ async def _profile_calls(path: Path, callers: int, total: int) -> tuple[str, str
 
         loop = await profile_loop(work)
         await sup.close()
-        return loop, writer.top()
+        return [("event-loop thread, call tree in % of the profiled time (pyinstrument; library frames folded)",
+                 loop),
+                ("journal writer thread, top functions by own time (cProfile)", writer.top())]
 
 
 async def _profile_reports(path: Path) -> str:
@@ -221,23 +363,40 @@ async def _profile_reports(path: Path) -> str:
             for _ in range(5):
                 await Report.from_journal(journal, sid)
 
-        return await profile_loop(reports)
+        return await profile_loop(reports, flat=True)
 
 
-async def profile_misses(targets: list[Target], cfg: Config, tmp: Path) -> None:
+async def _profile_replay(path: Path, calls: int) -> list[tuple[str, str]]:
+    async def library() -> None:
+        await open_in_library(path)
+
+    rows, sid = await cli_rows(path)
+
+    async def tui() -> None:
+        await open_in_tui(path, rows, sid, calls)
+
+    tree = "event-loop thread, call tree in % of the profiled time (pyinstrument), then flat lists"
+    return [(f"the library steps of one open; {tree}", await profile_loop(library, interval=0.001, flat=True)),
+            (f"the app, from start to the first moment painted; {tree}",
+             await profile_loop(tui, interval=0.001, flat=True, ours=("/agentstop/", "/textual/widgets/")))]
+
+
+async def profile_misses(targets: list[Target], cfg: Config, tmp: Path, rp: ReplayResult) -> None:
     """pyinstrument (event loop) and cProfile (writer thread) on the workload of each missed target."""
-    for i, target in enumerate(targets[:4]):
-        if target.passed or i == 2:
+    for target in targets:
+        if target.passed or target.key in ("stop", "race"):
             # A sampling profile of whole stops is dominated by parking the calls; the
             # revoke itself is decomposed on every stop instead (section 3's table).
             continue
         log(f"  profiling: {target.name}")
-        if i in (0, 1):
-            callers = 1 if i == 0 else max(cfg.callers)
-            target.profile, target.writer_profile = await _profile_calls(
-                tmp / f"profile-{i}.db", callers, cfg.concurrent_calls)
-        else:
-            target.profile = await _profile_reports(tmp / "report.db")
+        if target.key in ("gated", "callers"):
+            callers = 1 if target.key == "gated" else max(cfg.callers)
+            target.profiles = await _profile_calls(tmp / f"profile-{target.key}.db", callers, cfg.concurrent_calls)
+        elif target.key == "report":
+            target.profiles = [("event-loop thread, 5 reports, call tree in % of the profiled time (pyinstrument)",
+                                await _profile_reports(tmp / "report.db"))]
+        elif target.key == "replay":
+            target.profiles = await _profile_replay(tmp / "replay.db", rp.shape.calls)
 
 
 async def run_all(cfg: Config) -> Results:
@@ -246,6 +405,7 @@ async def run_all(cfg: Config) -> Results:
         tmp = Path(tmp_name)
         machine = machine_info(tmp)
         machine["load average at start (1, 5, 15 min)"] = load_average()
+        profiling = cfg.profile and have_pyinstrument()
         log("1. per-call overhead")
         overhead = await run_overhead(cfg, tmp, log)
         log("2. concurrency")
@@ -256,17 +416,22 @@ async def run_all(cfg: Config) -> Results:
         race = await run_race(cfg, tmp, log)
         log("5. report")
         report = await run_report(cfg, tmp, log)
-        targets = judge(cfg, overhead, concurrency, stop, race, report)
-        explain(targets, overhead, concurrency, stop, report, cfg)
+        log("6. TUI")
+        tui = await run_tui(cfg, tmp, log, profile=profiling)
+        log("7. replay")
+        replay = await run_replay(cfg, tmp, log)
+        targets = judge(cfg, overhead, concurrency, stop, race, report, replay)
+        explain(targets, overhead, concurrency, stop, report, replay, cfg)
         if not cfg.profile:
             note = "profiling skipped (--quick)"
-        elif not have_pyinstrument():
+        elif not profiling:
             note = "profiling skipped: pyinstrument is not installed (pip install -e .[bench])"
         else:
             note = "profiled with pyinstrument (event-loop thread) and cProfile (journal writer thread)"
-            await profile_misses(targets, cfg, tmp)
+            await profile_misses(targets, cfg, tmp, replay)
     machine["load average at end (1, 5, 15 min)"] = load_average()
-    return Results(cfg, machine, overhead, concurrency, stop, race, report, targets, clock() - began, note)
+    return Results(cfg, machine, overhead, concurrency, stop, race, report, tui, replay, targets,
+                   clock() - began, note)
 
 
 def print_targets(results: Results) -> None:

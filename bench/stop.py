@@ -3,11 +3,16 @@
 A supervisor runs an idle planner (it thinks forever) while N calls are parked
 inside their commit (past the fence, `on_stop=ABANDON`, grace 0). Each repeat
 opens a fresh journal. "Revoked" is when `Journal.revoke` returned inside Stop,
-which is after its durable commit; "planner cancelled" is when the planner's
-await raised the cancellation; "report" is when `stop()` returned its report
-(the session ended durably and N calls read back). The "busy" row stops a
-session whose writer is saturated by 64 callers running gated calls flat out,
-so the revoke queues behind their units (their commits are let finish: `WAIT`).
+which is after its transaction committed (from then on every fence sees it);
+"planner cancelled" is when the planner's await raised the cancellation;
+"report" is when `stop()` returned its report (the session ended durably and N
+calls read back). The "busy" row stops a session whose writer is saturated by
+64 callers running gated calls flat out (their commits are let finish: `WAIT`).
+
+Every writer transaction of the stop is logged (`BatchCounter(log=True)`), so
+the results can say, from this run, how the revoke was committed: in a
+transaction of its own or with other units, ahead of queued units or behind
+them, with its own fsync (FULL) or without (NORMAL).
 """
 
 from __future__ import annotations
@@ -52,7 +57,17 @@ class StopSample:
     reported_in_flight: int
     writer: float
     """Time the writer spent in transactions between stop() and the revoke returning (the revoke's own
-    transaction, fsync included, plus any unit queued ahead of it)."""
+    transaction plus the batches started before it; one already running at stop() is not counted)."""
+    revoke_durable: bool = False
+    """The revoke's transaction committed at FULL (an fsync of its own)."""
+    revoke_urgent: bool = False
+    """The revoke's unit was marked urgent (it jumps the writer's queue)."""
+    revoke_alone: bool = False
+    """The revoke's transaction held no other unit."""
+    batches_before: int = 0
+    """Writer transactions started between stop() and the revoke's own."""
+    revoke_busy: float = 0.0
+    """The writer's time inside the revoke's own transaction (SQL and COMMIT)."""
 
 
 @dataclass
@@ -63,6 +78,11 @@ class StopResult:
 
     def phase(self, in_flight: int, name: str) -> Dist:
         return Dist.of([getattr(s, name) for s in self.rows[in_flight]])
+
+    def share(self, name: str) -> tuple[int, int]:
+        """(stops where the boolean `name` held, stops), over every row."""
+        samples = [s for rows in self.rows.values() for s in rows]
+        return sum(1 for s in samples if getattr(s, name)), len(samples)
 
 
 async def one_stop(path: Path, in_flight: int) -> StopSample:
@@ -102,13 +122,11 @@ async def one_stop(path: Path, in_flight: int) -> StopSample:
                 for i in range(in_flight):
                     tg.start_soon(park, i)
                 await parked.all_parked.wait()
-            counter = BatchCounter(journal)
-            writer_at_revoke: list[float] = []
+            counter = BatchCounter(journal, log=True)
 
             async def timed_revoke(*args: Any, **kwargs: Any) -> list[int]:
                 ids = await revoke(*args, **kwargs)
                 revoked_at.append(clock())
-                writer_at_revoke.append(counter.busy)
                 return ids
 
             journal.revoke = timed_revoke  # type: ignore[method-assign]
@@ -117,8 +135,17 @@ async def one_stop(path: Path, in_flight: int) -> StopSample:
             ended = clock()
             parked.release.set()
         assert planner.cancelled_at is not None and revoked_at
-        return StopSample(revoked_at[0] - began, planner.cancelled_at - began, ended - began, len(report.in_flight),
-                          writer_at_revoke[0])
+        at = next((i for i, b in enumerate(counter.log) if "revoke" in b.kinds), None)
+        # Summed from the log once the stop is over: a batch's time is known only when it ends,
+        # and it wakes its callers before that.
+        writer = sum(b.busy for b in counter.log[: (at if at is not None else -1) + 1])
+        sample = StopSample(revoked_at[0] - began, planner.cancelled_at - began, ended - began,
+                            len(report.in_flight), writer)
+        if at is not None:
+            batch = counter.log[at]
+            sample.revoke_durable, sample.revoke_urgent = batch.durable, batch.urgent
+            sample.revoke_alone, sample.batches_before, sample.revoke_busy = len(batch.kinds) == 1, at, batch.busy
+        return sample
 
 
 async def run_stop(cfg: Config, tmp: Path, log: Any) -> StopResult:

@@ -26,22 +26,28 @@ from agentstop.journal.schema import apply_pragmas, migrate
 
 from .common import Noop, clock
 
-__all__ = ["LABELS", "NAMES", "RawFloor", "Variant", "make", "raw_floor"]
+__all__ = ["LABELS", "NAMES", "SHAPE", "RawFloor", "Variant", "make", "raw_floor"]
 
 _TABLE = ("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
           " call_id TEXT, kind TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
 _INSERT = "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 
-NAMES = ("raw", "raw_thread", "aiosqlite", "raw_shape", "ops_merged", "ops_today", "journal_api", "gated")
+NAMES = ("raw", "raw_thread", "aiosqlite", "raw_shape", "ops_2txn", "ops_3txn", "journal_api", "gated")
+
+SHAPE = (("plan_call", False), ("fence with prepared", True), ("transition committed", True))
+"""The writer transactions a gated call without an approval makes, as the ladder below models them:
+(journal write, fsynced). `overhead.anatomy` measures what `Supervisor.call` really makes and the results
+say so when the two differ."""
+
 LABELS = {
     "bare": "bare `async def` call (no journal)",
     "raw": "**floor**: raw sqlite3, 2 committed INSERTs, FULL (direct)",
     "raw_thread": "raw sqlite3 floor, one worker-thread hop per call",
     "aiosqlite": "aiosqlite floor: 2 awaited (execute + commit)",
-    "raw_shape": "raw sqlite3 INSERTs in agentstop's shape: 4 txns (2 NORMAL + 2 FULL)",
-    "ops_merged": "agentstop's schema + `ops`, direct, 2 txns (plan+prepared+fence, outcome)",
-    "ops_today": "agentstop's schema + `ops`, direct, today's 4 txns",
-    "journal_api": "the same 4 writes through `Journal` methods (writer thread), no Supervisor",
+    "raw_shape": "raw sqlite3 INSERTs in agentstop's shape: 3 txns (1 NORMAL + 2 FULL), 4 rows",
+    "ops_2txn": "agentstop's schema + `ops`, direct, 2 txns (plan+prepared+fence, outcome): one merge further",
+    "ops_3txn": "agentstop's schema + `ops`, direct, 3 txns as `Supervisor.call` makes them",
+    "journal_api": "the same 3 writes through `Journal` methods (writer thread), no Supervisor",
     "gated": "**agentstop** `Supervisor.call`, gated + durable",
 }
 
@@ -111,13 +117,22 @@ class RawThread(RawFloor):
 
 
 class RawShape(RawFloor):
-    """Plain INSERTs in agentstop's transaction shape: planned, prepared (NORMAL), fence, outcome (FULL)."""
+    """Plain INSERTs in agentstop's transaction shape: planned (NORMAL); prepared + committing (FULL); outcome (FULL).
+
+    Like the journal's writer, it switches `synchronous` only when the next
+    transaction's durability differs from the last one's.
+    """
+
+    full = True  # RawFloor.open leaves the connection at FULL
 
     async def call(self, i: int) -> None:
-        for kind, full in (("planned", False), ("prepared", False), ("committing", True), ("committed", True)):
-            self.conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
+        for kinds, full in ((("planned",), False), (("prepared", "committing"), True), (("committed",), True)):
+            if full != self.full:
+                self.conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
+                self.full = full
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(_INSERT, ("bench", f"c{i}", kind, time.time(), "{}"))
+            for kind in kinds:
+                self.conn.execute(_INSERT, ("bench", f"c{i}", kind, time.time(), "{}"))
             self.conn.execute("COMMIT")
 
 
@@ -146,9 +161,11 @@ class AiosqliteFloor(Variant):
 class OpsDirect(Variant):
     """agentstop's own schema and SQL (`ops`) on one plain connection: no writer thread, no CallPath.
 
-    `merged=False` is today's shape (planned, prepared at NORMAL; fence, outcome at
-    FULL: 4 transactions, with the writer's savepoints); `merged=True` puts planned,
-    prepared and the fence in one FULL transaction and the outcome in a second.
+    `merged=False` is `Supervisor.call`'s shape (SHAPE: planned at NORMAL;
+    prepared and the fence in one FULL transaction; the outcome at FULL). Each
+    transaction holds one unit, and the writer runs a batch of one unit without
+    savepoints, so none are used here. `merged=True` goes one merge further: the
+    plan joins the fence's transaction, leaving 2 FULL transactions per call.
     """
 
     conn: sqlite3.Connection
@@ -168,15 +185,13 @@ class OpsDirect(Variant):
                            tools=["noop"], pid=0, host="bench", meta={}, at=at)
         self.grant = ops.issue_grant(self.conn, "bench", GrantSpec(), at)
 
-    def _txn(self, full: bool, *units: Callable[[], object]) -> None:
+    def _txn(self, full: bool, *steps: Callable[[], object]) -> None:
         if full != self.full:
             self.conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
             self.full = full
         self.conn.execute("BEGIN IMMEDIATE")
-        for unit in units:
-            self.conn.execute("SAVEPOINT unit")
-            unit()
-            self.conn.execute("RELEASE unit")
+        for step in steps:
+            step()
         self.conn.execute("COMMIT")
 
     async def call(self, i: int) -> None:
@@ -202,8 +217,7 @@ class OpsDirect(Variant):
             self._txn(True, plan, prepared, fence)
         else:
             self._txn(False, plan)
-            self._txn(False, prepared)
-            self._txn(True, fence)
+            self._txn(True, prepared, fence)
         self._txn(True, outcome)
 
     async def close(self) -> None:
@@ -211,7 +225,7 @@ class OpsDirect(Variant):
 
 
 class JournalApi(Variant):
-    """The same four writes through the public `Journal` methods (writer thread), no Supervisor."""
+    """The same three writes through the public `Journal` methods (writer thread), no Supervisor."""
 
     journal: Journal
 
@@ -226,8 +240,7 @@ class JournalApi(Variant):
             "bench", tool="noop", summary=f"noop n={i}", resource="noop", args={"n": i},
             reversibility="reversible", on_stop="wait", can_compensate=False, can_lookup=False, undo_hint="",
             idempotency_key=f"k{i}", grant_id=self.grant)
-        await j.transition("bench", call_id, CallState.PREPARED, durable=False, prepared={"n": i})
-        assert await j.fence("bench", call_id, self.grant, "noop", "noop") is None
+        assert await j.fence("bench", call_id, self.grant, "noop", "noop", prepared={"n": i}) is None
         await j.transition("bench", call_id, CallState.COMMITTED, durable=True, receipt={})
 
     async def close(self) -> None:
@@ -235,7 +248,7 @@ class JournalApi(Variant):
 
 
 class Gated(Variant):
-    """`Supervisor.call` with the trivial tool: planned, prepared, fence, committed."""
+    """`Supervisor.call` with the trivial tool: planned; prepared + fence; committed."""
 
     journal: Journal
     sup: Supervisor
@@ -257,7 +270,7 @@ def make(name: str, path: Path) -> Variant:
     """A fresh, unopened variant by name."""
     kinds: dict[str, Callable[[Path], Variant]] = {
         "raw": RawFloor, "raw_thread": RawThread, "aiosqlite": AiosqliteFloor, "raw_shape": RawShape,
-        "ops_merged": lambda p: OpsDirect(p, merged=True), "ops_today": lambda p: OpsDirect(p, merged=False),
+        "ops_2txn": lambda p: OpsDirect(p, merged=True), "ops_3txn": lambda p: OpsDirect(p, merged=False),
         "journal_api": JournalApi, "gated": Gated,
     }
     return kinds[name](path)

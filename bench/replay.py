@@ -1,0 +1,224 @@
+"""7. Opening a long session in replay, the way `agentstop replay JOURNAL --session ID` does.
+
+One session of `replay_events` events (100,000 in the full run) is bulk-written
+through the journal's ops (bench/sessions.py): a thought before every call,
+then the call's own events in the usual mix, a Stop near the end with calls
+racing it rejected at the fence, and the session ended as stopped. Then, per
+repeat, the two halves of opening it are timed separately:
+
+- the library part, step by step as agentstop/cli/replay.py and
+  `ReplayApp.open_session` run it: the CLI opens the journal read-only and
+  builds every session's report (the sessions browser's rows); the app opens it
+  again, reads the session's events and builds its report; the timeline screen
+  starts at the last event, so `Timeline(events).at(last)`; and, as a separate
+  user action, jumping to the Stop;
+- the TUI part: the real `ReplayApp` run headless (`App.run_test`), from entering
+  the app until the timeline screen is current, its side-effect table holds a
+  row for every call of the last moment, and the frame is painted. The app is
+  given the rows the CLI built, as the CLI does.
+
+The target (under 1 s) is judged on what a person waits for: the CLI's reading
+plus the app until the first moment is shown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from agentstop import GrantSpec, Journal, Report
+from agentstop.replay import Timeline
+from agentstop.tools import ToolRegistry
+
+from .common import TIMES, Config, Dist, Noop, clock, cpu_clock
+from .sessions import SessionShape, write_replay_session
+
+__all__ = ["TARGET", "ReplayResult", "cli_rows", "open_in_library", "open_in_tui", "run_replay", "write_session"]
+
+SESSION_ID = "bench-replay"
+SIZE = (140, 42)
+"""The terminal size the headless app renders at (the TUI tests' size)."""
+TIMEOUT = 600.0
+TARGET = 1.0
+"""Seconds: the issue's target for opening a 100,000-event session in replay."""
+EARLY_STOP = 10.0
+
+
+@dataclass
+class ReplayResult:
+    events: int = 0
+    shape: SessionShape = field(default_factory=SessionShape)
+    write_seconds: float = 0.0
+    cli_rows: list[float] = field(default_factory=list)
+    """The CLI before the app: open read-only, list the sessions, build each one's report."""
+    open_read: list[float] = field(default_factory=list)
+    """`open_session`: open read-only, read the session's events, close (the report excluded)."""
+    open_report: list[float] = field(default_factory=list)
+    """`open_session`: `Report.from_journal` of the session."""
+    timeline_end: list[float] = field(default_factory=list)
+    """`Timeline(events).at(last)`: the moment the timeline screen shows first."""
+    jump_stop: list[float] = field(default_factory=list)
+    """`at(stop_index)` right after (what pressing s costs)."""
+    timeline_half: list[float] = field(default_factory=list)
+    """`Timeline.at(last)` over the first half of the events (once, after the repeats)."""
+    library: list[float] = field(default_factory=list)
+    """The sum of the four steps above, per repeat: opening before any widget."""
+    tui: list[float] = field(default_factory=list)
+    """`ReplayApp`: from entering the app to the first moment painted, rows and all."""
+    tui_ready: list[float] = field(default_factory=list)
+    """... of which until the app runs with its sessions screen."""
+    tui_populated: list[float] = field(default_factory=list)
+    """... until the timeline screen is mounted with its rows (its on_mount built the moment, added the rows)."""
+    total: list[float] = field(default_factory=list)
+    """`cli_rows` + `tui`: what a person waits for."""
+    rows_shown: int = 0
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    """This process's CPU seconds over each sample of `library`, `tui` and `total`."""
+    stopped_early: str = ""
+    """Why fewer than the configured repeats ran, if they did."""
+
+    def dist(self, name: str) -> Dist:
+        values: list[float] = getattr(self, name)
+        return Dist.of(values)
+
+    def cpu_dist(self, name: str) -> Dist | None:
+        values = self.cpu.get(name)
+        return Dist.of(values) if values else None
+
+
+async def write_session(path: Path, events: int) -> tuple[SessionShape, float]:
+    """A journal holding one stopped session of exactly `events` events; (its shape, seconds to write it)."""
+    async with Journal.open(path) as journal:
+        await journal.create_session(SESSION_ID, task_name="replay benchmark", goal="Open me in replay.",
+                                     tools=["noop"])
+        grant_id = await journal.issue_grant(SESSION_ID, GrantSpec())
+        writer = journal._writer
+        assert writer is not None
+        began = clock()
+        shape: SessionShape = await writer.run(write_replay_session(SESSION_ID, grant_id, events), durable=True)
+        return shape, clock() - began
+
+
+async def open_in_library(path: Path) -> dict[str, float]:
+    """Each step of opening the session in replay, without the widgets (seconds by step)."""
+    steps: dict[str, float] = {}
+    began = clock()
+    async with Journal.open(path, readonly=True) as j:  # agentstop/cli/replay.py
+        sessions = await j.sessions()
+        sid = await j.resolve_session(SESSION_ID)
+        rows = [(s, await Report.from_journal(j, s.session_id)) for s in sessions]
+    steps["cli_rows"] = clock() - began
+    assert rows and sid == SESSION_ID
+    began = clock()
+    async with Journal.open(path, readonly=True) as journal:  # ReplayApp.open_session
+        events = await journal.events(sid)
+        t = clock()
+        await Report.from_journal(journal, sid, now=time.time())
+        steps["open_report"] = clock() - t
+    steps["open_read"] = clock() - began - steps["open_report"]
+    began = clock()
+    timeline = Timeline(events)  # TimelineScreen starts at the last event
+    timeline.at(len(timeline) - 1)
+    steps["timeline_end"] = clock() - began
+    began = clock()
+    stop = timeline.stop_index
+    assert stop is not None
+    timeline.at(stop)
+    steps["jump_stop"] = clock() - began
+    return steps
+
+
+async def timeline_half(path: Path) -> float:
+    """`Timeline.at(last)` over the first half of the session's events: how that step grows with a session."""
+    async with Journal.open(path, readonly=True) as journal:
+        events = await journal.events(SESSION_ID)
+    first = Timeline(events[: len(events) // 2])
+    began = clock()
+    first.at(len(first) - 1)
+    return clock() - began
+
+
+async def cli_rows(path: Path) -> tuple[list[Any], str]:
+    """What agentstop/cli/replay.py hands the app: every session with its report, and the session to open."""
+    async with Journal.open(path, readonly=True) as j:
+        sessions = await j.sessions()
+        sid = await j.resolve_session(SESSION_ID)
+        return [(s, await Report.from_journal(j, s.session_id)) for s in sessions], sid
+
+
+async def open_in_tui(path: Path, rows: list[Any], sid: str, calls: int,
+                      phases: dict[str, float] | None = None) -> tuple[float, float]:
+    """Seconds from entering the replay app to its timeline screen showing the last moment, painted (wall, CPU).
+
+    `phases`, when given, receives the wall time to each milestone: "ready" (the app is running, its
+    sessions screen pushed), "populated" (the timeline screen is mounted with a row per call: its
+    `on_mount` built the moment and added the rows) and "painted".
+    """
+    from agentstop.tui.replay_app import ReplayApp
+    from agentstop.tui.screens.timeline import TimelineScreen
+    from agentstop.tui.widgets.moment_table import MomentTable
+
+    def load_tools(_: str) -> tuple[ToolRegistry, list[str]]:
+        return ToolRegistry([Noop()]), []
+
+    app = ReplayApp(path, rows, load_tools, session_id=sid)
+    began, cpu = clock(), cpu_clock()
+    async with app.run_test(size=SIZE) as pilot:
+        ready = clock() - began
+        while True:
+            screen = app.screen
+            if isinstance(screen, TimelineScreen) and screen.is_mounted:
+                tables = list(screen.query(MomentTable))
+                if tables and tables[0].row_count >= calls:
+                    break
+            if clock() - began > TIMEOUT:
+                raise TimeoutError(f"the replay app did not show the session within {TIMEOUT:.0f} s")
+            await anyio.sleep(0.001)  # looks without forcing a refresh (see bench/tui.py's _wait)
+        populated = clock() - began
+        await pilot.pause(0)  # the layout and the frame of what was just added
+        shown, used = clock() - began, cpu_clock() - cpu
+        if phases is not None:
+            phases.update(ready=ready, populated=populated, painted=shown)
+        app.exit()
+    return shown, used
+
+
+async def run_replay(cfg: Config, tmp: Path, log: Any) -> ReplayResult:
+    path = tmp / "replay.db"
+    res = ReplayResult(events=cfg.replay_events)
+    res.shape, res.write_seconds = await write_session(path, cfg.replay_events)
+    log(f"  wrote a session of {res.shape.events:,} events ({res.shape.calls:,} calls) in {res.write_seconds:.1f} s")
+    for r in range(cfg.replay_repeats):
+        cpu = cpu_clock()
+        steps = await open_in_library(path)
+        library_cpu = cpu_clock() - cpu
+        for name, value in steps.items():
+            getattr(res, name).append(value)
+        res.library.append(steps["cli_rows"] + steps["open_read"] + steps["open_report"] + steps["timeline_end"])
+        cpu = cpu_clock()
+        rows, sid = await cli_rows(path)
+        rows_cpu = cpu_clock() - cpu
+        phases: dict[str, float] = {}
+        tui, tui_cpu = await open_in_tui(path, rows, sid, res.shape.calls, phases)
+        res.tui_ready.append(phases["ready"])
+        res.tui_populated.append(phases["populated"])
+        res.tui.append(tui)
+        res.total.append(steps["cli_rows"] + tui)
+        for name, value in (("library", library_cpu), ("tui", tui_cpu), ("total", rows_cpu + tui_cpu)):
+            res.cpu.setdefault(name, []).append(value)
+        log(f"  repeat {r + 1}/{cfg.replay_repeats}: library {res.library[-1] * 1e3:.0f} ms "
+            f"(timeline at the end {steps['timeline_end'] * 1e3:.0f} ms), app to the first moment "
+            f"{tui * 1e3:.0f} ms")
+        if r >= 1 and min(res.total) > EARLY_STOP * TARGET and r + 1 < cfg.replay_repeats:
+            res.stopped_early = (f"stopped after {r + 1} of {cfg.replay_repeats} repeats: every one took more than "
+                                 f"{EARLY_STOP:.0f}{TIMES} the {TARGET:.0f} s target, so more repeats could not "
+                                 "change the verdict")
+            log(f"  {res.stopped_early}")
+            break
+    res.timeline_half.append(await timeline_half(path))
+    res.rows_shown = res.shape.calls
+    return res

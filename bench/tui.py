@@ -1,0 +1,331 @@
+"""6. The live TUI holding a 10,000-call session: the report screen's first render, and panel refreshes.
+
+The real app (`agentstop.tui.make_app`, the factory the CLI and the TUI tests
+use) runs headless under `App.run_test` at 140x42, with a planner that thinks
+forever. Once its supervisor has started the session, `report_calls` calls are
+bulk-written into that session through the app's own journal writer
+(bench/sessions.py; receipts carry no undo deadline, so the report screen's
+once-a-second recount of undo windows does not fire during the timings), and
+the app takes them in the way it takes any journal events: the bridge polls
+them in batches and the run screen's side-effect panel adds a row per call.
+Then, with the app idle:
+
+- **report screen, first render**: what the app does on Stop and when the
+  session ends: push a new (not yet composed) report screen, then
+  `refresh_report` (rebuild the report, fill the screen's four tables); timed
+  from the push until every row is in and the frame is painted
+  (`pilot.pause(0)`: pending messages handled, layout and compositor
+  refreshed; headless, so nothing is written to a terminal). The refresh is
+  awaited once the screen is mounted, so the phases can be told apart.
+- **panel refresh**: `changed` calls whose outcome was unknown are reconciled
+  (unknown to committed) through `Journal.transition`; then one bridge poll is
+  timed until the app has handled the batch (cells updated, report rebuilt) and
+  the frame is painted. The bridge's own timer is stopped first, so each refresh
+  is exactly one poll. Measured with the run screen shown (its side-effect panel
+  holds a row per call) and with the report screen shown (its four tables sync).
+
+Inside each sample, the app's own `refresh_report` (rebuild the report, then
+`show_report` when the report screen is shown) and the screen's `show_report`
+are timed by wrapping them on the instances (bench only), so the results can
+split a sample into its parts (see `TuiResult.phases`). The waits look every
+millisecond without forcing refreshes; the frame is painted once at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from agentstop import GrantSpec
+from agentstop.journal import CallState
+from agentstop.tools import ToolRegistry
+
+from .common import Config, Dist, Noop, clock, cpu_clock
+from .sessions import SessionShape, write_calls
+from .stop import IdlePlanner
+
+__all__ = ["CHANGED", "SECTIONS", "Probe", "TuiResult", "run_tui"]
+
+SESSION_ID = "bench-tui"
+SIZE = (140, 42)
+CHANGED = 5
+SECTIONS = ("done", "interrupted", "in_flight", "undoable")
+TIMEOUT = 600.0
+
+
+@dataclass
+class TuiResult:
+    calls: int = 0
+    shape: SessionShape = field(default_factory=SessionShape)
+    rows: dict[str, int] = field(default_factory=dict)
+    """Rows per report section at the first push."""
+    load_seconds: float = 0.0
+    """From the bulk write's commit to every call on the run screen's panel and the report rebuilt."""
+    load_batches: int = 0
+    """`JournalEvents` messages the bridge delivered while taking the session in."""
+    rows_after_push_alone: int = 0
+    """Rows the report screen showed 0.2 s after being pushed alone (Tab), before any refresh."""
+    report_push: list[float] = field(default_factory=list)
+    run_refresh: list[float] = field(default_factory=list)
+    report_refresh: list[float] = field(default_factory=list)
+    phases: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Per measurement, per sample, its parts in seconds. First render: "mount" (push to the screen mounted),
+    "rebuild" (`refresh_report` minus `show_report`), "show" (`show_report`: the tables filled), "paint" (to
+    the frame painted). Refreshes: "refresh" (the app's `refresh_report` minus `show_report`), "show", "rest"
+    (reading the events, the panel's cells, layout and painting)."""
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    """This process's CPU seconds over each timed sample, by measurement (its wall time over its CPU time
+    shows how much of it the machine's other load took)."""
+    changed: int = CHANGED
+    note: str = ""
+    """Why some timings are missing (too few unknown calls in a small session)."""
+    profiles: list[tuple[str, str]] = field(default_factory=list)
+    """(what, pyinstrument text) of one untimed report push and one run-screen refresh, when profiling."""
+
+    def dist(self, name: str) -> Dist:
+        values: list[float] = getattr(self, name)
+        return Dist.of(values)
+
+    def cpu_dist(self, name: str) -> Dist | None:
+        values = self.cpu.get(name)
+        return Dist.of(values) if values else None
+
+    def note_cpu(self, name: str, seconds: float) -> None:
+        self.cpu.setdefault(name, []).append(seconds)
+
+    def phase(self, name: str, part: str) -> Dist | None:
+        values = self.phases.get(name, {}).get(part)
+        return Dist.of(values) if values else None
+
+
+class Probe:
+    """Times the app's `refresh_report` and the report screen's `show_report` (wrapped on the instances)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.refresh = 0.0
+        self.show = 0.0
+        original = app.refresh_report
+
+        async def refresh_report() -> None:
+            self.wrap_screen()
+            began = clock()
+            try:
+                await original()
+            finally:
+                self.refresh += clock() - began
+
+        app.refresh_report = refresh_report
+
+    def wrap_screen(self) -> None:
+        screen = self.app.report_screen
+        if "show_report" in vars(screen):
+            return  # wrapped already
+        original = screen.show_report
+
+        def show_report(*args: Any, **kwargs: Any) -> None:
+            began = clock()
+            try:
+                original(*args, **kwargs)
+            finally:
+                self.show += clock() - began
+
+        screen.show_report = show_report
+
+    def start(self) -> None:
+        self.wrap_screen()
+        self.refresh = self.show = 0.0
+
+
+
+async def _wait(pilot: Any, condition: Any, what: str) -> None:
+    """Let the app run until `condition()`, looking every millisecond.
+
+    It sleeps rather than `pilot.pause(0)`, which would also force a layout and
+    a compositor refresh each time it looks: work the app does not do on its
+    own. The caller paints once, with `pilot.pause(0)`, when the condition holds.
+    """
+    began = clock()
+    while not condition():
+        if clock() - began > TIMEOUT:
+            raise TimeoutError(f"the TUI benchmark timed out waiting until {what}")
+        await anyio.sleep(0.001)
+
+
+def _plain(table: Any, row: str, column: str) -> str:
+    if row not in table.rows:
+        return ""
+    value = table.get_cell(row, column)
+    return str(getattr(value, "plain", value))
+
+
+async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) -> TuiResult:
+    from agentstop.tui import SessionConfig, make_app
+    from agentstop.tui.messages import JournalEvents
+    from agentstop.tui.screens.report import ReportScreen
+
+    res = TuiResult(calls=cfg.report_calls)
+    config = SessionConfig(journal_path=tmp / "tui.db", tools=ToolRegistry([Noop()]), grant=GrantSpec(),
+                           planner=IdlePlanner(), task_name="TUI benchmark", goal="Hold a long session on screen.",
+                           session_id=SESSION_ID)
+    app = make_app(config)
+    delivered = 0
+
+    def count(message: Any) -> None:
+        nonlocal delivered
+        if isinstance(message, JournalEvents):
+            delivered += 1
+
+    async with app.run_test(size=SIZE, message_hook=count) as pilot:
+        await _wait(pilot, lambda: app.bridge is not None and app.journal is not None, "the session started")
+        journal = app.journal
+        bridge = app.bridge
+        assert journal is not None and bridge is not None and journal._writer is not None
+        grant_id = (await journal.grants(SESSION_ID))[0].grant_id
+        write = write_calls(SESSION_ID, grant_id, cfg.report_calls, deadline=False)
+
+        def unit(conn: Any) -> tuple[SessionShape, int]:
+            shape = write(conn)
+            last = conn.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (SESSION_ID,)).fetchone()[0]
+            return shape, int(last)
+
+        res.shape, last_seq = await journal._writer.run(unit, durable=True)
+        began, before = clock(), delivered
+        effects = app.run_screen.effects
+
+        def taken_in() -> bool:
+            report = app.report
+            return (bridge.after >= last_seq and effects.row_count >= cfg.report_calls and report is not None
+                    and len(report.all_calls) >= cfg.report_calls)
+
+        await _wait(pilot, taken_in, "the run screen showed every call")
+        await pilot.pause(0)
+        res.load_seconds, res.load_batches = clock() - began, delivered - before
+        probe = Probe(app)
+
+        # -- the report screen's first render --------------------------------------------
+        # Pushed alone (Tab), the screen's on_mount asks the app to fill it while Textual does not
+        # count it as mounted yet, so it stays empty until the next refresh: probe that once.
+        app.action_show_report()
+        await _wait(pilot, lambda: app.screen is app.report_screen and app.report_screen.is_mounted,
+                    "the report screen was shown")
+        await pilot.pause(0.2)
+        res.rows_after_push_alone = sum(app.report_screen.table(key).row_count for key in SECTIONS)
+        app.action_show_run()
+        await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
+
+        async def push_report(record: bool = True) -> tuple[float, float]:
+            app.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
+            screen = app.report_screen
+            probe.start()
+            # What the app does on Stop (its stop worker) and when the session ends
+            # (on_session_ended): push the screen, then refresh_report (rebuild the report,
+            # fill the screen). Here the refresh is awaited once the screen is mounted, so
+            # the phases do not overlap and can be told apart.
+            began, cpu = clock(), cpu_clock()
+            app.action_show_report()
+            await _wait(pilot, lambda: app.screen is screen and screen.is_mounted, "the report screen was mounted")
+            mounted = clock()
+            await app.refresh_report()
+            refreshed = clock()
+            report = app.report
+            assert report is not None
+            res.rows = want = {key: len(getattr(report, key)) for key in SECTIONS}
+            await _wait(pilot, lambda: all(screen.table(key).row_count == n for key, n in want.items()),
+                        "the report screen showed every row")
+            await pilot.pause(0)
+            ended = clock()
+            if record:
+                phases = res.phases.setdefault("report_push", {})
+                for part, seconds in (("mount", mounted - began), ("rebuild", refreshed - mounted - probe.show),
+                                      ("show", probe.show), ("paint", ended - refreshed)):
+                    phases.setdefault(part, []).append(seconds)
+            spent = ended - began, cpu_clock() - cpu
+            app.action_show_run()
+            await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
+            return spent
+
+        for _ in range(cfg.tui_repeats):
+            wall, cpu = await push_report()
+            res.report_push.append(wall)
+            res.note_cpu("report_push", cpu)
+
+        # -- panel refreshes ---------------------------------------------------------------
+        bridge.stop()  # from here each refresh is exactly one poll, driven below
+        report = app.report
+        assert report is not None
+        unknown = [i.call_id for i in report.in_flight if i.state == CallState.UNKNOWN.value]
+        wanted = 2 * cfg.tui_repeats * CHANGED
+        if len(unknown) < wanted:
+            res.note = f"only {len(unknown)} calls of unknown outcome to reconcile; {wanted} wanted"
+
+        async def refresh(ids: list[str], on_report: bool) -> tuple[float, float]:
+            for call_id in ids:
+                await journal.transition(SESSION_ID, call_id, CallState.COMMITTED, durable=True,
+                                         receipt={"reconciled": True})
+            old = app.report
+            screen = app.report_screen
+
+            def shown() -> bool:
+                if app.report is old:
+                    return False
+                if on_report:
+                    done = screen.table("done")
+                    return all(call_id in done.rows for call_id in ids)
+                return all(_plain(effects, call_id, "state") == CallState.COMMITTED.value for call_id in ids)
+
+            probe.start()
+            began, cpu = clock(), cpu_clock()
+            await bridge.poll()
+            await _wait(pilot, shown, "the refresh was shown")
+            await pilot.pause(0)
+            return clock() - began, cpu_clock() - cpu
+
+        batches = [unknown[i:i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
+        for on_report in (False, True):
+            if on_report:
+                app.report_screen = ReportScreen(config.clock)
+                app.action_show_report()
+                app.call_later(app.refresh_report)
+                await _wait(pilot, lambda: app.screen is app.report_screen and app.report_screen.is_mounted
+                            and app.report_screen.table("done").row_count > 0, "the report screen was shown")
+                await pilot.pause(0)
+            for _ in range(cfg.tui_repeats):
+                if not batches:
+                    break
+                spent, cpu = await refresh(batches.pop(0), on_report)
+                name = "report_refresh" if on_report else "run_refresh"
+                getattr(res, name).append(spent)
+                res.note_cpu(name, cpu)
+                phases = res.phases.setdefault(name, {})
+                for part, seconds in (("refresh", probe.refresh - probe.show), ("show", probe.show),
+                                      ("rest", spent - probe.refresh)):
+                    phases.setdefault(part, []).append(seconds)
+        if profile:
+            from .profiling import profile_loop
+
+            app.action_show_run()
+            await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
+            ours = ("/agentstop/", "/textual/widgets/")
+            res.profiles.append((f"report screen, first render with {cfg.report_calls:,} calls",
+                                 await profile_loop(lambda: push_report(record=False), interval=0.001, flat=True,
+                                                    ours=ours)))
+            if batches:
+                ids = batches.pop(0)
+
+                async def run_refresh() -> None:
+                    await refresh(ids, False)
+
+                res.profiles.append((f"run screen, one panel refresh ({CHANGED} of {cfg.report_calls:,} calls change)",
+                                     await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours)))
+        app.exit()
+    for name in ("report_push", "run_refresh", "report_refresh"):
+        if getattr(res, name):
+            d = res.dist(name)
+            log(f"  {name.replace('_', ' ')}: p50 {d.p50 * 1e3:.1f} ms (range {d.lo * 1e3:.1f}{'-'}"
+                f"{d.hi * 1e3:.1f} ms)")
+    log(f"  took in {cfg.report_calls:,} calls in {res.load_seconds:.2f} s ({res.load_batches} batches)")
+    return res

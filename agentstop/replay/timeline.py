@@ -7,7 +7,7 @@ every `CHECKPOINT` events keep jumping around cheap on long sessions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from agentstop.journal import Event
 
@@ -51,30 +51,44 @@ class Moment:
     epoch: int = 1
 
 
-def _apply(m: Moment, index: int, e: Event) -> Moment:
-    calls, transcript = m.calls, m.transcript
-    revoked_at, revoked_by, epoch = m.revoked_at, m.revoked_by, m.epoch
-    if e.kind == "transcript":
-        transcript = (*transcript, str(e.data.get("text", "")))
-    elif e.kind == "revoked" and revoked_at is None:
-        revoked_at, revoked_by = e.at, str(e.data.get("by", ""))
-    elif e.kind == "session_resumed":
-        # A new epoch under a new grant: its own Stop, if any, is still to come.
-        epoch = int(e.data.get("epoch", epoch + 1))
-        revoked_at, revoked_by = None, None
-        said = str(e.data.get("instruction") or "").strip()
-        transcript = (*transcript, f"— resumed by {e.data.get('by', 'the user')} (epoch {epoch})"
-                      + (f": {said}" if said else "") + " —")
-    elif e.call_id is not None and e.kind not in ("approval_requested", "approved"):
-        calls = dict(calls)
-        if e.kind == "planned":
-            calls[e.call_id] = CallView(e.call_id, str(e.data.get("tool", "")), str(e.data.get("summary", "")),
-                                        "planned", e.at)
-        elif e.call_id in calls:
-            reason = e.data.get("reason")
-            calls[e.call_id] = replace(calls[e.call_id], state=e.kind, at=e.at,
-                                       reason=str(reason) if reason else calls[e.call_id].reason)
-    return Moment(index, e, calls, transcript, revoked_at, revoked_by, epoch)
+class _Walk:
+    """The state while walking the events: changed in place, copied into a Moment only when asked.
+
+    (Copying the calls at every event made opening a 100,000-event session take
+    half a minute: the walk was quadratic.)
+    """
+
+    def __init__(self, m: Moment) -> None:
+        self.calls = dict(m.calls)
+        self.transcript = list(m.transcript)
+        self.revoked_at, self.revoked_by, self.epoch = m.revoked_at, m.revoked_by, m.epoch
+
+    def apply(self, e: Event) -> None:
+        if e.kind == "transcript":
+            self.transcript.append(str(e.data.get("text", "")))
+        elif e.kind == "revoked" and self.revoked_at is None:
+            self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
+        elif e.kind == "session_resumed":
+            # A new epoch under a new grant: its own Stop, if any, is still to come.
+            self.epoch = int(e.data.get("epoch", self.epoch + 1))
+            self.revoked_at, self.revoked_by = None, None
+            said = str(e.data.get("instruction") or "").strip()
+            self.transcript.append(f"— resumed by {e.data.get('by', 'the user')} (epoch {self.epoch})"
+                                   + (f": {said}" if said else "") + " —")
+        elif e.call_id is not None and e.kind not in ("approval_requested", "approved"):
+            if e.kind == "planned":
+                self.calls[e.call_id] = CallView(e.call_id, str(e.data.get("tool", "")),
+                                                 str(e.data.get("summary", "")), "planned", e.at)
+            else:
+                old = self.calls.get(e.call_id)
+                if old is not None:
+                    reason = e.data.get("reason")
+                    self.calls[e.call_id] = CallView(old.call_id, old.tool, old.summary, e.kind, e.at,
+                                                     str(reason) if reason else old.reason)
+
+    def moment(self, index: int, event: Event | None) -> Moment:
+        return Moment(index, event, dict(self.calls), tuple(self.transcript), self.revoked_at, self.revoked_by,
+                      self.epoch)
 
 
 class Timeline:
@@ -83,6 +97,10 @@ class Timeline:
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self._checkpoints: dict[int, Moment] = {-1: Moment(-1, None)}
+        self.stop_indices: list[int] = [i for i, e in enumerate(events) if e.kind == "revoked"]
+        """The index of each Stop (a `revoked` event): one per epoch that was stopped."""
+        self.resume_indices: list[int] = [i for i, e in enumerate(events) if e.kind == "session_resumed"]
+        """The index of each Resume (a `session_resumed` event): where epochs 2, 3, ... begin."""
 
     def __len__(self) -> int:
         return len(self.events)
@@ -90,18 +108,7 @@ class Timeline:
     @property
     def stop_index(self) -> int | None:
         """The index of the first `revoked` event (the Stop), if any."""
-        stops = self.stop_indices
-        return stops[0] if stops else None
-
-    @property
-    def stop_indices(self) -> list[int]:
-        """The index of each Stop (a `revoked` event): one per epoch that was stopped."""
-        return [i for i, e in enumerate(self.events) if e.kind == "revoked"]
-
-    @property
-    def resume_indices(self) -> list[int]:
-        """The index of each Resume (a `session_resumed` event): where epochs 2, 3, ... begin."""
-        return [i for i, e in enumerate(self.events) if e.kind == "session_resumed"]
+        return self.stop_indices[0] if self.stop_indices else None
 
     def stop_of_epoch(self, index: int) -> int | None:
         """The Stop of the epoch that event `index` belongs to, if that epoch was stopped."""
@@ -115,12 +122,14 @@ class Timeline:
         """The moment after event `index` (clamped to the timeline; -1 is before everything)."""
         index = max(-1, min(index, len(self.events) - 1))
         base = max(k for k in self._checkpoints if k <= index)
-        moment = self._checkpoints[base]
+        if base == index:
+            return self._checkpoints[base]
+        walk = _Walk(self._checkpoints[base])
         for i in range(base + 1, index + 1):
-            moment = _apply(moment, i, self.events[i])
-            if i % CHECKPOINT == 0:
-                self._checkpoints[i] = moment
-        return moment
+            walk.apply(self.events[i])
+            if i % CHECKPOINT == 0 and i not in self._checkpoints:
+                self._checkpoints[i] = walk.moment(i, self.events[i])
+        return walk.moment(index, self.events[index])
 
     def rejected_after_stop(self, moment: Moment) -> list[CallView]:
         """Calls rejected or discarded after the Stop, as of `moment`."""

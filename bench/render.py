@@ -27,6 +27,7 @@ HEADINGS = (
     "## 5. Report for a long session",
     "## 6. The TUI with a long session",
     "## 7. Opening a long session in replay",
+    "## 8. A shared journal: SQLite and PostgreSQL across processes",
     "## Where the time goes",
     "## How to run",
 )
@@ -237,9 +238,10 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
 
     # 7 -------------------------------------------------------------------------------
     md += _replay_section(r)
+    md += _fleet_section(r)
 
     # where the time goes --------------------------------------------------------------
-    md += [HEADINGS[10], "",
+    md += [HEADINGS[11], "",
            f"One gated call at one caller, instrumented ({a.calls} calls; the wrappers add a little, so the "
            "total is a bit above the table in section 1). Each journal await includes the hop to the writer "
            "thread, the writer's work and the hop back.", ""]
@@ -264,7 +266,7 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
         md += [f"**TUI: {what}** — event-loop thread, call tree in % of the profiled time (pyinstrument), then "
                "flat lists:", "", "```", text, "```", ""]
 
-    md += [HEADINGS[11], "", "```", "pip install -e .[bench]      # matplotlib (the plot), pyinstrument (profiles)",
+    md += [HEADINGS[12], "", "```", "pip install -e .[bench]      # matplotlib (the plot), pyinstrument (profiles)",
            "python -m bench              # the full run (the header above says how long it took); writes docs/",
            "python -m bench --quick      # a smoke run in seconds (numbers not quotable)",
            "python -m bench --out DIR    # write the markdown and plot elsewhere", "```", ""]
@@ -351,6 +353,46 @@ def _tui_section(r: Results) -> list[str]:
         notes.append(t.note + ".")
     md += [f"- {n}" for n in notes] + ([""] if notes else [])
     return md
+
+
+def _fleet_section(r: Results) -> list[str]:
+    f = r.fleet
+    md = [HEADINGS[10], ""]
+    if f.skipped:
+        return [*md, f"Skipped: {f.skipped}.", ""]
+    md += [f"Gated calls of a trivial tool from several OS processes, each running its own session against one "
+           f"journal: a SQLite file on this disk, or {f.postgres}, a throwaway server started for the run. "
+           "1 caller is one process; 8 callers are 8 processes of one caller; 64 callers are 8 processes of 8. "
+           "Both backends run each level back to back. *Cost per call* is the wall time from the common start to "
+           "the last process's last call, divided by every call; latency is what one call waits.", ""]
+    rows = []
+    for level in f.levels:
+        cost = level.cost()
+        rows.append([f"{level.total_callers} ({level.processes} {TIMES} {level.callers})", level.backend,
+                     f"{level.calls:,}", f"{1 / cost.p50:,.0f}", fmt_time(cost.p50),
+                     f"{fmt_time(cost.lo)}{DASH}{fmt_time(cost.hi)}",
+                     fmt_time(_middle(level.p50)), fmt_time(_middle(level.p99))])
+    md += [*_table([f"callers (processes {TIMES} callers)", "journal", "calls per repeat", "calls/s", "cost per call",
+                    "range", "latency p50", "latency p99"], rows), ""]
+    by = {(lv.total_callers, lv.backend): lv.cost().p50 for lv in f.levels}
+    lines = []
+    for callers in sorted({lv.total_callers for lv in f.levels}):
+        if (callers, "sqlite") in by and (callers, "postgresql") in by:
+            ratio = by[(callers, "postgresql")] / by[(callers, "sqlite")]
+            lines.append(f"{callers} caller{'s' if callers > 1 else ''}: PostgreSQL costs {fmt_ratio(ratio)} "
+                         "SQLite's per call")
+    if lines:
+        md += ["; ".join(lines) + ". A gated call is the same three writer transactions on both, but on "
+               "PostgreSQL each of their statements (about twenty per call) is a round trip to the server, "
+               "where SQLite runs them in-process; across processes SQLite's writers take turns on one file "
+               "lock (each process groups only its own callers' units, and a writer that finds the lock taken "
+               "backs off by sleeping), while PostgreSQL locks only the session's grant row at the fence and "
+               "commits from many connections at once.", ""]
+    return md
+
+
+def _middle(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def _replay_section(r: Results) -> list[str]:

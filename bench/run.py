@@ -17,6 +17,7 @@ from agentstop.replay import timeline as timeline_module
 
 from .common import DASH, TIMES, Config, Dist, Noop, Spread, clock, fmt_ratio, fmt_time
 from .concurrency import ConcurrencyResult, run_concurrency
+from .fleet import FleetResult, run_fleet
 from .machine import load_average, machine_info
 from .overhead import OverheadResult, run_overhead
 from .profiling import WriterProfile, have_pyinstrument, profile_loop
@@ -62,6 +63,7 @@ class Results:
     report: ReportResult
     tui: TuiResult
     replay: ReplayResult
+    fleet: FleetResult
     targets: list[Target]
     seconds: float
     profiler_note: str
@@ -420,6 +422,8 @@ async def run_all(cfg: Config) -> Results:
         tui = await run_tui(cfg, tmp, log, profile=profiling)
         log("7. replay")
         replay = await run_replay(cfg, tmp, log)
+        log("8. shared journal: SQLite and PostgreSQL across processes")
+        fleet = await run_fleet(cfg, tmp, log)
         targets = judge(cfg, overhead, concurrency, stop, race, report, replay)
         explain(targets, overhead, concurrency, stop, report, replay, cfg)
         if not cfg.profile:
@@ -430,7 +434,7 @@ async def run_all(cfg: Config) -> Results:
             note = "profiled with pyinstrument (event-loop thread) and cProfile (journal writer thread)"
             await profile_misses(targets, cfg, tmp, replay)
     machine["load average at end (1, 5, 15 min)"] = load_average()
-    return Results(cfg, machine, overhead, concurrency, stop, race, report, tui, replay, targets,
+    return Results(cfg, machine, overhead, concurrency, stop, race, report, tui, replay, fleet, targets,
                    clock() - began, note)
 
 

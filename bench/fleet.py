@@ -1,0 +1,112 @@
+"""8. A shared journal: many agent processes on one SQLite file or one PostgreSQL database.
+
+The same gated calls as section 2, but the callers live in several OS processes
+(each its own session, as agents on several workers would), all writing one
+journal: a SQLite file on this disk, or a PostgreSQL 15 server started for the
+benchmark on 127.0.0.1 (the tests' throwaway server: `initdb` in a temporary
+directory, `fsync` on). 1, 8 and 64 callers: 1 process; 8 processes of 1 caller;
+8 processes of 8 callers. Each level runs on both backends back to back, and
+the levels take turns, so both see the same machine. Cost per call is the wall
+time from the common start to the last process's last call, divided by all calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentstop import Journal
+
+from .common import Config, Dist, percentile
+
+__all__ = ["FleetLevel", "FleetResult", "run_fleet"]
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVELS = ((1, 1), (8, 1), (8, 8))
+"""(processes, callers per process): 1, 8 and 64 callers."""
+
+
+@dataclass
+class FleetLevel:
+    backend: str
+    processes: int
+    callers: int
+    calls: int
+    seconds: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+
+    @property
+    def total_callers(self) -> int:
+        return self.processes * self.callers
+
+    def cost(self) -> Dist:
+        return Dist.of([s / self.calls for s in self.seconds])
+
+
+@dataclass
+class FleetResult:
+    levels: list[FleetLevel] = field(default_factory=list)
+    postgres: str = ""
+    skipped: str = ""
+
+
+def _calls_each(cfg: Config, callers: int) -> int:
+    total = 400 if not cfg.quick else 48
+    return max(4, total // callers)
+
+
+def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[float, list[float]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    start_at = time.time() + 1.5 + 0.1 * processes  # every process has opened its journal by then
+    children = [subprocess.Popen([sys.executable, "-m", "bench.fleet_child", target, str(callers), str(calls),
+                                  repr(start_at)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                for _ in range(processes)]
+    outs = []
+    for child in children:
+        out, _ = child.communicate(timeout=600)
+        if child.returncode != 0:
+            raise RuntimeError(f"a fleet worker failed (exit {child.returncode})")
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    latencies = [lat for o in outs for lat in o["latencies"]]
+    return max(o["seconds"] for o in outs), latencies
+
+
+async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
+    res = FleetResult()
+    try:
+        from tests.support.postgres import find_bindir, start_postgres
+        find_bindir()
+    except Exception as exc:  # no server binaries, or psycopg missing
+        res.skipped = f"PostgreSQL not available here ({exc}); install it: bash .ci/postgres.sh"
+        log(f"  {res.skipped}")
+        return res
+    server = start_postgres()
+    try:
+        res.postgres = f"the PostgreSQL of {find_bindir()} (fsync on), on 127.0.0.1"
+        repeats = 1 if cfg.quick else 3
+        for processes, callers in LEVELS:
+            calls = _calls_each(cfg, processes * callers)
+            for backend in ("sqlite", "postgresql"):
+                res.levels.append(FleetLevel(backend, processes, callers, calls * processes * callers))
+            for r in range(repeats):
+                for level in res.levels[-2:]:
+                    target = str(tmp / f"fleet-{processes}x{callers}-{r}.db") if level.backend == "sqlite" \
+                        else server.create_database()
+                    async with Journal.open(target):
+                        pass  # the schema exists before the workers race to open it
+                    seconds, latencies = _run_level(target, processes, callers, calls)
+                    level.seconds.append(seconds)
+                    level.p50.append(percentile(latencies, 0.5))
+                    level.p99.append(percentile(latencies, 0.99))
+                    log(f"  {level.backend:10} {processes} x {callers} callers: "
+                        f"{seconds / level.calls * 1e6:.0f} µs per call")
+    finally:
+        server.stop()
+    return res

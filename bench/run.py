@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import sys
 import tempfile
@@ -13,7 +12,6 @@ from typing import Any
 import anyio
 
 from agentstop import GrantSpec, Journal, Report, Supervisor
-from agentstop.replay import timeline as timeline_module
 
 from .common import DASH, TIMES, Config, Dist, Noop, Spread, clock, fmt_ratio, fmt_time
 from .concurrency import ConcurrencyResult, run_concurrency
@@ -310,10 +308,6 @@ def _explain_replay(t: Target, rp: ReplayResult) -> None:
                  "it grows less than in proportion (fixed costs weigh at this size)")
         line = (f"`Timeline.at(last)` on the first half of the events took {fmt_time(half)}, on all "
                 f"{events:,} {fmt_time(d['timeline_end'])}: {growth:.1f}{TIMES} for twice the events, so {shape}.")
-        if growth > 3 and "dict(calls)" in inspect.getsource(timeline_module._apply):
-            line += (" (From the code: `timeline._apply` copies the moment's dict of calls for every call event, so "
-                     "the first walk to the last event touches events times calls entries; the checkpoints every "
-                     f"{timeline_module.CHECKPOINT:,} events only help later jumps.)")
         t.why.append(line)
     ready = _mid(rp.tui_ready)
     opening = _mid([p - r for p, r in zip(rp.tui_populated, rp.tui_ready, strict=True)])

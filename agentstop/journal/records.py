@@ -88,9 +88,13 @@ class Event:
         seq: position in the journal (strictly increasing across the file).
         session_id: the session it belongs to.
         call_id: the call it is about, or None for session and grant events.
-        kind: the call state entered (`CallState` values), or `session_started`,
-            `session_ended`, `grant_issued`, `revoked`, `heartbeat`-free session events,
-            or `transcript` for the agent's text.
+        kind: for a call event, the call state entered (`CallState` values), or
+            `approval_requested` / `approved` / `undo_refused` (a tool's `check`
+            found drift). Session events (call_id None): `session_started`,
+            `session_ended`, `session_resumed` (a new epoch), `grant_issued`,
+            `revoked`, `stop_after_step_requested`, `transcript` (the agent's text),
+            the planner's records (`llm_assistant`, `llm_results`) and notes of a
+            live call (`processes`, with `data["call_id"]`).
         at: wall-clock time (seconds since the epoch).
         data: details (reason, receipt, error, who), JSON.
     """

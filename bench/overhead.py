@@ -136,6 +136,8 @@ class OverheadResult:
     """Per repeat: the variant's median minus the floor's (what it adds, in seconds)."""
     anatomy: Anatomy | None = None
     peers: list[str] = field(default_factory=list)
+    peer_medians: dict[str, float] = field(default_factory=dict)
+    """Each peer that ran: its median step, measured right after the repeats."""
 
     def summary(self, variant: str) -> Summary:
         return Summary.of(self.samples[variant])
@@ -197,5 +199,5 @@ async def run_overhead(cfg: Config, tmp: Path, log: Any) -> OverheadResult:
         log(f"  repeat {r + 1}/{cfg.repeats}: floor {medians['raw'] * 1e6:.0f} µs, "
             f"gated {medians['gated'] * 1e6:.0f} µs ({fmt_ratio(medians['gated'] / medians['raw'])})")
     res.anatomy = await anatomy(tmp / "anatomy.db", cfg.calls)
-    res.peers = await run_peers(cfg.calls, res.summary("raw").median, tmp, log)
+    res.peers = await run_peers(cfg.calls, res.summary("raw").median, tmp, log, res.peer_medians)
     return res

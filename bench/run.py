@@ -18,6 +18,7 @@ from .concurrency import ConcurrencyResult, run_concurrency
 from .fleet import FleetResult, run_fleet
 from .machine import load_average, machine_info
 from .overhead import OverheadResult, run_overhead
+from .peers import PEER_TARGETS
 from .profiling import WriterProfile, have_pyinstrument, profile_loop
 from .race import RaceResult, run_race
 from .replay import TARGET as REPLAY_TARGET
@@ -83,6 +84,14 @@ def judge(cfg: Config, o: OverheadResult, c: ConcurrencyResult, s: StopResult, r
         f"{fmt_ratio(ratio.median)} (spread {fmt_ratio(ratio.lo)}{DASH}{fmt_ratio(ratio.hi)} over {ratio.repeats} "
         f"repeats; {fmt_time(o.summary('gated').median)} vs {fmt_time(o.summary('raw').median)})",
         ratio.median <= 1.30))
+    gated = o.summary("gated").median
+    for peer, median in o.peer_medians.items():
+        wanted = PEER_TARGETS.get(peer, 1.0)
+        times = median / gated
+        targets.append(Target(
+            "peer", f"gated call vs a {peer}", f"≥ {wanted:g}{TIMES} cheaper",
+            f"{times:.1f}{TIMES} cheaper ({fmt_time(median)} a step vs {fmt_time(gated)} a gated call; the peer "
+            "measured once, right after the repeats)", times >= wanted))
     top = max(cfg.callers)
     cost = c.cost(top)
     vs = Spread.of(c.levels[top].vs_floor)

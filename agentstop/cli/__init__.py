@@ -16,6 +16,7 @@ from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
 from .journal_cmd import journal_group
 from .replay import replay_cmd
+from .resume import session_to_resume
 
 __all__ = ["main"]
 
@@ -44,18 +45,28 @@ def main() -> None:
 @click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
 @click.option("--stop-after", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Press Stop this many seconds after the session started.")
+              help="Press Stop this many seconds after the session started (with --resume: after the Resume).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
 @click.option("--journal", type=TARGET, metavar="PATH|URL",
               help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: the task's "
                    "`journal`, else $AGENTSTOP_JOURNAL, else the per-user journal).")
+@click.option("--resume", "resume", metavar="ID|latest",
+              help="Run this stopped (or ended) session of TASK on, as a new epoch under a new grant; 'latest' is "
+                   "the task's latest session. What landed is not done again.")
+@click.option("--instruction", metavar="TEXT", help="With --resume: what to tell the agent (a model reads it).")
 @run_async
-async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Target | None) -> int:
-    """Run the agent described by TASK (a task.yaml).
+async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Target | None,
+                  resume: str | None, instruction: str | None) -> int:
+    """Run the agent described by TASK (a task.yaml), or resume one of its sessions.
 
     Ctrl+C is Stop: the grant is revoked first, then the agent is cancelled,
     and the report says what happened. Exit status: 0 when the run completed
-    cleanly, 1 when it was stopped or something failed, 2 for bad input.
+    cleanly, 1 when it was stopped or something failed, 2 for bad input
+    (and for a session that cannot be resumed: unknown, or still running).
+
+    With --resume the session continues where it stopped: the agent replays
+    its plan from the journal, calls that landed are not issued again, and
+    the exit status follows this last epoch.
 
     \b
     Examples:
@@ -63,9 +74,14 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
       agentstop run release.yaml --headless
       agentstop run release.yaml --headless --stop-after 2.5 --json > report.json
       agentstop run release.yaml --journal postgresql://agents@db.internal/agentstop
+      agentstop run release.yaml --resume latest --instruction "skip the announcement"
     """
+    if instruction is not None and resume is None:
+        raise click.UsageError("--instruction goes with --resume (it is what the resumed agent is told)")
     spec = load_task(task)
     tools = spec.load_tools()
+    target = journal or spec.journal_target(default_journal())
+    session_id = await session_to_resume(target, resume, spec) if resume is not None else None
     async with AsyncExitStack() as stack:
         if spec.model.mcp_servers:
             from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
@@ -74,13 +90,14 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
             for tool in mcp.tools:
                 tools.add(tool)
         spec.check_steps(tools)
-        target = journal or spec.journal_target(default_journal())
         if headless:
-            return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json)
+            return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json,
+                                      resume=session_id, instruction=instruction or "")
         from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
 
         # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
-        return await run_tui(spec, tools, target, stop_after=stop_after)
+        return await run_tui(spec, tools, target, stop_after=stop_after, resume=session_id,
+                             instruction=instruction or "")
 
 
 main.add_command(demo_cmd)

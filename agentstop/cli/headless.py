@@ -94,30 +94,40 @@ async def _stop_on_signals(sup: Supervisor) -> None:
                     os._exit(130)
 
 
-async def _stop_after(sup: Supervisor, seconds: float) -> None:
-    session = await sup.journal.session(sup.session_id)
-    await anyio.sleep(max(0.0, session.started_at + seconds - time.time()))
+async def _stop_after(sup: Supervisor, seconds: float, since: float) -> None:
+    await anyio.sleep(max(0.0, since + seconds - time.time()))
     await sup.stop(f"--stop-after {seconds:g}", "user")
 
 
 async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target, *, stop_after: float | None,
-                       as_json: bool, install_signals: bool = True) -> int:
+                       as_json: bool, install_signals: bool = True, resume: str | None = None,
+                       instruction: str = "") -> int:
     """Run the task under a supervisor without UI; returns the exit code.
 
-    `journal_path` is a journal file or a `postgresql://` URL.
+    `journal_path` is a journal file or a `postgresql://` URL. `resume` names an
+    ended session of the task to run on as a new epoch (the agent is told
+    `instruction`); then the exit code follows that last epoch, and
+    `stop_after` counts from the Resume.
     """
     async with Journal.open(journal_path) as journal:
         sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
-                         task_path=str(task.path), grace=task.grace_seconds, approve=task.approve)
+                         task_path=str(task.path), grace=task.grace_seconds, approve=task.approve,
+                         session_id=resume, resume=resume is not None, instruction=instruction,
+                         resumed_by="agentstop run --resume")
         await sup.start()
-        print(f"session {sup.session_id} · journal {journal.location}", file=sys.stderr, flush=True)
+        epoch = f" · resumed as epoch {sup.epoch}" if resume is not None else ""
+        print(f"session {sup.session_id}{epoch} · journal {journal.location}", file=sys.stderr, flush=True)
+        since = (await journal.session(sup.session_id)).started_at if resume is None else time.time()
+        # A resumed session's earlier epochs are history: progress starts at this epoch.
+        after = (await journal.events(sup.session_id))[-1].seq if resume is not None else 0
         progress = ProgressPrinter(journal, sup.session_id, sys.stderr)
+        progress.after = after
         async with anyio.create_task_group() as tg:
             tg.start_soon(progress.follow)
             if install_signals:
                 tg.start_soon(_stop_on_signals, sup)
             if stop_after is not None:
-                tg.start_soon(_stop_after, sup, stop_after)
+                tg.start_soon(_stop_after, sup, stop_after, since)
             planner_error: PlannerError | None = None
             try:
                 await sup.run()

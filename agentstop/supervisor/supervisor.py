@@ -67,6 +67,7 @@ class Supervisor:
             twice (see `call`).
         instruction: what the user added when resuming (journaled; an LLM
             planner passes it to the model).
+        resumed_by: who resumed it (journaled with the new epoch).
 
     Example:
         ```python
@@ -95,6 +96,7 @@ class Supervisor:
         approver: Approver | None = None,
         resume: bool = False,
         instruction: str = "",
+        resumed_by: str = "user",
     ) -> None:
         if resume and session_id is None:
             raise ValueError("resume=True needs the session_id of the session to resume")
@@ -129,6 +131,7 @@ class Supervisor:
         self._seen_seq = 0
         self.resume = resume
         self.instruction = instruction
+        self.resumed_by = resumed_by
         self.epoch = 1
 
     # -- session -------------------------------------------------------------
@@ -158,7 +161,7 @@ class Supervisor:
             if self._started:
                 return
             if self.resume:
-                self.epoch = await self.journal.reopen_session(self.session_id, by="user",
+                self.epoch = await self.journal.reopen_session(self.session_id, by=self.resumed_by,
                                                                instruction=self.instruction)
             else:
                 # Tool names too: an MCP tool's import path names no class, and `agentstop stop

@@ -13,10 +13,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from agentstop.errors import PlannerError
+from agentstop.errors import AgentstopError, PlannerError
 from agentstop.formatting import duration
+from agentstop.grant import GrantSpec
 from agentstop.journal import Journal
-from agentstop.planners import TranscriptChunk
+from agentstop.planners import Planner, TranscriptChunk
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
 from agentstop.supervisor.approval import Allow, ApprovalRequest
@@ -26,7 +27,8 @@ from .config import SessionConfig
 from .messages import JournalEvents, SessionEnded, Transcript
 from .screens.approval import ApprovalScreen
 from .screens.confirm import ConfirmScreen, undo_confirmation
-from .screens.report import ReportScreen
+from .screens.report import ReportScreen, with_epochs
+from .screens.resume import ResumeChoice, ResumeScreen
 from .screens.run import RunScreen
 from .widgets.status import StatusLine
 
@@ -34,7 +36,12 @@ __all__ = ["AgentstopApp"]
 
 
 class AgentstopApp(App[int]):
-    """Supervise one agent session: watch it, Stop it, see the report, undo."""
+    """Supervise one agent session: watch it, Stop it, see the report, undo, resume.
+
+    Resume runs the same session on in this app, as a new epoch: a new
+    supervisor (under a new, possibly narrower grant) replaces the one that
+    stopped, the run screen comes back, and Stop works as before.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "agentstop"
@@ -57,6 +64,9 @@ class AgentstopApp(App[int]):
         self.finished = False
         self.stop_pressed_at: float | None = None
         self.stop_done = False
+        self.grant: GrantSpec = config.grant
+        """The grant of the epoch that runs (or ran last); a Resume may narrow it."""
+        self.resuming = False
         self._reversibility = {t.name: t.reversibility.value for t in config.tools}
         self._status_fields: dict[str, Any] = {}
         self._last_summary = ""
@@ -75,23 +85,47 @@ class AgentstopApp(App[int]):
         """Open the journal and run the supervisor in this worker; the UI never waits on it."""
         cfg = self.config
         self.journal = await Journal.connect(cfg.journal_path, clock=cfg.clock)
-        self.sup = Supervisor(self.journal, cfg.tools, cfg.grant, cfg.planner, task_name=cfg.task_name,
-                              goal=cfg.goal, task_path=cfg.task_path, grace=cfg.grace, approve=cfg.approve,
-                              approver=self.approve, session_id=cfg.session_id)
-        self.sup.on_transcript(self._post_transcript)
-        await self.sup.start()
-        session = await self.journal.session(self.sup.session_id)
-        self.status(started_at=session.started_at, grant="active")
-        self.bridge = JournalBridge(self.journal, self.sup.session_id, self)
-        self.bridge.start()
-        if cfg.stop_after is not None:
-            self.set_timer(max(0.0, session.started_at + cfg.stop_after - cfg.clock()), self.action_stop)
+        sup = self._supervisor(cfg.grant, cfg.planner, resume=cfg.resume, instruction=cfg.instruction)
         try:
-            report = await self.sup.run()
+            await sup.start()
+        except AgentstopError as exc:  # e.g. the session to resume was resumed elsewhere meanwhile
+            self.exit(2, message=f"agentstop: {exc}")
+            return
+        await self._run_epoch(sup, cfg.stop_after)
+
+    def _supervisor(self, grant: GrantSpec, planner: Planner, *, resume: bool, instruction: str) -> Supervisor:
+        cfg = self.config
+        assert self.journal is not None
+        session_id = self.sup.session_id if self.sup is not None else cfg.session_id
+        return Supervisor(self.journal, cfg.tools, grant, planner, task_name=cfg.task_name,
+                          goal=cfg.goal, task_path=cfg.task_path, grace=cfg.grace, approve=cfg.approve,
+                          approver=self.approve, session_id=session_id, resume=resume, instruction=instruction,
+                          resumed_by="you (TUI)")
+
+    async def _run_epoch(self, sup: Supervisor, stop_after: float | None) -> None:
+        """Run one epoch of the session (the first, or one after a Resume) until it ends."""
+        assert self.journal is not None
+        cfg = self.config
+        self.sup = sup
+        sup.on_transcript(self._post_transcript)
+        session = await self.journal.session(sup.session_id)
+        # The elapsed time counts from this epoch's start (a Resume reopens the session now).
+        began = session.started_at if sup.epoch == 1 else cfg.clock()
+        self.status(started_at=began, ended_at=None, grant="active", revoked_by="", note="", epoch=sup.epoch)
+        if sup.epoch > 1:
+            said = f": “{sup.instruction}”" if sup.instruction else ""
+            self.run_screen.transcript.mark(f" ── resumed as epoch {sup.epoch}{said} ── ")
+        if self.bridge is None:
+            self.bridge = JournalBridge(self.journal, sup.session_id, self)
+            self.bridge.start()
+        if stop_after is not None:
+            self.set_timer(max(0.0, began + stop_after - cfg.clock()), self.action_stop)
+        try:
+            report = await sup.run()
         except PlannerError as exc:
             # The supervisor already stopped the session with this reason; say it on screen.
             self.notify(str(exc), severity="error", timeout=15)
-            report = await self.sup.report()
+            report = await sup.report()
         self.post_message(SessionEnded(report.session.status))
 
     def _post_transcript(self, chunk: TranscriptChunk) -> None:
@@ -126,6 +160,8 @@ class AgentstopApp(App[int]):
             self.notify("The agent finished. Here is what it did; undo what you do not want.")
         if self.screen is not self.report_screen:
             self.push_screen(self.report_screen)
+        self.report_screen.resumable_changed()
+        self.refresh_bindings()
         self.call_later(self.refresh_report)
 
     async def refresh_report(self) -> None:
@@ -154,9 +190,14 @@ class AgentstopApp(App[int]):
             self.report_screen.show_report(self.report, self._summary())
 
     def _summary(self) -> str:
-        report = self.report
-        if report is None:
-            return ""
+        summary = self._stopping_summary()
+        if summary is not None:
+            return summary
+        return with_epochs(self.report, self.report.summary_line()) if self.report is not None else ""
+
+    def _stopping_summary(self) -> str | None:
+        if self.report is None:
+            return None
         if self.stop_pressed_at is not None and not self.stop_done and self.sup is not None:
             waited = self.config.clock() - self.stop_pressed_at
             flights = self.sup.in_flight
@@ -166,7 +207,7 @@ class AgentstopApp(App[int]):
                 return (f"Stopping… grant revoked; waiting for {len(flights)} call(s) in flight: {names} · "
                         f"{duration(left)} of {duration(self.config.grace)} grace left")
             return "Stopping… grant revoked; cancelling the agent"
-        return report.summary_line()
+        return None
 
     def _tick(self) -> None:
         if not self._report_shown() or self.report is None:
@@ -185,6 +226,12 @@ class AgentstopApp(App[int]):
 
     # -- actions -----------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "Stop after this step" means something only while the agent runs.
+        if action == "stop_after_step":
+            return not self.finished and not (self.sup is not None and self.sup.stopping)
+        return True
+
     def action_stop(self) -> None:
         """Stop at once: the header says so in this frame; the grant is revoked first."""
         if self.sup is not None and self.sup.stopping and not self.stop_done:
@@ -198,6 +245,7 @@ class AgentstopApp(App[int]):
             return
         self.stop_pressed_at = self.config.clock()
         self.status(grant="revoking")
+        self.refresh_bindings()
         if isinstance(self.screen, ApprovalScreen):
             self.screen.dismiss("denied: stopped")  # Stop denies everything pending
         self.stop_session()
@@ -227,6 +275,60 @@ class AgentstopApp(App[int]):
     def action_show_run(self) -> None:
         if self.screen is self.report_screen:
             self.pop_screen()
+
+    # -- resume ---------------------------------------------------------------------------
+
+    @property
+    def can_resume(self) -> bool:
+        """True when the session has ended (stopped or completed) and no Resume is starting."""
+        return (self.finished and self.stop_done and not self.resuming and self.sup is not None
+                and self.journal is not None)
+
+    def request_resume(self) -> None:
+        """Ask how to resume (instruction, tools), then run the session on as a new epoch."""
+        if not self.can_resume or self.sup is None:
+            return
+        gated = [t for t in self.config.tools if not t.is_read_only]
+        allowed = [(t.name, t.reversibility.value) for t in gated if self.grant.allows_tool(t.name)]
+        read_only = [t.name for t in self.config.tools if t.is_read_only]
+        summary = self.report.summary_line() if self.report is not None else ""
+        screen = ResumeScreen(self.sup.session_id, self.sup.epoch + 1, summary, allowed, read_only,
+                              self.grant.scopes)
+        self.push_screen(screen, self._resume_if)
+
+    def _resume_if(self, choice: ResumeChoice | None) -> None:
+        if choice is None or not self.can_resume:
+            return
+        grant = self.grant
+        if choice.tools is not None:
+            grant = GrantSpec(tools=choice.tools, scopes=list(grant.scopes), ttl=grant.ttl, max_calls=grant.max_calls)
+        self.resuming = True
+        self.report_screen.resumable_changed()
+        self.resume_session(grant, choice.instruction, narrowed=choice.tools is not None)
+
+    @work(exclusive=True, group="session")
+    async def resume_session(self, grant: GrantSpec, instruction: str, narrowed: bool = False) -> None:
+        """Reopen the session as a new epoch under `grant`, show the run screen, and run it."""
+        sup = self._supervisor(grant, self.config.new_planner(), resume=True, instruction=instruction)
+        try:
+            await sup.start()
+        except AgentstopError as exc:  # resumed from another terminal meanwhile, the journal unreachable, ...
+            self.resuming = False
+            self.report_screen.resumable_changed()
+            self.notify(f"Could not resume: {exc}", severity="error", timeout=15)
+            return
+        self.grant = grant
+        self.finished = False
+        self.stop_done = False
+        self.stop_pressed_at = None
+        self.resuming = False
+        self.report_screen.resumable_changed()
+        self.refresh_bindings()
+        while self.screen is not self.run_screen and len(self.screen_stack) > 1:
+            self.pop_screen()
+        tools = f" It may use only: {', '.join(grant.tools) or 'no gated tool'}." if narrowed else ""
+        self.notify(f"Resumed as epoch {sup.epoch} under a new grant.{tools} Press s to stop.")
+        await self._run_epoch(sup, None)
 
     def request_undo(self, call_ids: list[str], what: str) -> None:
         """Preview the compensations, ask once, then run them (latest commit first)."""

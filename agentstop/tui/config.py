@@ -29,7 +29,11 @@ class SessionConfig:
         grace: Stop's grace period for commits in flight.
         approve: which calls wait for approval ("none", "irreversible", tool names).
         stop_after: press Stop this many seconds after the start (None: never).
-        session_id: a fixed session id (tests); None for a new one.
+        session_id: a fixed session id (tests); None for a new one. With `resume`, the session to resume.
+        resume: run the ended session `session_id` again, as a new epoch under `grant`.
+        instruction: what the user adds for the agent when resuming (journaled; a model reads it).
+        planner_factory: builds the planner again for a Resume in the app (a task file's
+            `TaskFile.planner`); None: `planner` runs again (planners keep no state between runs).
         clock: the wall clock (tests freeze it).
     """
 
@@ -44,4 +48,15 @@ class SessionConfig:
     approve: str | Sequence[str] = "none"
     stop_after: float | None = None
     session_id: str | None = None
+    resume: bool = False
+    instruction: str = ""
+    planner_factory: Callable[[], Planner] | None = None
     clock: Callable[[], float] = field(default=time.time)
+
+    def __post_init__(self) -> None:
+        if self.resume and self.session_id is None:
+            raise ValueError("resume=True needs the session_id of the session to resume")
+
+    def new_planner(self) -> Planner:
+        """The planner for another epoch of the session (Resume)."""
+        return self.planner_factory() if self.planner_factory is not None else self.planner

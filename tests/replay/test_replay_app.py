@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,10 @@ def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None
 
 
 async def _rows(path: Path) -> list[Any]:
+    """The browser's rows, with the host and pid the sessions browser shows pinned (they differ per run)."""
     async with Journal.open(path, readonly=True) as j:
-        return [(s, await Report.from_journal(j, s.session_id, now=FROZEN)) for s in await j.sessions()]
+        return [(replace(s, host="worker-1", pid=4242), await Report.from_journal(j, s.session_id, now=FROZEN))
+                for s in await j.sessions()]
 
 
 @pytest.fixture
@@ -90,7 +93,8 @@ async def test_browse_scrub_and_undo_afterwards(replay_journal: Path, world: Pat
 
 
 def test_sessions_browser_snapshot(replay_journal: Path, world: Path, snap_compare: Any) -> None:
-    """You should see one session, "Write the notes", stopped by user, 2 done, 1 interrupted, 2 undoable."""
+    """You should see one session, "Write the notes" on worker-1 pid 4242, stopped by user, 2 done, 1 interrupted,
+    0 in flight, 2 undoable (the counts' headers on two lines)."""
     rows = anyio.run(_rows, replay_journal)
     assert snap_compare(_app(replay_journal, world, rows), terminal_size=(140, 20))
 

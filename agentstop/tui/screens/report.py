@@ -21,7 +21,7 @@ from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
 from .confirm import force_confirmation
 
-__all__ = ["SECTIONS", "ReportScreen"]
+__all__ = ["SECTIONS", "ReportScreen", "with_epochs"]
 
 # (id, title, detail column) in the order they are shown.
 SECTIONS = (
@@ -32,6 +32,21 @@ SECTIONS = (
 )
 
 
+def with_epochs(report: Report, line: str) -> str:
+    """`line`, followed after a Resume by what each epoch did ("epoch 1: 1 done, 1 interrupted · epoch 2: ...")."""
+    if report.epochs < 2:
+        return line
+    parts = []
+    for epoch in range(1, report.epochs + 1):
+        items = [i for i in report.all_calls if i.epoch == epoch]
+        counts = {b: sum(i.bucket == b for i in items) for b in ("done", "interrupted", "in_flight")}
+        text = f"epoch {epoch}: {counts['done']} done, {counts['interrupted']} interrupted"
+        if counts["in_flight"]:
+            text += f", {counts['in_flight']} in flight"
+        parts.append(text)
+    return " · ".join([line, *parts])
+
+
 class ReportScreen(Screen[None]):
     """What the agent did, what it did not, what is still running, and what can be undone.
 
@@ -40,6 +55,10 @@ class ReportScreen(Screen[None]):
     `undo_finished`. An undo a tool refused because its effect changed since
     (drift) stays in Undoable with the reason, and this screen offers to force
     it, asking a second time with what changed.
+
+    Resume (R, and its button) is offered when the app can run the session on
+    (`can_resume`, `request_resume` on the app); the replay app cannot.
+    After a Resume each list shows the epoch its calls belong to.
     """
 
     AUTO_FOCUS = "#table-undoable"
@@ -52,6 +71,7 @@ class ReportScreen(Screen[None]):
         Binding("A", "undo_all", "Undo all"),
         Binding("r", "retry", "Retry failed"),
         Binding("f", "force_undo", "Force undo", show=False),
+        Binding("R", "resume", "Resume"),
         Binding("tab", "focus_next", "Next list", show=False),
         Binding("escape", "app.show_run", "Run view"),
     ]
@@ -79,12 +99,38 @@ class ReportScreen(Screen[None]):
             yield Button("Undo selected", id="undo-selected", variant="warning")
             yield Button("Undo all", id="undo-all", variant="error")
             yield Button("Retry failed", id="retry")
+            yield Button("▶ Resume", id="resume", variant="success")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(CallDetail).show(None)
+        self.query_one("#resume", Button).display = self.resumable
         self.app.status()  # type: ignore[attr-defined]
         self.query_one("#table-undoable", CallTable).focus()
+
+    @property
+    def resumable(self) -> bool:
+        """True when the app can resume the session now (it has stopped or ended, and nothing else runs)."""
+        return bool(getattr(self.app, "can_resume", False))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Resume and Retry show in the Footer only while they can be done.
+        if action == "resume":
+            return self.resumable
+        if action == "retry":
+            return self._failed_undos
+        return True
+
+    @property
+    def _failed_undos(self) -> bool:
+        return self.report is not None and any(i.undo.status == "failed" for i in self.report.undoable)
+
+    def resumable_changed(self) -> None:
+        """The app calls this when Resume becomes possible or stops being so."""
+        for button in self.query("#resume").results(Button):  # none while the screen composes
+            button.display = self.resumable
+        if self.is_mounted:
+            self.refresh_bindings()
 
     def table(self, key: str) -> CallTable:
         """The table of one section ("done", "interrupted", "in_flight", "undoable")."""
@@ -98,17 +144,23 @@ class ReportScreen(Screen[None]):
         self.refusals = {cid: why for cid, why in self.refusals.items() if cid in undoable}
         for key, title, _ in SECTIONS:
             items = [self._with_refusal(i) for i in getattr(report, key)]
-            self.table(key).sync(items)
+            self.table(key).sync(items, epochs=report.epochs)
             self.query_one(f"#title-{key}", Label).update(f"{title} ({len(items)})")
         self.query_one("#summary", Static).update(Text(summary))
         detail = self.query_one(CallDetail)
+        detail.epochs = report.epochs
         if detail.item is not None:
             current = {i.call_id: i for i in report.all_calls}.get(detail.item.call_id)
             detail.show(self._with_refusal(current) if current is not None else None)
-        failed = [i for i in report.undoable if i.undo.status == "failed"]
-        self.query_one("#retry", Button).display = bool(failed)
+        retry = self.query_one("#retry", Button)
+        if retry.display != self._failed_undos:
+            retry.display = self._failed_undos
+            self.refresh_bindings()
         self.query_one("#undo-all", Button).disabled = not report.undoable
         self.query_one("#undo-selected", Button).disabled = not report.undoable
+        resume = self.query_one("#resume", Button)
+        if resume.display != self.resumable:
+            self.resumable_changed()
 
     def _with_refusal(self, item: ReportItem) -> ReportItem:
         """The item as shown: an undo refused for drift says so, and what changed, in its undo status.
@@ -215,8 +267,13 @@ class ReportScreen(Screen[None]):
         ids = [i.call_id for i in self.report.undoable if i.undo.status == "failed"] if self.report else []
         self._request_undo(ids, "retry the failed undos")
 
+    def action_resume(self) -> None:
+        """Ask how to resume (a new epoch of the session, under a new grant)."""
+        if self.resumable:
+            self.app.request_resume()  # type: ignore[attr-defined]
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"undo-selected": self.action_undo_selected, "undo-all": self.action_undo_all,
-                   "retry": self.action_retry}
+                   "retry": self.action_retry, "resume": self.action_resume}
         if event.button.id in actions:
             actions[event.button.id]()

@@ -28,6 +28,8 @@ class CallDetail(Static):
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self.clock = clock_fn
         self.item: ReportItem | None = None
+        self.epochs = 1
+        """The report's epoch count; after a Resume the expanded call says which epoch it belongs to."""
 
     def show(self, item: ReportItem | None) -> None:
         """Expand `item` (None collapses)."""
@@ -37,10 +39,13 @@ class CallDetail(Static):
 
     def _render_item(self, item: ReportItem) -> RenderableType:
         undo = item.undo
+        state = Text.assemble(("state ", "dim"), item.state, ("   class ", "dim"), item.reversibility,
+                              ("   resource ", "dim"), item.resource)
+        if self.epochs > 1:
+            state.append_text(Text.assemble(("   epoch ", "dim"), f"{item.epoch} of {self.epochs}"))
         lines: list[RenderableType] = [
             Text.assemble((f"{item.call_id} · {item.tool}", "bold"), f"  {item.summary}"),
-            Text.assemble(("state ", "dim"), item.state, ("   class ", "dim"), item.reversibility,
-                          ("   resource ", "dim"), item.resource),
+            state,
             Text.assemble(("planned ", "dim"), clock(item.planned_at), ("   fence ", "dim"), clock(item.fence_at),
                           ("   committed ", "dim"), clock(item.committed_at)),
         ]

@@ -32,7 +32,12 @@ def _undo_cell(item: ReportItem, now: float) -> Text:
 
 
 class CallTable(DataTable[str | Text]):
-    """Rows keyed by call id; `sync` adds, removes and updates cells, never rebuilds."""
+    """Rows keyed by call id; `sync` adds, removes and updates cells, never rebuilds.
+
+    After a Resume (more than one epoch) an "epoch" column comes first, earlier
+    epochs dimmed; it is added once, by rebuilding the table, the first time a
+    report has a second epoch.
+    """
 
     def __init__(self, detail: str, *, checkable: bool = False, clock: Callable[[], float] = time.time,
                  **kwargs: object) -> None:
@@ -42,15 +47,29 @@ class CallTable(DataTable[str | Text]):
         self.clock = clock
         self.checked: set[str] = set()
         self.items: dict[str, ReportItem] = {}
+        self.epochs = 1
+        """How many epochs the shown report has; from 2 on, the epoch column shows."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         if self.checkable:
             self.add_column("", key="check", width=3)
+        # The epoch column's room comes out of "what" and the detail, so the table keeps its width.
+        narrower = 0
+        if self.epochs > 1:
+            self.add_column("epoch", key="epoch", width=5)
+            narrower = 7
         # Fixed widths: rows arrive and change in any order, and the layout must not depend on it.
         for label, key, width in (("call", "call", 4), ("state", "state", 12), ("class", "class", 7),
-                                  ("tool", "tool", 16), ("what", "what", 36), (self.detail, "detail", 46)):
+                                  ("tool", "tool", 16), ("what", "what", 36 - narrower // 2),
+                                  (self.detail, "detail", 46 - (narrower - narrower // 2))):
             self.add_column(label, key=key, width=width)
+
+    def _epoch(self, item: ReportItem) -> Text:
+        return Text(str(item.epoch).center(5), style="bold" if item.epoch == self.epochs else "dim")
 
     def _detail(self, item: ReportItem) -> Text:
         if self.detail in ("undo", "undo status"):
@@ -60,8 +79,13 @@ class CallTable(DataTable[str | Text]):
     def _check(self, call_id: str) -> Text:
         return Text("[x]" if call_id in self.checked else "[ ]", style="bold")
 
-    def sync(self, items: Sequence[ReportItem]) -> None:
-        """Make the rows match `items` (in order of first appearance)."""
+    def sync(self, items: Sequence[ReportItem], *, epochs: int = 1) -> None:
+        """Make the rows match `items` (in order of first appearance); `epochs` is the report's epoch count."""
+        if epochs != self.epochs:
+            self.epochs = epochs
+            self.clear(columns=True)  # the epoch column comes first: lay the table out again
+            self.items.clear()
+            self._add_columns()
         wanted = {i.call_id: i for i in items}
         for key in [k for k in self.items if k not in wanted]:
             self.remove_row(key)
@@ -78,6 +102,8 @@ class CallTable(DataTable[str | Text]):
             if item.call_id not in self.items:
                 row: list[str | Text] = [item.call_id, cells["state"], reversibility_badge(item.reversibility),
                                          item.tool, item.summary, cells["detail"]]
+                if self.epochs > 1:
+                    row.insert(0, self._epoch(item))
                 if self.checkable:
                     row.insert(0, self._check(item.call_id))
                 self.add_row(*row, key=item.call_id)

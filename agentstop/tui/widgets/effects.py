@@ -2,19 +2,65 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from agentstop.formatting import clock
 from agentstop.journal import Event
 
 from .badges import reversibility_badge, state_text
 
-__all__ = ["EffectsTable"]
+__all__ = ["EffectsTable", "processes_label"]
+
+IN_FLIGHT = frozenset({"committing", "unknown"})
+"""States whose row shows the call's processes (its latest `processes` note)."""
+
+MAX_PIDS = 3
+"""PIDs shown on a row; the rest are counted ("+3")."""
+
+_NOT_STATES = frozenset({"approval_requested", "approved", "transcript"})
+
+
+def _pids(note: dict[str, Any]) -> str:
+    pids = [str(p) for p in note.get("pids") or []]
+    count = note.get("count")
+    total = count if isinstance(count, int) and count > len(pids) else len(pids)
+    more = f" +{total - MAX_PIDS}" if total > MAX_PIDS else ""
+    return " ".join(pids[:MAX_PIDS]) + more
+
+
+def processes_label(state: str, note: dict[str, Any] | None) -> Text:
+    """A row's state cell: the state, with the PIDs of a call in flight ("committing… pid 123 124").
+
+    When the latest note says its processes could not be killed, that is what the row says
+    ("could not kill pid 4242"), in red, until the call settles.
+    """
+    label = state_text(state)
+    if note is None or state not in IN_FLIGHT or not note.get("pids"):
+        return label
+    if note.get("state") == "not_killed":
+        return Text(f"could not kill pid {_pids(note)}", style="bold red")
+    if note.get("state") == "running":
+        label.append(f" pid {_pids(note)}")
+    return label
 
 
 class EffectsTable(DataTable[str | Text]):
-    """Calls as the journal has them; cells update, rows are never rebuilt."""
+    """Calls as the journal has them; cells update, rows are never rebuilt.
+
+    A call event's kind is the call's new state. Session events about a call
+    (`processes` notes a tool journals while it runs: `data["call_id"]`, no
+    call id of their own) never change its state; they add the PIDs to the row
+    of a call in flight, and the state column widens to show them.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._states: dict[str, str] = {}
+        self._processes: dict[str, dict[str, Any]] = {}
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -27,6 +73,8 @@ class EffectsTable(DataTable[str | Text]):
         """Apply journal events in order: a planned call adds a row, later states update it."""
         for event in events:
             if event.call_id is None:
+                if event.kind == "processes" and isinstance(event.data.get("call_id"), str):
+                    self._note_processes(event.data["call_id"], event.data)
                 continue
             key = event.call_id
             if event.kind == "planned":
@@ -34,10 +82,29 @@ class EffectsTable(DataTable[str | Text]):
                     continue
                 data = event.data
                 rev = reversibility.get(str(data.get("tool")), "")
+                self._states[key] = "planned"
                 self.add_row(clock(event.at)[:8], key, state_text("planned"), reversibility_badge(rev),
                              str(data.get("tool", "")), str(data.get("summary", "")), key=key)
-            elif key in self.rows and event.kind not in ("approval_requested", "approved", "transcript"):
-                self.update_cell(key, "state", state_text(event.kind))
+            elif key in self.rows and event.kind not in _NOT_STATES:
+                self._states[key] = event.kind
+                if event.kind not in IN_FLIGHT:
+                    self._processes.pop(key, None)  # settled: its processes are its receipt's business now
+                self._show_state(key)
                 self.update_cell(key, "time", clock(event.at)[:8])
             elif key in self.rows and event.kind == "approval_requested":
                 self.update_cell(key, "state", Text("awaiting approval", style="bold reverse yellow"))
+
+    def _note_processes(self, call_id: str, note: dict[str, Any]) -> None:
+        if self._states.get(call_id) not in IN_FLIGHT:
+            return  # not running (any more): a late note changes nothing
+        self._processes[call_id] = note
+        self._show_state(call_id)
+
+    def _show_state(self, key: str) -> None:
+        label = processes_label(self._states[key], self._processes.get(key))
+        column = self.columns.get(ColumnKey("state"))
+        if column is not None and column.width < label.cell_len:
+            column.width = label.cell_len  # wider for PIDs, never narrower again (no jitter)
+            self.update_cell(key, "state", label, update_width=True)  # lays the table out again
+            return
+        self.update_cell(key, "state", label)

@@ -12,7 +12,7 @@ __all__ = ["StatusLine"]
 
 
 class StatusLine(Static):
-    """Task name · elapsed · grant state (active / revoked by whom)."""
+    """Task name · elapsed · epoch (after a Resume) · grant state (active / revoked by whom)."""
 
     DEFAULT_CSS = """
     StatusLine { height: 1; padding: 0 1; background: $panel; }
@@ -24,6 +24,8 @@ class StatusLine(Static):
     started_at: reactive[float | None] = reactive(None)
     ended_at: reactive[float | None] = reactive(None)
     note: reactive[str] = reactive("")
+    epoch: reactive[int] = reactive(1)
+    """Which stretch of the session runs: 1, then one more per Resume (shown from 2 on)."""
 
     def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -38,6 +40,9 @@ class StatusLine(Static):
             end = self.ended_at if self.ended_at is not None else self.clock()
             seconds = max(0, int(end - self.started_at))
             text.append(f"  ·  {seconds // 60:02d}:{seconds % 60:02d}")
+        if self.epoch > 1:
+            text.append("  ·  ")
+            text.append(f"epoch {self.epoch}", style="bold")
         text.append("  ·  grant ")
         if self.grant == "active":
             text.append(" ACTIVE ", style="bold black on green")

@@ -49,3 +49,8 @@ class TranscriptView(Vertical):
             typing.update(Text(""))
         if chunk.kind != "end":
             log.write(Text(chunk.text, style="bold cyan"))
+
+    def mark(self, text: str) -> None:
+        """A line of the session's own (a Resume), set apart from what the agent says."""
+        self.add(TranscriptChunk("end", ""))  # closes a thought left open by the Stop
+        self.query_one(RichLog).write(Text(text, style="bold reverse"))

@@ -15,6 +15,7 @@ from .demo import demo_cmd
 from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
 from .journal_cmd import journal_group
+from .mcp_proxy import mcp_proxy_cmd
 from .replay import replay_cmd
 from .resume import session_to_resume
 
@@ -108,3 +109,4 @@ main.add_command(undo_cmd)
 main.add_command(stop_cmd)
 main.add_command(schema_cmd)
 main.add_command(journal_group)
+main.add_command(mcp_proxy_cmd)

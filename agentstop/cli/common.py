@@ -8,10 +8,12 @@ message names it through `shown()`, which never prints a password.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -21,7 +23,7 @@ import click
 import platformdirs
 
 from agentstop.errors import AgentstopError
-from agentstop.journal import Journal, SessionRecord
+from agentstop.journal import CallRecord, Journal, SessionRecord, SessionStatus
 from agentstop.journal.backend import is_url, open_backend, redact_url
 from agentstop.supervisor import recover
 from agentstop.tools import Tool, ToolRegistry
@@ -31,10 +33,15 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "JOURNAL_HELP",
+    "SETTLE",
     "TARGET",
+    "UNDO",
     "Target",
     "default_journal",
+    "importable_tools",
     "journal_argument",
+    "mcp_tools_of",
+    "needs_servers",
     "open_and_recover",
     "parse_target",
     "require_journal",
@@ -43,6 +50,8 @@ __all__ = [
     "session_option",
     "shown",
     "tools_from_session",
+    "unsettled_mcp",
+    "unsettled_note",
 ]
 
 #: A journal: a SQLite file, or a `postgresql://` URL kept as the string it was given.
@@ -167,8 +176,9 @@ def run_async(fn: Callable[P, Awaitable[int]]) -> Callable[P, None]:
     return wrapper
 
 
-def tools_from_session(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
-    """Import the session's tools by the paths it recorded; returns them and the problems."""
+def _python_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
+    """The session's Python tools, imported by the paths it recorded (MCP tools are skipped), and the problems."""
+    from agentstop.mcp.restart import mcp_tool_name
     from agentstop.task.tool_import import ToolImportProblem, import_tool, search_path
 
     dirs = [Path.cwd()]
@@ -178,11 +188,84 @@ def tools_from_session(session: SessionRecord) -> tuple[ToolRegistry, list[str]]
     problems: list[str] = []
     with search_path(dirs):
         for spec in session.tools:
+            if mcp_tool_name(spec) is not None:
+                continue
             try:
                 tools.append(import_tool(spec, ", ".join(str(d) for d in dirs)))
             except ToolImportProblem as exc:
                 problems.append(f"{spec}: {exc}")
     return ToolRegistry(tools), problems
+
+
+def importable_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
+    """The session's tools that load without starting anything (not its MCP tools), and the problems.
+
+    For a caller that cannot hold servers open (the replay browser's undo): each
+    MCP tool is a problem saying where to undo it instead.
+    """
+    registry, problems = _python_tools(session)
+    problems += [f"{name}: an MCP tool; undo it with `agentstop undo --session {session.session_id}`, which starts "
+                 "its server again from the task file" for name in mcp_tools_of(session)]
+    return registry, problems
+
+
+def mcp_tools_of(session: SessionRecord) -> list[str]:
+    """The session's MCP tools, by their agentstop names (`server.tool`)."""
+    from agentstop.mcp.restart import mcp_tool_name
+
+    return [name for name in map(mcp_tool_name, session.tools) if name is not None]
+
+
+UNDO = ("undo its calls", "nothing was undone")
+"""Why `tools_from_session` starts a session's MCP servers, and what a failure means: for undo."""
+SETTLE = ("check its calls in flight", "until then they stay in flight (outcome unknown)")
+"""Why `tools_from_session` starts a session's MCP servers, and what a failure means: to settle calls in flight."""
+
+
+@asynccontextmanager
+async def tools_from_session(session: SessionRecord, needed: Collection[str] | None = None, *,
+                             purpose: tuple[str, str] = UNDO) -> AsyncIterator[tuple[ToolRegistry, list[str]]]:
+    """The session's tools and the problems loading them; its MCP servers run until the block ends.
+
+    Python tools are imported by the paths the journal recorded. MCP tools come
+    from their servers, started again from the session's task file (commands, env
+    and headers are read from it, never from the journal), and only those in
+    `needed` (tool names; None: every MCP tool of the session).
+
+    Args:
+        session: the session.
+        needed: the tools the command will use; MCP servers start only for these.
+        purpose: what the servers are started for, and what a failure means (`UNDO`, `SETTLE`).
+
+    Raises:
+        McpConfigError: a needed MCP tool's task file is gone or wrong (the command
+            exits 2 saying so), or its server could not be started.
+    """
+    registry, problems = _python_tools(session)
+    names = [name for name in mcp_tools_of(session) if needed is None or name in needed]
+    if not names:
+        yield registry, problems
+        return
+    from agentstop.mcp.restart import session_servers
+
+    async with session_servers(session.task_path, session.session_id, names, *purpose) as mcp:
+        listed = {tool.name: tool for tool in mcp.tools}
+        for name in names:
+            if name in listed:
+                registry.add(listed[name])
+            else:
+                problems.append(f"{name}: its server no longer lists the tool {name.split('.', 1)[1]!r}")
+        yield registry, problems
+
+
+async def unsettled_mcp(journal: Journal, session: SessionRecord) -> AgentstopError | None:
+    """Why the session's MCP calls in flight cannot be settled (its task file is gone), or None."""
+    from agentstop.mcp.restart import task_file_problem
+
+    names = needs_servers(await journal.calls(session.session_id)) & set(mcp_tools_of(session))
+    if not names:
+        return None
+    return task_file_problem(session.task_path, session.session_id, sorted(names), *SETTLE)
 
 
 async def require_journal(target: Target) -> None:
@@ -214,18 +297,48 @@ async def open_and_recover(target: Target | None, *, recover_dead: bool = True) 
         from agentstop.supervisor import is_alive
 
         for session in await journal.sessions():
-            if session.status == "running":
-                if is_alive(session):
-                    continue
-            elif not any(c.state in ("committing", "unknown") for c in await journal.calls(session.session_id)):
-                continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
-            tools, problems = tools_from_session(session)
-            result = await recover(journal, tools, session.session_id)
-            if result.marked_crashed:
-                notes.append(f"session {session.session_id} had crashed (process {session.pid} is gone); "
-                             f"reconciled {len(result.reconciled)} call(s)")
-            notes.extend(f"  cannot load tool {p}" for p in problems)
+            if session.status == "running" and is_alive(session):
+                continue
+            calls = await journal.calls(session.session_id)
+            if session.status != "running":
+                if not any(c.state in _IN_FLIGHT for c in calls):
+                    continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
+                if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
+                    continue  # its process is still settling them (recovery leaves it be): start no servers
+            notes.extend(await _recover(journal, session, calls))
     return journal, notes
+
+
+_IN_FLIGHT = ("committing", "unknown")
+
+
+def needs_servers(calls: list[CallRecord]) -> set[str]:
+    """The tools recovery must ask about: those of calls in flight that can look their outcome up."""
+    return {c.tool for c in calls if c.state in _IN_FLIGHT and c.can_lookup}
+
+
+async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRecord]) -> list[str]:
+    """Recover one session (see `recover`); its MCP servers are started only to settle calls in flight."""
+    notes: list[str] = []
+    async with AsyncExitStack() as stack:
+        try:
+            tools, problems = await stack.enter_async_context(tools_from_session(
+                session, needs_servers(calls), purpose=SETTLE))
+        except AgentstopError as exc:
+            # Its MCP calls stay in flight (unknown) until the servers can be asked; the rest is recovered.
+            notes.append(f"{unsettled_note(session.session_id)}{exc}")
+            tools, problems = _python_tools(session)
+        result = await recover(journal, tools, session.session_id)
+    if result.marked_crashed:
+        notes.append(f"session {session.session_id} had crashed (process {session.pid} is gone); "
+                     f"reconciled {len(result.reconciled)} call(s)")
+    notes.extend(f"  cannot load tool {p}" for p in problems)
+    return notes
+
+
+def unsettled_note(session_id: str) -> str:
+    """How a recovery note about a session whose MCP calls in flight could not be settled begins."""
+    return f"session {session_id}: cannot settle its MCP calls in flight: "
 
 
 def echo_notes(notes: list[str]) -> None:

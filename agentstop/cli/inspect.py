@@ -18,6 +18,7 @@ from agentstop.supervisor.undo import run_undo
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     Target,
     default_journal,
     echo_notes,
@@ -26,6 +27,8 @@ from .common import (
     run_async,
     session_option,
     tools_from_session,
+    unsettled_mcp,
+    unsettled_note,
 )
 from .render import render_report, render_sessions, session_json
 from .selectors import Selector, select_running
@@ -50,15 +53,20 @@ async def report_cmd(journal: Target | None, session: str, as_json: bool) -> int
     """
     j, notes = await open_and_recover(journal)
     try:
-        echo_notes(notes)
         sid = await j.resolve_session(session)
         report = await Report.from_journal(j, sid)
+        # A session's MCP calls in flight are settled by its servers, started again from its task file.
+        unsettled = await unsettled_mcp(j, await j.session(sid))
+        echo_notes([n for n in notes if unsettled is None or not n.startswith(unsettled_note(sid))])  # said last
     finally:
         await j.close()
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         Console().print(render_report(report))
+    if unsettled is not None:
+        click.echo(f"agentstop: {unsettled}", err=True)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -98,6 +106,7 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
 
 
 _CALL_ID = re.compile(r"c\d+")
+_UNDOABLE = ("committed", "compensation_failed")
 
 
 @click.command("undo")
@@ -135,11 +144,15 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
     try:
         echo_notes(notes)
         sid = await j.resolve_session(session)
-        tools, problems = tools_from_session(await j.session(sid))
-        for problem in problems:
-            click.echo(f"cannot load tool {problem}", err=True)
-        by = "agentstop undo --force" if force else "agentstop undo"
-        results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by=by, force=force)
+        # MCP servers are started (from the session's task file) only for calls this undo may compensate.
+        wanted = None if undo_all else set(call_ids)
+        needed = {c.tool for c in await j.calls(sid)
+                  if c.can_compensate and c.state in _UNDOABLE and (wanted is None or c.call_id in wanted)}
+        async with tools_from_session(await j.session(sid), needed) as (tools, problems):
+            for problem in problems:
+                click.echo(f"cannot load tool {problem}", err=True)
+            by = "agentstop undo --force" if force else "agentstop undo"
+            results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by=by, force=force)
     finally:
         await j.close()
     if not results:

@@ -16,9 +16,9 @@ from .common import (
     EXIT_USAGE,
     Target,
     default_journal,
+    importable_tools,
     journal_argument,
     run_async,
-    tools_from_session,
 )
 
 __all__ = ["replay_cmd"]
@@ -61,7 +61,8 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
     by_id = {s.session_id: s for s in sessions}
 
     def load_tools(session_id: str) -> tuple[ToolRegistry, list[str]]:
-        return tools_from_session(by_id[session_id])
+        # The browser cannot hold MCP servers open: an MCP tool's undo is `agentstop undo`'s.
+        return importable_tools(by_id[session_id])
 
     from agentstop.tui.replay_app import ReplayApp  # lazy: only this command needs Textual
 

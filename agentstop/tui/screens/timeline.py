@@ -65,7 +65,8 @@ class TimelineScreen(Screen[None]):
     def show(self) -> None:
         """Render the moment after event `index`."""
         moment = self.timeline.at(self.index)
-        self.query_one(MomentTable).show(moment)
+        table = self.query_one(MomentTable)
+        table.show(moment)
         total = len(self.timeline)
         stop = self.timeline.stop_of_epoch(max(self.index, 0))
         text = Text.assemble((f"event {self.index + 1}/{total}", "bold"))
@@ -84,6 +85,9 @@ class TimelineScreen(Screen[None]):
         late = self.timeline.rejected_after_stop(moment)
         if late:
             text.append(f"  ·  {len(late)} rejected after Stop", style="bold red")
+        if table.hidden:
+            text.append(f"  ·  the latest {len(moment.calls) - table.hidden:,} of {len(moment.calls):,} calls "
+                        "(the report lists all)", style="dim")
         if self._player is not None:
             text.append(f"  ·  playing {self.speed}x", style="green")
         self.query_one("#position", Static).update(text)

@@ -13,8 +13,16 @@ from .badges import state_text
 __all__ = ["MomentTable"]
 
 
+WINDOW = 500
+"""At most this many rows: the calls planned last as of the moment (a DataTable of 20,000 rows takes
+Textual seconds to lay out, and nobody reads them scrubbing; the report lists every call)."""
+
+
 class MomentTable(DataTable[str | Text]):
     """Calls as they stood at one moment; only changed cells are touched when scrubbing."""
+
+    hidden = 0
+    """How many calls planned earlier are left out of the window at the moment shown."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -25,11 +33,22 @@ class MomentTable(DataTable[str | Text]):
         self._shown: dict[str, tuple[str, float]] = {}
 
     def show(self, moment: Moment) -> None:
-        """Make the rows match `moment`, marking calls rejected after the Stop."""
-        for key in [k for k in self._shown if k not in moment.calls]:
+        """Make the rows match `moment` (its last `WINDOW` calls), marking calls rejected after the Stop."""
+        calls = list(moment.calls.values())
+        self.hidden = max(0, len(calls) - WINDOW)
+        visible = calls[self.hidden:]
+        keys = {c.call_id for c in visible}
+        kept = [k for k in self._shown if k in keys]
+        new = [c.call_id for c in visible if c.call_id not in self._shown]
+        if kept and new and [c.call_id for c in visible][:len(kept)] != kept:
+            # A call enters the window ahead of rows already shown (scrubbing back): rows are
+            # appended, so lay the window out again to keep the planning order.
+            self.clear()
+            self._shown.clear()
+        for key in [k for k in self._shown if k not in keys]:
             self.remove_row(key)
             del self._shown[key]
-        for call in moment.calls.values():
+        for call in visible:
             label = state_text(call.state)
             if moment.revoked_at is not None and call.state in ("rejected", "discarded") and \
                     call.at >= moment.revoked_at:

@@ -1,0 +1,47 @@
+"""A long session in replay shows a window of its latest calls, in planning order, scrubbing either way."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App
+
+from agentstop.journal import Event
+from agentstop.replay import Timeline
+from agentstop.tui.screens.timeline import TimelineScreen
+from agentstop.tui.widgets import moment_table
+from agentstop.tui.widgets.moment_table import MomentTable
+
+pytestmark = pytest.mark.anyio
+
+
+def _events(calls: int) -> list[Event]:
+    events, seq = [], 0
+    for i in range(1, calls + 1):
+        for kind in ("planned", "committing", "committed"):
+            seq += 1
+            data = {"tool": "write_note", "summary": f"note {i}"} if kind == "planned" else {}
+            events.append(Event(seq, "s1", f"c{i}", kind, 1000.0 + seq, data))
+    return events
+
+
+def _rows(table: MomentTable) -> list[str]:
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+
+async def test_only_the_latest_calls_are_rows_and_the_order_survives_scrubbing_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moment_table, "WINDOW", 4)
+    timeline = Timeline(_events(10))
+    app: App[None] = App()
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = TimelineScreen("long session", timeline)
+        await app.push_screen(screen)
+        await pilot.press("end")
+        table = screen.query_one(MomentTable)
+        assert _rows(table) == ["c7", "c8", "c9", "c10"] and table.hidden == 6
+        assert "the latest 4 of 10 calls" in str(screen.query_one("#position").render())
+        for _ in range(9):  # back past three calls' events
+            await pilot.press("left")
+        assert _rows(table) == ["c4", "c5", "c6", "c7"]
+        await pilot.press("home")
+        assert _rows(table) == [] and table.hidden == 0

@@ -199,5 +199,9 @@ async def run_overhead(cfg: Config, tmp: Path, log: Any) -> OverheadResult:
         log(f"  repeat {r + 1}/{cfg.repeats}: floor {medians['raw'] * 1e6:.0f} µs, "
             f"gated {medians['gated'] * 1e6:.0f} µs ({fmt_ratio(medians['gated'] / medians['raw'])})")
     res.anatomy = await anatomy(tmp / "anatomy.db", cfg.calls)
-    res.peers = await run_peers(cfg.calls, res.summary("raw").median, tmp, log, res.peer_medians)
+    if cfg.quick:
+        res.peers = ["DBOS step and LangGraph super-step: not run in a --quick run (their start-up alone takes "
+                     "longer than the whole smoke run)"]
+    else:
+        res.peers = await run_peers(cfg.calls, res.summary("raw").median, tmp, log, res.peer_medians)
     return res

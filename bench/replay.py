@@ -33,6 +33,7 @@ import anyio
 from agentstop import GrantSpec, Journal, Report
 from agentstop.replay import Timeline
 from agentstop.tools import ToolRegistry
+from agentstop.tui.widgets import moment_table
 
 from .common import TIMES, Config, Dist, Noop, clock, cpu_clock
 from .sessions import SessionShape, write_replay_session
@@ -173,7 +174,7 @@ async def open_in_tui(path: Path, rows: list[Any], sid: str, calls: int,
             screen = app.screen
             if isinstance(screen, TimelineScreen) and screen.is_mounted:
                 tables = list(screen.query(MomentTable))
-                if tables and tables[0].row_count >= calls:
+                if tables and tables[0].row_count >= min(calls, moment_table.WINDOW):
                     break
             if clock() - began > TIMEOUT:
                 raise TimeoutError(f"the replay app did not show the session within {TIMEOUT:.0f} s")

@@ -9,6 +9,7 @@ streamable HTTP behind a bearer token.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -32,6 +33,12 @@ FIXTURE_PY = SERVERS / "fixture_server.py"
 @pytest.fixture(scope="session")
 def memory_js() -> Path:
     """The reference memory server's entry point, installed with `npm ci` from the lock file if missing."""
+    with (SERVERS / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test workers running in parallel install it once
+        return _installed_memory_js()
+
+
+def _installed_memory_js() -> Path:
     if not MEMORY_JS.exists():
         npm = shutil.which("npm")
         if shutil.which("node") is None or npm is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-__all__ = ["SCHEMA_VERSION", "apply_pragmas", "migrate"]
+__all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate"]
 
 SCHEMA_VERSION = 2
 
@@ -103,10 +103,10 @@ _V2 = """
 CREATE INDEX calls_session_n ON calls(session_id, n);
 """
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _script(_V1),
-    _script(_V2),
-]
+MIGRATION_SQL: list[str] = [_V1, _V2]
+"""The SQL of each migration, in SQLite's dialect (postgres_schema.py translates it)."""
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(sql) for sql in MIGRATION_SQL]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 

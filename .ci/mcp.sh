@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The real MCP servers the MCP tests run: the reference memory server from the npm registry, exactly as
-# tests/mcp/servers/package-lock.json pins it (the fixture server beside it is Python, from the `mcp` extra).
+# The real MCP servers the MCP tests run: the reference memory, filesystem and "everything" servers from the
+# npm registry, exactly as tests/mcp/servers/package-lock.json pins them. The Python ones come with the `test`
+# extra (`pip install -e '.[test]'`): the reference git server (mcp-server-git, pinned there) and the fixture
+# server beside the lock file (written with the `mcp` SDK).
 set -euo pipefail
 cd "$(dirname "$0")/../tests/mcp/servers"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -100,6 +100,11 @@ def _undo_info(call: CallRecord, state: CallState, bucket: str, now: float) -> U
         return _no_undo(call.reversibility, call.undo_hint)
     if bucket == "interrupted":
         return _NEVER_LANDED
+    # A receipt may say that this one effect has no undo, though its tool can undo others
+    # (a write that created a file, on a server with no delete): never offered, and why.
+    no_undo = call.receipt.get("no_undo") if isinstance(call.receipt, dict) else None
+    if isinstance(no_undo, str) and no_undo:
+        return _undo(False, "not_undoable", None, None, f"not undoable: {no_undo}")
     deadline = _deadline(call.receipt, "undo_deadline")
     exact_until = _deadline(call.receipt, "reversible_until")
     if state is S.COMPENSATED:

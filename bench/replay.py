@@ -161,12 +161,10 @@ async def open_in_tui(path: Path, rows: list[Any], sid: str, calls: int,
     """
     from agentstop.tui.replay_app import ReplayApp
     from agentstop.tui.screens.timeline import TimelineScreen
+    from agentstop.tui.session_tools import fixed_tools
     from agentstop.tui.widgets.moment_table import MomentTable
 
-    def load_tools(_: str) -> tuple[ToolRegistry, list[str]]:
-        return ToolRegistry([Noop()]), []
-
-    app = ReplayApp(path, rows, load_tools, session_id=sid)
+    app = ReplayApp(path, rows, fixed_tools(ToolRegistry([Noop()])), session_id=sid)
     began, cpu = clock(), cpu_clock()
     async with app.run_test(size=SIZE) as pilot:
         ready = clock() - began

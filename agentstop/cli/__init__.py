@@ -16,7 +16,7 @@ from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
 from .journal_cmd import journal_group
 from .mcp_proxy import mcp_proxy_cmd
-from .replay import replay_cmd
+from .replay import replay_cmd, tui_cmd
 from .resume import session_to_resume
 
 __all__ = ["main"]
@@ -103,6 +103,7 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
 
 main.add_command(demo_cmd)
 main.add_command(replay_cmd)
+main.add_command(tui_cmd)
 main.add_command(report_cmd)
 main.add_command(sessions_cmd)
 main.add_command(undo_cmd)

@@ -11,7 +11,7 @@ import anyio
 import click
 from rich.console import Console
 
-from agentstop.journal import SessionRecord, request_stop_after_step, revoke
+from agentstop.journal import SessionRecord, escalate_stop, request_stop_after_step, revoke
 from agentstop.report import Report
 from agentstop.supervisor.undo import run_undo
 
@@ -190,7 +190,9 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
 
     From the moment this returns, the session cannot commit anything new, and
     it stops within 100 ms (on PostgreSQL it hears of it at once). With
-    --after-step, the current step's calls may still finish first.
+    --after-step, the current step's calls may still finish first. Run it
+    again while the session is still stopping (waiting for calls in flight):
+    as with Stop pressed twice, the rest of its grace is skipped.
 
     Select one session with --session, or, in an incident, every running
     session that matches: --all-running, --tool NAME, --task NAME (--tool and
@@ -263,7 +265,12 @@ async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step
         click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
                    f"({info.task_name}); nothing new can commit. It stops within 100 ms if running.", err=True)
     else:
-        click.echo(f"session {sid} had no live grant (status {info.status}); nothing to revoke.", err=True)
+        # Already revoked and still running: it is stopping, waiting for calls in flight. As when
+        # Stop is pressed twice where it runs, the rest of its grace is skipped.
+        await anyio.to_thread.run_sync(lambda: escalate_stop(target, sid, by="agentstop stop"))
+        click.echo(f"session {sid} ({info.task_name}) was already stopping; asked it to skip the rest of its "
+                   "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
+                   err=True)
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""`agentstop replay`: open a past session from its journal, or export it for sharing."""
+"""`agentstop replay` and `agentstop tui`: the journal viewer, on past sessions or attached to a running one."""
 
 from __future__ import annotations
 
@@ -6,22 +6,23 @@ from pathlib import Path
 
 import click
 
-from agentstop.journal import Journal
+from agentstop.journal import Journal, SessionRecord
 from agentstop.replay import export_session
 from agentstop.report import Report
-from agentstop.tools import ToolRegistry
+from agentstop.supervisor import is_alive
 
 from .common import (
     EXIT_OK,
     EXIT_USAGE,
     Target,
     default_journal,
-    importable_tools,
     journal_argument,
+    require_journal,
     run_async,
+    tools_from_session,
 )
 
-__all__ = ["replay_cmd"]
+__all__ = ["replay_cmd", "tui_cmd"]
 
 
 @click.command("replay")
@@ -33,7 +34,9 @@ __all__ = ["replay_cmd"]
 async def replay_cmd(journal: Target | None, session: str | None, export: Path | None) -> int:
     """Replay past sessions from a journal: browse, scrub the timeline, see the report, undo.
 
-    Replay only reads the journal; it writes to it only when you undo.
+    Replay only reads the journal; it writes to it only when you undo (an MCP
+    tool's undo starts its server again from the session's task file). A
+    session that is still running opens live, as in `agentstop tui`.
 
     \b
     Keys: Enter open · ←/→ step · s jump to the Stop · space play (x: 1x/4x/16x) · r report
@@ -45,8 +48,7 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
       agentstop replay --journal postgresql://agents@db.internal/agentstop
     """
     path = journal or default_journal()
-    if isinstance(path, Path) and not path.exists():
-        raise click.ClickException(f"no journal at {path}. Run a task first, or pass the journal's path.")
+    await require_journal(path)
     async with Journal.open(path, readonly=True) as j:
         sessions = await j.sessions()
         if not sessions:
@@ -58,14 +60,61 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
             click.echo(f"wrote {target}", err=True)
             return EXIT_OK
         rows = [(s, await Report.from_journal(j, s.session_id)) for s in sessions]
-    by_id = {s.session_id: s for s in sessions}
-
-    def load_tools(session_id: str) -> tuple[ToolRegistry, list[str]]:
-        # The browser cannot hold MCP servers open: an MCP tool's undo is `agentstop undo`'s.
-        return importable_tools(by_id[session_id])
-
-    from agentstop.tui.replay_app import ReplayApp  # lazy: only this command needs Textual
-
-    # ReplayApp opens it with Journal.open, which takes a path or a URL (its annotation says Path).
-    await ReplayApp(path, rows, load_tools, session_id=sid).run_async()
+    await _view(path, rows, sid, "agentstop replay")
     return EXIT_OK
+
+
+@click.command("tui")
+@journal_argument
+@click.option("--session", "-s", "session", default=None,
+              help="Open this session (id or 'latest'). Default: the running one, when exactly one runs.")
+@run_async
+async def tui_cmd(journal: Target | None, session: str | None) -> int:
+    """Watch a session another process runs, live; Stop it; undo what it did.
+
+    For sessions this terminal did not start: `agentstop mcp-proxy` in front of
+    Claude Desktop or Cursor, a headless `agentstop run`, an agent loop using
+    the library, another machine on a shared PostgreSQL journal. Its calls show
+    as the journal gets them. s, Esc or Ctrl+C stops it at once: its grant is
+    revoked in the journal, so nothing new of it can commit wherever it runs,
+    and the screen says what it still waits for; press again to skip the rest
+    of its grace. Then the report: done, interrupted, in flight, undoable, with
+    undo (an MCP tool's undo goes through its server, started again from the
+    session's task file if the session's process has exited).
+
+    With several sessions running (or none), the sessions browser opens: Enter
+    attaches to a running one, or shows an ended one's timeline.
+
+    \b
+    Keys: s / Esc / Ctrl+C stop · tab report · u undo row · A undo all · q quit (the session keeps running)
+    \b
+    Examples:
+      agentstop tui --journal ./proxy.db            # the session of `agentstop mcp-proxy --task proxy.yaml`
+      agentstop tui --journal postgresql://agents@db.internal/agentstop
+      agentstop tui ./release.db --session latest
+    """
+    path = journal or default_journal()
+    await require_journal(path)
+    async with Journal.open(path, readonly=True) as j:
+        sessions = await j.sessions()
+        if not sessions:
+            click.echo(f"{j.location} has no sessions yet. Start one (agentstop mcp-proxy --task proxy.yaml, "
+                       "agentstop run TASK.yaml --headless), then run this again.", err=True)
+            return EXIT_USAGE
+        sid = await j.resolve_session(session) if session else _the_running_one(sessions)
+        rows = [(s, await Report.from_journal(j, s.session_id)) for s in sessions]
+    await _view(path, rows, sid, "agentstop tui")
+    return EXIT_OK
+
+
+def _the_running_one(sessions: list[SessionRecord]) -> str | None:
+    running = [s.session_id for s in sessions if s.status == "running" and is_alive(s)]
+    return running[0] if len(running) == 1 else None
+
+
+async def _view(path: Target, rows: list[tuple[SessionRecord, Report]], session_id: str | None, title: str) -> None:
+    from agentstop.tui.replay_app import ReplayApp  # lazy: only these commands need Textual
+
+    # Undo loads a session's tools again: Python tools by their recorded import paths,
+    # MCP tools from their servers, started from the session's task file for as long as it is open.
+    await ReplayApp(path, rows, tools_from_session, session_id=session_id, title=title).run_async()

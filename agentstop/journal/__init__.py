@@ -5,12 +5,13 @@ from __future__ import annotations
 from .copy import CopyProgress, CopyResult, copy_sessions
 from .journal import Journal
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
-from .remote import request_stop_after_step, revoke
+from .remote import STOP_ESCALATED, escalate_stop, request_stop_after_step, revoke
 from .schema import SCHEMA_VERSION
 from .states import TRANSITIONS, CallState, can_move
 
 __all__ = [
     "SCHEMA_VERSION",
+    "STOP_ESCALATED",
     "TRANSITIONS",
     "CallRecord",
     "CallState",
@@ -23,6 +24,7 @@ __all__ = [
     "SessionStatus",
     "can_move",
     "copy_sessions",
+    "escalate_stop",
     "request_stop_after_step",
     "revoke",
 ]

@@ -10,7 +10,10 @@ from typing import Any, TypeVar
 from . import ops
 from .backend import open_backend
 
-__all__ = ["request_stop_after_step", "revoke"]
+__all__ = ["STOP_ESCALATED", "escalate_stop", "request_stop_after_step", "revoke"]
+
+STOP_ESCALATED = "stop_escalated"
+"""The session event of Stop pressed again from another process: data {"by"}."""
 
 T = TypeVar("T")
 
@@ -61,6 +64,31 @@ def request_stop_after_step(
         ops.require_session(conn, session_id)
         ops.append_event(conn, session_id, None, "stop_after_step_requested", time.time(),
                          {"by": by, "reason": reason})
+        notify = getattr(conn, "notify", None)
+        if notify is not None:
+            notify(session_id)
+
+    _durably(journal_path, busy_timeout, unit)
+
+
+def escalate_stop(
+    journal_path: str | os.PathLike[str],
+    session_id: str,
+    *,
+    by: str = "another process",
+    busy_timeout: float = 5.0,
+) -> None:
+    """Stop pressed again, from another process: the stopping session skips the rest of its grace.
+
+    The session's own process hears it within 100 ms (at once on PostgreSQL)
+    and cancels every commit still in flight (TRY_CANCEL), settling each by its
+    lookup, as when Stop is pressed twice where it runs. It means nothing to a
+    session that is not stopping: revoke first.
+    """
+
+    def unit(conn: Any) -> None:
+        ops.require_session(conn, session_id)
+        ops.append_event(conn, session_id, None, STOP_ESCALATED, time.time(), {"by": by})
         notify = getattr(conn, "notify", None)
         if notify is not None:
             notify(session_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import anyio
 
 from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
 
@@ -33,10 +34,14 @@ class _Reader(ReadConnection):
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
-            async with self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            # Shielded: a read cancelled half-way would leave its cursor open, and with it a read
+            # transaction whose old snapshot every later read on this connection would see.
+            with anyio.CancelScope(shield=True):
+                async with self._conn.execute(sql, params) as cur:
+                    rows = list(await cur.fetchall())
         except sqlite3.DatabaseError as exc:
             raise JournalCorrupt(self._where, f"reading failed: {exc}") from exc
+        return rows
 
     async def close(self) -> None:
         await self._conn.close()

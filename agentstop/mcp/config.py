@@ -16,9 +16,11 @@ are ever journaled, printed in an error, or shown in a repr.
 The overlay, written by the person who integrates the servers, says per
 server and tool what agentstop cannot learn from the server itself: its
 reversibility class, how to undo it (`compensate`), how to tell whether a call
-whose outcome is unknown landed (`probe`), and what to read before acting so the
-undo can restore it (`capture`). Its JMESPath expressions compile when it is
-loaded; every mistake names the file, the line and the server/tool.
+whose outcome is unknown landed (`probe`), what to read before acting so the
+undo can restore it (`capture`), which calls that undo cannot take back
+(`undoable_if`), and how to see, before undoing, that someone changed the effect
+since (`check`). Its JMESPath expressions compile when it is loaded; every
+mistake names the file, the line and the server/tool.
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ __all__ = [
     "SERVER_NAME_PATTERN",
     "CallSpec",
     "CaptureSpec",
+    "CheckSpec",
     "McpSetup",
     "Overlay",
     "ProbeSpec",
+    "ReadSpec",
     "ServerConfig",
     "ToolOverlay",
+    "UndoableIf",
     "load_mcp_setup",
     "load_overlay",
     "parse_overlay",
@@ -187,17 +192,49 @@ class CallSpec(BaseModel):
                                  description="Its arguments: literals, or {jmes: EXPR} evaluated over the context.")
 
 
-class ProbeSpec(CallSpec):
+class ReadSpec(CallSpec):
+    """A read-only call agentstop makes on its own behalf (a capture, a probe, a check)."""
+
+    allow_error: bool = Field(
+        default=False,
+        description="Keep an error answer (is_error: true) for the overlay's expressions to judge, instead of "
+                    "failing: a read that finds nothing, like a file that is not there yet, is an answer too.")
+
+
+class ProbeSpec(ReadSpec):
     """How to tell whether a call with an unknown outcome landed: a read-only call and a JMESPath test."""
 
     done_if: str = Field(description="JMESPath over {args, result}: true when the effect is there.")
 
 
-class CaptureSpec(CallSpec):
+class CaptureSpec(ReadSpec):
     """A read-only call made while preparing, so the undo can see what was there before."""
 
     name: str = Field(alias="as", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                       description="The name the compensation reads it by: capture.NAME.")
+
+
+class CheckSpec(ReadSpec):
+    """The drift check before an undo: a read-only call, and a JMESPath test that the effect was changed since.
+
+    A compensation that restores what a capture saw would overwrite whatever a
+    person wrote after the agent; the check reads the upstream first, and when
+    `drift_if` holds the undo is refused with `reason` (a person may force it).
+    """
+
+    drift_if: str = Field(description="JMESPath over {args, result, capture, receipt} (result: this check's "
+                                      "answer; receipt: the call's): true when the effect was changed since.")
+    reason: str = Field(min_length=1, description="What a person reads when the undo is refused for drift.")
+
+
+class UndoableIf(BaseModel):
+    """Which calls of a tool its `compensate` can undo, decided while each call is prepared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    test: str = Field(description="JMESPath over {args, capture}: true when this call's compensate can undo it.")
+    reason: str = Field(min_length=1, description="Why a call whose test is false cannot be undone, and what to do "
+                                                  "by hand: the report shows it instead of offering an undo.")
 
 
 class ToolOverlay(BaseModel):
@@ -213,6 +250,12 @@ class ToolOverlay(BaseModel):
     probe: ProbeSpec | None = Field(default=None, description="The lookup for a call whose outcome is unknown.")
     capture: list[CaptureSpec] = Field(default_factory=list,
                                        description="Read-only calls made in prepare, over {args, capture}.")
+    undoable_if: UndoableIf | None = Field(
+        default=None, description="When a call can be undone at all, judged in prepare over {args, capture}; "
+                                  "a call whose test is false is done and not undoable, with the reason.")
+    check: CheckSpec | None = Field(
+        default=None, description="Before each undo, a read-only call; drift_if true refuses the undo with reason "
+                                  "(a person may force it).")
     resource: str | None = Field(default=None,
                                  description="JMESPath over {args}: the resource grant scopes match; default the name.")
     errors_may_have_effects: bool = Field(
@@ -234,6 +277,10 @@ class ToolOverlay(BaseModel):
         if cls in (Reversibility.REVERSIBLE, Reversibility.COMPENSABLE) and self.compensate is None:
             raise _fail("class", f"class {cls.value} needs `compensate` (the call that undoes it); add one, "
                                  "or say irreversible")
+        for name in ("undoable_if", "check"):
+            if getattr(self, name) is not None and self.compensate is None:
+                raise _fail(name, f"`{name}` is about the undo, and this tool has no `compensate`; add the "
+                                  f"compensate, or remove `{name}`")
         names = [c.name for c in self.capture]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -253,6 +300,12 @@ class ToolOverlay(BaseModel):
                 problems.append((("probe", "done_if"), problem))
         for i, capture in enumerate(self.capture):
             problems += template_problems(capture.args, ("capture", i, "args"))
+        if self.undoable_if is not None and (problem := expression_problem(self.undoable_if.test)) is not None:
+            problems.append((("undoable_if", "test"), problem))
+        if self.check is not None:
+            problems += template_problems(self.check.args, ("check", "args"))
+            if (problem := expression_problem(self.check.drift_if)) is not None:
+                problems.append((("check", "drift_if"), problem))
         if self.resource is not None and (problem := expression_problem(self.resource)) is not None:
             problems.append((("resource",), problem))
         return problems
@@ -265,12 +318,15 @@ class ToolOverlay(BaseModel):
         if self.probe is not None:
             out.append((("probe", "tool"), self.probe.tool, True))
         out += [(("capture", i, "tool"), c.tool, True) for i, c in enumerate(self.capture)]
+        if self.check is not None:
+            out.append((("check", "tool"), self.check.tool, True))
         return out
 
 
 _OVERLAY = TypeAdapter(dict[str, dict[str, ToolOverlay]])
 _SERVERS = TypeAdapter(dict[str, ServerConfig])
-_FIELD_NAMES = sorted({f.alias or name for model in (ServerConfig, ToolOverlay, ProbeSpec, CaptureSpec)
+_FIELD_NAMES = sorted({f.alias or name
+                       for model in (ServerConfig, ToolOverlay, ProbeSpec, CaptureSpec, CheckSpec, UndoableIf)
                        for name, f in model.model_fields.items()})
 
 

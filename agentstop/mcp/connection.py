@@ -36,6 +36,7 @@ from mcp_types import CONNECTION_CLOSED
 
 from .config import ServerConfig, resolve_env_refs
 from .errors import McpServerError
+from .watch import ProgressFn
 
 __all__ = ["MAX_PAGES", "ServerConnection", "leaf_error"]
 
@@ -335,8 +336,10 @@ class ServerConnection:
 
     async def call_tool(self, client: Client, name: str, arguments: dict[str, Any], *,
                         meta: dict[str, Any] | None = None, read_timeout: float | None = None,
-                        ) -> types.CallToolResult:
+                        progress: ProgressFn | None = None) -> types.CallToolResult:
         """Exactly one tools/call on `client` (from `client()`); nothing is retried or re-sent.
+
+        With `progress`, the call asks the server for progress notifications and hands each to it.
 
         Raises:
             MCPError: a JSON-RPC error, REQUEST_TIMEOUT, or CONNECTION_CLOSED (then marked lost).
@@ -346,7 +349,7 @@ class ServerConnection:
         try:
             return await client.session.call_tool(
                 name, arguments, read_timeout_seconds=read_timeout if read_timeout is not None else self.config.timeout,
-                meta=cast(types.RequestParamsMeta, meta))
+                progress_callback=progress, meta=cast(types.RequestParamsMeta, meta))
         except MCPError as exc:
             self._noticed(client, exc)
             raise

@@ -36,10 +36,9 @@ host asked for it with a progress token) until Stop.
 
 **The upstream's own result.** A receipt keeps a bounded copy of a tool's result
 (long texts cut, binary data dropped), so the host's answer is not built from
-it: the proxy wraps each upstream connection's `call_tool` (`_tap`) and, for the
-one call a commit makes on behalf of a host request, keeps the result as it
-returns, forwards its progress, and notices when Stop cancels it. Captures,
-probes and undos pass through untouched.
+it: each host request's task sets a `CommitWatch` (`agentstop.mcp.watch`), and
+the tool's commit hands it the upstream's progress, its own result as it
+returns, and the moment Stop cuts it off. Captures, probes and undos never look.
 
 The proxy needs from the supervisor only what `Gate` lists; it never imports
 the supervisor (layers point down), so any object with those members can gate it.
@@ -51,12 +50,12 @@ import enum
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -82,8 +81,8 @@ from agentstop.planners.base import TranscriptChunk
 from agentstop.tools import Reversibility, StopPolicy, Tool
 
 from .client import McpClient
-from .connection import ServerConnection
 from .tool import META_CALL_ID, McpTool
+from .watch import CommitWatch, ProgressFn, watching
 
 __all__ = ["META_NAME", "FlightView", "Gate", "McpProxy", "refusal_text"]
 
@@ -116,6 +115,9 @@ class FlightView(Protocol):
     @property
     def commit_scope(self) -> anyio.CancelScope: ...
 
+    cancelled_because: str
+    """Why its commit is cancelled when Stop is not the reason (set before cancelling it)."""
+
 
 class Gate(Protocol):
     """What the proxy needs from the session that gates its calls: an `agentstop.Supervisor`."""
@@ -140,23 +142,23 @@ class Gate(Protocol):
     def on_transcript(self, listener: Callable[[TranscriptChunk], None]) -> None: ...
 
 
-ProgressForward = Callable[[float, "float | None", "str | None"], Awaitable[None]]
-
-
 @dataclass(eq=False)
 class _Request:
     """One host `tools/call` in progress: the call behind it and the answer the host will get."""
 
     tool: McpTool
     request_id: types.RequestId | None
-    forward_progress: ProgressForward | None = None
+    forward_progress: ProgressFn | None = None
     call_id: str | None = None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     upstream: types.CallToolResult | None = None  # the upstream's own result of the commit's call
-    commit_sent: bool = False  # the commit's one upstream call went out (later calls are probes)
     result: types.CallToolResult | None = None
     answered: anyio.Event = field(default_factory=anyio.Event)
     finished: anyio.Event = field(default_factory=anyio.Event)
+
+    def keep_upstream(self, result: types.CallToolResult) -> None:
+        """The upstream's own result of the commit's call (what the host is answered with)."""
+        self.upstream = result
 
     def answer(self, result: types.CallToolResult) -> None:
         """Give the host its answer (the first one counts: Stop may answer before the call ends)."""
@@ -165,8 +167,8 @@ class _Request:
             self.answered.set()
 
 
-# The host request the current task works for: the proxy's call task sets it, so the tap
-# (inside the tool's commit, in the same task) knows which request an upstream call belongs to.
+# The host request the current task works for: the proxy's call task sets it, so the
+# supervisor's announcement of the planned call (in the same task) names the request's call id.
 _REQUEST: ContextVar[_Request | None] = ContextVar("agentstop_mcp_proxy_request", default=None)
 
 
@@ -231,7 +233,6 @@ class McpProxy:
         self._listed = [self._listing(tool) for tool in mcp.tools]
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = anyio.Event()
-        self._restores: list[Callable[[], None]] = []
         self.server: Server[Any] = Server(name, version=version, instructions=instructions,
                                           on_list_tools=self._on_list_tools, on_call_tool=self._on_call_tool)
         gate.on_transcript(self._on_transcript)
@@ -242,22 +243,15 @@ class McpProxy:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        for server in dict.fromkeys(tool.server for tool in self._mcp.tools):
-            self._tap(self._mcp.connection(server))
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         tg, self._tg = self._tg, None
-        try:
-            if tg is not None:
-                # A commit still running is shielded by the supervisor: this waits for it to end.
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
-        finally:
-            for restore in self._restores:
-                restore()
-            self._restores.clear()
+        if tg is not None:
+            # A commit still running is shielded by the supervisor: this waits for it to end.
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
 
     def shutdown(self) -> None:
         """Stop serving (a signal, the command ending); `serve_*` return once the transport closed."""
@@ -357,8 +351,10 @@ class McpProxy:
     async def _run(self, request: _Request, arguments: dict[str, Any]) -> None:
         """The call, in the proxy's own task: a host cancel reaches it only through `_host_cancelled`."""
         _REQUEST.set(request)
+        watch = CommitWatch(progress=request.forward_progress, on_result=request.keep_upstream,
+                            on_cut_off=lambda: self._cut_off(request))
         try:
-            with request.scope:
+            with request.scope, watching(watch):
                 try:
                     request.answer(await self._outcome(request, arguments))
                 except Exception as exc:  # a bug, not an outcome: the proxy keeps serving the others
@@ -447,11 +443,12 @@ class McpProxy:
             return
         flight = self._flight(request)
         if flight is not None and flight.phase.value == "committing" and flight.tool.on_stop is StopPolicy.TRY_CANCEL:
+            flight.cancelled_because = f"the host cancelled its request {request.request_id!r}"
             flight.commit_scope.cancel()  # the SDK sends the upstream notifications/cancelled
 
     # -- progress ----------------------------------------------------------------------------------
 
-    def _progress_forwarder(self, ctx: ServerRequestContext[Any], request: _Request) -> ProgressForward:
+    def _progress_forwarder(self, ctx: ServerRequestContext[Any], request: _Request) -> ProgressFn:
         async def forward(progress: float, total: float | None, message: str | None) -> None:
             if self._gate.stopping or request.answered.is_set():
                 return  # nothing is forwarded after Stop, nor after the host's answer
@@ -460,64 +457,15 @@ class McpProxy:
 
         return forward
 
-    # -- the tap: the commit's own upstream result, its progress, and Stop's cut-off ----------------
+    # -- the commit's upstream call, cut off ------------------------------------------------------
 
-    def _tap(self, conn: ServerConnection) -> None:
-        """Route the commit's upstream call of each proxied request through `_commit_call`.
-
-        Every other call on the connection (captures, probes, undos, the proxy's
-        own tools/list) goes through unchanged.
-        """
-        original = conn.call_tool
-
-        async def call_tool(client: Any, name: str, arguments: dict[str, Any], *,
-                            meta: dict[str, Any] | None = None, read_timeout: float | None = None,
-                            ) -> types.CallToolResult:
-            request = _REQUEST.get()
-            if (request is None or request.commit_sent or name != request.tool.remote
-                    or request.tool.binding.connection is not conn or not self._committing(request)):
-                return await original(client, name, arguments, meta=meta, read_timeout=read_timeout)
-            request.commit_sent = True
-            return await self._commit_call(request, conn, original, client, name, arguments, meta, read_timeout)
-
-        setattr(conn, "call_tool", call_tool)  # noqa: B010 (an instance attribute, removed on exit)
-        self._restores.append(lambda: conn.__dict__.pop("call_tool", None))
-
-    def _committing(self, request: _Request) -> bool:
-        flight = self._flight(request)
-        return flight is not None and flight.phase.value == "committing"
-
-    async def _commit_call(self, request: _Request, conn: ServerConnection, original: Any, client: Any, name: str,
-                           arguments: dict[str, Any], meta: dict[str, Any] | None,
-                           read_timeout: float | None) -> types.CallToolResult:
-        try:
-            if request.forward_progress is None:
-                result: types.CallToolResult = await original(client, name, arguments, meta=meta,
-                                                              read_timeout=read_timeout)
-            else:
-                result = await self._call_with_progress(request, conn, client, name, arguments, meta, read_timeout)
-        except anyio.get_cancelled_exc_class():
-            if self._gate.stopping:
-                # Stop cancelled the commit after the grace: answer now; the supervisor
-                # records it unknown and its probe settles it.
-                request.answer(_text_result(
-                    f"{STOPPED_UNKNOWN}; call {request.call_id} ({request.tool.name}) stays in flight in agentstop's "
-                    "report until its probe settles it", call_id=request.call_id))
-            raise
-        request.upstream = result
-        return result
-
-    async def _call_with_progress(self, request: _Request, conn: ServerConnection, client: Any, name: str,
-                                  arguments: dict[str, Any], meta: dict[str, Any] | None,
-                                  read_timeout: float | None) -> types.CallToolResult:
-        # `ServerConnection.call_tool`, with the host's progress forwarded from the upstream's.
-        try:
-            return cast(types.CallToolResult, await client.session.call_tool(
-                name, arguments, read_timeout_seconds=read_timeout if read_timeout is not None else conn.config.timeout,
-                progress_callback=request.forward_progress, meta=cast(types.RequestParamsMeta, meta)))
-        except MCPError as exc:
-            conn._noticed(client, exc)  # a closed connection is reopened before the next call
-            raise
+    def _cut_off(self, request: _Request) -> None:
+        if self._gate.stopping:
+            # Stop cancelled the commit after the grace: answer now; the supervisor
+            # records it unknown and its probe settles it.
+            request.answer(_text_result(
+                f"{STOPPED_UNKNOWN}; call {request.call_id} ({request.tool.name}) stays in flight in agentstop's "
+                "report until its probe settles it", call_id=request.call_id))
 
 
 class _QuietUvicorn(uvicorn.Server):

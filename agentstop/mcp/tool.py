@@ -9,9 +9,11 @@ The life of one call:
 
 - **prepare**: the server's current definition is compared with the one pinned at
   start (a change refuses the call, nothing sent); the overlay's `capture` calls
-  (read-only) record what the undo will need. The arguments were already checked
-  against the tool's input schema by its `Args` model (an invalid call is
-  rejected before anything is prepared).
+  (read-only) record what the undo will need, and its `undoable_if` judges from
+  them whether the undo can take this call back (a write that creates a file
+  cannot be undone by a server with no delete tool). The arguments were already
+  checked against the tool's input schema by its `Args` model (an invalid call
+  is rejected before anything is prepared).
 - **commit**: exactly one `tools/call`, carrying the call's id and idempotency key
   in `_meta`. A result is the receipt. `isError` means the tool refused
   (`CommitRefused`), unless the overlay says its errors may have effects. A
@@ -21,9 +23,15 @@ The life of one call:
   (`McpOutcomeUnknown`), and the supervisor asks `lookup`.
 - **lookup**: the overlay's `probe`: a read-only call, then `done_if` over
   `{args, result}`.
+- **check** (only when the overlay has one): before each undo, a read-only call
+  and `drift_if` over `{args, result, capture, receipt}`; when it holds the undo
+  is refused with the overlay's reason, and nothing is run.
 - **compensate**: the overlay's `compensate` call, its arguments built from
   `{args, result, capture, probe}` (`result` is the receipt's tool result,
   null when the call was settled by the probe, whose result is `probe`).
+
+A receipt whose call `undoable_if` judged not undoable carries `no_undo` (the
+reason): the report shows the call done and not undoable, and never offers it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import anyio
 import mcp_types as types
 from jsonschema import exceptions as jsonschema_exceptions
 from jsonschema.protocols import Validator
@@ -50,6 +59,7 @@ from .config import ToolOverlay
 from .errors import McpCallFailed, McpOutcomeUnknown, McpServerError
 from .reversibility import Classification
 from .templates import compile_expression, render, truthy
+from .watch import current_watch
 
 if TYPE_CHECKING:
     from .client import McpClient
@@ -245,8 +255,13 @@ class McpTool(Tool):
 
     # -- calls agentstop makes for itself -------------------------------------------------------
 
-    async def _side_call(self, tool: str, arguments: dict[str, Any], ctx: ToolContext, purpose: str) -> dict[str, Any]:
-        """A capture, probe or undo call; raises `McpCallFailed` unless the server answered with a result."""
+    async def _side_call(self, tool: str, arguments: dict[str, Any], ctx: ToolContext, purpose: str,
+                         allow_error: bool = False) -> dict[str, Any]:
+        """A capture, probe, check or undo call; raises `McpCallFailed` unless the server answered with a result.
+
+        With `allow_error`, an error answer (isError) is returned like any result, for the
+        overlay's expressions to judge (`result.is_error`).
+        """
         conn = self._binding.connection
         where = f"{purpose} call {self.server}.{tool}"
         try:
@@ -259,26 +274,34 @@ class McpTool(Tool):
         except (RuntimeError, ValidationError) as exc:
             raise McpCallFailed(f"{where} gave an invalid result: {conn.scrub(str(exc))[:300]}") from exc
         shaped = shape_result(result)
-        if result.is_error:
+        if result.is_error and not allow_error:
             raise McpCallFailed(f"{where} answered with an error: {conn.scrub(_result_text(shaped))}")
         return shaped
 
     # -- the Tool contract ----------------------------------------------------------------------
 
     async def prepare(self, args: Any, ctx: ToolContext) -> Any:
-        """Check the pinned definition, run the overlay's captures; return {arguments, capture}."""
+        """Check the pinned definition, run the overlay's captures; return {arguments, capture[, no_undo]}.
+
+        `no_undo` is the overlay's reason when its `undoable_if` says this call cannot be undone.
+        """
         binding, entry = self._binding, self.entry
         arguments = _arguments(args)
         await binding.client.verify(self.server, [self.remote, *(c.tool for c in entry.capture)])
         if (problem := binding.arguments_problem(arguments)) is not None:
             raise ValueError(f"invalid arguments for {self.name}: {problem}")
         prepared: dict[str, Any] = {"arguments": arguments}
+        capture: dict[str, Any] = {}
+        for spec in entry.capture:
+            call_args = render(spec.args, {"args": arguments, "capture": capture})
+            capture[spec.name] = await self._side_call(spec.tool, call_args, ctx, f"capture {spec.name!r}",
+                                                       spec.allow_error)
         if entry.capture:
-            capture: dict[str, Any] = {}
-            for spec in entry.capture:
-                call_args = render(spec.args, {"args": arguments, "capture": capture})
-                capture[spec.name] = await self._side_call(spec.tool, call_args, ctx, f"capture {spec.name!r}")
             prepared["capture"] = capture
+        rule = entry.undoable_if
+        if rule is not None and not truthy(compile_expression(rule.test).search({"args": arguments,
+                                                                                 "capture": capture})):
+            prepared["no_undo"] = rule.reason
         return prepared
 
     async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
@@ -299,8 +322,14 @@ class McpTool(Tool):
         except McpServerError as exc:
             raise CommitRefused(f"{exc}; nothing was sent") from exc
         self._commit_started[ctx.idempotency_key] = time.monotonic()
+        watch = current_watch()  # the MCP proxy's host waits on this very call
         try:
-            result = await conn.call_tool(client, self.remote, arguments, meta=_meta(ctx))
+            result = await conn.call_tool(client, self.remote, arguments, meta=_meta(ctx),
+                                          progress=watch.progress if watch is not None else None)
+        except anyio.get_cancelled_exc_class():
+            if watch is not None and watch.on_cut_off is not None:
+                watch.on_cut_off()  # Stop cut it off (the SDK tells the server); the probe settles it
+            raise
         except MCPError as exc:
             message = conn.scrub(exc.message)
             # The HTTP transport reports a 202 answer to a request as INVALID_REQUEST: that server took it.
@@ -313,6 +342,8 @@ class McpTool(Tool):
         except (RuntimeError, ValidationError) as exc:
             raise McpOutcomeUnknown(f"{self.server} answered with an invalid result "
                                     f"({conn.scrub(str(exc))[:300]}); the call may have had its effect") from exc
+        if watch is not None and watch.on_result is not None:
+            watch.on_result(result)
         shaped = shape_result(result)
         if result.is_error:
             text = conn.scrub(_result_text(shaped))
@@ -323,8 +354,9 @@ class McpTool(Tool):
         self._commit_started.pop(ctx.idempotency_key, None)
         receipt: dict[str, Any] = {"server": self.server, "tool": self.remote, "result": shaped,
                                    "definition": binding.digest}
-        if "capture" in prepared:
-            receipt["capture"] = prepared["capture"]
+        for key in ("capture", "no_undo"):
+            if key in prepared:
+                receipt[key] = prepared[key]
         return receipt
 
     async def _probe(self, ctx: ToolContext) -> dict[str, Any] | None:
@@ -338,10 +370,18 @@ class McpTool(Tool):
         assert probe is not None
         arguments = _arguments(ctx.args)
         await self._binding.client.verify(self.server, [probe.tool])
-        result = await self._side_call(probe.tool, render(probe.args, {"args": arguments}), ctx, "probe")
+        result = await self._side_call(probe.tool, render(probe.args, {"args": arguments}), ctx, "probe",
+                                       probe.allow_error)
         if truthy(compile_expression(probe.done_if).search({"args": arguments, "result": result})):
-            return {"server": self.server, "tool": self.remote, "result": None, "probe": result,
-                    "settled_by": "probe", "definition": self._binding.digest}
+            receipt: dict[str, Any] = {"server": self.server, "tool": self.remote, "result": None, "probe": result,
+                                       "settled_by": "probe", "definition": self._binding.digest}
+            rule = self.entry.undoable_if
+            if rule is not None and not truthy(compile_expression(rule.test).search({"args": arguments,
+                                                                                     "capture": None})):
+                receipt["no_undo"] = ("it was settled by its probe, so the captures undoable_if judges were not "
+                                      "kept: agentstop cannot tell whether its compensate would undo it; check by "
+                                      "hand")
+            return receipt
         began = self._commit_started.get(ctx.idempotency_key)
         if began is not None and (left := self.entry.settle_time - (time.monotonic() - began)) > 0:
             raise McpCallFailed(f"the probe found no effect yet, but the call may still land in the next "
@@ -356,6 +396,29 @@ class McpTool(Tool):
                    "probe": receipt.get("probe")}
         return dict(render(spec.args, context, missing))
 
+    async def _check(self, receipt: Any, ctx: ToolContext) -> str | None:
+        """`check`: the overlay's drift check. Its reason when `drift_if` holds, else None.
+
+        Raises:
+            McpCallFailed: the check call could not be built or made (not drift: the
+                undo counts it as a failed attempt, retried).
+        """
+        spec = self.entry.check
+        assert spec is not None
+        receipt = receipt if isinstance(receipt, dict) else {}
+        arguments = _arguments(ctx.args)
+        context = {"args": arguments, "result": receipt.get("result"), "capture": receipt.get("capture"),
+                   "probe": receipt.get("probe"), "receipt": receipt}
+        missing: list[str] = []
+        call_args = render(spec.args, context, missing)
+        if missing:
+            raise McpCallFailed(f"cannot build the drift check {self.server}.{spec.tool}: {', '.join(missing)} came "
+                                "out null; fix the overlay's check, or force the undo after looking by hand")
+        await self._binding.client.verify(self.server, [spec.tool])
+        found = await self._side_call(spec.tool, dict(call_args), ctx, "check", spec.allow_error)
+        judged = {"args": arguments, "result": found, "capture": receipt.get("capture"), "receipt": receipt}
+        return spec.reason if truthy(compile_expression(spec.drift_if).search(judged)) else None
+
     async def _compensate(self, receipt: Any, ctx: ToolContext) -> None:
         """`compensate`: the overlay's undo call, its arguments built from the receipt.
 
@@ -365,6 +428,9 @@ class McpTool(Tool):
         """
         spec = self.entry.compensate
         assert spec is not None
+        no_undo = receipt.get("no_undo") if isinstance(receipt, dict) else None
+        if no_undo:  # the report never offers it; an undo asked for by id still must not run
+            raise McpCallFailed(f"this call cannot be undone: {no_undo}")
         missing: list[str] = []
         call_args = self._undo_args(receipt, ctx.args, missing)
         if missing:
@@ -380,6 +446,8 @@ class McpTool(Tool):
         spec = self.entry.compensate
         if spec is None:
             return ""
+        if isinstance(receipt, dict) and receipt.get("no_undo"):
+            return f"none: {receipt['no_undo']}"[:160]
         try:
             shown = json.dumps(self._undo_args(receipt, {}, None), ensure_ascii=False, default=str)
         except Exception:
@@ -411,6 +479,8 @@ def tool_class(binding: ToolBinding, model_name: str) -> type[McpTool]:
         attrs["compensate"] = McpTool._compensate
     if entry.probe is not None:
         attrs["lookup"] = McpTool._probe
+    if entry.check is not None:
+        attrs["check"] = McpTool._check  # so `can_check()` is true only when the overlay has one
     cls = type(f"McpTool_{model_name}", (McpTool,), attrs)
     describe(cls, binding, definition)
     return cls

@@ -73,6 +73,9 @@ class Flight:
     prepare_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     commit_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
+    cancelled_because: str = ""
+    """Why its commit was cancelled, when not by Stop (the MCP proxy's host cancelled its request):
+    set before cancelling `commit_scope`, journaled as the reason its outcome is being checked."""
 
 
 def _error_text(exc: BaseException) -> str:
@@ -367,8 +370,12 @@ class CallPath:
     async def _settle_uncertain(self, flight: Flight, ctx: ToolContext, error: BaseException | None) -> dict[str, Any]:
         """The commit raised or was cancelled: did the effect land? Ask `lookup`, never guess."""
         tool, call_id = flight.tool, flight.call_id
-        why = f"commit raised {_error_text(error)}" if error is not None else (
-            f"commit cancelled by Stop ({self.stop_reason})")
+        if error is not None:
+            why = f"commit raised {_error_text(error)}"
+        elif flight.cancelled_because:
+            why = f"commit cancelled: {flight.cancelled_because}"
+        else:
+            why = f"commit cancelled by Stop ({self.stop_reason})"
         await self._set(call_id, CallState.UNKNOWN, durable=True, reason=f"{why}; outcome unknown, checking")
         found, lookup_error = await reconcile(tool, ctx)
         if found is not None:

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from agentstop.errors import AgentstopError, Rejected
 from agentstop.grant import GrantSpec
-from agentstop.journal import Journal, SessionStatus
+from agentstop.journal import STOP_ESCALATED, Journal, SessionStatus
 from agentstop.planners.base import Planner, Resumption, TranscriptChunk
 from agentstop.redact import Redactor
 from agentstop.report import Report
@@ -121,6 +121,8 @@ class Supervisor:
         self._stop_done = anyio.Event()
         self._stop_report: Report | None = None
         self._ended = False
+        self._end_written = anyio.Event()
+        """Set once the session's end is in the journal (whichever of run, close or Stop wrote it)."""
         self._listeners: list[Callable[[TranscriptChunk], None]] = []
         self._path.announce = self._announce_call
         self._thought: list[str] = []
@@ -169,7 +171,7 @@ class Supervisor:
                 await self.journal.create_session(
                     self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
                     tools=[import_path(t) for t in self.registry],
-                    meta={**self.meta, "tool_names": [t.name for t in self.registry]},
+                    meta={**self.meta, "tool_names": [t.name for t in self.registry], "grace": self.grace},
                 )
             self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
             self._started = True
@@ -332,14 +334,17 @@ class Supervisor:
     async def _end_unstopped(self) -> None:
         """End a session that no Stop ended here: completed, unless its grant was revoked meanwhile."""
         self._ended = True
-        # Only this epoch's grant: an earlier epoch's was revoked by the Stop that preceded a Resume.
-        revoked = [g for g in await self.journal.grants(self.session_id)
-                   if g.grant_id == self._grant_id and g.revoked_at is not None]
-        if revoked:
-            await self.journal.end_session(self.session_id, SessionStatus.STOPPED,
-                                           stopped_by=revoked[0].revoked_by, stop_reason=revoked[0].revoke_reason)
-        else:
-            await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
+        try:
+            # Only this epoch's grant: an earlier epoch's was revoked by the Stop that preceded a Resume.
+            revoked = [g for g in await self.journal.grants(self.session_id)
+                       if g.grant_id == self._grant_id and g.revoked_at is not None]
+            if revoked:
+                await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=revoked[0].revoked_by,
+                                               stop_reason=revoked[0].revoke_reason)
+            else:
+                await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
+        finally:
+            self._end_written.set()
 
     async def stop(self, reason: str = "stopped by the user", by: str = "user") -> Report:
         """Stop the session: revoke first, then cancel the planner and settle calls in flight.
@@ -378,29 +383,41 @@ class Supervisor:
         for flight in self.in_flight:
             if flight.phase is Phase.PREPARING:
                 flight.prepare_scope.cancel()
-        # 3. Grace for commits in flight, then each tool's on_stop.
-        with anyio.move_on_after(self.grace) as grace:
-            self._grace_scope = grace
+        # 3. Grace for commits in flight, then each tool's on_stop. Stop pressed again,
+        #    here (`escalate`) or in another process (`escalate_stop`), cuts both short.
+        async with anyio.create_task_group() as tg:
+            if self.in_flight:
+                tg.start_soon(self._hear_escalation)
+            with anyio.move_on_after(self.grace) as grace:
+                self._grace_scope = grace
+                for flight in self.in_flight:
+                    await flight.done.wait()
+            waiting: list[Flight] = []
             for flight in self.in_flight:
+                policy = StopPolicy.TRY_CANCEL if self.escalated else flight.tool.on_stop
+                if flight.phase is Phase.PREPARING:
+                    flight.prepare_scope.cancel()
+                    waiting.append(flight)
+                elif policy is StopPolicy.TRY_CANCEL:
+                    flight.commit_scope.cancel()
+                    waiting.append(flight)
+                elif policy is StopPolicy.WAIT:
+                    waiting.append(flight)
+                # ABANDON: it keeps running in its caller's task; its outcome is journaled when it lands.
+            for flight in waiting:
                 await flight.done.wait()
-        waiting: list[Flight] = []
-        for flight in self.in_flight:
-            policy = StopPolicy.TRY_CANCEL if self.escalated else flight.tool.on_stop
-            if flight.phase is Phase.PREPARING:
-                flight.prepare_scope.cancel()
-                waiting.append(flight)
-            elif policy is StopPolicy.TRY_CANCEL:
-                flight.commit_scope.cancel()
-                waiting.append(flight)
-            elif policy is StopPolicy.WAIT:
-                waiting.append(flight)
-            # ABANDON: it keeps running in its caller's task; its outcome is journaled when it lands.
-        for flight in waiting:
-            await flight.done.wait()
+            tg.cancel_scope.cancel()
         if not self._ended:
             self._ended = True
-            await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=by,
-                                           stop_reason=reason)
+            try:
+                await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=by,
+                                               stop_reason=reason)
+            finally:
+                self._end_written.set()
+        else:
+            # The planner finished as Stop began and its end is being written (it saw the revoke:
+            # stopped): wait for it, so the report this Stop returns says how the session ended.
+            await self._end_written.wait()
 
     async def step_boundary(self) -> None:
         """Planners call this between steps; after `stop_after_step` the session stops here."""
@@ -436,6 +453,19 @@ class Supervisor:
             flight.prepare_scope.cancel()
             if flight.phase is Phase.COMMITTING:
                 flight.commit_scope.cancel()
+
+    async def _hear_escalation(self) -> None:
+        """While Stop waits for calls in flight, escalate when another process asks (`escalate_stop`)."""
+        signalled = False
+        while not self.escalated:
+            # After a signal, from the start (seq order is not commit order on a shared server; see `_watch`).
+            for event in await self.journal.events(self.session_id, after=0 if signalled else self._seen_seq):
+                self._seen_seq = max(self._seen_seq, event.seq)
+                if event.kind == STOP_ESCALATED:
+                    self.escalate()
+                    return
+            interval = WATCH_INTERVAL if self.journal.kind == "sqlite" else SIGNALLED_WATCH_INTERVAL
+            signalled = await self.journal.wait_for_signal(self.session_id, interval)
 
     async def _watch(self) -> None:
         """Notice a revoke from another process, or expiry, and stop; keep the heartbeat."""

@@ -1,8 +1,15 @@
-"""The replay app: browse a journal's sessions, scrub a timeline, see the report, undo afterwards.
+"""The journal viewer (`agentstop replay`, `agentstop tui`): sessions, timelines, live sessions, Stop, undo.
 
 Its sessions browser is also the fleet view: while any session of the journal
 runs, the list is read again every second (the sessions, and the calls of each
 running one), and a running session can be stopped from here.
+
+Opening a session that has ended shows its timeline to scrub; opening one that
+runs attaches to it (`Attachment`): its calls live as the journal gets them,
+Stop at one key without asking, what Stop still waits for, then the report.
+Undo works for any session whose tools this process can load again, MCP tools
+included: their servers are started from the session's task file and kept
+running while the session is open here (`HeldTools`).
 """
 
 from __future__ import annotations
@@ -14,47 +21,68 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Static
 
 from agentstop.errors import AgentstopError
-from agentstop.journal import Journal, revoke
+from agentstop.journal import Journal, SessionRecord, revoke
 from agentstop.replay import Timeline
 from agentstop.report import Report
+from agentstop.supervisor import is_alive
 from agentstop.supervisor.undo import run_undo
 from agentstop.tools import ToolRegistry
 
+from .attachment import STOPPED_BY, Attachment
+from .bridge import JournalBridge
+from .messages import JournalEvents
 from .screens.confirm import ConfirmScreen, undo_confirmation
 from .screens.report import ReportScreen, with_epochs
 from .screens.sessions import SessionRow, SessionsScreen
 from .screens.timeline import TimelineScreen
+from .session_tools import HeldTools, ToolLoader
 from .widgets.status import StatusLine
 
 __all__ = ["FLEET_INTERVAL", "STOPPED_BY", "ReplayApp"]
 
-ToolLoader = Callable[[str], tuple[ToolRegistry, list[str]]]
-
 FLEET_INTERVAL = 1.0
 """Seconds between two reads of the sessions list while a session runs."""
 
-STOPPED_BY = "you (TUI)"
-"""Who the journal says stopped a session stopped from the sessions browser."""
+LIVE_INTERVAL = 0.25
+"""Seconds between two redraws of what Stop waits for, while an attached session stops."""
 
 
 class ReplayApp(App[None]):
-    """Views of past and running sessions; the journal is written only to undo and to stop."""
+    """Views of past and running sessions; the journal is written only to undo and to stop.
+
+    Args:
+        journal_path: the journal: a file, or a `postgresql://` URL.
+        rows: the sessions browser's first rows.
+        tool_loader: loads a session's tools for undo (the command line's
+            `tools_from_session`, which starts MCP servers from the task file).
+        session_id: open this session at once (attached, when it runs).
+        clock: the wall clock (tests freeze it).
+        title: the header's title ("agentstop replay", "agentstop tui").
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "agentstop replay"
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "stop", "Stop", priority=True, show=False),
+    ]
 
     def __init__(self, journal_path: Path | str, rows: list[SessionRow], tool_loader: ToolLoader,
-                 session_id: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 session_id: str | None = None, clock: Callable[[], float] = time.time,
+                 title: str | None = None) -> None:
         super().__init__()
+        if title is not None:
+            self.title = title
         self.journal_path = journal_path
         self.rows = rows
-        self.tool_loader = tool_loader
+        self.tools = HeldTools(tool_loader)
         self.initial_session = session_id
         self.clock = clock
         self.session_id: str | None = None
@@ -66,14 +94,23 @@ class ReplayApp(App[None]):
         """Sessions stopped from here that have not ended yet -> what their row says meanwhile."""
         self._fleet: Journal | None = None
         self._fleet_failed = False
+        self.attachment: Attachment | None = None
+        """The running session open here, watched live (None: none, or the open one has ended)."""
+        self._live: Journal | None = None
+        self._bridge: JournalBridge | None = None
+        self._last_summary = ""
+        self._live_report: ReportScreen | None = None
 
     def on_mount(self) -> None:
         self.push_screen(self.sessions_screen)
         self.set_interval(FLEET_INTERVAL, self._tick, name="fleet")
+        self.set_interval(LIVE_INTERVAL, self._live_tick, name="live")
         if self.initial_session:
             self.open_session(self.initial_session)
 
     async def on_unmount(self) -> None:
+        await self._stop_watching()
+        await self.tools.close()
         if self._fleet is not None:
             await self._fleet.close()
             self._fleet = None
@@ -154,30 +191,142 @@ class ReplayApp(App[None]):
 
     @work(exclusive=True, group="open")
     async def open_session(self, session_id: str) -> None:
-        """Load the session's events (read-only) and show its timeline."""
+        """Attach to the session when it runs; else load its events (read-only) and show its timeline."""
+        await self._stop_watching()
         async with Journal.open(self.journal_path, readonly=True) as journal:
-            events = await journal.events(session_id)
-            self.report = await Report.from_journal(journal, session_id, now=self.clock())
+            session = await journal.session(session_id)
+            if session.status == "running" and is_alive(session, self.clock()):
+                live = True
+            else:
+                live = False
+                events = await journal.events(session_id)
+                report = await Report.from_journal(journal, session_id, now=self.clock())
+        if live:
+            await self._watch_live(session)
+            return
+        self.report = report
         self.session_id = session_id
-        s = self.report.session
+        s = report.session
         self._status = {"task_name": s.task_name, "started_at": s.started_at, "ended_at": s.ended_at or s.started_at,
-                        "grant": "revoked" if self.report.revoked else "expired or ended",
-                        "revoked_by": self.report.revoked.revoked_by if self.report.revoked else ""}
+                        "grant": "revoked" if report.revoked else "expired or ended",
+                        "revoked_by": report.revoked.revoked_by if report.revoked else ""}
         self.report_screen = ReportScreen(self.clock)
-        title = f"{s.task_name} · session {session_id} · {with_epochs(self.report, self.report.summary_line())}"
+        title = f"{s.task_name} · session {session_id} · {with_epochs(report, report.summary_line())}"
         self.push_screen(TimelineScreen(title, Timeline(events)))
+
+    # -- attached: a running session, live -------------------------------------------------
+
+    async def _watch_live(self, session: SessionRecord) -> None:
+        """Watch a running session live: its run screen fed by the journal, Stop, then its report."""
+        self._live = await Journal.connect(self.journal_path, readonly=True)
+        self.attachment = attachment = Attachment(self.journal_path, session, self.clock)
+        self.session_id = session.session_id
+        self.report = await Report.from_journal(self._live, session.session_id, now=self.clock())
+        self.report_screen = self._live_report = ReportScreen(self.clock)
+        self._status = {"task_name": session.task_name, "started_at": session.started_at, "ended_at": None,
+                        "grant": "active", "revoked_by": "", "note": f"attached · {session.session_id}"}
+        await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
+        attachment.introduce()
+        self._bridge = JournalBridge(self._live, session.session_id, self)
+        self._bridge.start()
+
+    async def _stop_watching(self) -> None:
+        """Stop watching the attached session (it keeps running where it runs)."""
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
+        self.attachment = None
+        if self._live is not None:
+            await self._live.close()
+            self._live = None
+
+    async def on_journal_events(self, message: JournalEvents) -> None:
+        attachment = self.attachment
+        if attachment is None or self._live is None or attachment.session_id != self.session_id:
+            return
+        self.report = await Report.from_journal(self._live, attachment.session_id, now=self.clock())
+        changes = attachment.apply(message.events, self.report)
+        if "revoked" in changes:
+            self.status(grant="revoked", revoked_by=attachment.revoked_by)
+            if self.screen is attachment.run_screen and self._live_report is not None:
+                self.push_screen(self._live_report)  # Stop from anywhere: show what it waits for
+        if "ended" in changes:
+            s = self.report.session
+            self.status(ended_at=s.ended_at, note=f"{s.status} · {s.session_id}")
+            self.notify(f"Session {s.session_id} has ended ({s.status}). Here is what it did; undo what you do not "
+                        "want." if s.status == "completed" else
+                        f"Session {s.session_id} has stopped. What was done, interrupted, and still in flight "
+                        "is below; undo what you do not want.")
+            if self.screen is attachment.run_screen and self._live_report is not None:
+                self.push_screen(self._live_report)
+        self.status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":  # Ctrl+C stops only a session watched live; elsewhere it does what it always does
+            return self.attachment is not None and self.screen in (self.attachment.run_screen, self.report_screen)
+        return True
+
+    def action_stop(self) -> None:
+        """Stop the attached session at once (no question: Stop must be instant); again: skip its grace."""
+        attachment = self.attachment
+        if attachment is None or attachment.ended:
+            if attachment is not None:
+                self.notify("The session has ended; there is nothing to stop.")
+            return
+        if not attachment.stop_pressed:
+            self.status(grant="revoking")
+            if self.screen is attachment.run_screen and self._live_report is not None:
+                self.push_screen(self._live_report)
+        self._stop_attached(attachment)
+
+    @work(group="stop")
+    async def _stop_attached(self, attachment: Attachment) -> None:
+        try:
+            said = await attachment.stop()
+        except AgentstopError as exc:
+            attachment.stop_pressed = attachment.escalated = False  # not done: pressing again tries again
+            self.status(grant="active" if attachment.revoked_at is None else "revoked")
+            self.notify(f"Could not stop session {attachment.session_id}: {exc}", severity="error", timeout=15)
+            return
+        if attachment.revoked_at is not None:
+            self.status(grant="revoked", revoked_by=attachment.revoked_by)
+        self.notify(said, severity="warning" if attachment.escalated else "information")
+
+    def _live_tick(self) -> None:
+        """Redraw what Stop waits for (its grace counts down between journal events)."""
+        attachment = self.attachment
+        if attachment is None or self.report_screen is None or not self.report_screen.is_mounted:
+            return
+        summary = self._summary()
+        if summary != self._last_summary:
+            self._last_summary = summary
+            for widget in self.report_screen.query("#summary").results(Static):
+                widget.update(Text(summary))
+
+    def _summary(self) -> str:
+        if self.report is None:
+            return ""
+        if self.attachment is not None:
+            stopping = self.attachment.stopping_summary(self.report)
+            if stopping is not None:
+                return stopping
+        return with_epochs(self.report, self.report.summary_line())
 
     # The report screen asks its app for these.
 
     def status(self, **fields: Any) -> None:
-        """Fill the report screen's status line."""
+        """Fill the status lines (the report screen's; an attached session's run screen's too)."""
         self._status.update(fields)
-        if self.report_screen is not None and self.report_screen in self.screen_stack:
-            for line in self.report_screen.query(StatusLine):
-                for name, value in self._status.items():
-                    setattr(line, name, value)
-            if self.report is not None:
-                self.report_screen.show_report(self.report, with_epochs(self.report, self.report.summary_line()))
+        screens: list[Any] = [self.report_screen]
+        if self.attachment is not None:
+            screens.append(self.attachment.run_screen)
+        for screen in screens:
+            if screen is not None and screen in self.screen_stack:
+                for line in screen.query(StatusLine):
+                    for name, value in self._status.items():
+                        setattr(line, name, value)
+        if self.report_screen is not None and self.report_screen in self.screen_stack and self.report is not None:
+            self.report_screen.show_report(self.report, self._summary())
 
     def action_show_report(self) -> None:
         if self.report_screen is not None and self.screen is not self.report_screen:
@@ -192,17 +341,35 @@ class ReplayApp(App[None]):
             self.pop_screen()
 
     def request_undo(self, call_ids: list[str], what: str) -> None:
-        """Undo afterwards: only with the session's tools importable; asks first."""
+        """Undo afterwards: loads the session's tools (starting its MCP servers), previews, asks first."""
         if self.report is None or self.session_id is None:
             return
-        tools, problems = self.tool_loader(self.session_id)
-        if problems:
-            self.notify("Read-only: cannot load " + "; ".join(problems), severity="error", timeout=10)
+        self._confirm_undo(self.report.session, call_ids, what)
+
+    @work(exclusive=True, group="undo")
+    async def _confirm_undo(self, session: SessionRecord, call_ids: list[str], what: str) -> None:
+        tools = await self._tools(session)
+        if tools is None or self.report is None:
             return
-        if self.report_screen is not None:
-            self.report_screen.tools = tools
         screen, ids = undo_confirmation(self.report, call_ids, what, tools)
         self.push_screen(screen, lambda yes: self._undo_if(yes, tools, ids))
+
+    async def _tools(self, session: SessionRecord) -> ToolRegistry | None:
+        """The session's tools for undo, or None after saying why they cannot be loaded."""
+        if self.tools.session_id != session.session_id and HeldTools.needs_start(session):
+            self.notify(f"Starting the MCP servers of session {session.session_id} from its task file "
+                        f"({session.task_path or 'none recorded'}), to undo through them…", timeout=5)
+        try:
+            tools, problems = await self.tools.get(session)
+        except AgentstopError as exc:
+            self.notify(f"Cannot undo: {exc}", severity="error", timeout=15)
+            return None
+        if problems:
+            self.notify("Read-only: cannot load " + "; ".join(problems), severity="error", timeout=10)
+            return None
+        if self.report_screen is not None:
+            self.report_screen.tools = tools
+        return tools
 
     def _undo_if(self, yes: bool | None, tools: ToolRegistry, call_ids: list[str]) -> None:
         if yes:
@@ -210,20 +377,22 @@ class ReplayApp(App[None]):
 
     def force_undo(self, call_ids: list[str]) -> None:
         """Undo calls refused for drift anyway (the report screen has asked)."""
-        if self.session_id is None:
+        if self.report is None:
             return
-        tools, problems = self.tool_loader(self.session_id)
-        if problems:
-            self.notify("Read-only: cannot load " + "; ".join(problems), severity="error", timeout=10)
-            return
-        self._undo(tools, call_ids, force=True)
+        self._force(self.report.session, call_ids)
 
     @work(exclusive=True, group="undo")
+    async def _force(self, session: SessionRecord, call_ids: list[str]) -> None:
+        tools = await self._tools(session)
+        if tools is not None:
+            self._undo(tools, call_ids, force=True)
+
+    @work(exclusive=True, group="run-undo")
     async def _undo(self, tools: ToolRegistry, call_ids: list[str], force: bool = False) -> None:
         assert self.session_id is not None
         async with Journal.open(self.journal_path) as journal:
             results = await run_undo(journal, tools, self.session_id, call_ids, by="you (replay)", force=force)
             self.report = await Report.from_journal(journal, self.session_id, now=self.clock())
         if self.report_screen is not None and self.report_screen in self.screen_stack:
-            self.report_screen.show_report(self.report, with_epochs(self.report, self.report.summary_line()))
+            self.report_screen.show_report(self.report, self._summary())
             self.report_screen.undo_finished(results)

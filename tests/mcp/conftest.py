@@ -1,8 +1,10 @@
-"""Real MCP servers for the MCP tests: the reference memory server (npm, locked) and a fixture server (the SDK).
+"""Real MCP servers for the MCP tests: the reference servers (npm, locked; git from PyPI) and a fixture server.
 
-The memory server is installed from tests/mcp/servers/package-lock.json by
-`npm ci` (`.ci/mcp.sh` does it in CI; the first test that needs it does it
-when it is missing). The fixture server is tests/mcp/servers/fixture_server.py,
+The reference memory, filesystem and "everything" servers are installed from
+tests/mcp/servers/package-lock.json by `npm ci` (`.ci/mcp.sh` does it in CI;
+the first test that needs one does it when any is missing, so a node_modules
+installed before a server was added to the lock is completed). The git server
+comes with the `test` extra. The fixture server is tests/mcp/servers/fixture_server.py,
 written with the official Python SDK's server API and run over stdio, or over
 streamable HTTP behind a bearer token.
 """
@@ -26,27 +28,31 @@ from typing import Any
 import pytest
 
 SERVERS = Path(__file__).parent / "servers"
-MEMORY_JS = SERVERS / "node_modules" / "@modelcontextprotocol" / "server-memory" / "dist" / "index.js"
+NPM_SERVERS = SERVERS / "node_modules" / "@modelcontextprotocol"
+MEMORY_JS = NPM_SERVERS / "server-memory" / "dist" / "index.js"
+FILESYSTEM_JS = NPM_SERVERS / "server-filesystem" / "dist" / "index.js"
+EVERYTHING_JS = NPM_SERVERS / "server-everything" / "dist" / "index.js"
+LOCKED = (MEMORY_JS, FILESYSTEM_JS, EVERYTHING_JS)
 FIXTURE_PY = SERVERS / "fixture_server.py"
 
 
 @pytest.fixture(scope="session")
 def memory_js() -> Path:
-    """The reference memory server's entry point, installed with `npm ci` from the lock file if missing."""
+    """The reference memory server's entry point; `npm ci` installs the locked servers if any is missing."""
     with (SERVERS / ".install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # test workers running in parallel install it once
         return _installed_memory_js()
 
 
 def _installed_memory_js() -> Path:
-    if not MEMORY_JS.exists():
+    if not all(path.exists() for path in LOCKED):
         npm = shutil.which("npm")
         if shutil.which("node") is None or npm is None:
             pytest.fail("the MCP tests run the reference memory server: install Node.js 20+ and npm "
                         "(bash .ci/mcp.sh installs the server)")
         done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SERVERS,
                               capture_output=True, text=True, timeout=600, check=False)
-        if done.returncode != 0 or not MEMORY_JS.exists():
+        if done.returncode != 0 or not all(path.exists() for path in LOCKED):
             pytest.fail(f"npm ci in {SERVERS} failed: {done.stderr[-2000:]}")
     return MEMORY_JS
 

@@ -186,7 +186,8 @@ async def test_a_cancel_from_the_host_cancels_the_call_upstream_and_the_grant_st
     assert session.status == "completed"
     cancelled = calls[0]
     assert cancelled.tool == "fixture.slow_write" and cancelled.state == "failed"  # the probe found nothing
-    assert (cancelled.reason or "").startswith("commit cancelled")
+    assert (cancelled.reason or "").startswith("commit cancelled: the host cancelled its request")
+    assert "Stop" not in (cancelled.reason or "")
     assert calls[1].state == "committed"
     assert fixture_server.note("late") is None and fixture_server.note("next") == "still allowed"
 

@@ -14,6 +14,7 @@ from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.timeline import TimelineScreen
+from agentstop.tui.session_tools import fixed_tools
 from tests.support.tools import WriteNote
 
 FROZEN = 1_800_000_000.0
@@ -40,10 +41,7 @@ async def _make_journal(path: Path, world: Path) -> None:
 
 
 def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None) -> ReplayApp:
-    def load(_: str) -> tuple[ToolRegistry, list[str]]:
-        return ToolRegistry([WriteNote(world)]), []
-
-    return ReplayApp(path, rows, load, session_id=session_id, clock=_clock)
+    return ReplayApp(path, rows, fixed_tools(ToolRegistry([WriteNote(world)])), session_id=session_id, clock=_clock)
 
 
 async def _rows(path: Path) -> list[Any]:

@@ -28,6 +28,7 @@ from agentstop.journal import SessionRecord
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.sessions import SessionsScreen, how_it_ended
+from agentstop.tui.session_tools import fixed_tools
 from tests.support.postgres import PostgresServer
 from tests.support.tools import WriteNote
 from tests.tui.helpers import cell, exited, press, shown, wait_until
@@ -39,8 +40,7 @@ LONG = ROOT / "tests" / "cli" / "tasks" / "long.yaml"
 SIZE = (160, 30)
 
 
-def no_tools(session_id: str) -> tuple[ToolRegistry, list[str]]:
-    return ToolRegistry([]), ["not needed here"]
+no_tools = fixed_tools(ToolRegistry([]), ["not needed here"])
 
 
 async def rows_of(target: str | Path) -> list[tuple[SessionRecord, Report]]:

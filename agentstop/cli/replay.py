@@ -59,7 +59,7 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
             target = await export_session(j, sid or sessions[-1].session_id, export)
             click.echo(f"wrote {target}", err=True)
             return EXIT_OK
-        rows = [(s, await Report.from_journal(j, s.session_id)) for s in sessions]
+        rows = await _rows(j, sessions) if sid is None else []
     await _view(path, rows, sid, "agentstop replay")
     return EXIT_OK
 
@@ -102,9 +102,14 @@ async def tui_cmd(journal: Target | None, session: str | None) -> int:
                        "agentstop run TASK.yaml --headless), then run this again.", err=True)
             return EXIT_USAGE
         sid = await j.resolve_session(session) if session else _the_running_one(sessions)
-        rows = [(s, await Report.from_journal(j, s.session_id)) for s in sessions]
+        rows = await _rows(j, sessions) if sid is None else []
     await _view(path, rows, sid, "agentstop tui")
     return EXIT_OK
+
+
+async def _rows(journal: Journal, sessions: list[SessionRecord]) -> list[tuple[SessionRecord, Report]]:
+    """The sessions browser's rows. Not read when a session opens first: the app reads them after it."""
+    return [(s, await Report.from_journal(journal, s.session_id)) for s in sessions]
 
 
 def _the_running_one(sessions: list[SessionRecord]) -> str | None:

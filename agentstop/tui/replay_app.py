@@ -203,6 +203,7 @@ class ReplayApp(App[None]):
                 report = await Report.from_journal(journal, session_id, now=self.clock())
         if live:
             await self._watch_live(session)
+            self._fill_sessions()
             return
         self.report = report
         self.session_id = session_id
@@ -212,7 +213,13 @@ class ReplayApp(App[None]):
                         "revoked_by": report.revoked.revoked_by if report.revoked else ""}
         self.report_screen = ReportScreen(self.clock)
         title = f"{s.task_name} · session {session_id} · {with_epochs(report, report.summary_line())}"
-        self.push_screen(TimelineScreen(title, Timeline(events)))
+        await self.push_screen(TimelineScreen(title, Timeline(events)))
+        self._fill_sessions()
+
+    def _fill_sessions(self) -> None:
+        """Opened with a session and no rows (the command skipped them): read the browser's rows now, behind it."""
+        if not self.rows:
+            self.refresh_sessions()
 
     # -- attached: a running session, live -------------------------------------------------
 

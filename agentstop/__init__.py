@@ -35,7 +35,7 @@ from agentstop.journal import CallState, Event, Journal, revoke
 from agentstop.planners import Agent, Planner, TranscriptChunk
 from agentstop.redact import Redactor
 from agentstop.report import Report, ReportItem, UndoInfo
-from agentstop.supervisor import RecoveryResult, Supervisor, UndoResult, recover
+from agentstop.supervisor import ReapplyResult, RecoveryResult, Supervisor, UndoResult, recover
 from agentstop.tools import Reversibility, StopPolicy, Tool, ToolContext, ToolRegistry
 
 __version__ = "0.1.0"
@@ -62,6 +62,7 @@ __all__ = [
     "OutcomeUnknown",
     "Planner",
     "PlannerError",
+    "ReapplyResult",
     "RecoveryResult",
     "Redactor",
     "Rejected",

@@ -11,6 +11,7 @@ STATE_STYLE = {
     "planned": "dim", "prepared": "cyan", "committing": "bold yellow", "committed": "green",
     "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim italic",
     "compensating": "bold yellow", "compensated": "blue", "compensation_failed": "bold red",
+    "reapplying": "bold yellow", "reapply_failed": "bold red",
 }
 
 

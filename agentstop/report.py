@@ -2,7 +2,8 @@
 
 A pure function of journal rows (`Report.build`), so the live UI, the CLI,
 replay and crash recovery all tell the same story. Every call lands in exactly
-one of Done, Interrupted and In flight; Undoable is a view over Done.
+one of Done, Interrupted and In flight; Undoable is a view over Done, and so is
+Re-appliable (undone calls whose tool can carry the effect out again).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ __all__ = ["BUCKETS", "Report", "ReportItem", "UndoInfo", "bucket_of"]
 S = CallState
 
 BUCKETS: dict[str, frozenset[CallState]] = {
-    "done": frozenset({S.COMMITTED, S.COMPENSATING, S.COMPENSATED, S.COMPENSATION_FAILED}),
+    # Done: it reached the world, whatever the person did to it since (undo, re-apply).
+    "done": frozenset({S.COMMITTED, S.COMPENSATING, S.COMPENSATED, S.COMPENSATION_FAILED, S.REAPPLYING,
+                       S.REAPPLY_FAILED}),
     "interrupted": frozenset({S.PLANNED, S.PREPARED, S.REJECTED, S.DISCARDED, S.FAILED}),
     "in_flight": frozenset({S.COMMITTING, S.UNKNOWN}),
 }
@@ -58,7 +61,8 @@ class UndoInfo:
     Attributes:
         available: an undo can be run now (or retried).
         status: "not_undoable", "available", "expired", "running", "done",
-            "failed" (retryable), or "pending" (the call has not landed yet).
+            "failed" (retryable), or "pending" (the call has not landed yet, or
+            its re-apply is running).
         deadline: when the undo stops being possible (epoch seconds), if ever.
         reversible_until: until when the undo is exact (after it is only a
             compensation that leaves a trace), if the tool said.
@@ -109,6 +113,11 @@ def _undo_info(call: CallRecord, state: CallState, bucket: str, now: float) -> U
     exact_until = _deadline(call.receipt, "reversible_until")
     if state is S.COMPENSATED:
         return _undo(False, "done", deadline, exact_until, "undone")
+    if state is S.REAPPLYING:
+        # The old receipt's deadlines belong to the effect that was undone; the re-apply brings its own.
+        return _undo(False, "pending", None, None, "re-apply in progress; undo possible once it lands")
+    if state is S.REAPPLY_FAILED:
+        return _undo(False, "done", None, None, f"undone; re-apply failed: {call.reapply_error}; it can be retried")
     if state is S.COMPENSATING:
         return _undo(False, "running", deadline, exact_until, f"undo in progress (attempt {call.undo_attempts})")
     if bucket == "in_flight":
@@ -147,6 +156,11 @@ class ReportItem:
     updated_at: float
     epoch: int
     """Which stretch of the session it belongs to: 1, then one more for each Resume."""
+    reappliable: bool
+    """Its undo ran and its tool can carry the effect out again (`Tool.reapply`): a person may
+    re-apply it (also after a failed re-apply, which can be retried)."""
+    reapplies: int
+    """How many times it was re-applied after an undo (each a new commit, with a new receipt)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
@@ -155,10 +169,13 @@ class ReportItem:
             "resource": self.resource,
             "args": self.args, "reversibility": self.reversibility, "state": self.state,
             "reason": self.reason, "prepared": self.prepared, "receipt": self.receipt,
-            "undo": self.undo.to_json(),
+            "undo": self.undo.to_json(), "reappliable": self.reappliable, "reapplies": self.reapplies,
             "planned_at": _iso(self.planned_at), "fence_at": _iso(self.fence_at),
             "committed_at": _iso(self.committed_at), "ended_at": _iso(self.ended_at),
         }
+
+
+_REAPPLIABLE = frozenset({S.COMPENSATED, S.REAPPLY_FAILED})
 
 
 def _reason(call: CallRecord, state: CallState, session: SessionRecord) -> str | None:
@@ -180,6 +197,7 @@ def _item(call: CallRecord, session: SessionRecord, now: float, epochs: dict[int
         "receipt": call.receipt, "undo": _undo_info(call, state, bucket, now), "planned_at": call.planned_at,
         "fence_at": call.fence_at, "committed_at": call.committed_at, "ended_at": call.ended_at,
         "updated_at": call.updated_at, "epoch": epochs.get(call.grant_id or 0, 1),
+        "reappliable": call.can_reapply and state in _REAPPLIABLE, "reapplies": call.reapplies,
     })
 
 
@@ -197,6 +215,9 @@ class Report:
         undoable: done calls whose compensation can run now, latest commit first
             (the order Undo all uses).
         generated_at: when the report was built.
+        reappliable: undone calls whose tool can carry the effect out again,
+            earliest commit first: the order a re-apply of them all runs in, the
+            reverse of their undo's, so they come back as they were.
     """
 
     session: SessionRecord
@@ -206,6 +227,7 @@ class Report:
     in_flight: tuple[ReportItem, ...]
     undoable: tuple[ReportItem, ...]
     generated_at: float
+    reappliable: tuple[ReportItem, ...] = ()
 
     @classmethod
     def build(cls, session: SessionRecord, calls: list[CallRecord], grants: list[GrantRecord],
@@ -226,6 +248,7 @@ class Report:
             in_flight=tuple(i for i in items if i.bucket == "in_flight"),
             undoable=tuple(lookup[c.call_id] for c in by_commit if lookup[c.call_id].undo.available),
             generated_at=at,
+            reappliable=tuple(lookup[c.call_id] for c in reversed(by_commit) if lookup[c.call_id].reappliable),
         )
 
     @classmethod

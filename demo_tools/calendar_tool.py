@@ -5,6 +5,9 @@ once and the undo deletes exactly that event. The receipt keeps the event's
 ETag as booked: before the undo, `check` refuses when someone has edited the
 event since (its ETag changed), and the delete itself is conditional on that
 ETag, so an edit made between the check and the delete is not lost either.
+After an undo, `reapply` books the same event again under the same uid (a
+retried re-apply finds it booked and books nothing more); its new ETag is in
+the new receipt, which the next undo checks against.
 """
 
 from __future__ import annotations
@@ -109,6 +112,33 @@ class CreateEvent(Tool):
         if response.status == 412:
             raise UpstreamError(f"the event {uid!r} was edited after the drift check; it was not deleted")
         raise UpstreamError(f"the calendar service could not delete {uid!r} ({response.status}): {response.error}")
+
+    def reapply_summary(self, receipt: dict[str, Any]) -> str:
+        """`book “Title” Tue 01 Dec 10:00 in team again`."""
+        if not isinstance(receipt, dict) or "uid" not in receipt:
+            return ""
+        when, calendar = _when(receipt.get("start")), receipt.get("calendar", "?")
+        return f"book “{receipt.get('title', '?')}” {when} in {calendar} again"
+
+    async def reapply(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        """Book the undone event again, as it was booked (same uid, title, start, length, calendar).
+
+        Idempotent: the uid is the event's, so a retry (or a re-apply that already
+        landed before a crash) finds it booked and books nothing more.
+
+        Returns:
+            The event as booked now (its new ETag, SEQUENCE 0): the next undo's receipt.
+
+        Raises:
+            CommitRefused: the calendar refused the event (4xx); nothing was booked.
+            UpstreamError: the service failed; the re-apply can be retried.
+        """
+        world = WorldConfig.load()
+        uid = receipt["uid"]
+        event = {"title": receipt["title"], "start": receipt["start"], "minutes": receipt.get("minutes", 30),
+                 "calendar": receipt.get("calendar", "team")}
+        response = await request("PUT", f"{world.calendar_api}/events/{path_key(uid)}", event)
+        return commit_receipt(response, "calendar service")
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The booked event with this call's key as uid, or None."""

@@ -13,6 +13,14 @@ now: a row changed or deleted since means restoring the before-image would
 overwrite someone's write, so the undo is refused unless forced; the revert
 compares them again inside its own transaction.
 
+After an undo, `reapply` runs the migration's statements again in a fresh
+transaction (the rows re-inserted, the updates made again), with an audit row
+of its own keyed by the re-apply's key, so a retried re-apply runs once and the
+next undo reverts exactly that run. It refuses a migration that is not
+reverted (it would run twice). A migration that added a column cannot be
+re-applied: its undo left the column in place (tombstoned), and adding it
+again fails, saying so; nothing is applied then.
+
 Only a subset of SQL is accepted, because only that subset can be undone:
 `ALTER TABLE t ADD COLUMN`, `UPDATE t SET ... [WHERE ...]`, `INSERT [OR IGNORE]
 INTO t ...`, `CREATE TABLE` and `CREATE [UNIQUE] INDEX`, one statement per string.
@@ -577,6 +585,33 @@ def _compensate_sync(path: str, audit_id: int | None, key: str, forced: bool) ->
         _rollback_and_close(conn)
 
 
+def _reapply_sync(path: str, audit_id: int | None, key: str) -> dict[str, Any]:
+    """Run a reverted migration's statements again and record them under `key`, in one transaction."""
+    conn = _begin(path)
+    try:
+        done = _audit_receipt(conn, key)
+        if done is not None:
+            _rollback_and_close(conn)
+            return done  # this re-apply landed before (a retry after a crash): once is enough
+        row = conn.execute(
+            "SELECT key, description, statements FROM audit WHERE id = ? AND kind = 'migration'", (audit_id,)
+        ).fetchone()
+        if row is None:
+            raise RuntimeError(f"no migration with audit id {audit_id} was committed; there is nothing to re-apply")
+        if not _reverted(conn, row[0]):
+            raise RuntimeError(f"migration audit #{audit_id} is not reverted; re-applying it would run it twice")
+        statements: list[str] = json.loads(row[2])
+        try:
+            effects = _apply(conn, [parse_statement(s) for s in statements])
+        except ValueError as e:
+            raise RuntimeError(f"re-running the migration failed: {e}") from e
+    except BaseException:
+        _rollback_and_close(conn)
+        raise
+    # The same COMMIT as the agent's: the audit row (with before- and after-images) in the transaction.
+    return _commit_sync(path, {"statements": statements, "description": row[1]}, _Open(conn, effects), key)
+
+
 def _lookup_sync(path: str, key: str) -> dict[str, Any] | None:
     conn = connect(path)
     try:
@@ -703,6 +738,28 @@ class MigrateDatabase(Tool):
         key = ctx.idempotency_key.removesuffix(":undo")
         path = WorldConfig.load().database
         await anyio.to_thread.run_sync(_compensate_sync, path, audit_id, key, ctx.forced)
+
+    def reapply_summary(self, receipt: dict[str, Any]) -> str:
+        """`run “description” (audit #3) again: its statements in a new transaction`."""
+        if not isinstance(receipt, dict) or "audit_id" not in receipt:
+            return ""
+        return (f"run “{receipt.get('description', '?')}” (audit #{receipt['audit_id']}) again: its statements, in "
+                "a new transaction with an audit row of its own")
+
+    async def reapply(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        """Run the reverted migration again, audited under the re-apply's key (`<key>:reapply<n>`); once.
+
+        Returns:
+            {"audit_id", "rows_changed", "description"} of the new run: what the next undo reverts.
+
+        Raises:
+            RuntimeError: the migration is unknown or not reverted, or a statement
+                fails now (a row it inserts conflicts, a column it adds is still
+                there); nothing was applied.
+        """
+        audit_id = receipt.get("audit_id") if isinstance(receipt, dict) else None
+        path = WorldConfig.load().database
+        return await anyio.to_thread.run_sync(_reapply_sync, path, audit_id, ctx.idempotency_key)
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The receipt of the migration committed with this key, or None."""

@@ -7,7 +7,10 @@ prs.json. The record is written as "pending" before the push and becomes
 the push landed. Records and pushes are serialised by an flock on prs.json.lock.
 The undo closes the PR and deletes the branch; before it, `check` refuses when
 the branch has moved past the commit the agent pushed (someone else's commits
-would be deleted with it), unless the person forces the undo.
+would be deleted with it), unless the person forces the undo. The re-apply
+undoes the undo: it re-creates the branch on origin where it was (the pushed
+commit, or where a forced undo found it) and reopens the PR as a draft, the
+same PR number; it never overwrites a branch of that name created since.
 """
 
 from __future__ import annotations
@@ -334,6 +337,53 @@ class OpenDraftPR(Tool):
                 record["deleted_head"] = head  # forced: someone else's commits go, and this says where they were
                 await prs.save()
             await _git(f"--git-dir={world.git_remote}", "update-ref", "-d", f"refs/heads/{record['branch']}", head)
+
+    def reapply_summary(self, receipt: dict[str, Any]) -> str:
+        """`re-create branch ship-2.0 at 1a2b3c4d5e6f and reopen draft PR #3`."""
+        if not isinstance(receipt, dict) or "pr_number" not in receipt:
+            return ""
+        return (f"re-create branch {receipt.get('branch', '?')} at {str(receipt.get('head_sha', '?'))[:12]} and "
+                f"reopen draft PR #{receipt['pr_number']}")
+
+    async def reapply(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        """Re-create the deleted branch on origin and reopen the PR as a draft; already done is success.
+
+        The branch comes back where the undo deleted it: at the pushed commit, or,
+        after a forced undo, where it had moved to (`deleted_head`), so nobody's
+        commits are left unreachable. The commits are still in origin (the undo
+        only deleted the ref).
+
+        Returns:
+            {"pr_number", "branch", "base", "head_sha"}: the same PR, open again.
+
+        Raises:
+            RuntimeError: the PR is unknown; a branch of that name exists again at
+                another commit (created since: not overwritten); or the commit is
+                gone from origin. Nothing was changed.
+        """
+        world = WorldConfig.load()
+        async with _locked_prs(world) as prs:
+            record = _record_for(prs.records, receipt, ctx)
+            if record is None:
+                number = receipt.get("pr_number") if isinstance(receipt, dict) else None
+                raise RuntimeError(f"no pull request #{number} was opened; there is nothing to re-apply")
+            branch = record["branch"]
+            target = record.get("deleted_head") or record["head_sha"]
+            remote = f"--git-dir={world.git_remote}"
+            head = await _remote_head(world, branch)
+            if head is None:
+                if (await _git(remote, "cat-file", "-e", f"{target}^{{commit}}", check=False)).returncode != 0:
+                    raise RuntimeError(f"commit {target[:12]} of branch {branch!r} is gone from origin; "
+                                       "re-create the branch by hand")
+                # "" as the old value: create only if no branch of that name appeared meanwhile.
+                await _git(remote, "update-ref", f"refs/heads/{branch}", target, "")
+            elif head != target:
+                raise RuntimeError(f"a branch {branch!r} exists again on origin, at {head[:12]}, not the PR's "
+                                   f"{target[:12]}: someone created it since; it was not overwritten")
+            record["state"] = "draft"
+            record.pop("deleted_head", None)
+            await prs.save()
+            return _receipt(record)
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The receipt of the PR opened with this key, or None when it never landed."""

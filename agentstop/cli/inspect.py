@@ -13,6 +13,7 @@ from rich.console import Console
 
 from agentstop.journal import SessionRecord, escalate_stop, request_stop_after_step, revoke
 from agentstop.report import Report
+from agentstop.supervisor.reapply import run_reapply
 from agentstop.supervisor.undo import run_undo
 
 from .common import (
@@ -107,20 +108,27 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
 
 _CALL_ID = re.compile(r"c\d+")
 _UNDOABLE = ("committed", "compensation_failed")
+_REAPPLIABLE = ("compensated", "reapply_failed")
 
 
 @click.command("undo")
 @journal_argument
 @session_option
-@click.option("--all", "undo_all", is_flag=True, help="Undo every undoable call, latest commit first.")
+@click.option("--all", "undo_all", is_flag=True,
+              help="Undo every undoable call, latest commit first (with --reapply: re-apply every undone call "
+                   "that can be, earliest first).")
 @click.option("--force", is_flag=True,
               help="Undo even calls whose effect was changed since the agent made it (skips each tool's drift "
                    "check; journaled as forced).")
+@click.option("--reapply", is_flag=True,
+              help="Undo the undo: carry these undone calls' effects out again (where their tool can; the "
+                   "event booked again, the branch re-created, the rows re-inserted), earliest commit first. "
+                   "Each is then done, and undoable, again.")
 @click.argument("call_ids", nargs=-1)
 @run_async
-async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: bool,
+async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: bool, reapply: bool,
                    call_ids: tuple[str, ...]) -> int:
-    """Run compensations for a session's calls, latest commit first.
+    """Run compensations for a session's calls, latest commit first; or, with --reapply, re-apply undone ones.
 
     Calls that cannot be undone (irreversible, never landed) are listed with the
     reason and are not errors. Before each undo the tool checks that the effect
@@ -129,17 +137,30 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
     done to it, and the others still run. The exit status is 1 if a
     compensation failed or was refused; --force undoes them anyway.
 
+    With --reapply the undo of each call is itself undone: its tool carries the
+    effect out again (only tools that define a re-apply; an email is never sent
+    twice), journaled with who asked, and the call is undoable again. Calls that
+    are not undone, or whose tool cannot re-apply, are listed with the reason;
+    the exit status is 1 if a re-apply failed (it stays undone; run it again to
+    retry).
+
     \b
     Examples:
       agentstop undo --all                       # latest session
       agentstop undo ./release.db --session 20261126T080930-3fa2c1 c3 c5
       agentstop undo --force c3                  # c3 was edited since; undo it anyway
+      agentstop undo --reapply c3                # c3 should not have been undone: do it again
+      agentstop undo --reapply --all             # put back everything the last undo took away
     """
     if isinstance(journal, Path) and _CALL_ID.fullmatch(str(journal)) and not journal.exists():
         # `agentstop undo c3`: a call id where the optional JOURNAL argument would go.
         journal, call_ids = None, (str(journal), *call_ids)
     if undo_all == bool(call_ids):
         raise click.UsageError("pass either --all or one or more CALL_IDs (e.g. c3 c5)")
+    if reapply:
+        if force:
+            raise click.UsageError("--force skips the drift check of an undo; a re-apply has none: drop --force")
+        return await _reapply(journal, session, None if undo_all else list(call_ids))
     j, notes = await open_and_recover(journal)
     try:
         echo_notes(notes)
@@ -168,6 +189,37 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
                    f"acted (see above), and undoing would overwrite that change; nothing was done to them. "
                    f"To undo anyway: agentstop undo{where} --session {sid} --force {' '.join(refused)}", err=True)
     return EXIT_FAILED if refused or any(r.status == "failed" for r in results) else EXIT_OK
+
+
+async def _reapply(journal: Target | None, session: str, call_ids: list[str] | None) -> int:
+    """`undo --reapply`: carry undone calls' effects out again; one line per call, like undo."""
+    j, notes = await open_and_recover(journal)
+    try:
+        echo_notes(notes)
+        sid = await j.resolve_session(session)
+        # MCP servers are started only for calls this re-apply may run.
+        needed = {c.tool for c in await j.calls(sid) if c.can_reapply and c.state in _REAPPLIABLE
+                  and (call_ids is None or c.call_id in call_ids)}
+        async with tools_from_session(await j.session(sid), needed) as (tools, problems):
+            for problem in problems:
+                click.echo(f"cannot load tool {problem}", err=True)
+            results = await run_reapply(j, tools, sid, call_ids, by="agentstop undo --reapply")
+    finally:
+        await j.close()
+    if not results:
+        click.echo("nothing to re-apply: no undone call of this session can be done again", err=True)
+    for r in results:
+        click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {r.tool}: {r.detail}")
+    failed = [r.call_id for r in results if r.status == "failed"]
+    if failed:
+        where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
+        click.echo(f"agentstop: {len(failed)} re-apply(s) failed: {', '.join(failed)} (see above); the effect "
+                   f"stays undone. To retry: agentstop undo{where} --session {sid} --reapply {' '.join(failed)}",
+                   err=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+_REAPPLY_MARK: dict[str, str] = {"reapplied": "redone ", "failed": "FAILED ", "skipped": "skipped"}
 
 
 @click.command("stop")

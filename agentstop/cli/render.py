@@ -37,6 +37,10 @@ def _section(title: str, items: tuple[ReportItem, ...], detail: str) -> Renderab
             if item.undo.deadline is not None:
                 left = item.undo.deadline - time.time()
                 text += f" (deadline in {duration(left)})" if left > 0 else " (deadline passed)"
+            if item.reappliable:
+                text += " · re-appliable (agentstop undo --reapply)"
+            elif item.reapplies:
+                text += f" (re-applied {item.reapplies} time(s))"
         else:
             text = item.reason or ""
         table.add_row(item.call_id, item.tool, item.summary, _state(item), text)

@@ -151,6 +151,7 @@ def plan_call(
     grant_id: int | None,
     at: float,
     reason: str | None = None,
+    can_reapply: bool = False,
 ) -> str:
     """Record a new call as planned; returns its call id ("c1", "c2", ...)."""
     require_session(conn, session_id)
@@ -159,11 +160,11 @@ def plan_call(
     call_id = f"c{n}"
     conn.execute(
         "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
-        " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at,"
+        " can_reapply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (session_id, call_id, n, tool, summary, resource, _json(args), reversibility, on_stop,
          int(can_compensate), int(can_lookup), undo_hint, idempotency_key, grant_id,
-         CallState.PLANNED.value, at, at),
+         CallState.PLANNED.value, at, at, int(can_reapply)),
     )
     append_event(conn, session_id, call_id, CallState.PLANNED.value, at,
                  {"tool": tool, "summary": summary, "resource": resource, "args": args})
@@ -188,8 +189,15 @@ def transition(
     receipt: Any = None,
     undo_error: str | None = None,
     undo_by: str | None = None,
+    reapply_error: str | None = None,
 ) -> int:
-    """Move a call to `state`, refusing moves the lifecycle forbids; returns the event seq."""
+    """Move a call to `state`, refusing moves the lifecycle forbids; returns the event seq.
+
+    A re-apply that lands (reapplying -> committed) is a commit like the first:
+    its receipt replaces the old one, it becomes the call's latest commit
+    (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
+    undo's columns start over (the events keep every earlier undo).
+    """
     row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?",
                        (session_id, call_id)).fetchone()
     if row is None:
@@ -202,7 +210,7 @@ def transition(
         event["reason"] = reason
     sets = ["state = ?", "updated_at = ?"]
     values: list[Any] = [state.value, at]
-    if reason is not None and state not in (CallState.COMPENSATION_FAILED,):
+    if reason is not None and state not in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED):
         sets.append("reason = ?")
         values.append(reason)
     if prepared is not None:
@@ -226,6 +234,13 @@ def transition(
     if state in (CallState.COMPENSATION_FAILED, CallState.COMPENSATED):
         sets.append("undo_error = ?")
         values.append(undo_error)
+    if state is CallState.REAPPLY_FAILED:
+        sets.append("reapply_error = ?")
+        values.append(reapply_error)
+    if current is CallState.REAPPLYING and state is CallState.COMMITTED:
+        # A new effect, not undone yet: the undo bookkeeping starts over with it.
+        sets.extend(["reapplies = reapplies + 1", "reapply_error = NULL", "undo_attempts = 0", "undo_error = NULL",
+                     "undo_by = NULL"])
     seq = append_event(conn, session_id, call_id, state.value, at, event)
     if state is CallState.COMMITTED:
         sets.append("committed_at = ?")

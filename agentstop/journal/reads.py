@@ -22,7 +22,8 @@ _SESSION_COLS = (
 _CALL_COLS = (
     "session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop, can_compensate,"
     " can_lookup, undo_hint, idempotency_key, grant_id, state, reason, prepared, receipt, planned_at,"
-    " fence_at, committed_at, commit_seq, ended_at, updated_at, undo_attempts, undo_error, undo_by"
+    " fence_at, committed_at, commit_seq, ended_at, updated_at, undo_attempts, undo_error, undo_by, can_reapply,"
+    " reapplies, reapply_error"
 )
 _GRANT_COLS = (
     "grant_id, session_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at,"
@@ -55,6 +56,7 @@ def _call(r: Any) -> CallRecord:
         "state": _state(r[14]), "reason": r[15], "prepared": loads(r[16]), "receipt": loads(r[17]),
         "planned_at": r[18], "fence_at": r[19], "committed_at": r[20], "commit_seq": r[21], "ended_at": r[22],
         "updated_at": r[23], "undo_attempts": r[24], "undo_error": r[25], "undo_by": r[26],
+        "can_reapply": bool(r[27]), "reapplies": r[28], "reapply_error": r[29],
     })
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE sessions (
@@ -103,7 +103,17 @@ _V2 = """
 CREATE INDEX calls_session_n ON calls(session_id, n);
 """
 
-MIGRATION_SQL: list[str] = [_V1, _V2]
+# v3: re-apply (a compensated call's effect carried out again). Whether the call's tool can
+# (recorded when the call is planned, like can_compensate, so the report stays a function of the
+# rows), how many re-applies landed (the next one's idempotency key counts on), and the last
+# re-apply's error. A journal from before has no re-applies: 0 and NULL are the truth for it.
+_V3 = """
+ALTER TABLE calls ADD COLUMN can_reapply INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN reapplies INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN reapply_error TEXT
+"""
+
+MIGRATION_SQL: list[str] = [_V1, _V2, _V3]
 """The SQL of each migration, in SQLite's dialect (postgres_schema.py translates it)."""
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(sql) for sql in MIGRATION_SQL]

@@ -311,7 +311,8 @@ class OpenAIChatPlanner:
 
 _ASSISTANT = "llm_assistant"
 _RESULTS = "llm_results"
-_LANDED = frozenset({"committed", "compensating", "compensated", "compensation_failed"})
+_LANDED = frozenset({"committed", "compensating", "compensated", "compensation_failed", "reapplying",
+                     "reapply_failed"})
 _IN_FLIGHT = frozenset({"committing", "unknown"})
 
 

@@ -83,8 +83,10 @@ class _Walk:
                 old = self.calls.get(e.call_id)
                 if old is not None:
                     reason = e.data.get("reason")
+                    # A re-apply starts afresh: the failure of an earlier undo or re-apply is not its reason.
+                    kept = None if e.kind == "reapplying" else old.reason
                     self.calls[e.call_id] = CallView(old.call_id, old.tool, old.summary, e.kind, e.at,
-                                                     str(reason) if reason else old.reason)
+                                                     str(reason) if reason else kept)
 
     def moment(self, index: int, event: Event | None) -> Moment:
         return Moment(index, event, dict(self.calls), tuple(self.transcript), self.revoked_at, self.revoked_by,

@@ -1,9 +1,11 @@
-"""The supervisor: runs a planner and tool calls under a grant; stop, undo, recovery."""
+"""The supervisor: runs a planner and tool calls under a grant; stop, undo, re-apply, recovery."""
 
 from __future__ import annotations
 
+from .reapply import ReapplyResult, run_reapply
 from .recovery import RecoveryResult, is_alive, recover
 from .supervisor import Supervisor
-from .undo import UndoResult
+from .undo import UndoResult, run_undo
 
-__all__ = ["RecoveryResult", "Supervisor", "UndoResult", "is_alive", "recover"]
+__all__ = ["ReapplyResult", "RecoveryResult", "Supervisor", "UndoResult", "is_alive", "recover", "run_reapply",
+           "run_undo"]

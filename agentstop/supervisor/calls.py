@@ -41,8 +41,9 @@ __all__ = ["CallPath", "Flight", "Phase", "reconcile"]
 
 T = TypeVar("T")
 
+# Landed once (undone and re-applied since, maybe): a retry with its key is answered from the journal.
 _LANDED = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATING, CallState.COMPENSATED,
-                                      CallState.COMPENSATION_FAILED))
+                                      CallState.COMPENSATION_FAILED, CallState.REAPPLYING, CallState.REAPPLY_FAILED))
 _IN_FLIGHT = frozenset(s.value for s in (CallState.COMMITTING, CallState.UNKNOWN))
 
 _REJECTIONS: dict[str, type[Rejected]] = {
@@ -157,7 +158,7 @@ class CallPath:
             self.session_id, tool=tool.name, summary=summary, resource=resource, args=shown_args,
             reversibility=tool.reversibility.value, on_stop=tool.on_stop.value,
             can_compensate=tool.can_compensate(), can_lookup=tool.can_lookup(), undo_hint=tool.undo_hint,
-            idempotency_key=key, grant_id=grant_id,
+            idempotency_key=key, grant_id=grant_id, can_reapply=tool.can_reapply(),
         ))
         self.announce(call_id, summary)
         if invalid is not None:

@@ -2,8 +2,13 @@
 
 Nothing is guessed. Calls that never reached the fence are discarded; calls
 caught mid-commit are settled by asking the upstream (`lookup`); what cannot be
-settled stays *unknown* and is reported in flight with "outcome unknown".
-Recovery is idempotent: running it twice changes nothing the second time.
+settled stays *unknown* and is reported in flight with "outcome unknown". An
+undo or a re-apply the crash cut off (`compensating`, `reapplying`) may or may
+not have done its work, and `lookup` cannot tell (it answers for the commit,
+not for what the person did to it since): it is recorded failed with that said
+(`compensation_failed`, `reapply_failed`), and a retry finishes it (both are
+idempotent). Recovery is idempotent: running it twice changes nothing the
+second time.
 """
 
 from __future__ import annotations
@@ -99,6 +104,12 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
                                  undo_error="the process died during the undo; retry it",
                                  reason="the process died during the undo; retry it")
         return "compensation_failed"
+    if state is CallState.REAPPLYING:
+        why = ("the process died during the re-apply: it may have landed or not (outcome unknown); "
+               "retry it, which does it once either way")
+        await journal.transition(sid, cid, CallState.REAPPLY_FAILED, durable=True, reapply_error=why, reason=why,
+                                 data={"recovered": True})
+        return "reapply_failed"
     if state not in (CallState.COMMITTING, CallState.UNKNOWN):
         return None
     try:

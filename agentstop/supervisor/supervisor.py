@@ -28,6 +28,7 @@ from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
 
 from .approval import Approver, approval_rule
 from .calls import CallPath, Flight, Phase
+from .reapply import ReapplyResult, run_reapply
 from .undo import UndoResult, run_undo
 
 __all__ = ["Supervisor"]
@@ -524,6 +525,31 @@ class Supervisor:
         """
         return await run_undo(self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor,
                               force=force)
+
+    async def reapply(self, call_ids: Sequence[str], *, by: str = "user") -> list[ReapplyResult]:
+        """Undo an undo: carry these compensated calls' effects out again (earliest commit first).
+
+        Only for calls whose tool defines `reapply`; the others are skipped, with
+        the reason. Like undo it is the person's action, not the agent's: it works
+        during and after Stop and does not need the grant; it is journaled with
+        `by`. A re-applied call is committed again, with the new receipt, and
+        undoable again. A re-apply that fails on every attempt ends
+        `reapply_failed` (its result says why) and can be retried.
+
+        Args:
+            call_ids: the calls to re-apply ("c3", ...).
+            by: who asks (journaled).
+        """
+        return await run_reapply(self.journal, self.registry, self.session_id, list(call_ids), by=by,
+                                 redactor=self.redactor)
+
+    async def reapply_all(self, *, by: str = "user") -> list[ReapplyResult]:
+        """Re-apply every undone call whose tool can, earliest commit first (the reverse of Undo all).
+
+        Args:
+            by: who asks (journaled).
+        """
+        return await run_reapply(self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor)
 
     async def report(self) -> Report:
         """The session's report as the journal has it now."""

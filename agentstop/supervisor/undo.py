@@ -27,21 +27,17 @@ from dataclasses import dataclass
 
 import anyio
 
-from agentstop.errors import UnknownCall, UnknownTool
 from agentstop.journal import CallRecord, CallState, Journal
 from agentstop.redact import Redactor
-from agentstop.report import Report
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
+from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, requested, tool_for
 from .shape import storable
 
-__all__ = ["UNDO_REFUSED", "UndoResult", "run_undo"]
+__all__ = ["UNDO_REFUSED", "UndoResult", "run_undo", "undo_key"]
 
 UNDO_REFUSED = "undo_refused"
 """The journal event kind of an undo that `check` refused: data {"reason", "by", "attempt"}."""
-
-# How long one check or one compensation may take before it counts as a failed attempt.
-STEP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,73 +96,56 @@ async def run_undo(
         One result per requested call, in the order they ran; refused ones have
         status "refused" and their reason in `drift`.
     """
-    report = await Report.from_journal(journal, session_id)
-    calls = {c.call_id: c for c in await journal.calls(session_id)}
-    if call_ids is None:
-        wanted = [i.call_id for i in report.undoable]
-    else:
-        for cid in call_ids:
-            if cid not in calls:
-                raise UnknownCall(journal.location, session_id, cid)
-        wanted = list(dict.fromkeys(call_ids))
-    items = {i.call_id: i for i in report.all_calls}
+    request = await requested(journal, session_id, call_ids, lambda report: report.undoable)
+    calls, items = request.calls, request.items
     # Reverse commit order; calls that never committed sort last (they are skipped).
-    ordered = sorted(wanted, key=lambda cid: -(calls[cid].commit_seq or 0))
+    ordered = sorted(request.wanted, key=lambda cid: -(calls[cid].commit_seq or 0))
+    policy = Policy(by, attempts, backoff, redactor or Redactor(), force)
     results: list[UndoResult] = []
     for cid in ordered:
         item = items[cid]
         if not item.undo.available:
             results.append(UndoResult(cid, item.tool, "skipped", item.undo.detail))
             continue
-        results.append(await _compensate(journal, registry, calls[cid], _Policy(
-            by, attempts, backoff, redactor or Redactor(), force)))
+        results.append(await _compensate(journal, registry, calls[cid], policy))
     return results
 
 
-@dataclass(frozen=True)
-class _Policy:
-    """How one request undoes each call: who asks, how often to try, whether checks are skipped."""
+def undo_key(call: CallRecord) -> str:
+    """The idempotency key the compensation of the call's latest effect gets: `<key>:undo`.
 
-    by: str
-    attempts: int
-    backoff: float
-    redactor: Redactor
-    force: bool
+    After re-applies it undoes the effect of the latest one, whose key it extends:
+    `<key>:reapply<n>:undo` (see `Tool.reapply`), so each undo of a cycle has a key of its own.
+    """
+    key = call.idempotency_key if not call.reapplies else f"{call.idempotency_key}:reapply{call.reapplies}"
+    return f"{key}:undo"
 
 
-async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord, policy: _Policy) -> UndoResult:
-    try:
-        tool = registry.get(call.tool)
-    except UnknownTool:
-        return UndoResult(call.call_id, call.tool, "skipped",
-                          f"tool {call.tool!r} is not loaded here; load it to undo this call")
+async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord, policy: Policy) -> UndoResult:
+    tool = tool_for(registry, call, "undo")
+    if isinstance(tool, str):
+        return UndoResult(call.call_id, call.tool, "skipped", tool)
     # An undo that has begun runs to its journaled end, even if its caller is cancelled.
     with anyio.CancelScope(shield=True):
         result = await _attempts(journal, tool, call, policy)
     return result
 
 
-def _error_text(exc: BaseException, redactor: Redactor) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return storable(redactor(text))
-
-
-async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: _Policy) -> UndoResult:
+async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Policy) -> UndoResult:
     sid, cid, by = call.session_id, call.call_id, policy.by
     forced = {"forced": True} if policy.force else {}
     started = False  # whether `compensating` is journaled (write-ahead, once per request)
     last_error = ""
     for attempt in range(1, policy.attempts + 1):
-        if attempt > 1:
-            await anyio.sleep(policy.backoff * 2 ** (attempt - 2))
-        ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=f"{call.idempotency_key}:undo",
+        await backoff(attempt, policy.backoff)
+        ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=undo_key(call),
                           args=call.args, attempt=attempt, forced=policy.force)
         if not policy.force:
             try:
                 with anyio.fail_after(STEP_TIMEOUT_S):
                     drift = await tool.check(call.receipt, ctx)
             except Exception as exc:
-                last_error = "the drift check failed: " + _error_text(exc, policy.redactor)
+                last_error = "the drift check failed: " + error_text(exc, policy.redactor)
                 continue
             if drift:
                 return await _refuse(journal, call, policy, attempt, started, str(drift))
@@ -178,7 +157,7 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: _Pol
             with anyio.fail_after(STEP_TIMEOUT_S):
                 await tool.compensate(call.receipt, ctx)
         except Exception as exc:
-            last_error = _error_text(exc, policy.redactor)
+            last_error = error_text(exc, policy.redactor)
             continue
         await journal.transition(sid, cid, CallState.COMPENSATED, durable=True,
                                  data={"attempts": attempt, "by": by, **forced})
@@ -195,7 +174,7 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: _Pol
                       policy.attempts, forced=policy.force)
 
 
-async def _refuse(journal: Journal, call: CallRecord, policy: _Policy, attempt: int, started: bool,
+async def _refuse(journal: Journal, call: CallRecord, policy: Policy, attempt: int, started: bool,
                   drift: str) -> UndoResult:
     """Journal a refusal for drift; the call stays undoable (and can be forced)."""
     sid, cid = call.session_id, call.call_id

@@ -5,8 +5,9 @@ A tool is a class. Its integrator declares what it does to the world (its
 (`prepare`), how to issue it exactly once (`commit`, which gets a stable
 idempotency key), and where one exists, how to take it back (`compensate`), how
 to tell that the effect was changed by someone since (`check`, run before the
-undo so it never overwrites a person's edit unasked) and how to ask the upstream
-whether an effect landed (`lookup`).
+undo so it never overwrites a person's edit unasked), how to carry the effect
+out again after its undo (`reapply`: the person's "undo the undo") and how to
+ask the upstream whether an effect landed (`lookup`).
 
 Example:
     ```python
@@ -37,6 +38,12 @@ Example:
 
         async def compensate(self, receipt, ctx):
             await calendar.delete(receipt["uid"])
+
+        async def reapply(self, receipt, ctx):
+            # After the undo, the person wants it back: book the same event again (same uid,
+            # so a retried re-apply books it once); the new receipt is what the next undo takes back.
+            event = await calendar.put(receipt)
+            return {"uid": event.uid, "etag": event.etag}
 
         async def lookup(self, ctx):
             return await calendar.get(ctx.idempotency_key)
@@ -97,7 +104,7 @@ class ToolContext:
             upstream so a repeated commit never repeats the effect.
         args: the validated arguments (as journaled, secrets redacted, when the
             context is rebuilt from the journal for undo or recovery).
-        attempt: 1 for the first try of a compensation, 2 for its first retry, ...
+        attempt: 1 for the first try of a compensation or re-apply, 2 for its first retry, ...
         forced: in `compensate`, True when the person forced the undo past `check`
             (which was then not run): take the effect back even if it changed since.
             False: a compensation may refuse (raise) when it finds a change `check`
@@ -105,7 +112,7 @@ class ToolContext:
         note: while the call runs, journal what a person watching should see
             (`await ctx.note("processes", {"pids": [...]})`): a session event of
             that kind carrying this call's id, shown on its in-flight row. None
-            where there is no live call to annotate (undo, recovery).
+            where there is no live call to annotate (undo, re-apply, recovery).
     """
 
     session_id: str
@@ -169,10 +176,37 @@ class Tool:
     async def discard(self, prepared: Any, ctx: ToolContext) -> None:
         """Release a prepared effect that will never be committed."""
 
-    # compensate and lookup are optional: a tool that has none simply does not
-    # define them, and agentstop reports it as not undoable / not reconcilable.
+    # compensate, reapply and lookup are optional: a tool that has none simply does
+    # not define them, and agentstop reports it as not undoable / not re-appliable /
+    # not reconcilable. Their shapes:
+    #   async def compensate(self, receipt, ctx) -> Any        (take the effect back)
+    #   async def reapply(self, receipt, ctx) -> dict           (carry it out again; see below)
+    #   async def lookup(self, ctx) -> dict | None              (the receipt, if it landed)
     compensate: Any = None
     lookup: Any = None
+    reapply: Any = None
+    """`async def reapply(self, receipt, ctx) -> dict`: after its compensation ran, carry the
+    original effect out again; return the new receipt (JSON-serialisable).
+
+    Optional: define it where doing the effect again is natural (book the event
+    again, re-create the branch, re-insert the rows), not where a second time
+    means something else to people (an email they would receive twice).
+
+    It is the person's own action, like undo: it does not pass the fence (Stop
+    revoked the agent's grant, not the person's say), it is journaled
+    `reapplying` (durably) before it runs and `committed` with the new receipt
+    after, and the call is then undoable again: `compensate` gets the new
+    receipt. `receipt` is the one the compensation undid. `ctx.idempotency_key`
+    is `<key>:reapply<n>`, n = 1 for the call's first re-apply, the same across
+    the retries of one re-apply (after a failure, or a crash that cut it off,
+    when it may have landed): pass it upstream, or make the effect keyed by the
+    receipt, so a retry does it once. The compensation of re-apply n gets
+    `<key>:reapply<n>:undo`.
+
+    Raise when it cannot be done (the slot was taken since, the name is in use):
+    the re-apply is retried with backoff, then ends `reapply_failed` with the
+    error, the effect still undone, retryable.
+    """
 
     async def check(self, receipt: Any, ctx: ToolContext) -> str | None:
         """Before an undo: has the effect been changed since the agent made it?
@@ -207,6 +241,11 @@ class Tool:
         """
         return ""
 
+    def reapply_summary(self, receipt: Any) -> str:
+        """What `reapply` will do, in one line the re-apply confirmation shows ("" by default:
+        the confirmation then shows the call's own summary, to be done again)."""
+        return ""
+
     @classmethod
     def can_compensate(cls) -> bool:
         """True when the tool defines `compensate(receipt, ctx)`."""
@@ -216,6 +255,11 @@ class Tool:
     def can_check(cls) -> bool:
         """True when the tool overrides `check(receipt, ctx)` (looks for drift before an undo)."""
         return cls.check is not Tool.check
+
+    @classmethod
+    def can_reapply(cls) -> bool:
+        """True when the tool defines `reapply(receipt, ctx)`, and `compensate`: only what was undone is re-applied."""
+        return cls.can_compensate() and callable(getattr(cls, "reapply", None))
 
     @classmethod
     def can_lookup(cls) -> bool:

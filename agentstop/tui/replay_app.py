@@ -32,6 +32,7 @@ from agentstop.journal import Journal, SessionRecord, revoke
 from agentstop.replay import Timeline
 from agentstop.report import Report
 from agentstop.supervisor import is_alive
+from agentstop.supervisor.reapply import ReapplyResult, run_reapply
 from agentstop.supervisor.undo import run_undo
 from agentstop.tools import ToolRegistry
 
@@ -211,7 +212,7 @@ class ReplayApp(App[None]):
         self._status = {"task_name": s.task_name, "started_at": s.started_at, "ended_at": s.ended_at or s.started_at,
                         "grant": "revoked" if report.revoked else "expired or ended",
                         "revoked_by": report.revoked.revoked_by if report.revoked else ""}
-        self.report_screen = ReportScreen(self.clock)
+        self.report_screen = self._report_screen()
         title = f"{s.task_name} · session {session_id} · {with_epochs(report, report.summary_line())}"
         await self.push_screen(TimelineScreen(title, Timeline(events)))
         self._fill_sessions()
@@ -229,7 +230,7 @@ class ReplayApp(App[None]):
         self.attachment = attachment = Attachment(self.journal_path, session, self.clock)
         self.session_id = session.session_id
         self.report = await Report.from_journal(self._live, session.session_id, now=self.clock())
-        self.report_screen = self._live_report = ReportScreen(self.clock)
+        self.report_screen = self._live_report = self._report_screen()
         self._status = {"task_name": session.task_name, "started_at": session.started_at, "ended_at": None,
                         "grant": "active", "revoked_by": "", "note": f"attached · {session.session_id}"}
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
@@ -393,6 +394,25 @@ class ReplayApp(App[None]):
         tools = await self._tools(session)
         if tools is not None:
             self._undo(tools, call_ids, force=True)
+
+    def _report_screen(self) -> ReportScreen:
+        screen = ReportScreen(self.clock)
+        screen.reapplier = self._reapply  # no supervisor here: re-apply with the tools loaded again
+        return screen
+
+    async def _reapply(self, call_ids: list[str]) -> list[ReapplyResult]:
+        """Re-apply (the report screen has asked), with the session's tools loaded again, like undo."""
+        if self.report is None or self.session_id is None:
+            return []
+        tools = await self._tools(self.report.session)
+        if tools is None:
+            return []
+        async with Journal.open(self.journal_path) as journal:
+            results = await run_reapply(journal, tools, self.session_id, call_ids, by="you (replay)")
+            self.report = await Report.from_journal(journal, self.session_id, now=self.clock())
+        if self.report_screen is not None and self.report_screen in self.screen_stack:
+            self.report_screen.show_report(self.report, self._summary())
+        return results
 
     @work(exclusive=True, group="run-undo")
     async def _undo(self, tools: ToolRegistry, call_ids: list[str], force: bool = False) -> None:

@@ -21,7 +21,7 @@ from agentstop import (
     ToolFailed,
 )
 from agentstop.errors import IllegalTransition
-from agentstop.journal import CallState
+from agentstop.journal import SCHEMA_VERSION, CallState
 from tests.support.tools import WriteNote
 
 pytestmark = pytest.mark.anyio
@@ -127,7 +127,7 @@ async def test_a_newer_schema_is_refused_and_nothing_is_lost(tmp_path: Path, wor
         async with Journal.open(path):
             pass
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.commit()
     conn.close()
     async with Journal.open(path, readonly=True) as journal:
@@ -158,6 +158,8 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         await sup.call("write_note", {"name": "old"})
     conn = sqlite3.connect(path)  # make it look like a journal written by schema version 1
     conn.execute("DROP INDEX calls_session_n")
+    for column in ("can_reapply", "reapplies", "reapply_error"):  # added by version 3
+        conn.execute(f"ALTER TABLE calls DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -166,7 +168,7 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         assert [c.summary for c in await journal.calls(session.session_id)] == ["note 'old'"]
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_session_n'").fetchone()
     finally:
         conn.close()

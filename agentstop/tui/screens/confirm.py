@@ -17,7 +17,7 @@ from agentstop.errors import UnknownTool
 from agentstop.report import Report, ReportItem
 from agentstop.tools import Tool, ToolRegistry
 
-__all__ = ["ConfirmScreen", "force_confirmation", "undo_confirmation"]
+__all__ = ["ConfirmScreen", "force_confirmation", "reapply_confirmation", "undo_confirmation"]
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -130,3 +130,31 @@ def force_confirmation(report: Report, refusals: Mapping[str, str],
     body = Group(_calls_table(rows), Text("\nForce skips the check; the journal records the undo as forced."))
     title = f"Not undone: {len(chosen)} call(s) changed since the agent acted. Undo anyway?"
     return ConfirmScreen(title, body, "Force undo", danger=True), [i.call_id for i in chosen]
+
+
+def reapply_confirmation(report: Report, call_ids: list[str],
+                         tools: ToolRegistry | None = None) -> tuple[ConfirmScreen, list[str]]:
+    """The question before a re-apply: what each call's effect was, and that it will be done again.
+
+    Args:
+        report: the report the ids come from.
+        call_ids: the calls to re-apply (undone ones; others are left out).
+        tools: the session's tools, for each re-apply's own summary (`Tool.reapply_summary`);
+            without them the call's own summary shows.
+
+    Returns:
+        The screen, and the ids it would re-apply, in the order they would run (earliest commit first).
+    """
+    wanted = set(call_ids)
+    chosen = [i for i in report.reappliable if i.call_id in wanted]
+    rows: list[tuple[ReportItem, list[Text]]] = []
+    for item in chosen:
+        tool = _tool(tools, item.tool)
+        summary = tool.reapply_summary(item.receipt) if tool is not None else ""
+        again = f"→ {summary}" if summary else "→ done again, as the agent did it"
+        retry = " (a retry: the last re-apply failed)" if item.state == "reapply_failed" else ""
+        rows.append((item, [Text(again + retry), Text("  then undoable again", style="dim")]))
+    body = Group(_calls_table(rows), Text("\nIt was undone; re-apply undoes that undo. The journal records "
+                                         "that you did it."))
+    title = f"About to re-apply {len(chosen)} undone call(s), earliest first:"
+    return ConfirmScreen(title, body, "Re-apply"), [i.call_id for i in chosen]

@@ -1,27 +1,32 @@
-"""The report screen: Done, Interrupted, In flight, Undoable, with undo."""
+"""The report screen: Done, Interrupted, In flight, Undoable, with undo and re-apply."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
+from agentstop.errors import AgentstopError
 from agentstop.report import Report, ReportItem
-from agentstop.supervisor import UndoResult
+from agentstop.supervisor import ReapplyResult, Supervisor, UndoResult
 from agentstop.tools import ToolRegistry
 
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
-from .confirm import force_confirmation
+from .confirm import force_confirmation, reapply_confirmation
 
-__all__ = ["SECTIONS", "ReportScreen", "with_epochs"]
+__all__ = ["SECTIONS", "Reapplier", "ReportScreen", "with_epochs"]
+
+Reapplier = Callable[[list[str]], Awaitable[Sequence[ReapplyResult]]]
+"""Runs a confirmed re-apply of these calls and returns the results (see `ReportScreen.reapplier`)."""
 
 # (id, title, detail column) in the order they are shown.
 SECTIONS = (
@@ -59,6 +64,10 @@ class ReportScreen(Screen[None]):
     Resume (R, and its button) is offered when the app can run the session on
     (`can_resume`, `request_resume` on the app); the replay app cannot.
     After a Resume each list shows the epoch its calls belong to.
+
+    Re-apply (e, on an undone row in Done whose tool can do its effect again)
+    asks first, like undo, then runs through `reapplier`; the row shows the
+    outcome (done again and back in Undoable, or "re-apply ✗" with why).
     """
 
     AUTO_FOCUS = "#table-undoable"
@@ -71,6 +80,7 @@ class ReportScreen(Screen[None]):
         Binding("A", "undo_all", "Undo all"),
         Binding("r", "retry", "Retry failed"),
         Binding("f", "force_undo", "Force undo", show=False),
+        Binding("e", "reapply_row", "Re-apply"),
         Binding("R", "resume", "Resume"),
         Binding("tab", "focus_next", "Next list", show=False),
         Binding("escape", "app.show_run", "Run view"),
@@ -84,7 +94,11 @@ class ReportScreen(Screen[None]):
         self.report: Report | None = None
         self.refusals: dict[str, str] = {}
         """Calls whose last undo was refused for drift -> what changed (until undone or gone)."""
+        self.reapplier: Reapplier | None = None
+        """How a confirmed re-apply runs. None: through the app's supervisor (`app.sup.reapply`), where the
+        app has one; a host without one (replay) sets this, or the screen does not offer re-apply."""
         self._summary = ""
+        self._offers_reapply = False
 
     def compose(self) -> ComposeResult:
         yield StatusLine(self.clock, id="status")
@@ -119,6 +133,8 @@ class ReportScreen(Screen[None]):
             return self.resumable
         if action == "retry":
             return self._failed_undos
+        if action == "reapply_row":
+            return self._can_reapply()
         return True
 
     @property
@@ -155,6 +171,9 @@ class ReportScreen(Screen[None]):
         retry = self.query_one("#retry", Button)
         if retry.display != self._failed_undos:
             retry.display = self._failed_undos
+            self.refresh_bindings()
+        if self._offers_reapply != self._can_reapply():
+            self._offers_reapply = not self._offers_reapply
             self.refresh_bindings()
         self.query_one("#undo-all", Button).disabled = not report.undoable
         self.query_one("#undo-selected", Button).disabled = not report.undoable
@@ -267,6 +286,69 @@ class ReportScreen(Screen[None]):
         ids = [i.call_id for i in self.report.undoable if i.undo.status == "failed"] if self.report else []
         self._request_undo(ids, "retry the failed undos")
 
+    # -- re-apply ---------------------------------------------------------------------
+
+    def _reapply_runner(self) -> Reapplier | None:
+        if self.reapplier is not None:
+            return self.reapplier
+        sup = getattr(self.app, "sup", None)
+        if isinstance(sup, Supervisor):
+            async def through_supervisor(call_ids: list[str]) -> Sequence[ReapplyResult]:
+                return await sup.reapply(call_ids, by="you (TUI)")
+
+            return through_supervisor
+        return None
+
+    def _can_reapply(self) -> bool:
+        """True while some undone call can be re-applied and this screen has a way to do it."""
+        return self.report is not None and bool(self.report.reappliable) and self._reapply_runner() is not None
+
+    def action_reapply_row(self) -> None:
+        """Re-apply the highlighted undone call (do its effect again), after asking."""
+        table = self._focused_table()
+        item = table.highlighted() if table else None
+        if item is None or self.report is None or not item.reappliable:
+            self.notify(f"Cannot re-apply this row: {_why_not_reappliable(item)}", severity="warning")
+            return
+        if self._reapply_runner() is None:
+            self.notify("Re-apply is not available here.", severity="warning")
+            return
+        screen, ids = reapply_confirmation(self.report, [item.call_id], self.tools)
+        self.app.push_screen(screen, lambda yes: self._reapply_if(yes, ids))
+
+    def _reapply_if(self, yes: bool | None, call_ids: list[str]) -> None:
+        if yes and call_ids:
+            self.run_reapply(call_ids)
+
+    @work(exclusive=True, group="reapply")
+    async def run_reapply(self, call_ids: list[str]) -> None:
+        """Re-apply (already confirmed), then show the report as the journal has it, and what happened."""
+        runner = self._reapply_runner()
+        if runner is None:
+            return
+        try:
+            results = await runner(call_ids)
+        except AgentstopError as exc:  # e.g. another terminal re-applied or undid it meanwhile
+            self.notify(f"Could not re-apply: {exc}", severity="error", timeout=15)
+            return
+        refresh = getattr(self.app, "refresh_report", None)
+        if callable(refresh):
+            await refresh()  # the bridge would too, a moment later; the outcome shows at once
+        self.reapply_finished(results)
+
+    def reapply_finished(self, results: Sequence[ReapplyResult]) -> None:
+        """Say what a re-apply did (the rows show it too: back in Undoable, or "re-apply ✗" with why)."""
+        done = [r.call_id for r in results if r.status == "reapplied"]
+        failed = [r for r in results if r.status == "failed"]
+        skipped = [r for r in results if r.status == "skipped"]
+        if failed:
+            self.notify(f"Re-apply of {failed[0].call_id} failed: {failed[0].detail}. It stays undone; "
+                        "press e to retry.", severity="error")
+        if done:
+            self.notify(f"Re-applied: {', '.join(done)}: done again, and undoable again.")
+        for r in skipped:
+            self.notify(f"{r.call_id} not re-applied: {r.detail}", severity="warning")
+
     def action_resume(self) -> None:
         """Ask how to resume (a new epoch of the session, under a new grant)."""
         if self.resumable:
@@ -277,3 +359,13 @@ class ReportScreen(Screen[None]):
                    "retry": self.action_retry, "resume": self.action_resume}
         if event.button.id in actions:
             actions[event.button.id]()
+
+
+def _why_not_reappliable(item: ReportItem | None) -> str:
+    if item is None:
+        return "no row selected"
+    if item.state in ("compensated", "reapply_failed"):
+        return f"its tool ({item.tool}) cannot do its effect again"
+    if item.state == "reapplying":
+        return "a re-apply of it is running"
+    return f"only an undone call can be re-applied; this one is {item.state}"

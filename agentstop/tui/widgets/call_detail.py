@@ -59,4 +59,8 @@ class CallDetail(Static):
             left = undo.deadline - self.clock()
             undo_line.append(f"  (deadline in {duration(left)})" if left > 0 else "  (deadline passed)")
         lines.append(undo_line)
+        if item.reappliable or item.reapplies:
+            again = "available (e)" if item.reappliable else "not now"
+            times = f"; re-applied {item.reapplies} time(s) so far" if item.reapplies else ""
+            lines.append(Text.assemble(("re-apply ", "bold"), f"{again}{times}"))
         return Group(*lines)

@@ -23,6 +23,8 @@ def _undo_cell(item: ReportItem, now: float) -> Text:
     text = undo.detail
     if undo.status == "failed":
         text += " · r: retry"
+    if item.reappliable:
+        text += " · e: re-apply"
     if undo.deadline is not None and undo.status in ("available", "failed"):
         left = undo.deadline - now
         text += f" · {duration(left)} left" if left > 0 else " · deadline passed"

@@ -165,7 +165,7 @@ def _plain(table: Any, row: str, column: str) -> str:
 async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) -> TuiResult:
     from agentstop.tui import SessionConfig, make_app
     from agentstop.tui.messages import JournalEvents
-    from agentstop.tui.screens.report import ReportScreen
+    from agentstop.tui.screens.report import WINDOW, ReportScreen
 
     res = TuiResult(calls=cfg.report_calls)
     config = SessionConfig(journal_path=tmp / "tui.db", tools=ToolRegistry([Noop()]), grant=GrantSpec(),
@@ -233,7 +233,8 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             refreshed = clock()
             report = app.report
             assert report is not None
-            res.rows = want = {key: len(getattr(report, key)) for key in SECTIONS}
+            res.rows = {key: len(getattr(report, key)) for key in SECTIONS}
+            want = {key: min(n, WINDOW) for key, n in res.rows.items()}  # a section shows the latest WINDOW
             await _wait(pilot, lambda: all(screen.table(key).row_count == n for key, n in want.items()),
                         "the report screen showed every row")
             await pilot.pause(0)
@@ -270,11 +271,12 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             screen = app.report_screen
 
             def shown() -> bool:
-                if app.report is old:
-                    return False
                 if on_report:
-                    done = screen.table("done")
-                    return all(call_id in done.rows for call_id in ids)
+                    # The report rebuilt and its screen synced with it (the calls may be older than the
+                    # latest WINDOW rows a section shows, so they are not looked for in the table).
+                    return app.report is not old and screen.report is app.report
+                # The run screen shows the panel; the report is rebuilt later (at most every second) or
+                # when the report screen is shown.
                 return all(_plain(effects, call_id, "state") == CallState.COMMITTED.value for call_id in ids)
 
             probe.start()
@@ -321,6 +323,8 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
 
                 res.profiles.append((f"run screen, one panel refresh ({CHANGED} of {cfg.report_calls:,} calls change)",
                                      await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours)))
+        if app.sup is not None:  # end the session before the app closes its journal under it
+            await app.sup.stop("the benchmark is done", "bench")
         app.exit()
     for name in ("report_push", "run_refresh", "report_refresh"):
         if getattr(res, name):

@@ -99,7 +99,7 @@ def stopped_with_all_four(tmp_path: Path, world: Path, notes: GatedNote) -> tupl
         await press(pilot, "s")
         await wait_until(pilot, lambda: ended(app), "Stop settled (the upload abandoned after the grace)")
         await wait_until(pilot, lambda: [rows(app.report_screen.table(k)) for k in ("in_flight", "undoable")]
-                         == [["c3"], ["c2", "c1"]], "the report has all four sections")
+                         == [["c3"], ["c2", "c1"]], "the report has all four sections", attempts=750)
         await wait_until(pilot, lambda: app.focused is app.report_screen.table("undoable"), "Undoable has the focus")
         await settle(pilot)
 

@@ -17,7 +17,10 @@ from agentstop.errors import UnknownTool
 from agentstop.report import Report, ReportItem
 from agentstop.tools import Tool, ToolRegistry
 
-__all__ = ["ConfirmScreen", "force_confirmation", "reapply_confirmation", "undo_confirmation"]
+__all__ = ["PREVIEW_LIMIT", "ConfirmScreen", "force_confirmation", "reapply_confirmation", "undo_confirmation"]
+
+PREVIEW_LIMIT = 200
+"""Calls an undo's confirmation previews one by one; beyond, it says how many more."""
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -102,8 +105,11 @@ def undo_confirmation(report: Report, call_ids: list[str], what: str,
     # Report.undoable is already latest commit first: the order the undo runs in.
     chosen = [i for i in report.undoable if i.call_id in wanted]
     chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
-    body = _calls_table([(i, [_undo_preview(i, tools)]) for i in chosen])
-    screen = ConfirmScreen(f"About to {what} ({len(chosen)} call(s), latest first):", body, "Undo", danger=True)
+    body: RenderableType = _calls_table([(i, [_undo_preview(i, tools)]) for i in chosen[:PREVIEW_LIMIT]])
+    if len(chosen) > PREVIEW_LIMIT:
+        body = Group(body, Text(f"\n… and {len(chosen) - PREVIEW_LIMIT:,} more, latest first; "
+                                "`agentstop report` lists every call and its undo."))
+    screen = ConfirmScreen(f"About to {what} ({len(chosen):,} call(s), latest first):", body, "Undo", danger=True)
     return screen, [i.call_id for i in chosen]
 
 

@@ -31,25 +31,20 @@ class _Reader(ReadConnection):
     def __init__(self, conn: aiosqlite.Connection, where: str) -> None:
         self._conn = conn
         self._where = where
-        # One read at a time (aiosqlite runs them one by one anyway), and close waits for the
-        # read in progress: a shielded read must not find the connection closed under it.
-        self._lock = anyio.Lock()
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
             # Shielded: a read cancelled half-way would leave its cursor open, and with it a read
             # transaction whose old snapshot every later read on this connection would see.
             with anyio.CancelScope(shield=True):
-                async with self._lock, self._conn.execute(sql, params) as cur:
+                async with self._conn.execute(sql, params) as cur:
                     rows = list(await cur.fetchall())
         except sqlite3.DatabaseError as exc:
             raise JournalCorrupt(self._where, f"reading failed: {exc}") from exc
         return rows
 
     async def close(self) -> None:
-        with anyio.CancelScope(shield=True):
-            async with self._lock:
-                await self._conn.close()
+        await self._conn.close()
 
 
 class SqliteBackend(Backend):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,10 +32,7 @@ from .screens.resume import ResumeChoice, ResumeScreen
 from .screens.run import RunScreen
 from .widgets.status import StatusLine
 
-__all__ = ["STALE_REPORT_INTERVAL", "AgentstopApp"]
-
-STALE_REPORT_INTERVAL = 1.0
-"""Seconds the report may lag the journal while the report screen is not shown (it catches up when shown)."""
+__all__ = ["AgentstopApp"]
 
 
 class AgentstopApp(App[int]):
@@ -75,9 +71,6 @@ class AgentstopApp(App[int]):
         self._status_fields: dict[str, Any] = {}
         self._last_summary = ""
         self._last_deadline_refresh = 0.0
-        self._report_stale = False
-        """Journal events arrived since the report was last built, while the report screen was not shown."""
-        self._last_report_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -158,12 +151,7 @@ class AgentstopApp(App[int]):
                 self.status(ended_at=event.at)
             elif event.kind == "approval_requested":
                 self.bell()
-        # Rebuilding the report costs ~60 µs a call (600 ms at 10,000): at once while the report
-        # screen shows, else at most every STALE_REPORT_INTERVAL (`_tick`) and whenever it is shown.
-        if self.report is None or self._report_shown():
-            await self.refresh_report()
-        else:
-            self._report_stale = True
+        await self.refresh_report()
 
     def on_session_ended(self, message: SessionEnded) -> None:
         self.finished = True
@@ -180,8 +168,6 @@ class AgentstopApp(App[int]):
         """Rebuild the report from the journal and sync the report screen with it."""
         if self.journal is None or self.sup is None:
             return
-        self._report_stale = False
-        self._last_report_at = time.monotonic()
         self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
         if self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
@@ -224,10 +210,6 @@ class AgentstopApp(App[int]):
         return None
 
     def _tick(self) -> None:
-        if self._report_stale and (self._report_shown() or
-                                   time.monotonic() - self._last_report_at >= STALE_REPORT_INTERVAL):
-            self._report_stale = False
-            self.call_later(self.refresh_report)
         if not self._report_shown() or self.report is None:
             return
         summary = self._summary()

@@ -80,6 +80,8 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         await press(pilot, "y")
         await wait_until(pilot, lambda: memory.read_bytes() == before, "the memory file is restored exactly",
                          attempts=PATIENCE)
+        await wait_until(pilot, lambda: app.report is not None and not app.report.undoable,
+                         "the undo is journaled", attempts=PATIENCE)
         app.exit()
         await exited(app)
     _, calls = await latest(journal)

@@ -1,7 +1,8 @@
 """`agentstop run TASK --resume ID|latest [--instruction TEXT]`: a stopped session runs on as a new epoch.
 
-The task writes three files, the second slowly; `--stop-after` lands while it
-is being written (it finishes within the grace) and the third is never begun.
+The task writes three files; the second is held mid-commit until the run has
+been stopped (Ctrl+C, i.e. SIGINT, and its revoke is in the journal), then
+released: it lands within the grace, and the third is never begun.
 Resumed, the agent replays its script from the journal: the two files that
 landed are not written again, the third is, and a clean last epoch exits 0.
 A session that cannot be resumed is one line and exit 2.
@@ -9,6 +10,9 @@ A session that cannot be resumed is one line and exit 2.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 
 import anyio
@@ -16,7 +20,7 @@ import pytest
 
 from agentstop import Journal
 
-from .conftest import Invoke, in_process, written
+from .conftest import COMMAND_TIMEOUT, Child, Invoke, in_process, written
 
 TASK = """\
 name: Write three files
@@ -27,7 +31,7 @@ grant: {tools: [write_file], scopes: ["files:*"], ttl: 10m}
 stop: {grace: 5s}
 steps:
   - {thought: "One.", tool: write_file, args: {name: one}}
-  - {thought: "Two, slowly.", tool: write_file, args: {name: two, delay: 0.8}}
+  - {thought: "Two, slowly.", tool: write_file, args: {name: two, hold: release-two}}
   - {thought: "Three.", tool: write_file, args: {name: three}}
 """
 
@@ -40,8 +44,25 @@ def task(tmp_path: Path) -> Path:
 
 
 def stopped_run(task: Path, journal_path: Path) -> dict[str, object]:
-    """Run the task and stop it while `two` is being written; its JSON report."""
-    result = in_process("run", task, "--headless", "--json", "--stop-after", "0.3", "--journal", journal_path)
+    """Run the task and stop it while `two` is being written; its JSON report.
+
+    The race is controlled: `two`'s commit waits for a release file; the test
+    waits for the journal to say `committing`, presses Ctrl+C (SIGINT), waits
+    for the revoke in the journal, and only then releases the write. (The
+    run's planner is cancelled right after its revoke returns, which the
+    writer answers before it answers `two`'s outcome: `three` is never planned.)
+    """
+    files = Path(os.environ["FIXTURE_FILES_DIR"])
+    child = Child(journal_path, task)
+    try:
+        child.wait_until("`two` committing", lambda _s, calls: any(
+            c.args.get("name") == "two" and c.state == "committing" for c in calls))
+        child.signal(signal.SIGINT)
+        child.wait_until("the revoke", lambda session, _c: session.stopped_by is not None)
+        (files / "release-two").touch()
+        result = child.finish(timeout=COMMAND_TIMEOUT)
+    finally:
+        child.close()
     assert result.code == 1, result.stderr
     report: dict[str, object] = result.json()
     return report
@@ -62,7 +83,7 @@ def test_resume_latest_runs_what_is_left_and_a_clean_epoch_exits_0(invoke: Invok
     assert report["session"]["status"] == "completed"
     assert [(i["args"]["name"], i["state"], i["epoch"]) for i in report["done"]] == [
         ("one", "committed", 1), ("two", "committed", 1), ("three", "committed", 2)]
-    assert report["interrupted"] == report["in_flight"] == []
+    assert report["interrupted"] == report["in_flight"] == [], json.dumps(report["interrupted"], indent=1)
     assert written(files) == {"one", "two", "three"}
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"session {sid} · resumed as epoch 2 · journal ")

@@ -19,6 +19,8 @@ AgentstopError
 │   ├── CallLimitReached          the grant's max_calls were used up
 │   ├── Interrupted               cut off by Stop before the fence
 │   └── OutcomeUnknown            cut off by Stop mid-commit; being reconciled
+├── Undone                        a keyed call landed once and was undone since; not issued again
+├── NotBound                      a decorated tool was called with no supervisor bound; nothing ran
 ├── CommitRefused                 raised BY a tool's commit: upstream said no, nothing landed
 ├── CompensationFailed            an undo failed after its retries
 ├── PlannerError                  the planner cannot go on (its model server failed)
@@ -29,6 +31,8 @@ Every message is built from fields the error keeps, and ends with what to do.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "AgentstopError",
@@ -44,6 +48,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalError",
     "JournalTooNew",
+    "NotBound",
     "OutOfScope",
     "OutcomeUnknown",
     "PlannerError",
@@ -51,6 +56,7 @@ __all__ = [
     "TaskFileError",
     "ToolError",
     "ToolFailed",
+    "Undone",
     "UnknownCall",
     "UnknownSession",
     "UnknownTool",
@@ -181,6 +187,45 @@ class ToolFailed(ToolError):
         self.error = error
         self.landed = landed
         super().__init__(f"call {call_id} ({tool}) failed in {phase}: {error}; {landed}")
+
+
+class Undone(AgentstopError):
+    """Raised for a keyed call (`key=`) whose earlier call landed and was undone since.
+
+    Nothing is issued again: the caller is told the effect was taken back, never
+    handed the old receipt as if it still held.
+
+    Attributes:
+        call_id: the earlier call's id in its session.
+        tool: the tool's name.
+        receipt: the receipt the effect had before its undo.
+        by: who undid it (as journaled), or "" when not recorded.
+        state: the earlier call's state now (compensated, compensating, reapply_failed).
+    """
+
+    def __init__(self, call_id: str, tool: str, receipt: Any, by: str, state: str) -> None:
+        self.call_id = call_id
+        self.tool = tool
+        self.receipt = receipt
+        self.by = by
+        self.state = state
+        how = "is being undone" if state == "compensating" else "was undone"
+        who = f" by {by}" if by else ""
+        super().__init__(
+            f"call {call_id} ({tool}) landed and {how}{who} since; not issued again. "
+            "Call it with a new key to do it again."
+        )
+
+
+class NotBound(AgentstopError):
+    """Raised when an `@agentstop.tool` function is called with no supervisor bound; nothing ran."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        super().__init__(
+            f"{tool}() was called with no supervisor bound, so nothing ran. "
+            f"Call it inside `async with agentstop.bind(sup):`, or use `await sup.call({tool!r}, args)`."
+        )
 
 
 class CommitRefused(AgentstopError):

@@ -12,7 +12,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class Journal:
         self._signals: dict[str, asyncio.Event] = {}
         self._stop_listening: Callable[[], None] | None = None
         self._listening = False
+        self._before_close: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def location(self) -> str:
@@ -133,8 +134,26 @@ class Journal:
             raise
         return cls(backend, writer, reader, clock)
 
+    def before_close(self, drain: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Have `close()` await `drain()` first; returns a function that takes it back.
+
+        A supervisor registers here the calls it owns whose callers went away
+        (cancelled mid-commit), so closing the journal waits for their outcomes
+        to be journaled instead of leaving them `committing`.
+        """
+        self._before_close.append(drain)
+
+        def forget() -> None:
+            if drain in self._before_close:
+                self._before_close.remove(drain)
+
+        return forget
+
     async def close(self) -> None:
-        """Flush queued writes and close both connections."""
+        """Await what registered with `before_close`, flush queued writes and close both connections."""
+        for drain in list(self._before_close):
+            await drain()
+        self._before_close.clear()
         if self._stop_listening is not None:
             await anyio.to_thread.run_sync(self._stop_listening)
             self._stop_listening = None
@@ -273,6 +292,15 @@ class Journal:
             c, session_id, status, at, stopped_by=stopped_by, stop_reason=stop_reason), durable=True)
         return result
 
+    async def add_session_tool(self, session_id: str, path: str, name: str) -> bool:
+        """Record a tool a running session took on after it started (`module:Class` and its name).
+
+        So `agentstop undo` and `report` in another process can rebuild it. False
+        when the session had it already.
+        """
+        result: bool = await self._write(lambda c: ops.add_session_tool(c, session_id, path, name), durable=False)
+        return result
+
     async def heartbeat(self, session_id: str) -> None:
         """Note that the session's process is alive."""
         at = self.clock()
@@ -323,9 +351,9 @@ class Journal:
             raise UnknownCall(self.location, session_id, call_id)
         return found
 
-    async def calls_by_key(self, idempotency_key: str) -> list[CallRecord]:
-        """Every call (any session) made with this idempotency key."""
-        return await self._reader.calls_by_key(idempotency_key)
+    async def calls_by_key(self, idempotency_key: str, session_id: str | None = None) -> list[CallRecord]:
+        """The calls made with this idempotency key: in `session_id`, or in any session when None."""
+        return await self._reader.calls_by_key(idempotency_key, session_id)
 
     async def grants(self, session_id: str) -> list[GrantRecord]:
         """The session's grants, oldest first."""

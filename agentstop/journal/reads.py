@@ -116,9 +116,14 @@ class Reader:
             f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
         return self._map(rows, _call)[0] if rows else None
 
-    async def calls_by_key(self, key: str) -> list[CallRecord]:
-        rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n",
-                               (key,))
+    async def calls_by_key(self, key: str, session_id: str | None = None) -> list[CallRecord]:
+        if session_id is None:
+            rows = await self._all(
+                f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n", (key,))
+        else:
+            rows = await self._all(
+                f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? AND session_id = ? ORDER BY n",
+                (key, session_id))
         return self._map(rows, _call)
 
     async def grants(self, session_id: str) -> list[GrantRecord]:

@@ -78,7 +78,7 @@ from agentstop.errors import (
 )
 from agentstop.journal import Journal
 from agentstop.planners.base import TranscriptChunk
-from agentstop.tools import Reversibility, StopPolicy, Tool
+from agentstop.tools import Reversibility, Tool
 
 from .client import McpClient
 from .tool import META_CALL_ID, McpTool
@@ -112,11 +112,6 @@ class FlightView(Protocol):
     @property
     def phase(self) -> enum.Enum: ...
 
-    @property
-    def commit_scope(self) -> anyio.CancelScope: ...
-
-    cancelled_because: str
-    """Why its commit is cancelled when Stop is not the reason (set before cancelling it)."""
 
 
 class Gate(Protocol):
@@ -137,7 +132,8 @@ class Gate(Protocol):
     @property
     def in_flight(self) -> Sequence[FlightView]: ...
 
-    async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]: ...
+    async def call(self, tool: str, args: Any, *, key: str | None = None,
+                   cancelled_as: str = "cancelled by the caller") -> dict[str, Any]: ...
 
     def on_transcript(self, listener: Callable[[TranscriptChunk], None]) -> None: ...
 
@@ -365,12 +361,16 @@ class McpProxy:
         finally:
             request.finished.set()
             if not request.answered.is_set():  # cancelled: the host is gone, nobody waits for it
-                request.answer(_text_result("cancelled; nothing was sent", call_id=request.call_id))
+                request.answer(_text_result("cancelled by the host; `agentstop report` says what became of it",
+                                            call_id=request.call_id))
 
     async def _outcome(self, request: _Request, arguments: dict[str, Any]) -> types.CallToolResult:
         tool = request.tool
         try:
-            receipt = await self._gate.call(tool.name, arguments)
+            # A host's cancel cancels this task: the supervisor then discards a call short of the
+            # fence, and gives a commit the grace and its on_stop, journaled as the host's doing.
+            receipt = await self._gate.call(
+                tool.name, arguments, cancelled_as=f"the host cancelled its request {request.request_id!r}")
         except OutcomeUnknown as exc:
             text = STOPPED_UNKNOWN if self._gate.stopping else f"outcome unknown: {exc.reason}"
             return _text_result(text, call_id=exc.call_id)
@@ -421,30 +421,14 @@ class McpProxy:
         return next((f for f in self._gate.in_flight if f.call_id == request.call_id), None)
 
     async def _host_cancelled(self, request: _Request) -> None:
-        """Before the fence, discard the call; past it, the grace period, then the tool's `on_stop`."""
-        with anyio.CancelScope(shield=True):
-            flight = self._flight(request)
-            committing = flight is not None and flight.phase.value == "committing"
-            then = (f"its commit gets the grace period ({self._gate.grace:g} s), then {request.tool.on_stop.value}"
-                    if committing else "it is discarded before the fence")
-            self._say(f"the host cancelled its request {request.request_id!r} for {request.tool.name} "
-                      f"(call {request.call_id or 'not yet journaled'}): {then}")
-            if request.call_id is not None:
-                try:
-                    await self._gate.journal.append(self._gate.session_id, "host_cancelled", {
-                        "call_id": request.call_id, "tool": request.tool.name, "request_id": request.request_id,
-                        "committing": committing})
-                except AgentstopError as exc:  # the call's own journaling still says what happened to it
-                    logger.warning("could not journal the host's cancel of %s: %s", request.call_id, exc)
-        request.scope.cancel()  # a call not yet past the fence is discarded; a commit is shielded from this
-        with anyio.move_on_after(self._gate.grace):
-            await request.finished.wait()
-        if request.finished.is_set():
-            return
+        """Say what a host's cancel does, then cancel the request's task: the supervisor takes it from there."""
         flight = self._flight(request)
-        if flight is not None and flight.phase.value == "committing" and flight.tool.on_stop is StopPolicy.TRY_CANCEL:
-            flight.cancelled_because = f"the host cancelled its request {request.request_id!r}"
-            flight.commit_scope.cancel()  # the SDK sends the upstream notifications/cancelled
+        committing = flight is not None and flight.phase.value == "committing"
+        then = (f"its commit gets the grace period ({self._gate.grace:g} s), then {request.tool.on_stop.value}"
+                if committing else "it is discarded before the fence")
+        self._say(f"the host cancelled its request {request.request_id!r} for {request.tool.name} "
+                  f"(call {request.call_id or 'not yet journaled'}): {then}")
+        request.scope.cancel()
 
     # -- progress ----------------------------------------------------------------------------------
 

@@ -2,8 +2,15 @@
 
 Each step is journaled before the next one acts. The commit runs shielded from
 the caller's cancellation: once a call has passed the fence, only its tool's
-`on_stop` policy (applied by Stop) may cut it short, and then its outcome is
-recorded as *unknown* until `lookup` settles it, never as something it was not.
+`on_stop` policy (applied by Stop, or after a caller went away) may cut it
+short, and then its outcome is recorded as *unknown* until `lookup` settles it,
+never as something it was not.
+
+A `Caller` is the call as the one awaiting it sees it: the supervisor runs the
+call in a task of its own, and when the caller is cancelled (`task.cancel()`,
+a timeout, a framework's cancel) it marks the `Caller` gone. Before the fence
+the call is then discarded; past it the commit goes on (see
+`Supervisor.call`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from agentstop.errors import (
     OutOfScope,
     Rejected,
     ToolFailed,
+    Undone,
 )
 from agentstop.journal import CallState, Journal
 from agentstop.redact import Redactor
@@ -37,14 +45,30 @@ from agentstop.tools import Tool, ToolContext, ToolRegistry
 from .approval import Allow, ApprovalRequest, Approver, effect_hash
 from .shape import shape_problem, storable
 
-__all__ = ["CallPath", "Flight", "Phase", "reconcile"]
+__all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "reconcile"]
 
 T = TypeVar("T")
 
-# Landed once (undone and re-applied since, maybe): a retry with its key is answered from the journal.
+# Landed once (undone and re-applied since, maybe): what `_LANDED` covers is what an approval counts as used.
 _LANDED = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATING, CallState.COMPENSATED,
                                       CallState.COMPENSATION_FAILED, CallState.REAPPLYING, CallState.REAPPLY_FAILED))
 _IN_FLIGHT = frozenset(s.value for s in (CallState.COMMITTING, CallState.UNKNOWN))
+# A keyed call made again: its effect is in the world (the receipt is the answer) ...
+_STILL_DONE = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATION_FAILED))
+# ... or it was taken back since (the caller is told so: `Undone`) ...
+_TAKEN_BACK = frozenset(s.value for s in (CallState.COMPENSATING, CallState.COMPENSATED, CallState.REAPPLY_FAILED))
+# ... or its outcome is not known yet (not issued again: `OutcomeUnknown`).
+_UNSETTLED = _IN_FLIGHT | {CallState.REAPPLYING.value}
+
+
+class KeyScope(enum.StrEnum):
+    """Where an explicit idempotency key is matched against earlier calls."""
+
+    SESSION = "session"
+    """Only this session's calls (every epoch of it): two sessions may use the same key."""
+
+    JOURNAL = "journal"
+    """Every session in the journal: a key that landed anywhere is not issued again."""
 
 _REJECTIONS: dict[str, type[Rejected]] = {
     "revoked": GrantRevoked,
@@ -75,8 +99,30 @@ class Flight:
     commit_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
     cancelled_because: str = ""
-    """Why its commit was cancelled, when not by Stop (the MCP proxy's host cancelled its request):
-    set before cancelling `commit_scope`, journaled as the reason its outcome is being checked."""
+    """Why it is being cut off when Stop is not the reason ("cancelled by the caller", "the host
+    cancelled its request 7"): set before cancelling a scope, journaled as the reason."""
+
+
+@dataclass(eq=False)
+class Caller:
+    """The one awaiting a call: whether they went away (cancelled), and the call's flight once it has one."""
+
+    cancelled_as: str = "cancelled by the caller"
+    """How the journal words this caller's cancel ("the host cancelled its request 7")."""
+    gone: str = ""
+    """Why the caller went away ("cancelled by the caller"); empty while it still waits."""
+    flight: Flight | None = None
+    call_id: str | None = None
+    tool: str = ""
+
+    def leave(self, why: str) -> None:
+        """The caller was cancelled: a call not yet past the fence is discarded, a commit goes on."""
+        self.gone = why
+        flight = self.flight
+        if flight is not None and not flight.done.is_set():
+            flight.cancelled_because = why
+            if flight.phase is Phase.PREPARING:
+                flight.prepare_scope.cancel()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -97,8 +143,9 @@ class CallPath:
     def __init__(self, journal: Journal, registry: ToolRegistry, redactor: Redactor,
                  session_id: str, grant_id: Callable[[], int],
                  needs_approval: Callable[[Tool], bool] = lambda tool: False,
-                 approver: Approver | None = None) -> None:
+                 approver: Approver | None = None, key_scope: KeyScope = KeyScope.SESSION) -> None:
         self.journal = journal
+        self.key_scope = key_scope
         self.registry = registry
         self.redact = redactor
         self.session_id = session_id
@@ -121,29 +168,24 @@ class CallPath:
         return ToolContext(session_id=self.session_id, call_id=call_id, tool=tool.name, idempotency_key=key,
                            args=args, attempt=attempt, note=note)
 
-    async def call(self, tool_name: str, raw_args: Any, key: str | None = None) -> dict[str, Any]:
+    async def call(self, tool_name: str, raw_args: Any, key: str | None = None,
+                   caller: Caller | None = None) -> dict[str, Any]:
         """Run one call through the fence; returns its receipt.
 
         Raises:
             UnknownTool: no tool of that name (nothing journaled).
             InvalidArgs: the arguments failed the tool's Args model (journaled as rejected).
             Rejected: the fence refused it, or Stop cut it off (a subclass says which).
+            Undone: a keyed call that landed before was undone since (nothing issued).
             ToolFailed: prepare or commit failed (the journal says whether anything landed).
         """
+        caller = caller or Caller()
         tool = self.registry.get(tool_name)
+        caller.tool = tool.name
         if key is not None:
-            # A retry of a call that already landed (or a Resume replaying its plan) gets
-            # the recorded outcome instead of issuing the effect again; one still in
-            # flight is not issued again either: its outcome is being settled.
-            for earlier in await self.journal.calls_by_key(key):
-                if earlier.tool != tool.name:
-                    continue
-                if earlier.state in _LANDED:
-                    self.announce(earlier.call_id, f"{earlier.summary} (done before: not issued again)")
-                    return dict(earlier.receipt or {})
-                if earlier.state in _IN_FLIGHT:
-                    raise OutcomeUnknown(earlier.call_id, tool.name,
-                                         f"still in flight ({earlier.state}) from before; not issued again")
+            replayed = await self._replayed(tool, key)
+            if replayed is not None:
+                return replayed
         key = key or uuid.uuid4().hex
         args, invalid, shown_args = self._check(tool, raw_args)
         try:
@@ -160,6 +202,7 @@ class CallPath:
             can_compensate=tool.can_compensate(), can_lookup=tool.can_lookup(), undo_hint=tool.undo_hint,
             idempotency_key=key, grant_id=grant_id, can_reapply=tool.can_reapply(),
         ))
+        caller.call_id = call_id
         self.announce(call_id, summary)
         if invalid is not None:
             await self._set(call_id, CallState.REJECTED, reason=f"invalid arguments: {invalid}")
@@ -168,13 +211,47 @@ class CallPath:
             reason = f"stopped before it was prepared ({self.stop_reason})"
             await self._set(call_id, CallState.DISCARDED, reason=reason)
             raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
+        if caller.gone:
+            reason = f"{caller.gone} before it was prepared"
+            await self._set(call_id, CallState.DISCARDED, reason=reason)
+            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
         flight = Flight(call_id, tool)
         self.flights[call_id] = flight
+        caller.flight = flight
         try:
             return await self._run(flight, args, key, grant_id, resource)
         finally:
             flight.done.set()
             del self.flights[call_id]
+
+    async def _replayed(self, tool: Tool, key: str) -> dict[str, Any] | None:
+        """The answer to a keyed call made again, from the journal; None when it is to be issued.
+
+        A retry of a call that landed (or a Resume replaying its plan) gets the
+        recorded receipt instead of issuing the effect again; one whose outcome
+        is still being settled is not issued again either; one undone since
+        says so (`Undone`) rather than handing back a receipt that no longer holds.
+        """
+        session = None if self.key_scope is KeyScope.JOURNAL else self.session_id
+        for earlier in await self.journal.calls_by_key(key, session):
+            if earlier.tool != tool.name:
+                continue
+            if earlier.state in _STILL_DONE:
+                self.announce(earlier.call_id, f"{earlier.summary} (done before: not issued again)")
+                return dict(earlier.receipt or {})
+            if earlier.state in _TAKEN_BACK:
+                self.announce(earlier.call_id, f"{earlier.summary} (done, then undone: not issued again)")
+                raise Undone(earlier.call_id, tool.name, earlier.receipt, earlier.undo_by or "", earlier.state)
+            if earlier.state in _UNSETTLED:
+                raise OutcomeUnknown(earlier.call_id, tool.name,
+                                     f"still in flight ({earlier.state}) from before; not issued again")
+        return None
+
+    def _cut_off_reason(self, flight: Flight, where: str = "") -> str:
+        """Why a call not yet past the fence was cut off (`where`: "before the fence"): Stop, or its caller."""
+        if flight.cancelled_because and not self.stopping:
+            return f"{flight.cancelled_because} {where}".strip()
+        return f"stopped {where} ({self.stop_reason})".replace("  ", " ")
 
     def _check(self, tool: Tool, raw: Any) -> tuple[BaseModel | None, str | None, Any]:
         """Validated args (or None), why not, and the args as journaled (redacted, bounded)."""
@@ -228,6 +305,12 @@ class CallPath:
             await self._fail_closed(tool, prepared, ctx, exc)
         if self.needs_approval(tool):
             await self._approve(flight, args, shown_prepared, prepared, ctx)
+        if flight.cancelled_because and not self.stopping:
+            # The caller went away after the prepare returned: it never reaches the fence.
+            reason = f"{flight.cancelled_because} before the fence"
+            await self._discard_quietly(tool, prepared, ctx)
+            await self._set(call_id, CallState.DISCARDED, reason=reason)
+            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
         try:
             if tool.is_read_only:
                 # Read-only calls have no effect to gate; they are journaled all the same.
@@ -275,7 +358,9 @@ class CallPath:
         await shielded(self.journal.append(self.session_id, "approval_requested", {"effect": effect},
                                            call_id=call_id))
         answer: bool | str | Allow = False
-        flight.prepare_scope = anyio.CancelScope()  # Stop cancels the wait like a prepare
+        flight.prepare_scope = anyio.CancelScope()  # Stop, or the caller leaving, cancels the wait like a prepare
+        if flight.cancelled_because:
+            flight.prepare_scope.cancel()
         try:
             with flight.prepare_scope:
                 answer = await self.approver(request)
@@ -285,7 +370,7 @@ class CallPath:
             await self._set(call_id, CallState.REJECTED, reason=f"{why}; nothing was sent")
             raise
         if flight.prepare_scope.cancelled_caught:
-            answer = f"denied: stopped ({self.stop_reason})"
+            answer = f"denied: {self._cut_off_reason(flight)}"
         if answer is not True and not isinstance(answer, Allow):
             why = answer if isinstance(answer, str) and answer else "denied by the user"
             await self._discard_quietly(tool, prepared, ctx)
@@ -332,7 +417,7 @@ class CallPath:
             await self._set(call_id, CallState.FAILED, reason=reason, data={"phase": "prepare"})
             raise ToolFailed(call_id, tool.name, "prepare", _error_text(exc), "nothing was issued") from exc
         if flight.prepare_scope.cancelled_caught:
-            reason = f"stopped before the fence ({self.stop_reason})"
+            reason = self._cut_off_reason(flight, "before the fence")
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.DISCARDED, reason=reason)
             raise Interrupted(call_id, tool.name, reason + "; nothing was sent")

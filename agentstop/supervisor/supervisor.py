@@ -5,10 +5,26 @@ from then on the fence rejects every call), cancel the planner, discard what
 had not reached the fence, give commits in flight a grace period, then apply
 each tool's `on_stop` (wait, try to cancel and reconcile, or abandon and keep
 watching). The returned report is read from the journal, never from memory.
+
+Who may cancel a call. Every call runs in a task the supervisor owns; its
+caller only awaits it. A caller cancelled the asyncio way (`task.cancel()`,
+`asyncio.wait_for`, `asyncio.timeout`, a `TaskGroup` sibling failing, a
+framework's run cancel) or by an anyio cancel scope gets its `CancelledError`
+at once, while the call goes on as Stop would have it: not yet at the fence,
+it is discarded ("cancelled by the caller before the fence; nothing was
+sent"); past it, the commit runs on for the grace period, then its tool's
+`on_stop` applies, and its outcome is journaled. `close()` (and so `async with
+sup`), `stop()` and closing the journal wait for such calls. This is the one
+place agentstop holds asyncio tasks of its own: anyio's shield does not hold
+against a native cancel of the caller's task, so the call cannot run in it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import inspect
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +34,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agentstop.errors import AgentstopError, Rejected
+from agentstop.errors import AgentstopError, Interrupted, Rejected
 from agentstop.grant import GrantSpec
 from agentstop.journal import STOP_ESCALATED, Journal, SessionStatus
 from agentstop.planners.base import Planner, Resumption, TranscriptChunk
@@ -27,17 +43,27 @@ from agentstop.report import Report
 from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
 
 from .approval import Approver, approval_rule
-from .calls import CallPath, Flight, Phase
+from .calls import Caller, CallPath, Flight, KeyScope, Phase
 from .reapply import ReapplyResult, run_reapply
 from .undo import UndoResult, run_undo
 
 __all__ = ["Supervisor"]
+
+logger = logging.getLogger("agentstop")
 
 # How often a running supervisor looks for a revoke written by another process (SQLite;
 # on PostgreSQL a revoke wakes it at once through LISTEN/NOTIFY, and it polls only as a fallback).
 WATCH_INTERVAL = 0.05
 SIGNALLED_WATCH_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = 1.0
+
+
+def _thread_runs(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when this thread is the one running `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def new_session_id() -> str:
@@ -69,6 +95,9 @@ class Supervisor:
         instruction: what the user added when resuming (journaled; an LLM
             planner passes it to the model).
         resumed_by: who resumed it (journaled with the new epoch).
+        key_scope: where an explicit `key=` is matched against earlier calls:
+            "session" (default: this session, every epoch of it; two sessions
+            may use the same key) or "journal" (any session in the journal).
 
     Example:
         ```python
@@ -98,6 +127,7 @@ class Supervisor:
         resume: bool = False,
         instruction: str = "",
         resumed_by: str = "user",
+        key_scope: KeyScope | str = KeyScope.SESSION,
     ) -> None:
         if resume and session_id is None:
             raise ValueError("resume=True needs the session_id of the session to resume")
@@ -115,8 +145,19 @@ class Supervisor:
         self._grant_id: int | None = None
         self._started = False
         self._start_lock = anyio.Lock()
+        self.key_scope = KeyScope(key_scope)
         self._path = CallPath(journal, self.registry, self.redactor, self.session_id, self._current_grant,
-                              approval_rule(approve), approver)
+                              approval_rule(approve), approver, self.key_scope)
+        self._owned: dict[asyncio.Task[dict[str, Any]], Caller] = {}
+        """Calls running in tasks of the supervisor's, with who awaits each (see the module docstring)."""
+        self._live: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
+        """Keyed calls running now, by (tool, key): a second caller with the same key joins the first."""
+        self._followers: set[asyncio.Task[None]] = set()
+        """One per caller that left mid-call: journals it, then applies the grace and `on_stop`."""
+        self._forget_drain: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watching = False
+        self._stop_callbacks: list[Callable[[], object]] = []
         self._planner_scope: anyio.CancelScope | None = None
         self._stop_started = False
         self._stop_done = anyio.Event()
@@ -175,13 +216,14 @@ class Supervisor:
                     meta={**self.meta, "tool_names": [t.name for t in self.registry], "grace": self.grace},
                 )
             self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
+            self._loop = asyncio.get_running_loop()
             self._started = True
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._watch)
+        self._tg.start_soon(self.watch)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -192,16 +234,46 @@ class Supervisor:
         await self.close()
 
     async def close(self) -> None:
-        """End the session as completed unless Stop ended it; waits for a Stop in progress."""
+        """End the session as completed unless Stop ended it; waits for a Stop in progress.
+
+        Calls whose callers were cancelled mid-commit are waited for first: each
+        commit gets what is left of the grace, then its `on_stop` (an abandoned one
+        is cancelled now, since nobody will be left to journal it), so none stays
+        `committing`.
+        """
+        with anyio.CancelScope(shield=True):
+            await self.drain()
         if self._stop_started:
             await self._stop_done.wait()
             return
         if self._started and not self._ended:
             await self._end_unstopped()
 
+    async def drain(self) -> None:
+        """Wait until no call runs in a task of the supervisor's, and none is left `committing` (see `close`)."""
+        while self._owned or self._followers:
+            if not self._owned:
+                await asyncio.wait(list(self._followers))
+                continue
+            task, caller = next(iter(self._owned.items()))
+            flight = caller.flight
+            if flight is not None and flight.phase is Phase.COMMITTING and not flight.done.is_set():
+                with anyio.move_on_after(self.grace):
+                    await flight.done.wait()
+                if not flight.done.is_set():
+                    flight.cancelled_because = flight.cancelled_because or "the supervisor closed while it ran"
+                    if flight.tool.on_stop is not StopPolicy.WAIT:
+                        flight.commit_scope.cancel()
+            await asyncio.wait([task])
+            self._owned.pop(task, None)
+        if self._forget_drain is not None:
+            self._forget_drain()
+            self._forget_drain = None
+
     # -- the gated path --------------------------------------------------------
 
-    async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]:
+    async def call(self, tool: str, args: Any, *, key: str | None = None,
+                   cancelled_as: str = "cancelled by the caller") -> dict[str, Any]:
         """Run one tool call through the fence and return its receipt.
 
         Works with or without `run()`. The call is journaled as planned before
@@ -212,21 +284,140 @@ class Supervisor:
         Args:
             tool: the tool's name.
             args: a dict (validated against the tool's Args) or an Args instance.
-            key: an idempotency key to reuse (default: a new one). When a call with
-                this key already landed (in this session or an earlier epoch), its
-                recorded receipt is returned and nothing is issued; when one is
-                still in flight, `OutcomeUnknown` is raised and nothing is issued.
+            key: an idempotency key to reuse (default: a new one), matched within
+                this session (see `key_scope`). When a call with this key already
+                landed (in this session or an earlier epoch), its recorded receipt is
+                returned and nothing is issued; when it landed and was undone since,
+                `Undone` is raised and nothing is issued; when one from before is
+                still in flight, `OutcomeUnknown` is raised and nothing is issued;
+                when one is running now in this supervisor, this call joins it
+                (one effect, both callers get its outcome).
+            cancelled_as: how the journal words it if the caller is cancelled
+                ("the host cancelled its request 7").
+
+        If the caller is cancelled, `CancelledError` reaches it at once and the
+        call goes on as the module docstring says (discarded before the fence;
+        past it, the grace and `on_stop`).
 
         Raises:
             Rejected: the fence refused it or Stop cut it off (`GrantRevoked`,
                 `OutOfScope`, `Interrupted`, `OutcomeUnknown`, `InvalidArgs`, ...).
+            Undone: a keyed call that landed was undone since.
             UnknownTool: no such tool.
             ToolFailed: the tool failed; the journal says whether anything landed.
         """
         await self.start()
         self._flush_thought_nowait()
-        receipt = await self._path.call(tool, args, key)
-        return receipt
+        while True:
+            live = self._live.get((tool, key)) if key is not None else None
+            if live is None:
+                task, caller = self._spawn(tool, args, key, cancelled_as)
+                return await self._await_owned(task, caller)
+            # The same key is running now: one effect, both callers answered.
+            try:
+                return await asyncio.shield(live)
+            except Interrupted:
+                if not self._owned.get(live, Caller()).gone or self._stop_started:
+                    raise
+                # Its own caller left before the fence and it was discarded; this caller still
+                # wants it: issue it (the key lookup finds nothing landed).
+
+    def _spawn(self, tool: str, args: Any, key: str | None,
+               cancelled_as: str) -> tuple[asyncio.Task[dict[str, Any]], Caller]:
+        """Start a call in a task of the supervisor's (the caller only awaits it)."""
+        caller = Caller(cancelled_as)
+        task = asyncio.ensure_future(self._path.call(tool, args, key, caller))
+        self._owned[task] = caller
+        task.add_done_callback(self._owned_done)
+        if key is not None:
+            self._live[(tool, key)] = task
+        if self._forget_drain is None:
+            self._forget_drain = self.journal.before_close(self.drain)
+        return task, caller
+
+    def _owned_done(self, task: asyncio.Task[dict[str, Any]]) -> None:
+        self._owned.pop(task, None)
+        if not task.cancelled():
+            task.exception()  # its outcome is in the journal; a caller that left is not told, nor is asyncio's log
+        for k, t in list(self._live.items()):
+            if t is task:
+                del self._live[k]
+
+    async def _await_owned(self, task: asyncio.Task[dict[str, Any]], caller: Caller) -> dict[str, Any]:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            why = caller.cancelled_as
+            message = str(exc.args[0]) if exc.args and exc.args[0] else ""
+            if message and not message.startswith("Cancelled by cancel scope"):  # anyio's own says nothing
+                why += f" ({message})"
+            caller.leave(why)
+            self._owned_after_caller_left(task, caller)
+            raise
+
+    def _owned_after_caller_left(self, task: asyncio.Task[dict[str, Any]], caller: Caller) -> None:
+        """A call whose caller went away: journal who left, then the grace and `on_stop` for a commit."""
+        if self._stop_started:
+            return  # Stop decides: it discards, waits the grace and applies on_stop to every flight.
+
+        async def follow() -> None:
+            with anyio.CancelScope(shield=True):
+                flight = caller.flight
+                committing = flight is not None and flight.phase is Phase.COMMITTING
+                if caller.call_id is not None:
+                    try:
+                        await self.journal.append(self.session_id, "caller_cancelled", {
+                            "call_id": caller.call_id, "tool": caller.tool, "by": caller.gone,
+                            "committing": committing})
+                    except AgentstopError as exc:  # the call's own journaling still says what happened
+                        logger.warning("could not journal that the caller of %s left: %s", caller.call_id, exc)
+                if flight is None or not committing:
+                    return
+                with anyio.move_on_after(self.grace):
+                    await flight.done.wait()
+                if flight.done.is_set() or self._stop_started:
+                    return
+                if flight.tool.on_stop is StopPolicy.TRY_CANCEL:
+                    flight.cancelled_because = f"{caller.gone}, and the grace ({self.grace:g} s) ran out"
+                    flight.commit_scope.cancel()
+                # WAIT: it finishes when it does; ABANDON: it runs on, and `close` cancels it if still running.
+
+        follower = asyncio.ensure_future(follow())
+        self._followers.add(follower)
+        follower.add_done_callback(self._followers.discard)
+
+    def call_sync(self, tool: str, args: Any, *, key: str | None = None,
+                  timeout: float | None = None) -> dict[str, Any]:
+        """`call` for code running in a worker thread while the supervisor's event loop runs elsewhere.
+
+        Frameworks run sync tools in thread pools: this goes through the same
+        fence, on the supervisor's loop. A thread cannot be cancelled; a
+        `timeout` can: when it passes, the call is treated as if its caller were
+        cancelled (discarded before the fence, the grace and `on_stop` past it)
+        and `TimeoutError` is raised.
+
+        Raises:
+            RuntimeError: called from the event loop's own thread (await `call` there),
+                or before the supervisor started (`start()`, `async with sup`, `bind`).
+            TimeoutError: `timeout` passed.
+            The same errors as `call`.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("call_sync needs the supervisor started on a running event loop "
+                               "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)")
+        if loop.is_running() and _thread_runs(loop):
+            raise RuntimeError(f"call_sync({tool!r}) from the event loop's own thread would block it forever; "
+                               "await sup.call(...) there")
+        future = asyncio.run_coroutine_threadsafe(self.call(tool, args, key=key), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # the caller's cancel: the supervisor owns what passed the fence
+            raise TimeoutError(f"{tool} did not answer within {timeout:g} s; see the journal for its outcome") \
+                from None
 
     async def call_parallel(self, calls: Sequence[tuple[str, Any]],
                             keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
@@ -307,7 +498,7 @@ class Supervisor:
         await self.start()
         planner_error: BaseException | None = None
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch)
+            tg.start_soon(self.watch)
             with anyio.CancelScope() as scope:
                 self._planner_scope = scope
                 if self._stop_started:
@@ -387,6 +578,8 @@ class Supervisor:
         # 3. Grace for commits in flight, then each tool's on_stop. Stop pressed again,
         #    here (`escalate`) or in another process (`escalate_stop`), cuts both short.
         async with anyio.create_task_group() as tg:
+            for callback in self._stop_callbacks:  # what Stop must also do to the caller's own agent
+                tg.start_soon(self._run_stop_callback, callback)
             if self.in_flight:
                 tg.start_soon(self._hear_escalation)
             with anyio.move_on_after(self.grace) as grace:
@@ -407,6 +600,10 @@ class Supervisor:
                 # ABANDON: it keeps running in its caller's task; its outcome is journaled when it lands.
             for flight in waiting:
                 await flight.done.wait()
+            # The tasks running those calls journal their ends just after; an abandoned commit runs on.
+            for task, caller in list(self._owned.items()):
+                if caller.flight is None or caller.flight.done.is_set() or caller.flight in waiting:
+                    await asyncio.wait([task])
             tg.cancel_scope.cancel()
         if not self._ended:
             self._ended = True
@@ -443,6 +640,26 @@ class Supervisor:
                 await flight.done.wait()
             await self.stop(reason, by)
 
+    def on_stop(self, callback: Callable[[], object]) -> None:
+        """Have Stop also call `callback()` (sync, or async and awaited), once, right after the revoke.
+
+        Whoever stops: this process (`stop()`), another process (`agentstop stop`,
+        the TUI attached from elsewhere: heard by the revoke watcher that `run()`,
+        `async with sup` and `agentstop.bind` run), or the grant's expiry. Use it to
+        cancel the caller's own agent (a framework's run, a task, an event). An
+        exception it raises is logged, not raised: Stop goes on.
+        """
+        self._stop_callbacks.append(callback)
+
+    async def _run_stop_callback(self, callback: Callable[[], object]) -> None:
+        try:
+            result = callback()
+            if inspect.isawaitable(result):
+                with anyio.move_on_after(max(self.grace, 1.0)):
+                    await result
+        except Exception:
+            logger.exception("a Stop callback (%r) failed; Stop went on", callback)
+
     def escalate(self) -> None:
         """Skip the rest of the grace and cancel every commit still in flight (Stop pressed again)."""
         if not self._stop_started or self._stop_done.is_set():
@@ -468,8 +685,21 @@ class Supervisor:
             interval = WATCH_INTERVAL if self.journal.kind == "sqlite" else SIGNALLED_WATCH_INTERVAL
             signalled = await self.journal.wait_for_signal(self.session_id, interval)
 
+    async def watch(self) -> None:
+        """Notice a revoke from another process, or expiry, and stop; keep the heartbeat.
+
+        Runs until Stop (`run()`, `async with sup` and `agentstop.bind` run it; a
+        second watcher of the same supervisor returns at once).
+        """
+        if self._watching:
+            return
+        self._watching = True
+        try:
+            await self._watch()
+        finally:
+            self._watching = False
+
     async def _watch(self) -> None:
-        """Notice a revoke from another process, or expiry, and stop; keep the heartbeat."""
         last_beat = 0.0
         signalled = False
         while not self._stop_started:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agentstop import CallState, GrantSpec, Journal, Supervisor, recover
-from agentstop.errors import UnknownCall
+from agentstop.errors import UnknownCall, Undone
 from agentstop.supervisor import run_reapply, run_undo
 from agentstop.tools import ToolRegistry
 from tests.support.reapply_tools import ReapplyNote
@@ -198,9 +198,11 @@ async def test_a_retried_call_that_was_undone_and_reapplied_is_not_issued_again(
     await run_reapply(journal, sup.registry, sup.session_id, ["c1"], backoff=0.0)
     assert (await journal.call(sup.session_id, "c1")).state == "reapply_failed"
 
-    receipt = await sup.call("reapply_note", {"name": "once"}, key="once")
+    with pytest.raises(Undone) as undone:
+        await sup.call("reapply_note", {"name": "once"}, key="once")
 
-    assert receipt["name"] == "once"
+    assert undone.value.receipt["name"] == "once"
+    assert (undone.value.call_id, undone.value.by, undone.value.state) == ("c1", "user", "reapply_failed")
     assert [c.call_id for c in await journal.calls(sup.session_id)] == ["c1"], "answered from the journal"
     assert again.landed() == set(), "what the person undid is not done behind their back"
 

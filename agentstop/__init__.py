@@ -21,6 +21,7 @@ from agentstop.errors import (
     JournalCorrupt,
     JournalError,
     JournalTooNew,
+    NotBound,
     OutcomeUnknown,
     OutOfScope,
     PlannerError,
@@ -28,6 +29,7 @@ from agentstop.errors import (
     TaskFileError,
     ToolError,
     ToolFailed,
+    Undone,
     UnknownTool,
 )
 from agentstop.grant import GrantSpec
@@ -35,14 +37,15 @@ from agentstop.journal import CallState, Event, Journal, revoke
 from agentstop.planners import Agent, Planner, TranscriptChunk
 from agentstop.redact import Redactor
 from agentstop.report import Report, ReportItem, UndoInfo
-from agentstop.supervisor import ReapplyResult, RecoveryResult, Supervisor, UndoResult, recover
-from agentstop.tools import Reversibility, StopPolicy, Tool, ToolContext, ToolRegistry
+from agentstop.supervisor import Binding, ReapplyResult, RecoveryResult, Supervisor, UndoResult, bind, recover
+from agentstop.tools import Reversibility, StopPolicy, Tool, ToolContext, ToolRegistry, current_call, tool
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
     "AgentstopError",
+    "Binding",
     "CallLimitReached",
     "CallState",
     "CommitRefused",
@@ -58,6 +61,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalError",
     "JournalTooNew",
+    "NotBound",
     "OutOfScope",
     "OutcomeUnknown",
     "Planner",
@@ -80,8 +84,12 @@ __all__ = [
     "TranscriptChunk",
     "UndoInfo",
     "UndoResult",
+    "Undone",
     "UnknownTool",
     "__version__",
+    "bind",
+    "current_call",
     "recover",
     "revoke",
+    "tool",
 ]

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from .binding import Binding, bind
 from .reapply import ReapplyResult, run_reapply
 from .recovery import RecoveryResult, is_alive, recover
 from .supervisor import Supervisor
 from .undo import UndoResult, run_undo
 
-__all__ = ["ReapplyResult", "RecoveryResult", "Supervisor", "UndoResult", "is_alive", "recover", "run_reapply",
-           "run_undo"]
+__all__ = [
+    "Binding",
+    "ReapplyResult",
+    "RecoveryResult",
+    "Supervisor",
+    "UndoResult",
+    "bind",
+    "is_alive",
+    "recover",
+    "run_reapply",
+    "run_undo",
+]

@@ -45,7 +45,7 @@ from agentstop.tools import Tool, ToolContext, ToolRegistry
 from .approval import Allow, ApprovalRequest, Approver, effect_hash
 from .shape import shape_problem, storable
 
-__all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "reconcile"]
+__all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "past_fence_or_done", "reconcile"]
 
 T = TypeVar("T")
 
@@ -98,9 +98,22 @@ class Flight:
     prepare_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     commit_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
+    fenced: anyio.Event = field(default_factory=anyio.Event)
+    """Set when it passes the fence (its phase becomes COMMITTING)."""
     cancelled_because: str = ""
     """Why it is being cut off when Stop is not the reason ("cancelled by the caller", "the host
     cancelled its request 7"): set before cancelling a scope, journaled as the reason."""
+
+
+async def past_fence_or_done(flight: Flight) -> None:
+    """Wait until the call passed the fence or ended, whichever comes first."""
+    async with anyio.create_task_group() as tg:
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(wait, flight.fenced)
+        tg.start_soon(wait, flight.done)
 
 
 @dataclass(eq=False)
@@ -212,9 +225,9 @@ class CallPath:
             await self._set(call_id, CallState.DISCARDED, reason=reason)
             raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
         if caller.gone:
-            reason = f"{caller.gone} before it was prepared"
+            reason = f"{caller.gone} before it was prepared; nothing was sent"
             await self._set(call_id, CallState.DISCARDED, reason=reason)
-            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
+            raise Interrupted(call_id, tool.name, reason)
         flight = Flight(call_id, tool)
         self.flights[call_id] = flight
         caller.flight = flight
@@ -307,10 +320,10 @@ class CallPath:
             await self._approve(flight, args, shown_prepared, prepared, ctx)
         if flight.cancelled_because and not self.stopping:
             # The caller went away after the prepare returned: it never reaches the fence.
-            reason = f"{flight.cancelled_because} before the fence"
+            reason = f"{flight.cancelled_because} before the fence; nothing was sent"
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.DISCARDED, reason=reason)
-            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
+            raise Interrupted(call_id, tool.name, reason)
         try:
             if tool.is_read_only:
                 # Read-only calls have no effect to gate; they are journaled all the same.
@@ -325,6 +338,7 @@ class CallPath:
             await self._discard_quietly(tool, prepared, ctx)
             raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
         flight.phase = Phase.COMMITTING
+        flight.fenced.set()
         return await self._commit(flight, prepared, ctx)
 
     async def _fail_closed(self, tool: Tool, prepared: Any, ctx: ToolContext, exc: JournalError) -> NoReturn:
@@ -418,9 +432,12 @@ class CallPath:
             raise ToolFailed(call_id, tool.name, "prepare", _error_text(exc), "nothing was issued") from exc
         if flight.prepare_scope.cancelled_caught:
             reason = self._cut_off_reason(flight, "before the fence")
+            if flight.cancelled_because and not self.stopping:
+                reason += "; nothing was sent"  # Stop's own wording is kept as it was
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.DISCARDED, reason=reason)
-            raise Interrupted(call_id, tool.name, reason + "; nothing was sent")
+            raise Interrupted(call_id, tool.name, reason if reason.endswith("nothing was sent")
+                              else reason + "; nothing was sent")
         return prepared
 
     async def _discard_quietly(self, tool: Tool, prepared: Any, ctx: ToolContext) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agentstop.errors import AgentstopError, Interrupted, Rejected
+from agentstop.errors import AgentstopError, Interrupted, Rejected, ToolError
 from agentstop.grant import GrantSpec
 from agentstop.journal import STOP_ESCALATED, Journal, SessionStatus
 from agentstop.planners.base import Planner, Resumption, TranscriptChunk
@@ -43,7 +43,7 @@ from agentstop.report import Report
 from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
 
 from .approval import Approver, approval_rule
-from .calls import Caller, CallPath, Flight, KeyScope, Phase
+from .calls import Caller, CallPath, Flight, KeyScope, Phase, past_fence_or_done
 from .reapply import ReapplyResult, run_reapply
 from .undo import UndoResult, run_undo
 
@@ -257,11 +257,14 @@ class Supervisor:
                 continue
             task, caller = next(iter(self._owned.items()))
             flight = caller.flight
+            if flight is not None and caller.gone:
+                await past_fence_or_done(flight)
             if flight is not None and flight.phase is Phase.COMMITTING and not flight.done.is_set():
                 with anyio.move_on_after(self.grace):
                     await flight.done.wait()
                 if not flight.done.is_set():
-                    flight.cancelled_because = flight.cancelled_because or "the supervisor closed while it ran"
+                    flight.cancelled_because = ", and ".join(
+                        why for why in (flight.cancelled_because, "the supervisor closed while it ran") if why)
                     if flight.tool.on_stop is not StopPolicy.WAIT:
                         flight.commit_scope.cancel()
             await asyncio.wait([task])
@@ -272,7 +275,30 @@ class Supervisor:
 
     # -- the gated path --------------------------------------------------------
 
-    async def call(self, tool: str, args: Any, *, key: str | None = None,
+    async def adopt(self, tool: type[Tool]) -> str:
+        """Make sure this tool class is one of the session's tools; returns its name.
+
+        A decorated tool called under `agentstop.bind` is adopted on its first
+        call: registered, and recorded with the session so `agentstop undo` in
+        another process can rebuild it. A tool of that name already registered
+        is kept when it is an instance of `tool` (a subclass's overrides apply).
+
+        Raises:
+            ToolError: a different tool of the same name is registered.
+        """
+        await self.start()
+        if tool.name in self.registry:
+            registered = self.registry.get(tool.name)
+            if not isinstance(registered, tool):
+                raise ToolError(f"a different tool named {tool.name!r} is registered with this supervisor "
+                                f"({import_path(registered)}, not {tool.__module__}:{tool.__qualname__}); "
+                                "rename one of them")
+            return tool.name
+        instance = self.registry.add(tool)
+        await self.journal.add_session_tool(self.session_id, import_path(instance), instance.name)
+        return instance.name
+
+    async def call(self, tool: str | type[Tool], args: Any, *, key: str | None = None,
                    cancelled_as: str = "cancelled by the caller") -> dict[str, Any]:
         """Run one tool call through the fence and return its receipt.
 
@@ -282,7 +308,7 @@ class Supervisor:
         journaled durably.
 
         Args:
-            tool: the tool's name.
+            tool: the tool's name, or its class (adopted if not registered yet, see `adopt`).
             args: a dict (validated against the tool's Args) or an Args instance.
             key: an idempotency key to reuse (default: a new one), matched within
                 this session (see `key_scope`). When a call with this key already
@@ -307,6 +333,8 @@ class Supervisor:
             ToolFailed: the tool failed; the journal says whether anything landed.
         """
         await self.start()
+        if isinstance(tool, type):
+            tool = await self.adopt(tool)
         self._flush_thought_nowait()
         while True:
             live = self._live.get((tool, key)) if key is not None else None
@@ -351,7 +379,7 @@ class Supervisor:
                 raise
             why = caller.cancelled_as
             message = str(exc.args[0]) if exc.args and exc.args[0] else ""
-            if message and not message.startswith("Cancelled by cancel scope"):  # anyio's own says nothing
+            if message and "cancel scope" not in message:  # anyio's own message names only its internals
                 why += f" ({message})"
             caller.leave(why)
             self._owned_after_caller_left(task, caller)
@@ -365,7 +393,9 @@ class Supervisor:
         async def follow() -> None:
             with anyio.CancelScope(shield=True):
                 flight = caller.flight
-                committing = flight is not None and flight.phase is Phase.COMMITTING
+                if flight is not None:
+                    await past_fence_or_done(flight)  # a cancel during the fence's transaction lands past it
+                committing = flight is not None and flight.phase is Phase.COMMITTING  # it passed the fence
                 if caller.call_id is not None:
                     try:
                         await self.journal.append(self.session_id, "caller_cancelled", {
@@ -373,7 +403,7 @@ class Supervisor:
                             "committing": committing})
                     except AgentstopError as exc:  # the call's own journaling still says what happened
                         logger.warning("could not journal that the caller of %s left: %s", caller.call_id, exc)
-                if flight is None or not committing:
+                if flight is None or not committing or flight.done.is_set():
                     return
                 with anyio.move_on_after(self.grace):
                     await flight.done.wait()
@@ -388,7 +418,7 @@ class Supervisor:
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
 
-    def call_sync(self, tool: str, args: Any, *, key: str | None = None,
+    def call_sync(self, tool: str | type[Tool], args: Any, *, key: str | None = None,
                   timeout: float | None = None) -> dict[str, Any]:
         """`call` for code running in a worker thread while the supervisor's event loop runs elsewhere.
 
@@ -405,19 +435,20 @@ class Supervisor:
             The same errors as `call`.
         """
         loop = self._loop
+        name = tool if isinstance(tool, str) else tool.name
         if loop is None or loop.is_closed():
             raise RuntimeError("call_sync needs the supervisor started on a running event loop "
                                "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)")
         if loop.is_running() and _thread_runs(loop):
-            raise RuntimeError(f"call_sync({tool!r}) from the event loop's own thread would block it forever; "
-                               "await sup.call(...) there")
+            raise RuntimeError(f"call_sync({name!r}) from the event loop's own thread would block it "
+                               "forever; await sup.call(...) there")
         future = asyncio.run_coroutine_threadsafe(self.call(tool, args, key=key), loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()  # the caller's cancel: the supervisor owns what passed the fence
-            raise TimeoutError(f"{tool} did not answer within {timeout:g} s; see the journal for its outcome") \
-                from None
+            raise TimeoutError(f"{name} did not answer within {timeout:g} s; "
+                               "the journal has its outcome (agentstop report)") from None
 
     async def call_parallel(self, calls: Sequence[tuple[str, Any]],
                             keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:

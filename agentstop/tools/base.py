@@ -109,6 +109,8 @@ class ToolContext:
             (which was then not run): take the effect back even if it changed since.
             False: a compensation may refuse (raise) when it finds a change `check`
             could not see yet, say one made between the check and the undo.
+        prepared: in a `@agentstop.tool` function's body, what its `prepare` returned
+            (None elsewhere: a class's `commit` receives it as its argument).
         note: while the call runs, journal what a person watching should see
             (`await ctx.note("processes", {"pids": [...]})`): a session event of
             that kind carrying this call's id, shown on its in-flight row. None
@@ -124,6 +126,7 @@ class ToolContext:
     extra: dict[str, Any] = field(default_factory=lambda: {})
     forced: bool = False
     note: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+    prepared: Any = None
 
 
 class Tool:

@@ -342,10 +342,11 @@ class Supervisor:
                 task, caller = self._spawn(tool, args, key, cancelled_as)
                 return await self._await_owned(task, caller)
             # The same key is running now: one effect, both callers answered.
+            first = self._owned.get(live)
             try:
                 return await asyncio.shield(live)
             except Interrupted:
-                if not self._owned.get(live, Caller()).gone or self._stop_started:
+                if first is None or not first.gone or self._stop_started:
                     raise
                 # Its own caller left before the fence and it was discarded; this caller still
                 # wants it: issue it (the key lookup finds nothing landed).

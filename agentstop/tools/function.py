@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import threading
 import typing
 from collections.abc import Awaitable, Callable, Iterator
@@ -45,7 +46,8 @@ from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar, cast, overload
 
 import anyio
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from agentstop.errors import NotBound, ToolError
 
@@ -135,6 +137,7 @@ def _args_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
         raise ToolError(f"@agentstop.tool {fn.__qualname__}: its type hints cannot be resolved ({exc}); "
                         "import the types they name at module level") from exc
     fields: dict[str, Any] = {}
+    described = _arg_docs(fn)
     for param in inspect.signature(fn).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ToolError(f"@agentstop.tool {fn.__qualname__}: *{param.name} cannot be a tool argument; "
@@ -144,14 +147,53 @@ def _args_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
                             "tool arguments are passed by name")
         annotation = hints.get(param.name, Any)
         default = ... if param.default is param.empty else param.default
+        if param.name in described and not isinstance(default, FieldInfo) and not _has_description(annotation):
+            default = Field(default, description=described[param.name])
         fields[param.name] = (annotation, default)
     model: type[BaseModel] = create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
     return model
 
 
+_ARG_SECTIONS = ("args:", "arguments:", "parameters:", "params:")
+_ARG_LINE = re.compile(r"^(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+def _has_description(annotation: Any) -> bool:
+    """True for `Annotated[..., Field(description=...)]`."""
+    return any(isinstance(m, FieldInfo) and m.description for m in getattr(annotation, "__metadata__", ()))
+
+
 def _description(fn: Callable[..., Any]) -> str:
     doc = inspect.getdoc(fn) or ""
     return doc.split("\n\n", 1)[0].strip()
+
+
+def _arg_docs(fn: Callable[..., Any]) -> dict[str, str]:
+    """Each argument's description from a Google-style docstring's `Args:` section (`name: text`)."""
+    docs: dict[str, str] = {}
+    lines = (inspect.getdoc(fn) or "").splitlines()
+    in_args, indent, current = False, 0, ""
+    for line in lines:
+        stripped = line.strip()
+        if stripped.lower() in _ARG_SECTIONS:
+            in_args, indent, current = True, -1, ""
+            continue
+        if not in_args:
+            continue
+        if not stripped:
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent < 0:
+            indent = depth
+        if depth < indent or (depth == 0 and stripped.endswith(":")):
+            break  # the next section
+        match = _ARG_LINE.match(stripped)
+        if depth == indent and match:
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif current:
+            docs[current] = f"{docs[current]} {stripped}".strip()
+    return docs
 
 
 def _receipt(value: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agentstop import CallState, GrantSpec, Journal, Supervisor, recover
-from agentstop.errors import UnknownCall, Undone
+from agentstop.errors import Undone, UnknownCall
 from agentstop.supervisor import run_reapply, run_undo
 from agentstop.tools import ToolRegistry
 from tests.support.reapply_tools import ReapplyNote

@@ -66,16 +66,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
-from agentstop.errors import (
-    AgentstopError,
-    GrantExpired,
-    GrantRevoked,
-    Interrupted,
-    InvalidArgs,
-    OutcomeUnknown,
-    Rejected,
-    ToolFailed,
-)
+from agentstop.answers import STOPPED_UNKNOWN, answer, refusal_text
+from agentstop.errors import AgentstopError, GrantRevoked, Rejected, ToolFailed, Undone
 from agentstop.journal import Journal
 from agentstop.planners.base import TranscriptChunk
 from agentstop.tools import Reversibility, Tool
@@ -93,7 +85,6 @@ META_NAME = "agentstop/name"
 META_CLASS = "agentstop/class"
 """The `_meta` key of a listed tool carrying its reversibility class, as agentstop treats it."""
 
-STOPPED_UNKNOWN = "stopped: outcome unknown (being checked)"
 """What the host reads for a call Stop cut off after it reached the fence."""
 
 _RESERVED_META = "io.modelcontextprotocol/"
@@ -171,13 +162,6 @@ _REQUEST: ContextVar[_Request | None] = ContextVar("agentstop_mcp_proxy_request"
 def _text_result(text: str, *, error: bool = True, call_id: str | None = None) -> types.CallToolResult:
     meta = {META_CALL_ID: call_id} if call_id else None
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=error, _meta=meta)
-
-
-def refusal_text(who: str | None) -> str:
-    """What the host reads for a call refused because the grant was revoked (or had expired)."""
-    if who == "expiry":
-        return "refused: the grant expired; nothing was sent"
-    return f"refused: grant revoked by {who or 'another process'}; nothing was sent"
 
 
 def _as_ours(result: types.CallToolResult, call_id: str | None) -> types.CallToolResult:
@@ -371,27 +355,16 @@ class McpProxy:
             # fence, and gives a commit the grace and its on_stop, journaled as the host's doing.
             receipt = await self._gate.call(
                 tool.name, arguments, cancelled_as=f"the host cancelled its request {request.request_id!r}")
-        except OutcomeUnknown as exc:
-            text = STOPPED_UNKNOWN if self._gate.stopping else f"outcome unknown: {exc.reason}"
-            return _text_result(text, call_id=exc.call_id)
-        except (GrantRevoked, GrantExpired, Interrupted) as exc:
-            if isinstance(exc, GrantExpired):
-                return _text_result(refusal_text("expiry"), call_id=exc.call_id)
-            if isinstance(exc, GrantRevoked) or self._gate.stopping:
-                return _text_result(refusal_text(await self._revoked_by()), call_id=exc.call_id)
-            return _text_result(f"interrupted: {exc.reason}", call_id=exc.call_id)
-        except InvalidArgs as exc:
-            return _text_result(f"refused: {exc.reason}", call_id=exc.call_id)
-        except Rejected as exc:
-            reason = exc.reason if "nothing was sent" in exc.reason else f"{exc.reason}; nothing was sent"
-            return _text_result(f"refused: {reason}", call_id=exc.call_id)
         except ToolFailed as exc:
             if exc.phase == "commit" and request.upstream is not None and request.upstream.is_error:
                 return _as_ours(request.upstream, exc.call_id)  # the upstream's own error result
-            return _text_result(f"failed: {exc.error}; {exc.landed}", call_id=exc.call_id)
-        except AgentstopError as exc:  # the journal could not be written, ...: nothing was issued
-            logger.warning("call to %s: %s", tool.name, exc)
-            return _text_result(f"refused: {exc}", call_id=request.call_id)
+            return _text_result(answer(exc, stopping=self._gate.stopping), call_id=exc.call_id)
+        except AgentstopError as exc:  # refused, stopped, undone, or the journal could not be written
+            if not isinstance(exc, Rejected | Undone):
+                logger.warning("call to %s: %s", tool.name, exc)
+            revoked_by = await self._revoked_by() if self._gate.stopping or isinstance(exc, GrantRevoked) else None
+            return _text_result(answer(exc, stopping=self._gate.stopping, revoked_by=revoked_by),
+                                call_id=getattr(exc, "call_id", None) or request.call_id)
         if request.upstream is not None:
             return _as_ours(request.upstream, request.call_id)
         return self._settled_result(request, receipt)

@@ -99,6 +99,7 @@ def _drop_privileges() -> None:
         await anyio.to_thread.run_sync(lambda: None)
 
     anyio.run(warm)
+    importlib.import_module("agentstop.journal.sqlite")  # imported lazily by Journal.open, and it needs aiosqlite
     os.setgid(65534)
     os.setuid(65534)
 

@@ -49,7 +49,7 @@ async def test_fragmented_arguments_are_assembled_and_run(server: FakeChatServer
     assert run.report.session.status == "completed"
     [call] = run.report.all_calls
     assert (call.tool, call.state, call.args) == ("write_file", "committed", {"name": "notes", "text": "café ✓",
-                                                                              "delay": 0.0})
+                                                                              "delay": 0.0, "hold": ""})
     assert run.said == "I will write the notes.Done: notes written."
     assert [c.text for c in run.chunks if c.kind == "thought"][:2] == ["I will ", "write the notes."]
 

@@ -4,6 +4,8 @@
 AgentstopError
 ├── JournalError                  the journal file cannot be used as asked
 │   ├── JournalCorrupt            the file is not a database, or is damaged
+│   │   └── JournalDamaged        an agentstop journal whose pages fail `PRAGMA quick_check`
+│   ├── JournalFull               the disk (or the database's size limit) is full
 │   ├── JournalTooNew             written by a newer agentstop (schema version)
 │   ├── JournalBusy               another writer held the lock past the bound
 │   ├── IllegalTransition         a call state change the lifecycle forbids
@@ -42,7 +44,9 @@ __all__ = [
     "InvalidArgs",
     "JournalBusy",
     "JournalCorrupt",
+    "JournalDamaged",
     "JournalError",
+    "JournalFull",
     "JournalTooNew",
     "OutOfScope",
     "OutcomeUnknown",
@@ -83,6 +87,40 @@ class JournalCorrupt(JournalError):
             f"not a usable agentstop journal ({detail})",
             "Point to a journal written by agentstop, or move this file aside; "
             "nothing was written to it.",
+        )
+
+
+class JournalDamaged(JournalCorrupt):
+    """Raised when an agentstop journal's pages are damaged (a read failed, then `PRAGMA quick_check`).
+
+    Nothing is written to such a journal: not a recovery, not a new session.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.detail = detail
+        JournalError.__init__(
+            self,
+            path,
+            f"the journal is damaged ({detail})",
+            f"Copy what can be read with `agentstop journal copy {path} NEW.db` (or `sqlite3 {path} .recover`) "
+            "and use the copy; nothing was written to this file.",
+        )
+
+
+class JournalFull(JournalError):
+    """Raised when a write failed because the disk or the database's size limit is full.
+
+    The fence fails closed on it: a call whose `committing` record could not be
+    written was not issued.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            path,
+            f"the disk is full ({detail})",
+            "The fence held: nothing was issued without its journal record, and what the journal holds is "
+            "consistent. Free disk space, then run `agentstop report` to settle anything left in flight.",
         )
 
 

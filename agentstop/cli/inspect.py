@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 
 import anyio
@@ -20,6 +19,7 @@ from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    TEXT,
     Target,
     default_journal,
     echo_notes,
@@ -106,7 +106,6 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
     return EXIT_OK
 
 
-_CALL_ID = re.compile(r"c\d+")
 _UNDOABLE = ("committed", "compensation_failed")
 _REAPPLIABLE = ("compensated", "reapply_failed")
 
@@ -124,7 +123,7 @@ _REAPPLIABLE = ("compensated", "reapply_failed")
               help="Undo the undo: carry these undone calls' effects out again (where their tool can; the "
                    "event booked again, the branch re-created, the rows re-inserted), earliest commit first. "
                    "Each is then done, and undoable, again.")
-@click.argument("call_ids", nargs=-1)
+@click.argument("call_ids", nargs=-1, type=TEXT)
 @run_async
 async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: bool, reapply: bool,
                    call_ids: tuple[str, ...]) -> int:
@@ -152,9 +151,6 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
       agentstop undo --reapply c3                # c3 should not have been undone: do it again
       agentstop undo --reapply --all             # put back everything the last undo took away
     """
-    if isinstance(journal, Path) and _CALL_ID.fullmatch(str(journal)) and not journal.exists():
-        # `agentstop undo c3`: a call id where the optional JOURNAL argument would go.
-        journal, call_ids = None, (str(journal), *call_ids)
     if undo_all == bool(call_ids):
         raise click.UsageError("pass either --all or one or more CALL_IDs (e.g. c3 c5)")
     if reapply:
@@ -224,15 +220,15 @@ _REAPPLY_MARK: dict[str, str] = {"reapplied": "redone ", "failed": "FAILED ", "s
 
 @click.command("stop")
 @journal_argument
-@click.option("--session", "-s", "session", default=None,
+@click.option("--session", "-s", "session", default=None, type=TEXT,
               help="Session id, or 'latest' (the default when no selector is given).")
 @click.option("--all-running", is_flag=True, help="Every running session in the journal.")
-@click.option("--tool", "tools", multiple=True, metavar="NAME",
+@click.option("--tool", "tools", multiple=True, metavar="NAME", type=TEXT,
               help="Running sessions that have this tool: its name (send_email), class (SendEmail) or import "
                    "path (demo_tools.mail:SendEmail). Repeat for any of several.")
-@click.option("--task", "tasks", multiple=True, metavar="NAME",
+@click.option("--task", "tasks", multiple=True, metavar="NAME", type=TEXT,
               help="Running sessions of the task with this name (its `name:`). Repeat for any of several.")
-@click.option("--reason", default="stopped from another terminal", show_default=True)
+@click.option("--reason", default="stopped from another terminal", show_default=True, type=TEXT)
 @click.option("--after-step", is_flag=True,
               help="Let the calls of the current step finish and start no new step, then stop.")
 @run_async

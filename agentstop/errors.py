@@ -9,6 +9,7 @@ AgentstopError
 │   ├── JournalTooNew             written by a newer agentstop (schema version)
 │   ├── JournalBusy               another writer held the lock past the bound
 │   ├── IllegalTransition         a call state change the lifecycle forbids
+│   │   └── CallTaken             another process is undoing (or re-applying) it, or just did
 │   └── UnknownSession / UnknownCall
 ├── ToolError                     a tool is missing or misbehaved
 │   ├── UnknownTool               no tool of that name is registered
@@ -35,6 +36,7 @@ from __future__ import annotations
 __all__ = [
     "AgentstopError",
     "CallLimitReached",
+    "CallTaken",
     "CommitRefused",
     "CompensationFailed",
     "GrantExpired",
@@ -161,6 +163,24 @@ class IllegalTransition(JournalError):
             path,
             f"call {call_id} cannot go from {current} to {wanted}",
             "This is a bug in the caller or in agentstop; the journal was left unchanged.",
+        )
+
+
+class CallTaken(IllegalTransition):
+    """Raised when an undo or re-apply loses the call to another process that is doing (or did) the same."""
+
+    def __init__(self, path: str, call_id: str, current: str, wanted: str, doing: str, owner: str) -> None:
+        self.call_id = call_id
+        self.current = current
+        self.wanted = wanted
+        self.owner = owner
+        when = "already being" if current == wanted else "was"
+        now = "" if current == wanted else f" meanwhile (it is now {current})"
+        JournalError.__init__(
+            self,
+            path,
+            f"call {call_id} {when} {doing} by {owner}{now}",
+            "This command did nothing to it; `agentstop report` shows how that ends.",
         )
 
 

@@ -10,7 +10,7 @@ import anyio
 import click
 from rich.console import Console
 
-from agentstop.journal import SessionRecord, escalate_stop, request_stop_after_step, revoke
+from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop_after_step, revoke
 from agentstop.report import Report
 from agentstop.supervisor.reapply import run_reapply
 from agentstop.supervisor.undo import run_undo
@@ -161,6 +161,7 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
     try:
         echo_notes(notes)
         sid = await j.resolve_session(session)
+        _warn_if_running(await j.session(sid), "undo")
         # MCP servers are started (from the session's task file) only for calls this undo may compensate.
         wanted = None if undo_all else set(call_ids)
         needed = {c.tool for c in await j.calls(sid)
@@ -187,12 +188,25 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
     return EXIT_FAILED if refused or any(r.status == "failed" for r in results) else EXIT_OK
 
 
+def _warn_if_running(info: SessionRecord, command: str) -> None:
+    """Say so when the session still runs: it may commit more, or act on what this undoes."""
+    from agentstop.supervisor import is_alive
+
+    if info.status != SessionStatus.RUNNING or not is_alive(info):
+        return
+    where = f"pid {info.pid} on host {info.host}" if info.pid is not None else f"host {info.host}"
+    click.echo(f"warning: session {info.session_id} is still running ({where}): it may commit more calls after "
+               f"this {command}, or act again on what is undone. Stop it first: agentstop stop --session "
+               f"{info.session_id}", err=True)
+
+
 async def _reapply(journal: Target | None, session: str, call_ids: list[str] | None) -> int:
     """`undo --reapply`: carry undone calls' effects out again; one line per call, like undo."""
     j, notes = await open_and_recover(journal)
     try:
         echo_notes(notes)
         sid = await j.resolve_session(session)
+        _warn_if_running(await j.session(sid), "undo --reapply")
         # MCP servers are started only for calls this re-apply may run.
         needed = {c.tool for c in await j.calls(sid) if c.can_reapply and c.state in _REAPPLIABLE
                   and (call_ids is None or c.call_id in call_ids)}

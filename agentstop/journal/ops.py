@@ -14,9 +14,11 @@ tells other processes of a revoke, `where` names the journal in errors.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from typing import Any
 
-from agentstop.errors import IllegalTransition, JournalError, UnknownCall, UnknownSession
+from agentstop.errors import CallTaken, IllegalTransition, JournalError, UnknownCall, UnknownSession
 from agentstop.grant import GrantSpec, GrantState, fence_verdict
 
 from .records import SessionStatus
@@ -54,6 +56,22 @@ def append_event(
         (session_id, call_id, kind, at, _json(data or {})),
     ).fetchone()
     return int(row[0])
+
+
+#: States a person's command takes a call into, and what it is then doing to it.
+_OWNED = {CallState.COMPENSATING: "undone", CallState.REAPPLYING: "re-applied"}
+
+
+def _taken(conn: Any, session_id: str, call_id: str, current: CallState, wanted: CallState) -> IllegalTransition:
+    """The error for an undo/re-apply that lost the call: who took it (from its latest `wanted` event)."""
+    row = conn.execute("SELECT data FROM events WHERE session_id = ? AND call_id = ? AND kind = ?"
+                       " ORDER BY seq DESC LIMIT 1", (session_id, call_id, wanted.value)).fetchone()
+    if row is None:
+        return IllegalTransition(where(conn), call_id, current.value, wanted.value)
+    data = json.loads(row[0]) if isinstance(row[0], str) else dict(row[0] or {})
+    pid, host, by = data.get("pid"), data.get("host"), data.get("by")
+    owner = (f"pid {pid} on host {host}" if pid is not None else "another process") + (f" ({by})" if by else "")
+    return CallTaken(where(conn), call_id, current.value, wanted.value, _OWNED[wanted], owner)
 
 
 def where(conn: Any) -> str:
@@ -204,8 +222,16 @@ def transition(
         raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
     if not can_move(current, state):
+        if state in _OWNED:
+            raise _taken(conn, session_id, call_id, current, state)
         raise IllegalTransition(where(conn), call_id, current.value, state.value)
     event: dict[str, Any] = dict(data or {})
+    if state in _OWNED:
+        # Who does it: a second `undo` that loses the call names this process instead of failing as a bug.
+        event.setdefault("pid", os.getpid())
+        event.setdefault("host", socket.gethostname())
+        if undo_by is not None:
+            event.setdefault("by", undo_by)
     if reason is not None:
         event["reason"] = reason
     sets = ["state = ?", "updated_at = ?"]

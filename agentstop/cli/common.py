@@ -464,5 +464,7 @@ def unsettled_note(session_id: str) -> str:
 
 def echo_notes(notes: list[str]) -> None:
     """Print recovery notes to stderr."""
+    from agentstop.text import printable
+
     for note in notes:
-        click.echo(note, err=True)
+        click.echo(printable(note), err=True)

@@ -14,6 +14,7 @@ from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, reque
 from agentstop.report import Report
 from agentstop.supervisor.reapply import run_reapply
 from agentstop.supervisor.undo import run_undo
+from agentstop.text import printable
 
 from .common import (
     EXIT_FAILED,
@@ -66,7 +67,7 @@ async def report_cmd(journal: Target | None, session: str, as_json: bool) -> int
     else:
         Console().print(render_report(report))
     if unsettled is not None:
-        click.echo(f"agentstop: {unsettled}", err=True)
+        click.echo(f"agentstop: {printable(str(unsettled))}", err=True)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -168,7 +169,7 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
                   if c.can_compensate and c.state in _UNDOABLE and (wanted is None or c.call_id in wanted)}
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
-                click.echo(f"cannot load tool {problem}", err=True)
+                click.echo(f"cannot load tool {printable(problem)}", err=True)
             by = "agentstop undo --force" if force else "agentstop undo"
             results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by=by, force=force)
     finally:
@@ -177,7 +178,8 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
         click.echo("nothing to undo", err=True)
     for r in results:
         mark = {"compensated": "undone ", "failed": "FAILED ", "skipped": "skipped", "refused": "REFUSED"}[r.status]
-        click.echo(f"{mark} {r.call_id:>5} {r.tool}: {r.drift if r.status == 'refused' else r.detail}")
+        click.echo(f"{mark} {r.call_id:>5} {printable(r.tool)}: "
+                   f"{printable(r.drift if r.status == 'refused' else r.detail)}")
     refused = [r.call_id for r in results if r.status == "refused"]
     if refused:
         # A journal URL is not repeated: it may hold a password.
@@ -212,14 +214,14 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
                   and (call_ids is None or c.call_id in call_ids)}
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
-                click.echo(f"cannot load tool {problem}", err=True)
+                click.echo(f"cannot load tool {printable(problem)}", err=True)
             results = await run_reapply(j, tools, sid, call_ids, by="agentstop undo --reapply")
     finally:
         await j.close()
     if not results:
         click.echo("nothing to re-apply: no undone call of this session can be done again", err=True)
     for r in results:
-        click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {r.tool}: {r.detail}")
+        click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {printable(r.tool)}: {printable(r.detail)}")
     failed = [r.call_id for r in results if r.status == "failed"]
     if failed:
         where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
@@ -312,25 +314,25 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
 
 async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step: bool) -> int:
     """`stop --session`: one session, by id or 'latest'."""
-    sid = info.session_id
+    sid, name = info.session_id, printable(info.task_name)
     if info.status != "running":
-        click.echo(f"session {sid} ({info.task_name}) already ended ({info.status}); nothing to revoke.", err=True)
+        click.echo(f"session {sid} ({name}) already ended ({info.status}); nothing to revoke.", err=True)
         return EXIT_OK
     if after_step:
         await anyio.to_thread.run_sync(
             lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason))
-        click.echo(f"asked session {sid} ({info.task_name}) to stop after its current step; "
+        click.echo(f"asked session {sid} ({name}) to stop after its current step; "
                    "it revokes its grant once that step's calls have finished.", err=True)
         return EXIT_OK
     revoked = await anyio.to_thread.run_sync(lambda: revoke(target, sid, by="agentstop stop", reason=reason))
     if revoked:
         click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
-                   f"({info.task_name}); nothing new can commit. It stops within 100 ms if running.", err=True)
+                   f"({name}); nothing new can commit. It stops within 100 ms if running.", err=True)
     else:
         # Already revoked and still running: it is stopping, waiting for calls in flight. As when
         # Stop is pressed twice where it runs, the rest of its grace is skipped.
         await anyio.to_thread.run_sync(lambda: escalate_stop(target, sid, by="agentstop stop"))
-        click.echo(f"session {sid} ({info.task_name}) was already stopping; asked it to skip the rest of its "
+        click.echo(f"session {sid} ({name}) was already stopping; asked it to skip the rest of its "
                    "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
                    err=True)
     return EXIT_OK

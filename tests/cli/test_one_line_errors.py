@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def _one_line(result: Result, *words: str) -> str:
 
 
 @pytest.fixture
-def page_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+def page_limit(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
     """`page_limit(n)`: every SQLite connection this process opens may grow its database to n pages only.
 
     `PRAGMA max_page_count` makes SQLite answer SQLITE_FULL exactly as a full disk does, at whichever write
@@ -47,7 +47,7 @@ def page_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", connect)
-    yield lambda n: limit.append(n)
+    return limit.append
 
 
 @pytest.mark.parametrize("pages", [1, 4, 8, 11, 14, 17, 20, 24])

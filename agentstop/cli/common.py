@@ -260,10 +260,11 @@ def one_line(exc: BaseException) -> str | None:
     An exception group (a task group's failure) reads as its first `AgentstopError`,
     then its first `OSError`, when every exception in it is one of those or a cancellation.
     """
+    from agentstop.redact import scrub
     from agentstop.text import printable
 
     if isinstance(exc, AgentstopError):
-        return printable(str(exc))
+        return printable(scrub(str(exc)))
     if isinstance(exc, OSError):
         where = f" ({printable(str(exc.filename))})" if exc.filename else ""
         fix = ("free disk space; the fence held: nothing was issued without its journal record"

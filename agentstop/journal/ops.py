@@ -20,6 +20,7 @@ from typing import Any
 
 from agentstop.errors import CallTaken, IllegalTransition, JournalError, UnknownCall, UnknownSession
 from agentstop.grant import GrantSpec, GrantState, fence_verdict
+from agentstop.redact import scrub
 
 from .records import SessionStatus
 from .states import CallState, can_move
@@ -39,7 +40,14 @@ __all__ = [
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))
+    # Every JSON column (event payloads, transcripts, args, prepared effects, receipts) is scrubbed of
+    # registered secrets as it is written: nothing a model or a server echoes reaches the file or its WAL.
+    return scrub(json.dumps(value, default=str, separators=(",", ":")))
+
+
+def _text(value: str | None) -> str | None:
+    """A free-text column (a summary, a reason, an error), scrubbed like the JSON ones."""
+    return None if value is None else scrub(value)
 
 
 def append_event(
@@ -180,7 +188,7 @@ def plan_call(
         "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
         " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at,"
         " can_reapply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (session_id, call_id, n, tool, summary, resource, _json(args), reversibility, on_stop,
+        (session_id, call_id, n, tool, _text(summary), _text(resource), _json(args), reversibility, on_stop,
          int(can_compensate), int(can_lookup), undo_hint, idempotency_key, grant_id,
          CallState.PLANNED.value, at, at, int(can_reapply)),
     )
@@ -238,7 +246,7 @@ def transition(
     values: list[Any] = [state.value, at]
     if reason is not None and state not in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED):
         sets.append("reason = ?")
-        values.append(reason)
+        values.append(_text(reason))
     if prepared is not None:
         sets.append("prepared = ?")
         values.append(_json(prepared))
@@ -259,10 +267,10 @@ def transition(
         values.append(undo_by)
     if state in (CallState.COMPENSATION_FAILED, CallState.COMPENSATED):
         sets.append("undo_error = ?")
-        values.append(undo_error)
+        values.append(_text(undo_error))
     if state is CallState.REAPPLY_FAILED:
         sets.append("reapply_error = ?")
-        values.append(reapply_error)
+        values.append(_text(reapply_error))
     if current is CallState.REAPPLYING and state is CallState.COMMITTED:
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
         sets.extend(["reapplies = reapplies + 1", "reapply_error = NULL", "undo_attempts = 0", "undo_error = NULL",
@@ -341,7 +349,7 @@ def end_session(
     cur = conn.execute(
         "UPDATE sessions SET status = ?, ended_at = ?, stopped_by = COALESCE(?, stopped_by),"
         " stop_reason = COALESCE(?, stop_reason) WHERE session_id = ? AND status = ?",
-        (status, at, stopped_by, stop_reason, session_id, SessionStatus.RUNNING))
+        (status, at, stopped_by, _text(stop_reason), session_id, SessionStatus.RUNNING))
     if cur.rowcount == 0:
         return False
     append_event(conn, session_id, None, "session_ended", at,

@@ -225,6 +225,12 @@ class SqliteBackend(Backend):
         if is_full(exc) or ("disk I/O error" in text and _disk_nearly_full(self.path)):
             # With WAL, a full disk can surface as SQLITE_IOERR (the -wal or -shm file could not grow).
             return JournalFull(self.where, text)
+        if "disk I/O error" in text:
+            # A file-size limit (EFBIG), a quota, a failing device: the fence held all the same.
+            return JournalError(self.where, f"cannot write ({text})",
+                                "The disk may be full, over a quota or failing; nothing was issued unjournaled. "
+                                "Free space or check the disk, then run `agentstop report` to settle what was in "
+                                "flight.")
         if is_damage(exc):
             self.damaged = self.damaged or text
             return JournalDamaged(self.where, text)

@@ -4,9 +4,12 @@
 AgentstopError
 ├── JournalError                  the journal file cannot be used as asked
 │   ├── JournalCorrupt            the file is not a database, or is damaged
+│   │   └── JournalDamaged        an agentstop journal whose pages fail `PRAGMA quick_check`
+│   ├── JournalFull               the disk (or the database's size limit) is full
 │   ├── JournalTooNew             written by a newer agentstop (schema version)
 │   ├── JournalBusy               another writer held the lock past the bound
 │   ├── IllegalTransition         a call state change the lifecycle forbids
+│   │   └── CallTaken             another process is undoing (or re-applying) it, or just did
 │   └── UnknownSession / UnknownCall
 ├── ToolError                     a tool is missing or misbehaved
 │   ├── UnknownTool               no tool of that name is registered
@@ -37,6 +40,7 @@ from typing import Any
 __all__ = [
     "AgentstopError",
     "CallLimitReached",
+    "CallTaken",
     "CommitRefused",
     "CompensationFailed",
     "GrantExpired",
@@ -46,7 +50,9 @@ __all__ = [
     "InvalidArgs",
     "JournalBusy",
     "JournalCorrupt",
+    "JournalDamaged",
     "JournalError",
+    "JournalFull",
     "JournalTooNew",
     "NotBound",
     "OutOfScope",
@@ -92,6 +98,40 @@ class JournalCorrupt(JournalError):
         )
 
 
+class JournalDamaged(JournalCorrupt):
+    """Raised when an agentstop journal's pages are damaged (a read failed, then `PRAGMA quick_check`).
+
+    Nothing is written to such a journal: not a recovery, not a new session.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.detail = detail
+        JournalError.__init__(
+            self,
+            path,
+            f"the journal is damaged ({detail})",
+            f"Copy what can be read with `agentstop journal copy {path} NEW.db` (or `sqlite3 {path} .recover`) "
+            "and use the copy; nothing was written to this file.",
+        )
+
+
+class JournalFull(JournalError):
+    """Raised when a write failed because the disk or the database's size limit is full.
+
+    The fence fails closed on it: a call whose `committing` record could not be
+    written was not issued.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            path,
+            f"the disk is full ({detail})",
+            "The fence held: nothing was issued without its journal record, and what the journal holds is "
+            "consistent. Free disk space, then run `agentstop report` to settle anything left in flight.",
+        )
+
+
 class JournalTooNew(JournalError):
     """Raised when the journal's schema version is newer than this agentstop."""
 
@@ -129,6 +169,24 @@ class IllegalTransition(JournalError):
             path,
             f"call {call_id} cannot go from {current} to {wanted}",
             "This is a bug in the caller or in agentstop; the journal was left unchanged.",
+        )
+
+
+class CallTaken(IllegalTransition):
+    """Raised when an undo or re-apply loses the call to another process that is doing (or did) the same."""
+
+    def __init__(self, path: str, call_id: str, current: str, wanted: str, doing: str, owner: str) -> None:
+        self.call_id = call_id
+        self.current = current
+        self.wanted = wanted
+        self.owner = owner
+        when = "already being" if current == wanted else "was"
+        now = "" if current == wanted else f" meanwhile (it is now {current})"
+        JournalError.__init__(
+            self,
+            path,
+            f"call {call_id} {when} {doing} by {owner}{now}",
+            "This command did nothing to it; `agentstop report` shows how that ends.",
         )
 
 

@@ -8,10 +8,70 @@ the fence re-checks that row, in the same transaction that records
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-__all__ = ["GrantSpec", "GrantState", "fence_verdict"]
+from agentstop.text import printable
+
+__all__ = ["GrantSpec", "GrantState", "fence_verdict", "resource_problem", "scope_matches"]
+
+# A resource is split into segments at `/`, `:` and `\`, so `note:../../x` and `files:a\..\b` both show their `..`.
+_SEGMENTS = re.compile(r"[/:\\]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def resource_problem(resource: str) -> str | None:
+    """Why a call's resource cannot be judged by scopes (a NUL, a control character, a `..` segment), or None.
+
+    Such a resource is rejected at the fence whatever the scopes say: a pattern
+    over text cannot tell where `note:../../x` lands, and a NUL byte ends the
+    path a C library sees before the text the pattern saw.
+    """
+    if "\x00" in resource:
+        return "holds a NUL byte"
+    if _CONTROL.search(resource):
+        return "holds a control character"
+    if ".." in _SEGMENTS.split(resource):
+        return "holds a '..' segment (it would leave the place its scope names)"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope_regex(pattern: str) -> re.Pattern[str]:
+    """A scope pattern as a regex: `*` and `?` stay within one `/` segment, `**` crosses `/`; `[...]` as fnmatch."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            if pattern.startswith("**", i):
+                out.append(".*")
+                while i < n and pattern[i] == "*":
+                    i += 1
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            # The bracket expression, translated by fnmatch itself (it never crosses `/` for a single character
+            # unless the class names `/`, which a person then asked for).
+            j = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "]") else i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                out.append(fnmatch.translate(pattern[i:j + 1])[4:-3])  # strip fnmatch's (?s:...)\Z
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def scope_matches(resource: str, pattern: str) -> bool:
+    """True when a resource matches a scope pattern (`*` stays within a `/` segment, `**` crosses `/`)."""
+    return _scope_regex(pattern).fullmatch(resource) is not None
 
 
 @dataclass(frozen=True)
@@ -20,14 +80,16 @@ class GrantSpec:
 
     Args:
         tools: fnmatch patterns over tool names ("send_*", "create_event").
-        scopes: fnmatch patterns over each call's `Tool.resource(args)`
-            ("mail:*@example.com"); by default every resource of the granted tools.
+        scopes: patterns over each call's `Tool.resource(args)` ("mail:*@example.com"): fnmatch, except
+            that `*` and `?` do not match `/` (`files:*` is the top of `files:`, `files:**` everything under it);
+            by default (`**`) every resource of the granted tools. A resource with a NUL, a control
+            character or a `..` segment matches no scope.
         ttl: seconds (or a timedelta) the grant lasts from issue; None is unlimited.
         max_calls: how many calls may pass the fence; None is unlimited.
     """
 
     tools: list[str] = field(default_factory=lambda: ["*"])
-    scopes: list[str] = field(default_factory=lambda: ["*"])
+    scopes: list[str] = field(default_factory=lambda: ["**"])
     ttl: float | timedelta | None = None
     max_calls: int | None = None
 
@@ -51,8 +113,8 @@ class GrantSpec:
         return any(fnmatch.fnmatchcase(tool, p) for p in self.tools)
 
     def allows_resource(self, resource: str) -> bool:
-        """True when a resource matches one of the scope patterns."""
-        return any(fnmatch.fnmatchcase(resource, p) for p in self.scopes)
+        """True when a resource is well-formed (`resource_problem`) and matches one of the scope patterns."""
+        return resource_problem(resource) is None and any(scope_matches(resource, p) for p in self.scopes)
 
 
 @dataclass(frozen=True)
@@ -83,6 +145,9 @@ def fence_verdict(grant: GrantState, tool: str, resource: str, now: float) -> tu
         return "expired", f"grant g{grant.grant_id} expired {ago:.1f} s before; nothing was sent"
     if not grant.spec.allows_tool(tool):
         return "scope", f"tool {tool!r} is not in grant g{grant.grant_id} (tools {grant.spec.tools}); nothing was sent"
+    problem = resource_problem(resource)
+    if problem is not None:
+        return "scope", f"resource {printable(resource)!r} {problem}; nothing was sent"
     if not grant.spec.allows_resource(resource):
         return "scope", (
             f"resource {resource!r} is outside grant g{grant.grant_id} (scopes {grant.spec.scopes}); nothing was sent"

@@ -2,15 +2,26 @@
 
 Values are redacted by key name (password, token, api_key, ...) and by shape
 (bearer tokens, provider keys). The rules are configurable per supervisor.
+
+Some secrets have no telltale key or shape: the model's API key, the values of an
+MCP server's `env` and `headers` (from `${env:}` or written literally). Whoever
+reads one registers it (`register_secret`); from then on every `Redactor` masks
+it, and so does `scrub`, which the journal applies to every row it writes (event
+payloads, transcripts, receipts, arguments, reasons): so a model or a server that
+echoes the secret back leaves only `***` in the journal, its WAL, the exports
+made from it and the lines printed from it.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_KEY_PATTERNS", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor"]
+__all__ = ["DEFAULT_KEY_PATTERNS", "DEFAULT_VALUE_PATTERNS", "MASK", "MIN_SECRET_LENGTH", "Redactor",
+           "register_secret", "scrub"]
 
 MASK = "***"
 
@@ -33,6 +44,46 @@ DEFAULT_VALUE_PATTERNS = (
     r"\bAKIA[0-9A-Z]{16}\b",
     r"\bxox[abpr]-[A-Za-z0-9-]{10,}",
 )
+
+
+#: Shorter registered values are not masked: masking "1" or "on" everywhere would garble the journal.
+MIN_SECRET_LENGTH = 6
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_literal_re: re.Pattern[str] | None = None
+_shape_res = tuple(re.compile(v) for v in DEFAULT_VALUE_PATTERNS)
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` wherever agentstop writes or shows text, in this process, from now on.
+
+    Call it when a secret is read (an API key, an MCP server's env or header value).
+    """
+    global _literal_re
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    with _lock:
+        if forms <= _secrets:
+            return
+        _secrets.update(forms)
+        # Longest first, so a secret that contains another is masked whole.
+        _literal_re = re.compile("|".join(re.escape(f) for f in sorted(_secrets, key=len, reverse=True)))
+
+
+def scrub(text: str) -> str:
+    """`text` (plain, or a JSON document) with registered secrets and secret-shaped values replaced by `***`.
+
+    Only values are touched, never the structure: `***` needs no JSON escaping,
+    and a secret's JSON-escaped form is registered alongside the plain one.
+    """
+    pattern = _literal_re
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    for shape in _shape_res:
+        text = shape.sub(MASK, text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -64,6 +115,8 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self(v) for v in value]
         if isinstance(value, str):
+            if _literal_re is not None:
+                value = _literal_re.sub(MASK, value)
             for pattern in self._value_res:
                 value = pattern.sub(MASK, value)
             return value

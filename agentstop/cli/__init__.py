@@ -10,7 +10,7 @@ import click
 from agentstop import __version__
 from agentstop.task import load_task
 
-from .common import TARGET, Target, default_journal, run_async
+from .common import SECONDS, TARGET, TEXT, Target, TextType, default_journal, run_async
 from .demo import demo_cmd
 from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
@@ -45,16 +45,17 @@ def main() -> None:
 @main.command("run")
 @click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
-@click.option("--stop-after", type=click.FloatRange(min=0), metavar="SECONDS",
+@click.option("--stop-after", type=SECONDS, metavar="SECONDS",
               help="Press Stop this many seconds after the session started (with --resume: after the Resume).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
 @click.option("--journal", type=TARGET, metavar="PATH|URL",
               help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: the task's "
                    "`journal`, else $AGENTSTOP_JOURNAL, else the per-user journal).")
-@click.option("--resume", "resume", metavar="ID|latest",
+@click.option("--resume", "resume", metavar="ID|latest", type=TEXT,
               help="Run this stopped (or ended) session of TASK on, as a new epoch under a new grant; 'latest' is "
                    "the task's latest session. What landed is not done again.")
-@click.option("--instruction", metavar="TEXT", help="With --resume: what to tell the agent (a model reads it).")
+@click.option("--instruction", metavar="TEXT", type=TextType(multiline=True),
+              help="With --resume: what to tell the agent (a model reads it).")
 @run_async
 async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Target | None,
                   resume: str | None, instruction: str | None) -> int:

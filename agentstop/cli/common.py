@@ -8,11 +8,15 @@ message names it through `shown()`, which never prints a password.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import errno
 import functools
+import math
 import os
+import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -33,10 +37,13 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "JOURNAL_HELP",
+    "SECONDS",
     "SETTLE",
     "TARGET",
+    "TEXT",
     "UNDO",
     "Target",
+    "TextType",
     "default_journal",
     "importable_tools",
     "journal_argument",
@@ -125,12 +132,64 @@ class TargetType(click.ParamType):
         if isinstance(value, Path):
             return value
         try:
+            str(value).encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail(f"{str(value).encode('utf-8', 'surrogateescape')!r} is not valid UTF-8; "
+                      "name the journal with a UTF-8 path", param, ctx)
+        try:
             return parse_target(str(value))
         except ValueError as exc:
             self.fail(f"{shown(str(value))!r} is not a valid postgresql:// URL ({exc})", param, ctx)
 
 
 TARGET = TargetType()
+
+
+class TextType(click.ParamType):
+    """Text a person typed: refused when it is not valid UTF-8 (the shell passed raw bytes) or holds control codes.
+
+    Such bytes would reach SQLite, the journal or the terminal; a clear usage
+    error now beats a `UnicodeEncodeError` later.
+    """
+
+    name = "text"
+
+    def __init__(self, multiline: bool = False) -> None:
+        self.multiline = multiline
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "surrogateescape")
+            self.fail(f"{raw!r} is not valid UTF-8 text; pass plain text", param, ctx)
+        from agentstop.text import printable
+
+        if printable(text, multiline=self.multiline) != text:
+            self.fail(f"{printable(text)!r} holds control characters; pass plain text", param, ctx)
+        return text
+
+
+TEXT = TextType()
+
+
+class SecondsType(click.FloatRange):
+    """A number of seconds, 0 or more: finite (`nan` would stop at once, `inf` never)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds; pass one like 2.5", param, ctx)
+        return seconds
+
+
+SECONDS = SecondsType()
 
 
 def journal_argument(f: Callable[..., T]) -> Callable[..., T]:
@@ -143,6 +202,10 @@ def journal_argument(f: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(f)
     def wrapper(*args: Any, journal_arg: Target | None = None, journal_opt: Target | None = None,
                 **kwargs: Any) -> T:
+        if "call_ids" in kwargs and _is_call_id(journal_arg):
+            # `agentstop undo [--journal J] c3 c5`: the first call id lands where the optional JOURNAL goes.
+            kwargs["call_ids"] = (str(journal_arg), *kwargs["call_ids"])
+            journal_arg = None
         if journal_arg is not None and journal_opt is not None and not same_journal(journal_arg, journal_opt):
             raise click.UsageError(f"two journals given: {shown(journal_arg)} and --journal {shown(journal_opt)}; "
                                    "pass one (--journal is the newer way)")
@@ -155,25 +218,74 @@ def journal_argument(f: Callable[..., T]) -> Callable[..., T]:
     return click.argument("journal_arg", metavar="[JOURNAL]", required=False, type=TARGET)(with_option)
 
 
+_CALL_ID = re.compile(r"c\d+")
+
+
+def _is_call_id(value: Target | None) -> bool:
+    """True for a positional like `c3` that names no file: a call id, not a journal."""
+    return isinstance(value, Path) and _CALL_ID.fullmatch(str(value)) is not None and not value.exists()
+
+
 def session_option(f: Callable[P, T]) -> Callable[P, T]:
     """`--session ID|latest` (default latest)."""
-    return click.option("--session", "-s", "session", default="latest", show_default=True,
+    return click.option("--session", "-s", "session", default="latest", show_default=True, type=TEXT,
                         help="Session id, or 'latest'.")(f)
 
 
 def run_async(fn: Callable[P, Awaitable[int]]) -> Callable[P, None]:
-    """Run an async command; AgentstopError becomes a one-line message and exit 2."""
+    """Run an async command; an error a person or the machine caused becomes one line and exit 2.
+
+    That is an `AgentstopError` (also one raised inside a task group, which wraps it in an
+    ExceptionGroup) or an `OSError` (a full disk, a vanished directory); a bug stays a traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             code = anyio.run(functools.partial(fn, *args, **kwargs))
-        except AgentstopError as exc:
-            click.echo(f"agentstop: {exc}", err=True)
+        except (AgentstopError, OSError, BaseExceptionGroup) as exc:
+            line = one_line(exc)
+            if line is None:
+                raise
+            click.echo(f"agentstop: {line}", err=True)
             sys.exit(EXIT_USAGE)
         sys.exit(code)
 
     return wrapper
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The one line a person reads for `exc`, or None when it is a bug (it then stays a traceback).
+
+    An exception group (a task group's failure) reads as its first `AgentstopError`,
+    then its first `OSError`, when every exception in it is one of those or a cancellation.
+    """
+    from agentstop.redact import scrub
+    from agentstop.text import printable
+
+    if isinstance(exc, AgentstopError):
+        return printable(scrub(str(exc)))
+    if isinstance(exc, OSError):
+        where = f" ({printable(str(exc.filename))})" if exc.filename else ""
+        fix = ("free disk space; the fence held: nothing was issued without its journal record"
+               if exc.errno == errno.ENOSPC else "check the path and its permissions")
+        return f"{exc.strerror or exc}{where}: {fix}."
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = list(_leaves(exc))
+        if not all(isinstance(e, AgentstopError | OSError | asyncio.CancelledError) for e in leaves):
+            return None
+        first = next((e for e in leaves if isinstance(e, AgentstopError)),
+                     next((e for e in leaves if isinstance(e, OSError)), None))
+        return None if first is None else one_line(first)
+    return None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 def _python_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
@@ -292,21 +404,31 @@ async def open_and_recover(target: Target | None, *, recover_dead: bool = True) 
     where = target if target is not None else default_journal()
     await require_journal(where)
     journal = await Journal.connect(where)
-    notes: list[str] = []
-    if recover_dead:
-        from agentstop.supervisor import is_alive
+    try:
+        return journal, await _recover_dead(journal) if recover_dead else []
+    except BaseException:
+        # Closed on every failure: a reader thread left open keeps the process from exiting.
+        with anyio.CancelScope(shield=True):
+            await journal.close()
+        raise
 
-        for session in await journal.sessions():
-            if session.status == "running" and is_alive(session):
-                continue
-            calls = await journal.calls(session.session_id)
-            if session.status != "running":
-                if not any(c.state in _IN_FLIGHT for c in calls):
-                    continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
-                if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
-                    continue  # its process is still settling them (recovery leaves it be): start no servers
-            notes.extend(await _recover(journal, session, calls))
-    return journal, notes
+
+async def _recover_dead(journal: Journal) -> list[str]:
+    """Recover the journal's sessions whose process died; notes for the user."""
+    from agentstop.supervisor import is_alive
+
+    notes: list[str] = []
+    for session in await journal.sessions():
+        if session.status == "running" and is_alive(session):
+            continue
+        calls = await journal.calls(session.session_id)
+        if session.status != "running":
+            if not any(c.state in _IN_FLIGHT for c in calls):
+                continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
+            if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
+                continue  # its process is still settling them (recovery leaves it be): start no servers
+        notes.extend(await _recover(journal, session, calls))
+    return notes
 
 
 _IN_FLIGHT = ("committing", "unknown")
@@ -343,5 +465,7 @@ def unsettled_note(session_id: str) -> str:
 
 def echo_notes(notes: list[str]) -> None:
     """Print recovery notes to stderr."""
+    from agentstop.text import printable
+
     for note in notes:
-        click.echo(note, err=True)
+        click.echo(printable(note), err=True)

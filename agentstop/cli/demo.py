@@ -14,7 +14,7 @@ import platformdirs
 from agentstop.errors import AgentstopError
 from agentstop.task import load_task
 
-from .common import EXIT_USAGE, TARGET, Target, shown
+from .common import EXIT_USAGE, SECONDS, TARGET, Target, shown
 from .headless import run_headless
 
 __all__ = ["demo_cmd"]
@@ -48,7 +48,7 @@ def _where(world_dir: Path, journal: Target) -> str:
 @click.option("--task", "task_name", default="seed", show_default=True,
               help="Which demo task: 'seed' (the misread release), 'parallel', or a path to a task file.")
 @click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
-@click.option("--stop-after", type=click.FloatRange(min=0), metavar="SECONDS",
+@click.option("--stop-after", type=SECONDS, metavar="SECONDS",
               help="Press Stop this many seconds after the session started.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
 @click.option("--dir", "world_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -56,7 +56,7 @@ def _where(world_dir: Path, journal: Target) -> str:
 @click.option("--journal", type=TARGET, metavar="PATH|URL",
               help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: demo.db next "
                    "to the world).")
-@click.option("--undo-window", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+@click.option("--undo-window", type=SECONDS, default=10.0, show_default=True, metavar="SECONDS",
               envvar="AGENTSTOP_DEMO_UNDO_WINDOW", show_envvar=True,
               help="How long a sent email stays in the outbox, exactly undoable, before delivery.")
 def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: bool, world_dir: Path | None,

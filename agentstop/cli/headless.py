@@ -18,6 +18,7 @@ from agentstop.journal import Event, Journal
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
 from agentstop.task import TaskFile
+from agentstop.text import printable
 from agentstop.tools import ToolRegistry
 
 from .common import EXIT_FAILED, EXIT_OK, Target
@@ -42,18 +43,22 @@ class ProgressPrinter:
         at = clock(event.at)
         data = event.data
         if event.kind == "transcript":
-            return f"{at}  agent: {data.get('text', '').strip()}"
+            # Several lines stay several, each indented: none can pass for a progress line of its own.
+            text = printable(str(data.get("text", "")).strip(), multiline=True).replace("\n", "\n" + " " * 21)
+            return f"{at}  agent: {text}"
         if event.kind == "revoked":
-            return f"{at}  ── grant revoked by {data.get('by')}: {data.get('reason')} ── nothing new can commit"
+            return (f"{at}  ── grant revoked by {printable(str(data.get('by')))}: {printable(str(data.get('reason')))} "
+                    "── nothing new can commit")
         if event.kind == "session_ended":
-            return f"{at}  ── session {data.get('status')}"
+            return f"{at}  ── session {printable(str(data.get('status')))}"
         if event.call_id is None:
             return None
         if event.kind == "planned":
             self._summaries[event.call_id] = (str(data.get("tool", "")), str(data.get("summary", "")))
         _, summary = self._summaries.get(event.call_id, ("", ""))
         reason = data.get("reason")
-        tail = f"  ({reason})" if reason and event.kind not in ("planned", "prepared") else ""
+        tail = f"  ({printable(str(reason))})" if reason and event.kind not in ("planned", "prepared") else ""
+        summary = printable(summary)
         if len(summary) > 72:
             summary = summary[:71] + "…"
         return f"{at}  {event.call_id:>4}  {event.kind:<19} {summary}{tail}"
@@ -137,8 +142,8 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
         await progress.poll()
         report = await Report.from_journal(journal, sup.session_id)
     if planner_error is not None:
-        print(f"agentstop: {planner_error}", file=sys.stderr, flush=True)
-    print(report.summary_line(), file=sys.stderr, flush=True)
+        print(f"agentstop: {printable(str(planner_error))}", file=sys.stderr, flush=True)
+    print(printable(report.summary_line()), file=sys.stderr, flush=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     return exit_code(report)

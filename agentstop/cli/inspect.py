@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 
 import anyio
 import click
 from rich.console import Console
 
-from agentstop.journal import SessionRecord, escalate_stop, request_stop_after_step, revoke
+from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop_after_step, revoke
 from agentstop.report import Report
 from agentstop.supervisor.reapply import run_reapply
 from agentstop.supervisor.undo import run_undo
+from agentstop.text import printable
 
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    TEXT,
     Target,
     default_journal,
     echo_notes,
@@ -66,7 +67,7 @@ async def report_cmd(journal: Target | None, session: str, as_json: bool) -> int
     else:
         Console().print(render_report(report))
     if unsettled is not None:
-        click.echo(f"agentstop: {unsettled}", err=True)
+        click.echo(f"agentstop: {printable(str(unsettled))}", err=True)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -106,7 +107,6 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
     return EXIT_OK
 
 
-_CALL_ID = re.compile(r"c\d+")
 _UNDOABLE = ("committed", "compensation_failed")
 _REAPPLIABLE = ("compensated", "reapply_failed")
 
@@ -124,7 +124,7 @@ _REAPPLIABLE = ("compensated", "reapply_failed")
               help="Undo the undo: carry these undone calls' effects out again (where their tool can; the "
                    "event booked again, the branch re-created, the rows re-inserted), earliest commit first. "
                    "Each is then done, and undoable, again.")
-@click.argument("call_ids", nargs=-1)
+@click.argument("call_ids", nargs=-1, type=TEXT)
 @run_async
 async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: bool, reapply: bool,
                    call_ids: tuple[str, ...]) -> int:
@@ -152,9 +152,6 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
       agentstop undo --reapply c3                # c3 should not have been undone: do it again
       agentstop undo --reapply --all             # put back everything the last undo took away
     """
-    if isinstance(journal, Path) and _CALL_ID.fullmatch(str(journal)) and not journal.exists():
-        # `agentstop undo c3`: a call id where the optional JOURNAL argument would go.
-        journal, call_ids = None, (str(journal), *call_ids)
     if undo_all == bool(call_ids):
         raise click.UsageError("pass either --all or one or more CALL_IDs (e.g. c3 c5)")
     if reapply:
@@ -165,13 +162,14 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
     try:
         echo_notes(notes)
         sid = await j.resolve_session(session)
+        _warn_if_running(await j.session(sid), "undo")
         # MCP servers are started (from the session's task file) only for calls this undo may compensate.
         wanted = None if undo_all else set(call_ids)
         needed = {c.tool for c in await j.calls(sid)
                   if c.can_compensate and c.state in _UNDOABLE and (wanted is None or c.call_id in wanted)}
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
-                click.echo(f"cannot load tool {problem}", err=True)
+                click.echo(f"cannot load tool {printable(problem)}", err=True)
             by = "agentstop undo --force" if force else "agentstop undo"
             results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by=by, force=force)
     finally:
@@ -180,7 +178,8 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
         click.echo("nothing to undo", err=True)
     for r in results:
         mark = {"compensated": "undone ", "failed": "FAILED ", "skipped": "skipped", "refused": "REFUSED"}[r.status]
-        click.echo(f"{mark} {r.call_id:>5} {r.tool}: {r.drift if r.status == 'refused' else r.detail}")
+        click.echo(f"{mark} {r.call_id:>5} {printable(r.tool)}: "
+                   f"{printable(r.drift if r.status == 'refused' else r.detail)}")
     refused = [r.call_id for r in results if r.status == "refused"]
     if refused:
         # A journal URL is not repeated: it may hold a password.
@@ -191,25 +190,38 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
     return EXIT_FAILED if refused or any(r.status == "failed" for r in results) else EXIT_OK
 
 
+def _warn_if_running(info: SessionRecord, command: str) -> None:
+    """Say so when the session still runs: it may commit more, or act on what this undoes."""
+    from agentstop.supervisor import is_alive
+
+    if info.status != SessionStatus.RUNNING or not is_alive(info):
+        return
+    where = f"pid {info.pid} on host {info.host}" if info.pid is not None else f"host {info.host}"
+    click.echo(f"warning: session {info.session_id} is still running ({where}): it may commit more calls after "
+               f"this {command}, or act again on what is undone. Stop it first: agentstop stop --session "
+               f"{info.session_id}", err=True)
+
+
 async def _reapply(journal: Target | None, session: str, call_ids: list[str] | None) -> int:
     """`undo --reapply`: carry undone calls' effects out again; one line per call, like undo."""
     j, notes = await open_and_recover(journal)
     try:
         echo_notes(notes)
         sid = await j.resolve_session(session)
+        _warn_if_running(await j.session(sid), "undo --reapply")
         # MCP servers are started only for calls this re-apply may run.
         needed = {c.tool for c in await j.calls(sid) if c.can_reapply and c.state in _REAPPLIABLE
                   and (call_ids is None or c.call_id in call_ids)}
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
-                click.echo(f"cannot load tool {problem}", err=True)
+                click.echo(f"cannot load tool {printable(problem)}", err=True)
             results = await run_reapply(j, tools, sid, call_ids, by="agentstop undo --reapply")
     finally:
         await j.close()
     if not results:
         click.echo("nothing to re-apply: no undone call of this session can be done again", err=True)
     for r in results:
-        click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {r.tool}: {r.detail}")
+        click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {printable(r.tool)}: {printable(r.detail)}")
     failed = [r.call_id for r in results if r.status == "failed"]
     if failed:
         where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
@@ -224,15 +236,15 @@ _REAPPLY_MARK: dict[str, str] = {"reapplied": "redone ", "failed": "FAILED ", "s
 
 @click.command("stop")
 @journal_argument
-@click.option("--session", "-s", "session", default=None,
+@click.option("--session", "-s", "session", default=None, type=TEXT,
               help="Session id, or 'latest' (the default when no selector is given).")
 @click.option("--all-running", is_flag=True, help="Every running session in the journal.")
-@click.option("--tool", "tools", multiple=True, metavar="NAME",
+@click.option("--tool", "tools", multiple=True, metavar="NAME", type=TEXT,
               help="Running sessions that have this tool: its name (send_email), class (SendEmail) or import "
                    "path (demo_tools.mail:SendEmail). Repeat for any of several.")
-@click.option("--task", "tasks", multiple=True, metavar="NAME",
+@click.option("--task", "tasks", multiple=True, metavar="NAME", type=TEXT,
               help="Running sessions of the task with this name (its `name:`). Repeat for any of several.")
-@click.option("--reason", default="stopped from another terminal", show_default=True)
+@click.option("--reason", default="stopped from another terminal", show_default=True, type=TEXT)
 @click.option("--after-step", is_flag=True,
               help="Let the calls of the current step finish and start no new step, then stop.")
 @run_async
@@ -302,25 +314,25 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
 
 async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step: bool) -> int:
     """`stop --session`: one session, by id or 'latest'."""
-    sid = info.session_id
+    sid, name = info.session_id, printable(info.task_name)
     if info.status != "running":
-        click.echo(f"session {sid} ({info.task_name}) already ended ({info.status}); nothing to revoke.", err=True)
+        click.echo(f"session {sid} ({name}) already ended ({info.status}); nothing to revoke.", err=True)
         return EXIT_OK
     if after_step:
         await anyio.to_thread.run_sync(
             lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason))
-        click.echo(f"asked session {sid} ({info.task_name}) to stop after its current step; "
+        click.echo(f"asked session {sid} ({name}) to stop after its current step; "
                    "it revokes its grant once that step's calls have finished.", err=True)
         return EXIT_OK
     revoked = await anyio.to_thread.run_sync(lambda: revoke(target, sid, by="agentstop stop", reason=reason))
     if revoked:
         click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
-                   f"({info.task_name}); nothing new can commit. It stops within 100 ms if running.", err=True)
+                   f"({name}); nothing new can commit. It stops within 100 ms if running.", err=True)
     else:
         # Already revoked and still running: it is stopping, waiting for calls in flight. As when
         # Stop is pressed twice where it runs, the rest of its grace is skipped.
         await anyio.to_thread.run_sync(lambda: escalate_stop(target, sid, by="agentstop stop"))
-        click.echo(f"session {sid} ({info.task_name}) was already stopping; asked it to skip the rest of its "
+        click.echo(f"session {sid} ({name}) was already stopping; asked it to skip the rest of its "
                    "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
                    err=True)
     return EXIT_OK

@@ -69,9 +69,9 @@ def copy_cmd(source: Target, destination: Target, as_json: bool) -> None:
     _summarise(result, shown(source), shown(destination))
     if as_json:
         click.echo(json.dumps({"source": shown(source), "destination": shown(destination),
-                               "copied": result.copied, "skipped": result.skipped, "running": result.running},
-                              indent=2))
-    sys.exit(EXIT_OK)
+                               "copied": result.copied, "skipped": result.skipped, "running": result.running,
+                               "unreadable": result.unreadable}, indent=2))
+    sys.exit(EXIT_FAILED if result.unreadable else EXIT_OK)
 
 
 class _Progress:
@@ -99,12 +99,15 @@ def _ids(ids: list[str]) -> str:
 
 
 def _summarise(result: CopyResult, source: str, destination: str) -> None:
-    if not result.copied and not result.skipped:
+    if not result.copied and not result.skipped and not result.unreadable:
         click.echo(f"{source} holds no sessions; nothing to copy.", err=True)
         return
     click.echo(f"copied {len(result.copied)} session(s) from {source} to {destination}", err=True)
     if result.skipped:
         click.echo(f"skipped {len(result.skipped)} already in {destination}: {_ids(result.skipped)}", err=True)
+    if result.unreadable:
+        click.echo(f"{len(result.unreadable)} session(s) could not be read whole from the damaged {source} and were "
+                   f"left out: {_ids(result.unreadable)}. Everything else was copied.", err=True)
     if result.running:
         click.echo(f"{len(result.running)} copied session(s) were still running in {source}: {_ids(result.running)}. "
                    "Each was copied as it was at that moment; what it does next is not copied (copying again "

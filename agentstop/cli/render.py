@@ -14,9 +14,15 @@ from agentstop.formatting import STATE_STYLE, clock, duration
 from agentstop.journal import SessionRecord
 from agentstop.report import Report, ReportItem
 from agentstop.supervisor import is_alive
+from agentstop.text import printable
 
 __all__ = ["STATE_STYLE", "clock", "duration", "liveness", "render_report", "render_sessions", "session_json"]
 
+
+
+def _safe(text: str, style: str = "") -> Text:
+    """Agent, tool or upstream text as a cell: control characters escaped, and never read as Rich markup."""
+    return Text(printable(text), style=style)
 
 
 def _state(item: ReportItem) -> Text:
@@ -43,7 +49,7 @@ def _section(title: str, items: tuple[ReportItem, ...], detail: str) -> Renderab
                 text += f" (re-applied {item.reapplies} time(s))"
         else:
             text = item.reason or ""
-        table.add_row(item.call_id, item.tool, item.summary, _state(item), text)
+        table.add_row(_safe(item.call_id), _safe(item.tool), _safe(item.summary), _state(item), _safe(text))
     if not items:
         table.add_row("", "", Text("none", style="dim"), "", "")
     return table
@@ -52,10 +58,10 @@ def _section(title: str, items: tuple[ReportItem, ...], detail: str) -> Renderab
 def render_report(report: Report) -> RenderableType:
     """The four-way report as four tables under a one-line summary."""
     s = report.session
-    head = Text.assemble((f"{s.task_name}", "bold"), f"  session {s.session_id}  ",
-                         (report.summary_line(), "bold yellow" if s.status != "completed" else "bold green"))
+    head = Text.assemble((printable(s.task_name), "bold"), f"  session {printable(s.session_id)}  ",
+                         (printable(report.summary_line()), "bold yellow" if s.status != "completed" else "bold green"))
     if s.stop_reason:
-        head.append(f"\nreason: {s.stop_reason}", style="dim")
+        head.append(f"\nreason: {printable(s.stop_reason)}", style="dim")
     return Group(
         head,
         _section("Done", report.done, "undo"),
@@ -108,19 +114,19 @@ def render_sessions(rows: list[tuple[SessionRecord, Report]]) -> RenderableType:
         end = session.ended_at or now
         status = session.status
         if session.stopped_by and status == "stopped":
-            status = f"stopped by {session.stopped_by}"
+            status = f"stopped by {printable(session.stopped_by)}"
         live = liveness(session, now)
         if live is not None:
             status = f"{status} ({live})"
         started = datetime.fromtimestamp(session.started_at).strftime("%Y-%m-%d %H:%M:%S")
         style = {"completed": "green", "running": "yellow"}.get(session.status, "red")
-        out.append(session.session_id, style="bold")
+        out.append(printable(session.session_id), style="bold")
         out.append("  ")
         out.append(status, style=style)
         out.append(f"  {started}  {duration(end - session.started_at)}  ")
-        out.append(_where(session), style="dim")
+        out.append(printable(_where(session)), style="dim")
         out.append("\n")
-        out.append(f"  {session.task_name}", style="italic")
+        out.append(f"  {printable(session.task_name)}", style="italic")
         out.append(f" · {len(report.done)} done, {len(report.interrupted)} interrupted, "
                    f"{len(report.in_flight)} in flight, {len(report.undoable)} undoable\n")
     return out

@@ -14,6 +14,7 @@ from agentstop.supervisor import is_alive
 from .common import (
     EXIT_OK,
     EXIT_USAGE,
+    TEXT,
     Target,
     default_journal,
     journal_argument,
@@ -27,7 +28,8 @@ __all__ = ["replay_cmd", "tui_cmd"]
 
 @click.command("replay")
 @journal_argument
-@click.option("--session", "-s", "session", default=None, help="Open this session (id or 'latest') directly.")
+@click.option("--session", "-s", "session", default=None, type=TEXT,
+              help="Open this session (id or 'latest') directly.")
 @click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the session's report and timeline to FILE.html, FILE.json or FILE.md instead.")
 @run_async
@@ -66,7 +68,7 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
 
 @click.command("tui")
 @journal_argument
-@click.option("--session", "-s", "session", default=None,
+@click.option("--session", "-s", "session", default=None, type=TEXT,
               help="Open this session (id or 'latest'). Default: the running one, when exactly one runs.")
 @run_async
 async def tui_cmd(journal: Target | None, session: str | None) -> int:

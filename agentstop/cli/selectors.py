@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from agentstop.journal import Journal, SessionRecord, SessionStatus
 from agentstop.supervisor import is_alive
+from agentstop.text import printable
 
 __all__ = ["Chosen", "Picked", "Selector", "select_running", "tool_names"]
 
@@ -71,7 +72,7 @@ class Picked:
         s = self.session
         where = f"on {s.host or 'an unknown host'}" + (f" pid {s.pid}" if s.pid is not None else "")
         gone = "" if self.live else " [not live: its process seems gone; `agentstop report` marks it crashed]"
-        return f"{s.session_id} ({s.task_name}) {where}{gone}"
+        return printable(f"{s.session_id} ({s.task_name}) {where}{gone}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Chosen:
         """The message when no running session matched: what is running instead."""
         if not self.running:
             return f"agentstop: no session is running in {where}; nothing to stop."
-        listed = ", ".join(f"{s.session_id} ({s.task_name})" for s in self.running[:5])
+        listed = printable(", ".join(f"{s.session_id} ({s.task_name})" for s in self.running[:5]))
         more = f" and {len(self.running) - 5} more" if len(self.running) > 5 else ""
         return (f"agentstop: no running session matches {self.selector.describe()} in {where}; "
                 f"{len(self.running)} running: {listed}{more}. "

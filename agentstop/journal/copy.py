@@ -72,6 +72,8 @@ class CopyResult:
     copied: list[str] = field(default_factory=lambda: [])
     skipped: list[str] = field(default_factory=lambda: [])
     running: list[str] = field(default_factory=lambda: [])
+    unreadable: list[str] = field(default_factory=lambda: [])
+    """Sessions whose rows a damaged source file could not give: left out, the rest copied."""
 
 
 def copy_sessions(
@@ -108,7 +110,16 @@ def copy_sessions(
             for index, session_id in enumerate(listed, 1):
                 copied = running = False
                 if session_id not in present:  # (checked again in the write's transaction)
-                    rows: _Rows = _guarded(src, _read_session, src, src_conn, session_id)
+                    try:
+                        rows: _Rows = _guarded(src, _read_session, src, src_conn, session_id)
+                    except JournalError:
+                        if src.kind != "sqlite":
+                            raise
+                        # A damaged file: salvage every session that still reads whole, name the others.
+                        if src_conn.in_transaction:
+                            src_conn.execute("ROLLBACK")
+                        result.unreadable.append(session_id)
+                        continue
                     copied = _guarded(dst, _write_session, dst, dst_conn, rows)
                     running = copied and rows.session[_STATUS] == SessionStatus.RUNNING
                 (result.copied if copied else result.skipped).append(session_id)

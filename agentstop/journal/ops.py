@@ -14,10 +14,13 @@ tells other processes of a revoke, `where` names the journal in errors.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from typing import Any
 
-from agentstop.errors import IllegalTransition, JournalError, UnknownCall, UnknownSession
+from agentstop.errors import CallTaken, IllegalTransition, JournalError, UnknownCall, UnknownSession
 from agentstop.grant import GrantSpec, GrantState, fence_verdict
+from agentstop.redact import scrub
 
 from .records import SessionStatus
 from .states import CallState, can_move
@@ -37,7 +40,14 @@ __all__ = [
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))
+    # Every JSON column (event payloads, transcripts, args, prepared effects, receipts) is scrubbed of
+    # registered secrets as it is written: nothing a model or a server echoes reaches the file or its WAL.
+    return scrub(json.dumps(value, default=str, separators=(",", ":")))
+
+
+def _text(value: str | None) -> str | None:
+    """A free-text column (a summary, a reason, an error), scrubbed like the JSON ones."""
+    return None if value is None else scrub(value)
 
 
 def append_event(
@@ -54,6 +64,22 @@ def append_event(
         (session_id, call_id, kind, at, _json(data or {})),
     ).fetchone()
     return int(row[0])
+
+
+#: States a person's command takes a call into, and what it is then doing to it.
+_OWNED = {CallState.COMPENSATING: "undone", CallState.REAPPLYING: "re-applied"}
+
+
+def _taken(conn: Any, session_id: str, call_id: str, current: CallState, wanted: CallState) -> IllegalTransition:
+    """The error for an undo/re-apply that lost the call: who took it (from its latest `wanted` event)."""
+    row = conn.execute("SELECT data FROM events WHERE session_id = ? AND call_id = ? AND kind = ?"
+                       " ORDER BY seq DESC LIMIT 1", (session_id, call_id, wanted.value)).fetchone()
+    if row is None:
+        return IllegalTransition(where(conn), call_id, current.value, wanted.value)
+    data = json.loads(row[0]) if isinstance(row[0], str) else dict(row[0] or {})
+    pid, host, by = data.get("pid"), data.get("host"), data.get("by")
+    owner = (f"pid {pid} on host {host}" if pid is not None else "another process") + (f" ({by})" if by else "")
+    return CallTaken(where(conn), call_id, current.value, wanted.value, _OWNED[wanted], owner)
 
 
 def where(conn: Any) -> str:
@@ -177,7 +203,7 @@ def plan_call(
         "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
         " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at,"
         " can_reapply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (session_id, call_id, n, tool, summary, resource, _json(args), reversibility, on_stop,
+        (session_id, call_id, n, tool, _text(summary), _text(resource), _json(args), reversibility, on_stop,
          int(can_compensate), int(can_lookup), undo_hint, idempotency_key, grant_id,
          CallState.PLANNED.value, at, at, int(can_reapply)),
     )
@@ -219,15 +245,23 @@ def transition(
         raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
     if not can_move(current, state):
+        if state in _OWNED:
+            raise _taken(conn, session_id, call_id, current, state)
         raise IllegalTransition(where(conn), call_id, current.value, state.value)
     event: dict[str, Any] = dict(data or {})
+    if state in _OWNED:
+        # Who does it: a second `undo` that loses the call names this process instead of failing as a bug.
+        event.setdefault("pid", os.getpid())
+        event.setdefault("host", socket.gethostname())
+        if undo_by is not None:
+            event.setdefault("by", undo_by)
     if reason is not None:
         event["reason"] = reason
     sets = ["state = ?", "updated_at = ?"]
     values: list[Any] = [state.value, at]
     if reason is not None and state not in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED):
         sets.append("reason = ?")
-        values.append(reason)
+        values.append(_text(reason))
     if prepared is not None:
         sets.append("prepared = ?")
         values.append(_json(prepared))
@@ -248,10 +282,10 @@ def transition(
         values.append(undo_by)
     if state in (CallState.COMPENSATION_FAILED, CallState.COMPENSATED):
         sets.append("undo_error = ?")
-        values.append(undo_error)
+        values.append(_text(undo_error))
     if state is CallState.REAPPLY_FAILED:
         sets.append("reapply_error = ?")
-        values.append(reapply_error)
+        values.append(_text(reapply_error))
     if current is CallState.REAPPLYING and state is CallState.COMMITTED:
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
         sets.extend(["reapplies = reapplies + 1", "reapply_error = NULL", "undo_attempts = 0", "undo_error = NULL",
@@ -330,7 +364,7 @@ def end_session(
     cur = conn.execute(
         "UPDATE sessions SET status = ?, ended_at = ?, stopped_by = COALESCE(?, stopped_by),"
         " stop_reason = COALESCE(?, stop_reason) WHERE session_id = ? AND status = ?",
-        (status, at, stopped_by, stop_reason, session_id, SessionStatus.RUNNING))
+        (status, at, stopped_by, _text(stop_reason), session_id, SessionStatus.RUNNING))
     if cur.rowcount == 0:
         return False
     append_event(conn, session_id, None, "session_ended", at,

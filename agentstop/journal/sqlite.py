@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
+from agentstop.errors import JournalBusy, JournalCorrupt, JournalDamaged, JournalError, JournalFull, JournalTooNew
 
 from .backend import Backend, ReadConnection
 from .schema import SCHEMA_VERSION, apply_pragmas, migrate, user_version
@@ -19,6 +21,59 @@ from .schema import SCHEMA_VERSION, apply_pragmas, migrate, user_version
 __all__ = ["SqliteBackend"]
 
 _OUR_TABLES = {"sessions", "grants", "calls", "events"}
+
+#: How long `PRAGMA quick_check` may run before the journal counts as damaged: every read path is bounded.
+CHECK_BUDGET = 10.0
+
+
+def quick_check(path: Path, budget: float = CHECK_BUDGET) -> str | None:
+    """Why the file's pages are damaged (`PRAGMA quick_check`, read-only, at most `budget` s), or None."""
+    deadline = time.monotonic() + budget
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        return str(exc)
+    # The check reads every page: a progress handler bounds it on a huge or pathological file.
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        rows = conn.execute("PRAGMA quick_check(5)").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupt" in str(exc):
+            return f"the integrity check did not finish within {budget:g} s"
+        return str(exc)
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    found = [line for r in rows for line in str(r[0]).splitlines() if line and not line.startswith("***")]
+    if found == ["ok"]:
+        return None
+    more = f" and {len(found) - 1} more problem(s)" if len(found) > 1 else ""
+    return f"{found[0] if found else 'quick_check failed'}{more}"
+
+
+def is_full(exc: BaseException) -> bool:
+    """True for SQLITE_FULL and for an I/O error that was ENOSPC (a full disk)."""
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return "database or disk is full" in str(exc)
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    """True when the journal's filesystem has less than 1 MiB free for this user."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
+def is_damage(exc: BaseException) -> bool:
+    """True for SQLITE_CORRUPT / SQLITE_NOTADB: the file's pages are damaged."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc)
 
 
 class _Connection(sqlite3.Connection):
@@ -28,9 +83,10 @@ class _Connection(sqlite3.Connection):
 
 
 class _Reader(ReadConnection):
-    def __init__(self, conn: aiosqlite.Connection, where: str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, where: str, backend: SqliteBackend) -> None:
         self._conn = conn
         self._where = where
+        self._backend = backend
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
@@ -40,6 +96,11 @@ class _Reader(ReadConnection):
                 async with self._conn.execute(sql, params) as cur:
                     rows = list(await cur.fetchall())
         except sqlite3.DatabaseError as exc:
+            # The first failed read decides: damaged pages (quick_check) mean nothing more is written.
+            damage = await anyio.to_thread.run_sync(quick_check, self._backend.path)
+            if damage is not None:
+                self._backend.damaged = damage
+                raise JournalDamaged(self._where, damage) from exc
             raise JournalCorrupt(self._where, f"reading failed: {exc}") from exc
         return rows
 
@@ -57,9 +118,32 @@ class SqliteBackend(Backend):
         self.path = path
         self.where = str(path)
         self.busy_timeout = busy_timeout
+        #: Why the file failed its check, once it has: from then on nothing is written to it.
+        self.damaged: str | None = None
+
+    def _check_kind(self) -> None:
+        """Refuse a path that is not (and cannot become) a regular file: a device, a dangling link, a directory."""
+        path = self.path
+        if path.is_symlink() and not path.exists():
+            raise JournalError(str(path), f"is a symbolic link to {os.readlink(path)}, which does not exist",
+                               "Point the journal at a real file (or create the link's target directory); "
+                               "agentstop does not create a journal through a dangling link.")
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise JournalError(str(path), f"cannot be opened ({exc.strerror or exc})",
+                               "Check the path and its permissions.") from None
+        if stat.S_ISDIR(mode):
+            raise JournalError(str(path), "is a directory", "Pass a journal file's path (like ./journal.db).")
+        if not stat.S_ISREG(mode):
+            raise JournalError(str(path), "is not a regular file (a device, a pipe or a socket)",
+                               "Pass a journal file's path (like ./journal.db); nothing was written.")
 
     def prepare(self, readonly: bool) -> None:
         path = self.path
+        self._check_kind()
         if not path.exists():
             if readonly:
                 raise JournalError(str(path), "does not exist", "Check the path, or run a session first.")
@@ -92,15 +176,24 @@ class SqliteBackend(Backend):
             raise JournalCorrupt(str(path), f"a SQLite database of another program (tables {sorted(tables)})")
         if version > 0 and not tables >= _OUR_TABLES:
             raise JournalCorrupt(str(path), f"tables missing: {sorted(_OUR_TABLES - tables)}")
+        if not readonly and version > 0:
+            # Nothing is written into a journal that fails its check (a run would add a session to it).
+            damage = quick_check(path)
+            if damage is not None:
+                self.damaged = damage
+                raise JournalDamaged(str(path), damage)
         if version < SCHEMA_VERSION:
             if readonly:
                 raise JournalError(str(path), f"schema version {version} is older than {SCHEMA_VERSION}",
                                    "Open it once read-write (agentstop sessions) to upgrade it.")
-            conn = sqlite3.connect(path, isolation_level=None)
             try:
-                migrate(conn, version)
-            finally:
-                conn.close()
+                conn = sqlite3.connect(path, isolation_level=None)
+                try:
+                    migrate(conn, version)
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:
+                raise self.error(exc) from exc
 
     def connect(self) -> _Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
@@ -111,6 +204,8 @@ class SqliteBackend(Backend):
         return True
 
     def begin(self, conn: Any, durable: bool) -> None:
+        if self.damaged is not None:
+            raise JournalDamaged(self.where, self.damaged)
         if durable != conn.synchronous_full:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             conn.synchronous_full = durable
@@ -127,13 +222,22 @@ class SqliteBackend(Backend):
         if "readonly" in text or "read-only" in text:
             return JournalError(self.where, f"cannot write ({text})",
                                 "Make the journal file and its directory writable.")
-        if "disk" in text or "full" in text:
+        if is_full(exc) or ("disk I/O error" in text and _disk_nearly_full(self.path)):
+            # With WAL, a full disk can surface as SQLITE_IOERR (the -wal or -shm file could not grow).
+            return JournalFull(self.where, text)
+        if "disk I/O error" in text:
+            # A file-size limit (EFBIG), a quota, a failing device: the fence held all the same.
             return JournalError(self.where, f"cannot write ({text})",
-                                "Free disk space; nothing was issued unjournaled.")
+                                "The disk may be full, over a quota or failing; nothing was issued unjournaled. "
+                                "Free space or check the disk, then run `agentstop report` to settle what was in "
+                                "flight.")
+        if is_damage(exc):
+            self.damaged = self.damaged or text
+            return JournalDamaged(self.where, text)
         return JournalError(self.where, f"write failed ({text})", "Nothing was issued unjournaled; check the file.")
 
     async def reader(self, readonly: bool) -> ReadConnection:
         uri = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
         conn = await aiosqlite.connect(uri, uri=readonly, isolation_level=None)
         await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        return _Reader(conn, self.where)
+        return _Reader(conn, self.where, self)

@@ -39,6 +39,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
 from pydantic_core import PydanticCustomError
 
 from agentstop.tools import Reversibility, StopPolicy
+from agentstop.yaml_limits import expansion_problem, max_file_bytes, size_problem
 
 from .errors import McpConfigError
 
@@ -375,9 +376,15 @@ def _read_yaml(path: Path, shown: str, what: str) -> tuple[Any, _Lines]:
         raise McpConfigError(shown, None, None, f"no such {what}; check the path (relative to the task file)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise McpConfigError(shown, None, None, f"cannot read the {what} ({exc}); check it is UTF-8 text") from None
+    too_big = size_problem(len(text.encode("utf-8")), max_file_bytes())
+    if too_big is not None:
+        raise McpConfigError(shown, None, None, too_big)
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        bomb = expansion_problem(root)
+        if bomb is not None:
+            raise McpConfigError(shown, bomb[0], None, bomb[1])
         data = None if root is None else loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -34,6 +34,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
+from agentstop.redact import register_secret
+
 from .config import ServerConfig, resolve_env_refs
 from .errors import McpServerError
 from .watch import ProgressFn
@@ -184,6 +186,8 @@ class ServerConnection:
         env = self._resolved("env", self.config.env)
         headers = self._resolved("headers", self.config.headers)
         self.secrets = tuple({*env.values(), *headers.values()})
+        for secret in self.secrets:  # literal or from ${env:}: masked wherever it is echoed (receipts too)
+            register_secret(secret)
         self._check_command()
         old = self._held
         if old is not None:

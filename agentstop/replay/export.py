@@ -11,6 +11,7 @@ from agentstop.errors import AgentstopError
 from agentstop.formatting import clock
 from agentstop.journal import Event, Journal
 from agentstop.report import Report, ReportItem
+from agentstop.text import printable
 
 __all__ = ["FORMATS", "export_session", "render_export"]
 
@@ -23,16 +24,22 @@ def _event_line(e: Event) -> dict[str, Any]:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Control characters escaped: a Markdown file is read with `cat` too, where ESC sequences would act.
+    return printable(text.replace("\n", " ")).replace("|", "\\|")
+
+
+def _h(text: str) -> str:
+    """Text for HTML: control characters escaped visibly, then HTML-escaped."""
+    return html.escape(printable(text, multiline=True))
 
 
 def _markdown(report: Report, events: list[Event]) -> str:
     s = report.session
-    out = [f"# {s.task_name}", "", f"Session `{s.session_id}` · {report.summary_line()}", ""]
+    out = [f"# {_md_escape(s.task_name)}", "", f"Session `{s.session_id}` · {_md_escape(report.summary_line())}", ""]
     if s.goal:
-        out += [f"Goal: {s.goal.strip()}", ""]
+        out += [f"Goal: {printable(s.goal.strip(), multiline=True)}", ""]
     if s.stop_reason:
-        out += [f"Stop reason: {s.stop_reason}", ""]
+        out += [f"Stop reason: {_md_escape(s.stop_reason)}", ""]
     for title, items, detail in (("Done", report.done, "undo"), ("Interrupted", report.interrupted, "why"),
                                  ("In flight", report.in_flight, "why"), ("Undoable", report.undoable, "undo")):
         out += [f"## {title} ({len(items)})", ""]
@@ -42,7 +49,8 @@ def _markdown(report: Report, events: list[Event]) -> str:
         out += [f"| call | tool | what | state | {detail} |", "|---|---|---|---|---|"]
         for i in items:
             text = i.undo.detail if detail == "undo" else (i.reason or "")
-            out.append(f"| {i.call_id} | {i.tool} | {_md_escape(i.summary)} | {i.state} | {_md_escape(text)} |")
+            out.append(f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | "
+                       f"{_md_escape(text)} |")
         out.append("")
     out += ["## Timeline", "", "| seq | time | call | event | detail |", "|---|---|---|---|---|"]
     for e in events:
@@ -58,7 +66,7 @@ def _html_rows(items: tuple[ReportItem, ...], detail: str) -> str:
     for i in items:
         text = i.undo.detail if detail == "undo" else (i.reason or "")
         cells = (i.call_id, i.tool, i.summary, i.state, text)
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td>{_h(c)}</td>" for c in cells) + "</tr>")
     return "\n".join(rows) or "<tr><td colspan=5><em>none</em></td></tr>"
 
 
@@ -72,13 +80,13 @@ def _html(report: Report, events: list[Event]) -> str:
     timeline = "\n".join(
         f"<tr{' class=stop' if e.kind == 'revoked' else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
         f"<td>{html.escape(e.call_id or '')}</td><td>{html.escape(e.kind)}</td>"
-        f"<td>{html.escape(str(_event_line(e)['detail']))}</td></tr>" for e in events)
+        f"<td>{_h(str(_event_line(e)['detail']))}</td></tr>" for e in events)
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(s.task_name)}: agentstop session {s.session_id}</title>
+<html><head><meta charset="utf-8"><title>{_h(s.task_name)}: agentstop session {s.session_id}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left}}tr.stop{{background:#fdd}}</style></head>
-<body><h1>{html.escape(s.task_name)}</h1><p>Session <code>{s.session_id}</code> ·
-{html.escape(report.summary_line())}</p><p>{html.escape(s.goal)}</p>
+<body><h1>{_h(s.task_name)}</h1><p>Session <code>{_h(s.session_id)}</code> ·
+{_h(report.summary_line())}</p><p>{_h(s.goal)}</p>
 {''.join(sections)}<h2>Timeline</h2><table><tr><th>seq</th><th>time</th><th>call</th><th>event</th>
 <th>detail</th></tr>{timeline}</table></body></html>
 """

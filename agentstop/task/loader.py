@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from agentstop.errors import TaskFileError
+from agentstop.yaml_limits import expansion_problem, max_file_bytes, size_problem
 
 from .lines import LineIndex, format_path
 from .models import TaskModel
@@ -64,11 +65,14 @@ def _yaml_error(shown: str, text: str, exc: yaml.YAMLError) -> TaskFileError:
     return TaskFileError(shown, None, None, f"cannot read the YAML: {exc}; fix the file")
 
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, object]:
+def _compose_and_construct(text: str, shown: str) -> tuple[yaml.Node | None, object]:
     # One parse: the node tree keeps the line numbers, the data is built from it.
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+        bomb = expansion_problem(root)
+        if bomb is not None:  # before anything walks the expanded document
+            raise TaskFileError(shown, bomb[0], None, bomb[1])
         return root, (None if root is None else loader.construct_document(root))
     finally:
         loader.dispose()
@@ -87,7 +91,7 @@ def parse_task(text: str, path: str | os.PathLike[str] = "task.yaml", *, shown_p
     """
     shown = str(path) if shown_path is None else shown_path
     try:
-        root, data = _compose_and_construct(text)
+        root, data = _compose_and_construct(text, shown)
     except yaml.YAMLError as exc:
         raise _yaml_error(shown, text, exc) from None
     except RecursionError:
@@ -136,8 +140,10 @@ def load_task(path: str | os.PathLike[str]) -> TaskFile:
     """
     shown = str(path)
     p = Path(path)
+    limit = max_file_bytes()
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            raw = f.read(limit + 1)  # never more: a 50 MB goal, or /dev/zero, is refused without reading it all
     except FileNotFoundError:
         raise TaskFileError(
             shown, None, None, "no such file; check the path (a relative path starts from the current directory)"
@@ -147,6 +153,9 @@ def load_task(path: str | os.PathLike[str]) -> TaskFile:
     except OSError as exc:
         problem = f"cannot read it ({exc.strerror or exc}); check its permissions"
         raise TaskFileError(shown, None, None, problem) from None
+    too_big = size_problem(len(raw), limit)
+    if too_big is not None:
+        raise TaskFileError(shown, None, None, too_big)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -301,9 +301,10 @@ class GrantModel(BaseModel):
         min_length=1, description="Tool name patterns the grant allows (fnmatch, like send_* or create_event)."
     )
     scopes: list[Pattern] = Field(
-        default_factory=lambda: ["*"],
+        default_factory=lambda: ["**"],
         min_length=1,
-        description="Resource patterns each call must match (like mail:*@example.com); default any resource.",
+        description="Resource patterns each call must match (like mail:*@example.com): `*` does not match `/`, "
+                    "`**` does; default any resource (`**`).",
     )
     ttl: Duration | None = Field(
         default=None, description="How long the grant lasts from the start (like 10m); omit for no time limit."

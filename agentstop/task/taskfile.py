@@ -14,6 +14,7 @@ from agentstop.grant import GrantSpec
 from agentstop.journal.backend import is_url
 from agentstop.planners.base import Planner
 from agentstop.planners.scripted import ScriptedPlanner, ScriptedStep
+from agentstop.redact import register_secret
 from agentstop.tools import Tool, ToolRegistry
 
 from .lines import LineIndex, format_path
@@ -126,6 +127,7 @@ class TaskFile:
                 raise self.error(["agent", "api_key_env"],
                                  f"the environment variable {name} is not set (or empty); export it with the API "
                                  f"key (export {name}=...), or remove api_key_env for a server without auth")
+            register_secret(api_key)  # a model that repeats it leaves *** in the journal, not the key
         return OpenAIChatPlanner(
             agent.model, self.goal, base_url=agent.base_url, api_key=api_key, api_key_env=agent.api_key_env,
             max_steps=agent.max_steps, temperature=agent.temperature, system=agent.system, timeout=agent.timeout,

@@ -43,7 +43,7 @@ def test_grant_defaults(tmp_path: Path) -> None:
     p = tmp_path / "t.yaml"
     p.write_text("name: x\ntools: [m:C]\ngrant: {tools: [a]}\nsteps: [{thought: t}]\n")
     task = load_task(p)
-    assert task.grant_spec() == GrantSpec(tools=["a"], scopes=["*"], ttl=None, max_calls=None)
+    assert task.grant_spec() == GrantSpec(tools=["a"], scopes=["**"], ttl=None, max_calls=None)
     assert task.grace_seconds == 2.0
     assert task.approve == "none"
     assert task.planner().tokens_per_second == 40.0

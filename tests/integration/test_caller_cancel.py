@@ -330,3 +330,49 @@ def test_the_cancel_is_journaled_with_who_cancelled(tmp_path: Path) -> None:
     [event] = anyio.run(main)
     assert event == {"call_id": "c1", "tool": "held_write", "committing": True,
                      "by": "cancelled by the caller (the user closed the chat)"}
+
+
+async def test_an_anyio_deadline_is_journaled_as_such(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    world.mkdir()
+    path = tmp_path / "journal.db"
+    control = Control(path, Phase.IN_PREPARE)
+    async with Journal.open(path) as journal:
+        sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
+        await sup.start()
+        with anyio.move_on_after(0.2):  # fires while the prepare holds (it waits for the test)
+            await sup.call("held_write", {"name": "d"})
+        control.release.set()
+        await sup.close()
+        [call] = await journal.calls(sup.session_id)
+    assert call.reason == "cancelled by the caller (its deadline passed) before the fence; nothing was sent"
+
+
+def test_call_sync_with_a_timeout_leaves_the_commit_to_the_supervisor(tmp_path: Path) -> None:
+    """A worker thread's timeout is its caller's cancel: TimeoutError at once, the commit goes on and lands."""
+    world = tmp_path / "world"
+    world.mkdir()
+    path = tmp_path / "journal.db"
+
+    async def main() -> tuple[str, CallState]:
+        control = Control(path, Phase.IN_COMMIT)
+        async with Journal.open(path) as journal:
+            sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
+            await sup.start()
+
+            def worker() -> str:
+                try:
+                    sup.call_sync("held_write", {"name": "t"}, timeout=1.0)
+                except TimeoutError as exc:
+                    return str(exc)
+                return "returned"
+
+            said = await anyio.to_thread.run_sync(worker)  # the commit holds until released below
+            control.release.set()
+            await sup.close()
+            [call] = await journal.calls(sup.session_id)
+            return said, CallState(call.state)
+
+    said, state = anyio.run(main)
+    assert said.startswith("held_write did not answer within 1 s")
+    assert state == CallState.COMMITTED and (world / "t.txt").exists()

@@ -271,6 +271,20 @@ class Report:
         return min(revoked, key=lambda g: g.revoked_at or 0.0) if revoked else None
 
     @property
+    def landed_after_stop(self) -> frozenset[str]:
+        """Calls that were in flight when the grant was revoked and landed during Stop's grace.
+
+        They passed the fence before the revoke (so Stop could not refuse them) and their
+        commit ended after it: done, and worth a look, since Stop did not prevent them.
+        """
+        revoked = self.revoked
+        if revoked is None or revoked.revoked_at is None:
+            return frozenset()
+        at = revoked.revoked_at
+        return frozenset(i.call_id for i in self.done if i.fence_at is not None and i.fence_at <= at
+                         and i.committed_at is not None and i.committed_at > at)
+
+    @property
     def epochs(self) -> int:
         """How many stretches the session ran: 1, plus one per Resume."""
         return max(1, len(self.grants))
@@ -309,7 +323,7 @@ class Report:
                 "revoked_at": _iso(revoked.revoked_at) if revoked else None,
                 "revoked_by": revoked.revoked_by if revoked else None,
             },
-            "done": [i.to_json() for i in self.done],
+            "done": [{**i.to_json(), "landed_after_stop": i.call_id in self.landed_after_stop} for i in self.done],
             "interrupted": [i.to_json() for i in self.interrupted],
             "in_flight": [i.to_json() for i in self.in_flight],
             "undoable": [i.to_json() for i in self.undoable],

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from agentstop.tools.base import Reversibility, Tool, ToolContext
 from demo_tools.http_client import UpstreamError, commit_receipt, path_key, request
+from demo_tools.latency import upstream
 from demo_tools.world_config import WorldConfig
 
 __all__ = ["CreateEvent", "ListEvents"]
@@ -52,6 +53,7 @@ class CreateEvent(Tool):
 
     async def prepare(self, args: CreateEvent.Args, ctx: ToolContext) -> dict[str, Any]:
         """The event to book, with the call's key as its uid; nothing is booked."""
+        await upstream("find_slot")
         return {
             "uid": ctx.idempotency_key,
             "title": args.title,
@@ -63,6 +65,7 @@ class CreateEvent(Tool):
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         """Book the event; booking the same uid again returns the existing event."""
         world = WorldConfig.load()
+        await upstream("book_event")
         event = {k: v for k, v in prepared.items() if k != "uid"}
         response = await request("PUT", f"{world.calendar_api}/events/{path_key(prepared['uid'])}", event)
         return commit_receipt(response, "calendar service")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
 from demo_tools.http_client import UpstreamError, commit_receipt, path_key, request
+from demo_tools.latency import upstream
 from demo_tools.settings import CHAT_DELAY_ENV, env_seconds
 from demo_tools.world_config import WorldConfig
 
@@ -59,6 +60,7 @@ class PostMessage(Tool):
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         """Queue the message under the call's idempotency key."""
         world = WorldConfig.load()
+        await upstream("post_chat")
         response = await request(
             "POST", f"{world.chat_api}/messages", {"idempotency_key": ctx.idempotency_key, **prepared}
         )

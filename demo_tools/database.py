@@ -38,7 +38,8 @@ import anyio.to_thread
 from pydantic import BaseModel, Field, field_validator
 
 from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility, Tool, ToolContext
+from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
+from demo_tools.latency import upstream
 from demo_tools.local_stores import connect
 from demo_tools.world_config import WorldConfig
 
@@ -629,6 +630,7 @@ class MigrateDatabase(Tool):
         f"row. Allowed, one statement per string: {ALLOWED}."
     )
     reversibility = Reversibility.COMPENSABLE
+    on_stop = StopPolicy.TRY_CANCEL  # a migration still running after the grace is rolled back
 
     class Args(BaseModel):
         """Arguments of migrate_database."""
@@ -667,6 +669,7 @@ class MigrateDatabase(Tool):
         """
         statements = [parse_statement(s) for s in args.statements]
         await self.discard(None, ctx)
+        await upstream("dry_run_migration")
         path = WorldConfig.load().database
         opened = await anyio.to_thread.run_sync(_prepare_sync, path, statements)
         self._open[ctx.idempotency_key] = opened
@@ -694,6 +697,13 @@ class MigrateDatabase(Tool):
         Raises:
             CommitRefused: the transaction could not be committed; nothing changed.
         """
+        try:
+            await upstream("migrate")
+        except anyio.get_cancelled_exc_class():
+            # Stop cut the migration short (on_stop try_cancel): roll it back, nothing lands.
+            with anyio.CancelScope(shield=True):
+                await self.discard(prepared, ctx)
+            raise
         opened = self._open.pop(ctx.idempotency_key, None)
         path = WorldConfig.load().database
         return await anyio.to_thread.run_sync(_commit_sync, path, prepared, opened, ctx.idempotency_key)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from agentstop.errors import CommitRefused
 from agentstop.tools.base import Reversibility, Tool, ToolContext
+from demo_tools.latency import upstream
 from demo_tools.local_stores import git_env
 from demo_tools.world_config import WorldConfig
 
@@ -197,6 +198,7 @@ class OpenDraftPR(Tool):
                 raise ValueError(f"the files are identical to {args.base!r}: there is nothing to propose")
             await _git("commit", "--quiet", "--no-verify", "-m", args.title, cwd=workdir)
             sha = (await _git("rev-parse", "HEAD", cwd=workdir)).stdout.strip()
+            await upstream("test_branch")
         except BaseException:
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
             raise
@@ -221,6 +223,7 @@ class OpenDraftPR(Tool):
         world = WorldConfig.load()
         key = ctx.idempotency_key
         branch, sha = prepared["branch"], prepared["commit_sha"]
+        await upstream("push_branch")  # before the record: nothing is pending until the push begins
         async with _locked_prs(world) as prs:
             record = _find(prs.records, key)
             if record is not None and record["state"] != "pending":

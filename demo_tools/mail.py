@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from agentstop.tools.base import Reversibility, Tool, ToolContext
 from demo_tools.http_client import UpstreamError, commit_receipt, path_key, request
+from demo_tools.latency import upstream
 from demo_tools.settings import UNDO_WINDOW_ENV, env_seconds
 from demo_tools.world_config import WorldConfig
 
@@ -64,6 +65,7 @@ class SendEmail(Tool):
             value = getattr(args, field)
             if len(value.splitlines()) > 1 or value.splitlines(keepends=True) != value.splitlines():
                 raise ValueError(f"the {field} of an email must be one line: a line break there could inject headers")
+        await upstream("compose_email")
         return {
             "to": args.to,
             "subject": args.subject,
@@ -74,6 +76,7 @@ class SendEmail(Tool):
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         """Queue the message in the outbox under the call's idempotency key."""
         world = WorldConfig.load()
+        await upstream("relay_email")
         response = await request(
             "POST", f"{world.mail_api}/outbox", {"idempotency_key": ctx.idempotency_key, **prepared}
         )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from agentstop.errors import CommitRefused
 from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
+from demo_tools.latency import upstream
 from demo_tools.local_stores import connect
 from demo_tools.world_config import WorldConfig
 
@@ -172,6 +173,7 @@ class Charge(Tool):
             {"account", "amount_cents", "memo"}.
         """
         await _check_account(args.account)
+        await upstream("authorize_charge")
         return args.model_dump(mode="json")
 
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
@@ -183,6 +185,7 @@ class Charge(Tool):
         Raises:
             CommitRefused: insufficient funds or unknown account; nothing was moved.
         """
+        await upstream("capture_charge")
         return await anyio.to_thread.run_sync(
             _move,
             WorldConfig.load().ledger,

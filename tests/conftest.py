@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,6 +10,10 @@ import pytest
 from agentstop import Journal
 from tests.support.postgres import PostgresServer, postgres_server
 from tests.support.tools import WriteNote
+
+# The demo's upstream latencies (demo_tools/latency.py) are off in tests, and in the processes they start,
+# unless a test asks for them: only the demo-story tests are about timing.
+os.environ.setdefault("AGENTSTOP_DEMO_LATENCY", "0")
 
 
 @pytest.fixture

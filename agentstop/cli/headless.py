@@ -143,6 +143,10 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
         report = await Report.from_journal(journal, sup.session_id)
     if planner_error is not None:
         print(f"agentstop: {printable(str(planner_error))}", file=sys.stderr, flush=True)
+    for item in report.done:
+        if item.call_id in report.landed_after_stop:
+            print(printable(f"{item.call_id} {item.summary}: in flight at Stop, landed during the grace"),
+                  file=sys.stderr, flush=True)
     print(printable(report.summary_line()), file=sys.stderr, flush=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 60.0
 # The longest runs (the whole seed story, ~15 s, and the seed stopped at 9.5 s) go on in the
 # background from the start, while the shorter runs go one by one.
-BACKGROUND: list[tuple[str, ...]] = [(), ("--stop-after", "9.5")]
+BACKGROUND: list[tuple[str, ...]] = [(), ("--stop-after", "9.5"), ("--stop-after", "14.5")]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,10 @@ class DemoRuns:
         directory = self.base / f"world{self._started}"
         self._started += 1
         # The window goes through the environment, as a user would set it for every run.
-        env = {**os.environ, "AGENTSTOP_DEMO_UNDO_WINDOW": str(undo_window),
+        # The seed story runs with the upstreams' realistic latencies; the parallel story is about the fence
+        # race of calls issued at once, with none.
+        latency = "0" if "parallel" in args else "1"
+        env = {**os.environ, "AGENTSTOP_DEMO_UNDO_WINDOW": str(undo_window), "AGENTSTOP_DEMO_LATENCY": latency,
                "AGENTSTOP_JOURNAL": str(self.base / "unused.db")}
         proc = subprocess.Popen(
             [sys.executable, "-m", "agentstop", "demo", "--headless", "--json", "--dir", str(directory), *args],

@@ -1,10 +1,14 @@
 """The seed story (`agentstop demo --headless`), stopped at several moments: the report matches the world.
 
-The agent streams at 6 words a second; from the session's start it sends Ada's
-mail at ~2.8 s, the team announcement at ~4.3 s, books the review at ~5.7 s,
-opens the PR at ~6.9 s, posts to chat at ~8.3 s, migrates at ~10.2 s, charges
-at ~12.2 s and asks for the wire at ~13.6 s (refused: nobody can approve it
-headless). The checks do not depend on those times, only on the order.
+The demo's upstreams take realistic times (demo_tools/latency.py): drafting an
+email 1.8 s, testing the release branch 3 s, a git push 2.5 s, the migration's
+commit 4 s, ... From the session's start: Ada's mail is drafted until ~2.5 s and
+lands at ~3.5 s; the team mail and the chat post go out together (the chat at
+~4.9 s, the mail drafted until ~6.1 s and landed at ~7 s); the review and the PR
+together (booked at ~9.9 s, the PR tested until ~10.9 s and pushed by ~13.4 s);
+the migration (dry run until ~16.5 s, committed at ~20.5 s), the charge (~24 s)
+and the wire (refused: nobody can approve it headless). The checks depend on the
+order and on which phase a moment falls in, with a second of slack either way.
 """
 
 from __future__ import annotations
@@ -23,11 +27,22 @@ from .world_state import BASE_BRANCHES, WorldState, assert_world_matches, by_too
 
 pytestmark = pytest.mark.slow
 
-SEED_TOOLS = ["send_email", "send_email", "create_event", "open_draft_pr", "post_message", "migrate_database",
-              "charge", "wire_transfer"]
+SEED_STEPS = [["send_email"], ["post_message", "send_email"], ["create_event", "open_draft_pr"],
+              ["migrate_database"], ["charge"], ["wire_transfer"]]
+SEED_TOOLS = [tool for step in SEED_STEPS for tool in step]
 
 # stop after (s): (mail undo window in s, calls done at least)
-STOPS = {1.5: (10.0, 0), 5.0: (1.0, 1), 9.5: (10.0, 4)}
+STOPS = {1.5: (10.0, 0), 5.0: (1.0, 1), 9.5: (10.0, 3), 14.5: (10.0, 5)}
+
+
+def in_story_order(tools: list[str]) -> bool:
+    """The calls so far are the story's steps in order (a parallel step's calls in any order)."""
+    rest = list(tools)
+    for step in SEED_STEPS:
+        taken, rest = rest[: len(step)], rest[len(step):]
+        if not set(taken) <= set(step) or (rest and sorted(taken) != sorted(step)):
+            return False
+    return not rest
 
 
 def seed(demo_runs: DemoRuns, stop_after: float | None) -> DemoRun:
@@ -61,22 +76,25 @@ def test_the_seed_stopped_mid_way_leaves_exactly_the_reported_world(demo_runs: D
         "stopped", "user", f"--stop-after {stop_after:g}")
     # The agent got as far as it got, in the story's order, and nothing after the Stop.
     tools = [i["tool"] for i in calls_in_order(report)]
-    assert tools == SEED_TOOLS[: len(tools)]
+    assert in_story_order(tools), tools
     assert len(report["done"]) >= STOPS[stop_after][1]
     assert "wire_transfer" not in tools
     assert_world_matches(report, run.world)
     assert f"Replay the report:    agentstop report {run.journal}" in run.stderr
 
 
-def test_stopped_before_the_first_call_the_world_is_untouched(demo_runs: DemoRuns) -> None:
+def test_stopped_while_the_first_mail_is_drafted_it_is_discarded_and_the_world_is_untouched(
+        demo_runs: DemoRuns) -> None:
     run = seed(demo_runs, 1.5)
 
     report = run.report
-    assert report["done"] == report["interrupted"] == report["in_flight"] == []
+    assert report["done"] == report["in_flight"] == []
+    [ada] = report["interrupted"]
+    assert (ada["tool"], ada["state"], ada["args"]["to"]) == ("send_email", "discarded", "ada@example.com")
+    assert ada["reason"].startswith("stopped before the fence")
     world = run.world
     assert world.outbox() == world.maildir() == world.events() == world.prs() == world.chat_queue() == []
     assert world.entries() == world.migrations() == []
-    assert run.stderr.count("agent:") == 0, "not even the first thought was finished"
 
 
 def test_a_short_undo_window_delivers_the_mail_before_the_stop(demo_runs: DemoRuns) -> None:
@@ -108,7 +126,7 @@ def test_the_seed_run_to_the_end_refuses_the_wire_headless(demo_runs: DemoRuns) 
     assert run.code == 1, run.stderr
     report = run.report
     assert report["session"]["status"] == "completed"
-    assert [i["tool"] for i in report["done"]] == SEED_TOOLS[:-1]
+    assert sorted(i["tool"] for i in report["done"]) == sorted(SEED_TOOLS[:-1])
     [wire] = report["interrupted"]
     assert (wire["tool"], wire["state"]) == ("wire_transfer", "rejected")
     assert wire["reason"].startswith("needs approval and nobody can approve here (headless)")
@@ -129,7 +147,7 @@ def test_the_report_replayed_after_the_demo_equals_the_demo_report(demo_runs: De
 
 
 def test_undo_all_with_the_world_restarted_takes_every_effect_back(demo_runs: DemoRuns, tmp_path: Path) -> None:
-    original = seed(demo_runs, 9.5)
+    original = seed(demo_runs, 14.5)  # the PR is pushed, the migration being dry-run
     # A copy, so the other tests still read the world as the demo left it.
     world_dir = tmp_path / "world"
     shutil.copytree(original.dir, world_dir)

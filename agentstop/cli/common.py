@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -355,19 +355,53 @@ async def tools_from_session(session: SessionRecord, needed: Collection[str] | N
     """
     registry, problems = _python_tools(session)
     names = [name for name in mcp_tools_of(session) if needed is None or name in needed]
-    if not names:
-        yield registry, problems
-        return
-    from agentstop.mcp.restart import session_servers
+    world = _demo_world_needed(session, registry, needed)
+    with _running_demo_world(world, session.session_id, purpose):
+        if not names:
+            yield registry, problems
+            return
+        from agentstop.mcp.restart import session_servers
 
-    async with session_servers(session.task_path, session.session_id, names, *purpose) as mcp:
-        listed = {tool.name: tool for tool in mcp.tools}
-        for name in names:
-            if name in listed:
-                registry.add(listed[name])
-            else:
-                problems.append(f"{name}: its server no longer lists the tool {name.split('.', 1)[1]!r}")
-        yield registry, problems
+        async with session_servers(session.task_path, session.session_id, names, *purpose) as mcp:
+            listed = {tool.name: tool for tool in mcp.tools}
+            for name in names:
+                if name in listed:
+                    registry.add(listed[name])
+                else:
+                    problems.append(f"{name}: its server no longer lists the tool {name.split('.', 1)[1]!r}")
+            yield registry, problems
+
+
+def _demo_world_needed(session: SessionRecord, registry: ToolRegistry, needed: Collection[str] | None) -> Path | None:
+    """The demo world a session acted on, when its tools are needed and no world runs here; else None."""
+    world = session.meta.get("demo_world") if isinstance(session.meta, dict) else None
+    if not isinstance(world, str) or os.environ.get("AGENTSTOP_DEMO_WORLD"):
+        return None
+    demo = {t.name for t in registry if type(t).__module__.startswith("demo_tools.")}
+    if not demo or (needed is not None and not demo & set(needed)):
+        return None
+    return Path(world)
+
+
+@contextmanager
+def _running_demo_world(world: Path | None, session_id: str, purpose: tuple[str, str]) -> Iterator[None]:
+    """Start the demo world again (from its folder) for the block, as MCP servers are started from a task file."""
+    if world is None:
+        yield
+        return
+    if not (world / "calendar.ics").exists() and not (world / "production.db").exists():
+        raise AgentstopError(f"session {session_id} acted on the demo world in {world}, which is gone, so agentstop "
+                             f"cannot {purpose[0]}: {purpose[1]}")
+    from demo_tools.world import WorldStartFailed, running_world
+
+    click.echo(f"starting the demo world of session {session_id} again ({world}) to {purpose[0]} ...", err=True)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(running_world(world))
+        except WorldStartFailed as exc:
+            raise AgentstopError(f"the demo world of session {session_id} did not start again: {exc}; "
+                                 f"cannot {purpose[0]}: {purpose[1]}") from exc
+        yield
 
 
 async def unsettled_mcp(journal: Journal, session: SessionRecord) -> AgentstopError | None:

@@ -41,6 +41,8 @@ def _where(world_dir: Path, journal: Target) -> str:
         f"  database, ledger    {world_dir / 'production.db'}, {world_dir / 'ledger.db'}",
         f"  journal             {shown(journal)}",
         f"Replay the report:    agentstop report {again}",
+        f"Undo later:           agentstop undo --journal {again.removeprefix('--journal ')} --session latest --all"
+        "   (starts this world again)",
     ])
 
 
@@ -82,6 +84,8 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
     world = (world_dir or Path(platformdirs.user_data_dir("agentstop")) / "demo" / stamp).resolve()
     journal_path: Target = journal or world / "demo.db"
     os.environ["AGENTSTOP_DEMO_UNDO_WINDOW"] = str(undo_window)
+    # Recorded with the session: `agentstop undo`, `report` and `tui` start this world again when they need it.
+    meta = {"demo_world": str(world)}
     try:
         spec = load_task(_task_path(task_name))
         click.echo(f"starting the demo world in {world} ...", err=True)
@@ -90,12 +94,12 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
             spec.check_steps(tools)
             if headless:
                 code = anyio.run(lambda: run_headless(spec, tools, journal_path, stop_after=stop_after,
-                                                      as_json=as_json))
+                                                      as_json=as_json, meta=meta))
             else:
                 from agentstop.tui import run_tui
 
                 # run_tui opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
-                code = anyio.run(lambda: run_tui(spec, tools, journal_path, stop_after=stop_after))
+                code = anyio.run(lambda: run_tui(spec, tools, journal_path, stop_after=stop_after, meta=meta))
     except (AgentstopError, WorldStartFailed) as exc:
         click.echo(f"agentstop: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
 import click
@@ -106,7 +106,7 @@ async def _stop_after(sup: Supervisor, seconds: float, since: float) -> None:
 
 async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target, *, stop_after: float | None,
                        as_json: bool, install_signals: bool = True, resume: str | None = None,
-                       instruction: str = "") -> int:
+                       instruction: str = "", meta: dict[str, Any] | None = None) -> int:
     """Run the task under a supervisor without UI; returns the exit code.
 
     `journal_path` is a journal file or a `postgresql://` URL. `resume` names an
@@ -118,7 +118,7 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
         sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
                          task_path=str(task.path), grace=task.grace_seconds, approve=task.approve,
                          session_id=resume, resume=resume is not None, instruction=instruction,
-                         resumed_by="agentstop run --resume")
+                         resumed_by="agentstop run --resume", meta=meta)
         await sup.start()
         epoch = f" · resumed as epoch {sup.epoch}" if resume is not None else ""
         print(f"session {sup.session_id}{epoch} · journal {journal.location}", file=sys.stderr, flush=True)

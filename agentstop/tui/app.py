@@ -100,7 +100,7 @@ class AgentstopApp(App[int]):
         return Supervisor(self.journal, cfg.tools, grant, planner, task_name=cfg.task_name,
                           goal=cfg.goal, task_path=cfg.task_path, grace=cfg.grace, approve=cfg.approve,
                           approver=self.approve, session_id=session_id, resume=resume, instruction=instruction,
-                          resumed_by="you (TUI)")
+                          resumed_by="you (TUI)", meta=cfg.meta)
 
     async def _run_epoch(self, sup: Supervisor, stop_after: float | None) -> None:
         """Run one epoch of the session (the first, or one after a Resume) until it ends."""

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agentstop.grant import GrantSpec
 from agentstop.planners import Planner
@@ -51,6 +52,8 @@ class SessionConfig:
     resume: bool = False
     instruction: str = ""
     planner_factory: Callable[[], Planner] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Free-form details stored with the session (the demo records its world here)."""
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:

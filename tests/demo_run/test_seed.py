@@ -178,3 +178,24 @@ def test_undo_all_with_the_world_restarted_takes_every_effect_back(demo_runs: De
     for posted in by_tool(original.report["done"], "post_message"):
         [message] = [m for m in world.chat_queue() if m["key"] == posted["receipt"]["key"]]
         assert message["status"] in ("pulled", "retracted")
+
+
+def test_after_the_demo_exits_agentstop_undo_starts_its_world_again_and_takes_every_effect_back(
+        demo_runs: DemoRuns) -> None:
+    run = demo_runs.get("--stop-after", "14.5", undo_window=11.0)  # a world of its own: this test changes it
+    undoable = {i["call_id"] for i in run.report["undoable"]}
+    assert {"send_email", "create_event", "open_draft_pr"} <= {i["tool"] for i in run.report["undoable"]}
+    assert f"Undo later:           agentstop undo --journal {run.journal} --session latest --all" in run.stderr
+
+    # No world runs now: the demo exited, and its world with it.
+    undo = agentstop("undo", "--journal", run.journal, "--session", "latest", "--all")
+    after = agentstop("report", "--journal", run.journal, "--json")
+
+    assert undo.returncode == 0, undo.stderr + undo.stdout
+    assert f"starting the demo world of session {run.report['session']['id']} again ({run.dir})" in undo.stderr
+    report = json.loads(after.stdout)
+    assert report["undoable"] == []
+    assert {i["call_id"]: i["state"] for i in report["done"]} == dict.fromkeys(undoable, "compensated")
+    world = run.world
+    assert world.events() == [] and world.branches() == BASE_BRANCHES, "the review unbooked, the branch gone"
+    assert "queued" not in {m["status"] for m in world.outbox()}, "no undone mail is still waiting to go out"

@@ -25,12 +25,12 @@ import pytest
 
 from tests.demo_run.world_state import WorldState, assert_partition, assert_world_matches
 
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 STORY_END_S = 25
 FULL = os.environ.get("AGENTSTOP_DRILL_FULL") == "1"
 MOMENTS = list(range(2, STORY_END_S + 1)) if FULL else [3, 8, 12, 18]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200 if FULL else 300)]
 
 
 @dataclass(frozen=True)

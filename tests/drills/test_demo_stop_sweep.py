@@ -25,7 +25,6 @@ import pytest
 
 from tests.demo_run.world_state import WorldState, assert_partition, assert_world_matches
 
-
 ROOT = Path(__file__).resolve().parents[2]
 STORY_END_S = 25
 FULL = os.environ.get("AGENTSTOP_DRILL_FULL") == "1"

@@ -47,10 +47,13 @@ __all__ = [
     "default_journal",
     "importable_tools",
     "journal_argument",
+    "journal_to_read",
+    "last_demo_journal",
     "mcp_tools_of",
     "needs_servers",
     "open_and_recover",
     "parse_target",
+    "remember_demo_journal",
     "require_journal",
     "run_async",
     "same_journal",
@@ -121,6 +124,46 @@ def default_journal() -> Target:
         except ValueError as exc:
             raise click.UsageError(f"${JOURNAL_ENV} is not a valid journal URL ({exc})") from None
     return Path(platformdirs.user_data_dir("agentstop")) / "journal.db"
+
+
+DEMO_POINTER = "last-demo-journal"
+"""A file in the per-user data directory naming the last `agentstop demo`'s journal."""
+
+
+def remember_demo_journal(journal: Target) -> None:
+    """Note where the demo keeps its journal, so `agentstop report` & co. find it with no argument."""
+    pointer = Path(platformdirs.user_data_dir("agentstop")) / DEMO_POINTER
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(shown(journal) if isinstance(journal, Path) else str(journal))
+
+
+def last_demo_journal() -> Path | None:
+    """The last demo's journal file, if it still exists."""
+    pointer = Path(platformdirs.user_data_dir("agentstop")) / DEMO_POINTER
+    try:
+        path = Path(pointer.read_text().strip())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return path if path.is_file() else None
+
+
+def journal_to_read(journal: Target | None) -> Target:
+    """The journal a reading command uses: the one given, else the default one.
+
+    With neither given nor a default journal yet (no `$AGENTSTOP_JOURNAL`, no
+    per-user journal), the last `agentstop demo`'s journal, saying so: right after
+    the demo, `agentstop report` reads what the demo did.
+    """
+    if journal is not None:
+        return journal
+    default = default_journal()
+    if isinstance(default, Path) and not default.exists() and not os.environ.get(JOURNAL_ENV):
+        demo = last_demo_journal()
+        if demo is not None:
+            click.echo(f"agentstop: reading the last demo's journal {shown(demo)} (no journal at {shown(default)} "
+                       "yet; pass --journal to choose another)", err=True)
+            return demo
+    return default
 
 
 class TargetType(click.ParamType):
@@ -425,9 +468,10 @@ async def require_journal(target: Target) -> None:
         backend = open_backend(target, 5.0)
         await anyio.to_thread.run_sync(backend.prepare, True)
     elif not target.exists():
-        raise click.ClickException(
-            f"no journal at {target}. Run a task first (agentstop run TASK.yaml --headless), "
-            f"or pass the journal's path.")
+        demo = last_demo_journal()
+        hint = f"; the last demo's journal is {shown(demo)}" if demo is not None and demo != target else ""
+        raise AgentstopError(f"no journal at {shown(target)}. Run a task first (agentstop run TASK.yaml --headless), "
+                             f"or pass the journal's path with --journal{hint}.")
 
 
 async def open_and_recover(target: Target | None, *, recover_dead: bool = True) -> tuple[Journal, list[str]]:
@@ -435,7 +479,7 @@ async def open_and_recover(target: Target | None, *, recover_dead: bool = True) 
 
     Returns the open journal (the caller closes it) and notes for the user.
     """
-    where = target if target is not None else default_journal()
+    where = journal_to_read(target)
     await require_journal(where)
     journal = await Journal.connect(where)
     try:

@@ -14,7 +14,7 @@ import platformdirs
 from agentstop.errors import AgentstopError
 from agentstop.task import load_task
 
-from .common import EXIT_USAGE, SECONDS, TARGET, Target, shown
+from .common import EXIT_USAGE, SECONDS, TARGET, Target, remember_demo_journal, shown
 from .headless import run_headless
 
 __all__ = ["demo_cmd"]
@@ -83,6 +83,7 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     world = (world_dir or Path(platformdirs.user_data_dir("agentstop")) / "demo" / stamp).resolve()
     journal_path: Target = journal or world / "demo.db"
+    remember_demo_journal(journal_path)  # `agentstop report` with no journal given then reads this one
     os.environ["AGENTSTOP_DEMO_UNDO_WINDOW"] = str(undo_window)
     # Recorded with the session: `agentstop undo`, `report` and `tui` start this world again when they need it.
     meta = {"demo_world": str(world)}

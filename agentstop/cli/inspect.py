@@ -22,9 +22,9 @@ from .common import (
     EXIT_USAGE,
     TEXT,
     Target,
-    default_journal,
     echo_notes,
     journal_argument,
+    journal_to_read,
     open_and_recover,
     run_async,
     session_option,
@@ -278,7 +278,7 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
     if all_running and (tools or tasks):
         raise click.UsageError("--all-running already selects every running session; drop --tool/--task, "
                                "or drop --all-running to select by them")
-    target = journal or default_journal()
+    target = journal_to_read(journal)
     j, _ = await open_and_recover(target, recover_dead=False)
     try:
         where = j.location

@@ -16,8 +16,8 @@ from .common import (
     EXIT_USAGE,
     TEXT,
     Target,
-    default_journal,
     journal_argument,
+    journal_to_read,
     require_journal,
     run_async,
     tools_from_session,
@@ -49,7 +49,7 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
       agentstop replay --session latest --export incident.html
       agentstop replay --journal postgresql://agents@db.internal/agentstop
     """
-    path = journal or default_journal()
+    path = journal_to_read(journal)
     await require_journal(path)
     async with Journal.open(path, readonly=True) as j:
         sessions = await j.sessions()
@@ -95,7 +95,7 @@ async def tui_cmd(journal: Target | None, session: str | None) -> int:
       agentstop tui --journal postgresql://agents@db.internal/agentstop
       agentstop tui ./release.db --session latest
     """
-    path = journal or default_journal()
+    path = journal_to_read(journal)
     await require_journal(path)
     async with Journal.open(path, readonly=True) as j:
         sessions = await j.sessions()

@@ -38,10 +38,12 @@ def call_id(report: dict[str, Any], name: str) -> str:
 
 
 def assert_no_journal_message(result: Result, path: Path) -> None:
-    assert result.code != 0
+    assert result.code == 2, result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert f"no journal at {path}. Run a task first (agentstop run TASK.yaml --headless)" in result.stderr
+    assert result.stderr.startswith(f"agentstop: no journal at {path}. Run a task first (agentstop run TASK.yaml "
+                                    "--headless)")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 # -- report --------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ import pytest
 
 pytest.importorskip("pydantic_ai")
 
-from pydantic_ai import Agent, RunContext  # noqa: E402
-from pydantic_ai.capabilities import AbstractCapability  # noqa: E402
-from pydantic_ai.exceptions import RunCancelled  # noqa: E402
-from pydantic_ai.messages import (  # noqa: E402
+from pydantic_ai import Agent, RunContext
+from pydantic_ai.capabilities import AbstractCapability, ValidatedToolArgs
+from pydantic_ai.exceptions import ModelRetry, RunCancelled
+from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -33,17 +33,16 @@ from pydantic_ai.messages import (  # noqa: E402
     ToolCallPart,
     ToolReturnPart,
 )
-from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
-from pydantic_ai.capabilities import ValidatedToolArgs  # noqa: E402
-from pydantic_ai.tools import ToolDefinition  # noqa: E402
-from pydantic_ai.usage import UsageLimits  # noqa: E402
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.tools import ToolDefinition
+from pydantic_ai.usage import UsageLimits
 
-import agentstop  # noqa: E402
-from agentstop import CallState, GrantSpec, Journal, Supervisor  # noqa: E402
-from agentstop.adapters import pydantic_ai as fence  # noqa: E402
-from agentstop.report import Report  # noqa: E402
-from tests.fixtures import decorated_tools as tools  # noqa: E402
-from tests.fixtures.decorated_tools import write_note  # noqa: E402
+import agentstop
+from agentstop import CallState, GrantSpec, Journal, Supervisor
+from agentstop.adapters import pydantic_ai as fence
+from agentstop.report import Report
+from tests.fixtures import decorated_tools as tools
+from tests.fixtures.decorated_tools import write_note
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -310,7 +309,7 @@ async def test_reconciled_history_answers_every_call_once_with_what_the_journal_
 
             resumed = await Agent(FunctionModel(reader), capabilities=[fence.Fence(sup)]).run(
                 "What happened?", message_history=settled)
-            unreconciled = await Agent(FunctionModel(reader), capabilities=[fence.Fence(sup)]).run(
+            await Agent(FunctionModel(reader), capabilities=[fence.Fence(sup)]).run(
                 "What happened?", message_history=history)
 
     assert answers(history) == {"t1": [], "t2": []}, "the cancelled run's history leaves both calls unanswered"
@@ -325,3 +324,54 @@ async def test_reconciled_history_answers_every_call_once_with_what_the_journal_
     closeout = [p for m in sent[1] for p in m.parts if isinstance(p, ToolReturnPart) and p.tool_call_id == "t1"]
     assert [p.outcome for p in closeout] == ["interrupted"]
     assert (notes / "one.txt").read_text() == "one"
+
+
+# -- tools that are not agentstop's ------------------------------------------------------------------------
+
+
+async def test_a_plain_tool_is_fenced_by_policy_undone_by_its_compensation_and_replayed_by_its_call_id(
+        tmp_path: Path, notes: Path) -> None:
+    issued: list[str] = []
+
+    async def post(text: str) -> str:
+        """Post a message to the board (a plain PydanticAI tool)."""
+        if not text[:1].isupper():
+            raise ModelRetry("start with a capital letter")  # the tool's own answer: a retry, nothing landed
+        issued.append(text)
+        (notes / "board.txt").write_text(text)
+        return f"posted {text!r}"
+
+    async def unpost(receipt: dict[str, Any], ctx: agentstop.ToolContext) -> None:
+        (notes / "board.txt").unlink()
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        returned = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
+        if len(messages) == 1:
+            return ModelResponse(parts=[ToolCallPart("post", {"text": "hello"}, tool_call_id="p1")])
+        if returned[0].outcome == "retried":
+            return ModelResponse(parts=[ToolCallPart("post", {"text": "Hello"}, tool_call_id="p2")])
+        return ModelResponse(parts=[TextPart(str(returned[0].content))])
+
+    def replay(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse(parts=[ToolCallPart("post", {"text": "Hello"}, tool_call_id="p2")])
+        return model(messages, info)
+
+    async with Journal.open(tmp_path / "j.db") as journal:
+        sup = Supervisor(journal, [], GrantSpec())
+        agent = Agent(FunctionModel(model), tools=[post],
+                      capabilities=[fence.Fence(sup, policy={"post": "compensable"}, compensate={"post": unpost})])
+        async with agentstop.bind(sup):
+            first = await agent.run("Post hello.")
+            # The same conversation makes the same call again (a durable engine replaying the run,
+            # a history resumed with the call still open): the recorded output, not a second post.
+            replayed = await agent.run("Post hello.", conversation_id=first.conversation_id,
+                                       model=FunctionModel(replay))
+            [undone] = await sup.undo_all()
+        calls = await journal.calls(sup.session_id)
+
+    assert first.output == "posted 'Hello'" and replayed.output == "posted 'Hello'"
+    assert issued == ["Hello"], "one effect for the call id p2, however often it is made"
+    assert [(c.call_id, c.state) for c in calls] == [("c1", CallState.FAILED), ("c2", CallState.COMPENSATED)]
+    assert "the tool raised ModelRetry" in (calls[0].reason or "")
+    assert undone.status == "compensated" and not (notes / "board.txt").exists()

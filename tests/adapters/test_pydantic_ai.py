@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("pydantic_ai")
 
-from pydantic_ai import Agent, RunContext
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, RunContext
 from pydantic_ai.capabilities import AbstractCapability, ValidatedToolArgs
 from pydantic_ai.exceptions import ModelRetry, RunCancelled
 from pydantic_ai.messages import (
@@ -375,3 +375,34 @@ async def test_a_plain_tool_is_fenced_by_policy_undone_by_its_compensation_and_r
     assert [(c.call_id, c.state) for c in calls] == [("c1", CallState.FAILED), ("c2", CallState.COMPENSATED)]
     assert "the tool raised ModelRetry" in (calls[0].reason or "")
     assert undone.status == "compensated" and not (notes / "board.txt").exists()
+
+
+async def test_pydantic_ais_approval_defers_the_call_before_the_fence_and_the_approved_call_runs_once(
+        tmp_path: Path) -> None:
+    sent: list[str] = []
+
+    async def send(to: str) -> str:
+        """Send a message (PydanticAI asks for approval first)."""
+        sent.append(to)
+        return f"sent to {to}"
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse(parts=[ToolCallPart("send", {"to": "ada"}, tool_call_id="s1")])
+        [answer] = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
+        return ModelResponse(parts=[TextPart(str(answer.content))])
+
+    async with Journal.open(tmp_path / "j.db") as journal:
+        sup = Supervisor(journal, [], GrantSpec())
+        agent = Agent(FunctionModel(model), output_type=[str, DeferredToolRequests], capabilities=[fence.Fence(sup)])
+        agent.tool_plain(requires_approval=True)(send)
+        async with agentstop.bind(sup):
+            asked = await agent.run("Send Ada the note.")
+            before = await journal.calls(sup.session_id)
+            approved = await agent.run(message_history=asked.all_messages(),
+                                       deferred_tool_results=DeferredToolResults(approvals={"s1": True}))
+        after = await journal.calls(sup.session_id)
+
+    assert isinstance(asked.output, DeferredToolRequests) and before == [], "asking is not a call: nothing journaled"
+    assert approved.output == "sent to ada" and sent == ["ada"]
+    assert [(c.tool, c.state) for c in after] == [("send", CallState.COMMITTED)]

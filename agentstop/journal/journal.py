@@ -292,11 +292,12 @@ class Journal:
             c, session_id, status, at, stopped_by=stopped_by, stop_reason=stop_reason), durable=True)
         return result
 
-    async def add_session_tool(self, session_id: str, path: str, name: str) -> bool:
-        """Record a tool a running session took on after it started (`module:Class` and its name).
+    async def add_session_tool(self, session_id: str, path: str | None, name: str) -> bool:
+        """Record a tool a running session took on after it started (`module:Class`, and its name).
 
-        So `agentstop undo` and `report` in another process can rebuild it. False
-        when the session had it already.
+        So `agentstop undo` and `report` in another process can rebuild it (`path`
+        None: a tool with no import path, say one built from a framework's schema,
+        known by name only). False when the session had it already.
         """
         result: bool = await self._write(lambda c: ops.add_session_tool(c, session_id, path, name), durable=False)
         return result

@@ -138,18 +138,22 @@ def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, 
     return epoch
 
 
-def add_session_tool(conn: Any, session_id: str, path: str, name: str) -> bool:
-    """Record one more tool of a running session (import path and name); False when it was there."""
+def add_session_tool(conn: Any, session_id: str, path: str | None, name: str) -> bool:
+    """Record one more tool of a running session (import path, None if it has none, and name); False if known."""
     row = conn.execute("SELECT tools, meta FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
     if row is None:
         raise UnknownSession(where(conn), session_id)
     tools: list[str] = json.loads(row[0]) if row[0] else []
     meta: dict[str, Any] = json.loads(row[1]) if row[1] else {}
-    if path in tools:
+    names: list[str] = list(meta.get("tool_names", []))
+    if (path is None or path in tools) and name in names:
         return False
-    names = [*meta.get("tool_names", []), name]
+    if path is not None and path not in tools:
+        tools.append(path)
+    if name not in names:
+        names.append(name)
     conn.execute("UPDATE sessions SET tools = ?, meta = ? WHERE session_id = ?",
-                 (_json([*tools, path]), _json({**meta, "tool_names": names}), session_id))
+                 (_json(tools), _json({**meta, "tool_names": names}), session_id))
     return True
 
 

@@ -295,7 +295,10 @@ class Supervisor:
                                 "rename one of them")
             return tool.name
         instance = self.registry.add(tool)
-        await self.journal.add_session_tool(self.session_id, import_path(instance), instance.name)
+        path = import_path(instance)
+        # A class made at run time (a framework's tool) cannot be imported by another process: named only.
+        importable = "<" not in path and "[" not in path
+        await self.journal.add_session_tool(self.session_id, path if importable else None, instance.name)
         return instance.name
 
     async def call(self, tool: str | type[Tool], args: Any, *, key: str | None = None,

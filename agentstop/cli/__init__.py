@@ -10,7 +10,7 @@ import click
 from agentstop import __version__
 from agentstop.task import load_task
 
-from .common import SECONDS, TARGET, TEXT, Target, TextType, default_journal, run_async
+from .common import SECONDS, TARGET, TEXT, Target, TextType, default_journal, needs_extra, run_async
 from .demo import demo_cmd
 from .headless import run_headless
 from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
@@ -86,7 +86,8 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
     session_id = await session_to_resume(target, resume, spec) if resume is not None else None
     async with AsyncExitStack() as stack:
         if spec.model.mcp_servers:
-            from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
+            with needs_extra("mcp", f"{task.name} (its mcp_servers)"):
+                from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
 
             mcp = await stack.enter_async_context(McpClient.from_setup(load_mcp_setup(task)))
             for tool in mcp.tools:

@@ -50,6 +50,7 @@ __all__ = [
     "journal_to_read",
     "last_demo_journal",
     "mcp_tools_of",
+    "needs_extra",
     "needs_servers",
     "open_and_recover",
     "parse_target",
@@ -128,6 +129,25 @@ def default_journal() -> Target:
 
 DEMO_POINTER = "last-demo-journal"
 """A file in the per-user data directory naming the last `agentstop demo`'s journal."""
+
+
+# The modules each optional extra brings (their top-level packages), for `needs_extra`.
+_EXTRA_MODULES = {
+    "mcp": frozenset({"mcp", "mcp_types", "jmespath", "jsonschema", "uvicorn", "starlette", "httpx", "httpx_sse"}),
+    "postgres": frozenset({"psycopg", "psycopg_binary"}),
+}
+
+
+@contextmanager
+def needs_extra(extra: str, what: str) -> Iterator[None]:
+    """Turn a missing optional dependency of `extra` into one line with the install command (exit 2)."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _EXTRA_MODULES[extra]:
+            raise
+        raise AgentstopError(f"{what} needs agentstop's {extra} extra, which is not installed (no module named "
+                             f"{exc.name!r}): pip install 'agentstop[{extra}]'") from None
 
 
 def remember_demo_journal(journal: Target) -> None:
@@ -403,7 +423,8 @@ async def tools_from_session(session: SessionRecord, needed: Collection[str] | N
         if not names:
             yield registry, problems
             return
-        from agentstop.mcp.restart import session_servers
+        with needs_extra("mcp", "starting the session's MCP servers again"):
+            from agentstop.mcp.restart import session_servers
 
         async with session_servers(session.task_path, session.session_id, names, *purpose) as mcp:
             listed = {tool.name: tool for tool in mcp.tools}

@@ -32,7 +32,7 @@ from agentstop.task.models import StepModel
 from agentstop.task.problems import Problem, raise_first
 from agentstop.task.validation import problems_from
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, Target, default_journal, run_async, shown
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, Target, default_journal, needs_extra, run_async, shown
 from .headless import ProgressPrinter
 
 if TYPE_CHECKING:
@@ -218,8 +218,9 @@ async def mcp_proxy_cmd(task: Path, http: str | None, journal: Target | None) ->
     spec = load_proxy_task(task)
     bind = parse_bind(http) if http is not None else None
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="agentstop mcp-proxy: %(name)s: %(message)s")
-    from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
-    from agentstop.mcp.proxy import McpProxy
+    with needs_extra("mcp", "agentstop mcp-proxy"):
+        from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
+        from agentstop.mcp.proxy import McpProxy
 
     sock = _listen(*bind) if bind is not None else None
     target = journal or spec.journal_target(default_journal())

@@ -86,7 +86,7 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
     session_id = await session_to_resume(target, resume, spec) if resume is not None else None
     async with AsyncExitStack() as stack:
         if spec.model.mcp_servers:
-            with needs_extra("mcp", f"{task.name} (its mcp_servers)"):
+            with needs_extra("mcp", f"{task} (its mcp_servers)"):
                 from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
 
             mcp = await stack.enter_async_context(McpClient.from_setup(load_mcp_setup(task)))

@@ -122,6 +122,9 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
         await sup.start()
         epoch = f" · resumed as epoch {sup.epoch}" if resume is not None else ""
         print(f"session {sup.session_id}{epoch} · journal {journal.location}", file=sys.stderr, flush=True)
+        if instruction and task.model.agent.kind == "scripted":
+            print("note: a scripted agent plays its steps and does not read --instruction (it is journaled with "
+                  "the Resume); a model-driven agent (agent: {kind: openai}) is told it", file=sys.stderr, flush=True)
         since = (await journal.session(sup.session_id)).started_at if resume is None else time.time()
         # A resumed session's earlier epochs are history: progress starts at this epoch.
         after = (await journal.events(sup.session_id))[-1].seq if resume is not None else 0

@@ -87,6 +87,7 @@ def test_resume_latest_runs_what_is_left_and_a_clean_epoch_exits_0(invoke: Invok
     assert written(files) == {"one", "two", "three"}
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"session {sid} · resumed as epoch 2 · journal ")
+    assert lines[1].startswith("note: a scripted agent plays its steps and does not read --instruction")
     assert not any("agent: Two, slowly." in line for line in lines[:1])
     assert lines[-1] == "completed: 3 done, 0 interrupted, 0 in flight, 3 undoable"
 

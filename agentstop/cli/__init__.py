@@ -1,28 +1,62 @@
-"""The `agentstop` command line (click). The TUI is imported lazily, only by the commands that open it."""
+"""The `agentstop` command line (click).
+
+Each command lives in its own module and is imported only when it runs (or its
+own `--help` is asked for): `agentstop --help` lists them from the table below
+without importing the journal, the supervisor, the task models or Textual.
+"""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
-from pathlib import Path
+import importlib
+from typing import Any
 
 import click
 
 from agentstop import __version__
-from agentstop.task import load_task
-
-from .common import SECONDS, TARGET, TEXT, Target, TextType, default_journal, needs_extra, run_async
-from .demo import demo_cmd
-from .headless import run_headless
-from .inspect import report_cmd, schema_cmd, sessions_cmd, stop_cmd, undo_cmd
-from .journal_cmd import journal_group
-from .mcp_proxy import mcp_proxy_cmd
-from .replay import replay_cmd, tui_cmd
-from .resume import session_to_resume
 
 __all__ = ["main"]
 
+# name: (module, attribute, the one line `agentstop --help` shows)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("agentstop.cli.demo", "demo_cmd", "Run the demo: an agent misreads \"hold the release\" as \"ship it\"."),
+    "run": ("agentstop.cli.run", "run_cmd", "Run the agent a task file describes, or resume one of its sessions."),
+    "report": ("agentstop.cli.inspect", "report_cmd", "The four-way report of a session: done, interrupted, in flight, "
+               "undoable."),
+    "undo": ("agentstop.cli.inspect", "undo_cmd", "Undo a session's calls (latest commit first), or re-apply them."),
+    "stop": ("agentstop.cli.inspect", "stop_cmd", "Revoke running sessions' grants from another terminal or machine."),
+    "sessions": ("agentstop.cli.inspect", "sessions_cmd", "List a journal's sessions: how each ended, counts, where it "
+                 "runs."),
+    "tui": ("agentstop.cli.replay", "tui_cmd", "Watch a session another process runs, live; Stop it; undo its calls."),
+    "replay": ("agentstop.cli.replay", "replay_cmd", "Replay past sessions: browse, scrub a timeline, report, undo, "
+               "export."),
+    "mcp-proxy": ("agentstop.cli.mcp_proxy", "mcp_proxy_cmd", "Serve a task's MCP servers to any MCP host, every call "
+                  "behind the fence."),
+    "journal": ("agentstop.cli.journal_cmd", "journal_group", "Whole journals: copy sessions between SQLite and "
+                "PostgreSQL."),
+    "schema": ("agentstop.cli.inspect", "schema_cmd", "Print the task file's JSON schema."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when used; its `--help` lists them from `COMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        command: Any = getattr(importlib.import_module(entry[0]), entry[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="agentstop")
 def main() -> None:
     """agentstop: an honest Stop button for AI agents.
@@ -40,76 +74,3 @@ def main() -> None:
       agentstop sessions --journal postgresql://agents@db.internal/agentstop
       agentstop stop --journal postgresql://agents@db.internal/agentstop --all-running
     """
-
-
-@main.command("run")
-@click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
-@click.option("--stop-after", type=SECONDS, metavar="SECONDS",
-              help="Press Stop this many seconds after the session started (with --resume: after the Resume).")
-@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
-@click.option("--journal", type=TARGET, metavar="PATH|URL",
-              help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: the task's "
-                   "`journal`, else $AGENTSTOP_JOURNAL, else the per-user journal).")
-@click.option("--resume", "resume", metavar="ID|latest", type=TEXT,
-              help="Run this stopped (or ended) session of TASK on, as a new epoch under a new grant; 'latest' is "
-                   "the task's latest session. What landed is not done again.")
-@click.option("--instruction", metavar="TEXT", type=TextType(multiline=True),
-              help="With --resume: what to tell the agent (a model reads it).")
-@run_async
-async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Target | None,
-                  resume: str | None, instruction: str | None) -> int:
-    """Run the agent described by TASK (a task.yaml), or resume one of its sessions.
-
-    Ctrl+C is Stop: the grant is revoked first, then the agent is cancelled,
-    and the report says what happened. Exit status: 0 when the run completed
-    cleanly, 1 when it was stopped or something failed, 2 for bad input
-    (and for a session that cannot be resumed: unknown, or still running).
-
-    With --resume the session continues where it stopped: the agent replays
-    its plan from the journal, calls that landed are not issued again, and
-    the exit status follows this last epoch.
-
-    \b
-    Examples:
-      agentstop run release.yaml                  # in the terminal UI
-      agentstop run release.yaml --headless
-      agentstop run release.yaml --headless --stop-after 2.5 --json > report.json
-      agentstop run release.yaml --journal postgresql://agents@db.internal/agentstop
-      agentstop run release.yaml --resume latest --instruction "skip the announcement"
-    """
-    if instruction is not None and resume is None:
-        raise click.UsageError("--instruction goes with --resume (it is what the resumed agent is told)")
-    spec = load_task(task)
-    tools = spec.load_tools()
-    target = journal or spec.journal_target(default_journal())
-    session_id = await session_to_resume(target, resume, spec) if resume is not None else None
-    async with AsyncExitStack() as stack:
-        if spec.model.mcp_servers:
-            with needs_extra("mcp", f"{task} (its mcp_servers)"):
-                from agentstop.mcp import McpClient, load_mcp_setup  # lazy: the `mcp` extra, seconds to import
-
-            mcp = await stack.enter_async_context(McpClient.from_setup(load_mcp_setup(task)))
-            for tool in mcp.tools:
-                tools.add(tool)
-        spec.check_steps(tools)
-        if headless:
-            return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json,
-                                      resume=session_id, instruction=instruction or "")
-        from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
-
-        # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
-        return await run_tui(spec, tools, target, stop_after=stop_after, resume=session_id,
-                             instruction=instruction or "")
-
-
-main.add_command(demo_cmd)
-main.add_command(replay_cmd)
-main.add_command(tui_cmd)
-main.add_command(report_cmd)
-main.add_command(sessions_cmd)
-main.add_command(undo_cmd)
-main.add_command(stop_cmd)
-main.add_command(schema_cmd)
-main.add_command(journal_group)
-main.add_command(mcp_proxy_cmd)

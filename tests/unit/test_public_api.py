@@ -15,6 +15,8 @@ CONTRACT = {
 
 
 def test_all_is_exactly_the_exported_public_names() -> None:
+    for name in agentstop.__all__:
+        getattr(agentstop, name)  # imported on first use
     public = {name for name in vars(agentstop) if not name.startswith("_")} - {"annotations"}
     submodules = {name for name in public if type(getattr(agentstop, name)).__name__ == "module"}
     assert set(agentstop.__all__) - {"__version__"} == public - submodules
@@ -38,3 +40,29 @@ def test_the_core_never_imports_textual(module: str) -> None:
             " or m.startswith('agentstop.tui')]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_agentstop_help_imports_no_command_and_none_of_the_core() -> None:
+    """`agentstop --help` lists the commands without importing them (it is what a person runs first)."""
+    code = ("import sys, contextlib, io\n"
+            "from agentstop.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('agentstop.') or m in ('pydantic', 'textual', "
+            "'anyio', 'yaml'))\n"
+            "print(loaded)\n"
+            "assert 'mcp-proxy' in out.getvalue() and 'Run the demo' in out.getvalue()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['agentstop.cli']", done.stdout
+
+
+def test_every_command_of_the_lazy_table_loads_and_its_help_matches() -> None:
+    import click
+
+    from agentstop.cli import COMMANDS, main
+
+    ctx = click.Context(main)
+    for name in COMMANDS:
+        command = main.get_command(ctx, name)
+        assert command is not None and command.name == name

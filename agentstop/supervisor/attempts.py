@@ -96,7 +96,7 @@ def lease(policy: Policy, steps_per_attempt: int) -> float:
     so a process still running the call after this has died or hung: recovery
     seen from another host may then settle it.
     """
-    waits = sum(policy.backoff * 2 ** (attempt - 2) for attempt in range(2, policy.attempts + 1))
+    waits: float = sum(policy.backoff * 2.0 ** (attempt - 2) for attempt in range(2, policy.attempts + 1))
     return policy.attempts * steps_per_attempt * STEP_TIMEOUT_S + waits + LEASE_SLACK_S
 
 

@@ -14,6 +14,7 @@ tells other processes of a revoke, `where` names the journal in errors.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from agentstop.errors import IllegalTransition, JournalError, UnknownCall, UnknownSession
@@ -402,12 +403,15 @@ def heartbeat(conn: Any, session_id: str, at: float) -> None:
     conn.execute("UPDATE sessions SET heartbeat_at = ? WHERE session_id = ?", (at, session_id))
 
 
-def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str, at: float) -> None:
-    """Remember that a stop was asked for at `at`, and, while it runs, who asked (it runs until it ends).
+def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str, at: float | None = None) -> None:
+    """Remember that a stop was asked for at `at` (default now), and, while it runs, who asked (it runs
+    until it ends).
 
     `stop_requested_at` is kept for an ended session too: a Resume of it that was
     already starting obeys it (see `resume_session`).
     """
+    if at is None:
+        at = time.time()
     conn.execute(
         "UPDATE sessions SET"
         " stopped_by = CASE WHEN status = ? THEN COALESCE(stopped_by, ?) ELSE stopped_by END,"

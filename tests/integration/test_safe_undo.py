@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +110,8 @@ async def test_force_skips_the_check_and_the_journal_says_it_was_forced(journal:
     assert not path.exists()
     undo_events = [(e.kind, e.data) for e in await journal.events(sup.session_id)
                    if e.call_id == "c1" and e.kind.startswith("compensat")]
-    assert undo_events == [("compensating", {"forced": True}),
+    me = {"pid": os.getpid(), "host": socket.gethostname()}  # the process that ran the undo
+    assert undo_events == [("compensating", {"forced": True, "worker": me}),
                            ("compensated", {"attempts": 1, "by": "ada", "forced": True})]
     assert (await journal.call(sup.session_id, "c1")).undo_by == "ada"
 

@@ -308,9 +308,8 @@ class Journal:
         without it. (`agentstop.revoke` from another process syncs at once.)
         """
         def unit(conn: Any) -> list[int]:
-            at = self.clock()
-            ops.mark_stop_requested(conn, session_id, by, reason, at)
-            return ops.revoke(conn, session_id, by, reason, at)
+            ops.mark_stop_requested(conn, session_id, by, reason)
+            return ops.revoke(conn, session_id, by, reason, self.clock())
 
         result: list[int] = await self._write(unit, durable=False, urgent=True)
         return result

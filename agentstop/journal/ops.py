@@ -14,7 +14,6 @@ tells other processes of a revoke, `where` names the journal in errors.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from agentstop.errors import IllegalTransition, JournalError, UnknownCall, UnknownSession
@@ -404,22 +403,10 @@ def heartbeat(conn: Any, session_id: str, at: float) -> None:
 
 
 def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str, at: float | None = None) -> None:
-    """Remember that a stop was asked for at `at` (default now), and, while it runs, who asked (it runs
-    until it ends).
-
-    `stop_requested_at` is kept for an ended session too: a Resume of it that was
-    already starting obeys it (see `resume_session`).
-    """
-    if at is None:
-        at = time.time()
+    """Remember who asked the running session to stop (it runs until it ends); `at` is not needed."""
     conn.execute(
-        "UPDATE sessions SET"
-        " stopped_by = CASE WHEN status = ? THEN COALESCE(stopped_by, ?) ELSE stopped_by END,"
-        " stop_reason = CASE WHEN status = ? THEN COALESCE(stop_reason, ?) ELSE stop_reason END,"
-        " stop_requested_at = CASE WHEN stop_requested_at IS NULL OR stop_requested_at < ? THEN ?"
-        " ELSE stop_requested_at END"
-        " WHERE session_id = ?",
-        (SessionStatus.RUNNING, by, SessionStatus.RUNNING, reason, at, at, session_id))
+        "UPDATE sessions SET stopped_by = COALESCE(stopped_by, ?), stop_reason = COALESCE(stop_reason, ?)"
+        " WHERE session_id = ? AND status = ?", (by, reason, session_id, SessionStatus.RUNNING))
 
 
 STOP_REQUESTED = "stop_requested"
@@ -439,9 +426,12 @@ def request_stop(conn: Any, session_id: str, by: str, reason: str, at: float) ->
                        (session_id,)).fetchone()
     if row is None:
         raise UnknownSession(where(conn), session_id)
-    mark_stop_requested(conn, session_id, by, reason, at)
+    mark_stop_requested(conn, session_id, by, reason)
     # An ended session's grant is left as it ended (its report stays true); the request binds what starts.
     ids = revoke(conn, session_id, by, reason, at) if row[0] == SessionStatus.RUNNING else []
     if not ids:
+        # Nothing live to revoke: it ended, or an epoch is starting. Only such a request binds what starts
+        # next (a stop that revoked a live grant ended that epoch; it must not stop a Resume asked for after).
+        conn.execute("UPDATE sessions SET stop_requested_at = ? WHERE session_id = ?", (at, session_id))
         append_event(conn, session_id, None, STOP_REQUESTED, at, {"by": by, "reason": reason, "status": row[0]})
     return ids, str(row[0])

@@ -44,13 +44,17 @@ def pid_alive(pid: int) -> bool:
 def process_started_at(pid: int) -> float | None:
     """When the process `pid` started, as a wall-clock time (Linux: /proc), or None when it cannot be told.
 
-    The kernel keeps a process's start in clock ticks since boot; boot time is
-    `now - uptime`, read together, so the result is good to about 10 ms (not to
-    the whole second /proc/stat's `btime` rounds to).
+    The kernel keeps a process's start in clock ticks since boot (truncated, so
+    this is at most one tick, 10 ms, early, never late); boot time is `now -
+    time since boot`, read together from the clock the kernel counts from, not
+    the whole second /proc/stat's `btime` rounds to, nor /proc/uptime's 10 ms.
     """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        if hasattr(time, "CLOCK_BOOTTIME"):
+            since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        else:
+            since_boot = float(Path("/proc/uptime").read_text().split()[0])
         now = time.time()
     except (OSError, ValueError):
         return None
@@ -59,7 +63,7 @@ def process_started_at(pid: int) -> float | None:
         ticks = int(stat.rsplit(")", 1)[1].split()[19])
     except (IndexError, ValueError):
         return None
-    return (now - uptime) + ticks / _ticks_per_second()
+    return (now - since_boot) + ticks / _ticks_per_second()
 
 
 @functools.cache
@@ -112,7 +116,13 @@ def this_process() -> Owner:
     return _me(os.getpid())
 
 
+_LAUNCH_MARGIN = 0.05
+"""How much earlier than its computed start a process counts as launched: the clocks read to compute
+it are read a few microseconds apart, and a stop asked for at the same moment should bind it."""
+
+
 def launched_at() -> float:
-    """When this process started (where the system cannot say: when agentstop was first imported)."""
+    """When this process started, a little early rather than late (where the system cannot say: when
+    agentstop was first imported)."""
     started = this_process().started_at
-    return _IMPORTED_AT if started is None else started
+    return _IMPORTED_AT if started is None else started - _LAUNCH_MARGIN

@@ -145,8 +145,9 @@ class SessionRecord:
     heartbeat_at: float | None
     meta: dict[str, Any]
     stop_requested_at: float | None = None
-    """When a stop was last requested for it (any epoch, also once ended): a Resume whose process
-    started before this does not run (`Journal.resume_session`)."""
+    """When a stop was last requested for it that found no live grant to revoke (it had ended, or an
+    epoch was starting): a Resume whose process started before this does not run
+    (`Journal.resume_session`), and a first grant not yet issued is born revoked."""
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,8 @@ def revoke(
         JournalBusy: another writer held the lock for longer than `busy_timeout`.
     """
     def unit(conn: Any) -> list[int]:
-        at = time.time()
-        ops.mark_stop_requested(conn, session_id, by, reason, at)
-        return ops.revoke(conn, session_id, by, reason, at)
+        ops.mark_stop_requested(conn, session_id, by, reason)
+        return ops.revoke(conn, session_id, by, reason, time.time())
 
     return _durably(journal_path, busy_timeout, unit)
 

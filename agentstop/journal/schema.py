@@ -117,8 +117,9 @@ ALTER TABLE calls ADD COLUMN reapply_error TEXT
 # The process running a call's undo or re-apply (`compensating`, `reapplying`), which need not be
 # the session's: pid, host and start time (a reused pid is another process), and a lease, the
 # latest time that work could still be running (its steps have hard timeouts); NULL otherwise.
-# And when a stop was last requested for the session (any epoch, even an ended one), which a
-# Resume started before it must obey. A journal from before has none of these: NULL is its truth.
+# And when a stop was last requested for the session that found no live grant to revoke (it had
+# ended, or an epoch was starting), which a Resume started before it must obey. A journal from
+# before has none of these: NULL is its truth.
 _V4 = """
 ALTER TABLE calls ADD COLUMN worker_pid INTEGER;
 ALTER TABLE calls ADD COLUMN worker_host TEXT;

@@ -64,21 +64,36 @@ async def _story(target: str) -> tuple[list[float], list[str], list[tuple[float,
     return fences, ends, grants
 
 
-def _race(target: str, tmp: Path, offset: float) -> str:
-    """Stop a resume `offset` s after its process started; the interleaving that happened."""
+async def _only_session(target: str) -> str:
+    async with Journal.open(target, readonly=True) as journal:
+        [session] = await journal.sessions()
+        return session.session_id
+
+
+def _race(target: str, tmp: Path, offset: float, *, cli: bool = True) -> str:
+    """Stop a resume `offset` s after its process started; the interleaving that happened.
+
+    With `cli=False` the stop is `agentstop.journal.request_stop`, the one transaction `agentstop
+    stop` writes, called at once: the closest a stop can come after a resume's launch.
+    """
     task = tmp / "five.yaml"
     task.write_text(TASK)
     code, _, err = _cli("run", str(task), "--headless", "--stop-after", "0", "--journal", target)
     assert code == 1, err  # stopped at once: nothing (or little) done, the rest to resume
+    session_id = anyio.run(_only_session, target)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     resume = subprocess.Popen([sys.executable, "-m", "agentstop", "run", str(task), "--headless", "--resume",
                                "latest", "--journal", target], env=env, cwd=tmp,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(offset)  # chooses the interleaving only; the assertion holds for every one
-        code, _, stop_err = _cli("stop", "--journal", target, "--session", "latest", "--reason", "race")
+        if cli:
+            code, _, stop_err = _cli("stop", "--journal", target, "--session", "latest", "--reason", "race")
+            assert code == 0, stop_err
+        else:
+            revoked, status = request_stop(target, session_id, by="agentstop stop", reason="race")
+            stop_err = f"revoked grant {revoked}" if revoked else f"already ended ({status})"
         stopped = time.time()
-        assert code == 0, stop_err
         _, resume_err = resume.communicate(timeout=60)
     finally:
         if resume.poll() is None:
@@ -95,17 +110,19 @@ def _race(target: str, tmp: Path, offset: float) -> str:
     if "revoked grant" in stop_err:
         assert revoked is not None and revoked <= stopped
         return "revoked while it ran"
-    assert "already ended (completed)" in stop_err, stop_err  # it had finished before the stop came
+    assert "already ended (completed)" in stop_err, f"{stop_err}\nresume: {resume_err}\nends: {ends}"  # finished first
     return "had completed"
 
 
 @pytest.mark.both_backends
 @pytest.mark.timeout(120)
-def test_stop_right_after_a_resume_started_binds_it(journal_target: str, tmp_path: Path,
+@pytest.mark.parametrize("cli", [True, False], ids=["agentstop-stop", "request_stop-at-once"])
+def test_stop_right_after_a_resume_started_binds_it(journal_target: str, tmp_path: Path, cli: bool,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reported case: stop issued while the resume's process is still starting."""
+    """The reported case: stop issued while the resume's process is still starting (a few ms after its
+    launch, for `request_stop`: a launch time computed late would let the epoch run)."""
     monkeypatch.setenv("FIXTURE_FILES_DIR", str(tmp_path))
-    how = _race(journal_target, tmp_path, 0.0)
+    how = _race(journal_target, tmp_path, 0.0, cli=cli)
     assert how == "stopped before it began"
     record("race: stop vs a starting resume", "stop while `run --resume` starts", 1)
 

@@ -402,8 +402,8 @@ def heartbeat(conn: Any, session_id: str, at: float) -> None:
     conn.execute("UPDATE sessions SET heartbeat_at = ? WHERE session_id = ?", (at, session_id))
 
 
-def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str, at: float | None = None) -> None:
-    """Remember who asked the running session to stop (it runs until it ends); `at` is not needed."""
+def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str) -> None:
+    """Remember who asked the running session to stop (it runs until it ends)."""
     conn.execute(
         "UPDATE sessions SET stopped_by = COALESCE(stopped_by, ?), stop_reason = COALESCE(stop_reason, ?)"
         " WHERE session_id = ? AND status = ?", (by, reason, session_id, SessionStatus.RUNNING))

@@ -513,15 +513,19 @@ async def open_and_recover(target: Target | None, *, recover_dead: bool = True) 
 
 
 async def _recover_dead(journal: Journal) -> list[str]:
-    """Recover the journal's sessions whose process died; notes for the user."""
+    """Recover the journal's sessions whose process died, and undos or re-applies whose process died."""
     from agentstop.supervisor import is_alive
+    from agentstop.supervisor.recovery import WORKED, work_alive
 
     notes: list[str] = []
     for session in await journal.sessions():
-        if session.status == "running" and is_alive(session):
-            continue
         calls = await journal.calls(session.session_id)
-        if session.status != "running":
+        # An undo or a re-apply whose own process died (an `agentstop undo` killed half-way) is
+        # settled whatever the session's state: else it says "in progress" forever.
+        dead_work = any(c.state in WORKED and not work_alive(c, session) for c in calls)
+        if session.status == "running" and is_alive(session) and not dead_work:
+            continue
+        if session.status != "running" and not dead_work:
             if not any(c.state in _IN_FLIGHT for c in calls):
                 continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
             if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
@@ -553,6 +557,11 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
     if result.marked_crashed:
         notes.append(f"session {session.session_id} had crashed (process {session.pid} is gone); "
                      f"reconciled {len(result.reconciled)} call(s)")
+    cut = sorted((cid for cid, outcome in result.reconciled.items()
+                  if outcome in ("compensation_failed", "reapply_failed")), key=lambda cid: (len(cid), cid))
+    if cut:
+        notes.append(f"session {session.session_id}: the undo or re-apply of {', '.join(cut)} was cut off by a "
+                     "crash (its process is gone); recorded failed, retryable: run the undo (or --reapply) again")
     notes.extend(f"  cannot load tool {p}" for p in problems)
     return notes
 

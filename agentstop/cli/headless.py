@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -15,6 +16,7 @@ import click
 from agentstop.errors import PlannerError
 from agentstop.formatting import clock
 from agentstop.journal import Event, Journal
+from agentstop.journal.owner import launched_at
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
 from agentstop.task import TaskFile
@@ -104,6 +106,19 @@ async def _stop_after(sup: Supervisor, seconds: float, since: float) -> None:
     await sup.stop(f"--stop-after {seconds:g}", "user")
 
 
+def _command_started_at() -> float:
+    """When this command was asked for: its process's start, when the process is `agentstop` itself.
+
+    So a stop issued while the process was still starting (importing, reading the
+    journal) binds the Resume. Run in-process by another program (a test's
+    CliRunner), the process is older than the command: then it is now.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    ours = (spec is not None and spec.name == "agentstop.__main__") or Path(sys.argv[0]).name == "agentstop"
+    return launched_at() if ours else time.time()
+
+
 async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target, *, stop_after: float | None,
                        as_json: bool, install_signals: bool = True, resume: str | None = None,
                        instruction: str = "", meta: dict[str, Any] | None = None) -> int:
@@ -118,7 +133,9 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
         sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
                          task_path=str(task.path), grace=task.grace_seconds, approve=task.approve,
                          session_id=resume, resume=resume is not None, instruction=instruction,
-                         resumed_by="agentstop run --resume", meta=meta)
+                         resumed_by="agentstop run --resume", meta=meta,
+                         # A stop asked for since this command started binds the epoch it starts.
+                         resume_asked_at=_command_started_at() if resume is not None else None)
         await sup.start()
         epoch = f" · resumed as epoch {sup.epoch}" if resume is not None else ""
         print(f"session {sup.session_id}{epoch} · journal {journal.location}", file=sys.stderr, flush=True)

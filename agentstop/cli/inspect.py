@@ -10,7 +10,7 @@ import anyio
 import click
 from rich.console import Console
 
-from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop_after_step, revoke
+from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop, request_stop_after_step, revoke
 from agentstop.report import Report
 from agentstop.supervisor.reapply import run_reapply
 from agentstop.supervisor.undo import run_undo
@@ -315,26 +315,32 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
 async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step: bool) -> int:
     """`stop --session`: one session, by id or 'latest'."""
     sid, name = info.session_id, printable(info.task_name)
-    if info.status != "running":
-        click.echo(f"session {sid} ({name}) already ended ({info.status}); nothing to revoke.", err=True)
+    if after_step and info.status != "running":
+        click.echo(f"session {sid} ({name}) already ended ({info.status}); nothing to stop.", err=True)
         return EXIT_OK
-    if after_step:
-        await anyio.to_thread.run_sync(
-            lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason))
-        click.echo(f"asked session {sid} ({name}) to stop after its current step; "
-                   "it revokes its grant once that step's calls have finished.", err=True)
+    if not after_step:
+        # Always written, whatever this process read a moment ago: an epoch may be starting (a Resume)
+        # between that read and this write, and the request binds it (see `request_stop`).
+        revoked, status = await anyio.to_thread.run_sync(
+            lambda: request_stop(target, sid, by="agentstop stop", reason=reason))
+        if revoked:
+            click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
+                       f"({name}); nothing new can commit. It stops within 100 ms if running.", err=True)
+        elif status != "running":
+            click.echo(f"session {sid} ({name}) already ended ({status}); nothing to revoke. The stop is "
+                       "journaled: a resume of it already starting ends before it commits anything.", err=True)
+        else:
+            # Already revoked and still running: it is stopping, waiting for calls in flight. As when
+            # Stop is pressed twice where it runs, the rest of its grace is skipped.
+            await anyio.to_thread.run_sync(lambda: escalate_stop(target, sid, by="agentstop stop"))
+            click.echo(f"session {sid} ({name}) was already stopping; asked it to skip the rest of its "
+                       "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
+                       err=True)
         return EXIT_OK
-    revoked = await anyio.to_thread.run_sync(lambda: revoke(target, sid, by="agentstop stop", reason=reason))
-    if revoked:
-        click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
-                   f"({name}); nothing new can commit. It stops within 100 ms if running.", err=True)
-    else:
-        # Already revoked and still running: it is stopping, waiting for calls in flight. As when
-        # Stop is pressed twice where it runs, the rest of its grace is skipped.
-        await anyio.to_thread.run_sync(lambda: escalate_stop(target, sid, by="agentstop stop"))
-        click.echo(f"session {sid} ({name}) was already stopping; asked it to skip the rest of its "
-                   "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
-                   err=True)
+    await anyio.to_thread.run_sync(
+        lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason))
+    click.echo(f"asked session {sid} ({name}) to stop after its current step; "
+               "it revokes its grant once that step's calls have finished.", err=True)
     return EXIT_OK
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .copy import CopyProgress, CopyResult, copy_sessions
-from .journal import Journal
+from .journal import Journal, Resumed
+from .owner import Owner
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
-from .remote import STOP_ESCALATED, escalate_stop, request_stop_after_step, revoke
+from .remote import STOP_ESCALATED, escalate_stop, request_stop, request_stop_after_step, revoke
 from .schema import SCHEMA_VERSION
 from .states import TRANSITIONS, CallState, can_move
 
@@ -20,11 +21,14 @@ __all__ = [
     "Event",
     "GrantRecord",
     "Journal",
+    "Owner",
+    "Resumed",
     "SessionRecord",
     "SessionStatus",
     "can_move",
     "copy_sessions",
     "escalate_stop",
+    "request_stop",
     "request_stop_after_step",
     "revoke",
 ]

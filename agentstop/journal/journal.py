@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,35 @@ from agentstop.grant import GrantSpec
 
 from . import ops
 from .backend import Backend, ReadConnection, open_backend
+from .owner import this_process
 from .reads import Reader
 from .records import CallRecord, Event, GrantRecord, SessionRecord
 from .states import CallState
 from .writer import Writer
 
-__all__ = ["Journal"]
+__all__ = ["WORK_LEASE", "Journal", "Resumed"]
 
 _UNSET: Any = object()
+
+WORK_LEASE = 600.0
+"""Seconds an undo or a re-apply that names no bound of its own may run before recovery, seen from
+another host, presumes its process dead."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A Resume as the journal took it.
+
+    Attributes:
+        epoch: the new epoch's number.
+        grant_id: its grant.
+        stopped_before_start: None when it runs; else why it ended before it began (a stop
+            requested after the Resume was asked for), its grant born revoked.
+    """
+
+    epoch: int
+    grant_id: int
+    stopped_before_start: str | None = None
 
 
 class Journal:
@@ -227,6 +249,24 @@ class Journal:
         ), durable=True)
         return result
 
+    async def resume_session(self, session_id: str, spec: GrantSpec, *, by: str, instruction: str = "",
+                             asked_at: float | None = None) -> Resumed:
+        """Run an ended session again in a new epoch under a new grant, both in one transaction.
+
+        A stop requested for the session at or after `asked_at` (when the person
+        asked for this Resume, e.g. its process's start) binds the new epoch: it
+        ends at once, journaled "stopped before it began by ...", its grant born
+        revoked (`Resumed.stopped_before_start` says why). None: no stop before
+        this transaction binds it (a later one revokes its grant as usual).
+
+        Raises `UnknownSession`, or `JournalError` when it is still running.
+        """
+        at = self.clock()
+        epoch, grant_id, why = await self._write(lambda c: ops.resume_session(
+            c, session_id, spec, pid=os.getpid(), host=socket.gethostname(), by=by, instruction=instruction,
+            at=at, asked_at=asked_at), durable=True)
+        return Resumed(epoch, grant_id, why)
+
     async def issue_grant(self, session_id: str, spec: GrantSpec) -> int:
         """Store a grant for the session; returns its id."""
         at = self.clock()
@@ -241,9 +281,18 @@ class Journal:
         return result
 
     async def transition(self, session_id: str, call_id: str, state: CallState, *, durable: bool,
-                         **fields: Any) -> int:
-        """Move a call to `state` (refusing illegal moves); returns the event's seq."""
+                         lease: float | None = None, **fields: Any) -> int:
+        """Move a call to `state` (refusing illegal moves); returns the event's seq.
+
+        Entering `compensating` or `reapplying` records this process as the one
+        doing it, until at most `lease` seconds from now (default `WORK_LEASE`):
+        recovery leaves the call alone while that process lives (or, seen from
+        another host, until the lease runs out).
+        """
         at = self.clock()
+        if state in (CallState.COMPENSATING, CallState.REAPPLYING):
+            fields.setdefault("worker", this_process())
+            fields["lease_until"] = at + (WORK_LEASE if lease is None else lease)
         result: int = await self._write(lambda c: ops.transition(c, session_id, call_id, state, at, **fields),
                                         durable=durable)
         return result

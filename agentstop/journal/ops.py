@@ -14,14 +14,13 @@ tells other processes of a revoke, `where` names the journal in errors.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from typing import Any
 
 from agentstop.errors import CallTaken, IllegalTransition, JournalError, UnknownCall, UnknownSession
 from agentstop.grant import GrantSpec, GrantState, fence_verdict
 from agentstop.redact import scrub
 
+from .owner import Owner
 from .records import SessionStatus
 from .states import CallState, can_move
 
@@ -33,7 +32,9 @@ __all__ = [
     "heartbeat",
     "issue_grant",
     "plan_call",
+    "request_stop",
     "require_session",
+    "resume_session",
     "revoke",
     "transition",
 ]
@@ -77,7 +78,8 @@ def _taken(conn: Any, session_id: str, call_id: str, current: CallState, wanted:
     if row is None:
         return IllegalTransition(where(conn), call_id, current.value, wanted.value)
     data = json.loads(row[0]) if isinstance(row[0], str) else dict(row[0] or {})
-    pid, host, by = data.get("pid"), data.get("host"), data.get("by")
+    worker = data.get("worker") or {}
+    pid, host, by = worker.get("pid"), worker.get("host"), data.get("by")
     owner = (f"pid {pid} on host {host}" if pid is not None else "another process") + (f" ({by})" if by else "")
     return CallTaken(where(conn), call_id, current.value, wanted.value, _OWNED[wanted], owner)
 
@@ -157,14 +159,68 @@ def add_session_tool(conn: Any, session_id: str, path: str | None, name: str) ->
     return True
 
 
+def resume_session(conn: Any, session_id: str, spec: GrantSpec, *, pid: int, host: str, by: str,
+                   instruction: str, at: float, asked_at: float | None) -> tuple[int, int, str | None]:
+    """Resume an ended session and issue its new epoch's grant, in one transaction.
+
+    One transaction, so no Stop can find the session running with no grant to
+    revoke. A stop requested at or after `asked_at` (when the Resume was asked
+    for: its process started) binds this epoch: it is journaled, its grant
+    born revoked, and it ends at once, stopped "before it began", so nothing
+    of it can commit.
+
+    Returns:
+        (epoch, grant id, None), or with the third item the reason the epoch
+        was stopped before it began.
+    """
+    row = conn.execute(f"SELECT stop_requested_at FROM sessions WHERE session_id = ?"
+                       f"{getattr(conn, 'for_update', '')}", (session_id,)).fetchone()
+    epoch = reopen_session(conn, session_id, pid=pid, host=host, by=by, instruction=instruction, at=at)
+    grant_id = _insert_grant(conn, session_id, spec, at)
+    requested = row[0] if row is not None else None
+    if asked_at is None or requested is None or requested < asked_at:
+        return epoch, grant_id, None
+    stopper, reason = _last_stop(conn, session_id)
+    why = f"stopped before it began by {stopper}: {reason}"
+    revoke(conn, session_id, stopper, why, at)
+    end_session(conn, session_id, SessionStatus.STOPPED, at, stopped_by=stopper, stop_reason=why)
+    return epoch, grant_id, why
+
+
 def require_session(conn: Any, session_id: str) -> None:
     if conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is None:
         raise UnknownSession(where(conn), session_id)
 
 
 def issue_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int:
-    """Insert a grant for the session; returns its id."""
-    require_session(conn, session_id)
+    """Insert a grant for the session; returns its id.
+
+    A stop requested for a running session before its first grant (between
+    `create_session` and this) is obeyed: the grant is born revoked.
+    """
+    row = conn.execute("SELECT status, stop_requested_at, started_at FROM sessions WHERE session_id = ?",
+                       (session_id,)).fetchone()
+    if row is None:
+        raise UnknownSession(where(conn), session_id)
+    grant_id = _insert_grant(conn, session_id, spec, at)
+    if row[0] == SessionStatus.RUNNING and row[1] is not None and row[1] >= row[2]:
+        first = conn.execute("SELECT COUNT(*) FROM grants WHERE session_id = ?", (session_id,)).fetchone()[0] == 1
+        if first:
+            by, reason = _last_stop(conn, session_id)
+            revoke(conn, session_id, by, f"stopped before it began by {by}: {reason}", at)
+    return grant_id
+
+
+def _last_stop(conn: Any, session_id: str) -> tuple[str, str]:
+    """Who asked for the session's latest stop, and why (from its latest stop event)."""
+    row = conn.execute(
+        "SELECT data FROM events WHERE session_id = ? AND kind IN ('revoked', ?) ORDER BY seq DESC LIMIT 1",
+        (session_id, STOP_REQUESTED)).fetchone()
+    data = json.loads(row[0]) if row is not None else {}
+    return str(data.get("by") or "another process"), str(data.get("reason") or "stop requested")
+
+
+def _insert_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int:
     ttl = spec.ttl_seconds
     expires = None if ttl is None else at + ttl
     grant_id = int(conn.execute(
@@ -216,6 +272,9 @@ def plan_call(
     return call_id
 
 
+_WORKED = (CallState.COMPENSATING, CallState.REAPPLYING)
+"""States in which a process (the call's `worker`) is doing something to the call's effect."""
+
 _TERMINAL_TIME = {
     CallState.COMMITTED, CallState.FAILED, CallState.REJECTED, CallState.DISCARDED,
 }
@@ -235,8 +294,14 @@ def transition(
     undo_error: str | None = None,
     undo_by: str | None = None,
     reapply_error: str | None = None,
+    worker: Owner | None = None,
+    lease_until: float | None = None,
 ) -> int:
     """Move a call to `state`, refusing moves the lifecycle forbids; returns the event seq.
+
+    Entering `compensating` or `reapplying` records `worker`, the process that
+    runs that undo or re-apply, and `lease_until`, the latest time it could
+    still be running (recovery judges the work by them); leaving it clears them.
 
     A re-apply that lands (reapplying -> committed) is a commit like the first:
     its receipt replaces the old one, it becomes the call's latest commit
@@ -253,12 +318,9 @@ def transition(
             raise _taken(conn, session_id, call_id, current, state)
         raise IllegalTransition(where(conn), call_id, current.value, state.value)
     event: dict[str, Any] = dict(data or {})
-    if state in _OWNED:
-        # Who does it: a second `undo` that loses the call names this process instead of failing as a bug.
-        event.setdefault("pid", os.getpid())
-        event.setdefault("host", socket.gethostname())
-        if undo_by is not None:
-            event.setdefault("by", undo_by)
+    if state in _OWNED and undo_by is not None:
+        # Who asked (the process doing it is `worker`, below): a second `undo` that loses the call says so.
+        event.setdefault("by", undo_by)
     if reason is not None:
         event["reason"] = reason
     sets = ["state = ?", "updated_at = ?"]
@@ -294,6 +356,14 @@ def transition(
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
         sets.extend(["reapplies = reapplies + 1", "reapply_error = NULL", "undo_attempts = 0", "undo_error = NULL",
                      "undo_by = NULL"])
+    if state in _WORKED:
+        sets.extend(["worker_pid = ?", "worker_host = ?", "worker_started_at = ?", "lease_until = ?"])
+        values.extend([None, None, None, None] if worker is None else
+                      [worker.pid, worker.host, worker.started_at, lease_until])
+        if worker is not None:
+            event["worker"] = {"pid": worker.pid, "host": worker.host}
+    elif current in _WORKED:
+        sets.append("worker_pid = NULL, worker_host = NULL, worker_started_at = NULL, lease_until = NULL")
     seq = append_event(conn, session_id, call_id, state.value, at, event)
     if state is CallState.COMMITTED:
         sets.append("committed_at = ?")
@@ -382,7 +452,35 @@ def heartbeat(conn: Any, session_id: str, at: float) -> None:
 
 
 def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str) -> None:
-    """Remember who asked the session to stop (the session still runs until it ends)."""
+    """Remember who asked the running session to stop (it runs until it ends)."""
     conn.execute(
         "UPDATE sessions SET stopped_by = COALESCE(stopped_by, ?), stop_reason = COALESCE(stop_reason, ?)"
-        " WHERE session_id = ?", (by, reason, session_id))
+        " WHERE session_id = ? AND status = ?", (by, reason, session_id, SessionStatus.RUNNING))
+
+
+STOP_REQUESTED = "stop_requested"
+"""The session event of a stop asked for when the session had no live grant to revoke (it had ended,
+or its epoch was still starting): data {"by", "reason", "status"}. It binds a Resume already starting."""
+
+
+def request_stop(conn: Any, session_id: str, by: str, reason: str, at: float) -> tuple[list[int], str]:
+    """Stop the session whatever epoch it is in: revoke its live grants and record the request.
+
+    Returns the grant ids revoked and the session's status. With no live grant
+    (it ended, or an epoch is starting) the request is journaled anyway
+    (`stop_requested`): a Resume whose process started before it ends before it
+    begins, and a grant issued to an epoch it caught starting is born revoked.
+    """
+    row = conn.execute(f"SELECT status FROM sessions WHERE session_id = ?{getattr(conn, 'for_update', '')}",
+                       (session_id,)).fetchone()
+    if row is None:
+        raise UnknownSession(where(conn), session_id)
+    mark_stop_requested(conn, session_id, by, reason)
+    # An ended session's grant is left as it ended (its report stays true); the request binds what starts.
+    ids = revoke(conn, session_id, by, reason, at) if row[0] == SessionStatus.RUNNING else []
+    if not ids:
+        # Nothing live to revoke: it ended, or an epoch is starting. Only such a request binds what starts
+        # next (a stop that revoked a live grant ended that epoch; it must not stop a Resume asked for after).
+        conn.execute("UPDATE sessions SET stop_requested_at = ? WHERE session_id = ?", (at, session_id))
+        append_event(conn, session_id, None, STOP_REQUESTED, at, {"by": by, "reason": reason, "status": row[0]})
+    return ids, str(row[0])

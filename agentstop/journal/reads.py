@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from agentstop.errors import JournalCorrupt
 
 from .backend import ReadConnection
+from .owner import Owner
 from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, loads, record
 from .states import CallState
 
@@ -17,13 +18,13 @@ T = TypeVar("T")
 
 _SESSION_COLS = (
     "session_id, task_name, goal, task_path, tools, started_at, ended_at, status, stopped_by, stop_reason,"
-    " pid, host, heartbeat_at, meta"
+    " pid, host, heartbeat_at, meta, stop_requested_at"
 )
 _CALL_COLS = (
     "session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop, can_compensate,"
     " can_lookup, undo_hint, idempotency_key, grant_id, state, reason, prepared, receipt, planned_at,"
     " fence_at, committed_at, commit_seq, ended_at, updated_at, undo_attempts, undo_error, undo_by, can_reapply,"
-    " reapplies, reapply_error"
+    " reapplies, reapply_error, worker_pid, worker_host, worker_started_at, lease_until"
 )
 _GRANT_COLS = (
     "grant_id, session_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at,"
@@ -35,7 +36,7 @@ def _session(r: Any) -> SessionRecord:
     return SessionRecord(
         session_id=r[0], task_name=r[1], goal=r[2], task_path=r[3], tools=loads(r[4]),
         started_at=r[5], ended_at=r[6], status=r[7], stopped_by=r[8], stop_reason=r[9], pid=r[10],
-        host=r[11], heartbeat_at=r[12], meta=loads(r[13]),
+        host=r[11], heartbeat_at=r[12], meta=loads(r[13]), stop_requested_at=r[14],
     )
 
 
@@ -57,6 +58,7 @@ def _call(r: Any) -> CallRecord:
         "planned_at": r[18], "fence_at": r[19], "committed_at": r[20], "commit_seq": r[21], "ended_at": r[22],
         "updated_at": r[23], "undo_attempts": r[24], "undo_error": r[25], "undo_by": r[26],
         "can_reapply": bool(r[27]), "reapplies": r[28], "reapply_error": r[29],
+        "worker": None if r[30] is None else Owner(int(r[30]), str(r[31]), r[32]), "lease_until": r[33],
     })
 
 

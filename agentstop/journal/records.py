@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .owner import Owner
+
 __all__ = ["CallRecord", "Event", "GrantRecord", "SessionRecord", "SessionStatus", "gc_paused", "loads", "record"]
 
 R = TypeVar("R")
@@ -142,6 +144,10 @@ class SessionRecord:
     host: str | None
     heartbeat_at: float | None
     meta: dict[str, Any]
+    stop_requested_at: float | None = None
+    """When a stop was last requested for it that found no live grant to revoke (it had ended, or an
+    epoch was starting): a Resume whose process started before this does not run
+    (`Journal.resume_session`), and a first grant not yet issued is born revoked."""
 
 
 @dataclass(frozen=True)
@@ -181,3 +187,9 @@ class CallRecord:
     """How many re-applies of it landed (each a new commit, with a new receipt)."""
     reapply_error: str | None
     """Why the last re-apply failed (`reapply_failed`); None once one lands."""
+    worker: Owner | None
+    """While its undo or re-apply runs (`compensating`, `reapplying`), the process running it, which
+    need not be the session's (None otherwise, and in journals from before schema 4)."""
+    lease_until: float | None
+    """While `worker` is set: the latest time that work could still be running; recovery presumes a
+    worker on another host dead after it."""

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from . import ops
 from .backend import open_backend
 
-__all__ = ["STOP_ESCALATED", "escalate_stop", "request_stop_after_step", "revoke"]
+__all__ = ["STOP_ESCALATED", "escalate_stop", "request_stop", "request_stop_after_step", "revoke"]
 
 STOP_ESCALATED = "stop_escalated"
 """The session event of Stop pressed again from another process: data {"by"}."""
@@ -44,6 +44,33 @@ def revoke(
         return ops.revoke(conn, session_id, by, reason, time.time())
 
     return _durably(journal_path, busy_timeout, unit)
+
+
+def request_stop(
+    journal_path: str | os.PathLike[str],
+    session_id: str,
+    *,
+    by: str = "another process",
+    reason: str = "stop requested",
+    busy_timeout: float = 5.0,
+) -> tuple[list[int], str]:
+    """Stop a session whatever epoch it is in, durably, from any process: `agentstop stop`.
+
+    Like `revoke`, and binding when there is no live grant to revoke: the
+    request is journaled (`stop_requested`), a Resume of the session whose
+    process started before it ends before it begins, and a first grant not
+    yet issued is born revoked. So a stop never answers "nothing to revoke"
+    and then lets a starting epoch commit.
+
+    Returns:
+        The grant ids revoked (empty when none was live) and the session's status then.
+
+    Raises:
+        UnknownSession: the journal has no such session.
+        JournalBusy: another writer held the lock for longer than `busy_timeout`.
+    """
+    return _durably(journal_path, busy_timeout,
+                    lambda conn: ops.request_stop(conn, session_id, by, reason, time.time()))
 
 
 def request_stop_after_step(

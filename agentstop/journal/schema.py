@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE sessions (
@@ -113,7 +113,22 @@ ALTER TABLE calls ADD COLUMN reapplies INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN reapply_error TEXT
 """
 
-MIGRATION_SQL: list[str] = [_V1, _V2, _V3]
+# v4: recovery for every intermediate state, and a Stop that binds an epoch still starting.
+# The process running a call's undo or re-apply (`compensating`, `reapplying`), which need not be
+# the session's: pid, host and start time (a reused pid is another process), and a lease, the
+# latest time that work could still be running (its steps have hard timeouts); NULL otherwise.
+# And when a stop was last requested for the session that found no live grant to revoke (it had
+# ended, or an epoch was starting), which a Resume started before it must obey. A journal from
+# before has none of these: NULL is its truth.
+_V4 = """
+ALTER TABLE calls ADD COLUMN worker_pid INTEGER;
+ALTER TABLE calls ADD COLUMN worker_host TEXT;
+ALTER TABLE calls ADD COLUMN worker_started_at REAL;
+ALTER TABLE calls ADD COLUMN lease_until REAL;
+ALTER TABLE sessions ADD COLUMN stop_requested_at REAL
+"""
+
+MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4]
 """The SQL of each migration, in SQLite's dialect (postgres_schema.py translates it)."""
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(sql) for sql in MIGRATION_SQL]

@@ -20,7 +20,10 @@ again: undo, re-apply, undo, ... cycle through these states, every step
 journaled. A failed compensation or re-apply can be retried
 (`compensation_failed` -> `compensating`, `reapply_failed` -> `reapplying`);
 one cut off by a crash is recorded failed by recovery, its outcome unknown,
-and retried the same way (the tool makes both idempotent).
+and retried the same way (the tool makes both idempotent). Which process is
+doing an undo or a re-apply is recorded with the call while it is
+`compensating` or `reapplying` (its `worker`), so recovery settles it once that
+process is gone, whoever else still runs the session.
 """
 
 from __future__ import annotations

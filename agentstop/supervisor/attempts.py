@@ -23,7 +23,7 @@ from agentstop.tools import Tool, ToolRegistry
 
 from .shape import storable
 
-__all__ = ["STEP_TIMEOUT_S", "Policy", "Requested", "backoff", "error_text", "requested", "tool_for"]
+__all__ = ["STEP_TIMEOUT_S", "Policy", "Requested", "backoff", "error_text", "lease", "requested", "tool_for"]
 
 STEP_TIMEOUT_S = 30.0
 """How long one check, compensation or re-apply may take before it counts as a failed attempt."""
@@ -82,6 +82,22 @@ def tool_for(registry: ToolRegistry, call: CallRecord, verb: str) -> Tool | str:
         return registry.get(call.tool)
     except UnknownTool:
         return f"tool {call.tool!r} is not loaded here; load it to {verb} this call"
+
+
+LEASE_SLACK_S = 60.0
+"""Added to a request's longest run when it is leased: the journal writes between its steps
+(each may wait for another writer's lock) and the clocks of two hosts."""
+
+
+def lease(policy: Policy, steps_per_attempt: int) -> float:
+    """The longest one call of this request can take (seconds): what its journaled lease promises.
+
+    Every step has a hard timeout (`STEP_TIMEOUT_S`) and the backoffs are known,
+    so a process still running the call after this has died or hung: recovery
+    seen from another host may then settle it.
+    """
+    waits: float = sum(policy.backoff * 2.0 ** (attempt - 2) for attempt in range(2, policy.attempts + 1))
+    return policy.attempts * steps_per_attempt * STEP_TIMEOUT_S + waits + LEASE_SLACK_S
 
 
 async def backoff(attempt: int, base: float) -> None:

@@ -40,7 +40,7 @@ from agentstop.redact import Redactor
 from agentstop.report import ReportItem
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
-from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, requested, tool_for
+from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, lease, requested, tool_for
 
 __all__ = ["ReapplyResult", "reapply_key", "run_reapply"]
 
@@ -176,7 +176,7 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
     last_error = ""
     # Write-ahead: a crash during the re-apply is visible on reopen (recovery: reapply_failed).
     await journal.transition(sid, cid, CallState.REAPPLYING, durable=True,
-                             data={"by": by, "round": call.reapplies + 1, "key": key})
+                             data={"by": by, "round": call.reapplies + 1, "key": key}, lease=lease(policy, 1))
     for attempt in range(1, policy.attempts + 1):
         await backoff(attempt, policy.backoff)
         ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=key, args=call.args,

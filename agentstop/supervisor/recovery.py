@@ -4,11 +4,20 @@ Nothing is guessed. Calls that never reached the fence are discarded; calls
 caught mid-commit are settled by asking the upstream (`lookup`); what cannot be
 settled stays *unknown* and is reported in flight with "outcome unknown". An
 undo or a re-apply the crash cut off (`compensating`, `reapplying`) may or may
-not have done its work, and `lookup` cannot tell (it answers for the commit,
-not for what the person did to it since): it is recorded failed with that said
+not have done its work, and no tool can tell (`lookup` answers for the commit,
+not for what the person did to it since; `check` calls an effect already gone
+"no drift", whoever took it away): it is recorded failed with that said
 (`compensation_failed`, `reapply_failed`), and a retry finishes it (both are
 idempotent). Recovery is idempotent: running it twice changes nothing the
 second time.
+
+Whose death counts: the session's process for the agent's calls; for an undo
+or a re-apply, the process that ran it (the call's `worker`: `agentstop undo`
+in another terminal, the TUI, a script), which the journal records with its
+start time (a reused pid is another process) and a lease (another host's
+process cannot be asked; after its lease, the longest its steps' timeouts
+allow, it is presumed dead). So a live undo elsewhere is never cut off, and
+one whose process died is settled even while the session's process lives.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from dataclasses import dataclass
 
 from agentstop.errors import UnknownTool
 from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
+from agentstop.journal.owner import pid_alive
 from agentstop.redact import Redactor
 from agentstop.report import Report
 from agentstop.tools import ToolContext, ToolRegistry
@@ -27,20 +37,13 @@ from agentstop.tools import ToolContext, ToolRegistry
 from .calls import reconcile
 from .shape import storable
 
-__all__ = ["RecoveryResult", "is_alive", "recover"]
+__all__ = ["WORKED", "RecoveryResult", "is_alive", "recover", "work_alive"]
+
+WORKED = (CallState.COMPENSATING, CallState.REAPPLYING)
+"""The states in which a process (the call's worker) is doing something to a call's effect."""
 
 # Another machine's session is presumed dead when its heartbeat is older than this.
 STALE_HEARTBEAT = 15.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    return True
 
 
 def is_alive(session: SessionRecord, now: float | None = None) -> bool:
@@ -52,11 +55,27 @@ def _owner_alive(session: SessionRecord, now: float | None = None) -> bool:
     if session.pid == os.getpid() and session.host == socket.gethostname():
         return True
     if session.host == socket.gethostname() and session.pid is not None:
-        return _pid_alive(session.pid)
+        return pid_alive(session.pid)
     if session.status != SessionStatus.RUNNING:
         return False  # an ended session on another machine writes no heartbeat
     beat = session.heartbeat_at or session.started_at
     return (now or time.time()) - beat < STALE_HEARTBEAT
+
+
+def work_alive(call: CallRecord, session: SessionRecord, now: float | None = None) -> bool:
+    """True while the process running the call's undo or re-apply may still be running it.
+
+    Judged by the call's worker: on this host, its pid with its start time; on
+    another, its lease. A journal from before schema 4 records no worker: the
+    session's process is presumed to run it, as it was then.
+    """
+    worker = call.worker
+    if worker is None:
+        return _owner_alive(session, now)
+    alive = worker.alive()
+    if alive is not None:
+        return alive
+    return call.lease_until is not None and (now or time.time()) < call.lease_until
 
 
 @dataclass(frozen=True)
@@ -72,24 +91,34 @@ class RecoveryResult:
 async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> RecoveryResult:
     """Mark a dead session crashed and settle its unfinished calls.
 
-    A live session (its process still running) is left alone. Calls of a
-    session that ended are also settled (an abandoned commit, a stopped session
-    whose process exited with a call in flight).
+    The agent's calls of a live session (its process still running) are left
+    alone; so is an undo or a re-apply whose own process still runs it. Calls
+    of a session that ended are also settled (an abandoned commit, a stopped
+    session whose process exited with a call in flight, an `agentstop undo`
+    killed half-way).
     """
     session = await journal.session(session_id)
-    if _owner_alive(session):
-        # Its process may still be committing (an abandoned call): leave it be.
-        return RecoveryResult(session_id, False, {}, await Report.from_journal(journal, session_id))
+    owner_alive = _owner_alive(session)
     marked = False
-    if session.status == SessionStatus.RUNNING:
+    if not owner_alive and session.status == SessionStatus.RUNNING:
         marked = await journal.end_session(session_id, SessionStatus.CRASHED, stopped_by="crash",
                                            stop_reason=f"process {session.pid} on {session.host} died")
     settled: dict[str, str] = {}
     for call in await journal.calls(session_id):
+        if CallState(call.state) in WORKED:
+            if work_alive(call, session):
+                continue  # its undo or re-apply is running in a live process
+        elif owner_alive:
+            continue  # its process may still be committing (an abandoned call): leave it be
         outcome = await _settle(journal, tools, call)
         if outcome:
             settled[call.call_id] = outcome
     return RecoveryResult(session_id, marked, settled, await Report.from_journal(journal, session_id))
+
+
+def _ran_as(call: CallRecord) -> str:
+    """" (pid 4242 on build-7)": the process that ran the call's undo or re-apply, when recorded."""
+    return f" ({call.worker.describe()})" if call.worker is not None else ""
 
 
 async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> str | None:
@@ -100,13 +129,14 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
                                  reason="the process died before the fence; nothing was sent")
         return "discarded"
     if state is CallState.COMPENSATING:
-        await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True,
-                                 undo_error="the process died during the undo; retry it",
-                                 reason="the process died during the undo; retry it")
+        why = (f"interrupted by a crash: the process{_ran_as(call)} died during the undo, which may have run or not; "
+               f"retry it (agentstop undo --session {sid} {cid}), which takes the effect back once either way")
+        await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True, undo_error=why, reason=why,
+                                 data={"recovered": True})
         return "compensation_failed"
     if state is CallState.REAPPLYING:
-        why = ("the process died during the re-apply: it may have landed or not (outcome unknown); "
-               "retry it, which does it once either way")
+        why = (f"the process died during the re-apply: it may have landed or not (outcome unknown){_ran_as(call)}; "
+               f"retry it (agentstop undo --reapply --session {sid} {cid}), which does it once either way")
         await journal.transition(sid, cid, CallState.REAPPLY_FAILED, durable=True, reapply_error=why, reason=why,
                                  data={"recovered": True})
         return "reapply_failed"

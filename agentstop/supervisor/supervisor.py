@@ -98,6 +98,9 @@ class Supervisor:
         key_scope: where an explicit `key=` is matched against earlier calls:
             "session" (default: this session, every epoch of it; two sessions
             may use the same key) or "journal" (any session in the journal).
+        resume_asked_at: when the person asked for this Resume (the CLI: its
+            process's start); a stop requested for the session since then binds
+            the new epoch, which ends before it begins (`Journal.resume_session`).
 
     Example:
         ```python
@@ -128,6 +131,7 @@ class Supervisor:
         instruction: str = "",
         resumed_by: str = "user",
         key_scope: KeyScope | str = KeyScope.SESSION,
+        resume_asked_at: float | None = None,
     ) -> None:
         if resume and session_id is None:
             raise ValueError("resume=True needs the session_id of the session to resume")
@@ -176,6 +180,7 @@ class Supervisor:
         self.resume = resume
         self.instruction = instruction
         self.resumed_by = resumed_by
+        self.resume_asked_at = resume_asked_at
         self.epoch = 1
 
     # -- session -------------------------------------------------------------
@@ -204,19 +209,30 @@ class Supervisor:
         async with self._start_lock:
             if self._started:
                 return
+            self._loop = asyncio.get_running_loop()  # the loop `call_sync` sends calls to
             if self.resume:
-                self.epoch = await self.journal.reopen_session(self.session_id, by=self.resumed_by,
-                                                               instruction=self.instruction)
-            else:
-                # Tool names too: an MCP tool's import path names no class, and `agentstop stop
-                # --tool NAME` matches sessions by the names people use.
-                await self.journal.create_session(
-                    self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
-                    tools=[import_path(t) for t in self.registry],
-                    meta={**self.meta, "tool_names": [t.name for t in self.registry], "grace": self.grace},
-                )
+                # The epoch and its grant in one transaction: no Stop can find it running with no grant.
+                resumed = await self.journal.resume_session(self.session_id, self.grant, by=self.resumed_by,
+                                                            instruction=self.instruction,
+                                                            asked_at=self.resume_asked_at)
+                self.epoch, self._grant_id = resumed.epoch, resumed.grant_id
+                self._started = True
+                if resumed.stopped_before_start is not None:
+                    # A stop came while it was starting: the journal has ended it; run nothing.
+                    self._stop_started = self._ended = True
+                    self._path.stopping = True
+                    self._path.stop_reason = resumed.stopped_before_start
+                    self._stop_done.set()
+                    self._end_written.set()
+                return
+            # Tool names too: an MCP tool's import path names no class, and `agentstop stop
+            # --tool NAME` matches sessions by the names people use.
+            await self.journal.create_session(
+                self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
+                tools=[import_path(t) for t in self.registry],
+                meta={**self.meta, "tool_names": [t.name for t in self.registry], "grace": self.grace},
+            )
             self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
-            self._loop = asyncio.get_running_loop()
             self._started = True
 
     async def __aenter__(self) -> Supervisor:

@@ -31,7 +31,7 @@ from agentstop.journal import CallRecord, CallState, Journal
 from agentstop.redact import Redactor
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
-from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, requested, tool_for
+from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, lease, requested, tool_for
 from .shape import storable
 
 __all__ = ["UNDO_REFUSED", "UndoResult", "run_undo", "undo_key"]
@@ -151,7 +151,8 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
                 return await _refuse(journal, call, policy, attempt, started, str(drift))
         if not started:
             # Write-ahead for undo too: a crash mid-compensation is visible on reopen.
-            await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced)
+            await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced,
+                                     lease=lease(policy, 2))
             started = True
         try:
             with anyio.fail_after(STEP_TIMEOUT_S):
@@ -166,7 +167,8 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
     if not started:
         # Every check raised: nothing ran, but the undo failed the same way a compensation does,
         # and stays visible and retryable in the report.
-        await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced)
+        await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced,
+                                 lease=lease(policy, 2))
     await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True,
                              undo_error=last_error, reason=last_error,
                              data={"attempts": policy.attempts, "by": by, **forced})

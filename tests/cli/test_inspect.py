@@ -269,7 +269,8 @@ def test_stop_of_an_ended_session_says_there_is_nothing_to_revoke(invoke: Invoke
 
     assert result.code == 0, result.stderr
     assert result.stderr.strip() == (
-        f"session {session_id} (Write the release files at once) already ended (completed); nothing to revoke.")
+        f"session {session_id} (Write the release files at once) already ended (completed); nothing to revoke. "
+        "The stop is journaled: a resume of it already starting ends before it commits anything.")
     assert invoke("report", journal_path, "--json").json()["session"]["revoked_at"] is None
 
 

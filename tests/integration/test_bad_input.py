@@ -158,8 +158,10 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         await sup.call("write_note", {"name": "old"})
     conn = sqlite3.connect(path)  # make it look like a journal written by schema version 1
     conn.execute("DROP INDEX calls_session_n")
-    for column in ("can_reapply", "reapplies", "reapply_error"):  # added by version 3
+    for column in ("can_reapply", "reapplies", "reapply_error",  # added by version 3
+                   "worker_pid", "worker_host", "worker_started_at", "lease_until"):  # and by version 4
         conn.execute(f"ALTER TABLE calls DROP COLUMN {column}")
+    conn.execute("ALTER TABLE sessions DROP COLUMN stop_requested_at")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -210,6 +210,10 @@ async def test_a_retried_call_that_was_undone_and_reapplied_is_not_issued_again(
 def make_version_2(target: str) -> None:
     """Make the journal look written by schema version 2 (before re-apply): no re-apply columns."""
     drop = [f"ALTER TABLE calls DROP COLUMN {c}" for c in ("can_reapply", "reapplies", "reapply_error")]
+    # and those of version 4 (a worker and a lease for undos and re-applies, stop requests)
+    drop += [f"ALTER TABLE calls DROP COLUMN {c}" for c in ("worker_pid", "worker_host", "worker_started_at",
+                                                           "lease_until")]
+    drop.append("ALTER TABLE sessions DROP COLUMN stop_requested_at")
     if target.startswith("postgresql://"):
         import psycopg
 

@@ -401,8 +401,6 @@ class Supervisor:
             message = str(exc.args[0]) if exc.args and exc.args[0] else ""
             if message and "cancel scope" not in message:  # anyio's own message names only its internals
                 why += f" ({message})"
-            elif anyio.current_effective_deadline() <= anyio.current_time():
-                why += " (its deadline passed)"  # anyio's fail_after / move_on_after; asyncio's timeouts say nothing
             caller.leave(why)
             self._owned_after_caller_left(task, caller)
             raise

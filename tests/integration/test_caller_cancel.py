@@ -332,7 +332,7 @@ def test_the_cancel_is_journaled_with_who_cancelled(tmp_path: Path) -> None:
                      "by": "cancelled by the caller (the user closed the chat)"}
 
 
-async def test_an_anyio_deadline_is_journaled_as_such(tmp_path: Path) -> None:
+async def test_an_anyio_deadline_is_a_caller_cancel_like_any_other(tmp_path: Path) -> None:
     world = tmp_path / "world"
     world.mkdir()
     path = tmp_path / "journal.db"
@@ -345,7 +345,7 @@ async def test_an_anyio_deadline_is_journaled_as_such(tmp_path: Path) -> None:
         control.release.set()
         await sup.close()
         [call] = await journal.calls(sup.session_id)
-    assert call.reason == "cancelled by the caller (its deadline passed) before the fence; nothing was sent"
+    assert call.reason == "cancelled by the caller before the fence; nothing was sent"
 
 
 def test_call_sync_with_a_timeout_leaves_the_commit_to_the_supervisor(tmp_path: Path) -> None:

@@ -9,9 +9,12 @@ answered, or a tool message answering no call.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,6 +27,7 @@ from agents import (
     OpenAIChatCompletionsModel,
     RunConfig,
     Runner,
+    SQLiteSession,
     ToolExecutionConfig,
     function_tool,
     set_tracing_disabled,
@@ -202,9 +206,8 @@ async def test_a_refusal_is_the_tool_output_and_the_run_goes_on(server: FakeChat
     async with model(server) as m:
         result = await Runner.run(openai_agents.fence(agent_with(m, function_tool(write_note)), sup), "Go.")
     assert result.final_output == "I may not."
-    answer = tool_messages(server)["call_1"]
-    assert answer.startswith("refused: ") and answer.endswith("nothing was sent"), answer
-    assert "try again" not in answer.lower()
+    assert tool_messages(server)["call_1"] == ("refused: resource 'notes:secret' is outside grant g1 "
+                                               "(scopes ['notes:public-*']); nothing was sent")
     assert NOTES == {}
     [call] = await journal.calls(sup.session_id)
     assert call.state == "rejected"
@@ -272,11 +275,13 @@ async def test_stop_after_turn_finishes_the_turn_with_refusals_and_the_transcrip
         async with sup, agentstop.bind(sup) as s:
             result = Runner.run_streamed(fenced, "Mail Ada, then note it.", run_config=ONE_AT_A_TIME)
             openai_agents.stop_with(s, result)
+            cancelled = asyncio.Event()
+            s.on_stop(cancelled.set)  # Stop's callbacks run in order, right after the revoke
             async with anyio.create_task_group() as tg:
                 tg.start_soon(drain, result)
                 await GATE["entered"].wait()  # slow_send is past the fence, committing
                 stopping = asyncio.ensure_future(sup.stop("wrong recipient", by="the on-call engineer"))
-                await asyncio.sleep(0.1)
+                await cancelled.wait()
                 GATE["open"].set()  # its commit lands within the grace
                 await stopping
         history = result.to_input_list()
@@ -303,6 +308,8 @@ async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_wha
         async with sup, agentstop.bind(sup) as s:
             result = Runner.run_streamed(fenced, "Mail Ada and Bob.", run_config=ONE_AT_A_TIME)
             openai_agents.stop_with(s, result, mode="immediate")
+            cancelled = asyncio.Event()
+            s.on_stop(cancelled.set)
 
             async def watch() -> None:
                 async for event in result.stream_events():
@@ -313,7 +320,8 @@ async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_wha
                 tg.start_soon(watch)
                 await GATE["entered"].wait()
                 stopping = asyncio.ensure_future(sup.stop("wrong goal", by="the on-call engineer"))
-                await asyncio.sleep(0.1)
+                await cancelled.wait()
+                assert result.is_complete
                 GATE["open"].set()  # the SDK cancelled it; the supervisor lets the commit land in the grace
                 await stopping
         lost = result.to_input_list()
@@ -353,8 +361,9 @@ async def test_stop_cancels_a_runner_run_task_and_the_journal_restores_its_turn(
             openai_agents.stop_with(sup, task)
             await GATE["entered"].wait()
             stopping = asyncio.ensure_future(sup.stop("not now"))
-            await asyncio.sleep(0.1)
-            assert task.cancelled() or task.done()
+            with anyio.fail_after(5):
+                while not task.done():  # cancelled by Stop's callback, right after the revoke
+                    await asyncio.sleep(0.01)
             GATE["open"].set()
             await stopping
         with pytest.raises(asyncio.CancelledError):
@@ -364,6 +373,32 @@ async def test_stop_cancels_a_runner_run_task_and_the_journal_restores_its_turn(
         again = await Runner.run(agent_with(m), [*history, {"role": "user", "content": "Status?"}])
     assert again.final_output == "Ada was mailed."
     assert tool_messages(server) == {"call_1": "done: slowly sent to ada"}
+
+
+async def test_a_session_rewritten_with_the_reconciled_history_runs_on(
+        server: FakeChatServer, journal: Journal) -> None:
+    server.add(calls(("call_1", "send_email", {"to": "ada", "body": "hi"}), ("call_2", "slow_send", {"to": "bob"})))
+    sup = Supervisor(journal, [], GrantSpec(), grace=10)
+    session = SQLiteSession("conversation-1")
+    async with model(server) as m:
+        fenced = openai_agents.fence(agent_with(m, send_email, slow_send), sup)
+        async with sup:
+            task = asyncio.ensure_future(Runner.run(fenced, "Mail Ada and Bob.", session=session,
+                                                    run_config=ONE_AT_A_TIME))
+            openai_agents.stop_with(sup, task)
+            await GATE["entered"].wait()
+            stopping = asyncio.ensure_future(sup.stop("not now"))
+            GATE["open"].set()
+            await stopping
+        assert [i.get("role") for i in await session.get_items()] == ["user"]  # the turn is gone
+        history = await openai_agents.reconcile_history(await session.get_items(), sup)
+        await session.clear_session()
+        await session.add_items(history)
+        server.add(say("Both were mailed."))
+        again = await Runner.run(agent_with(m), "Status?", session=session)
+    assert again.final_output == "Both were mailed." and not server.rejected
+    assert tool_messages(server) == {"call_1": "done: sent to ada", "call_2": "done: slowly sent to bob"}
+    session.close()
 
 
 # -- reconcile_history on its own ---------------------------------------------------------
@@ -429,3 +464,29 @@ async def test_a_call_approved_after_stop_is_refused_at_the_fence(server: FakeCh
         resumed = await Runner.run(fenced, state)
     assert resumed.final_output == "Stopped." and OUTBOX == []
     assert tool_messages(server)["call_1"] == "refused: grant revoked by ops; nothing was sent"
+
+
+# -- the example ---------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "openai_agents_notes.py"
+
+
+async def test_the_example_runs_against_the_loopback_model(
+        server: FakeChatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("openai_agents_notes", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "openai_agents_notes", example)
+    spec.loader.exec_module(example)
+    monkeypatch.setattr(example, "NOTES", tmp_path / "notes")
+    server.add(calls(("call_1", "write_note", {"name": "plan", "text": "ship it"}),
+                     ("call_2", "send_summary", {"to": "ada", "summary": "plan written"})), say("All done."))
+    async with model(server) as m:
+        history = await example.main("Write the plan and tell Ada.", m, str(tmp_path / "notes.db"))
+    printed = capsys.readouterr().out
+    assert "call_2: sent to ada" in printed and "All done." in printed
+    assert "completed: 2 done, 0 interrupted, 0 in flight, 1 undoable" in printed
+    assert (tmp_path / "notes" / "plan.md").read_text() == "ship it"
+    assert [i["output"] for i in history if i.get("type") == "function_call_output"] == [
+        '{"name": "plan", "chars": 7}', "sent to ada"]

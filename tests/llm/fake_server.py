@@ -3,12 +3,19 @@
 Each POST to `/v1/chat/completions` takes the next scripted turn: either a
 `Stream` of chunk dicts, sent as server-sent events (`data: {...}`, then
 `data: [DONE]`) over HTTP/1.1 chunked encoding like Ollama and vLLM do, or a
-`Fail` status with an OpenAI-style error body. Every request is recorded
+`Fail` status with an OpenAI-style error body. A request that does not ask to
+stream gets the same turn as one `chat.completion` (`completion`). Every request is recorded
 (headers and JSON body), so tests can read the conversation the planner sent
 back, and whether the client hung up mid-stream.
 
 Chunk builders (`text`, `call_start`, `call_args`, `whole_call`, `finish`)
 write the dicts the way OpenAI and Ollama do.
+
+With `strict_transcript=True` the server checks the conversation as the real
+API does before taking a turn: an assistant message's `tool_calls` must each be
+answered by a `tool` message right after it, and a `tool` message must answer a
+call of the assistant message just before. A transcript that breaks this gets
+the API's 400 (`invalid_request_error`) and takes no turn (see `transcript_error`).
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ __all__ = [
     "Stream",
     "call_args",
     "call_start",
+    "completion",
     "finish",
     "free_port",
     "text",
+    "transcript_error",
     "whole_call",
 ]
 
@@ -106,6 +115,7 @@ class Fail:
 
     status: int = 500
     message: str = "the model crashed"
+    type: str = "server_error"
 
 
 @dataclass
@@ -124,14 +134,51 @@ class Received:
         return list(self.body.get("messages", []))
 
 
+def transcript_error(messages: list[dict[str, Any]]) -> str | None:
+    """What the real Chat Completions API says of an invalid tool-call transcript, or None if it is valid.
+
+    Every `tool_calls` id of an assistant message needs a `tool` message answering
+    it among the messages right after it; a `tool` message must answer an id of
+    the assistant message before that run of tool messages.
+    """
+    pending: set[str] = set()
+    offered: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in offered:
+                return (f"Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                        f"with 'tool_calls'. (messages[{i}], tool_call_id {call_id!r})")
+            pending.discard(call_id)
+            continue
+        if pending:
+            return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                    f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+                    f"{', '.join(sorted(pending))}")
+        offered = set()
+        if role == "assistant" and message.get("tool_calls"):
+            offered = {call["id"] for call in message["tool_calls"]}
+            pending = set(offered)
+    if pending:
+        return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+                f"{', '.join(sorted(pending))}")
+    return None
+
+
 class FakeChatServer:
     """A ThreadingHTTPServer on 127.0.0.1 that plays `turns`, one per request.
 
     Use as a context manager; `base_url` is what the planner's `base_url` should be.
+    With `strict_transcript=True`, a request whose conversation the real API would
+    refuse gets its 400 and takes no turn (`rejected` lists those requests).
     """
 
-    def __init__(self, turns: list[Stream | Fail] | None = None) -> None:
+    def __init__(self, turns: list[Stream | Fail] | None = None, *, strict_transcript: bool = False) -> None:
         self.turns: list[Stream | Fail] = list(turns or [])
+        self.strict_transcript = strict_transcript
+        self.rejected: list[Received] = []
         self.received: list[Received] = []
         self.errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -164,6 +211,11 @@ class FakeChatServer:
     def _next(self, received: Received) -> Stream | Fail:
         with self._lock:
             self.received.append(received)
+            if self.strict_transcript:
+                invalid = transcript_error(received.messages)
+                if invalid is not None:
+                    self.rejected.append(received)
+                    return Fail(400, invalid, "invalid_request_error")
             if not self.turns:
                 return Fail(500, "the fake server has no scripted turn left")
             return self.turns.pop(0)
@@ -185,6 +237,8 @@ class FakeChatServer:
                 try:
                     if isinstance(turn, Fail):
                         self._fail(turn)
+                    elif body.get("stream") is False or "stream" not in body:
+                        self._whole(turn)
                     else:
                         self._stream(turn, received)
                 except (BrokenPipeError, ConnectionResetError):
@@ -195,8 +249,17 @@ class FakeChatServer:
                     raise
 
             def _fail(self, turn: Fail) -> None:
-                payload = json.dumps({"error": {"message": turn.message, "type": "server_error"}}).encode()
+                payload = json.dumps({"error": {"message": turn.message, "type": turn.type}}).encode()
                 self.send_response(turn.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _whole(self, turn: Stream) -> None:
+                """A request that did not ask to stream: the turn's chunks as one `chat.completion`."""
+                payload = json.dumps(completion(turn.chunks)).encode()
+                self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -238,6 +301,33 @@ class FakeChatServer:
                 self.close_connection = True
 
         return Handler
+
+
+def completion(chunks: list[Chunk]) -> dict[str, Any]:
+    """The `chat.completion` a non-streaming request gets: the chunks' content and tool calls put together."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish_reason = "stop"
+    for chunk in chunks:
+        for choice in chunk.get("choices", []):
+            delta = choice.get("delta", {})
+            if delta.get("content"):
+                content.append(delta["content"])
+            for fragment in delta.get("tool_calls") or []:
+                call = calls.setdefault(fragment.get("index", 0), {"id": "", "type": "function",
+                                                                    "function": {"name": "", "arguments": ""}})
+                call["id"] = fragment.get("id") or call["id"]
+                function = fragment.get("function") or {}
+                call["function"]["name"] += function.get("name") or ""
+                call["function"]["arguments"] += function.get("arguments") or ""
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": "fake-model",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
 def free_port() -> int:

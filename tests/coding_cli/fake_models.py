@@ -62,7 +62,6 @@ class FakeModelServer:
     def __init__(self, turns: list[Turn], kind: str = "anthropic") -> None:
         self.script = Script(list(turns))
         self.kind = kind
-        script = self.script
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -242,10 +241,7 @@ class FakeModelServer:
                 handler._json(400, {"error": {"type": "invalid_request_error", "message": problem}})
                 return
         turn: Turn = script.turns[index] if index < len(script.turns) else "done"
-        if isinstance(turn, str):
-            output = [_openai_message(turn)]
-        else:
-            output = [_openai_call(u) for u in turn]
+        output = [_openai_message(turn)] if isinstance(turn, str) else [_openai_call(u) for u in turn]
         self._openai_reply(handler, output)
         script.mark_served()
 

@@ -1,4 +1,4 @@
-"""`agentstop claude` and `agentstop codex`: run a coding CLI with every tool call behind the fence."""
+"""`agentstop claude`: run Claude Code with every tool call behind the fence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from .common import TARGET, Target, default_journal, run_async, shown
 
-__all__ = ["claude_cmd", "codex_cmd"]
+__all__ = ["claude_cmd"]
 
 
 async def _run(kind: str, args: tuple[str, ...], journal: Target | None, task: Path | None) -> int:
@@ -74,13 +74,4 @@ Examples:
   agentstop claude -- -p "fix the failing test" --allowedTools Edit,Bash
   agentstop claude --task policy.yaml --journal ./agent.db --
   agentstop stop --session latest            # from another terminal
-"""
-
-codex_cmd = _command("codex", "codex")
-codex_cmd.help = """Run the Codex CLI with every tool call journaled and behind the fence (hooks in a
-CODEX_HOME made for this run, your own config and hooks.json kept as they are).
-
-\b
-Examples:
-  agentstop codex -- exec "fix the failing test"
 """

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "behind the fence."),
     "journal": ("agentstop.cli.journal_cmd", "journal_group", "Whole journals: copy sessions between SQLite and "
                 "PostgreSQL."),
+    "claude": ("agentstop.cli.claude", "claude_cmd", "Run Claude Code with every tool call behind the fence (its "
+               "hooks), Stop that stops, undo."),
     "schema": ("agentstop.cli.inspect", "schema_cmd", "Print the task file's JSON schema."),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .binding import Binding, bind
+from .hook_gate import HookGate, PreAnswer
 from .reapply import ReapplyResult, run_reapply
 from .recovery import RecoveryResult, is_alive, recover
 from .supervisor import Supervisor
@@ -10,6 +11,8 @@ from .undo import UndoResult, run_undo
 
 __all__ = [
     "Binding",
+    "HookGate",
+    "PreAnswer",
     "ReapplyResult",
     "RecoveryResult",
     "Supervisor",

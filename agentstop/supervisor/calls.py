@@ -182,8 +182,13 @@ class CallPath:
                            args=args, attempt=attempt, note=note)
 
     async def call(self, tool_name: str, raw_args: Any, key: str | None = None,
-                   caller: Caller | None = None) -> dict[str, Any]:
+                   caller: Caller | None = None, *, defer: bool = False) -> dict[str, Any]:
         """Run one call through the fence; returns its receipt.
+
+        With `defer`, the call stops once it passed the fence (durably `committing`):
+        someone else issues the effect (a coding CLI runs its own tool after its
+        PreToolUse hook answered) and its outcome is recorded later (`record`). It
+        then returns `{"call_id": ..., "deferred": True}`.
 
         Raises:
             UnknownTool: no tool of that name (nothing journaled).
@@ -232,7 +237,7 @@ class CallPath:
         self.flights[call_id] = flight
         caller.flight = flight
         try:
-            return await self._run(flight, args, key, grant_id, resource)
+            return await self._run(flight, args, key, grant_id, resource, defer)
         finally:
             flight.done.set()
             del self.flights[call_id]
@@ -301,7 +306,14 @@ class CallPath:
                 fields[name] = storable(self.redact(fields[name]))
         await shielded(self.journal.transition(self.session_id, call_id, state, durable=durable, **fields))
 
-    async def _run(self, flight: Flight, args: Any, key: str, grant_id: int, resource: str) -> dict[str, Any]:
+    async def record(self, call_id: str, state: CallState, **fields: Any) -> None:
+        """Durably record the outcome of a call whose commit another program ran (see `call(defer=True)`)."""
+        if "receipt" in fields:
+            fields["receipt"] = self.redact(_jsonable(fields["receipt"]))
+        await self._set(call_id, state, durable=True, **fields)
+
+    async def _run(self, flight: Flight, args: Any, key: str, grant_id: int, resource: str,
+                   defer: bool = False) -> dict[str, Any]:
         tool, call_id = flight.tool, flight.call_id
         ctx = self.context(call_id, tool, key, args)
         prepared = await self._prepare(flight, args, ctx)
@@ -339,6 +351,8 @@ class CallPath:
             raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
         flight.phase = Phase.COMMITTING
         flight.fenced.set()
+        if defer:
+            return {"call_id": call_id, "deferred": True}
         return await self._commit(flight, prepared, ctx)
 
     async def _fail_closed(self, tool: Tool, prepared: Any, ctx: ToolContext, exc: JournalError) -> NoReturn:

@@ -44,6 +44,7 @@ from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
 
 from .approval import Approver, approval_rule
 from .calls import Caller, CallPath, Flight, KeyScope, Phase, past_fence_or_done
+from .hook_gate import HookGate
 from .reapply import ReapplyResult, run_reapply
 from .undo import UndoResult, run_undo
 
@@ -369,6 +370,16 @@ class Supervisor:
                     raise
                 # Its own caller left before the fence and it was discarded; this caller still
                 # wants it: issue it (the key lookup finds nothing landed).
+
+    def hook_gate(self, tool_for: Callable[[str], type[Tool]]) -> HookGate:
+        """The fence for tools another program runs itself (a coding CLI's hooks), in this session.
+
+        Its Pre hook plans, prepares and fences a call under this supervisor's grant
+        (Stop revokes it first, so a Pre after Stop is refused); the Post hook records
+        the outcome. `tool_for` builds a tool class for a name the session does not
+        know yet (adopted: see `adopt`). See `HookGate`.
+        """
+        return HookGate(self._path, tool_for, self.adopt, lambda: self._stop_started)
 
     def _spawn(self, tool: str, args: Any, key: str | None,
                cancelled_as: str) -> tuple[asyncio.Task[dict[str, Any]], Caller]:

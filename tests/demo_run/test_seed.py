@@ -198,4 +198,8 @@ def test_after_the_demo_exits_agentstop_undo_starts_its_world_again_and_takes_ev
     assert {i["call_id"]: i["state"] for i in report["done"]} == dict.fromkeys(undoable, "compensated")
     world = run.world
     assert world.events() == [] and world.branches() == BASE_BRANCHES, "the review unbooked, the branch gone"
-    assert "queued" not in {m["status"] for m in world.outbox()}, "no undone mail is still waiting to go out"
+    outbox = {m["key"]: m["status"] for m in world.outbox()}
+    for send in by_tool(run.report["undoable"], "send_email"):
+        key = send["receipt"]["key"]
+        # Pulled back before delivery, or delivered and followed by a correction (which may still be queued).
+        assert outbox[key] == "pulled" or (outbox[key] == "delivered" and f"{key}:undo" in outbox), (key, outbox)

@@ -465,3 +465,75 @@ async def test_a_sync_run_in_a_worker_thread_goes_through_the_same_fence(tmp_pat
     assert (notes / "log.txt").read_text() == "one\n" and (notes / "whispers.txt").read_text() == "psst\n"
     assert sorted(states) == [("append_line", CallState.COMMITTED), ("append_line", CallState.DISCARDED),
                               ("whisper", CallState.COMMITTED), ("whisper", CallState.DISCARDED)]
+
+
+# -- LangChain tools agentstop knows nothing of ---------------------------------------------------------------
+
+
+async def _unshout(receipt: dict[str, Any], ctx: agentstop.ToolContext) -> None:
+    target = notes_dir() / "shouts.txt"
+    shouted = ctx.args["text"].upper()  # the call's arguments, as journaled
+    target.write_text(target.read_text().replace(f"{shouted}\n", "", 1))
+
+
+@lc_tool
+def fails(text: str) -> str:
+    """A LangChain tool that says it failed (ToolException, handled the LangChain way)."""
+    from langchain_core.tools import ToolException
+
+    raise ToolException(f"cannot {text}")
+
+
+fails.handle_tool_error = True
+
+
+@lc_tool
+async def ask_then_shout(text: str) -> str:
+    """A LangChain tool that asks a person with interrupt() before it shouts."""
+    if interrupt({"shout": text}) != "yes":
+        return "not shouted"
+    return str(await shout.ainvoke({"text": text}))
+
+
+async def test_a_langchain_tool_takes_the_policy_and_the_compensation_it_is_given(tmp_path: Path,
+                                                                                  notes: Path) -> None:
+    async with Journal.open(tmp_path / "j.db") as journal:
+        sup = Supervisor(journal, [], GrantSpec())
+        model = model_of(calls(("shout", {"text": "hey"}), ("shout", {"txt": "typo"}), ("fails", {"text": "do it"})),
+                         "one shouted")
+        graph = build(Route.TOOL_NODE, model, [shout, fails], sup, policy={"shout": "compensable"},
+                      compensations={"shout": _unshout})
+        async with agentstop.bind(sup):
+            result = await graph.ainvoke({"messages": [HumanMessage("shout")]}, config())
+        answers = tool_messages(result["messages"])
+        assert (answers["call_1"].status, answers["call_1"].content) == ("success", "shouted 'hey'")
+        assert answers["call_2"].status == "error" and str(answers["call_2"].content).startswith(
+            "refused: invalid arguments: text: Field required"), "checked before the fence, against its schema"
+        assert (answers["call_3"].status, answers["call_3"].content) == ("error", "cannot do it"), \
+            "the tool's own error, as LangChain words it"
+        report = await Report.from_journal(journal, sup.session_id)
+        assert [(i.tool, i.reversibility, i.receipt) for i in report.undoable] == [
+            ("shout", "compensable", {"output": "shouted 'hey'"})]
+        assert sorted((i.tool, i.state) for i in report.interrupted) == [("fails", "failed"), ("shout", "rejected")]
+        assert (notes / "shouts.txt").read_text() == "HEY\n"
+        [undone] = await sup.undo_all()
+        assert undone.status == "compensated", undone
+        assert (notes / "shouts.txt").read_text() == ""
+        await sup.close()
+
+
+async def test_an_interrupt_inside_a_langchain_tool_pauses_the_graph_and_the_tool_lands_once_on_resume(
+        tmp_path: Path, notes: Path) -> None:
+    async with Journal.open(tmp_path / "j.db") as journal:
+        sup = Supervisor(journal, [], GrantSpec())
+        model = model_of(calls(("ask_then_shout", {"text": "hey"})), "shouted")
+        graph = build(Route.TOOL_NODE, model, [ask_then_shout], sup)
+        async with agentstop.bind(sup):
+            first = await graph.ainvoke({"messages": [HumanMessage("shout, if they agree")]}, config())
+            assert [i.value for i in first["__interrupt__"]] == [{"shout": "hey"}] and HOLD.shouted == 0
+            result = await graph.ainvoke(Command(resume="yes"), config())
+        journaled = [(c.state, c.reason) for c in await journal.calls(sup.session_id)]
+        await sup.close()
+    assert tool_messages(result["messages"])["call_1"].content == "shouted 'hey'" and HOLD.shouted == 1
+    assert journaled[0][0] == CallState.FAILED and "paused by interrupt()" in (journaled[0][1] or "")
+    assert journaled[1] == (CallState.COMMITTED, None)

@@ -278,7 +278,8 @@ class Fence:
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             # The model's arguments are checked before the fence, against the schema it was shown.
             LangChainTool.Args = schema
-        LangChainTool.__qualname__ = f"LangChainTool[{name}]"
+        # Named as every adapter's framework tool is (`agentstop.adapters._common:FrameworkTool[name]`).
+        LangChainTool.__module__, LangChainTool.__qualname__ = base.__module__, base.__qualname__
         return LangChainTool
 
     @staticmethod

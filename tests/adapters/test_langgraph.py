@@ -488,6 +488,12 @@ fails.handle_tool_error = True
 
 
 @lc_tool
+def boom(text: str) -> str:
+    """A LangChain tool that raises mid-commit (LangGraph would fail the graph on it)."""
+    raise RuntimeError(f"{text} went wrong half-way")
+
+
+@lc_tool
 async def ask_then_shout(text: str) -> str:
     """A LangChain tool that asks a person with interrupt() before it shouts."""
     if interrupt({"shout": text}) != "yes":
@@ -499,9 +505,9 @@ async def test_a_langchain_tool_takes_the_policy_and_the_compensation_it_is_give
                                                                                   notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
-        model = model_of(calls(("shout", {"text": "hey"}), ("shout", {"txt": "typo"}), ("fails", {"text": "do it"})),
-                         "one shouted")
-        graph = build(Route.TOOL_NODE, model, [shout, fails], sup, policy={"shout": "compensable"},
+        model = model_of(calls(("shout", {"text": "hey"}), ("shout", {"txt": "typo"}), ("fails", {"text": "do it"}),
+                               ("boom", {"text": "it"})), "one shouted")
+        graph = build(Route.TOOL_NODE, model, [shout, fails, boom], sup, policy={"shout": "compensable"},
                       compensations={"shout": _unshout})
         async with agentstop.bind(sup):
             result = await graph.ainvoke({"messages": [HumanMessage("shout")]}, config())
@@ -511,7 +517,10 @@ async def test_a_langchain_tool_takes_the_policy_and_the_compensation_it_is_give
             "refused: invalid arguments: text: Field required"), "checked before the fence, against its schema"
         assert (answers["call_3"].status, answers["call_3"].content) == ("error", "cannot do it"), \
             "the tool's own error, as LangChain words it"
+        assert (answers["call_4"].status, answers["call_4"].content) == (
+            "error", "failed: RuntimeError: it went wrong half-way; outcome unknown (the tool has no lookup)")
         report = await Report.from_journal(journal, sup.session_id)
+        assert [(i.tool, i.state) for i in report.in_flight] == [("boom", "unknown")], "nothing says it did not land"
         assert [(i.tool, i.reversibility, i.receipt) for i in report.undoable] == [
             ("shout", "compensable", {"output": "shouted 'hey'"})]
         assert sorted((i.tool, i.state) for i in report.interrupted) == [("fails", "failed"), ("shout", "rejected")]

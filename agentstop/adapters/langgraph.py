@@ -29,8 +29,11 @@ What each tool call goes through:
   the run's config, and the subgraph it runs in): a node that LangGraph runs again
   (resuming after an `interrupt()`, re-running a thread after a cancel) gets the
   recorded outcome of a call that landed instead of a second effect;
-- a refusal (Stop, the grant, its scope) is a `ToolMessage(status="error")` the
-  model reads, never an exception that fails the graph.
+- a refusal (Stop, the grant, its scope, a person's no) is a
+  `ToolMessage(status="error")` the model reads, never an exception that fails the graph;
+- with `approve=`, a call waits for a person through LangGraph's own `interrupt()`,
+  before it is journaled (never inside a commit), the answer bound to its effect
+  (`approval_answer`).
 
 After a cancel, `reconcile_messages` answers, from the journal, the tool calls
 the checkpointed state left unanswered, so the next run's transcript is true and
@@ -50,7 +53,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt.tool_node import ToolCallRequest
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 from pydantic import BaseModel
 
 from agentstop.adapters._common import (
@@ -66,10 +69,13 @@ from agentstop.adapters._common import (
 )
 from agentstop.answers import answer
 from agentstop.errors import AgentstopError, CommitRefused
+from agentstop.journal import CallState
 from agentstop.supervisor import Supervisor
+from agentstop.supervisor.approval import approval_rule, effect_hash
 from agentstop.tools import Reversibility, Tool, ToolContext
 
-__all__ = ["Fence", "FenceMiddleware", "reconcile_history", "reconcile_messages", "tool_call_key"]
+__all__ = ["APPROVAL", "Fence", "FenceMiddleware", "approval_answer", "reconcile_history", "reconcile_messages",
+           "tool_call_key"]
 
 ToolResult = ToolMessage | Command[Any]
 AsyncExecute = Callable[[ToolCallRequest], Awaitable[ToolResult]]
@@ -171,12 +177,21 @@ class Fence:
             Only a tool with one is undoable.
         resources: what the grant's scopes match for a LangChain tool, by tool name:
             a function of the call's arguments (default: the tool's name).
+        approve: which calls wait for a person, through LangGraph's `interrupt()`,
+            before they are journaled: "none" (default), "irreversible", or tool names.
+            The graph pauses with an interrupt whose value is `{"type": "agentstop.approval",
+            "tool", "args", "reversibility", "tool_call_id", "effect"}`; resume it with
+            `approval_answer(value, True)` (or False, with a reason). Needs a checkpointer
+            and the async route.
     """
 
     def __init__(self, sup: Supervisor, policy: Policy | None = None, default: Reversibility | str = "irreversible",
                  *, compensations: Mapping[str, Compensation] | None = None,
-                 resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None) -> None:
+                 resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+                 approve: str | Sequence[str] = "none") -> None:
         self.sup = sup
+        self.approve = approve
+        self._needs_approval = approval_rule(approve)
         self.policy = dict(policy or {})
         self.default = reversibility_of("(default)", None, default)
         for name in self.policy:
@@ -203,6 +218,9 @@ class Fence:
         tool = self._route(request)
         if tool is None:
             return await execute(request)  # not a tool of this node: LangGraph answers so, nothing runs
+        refused = await self._ask(request, tool)
+        if refused is not None:
+            return refused
         run = _Run()
 
         async def langchain_run() -> ToolResult:
@@ -225,6 +243,9 @@ class Fence:
         tool = self._route(request)
         if tool is None:
             return execute(request)
+        if self.approve != "none":
+            raise NotImplementedError("agentstop's approvals through interrupt() need the async route "
+                                      "(graph.ainvoke / astream); or ask in a wrapper of your own")
         run = _Run()
 
         async def langchain_run() -> ToolResult:
@@ -241,6 +262,48 @@ class Fence:
         return self._answer(request, run, True, _text(receipt.get("output", receipt)))
 
     # -- what runs, what comes back -------------------------------------------------------------------
+
+    async def _ask(self, request: ToolCallRequest, tool: str | type[Tool]) -> ToolMessage | None:
+        """A person's answer, through `interrupt()`, for a call that needs one; a refusal, or None to go on.
+
+        Asked before the call is journaled, prepared or fenced (never inside a commit).
+        A call whose key landed already (LangGraph running the node again) is not asked again.
+        """
+        # The tool as the supervisor runs it: registered (by name, or adopted before), else its class's.
+        if isinstance(tool, str):
+            instance = self.sup.registry.get(tool)
+        else:
+            instance = self.sup.registry.get(tool.name) if tool.name in self.sup.registry else tool()
+        if not self._needs_approval(instance):
+            return None
+        call = request.tool_call
+        key = _key(request)
+        shown = self.sup.redactor(call["args"])
+        effect = effect_hash(instance.name, shown, None)
+        if key is not None:
+            earlier = await self.sup.journal.calls_by_key(key, self.sup.session_id)
+            if any(c.state in _ASKED_BEFORE for c in earlier):
+                return None
+            # Approved before, and LangGraph runs the node again (another call of it interrupted): still approved.
+            if any(e.kind == "interrupt_approved" and e.data.get("key") == key and e.data.get("effect") == effect
+                   for e in await self.sup.journal.events(self.sup.session_id)):
+                return None
+        payload = {"type": APPROVAL, "tool": instance.name, "args": shown, "tool_call_id": call.get("id"),
+                   "reversibility": instance.reversibility.value, "undo_hint": instance.undo_hint, "effect": effect}
+        decision = _decision(interrupt(payload), effect)
+        while decision is None:
+            # An answer for another call of this node (LangGraph hands a node's resume values out by the
+            # order its calls reach interrupt()), or for this call as it was before it changed: ask again.
+            decision = _decision(interrupt(payload), effect)
+        record = {"tool": instance.name, "tool_call_id": call.get("id"), "effect": effect, "key": key}
+        if decision.get("approve") is True:
+            # Its own event kinds: the supervisor's "approved" events are its standing approvals.
+            await self.sup.record("interrupt_approved", record)
+            return None
+        why = str(decision.get("reason") or "denied by the user")
+        await self.sup.record("interrupt_denied", {**record, "reason": why})
+        return ToolMessage(content=f"refused: {why}; nothing was sent", tool_call_id=call.get("id") or "",
+                           name=call["name"], status="error")
 
     def _route(self, request: ToolCallRequest) -> str | type[Tool] | None:
         """The agentstop tool a call runs as: the `@agentstop.tool`'s, the registered one, or one built here."""
@@ -303,9 +366,10 @@ class FenceMiddleware(AgentMiddleware):
 
     def __init__(self, sup: Supervisor, policy: Policy | None = None, default: Reversibility | str = "irreversible",
                  *, compensations: Mapping[str, Compensation] | None = None,
-                 resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None) -> None:
+                 resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+                 approve: str | Sequence[str] = "none") -> None:
         super().__init__()
-        self.fence = Fence(sup, policy, default, compensations=compensations, resources=resources)
+        self.fence = Fence(sup, policy, default, compensations=compensations, resources=resources, approve=approve)
 
     async def awrap_tool_call(self, request: ToolCallRequest,
                               handler: Callable[[ToolCallRequest], Awaitable[ToolResult]]) -> ToolResult:
@@ -316,6 +380,51 @@ class FenceMiddleware(AgentMiddleware):
                        handler: Callable[[ToolCallRequest], ToolResult]) -> ToolResult:
         """Run the call through the fence from a sync run (see `Fence.wrap_tool_call`)."""
         return self.fence.wrap_tool_call(request, handler)
+
+
+# -- approvals, through interrupt() ------------------------------------------------------------------
+
+
+APPROVAL = "agentstop.approval"
+"""The `type` of the value an approval `interrupt()` carries (`result["__interrupt__"][i].value`)."""
+
+# A call with this key that landed, or may have, is not asked about again when LangGraph runs the node again.
+_ASKED_BEFORE = frozenset({CallState.COMMITTING, CallState.COMMITTED, CallState.UNKNOWN,
+                           CallState.COMPENSATING, CallState.COMPENSATED, CallState.COMPENSATION_FAILED,
+                           CallState.REAPPLYING, CallState.REAPPLY_FAILED})
+
+
+def approval_answer(request: Mapping[str, Any], approve: bool, reason: str = "") -> dict[str, Any]:
+    """A person's answer to an approval `interrupt()`, bound to the effect they were shown.
+
+    Resume every pending approval with all the answers: a `ToolNode` running
+    calls in parallel hands its resume values to them in the order they reach
+    `interrupt()`, so each call picks its own by effect (and asks again if none is):
+
+    ```python
+    pending = result["__interrupt__"]
+    answers = [approval_answer(i.value, decide(i.value)) for i in pending]
+    result = await graph.ainvoke(Command(resume={i.id: answers for i in pending}), config)
+    ```
+
+    The effect (`request["effect"]`) is a hash of the tool and its arguments: a
+    call that changed since it was shown is asked about again, never let through.
+
+    Args:
+        request: the interrupt's value (`type` "agentstop.approval").
+        approve: True to let the call go to the fence, False to refuse it.
+        reason: for a refusal, what the model reads ("not to Bob").
+    """
+    return {"type": APPROVAL, "effect": request["effect"], "approve": approve, "reason": reason}
+
+
+def _decision(said: Any, effect: str) -> Mapping[str, Any] | None:
+    """This effect's answer among what an approval interrupt was resumed with (one answer, or a list); or None."""
+    answers = [said] if isinstance(said, Mapping) else said if isinstance(said, list | tuple) else []
+    for answer_ in answers:
+        if isinstance(answer_, Mapping) and answer_.get("type") == APPROVAL and answer_.get("effect") == effect:
+            return answer_
+    return None
 
 
 # -- history after a cancel --------------------------------------------------------------------------

@@ -546,3 +546,61 @@ async def test_an_interrupt_inside_a_langchain_tool_pauses_the_graph_and_the_too
     assert tool_messages(result["messages"])["call_1"].content == "shouted 'hey'" and HOLD.shouted == 1
     assert journaled[0][0] == CallState.FAILED and "paused by interrupt()" in (journaled[0][1] or "")
     assert journaled[1] == (CallState.COMMITTED, None)
+
+
+# -- approvals through LangGraph's interrupt(), bound to the effect --------------------------------------------
+
+
+@pytest.mark.parametrize("route", list(Route), ids=lambda r: r.name.lower())
+async def test_an_irreversible_call_waits_for_a_person_through_interrupt_and_the_answer_is_bound_to_its_effect(
+        tmp_path: Path, notes: Path, route: Route) -> None:
+    async with Journal.open(tmp_path / "j.db") as journal:
+        sup = Supervisor(journal, [], GrantSpec())
+        model = model_of(calls(("write_note", {"path": "a.txt", "text": "one"}), ("shout", {"text": "yes"}),
+                               ("shout", {"text": "no"})), "shouted once")
+        graph = build(route, model, [write_note, shout], sup, approve="irreversible")
+        asked: list[dict[str, Any]] = []
+        async with agentstop.bind(sup):
+            result = await graph.ainvoke({"messages": [HumanMessage("note, then shout twice")]}, config())
+            assert HOLD.shouted == 0, "nothing irreversible ran unasked"
+            while "__interrupt__" in result:  # a ToolNode asks one at a time, create_agent all at once
+                pending = result["__interrupt__"]
+                asked += [i.value for i in pending]
+                answers = [fence.approval_answer(i.value, i.value["args"]["text"] == "yes", "not that one")
+                           for i in pending]
+                await sup.drain()
+                result = await graph.ainvoke(Command(resume={i.id: answers for i in pending}), config())
+        journaled = sorted((c.tool, c.state) for c in await journal.calls(sup.session_id))
+        kinds = [e.kind for e in await journal.events(sup.session_id) if e.kind.startswith("interrupt_")]
+        await sup.close()
+
+    assert sorted(a["args"]["text"] for a in asked) == ["no", "yes"], "each asked once"
+    assert {(a["type"], a["tool"], a["reversibility"]) for a in asked} == {(fence.APPROVAL, "shout", "irreversible")}
+    answers = tool_messages(result["messages"])
+    assert (answers["call_2"].status, answers["call_2"].content) == ("success", "shouted 'yes'")
+    assert (answers["call_3"].status, answers["call_3"].content) == (
+        "error", "refused: not that one; nothing was sent")
+    assert HOLD.shouted == 1 and (notes / "a.txt").read_text() == "one"
+    assert journaled == [("shout", CallState.COMMITTED), ("write_note", CallState.COMMITTED)]
+    assert sorted(kinds) == ["interrupt_approved", "interrupt_denied"]
+    assert transcript_problems(result["messages"]) == []
+
+
+async def test_an_approval_given_for_another_effect_does_not_let_the_call_through(tmp_path: Path,
+                                                                                 notes: Path) -> None:
+    async with Journal.open(tmp_path / "j.db") as journal:
+        sup = Supervisor(journal, [], GrantSpec())
+        graph = build(Route.TOOL_NODE, model_of(calls(("shout", {"text": "hey"})), "refused"), [shout], sup,
+                      approve=["shout"])
+        async with agentstop.bind(sup):
+            first = await graph.ainvoke({"messages": [HumanMessage("shout")]}, config())
+            [asked] = first["__interrupt__"]
+            stale = fence.approval_answer({**asked.value, "effect": "an effect shown earlier"}, True)
+            again = await graph.ainvoke(Command(resume=stale), config())
+            [asked_again] = again["__interrupt__"]
+            assert asked_again.value == asked.value and HOLD.shouted == 0, "asked again, nothing ran"
+            result = await graph.ainvoke(Command(resume=fence.approval_answer(asked.value, False)), config())
+        await sup.close()
+    answer = tool_messages(result["messages"])["call_1"]
+    assert (answer.status, answer.content) == ("error", "refused: denied by the user; nothing was sent")
+    assert HOLD.shouted == 0

@@ -63,7 +63,11 @@ async def bind(sup: Supervisor) -> AsyncIterator[Binding]:
         with binding(sup):
             yield Binding(sup)
     finally:
-        watcher.cancel()
+        # Once Stop has begun, the watcher may be the one running it (a revoke heard from elsewhere, the
+        # expiry): cancelling it would cut Stop short (an anyio shield does not hold against task.cancel())
+        # and leave the session unended in the journal. It returns once Stop has settled, or at its next poll.
+        if not sup.stopping:
+            watcher.cancel()
         with anyio.CancelScope(shield=True):
             await asyncio.wait([watcher])
             await sup.drain()

@@ -21,6 +21,7 @@ from agentstop.tools import ToolRegistry
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
+from ..wording import standing
 from .confirm import force_confirmation, reapply_confirmation
 
 __all__ = ["SECTIONS", "Reapplier", "ReportScreen", "with_epochs"]
@@ -41,8 +42,10 @@ SECTIONS = (
 )
 
 
-def with_epochs(report: Report, line: str) -> str:
+def with_epochs(report: Report, line: str | None = None) -> str:
     """`line`, followed after a Resume by what each epoch did ("epoch 1: 1 done, 1 interrupted · epoch 2: ...")."""
+    if line is None:
+        line = standing(report)
     if report.epochs < 2:
         return line
     parts = []
@@ -87,7 +90,7 @@ class ReportScreen(Screen[None]):
         Binding("e", "reapply_row", "Re-apply"),
         Binding("R", "resume", "Resume"),
         Binding("tab", "focus_next", "Next list", show=False),
-        Binding("escape", "app.show_run", "Run view"),
+        Binding("escape", "app.back", "Back"),
     ]
 
     def __init__(self, clock: Callable[[], float], tools: ToolRegistry | None = None) -> None:

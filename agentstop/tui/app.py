@@ -165,7 +165,6 @@ class AgentstopApp(App[int]):
             elif event.kind == "approval_requested":
                 self.bell()
         await self.refresh_report()
-        self._tell_quit_question()
 
     def on_session_ended(self, message: SessionEnded) -> None:
         self.finished = True
@@ -185,6 +184,7 @@ class AgentstopApp(App[int]):
         self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
         if self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
+        self._tell_quit_question()
 
     def _report_shown(self) -> bool:
         # On the stack is not enough: the screen may not be composed yet.
@@ -218,7 +218,7 @@ class AgentstopApp(App[int]):
             if flights:
                 names = ", ".join(f"{f.call_id} {f.tool.name} ({f.phase.value})" for f in flights)
                 left = max(0.0, self.config.grace - waited)
-                return (f"Stopping… grant revoked; waiting for {len(flights)} call(s) in flight: {names} · "
+                return (f"Stopping… grant revoked; waiting for {counted(len(flights), 'call')} in flight: {names} · "
                         f"{duration(left)} of {duration(self.config.grace)} grace left")
             return "Stopping… grant revoked; cancelling the agent"
         return None
@@ -244,6 +244,8 @@ class AgentstopApp(App[int]):
         # "Stop after this step" means something only while the agent runs.
         if action == "stop_after_step":
             return not self.finished and not (self.sup is not None and self.sup.stopping)
+        if action == "stop":  # shown dimmed once there is nothing left to stop
+            return None if self.finished and self.stop_done else True
         return True
 
     def action_stop(self) -> None:
@@ -426,7 +428,7 @@ class AgentstopApp(App[int]):
                     "Cancel goes back with the agent still running. s stops it now without quitting."],
                 "Stop and quit", danger=True)
             self.push_screen(self._quit_question, self._stop_and_quit)
-            self._tell_quit_question()
+            self.call_later(self.refresh_report)  # the note says how it stands now
             return
         undoable = len(self.report.undoable) if self.report else 0
         if undoable:

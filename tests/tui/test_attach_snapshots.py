@@ -72,7 +72,7 @@ def test_attached_to_a_session_on_another_machine(snap_compare: Snap, tmp_path: 
 
 def test_attached_stop_says_what_it_waits_for(snap_compare: Snap, tmp_path: Path) -> None:
     """You should see the report right after s: the grant REVOKED by you (TUI), the summary "Stopping… grant
-    revoked; waiting for 1 call(s) in flight: c2 write_note (committing)" with the grace left; c2 In flight,
+    revoked; waiting for 1 call in flight: c2 write_note (committing)" with the grace left; c2 In flight,
     c1 Done and Undoable."""
 
     async def run_before(pilot: Pilot[Any]) -> None:

@@ -68,7 +68,7 @@ def test_run_screen_mid_run(snap_compare: Snap, tmp_path: Path, notes: GatedNote
 
 def test_the_stop_moment(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -> None:
     """You should see the report just after Stop: the status line says REVOKED by you (TUI); the summary says
-    "Stopping… grant revoked; waiting for 1 call(s) in flight: c3 write_note (committing)" with the grace
+    "Stopping… grant revoked; waiting for 1 call in flight: c3 write_note (committing)" with the grace
     left; c3 is In flight, c1 and c2 are Done and Undoable."""
     notes.hold_commit("announce")
     app = app_for(tmp_path, [notes], release_agent(note("announce"), note("never")))
@@ -78,7 +78,7 @@ def test_the_stop_moment(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -
         await settle(pilot)
         await press(pilot, "s")
         await wait_until(pilot, lambda: rows(app.report_screen.table("in_flight")) == ["c3"], "c3 shows in flight")
-        await wait_until(pilot, lambda: "waiting for 1 call(s)" in shown(app.report_screen, "#summary"),
+        await wait_until(pilot, lambda: "waiting for 1 call" in shown(app.report_screen, "#summary"),
                          "the summary says what Stop waits for")
         await settle(pilot)
 
@@ -146,7 +146,7 @@ def test_the_approval_modal(snap_compare: Snap, tmp_path: Path, world: Path, not
 
 def test_the_undo_confirmation(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -> None:
     """You should see the confirmation after Undo all: "About to undo everything that can be undone
-    (3 call(s), latest first)", then c3, c2, c1 each with "→ exact undo", and the buttons Undo and Cancel."""
+    (3 calls, latest first)", then c3, c2, c1 each with "→ exact undo", and the buttons Undo and Cancel."""
     notes.hold_prepare("never")
     app = app_for(tmp_path, [notes], release_agent(note("announce"), note("never")))
 

@@ -94,7 +94,7 @@ async def test_a_commit_in_flight_finishes_under_wait_and_the_summary_says_so(
         await press(pilot, "s")
         await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
         assert await states_are(app, c2="committing")
-        await wait_until(pilot, lambda: "waiting for 1 call(s) in flight: c2 write_note (committing)"
+        await wait_until(pilot, lambda: "waiting for 1 call in flight: c2 write_note (committing)"
                          in shown(app.report_screen, "#summary"), "the summary says what Stop waits for")
         await pilot.pause(0.3)  # past the 0.2 s grace
         assert not app.stop_done  # StopPolicy.WAIT: Stop still waits for the commit to land

@@ -21,7 +21,7 @@ from agentstop.tools import ToolRegistry
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
-from ..wording import standing
+from ..wording import counted, standing
 from .confirm import force_confirmation, reapply_confirmation
 
 __all__ = ["SECTIONS", "Reapplier", "ReportScreen", "with_epochs"]
@@ -218,7 +218,7 @@ class ReportScreen(Screen[None]):
         refused = [r.call_id for r in results if r.status == "refused"]
         done = [r.call_id for r in results if r.status == "compensated"]
         if failed:
-            self.notify(f"{len(failed)} undo(s) failed: {failed[0].detail}. Press r to retry.", severity="error")
+            self.notify(f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. Press r to retry.", severity="error")
         elif done or not refused:
             self.notify(f"Undone: {', '.join(done) or 'nothing'}")
         if refused:

@@ -78,13 +78,14 @@ class RunScreen(Screen[None]):
         self.watch_phase(self.phase)
 
     def watch_phase(self, phase: RunPhase) -> None:
-        if not self.is_mounted:
-            return
-        stop = self.query_one("#stop", Button)
-        stop.display = phase is not RunPhase.ENDED
-        stop.label = "■ Stop again: skip the grace (s)" if phase is RunPhase.STOPPING else "■ Stop (s)"
-        self.query_one("#to-report", Button).display = phase is RunPhase.ENDED
-        self.query_one("#stop-hint", Static).update(HINTS[phase])
+        # Queries that find nothing before the screen is composed; on_mount shows the phase then.
+        for stop in self.query("#stop").results(Button):
+            stop.display = phase is not RunPhase.ENDED
+            stop.label = "■ Stop again: skip the grace (s)" if phase is RunPhase.STOPPING else "■ Stop (s)"
+        for report in self.query("#to-report").results(Button):
+            report.display = phase is RunPhase.ENDED
+        for hint in self.query("#stop-hint").results(Static):
+            hint.update(HINTS[phase])
 
     @property
     def effects(self) -> EffectsTable:

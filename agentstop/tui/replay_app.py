@@ -225,7 +225,21 @@ class ReplayApp(App[None]):
         self.report_screen = self._report_screen()
         title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
         await self.push_screen(TimelineScreen(title, Timeline(events)))
+        self._describe_undos(s)
         self._fill_sessions()
+
+    @work(group="describe")
+    async def _describe_undos(self, session: SessionRecord) -> None:
+        """Load the session's tools when that starts nothing (no MCP server), so each undo says what it does."""
+        if HeldTools.needs_start(session):
+            return  # its tools load when an undo asks for them
+        try:
+            tools, problems = await self.tools.get(session)
+        except AgentstopError:
+            return  # said when an undo asks for them
+        if not problems and self.report_screen is not None and self.session_id == session.session_id:
+            self.report_screen.tools = tools
+            self.status()
 
     def _fill_sessions(self) -> None:
         """Opened with a session and no rows (the command skipped them): read the browser's rows now, behind it."""
@@ -245,6 +259,7 @@ class ReplayApp(App[None]):
                         "grant": GrantShown.ACTIVE, "revoked_by": "", "note": f"attached · {session.session_id}"}
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
         attachment.introduce()
+        self._describe_undos(session)
         self._bridge = JournalBridge(self._live, session.session_id, self)
         self._bridge.start()
 

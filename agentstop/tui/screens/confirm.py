@@ -130,7 +130,8 @@ def undo_confirmation(report: Report, call_ids: list[str], what: str,
     if len(chosen) > PREVIEW_LIMIT:
         body = Group(body, Text(f"\n… and {len(chosen) - PREVIEW_LIMIT:,} more, latest first; "
                                 "`agentstop report` lists every call and its undo."))
-    screen = ConfirmScreen(f"About to {what} ({counted(len(chosen), 'call')}, latest first):", body, "Undo", danger=True)
+    title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
+    screen = ConfirmScreen(title, body, "Undo", danger=True)
     return screen, [i.call_id for i in chosen]
 
 

@@ -27,7 +27,7 @@ class RunPhase(enum.StrEnum):
     """The agent works; the big button stops it."""
 
     STOPPING = "stopping"
-    """Stop was pressed (here or elsewhere); pressing it again skips the grace."""
+    """Stop was pressed (here or elsewhere); pressing it again skips the grace (the hint says so)."""
 
     ENDED = "ended"
     """Stopped or finished: nothing to stop; the button opens the report."""
@@ -81,7 +81,6 @@ class RunScreen(Screen[None]):
         # Queries that find nothing before the screen is composed; on_mount shows the phase then.
         for stop in self.query("#stop").results(Button):
             stop.display = phase is not RunPhase.ENDED
-            stop.label = "■ Stop again: skip the grace (s)" if phase is RunPhase.STOPPING else "■ Stop (s)"
         for report in self.query("#to-report").results(Button):
             report.display = phase is RunPhase.ENDED
         for hint in self.query("#stop-hint").results(Static):

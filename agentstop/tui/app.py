@@ -317,7 +317,7 @@ class AgentstopApp(App[int]):
         if self.screen is self.report_screen:
             self.pop_screen()
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         """Esc: back from the report to the run view. It never stops the agent (s, Ctrl+C and the button do)."""
         if self.screen is self.report_screen:
             self.pop_screen()

@@ -418,7 +418,7 @@ class ReplayApp(App[None]):
         if self.screen is self.report_screen:
             self.pop_screen()
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         """Esc: from the report back to the session's view; from there back to the sessions. Never a Stop."""
         if self.report_screen is not None and self.screen is self.report_screen:
             self.pop_screen()

@@ -93,7 +93,7 @@ class ReportScreen(Screen[None]):
         Binding("e", "reapply_row", "Re-apply"),
         Binding("R", "resume", "Resume"),
         Binding("tab", "focus_next", "Next list", show=False),
-        Binding("escape", "app.back", "Back"),
+        Binding("escape", "app.go_back", "Back"),
     ]
 
     def __init__(self, clock: Callable[[], float], tools: ToolRegistry | None = None) -> None:

@@ -45,7 +45,7 @@ class RunScreen(Screen[None]):
 
     BINDINGS = [
         Binding("s", "app.stop", "Stop"),
-        Binding("escape", "app.back", "Back", show=False),
+        Binding("escape", "app.go_back", "Back", show=False),
         Binding("tab", "app.show_report", "Report"),
     ]
 

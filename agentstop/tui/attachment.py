@@ -81,7 +81,7 @@ class Attachment:
             f" attached to session {s.session_id} ({s.task_name}), run by {where_it_runs(s)} ")
         self.run_screen.transcript.add(TranscriptChunk(
             "call", "What it does is read from the journal as it is written: only what is durable shows. "
-                    "s, Esc or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs."))
+                    "s or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs. Esc goes back."))
 
     def apply(self, events: list[Event], report: Report | None) -> list[str]:
         """Show new journal events; returns what changed for the status line ("revoked", "ended")."""

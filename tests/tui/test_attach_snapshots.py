@@ -66,7 +66,8 @@ async def _attached(pilot: Pilot[Any]) -> None:
 def test_attached_to_a_session_on_another_machine(snap_compare: Snap, tmp_path: Path) -> None:
     """You should see the run screen of a session run elsewhere: the status line says "attached" and the
     session id; the transcript says whose session it is ("run by pid 4242 on build-7"), then its thought
-    and its two calls; on the right c1 committed and c2 committing. The Stop button and hint at the bottom."""
+    and its two calls; on the right c1 committed and c2 committing. The "■ Stop (s)" button and its hint (Esc goes
+    back, never stops) at the bottom."""
     assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=_attached)
 
 

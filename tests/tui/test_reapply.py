@@ -183,7 +183,7 @@ def test_the_report_with_an_undone_row_that_can_be_reapplied(snap_compare: Snap,
 def test_the_reapply_confirmation(snap_compare: Snap, tmp_path: Path, world: Path, redo: RedoNote) -> None:
     """You should see the question after e on c2: "About to re-apply 1 undone call, earliest first:", then
     c2 write_note: note 'b', "→ write note 'b' again", "then undoable again", the line saying the journal records
-    who did it, and the buttons Re-apply and Cancel."""
+    who did it, and the buttons "Re-apply (y)" and "Cancel (n, Esc)"."""
     app = app_for(tmp_path, [redo], three_notes(redo))
 
     async def run_before(pilot: Pilot[Any]) -> None:

@@ -211,7 +211,7 @@ def test_the_force_confirmation(snap_compare: Snap, tmp_path: Path, world: Path,
     """You should see, over the report, "Not undone: 1 call changed since the agent acted. Undo anyway?":
     c2 write_note note 'b', "changed: note 'b' was edited since the agent wrote it: “v1” → “v1, fixed by
     hand”", "→ forcing will delete world/b.json, and that change is lost", the line about the journal, and
-    the buttons Force undo and Cancel."""
+    the buttons "Force undo (y)" and "Cancel (n, Esc)"."""
     app = app_for(tmp_path, [checked], three_notes_then_stop_point(checked))
 
     async def run_before(pilot: Pilot[Any]) -> None:

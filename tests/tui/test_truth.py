@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from textual.widgets import Button
 from textual.widgets.data_table import ColumnKey
@@ -118,7 +117,8 @@ async def test_long_ids_are_whole_and_long_texts_end_in_an_ellipsis(tmp_path: Pa
 def test_email_and_chat_undos_say_what_they_do() -> None:
     later, earlier = time.time() + 60, time.time() - 60
     mail = {"key": "k", "message_id": "m", "to": "ada@example.com", "subject": "Q4", "reversible_until": later}
-    assert SendEmail().undo_summary(mail) == "pull the email to ada@example.com back from the outbox (not delivered yet)"
+    assert SendEmail().undo_summary(mail) == (
+        "pull the email to ada@example.com back from the outbox (not delivered yet)")
     assert SendEmail().undo_summary({**mail, "reversible_until": earlier}) == (
         "send ada@example.com a “Please disregard my previous message” follow-up")
     chat = {"key": "k", "channel": "general", "text": "hi", "reversible_until": later}
@@ -180,4 +180,3 @@ async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world:
                 app.exit()
         finally:
             await sup.__aexit__(None, None, None)
-    await anyio.sleep(0)

@@ -92,7 +92,9 @@ class CallTable(DataTable[str | Text]):
         available = self.size.width or self.app.size.width
         padding = 2 * self.cell_padding
         rest = available - sum(w + padding for w in widths.values()) - 2 * padding - 2  # the scrollbar's room
-        what = max(MIN_WHAT, rest * 2 // 5)
+        # "what" is as wide in every section (the check box's room comes out of the detail): columns line up.
+        check = widths["check"] + padding if self.checkable else 0
+        what = max(MIN_WHAT, (rest + check) * 2 // 5)
         widths["what"] = what
         widths["detail"] = max(MIN_DETAIL, rest - what)
         return widths

@@ -187,8 +187,9 @@ class AgentstopApp(App[int]):
         self._tell_quit_question()
 
     def _report_shown(self) -> bool:
-        # On the stack is not enough: the screen may not be composed yet.
-        return self.report_screen in self.screen_stack and self.report_screen.is_mounted
+        # On the stack is not enough: the screen may not be composed yet (its on_mount asks for this before
+        # Textual counts it as mounted, so look for its widgets).
+        return self.report_screen in self.screen_stack and bool(self.report_screen.query("#summary"))
 
     # -- status ----------------------------------------------------------------------
 

@@ -390,8 +390,9 @@ class ReplayApp(App[None]):
             self.report_screen.show_report(self.report, self._summary())
 
     def _report_shown(self) -> bool:
+        # On the stack and composed (its on_mount asks for this before Textual counts it as mounted).
         screen = self.report_screen
-        return screen is not None and screen in self.screen_stack and screen.is_mounted
+        return screen is not None and screen in self.screen_stack and bool(screen.query("#summary"))
 
     def show_report(self) -> None:
         """Put the open session's report over its view; with a dialog open over that view, once it closes."""

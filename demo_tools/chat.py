@@ -87,7 +87,7 @@ class PostMessage(Tool):
             return ""
         until = receipt.get("reversible_until")
         if isinstance(until, int | float) and time.time() < until:
-            return f"take the message back before it reaches #{receipt['channel']}"
+            return f"take it back before it reaches #{receipt['channel']}"
         return f"post “(retracted) Please ignore my previous message” in #{receipt['channel']}"
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:

@@ -119,7 +119,7 @@ class SendEmail(Tool):
             return ""
         until = receipt.get("reversible_until")
         if isinstance(until, int | float) and time.time() < until:
-            return f"pull the email to {receipt['to']} back from the outbox (not delivered yet)"
+            return "pull it back from the outbox (not delivered yet)"
         return f"send {receipt['to']} a “Please disregard my previous message” follow-up"
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:

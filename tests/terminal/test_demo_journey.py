@@ -48,7 +48,7 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
         assert REPORT in screen and "c1" in screen
 
         # The email's undo says what it will do, and its exact-undo window counts down, live.
-        screen = term.wait_for("pull the email to ada@example.com back")
+        screen = term.wait_for("pull it back from the outbox")
         first = window_left(term.wait_match(WINDOW).group(0))
         term.wait_until(lambda s: (m := re.search(WINDOW, s)) is not None and window_left(m.group(0)) < first,
                         "the undo window counts down")
@@ -62,7 +62,7 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
 
         term.press("A")
         screen = term.wait_for("About to undo everything", "Undo (y)", "Cancel (n, Esc)",
-                               "pull the email to ada@example.com back")
+                               "pull it back from the outbox (not delivered yet)")
         term.press("y")
         screen = term.wait_match(r"stopped by you \(TUI\): (\d+) done, \d+ interrupted, 0 in flight, 0 undoable")
         assert int(screen.group(1)) >= 1

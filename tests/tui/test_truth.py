@@ -117,12 +117,11 @@ async def test_long_ids_are_whole_and_long_texts_end_in_an_ellipsis(tmp_path: Pa
 def test_email_and_chat_undos_say_what_they_do() -> None:
     later, earlier = time.time() + 60, time.time() - 60
     mail = {"key": "k", "message_id": "m", "to": "ada@example.com", "subject": "Q4", "reversible_until": later}
-    assert SendEmail().undo_summary(mail) == (
-        "pull the email to ada@example.com back from the outbox (not delivered yet)")
+    assert SendEmail().undo_summary(mail) == "pull it back from the outbox (not delivered yet)"
     assert SendEmail().undo_summary({**mail, "reversible_until": earlier}) == (
         "send ada@example.com a “Please disregard my previous message” follow-up")
     chat = {"key": "k", "channel": "general", "text": "hi", "reversible_until": later}
-    assert PostMessage().undo_summary(chat) == "take the message back before it reaches #general"
+    assert PostMessage().undo_summary(chat) == "take it back before it reaches #general"
     assert PostMessage().undo_summary({**chat, "reversible_until": earlier}) == (
         "post “(retracted) Please ignore my previous message” in #general")
 

@@ -72,6 +72,7 @@ def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> 
 
             journey.release("go-summary")  # the headless run waits for its commit in flight, then ends
             term.wait_for("stopped by you (TUI): 2 done, 0 interrupted, 0 in flight, 2 undoable")
+            term.wait_for("delete notes.txt · exact")  # each undo says what it does, in its tool's words
 
             term.press("escape")
             screen = term.wait_until(on_run_view, "the run view after Stop")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agentstop.journal import SessionStatus
 from agentstop.report import Report
 
 __all__ = ["counted", "standing"]
@@ -22,9 +23,9 @@ def standing(report: Report) -> str:
     """
     s = report.session
     flights = len(report.in_flight)
-    if s.status == "stopped" and s.stopped_by:
+    if s.status == SessionStatus.STOPPED and s.stopped_by:
         head = f"stopped by {s.stopped_by}"
-    elif s.status == "completed" and flights:
+    elif s.status == SessionStatus.COMPLETED and flights:
         head = "the agent finished; its last calls are still in flight"
     else:
         head = s.status

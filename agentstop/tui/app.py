@@ -151,9 +151,12 @@ class AgentstopApp(App[int]):
     # -- messages --------------------------------------------------------------------
 
     def on_transcript(self, message: Transcript) -> None:
-        self.run_screen.transcript.add(message.chunk)
+        if self.run_screen.is_attached:  # not while the app closes: its screens are being taken down
+            self.run_screen.transcript.add(message.chunk)
 
     async def on_journal_events(self, message: JournalEvents) -> None:
+        if not self.run_screen.is_attached:
+            return  # the app is closing
         self.run_screen.effects.apply(message.events, self._reversibility)
         for event in message.events:
             if event.kind == "revoked":

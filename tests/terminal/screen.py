@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,13 +29,16 @@ from types import TracebackType
 import pexpect
 import pyte
 
-__all__ = ["COLUMNS", "KEYS", "LINES", "WAIT", "Terminal", "TerminalTimeout"]
+__all__ = ["COLUMNS", "KEYS", "LINES", "SETTLE", "WAIT", "Terminal", "TerminalTimeout"]
 
 COLUMNS, LINES = 160, 48
 """The terminal's size: what the issue's reports were made at."""
 
 WAIT = 45.0
 """Seconds a wait may take before the test fails: generous, for a loaded machine; a pass is much faster."""
+
+SETTLE = 0.03
+"""Seconds without output after which what is on the screen counts as a whole frame."""
 
 KEYS = {
     "tab": "\t",
@@ -118,15 +122,28 @@ class Terminal:
         """
         self.log.append(f"wait: {what}")
         deadline = time.monotonic() + timeout
+        text = ""
         while True:
             alive = self.pump(0.05)
-            text = "\n".join(line.rstrip() for line in self.screen.display)
-            if condition(text):
-                return text
-            if not alive:
-                raise TerminalTimeout(self._failure(f"the process exited ({self.exit_status}) before: {what}", text))
+            # Judge only a whole frame: a frame can arrive in several reads, and half of one shows the top of
+            # the new screen over the bottom of the old.
+            if not alive or not self._pending():
+                text = "\n".join(line.rstrip() for line in self.screen.display)
+                if condition(text):
+                    return text
+                if not alive:
+                    raise TerminalTimeout(self._failure(f"the process exited ({self.exit_status}) before: {what}",
+                                                        text))
             if time.monotonic() > deadline:
                 raise TerminalTimeout(self._failure(f"timed out after {timeout:.0f} s waiting for: {what}", text))
+
+    def _pending(self, quiet: float = SETTLE) -> bool:
+        """True when the process prints more within `quiet` seconds (the frame being drawn is not finished)."""
+        try:
+            readable, _, _ = select.select([self.child.child_fd], [], [], quiet)
+        except (OSError, ValueError):  # closed: nothing more comes
+            return False
+        return bool(readable)
 
     def wait_for(self, *texts: str, timeout: float = WAIT) -> str:
         """Wait until every one of `texts` is on the screen at once; returns the screen."""

@@ -7,6 +7,7 @@ is cancelled (`TRY_CANCEL`); `lookup` then tells whether it was queued.
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
@@ -81,6 +82,15 @@ class PostMessage(Tool):
         if retracted.status != 200:
             raise UpstreamError(f"the chat webhook did not retract {key!r} ({retracted.status}): {retracted.error}")
         return {"undo": "retracted", "key": key}
+
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        """What the undo does now: take the message back while it is queued, else post a retraction."""
+        if not isinstance(receipt, dict) or "channel" not in receipt:
+            return ""
+        until = receipt.get("reversible_until")
+        if isinstance(until, int | float) and time.time() < until:
+            return f"take it back before it reaches #{receipt['channel']}"
+        return f"post “(retracted) Please ignore my previous message” in #{receipt['channel']}"
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The receipt of the message posted under this call's key, or None if there is none."""

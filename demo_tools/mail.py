@@ -8,6 +8,7 @@ it, so the tool is compensable and its receipt says until when it is reversible.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
@@ -114,6 +115,15 @@ class SendEmail(Tool):
                 f"the mail API did not queue the correction for {key!r} ({correction.status}): {correction.error}"
             )
         return {"undo": "correction sent", "message_id": correction.data["message_id"]}
+
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        """What the undo does now: pull the email back while it is queued, else send a follow-up."""
+        if not isinstance(receipt, dict) or "to" not in receipt:
+            return ""
+        until = receipt.get("reversible_until")
+        if isinstance(until, int | float) and time.time() < until:
+            return "pull it back from the outbox (not delivered yet)"
+        return f"send {receipt['to']} a “Please disregard my previous message” follow-up"
 
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The receipt of the message sent under this call's key, or None if there is none."""

@@ -206,6 +206,13 @@ class Charge(Tool):
         key = ctx.idempotency_key.removesuffix(":undo")
         await anyio.to_thread.run_sync(_refund, WorldConfig.load().ledger, entry_id, key)
 
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        """`refund $120.00 to acme (a refund entry in the ledger)`."""
+        if not isinstance(receipt, dict) or "amount_cents" not in receipt:
+            return ""
+        amount = receipt["amount_cents"] / 100
+        return f"refund ${amount:,.2f} to {receipt.get('account', '?')} (a refund entry in the ledger)"
+
     async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
         """The receipt of the charge made with this key, or None."""
         return await anyio.to_thread.run_sync(_lookup, WorldConfig.load().ledger, ctx.idempotency_key)

@@ -77,7 +77,7 @@ async def tui_cmd(journal: Target | None, session: str | None) -> int:
     For sessions this terminal did not start: `agentstop mcp-proxy` in front of
     Claude Desktop or Cursor, a headless `agentstop run`, an agent loop using
     the library, another machine on a shared PostgreSQL journal. Its calls show
-    as the journal gets them. s, Esc or Ctrl+C stops it at once: its grant is
+    as the journal gets them. s or Ctrl+C stops it at once: its grant is
     revoked in the journal, so nothing new of it can commit wherever it runs,
     and the screen says what it still waits for; press again to skip the rest
     of its grace. Then the report: done, interrupted, in flight, undoable, with
@@ -88,7 +88,7 @@ async def tui_cmd(journal: Target | None, session: str | None) -> int:
     attaches to a running one, or shows an ended one's timeline.
 
     \b
-    Keys: s / Esc / Ctrl+C stop · tab report · u undo row · A undo all · q quit (the session keeps running)
+    Keys: s / Ctrl+C stop · tab report · Esc back · u undo row · A undo all · q quit (asks while it runs)
     \b
     Examples:
       agentstop tui --journal ./proxy.db            # the session of `agentstop mcp-proxy --task proxy.yaml`

@@ -29,8 +29,9 @@ from .screens.approval import ApprovalScreen
 from .screens.confirm import ConfirmScreen, undo_confirmation
 from .screens.report import ReportScreen, with_epochs
 from .screens.resume import ResumeChoice, ResumeScreen
-from .screens.run import RunScreen
-from .widgets.status import StatusLine
+from .screens.run import RunPhase, RunScreen
+from .widgets.status import GrantShown, StatusLine
+from .wording import counted, standing
 
 __all__ = ["AgentstopApp"]
 
@@ -71,11 +72,20 @@ class AgentstopApp(App[int]):
         self._status_fields: dict[str, Any] = {}
         self._last_summary = ""
         self._last_deadline_refresh = 0.0
+        self._report_wanted = False
+        """The report should show as soon as the dialog open over the run view closes."""
+        self._quit_question: ConfirmScreen | None = None
+        """The "quit while the agent runs?" dialog while it is open: it says live what the agent does meanwhile."""
 
     # -- lifecycle ---------------------------------------------------------------
 
     def on_mount(self) -> None:
+        # Installed: popping the report (Esc) must not destroy it, or pushing it again (Tab) shows a dead
+        # screen whose clock is frozen while keys act on it.
+        self.install_screen(self.run_screen, "run")
+        self.install_screen(self.report_screen, "report")
         self.push_screen(self.run_screen)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.status(task_name=self.config.task_name)
         self.set_interval(0.1, self._tick)
         self.run_session()
@@ -111,7 +121,8 @@ class AgentstopApp(App[int]):
         session = await self.journal.session(sup.session_id)
         # The elapsed time counts from this epoch's start (a Resume reopens the session now).
         began = session.started_at if sup.epoch == 1 else cfg.clock()
-        self.status(started_at=began, ended_at=None, grant="active", revoked_by="", note="", epoch=sup.epoch)
+        self.status(started_at=began, ended_at=None, grant=GrantShown.ACTIVE, revoked_by="", note="", epoch=sup.epoch)
+        self.run_screen.phase = RunPhase.RUNNING
         if sup.epoch > 1:
             said = f": “{sup.instruction}”" if sup.instruction else ""
             self.run_screen.transcript.mark(f" ── resumed as epoch {sup.epoch}{said} ── ")
@@ -140,14 +151,19 @@ class AgentstopApp(App[int]):
     # -- messages --------------------------------------------------------------------
 
     def on_transcript(self, message: Transcript) -> None:
-        self.run_screen.transcript.add(message.chunk)
+        if self.run_screen.is_attached:  # not while the app closes: its screens are being taken down
+            self.run_screen.transcript.add(message.chunk)
 
     async def on_journal_events(self, message: JournalEvents) -> None:
+        if not self.run_screen.is_attached:
+            return  # the app is closing
         self.run_screen.effects.apply(message.events, self._reversibility)
         for event in message.events:
             if event.kind == "revoked":
-                self.status(grant="revoked", revoked_by=str(event.data.get("by", "")))
+                self.status(grant=GrantShown.REVOKED, revoked_by=str(event.data.get("by", "")))
             elif event.kind == "session_ended":
+                if self._status_fields.get("grant") != GrantShown.REVOKED:
+                    self.status(grant=GrantShown.ENDED)
                 self.status(ended_at=event.at)
             elif event.kind == "approval_requested":
                 self.bell()
@@ -156,10 +172,10 @@ class AgentstopApp(App[int]):
     def on_session_ended(self, message: SessionEnded) -> None:
         self.finished = True
         self.stop_done = True
+        self.run_screen.phase = RunPhase.ENDED
         if message.status == "completed":
             self.notify("The agent finished. Here is what it did; undo what you do not want.")
-        if self.screen is not self.report_screen:
-            self.push_screen(self.report_screen)
+        self.show_report()
         self.report_screen.resumable_changed()
         self.refresh_bindings()
         self.call_later(self.refresh_report)
@@ -171,10 +187,12 @@ class AgentstopApp(App[int]):
         self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
         if self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
+        self._tell_quit_question()
 
     def _report_shown(self) -> bool:
-        # On the stack is not enough: the screen may not be composed yet.
-        return self.report_screen in self.screen_stack and self.report_screen.is_mounted
+        # On the stack is not enough: the screen may not be composed yet (its on_mount asks for this before
+        # Textual counts it as mounted, so look for its widgets).
+        return self.report_screen in self.screen_stack and bool(self.report_screen.query("#summary"))
 
     # -- status ----------------------------------------------------------------------
 
@@ -193,7 +211,7 @@ class AgentstopApp(App[int]):
         summary = self._stopping_summary()
         if summary is not None:
             return summary
-        return with_epochs(self.report, self.report.summary_line()) if self.report is not None else ""
+        return with_epochs(self.report) if self.report is not None else ""
 
     def _stopping_summary(self) -> str | None:
         if self.report is None:
@@ -204,7 +222,7 @@ class AgentstopApp(App[int]):
             if flights:
                 names = ", ".join(f"{f.call_id} {f.tool.name} ({f.phase.value})" for f in flights)
                 left = max(0.0, self.config.grace - waited)
-                return (f"Stopping… grant revoked; waiting for {len(flights)} call(s) in flight: {names} · "
+                return (f"Stopping… grant revoked; waiting for {counted(len(flights), 'call')} in flight: {names} · "
                         f"{duration(left)} of {duration(self.config.grace)} grace left")
             return "Stopping… grant revoked; cancelling the agent"
         return None
@@ -230,6 +248,8 @@ class AgentstopApp(App[int]):
         # "Stop after this step" means something only while the agent runs.
         if action == "stop_after_step":
             return not self.finished and not (self.sup is not None and self.sup.stopping)
+        if action == "stop":  # shown dimmed once there is nothing left to stop
+            return None if self.finished and self.stop_done else True
         return True
 
     def action_stop(self) -> None:
@@ -240,17 +260,27 @@ class AgentstopApp(App[int]):
                         "their outcome is checked with the upstream.", severity="warning")
             return
         if self.sup is None or self.sup.stopping or self.finished:
-            if self.finished and self.screen is self.run_screen:
-                self.push_screen(self.report_screen)
+            if self.finished:
+                self.show_report()
             return
         self.stop_pressed_at = self.config.clock()
-        self.status(grant="revoking")
+        self.status(grant=GrantShown.REVOKING)
+        self.run_screen.phase = RunPhase.STOPPING
         self.refresh_bindings()
-        if isinstance(self.screen, ApprovalScreen):
-            self.screen.dismiss("denied: stopped")  # Stop denies everything pending
+        self._close_dialogs_on_stop()
         self.stop_session()
-        if self.screen is not self.report_screen:
-            self.push_screen(self.report_screen)
+        self.show_report()
+
+    def _close_dialogs_on_stop(self) -> None:
+        """Stop denies every approval waiting on top, and answers "stop and quit?" (it is stopping) with no."""
+        while True:
+            top = self.screen
+            if isinstance(top, ApprovalScreen):
+                top.dismiss("denied: stopped")
+            elif self._quit_question is not None and top is self._quit_question:
+                top.dismiss(False)
+            else:
+                return
 
     def action_stop_after_step(self) -> None:
         """Let the current step's calls finish, start no new step, then stop."""
@@ -268,13 +298,35 @@ class AgentstopApp(App[int]):
         self.stop_done = True
         await self.refresh_report()
 
+    def show_report(self) -> None:
+        """Put the report over the run view; with a dialog open over the run view, as soon as it closes."""
+        if self.report_screen in self.screen_stack:
+            return
+        if self.screen is not self.run_screen:
+            self._report_wanted = True  # never bury a dialog (an approval, the quit question) under the report
+            return
+        self._report_wanted = False
+        self.push_screen(self.report_screen)
+        self.status()  # it was hidden: bring its status line and lists up to date
+        self.call_later(self.refresh_report)
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if self._report_wanted and screen is self.run_screen:
+            self.call_later(self.show_report)
+
     def action_show_report(self) -> None:
-        if self.screen is not self.report_screen:
-            self.push_screen(self.report_screen)
+        self.show_report()
 
     def action_show_run(self) -> None:
         if self.screen is self.report_screen:
             self.pop_screen()
+
+    def action_go_back(self) -> None:
+        """Esc: back from the report to the run view. It never stops the agent (s, Ctrl+C and the button do)."""
+        if self.screen is self.report_screen:
+            self.pop_screen()
+        elif self.screen is self.run_screen and self.sup is not None and not self.finished and not self.sup.stopping:
+            self.notify("Esc goes back; the agent keeps running. Press s or Ctrl+C to stop it.", timeout=4)
 
     # -- resume ---------------------------------------------------------------------------
 
@@ -291,7 +343,7 @@ class AgentstopApp(App[int]):
         gated = [t for t in self.config.tools if not t.is_read_only]
         allowed = [(t.name, t.reversibility.value) for t in gated if self.grant.allows_tool(t.name)]
         read_only = [t.name for t in self.config.tools if t.is_read_only]
-        summary = self.report.summary_line() if self.report is not None else ""
+        summary = standing(self.report) if self.report is not None else ""
         screen = ResumeScreen(self.sup.session_id, self.sup.epoch + 1, summary, allowed, read_only,
                               self.grant.scopes)
         self.push_screen(screen, self._resume_if)
@@ -322,6 +374,7 @@ class AgentstopApp(App[int]):
         self.stop_done = False
         self.stop_pressed_at = None
         self.resuming = False
+        self.status(grant=GrantShown.ACTIVE)
         self.report_screen.resumable_changed()
         self.refresh_bindings()
         while self.screen is not self.run_screen and len(self.screen_stack) > 1:
@@ -365,25 +418,43 @@ class AgentstopApp(App[int]):
         try:
             return await answer
         finally:
-            if self.screen is screen:
+            if screen in self.screen_stack and screen.is_current:
                 screen.dismiss("denied: stopped")
 
     def action_quit_app(self) -> None:
         """Quit; asks first while the agent runs or while something can still be undone."""
+        if self._quit_question is not None and self._quit_question in self.screen_stack:
+            return  # already asking
         if self.sup is not None and not self.finished and not self.sup.stopping:
-            self.push_screen(ConfirmScreen("The agent is still running.", [
-                "Quitting stops it first: the grant is revoked, nothing new is committed."],
-                "Stop and quit", danger=True), self._stop_and_quit)
+            self._quit_question = ConfirmScreen(
+                "The agent is still running: it goes on working while this question is open.", [
+                    "Quit stops it first: the grant is revoked, nothing new is committed; then the app exits.",
+                    "Cancel goes back with the agent still running. s stops it now without quitting."],
+                "Stop and quit", danger=True)
+            self.push_screen(self._quit_question, self._stop_and_quit)
+            self.call_later(self.refresh_report)  # the note says how it stands now
             return
         undoable = len(self.report.undoable) if self.report else 0
         if undoable:
-            self.push_screen(ConfirmScreen(f"{undoable} call(s) can still be undone.", [
+            self._quit_question = ConfirmScreen(f"{counted(undoable, 'call')} can still be undone.", [
                 "They stay in the journal: `agentstop undo` can undo them later while the tools allow."],
-                "Quit anyway"), self._quit_if)
+                "Quit anyway")
+            self.push_screen(self._quit_question, self._quit_if)
             return
         self._quit()
 
+    def _tell_quit_question(self) -> None:
+        """While the quit question is open, say on it what the agent has done (it does not pause)."""
+        question = self._quit_question
+        if question is None or self.report is None or self.finished:
+            return
+        r = self.report
+        latest = max(r.all_calls, key=lambda i: i.n, default=None)
+        last = f" · latest: {latest.call_id} {latest.tool} {latest.state}" if latest is not None else ""
+        question.set_note(f"Meanwhile, live: {len(r.done):,} done, {len(r.in_flight):,} in flight{last}")
+
     def _stop_and_quit(self, yes: bool | None) -> None:
+        self._quit_question = None
         if yes:
             self.action_stop()
             self._exit_after_stop()
@@ -395,6 +466,7 @@ class AgentstopApp(App[int]):
         self._quit()
 
     def _quit_if(self, yes: bool | None) -> None:
+        self._quit_question = None
         if yes:
             self._quit()
 

@@ -30,6 +30,7 @@ from agentstop.planners import TranscriptChunk
 from agentstop.report import Report
 
 from .screens.run import RunScreen
+from .wording import counted
 
 __all__ = ["STOPPED_BY", "Attachment", "where_it_runs"]
 
@@ -80,7 +81,7 @@ class Attachment:
             f" attached to session {s.session_id} ({s.task_name}), run by {where_it_runs(s)} ")
         self.run_screen.transcript.add(TranscriptChunk(
             "call", "What it does is read from the journal as it is written: only what is durable shows. "
-                    "s, Esc or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs."))
+                    "s or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs. Esc goes back."))
 
     def apply(self, events: list[Event], report: Report | None) -> list[str]:
         """Show new journal events; returns what changed for the status line ("revoked", "ended")."""
@@ -144,7 +145,7 @@ class Attachment:
         if not flights:
             return f"Stopping… grant revoked; waiting for {where_it_runs(self.session)} to end the session"
         names = ", ".join(f"{i.call_id} {i.tool} ({i.state})" for i in flights)
-        text = f"Stopping… grant revoked; waiting for {len(flights)} call(s) in flight: {names}"
+        text = f"Stopping… grant revoked; waiting for {counted(len(flights), 'call')} in flight: {names}"
         if self.escalated:
             return text + " · grace skipped: being cancelled"
         if self.grace is not None:

@@ -25,6 +25,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Static
 
 from agentstop.errors import AgentstopError
@@ -36,15 +37,17 @@ from agentstop.supervisor.reapply import ReapplyResult, run_reapply
 from agentstop.supervisor.undo import run_undo
 from agentstop.tools import ToolRegistry
 
-from .attachment import STOPPED_BY, Attachment
+from .attachment import STOPPED_BY, Attachment, where_it_runs
 from .bridge import JournalBridge
 from .messages import JournalEvents
 from .screens.confirm import ConfirmScreen, undo_confirmation
 from .screens.report import ReportScreen, with_epochs
+from .screens.run import RunPhase
 from .screens.sessions import SessionRow, SessionsScreen
 from .screens.timeline import TimelineScreen
 from .session_tools import HeldTools, ToolLoader
-from .widgets.status import StatusLine
+from .widgets.status import GrantShown, StatusLine
+from .wording import counted
 
 __all__ = ["FLEET_INTERVAL", "STOPPED_BY", "ReplayApp"]
 
@@ -71,7 +74,7 @@ class ReplayApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "agentstop replay"
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit_app", "Quit"),
         Binding("ctrl+c", "stop", "Stop", priority=True, show=False),
     ]
 
@@ -101,8 +104,15 @@ class ReplayApp(App[None]):
         self._bridge: JournalBridge | None = None
         self._last_summary = ""
         self._live_report: ReportScreen | None = None
+        self._report_wanted = False
+        """The report should show as soon as the dialog open over the session's view closes."""
+        self._last_countdown = 0.0
+        self._quit_question: ConfirmScreen | None = None
 
     def on_mount(self) -> None:
+        # Installed screens survive being popped: the browser and each report are shown again and again.
+        self.install_screen(self.sessions_screen, "sessions")
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.push_screen(self.sessions_screen)
         self.set_interval(FLEET_INTERVAL, self._tick, name="fleet")
         self.set_interval(LIVE_INTERVAL, self._live_tick, name="live")
@@ -210,12 +220,26 @@ class ReplayApp(App[None]):
         self.session_id = session_id
         s = report.session
         self._status = {"task_name": s.task_name, "started_at": s.started_at, "ended_at": s.ended_at or s.started_at,
-                        "grant": "revoked" if report.revoked else "expired or ended",
+                        "grant": GrantShown.REVOKED if report.revoked else GrantShown.ENDED,
                         "revoked_by": report.revoked.revoked_by if report.revoked else ""}
         self.report_screen = self._report_screen()
-        title = f"{s.task_name} · session {session_id} · {with_epochs(report, report.summary_line())}"
+        title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
         await self.push_screen(TimelineScreen(title, Timeline(events)))
+        self._describe_undos(s)
         self._fill_sessions()
+
+    @work(group="describe")
+    async def _describe_undos(self, session: SessionRecord) -> None:
+        """Load the session's tools when that starts nothing (no MCP server), so each undo says what it does."""
+        if HeldTools.needs_start(session):
+            return  # its tools load when an undo asks for them
+        try:
+            tools, problems = await self.tools.get(session)
+        except AgentstopError:
+            return  # said when an undo asks for them
+        if not problems and self.report_screen is not None and self.session_id == session.session_id:
+            self.report_screen.tools = tools
+            self.status()
 
     def _fill_sessions(self) -> None:
         """Opened with a session and no rows (the command skipped them): read the browser's rows now, behind it."""
@@ -232,9 +256,10 @@ class ReplayApp(App[None]):
         self.report = await Report.from_journal(self._live, session.session_id, now=self.clock())
         self.report_screen = self._live_report = self._report_screen()
         self._status = {"task_name": session.task_name, "started_at": session.started_at, "ended_at": None,
-                        "grant": "active", "revoked_by": "", "note": f"attached · {session.session_id}"}
+                        "grant": GrantShown.ACTIVE, "revoked_by": "", "note": f"attached · {session.session_id}"}
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
         attachment.introduce()
+        self._describe_undos(session)
         self._bridge = JournalBridge(self._live, session.session_id, self)
         self._bridge.start()
 
@@ -255,23 +280,26 @@ class ReplayApp(App[None]):
         self.report = await Report.from_journal(self._live, attachment.session_id, now=self.clock())
         changes = attachment.apply(message.events, self.report)
         if "revoked" in changes:
-            self.status(grant="revoked", revoked_by=attachment.revoked_by)
-            if self.screen is attachment.run_screen and self._live_report is not None:
-                self.push_screen(self._live_report)  # Stop from anywhere: show what it waits for
+            self.status(grant=GrantShown.REVOKED, revoked_by=attachment.revoked_by)
+            if not attachment.ended:
+                attachment.run_screen.phase = RunPhase.STOPPING
+            self.show_report()  # Stop from anywhere: show what it waits for
         if "ended" in changes:
             s = self.report.session
+            attachment.run_screen.phase = RunPhase.ENDED
+            if attachment.revoked_at is None:
+                self.status(grant=GrantShown.ENDED)
             self.status(ended_at=s.ended_at, note=f"{s.status} · {s.session_id}")
             self.notify(f"Session {s.session_id} has ended ({s.status}). Here is what it did; undo what you do not "
                         "want." if s.status == "completed" else
                         f"Session {s.session_id} has stopped. What was done, interrupted, and still in flight "
                         "is below; undo what you do not want.")
-            if self.screen is attachment.run_screen and self._live_report is not None:
-                self.push_screen(self._live_report)
+            self.show_report()
         self.status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # Ctrl+C stops only a session watched live; elsewhere it does what it always does
-            return self.attachment is not None and self.screen in (self.attachment.run_screen, self.report_screen)
+            return self.attachment is not None and self.attachment.run_screen in self.screen_stack
         return True
 
     def action_stop(self) -> None:
@@ -282,9 +310,11 @@ class ReplayApp(App[None]):
                 self.notify("The session has ended; there is nothing to stop.")
             return
         if not attachment.stop_pressed:
-            self.status(grant="revoking")
-            if self.screen is attachment.run_screen and self._live_report is not None:
-                self.push_screen(self._live_report)
+            self.status(grant=GrantShown.REVOKING)
+            attachment.run_screen.phase = RunPhase.STOPPING
+            if self._quit_question is not None and self.screen is self._quit_question:
+                self._quit_question.dismiss(False)  # "quit and leave it running?" is moot now
+            self.show_report()
         self._stop_attached(attachment)
 
     @work(group="stop")
@@ -293,15 +323,16 @@ class ReplayApp(App[None]):
             said = await attachment.stop()
         except AgentstopError as exc:
             attachment.stop_pressed = attachment.escalated = False  # not done: pressing again tries again
-            self.status(grant="active" if attachment.revoked_at is None else "revoked")
+            self.status(grant=GrantShown.ACTIVE if attachment.revoked_at is None else GrantShown.REVOKED)
             self.notify(f"Could not stop session {attachment.session_id}: {exc}", severity="error", timeout=15)
             return
         if attachment.revoked_at is not None:
-            self.status(grant="revoked", revoked_by=attachment.revoked_by)
+            self.status(grant=GrantShown.REVOKED, revoked_by=attachment.revoked_by)
         self.notify(said, severity="warning" if attachment.escalated else "information")
 
     def _live_tick(self) -> None:
-        """Redraw what Stop waits for (its grace counts down between journal events)."""
+        """Redraw what Stop waits for (its grace counts down between journal events), and undo windows."""
+        self._count_down()
         attachment = self.attachment
         if attachment is None or self.report_screen is None or not self.report_screen.is_mounted:
             return
@@ -311,6 +342,28 @@ class ReplayApp(App[None]):
             for widget in self.report_screen.query("#summary").results(Static):
                 widget.update(Text(summary))
 
+    def _count_down(self) -> None:
+        """Every second while the report shows an undo window: recount it (windows close with time, not events)."""
+        now = self.clock()
+        report, screen = self.report, self.report_screen
+        if report is None or screen is None or screen is not self.screen or now - self._last_countdown < 1.0:
+            return
+        if not any(i.undo.deadline is not None or i.undo.reversible_until is not None for i in report.undoable):
+            return
+        self._last_countdown = now
+        if self._live is not None and self.attachment is not None:
+            self._recount_live()
+        else:
+            screen.show_report(report, self._summary())  # the cells count down with the clock
+
+    @work(exclusive=True, group="countdown")
+    async def _recount_live(self) -> None:
+        attachment, journal = self.attachment, self._live
+        if attachment is None or journal is None:
+            return
+        self.report = await Report.from_journal(journal, attachment.session_id, now=self.clock())
+        self.status()
+
     def _summary(self) -> str:
         if self.report is None:
             return ""
@@ -318,7 +371,7 @@ class ReplayApp(App[None]):
             stopping = self.attachment.stopping_summary(self.report)
             if stopping is not None:
                 return stopping
-        return with_epochs(self.report, self.report.summary_line())
+        return with_epochs(self.report)
 
     # The report screen asks its app for these.
 
@@ -333,20 +386,86 @@ class ReplayApp(App[None]):
                 for line in screen.query(StatusLine):
                     for name, value in self._status.items():
                         setattr(line, name, value)
-        if self.report_screen is not None and self.report_screen in self.screen_stack and self.report is not None:
+        if self.report_screen is not None and self._report_shown() and self.report is not None:
             self.report_screen.show_report(self.report, self._summary())
 
+    def _report_shown(self) -> bool:
+        # On the stack and composed (its on_mount asks for this before Textual counts it as mounted).
+        screen = self.report_screen
+        return screen is not None and screen in self.screen_stack and bool(screen.query("#summary"))
+
+    def show_report(self) -> None:
+        """Put the open session's report over its view; with a dialog open over that view, once it closes."""
+        screen = self.report_screen
+        if screen is None or screen in self.screen_stack:
+            return
+        if not isinstance(self.screen, TimelineScreen) and not (
+                self.attachment is not None and self.screen is self.attachment.run_screen):
+            self._report_wanted = True  # never bury a dialog under the report
+            return
+        self._report_wanted = False
+        self.push_screen(screen)
+        self.status()  # it was hidden: bring it up to date
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if self._report_wanted and (isinstance(screen, TimelineScreen) or (
+                self.attachment is not None and screen is self.attachment.run_screen)):
+            self.call_later(self.show_report)
+
     def action_show_report(self) -> None:
-        if self.report_screen is not None and self.screen is not self.report_screen:
-            self.push_screen(self.report_screen)
+        self.show_report()
 
     def action_show_run(self) -> None:
         if self.screen is self.report_screen:
             self.pop_screen()
 
-    def action_sessions(self) -> None:
-        if len(self.screen_stack) > 2:
+    def action_go_back(self) -> None:
+        """Esc: from the report back to the session's view; from there back to the sessions. Never a Stop."""
+        if self.report_screen is not None and self.screen is self.report_screen:
             self.pop_screen()
+        elif self.attachment is not None and self.screen is self.attachment.run_screen:
+            self.action_sessions()
+
+    def action_sessions(self) -> None:
+        """Back to the sessions browser; a session watched live keeps running where it runs."""
+        self._report_wanted = False
+        self._back_to_sessions()
+
+    @work(exclusive=True, group="open")
+    async def _back_to_sessions(self) -> None:
+        if self.attachment is not None and not self.attachment.ended:
+            self.notify(f"Session {self.attachment.session_id} keeps running; it is no longer watched here.",
+                        timeout=4)
+        await self._stop_watching()
+        while self.screen is not self.sessions_screen and len(self.screen_stack) > 2:
+            await self.pop_screen()
+        self.refresh_sessions()
+
+    def action_quit_app(self) -> None:
+        """Quit; asks first while a session watched here runs on, or while something can still be undone."""
+        if self._quit_question is not None and self._quit_question in self.screen_stack:
+            return
+        attachment = self.attachment
+        undoable = len(self.report.undoable) if self.report is not None and self.session_id is not None else 0
+        if attachment is not None and not attachment.ended and attachment.revoked_at is None:
+            title = f"Session {attachment.session_id} is still running ({where_it_runs(attachment.session)})."
+            body = ["Quitting leaves it running there: only this view closes. s stops it first (Cancel, then s).",
+                    f"Later: agentstop stop --journal '{self.journal_path}' --session {attachment.session_id}"]
+            confirm = "Quit, leave it running"
+        elif undoable:
+            title = f"{counted(undoable, 'call')} of session {self.session_id} can still be undone."
+            body = ["They stay in the journal: `agentstop undo` can undo them later while the tools allow."]
+            confirm = "Quit anyway"
+        else:
+            self.exit()
+            return
+        self._quit_question = ConfirmScreen(title, body, confirm)
+        self.push_screen(self._quit_question, self._quit_if)
+
+    def _quit_if(self, yes: bool | None) -> None:
+        self._quit_question = None
+        if yes:
+            self.exit()
 
     def request_undo(self, call_ids: list[str], what: str) -> None:
         """Undo afterwards: loads the session's tools (starting its MCP servers), previews, asks first."""
@@ -396,8 +515,16 @@ class ReplayApp(App[None]):
             self._undo(tools, call_ids, force=True)
 
     def _report_screen(self) -> ReportScreen:
+        """A new session's report screen, installed (Esc then Tab shows it again, alive) in place of the last."""
+        old = self.report_screen
+        if old is not None and old not in self.screen_stack:
+            self.uninstall_screen(old)
+            if old.is_mounted:
+                old.remove()
         screen = ReportScreen(self.clock)
         screen.reapplier = self._reapply  # no supervisor here: re-apply with the tools loaded again
+        if not self.is_screen_installed(screen):
+            self.install_screen(screen, f"report-{id(screen)}")
         return screen
 
     async def _reapply(self, call_ids: list[str]) -> list[ReapplyResult]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.app import App
+from textual.widgets.data_table import ColumnKey
 
 from agentstop.journal import Event
 from agentstop.replay import Timeline
@@ -45,3 +46,19 @@ async def test_only_the_latest_calls_are_rows_and_the_order_survives_scrubbing_b
         assert _rows(table) == ["c4", "c5", "c6", "c7"]
         await pilot.press("home")
         assert _rows(table) == [] and table.hidden == 0
+
+
+async def test_long_call_ids_are_shown_whole() -> None:
+    """A 20,000-call session: c19500 … c19509 are ten different calls, not ten rows of "c1950"."""
+    events = [Event(seq, "s1", f"c{19500 + n}", kind, 1000.0 + seq,
+                    {"tool": "write_note", "summary": f"note {n}"} if kind == "planned" else {})
+              for seq, (n, kind) in enumerate(((n, k) for n in range(10) for k in ("planned", "committed")), 1)]
+    app: App[None] = App()
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = TimelineScreen("long ids", Timeline(events))
+        await app.push_screen(screen)
+        await pilot.press("end")
+        await pilot.pause()
+        table = screen.query_one(MomentTable)
+        assert _rows(table) == [f"c{19500 + n}" for n in range(10)]
+        assert table.columns[ColumnKey("call")].get_render_width(table) >= len("c19500") + 2

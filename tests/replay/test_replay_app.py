@@ -80,6 +80,11 @@ async def test_browse_scrub_and_undo_afterwards(replay_journal: Path, world: Pat
         await pilot.pause()
         assert app.screen is app.report_screen
         assert [r for r in app.report_screen.table("undoable").items] == ["c2", "c1"]
+        report = app.report_screen
+        await pilot.press("escape", "r", "escape", "r")  # back to the timeline and again: the same report, alive
+        await pilot.pause()
+        assert app.screen is report and report.is_mounted and app.is_screen_installed(report)
+        assert [r for r in report.table("undoable").items] == ["c2", "c1"]
         await pilot.press("A")
         await pilot.pause()
         await pilot.press("y")

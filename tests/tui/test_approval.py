@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from agentstop.tui import AgentstopApp
 from agentstop.tui.screens.approval import ApprovalScreen
@@ -95,16 +95,17 @@ async def test_a_denial_can_carry_a_message_to_the_agent(tmp_path: Path, world: 
     assert not (world / "wires.log").exists()
 
 
-async def test_while_the_modal_is_open_s_types_and_ctrl_c_still_stops(tmp_path: Path, world: Path,
-                                                                    notes: GatedNote) -> None:
+@pytest.mark.parametrize("key", ["s", "ctrl+c"])
+async def test_while_the_modal_is_open_s_and_ctrl_c_stop_and_deny_the_call(tmp_path: Path, world: Path,
+                                                                          notes: GatedNote, key: str) -> None:
     app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
     async with app.run_test(size=(140, 42)) as pilot:
         modal = await asking(pilot, app)
-        await press(pilot, "s")  # keys go to the modal: this is the first letter of a denial message
-        assert modal.query_one("#deny-message", Input).value == "s"
+        assert modal.focused is not None and modal.focused.id == "deny"  # not the message field: keys are keys
         assert app.sup is not None and not app.sup.stopping
 
-        await press(pilot, "ctrl+c")  # an app-level priority binding: Stop works from anywhere
+        await press(pilot, key)  # Stop works from anywhere, the approval included
+        assert modal not in app.screen_stack  # not typed into a field: the modal is gone, the call denied
         assert app.sup.stopping
         await wait_until(pilot, lambda: ended(app), "Stop settled")
         await wait_until(pilot, lambda: app.screen is app.report_screen, "the report is shown")
@@ -120,10 +121,38 @@ async def test_while_the_modal_is_open_s_types_and_ctrl_c_still_stops(tmp_path: 
     assert world_notes(world) == {"a"}
 
 
+async def test_the_buttons_show_their_keys_and_the_keys_do_what_they_say(tmp_path: Path, world: Path,
+                                                                         notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        modal = await asking(pilot, app)
+        labels = [str(b.label) for b in modal.query(Button)]
+        assert labels == ["Approve once (a)", "Allow wire for this session (l)", "Deny (d, Esc)"]
+        await press(pilot, "m")  # m puts the cursor in the message field; now letters are typed
+        await press(pilot, "s", "o", "r", "r", "y", "enter")  # Enter in the field denies with the message
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        assert app.report is not None
+        assert app.report.interrupted[0].reason == "denied by the user: sorry; nothing was sent"
+        await finish(pilot)
+    assert not (world / "wires.log").exists()
+
+
+async def test_a_approves_once(tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
+    async with app.run_test(size=(140, 42)) as pilot:
+        await asking(pilot, app)
+        await press(pilot, "a")
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "committed"}
+        await finish(pilot)
+    assert (world / "wires.log").read_text().endswith(" 2500\n")
+
+
 async def test_ctrl_a_approves_from_the_keyboard(tmp_path: Path, world: Path, notes: GatedNote) -> None:
     app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
     async with app.run_test(size=(140, 42)) as pilot:
         await asking(pilot, app)
+        await press(pilot, "m", "x")
         await press(pilot, "ctrl+a")  # even with the cursor in the message field
         assert not isinstance(app.screen, ApprovalScreen)
         await wait_until(pilot, lambda: ended(app), "the agent finished")

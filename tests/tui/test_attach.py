@@ -91,7 +91,7 @@ async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, A
         await press(pilot, "s")
         assert not isinstance(app.screen, ConfirmScreen)
         assert app.screen is app.report_screen
-        await wait_until(pilot, lambda: "waiting for 1 call(s) in flight: c2 write_note (committing)"
+        await wait_until(pilot, lambda: "waiting for 1 call in flight: c2 write_note (committing)"
                          in shown(app.screen, "#summary"), "the report says what Stop waits for")
         assert "of 30.0 s grace left" in shown(app.screen, "#summary")
         async with Journal.open(path, readonly=True) as j:

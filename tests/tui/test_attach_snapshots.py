@@ -66,13 +66,14 @@ async def _attached(pilot: Pilot[Any]) -> None:
 def test_attached_to_a_session_on_another_machine(snap_compare: Snap, tmp_path: Path) -> None:
     """You should see the run screen of a session run elsewhere: the status line says "attached" and the
     session id; the transcript says whose session it is ("run by pid 4242 on build-7"), then its thought
-    and its two calls; on the right c1 committed and c2 committing. The Stop button and hint at the bottom."""
+    and its two calls; on the right c1 committed and c2 committing. The "■ Stop (s)" button and its hint (Esc goes
+    back, never stops) at the bottom."""
     assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=_attached)
 
 
 def test_attached_stop_says_what_it_waits_for(snap_compare: Snap, tmp_path: Path) -> None:
     """You should see the report right after s: the grant REVOKED by you (TUI), the summary "Stopping… grant
-    revoked; waiting for 1 call(s) in flight: c2 write_note (committing)" with the grace left; c2 In flight,
+    revoked; waiting for 1 call in flight: c2 write_note (committing)" with the grace left; c2 In flight,
     c1 Done and Undoable."""
 
     async def run_before(pilot: Pilot[Any]) -> None:

@@ -42,7 +42,10 @@ async def test_q_while_running_asks_then_stops_and_exits_1(tmp_path: Path, world
         await wait_until(pilot, lambda: puppet.parked_at == "thinking", "the agent is mid-run")
         await press(pilot, "q")
         assert isinstance(app.screen, ConfirmScreen)
-        assert "The agent is still running." in shown(app.screen, "#dialog-title")
+        assert "The agent is still running: it goes on working while this question is open." in shown(
+            app.screen, "#dialog-title")
+        assert "Meanwhile, live: 1 done, 0 in flight · latest: c1 write_note committed" in shown(
+            app.screen, "#dialog-note")
         assert app.sup is not None and not app.sup.stopping  # asking is not stopping
         await press(pilot, "y")
         await exited(app)
@@ -74,7 +77,7 @@ async def test_q_after_stop_asks_while_something_is_undoable(tmp_path: Path, not
         await settle(pilot)
         await press(pilot, "q")
         assert isinstance(app.screen, ConfirmScreen)
-        assert "1 call(s) can still be undone." in shown(app.screen, "#dialog-title")
+        assert "1 call can still be undone." in shown(app.screen, "#dialog-title")
         assert "agentstop undo" in shown(app.screen, "#dialog-body")
         await press(pilot, "y")
         await exited(app)

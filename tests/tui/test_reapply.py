@@ -101,7 +101,7 @@ async def test_e_on_an_undone_row_asks_then_reapplies_it(tmp_path: Path, world: 
 
         await press(pilot, "e")
         assert isinstance(app.screen, ConfirmScreen)
-        assert app.screen.title_text == "About to re-apply 1 undone call(s), earliest first:"
+        assert app.screen.title_text == "About to re-apply 1 undone call, earliest first:"
         preview = shown(app.screen, "#dialog-body")
         assert "c2" in preview and "→ write note 'b' again" in preview and "then undoable again" in preview
         await press(pilot, "y")
@@ -151,7 +151,8 @@ async def test_a_failed_reapply_shows_on_the_row_and_e_retries_it(tmp_path: Path
         await wait_until(pilot, lambda: states_are(app, c2="reapply_failed"), "the re-apply of c2 failed")
         await wait_until(pilot, lambda: cell(done, "c2", "state") == "re-apply ✗", "c2 shows the failed re-apply")
         why = cell(done, "c2", "detail") or ""
-        assert "re-apply failed: ConnectionError: notes service unavailable" in why and why.endswith("e: re-apply")
+        assert why.startswith("undone; re-apply failed: ConnectionErr") and why.endswith("e: re-apply")
+        assert "re-apply failed: ConnectionError: notes service unavailable" in done.items["c2"].undo.detail
         assert world_notes(world) == {"a", "c"}, "a failed re-apply left the note undone"
 
         redo.reapply_failures["c2"] = 0  # the notes service is back
@@ -180,9 +181,9 @@ def test_the_report_with_an_undone_row_that_can_be_reapplied(snap_compare: Snap,
 
 
 def test_the_reapply_confirmation(snap_compare: Snap, tmp_path: Path, world: Path, redo: RedoNote) -> None:
-    """You should see the question after e on c2: "About to re-apply 1 undone call(s), earliest first:", then
+    """You should see the question after e on c2: "About to re-apply 1 undone call, earliest first:", then
     c2 write_note: note 'b', "→ write note 'b' again", "then undoable again", the line saying the journal records
-    who did it, and the buttons Re-apply and Cancel."""
+    who did it, and the buttons "Re-apply (y)" and "Cancel (n, Esc)"."""
     app = app_for(tmp_path, [redo], three_notes(redo))
 
     async def run_before(pilot: Pilot[Any]) -> None:

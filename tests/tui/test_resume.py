@@ -252,7 +252,7 @@ def test_the_resume_prompt(snap_compare: Snap, tmp_path: Path, notes: GatedNote,
     """You should see the resume prompt over the report: "Resume session tui-session as epoch 2?", the summary
     "stopped by you (TUI): 1 done, 1 interrupted, 0 in flight, 1 undoable", what Resume does, the instruction
     field with its placeholder, the tools write_note ( undo ) and upload ( undo ) both checked, "scopes
-    unchanged: *", and the buttons ▶ Resume and Cancel."""
+    unchanged: *", and the buttons "▶ Resume (Enter)" and "Cancel (Esc)"."""
     notes.hold_prepare("changelog")
     slides = ScriptedStep("Then the slides.", (("upload", {"name": "slides"}),))
     app = app_for(tmp_path, [notes, Upload(world)], script(slides))

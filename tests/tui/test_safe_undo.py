@@ -136,7 +136,7 @@ async def test_a_refused_undo_asks_to_force_saying_what_changed(tmp_path: Path, 
         await stopped_and_b_edited(pilot, checked, world)
         force = await undo_all_refuses_c2(pilot)
 
-        assert force.title_text == "Not undone: 1 call(s) changed since the agent acted. Undo anyway?"
+        assert force.title_text == "Not undone: 1 call changed since the agent acted. Undo anyway?"
         body = flat(shown(force, "#dialog-body"))
         assert "c2 write_note: note 'b'" in body and "c1" not in body and "c3" not in body
         assert f"changed: {DRIFT}" in body
@@ -208,10 +208,10 @@ async def test_f_on_a_row_that_was_not_refused_forces_nothing(tmp_path: Path, wo
 
 
 def test_the_force_confirmation(snap_compare: Snap, tmp_path: Path, world: Path, checked: CheckedNote) -> None:
-    """You should see, over the report, "Not undone: 1 call(s) changed since the agent acted. Undo anyway?":
+    """You should see, over the report, "Not undone: 1 call changed since the agent acted. Undo anyway?":
     c2 write_note note 'b', "changed: note 'b' was edited since the agent wrote it: “v1” → “v1, fixed by
     hand”", "→ forcing will delete world/b.json, and that change is lost", the line about the journal, and
-    the buttons Force undo and Cancel."""
+    the buttons "Force undo (y)" and "Cancel (n, Esc)"."""
     app = app_for(tmp_path, [checked], three_notes_then_stop_point(checked))
 
     async def run_before(pilot: Pilot[Any]) -> None:

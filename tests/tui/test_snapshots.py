@@ -55,7 +55,8 @@ def release_agent(*then: Any) -> Puppet:
 
 def test_run_screen_mid_run(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -> None:
     """You should see the run screen: the goal and three thoughts on the left; on the right c1 and c2
-    committed and c3 (note 'announce') committing; the grant ACTIVE in the status line."""
+    committed and c3 (note 'announce') committing; the grant ACTIVE in the status line; the button "■ Stop (s)"
+    and "s or Ctrl+C stops at once … Esc goes back and never stops."."""
     notes.hold_commit("announce")
     app = app_for(tmp_path, [notes], release_agent(note("announce"), note("never")))
 
@@ -68,7 +69,7 @@ def test_run_screen_mid_run(snap_compare: Snap, tmp_path: Path, notes: GatedNote
 
 def test_the_stop_moment(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -> None:
     """You should see the report just after Stop: the status line says REVOKED by you (TUI); the summary says
-    "Stopping… grant revoked; waiting for 1 call(s) in flight: c3 write_note (committing)" with the grace
+    "Stopping… grant revoked; waiting for 1 call in flight: c3 write_note (committing)" with the grace
     left; c3 is In flight, c1 and c2 are Done and Undoable."""
     notes.hold_commit("announce")
     app = app_for(tmp_path, [notes], release_agent(note("announce"), note("never")))
@@ -78,7 +79,7 @@ def test_the_stop_moment(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -
         await settle(pilot)
         await press(pilot, "s")
         await wait_until(pilot, lambda: rows(app.report_screen.table("in_flight")) == ["c3"], "c3 shows in flight")
-        await wait_until(pilot, lambda: "waiting for 1 call(s)" in shown(app.report_screen, "#summary"),
+        await wait_until(pilot, lambda: "waiting for 1 call" in shown(app.report_screen, "#summary"),
                          "the summary says what Stop waits for")
         await settle(pilot)
 
@@ -131,7 +132,8 @@ def test_an_expanded_row(snap_compare: Snap, tmp_path: Path, world: Path, notes:
 def test_the_approval_modal(snap_compare: Snap, tmp_path: Path, world: Path, notes: GatedNote) -> None:
     """You should see the approval modal over the run screen: "Approve this call?", c3 · wire · irreversible,
     the prepared effect {"amount": 2500}, "If it goes wrong: call the bank to recall the wire", an empty
-    message field, and the buttons Approve once and Deny; c3 awaits approval in the panel behind."""
+    message field whose placeholder starts "m:", the buttons "Approve once (a)", "Allow wire for this session (l)"
+    and "Deny (d, Esc)", and "s or Ctrl+C stops the agent"; c3 awaits approval in the panel behind."""
     puppet = release_agent(Call("wire", {"amount": 2500}))
     app = app_for(tmp_path, [notes, Wire(world)], puppet, approve="irreversible")
 
@@ -146,7 +148,8 @@ def test_the_approval_modal(snap_compare: Snap, tmp_path: Path, world: Path, not
 
 def test_the_undo_confirmation(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -> None:
     """You should see the confirmation after Undo all: "About to undo everything that can be undone
-    (3 call(s), latest first)", then c3, c2, c1 each with "→ exact undo", and the buttons Undo and Cancel."""
+    (3 calls, latest first)", then c3, c2, c1 each with "→ exact undo", and the buttons "Undo (y)" and
+    "Cancel (n, Esc)"."""
     notes.hold_prepare("never")
     app = app_for(tmp_path, [notes], release_agent(note("announce"), note("never")))
 

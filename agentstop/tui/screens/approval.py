@@ -17,9 +17,23 @@ __all__ = ["ApprovalScreen"]
 
 
 class ApprovalScreen(ModalScreen[bool | str | Allow]):
-    """Allow once, allow the tool for the session, or deny with a message to the agent. Esc denies."""
+    """Allow once, allow the tool for the session, or deny with a message to the agent.
 
-    BINDINGS = [Binding("escape", "deny", "Deny"), Binding("ctrl+a", "approve", "Approve", priority=True)]
+    The focus starts on Deny, not in the message field: every key works as its button says
+    (a approve once, l allow the tool for the session, d or Esc deny, m write a message), and s or
+    Ctrl+C stops the agent (which denies this call too). Ctrl+A approves even from the message field.
+    """
+
+    AUTO_FOCUS = "#deny"
+    BINDINGS = [
+        Binding("escape", "deny", "Deny"),
+        Binding("d", "deny", "Deny", show=False),
+        Binding("a", "approve", "Approve once", show=False),
+        Binding("ctrl+a", "approve", "Approve", priority=True, show=False),
+        Binding("l", "allow_session", "Allow for the session", show=False),
+        Binding("m", "write_message", "Message", show=False),
+        Binding("s", "app.stop", "Stop", show=False),
+    ]
 
     def __init__(self, request: ApprovalRequest) -> None:
         super().__init__()
@@ -41,22 +55,34 @@ class ApprovalScreen(ModalScreen[bool | str | Allow]):
         with Vertical(id="dialog"):
             yield Label("Approve this call?", id="dialog-title")
             yield Static(Text("\n".join(body)), id="dialog-body")
-            yield Input(placeholder="message to the agent if you deny (optional)", id="deny-message")
+            yield Input(placeholder="m: a message to the agent if you deny (optional); Enter denies with it",
+                        id="deny-message")
             with Horizontal(id="dialog-buttons"):
-                yield Button("Approve once", id="approve", variant="warning")
-                yield Button(f"Allow {r.tool} for this session", id="approve-session", variant="warning")
-                yield Button("Deny", id="deny", variant="primary")
+                yield Button("Approve once (a)", id="approve", variant="warning")
+                yield Button(f"Allow {r.tool} for this session (l)", id="approve-session", variant="warning")
+                yield Button("Deny (d, Esc)", id="deny", variant="primary")
+            yield Static(Text("s or Ctrl+C stops the agent (this call is denied too)", style="dim"),
+                         id="dialog-keys")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "approve":
             self.action_approve()
         elif event.button.id == "approve-session":
-            self.dismiss(Allow.SESSION)
+            self.action_allow_session()
         else:
             self.action_deny()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_deny()
+
     def action_approve(self) -> None:
         self.dismiss(True)
+
+    def action_allow_session(self) -> None:
+        self.dismiss(Allow.SESSION)
+
+    def action_write_message(self) -> None:
+        self.query_one("#deny-message", Input).focus()
 
     def action_deny(self) -> None:
         message = self.query_one("#deny-message", Input).value.strip()

@@ -17,6 +17,8 @@ from agentstop.errors import UnknownTool
 from agentstop.report import Report, ReportItem
 from agentstop.tools import Tool, ToolRegistry
 
+from ..wording import counted
+
 __all__ = ["PREVIEW_LIMIT", "ConfirmScreen", "force_confirmation", "reapply_confirmation", "undo_confirmation"]
 
 PREVIEW_LIMIT = 200
@@ -24,7 +26,9 @@ PREVIEW_LIMIT = 200
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks once; Esc means no, and so does Enter (Cancel has the focus).
+    """Asks once: y says yes; n, Esc and Enter (Cancel has the focus) say no. The buttons show their keys.
+
+    s and Ctrl+C still stop the agent while it asks (the app's Stop, as everywhere).
 
     Args:
         title: the question.
@@ -35,7 +39,12 @@ class ConfirmScreen(ModalScreen[bool]):
 
     AUTO_FOCUS = "#no"
 
-    BINDINGS = [Binding("escape", "answer(False)", "Cancel"), Binding("y", "answer(True)", "Yes", show=False)]
+    BINDINGS = [
+        Binding("escape", "answer(False)", "Cancel"),
+        Binding("n", "answer(False)", "No", show=False),
+        Binding("y", "answer(True)", "Yes", show=False),
+        Binding("s", "app.stop", "Stop", show=False),
+    ]
 
     def __init__(self, title: str, body: list[str] | RenderableType, confirm: str, *, danger: bool = False) -> None:
         super().__init__()
@@ -43,14 +52,26 @@ class ConfirmScreen(ModalScreen[bool]):
         self.body = body
         self.confirm = confirm
         self.danger = danger
+        self._note = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield Static(Text("\n".join(self.body)) if isinstance(self.body, list) else self.body, id="dialog-body")
+            yield Static(Text(""), id="dialog-note")
             with Horizontal(id="dialog-buttons"):
-                yield Button(self.confirm, id="yes", variant="error" if self.danger else "primary")
-                yield Button("Cancel", id="no")
+                yield Button(f"{self.confirm} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button("Cancel (n, Esc)", id="no")
+
+    def on_mount(self) -> None:
+        self.set_note(self._note)
+
+    def set_note(self, text: str) -> None:
+        """A live line under the body (what the agent does while the question is open)."""
+        self._note = text
+        for note in self.query("#dialog-note").results(Static):  # none until composed
+            note.update(Text(text, style="bold yellow"))
+            note.display = bool(text)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
@@ -109,7 +130,8 @@ def undo_confirmation(report: Report, call_ids: list[str], what: str,
     if len(chosen) > PREVIEW_LIMIT:
         body = Group(body, Text(f"\n… and {len(chosen) - PREVIEW_LIMIT:,} more, latest first; "
                                 "`agentstop report` lists every call and its undo."))
-    screen = ConfirmScreen(f"About to {what} ({len(chosen):,} call(s), latest first):", body, "Undo", danger=True)
+    title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
+    screen = ConfirmScreen(title, body, "Undo", danger=True)
     return screen, [i.call_id for i in chosen]
 
 
@@ -134,7 +156,7 @@ def force_confirmation(report: Report, refusals: Mapping[str, str],
         rows.append((item, [Text.assemble(("changed: ", "bold yellow"), refusals[item.call_id]),
                             Text(f"→ {action}, and that change is lost")]))
     body = Group(_calls_table(rows), Text("\nForce skips the check; the journal records the undo as forced."))
-    title = f"Not undone: {len(chosen)} call(s) changed since the agent acted. Undo anyway?"
+    title = f"Not undone: {counted(len(chosen), 'call')} changed since the agent acted. Undo anyway?"
     return ConfirmScreen(title, body, "Force undo", danger=True), [i.call_id for i in chosen]
 
 
@@ -162,5 +184,5 @@ def reapply_confirmation(report: Report, call_ids: list[str],
         rows.append((item, [Text(again + retry), Text("  then undoable again", style="dim")]))
     body = Group(_calls_table(rows), Text("\nIt was undone; re-apply undoes that undo. The journal records "
                                          "that you did it."))
-    title = f"About to re-apply {len(chosen)} undone call(s), earliest first:"
+    title = f"About to re-apply {counted(len(chosen), 'undone call')}, earliest first:"
     return ConfirmScreen(title, body, "Re-apply"), [i.call_id for i in chosen]

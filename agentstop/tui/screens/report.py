@@ -21,6 +21,7 @@ from agentstop.tools import ToolRegistry
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
+from ..wording import counted, standing
 from .confirm import force_confirmation, reapply_confirmation
 
 __all__ = ["SECTIONS", "Reapplier", "ReportScreen", "with_epochs"]
@@ -32,6 +33,9 @@ WINDOW = 500
 """Rows a section shows at most: the latest calls. A DataTable lays out ~360 µs a row, so 17,550 rows
 (10,000 calls) took 7 s; Undo all and the counts still cover every call."""
 
+UNDO_KINDS = {"exact undo": "exact", "compensation (leaves a trace)": "leaves a trace"}
+"""The report's kinds of undo, said short after the tool's own words for what its undo does."""
+
 # (id, title, detail column) in the order they are shown.
 SECTIONS = (
     ("done", "Done", "undo"),
@@ -41,8 +45,10 @@ SECTIONS = (
 )
 
 
-def with_epochs(report: Report, line: str) -> str:
+def with_epochs(report: Report, line: str | None = None) -> str:
     """`line`, followed after a Resume by what each epoch did ("epoch 1: 1 done, 1 interrupted · epoch 2: ...")."""
+    if line is None:
+        line = standing(report)
     if report.epochs < 2:
         return line
     parts = []
@@ -87,7 +93,7 @@ class ReportScreen(Screen[None]):
         Binding("e", "reapply_row", "Re-apply"),
         Binding("R", "resume", "Resume"),
         Binding("tab", "focus_next", "Next list", show=False),
-        Binding("escape", "app.show_run", "Run view"),
+        Binding("escape", "app.go_back", "Back"),
     ]
 
     def __init__(self, clock: Callable[[], float], tools: ToolRegistry | None = None) -> None:
@@ -198,9 +204,24 @@ class ReportScreen(Screen[None]):
         """
         why = self.refusals.get(item.call_id)
         if why is None or not item.undo.available:
-            return item
+            return self._with_undo_words(item)
         undo = replace(item.undo, status="refused", detail=f"not undone: {why} · f: force")
         return replace(item, undo=undo, reason=item.reason or f"undo refused: {why} (f: force)")
+
+    def _with_undo_words(self, item: ReportItem) -> ReportItem:
+        """The item as shown: an undo that can run says what it will do, in the tool's own words
+        (`Tool.undo_summary`: "send ada@example.com a “Please disregard …” follow-up"), then its kind."""
+        if item.undo.status != "available" or self.tools is None:
+            return item
+        try:
+            tool = self.tools.get(item.tool)
+        except AgentstopError:  # a tool this session no longer has: its kind alone
+            return item
+        words = tool.undo_summary(item.receipt)
+        if not words:
+            return item
+        kind = UNDO_KINDS.get(item.undo.detail, item.undo.detail)
+        return replace(item, undo=replace(item.undo, detail=f"{words} · {kind}"))
 
     def undo_finished(self, results: Sequence[UndoResult]) -> None:
         """Show what an undo did; for calls refused because they changed since, offer to force it."""
@@ -215,7 +236,8 @@ class ReportScreen(Screen[None]):
         refused = [r.call_id for r in results if r.status == "refused"]
         done = [r.call_id for r in results if r.status == "compensated"]
         if failed:
-            self.notify(f"{len(failed)} undo(s) failed: {failed[0].detail}. Press r to retry.", severity="error")
+            self.notify(f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. Press r to retry.",
+                        severity="error")
         elif done or not refused:
             self.notify(f"Undone: {', '.join(done) or 'nothing'}")
         if refused:

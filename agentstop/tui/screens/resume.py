@@ -83,8 +83,8 @@ class ResumeScreen(ModalScreen[ResumeChoice | None]):
                   for name, rev in self.tools), id="resume-tools")
             yield Static(Text(" · ".join(notes), style="dim"), id="resume-notes")
             with Horizontal(id="dialog-buttons"):
-                yield Button("▶ Resume", id="resume", variant="success")
-                yield Button("Cancel", id="cancel")
+                yield Button("▶ Resume (Enter)", id="resume", variant="success")
+                yield Button("Cancel (Esc)", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#resume-tools", SelectionList).display = bool(self.tools)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
@@ -15,17 +17,40 @@ from ..widgets.effects import EffectsTable
 from ..widgets.status import StatusLine
 from ..widgets.transcript import TranscriptView
 
-__all__ = ["RunScreen"]
+__all__ = ["RunPhase", "RunScreen"]
+
+
+class RunPhase(enum.StrEnum):
+    """Where the watched session stands, as far as the run view's Stop button is concerned."""
+
+    RUNNING = "running"
+    """The agent works; the big button stops it."""
+
+    STOPPING = "stopping"
+    """Stop was pressed (here or elsewhere); pressing it again skips the grace (the hint says so)."""
+
+    ENDED = "ended"
+    """Stopped or finished: nothing to stop; the button opens the report."""
+
+
+HINTS = {
+    RunPhase.RUNNING: "s or Ctrl+C stops at once: the grant is revoked first. Esc goes back and never stops.",
+    RunPhase.STOPPING: "Stopping: the grant is revoked, nothing new commits. s again skips the grace left.",
+    RunPhase.ENDED: "The session has ended: nothing more can commit. Tab shows what was done and what can be undone.",
+}
 
 
 class RunScreen(Screen[None]):
-    """Watch the agent work; Stop is one key away."""
+    """Watch the agent work; Stop is one key away, and the button says what it does now (`phase`)."""
 
     BINDINGS = [
         Binding("s", "app.stop", "Stop"),
-        Binding("escape", "app.stop", "Stop", show=False),
+        Binding("escape", "app.go_back", "Back", show=False),
         Binding("tab", "app.show_report", "Report"),
     ]
+
+    phase: reactive[RunPhase] = reactive(RunPhase.RUNNING)
+    """The app sets it; the button and its hint follow."""
 
     def __init__(self, goal: str, clock: Callable[[], float]) -> None:
         super().__init__()
@@ -43,12 +68,23 @@ class RunScreen(Screen[None]):
                 yield Label("Side effects, as the journal has them", classes="panel-title")
                 yield EffectsTable(id="effects")
         with Horizontal(id="run-actions"):
-            yield Button("■ Stop", id="stop", variant="error")
-            yield Static("s / Esc / Ctrl+C stop at once: the grant is revoked first.", id="stop-hint")
+            yield Button("■ Stop (s)", id="stop", variant="error", action="app.stop")
+            yield Button("Report (Tab)", id="to-report", variant="primary", action="app.show_report")
+            yield Static(HINTS[RunPhase.RUNNING], id="stop-hint")
         yield Footer()
 
     def on_mount(self) -> None:
         self.app.status()  # type: ignore[attr-defined]
+        self.watch_phase(self.phase)
+
+    def watch_phase(self, phase: RunPhase) -> None:
+        # Queries that find nothing before the screen is composed; on_mount shows the phase then.
+        for stop in self.query("#stop").results(Button):
+            stop.display = phase is not RunPhase.ENDED
+        for report in self.query("#to-report").results(Button):
+            report.display = phase is RunPhase.ENDED
+        for hint in self.query("#stop-hint").results(Static):
+            hint.update(HINTS[phase])
 
     @property
     def effects(self) -> EffectsTable:
@@ -57,7 +93,3 @@ class RunScreen(Screen[None]):
     @property
     def transcript(self) -> TranscriptView:
         return self.query_one("#transcript", TranscriptView)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "stop":
-            self.app.action_stop()  # type: ignore[attr-defined]

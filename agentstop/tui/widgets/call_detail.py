@@ -14,6 +14,8 @@ from textual.widgets import Static
 from agentstop.formatting import clock, duration
 from agentstop.report import ReportItem
 
+from ..wording import counted
+
 __all__ = ["CallDetail"]
 
 
@@ -61,6 +63,6 @@ class CallDetail(Static):
         lines.append(undo_line)
         if item.reappliable or item.reapplies:
             again = "available (e)" if item.reappliable else "not now"
-            times = f"; re-applied {item.reapplies} time(s) so far" if item.reapplies else ""
+            times = f"; re-applied {counted(item.reapplies, 'time')} so far" if item.reapplies else ""
             lines.append(Text.assemble(("re-apply ", "bold"), f"{again}{times}"))
         return Group(*lines)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
 from agentstop.formatting import duration
@@ -16,25 +17,47 @@ from .badges import reversibility_badge, state_text
 __all__ = ["CallTable"]
 
 
-def _undo_cell(item: ReportItem, now: float) -> Text:
+def _undo_cell(item: ReportItem, now: float, width: int) -> Text:
+    """The undo status in `width` cells: what the undo is, cut if need be, then its key and countdown, never cut."""
     undo = item.undo
     style = {"available": "green", "failed": "bold red", "done": "blue", "running": "yellow",
              "expired": "dim", "pending": "magenta", "refused": "bold yellow"}.get(undo.status, "dim")
-    text = undo.detail
+    tail = ""
     if undo.status == "failed":
-        text += " · r: retry"
+        tail += " · r: retry"
     if item.reappliable:
-        text += " · e: re-apply"
+        tail += " · e: re-apply"
     if undo.deadline is not None and undo.status in ("available", "failed"):
         left = undo.deadline - now
-        text += f" · {duration(left)} left" if left > 0 else " · deadline passed"
+        tail += f" · {duration(left)} left" if left > 0 else " · deadline passed"
     elif undo.reversible_until is not None and undo.status == "available" and undo.reversible_until > now:
-        text += f" · exact for {duration(undo.reversible_until - now)}"
-    return Text(text, style=style)
+        tail += f" · exact for {duration(undo.reversible_until - now)}"
+    head = fitted(undo.detail, max(8, width - len(tail)))
+    return fitted(Text.assemble(head, tail, style=style), width)
+
+
+FIXED = {"state": 12, "class": 7, "tool": 16}
+"""Columns whose width never changes; "call" fits the longest id, "what" and the detail share the rest."""
+
+MIN_WHAT, MIN_DETAIL = 24, 28
+"""The least room "what" and the detail column get on a narrow terminal (the table then scrolls sideways)."""
+
+
+def fitted(text: str | Text, width: int) -> Text:
+    """`text` on one line of `width` cells, cut with an ellipsis when longer (the detail pane has it whole)."""
+    cell = Text(text) if isinstance(text, str) else text.copy()
+    cell.no_wrap = True
+    cell.truncate(width, overflow="ellipsis")
+    return cell
 
 
 class CallTable(DataTable[str | Text]):
-    """Rows keyed by call id; `sync` adds, removes and updates cells, never rebuilds.
+    """Rows keyed by call id; `sync` adds, removes and updates cells, rebuilding only when the layout changes.
+
+    The columns fit the table's width: "call" is as wide as the longest id (c19500 is not cut
+    to c1950), "what" and the detail column share what the fixed columns leave, and a longer
+    text ends in an ellipsis (Enter shows the call whole). A resize, or a longer id, lays the
+    rows out again.
 
     After a Resume (more than one epoch) an "epoch" column comes first, earlier
     epochs dimmed; it is added once, by rebuilding the table, the first time a
@@ -51,43 +74,73 @@ class CallTable(DataTable[str | Text]):
         self.items: dict[str, ReportItem] = {}
         self.epochs = 1
         """How many epochs the shown report has; from 2 on, the epoch column shows."""
+        self.widths: dict[str, int] = {}
+        """The widths the columns were laid out with (key -> cells)."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self._add_columns()
 
-    def _add_columns(self) -> None:
+    def _layout(self, ids: Sequence[str] = ()) -> dict[str, int]:
+        """The column widths for the table's width now and for ids this long."""
+        longest = max((len(i) for i in ids), default=0)
+        widths = {"call": max(4, longest, self.widths.get("call", 0)), **FIXED}
         if self.checkable:
-            self.add_column("", key="check", width=3)
-        # The epoch column's room comes out of "what" and the detail, so the table keeps its width.
-        narrower = 0
+            widths = {"check": 3, **widths}
         if self.epochs > 1:
-            self.add_column("epoch", key="epoch", width=5)
-            narrower = 7
+            widths = {"epoch": 5, **widths}
+        available = self.size.width or self.app.size.width
+        padding = 2 * self.cell_padding
+        rest = available - sum(w + padding for w in widths.values()) - 2 * padding - 2  # the scrollbar's room
+        # "what" is as wide in every section (the check box's room comes out of the detail): columns line up.
+        check = widths["check"] + padding if self.checkable else 0
+        what = max(MIN_WHAT, (rest + check) * 2 // 5)
+        widths["what"] = what
+        widths["detail"] = max(MIN_DETAIL, rest - what)
+        return widths
+
+    def _add_columns(self, ids: Sequence[str] = ()) -> None:
         # Fixed widths: rows arrive and change in any order, and the layout must not depend on it.
-        for label, key, width in (("call", "call", 4), ("state", "state", 12), ("class", "class", 7),
-                                  ("tool", "tool", 16), ("what", "what", 36 - narrower // 2),
-                                  (self.detail, "detail", 46 - (narrower - narrower // 2))):
-            self.add_column(label, key=key, width=width)
+        self.widths = self._layout(ids)
+        labels = {"check": "", "detail": self.detail}
+        for key, width in self.widths.items():
+            self.add_column(labels.get(key, key), key=key, width=width)
+
+    def _relayout(self, items: Sequence[ReportItem]) -> None:
+        """Lay the table out again (new widths, or the epoch column) and put `items` back."""
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        self.items.clear()
+        self._add_columns([i.call_id for i in items])
+        self._fill(items)
+        if 0 <= cursor < self.row_count:
+            self.move_cursor(row=cursor, animate=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.widths and self._layout(list(self.items)) != self.widths:
+            self._relayout(list(self.items.values()))
 
     def _epoch(self, item: ReportItem) -> Text:
         return Text(str(item.epoch).center(5), style="bold" if item.epoch == self.epochs else "dim")
 
     def _detail(self, item: ReportItem) -> Text:
+        width = self.widths.get("detail", MIN_DETAIL)
         if self.detail in ("undo", "undo status"):
-            return _undo_cell(item, self.clock())
-        return Text(item.reason or "", style="italic")
+            return _undo_cell(item, self.clock(), width)
+        return fitted(Text(item.reason or "", style="italic"), width)
 
     def _check(self, call_id: str) -> Text:
         return Text("[x]" if call_id in self.checked else "[ ]", style="bold")
 
     def sync(self, items: Sequence[ReportItem], *, epochs: int = 1) -> None:
         """Make the rows match `items` (in order of first appearance); `epochs` is the report's epoch count."""
-        if epochs != self.epochs:
-            self.epochs = epochs
-            self.clear(columns=True)  # the epoch column comes first: lay the table out again
-            self.items.clear()
-            self._add_columns()
+        if epochs != self.epochs or max((len(i.call_id) for i in items), default=0) > self.widths.get("call", 4):
+            self.epochs = epochs  # the epoch column comes first, or an id is longer: lay the table out again
+            self._relayout(items)
+            return
+        self._fill(items)
+
+    def _fill(self, items: Sequence[ReportItem]) -> None:
         wanted = {i.call_id: i for i in items}
         for key in [k for k in self.items if k not in wanted]:
             self.remove_row(key)
@@ -103,7 +156,8 @@ class CallTable(DataTable[str | Text]):
             cells: dict[str, str | Text] = {"state": state_text(item.state), "detail": self._detail(item)}
             if item.call_id not in self.items:
                 row: list[str | Text] = [item.call_id, cells["state"], reversibility_badge(item.reversibility),
-                                         item.tool, item.summary, cells["detail"]]
+                                         fitted(item.tool, FIXED["tool"]),
+                                         fitted(item.summary, self.widths.get("what", MIN_WHAT)), cells["detail"]]
                 if self.epochs > 1:
                     row.insert(0, self._epoch(item))
                 if self.checkable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -12,6 +13,7 @@ from agentstop.formatting import clock
 from agentstop.journal import Event
 
 from .badges import reversibility_badge, state_text
+from .call_table import fitted
 
 __all__ = ["EffectsTable", "processes_label"]
 
@@ -61,13 +63,38 @@ class EffectsTable(DataTable[str | Text]):
         super().__init__(**kwargs)
         self._states: dict[str, str] = {}
         self._processes: dict[str, dict[str, Any]] = {}
+        self._what: dict[str, str] = {}
+        self._what_width = 0
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for label, key, width in (("time", "time", 8), ("call", "call", 4), ("state", "state", 18),
+        # "call" grows with the ids (c19500 is never cut to c1950); "what" fits the rest, with an ellipsis.
+        for label, key, width in (("time", "time", 8), ("call", "call", None), ("state", "state", 18),
                                   ("class", "class", 7), ("tool", "tool", 16), ("what", "what", None)):
             self.add_column(label, key=key, width=width)
+
+    def _fit_what(self) -> int:
+        """The room "what" has: the panel's width less the other columns (at least 20)."""
+        padding = 2 * self.cell_padding
+        others = sum(c.get_render_width(self) for k, c in self.columns.items() if k != ColumnKey("what"))
+        return max(20, (self.size.width or self.app.size.width) - others - padding - 2)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._refit()
+
+    def _refit(self) -> None:
+        width = self._fit_what()
+        if width == self._what_width:
+            return
+        self._what_width = width
+        column = self.columns.get(ColumnKey("what"))
+        if column is not None:
+            column.auto_width = False
+            column.width = width
+        for key, what in self._what.items():
+            self.update_cell(key, "what", fitted(what, width))
+        self.refresh()
 
     def apply(self, events: list[Event], reversibility: dict[str, str]) -> None:
         """Apply journal events in order: a planned call adds a row, later states update it."""
@@ -83,8 +110,12 @@ class EffectsTable(DataTable[str | Text]):
                 data = event.data
                 rev = reversibility.get(str(data.get("tool")), "")
                 self._states[key] = "planned"
+                self._what[key] = str(data.get("summary", ""))
                 self.add_row(clock(event.at)[:8], key, state_text("planned"), reversibility_badge(rev),
-                             str(data.get("tool", "")), str(data.get("summary", "")), key=key)
+                             fitted(str(data.get("tool", "")), 16),
+                             fitted(self._what[key], self._what_width or self._fit_what()), key=key)
+                if len(key) > 4:
+                    self.call_after_refresh(self._refit)  # a wider call column leaves "what" less room
             elif key in self.rows and event.kind not in _NOT_STATES:
                 self._states[key] = event.kind
                 if event.kind not in IN_FLIGHT:

@@ -27,7 +27,7 @@ class MomentTable(DataTable[str | Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for label, key, width in (("time", "time", 12), ("call", "call", 5), ("state", "state", 18),
+        for label, key, width in (("time", "time", 12), ("call", "call", None), ("state", "state", 18),
                                   ("tool", "tool", 16), ("what", "what", None)):
             self.add_column(label, key=key, width=width)
         self._shown: dict[str, tuple[str, float]] = {}

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-__all__ = ["StatusLine"]
+__all__ = ["GrantShown", "StatusLine"]
+
+
+class GrantShown(enum.StrEnum):
+    """What the status line says of the session's grant."""
+
+    STARTING = "starting"
+    """The session is being opened; no grant yet."""
+
+    ACTIVE = "active"
+    """The grant is live: the agent may commit."""
+
+    REVOKING = "revoking"
+    """Stop was pressed here; the revoke is being written."""
+
+    REVOKED = "revoked"
+    """The grant is revoked (by `revoked_by`): nothing new commits."""
+
+    ENDED = "ended"
+    """The session has ended without a Stop (completed, failed): its grant no longer lets anything commit."""
 
 
 class StatusLine(Static):
@@ -19,7 +39,7 @@ class StatusLine(Static):
     """
 
     task_name: reactive[str] = reactive("")
-    grant: reactive[str] = reactive("starting")
+    grant: reactive[str] = reactive(GrantShown.STARTING)
     revoked_by: reactive[str] = reactive("")
     started_at: reactive[float | None] = reactive(None)
     ended_at: reactive[float | None] = reactive(None)
@@ -44,12 +64,14 @@ class StatusLine(Static):
             text.append("  ·  ")
             text.append(f"epoch {self.epoch}", style="bold")
         text.append("  ·  grant ")
-        if self.grant == "active":
+        if self.grant == GrantShown.ACTIVE:
             text.append(" ACTIVE ", style="bold black on green")
-        elif self.grant == "revoking":
+        elif self.grant == GrantShown.REVOKING:
             text.append(" REVOKING… ", style="bold black on yellow")
-        elif self.grant == "revoked":
+        elif self.grant == GrantShown.REVOKED:
             text.append(f" REVOKED by {self.revoked_by} ", style="bold white on red")
+        elif self.grant == GrantShown.ENDED:
+            text.append(" CLOSED: the session has ended ", style="reverse")
         else:
             text.append(f" {self.grant} ", style="reverse")
         if self.note:

@@ -1,0 +1,33 @@
+"""How the TUI says counts and a session's standing in words: "1 call", "2 calls", never "1 call(s)"."""
+
+from __future__ import annotations
+
+from agentstop.journal import SessionStatus
+from agentstop.report import Report
+
+__all__ = ["counted", "standing"]
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and the noun, singular or plural: "1 call", "2,000 calls", "1 undo", "3 undos"."""
+    word = noun if n == 1 else (plural if plural is not None else f"{noun}s")
+    return f"{n:,} {word}"
+
+
+def standing(report: Report) -> str:
+    """The report's first line, true at every moment.
+
+    A session the journal says "completed" while calls are still in flight (a commit of an
+    abandoned call, a parallel call settling) is not said to be complete: "the agent finished;
+    3 calls still in flight".
+    """
+    s = report.session
+    flights = len(report.in_flight)
+    if s.status == SessionStatus.STOPPED and s.stopped_by:
+        head = f"stopped by {s.stopped_by}"
+    elif s.status == SessionStatus.COMPLETED and flights:
+        head = "the agent finished; its last calls are still in flight"
+    else:
+        head = s.status
+    return (f"{head}: {len(report.done):,} done, {len(report.interrupted):,} interrupted, {flights:,} in flight, "
+            f"{len(report.undoable):,} undoable")

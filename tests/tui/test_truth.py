@@ -1,0 +1,181 @@
+"""What the screen says is true at every moment: the grant, the summary, the Stop button, the columns, the undo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Button
+from textual.widgets.data_table import ColumnKey
+
+from agentstop import GrantSpec, Journal, Supervisor, ToolContext, ToolRegistry
+from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui.screens.run import RunPhase
+from agentstop.tui.session_tools import fixed_tools
+from agentstop.tui.widgets.status import GrantShown, StatusLine
+from agentstop.tui.wording import counted, standing
+from demo_tools.chat import PostMessage
+from demo_tools.mail import SendEmail
+from tests.tui.helpers import (
+    FROZEN_NOW,
+    GatedNote,
+    Puppet,
+    app_for,
+    cell,
+    ended,
+    finish,
+    note,
+    press,
+    settle,
+    shown,
+    wait_until,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def test_counts_are_said_in_words_not_with_s_in_brackets() -> None:
+    assert counted(1, "call") == "1 call"
+    assert counted(2, "call") == "2 calls"
+    assert counted(20_000, "call") == "20,000 calls"
+    assert counted(1, "undone call") == "1 undone call"
+
+
+async def test_a_completed_session_says_its_grant_is_closed_not_active(tmp_path: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes], Puppet([note("a")]))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: ended(app), "the agent finished")
+        line = app.report_screen.query_one(StatusLine)
+        await wait_until(pilot, lambda: line.grant == GrantShown.ENDED, "the grant is shown closed")
+        assert "CLOSED: the session has ended" in line.render().plain
+        assert "ACTIVE" not in line.render().plain
+        assert app.run_screen.query_one(StatusLine).grant == GrantShown.ENDED
+        await finish(pilot)
+
+
+async def test_completed_is_not_said_while_calls_are_still_in_flight(tmp_path: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes], Puppet([note("a"), note("b")]))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: ended(app) and app.report is not None and len(app.report.done) == 2,
+                         "the agent finished")
+        report = app.report
+        assert report is not None
+        assert standing(report) == "completed: 2 done, 0 interrupted, 0 in flight, 2 undoable"
+        # The journal says completed while a call's outcome is still being settled (an abandoned commit):
+        racing = replace(report, in_flight=report.done[:1], done=report.done[1:])
+        assert standing(racing) == ("the agent finished; its last calls are still in flight: "
+                                    "1 done, 0 interrupted, 1 in flight, 2 undoable")
+        await finish(pilot)
+
+
+async def test_once_stopped_the_big_stop_button_gives_way_to_the_report(tmp_path: Path,
+                                                                       notes: GatedNote) -> None:
+    notes.hold_prepare("b")
+    app = app_for(tmp_path, [notes], Puppet([note("a"), note("b")]))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("b"), "b is held")
+        run = app.run_screen
+        assert run.query_one("#stop", Button).display and not run.query_one("#to-report", Button).display
+        await press(pilot, "s")
+        await wait_until(pilot, lambda: ended(app) and run.phase is RunPhase.ENDED, "Stop settled")
+        await press(pilot, "escape")
+        assert app.screen is run
+        assert not run.query_one("#stop", Button).display
+        assert run.query_one("#to-report", Button).display
+        assert "The session has ended" in shown(run, "#stop-hint")
+        await pilot.click("#to-report")
+        await wait_until(pilot, lambda: app.screen is app.report_screen, "the button shows the report")
+        await finish(pilot)
+
+
+async def test_long_ids_are_whole_and_long_texts_end_in_an_ellipsis(tmp_path: Path, notes: GatedNote) -> None:
+    app = app_for(tmp_path, [notes], Puppet([note("a")]))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, lambda: ended(app) and app.report is not None and bool(app.report.done)
+                         and app.screen is app.report_screen and app.report_screen.is_mounted, "finished")
+        await settle(pilot)
+        assert app.report is not None
+        item = app.report.done[0]
+        items = [replace(item, call_id=f"c{19500 + i}", summary=f"{i} " + "a very long summary " * 12)
+                 for i in range(10)]
+        table = app.report_screen.table("done")
+        table.sync(items)
+        await pilot.pause()
+        assert [cell(table, f"c{19500 + i}", "call") for i in range(10)] == [f"c{19500 + i}" for i in range(10)]
+        assert table.columns[ColumnKey("call")].width >= 6
+        what = cell(table, "c19500", "what") or ""
+        assert what.startswith("0 a very long summary") and what.endswith("…")
+        assert len(what) == table.widths["what"]
+        # The table fits the terminal: every column together is no wider than the screen.
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= 160
+        await finish(pilot)
+
+
+def test_email_and_chat_undos_say_what_they_do() -> None:
+    later, earlier = time.time() + 60, time.time() - 60
+    mail = {"key": "k", "message_id": "m", "to": "ada@example.com", "subject": "Q4", "reversible_until": later}
+    assert SendEmail().undo_summary(mail) == "pull it back from the outbox (not delivered yet)"
+    assert SendEmail().undo_summary({**mail, "reversible_until": earlier}) == (
+        "send ada@example.com a “Please disregard my previous message” follow-up")
+    chat = {"key": "k", "channel": "general", "text": "hi", "reversible_until": later}
+    assert PostMessage().undo_summary(chat) == "take it back before it reaches #general"
+    assert PostMessage().undo_summary({**chat, "reversible_until": earlier}) == (
+        "post “(retracted) Please ignore my previous message” in #general")
+
+
+class Clock:
+    """A wall clock the test moves on by hand."""
+
+    def __init__(self) -> None:
+        self.now = FROZEN_NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Reservation(GatedNote):
+    """A note whose undo closes 60 s after it is written (its receipt's `undo_deadline`)."""
+
+    name = "reserve"
+
+    def __init__(self, root: Path, clock: Clock) -> None:
+        super().__init__(root)
+        self.clock = clock
+
+    async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        receipt = await super().commit(prepared, ctx)
+        return {**receipt, "undo_deadline": self.clock() + 60}
+
+
+async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "journal.db"
+    tool = Reservation(world, clock)
+    async with Journal.open(path, clock=clock) as journal:
+        sup = Supervisor(journal, [tool], GrantSpec(tools=["reserve"]), task_name="Reserve", grace=5.0,
+                         session_id="20270115T080000-count")
+        await sup.__aenter__()
+        try:
+            await sup.call("reserve", {"name": "room"})
+            app = ReplayApp(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
+            async with app.run_test(size=(160, 40)) as pilot:
+                await wait_until(pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
+                                 "attached")
+                await press(pilot, "tab")
+                report = app.report_screen
+                assert report is not None
+                undoable = report.table("undoable")
+                await wait_until(pilot, lambda: "1 m 00 s left" in (cell(undoable, "c1", "detail") or ""),
+                                 "the window shows")
+                clock.now += 15
+                await wait_until(pilot, lambda: "45.0 s left" in (cell(undoable, "c1", "detail") or ""),
+                                 "the window counts down without a journal event", attempts=200)
+                clock.now += 60
+                await wait_until(pilot, lambda: "the undo window has closed" in (cell(undoable, "c1", "detail") or "")
+                                 or not undoable.items, "the window closes", attempts=200)
+                app.exit()
+        finally:
+            await sup.__aexit__(None, None, None)

@@ -266,6 +266,23 @@ class Supervisor:
         if self._started and not self._ended:
             await self._end_unstopped()
 
+    async def cut_off(self, why: str) -> None:
+        """The process is going away (a person quit): cut off every call still running, and journal how each ended.
+
+        Unlike Stop this revokes nothing; unlike a caller's cancel it does not wait for
+        the grace: a call short of the fence is discarded, a commit is cancelled
+        whatever its `on_stop` (its outcome then asked of `lookup`, else unknown until
+        recovery settles it), so closing the journal afterwards waits for nothing.
+        """
+        for flight in self.in_flight:
+            flight.cancelled_because = ", and ".join(w for w in (flight.cancelled_because, why) if w)
+            if flight.phase is Phase.COMMITTING:
+                flight.commit_scope.cancel()
+            else:
+                flight.prepare_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self.drain()
+
     async def drain(self) -> None:
         """Wait until no call runs in a task of the supervisor's, and none is left `committing` (see `close`)."""
         while self._owned or self._followers:

@@ -122,3 +122,17 @@ async def test_ctrl_q_asks_before_quitting_a_running_agent(tmp_path: Path, notes
         await exited(app)
     assert app.return_value == 1
     assert await session_status(tmp_path) == "stopped"
+
+
+async def test_the_app_closing_while_a_commit_hangs_cuts_it_off_and_journals_how(tmp_path: Path, world: Path,
+                                                                                 notes: GatedNote) -> None:
+    notes.hold_commit("a")  # a commit that would never end (the tool waits for this gate)
+    app = app_for(tmp_path, [notes], Puppet([note("a")]))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("a"), "a is held in its commit")
+        app.exit()
+    async with Journal.open(tmp_path / "journal.db", readonly=True) as journal:
+        [call] = await journal.calls(SESSION_ID)
+    assert call.state == "failed", call.reason  # cut off, and the tool's lookup found no note
+    assert "you quit agentstop while it ran" in (call.reason or "")
+    assert world_notes(world) == set()

@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "PostgreSQL."),
     "claude": ("agentstop.cli.claude", "claude_cmd", "Run Claude Code with every tool call behind the fence (its "
                "hooks), Stop that stops, undo."),
+    "codex": ("agentstop.cli.claude", "codex_cmd", "Run the Codex CLI with every tool call behind the fence (its "
+              "hooks), Stop that stops, undo."),
     "schema": ("agentstop.cli.inspect", "schema_cmd", "Print the task file's JSON schema."),
 }
 

@@ -25,7 +25,8 @@ class ToolUse:
 
     id: str
     name: str
-    input: dict[str, Any]
+    input: dict[str, Any] | str
+    """JSON arguments; a string is a freeform tool's input (Codex's `apply_patch`: a `custom_tool_call`)."""
 
 
 Turn = list[ToolUse] | str
@@ -135,7 +136,8 @@ class FakeModelServer:
                             found[block["tool_use_id"]] = _text(block.get("content"))
             else:
                 for item in request.get("input", []) if isinstance(request.get("input"), list) else []:
-                    if isinstance(item, dict) and item.get("type") == "function_call_output":
+                    if isinstance(item, dict) and item.get("type") in ("function_call_output",
+                                                                        "custom_tool_call_output"):
                         found[item["call_id"]] = _text(item.get("output"))
         return found
 
@@ -269,6 +271,9 @@ def _openai_message(text: str) -> dict[str, Any]:
 
 
 def _openai_call(use: ToolUse) -> dict[str, Any]:
+    if isinstance(use.input, str):
+        return {"type": "custom_tool_call", "id": f"ctc_{use.id}", "call_id": use.id, "name": use.name,
+                "input": use.input, "status": "completed"}
     return {"type": "function_call", "id": f"fc_{use.id}", "call_id": use.id, "name": use.name,
             "arguments": json.dumps(use.input), "status": "completed"}
 

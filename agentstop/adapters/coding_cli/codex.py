@@ -88,8 +88,11 @@ def trust_block(hooks: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def list_hooks(codex: str, home: Path, cwd: Path, env: dict[str, str] | None = None,
-                     timeout: float = 30) -> list[dict[str, Any]]:
+LIST_TIMEOUT = 30.0
+"""Seconds Codex's app-server gets to list its hooks."""
+
+
+async def list_hooks(codex: str, home: Path, cwd: Path, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The hooks Codex sees for `cwd` with `CODEX_HOME=home`, each with its key, hash and trust (`hooks/list`).
 
     Raises:
@@ -110,7 +113,7 @@ async def list_hooks(codex: str, home: Path, cwd: Path, env: dict[str, str] | No
         assert process.stdin is not None and process.stdout is not None
         await process.stdin.send("".join(json.dumps(m) + "\n" for m in messages).encode())
         buffer = b""
-        with anyio.move_on_after(timeout):
+        with anyio.fail_after(LIST_TIMEOUT):
             while answer is None:
                 try:
                     buffer += await process.stdout.receive()
@@ -124,13 +127,15 @@ async def list_hooks(codex: str, home: Path, cwd: Path, env: dict[str, str] | No
                         continue
                     if isinstance(message, dict) and message.get("id") == 2:
                         answer = message
+    except TimeoutError:
+        pass  # said below
     finally:
         process.kill()
         with anyio.CancelScope(shield=True):
             await process.wait()
             await process.aclose()
     if answer is None or "result" not in answer:
-        why = answer.get("error") if answer else f"no answer within {timeout:.0f} s"
+        why = answer.get("error") if answer else f"no answer within {LIST_TIMEOUT:.0f} s"
         raise AgentstopError(f"Codex's app-server did not list its hooks ({why}); agentstop does not run Codex "
                              "with hooks it cannot see trusted")
     found: list[dict[str, Any]] = []
@@ -157,6 +162,24 @@ async def prepare_home(codex: str, run_home: Path, ours: dict[str, Any], project
         theirs: the user's Codex home (default: `$CODEX_HOME`, else `~/.codex`).
     """
     theirs = theirs if theirs is not None else user_codex_home()
+    config_text, their_trust = await anyio.to_thread.run_sync(_layout, run_home, theirs, ours)
+    hooks_file, config = run_home / "hooks.json", run_home / "config.toml"
+    ours_commands = _commands(ours)
+    listed = await list_hooks(codex, run_home, project, env)
+    mine = [h for h in listed if h.get("command") in ours_commands and h.get("sourcePath") == str(hooks_file)]
+    # A hook of the user's keeps the trust they gave it at its own path (the run's copy has another key).
+    kept = [h for h in listed if h not in mine and str(h.get("sourcePath", "")).startswith(f"{run_home}{os.sep}")
+            and their_trust.get(str(h["key"]).replace(str(run_home), str(theirs), 1)) == h.get("currentHash")]
+    if len(mine) != sum(len(g.get("hooks", [])) for e in ours["hooks"].values() for g in e):
+        raise AgentstopError(f"Codex did not list agentstop's hooks from {hooks_file} (it listed "
+                             f"{len(listed)} hook(s)); agentstop does not run Codex unfenced")
+    separator = "" if not config_text or config_text.endswith("\n") else "\n"
+    await anyio.Path(config).write_text(config_text + separator + trust_block(mine + kept), encoding="utf-8")
+    return [str(h["key"]) for h in mine]
+
+
+def _layout(run_home: Path, theirs: Path, ours: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """Link the user's Codex home into `run_home`, write the merged hooks.json and their config; (config, trust)."""
     run_home.mkdir(parents=True, exist_ok=True)
     config_text = ""
     user_hooks: dict[str, Any] = {}
@@ -178,22 +201,9 @@ async def prepare_home(codex: str, run_home: Path, ours: dict[str, Any], project
     except tomllib.TOMLDecodeError as exc:
         raise AgentstopError(f"{theirs / 'config.toml'} is not valid TOML ({exc}); fix it, or Codex would "
                              "refuse it too") from exc
-    hooks_file = run_home / "hooks.json"
-    hooks_file.write_text(json.dumps(merge_hooks(user_hooks, ours), indent=2), encoding="utf-8")
-    config = run_home / "config.toml"
-    config.write_text(config_text, encoding="utf-8")
-    ours_commands = _commands(ours)
-    listed = await list_hooks(codex, run_home, project, env)
-    mine = [h for h in listed if h.get("command") in ours_commands and h.get("sourcePath") == str(hooks_file)]
-    # A hook of the user's keeps the trust they gave it at its own path (the run's copy has another key).
-    kept = [h for h in listed if h not in mine and str(h.get("sourcePath", "")).startswith(f"{run_home}{os.sep}")
-            and their_trust.get(str(h["key"]).replace(str(run_home), str(theirs), 1)) == h.get("currentHash")]
-    if len(mine) != sum(len(g.get("hooks", [])) for e in ours["hooks"].values() for g in e):
-        raise AgentstopError(f"Codex did not list agentstop's hooks from {hooks_file} (it listed "
-                             f"{len(listed)} hook(s)); agentstop does not run Codex unfenced")
-    separator = "" if not config_text or config_text.endswith("\n") else "\n"
-    config.write_text(config_text + separator + trust_block(mine + kept), encoding="utf-8")
-    return [str(h["key"]) for h in mine]
+    (run_home / "hooks.json").write_text(json.dumps(merge_hooks(user_hooks, ours), indent=2), encoding="utf-8")
+    (run_home / "config.toml").write_text(config_text, encoding="utf-8")
+    return config_text, their_trust
 
 
 def _commands(hooks: dict[str, Any]) -> set[str]:

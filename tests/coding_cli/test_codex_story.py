@@ -68,3 +68,29 @@ def test_codex_stop_while_shell_sleeps_nothing_lands_after_and_undo_takes_back_t
     assert undone.returncode in (0, 1), undone.stderr
     assert not (project / "hello.txt").exists()
     assert (project / "early.txt").read_text() == "early\n"  # a shell command is irreversible: what it did stays
+
+
+@pytest.mark.parametrize("broken", ["endpoint down", "interpreter missing"])
+def test_codex_hook_that_cannot_reach_the_fence_blocks_the_tool(
+        broken: str, project: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Codex lets a tool run when its hook exits with anything but 2, or times out: agentstop's exits 2."""
+    import anyio
+
+    from agentstop.adapters.coding_cli.codex import codex_command, codex_hooks, fail_closed, prepare_home
+
+    need(CODEX)
+    command = codex_command("http://127.0.0.1:9/hook") if broken == "endpoint down" else \
+        fail_closed(f"{tmp_path}/no-such-python -I -S forward.py")
+    turns = [[ToolUse("call_shell1", "exec_command", {"cmd": f"echo ran > {project}/ran.txt"})], "done"]
+    with FakeModelServer(turns, kind="openai") as model:
+        env = codex_home(cli_env, model.url)
+        run_home = tmp_path / "run-home"
+        anyio.run(prepare_home, str(CODEX), run_home, codex_hooks(command, 30), project, env,
+                  Path(env["CODEX_HOME"]))
+        done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check",
+                               "--dangerously-bypass-approvals-and-sandbox", "run it"],
+                              cwd=project, env={**env, "CODEX_HOME": str(run_home)}, capture_output=True, text=True,
+                              timeout=60)
+        told = model.results().get("call_shell1", "")
+    assert not (project / "ran.txt").exists(), done.stderr
+    assert "blocked" in told, told

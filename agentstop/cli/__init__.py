@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "PostgreSQL."),
     "claude": ("agentstop.cli.claude", "claude_cmd", "Run Claude Code with every tool call behind the fence (its "
                "hooks), Stop that stops, undo."),
+    "codex": ("agentstop.cli.claude", "codex_cmd", "Run the Codex CLI with every tool call behind the fence (its "
+              "hooks), Stop that stops, undo."),
+    "hooks": ("agentstop.cli.hooks", "hooks_group", "Install agentstop's hooks into Claude Code or Codex, for when "
+              "you start the CLI yourself."),
     "schema": ("agentstop.cli.inspect", "schema_cmd", "Print the task file's JSON schema."),
 }
 

@@ -1,4 +1,4 @@
-"""`agentstop claude`: run Claude Code with every tool call behind the fence."""
+"""`agentstop claude` and `agentstop codex`: run the coding CLI with every tool call behind the fence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from .common import TARGET, Target, default_journal, run_async, shown
 
-__all__ = ["claude_cmd"]
+__all__ = ["claude_cmd", "codex_cmd"]
 
 
 async def _run(kind: str, args: tuple[str, ...], journal: Target | None, task: Path | None) -> int:
@@ -73,5 +73,22 @@ exit 1 after a Stop. Undo the file edits later with `agentstop undo`.
 Examples:
   agentstop claude -- -p "fix the failing test" --allowedTools Edit,Bash
   agentstop claude --task policy.yaml --journal ./agent.db --
+  agentstop stop --session latest            # from another terminal
+"""
+
+codex_cmd = _command("codex", "codex")
+codex_cmd.help = """Run the Codex CLI with every tool call journaled and behind the fence.
+
+Codex gets a CODEX_HOME of its own for this run (your ~/.codex linked in, your config.toml and hooks.json
+copied, never written) with agentstop's command hooks added and trusted through Codex's own app-server.
+A hook that cannot reach the fence exits 2, which Codex reads as "blocked". Its patches (apply_patch) are
+captured and undoable; its shell commands are not. Stop revokes the grant first, then interrupts Codex
+as Ctrl+C does and kills the commands it left running. The report is printed at the end (stderr); exit 1
+after a Stop.
+
+\b
+Examples:
+  agentstop codex -- exec "fix the failing test"
+  agentstop codex --task policy.yaml --journal ./agent.db -- exec --full-auto "tidy the README"
   agentstop stop --session latest            # from another terminal
 """

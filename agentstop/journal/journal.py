@@ -229,12 +229,15 @@ class Journal:
         task_path: str | None = None,
         tools: list[str] | None = None,
         meta: dict[str, Any] | None = None,
+        pid: int | None = None,
     ) -> None:
-        """Record a new running session owned by this process."""
+        """Record a new running session owned by this process (or by `pid` on this host: a coding CLI whose
+        short-lived hook processes write its calls; the session lives as long as that process)."""
         at = self.clock()
+        owner = os.getpid() if pid is None else pid
         await self._write(lambda c: ops.create_session(
             c, session_id=session_id, task_name=task_name, goal=goal, task_path=task_path,
-            tools=tools or [], pid=os.getpid(), host=socket.gethostname(), meta=meta or {}, at=at,
+            tools=tools or [], pid=owner, host=socket.gethostname(), meta=meta or {}, at=at,
         ), durable=True)
 
     async def reopen_session(self, session_id: str, *, by: str, instruction: str = "") -> int:

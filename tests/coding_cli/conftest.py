@@ -55,3 +55,19 @@ def report_json(journal: Path, env: dict[str, str]) -> dict[str, Any]:
     assert done.returncode in (0, 1), done.stderr
     loaded: dict[str, Any] = json.loads(done.stdout)
     return loaded
+
+
+def codex_home(env: dict[str, str], model_url: str, hooks: dict[str, Any] | None = None) -> dict[str, str]:
+    """`env` with a Codex home of the user's whose model provider is the fake Responses API at `model_url`.
+
+    The model is one Codex knows (`gpt-5.5`), so it offers its `apply_patch` tool; the provider reads its key
+    from `$OPENAI_API_KEY`. `hooks`: the user's own `hooks.json`, if any.
+    """
+    home = Path(env["HOME"]) / ".codex"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(
+        'model = "gpt-5.5"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
+        f'base_url = "{model_url}/v1"\nwire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n', encoding="utf-8")
+    if hooks is not None:
+        (home / "hooks.json").write_text(json.dumps(hooks), encoding="utf-8")
+    return {**env, "CODEX_HOME": str(home), "OPENAI_API_KEY": "sk-fake"}

@@ -25,7 +25,8 @@ class ToolUse:
 
     id: str
     name: str
-    input: dict[str, Any]
+    input: dict[str, Any] | str
+    """JSON arguments; a string is a freeform tool's input (Codex's `apply_patch`: a `custom_tool_call`)."""
 
 
 Turn = list[ToolUse] | str
@@ -41,6 +42,23 @@ class Script:
     lock: threading.Lock = field(default_factory=threading.Lock)
     served: int = 0
     turn_served: threading.Condition = field(default_factory=threading.Condition)
+    hold: dict[int, threading.Event] = field(default_factory=dict)
+    """Turns (by index) whose reply waits until the test sets the event: the race is the test's to order."""
+    asked: set[int] = field(default_factory=set)
+
+    def wait_asked(self, index: int, timeout: float = 60) -> bool:
+        """Wait until the CLI asked for turn `index` (every tool result of the turn before it is in)."""
+        with self.turn_served:
+            return self.turn_served.wait_for(lambda: index in self.asked, timeout)
+
+    def held(self, index: int) -> None:
+        """Note that turn `index` was asked for, then wait while the test holds it."""
+        with self.turn_served:
+            self.asked.add(index)
+            self.turn_served.notify_all()
+        event = self.hold.get(index)
+        if event is not None:
+            event.wait(60)
 
     def issued_ids(self, upto: int) -> set[str]:
         return {u.id for t in self.turns[:upto] if not isinstance(t, str) for u in t}
@@ -59,8 +77,9 @@ class Script:
 class FakeModelServer:
     """A threaded HTTP server on 127.0.0.1 serving a `Script` as the Messages API or the Responses API."""
 
-    def __init__(self, turns: list[Turn], kind: str = "anthropic") -> None:
-        self.script = Script(list(turns))
+    def __init__(self, turns: list[Turn], kind: str = "anthropic",
+                 hold: dict[int, threading.Event] | None = None) -> None:
+        self.script = Script(list(turns), hold=dict(hold or {}))
         self.kind = kind
         owner = self
 
@@ -135,7 +154,8 @@ class FakeModelServer:
                             found[block["tool_use_id"]] = _text(block.get("content"))
             else:
                 for item in request.get("input", []) if isinstance(request.get("input"), list) else []:
-                    if isinstance(item, dict) and item.get("type") == "function_call_output":
+                    if isinstance(item, dict) and item.get("type") in ("function_call_output",
+                                                                        "custom_tool_call_output"):
                         found[item["call_id"]] = _text(item.get("output"))
         return found
 
@@ -177,6 +197,7 @@ class FakeModelServer:
                 handler._json(400, {"type": "error", "error": {"type": "invalid_request_error",
                                                                "message": problem}})
                 return
+        script.held(index)
         turn: Turn = script.turns[index] if index < len(script.turns) else "done"
         if isinstance(turn, str):
             blocks: list[dict[str, Any]] = [{"type": "text", "text": turn}]
@@ -240,6 +261,7 @@ class FakeModelServer:
                 script.refused.append(problem)
                 handler._json(400, {"error": {"type": "invalid_request_error", "message": problem}})
                 return
+        script.held(index)
         turn: Turn = script.turns[index] if index < len(script.turns) else "done"
         output = [_openai_message(turn)] if isinstance(turn, str) else [_openai_call(u) for u in turn]
         self._openai_reply(handler, output)
@@ -269,6 +291,9 @@ def _openai_message(text: str) -> dict[str, Any]:
 
 
 def _openai_call(use: ToolUse) -> dict[str, Any]:
+    if isinstance(use.input, str):
+        return {"type": "custom_tool_call", "id": f"ctc_{use.id}", "call_id": use.id, "name": use.name,
+                "input": use.input, "status": "completed"}
     return {"type": "function_call", "id": f"fc_{use.id}", "call_id": use.id, "name": use.name,
             "arguments": json.dumps(use.input), "status": "completed"}
 

@@ -1,7 +1,8 @@
 """`run_cli`: run a coding CLI as a child, every tool call it makes behind the fence, one session per run.
 
-The CLI gets agentstop's hooks for this run only (a generated settings file passed with `--settings`,
-merged with any `--settings` the user gave; their own settings files are never touched), pointed at a
+The CLI gets agentstop's hooks for this run only (Claude Code: a generated settings file passed with
+`--settings`, merged with any `--settings` the user gave; Codex: a `CODEX_HOME` of the run's, see `codex`;
+their own settings files are never touched), pointed at a
 resident endpoint on 127.0.0.1 that this process owns (`HookServer`). Stop, from anywhere (`agentstop
 stop`, the TUI attached from another terminal, a revoke on a shared PostgreSQL journal), revokes the grant
 first, so every later PreToolUse is refused, then interrupts the CLI the way its own Ctrl+C does: SIGINT.
@@ -31,6 +32,7 @@ from agentstop.journal import Journal
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
 
+from .codex import codex_command, codex_hooks, prepare_home
 from .policy import CliPolicy
 from .server import SECRET_ENV, HookServer
 from .settings import claude_settings, merge_hooks, split_settings_arg
@@ -163,7 +165,8 @@ async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Superv
     """
     executable = find_cli(run.kind)
     rest, theirs = split_settings_arg(run.args) if run.kind == "claude" else (run.args, {})
-    prompt = next((a for a in rest if not a.startswith("-")), "")
+    words = [a for a in rest if not a.startswith("-")]
+    prompt = (words[0] if run.kind == "claude" else words[-1]) if words else ""
     sup = Supervisor(journal, all_tools(), run.policy.grant, task_name=f"{run.kind}: {prompt[:60]}".strip(": "),
                      goal=prompt, task_path=run.policy.path, grace=0.5,
                      meta={"coding_cli": run.kind, "project": str(run.project), "argv": run.args[:40]})
@@ -176,10 +179,10 @@ async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Superv
         gate = sup.hook_gate(tool_for)
         secret = secrets.token_urlsafe(32)
         with tempfile.TemporaryDirectory(prefix="agentstop-hooks-") as tmp:
-            async with HookServer(gate, secret, run.policy.asks) as server:
+            async with HookServer(gate, secret, run.policy.asks, deny_only=run.kind == "codex") as server:
                 env = {**os.environ, SECRET_ENV: secret, "AGENTSTOP_PROJECT": str(run.project),
                        "AGENTSTOP_SESSION": sup.session_id}
-                command = [executable, *_cli_args(run.kind, rest, theirs, server.url, Path(tmp), env)]
+                command = [executable, *await _cli_args(run, executable, rest, theirs, server.url, Path(tmp), env)]
                 # The user's Ctrl+C goes to the whole foreground group: it is the CLI's to handle (it
                 # interrupts its step, as without agentstop); agentstop's Stop is `agentstop stop` or the TUI.
                 previous = signal.signal(signal.SIGINT, lambda *_: None)
@@ -203,14 +206,24 @@ async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Superv
     return (1 if sup.stopping else status), report
 
 
-def _cli_args(kind: str, rest: list[str], theirs: dict[str, Any], url: str, tmp: Path,
-              env: dict[str, str]) -> list[str]:
+async def _cli_args(run: CliRun, executable: str, rest: list[str], theirs: dict[str, Any], url: str, tmp: Path,
+                    env: dict[str, str]) -> list[str]:
     """The CLI's arguments with agentstop's hooks added for this run (the env gets what the CLI needs)."""
+    kind = run.kind
+    if kind == "codex":
+        # The forwarder gives up (exit 2: blocked) before Codex's own timeout, which would let the tool run.
+        forward_timeout = float(env.get("AGENTSTOP_HOOK_TIMEOUT") or 60)
+        env["AGENTSTOP_HOOK_TIMEOUT"] = str(forward_timeout)
+        home = tmp / "codex-home"
+        hooks = codex_hooks(codex_command(url), int(forward_timeout) + 30)
+        await prepare_home(executable, home, hooks, run.project, env)
+        env["CODEX_HOME"] = str(home)
+        return rest
     if kind == "claude":
         settings = merge_hooks(theirs, claude_settings(url)) if theirs else claude_settings(url)
         path = tmp / "settings.json"
         path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
         path.chmod(0o600)
         return ["--settings", str(path), *rest]
-    raise AgentstopError(f"agentstop {kind} is not supported yet (its hooks.json route is not built); "
-                         "use `agentstop claude`")
+    raise AgentstopError(f"agentstop does not know the coding CLI {kind!r}; use `agentstop claude` or "
+                         "`agentstop codex`")

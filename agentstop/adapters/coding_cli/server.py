@@ -79,8 +79,10 @@ class HookServer:
     lifetime; `server.url` is what the CLI's settings name.
     """
 
-    def __init__(self, gate: HookGate, secret: str, asks: Callable[[str], bool] = lambda t: False) -> None:
+    def __init__(self, gate: HookGate, secret: str, asks: Callable[[str], bool] = lambda t: False,
+                 deny_only: bool = False) -> None:
         self.gate = gate
+        self.deny_only = deny_only
         self.secret = secret
         self.asks = asks
         self.url = ""
@@ -145,7 +147,7 @@ class HookServer:
         if isinstance(payload.get("transcript_path"), str):
             self.transcripts.add(payload["transcript_path"])
         try:
-            return 200, await answer_hook(self.gate, payload, self.asks)
+            return 200, await answer_hook(self.gate, payload, self.asks, self.deny_only)
         except Exception as exc:  # a bug or a journal failure: the hook fails, and "block" keeps the tool from running
             logger.exception("the hook endpoint failed on a %s", payload.get("hook_event_name"))
             return 500, {"error": f"agentstop could not journal the call ({type(exc).__name__}); not run"}

@@ -8,7 +8,9 @@ Their `commit` runs when the CLI's Post hook arrives (see `agentstop.supervisor.
 the effect, it says what landed. File tools (`Write`, `Edit`, `MultiEdit`, `NotebookEdit`) capture the file in
 `prepare` (content and mode, or that it did not exist), and are reversible: `compensate` restores the capture,
 `check` refuses when the file changed since the agent's write (drift), `reapply` writes the agent's version
-again, `lookup` tells whether a write whose Post never came landed. `Bash` is irreversible: a command that
+again, `lookup` tells whether a write whose Post never came landed. Codex's `apply_patch` is the same over
+every file its patch names (added, deleted, updated, moved). `Bash` (Claude Code's, and Codex's
+`exec_command`, which its hooks call `Bash`) is irreversible: a command that
 exited non-zero still ran. Read-only tools are journaled, never gated. A tool agentstop does not know (an MCP
 tool of the CLI's, a new one) is irreversible (`tool_for`).
 """
@@ -29,6 +31,7 @@ from agentstop.tools import Reversibility, StopPolicy, Tool, ToolContext
 
 __all__ = [
     "READ_ONLY_TOOLS",
+    "ApplyPatch",
     "Bash",
     "CliTool",
     "Edit",
@@ -81,7 +84,7 @@ def tool_for(name: str) -> type[Tool]:
 
 def all_tools() -> list[type[Tool]]:
     """The classes a coding-CLI session starts with (importable, so `agentstop undo` rebuilds them)."""
-    return [Write, Edit, MultiEdit, NotebookEdit, Bash]
+    return [Write, Edit, MultiEdit, NotebookEdit, Bash, ApplyPatch]
 
 
 # -- Bash --------------------------------------------------------------------------------------------
@@ -277,6 +280,116 @@ class NotebookEdit(FileTool):
 
     class Args(_Open):
         notebook_path: str
+
+
+_PATCH_MARKS = ("*** Add File: ", "*** Delete File: ", "*** Update File: ", "*** Move to: ")
+
+
+def patch_paths(patch: str) -> list[str]:
+    """The files a Codex patch touches, in order, each once (`*** Add/Delete/Update File:`, `*** Move to:`)."""
+    found: list[str] = []
+    for line in patch.splitlines():
+        for mark in _PATCH_MARKS:
+            if line.startswith(mark):
+                name = line[len(mark):].strip()
+                if name and name not in found:
+                    found.append(name)
+    return found
+
+
+def _drift(path: Path, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """Why restoring `path` to `before` would lose a change made since the agent left it `after` (None: none)."""
+    if before.get("too_large"):
+        return f"{path} was {before.get('why')} when the agent wrote it: its earlier content was not captured, " \
+               "so it cannot be restored"
+    now = _sha(path)
+    if now == after.get("sha256") or (now is None and not after.get("existed")):
+        return None
+    if now == before.get("sha256") or (now is None and not before.get("existed")):
+        return None  # already back as it was
+    what = "was deleted" if now is None else "was edited"
+    return f"{path} {what} since the agent wrote it; undoing would lose that change (--force restores anyway)"
+
+
+class ApplyPatch(CliTool):
+    """Codex's `apply_patch`: one patch over several files, each captured before and restorable (reversible).
+
+    The grant's scope is checked against the first file outside the project if there is one, else the
+    first file: a patch reaching outside the project is refused unless the grant covers that file.
+    """
+
+    name = "apply_patch"
+    reversibility = Reversibility.REVERSIBLE
+    undo_hint = ""
+
+    class Args(_Open):
+        command: str = ""
+
+    def _paths(self, args: Any) -> list[Path]:
+        patch = args.get("command", "") if isinstance(args, dict) else getattr(args, "command", "")
+        root = project_dir()
+        return [Path(os.path.abspath(os.path.join(root, os.path.expanduser(p)))) for p in patch_paths(str(patch))]
+
+    def summary(self, args: Any) -> str:
+        names = [str(p.relative_to(project_dir())) if p.is_relative_to(project_dir()) else str(p)
+                 for p in self._paths(args)]
+        return f"apply_patch {', '.join(names) or '(no file)'}"[:160]
+
+    def resource(self, args: Any) -> str:
+        resources = [file_resource(str(p)) for p in self._paths(args)]
+        outside = [r for r in resources if not r.startswith("project:")]
+        return (outside or resources or ["apply_patch"])[0]
+
+    async def prepare(self, args: Any, ctx: ToolContext) -> dict[str, Any]:
+        return {"files": [{"path": str(p), "before": capture(p)} for p in self._paths(args)]}
+
+    def _landed(self, prepared: Any) -> list[dict[str, Any]]:
+        files = []
+        for f in prepared.get("files", []):
+            after = capture(Path(f["path"]))
+            if (after.get("existed"), after.get("sha256")) != (f["before"].get("existed"), f["before"].get("sha256")):
+                files.append({"path": f["path"], "before": f["before"], "after": after})
+        return files
+
+    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        files = self._landed(prepared)
+        if not files:
+            why = ctx.extra.get("error") or ctx.extra.get("response") or "no file changed"
+            raise CommitRefused(f"the patch changed no file ({_short(str(why), 300)})")
+        return {"files": files, "response": _short(ctx.extra.get("response"), 500)}
+
+    async def lookup(self, ctx: ToolContext) -> dict[str, Any] | None:
+        files = self._landed(ctx.prepared or {})
+        return {"files": files} if files else None
+
+    async def check(self, receipt: Any, ctx: ToolContext) -> str | None:
+        problems = [p for f in receipt.get("files", [])
+                    if (p := _drift(Path(f["path"]), f.get("before", {}), f.get("after", {}))) is not None]
+        return "; ".join(problems) or None
+
+    async def compensate(self, receipt: Any, ctx: ToolContext) -> dict[str, Any]:
+        files = receipt.get("files", [])
+        for f in files:
+            if f.get("before", {}).get("too_large"):
+                raise RuntimeError(f"the earlier content of {f['path']} was not captured ({f['before'].get('why')})")
+        for f in reversed(files):
+            _write_capture(Path(f["path"]), f["before"])
+        return {"restored": [f["path"] for f in files]}
+
+    async def reapply(self, receipt: Any, ctx: ToolContext) -> dict[str, Any]:
+        files = []
+        for f in receipt.get("files", []):
+            if f.get("after", {}).get("too_large"):
+                raise RuntimeError(f"the agent's version of {f['path']} was not captured ({f['after'].get('why')})")
+            files.append({"path": f["path"], "before": capture(Path(f["path"])), "after": f["after"]})
+        for f in files:
+            _write_capture(Path(f["path"]), f["after"])
+        return {"files": files}
+
+    def undo_summary(self, receipt: Any) -> str:
+        files = receipt.get("files", []) if isinstance(receipt, dict) else []
+        return "; ".join(f"restore {f['path']} as it was" if f.get("before", {}).get("existed")
+                         else f"delete {f['path']} (it did not exist)" for f in files) or "nothing to restore"
 
 
 def _short(value: Any, limit: int = 2000) -> Any:

@@ -51,7 +51,9 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
             assert attachment is not None
             effects = attachment.run_screen.effects
             await wait_until(pilot, lambda: effects.row_count == 1, "the host's call shows", attempts=PATIENCE)
-            assert cell(effects, "c1", "tool") == "memory.create_entities"
+            tool = str(cell(effects, "c1", "tool"))  # the panel fits its columns: a long name may end in "…"
+            assert tool == "memory.create_entities" or (
+                tool.endswith("…") and "memory.create_entities".startswith(tool[:-1]))
             assert "committed" in str(cell(effects, "c1", "state"))
 
             await press(pilot, "s")

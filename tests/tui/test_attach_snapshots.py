@@ -59,6 +59,7 @@ async def _attached(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, ReplayApp)
     await wait_until(pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen and
+                     app.attachment.run_screen.is_mounted and bool(app.attachment.run_screen.query("#effects")) and
                      app.attachment.run_screen.effects.row_count == 2, "attached, both calls shown")
     await pilot.pause()
 

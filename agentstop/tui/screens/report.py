@@ -131,6 +131,8 @@ class ReportScreen(Screen[None]):
         self.query_one("#resume", Button).display = self.resumable
         self.app.status()  # type: ignore[attr-defined]
         self.query_one("#table-undoable", CallTable).focus()
+        if self.report is not None:  # a report handed over while the screen was still composing
+            self.show_report(self.report, self._summary)
 
     @property
     def resumable(self) -> bool:
@@ -163,9 +165,14 @@ class ReportScreen(Screen[None]):
         return self.query_one(f"#table-{key}", CallTable)
 
     def show_report(self, report: Report, summary: str) -> None:
-        """Sync every section with `report`; rows move between sections as calls resolve."""
+        """Sync every section with `report`; rows move between sections as calls resolve.
+
+        Before the screen has composed its tables it only keeps the report: `on_mount` shows it.
+        """
         self.report = report
         self._summary = summary
+        if not self.query("#table-done"):
+            return
         undoable = {i.call_id for i in report.undoable}
         self.refusals = {cid: why for cid, why in self.refusals.items() if cid in undoable}
         for key, title, _ in SECTIONS:

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import errno
 import functools
+import json
 import math
 import os
 import re
@@ -439,12 +440,24 @@ async def tools_from_session(session: SessionRecord, needed: Collection[str] | N
 def _demo_world_needed(session: SessionRecord, registry: ToolRegistry, needed: Collection[str] | None) -> Path | None:
     """The demo world a session acted on, when its tools are needed and no world runs here; else None."""
     world = session.meta.get("demo_world") if isinstance(session.meta, dict) else None
-    if not isinstance(world, str) or os.environ.get("AGENTSTOP_DEMO_WORLD"):
+    if not isinstance(world, str) or _demo_world_running_here(Path(world)):
         return None
     demo = {t.name for t in registry if type(t).__module__.startswith("demo_tools.")}
     if not demo or (needed is not None and not demo & set(needed)):
         return None
     return Path(world)
+
+
+def _demo_world_running_here(world: Path) -> bool:
+    """True when this process's demo world ($AGENTSTOP_DEMO_WORLD) is that very world, running."""
+    config = os.environ.get("AGENTSTOP_DEMO_WORLD")
+    if not config:
+        return False
+    try:
+        running = Path(json.loads(Path(config).read_text())["dir"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # gone, or not a world's config: start the session's own
+    return running == world.resolve()
 
 
 @contextmanager

@@ -181,15 +181,17 @@ def test_undo_all_with_the_world_restarted_takes_every_effect_back(demo_runs: De
 
 
 def test_after_the_demo_exits_agentstop_undo_starts_its_world_again_and_takes_every_effect_back(
-        demo_runs: DemoRuns) -> None:
+        demo_runs: DemoRuns, tmp_path: Path) -> None:
     run = demo_runs.get("--stop-after", "14.5", undo_window=11.0)  # a world of its own: this test changes it
     undoable = {i["call_id"] for i in run.report["undoable"]}
     assert {"send_email", "create_event", "open_draft_pr"} <= {i["tool"] for i in run.report["undoable"]}
     assert f"Undo later:           agentstop undo --journal {run.journal} --session latest --all" in run.stderr
 
-    # No world runs now: the demo exited, and its world with it.
-    undo = agentstop("undo", "--journal", run.journal, "--session", "latest", "--all")
-    after = agentstop("report", "--journal", run.journal, "--json")
+    # The demo exited, and its world with it. Another demo world runs (and $AGENTSTOP_DEMO_WORLD names it):
+    # the undo must start the session's own world, not act on that one.
+    with running_world(tmp_path / "another"):
+        undo = agentstop("undo", "--journal", run.journal, "--session", "latest", "--all")
+        after = agentstop("report", "--journal", run.journal, "--json")
 
     assert undo.returncode == 0, undo.stderr + undo.stdout
     assert f"starting the demo world of session {run.report['session']['id']} again ({run.dir})" in undo.stderr

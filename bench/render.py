@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
 from .overhead import BLOCK, VARIANTS
+from .peers import PEER_KINDS, PEER_TARGETS, PeerResult
 from .replay import SIZE as REPLAY_SIZE
 from .run import Results, ladder_note, revoke_facts
 from .stop import BUSY
@@ -113,8 +114,7 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
            "same slow fsyncs and the ratios drift toward 1; the added cost (this variant's median minus the "
            "floor's) is the same data in absolute terms. Compare runs by their floor (and the load averages "
            "above) before comparing their ratios.", ""]
-    md += ["Optional peers (measured only when already installed; never installed by the benchmark):", ""]
-    md += [f"- {line}" for line in o.peers] + [""]
+    md += _peers(o.peers)
 
     # 2 -------------------------------------------------------------------------------
     md += [HEADINGS[4], "",
@@ -274,6 +274,39 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     path = out / "benchmarks.md"
     path.write_text("\n".join(md))
     return path
+
+
+def _peers(p: PeerResult) -> list[str]:
+    md = [f"**Peers, measured per step.** Inside an agent run a tool call is one step of a running workflow or "
+          f"graph, so that is what the first peer rows measure; a whole workflow or `invoke` per call is shown "
+          f"apart, labelled. Every kind runs in a process of its own ({p.calls:,} steps after 20 warm-up steps, "
+          f"fresh file), and the {p.repeats} repeats are interleaved: each repeat runs every kind once, in an "
+          "order rotated from repeat to repeat. *Median* is the median over repeats of each repeat's median per "
+          "step; ratios are taken inside each repeat. Every kind commits with an fsync (the floor and agentstop "
+          "at `synchronous=FULL` in WAL; LangGraph's SqliteSaver in WAL with sqlite3's default FULL; DBOS's "
+          "SQLite system database with SQLite's defaults: rollback journal, FULL). These numbers come from other "
+          "processes than the table above, so compare them with this table's own floor.", ""]
+    rows = []
+    for kind, (label, _) in PEER_KINDS.items():
+        if kind in p.skipped or not p.ran(kind):
+            rows.append([label, "", "", "", "", p.skipped.get(kind, "not run")])
+            continue
+        vs_floor = _spread(Spread.of(p.ratios(kind, "floor"))) if p.ran("floor") else ""
+        vs_gated = ""
+        if kind not in ("floor", "gated") and p.ran("gated"):
+            g = Spread.of(p.ratios(kind, "gated"))
+            vs_gated = f"{g.median:.2f}{TIMES} ({g.lo:.2f}{TIMES}{DASH}{g.hi:.2f}{TIMES})"
+            if kind in PEER_TARGETS:
+                vs_gated += f", target ≥ {PEER_TARGETS[kind]:g}{TIMES}"
+        m = Spread.of(p.medians[kind])
+        rows.append([label, fmt_time(m.median), f"{fmt_time(m.lo)}{DASH}{fmt_time(m.hi)}",
+                     fmt_time(Spread.of(p.p99s[kind]).median), vs_floor, vs_gated])
+    md += [*_table(["kind (own process)", "median per step", "spread of medians", "p99", f"{TIMES} floor",
+                    "how many times a gated call is cheaper"], rows), ""]
+    notes = [f"- {PEER_KINDS[k][0].split(':')[0].strip('*')}: {n}" for k, n in p.notes.items()]
+    if notes:
+        md += ["How each ran:", "", *notes, ""]
+    return md
 
 
 def _tui_section(r: Results) -> list[str]:

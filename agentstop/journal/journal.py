@@ -394,6 +394,10 @@ class Journal:
         """Every call of the session in the order they were planned."""
         return await self._reader.calls(session_id)
 
+    async def report_rows(self, session_id: str) -> list[Any]:
+        """The session's calls as the undecoded rows `Report.from_journal` builds from (planned order)."""
+        return await self._reader.report_rows(session_id)
+
     async def call(self, session_id: str, call_id: str) -> CallRecord:
         """One call; raises `UnknownCall`."""
         found = await self._reader.call(session_id, call_id)

@@ -255,9 +255,13 @@ def plan_call(
     can_reapply: bool = False,
 ) -> str:
     """Record a new call as planned; returns its call id ("c1", "c2", ...)."""
-    require_session(conn, session_id)
-    n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?",
-                     (session_id,)).fetchone()[0]
+    # The session's counter numbers the call (and finding its row proves the session exists): the
+    # same cost at every size of session. The row stays locked until this transaction ends.
+    row = conn.execute("UPDATE sessions SET calls_planned = calls_planned + 1 WHERE session_id = ?"
+                       " RETURNING calls_planned", (session_id,)).fetchone()
+    if row is None:
+        raise UnknownSession(where(conn), session_id)
+    n = int(row[0])
     call_id = f"c{n}"
     conn.execute(
         "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"

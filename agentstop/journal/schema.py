@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE sessions (
@@ -128,7 +128,16 @@ ALTER TABLE calls ADD COLUMN lease_until REAL;
 ALTER TABLE sessions ADD COLUMN stop_requested_at REAL
 """
 
-MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4]
+# v5: a call's number comes from a counter on its session's row, bumped in the transaction that plans
+# the call (`ops.plan_call`): one statement that also proves the session exists, instead of that check
+# plus `MAX(n)` over the session's calls, so numbering costs the same at the first call and the
+# 100,000th. A journal from before starts its counters at the numbers its calls already have.
+_V5 = """
+ALTER TABLE sessions ADD COLUMN calls_planned INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET calls_planned = (SELECT COALESCE(MAX(n), 0) FROM calls WHERE calls.session_id = sessions.session_id)
+"""
+
+MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4, _V5]
 """The SQL of each migration, in SQLite's dialect (postgres_schema.py translates it)."""
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(sql) for sql in MIGRATION_SQL]

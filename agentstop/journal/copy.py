@@ -226,9 +226,6 @@ def _write_session(backend: Backend, conn: Any, rows: _Rows) -> bool:
             if call[_CALL_REASON] is not None:
                 call[_CALL_REASON] = _remap_reason(call[_CALL_REASON], grants)
             conn.execute(f"INSERT INTO calls ({_CALL_COLS}) VALUES ({_marks(call)})", call)
-        # The session's call counter (schema v5) goes on from its last call, as in the source.
-        conn.execute("UPDATE sessions SET calls_planned = (SELECT COALESCE(MAX(n), 0) FROM calls"
-                     " WHERE session_id = ?) WHERE session_id = ?", (session_id, session_id))
         conn.execute("COMMIT")
     except BaseException as exc:
         if conn.in_transaction:

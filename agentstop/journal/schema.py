@@ -128,13 +128,18 @@ ALTER TABLE calls ADD COLUMN lease_until REAL;
 ALTER TABLE sessions ADD COLUMN stop_requested_at REAL
 """
 
-# v5: a call's number comes from a counter on its session's row, bumped in the transaction that plans
-# the call (`ops.plan_call`): one statement that also proves the session exists, instead of that check
-# plus `MAX(n)` over the session's calls, so numbering costs the same at the first call and the
-# 100,000th. A journal from before starts its counters at the numbers its calls already have.
+# v5: a call's number comes from a counter row of its session, bumped in the transaction that plans
+# the call (`ops.plan_call`), instead of `MAX(n)` over the session's calls: numbering costs the same at
+# the first call and the 100,000th. A table of its own, not a column of `sessions`: Stop locks the
+# session's row and then its grants, a batch of fences locks grants, and a counter on the session's
+# row would make a batch holding a grant wait for a Stop that waits for that grant (PostgreSQL found
+# the deadlock). A session without its row (planned nothing yet, or written before v5, or copied from
+# another journal) gets it at its next call, from MAX(n) once.
 _V5 = """
-ALTER TABLE sessions ADD COLUMN calls_planned INTEGER NOT NULL DEFAULT 0;
-UPDATE sessions SET calls_planned = (SELECT COALESCE(MAX(n), 0) FROM calls WHERE calls.session_id = sessions.session_id)
+CREATE TABLE call_numbers (
+    session_id TEXT PRIMARY KEY,
+    last_n     INTEGER NOT NULL
+)
 """
 
 MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4, _V5]

@@ -310,9 +310,9 @@ class Journal:
         def unit(conn: Any) -> tuple[str, str] | None:
             # The clock is read inside the transaction, so expiry is judged at the fence.
             at = self.clock()
-            if prepared is not _UNSET:
-                ops.transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
-            return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
+            if prepared is _UNSET:
+                return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
+            return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at, prepared=prepared)
 
         result: tuple[str, str] | None = await self._write(unit, durable=True)
         return result

@@ -178,11 +178,14 @@ class ReportItem:
     def __getattr__(self, name: str) -> Any:
         # Only reached for a field not in `__dict__`: `args` or `prepared` of an item read straight from
         # the journal, kept as the column's JSON text until first asked for (most reports never show them).
-        raw = _LAZY.get(name)
         fields = self.__dict__
-        if raw is None or raw not in fields:
+        text = fields.get(_LAZY.get(name, ""), _ABSENT)
+        if text is _ABSENT:
+            if name in fields:  # decoded meanwhile by another thread
+                return fields[name]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        value = fields[name] = loads(fields.pop(raw))
+        value = fields[name] = loads(text)
+        fields.pop(_LAZY[name], None)
         return value
 
     def to_json(self) -> dict[str, Any]:
@@ -200,6 +203,7 @@ class ReportItem:
 
 _LAZY = {"args": "_args_json", "prepared": "_prepared_json"}
 """The fields an item read from the journal decodes on first access, and where it keeps their JSON text."""
+_ABSENT: Any = object()
 
 _REAPPLIABLE = frozenset({S.COMPENSATED, S.REAPPLY_FAILED})
 

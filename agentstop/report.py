@@ -9,12 +9,14 @@ Re-appliable (undone calls whose tool can carry the effect out again).
 from __future__ import annotations
 
 import functools
+import operator
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, gc_paused, record
+from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, gc_paused, loads
 from agentstop.journal.states import CallState
 
 if TYPE_CHECKING:
@@ -46,12 +48,13 @@ def _iso(at: float | None) -> str | None:
     return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
-def _deadline(receipt: Any, key: str) -> float | None:
-    if isinstance(receipt, dict):
-        value = receipt.get(key)
-        if isinstance(value, int | float):
-            return float(value)
-    return None
+_new = object.__new__
+_set = object.__setattr__  # fills a frozen record's fields where `record` would copy them
+_NUMBER = (int, float)
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,11 @@ class UndoInfo:
 
 
 def _undo(available: bool, status: str, deadline: float | None, until: float | None, detail: str) -> UndoInfo:
-    return record(UndoInfo, {"available": available, "status": status, "deadline": deadline,
-                             "reversible_until": until, "detail": detail})
+    # Built like `record` does, minus its field check: a report makes one per call.
+    info = _new(UndoInfo)
+    _set(info, "__dict__", {"available": available, "status": status, "deadline": deadline,
+                            "reversible_until": until, "detail": detail})
+    return info
 
 
 _READ_ONLY = _undo(False, "not_undoable", None, None, "read-only: nothing to undo")
@@ -97,37 +103,44 @@ def _no_undo(reversibility: str, hint: str) -> UndoInfo:
     return _undo(False, "not_undoable", None, None, f"{reversibility}: {hint or 'the tool defines no compensation'}")
 
 
-def _undo_info(call: CallRecord, state: CallState, bucket: str, now: float) -> UndoInfo:
-    if call.reversibility == "read_only":
+def _undo_info(reversibility: str, can_compensate: bool, undo_hint: str, receipt: Any, undo_attempts: int,
+               undo_error: str | None, reapply_error: str | None, state: CallState, bucket: str,
+               now: float) -> UndoInfo:
+    if reversibility == "read_only":
         return _READ_ONLY
-    if not call.can_compensate or call.reversibility == "irreversible":
-        return _no_undo(call.reversibility, call.undo_hint)
+    if not can_compensate or reversibility == "irreversible":
+        return _no_undo(reversibility, undo_hint)
     if bucket == "interrupted":
         return _NEVER_LANDED
     # A receipt may say that this one effect has no undo, though its tool can undo others
     # (a write that created a file, on a server with no delete): never offered, and why.
-    no_undo = call.receipt.get("no_undo") if isinstance(call.receipt, dict) else None
-    if isinstance(no_undo, str) and no_undo:
-        return _undo(False, "not_undoable", None, None, f"not undoable: {no_undo}")
-    deadline = _deadline(call.receipt, "undo_deadline")
-    exact_until = _deadline(call.receipt, "reversible_until")
+    if isinstance(receipt, dict):
+        no_undo = receipt.get("no_undo")
+        if isinstance(no_undo, str) and no_undo:
+            return _undo(False, "not_undoable", None, None, f"not undoable: {no_undo}")
+        value = receipt.get("undo_deadline")
+        deadline = float(value) if isinstance(value, _NUMBER) else None
+        value = receipt.get("reversible_until")
+        exact_until = float(value) if isinstance(value, _NUMBER) else None
+    else:
+        deadline = exact_until = None
     if state is S.COMPENSATED:
         return _undo(False, "done", deadline, exact_until, "undone")
     if state is S.REAPPLYING:
         # The old receipt's deadlines belong to the effect that was undone; the re-apply brings its own.
         return _undo(False, "pending", None, None, "re-apply in progress; undo possible once it lands")
     if state is S.REAPPLY_FAILED:
-        return _undo(False, "done", None, None, f"undone; re-apply failed: {call.reapply_error}; it can be retried")
+        return _undo(False, "done", None, None, f"undone; re-apply failed: {reapply_error}; it can be retried")
     if state is S.COMPENSATING:
-        return _undo(False, "running", deadline, exact_until, f"undo in progress (attempt {call.undo_attempts})")
+        return _undo(False, "running", deadline, exact_until, f"undo in progress (attempt {undo_attempts})")
     if bucket == "in_flight":
         return _undo(False, "pending", deadline, exact_until, "undo possible once it lands")
     if deadline is not None and now >= deadline:
         return _undo(False, "expired", deadline, exact_until, "the undo window has closed")
     if state is S.COMPENSATION_FAILED:
-        return _undo(True, "failed", deadline, exact_until, f"undo failed: {call.undo_error}; retry possible")
+        return _undo(True, "failed", deadline, exact_until, f"undo failed: {undo_error}; retry possible")
     kind = "exact undo" if exact_until is None or now < exact_until else "compensation (leaves a trace)"
-    if call.reversibility == "compensable" and exact_until is None:
+    if reversibility == "compensable" and exact_until is None:
         kind = "compensation (leaves a trace)"
     return _undo(True, "available", deadline, exact_until, kind)
 
@@ -162,6 +175,19 @@ class ReportItem:
     reapplies: int
     """How many times it was re-applied after an undo (each a new commit, with a new receipt)."""
 
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a field not in `__dict__`: `args` or `prepared` of an item read straight from
+        # the journal, kept as the column's JSON text until first asked for (most reports never show them).
+        fields = self.__dict__
+        text = fields.get(_LAZY.get(name, ""), _ABSENT)
+        if text is _ABSENT:
+            if name in fields:  # decoded meanwhile by another thread
+                return fields[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = fields[name] = loads(text)
+        fields.pop(_LAZY[name], None)
+        return value
+
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
         return {
@@ -175,30 +201,61 @@ class ReportItem:
         }
 
 
+_LAZY = {"args": "_args_json", "prepared": "_prepared_json"}
+"""The fields an item read from the journal decodes on first access, and where it keeps their JSON text."""
+_ABSENT: Any = object()
+
 _REAPPLIABLE = frozenset({S.COMPENSATED, S.REAPPLY_FAILED})
 
+_ROW_FIELDS = (
+    "call_id", "n", "tool", "summary", "resource", "args", "reversibility", "state", "reason", "prepared",
+    "receipt", "planned_at", "fence_at", "committed_at", "ended_at", "updated_at", "grant_id", "can_compensate",
+    "undo_hint", "undo_attempts", "undo_error", "reapply_error", "can_reapply", "reapplies", "commit_seq",
+)
+"""The call columns a report is built from, in the order `Journal.report_rows` reads them."""
 
-def _reason(call: CallRecord, state: CallState, session: SessionRecord) -> str | None:
-    if call.reason:
-        return call.reason
-    if state in (S.PLANNED, S.PREPARED) and session.status != "running":
-        return f"never reached the fence (session {session.status})"
-    if state is S.UNKNOWN:
-        return "outcome unknown; being checked"
-    return None
+_as_row = operator.attrgetter(*_ROW_FIELDS)
 
 
-def _item(call: CallRecord, session: SessionRecord, now: float, epochs: dict[int, int]) -> ReportItem:
-    state, bucket = _STATE_OF[call.state], _BUCKET_OF[call.state]
-    return record(ReportItem, {
-        "call_id": call.call_id, "n": call.n, "tool": call.tool, "summary": call.summary,
-        "resource": call.resource, "args": call.args, "reversibility": call.reversibility, "state": call.state,
-        "bucket": bucket, "reason": _reason(call, state, session), "prepared": call.prepared,
-        "receipt": call.receipt, "undo": _undo_info(call, state, bucket, now), "planned_at": call.planned_at,
-        "fence_at": call.fence_at, "committed_at": call.committed_at, "ended_at": call.ended_at,
-        "updated_at": call.updated_at, "epoch": epochs.get(call.grant_id or 0, 1),
-        "reappliable": call.can_reapply and state in _REAPPLIABLE, "reapplies": call.reapplies,
-    })
+def _items(rows: Iterable[Sequence[Any]], session: SessionRecord, now: float, epochs: dict[int, int],
+           raw_json: bool) -> list[ReportItem]:
+    """One item per call row (`_ROW_FIELDS` order); with `raw_json`, JSON columns are still text.
+
+    The hot loop of every report: plain locals, one dict per item, no intermediate record.
+    """
+    ended = session.status != "running"
+    never = f"never reached the fence (session {session.status})"
+    out: list[ReportItem] = []
+    append = out.append
+    for (call_id, n, tool, summary, resource, args, reversibility, state_text, reason, prepared, receipt,
+         planned_at, fence_at, committed_at, ended_at, updated_at, grant_id, can_compensate, undo_hint,
+         undo_attempts, undo_error, reapply_error, can_reapply, reapplies, _commit_seq) in rows:
+        state, bucket = _STATE_OF[state_text], _BUCKET_OF[state_text]
+        if raw_json and receipt is not None:
+            receipt = loads(receipt)
+        if not reason:
+            reason = (never if ended and (state is S.PLANNED or state is S.PREPARED) else
+                      "outcome unknown; being checked" if state is S.UNKNOWN else None)
+        fields = {
+            "call_id": call_id, "n": n, "tool": tool, "summary": summary, "resource": resource,
+            "reversibility": reversibility, "state": state_text, "bucket": bucket, "reason": reason,
+            "receipt": receipt,
+            "undo": _undo_info(reversibility, bool(can_compensate), undo_hint, receipt, undo_attempts, undo_error,
+                               reapply_error, state, bucket, now),
+            "planned_at": planned_at, "fence_at": fence_at, "committed_at": committed_at, "ended_at": ended_at,
+            "updated_at": updated_at, "epoch": epochs.get(grant_id or 0, 1),
+            "reappliable": bool(can_reapply) and state in _REAPPLIABLE, "reapplies": reapplies,
+        }
+        if raw_json:
+            fields["_args_json"] = args
+            fields["_prepared_json"] = prepared
+        else:
+            fields["args"] = args
+            fields["prepared"] = prepared
+        item = _new(ReportItem)
+        _set(item, "__dict__", fields)  # the dict just built becomes the item's: no copy
+        append(item)
+    return out
 
 
 @dataclass(frozen=True)
@@ -233,31 +290,47 @@ class Report:
     def build(cls, session: SessionRecord, calls: list[CallRecord], grants: list[GrantRecord],
               now: float | None = None) -> Report:
         """The report as a pure function of journal rows."""
+        return cls._build(session, [_as_row(c) for c in calls], grants, now, raw_json=False)
+
+    @classmethod
+    def _build(cls, session: SessionRecord, rows: Sequence[Sequence[Any]], grants: list[GrantRecord],
+               now: float | None, *, raw_json: bool) -> Report:
         at = time.time() if now is None else now
         epochs = {g.grant_id: n for n, g in enumerate(sorted(grants, key=lambda g: g.grant_id), 1)}
         with gc_paused():
-            items = [_item(c, session, at, epochs) for c in calls]
-        by_commit = sorted((c for c in calls if c.commit_seq is not None), key=lambda c: c.commit_seq or 0,
-                           reverse=True)
-        lookup = {i.call_id: i for i in items}
+            items = _items(rows, session, at, epochs, raw_json)
+            done: list[ReportItem] = []
+            interrupted: list[ReportItem] = []
+            in_flight: list[ReportItem] = []
+            lists = {"done": done.append, "interrupted": interrupted.append, "in_flight": in_flight.append}
+            for item in items:
+                lists[item.bucket](item)
+            # Latest commit first: the order Undo all runs in (rows without a commit never qualify).
+            committed = sorted(((row[24], item) for row, item in zip(rows, items, strict=True)
+                                if row[24] is not None), key=_first, reverse=True)
         return cls(
             session=session,
             grants=tuple(grants),
-            done=tuple(i for i in items if i.bucket == "done"),
-            interrupted=tuple(i for i in items if i.bucket == "interrupted"),
-            in_flight=tuple(i for i in items if i.bucket == "in_flight"),
-            undoable=tuple(lookup[c.call_id] for c in by_commit if lookup[c.call_id].undo.available),
+            done=tuple(done),
+            interrupted=tuple(interrupted),
+            in_flight=tuple(in_flight),
+            undoable=tuple(item for _, item in committed if item.undo.available),
             generated_at=at,
-            reappliable=tuple(lookup[c.call_id] for c in reversed(by_commit) if lookup[c.call_id].reappliable),
+            reappliable=tuple(item for _, item in reversed(committed) if item.reappliable),
         )
 
     @classmethod
     async def from_journal(cls, journal: Journal, session_id: str, now: float | None = None) -> Report:
-        """Read the session's rows and build its report."""
+        """Read the session's rows and build its report.
+
+        The same report as `build` over `journal.calls(...)`, read faster: only the
+        columns a report shows, straight from the rows into its items, with the
+        calls' arguments and prepared effects decoded when first asked for.
+        """
         session = await journal.session(session_id)
-        calls = await journal.calls(session_id)
+        rows = await journal.report_rows(session_id)
         grants = await journal.grants(session_id)
-        return cls.build(session, calls, grants, now)
+        return cls._build(session, rows, grants, now, raw_json=True)
 
     @property
     def all_calls(self) -> tuple[ReportItem, ...]:

@@ -68,11 +68,16 @@ class Config:
     race_callers: int
     report_calls: int
     report_repeats: int
+    report_large_calls: int
+    """The second, larger session section 5 times `Report.from_journal` on (100,000 calls in a full run)."""
     deep_calls: int
     tui_repeats: int
     """Report-screen pushes and panel refreshes timed in the TUI (on a session of `report_calls` calls)."""
     replay_events: int
     replay_repeats: int
+    peer_calls: int
+    """Steps per peer measurement (each kind in its own process) and interleaved repeats of them."""
+    peer_repeats: int
     profile: bool
 
     @classmethod
@@ -80,16 +85,18 @@ class Config:
         return cls(quick=False, repeats=7, calls=400, bare_calls=20_000, callers=(1, 4, 8, 16, 64),
                    concurrent_calls=1_000, floor_calls_per_repeat=200, stop_repeats=40,
                    in_flight=(0, 10, 100), race_rounds=20, race_callers=16, report_calls=10_000,
-                   report_repeats=9, deep_calls=200, tui_repeats=5, replay_events=100_000, replay_repeats=5,
-                   profile=True)
+                   report_repeats=9, report_large_calls=100_000,
+                   deep_calls=200, tui_repeats=5, replay_events=100_000, replay_repeats=5,
+                   peer_calls=1_000, peer_repeats=3, profile=True)
 
     @classmethod
     def smoke(cls) -> Config:
         return cls(quick=True, repeats=2, calls=40, bare_calls=2_000, callers=(1, 8, 64),
                    concurrent_calls=128, floor_calls_per_repeat=30, stop_repeats=3,
                    in_flight=(0, 10, 100), race_rounds=2, race_callers=8, report_calls=500,
-                   report_repeats=2, deep_calls=20, tui_repeats=2, replay_events=5_000, replay_repeats=2,
-                   profile=False)
+                   report_repeats=2, report_large_calls=2_000,
+                   deep_calls=20, tui_repeats=2, replay_events=5_000, replay_repeats=2,
+                   peer_calls=100, peer_repeats=1, profile=False)
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 from agentstop import GrantSpec, Journal, Supervisor
 
 from .common import BatchCounter, Config, Noop, Spread, Summary, clock, fmt_ratio
-from .peers import run_peers
+from .peers import PeerResult, run_peers
 from .variants import NAMES, SHAPE, make
 
 __all__ = ["VARIANTS", "Anatomy", "OverheadResult", "run_overhead"]
@@ -135,9 +135,8 @@ class OverheadResult:
     added: dict[str, list[float]] = field(default_factory=dict)
     """Per repeat: the variant's median minus the floor's (what it adds, in seconds)."""
     anatomy: Anatomy | None = None
-    peers: list[str] = field(default_factory=list)
-    peer_medians: dict[str, float] = field(default_factory=dict)
-    """Each peer that ran: its median step, measured right after the repeats."""
+    peers: PeerResult = field(default_factory=PeerResult)
+    """The peer comparison: every kind in its own process, repeats interleaved (bench/peers.py)."""
 
     def summary(self, variant: str) -> Summary:
         return Summary.of(self.samples[variant])
@@ -199,9 +198,5 @@ async def run_overhead(cfg: Config, tmp: Path, log: Any) -> OverheadResult:
         log(f"  repeat {r + 1}/{cfg.repeats}: floor {medians['raw'] * 1e6:.0f} µs, "
             f"gated {medians['gated'] * 1e6:.0f} µs ({fmt_ratio(medians['gated'] / medians['raw'])})")
     res.anatomy = await anatomy(tmp / "anatomy.db", cfg.calls)
-    if cfg.quick:
-        res.peers = ["DBOS step and LangGraph super-step: not run in a --quick run (their start-up alone takes "
-                     "longer than the whole smoke run)"]
-    else:
-        res.peers = await run_peers(cfg.calls, res.summary("raw").median, tmp, log, res.peer_medians)
+    res.peers = await run_peers(cfg.peer_calls, cfg.peer_repeats, tmp, log)
     return res

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
 from .overhead import BLOCK, VARIANTS
+from .peers import PEER_KINDS, PEER_TARGETS, PeerResult
 from .replay import SIZE as REPLAY_SIZE
 from .run import Results, ladder_note, revoke_facts
 from .stop import BUSY
@@ -113,8 +114,7 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
            "same slow fsyncs and the ratios drift toward 1; the added cost (this variant's median minus the "
            "floor's) is the same data in absolute terms. Compare runs by their floor (and the load averages "
            "above) before comparing their ratios.", ""]
-    md += ["Optional peers (measured only when already installed; never installed by the benchmark):", ""]
-    md += [f"- {line}" for line in o.peers] + [""]
+    md += _peers(o.peers)
 
     # 2 -------------------------------------------------------------------------------
     md += [HEADINGS[4], "",
@@ -215,21 +215,31 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
 
     # 5 -------------------------------------------------------------------------------
     b, fj, rc, deep = rep.dist("build"), rep.dist("from_journal"), rep.dist("read_calls"), rep.dist("deep_calls")
+    rr, lg = rep.dist("read_rows"), rep.dist("large_from_journal")
     gated_fresh = o.summary("gated").median
     md += [HEADINGS[7], "",
            f"One session of {rep.calls:,} calls written through the journal's ops in one transaction "
            f"({', '.join(f'{v:,} {k}' for k, v in rep.buckets.items())}); {cfg.report_repeats} timings each.", ""]
     md += [*_table(["what", "p50", "p99 (≈ max)", "min"], [
         ["`Report.build` (rows in memory: the pure function)", fmt_time(b.p50), fmt_time(b.p99), fmt_time(b.lo)],
-        ["`Report.from_journal` (3 reads + build)", fmt_time(fj.p50), fmt_time(fj.p99), fmt_time(fj.lo)],
-        ["`Journal.calls` alone (the read)", fmt_time(rc.p50), fmt_time(rc.p99), fmt_time(rc.lo)],
+        ["`Report.from_journal` (3 reads + build from the rows)", fmt_time(fj.p50), fmt_time(fj.p99),
+         fmt_time(fj.lo)],
+        ["`Journal.report_rows` alone (its read of the calls)", fmt_time(rr.p50), fmt_time(rr.p99), fmt_time(rr.lo)],
+        ["`Journal.calls` alone (every column, as `CallRecord`s)", fmt_time(rc.p50), fmt_time(rc.p99),
+         fmt_time(rc.lo)],
+        [f"`Report.from_journal` on a session of {rep.large_calls:,} calls", fmt_time(lg.p50), fmt_time(lg.p99),
+         fmt_time(lg.lo)],
     ]), ""]
     growth = rep.plan_last / rep.plan_first
+    large = rep.large_plan_last / rep.large_plan_first if rep.large_plan_first else 0.0
     md += [
-        f"Writing the session took {rep.write_seconds:.1f} s. `ops.plan_call` (which numbers the call with "
-        f"`SELECT MAX(n)` over the session's calls) cost {fmt_time(rep.plan_first)} per call over the first calls "
-        f"and {fmt_time(rep.plan_last)} over the last ({fmt_ratio(growth)}): "
-        + ("it does not grow with the session." if growth < 1.5 else "it grows with the session.")
+        f"Writing the session took {rep.write_seconds:.1f} s. `ops.plan_call` (which numbers the call from its "
+        f"session's counter row, schema v5) cost {fmt_time(rep.plan_first)} per call over the first 100 calls "
+        f"and {fmt_time(rep.plan_last)} over the last 100 ({fmt_ratio(growth)}); on the {rep.large_calls:,}-call "
+        f"session (written in {rep.large_write_seconds:.1f} s) {fmt_time(rep.large_plan_first)} and "
+        f"{fmt_time(rep.large_plan_last)} ({fmt_ratio(large)}): "
+        + ("it does not grow with the session (what is left is the B-trees of the calls and events tables "
+           "getting one level deeper)." if max(growth, large) < 1.5 else "it grows with the session.")
         + f" A gated call on this {rep.calls:,}-call session costs {fmt_time(deep.p50)} (p99 {fmt_time(deep.p99)}), "
         f"against {fmt_time(gated_fresh)} on a fresh one in section 1 ({fmt_ratio(deep.p50 / gated_fresh)}).", ""]
 
@@ -274,6 +284,39 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     path = out / "benchmarks.md"
     path.write_text("\n".join(md))
     return path
+
+
+def _peers(p: PeerResult) -> list[str]:
+    md = [f"**Peers, measured per step.** Inside an agent run a tool call is one step of a running workflow or "
+          f"graph, so that is what the first peer rows measure; a whole workflow or `invoke` per call is shown "
+          f"apart, labelled. Every kind runs in a process of its own ({p.calls:,} steps after 20 warm-up steps, "
+          f"fresh file), and the {p.repeats} repeats are interleaved: each repeat runs every kind once, in an "
+          "order rotated from repeat to repeat. *Median* is the median over repeats of each repeat's median per "
+          "step; ratios are taken inside each repeat. Every kind commits with an fsync (the floor and agentstop "
+          "at `synchronous=FULL` in WAL; LangGraph's SqliteSaver in WAL with sqlite3's default FULL; DBOS's "
+          "SQLite system database with SQLite's defaults: rollback journal, FULL). These numbers come from other "
+          "processes than the table above, so compare them with this table's own floor.", ""]
+    rows = []
+    for kind, (label, _) in PEER_KINDS.items():
+        if kind in p.skipped or not p.ran(kind):
+            rows.append([label, "", "", "", "", p.skipped.get(kind, "not run")])
+            continue
+        vs_floor = _spread(Spread.of(p.ratios(kind, "floor"))) if p.ran("floor") else ""
+        vs_gated = ""
+        if kind not in ("floor", "gated") and p.ran("gated"):
+            g = Spread.of(p.ratios(kind, "gated"))
+            vs_gated = f"{g.median:.2f}{TIMES} ({g.lo:.2f}{TIMES}{DASH}{g.hi:.2f}{TIMES})"
+            if kind in PEER_TARGETS:
+                vs_gated += f", target ≥ {PEER_TARGETS[kind]:g}{TIMES}"
+        m = Spread.of(p.medians[kind])
+        rows.append([label, fmt_time(m.median), f"{fmt_time(m.lo)}{DASH}{fmt_time(m.hi)}",
+                     fmt_time(Spread.of(p.p99s[kind]).median), vs_floor, vs_gated])
+    md += [*_table(["kind (own process)", "median per step", "spread of medians", "p99", f"{TIMES} floor",
+                    "how many times a gated call is cheaper"], rows), ""]
+    notes = [f"- {PEER_KINDS[k][0].split(':')[0].replace('**', '')}: {n}" for k, n in p.notes.items()]
+    if notes:
+        md += ["How each ran:", "", *notes, ""]
+    return md
 
 
 def _tui_section(r: Results) -> list[str]:

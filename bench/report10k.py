@@ -1,4 +1,4 @@
-"""5. The four-way report for a session of 10,000 calls.
+"""5. The four-way report for a session of 10,000 calls, and `Report.from_journal` on one of 100,000.
 
 The session is made by a real `Supervisor` (session and grant rows), then its
 calls are bulk-written through the journal's own ops in one writer transaction
@@ -36,6 +36,14 @@ class ReportResult:
     read_calls: list[float] = field(default_factory=list)
     read_other: list[float] = field(default_factory=list)
     """The session and grants reads that `Report.from_journal` makes besides `calls`."""
+    read_rows: list[float] = field(default_factory=list)
+    """`Journal.report_rows`: the calls read `Report.from_journal` makes (only the columns it shows)."""
+    large_calls: int = 0
+    large_from_journal: list[float] = field(default_factory=list)
+    """`Report.from_journal` on the larger session (`Config.report_large_calls`)."""
+    large_write_seconds: float = 0.0
+    large_plan_first: float = 0.0
+    large_plan_last: float = 0.0
     deep_calls: list[float] = field(default_factory=list)
 
     def dist(self, name: str) -> Dist:
@@ -79,6 +87,9 @@ async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
             await journal.session(sid)
             await journal.grants(sid)
             res.read_other.append(clock() - t)
+            t = clock()
+            await journal.report_rows(sid)
+            res.read_rows.append(clock() - t)
         res.buckets = {"done": len(report.done), "interrupted": len(report.interrupted),
                        "in flight": len(report.in_flight), "undoable": len(report.undoable)}
 
@@ -89,4 +100,30 @@ async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
         await sup.close()
     b, f = res.dist("build"), res.dist("from_journal")
     log(f"  Report.build p50 {b.p50 * 1e3:.1f} ms, Report.from_journal p50 {f.p50 * 1e3:.1f} ms")
+    await _large(cfg, tmp, res, log)
     return res
+
+
+async def _large(cfg: Config, tmp: Path, res: ReportResult, log: Any) -> None:
+    """`Report.from_journal` on a session of `cfg.report_large_calls` calls (fewer timings: each is long)."""
+    res.large_calls = cfg.report_large_calls
+    async with Journal.open(tmp / "report-large.db") as journal:
+        sup = Supervisor(journal, [Noop()], GrantSpec())
+        await sup.start()
+        sid = sup.session_id
+        grant_id = (await journal.grants(sid))[0].grant_id
+        writer = journal._writer
+        assert writer is not None
+        plan_times: list[float] = []
+        began = clock()
+        await writer.run(write_calls(sid, grant_id, cfg.report_large_calls, plan_times=plan_times), durable=True)
+        res.large_write_seconds = clock() - began
+        edge = max(1, min(100, len(plan_times) // 10))
+        res.large_plan_first = sum(plan_times[:edge]) / edge
+        res.large_plan_last = sum(plan_times[-edge:]) / edge
+        for _ in range(max(3, cfg.report_repeats // 3)):
+            t = clock()
+            await Report.from_journal(journal, sid)
+            res.large_from_journal.append(clock() - t)
+        await sup.close()
+    log(f"  {res.large_calls:,} calls: Report.from_journal p50 {res.dist('large_from_journal').p50 * 1e3:.0f} ms")

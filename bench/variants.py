@@ -204,20 +204,17 @@ class OpsDirect(Variant):
                 reversibility="reversible", on_stop="wait", can_compensate=False, can_lookup=False, undo_hint="",
                 idempotency_key=f"k{i}", grant_id=grant, at=time.time()))
 
-        def prepared() -> None:
-            ops.transition(conn, "bench", call[0], CallState.PREPARED, time.time(), prepared={"n": i})
-
-        def fence() -> None:
-            ops.fence(conn, "bench", call[0], grant, "noop", "noop", time.time())
+        def fence() -> None:  # prepared and committing in one go, as `Journal.fence(prepared=...)` writes them
+            ops.fence(conn, "bench", call[0], grant, "noop", "noop", time.time(), prepared={"n": i})
 
         def outcome() -> None:
             ops.transition(conn, "bench", call[0], CallState.COMMITTED, time.time(), receipt={})
 
         if self.merged:
-            self._txn(True, plan, prepared, fence)
+            self._txn(True, plan, fence)
         else:
             self._txn(False, plan)
-            self._txn(True, prepared, fence)
+            self._txn(True, fence)
         self._txn(True, outcome)
 
     async def close(self) -> None:

@@ -313,9 +313,9 @@ class Journal:
         def unit(conn: Any) -> tuple[str, str] | None:
             # The clock is read inside the transaction, so expiry is judged at the fence.
             at = self.clock()
-            if prepared is not _UNSET:
-                ops.transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
-            return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
+            if prepared is _UNSET:
+                return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
+            return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at, prepared=prepared)
 
         result: tuple[str, str] | None = await self._write(unit, durable=True)
         return result
@@ -396,6 +396,10 @@ class Journal:
     async def calls(self, session_id: str) -> list[CallRecord]:
         """Every call of the session in the order they were planned."""
         return await self._reader.calls(session_id)
+
+    async def report_rows(self, session_id: str) -> list[Any]:
+        """The session's calls as the undecoded rows `Report.from_journal` builds from (planned order)."""
+        return await self._reader.report_rows(session_id)
 
     async def call(self, session_id: str, call_id: str) -> CallRecord:
         """One call; raises `UnknownCall`."""

@@ -235,6 +235,23 @@ def _insert_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int
     return grant_id
 
 
+def _next_number(conn: Any, session_id: str) -> int:
+    """The session's next call number, from its counter row (schema v5): one statement per call.
+
+    A session with no counter row yet (no call planned, or its calls written before v5 or copied in)
+    gets one here, from its calls' MAX(n): once per session. Finding no session raises `UnknownSession`.
+    """
+    row = conn.execute("UPDATE call_numbers SET last_n = last_n + 1 WHERE session_id = ? RETURNING last_n",
+                       (session_id,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    require_session(conn, session_id)
+    n = int(conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?",
+                         (session_id,)).fetchone()[0])
+    conn.execute("INSERT INTO call_numbers (session_id, last_n) VALUES (?, ?)", (session_id, n))
+    return n
+
+
 def plan_call(
     conn: Any,
     *,
@@ -255,9 +272,7 @@ def plan_call(
     can_reapply: bool = False,
 ) -> str:
     """Record a new call as planned; returns its call id ("c1", "c2", ...)."""
-    require_session(conn, session_id)
-    n = conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?",
-                     (session_id,)).fetchone()[0]
+    n = _next_number(conn, session_id)
     call_id = f"c{n}"
     conn.execute(
         "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
@@ -386,6 +401,10 @@ def _grant_state(conn: Any, grant_id: int) -> GrantState:
                       calls_used=row[6], revoked_at=row[7], revoked_by=row[8])
 
 
+_UNSET: Any = object()
+"""`fence`'s "no prepared effect given" (None is a prepared effect a tool may return)."""
+
+
 def fence(
     conn: Any,
     session_id: str,
@@ -394,12 +413,46 @@ def fence(
     tool: str,
     resource: str,
     at: float,
+    *,
+    prepared: Any = _UNSET,
 ) -> tuple[str, str] | None:
     """The commit fence: check the grant and enter `committing`, in one transaction.
+
+    With `prepared`, the call is first moved from planned to prepared (its
+    `prepared` event and column), in the same transaction. On the way through,
+    the two moves share one read of the call's state and one update of its row:
+    the same events and the same row as `transition` to prepared then to
+    committing, in fewer statements (this is every gated call's durable write).
 
     Returns None when the call passed (it is now `committing`), else the
     `(kind, reason)` it was rejected for (it is now `rejected`).
     """
+    if prepared is not _UNSET:
+        row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?",
+                           (session_id, call_id)).fetchone()
+        if row is None:
+            raise UnknownCall(where(conn), session_id, call_id)
+        current = CallState(row[0])
+        if not can_move(current, CallState.PREPARED):
+            transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)  # raises as it would
+        else:
+            grant = _grant_state(conn, grant_id)
+            if fence_verdict(grant, tool, resource, at) is None:
+                append_event(conn, session_id, call_id, CallState.PREPARED.value, at,
+                             {} if prepared is None else {"prepared": prepared})
+                conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
+                append_event(conn, session_id, call_id, CallState.COMMITTING.value, at, {"grant_id": grant_id})
+                if prepared is None:
+                    conn.execute("UPDATE calls SET state = ?, updated_at = ?, fence_at = ?"
+                                 " WHERE session_id = ? AND call_id = ?",
+                                 (CallState.COMMITTING.value, at, at, session_id, call_id))
+                else:
+                    conn.execute("UPDATE calls SET state = ?, updated_at = ?, prepared = ?, fence_at = ?"
+                                 " WHERE session_id = ? AND call_id = ?",
+                                 (CallState.COMMITTING.value, at, _json(prepared), at, session_id, call_id))
+                return None
+            # Refused: the long way, so a rejection reads exactly as it always has.
+            transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
     verdict = fence_verdict(_grant_state(conn, grant_id), tool, resource, at)
     if verdict is not None:
         transition(conn, session_id, call_id, CallState.REJECTED, at,

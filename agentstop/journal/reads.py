@@ -26,6 +26,13 @@ _CALL_COLS = (
     " fence_at, committed_at, commit_seq, ended_at, updated_at, undo_attempts, undo_error, undo_by, can_reapply,"
     " reapplies, reapply_error, worker_pid, worker_host, worker_started_at, lease_until"
 )
+_REPORT_COLS = (
+    "call_id, n, tool, summary, resource, args, reversibility, state, reason, prepared, receipt, planned_at,"
+    " fence_at, committed_at, ended_at, updated_at, grant_id, can_compensate, undo_hint, undo_attempts,"
+    " undo_error, reapply_error, can_reapply, reapplies, commit_seq"
+)
+"""The call columns a report shows, in the order `Report` takes them (agentstop/report.py `_ROW_FIELDS`)."""
+
 _GRANT_COLS = (
     "grant_id, session_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at,"
     " revoked_by, revoke_reason"
@@ -112,6 +119,14 @@ class Reader:
     async def calls(self, session_id: str) -> list[CallRecord]:
         rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
         return self._map(rows, _call)
+
+    async def report_rows(self, session_id: str) -> list[Any]:
+        """The session's calls as rows of `_REPORT_COLS`, in the order they were planned, undecoded."""
+        rows = await self._all(f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
+        unknown = {r[7] for r in rows} - _STATES
+        if unknown:  # a state this version does not know: the file is damaged (or newer)
+            raise JournalCorrupt(self._path, f"a row does not decode: unknown call state {sorted(unknown)[0]!r}")
+        return rows
 
     async def call(self, session_id: str, call_id: str) -> CallRecord | None:
         rows = await self._all(

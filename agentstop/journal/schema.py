@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE sessions (
@@ -128,7 +128,21 @@ ALTER TABLE calls ADD COLUMN lease_until REAL;
 ALTER TABLE sessions ADD COLUMN stop_requested_at REAL
 """
 
-MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4]
+# v5: a call's number comes from a counter row of its session, bumped in the transaction that plans
+# the call (`ops.plan_call`), instead of `MAX(n)` over the session's calls: numbering costs the same at
+# the first call and the 100,000th. A table of its own, not a column of `sessions`: Stop locks the
+# session's row and then its grants, a batch of fences locks grants, and a counter on the session's
+# row would make a batch holding a grant wait for a Stop that waits for that grant (PostgreSQL found
+# the deadlock). A session without its row (planned nothing yet, or written before v5, or copied from
+# another journal) gets it at its next call, from MAX(n) once.
+_V5 = """
+CREATE TABLE call_numbers (
+    session_id TEXT PRIMARY KEY,
+    last_n     INTEGER NOT NULL
+)
+"""
+
+MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4, _V5]
 """The SQL of each migration, in SQLite's dialect (postgres_schema.py translates it)."""
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(sql) for sql in MIGRATION_SQL]

@@ -369,7 +369,8 @@ class Supervisor:
             UnknownTool: no such tool.
             ToolFailed: the tool failed; the journal says whether anything landed.
         """
-        await self.start()
+        if not self._started:  # (no lock taken per call once the session is recorded)
+            await self.start()
         if isinstance(tool, type):
             tool = await self.adopt(tool)
         self._flush_thought_nowait()

@@ -162,12 +162,18 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
                    "worker_pid", "worker_host", "worker_started_at", "lease_until"):  # and by version 4
         conn.execute(f"ALTER TABLE calls DROP COLUMN {column}")
     conn.execute("ALTER TABLE sessions DROP COLUMN stop_requested_at")
+    conn.execute("DROP TABLE call_numbers")  # and by version 5
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     async with Journal.open(path) as journal:
         [session] = await journal.sessions()
         assert [c.summary for c in await journal.calls(session.session_id)] == ["note 'old'"]
+        # Version 5 numbers calls from a counter per session: it starts where the session's calls left off.
+        assert await journal.plan_call(
+            session.session_id, tool="write_note", summary="again", resource="", args={}, reversibility="reversible",
+            on_stop="wait", can_compensate=True, can_lookup=False, undo_hint="", idempotency_key="k2",
+            grant_id=None) == "c2"
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

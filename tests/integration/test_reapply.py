@@ -214,6 +214,7 @@ def make_version_2(target: str) -> None:
     drop += [f"ALTER TABLE calls DROP COLUMN {c}" for c in ("worker_pid", "worker_host", "worker_started_at",
                                                            "lease_until")]
     drop.append("ALTER TABLE sessions DROP COLUMN stop_requested_at")
+    drop.append("DROP TABLE call_numbers")  # and that of version 5 (the call counters)
     if target.startswith("postgresql://"):
         import psycopg
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from agentstop.errors import JournalCorrupt
 from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, gc_paused, loads
 from agentstop.journal.states import CallState
 
@@ -184,7 +185,11 @@ class ReportItem:
             if name in fields:  # decoded meanwhile by another thread
                 return fields[name]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        value = fields[name] = loads(text)
+        try:
+            value = fields[name] = loads(text)
+        except ValueError as exc:  # a damaged journal: one line for the person, never a raw decode error
+            raise JournalCorrupt(fields.get("_where", "(journal)"),
+                                 f"call {fields.get('call_id')}'s {name} does not decode: {exc}") from exc
         fields.pop(_LAZY[name], None)
         return value
 
@@ -218,7 +223,7 @@ _as_row = operator.attrgetter(*_ROW_FIELDS)
 
 
 def _items(rows: Iterable[Sequence[Any]], session: SessionRecord, now: float, epochs: dict[int, int],
-           raw_json: bool) -> list[ReportItem]:
+           raw_json: bool, where: str = "") -> list[ReportItem]:
     """One item per call row (`_ROW_FIELDS` order); with `raw_json`, JSON columns are still text.
 
     The hot loop of every report: plain locals, one dict per item, no intermediate record.
@@ -249,6 +254,7 @@ def _items(rows: Iterable[Sequence[Any]], session: SessionRecord, now: float, ep
         if raw_json:
             fields["_args_json"] = args
             fields["_prepared_json"] = prepared
+            fields["_where"] = where
         else:
             fields["args"] = args
             fields["prepared"] = prepared
@@ -294,11 +300,11 @@ class Report:
 
     @classmethod
     def _build(cls, session: SessionRecord, rows: Sequence[Sequence[Any]], grants: list[GrantRecord],
-               now: float | None, *, raw_json: bool) -> Report:
+               now: float | None, *, raw_json: bool, where: str = "") -> Report:
         at = time.time() if now is None else now
         epochs = {g.grant_id: n for n, g in enumerate(sorted(grants, key=lambda g: g.grant_id), 1)}
         with gc_paused():
-            items = _items(rows, session, at, epochs, raw_json)
+            items = _items(rows, session, at, epochs, raw_json, where)
             done: list[ReportItem] = []
             interrupted: list[ReportItem] = []
             in_flight: list[ReportItem] = []
@@ -330,7 +336,11 @@ class Report:
         session = await journal.session(session_id)
         rows = await journal.report_rows(session_id)
         grants = await journal.grants(session_id)
-        return cls._build(session, rows, grants, now, raw_json=True)
+        try:
+            return cls._build(session, rows, grants, now, raw_json=True, where=journal.location)
+        except (ValueError, KeyError, TypeError) as exc:  # a receipt or a state the journal's rows cannot hold
+            raise JournalCorrupt(journal.location, f"a call row of session {session_id} does not decode: "
+                                                   f"{type(exc).__name__}: {exc}") from exc
 
     @property
     def all_calls(self) -> tuple[ReportItem, ...]:

@@ -62,9 +62,9 @@ async def test_committing_is_durable_before_any_demo_commit_begins(
     outcome_sync: list[tuple[str, int]] = []
     real_fence, real_transition = ops.fence, ops.transition
 
-    def fence(conn: sqlite3.Connection, *args: Any) -> Any:
+    def fence(conn: sqlite3.Connection, *args: Any, **kw: Any) -> Any:
         fence_sync.append(conn.execute("PRAGMA synchronous").fetchone()[0])
-        return real_fence(conn, *args)
+        return real_fence(conn, *args, **kw)
 
     def transition(conn: sqlite3.Connection, session_id: str, call_id: str, state: Any, *args: Any,
                    **kw: Any) -> Any:

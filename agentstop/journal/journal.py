@@ -172,16 +172,24 @@ class Journal:
         return forget
 
     async def close(self) -> None:
-        """Await what registered with `before_close`, flush queued writes and close both connections."""
-        for drain in list(self._before_close):
-            await drain()
-        self._before_close.clear()
-        if self._stop_listening is not None:
-            await anyio.to_thread.run_sync(self._stop_listening)
-            self._stop_listening = None
-        if self._writer is not None:
-            await anyio.to_thread.run_sync(self._writer.close)
-        await self._reader_conn.close()
+        """Await what registered with `before_close`, flush queued writes and close both connections.
+
+        The connections are closed whatever happens before: a reader or writer left open keeps
+        the process from exiting.
+        """
+        try:
+            for drain in list(self._before_close):
+                await drain()
+        finally:
+            self._before_close.clear()
+            try:
+                if self._stop_listening is not None:
+                    await anyio.to_thread.run_sync(self._stop_listening)
+                    self._stop_listening = None
+                if self._writer is not None:
+                    await anyio.to_thread.run_sync(self._writer.close)
+            finally:
+                await self._reader_conn.close()
 
     async def wait_for_signal(self, session_id: str, within: float) -> bool:
         """Wait until another process revokes or asks `session_id` to stop, or `within` seconds pass.

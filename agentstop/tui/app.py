@@ -145,12 +145,14 @@ class AgentstopApp(App[int]):
     async def on_unmount(self) -> None:
         if self.bridge is not None:
             self.bridge.stop()
-        if self.sup is not None:
-            # Quitting while calls run (the quit dialog said so): they are cut off and journaled as such,
-            # so closing the journal does not wait for a commit that may never end.
-            await self.sup.cut_off("you quit agentstop while it ran")
-        if self.journal is not None:
-            await self.journal.close()
+        try:
+            if self.sup is not None:
+                # Quitting while calls run (the quit dialog said so): they are cut off and journaled as such,
+                # so closing the journal does not wait for a commit that may never end.
+                await self.sup.cut_off("you quit agentstop while it ran")
+        finally:
+            if self.journal is not None:
+                await self.journal.close()
 
     # -- messages --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ running while the session is open here (`HeldTools`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -120,6 +121,11 @@ class ReplayApp(App[None]):
             self.open_session(self.initial_session)
 
     async def on_unmount(self) -> None:
+        # The fleet's refresh may be opening its journal right now: let it finish (or stop) first, so the
+        # connection it makes is closed below rather than left to the garbage collector.
+        for worker in self.workers.cancel_group(self, "fleet"):
+            with contextlib.suppress(Exception):
+                await worker.wait()
         await self._stop_watching()
         await self.tools.close()
         if self._fleet is not None:
@@ -136,9 +142,11 @@ class ReplayApp(App[None]):
     async def refresh_sessions(self) -> None:
         """Read the sessions again; each running one's calls (for its counts) too, and any that changed."""
         try:
-            if self._fleet is None:
-                self._fleet = await Journal.connect(self.journal_path, readonly=True)
             journal = self._fleet
+            if journal is None:
+                with anyio.CancelScope(shield=True):  # never half-opened: on_unmount closes what this made
+                    self._fleet = journal = await Journal.connect(self.journal_path, readonly=True)
+            assert journal is not None  # the shielded connect returned (or raised)
             before = {s.session_id: (s, r) for s, r in self.rows}
             now = self.clock()
             rows: list[SessionRow] = []
@@ -250,17 +258,18 @@ class ReplayApp(App[None]):
 
     async def _watch_live(self, session: SessionRecord) -> None:
         """Watch a running session live: its run screen fed by the journal, Stop, then its report."""
-        self._live = await Journal.connect(self.journal_path, readonly=True)
+        with anyio.CancelScope(shield=True):  # never half-opened: `_stop_watching` closes what this made
+            self._live = live = await Journal.connect(self.journal_path, readonly=True)
         self.attachment = attachment = Attachment(self.journal_path, session, self.clock)
         self.session_id = session.session_id
-        self.report = await Report.from_journal(self._live, session.session_id, now=self.clock())
+        self.report = await Report.from_journal(live, session.session_id, now=self.clock())
         self.report_screen = self._live_report = self._report_screen()
         self._status = {"task_name": session.task_name, "started_at": session.started_at, "ended_at": None,
                         "grant": GrantShown.ACTIVE, "revoked_by": "", "note": f"attached · {session.session_id}"}
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
         attachment.introduce()
         self._describe_undos(session)
-        self._bridge = JournalBridge(self._live, session.session_id, self)
+        self._bridge = JournalBridge(live, session.session_id, self)
         self._bridge.start()
 
     async def _stop_watching(self) -> None:

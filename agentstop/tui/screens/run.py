@@ -13,6 +13,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
+from agentstop.text import printable
+
 from ..widgets.effects import EffectsTable
 from ..widgets.status import StatusLine
 from ..widgets.transcript import TranscriptView
@@ -62,7 +64,7 @@ class RunScreen(Screen[None]):
         with Horizontal(id="run-body"):
             with Vertical(id="left"):
                 yield Label("Agent", classes="panel-title")
-                yield Static(Text(f"Goal: {self.goal}"), id="goal")
+                yield Static(Text(f"Goal: {printable(self.goal, multiline=True)}"), id="goal")
                 yield TranscriptView(id="transcript")
             with Vertical(id="right"):
                 yield Label("Side effects, as the journal has them", classes="panel-title")

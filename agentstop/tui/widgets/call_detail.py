@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from agentstop.formatting import clock, duration
 from agentstop.report import ReportItem
+from agentstop.text import printable
 
 from ..wording import counted
 
@@ -20,7 +21,8 @@ __all__ = ["CallDetail"]
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, indent=1, ensure_ascii=False, default=str) if value is not None else "-"
+    return printable(json.dumps(value, indent=1, ensure_ascii=False, default=str), multiline=True) \
+        if value is not None else "-"
 
 
 class CallDetail(Static):
@@ -42,17 +44,17 @@ class CallDetail(Static):
     def _render_item(self, item: ReportItem) -> RenderableType:
         undo = item.undo
         state = Text.assemble(("state ", "dim"), item.state, ("   class ", "dim"), item.reversibility,
-                              ("   resource ", "dim"), item.resource)
+                              ("   resource ", "dim"), printable(item.resource))
         if self.epochs > 1:
             state.append_text(Text.assemble(("   epoch ", "dim"), f"{item.epoch} of {self.epochs}"))
         lines: list[RenderableType] = [
-            Text.assemble((f"{item.call_id} · {item.tool}", "bold"), f"  {item.summary}"),
+            Text.assemble((f"{item.call_id} · {item.tool}", "bold"), f"  {printable(item.summary)}"),
             state,
             Text.assemble(("planned ", "dim"), clock(item.planned_at), ("   fence ", "dim"), clock(item.fence_at),
                           ("   committed ", "dim"), clock(item.committed_at)),
         ]
         if item.reason:
-            lines.append(Text.assemble(("why ", "bold"), item.reason))
+            lines.append(Text.assemble(("why ", "bold"), printable(item.reason)))
         lines.append(Text.assemble(("arguments (secrets redacted) ", "dim"), _json(item.args)))
         lines.append(Text.assemble(("prepared effect ", "dim"), _json(item.prepared)))
         lines.append(Text.assemble(("receipt ", "dim"), _json(item.receipt)))

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from agentstop.formatting import duration
 from agentstop.report import ReportItem
+from agentstop.text import printable
 
 from .badges import reversibility_badge, state_text
 
@@ -45,7 +46,13 @@ MIN_WHAT, MIN_DETAIL = 24, 28
 
 def fitted(text: str | Text, width: int) -> Text:
     """`text` on one line of `width` cells, cut with an ellipsis when longer (the detail pane has it whole)."""
-    cell = Text(text) if isinstance(text, str) else text.copy()
+    # Agent-chosen text reaches the terminal inert: control characters are shown escaped (agentstop.text).
+    if isinstance(text, str):
+        cell = Text(printable(text))
+    elif printable(text.plain) != text.plain:
+        cell = Text(printable(text.plain), style=text.style)
+    else:
+        cell = text.copy()
     cell.no_wrap = True
     cell.truncate(width, overflow="ellipsis")
     return cell

@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from agentstop.formatting import clock
 from agentstop.replay import Moment
+from agentstop.text import printable
 
 from .badges import state_text
 
@@ -54,7 +55,7 @@ class MomentTable(DataTable[str | Text]):
                     call.at >= moment.revoked_at:
                 label = Text(f"{call.state} after Stop", style="bold red")
             if call.call_id not in self._shown:
-                self.add_row(clock(call.at), call.call_id, label, call.tool, call.summary, key=call.call_id)
+                self.add_row(clock(call.at), call.call_id, label, call.tool, printable(call.summary), key=call.call_id)
             elif self._shown[call.call_id] != (call.state, call.at):
                 self.update_cell(call.call_id, "state", label)
                 self.update_cell(call.call_id, "time", clock(call.at))

@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from agentstop.text import printable
+
 __all__ = ["GrantShown", "StatusLine"]
 
 
@@ -55,7 +57,7 @@ class StatusLine(Static):
         self.set_interval(1.0, self.refresh)
 
     def render(self) -> Text:
-        text = Text.assemble((self.task_name, "bold"))
+        text = Text.assemble((printable(self.task_name), "bold"))
         if self.started_at is not None:
             end = self.ended_at if self.ended_at is not None else self.clock()
             seconds = max(0, int(end - self.started_at))

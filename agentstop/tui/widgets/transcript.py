@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import RichLog, Static
 
 from agentstop.planners import TranscriptChunk
+from agentstop.text import printable
 
 __all__ = ["TranscriptView"]
 
@@ -41,16 +42,16 @@ class TranscriptView(Vertical):
         log = self.query_one(RichLog)
         if chunk.kind == "thought":
             self._current.append(chunk.text)
-            typing.update(Text("".join(self._current) + "▌"))
+            typing.update(Text(printable("".join(self._current), multiline=True) + "▌"))
             return
         if self._current:
-            log.write(Text("".join(self._current).strip()))
+            log.write(Text(printable("".join(self._current).strip(), multiline=True)))
             self._current.clear()
             typing.update(Text(""))
         if chunk.kind != "end":
-            log.write(Text(chunk.text, style="bold cyan"))
+            log.write(Text(printable(chunk.text, multiline=True), style="bold cyan"))
 
     def mark(self, text: str) -> None:
         """A line of the session's own (a Resume), set apart from what the agent says."""
         self.add(TranscriptChunk("end", ""))  # closes a thought left open by the Stop
-        self.query_one(RichLog).write(Text(text, style="bold reverse"))
+        self.query_one(RichLog).write(Text(printable(text, multiline=True), style="bold reverse"))

@@ -83,6 +83,14 @@ class Control:
             self.lock = None
 
 
+def scene(tmp_path: Path, phase: Phase) -> tuple[Path, Path, Control]:
+    """The world folder the test tool writes into, the journal's path, and the tool's control at `phase`."""
+    world = tmp_path / "world"
+    world.mkdir()
+    path = tmp_path / "journal.db"
+    return world, path, Control(path, phase)
+
+
 class HeldWrite(Tool):
     """Writes `<world>/<name>.txt`; holds where the test says; undo deletes it; lookup finds it."""
 
@@ -190,10 +198,7 @@ def expected_caller_end(source: Source) -> str:
 @pytest.mark.parametrize("source", list(Source), ids=lambda s: s.value)
 async def test_a_cancelled_caller_never_cuts_the_call_and_the_journal_agrees_with_the_world(
         tmp_path: Path, source: Source, phase: Phase) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    path = tmp_path / "journal.db"
-    control = Control(path, phase)
+    world, path, control = scene(tmp_path, phase)
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(tools=["held_write"], scopes=["files:*"]),
                          grace=30.0)
@@ -230,10 +235,7 @@ async def test_a_cancelled_caller_never_cuts_the_call_and_the_journal_agrees_wit
 
 
 async def test_past_the_grace_a_try_cancel_commit_is_cancelled_and_settled_by_lookup(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    path = tmp_path / "journal.db"
-    control = Control(path, Phase.IN_COMMIT)  # never released: the commit would hang for good
+    world, path, control = scene(tmp_path, Phase.IN_COMMIT)  # never released: the commit would hang for good
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=0.2)
         assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "x"}),
@@ -249,10 +251,7 @@ async def test_past_the_grace_a_try_cancel_commit_is_cancelled_and_settled_by_lo
 
 
 async def test_closing_the_journal_waits_for_a_commit_whose_caller_left(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    path = tmp_path / "journal.db"
-    control = Control(path, Phase.IN_COMMIT)
+    world, path, control = scene(tmp_path, Phase.IN_COMMIT)
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
         assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "late"}),
@@ -266,10 +265,7 @@ async def test_closing_the_journal_waits_for_a_commit_whose_caller_left(tmp_path
 
 
 async def test_an_abandoned_commit_is_cancelled_when_the_supervisor_closes(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    path = tmp_path / "journal.db"
-    control = Control(path, Phase.IN_COMMIT)
+    world, path, control = scene(tmp_path, Phase.IN_COMMIT)
 
     class Abandoned(HeldWrite):
         on_stop = StopPolicy.ABANDON
@@ -284,10 +280,7 @@ async def test_an_abandoned_commit_is_cancelled_when_the_supervisor_closes(tmp_p
 
 
 async def test_a_stop_after_the_caller_left_settles_the_call_by_its_own_rules(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    path = tmp_path / "journal.db"
-    control = Control(path, Phase.IN_COMMIT)
+    world, path, control = scene(tmp_path, Phase.IN_COMMIT)
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
         assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "s"}),
@@ -312,10 +305,7 @@ def test_the_cancel_is_journaled_with_who_cancelled(tmp_path: Path) -> None:
     """`caller_cancelled` names the call and how the caller went away."""
 
     async def main() -> list[dict[str, Any]]:
-        world = tmp_path / "world"
-        world.mkdir()
-        path = tmp_path / "journal.db"
-        control = Control(path, Phase.IN_COMMIT)
+        world, path, control = scene(tmp_path, Phase.IN_COMMIT)
         async with Journal.open(path) as journal:
             sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
             task = asyncio.ensure_future(sup.call("held_write", {"name": "n"}))
@@ -333,10 +323,7 @@ def test_the_cancel_is_journaled_with_who_cancelled(tmp_path: Path) -> None:
 
 
 async def test_an_anyio_deadline_is_a_caller_cancel_like_any_other(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    path = tmp_path / "journal.db"
-    control = Control(path, Phase.IN_PREPARE)
+    world, path, control = scene(tmp_path, Phase.IN_PREPARE)
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
         await sup.start()

@@ -51,22 +51,27 @@ class ReportResult:
         return Dist.of(values)
 
 
+async def _session_of(journal: Journal, calls: int) -> tuple[Supervisor, float, float, float]:
+    """A session of `calls` calls written straight through ops: (its supervisor, seconds it took to write,
+    plan_call's mean over the first and over the last calls)."""
+    sup = Supervisor(journal, [Noop()], GrantSpec())
+    await sup.start()
+    grant_id = (await journal.grants(sup.session_id))[0].grant_id
+    writer = journal._writer
+    assert writer is not None
+    plan_times: list[float] = []
+    began = clock()
+    await writer.run(write_calls(sup.session_id, grant_id, calls, plan_times=plan_times), durable=True)
+    seconds = clock() - began
+    edge = max(1, min(100, len(plan_times) // 10))
+    return sup, seconds, sum(plan_times[:edge]) / edge, sum(plan_times[-edge:]) / edge
+
+
 async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
     res = ReportResult(calls=cfg.report_calls)
     async with Journal.open(tmp / "report.db") as journal:
-        sup = Supervisor(journal, [Noop()], GrantSpec())
-        await sup.start()
+        sup, res.write_seconds, res.plan_first, res.plan_last = await _session_of(journal, cfg.report_calls)
         sid = sup.session_id
-        grant_id = (await journal.grants(sid))[0].grant_id
-        writer = journal._writer
-        assert writer is not None
-        plan_times: list[float] = []
-        began = clock()
-        await writer.run(write_calls(sid, grant_id, cfg.report_calls, plan_times=plan_times), durable=True)
-        res.write_seconds = clock() - began
-        edge = max(1, min(100, len(plan_times) // 10))
-        res.plan_first = sum(plan_times[:edge]) / edge
-        res.plan_last = sum(plan_times[-edge:]) / edge
         log(f"  wrote {cfg.report_calls} calls through ops in {res.write_seconds:.1f} s "
             f"(plan_call {res.plan_first * 1e6:.0f} µs at the start, {res.plan_last * 1e6:.0f} µs at the end)")
 
@@ -108,19 +113,9 @@ async def _large(cfg: Config, tmp: Path, res: ReportResult, log: Any) -> None:
     """`Report.from_journal` on a session of `cfg.report_large_calls` calls (fewer timings: each is long)."""
     res.large_calls = cfg.report_large_calls
     async with Journal.open(tmp / "report-large.db") as journal:
-        sup = Supervisor(journal, [Noop()], GrantSpec())
-        await sup.start()
+        sup, res.large_write_seconds, res.large_plan_first, res.large_plan_last = await _session_of(
+            journal, cfg.report_large_calls)
         sid = sup.session_id
-        grant_id = (await journal.grants(sid))[0].grant_id
-        writer = journal._writer
-        assert writer is not None
-        plan_times: list[float] = []
-        began = clock()
-        await writer.run(write_calls(sid, grant_id, cfg.report_large_calls, plan_times=plan_times), durable=True)
-        res.large_write_seconds = clock() - began
-        edge = max(1, min(100, len(plan_times) // 10))
-        res.large_plan_first = sum(plan_times[:edge]) / edge
-        res.large_plan_last = sum(plan_times[-edge:]) / edge
         for _ in range(max(3, cfg.report_repeats // 3)):
             t = clock()
             await Report.from_journal(journal, sid)

@@ -32,6 +32,22 @@ def eventually(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
         time.sleep(0.02)
 
 
+RUN_VIEW = "Side effects, as the journal has them"
+"""Text only the run view shows."""
+REPORT = "Undoable (latest first)"
+"""Text only the report shows."""
+
+
+def on_run_view(screen: str) -> bool:
+    """The run view is on screen, and the report is not."""
+    return RUN_VIEW in screen and REPORT not in screen
+
+
+def on_report(screen: str) -> bool:
+    """The report is on screen, and the run view is not."""
+    return REPORT in screen and RUN_VIEW not in screen
+
+
 @dataclass(frozen=True)
 class Journey:
     """The journey task copied into a temporary directory, with the directory its tools write into."""

@@ -9,22 +9,10 @@ import sys
 import pexpect
 import pytest
 
-from tests.terminal.conftest import REPO, Journey, agentstop, eventually
+from tests.terminal.conftest import REPO, Journey, agentstop, eventually, on_report, on_run_view
 from tests.terminal.screen import WAIT, Terminal
 
 pytestmark = pytest.mark.slow
-
-RUN_VIEW = "Side effects, as the journal has them"
-REPORT = "Undoable (latest first)"
-
-
-def on_run_view(screen: str) -> bool:
-    return RUN_VIEW in screen and REPORT not in screen
-
-
-def on_report(screen: str) -> bool:
-    return REPORT in screen and RUN_VIEW not in screen
-
 
 def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> None:
     headless = pexpect.spawn(sys.executable, agentstop("run", str(journey.task), "--headless", "--journal",

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.terminal.conftest import REPO, agentstop
+from tests.terminal.conftest import REPO, REPORT, agentstop, on_report, on_run_view
 from tests.terminal.screen import Terminal
 
 pytestmark = pytest.mark.slow
 
-RUN_VIEW = "Side effects, as the journal has them"
-REPORT = "Undoable (latest first)"
 WINDOW = r"exact for (?:(\d+) m )?(\d+(?:\.\d)?) s"
 """How the report says how long an email can still be pulled back ("exact for 1 m 05 s", "exact for 9.5 s")."""
 
@@ -36,9 +34,9 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
         # The first email lands; Stop as soon as it is on screen.
         term.wait_match(r"c1\s+committed\s+comp\s+send_email")
         term.press("tab")  # a round trip while it runs: both views stay alive
-        term.wait_until(lambda s: REPORT in s and RUN_VIEW not in s, "the report")
+        term.wait_until(on_report, "the report")
         term.press("escape")
-        before = term.wait_until(lambda s: RUN_VIEW in s and REPORT not in s, "the run view")
+        before = term.wait_until(on_run_view, "the run view")
         clock = re.search(r"·  (\d\d:\d\d)  ·", before)
         assert clock is not None
         term.wait_until(lambda s: f"·  {clock.group(1)}  ·" not in s.splitlines()[0], "the clock moves on")
@@ -54,11 +52,11 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
                         "the undo window counts down")
 
         term.press("escape")
-        screen = term.wait_until(lambda s: RUN_VIEW in s and REPORT not in s, "the run view after Stop")
+        screen = term.wait_until(on_run_view, "the run view after Stop")
         assert "Report (Tab)" in screen and "■ Stop" not in screen
 
         term.press("tab")
-        term.wait_until(lambda s: REPORT in s and RUN_VIEW not in s, "the report after Stop")
+        term.wait_until(on_report, "the report after Stop")
 
         term.press("A")
         screen = term.wait_for("About to undo everything", "Undo (y)", "Cancel (n, Esc)",

@@ -8,22 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.terminal.conftest import REPO, Journey, agentstop, eventually
+from tests.terminal.conftest import REPO, Journey, agentstop, eventually, on_report, on_run_view
 from tests.terminal.screen import Terminal
 
 pytestmark = pytest.mark.slow
-
-RUN_VIEW = "Side effects, as the journal has them"
-REPORT = "Undoable (latest first)"
-
-
-def on_run_view(screen: str) -> bool:
-    return RUN_VIEW in screen and REPORT not in screen
-
-
-def on_report(screen: str) -> bool:
-    return REPORT in screen and RUN_VIEW not in screen
-
 
 def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journey) -> None:
     with Terminal.spawn(agentstop("run", str(journey.task), "--journal", str(journey.journal)),

@@ -93,8 +93,7 @@ class JournalCorrupt(JournalError):
         super().__init__(
             path,
             f"not a usable agentstop journal ({detail})",
-            "Point to a journal written by agentstop, or move this file aside; "
-            "nothing was written to it.",
+            "Point to a journal written by agentstop, or move this file aside; nothing was written to it.",
         )
 
 
@@ -230,8 +229,7 @@ class UnknownTool(ToolError):
         self.known = known
         listing = ", ".join(sorted(known)) or "none"
         super().__init__(
-            f"no tool named {name!r} (registered: {listing}). "
-            "Add it to the supervisor's tools, or fix the name."
+            f"no tool named {name!r} (registered: {listing}). Add it to the supervisor's tools, or fix the name."
         )
 
 

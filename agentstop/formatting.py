@@ -8,10 +8,19 @@ __all__ = ["STATE_STYLE", "clock", "duration"]
 
 # One colour per call state; failed (red) and cancelled (dim) look different.
 STATE_STYLE = {
-    "planned": "dim", "prepared": "cyan", "committing": "bold yellow", "committed": "green",
-    "failed": "red", "unknown": "bold magenta", "rejected": "red", "discarded": "dim italic",
-    "compensating": "bold yellow", "compensated": "blue", "compensation_failed": "bold red",
-    "reapplying": "bold yellow", "reapply_failed": "bold red",
+    "planned": "dim",
+    "prepared": "cyan",
+    "committing": "bold yellow",
+    "committed": "green",
+    "failed": "red",
+    "unknown": "bold magenta",
+    "rejected": "red",
+    "discarded": "dim italic",
+    "compensating": "bold yellow",
+    "compensated": "blue",
+    "compensation_failed": "bold red",
+    "reapplying": "bold yellow",
+    "reapply_failed": "bold red",
 }
 
 

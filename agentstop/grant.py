@@ -57,11 +57,11 @@ def _scope_regex(pattern: str) -> re.Pattern[str]:
         elif c == "[":
             # The bracket expression, translated by fnmatch itself (it never crosses `/` for a single character
             # unless the class names `/`, which a person then asked for).
-            j = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "]") else i + 1)
+            j = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)
             if j < 0:
                 out.append(re.escape(c))
             else:
-                out.append(fnmatch.translate(pattern[i:j + 1])[4:-3])  # strip fnmatch's (?s:...)\Z
+                out.append(fnmatch.translate(pattern[i : j + 1])[4:-3])  # strip fnmatch's (?s:...)\Z
                 i = j
         else:
             out.append(re.escape(c))

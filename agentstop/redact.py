@@ -20,8 +20,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_KEY_PATTERNS", "DEFAULT_VALUE_PATTERNS", "MASK", "MIN_SECRET_LENGTH", "Redactor",
-           "register_secret", "scrub"]
+__all__ = [
+    "DEFAULT_KEY_PATTERNS",
+    "DEFAULT_VALUE_PATTERNS",
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "Redactor",
+    "register_secret",
+    "scrub",
+]
 
 MASK = "***"
 
@@ -102,16 +109,19 @@ class Redactor:
     _value_res: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        key_re = re.compile("|".join(f"(?:{k})" for k in self.keys), re.IGNORECASE) if self.keys else re.compile(
-            r"(?!)")
+        key_re = (
+            re.compile("|".join(f"(?:{k})" for k in self.keys), re.IGNORECASE) if self.keys else re.compile(r"(?!)")
+        )
         object.__setattr__(self, "_key_re", key_re)
         object.__setattr__(self, "_value_res", tuple(re.compile(v) for v in self.values))
 
     def __call__(self, value: Any) -> Any:
         """A copy of `value` with secrets masked (dicts, lists and strings, recursively)."""
         if isinstance(value, dict):
-            return {k: MASK if isinstance(k, str) and self._key_re.search(k) and v not in (None, "")
-                    else self(v) for k, v in value.items()}
+            return {
+                k: MASK if isinstance(k, str) and self._key_re.search(k) and v not in (None, "") else self(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self(v) for v in value]
         if isinstance(value, str):

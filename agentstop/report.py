@@ -29,8 +29,9 @@ S = CallState
 
 BUCKETS: dict[str, frozenset[CallState]] = {
     # Done: it reached the world, whatever the person did to it since (undo, re-apply).
-    "done": frozenset({S.COMMITTED, S.COMPENSATING, S.COMPENSATED, S.COMPENSATION_FAILED, S.REAPPLYING,
-                       S.REAPPLY_FAILED}),
+    "done": frozenset(
+        {S.COMMITTED, S.COMPENSATING, S.COMPENSATED, S.COMPENSATION_FAILED, S.REAPPLYING, S.REAPPLY_FAILED}
+    ),
     "interrupted": frozenset({S.PLANNED, S.PREPARED, S.REJECTED, S.DISCARDED, S.FAILED}),
     "in_flight": frozenset({S.COMMITTING, S.UNKNOWN}),
 }
@@ -82,16 +83,22 @@ class UndoInfo:
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
         return {
-            "available": self.available, "status": self.status, "deadline": _iso(self.deadline),
-            "reversible_until": _iso(self.reversible_until), "detail": self.detail,
+            "available": self.available,
+            "status": self.status,
+            "deadline": _iso(self.deadline),
+            "reversible_until": _iso(self.reversible_until),
+            "detail": self.detail,
         }
 
 
 def _undo(available: bool, status: str, deadline: float | None, until: float | None, detail: str) -> UndoInfo:
     # Built like `record` does, minus its field check: a report makes one per call.
     info = _new(UndoInfo)
-    _set(info, "__dict__", {"available": available, "status": status, "deadline": deadline,
-                            "reversible_until": until, "detail": detail})
+    _set(
+        info,
+        "__dict__",
+        {"available": available, "status": status, "deadline": deadline, "reversible_until": until, "detail": detail},
+    )
     return info
 
 
@@ -104,9 +111,18 @@ def _no_undo(reversibility: str, hint: str) -> UndoInfo:
     return _undo(False, "not_undoable", None, None, f"{reversibility}: {hint or 'the tool defines no compensation'}")
 
 
-def _undo_info(reversibility: str, can_compensate: bool, undo_hint: str, receipt: Any, undo_attempts: int,
-               undo_error: str | None, reapply_error: str | None, state: CallState, bucket: str,
-               now: float) -> UndoInfo:
+def _undo_info(
+    reversibility: str,
+    can_compensate: bool,
+    undo_hint: str,
+    receipt: Any,
+    undo_attempts: int,
+    undo_error: str | None,
+    reapply_error: str | None,
+    state: CallState,
+    bucket: str,
+    now: float,
+) -> UndoInfo:
     if reversibility == "read_only":
         return _READ_ONLY
     if not can_compensate or reversibility == "irreversible":
@@ -188,21 +204,33 @@ class ReportItem:
         try:
             value = fields[name] = loads(text)
         except ValueError as exc:  # a damaged journal: one line for the person, never a raw decode error
-            raise JournalCorrupt(fields.get("_where", "(journal)"),
-                                 f"call {fields.get('call_id')}'s {name} does not decode: {exc}") from exc
+            raise JournalCorrupt(
+                fields.get("_where", "(journal)"), f"call {fields.get('call_id')}'s {name} does not decode: {exc}"
+            ) from exc
         fields.pop(_LAZY[name], None)
         return value
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
         return {
-            "call_id": self.call_id, "epoch": self.epoch, "tool": self.tool, "summary": self.summary,
+            "call_id": self.call_id,
+            "epoch": self.epoch,
+            "tool": self.tool,
+            "summary": self.summary,
             "resource": self.resource,
-            "args": self.args, "reversibility": self.reversibility, "state": self.state,
-            "reason": self.reason, "prepared": self.prepared, "receipt": self.receipt,
-            "undo": self.undo.to_json(), "reappliable": self.reappliable, "reapplies": self.reapplies,
-            "planned_at": _iso(self.planned_at), "fence_at": _iso(self.fence_at),
-            "committed_at": _iso(self.committed_at), "ended_at": _iso(self.ended_at),
+            "args": self.args,
+            "reversibility": self.reversibility,
+            "state": self.state,
+            "reason": self.reason,
+            "prepared": self.prepared,
+            "receipt": self.receipt,
+            "undo": self.undo.to_json(),
+            "reappliable": self.reappliable,
+            "reapplies": self.reapplies,
+            "planned_at": _iso(self.planned_at),
+            "fence_at": _iso(self.fence_at),
+            "committed_at": _iso(self.committed_at),
+            "ended_at": _iso(self.ended_at),
         }
 
 
@@ -213,17 +241,45 @@ _ABSENT: Any = object()
 _REAPPLIABLE = frozenset({S.COMPENSATED, S.REAPPLY_FAILED})
 
 _ROW_FIELDS = (
-    "call_id", "n", "tool", "summary", "resource", "args", "reversibility", "state", "reason", "prepared",
-    "receipt", "planned_at", "fence_at", "committed_at", "ended_at", "updated_at", "grant_id", "can_compensate",
-    "undo_hint", "undo_attempts", "undo_error", "reapply_error", "can_reapply", "reapplies", "commit_seq",
+    "call_id",
+    "n",
+    "tool",
+    "summary",
+    "resource",
+    "args",
+    "reversibility",
+    "state",
+    "reason",
+    "prepared",
+    "receipt",
+    "planned_at",
+    "fence_at",
+    "committed_at",
+    "ended_at",
+    "updated_at",
+    "grant_id",
+    "can_compensate",
+    "undo_hint",
+    "undo_attempts",
+    "undo_error",
+    "reapply_error",
+    "can_reapply",
+    "reapplies",
+    "commit_seq",
 )
 """The call columns a report is built from, in the order `Journal.report_rows` reads them."""
 
 _as_row = operator.attrgetter(*_ROW_FIELDS)
 
 
-def _items(rows: Iterable[Sequence[Any]], session: SessionRecord, now: float, epochs: dict[int, int],
-           raw_json: bool, where: str = "") -> list[ReportItem]:
+def _items(
+    rows: Iterable[Sequence[Any]],
+    session: SessionRecord,
+    now: float,
+    epochs: dict[int, int],
+    raw_json: bool,
+    where: str = "",
+) -> list[ReportItem]:
     """One item per call row (`_ROW_FIELDS` order); with `raw_json`, JSON columns are still text.
 
     The hot loop of every report: plain locals, one dict per item, no intermediate record.
@@ -232,24 +288,75 @@ def _items(rows: Iterable[Sequence[Any]], session: SessionRecord, now: float, ep
     never = f"never reached the fence (session {session.status})"
     out: list[ReportItem] = []
     append = out.append
-    for (call_id, n, tool, summary, resource, args, reversibility, state_text, reason, prepared, receipt,
-         planned_at, fence_at, committed_at, ended_at, updated_at, grant_id, can_compensate, undo_hint,
-         undo_attempts, undo_error, reapply_error, can_reapply, reapplies, _commit_seq) in rows:
+    for (
+        call_id,
+        n,
+        tool,
+        summary,
+        resource,
+        args,
+        reversibility,
+        state_text,
+        reason,
+        prepared,
+        receipt,
+        planned_at,
+        fence_at,
+        committed_at,
+        ended_at,
+        updated_at,
+        grant_id,
+        can_compensate,
+        undo_hint,
+        undo_attempts,
+        undo_error,
+        reapply_error,
+        can_reapply,
+        reapplies,
+        _commit_seq,
+    ) in rows:
         state, bucket = _STATE_OF[state_text], _BUCKET_OF[state_text]
         if raw_json and receipt is not None:
             receipt = loads(receipt)
         if not reason:
-            reason = (never if ended and (state is S.PLANNED or state is S.PREPARED) else
-                      "outcome unknown; being checked" if state is S.UNKNOWN else None)
+            reason = (
+                never
+                if ended and (state is S.PLANNED or state is S.PREPARED)
+                else "outcome unknown; being checked"
+                if state is S.UNKNOWN
+                else None
+            )
         fields = {
-            "call_id": call_id, "n": n, "tool": tool, "summary": summary, "resource": resource,
-            "reversibility": reversibility, "state": state_text, "bucket": bucket, "reason": reason,
+            "call_id": call_id,
+            "n": n,
+            "tool": tool,
+            "summary": summary,
+            "resource": resource,
+            "reversibility": reversibility,
+            "state": state_text,
+            "bucket": bucket,
+            "reason": reason,
             "receipt": receipt,
-            "undo": _undo_info(reversibility, bool(can_compensate), undo_hint, receipt, undo_attempts, undo_error,
-                               reapply_error, state, bucket, now),
-            "planned_at": planned_at, "fence_at": fence_at, "committed_at": committed_at, "ended_at": ended_at,
-            "updated_at": updated_at, "epoch": epochs.get(grant_id or 0, 1),
-            "reappliable": bool(can_reapply) and state in _REAPPLIABLE, "reapplies": reapplies,
+            "undo": _undo_info(
+                reversibility,
+                bool(can_compensate),
+                undo_hint,
+                receipt,
+                undo_attempts,
+                undo_error,
+                reapply_error,
+                state,
+                bucket,
+                now,
+            ),
+            "planned_at": planned_at,
+            "fence_at": fence_at,
+            "committed_at": committed_at,
+            "ended_at": ended_at,
+            "updated_at": updated_at,
+            "epoch": epochs.get(grant_id or 0, 1),
+            "reappliable": bool(can_reapply) and state in _REAPPLIABLE,
+            "reapplies": reapplies,
         }
         if raw_json:
             fields["_args_json"] = args
@@ -293,14 +400,23 @@ class Report:
     reappliable: tuple[ReportItem, ...] = ()
 
     @classmethod
-    def build(cls, session: SessionRecord, calls: list[CallRecord], grants: list[GrantRecord],
-              now: float | None = None) -> Report:
+    def build(
+        cls, session: SessionRecord, calls: list[CallRecord], grants: list[GrantRecord], now: float | None = None
+    ) -> Report:
         """The report as a pure function of journal rows."""
         return cls._build(session, [_as_row(c) for c in calls], grants, now, raw_json=False)
 
     @classmethod
-    def _build(cls, session: SessionRecord, rows: Sequence[Sequence[Any]], grants: list[GrantRecord],
-               now: float | None, *, raw_json: bool, where: str = "") -> Report:
+    def _build(
+        cls,
+        session: SessionRecord,
+        rows: Sequence[Sequence[Any]],
+        grants: list[GrantRecord],
+        now: float | None,
+        *,
+        raw_json: bool,
+        where: str = "",
+    ) -> Report:
         at = time.time() if now is None else now
         epochs = {g.grant_id: n for n, g in enumerate(sorted(grants, key=lambda g: g.grant_id), 1)}
         with gc_paused():
@@ -312,8 +428,11 @@ class Report:
             for item in items:
                 lists[item.bucket](item)
             # Latest commit first: the order Undo all runs in (rows without a commit never qualify).
-            committed = sorted(((row[24], item) for row, item in zip(rows, items, strict=True)
-                                if row[24] is not None), key=_first, reverse=True)
+            committed = sorted(
+                ((row[24], item) for row, item in zip(rows, items, strict=True) if row[24] is not None),
+                key=_first,
+                reverse=True,
+            )
         return cls(
             session=session,
             grants=tuple(grants),
@@ -339,8 +458,9 @@ class Report:
         try:
             return cls._build(session, rows, grants, now, raw_json=True, where=journal.location)
         except (ValueError, KeyError, TypeError) as exc:  # a receipt or a state the journal's rows cannot hold
-            raise JournalCorrupt(journal.location, f"a call row of session {session_id} does not decode: "
-                                                   f"{type(exc).__name__}: {exc}") from exc
+            raise JournalCorrupt(
+                journal.location, f"a call row of session {session_id} does not decode: {type(exc).__name__}: {exc}"
+            ) from exc
 
     @property
     def all_calls(self) -> tuple[ReportItem, ...]:
@@ -364,8 +484,11 @@ class Report:
         if revoked is None or revoked.revoked_at is None:
             return frozenset()
         at = revoked.revoked_at
-        return frozenset(i.call_id for i in self.done if i.fence_at is not None and i.fence_at <= at
-                         and i.committed_at is not None and i.committed_at > at)
+        return frozenset(
+            i.call_id
+            for i in self.done
+            if i.fence_at is not None and i.fence_at <= at and i.committed_at is not None and i.committed_at > at
+        )
 
     @property
     def epochs(self) -> int:
@@ -390,8 +513,10 @@ class Report:
         head = s.status
         if s.status == "stopped" and s.stopped_by:
             head = f"stopped by {s.stopped_by}"
-        counts = (f"{len(self.done)} done, {len(self.interrupted)} interrupted, "
-                  f"{len(self.in_flight)} in flight, {len(self.undoable)} undoable")
+        counts = (
+            f"{len(self.done)} done, {len(self.interrupted)} interrupted, "
+            f"{len(self.in_flight)} in flight, {len(self.undoable)} undoable"
+        )
         return f"{head}: {counts}"
 
     def to_json(self) -> dict[str, Any]:
@@ -400,9 +525,15 @@ class Report:
         revoked = self.revoked
         return {
             "session": {
-                "id": s.session_id, "task_name": s.task_name, "goal": s.goal, "task_path": s.task_path,
-                "started_at": _iso(s.started_at), "ended_at": _iso(s.ended_at), "status": s.status,
-                "stopped_by": s.stopped_by, "stop_reason": s.stop_reason,
+                "id": s.session_id,
+                "task_name": s.task_name,
+                "goal": s.goal,
+                "task_path": s.task_path,
+                "started_at": _iso(s.started_at),
+                "ended_at": _iso(s.ended_at),
+                "status": s.status,
+                "stopped_by": s.stopped_by,
+                "stop_reason": s.stop_reason,
                 "revoked_at": _iso(revoked.revoked_at) if revoked else None,
                 "revoked_by": revoked.revoked_by if revoked else None,
             },

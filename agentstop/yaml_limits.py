@@ -15,8 +15,14 @@ import os
 
 import yaml
 
-__all__ = ["MAX_ALIAS_EXPANSION", "MAX_FILE_BYTES", "MAX_FILE_BYTES_ENV", "expansion_problem", "max_file_bytes",
-           "size_problem"]
+__all__ = [
+    "MAX_ALIAS_EXPANSION",
+    "MAX_FILE_BYTES",
+    "MAX_FILE_BYTES_ENV",
+    "expansion_problem",
+    "max_file_bytes",
+    "size_problem",
+]
 
 #: How many nodes aliases may add to a document, beyond the nodes written out in it.
 MAX_ALIAS_EXPANSION = 100_000
@@ -41,8 +47,10 @@ def size_problem(size: int, limit: int) -> str | None:
     """Why a file of `size` bytes is refused, or None."""
     if size <= limit:
         return None
-    return (f"the file is larger than {_bytes(limit)} (the limit for task files); a goal or a step this big is "
-            f"almost surely a mistake. Shorten it, or raise the limit with ${MAX_FILE_BYTES_ENV}=BYTES")
+    return (
+        f"the file is larger than {_bytes(limit)} (the limit for task files); a goal or a step this big is "
+        f"almost surely a mistake. Shorten it, or raise the limit with ${MAX_FILE_BYTES_ENV}=BYTES"
+    )
 
 
 def _bytes(n: int) -> str:
@@ -69,8 +77,10 @@ def expansion_problem(root: yaml.Node | None, limit: int = MAX_ALIAS_EXPANSION) 
             distinct[key] = 1 + sum(distinct.get(id(c), 1) for c in kids)
             if distinct[key] > len(distinct) + limit:
                 line = node.start_mark.line + 1 if node.start_mark is not None else None
-                return line, (f"its aliases (*name) expand it by more than {limit:,} values (an alias bomb?); "
-                              "write the values out, or nest fewer aliases")
+                return line, (
+                    f"its aliases (*name) expand it by more than {limit:,} values (an alias bomb?); "
+                    "write the values out, or nest fewer aliases"
+                )
             continue
         if key in distinct or key in on_path:
             continue  # shared (counted once, by its size) or recursive (the loader reports that)

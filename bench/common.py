@@ -82,21 +82,55 @@ class Config:
 
     @classmethod
     def full(cls) -> Config:
-        return cls(quick=False, repeats=7, calls=400, bare_calls=20_000, callers=(1, 4, 8, 16, 64),
-                   concurrent_calls=1_000, floor_calls_per_repeat=200, stop_repeats=40,
-                   in_flight=(0, 10, 100), race_rounds=20, race_callers=16, report_calls=10_000,
-                   report_repeats=9, report_large_calls=100_000,
-                   deep_calls=200, tui_repeats=5, replay_events=100_000, replay_repeats=5,
-                   peer_calls=1_000, peer_repeats=3, profile=True)
+        return cls(
+            quick=False,
+            repeats=7,
+            calls=400,
+            bare_calls=20_000,
+            callers=(1, 4, 8, 16, 64),
+            concurrent_calls=1_000,
+            floor_calls_per_repeat=200,
+            stop_repeats=40,
+            in_flight=(0, 10, 100),
+            race_rounds=20,
+            race_callers=16,
+            report_calls=10_000,
+            report_repeats=9,
+            report_large_calls=100_000,
+            deep_calls=200,
+            tui_repeats=5,
+            replay_events=100_000,
+            replay_repeats=5,
+            peer_calls=1_000,
+            peer_repeats=3,
+            profile=True,
+        )
 
     @classmethod
     def smoke(cls) -> Config:
-        return cls(quick=True, repeats=2, calls=40, bare_calls=2_000, callers=(1, 8, 64),
-                   concurrent_calls=128, floor_calls_per_repeat=30, stop_repeats=3,
-                   in_flight=(0, 10, 100), race_rounds=2, race_callers=8, report_calls=500,
-                   report_repeats=2, report_large_calls=2_000,
-                   deep_calls=20, tui_repeats=2, replay_events=5_000, replay_repeats=2,
-                   peer_calls=100, peer_repeats=1, profile=False)
+        return cls(
+            quick=True,
+            repeats=2,
+            calls=40,
+            bare_calls=2_000,
+            callers=(1, 8, 64),
+            concurrent_calls=128,
+            floor_calls_per_repeat=30,
+            stop_repeats=3,
+            in_flight=(0, 10, 100),
+            race_rounds=2,
+            race_callers=8,
+            report_calls=500,
+            report_repeats=2,
+            report_large_calls=2_000,
+            deep_calls=20,
+            tui_repeats=2,
+            replay_events=5_000,
+            replay_repeats=2,
+            peer_calls=100,
+            peer_repeats=1,
+            profile=False,
+        )
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -128,8 +162,14 @@ class Summary:
     def of(cls, runs: Sequence[Sequence[float]]) -> Summary:
         medians = [statistics.median(r) for r in runs]
         p99s = [percentile(r, 0.99) for r in runs]
-        return cls(statistics.median(medians), min(medians), max(medians), statistics.median(p99s),
-                   len(runs), min(len(r) for r in runs))
+        return cls(
+            statistics.median(medians),
+            min(medians),
+            max(medians),
+            statistics.median(p99s),
+            len(runs),
+            min(len(r) for r in runs),
+        )
 
 
 @dataclass(frozen=True)
@@ -313,8 +353,9 @@ class BatchCounter:
                 unit.fn = timed(unit.fn, kind)
             # Logged before it runs: the batch wakes its callers when it ends, and a caller
             # may look at the log before this thread runs another line.
-            record = BatchRecord(tuple(kinds), any(u.durable for u in batch),
-                                 any(getattr(u, "urgent", False) for u in batch), 0.0)
+            record = BatchRecord(
+                tuple(kinds), any(u.durable for u in batch), any(getattr(u, "urgent", False) for u in batch), 0.0
+            )
             if self.keep_log:
                 self.log.append(record)
             began = clock()

@@ -57,8 +57,7 @@ class ConcurrencyResult:
         return Summary.of(self.levels[callers].latency)
 
 
-async def gated_concurrent(path: Path, callers: int,
-                           total: int) -> tuple[float, float, list[float], BatchCounter]:
+async def gated_concurrent(path: Path, callers: int, total: int) -> tuple[float, float, list[float], BatchCounter]:
     """Run `total` gated calls from `callers` concurrent tasks; wall and CPU time, latencies, batch counts.
 
     CPU time is the whole process's (both threads): CPU ÷ wall near 1.0 means one
@@ -108,8 +107,9 @@ async def run_concurrency(cfg: Config, tmp: Path, log: Any) -> ConcurrencyResult
         try:
             for callers in cfg.callers[shift:] + cfg.callers[:shift]:
                 before = await raw_floor(floor, bracket, start=len(floor_samples))
-                wall, cpu, lat, counter = await gated_concurrent(tmp / f"conc-{callers}-{r}.db", callers,
-                                                                 cfg.concurrent_calls)
+                wall, cpu, lat, counter = await gated_concurrent(
+                    tmp / f"conc-{callers}-{r}.db", callers, cfg.concurrent_calls
+                )
                 after = await raw_floor(floor, bracket, start=len(floor_samples) + bracket)
                 floor_samples += before + after
                 # The floor's cost per call is the mean of its timed calls (one caller, so
@@ -133,7 +133,11 @@ async def run_concurrency(cfg: Config, tmp: Path, log: Any) -> ConcurrencyResult
             await floor.close()
         res.floor_cost.append(sum(floor_samples) / len(floor_samples))
         res.floor_latency.append(floor_samples)
-        log(f"  repeat {r + 1}/{cfg.repeats}: floor {res.floor_cost[-1] * 1e6:.0f} µs/call; "
-            + ", ".join(f"{c} callers {res.levels[c].cost[-1] * 1e6:.0f} µs/call "
-                        f"({fmt_ratio(res.levels[c].vs_floor[-1])})" for c in cfg.callers))
+        log(
+            f"  repeat {r + 1}/{cfg.repeats}: floor {res.floor_cost[-1] * 1e6:.0f} µs/call; "
+            + ", ".join(
+                f"{c} callers {res.levels[c].cost[-1] * 1e6:.0f} µs/call ({fmt_ratio(res.levels[c].vs_floor[-1])})"
+                for c in cfg.callers
+            )
+        )
     return res

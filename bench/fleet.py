@@ -65,9 +65,16 @@ def _calls_each(cfg: Config, callers: int) -> int:
 def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[float, list[float]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     start_at = time.time() + 1.5 + 0.1 * processes  # every process has opened its journal by then
-    children = [subprocess.Popen([sys.executable, "-m", "bench.fleet_child", target, str(callers), str(calls),
-                                  repr(start_at)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-                for _ in range(processes)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.fleet_child", target, str(callers), str(calls), repr(start_at)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for _ in range(processes)
+    ]
     outs = []
     for child in children:
         out, _ = child.communicate(timeout=600)
@@ -82,6 +89,7 @@ async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
     res = FleetResult()
     try:
         from tests.support.postgres import find_bindir, start_postgres
+
         find_bindir()
     except Exception as exc:  # no server binaries, or psycopg missing
         res.skipped = f"PostgreSQL not available here ({exc}); install it: bash .ci/postgres.sh"
@@ -97,16 +105,21 @@ async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
                 res.levels.append(FleetLevel(backend, processes, callers, calls * processes * callers))
             for r in range(repeats):
                 for level in res.levels[-2:]:
-                    target = str(tmp / f"fleet-{processes}x{callers}-{r}.db") if level.backend == "sqlite" \
+                    target = (
+                        str(tmp / f"fleet-{processes}x{callers}-{r}.db")
+                        if level.backend == "sqlite"
                         else server.create_database()
+                    )
                     async with Journal.open(target):
                         pass  # the schema exists before the workers race to open it
                     seconds, latencies = _run_level(target, processes, callers, calls)
                     level.seconds.append(seconds)
                     level.p50.append(percentile(latencies, 0.5))
                     level.p99.append(percentile(latencies, 0.99))
-                    log(f"  {level.backend:10} {processes} x {callers} callers: "
-                        f"{seconds / level.calls * 1e6:.0f} µs per call")
+                    log(
+                        f"  {level.backend:10} {processes} x {callers} callers: "
+                        f"{seconds / level.calls * 1e6:.0f} µs per call"
+                    )
     finally:
         server.stop()
     return res

@@ -123,9 +123,19 @@ async def anatomy(path: Path, n: int) -> Anatomy:
     stages[rest] = total / n - sum(stages.values())
     empties.sort()
     shape, seen = max(shapes.items(), key=lambda kv: kv[1])
-    return Anatomy(n, total / n, stages, counted.busy / n, counted.unit_time / n, counted.batches / n,
-                   counted.durable / n, empties[len(empties) // 2],
-                   {k: v / n for k, v in counted.by_kind.items()}, shape, seen / n)
+    return Anatomy(
+        n,
+        total / n,
+        stages,
+        counted.busy / n,
+        counted.unit_time / n,
+        counted.batches / n,
+        counted.durable / n,
+        empties[len(empties) // 2],
+        {k: v / n for k, v in counted.by_kind.items()},
+        shape,
+        seen / n,
+    )
 
 
 @dataclass
@@ -183,8 +193,9 @@ async def one_repeat(cfg: Config, tmp: Path, r: int) -> dict[str, list[float]]:
 
 
 async def run_overhead(cfg: Config, tmp: Path, log: Any) -> OverheadResult:
-    res = OverheadResult(samples={v: [] for v in VARIANTS}, ratios={v: [] for v in VARIANTS},
-                         added={v: [] for v in VARIANTS})
+    res = OverheadResult(
+        samples={v: [] for v in VARIANTS}, ratios={v: [] for v in VARIANTS}, added={v: [] for v in VARIANTS}
+    )
     for r in range(cfg.repeats):
         got = await one_repeat(cfg, tmp, r)
         medians = {}
@@ -195,8 +206,10 @@ async def run_overhead(cfg: Config, tmp: Path, log: Any) -> OverheadResult:
         for name in VARIANTS:
             res.ratios[name].append(medians[name] / medians["raw"])
             res.added[name].append(medians[name] - medians["raw"])
-        log(f"  repeat {r + 1}/{cfg.repeats}: floor {medians['raw'] * 1e6:.0f} µs, "
-            f"gated {medians['gated'] * 1e6:.0f} µs ({fmt_ratio(medians['gated'] / medians['raw'])})")
+        log(
+            f"  repeat {r + 1}/{cfg.repeats}: floor {medians['raw'] * 1e6:.0f} µs, "
+            f"gated {medians['gated'] * 1e6:.0f} µs ({fmt_ratio(medians['gated'] / medians['raw'])})"
+        )
     res.anatomy = await anatomy(tmp / "anatomy.db", cfg.calls)
     res.peers = await run_peers(cfg.peer_calls, cfg.peer_repeats, tmp, log)
     return res

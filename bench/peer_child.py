@@ -117,19 +117,27 @@ def _langgraph(tmp: Path, loop_steps: int | None) -> Any:
             commits[0] += 1
 
     conn.set_trace_callback(traced)
-    return (graph.compile(checkpointer=saver), starts, conn, commits,
-            f"SqliteSaver, journal_mode={mode}, synchronous={sync}")
+    return (
+        graph.compile(checkpointer=saver),
+        starts,
+        conn,
+        commits,
+        f"SqliteSaver, journal_mode={mode}, synchronous={sync}",
+    )
 
 
 def langgraph_step(tmp: Path, n: int) -> tuple[list[float], str]:
     app, starts, conn, commits, note = _langgraph(tmp, WARMUP + n)
     try:
-        app.invoke({"n": 0}, {"configurable": {"thread_id": "run"}, "recursion_limit": WARMUP + n + 10},
-                   durability="sync")
+        app.invoke(
+            {"n": 0}, {"configurable": {"thread_id": "run"}, "recursion_limit": WARMUP + n + 10}, durability="sync"
+        )
         end = clock()
         per = commits[0] / (WARMUP + n)
-        return (_gaps(starts, end)[WARMUP:],
-                f"one invoke looping {n} super-steps, durability=sync; {note}; {per:.1f} commits per super-step")
+        return (
+            _gaps(starts, end)[WARMUP:],
+            f"one invoke looping {n} super-steps, durability=sync; {note}; {per:.1f} commits per super-step",
+        )
     finally:
         conn.close()
 
@@ -145,8 +153,9 @@ def langgraph_invoke(tmp: Path, n: int) -> tuple[list[float], str]:
             began = clock()
             app.invoke({"n": i}, {"configurable": {"thread_id": f"t{i}"}}, durability="sync")
             out.append(clock() - began)
-        return out, (f"one invoke per call on a new thread, durability=sync; {note}; "
-                     f"{commits[0] / n:.1f} commits per invoke")
+        return out, (
+            f"one invoke per call on a new thread, durability=sync; {note}; {commits[0] / n:.1f} commits per invoke"
+        )
     finally:
         conn.close()
 
@@ -208,8 +217,14 @@ def dbos_workflow(tmp: Path, n: int) -> tuple[list[float], str]:
         dbos.destroy(destroy_registry=True)
 
 
-KINDS = {"floor": floor, "gated": gated, "langgraph_step": langgraph_step, "langgraph_invoke": langgraph_invoke,
-         "dbos_step": dbos_step, "dbos_workflow": dbos_workflow}
+KINDS = {
+    "floor": floor,
+    "gated": gated,
+    "langgraph_step": langgraph_step,
+    "langgraph_invoke": langgraph_invoke,
+    "dbos_step": dbos_step,
+    "dbos_workflow": dbos_workflow,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -39,12 +39,19 @@ _ROOT = Path(__file__).resolve().parent.parent
 PEER_KINDS: dict[str, tuple[str, str]] = {
     "floor": ("**floor**: raw sqlite3, 2 committed INSERTs per call, FULL", ""),
     "gated": ("**agentstop** `Supervisor.call`, gated + durable", ""),
-    "langgraph_step": ("LangGraph SqliteSaver: one super-step of a running graph (one `invoke` looping N "
-                       "super-steps, durability=\"sync\")", "langgraph.checkpoint.sqlite"),
-    "dbos_step": ("DBOS (SQLite system database): one step of a running workflow (one workflow running N steps)",
-                  "dbos"),
-    "langgraph_invoke": ("LangGraph SqliteSaver: one whole `invoke` per call, on a new thread (durability=\"sync\")",
-                         "langgraph.checkpoint.sqlite"),
+    "langgraph_step": (
+        "LangGraph SqliteSaver: one super-step of a running graph (one `invoke` looping N "
+        'super-steps, durability="sync")',
+        "langgraph.checkpoint.sqlite",
+    ),
+    "dbos_step": (
+        "DBOS (SQLite system database): one step of a running workflow (one workflow running N steps)",
+        "dbos",
+    ),
+    "langgraph_invoke": (
+        'LangGraph SqliteSaver: one whole `invoke` per call, on a new thread (durability="sync")',
+        "langgraph.checkpoint.sqlite",
+    ),
     "dbos_workflow": ("DBOS (SQLite system database): one whole one-step workflow per call", "dbos"),
 }
 """Every kind measured: its label, and the module that must be importable to measure it."""
@@ -87,8 +94,14 @@ class PeerResult:
 
 
 def _child(kind: str, tmp: Path, calls: int) -> tuple[list[float], str]:
-    proc = subprocess.run([sys.executable, "-m", "bench.peer_child", kind, str(tmp), str(calls)],
-                          cwd=_ROOT, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.peer_child", kind, str(tmp), str(calls)],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"exit {proc.returncode}: {tail}")

@@ -26,8 +26,13 @@ def have_pyinstrument() -> bool:
     return importlib.util.find_spec("pyinstrument") is not None
 
 
-async def profile_loop(work: Callable[[], Awaitable[Any]], *, interval: float = 0.0002, flat: bool = False,
-                       ours: tuple[str, ...] = ("/agentstop/",)) -> str:
+async def profile_loop(
+    work: Callable[[], Awaitable[Any]],
+    *,
+    interval: float = 0.0002,
+    flat: bool = False,
+    ours: tuple[str, ...] = ("/agentstop/",),
+) -> str:
     """Run `work` under pyinstrument (all of the event-loop thread); its call tree, in % of the total.
 
     With `flat=True`, the tree is followed by two flat lists: the functions the
@@ -84,9 +89,15 @@ def _flat(root: Any, ours: tuple[str, ...]) -> str:
         ranked = sorted(values.items(), key=lambda kv: -kv[1])[:_TOP]
         return [f"{v / total:6.1%}  {k}" for k, v in ranked if v / total >= 0.005]
 
-    return "\n".join(["own time (where the samples landed), % of the profiled time:", *table(own), "",
-                      f"inclusive time of the functions in {', '.join(p.strip('/') for p in ours)}:",
-                      *table(inclusive)])
+    return "\n".join(
+        [
+            "own time (where the samples landed), % of the profiled time:",
+            *table(own),
+            "",
+            f"inclusive time of the functions in {', '.join(p.strip('/') for p in ours)}:",
+            *table(inclusive),
+        ]
+    )
 
 
 class WriterProfile:

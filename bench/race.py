@@ -100,16 +100,26 @@ async def race_round(path: Path, callers: int, revoke_after: float, remote: bool
         revoked_seq = next(e.seq for e in events if e.kind == "revoked")
         violations = sum(1 for e in events if e.kind == "committing" and e.seq > revoked_seq)
         await sup.close()
-        return RaceRound(remote, committed, rejected, committed / (revoke_returned - began), violations, late,
-                         revoke_returned - revoke_began)
+        return RaceRound(
+            remote,
+            committed,
+            rejected,
+            committed / (revoke_returned - began),
+            violations,
+            late,
+            revoke_returned - revoke_began,
+        )
 
 
 async def run_race(cfg: Config, tmp: Path, log: Any) -> RaceResult:
     rng = random.Random(9)
     res = RaceResult()
     for r in range(cfg.race_rounds):
-        res.rounds.append(await race_round(tmp / f"race-{r}.db", cfg.race_callers, rng.uniform(0.005, 0.030),
-                                           remote=r % 2 == 1))
-    log(f"  {len(res.rounds)} rounds, {sum(r.committed for r in res.rounds)} committed, "
-        f"{res.violations} violations, {res.late_commits} late commits")
+        res.rounds.append(
+            await race_round(tmp / f"race-{r}.db", cfg.race_callers, rng.uniform(0.005, 0.030), remote=r % 2 == 1)
+        )
+    log(
+        f"  {len(res.rounds)} rounds, {sum(r.committed for r in res.rounds)} committed, "
+        f"{res.violations} violations, {res.late_commits} late commits"
+    )
     return res

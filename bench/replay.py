@@ -94,8 +94,9 @@ class ReplayResult:
 async def write_session(path: Path, events: int) -> tuple[SessionShape, float]:
     """A journal holding one stopped session of exactly `events` events; (its shape, seconds to write it)."""
     async with Journal.open(path) as journal:
-        await journal.create_session(SESSION_ID, task_name="replay benchmark", goal="Open me in replay.",
-                                     tools=["noop"])
+        await journal.create_session(
+            SESSION_ID, task_name="replay benchmark", goal="Open me in replay.", tools=["noop"]
+        )
         grant_id = await journal.issue_grant(SESSION_ID, GrantSpec())
         writer = journal._writer
         assert writer is not None
@@ -151,8 +152,9 @@ async def cli_rows(path: Path) -> tuple[list[Any], str]:
         return [(s, await Report.from_journal(j, s.session_id)) for s in sessions], sid
 
 
-async def open_in_tui(path: Path, rows: list[Any], sid: str, calls: int,
-                      phases: dict[str, float] | None = None) -> tuple[float, float]:
+async def open_in_tui(
+    path: Path, rows: list[Any], sid: str, calls: int, phases: dict[str, float] | None = None
+) -> tuple[float, float]:
     """Seconds from entering the replay app to its timeline screen showing the last moment, painted (wall, CPU).
 
     `phases`, when given, receives the wall time to each milestone: "ready" (the app is running, its
@@ -209,13 +211,17 @@ async def run_replay(cfg: Config, tmp: Path, log: Any) -> ReplayResult:
         res.total.append(steps["cli_rows"] + tui)
         for name, value in (("library", library_cpu), ("tui", tui_cpu), ("total", rows_cpu + tui_cpu)):
             res.cpu.setdefault(name, []).append(value)
-        log(f"  repeat {r + 1}/{cfg.replay_repeats}: library {res.library[-1] * 1e3:.0f} ms "
+        log(
+            f"  repeat {r + 1}/{cfg.replay_repeats}: library {res.library[-1] * 1e3:.0f} ms "
             f"(timeline at the end {steps['timeline_end'] * 1e3:.0f} ms), app to the first moment "
-            f"{tui * 1e3:.0f} ms")
+            f"{tui * 1e3:.0f} ms"
+        )
         if r >= 1 and min(res.total) > EARLY_STOP * TARGET and r + 1 < cfg.replay_repeats:
-            res.stopped_early = (f"stopped after {r + 1} of {cfg.replay_repeats} repeats: every one took more than "
-                                 f"{EARLY_STOP:.0f}{TIMES} the {TARGET:.0f} s target, so more repeats could not "
-                                 "change the verdict")
+            res.stopped_early = (
+                f"stopped after {r + 1} of {cfg.replay_repeats} repeats: every one took more than "
+                f"{EARLY_STOP:.0f}{TIMES} the {TARGET:.0f} s target, so more repeats could not "
+                "change the verdict"
+            )
             log(f"  {res.stopped_early}")
             break
     res.timeline_half.append(await timeline_half(path))

@@ -72,8 +72,10 @@ async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
     async with Journal.open(tmp / "report.db") as journal:
         sup, res.write_seconds, res.plan_first, res.plan_last = await _session_of(journal, cfg.report_calls)
         sid = sup.session_id
-        log(f"  wrote {cfg.report_calls} calls through ops in {res.write_seconds:.1f} s "
-            f"(plan_call {res.plan_first * 1e6:.0f} µs at the start, {res.plan_last * 1e6:.0f} µs at the end)")
+        log(
+            f"  wrote {cfg.report_calls} calls through ops in {res.write_seconds:.1f} s "
+            f"(plan_call {res.plan_first * 1e6:.0f} µs at the start, {res.plan_last * 1e6:.0f} µs at the end)"
+        )
 
         session = await journal.session(sid)
         calls = await journal.calls(sid)
@@ -95,8 +97,12 @@ async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
             t = clock()
             await journal.report_rows(sid)
             res.read_rows.append(clock() - t)
-        res.buckets = {"done": len(report.done), "interrupted": len(report.interrupted),
-                       "in flight": len(report.in_flight), "undoable": len(report.undoable)}
+        res.buckets = {
+            "done": len(report.done),
+            "interrupted": len(report.interrupted),
+            "in flight": len(report.in_flight),
+            "undoable": len(report.undoable),
+        }
 
         for i in range(cfg.deep_calls):
             t = clock()
@@ -114,7 +120,8 @@ async def _large(cfg: Config, tmp: Path, res: ReportResult, log: Any) -> None:
     res.large_calls = cfg.report_large_calls
     async with Journal.open(tmp / "report-large.db") as journal:
         sup, res.large_write_seconds, res.large_plan_first, res.large_plan_last = await _session_of(
-            journal, cfg.report_large_calls)
+            journal, cfg.report_large_calls
+        )
         sid = sup.session_id
         for _ in range(max(3, cfg.report_repeats // 3)):
             t = clock()

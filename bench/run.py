@@ -75,61 +75,108 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def judge(cfg: Config, o: OverheadResult, c: ConcurrencyResult, s: StopResult, race: RaceResult,
-          rep: ReportResult, rp: ReplayResult) -> list[Target]:
+def judge(
+    cfg: Config,
+    o: OverheadResult,
+    c: ConcurrencyResult,
+    s: StopResult,
+    race: RaceResult,
+    rep: ReportResult,
+    rp: ReplayResult,
+) -> list[Target]:
     targets = []
     ratio = o.ratio("gated")
-    targets.append(Target(
-        "gated", "gated call at 1 caller vs raw floor", f"≤ {fmt_ratio(1.3)}",
-        f"{fmt_ratio(ratio.median)} (spread {fmt_ratio(ratio.lo)}{DASH}{fmt_ratio(ratio.hi)} over {ratio.repeats} "
-        f"repeats; {fmt_time(o.summary('gated').median)} vs {fmt_time(o.summary('raw').median)})",
-        ratio.median <= 1.30))
+    targets.append(
+        Target(
+            "gated",
+            "gated call at 1 caller vs raw floor",
+            f"≤ {fmt_ratio(1.3)}",
+            f"{fmt_ratio(ratio.median)} (spread {fmt_ratio(ratio.lo)}{DASH}{fmt_ratio(ratio.hi)} over {ratio.repeats} "
+            f"repeats; {fmt_time(o.summary('gated').median)} vs {fmt_time(o.summary('raw').median)})",
+            ratio.median <= 1.30,
+        )
+    )
     p = o.peers
     for peer, wanted in PEER_TARGETS.items():
         if not (p.ran(peer) and p.ran("gated")):
             continue
         times = Spread.of(p.ratios(peer, "gated"))
-        targets.append(Target(
-            "peer", f"gated call vs {PEER_KINDS[peer][0].split(':')[0]} step of a running "
-            f"{'graph' if 'langgraph' in peer else 'workflow'}", f"≥ {wanted:g}{TIMES} cheaper",
-            f"{times.median:.2f}{TIMES} cheaper (spread {times.lo:.2f}{DASH}{times.hi:.2f} over {times.repeats} "
-            f"interleaved repeats, each kind in its own process; {fmt_time(p.median(peer))} a step vs "
-            f"{fmt_time(p.median('gated'))} a gated call)", times.median >= wanted))
+        targets.append(
+            Target(
+                "peer",
+                f"gated call vs {PEER_KINDS[peer][0].split(':')[0]} step of a running "
+                f"{'graph' if 'langgraph' in peer else 'workflow'}",
+                f"≥ {wanted:g}{TIMES} cheaper",
+                f"{times.median:.2f}{TIMES} cheaper (spread {times.lo:.2f}{DASH}{times.hi:.2f} over {times.repeats} "
+                f"interleaved repeats, each kind in its own process; {fmt_time(p.median(peer))} a step vs "
+                f"{fmt_time(p.median('gated'))} a gated call)",
+                times.median >= wanted,
+            )
+        )
     top = max(cfg.callers)
     cost = c.cost(top)
     vs = Spread.of(c.levels[top].vs_floor)
-    targets.append(Target(
-        "callers", f"{top} callers: cost per call below the raw floor's single-caller cost",
-        f"< {fmt_ratio(1.0)} the floor",
-        f"{fmt_ratio(vs.median)} the floor measured around it (spread {fmt_ratio(vs.lo)}{DASH}{fmt_ratio(vs.hi)}; "
-        f"{fmt_time(cost.median)} per call vs {fmt_time(Spread.of(c.floor_cost).median)})",
-        vs.median < 1.0))
+    targets.append(
+        Target(
+            "callers",
+            f"{top} callers: cost per call below the raw floor's single-caller cost",
+            f"< {fmt_ratio(1.0)} the floor",
+            f"{fmt_ratio(vs.median)} the floor measured around it (spread {fmt_ratio(vs.lo)}{DASH}{fmt_ratio(vs.hi)}; "
+            f"{fmt_time(cost.median)} per call vs {fmt_time(Spread.of(c.floor_cost).median)})",
+            vs.median < 1.0,
+        )
+    )
     worst = max(cfg.in_flight)
     revoked = s.phase(worst, "revoked")
-    targets.append(Target(
-        "stop", f"stop→revoked p99 with {worst} calls in flight", "< 5 ms",
-        f"p99 {fmt_time(revoked.p99)}, p50 {fmt_time(revoked.p50)} over {revoked.n} stops",
-        revoked.p99 < 0.005))
+    targets.append(
+        Target(
+            "stop",
+            f"stop→revoked p99 with {worst} calls in flight",
+            "< 5 ms",
+            f"p99 {fmt_time(revoked.p99)}, p50 {fmt_time(revoked.p50)} over {revoked.n} stops",
+            revoked.p99 < 0.005,
+        )
+    )
     fj = rep.dist("from_journal")
-    targets.append(Target(
-        "report", f"report for {rep.calls:,} calls (Report.from_journal, median)", "< 100 ms",
-        f"{fmt_time(fj.p50)} (max {fmt_time(fj.hi)}; Report.build alone {fmt_time(rep.dist('build').p50)})",
-        fj.p50 < 0.100))
+    targets.append(
+        Target(
+            "report",
+            f"report for {rep.calls:,} calls (Report.from_journal, median)",
+            "< 100 ms",
+            f"{fmt_time(fj.p50)} (max {fmt_time(fj.hi)}; Report.build alone {fmt_time(rep.dist('build').p50)})",
+            fj.p50 < 0.100,
+        )
+    )
     large = rep.dist("large_from_journal")
-    targets.append(Target(
-        "report_large", f"report for {rep.large_calls:,} calls (Report.from_journal, median)", "< 1 s",
-        f"{fmt_time(large.p50)} (max {fmt_time(large.hi)} over {large.n} timings)", large.p50 < 1.0))
-    targets.append(Target(
-        "race", "fence race: no call passes the fence after a revoke", "0 violations",
-        f"{race.violations} violations, {race.late_commits} late commits in {len(race.rounds)} rounds",
-        race.violations == 0 and race.late_commits == 0))
+    targets.append(
+        Target(
+            "report_large",
+            f"report for {rep.large_calls:,} calls (Report.from_journal, median)",
+            "< 1 s",
+            f"{fmt_time(large.p50)} (max {fmt_time(large.hi)} over {large.n} timings)",
+            large.p50 < 1.0,
+        )
+    )
+    targets.append(
+        Target(
+            "race",
+            "fence race: no call passes the fence after a revoke",
+            "0 violations",
+            f"{race.violations} violations, {race.late_commits} late commits in {len(race.rounds)} rounds",
+            race.violations == 0 and race.late_commits == 0,
+        )
+    )
     total, library = rp.dist("total"), rp.dist("library")
-    targets.append(Target(
-        "replay", f"opening a {rp.shape.events:,}-event session in replay (CLI + app to the first moment, median)",
-        f"< {REPLAY_TARGET:.0f} s",
-        f"{fmt_time(total.p50)} (range {fmt_time(total.lo)}{DASH}{fmt_time(total.hi)} over {total.n} repeats; "
-        f"the library steps alone {fmt_time(library.p50)})",
-        total.p50 < REPLAY_TARGET))
+    targets.append(
+        Target(
+            "replay",
+            f"opening a {rp.shape.events:,}-event session in replay (CLI + app to the first moment, median)",
+            f"< {REPLAY_TARGET:.0f} s",
+            f"{fmt_time(total.p50)} (range {fmt_time(total.lo)}{DASH}{fmt_time(total.hi)} over {total.n} repeats; "
+            f"the library steps alone {fmt_time(library.p50)})",
+            total.p50 < REPLAY_TARGET,
+        )
+    )
     return targets
 
 
@@ -141,8 +188,15 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def explain(targets: list[Target], o: OverheadResult, c: ConcurrencyResult, s: StopResult,
-            rep: ReportResult, rp: ReplayResult, cfg: Config) -> None:
+def explain(
+    targets: list[Target],
+    o: OverheadResult,
+    c: ConcurrencyResult,
+    s: StopResult,
+    rep: ReportResult,
+    rp: ReplayResult,
+    cfg: Config,
+) -> None:
     """Data-driven reasons for each missed target, from the measurements themselves."""
     by_key = {t.key: t for t in targets}
     _explain_gated(by_key["gated"], o)
@@ -163,9 +217,11 @@ def ladder_note(o: OverheadResult) -> str:
     if a.matches_ladder:
         return ""
     model = "; ".join(f"{k} ({'FULL' if d else 'NORMAL'})" for k, d in SHAPE)
-    return (f"The ladder models a gated call as {model}, but `Supervisor.call` wrote {a.shape_text} in "
-            f"{a.shape_share:.0%} of the instrumented calls: the ladder's steps no longer add up to the gated call "
-            "(update bench/variants.py).")
+    return (
+        f"The ladder models a gated call as {model}, but `Supervisor.call` wrote {a.shape_text} in "
+        f"{a.shape_share:.0%} of the instrumented calls: the ladder's steps no longer add up to the gated call "
+        "(update bench/variants.py)."
+    )
 
 
 def _explain_gated(t: Target, o: OverheadResult) -> None:
@@ -185,40 +241,55 @@ def _explain_gated(t: Target, o: OverheadResult) -> None:
         t.why.append(note)
     if t.passed:
         return
-    ladder = [("raw", "the floor"),
-              ("ops_3txn", f"agentstop's schema and `ops` in the call's {len(SHAPE)} transactions, no thread"),
-              ("journal_api", f"the same {len(SHAPE)} writes through `Journal` (writer thread, async hops)"),
-              ("gated", "`Supervisor.call` (CallPath on top)")]
+    ladder = [
+        ("raw", "the floor"),
+        ("ops_3txn", f"agentstop's schema and `ops` in the call's {len(SHAPE)} transactions, no thread"),
+        ("journal_api", f"the same {len(SHAPE)} writes through `Journal` (writer thread, async hops)"),
+        ("gated", "`Supervisor.call` (CallPath on top)"),
+    ]
     steps = []
     for (prev, _), (cur, label) in itertools.pairwise(ladder):
         before, after = o.summary(prev).median, o.summary(cur).median
         sign = "+" if after >= before else "-"
         steps.append(f"{label}: {fmt_time(after)} ({sign}{fmt_time(abs(after - before))})")
     merged, three = o.summary("ops_2txn").median, o.summary("ops_3txn").median
-    t.why.append(f"The ladder from the floor ({fmt_time(floor)}) up, medians of the same run: " + "; ".join(steps)
-                 + ". One merge further (the plan in the fence's transaction: 2 transactions, both FULL) "
-                 f"measured {fmt_time(merged)} ({'+' if merged >= three else '-'}{fmt_time(abs(merged - three))} "
-                 f"against {len(SHAPE)} transactions).")
+    t.why.append(
+        f"The ladder from the floor ({fmt_time(floor)}) up, medians of the same run: "
+        + "; ".join(steps)
+        + ". One merge further (the plan in the fence's transaction: 2 transactions, both FULL) "
+        f"measured {fmt_time(merged)} ({'+' if merged >= three else '-'}{fmt_time(abs(merged - three))} "
+        f"against {len(SHAPE)} transactions)."
+    )
     normal = [kinds for kinds, durable in a.shape if not durable]
     one_unit = all(" + " not in kinds for kinds, _ in a.shape)
-    statements = ("read the call's state, update its row, append its event; the fence also records `prepared` "
-                  "and reads and updates the grant")
-    line = (f"A gated call is {a.batches_per_call:.1f} writer transactions, {a.durable_per_call:.1f} of them "
-            f"fsynced, and {a.batches_per_call:.0f} thread round trips (logged: {a.shape_text}, in "
-            f"{a.shape_share:.0%} of the calls). Each transaction runs several statements ({statements}: "
-            f"{fmt_time(a.writer_units)} of SQL per call) and dirties more pages than the floor's one row.")
+    statements = (
+        "read the call's state, update its row, append its event; the fence also records `prepared` "
+        "and reads and updates the grant"
+    )
+    line = (
+        f"A gated call is {a.batches_per_call:.1f} writer transactions, {a.durable_per_call:.1f} of them "
+        f"fsynced, and {a.batches_per_call:.0f} thread round trips (logged: {a.shape_text}, in "
+        f"{a.shape_share:.0%} of the calls). Each transaction runs several statements ({statements}: "
+        f"{fmt_time(a.writer_units)} of SQL per call) and dirties more pages than the floor's one row."
+    )
     if normal:
-        line += (f" {' and '.join(f'`{k}`' for k in normal)} commit{'s' if len(normal) == 1 else ''} at NORMAL, "
-                 "but the next FULL commit's fsync covers the WAL frames written before it: "
-                 f"{'it costs' if len(normal) == 1 else 'they cost'} a transaction and its writes, not an fsync.")
+        line += (
+            f" {' and '.join(f'`{k}`' for k in normal)} commit{'s' if len(normal) == 1 else ''} at NORMAL, "
+            "but the next FULL commit's fsync covers the WAL frames written before it: "
+            f"{'it costs' if len(normal) == 1 else 'they cost'} a transaction and its writes, not an fsync."
+        )
     t.why.append(line)
-    overhead = ("BEGIN, pragma switches, COMMIT and the FULL ones' fsync; no savepoints, each transaction holding "
-                "one unit" if one_unit else "BEGIN, savepoints, pragma switches, COMMIT and the FULL ones' fsync")
+    overhead = (
+        "BEGIN, pragma switches, COMMIT and the FULL ones' fsync; no savepoints, each transaction holding one unit"
+        if one_unit
+        else "BEGIN, savepoints, pragma switches, COMMIT and the FULL ones' fsync"
+    )
     python = a.total - sum(v for k, v in a.stages.items() if not k.startswith("rest"))
     t.why.append(
         f"Instrumented pass ({fmt_time(a.total)} per call): writer thread busy {fmt_time(a.writer_busy)} "
         f"(units' SQL {fmt_time(a.writer_units)}; {overhead}: {fmt_time(a.writer_busy - a.writer_units)}); "
-        f"an empty unit's round trip is {fmt_time(a.empty_round_trip)}; CallPath's own Python {fmt_time(python)}.")
+        f"an empty unit's round trip is {fmt_time(a.empty_round_trip)}; CallPath's own Python {fmt_time(python)}."
+    )
 
 
 def _explain_peer(t: Target, o: OverheadResult) -> None:
@@ -233,13 +304,19 @@ def _explain_peer(t: Target, o: OverheadResult) -> None:
             f"Measured against the raw floor in the same repeats, the peer's step is {fmt_ratio(floor_ratio.median)} "
             f"the floor and a gated call {fmt_ratio(gated_ratio.median)}. A gated call {wanted:g}{TIMES} cheaper than "
             f"this step would have to cost {fmt_ratio(floor_ratio.median / wanted)} the floor"
-            + (": below the two fsyncs that any write-ahead record of intent and outcome pays on this disk, "
-               "which no journal that keeps both durable can reach." if floor_ratio.median / wanted < 1.0 else
-               "."))
+            + (
+                ": below the two fsyncs that any write-ahead record of intent and outcome pays on this disk, "
+                "which no journal that keeps both durable can reach."
+                if floor_ratio.median / wanted < 1.0
+                else "."
+            )
+        )
     if not t.passed:
-        t.why.append("Where a gated call's time goes is the *gated call at 1 caller* target's profile and ladder "
-                     "(the added cost over the floor is the journal's extra statements, the writer-thread hops "
-                     "and CallPath's Python).")
+        t.why.append(
+            "Where a gated call's time goes is the *gated call at 1 caller* target's profile and ladder "
+            "(the added cost over the floor is the journal's extra statements, the writer-thread hops "
+            "and CallPath's Python)."
+        )
 
 
 def _explain_callers(t: Target, c: ConcurrencyResult, cfg: Config) -> None:
@@ -264,8 +341,13 @@ def _explain_callers(t: Target, c: ConcurrencyResult, cfg: Config) -> None:
         "the disk is no longer the limit; the CPU is. The writer thread's SQL "
         f"({fmt_time(_mid(level.writer_sql_per_call))} per call) and the event loop's CallPath Python share "
         "one GIL, so they run one after the other rather than on both cores."
-        + (f" By journal write, the largest share of that SQL is `{largest}` ({fmt_time(share[largest])} per call; "
-           "section 2 has the split)." if largest else ""))
+        + (
+            f" By journal write, the largest share of that SQL is `{largest}` ({fmt_time(share[largest])} per call; "
+            "section 2 has the split)."
+            if largest
+            else ""
+        )
+    )
 
 
 def revoke_facts(s: StopResult) -> str:
@@ -277,19 +359,31 @@ def revoke_facts(s: StopResult) -> str:
     before = max((x.batches_before for x in samples), default=0)
     own = Dist.of([x.revoke_busy for x in samples])
     if durable == 0:
-        sync = "at NORMAL, without an fsync of its own (it reaches the disk with the next durable commit: the WAL is " \
-               "synced in order, so no `committing` written after it can be on disk without it)"
+        sync = (
+            "at NORMAL, without an fsync of its own (it reaches the disk with the next durable commit: the WAL is "
+            "synced in order, so no `committing` written after it can be on disk without it)"
+        )
     elif durable == n:
         sync = "at FULL, with an fsync of its own"
     else:
         sync = f"at FULL (an fsync of its own) in {durable} of them and at NORMAL in the rest"
-    queue = ("jumping the writer's queue (urgent) in every stop" if urgent == n else
-             "in queue order" if urgent == 0 else f"urgent in {urgent} of {n} stops")
-    return (f"In all {n} stops of this run the revoke (mark the stop, revoke the grant, append the event) was one "
-            f"writer unit, {queue}; its transaction committed {sync}, held no other unit in {alone} of {n}, and "
-            f"took the writer p50 {fmt_time(own.p50)}, p99 {fmt_time(own.p99)}. "
-            + (f"At most {_count(before, 'transaction')} started between `stop()` and it." if before else
-               "No other transaction started between `stop()` and it (one already running may have ended first)."))
+    queue = (
+        "jumping the writer's queue (urgent) in every stop"
+        if urgent == n
+        else "in queue order"
+        if urgent == 0
+        else f"urgent in {urgent} of {n} stops"
+    )
+    return (
+        f"In all {n} stops of this run the revoke (mark the stop, revoke the grant, append the event) was one "
+        f"writer unit, {queue}; its transaction committed {sync}, held no other unit in {alone} of {n}, and "
+        f"took the writer p50 {fmt_time(own.p50)}, p99 {fmt_time(own.p99)}. "
+        + (
+            f"At most {_count(before, 'transaction')} started between `stop()` and it."
+            if before
+            else "No other transaction started between `stop()` and it (one already running may have ended first)."
+        )
+    )
 
 
 def _explain_stop(t: Target, s: StopResult, cfg: Config) -> None:
@@ -300,15 +394,19 @@ def _explain_stop(t: Target, s: StopResult, cfg: Config) -> None:
     rows = ", ".join(f"{n} in flight {fmt_time(s.phase(n, 'revoked').p99)}" for n in cfg.in_flight)
     revoked = s.phase(worst, "revoked")
     writer = s.phase(worst, "writer")
-    t.why = [revoke_facts(s) + f" The p99 by calls in flight: {rows}.",
-             f"Measured on each stop with {worst} in flight: the writer's time inside transactions up to the revoke "
-             f"returning is p50 {fmt_time(writer.p50)}, p99 {fmt_time(writer.p99)}, against "
-             f"{fmt_time(revoked.p50)} and {fmt_time(revoked.p99)} for the revoke; the rest (queue, thread hops, "
-             "event loop) is the difference."]
+    t.why = [
+        revoke_facts(s) + f" The p99 by calls in flight: {rows}.",
+        f"Measured on each stop with {worst} in flight: the writer's time inside transactions up to the revoke "
+        f"returning is p50 {fmt_time(writer.p50)}, p99 {fmt_time(writer.p99)}, against "
+        f"{fmt_time(revoked.p50)} and {fmt_time(revoked.p99)} for the revoke; the rest (queue, thread hops, "
+        "event loop) is the difference.",
+    ]
     durable, _ = s.share("revoke_durable")
-    t.why.append(f"For context, one bare committed INSERT at FULL on this disk, measured right before each stop: "
-                 f"p50 {fmt_time(disk.p50)}, p99 {fmt_time(disk.p99)} (worst {fmt_time(disk.hi)})"
-                 + ("." if durable else ", which the revoke no longer waits for."))
+    t.why.append(
+        f"For context, one bare committed INSERT at FULL on this disk, measured right before each stop: "
+        f"p50 {fmt_time(disk.p50)}, p99 {fmt_time(disk.p99)} (worst {fmt_time(disk.hi)})"
+        + ("." if durable else ", which the revoke no longer waits for.")
+    )
 
 
 def _explain_report(t: Target, rep: ReportResult, profiled: bool) -> None:
@@ -325,39 +423,58 @@ def _explain_report(t: Target, rep: ReportResult, profiled: bool) -> None:
         f"took about {fmt_time(building)} ({fmt_time(building / per)} a call). "
         f"For comparison, `Journal.calls` (every column, decoded into `CallRecord`s) {fmt_time(rc.p50)} and "
         f"`Report.build` over those records {fmt_time(b.p50)}."
-        + (" The profile under *Where the time goes* shows which functions inside them take the time."
-           if profiled else ""),
+        + (
+            " The profile under *Where the time goes* shows which functions inside them take the time."
+            if profiled
+            else ""
+        ),
     ]
     if t.key == "report_large":
         lg = rep.dist("large_from_journal")
-        t.why.append(f"On the {rep.large_calls:,}-call session `Report.from_journal` took {fmt_time(lg.p50)}, "
-                     f"{fmt_time(lg.p50 / rep.large_calls)} a call, against {fmt_time(fj.p50 / per)} a call on the "
-                     f"{per:,}-call one: the cost is per call, so the target needs a cheaper call, not a cheaper "
-                     "session.")
+        t.why.append(
+            f"On the {rep.large_calls:,}-call session `Report.from_journal` took {fmt_time(lg.p50)}, "
+            f"{fmt_time(lg.p50 / rep.large_calls)} a call, against {fmt_time(fj.p50 / per)} a call on the "
+            f"{per:,}-call one: the cost is per call, so the target needs a cheaper call, not a cheaper "
+            "session."
+        )
 
 
 def _explain_replay(t: Target, rp: ReplayResult) -> None:
     if t.passed:
         return
-    d = {name: rp.dist(name).p50 for name in ("cli_rows", "open_read", "open_report", "timeline_end", "library",
-                                              "tui", "total")}
+    d = {
+        name: rp.dist(name).p50
+        for name in ("cli_rows", "open_read", "open_report", "timeline_end", "library", "tui", "total")
+    }
     events, calls = rp.shape.events, rp.shape.calls
-    steps = sorted((("the CLI's reports of every session (the sessions browser's rows)", d["cli_rows"]),
-                    ("reading the session's events", d["open_read"]),
-                    ("its report, built again by the app", d["open_report"]),
-                    ("`Timeline.at(last)`, the first moment shown", d["timeline_end"])), key=lambda kv: -kv[1])
+    steps = sorted(
+        (
+            ("the CLI's reports of every session (the sessions browser's rows)", d["cli_rows"]),
+            ("reading the session's events", d["open_read"]),
+            ("its report, built again by the app", d["open_report"]),
+            ("`Timeline.at(last)`, the first moment shown", d["timeline_end"]),
+        ),
+        key=lambda kv: -kv[1],
+    )
     t.why = [
         f"The library steps take {fmt_time(d['library'])} (p50s): "
-        + "; ".join(f"{what} {fmt_time(v)}" for what, v in steps) + ".",
+        + "; ".join(f"{what} {fmt_time(v)}" for what, v in steps)
+        + ".",
     ]
     if rp.timeline_half:
         half = _mid(rp.timeline_half)
         growth = d["timeline_end"] / half if half else 0.0
-        shape = ("it grows with the square of the events" if growth > 3 else
-                 "it grows about in proportion" if growth >= 1.5 else
-                 "it grows less than in proportion (fixed costs weigh at this size)")
-        line = (f"`Timeline.at(last)` on the first half of the events took {fmt_time(half)}, on all "
-                f"{events:,} {fmt_time(d['timeline_end'])}: {growth:.1f}{TIMES} for twice the events, so {shape}.")
+        shape = (
+            "it grows with the square of the events"
+            if growth > 3
+            else "it grows about in proportion"
+            if growth >= 1.5
+            else "it grows less than in proportion (fixed costs weigh at this size)"
+        )
+        line = (
+            f"`Timeline.at(last)` on the first half of the events took {fmt_time(half)}, on all "
+            f"{events:,} {fmt_time(d['timeline_end'])}: {growth:.1f}{TIMES} for twice the events, so {shape}."
+        )
         t.why.append(line)
     ready = _mid(rp.tui_ready)
     opening = _mid([p - r for p, r in zip(rp.tui_populated, rp.tui_ready, strict=True)])
@@ -368,11 +485,14 @@ def _explain_replay(t: Target, rp: ReplayResult) -> None:
         f"it runs; {fmt_time(opening)} more until its timeline screen is mounted with a row per call "
         f"({calls:,}), of which the library steps it repeats (events, report, timeline) took about "
         f"{fmt_time(repeated)} on their own; then {fmt_time(painting)} to the first frame painted (Textual's "
-        "layout of the new rows and the render).")
+        "layout of the new rows and the render)."
+    )
     cpu = rp.cpu_dist("total")
     if cpu is not None:
-        t.why.append(f"This process's CPU time over the whole open was {fmt_time(cpu.p50)} (p50) of "
-                     f"{fmt_time(d['total'])} wall: the rest is the machine's other load.")
+        t.why.append(
+            f"This process's CPU time over the whole open was {fmt_time(cpu.p50)} (p50) of "
+            f"{fmt_time(d['total'])} wall: the rest is the machine's other load."
+        )
 
 
 async def _profile_calls(path: Path, callers: int, total: int) -> list[tuple[str, str]]:
@@ -396,9 +516,10 @@ async def _profile_calls(path: Path, callers: int, total: int) -> list[tuple[str
 
         loop = await profile_loop(work)
         await sup.close()
-        return [("event-loop thread, call tree in % of the profiled time (pyinstrument; library frames folded)",
-                 loop),
-                ("journal writer thread, top functions by own time (cProfile)", writer.top())]
+        return [
+            ("event-loop thread, call tree in % of the profiled time (pyinstrument; library frames folded)", loop),
+            ("journal writer thread, top functions by own time (cProfile)", writer.top()),
+        ]
 
 
 async def _profile_reports(path: Path) -> str:
@@ -422,9 +543,13 @@ async def _profile_replay(path: Path, calls: int) -> list[tuple[str, str]]:
         await open_in_tui(path, rows, sid, calls)
 
     tree = "event-loop thread, call tree in % of the profiled time (pyinstrument), then flat lists"
-    return [(f"the library steps of one open; {tree}", await profile_loop(library, interval=0.001, flat=True)),
-            (f"the app, from start to the first moment painted; {tree}",
-             await profile_loop(tui, interval=0.001, flat=True, ours=("/agentstop/", "/textual/widgets/")))]
+    return [
+        (f"the library steps of one open; {tree}", await profile_loop(library, interval=0.001, flat=True)),
+        (
+            f"the app, from start to the first moment painted; {tree}",
+            await profile_loop(tui, interval=0.001, flat=True, ours=("/agentstop/", "/textual/widgets/")),
+        ),
+    ]
 
 
 async def profile_misses(targets: list[Target], cfg: Config, tmp: Path, rp: ReplayResult) -> None:
@@ -439,9 +564,12 @@ async def profile_misses(targets: list[Target], cfg: Config, tmp: Path, rp: Repl
             callers = 1 if target.key == "gated" else max(cfg.callers)
             target.profiles = await _profile_calls(tmp / f"profile-{target.key}.db", callers, cfg.concurrent_calls)
         elif target.key in ("report", "report_large"):
-            target.profiles = [("event-loop thread, 5 reports, call tree in % of the profiled time (pyinstrument)",
-                                await _profile_reports(tmp / ("report.db" if target.key == "report"
-                                                              else "report-large.db")))]
+            target.profiles = [
+                (
+                    "event-loop thread, 5 reports, call tree in % of the profiled time (pyinstrument)",
+                    await _profile_reports(tmp / ("report.db" if target.key == "report" else "report-large.db")),
+                )
+            ]
         elif target.key == "replay":
             target.profiles = await _profile_replay(tmp / "replay.db", rp.shape.calls)
 
@@ -479,8 +607,9 @@ async def run_all(cfg: Config) -> Results:
             note = "profiled with pyinstrument (event-loop thread) and cProfile (journal writer thread)"
             await profile_misses(targets, cfg, tmp, replay)
     machine["load average at end (1, 5, 15 min)"] = load_average()
-    return Results(cfg, machine, overhead, concurrency, stop, race, report, tui, replay, fleet, targets,
-                   clock() - began, note)
+    return Results(
+        cfg, machine, overhead, concurrency, stop, race, report, tui, replay, fleet, targets, clock() - began, note
+    )
 
 
 def print_targets(results: Results) -> None:

@@ -47,14 +47,27 @@ class SessionShape:
 
 def _plan(conn: Any, session_id: str, grant_id: int, i: int, at: float) -> str:
     call_id: str = ops.plan_call(
-        conn, session_id=session_id, tool="noop", summary=f"noop n={i}", resource="noop", args={"n": i},
-        reversibility="reversible", on_stop="wait", can_compensate=True, can_lookup=False, undo_hint="",
-        idempotency_key=uuid.uuid4().hex, grant_id=grant_id, at=at)
+        conn,
+        session_id=session_id,
+        tool="noop",
+        summary=f"noop n={i}",
+        resource="noop",
+        args={"n": i},
+        reversibility="reversible",
+        on_stop="wait",
+        can_compensate=True,
+        can_lookup=False,
+        undo_hint="",
+        idempotency_key=uuid.uuid4().hex,
+        grant_id=grant_id,
+        at=at,
+    )
     return call_id
 
 
-def _one_call(conn: Any, session_id: str, grant_id: int, i: int, at: float, deadline: bool,
-              plan_times: list[float] | None) -> str:
+def _one_call(
+    conn: Any, session_id: str, grant_id: int, i: int, at: float, deadline: bool, plan_times: list[float] | None
+) -> str:
     """One call of the mix; returns its final state."""
     began = clock()
     call_id = _plan(conn, session_id, grant_id, i, at)
@@ -86,8 +99,9 @@ def _one_call(conn: Any, session_id: str, grant_id: int, i: int, at: float, dead
     return "committed"
 
 
-def write_calls(session_id: str, grant_id: int, n: int, *, deadline: bool = True,
-                plan_times: list[float] | None = None) -> Callable[[Any], SessionShape]:
+def write_calls(
+    session_id: str, grant_id: int, n: int, *, deadline: bool = True, plan_times: list[float] | None = None
+) -> Callable[[Any], SessionShape]:
     """A writer unit that appends `n` calls of the mix to the session.
 
     Args:
@@ -110,8 +124,9 @@ def write_calls(session_id: str, grant_id: int, n: int, *, deadline: bool = True
     return unit
 
 
-def write_replay_session(session_id: str, grant_id: int, events: int, *,
-                         after_stop: int = 64) -> Callable[[Any], SessionShape]:
+def write_replay_session(
+    session_id: str, grant_id: int, events: int, *, after_stop: int = 64
+) -> Callable[[Any], SessionShape]:
     """A writer unit that fills the session up to exactly `events` events, the way a stopped run leaves it.
 
     Each call is preceded by one transcript event (the agent's thought), then

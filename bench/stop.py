@@ -139,8 +139,9 @@ async def one_stop(path: Path, in_flight: int) -> StopSample:
         # Summed from the log once the stop is over: a batch's time is known only when it ends,
         # and it wakes its callers before that.
         writer = sum(b.busy for b in counter.log[: (at if at is not None else -1) + 1])
-        sample = StopSample(revoked_at[0] - began, planner.cancelled_at - began, ended - began,
-                            len(report.in_flight), writer)
+        sample = StopSample(
+            revoked_at[0] - began, planner.cancelled_at - began, ended - began, len(report.in_flight), writer
+        )
         if at is not None:
             batch = counter.log[at]
             sample.revoke_durable, sample.revoke_urgent = batch.durable, batch.urgent

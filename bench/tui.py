@@ -140,7 +140,6 @@ class Probe:
         self.refresh = self.show = 0.0
 
 
-
 async def _wait(pilot: Any, condition: Any, what: str) -> None:
     """Let the app run until `condition()`, looking every millisecond.
 
@@ -168,9 +167,15 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
     from agentstop.tui.screens.report import WINDOW, ReportScreen
 
     res = TuiResult(calls=cfg.report_calls)
-    config = SessionConfig(journal_path=tmp / "tui.db", tools=ToolRegistry([Noop()]), grant=GrantSpec(),
-                           planner=IdlePlanner(), task_name="TUI benchmark", goal="Hold a long session on screen.",
-                           session_id=SESSION_ID)
+    config = SessionConfig(
+        journal_path=tmp / "tui.db",
+        tools=ToolRegistry([Noop()]),
+        grant=GrantSpec(),
+        planner=IdlePlanner(),
+        task_name="TUI benchmark",
+        goal="Hold a long session on screen.",
+        session_id=SESSION_ID,
+    )
     app = make_app(config)
     delivered = 0
 
@@ -198,8 +203,12 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
 
         def taken_in() -> bool:
             report = app.report
-            return (bridge.after >= last_seq and effects.row_count >= cfg.report_calls and report is not None
-                    and len(report.all_calls) >= cfg.report_calls)
+            return (
+                bridge.after >= last_seq
+                and effects.row_count >= cfg.report_calls
+                and report is not None
+                and len(report.all_calls) >= cfg.report_calls
+            )
 
         await _wait(pilot, taken_in, "the run screen showed every call")
         await pilot.pause(0)
@@ -210,8 +219,11 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
         # Pushed alone (Tab), the screen's on_mount asks the app to fill it while Textual does not
         # count it as mounted yet, so it stays empty until the next refresh: probe that once.
         app.action_show_report()
-        await _wait(pilot, lambda: app.screen is app.report_screen and app.report_screen.is_mounted,
-                    "the report screen was shown")
+        await _wait(
+            pilot,
+            lambda: app.screen is app.report_screen and app.report_screen.is_mounted,
+            "the report screen was shown",
+        )
         await pilot.pause(0.2)
         res.rows_after_push_alone = sum(app.report_screen.table(key).row_count for key in SECTIONS)
         app.action_show_run()
@@ -235,14 +247,21 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             assert report is not None
             res.rows = {key: len(getattr(report, key)) for key in SECTIONS}
             want = {key: min(n, WINDOW) for key, n in res.rows.items()}  # a section shows the latest WINDOW
-            await _wait(pilot, lambda: all(screen.table(key).row_count == n for key, n in want.items()),
-                        "the report screen showed every row")
+            await _wait(
+                pilot,
+                lambda: all(screen.table(key).row_count == n for key, n in want.items()),
+                "the report screen showed every row",
+            )
             await pilot.pause(0)
             ended = clock()
             if record:
                 phases = res.phases.setdefault("report_push", {})
-                for part, seconds in (("mount", mounted - began), ("rebuild", refreshed - mounted - probe.show),
-                                      ("show", probe.show), ("paint", ended - refreshed)):
+                for part, seconds in (
+                    ("mount", mounted - began),
+                    ("rebuild", refreshed - mounted - probe.show),
+                    ("show", probe.show),
+                    ("paint", ended - refreshed),
+                ):
                     phases.setdefault(part, []).append(seconds)
             spent = ended - began, cpu_clock() - cpu
             app.action_show_run()
@@ -265,8 +284,9 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
 
         async def refresh(ids: list[str], on_report: bool) -> tuple[float, float]:
             for call_id in ids:
-                await journal.transition(SESSION_ID, call_id, CallState.COMMITTED, durable=True,
-                                         receipt={"reconciled": True})
+                await journal.transition(
+                    SESSION_ID, call_id, CallState.COMMITTED, durable=True, receipt={"reconciled": True}
+                )
             old = app.report
             screen = app.report_screen
 
@@ -286,14 +306,21 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             await pilot.pause(0)
             return clock() - began, cpu_clock() - cpu
 
-        batches = [unknown[i:i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
+        batches = [unknown[i : i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
         for on_report in (False, True):
             if on_report:
                 app.report_screen = ReportScreen(config.clock)
                 app.action_show_report()
                 app.call_later(app.refresh_report)
-                await _wait(pilot, lambda: app.screen is app.report_screen and app.report_screen.is_mounted
-                            and app.report_screen.table("done").row_count > 0, "the report screen was shown")
+                await _wait(
+                    pilot,
+                    lambda: (
+                        app.screen is app.report_screen
+                        and app.report_screen.is_mounted
+                        and app.report_screen.table("done").row_count > 0
+                    ),
+                    "the report screen was shown",
+                )
                 await pilot.pause(0)
             for _ in range(cfg.tui_repeats):
                 if not batches:
@@ -303,8 +330,11 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
                 getattr(res, name).append(spent)
                 res.note_cpu(name, cpu)
                 phases = res.phases.setdefault(name, {})
-                for part, seconds in (("refresh", probe.refresh - probe.show), ("show", probe.show),
-                                      ("rest", spent - probe.refresh)):
+                for part, seconds in (
+                    ("refresh", probe.refresh - probe.show),
+                    ("show", probe.show),
+                    ("rest", spent - probe.refresh),
+                ):
                     phases.setdefault(part, []).append(seconds)
         if profile:
             from .profiling import profile_loop
@@ -312,24 +342,32 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             app.action_show_run()
             await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
             ours = ("/agentstop/", "/textual/widgets/")
-            res.profiles.append((f"report screen, first render with {cfg.report_calls:,} calls",
-                                 await profile_loop(lambda: push_report(record=False), interval=0.001, flat=True,
-                                                    ours=ours)))
+            res.profiles.append(
+                (
+                    f"report screen, first render with {cfg.report_calls:,} calls",
+                    await profile_loop(lambda: push_report(record=False), interval=0.001, flat=True, ours=ours),
+                )
+            )
             if batches:
                 ids = batches.pop(0)
 
                 async def run_refresh() -> None:
                     await refresh(ids, False)
 
-                res.profiles.append((f"run screen, one panel refresh ({CHANGED} of {cfg.report_calls:,} calls change)",
-                                     await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours)))
+                res.profiles.append(
+                    (
+                        f"run screen, one panel refresh ({CHANGED} of {cfg.report_calls:,} calls change)",
+                        await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours),
+                    )
+                )
         if app.sup is not None:  # end the session before the app closes its journal under it
             await app.sup.stop("the benchmark is done", "bench")
         app.exit()
     for name in ("report_push", "run_refresh", "report_refresh"):
         if getattr(res, name):
             d = res.dist(name)
-            log(f"  {name.replace('_', ' ')}: p50 {d.p50 * 1e3:.1f} ms (range {d.lo * 1e3:.1f}{'-'}"
-                f"{d.hi * 1e3:.1f} ms)")
+            log(
+                f"  {name.replace('_', ' ')}: p50 {d.p50 * 1e3:.1f} ms (range {d.lo * 1e3:.1f}{'-'}{d.hi * 1e3:.1f} ms)"
+            )
     log(f"  took in {cfg.report_calls:,} calls in {res.load_seconds:.2f} s ({res.load_batches} batches)")
     return res

@@ -28,8 +28,10 @@ from .common import Noop, clock
 
 __all__ = ["LABELS", "NAMES", "SHAPE", "RawFloor", "Variant", "make", "raw_floor"]
 
-_TABLE = ("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
-          " call_id TEXT, kind TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
+    " call_id TEXT, kind TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)"
+)
 _INSERT = "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 
 NAMES = ("raw", "raw_thread", "aiosqlite", "raw_shape", "ops_2txn", "ops_3txn", "journal_api", "gated")
@@ -181,8 +183,18 @@ class OpsDirect(Variant):
         apply_pragmas(self.conn, 5000)
         migrate(self.conn, 0)
         at = time.time()
-        ops.create_session(self.conn, session_id="bench", task_name="bench", goal="", task_path=None,
-                           tools=["noop"], pid=0, host="bench", meta={}, at=at)
+        ops.create_session(
+            self.conn,
+            session_id="bench",
+            task_name="bench",
+            goal="",
+            task_path=None,
+            tools=["noop"],
+            pid=0,
+            host="bench",
+            meta={},
+            at=at,
+        )
         self.grant = ops.issue_grant(self.conn, "bench", GrantSpec(), at)
 
     def _txn(self, full: bool, *steps: Callable[[], object]) -> None:
@@ -199,10 +211,24 @@ class OpsDirect(Variant):
         call: list[str] = []
 
         def plan() -> None:
-            call.append(ops.plan_call(
-                conn, session_id="bench", tool="noop", summary=f"noop n={i}", resource="noop", args={"n": i},
-                reversibility="reversible", on_stop="wait", can_compensate=False, can_lookup=False, undo_hint="",
-                idempotency_key=f"k{i}", grant_id=grant, at=time.time()))
+            call.append(
+                ops.plan_call(
+                    conn,
+                    session_id="bench",
+                    tool="noop",
+                    summary=f"noop n={i}",
+                    resource="noop",
+                    args={"n": i},
+                    reversibility="reversible",
+                    on_stop="wait",
+                    can_compensate=False,
+                    can_lookup=False,
+                    undo_hint="",
+                    idempotency_key=f"k{i}",
+                    grant_id=grant,
+                    at=time.time(),
+                )
+            )
 
         def fence() -> None:  # prepared and committing in one go, as `Journal.fence(prepared=...)` writes them
             ops.fence(conn, "bench", call[0], grant, "noop", "noop", time.time(), prepared={"n": i})
@@ -234,9 +260,19 @@ class JournalApi(Variant):
     async def call(self, i: int) -> None:
         j = self.journal
         call_id = await j.plan_call(
-            "bench", tool="noop", summary=f"noop n={i}", resource="noop", args={"n": i},
-            reversibility="reversible", on_stop="wait", can_compensate=False, can_lookup=False, undo_hint="",
-            idempotency_key=f"k{i}", grant_id=self.grant)
+            "bench",
+            tool="noop",
+            summary=f"noop n={i}",
+            resource="noop",
+            args={"n": i},
+            reversibility="reversible",
+            on_stop="wait",
+            can_compensate=False,
+            can_lookup=False,
+            undo_hint="",
+            idempotency_key=f"k{i}",
+            grant_id=self.grant,
+        )
         assert await j.fence("bench", call_id, self.grant, "noop", "noop", prepared={"n": i}) is None
         await j.transition("bench", call_id, CallState.COMMITTED, durable=True, receipt={})
 
@@ -266,9 +302,14 @@ class Gated(Variant):
 def make(name: str, path: Path) -> Variant:
     """A fresh, unopened variant by name."""
     kinds: dict[str, Callable[[Path], Variant]] = {
-        "raw": RawFloor, "raw_thread": RawThread, "aiosqlite": AiosqliteFloor, "raw_shape": RawShape,
-        "ops_2txn": lambda p: OpsDirect(p, merged=True), "ops_3txn": lambda p: OpsDirect(p, merged=False),
-        "journal_api": JournalApi, "gated": Gated,
+        "raw": RawFloor,
+        "raw_thread": RawThread,
+        "aiosqlite": AiosqliteFloor,
+        "raw_shape": RawShape,
+        "ops_2txn": lambda p: OpsDirect(p, merged=True),
+        "ops_3txn": lambda p: OpsDirect(p, merged=False),
+        "journal_api": JournalApi,
+        "gated": Gated,
     }
     return kinds[name](path)
 

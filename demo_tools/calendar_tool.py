@@ -138,8 +138,12 @@ class CreateEvent(Tool):
         """
         world = WorldConfig.load()
         uid = receipt["uid"]
-        event = {"title": receipt["title"], "start": receipt["start"], "minutes": receipt.get("minutes", 30),
-                 "calendar": receipt.get("calendar", "team")}
+        event = {
+            "title": receipt["title"],
+            "start": receipt["start"],
+            "minutes": receipt.get("minutes", 30),
+            "calendar": receipt.get("calendar", "team"),
+        }
         response = await request("PUT", f"{world.calendar_api}/events/{path_key(uid)}", event)
         return commit_receipt(response, "calendar service")
 
@@ -170,8 +174,12 @@ def _drift(booked: dict[str, Any], now: dict[str, Any]) -> str | None:
         return None
     changes = [
         f"{label} {show(booked.get(key))} → {show(now.get(key))}"
-        for key, label, show in (("title", "title", lambda v: f"“{v}”"), ("start", "start", _when),
-                                 ("minutes", "length", lambda v: f"{v} min"), ("calendar", "calendar", str))
+        for key, label, show in (
+            ("title", "title", lambda v: f"“{v}”"),
+            ("start", "start", _when),
+            ("minutes", "length", lambda v: f"{v} min"),
+            ("calendar", "calendar", str),
+        )
         if booked.get(key) != now.get(key)
     ]
     if not changes and not booked.get("etag"):

@@ -471,7 +471,8 @@ def _drift(conn: sqlite3.Connection, effects: list[dict[str, Any]]) -> str | Non
             now = dict(zip([d[0] for d in cur.description], map(_to_json, row), strict=True))
             changes.extend(
                 f"row {image['rowid']} of {table}: {column} {_show(wrote)} → {_show(now.get(column))}"
-                for column, wrote in image["values"].items() if now.get(column) != wrote
+                for column, wrote in image["values"].items()
+                if now.get(column) != wrote
             )
     if not changes:
         return None
@@ -718,8 +719,10 @@ class MigrateDatabase(Tool):
         """`revert “description” (audit #3): restore or remove the 5 row(s) it changed`."""
         if not isinstance(receipt, dict) or "audit_id" not in receipt:
             return ""
-        return (f"revert “{receipt.get('description', '?')}” (audit #{receipt['audit_id']}): restore or remove "
-                f"the {receipt.get('rows_changed', '?')} row(s) it changed")
+        return (
+            f"revert “{receipt.get('description', '?')}” (audit #{receipt['audit_id']}): restore or remove "
+            f"the {receipt.get('rows_changed', '?')} row(s) it changed"
+        )
 
     async def check(self, receipt: dict[str, Any], ctx: ToolContext) -> str | None:
         """Refuse the undo when a row the migration wrote was changed or deleted since.
@@ -753,8 +756,10 @@ class MigrateDatabase(Tool):
         """`run “description” (audit #3) again: its statements in a new transaction`."""
         if not isinstance(receipt, dict) or "audit_id" not in receipt:
             return ""
-        return (f"run “{receipt.get('description', '?')}” (audit #{receipt['audit_id']}) again: its statements, in "
-                "a new transaction with an audit row of its own")
+        return (
+            f"run “{receipt.get('description', '?')}” (audit #{receipt['audit_id']}) again: its statements, in "
+            "a new transaction with an audit row of its own"
+        )
 
     async def reapply(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         """Run the reverted migration again, audited under the re-apply's key (`<key>:reapply<n>`); once.

@@ -93,9 +93,11 @@ def check_repo_path(path: str) -> str:
         ValueError: saying what is wrong with the path.
     """
     if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH or any(
-            len(part.encode("utf-8", "surrogatepass")) > MAX_PART for part in path.split("/")):
-        raise ValueError(f"file path {path[:40]!r}… is too long: at most {MAX_PATH} bytes in all and "
-                         f"{MAX_PART} per component")
+        len(part.encode("utf-8", "surrogatepass")) > MAX_PART for part in path.split("/")
+    ):
+        raise ValueError(
+            f"file path {path[:40]!r}… is too long: at most {MAX_PATH} bytes in all and {MAX_PART} per component"
+        )
     if not path or any(not ch.isprintable() for ch in path):
         raise ValueError(f"file path {path!r} is empty or contains control characters")
     if "\\" in path:
@@ -278,8 +280,10 @@ class OpenDraftPR(Tool):
         """`close draft PR #3 and delete branch ship-2.0 (at 1a2b3c4d5e6f)`."""
         if not isinstance(receipt, dict) or "pr_number" not in receipt:
             return ""
-        return (f"close draft PR #{receipt['pr_number']} and delete branch {receipt.get('branch', '?')} "
-                f"(at {str(receipt.get('head_sha', '?'))[:12]})")
+        return (
+            f"close draft PR #{receipt['pr_number']} and delete branch {receipt.get('branch', '?')} "
+            f"(at {str(receipt.get('head_sha', '?'))[:12]})"
+        )
 
     async def check(self, receipt: dict[str, Any], ctx: ToolContext) -> str | None:
         """Refuse the undo when the PR's branch has commits beyond the one the agent pushed.
@@ -297,13 +301,17 @@ class OpenDraftPR(Tool):
             return None
         remote = f"--git-dir={world.git_remote}"
         if (await _git(remote, "merge-base", "--is-ancestor", pushed, head, check=False)).returncode != 0:
-            return (f"branch {branch!r} was rewritten since the agent pushed {pushed[:12]}: it now points at "
-                    f"{head[:12]}, which does not contain the agent's commit")
+            return (
+                f"branch {branch!r} was rewritten since the agent pushed {pushed[:12]}: it now points at "
+                f"{head[:12]}, which does not contain the agent's commit"
+            )
         count = (await _git(remote, "rev-list", "--count", f"{pushed}..{head}")).stdout.strip()
         latest = (await _git(remote, "log", "-1", "--format=%s\x1f%an", head)).stdout.strip().split("\x1f")
         by = f" by {latest[1]}" if len(latest) > 1 and latest[1] else ""
-        return (f"branch {branch!r} has {count} new commit(s) since the agent pushed {pushed[:12]} "
-                f"(now at {head[:12]}, latest “{latest[0][:80]}”{by})")
+        return (
+            f"branch {branch!r} has {count} new commit(s) since the agent pushed {pushed[:12]} "
+            f"(now at {head[:12]}, latest “{latest[0][:80]}”{by})"
+        )
 
     async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> None:
         """Close the PR and delete its branch from origin; already done is success.
@@ -345,8 +353,10 @@ class OpenDraftPR(Tool):
         """`re-create branch ship-2.0 at 1a2b3c4d5e6f and reopen draft PR #3`."""
         if not isinstance(receipt, dict) or "pr_number" not in receipt:
             return ""
-        return (f"re-create branch {receipt.get('branch', '?')} at {str(receipt.get('head_sha', '?'))[:12]} and "
-                f"reopen draft PR #{receipt['pr_number']}")
+        return (
+            f"re-create branch {receipt.get('branch', '?')} at {str(receipt.get('head_sha', '?'))[:12]} and "
+            f"reopen draft PR #{receipt['pr_number']}"
+        )
 
     async def reapply(self, receipt: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         """Re-create the deleted branch on origin and reopen the PR as a draft; already done is success.
@@ -376,13 +386,16 @@ class OpenDraftPR(Tool):
             head = await _remote_head(world, branch)
             if head is None:
                 if (await _git(remote, "cat-file", "-e", f"{target}^{{commit}}", check=False)).returncode != 0:
-                    raise RuntimeError(f"commit {target[:12]} of branch {branch!r} is gone from origin; "
-                                       "re-create the branch by hand")
+                    raise RuntimeError(
+                        f"commit {target[:12]} of branch {branch!r} is gone from origin; re-create the branch by hand"
+                    )
                 # "" as the old value: create only if no branch of that name appeared meanwhile.
                 await _git(remote, "update-ref", f"refs/heads/{branch}", target, "")
             elif head != target:
-                raise RuntimeError(f"a branch {branch!r} exists again on origin, at {head[:12]}, not the PR's "
-                                   f"{target[:12]}: someone created it since; it was not overwritten")
+                raise RuntimeError(
+                    f"a branch {branch!r} exists again on origin, at {head[:12]}, not the PR's "
+                    f"{target[:12]}: someone created it since; it was not overwritten"
+                )
             record["state"] = "draft"
             record.pop("deleted_head", None)
             await prs.save()

@@ -22,17 +22,17 @@ __all__ = ["LATENCY_ENV", "LATENCY_S", "upstream"]
 LATENCY_ENV = "AGENTSTOP_DEMO_LATENCY"
 
 LATENCY_S: dict[str, float] = {
-    "compose_email": 1.8,      # draft the message and check it against the mail policy (prepare)
-    "relay_email": 1.0,        # the outbox hands it to the SMTP relay (commit)
-    "find_slot": 1.5,          # free/busy lookup across the team's calendars (prepare)
-    "book_event": 0.6,         # the calendar server books and answers (commit)
-    "test_branch": 3.0,        # run the checks on the release branch before proposing it (prepare)
-    "push_branch": 2.5,        # git push to origin over the network (commit)
-    "post_chat": 0.7,          # the chat webhook's round trip (commit)
+    "compose_email": 1.8,  # draft the message and check it against the mail policy (prepare)
+    "relay_email": 1.0,  # the outbox hands it to the SMTP relay (commit)
+    "find_slot": 1.5,  # free/busy lookup across the team's calendars (prepare)
+    "book_event": 0.6,  # the calendar server books and answers (commit)
+    "test_branch": 3.0,  # run the checks on the release branch before proposing it (prepare)
+    "push_branch": 2.5,  # git push to origin over the network (commit)
+    "post_chat": 0.7,  # the chat webhook's round trip (commit)
     "dry_run_migration": 2.5,  # run the statements in a transaction, count the rows (prepare)
-    "migrate": 4.0,            # COMMIT on a production table, waiting for its locks (commit)
-    "authorize_charge": 1.5,   # card authorization hold (prepare)
-    "capture_charge": 1.1,     # capture of the hold (commit)
+    "migrate": 4.0,  # COMMIT on a production table, waiting for its locks (commit)
+    "authorize_charge": 1.5,  # card authorization hold (prepare)
+    "capture_charge": 1.1,  # capture of the hold (commit)
 }
 
 

@@ -75,8 +75,16 @@ TAIL_CHARS = 4000
 MAX_LISTED = 50
 """At most this many PIDs in a note or a receipt (the count says how many there were)."""
 
-_STATES = {"R": "running", "S": "sleeping", "D": "uninterruptible (stuck in the kernel)", "Z": "zombie",
-           "T": "stopped", "t": "stopped (traced)", "I": "idle", "X": "dead"}
+_STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "uninterruptible (stuck in the kernel)",
+    "Z": "zombie",
+    "T": "stopped",
+    "t": "stopped (traced)",
+    "I": "idle",
+    "X": "dead",
+}
 
 
 class ProcessesSurvived(RuntimeError):
@@ -98,7 +106,8 @@ class ProcessesSurvived(RuntimeError):
         super().__init__(
             f"stopped: process group {pgid} got SIGTERM, then SIGKILL, but {len(survivors)} of its "
             f"processes could not be killed: {named}{more}; kill them by hand (kill -KILL PID) or find "
-            f"out why with `ps -o pid,stat,cmd -p PID`")
+            f"out why with `ps -o pid,stat,cmd -p PID`"
+        )
 
 
 class Shell(Tool):
@@ -120,17 +129,21 @@ class Shell(Tool):
     )
     reversibility = Reversibility.IRREVERSIBLE
     on_stop = StopPolicy.TRY_CANCEL
-    undo_hint = ("A command cannot be taken back: read its receipt (exit code, output), check what it "
-                 "changed and repair it by hand; kill any process the call lists as not killed.")
+    undo_hint = (
+        "A command cannot be taken back: read its receipt (exit code, output), check what it "
+        "changed and repair it by hand; kill any process the call lists as not killed."
+    )
 
     class Args(BaseModel):
         """Arguments of shell."""
 
-        argv: list[str] = Field(min_length=1, max_length=4096,
-                                description="the program and its arguments, one item each")
+        argv: list[str] = Field(
+            min_length=1, max_length=4096, description="the program and its arguments, one item each"
+        )
         cwd: str | None = Field(default=None, description="working directory (default: the agent's)")
-        timeout: float = Field(default=120.0, gt=0, le=86_400,
-                               description="seconds before the command's process group is killed")
+        timeout: float = Field(
+            default=120.0, gt=0, le=86_400, description="seconds before the command's process group is killed"
+        )
 
         @field_validator("argv")
         @classmethod
@@ -149,8 +162,14 @@ class Shell(Tool):
                 raise ValueError("cwd is empty or contains a NUL character")
             return value
 
-    def __init__(self, notify: Notifier | None = None, *, term_grace: float = TERM_GRACE,
-                 kill_wait: float = KILL_WAIT, watch_interval: float = WATCH_INTERVAL) -> None:
+    def __init__(
+        self,
+        notify: Notifier | None = None,
+        *,
+        term_grace: float = TERM_GRACE,
+        kill_wait: float = KILL_WAIT,
+        watch_interval: float = WATCH_INTERVAL,
+    ) -> None:
         self.notify = notify
         self.term_grace = term_grace
         self.kill_wait = kill_wait
@@ -201,11 +220,17 @@ class Shell(Tool):
                 # Shielded: a cancel arriving mid-spawn must not lose the handle of a started process.
                 with anyio.CancelScope(shield=True):
                     process = await anyio.open_process(
-                        [prepared["executable"], *prepared["argv"][1:]], stdin=subprocess.DEVNULL,
-                        stdout=pipes[0][1], stderr=pipes[1][1], cwd=prepared["cwd"], start_new_session=True)
+                        [prepared["executable"], *prepared["argv"][1:]],
+                        stdin=subprocess.DEVNULL,
+                        stdout=pipes[0][1],
+                        stderr=pipes[1][1],
+                        cwd=prepared["cwd"],
+                        start_new_session=True,
+                    )
             except OSError as exc:
                 raise CommitRefused(
-                    f"could not start {prepared['argv'][0]!r}: {exc.strerror or exc}; nothing ran") from exc
+                    f"could not start {prepared['argv'][0]!r}: {exc.strerror or exc}; nothing ran"
+                ) from exc
             finally:
                 for _, write_end in pipes:
                     os.close(write_end)
@@ -275,20 +300,38 @@ class Shell(Tool):
         run.group.update(table)
         survivors = run.group.survivors(table)
         if not table and _group_exists(pgid):
-            survivors.append({"pid": None, "cmd": "", "state": "unknown", "in_group": True,
-                              "why": f"process group {pgid} still has members (no /proc to name them)"})
+            survivors.append(
+                {
+                    "pid": None,
+                    "cmd": "",
+                    "state": "unknown",
+                    "in_group": True,
+                    "why": f"process group {pgid} still has members (no /proc to name them)",
+                }
+            )
         end = _End(stopped=sorted(members), survivors=survivors)
         state = "not_killed" if survivors else "gone"
-        await self._note(ctx, run.group, state, [s["pid"] for s in survivors if s["pid"] is not None],
-                         not_killed=survivors[:MAX_LISTED])
+        await self._note(
+            ctx,
+            run.group,
+            state,
+            [s["pid"] for s in survivors if s["pid"] is not None],
+            not_killed=survivors[:MAX_LISTED],
+        )
         return end
 
     async def _note(self, ctx: ToolContext, group: _Group, state: str, alive: list[int], **more: Any) -> None:
         """Tell the notifier (else the call's journal notes) which PIDs are alive; never fails the command."""
         if self.notify is None and ctx.note is None:
             return
-        data = {"pgid": group.pgid, "state": state, "pids": sorted(alive)[:MAX_LISTED], "count": len(alive),
-                "started": group.started[:MAX_LISTED], **more}
+        data = {
+            "pgid": group.pgid,
+            "state": state,
+            "pids": sorted(alive)[:MAX_LISTED],
+            "count": len(alive),
+            "started": group.started[:MAX_LISTED],
+            **more,
+        }
         with anyio.CancelScope(shield=True), anyio.move_on_after(NOTE_TIMEOUT):
             try:
                 if self.notify is not None:
@@ -396,9 +439,9 @@ def _read_stat(pid: int) -> _ProcInfo | None:
         return None
     # comm is in parentheses and may itself hold spaces and parentheses: split after the last ')'.
     left, right = text.find("("), text.rfind(")")
-    fields = text[right + 2:].split()
+    fields = text[right + 2 :].split()
     try:
-        return _ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]), text[left + 1:right])
+        return _ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]), text[left + 1 : right])
     except (IndexError, ValueError):
         return None
 
@@ -475,8 +518,11 @@ class _Group:
         """Seen processes still in the table (before the first look: the leader)."""
         if not table:
             return [self.leader]
-        return sorted(pid for pid, s in self.seen.items() if pid in table and table[pid].start == s.start
-                      and table[pid].state != "Z")
+        return sorted(
+            pid
+            for pid, s in self.seen.items()
+            if pid in table and table[pid].start == s.start and table[pid].state != "Z"
+        )
 
     def survivors(self, table: dict[int, _ProcInfo]) -> list[dict[str, Any]]:
         """Seen processes still there, each with why the kill missed it.
@@ -498,8 +544,15 @@ class _Group:
             else:
                 why = "still in the group after SIGKILL"
             cmd = _cmdline(info) if info.state != "Z" else seen.cmd  # now: it may have exec'd since first seen
-            out.append({"pid": pid, "cmd": cmd, "state": _STATES.get(info.state, info.state),
-                        "in_group": info.pgid == self.pgid, "why": why})
+            out.append(
+                {
+                    "pid": pid,
+                    "cmd": cmd,
+                    "state": _STATES.get(info.state, info.state),
+                    "in_group": info.pgid == self.pgid,
+                    "why": why,
+                }
+            )
         return out
 
 

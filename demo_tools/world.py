@@ -157,9 +157,7 @@ def _placeholder_stores(directory: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m demo_tools.world DIR`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m demo_tools.world", description="Run the agentstop demo world."
-    )
+    parser = argparse.ArgumentParser(prog="python -m demo_tools.world", description="Run the agentstop demo world.")
     parser.add_argument("dir", type=Path, help="the world's directory (created if missing)")
     directory = parser.parse_args(argv).dir.resolve()
     directory.mkdir(parents=True, exist_ok=True)

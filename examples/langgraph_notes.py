@@ -100,10 +100,17 @@ async def main(goal: str, journal_path: str) -> int:
     model = ChatOpenAI(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"), streaming=True)
     async with Journal.open(journal_path) as journal:
         # task_path: `agentstop undo` and the TUI import the tools from this file's folder.
-        sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*", "list_notes"], ttl=600),
-                         task_name="langgraph notes", goal=goal, task_path=__file__)
+        sup = Supervisor(
+            journal,
+            [],
+            GrantSpec(scopes=["notes:*", "list_notes"], ttl=600),
+            task_name="langgraph notes",
+            goal=goal,
+            task_path=__file__,
+        )
         agent = create_agent(
-            model, [write_note, file_note, list_notes],
+            model,
+            [write_note, file_note, list_notes],
             system_prompt=f"You keep the user's notes in {NOTES}. Use the tools; say what you did.",
             middleware=[fence.FenceMiddleware(sup, policy={"list_notes": "read_only"})],
             checkpointer=InMemorySaver(),
@@ -126,8 +133,11 @@ async def main(goal: str, journal_path: str) -> int:
                 for answer in answers:
                     print(f"stopped: {answer.name}: {answer.content}", file=sys.stderr)
         report = await Report.from_journal(journal, sup.session_id)
-        print(f"done {len(report.done)}, interrupted {len(report.interrupted)}, in flight {len(report.in_flight)}, "
-              f"undoable {len(report.undoable)}", file=sys.stderr)
+        print(
+            f"done {len(report.done)}, interrupted {len(report.interrupted)}, in flight {len(report.in_flight)}, "
+            f"undoable {len(report.undoable)}",
+            file=sys.stderr,
+        )
         await sup.close()
     return 0
 

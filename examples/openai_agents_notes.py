@@ -57,11 +57,20 @@ def send_summary(to: str, summary: str) -> str:
 
 async def main(goal: str, model: Model, journal_path: str = "notes.db") -> list[dict[str, Any]]:
     """Run the agent on `goal` under a fresh session; returns the history to run on with."""
-    agent = Agent("notes", instructions="You keep the team's notes. Use the tools.", model=model,
-                  tools=[function_tool(write_note), send_summary])
+    agent = Agent(
+        "notes",
+        instructions="You keep the team's notes. Use the tools.",
+        model=model,
+        tools=[function_tool(write_note), send_summary],
+    )
     async with agentstop.Journal.open(journal_path) as journal:
-        sup = agentstop.Supervisor(journal, [], agentstop.GrantSpec(scopes=["notes:*", "send_summary"], ttl=600),
-                                   task_name="notes agent", goal=goal)
+        sup = agentstop.Supervisor(
+            journal,
+            [],
+            agentstop.GrantSpec(scopes=["notes:*", "send_summary"], ttl=600),
+            task_name="notes agent",
+            goal=goal,
+        )
         fenced = openai_agents.fence(agent, sup)
         async with sup, agentstop.bind(sup) as s:
             result = Runner.run_streamed(fenced, goal)

@@ -84,6 +84,7 @@ def read_note(name: str) -> str:
 def the_model(offline: bool) -> Model:
     if offline:
         from pydantic_ai.models.test import TestModel
+
         return TestModel()
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
@@ -94,16 +95,23 @@ def the_model(offline: bool) -> Model:
 
 async def run(goal: str, offline: bool) -> None:
     async with agentstop.Journal.open(JOURNAL) as journal:
-        sup = agentstop.Supervisor(journal, [], agentstop.GrantSpec(scopes=["notes:*", "list_notes", "read_note"]),
-                                   task_name="notes agent (PydanticAI)", goal=goal)
+        sup = agentstop.Supervisor(
+            journal,
+            [],
+            agentstop.GrantSpec(scopes=["notes:*", "list_notes", "read_note"]),
+            task_name="notes agent (PydanticAI)",
+            goal=goal,
+        )
         agent = Agent(
             the_model(offline),
             instructions="You keep the user's notes. Use the tools; be brief.",
             tools=[write_note, list_notes, read_note],
             capabilities=[fence.Fence(sup, policy={"list_notes": "read_only", "read_note": "read_only"})],
         )
-        print(f"session {sup.session_id}: watch it with "
-              f"`PYTHONPATH=examples agentstop tui --journal {JOURNAL} --session latest`")
+        print(
+            f"session {sup.session_id}: watch it with "
+            f"`PYTHONPATH=examples agentstop tui --journal {JOURNAL} --session latest`"
+        )
         history: list[ModelMessage]
         async with agentstop.bind(sup):
             try:

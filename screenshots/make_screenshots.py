@@ -61,8 +61,11 @@ async def _drive(app: AgentstopApp, written: list[Path]) -> None:
         await _shoot(app, "run-mid-run", written)
 
         await pilot.press("s")
-        await _until(pilot, lambda: app.stop_done and app.report is not None
-                     and app.report.session.status == "stopped", "Stop settles")
+        await _until(
+            pilot,
+            lambda: app.stop_done and app.report is not None and app.report.session.status == "stopped",
+            "Stop settles",
+        )
         await pilot.pause(0.5)
         await _shoot(app, "report-after-stop", written)
 
@@ -73,8 +76,16 @@ async def _drive(app: AgentstopApp, written: list[Path]) -> None:
         await _shoot(app, "undo-confirmation", written)
 
         await pilot.press("y")
-        await _until(pilot, lambda: app.report is not None and not app.report.undoable
-                     and all(i.undo.status != "running" for i in app.report.done), "every undo ran", within=60)
+        await _until(
+            pilot,
+            lambda: (
+                app.report is not None
+                and not app.report.undoable
+                and all(i.undo.status != "running" for i in app.report.done)
+            ),
+            "every undo ran",
+            within=60,
+        )
         await pilot.pause(0.5)
         await _shoot(app, "report-after-undo", written)
         app.exit(0)

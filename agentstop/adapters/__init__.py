@@ -27,5 +27,7 @@ def __getattr__(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("agentstop"):
             raise
-        raise ImportError(f"agentstop.adapters.{name} needs its framework: pip install 'agentstop[{_EXTRAS[name]}]' "
-                          f"({exc.name} is not installed)") from exc
+        raise ImportError(
+            f"agentstop.adapters.{name} needs its framework: pip install 'agentstop[{_EXTRAS[name]}]' "
+            f"({exc.name} is not installed)"
+        ) from exc

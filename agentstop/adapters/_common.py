@@ -85,9 +85,15 @@ class _AnyArgs(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def framework_tool(name: str, description: str, reversibility: Reversibility, *,
-                   compensate: Compensation | None = None, resource: Callable[[dict[str, Any]], str] | None = None,
-                   on_stop: StopPolicy = StopPolicy.WAIT) -> type[Tool]:
+def framework_tool(
+    name: str,
+    description: str,
+    reversibility: Reversibility,
+    *,
+    compensate: Compensation | None = None,
+    resource: Callable[[dict[str, Any]], str] | None = None,
+    on_stop: StopPolicy = StopPolicy.WAIT,
+) -> type[Tool]:
     """An agentstop tool for a framework's own tool: its commit is the framework's invocation of the call.
 
     The receipt is `{"output": ...}`, the framework tool's output made JSON-able.
@@ -107,8 +113,9 @@ def framework_tool(name: str, description: str, reversibility: Reversibility, *,
         async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
             invoke = _INVOKE.get()
             if invoke is None:
-                raise ToolError(f"{name}: the framework's invocation is not available here (only its adapter "
-                                "can issue this tool)")
+                raise ToolError(
+                    f"{name}: the framework's invocation is not available here (only its adapter can issue this tool)"
+                )
             return {"output": _jsonable(await invoke())}
 
     FrameworkTool.name = name
@@ -118,6 +125,7 @@ def framework_tool(name: str, description: str, reversibility: Reversibility, *,
     FrameworkTool.Args = _AnyArgs
     FrameworkTool.__qualname__ = f"FrameworkTool[{name}]"
     if compensate is not None:
+
         async def compensation(self: Tool, receipt: dict[str, Any], ctx: ToolContext) -> None:
             await compensate(receipt, ctx)
 
@@ -150,9 +158,15 @@ class Outcome:
         return self.receipt is not None
 
 
-async def fenced_call(sup: Supervisor, tool: str | type[Tool], args: Any, *, key: str | None,
-                      invoke: Callable[[], Awaitable[Any]] | None = None,
-                      cancelled_as: str = "cancelled by the caller") -> Outcome:
+async def fenced_call(
+    sup: Supervisor,
+    tool: str | type[Tool],
+    args: Any,
+    *,
+    key: str | None,
+    invoke: Callable[[], Awaitable[Any]] | None = None,
+    cancelled_as: str = "cancelled by the caller",
+) -> Outcome:
     """Run one framework call through the fence; a refusal comes back as an answer, never raised.
 
     Args:

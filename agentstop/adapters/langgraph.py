@@ -74,8 +74,15 @@ from agentstop.supervisor import Supervisor
 from agentstop.supervisor.approval import approval_rule, effect_hash
 from agentstop.tools import Reversibility, Tool, ToolContext
 
-__all__ = ["APPROVAL", "Fence", "FenceMiddleware", "approval_answer", "reconcile_history", "reconcile_messages",
-           "tool_call_key"]
+__all__ = [
+    "APPROVAL",
+    "Fence",
+    "FenceMiddleware",
+    "approval_answer",
+    "reconcile_history",
+    "reconcile_messages",
+    "tool_call_key",
+]
 
 ToolResult = ToolMessage | Command[Any]
 AsyncExecute = Callable[[ToolCallRequest], Awaitable[ToolResult]]
@@ -83,12 +90,12 @@ SyncExecute = Callable[[ToolCallRequest], ToolResult]
 
 # LangChain's own run of the call being committed, for the tools this adapter builds (set around
 # `Supervisor.call`/`call_sync`; the supervisor's task copies the context, `call_sync` included).
-_LANGCHAIN_RUN: ContextVar[Callable[[], Awaitable[Any]] | None] = ContextVar(
-    "agentstop_langchain_run", default=None)
+_LANGCHAIN_RUN: ContextVar[Callable[[], Awaitable[Any]] | None] = ContextVar("agentstop_langchain_run", default=None)
 
 
-def tool_call_key(tool_call_id: str | None, *, thread_id: str | None = None,
-                  checkpoint_ns: str | None = None) -> str | None:
+def tool_call_key(
+    tool_call_id: str | None, *, thread_id: str | None = None, checkpoint_ns: str | None = None
+) -> str | None:
     """The idempotency key of a tool call: the model's id, namespaced by thread and subgraph.
 
     Args:
@@ -112,8 +119,11 @@ def _key(request: ToolCallRequest) -> str | None:
     config = getattr(runtime, "config", None) or {}
     configurable = config.get("configurable") or {}
     thread = configurable.get("thread_id")
-    return tool_call_key(request.tool_call.get("id"), thread_id=None if thread is None else str(thread),
-                         checkpoint_ns=configurable.get("checkpoint_ns"))
+    return tool_call_key(
+        request.tool_call.get("id"),
+        thread_id=None if thread is None else str(thread),
+        checkpoint_ns=configurable.get("checkpoint_ns"),
+    )
 
 
 def _text(content: Any) -> str:
@@ -151,8 +161,9 @@ class _Run:
             # `interrupt()` inside the tool: LangGraph pauses the graph and runs the tool again
             # on resume. It did not finish, so it did not land (the key is issued again then).
             self.interrupt = exc
-            raise CommitRefused("paused by interrupt() for a person's answer; it runs again when the graph "
-                                "resumes") from None
+            raise CommitRefused(
+                "paused by interrupt() for a person's answer; it runs again when the graph resumes"
+            ) from None
         self.result = result
         error = _error_content(result)
         if error is not None:  # the tool said it failed: taken at its word, nothing landed
@@ -185,10 +196,16 @@ class Fence:
             and the async route.
     """
 
-    def __init__(self, sup: Supervisor, policy: Policy | None = None, default: Reversibility | str = "irreversible",
-                 *, compensations: Mapping[str, Compensation] | None = None,
-                 resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
-                 approve: str | Sequence[str] = "none") -> None:
+    def __init__(
+        self,
+        sup: Supervisor,
+        policy: Policy | None = None,
+        default: Reversibility | str = "irreversible",
+        *,
+        compensations: Mapping[str, Compensation] | None = None,
+        resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+        approve: str | Sequence[str] = "none",
+    ) -> None:
         self.sup = sup
         self.approve = approve
         self._needs_approval = approval_rule(approve)
@@ -228,8 +245,13 @@ class Fence:
 
         token = _LANGCHAIN_RUN.set(lambda: run.commit(langchain_run))
         try:
-            outcome = await fenced_call(self.sup, tool, request.tool_call["args"], key=_key(request),
-                                        cancelled_as="the LangGraph run was cancelled")
+            outcome = await fenced_call(
+                self.sup,
+                tool,
+                request.tool_call["args"],
+                key=_key(request),
+                cancelled_as="the LangGraph run was cancelled",
+            )
         finally:
             _LANGCHAIN_RUN.reset(token)
         return self._answer(request, run, outcome.landed, outcome.text)
@@ -244,8 +266,10 @@ class Fence:
         if tool is None:
             return execute(request)
         if self.approve != "none":
-            raise NotImplementedError("agentstop's approvals through interrupt() need the async route "
-                                      "(graph.ainvoke / astream); or ask in a wrapper of your own")
+            raise NotImplementedError(
+                "agentstop's approvals through interrupt() need the async route "
+                "(graph.ainvoke / astream); or ask in a wrapper of your own"
+            )
         run = _Run()
 
         async def langchain_run() -> ToolResult:
@@ -285,11 +309,20 @@ class Fence:
             if any(c.state in _ASKED_BEFORE for c in earlier):
                 return None
             # Approved before, and LangGraph runs the node again (another call of it interrupted): still approved.
-            if any(e.kind == "interrupt_approved" and e.data.get("key") == key and e.data.get("effect") == effect
-                   for e in await self.sup.journal.events(self.sup.session_id)):
+            if any(
+                e.kind == "interrupt_approved" and e.data.get("key") == key and e.data.get("effect") == effect
+                for e in await self.sup.journal.events(self.sup.session_id)
+            ):
                 return None
-        payload = {"type": APPROVAL, "tool": instance.name, "args": shown, "tool_call_id": call.get("id"),
-                   "reversibility": instance.reversibility.value, "undo_hint": instance.undo_hint, "effect": effect}
+        payload = {
+            "type": APPROVAL,
+            "tool": instance.name,
+            "args": shown,
+            "tool_call_id": call.get("id"),
+            "reversibility": instance.reversibility.value,
+            "undo_hint": instance.undo_hint,
+            "effect": effect,
+        }
         decision = _decision(interrupt(payload), effect)
         while decision is None:
             # An answer for another call of this node (LangGraph hands a node's resume values out by the
@@ -302,8 +335,12 @@ class Fence:
             return None
         why = str(decision.get("reason") or "denied by the user")
         await self.sup.record("interrupt_denied", {**record, "reason": why})
-        return ToolMessage(content=f"refused: {why}; nothing was sent", tool_call_id=call.get("id") or "",
-                           name=call["name"], status="error")
+        return ToolMessage(
+            content=f"refused: {why}; nothing was sent",
+            tool_call_id=call.get("id") or "",
+            name=call["name"],
+            status="error",
+        )
 
     def _route(self, request: ToolCallRequest) -> str | type[Tool] | None:
         """The agentstop tool a call runs as: the `@agentstop.tool`'s, the registered one, or one built here."""
@@ -324,8 +361,13 @@ class Fence:
     def _build(self, lc_tool: BaseTool) -> type[Tool]:
         """An agentstop tool for a LangChain tool: its commit is LangChain's run of the call."""
         name = lc_tool.name
-        base = framework_tool(name, lc_tool.description, reversibility_of(name, self.policy, self.default),
-                              compensate=self.compensations.get(name), resource=self.resources.get(name))
+        base = framework_tool(
+            name,
+            lc_tool.description,
+            reversibility_of(name, self.policy, self.default),
+            compensate=self.compensations.get(name),
+            resource=self.resources.get(name),
+        )
 
         class LangChainTool(base):  # type: ignore[valid-type,misc]
             __doc__ = f"The LangChain tool {name!r}, behind agentstop's fence."
@@ -352,8 +394,9 @@ class Fence:
         call = request.tool_call
         if run.result is not None and (landed or _error_content(run.result) is not None):
             return run.result  # LangChain's own answer, as it made it
-        return ToolMessage(content=text, tool_call_id=call.get("id") or "", name=call["name"],
-                           status="success" if landed else "error")
+        return ToolMessage(
+            content=text, tool_call_id=call.get("id") or "", name=call["name"], status="success" if landed else "error"
+        )
 
 
 class FenceMiddleware(AgentMiddleware):
@@ -364,20 +407,26 @@ class FenceMiddleware(AgentMiddleware):
     first is outermost, and the fence belongs right around the tool.
     """
 
-    def __init__(self, sup: Supervisor, policy: Policy | None = None, default: Reversibility | str = "irreversible",
-                 *, compensations: Mapping[str, Compensation] | None = None,
-                 resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
-                 approve: str | Sequence[str] = "none") -> None:
+    def __init__(
+        self,
+        sup: Supervisor,
+        policy: Policy | None = None,
+        default: Reversibility | str = "irreversible",
+        *,
+        compensations: Mapping[str, Compensation] | None = None,
+        resources: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+        approve: str | Sequence[str] = "none",
+    ) -> None:
         super().__init__()
         self.fence = Fence(sup, policy, default, compensations=compensations, resources=resources, approve=approve)
 
-    async def awrap_tool_call(self, request: ToolCallRequest,
-                              handler: Callable[[ToolCallRequest], Awaitable[ToolResult]]) -> ToolResult:
+    async def awrap_tool_call(
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], Awaitable[ToolResult]]
+    ) -> ToolResult:
         """Run the call through the fence (see `Fence.awrap_tool_call`)."""
         return await self.fence.awrap_tool_call(request, handler)
 
-    def wrap_tool_call(self, request: ToolCallRequest,
-                       handler: Callable[[ToolCallRequest], ToolResult]) -> ToolResult:
+    def wrap_tool_call(self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], ToolResult]) -> ToolResult:
         """Run the call through the fence from a sync run (see `Fence.wrap_tool_call`)."""
         return self.fence.wrap_tool_call(request, handler)
 
@@ -389,9 +438,18 @@ APPROVAL = "agentstop.approval"
 """The `type` of the value an approval `interrupt()` carries (`result["__interrupt__"][i].value`)."""
 
 # A call with this key that landed, or may have, is not asked about again when LangGraph runs the node again.
-_ASKED_BEFORE = frozenset({CallState.COMMITTING, CallState.COMMITTED, CallState.UNKNOWN,
-                           CallState.COMPENSATING, CallState.COMPENSATED, CallState.COMPENSATION_FAILED,
-                           CallState.REAPPLYING, CallState.REAPPLY_FAILED})
+_ASKED_BEFORE = frozenset(
+    {
+        CallState.COMMITTING,
+        CallState.COMMITTED,
+        CallState.UNKNOWN,
+        CallState.COMPENSATING,
+        CallState.COMPENSATED,
+        CallState.COMPENSATION_FAILED,
+        CallState.REAPPLYING,
+        CallState.REAPPLY_FAILED,
+    }
+)
 
 
 def approval_answer(request: Mapping[str, Any], approve: bool, reason: str = "") -> dict[str, Any]:
@@ -430,8 +488,9 @@ def _decision(said: Any, effect: str) -> Mapping[str, Any] | None:
 # -- history after a cancel --------------------------------------------------------------------------
 
 
-async def reconcile_messages(messages: Sequence[BaseMessage], sup: Supervisor, *, thread_id: str | None = None,
-                             checkpoint_ns: str | None = None) -> list[ToolMessage]:
+async def reconcile_messages(
+    messages: Sequence[BaseMessage], sup: Supervisor, *, thread_id: str | None = None, checkpoint_ns: str | None = None
+) -> list[ToolMessage]:
     """The `ToolMessage`s that answer, from the journal, every tool call of `messages` left unanswered.
 
     A run cancelled mid-node (Stop, `task.cancel()`) leaves the checkpointed state
@@ -463,8 +522,9 @@ async def reconcile_messages(messages: Sequence[BaseMessage], sup: Supervisor, *
             if not call_id or call_id in answered:
                 continue
             answered.add(call_id)
-            key = tool_call_key(call_id, thread_id=thread_id, checkpoint_ns=f"{checkpoint_ns}|tools"
-                                if checkpoint_ns else None)
+            key = tool_call_key(
+                call_id, thread_id=thread_id, checkpoint_ns=f"{checkpoint_ns}|tools" if checkpoint_ns else None
+            )
             said = await recorded_answer(sup, key) if key else None
             text = said or NOT_EXECUTED
             status: Literal["success", "error"] = "success" if text.startswith("done") else "error"
@@ -472,15 +532,18 @@ async def reconcile_messages(messages: Sequence[BaseMessage], sup: Supervisor, *
     return answers
 
 
-async def reconcile_history(messages: Sequence[BaseMessage], sup: Supervisor, *, thread_id: str | None = None,
-                            checkpoint_ns: str | None = None) -> list[BaseMessage]:
+async def reconcile_history(
+    messages: Sequence[BaseMessage], sup: Supervisor, *, thread_id: str | None = None, checkpoint_ns: str | None = None
+) -> list[BaseMessage]:
     """`messages` with every unanswered tool call answered from the journal, each answer after its `AIMessage`.
 
     For a history you pass in yourself (no checkpointer); with a checkpointed
     thread, `reconcile_messages` gives the answers to add to its state.
     """
-    answers = {m.tool_call_id: m for m in await reconcile_messages(messages, sup, thread_id=thread_id,
-                                                                    checkpoint_ns=checkpoint_ns)}
+    answers = {
+        m.tool_call_id: m
+        for m in await reconcile_messages(messages, sup, thread_id=thread_id, checkpoint_ns=checkpoint_ns)
+    }
     history: list[BaseMessage] = []
     pending: list[ToolMessage] = []
     for message in messages:

@@ -81,12 +81,17 @@ _FRAMEWORK_CLASSES: weakref.WeakKeyDictionary[Supervisor, dict[str, type[Tool]]]
 _CALL_TYPES = ("function_call", "function_call_output")
 
 
-def fence(agent: Agent[Any], sup: Supervisor, policy: Policy | None = None,
-          default: Reversibility | str = Reversibility.IRREVERSIBLE, *,
-          approve: str | Sequence[str] = "none",
-          compensate: Mapping[str, Compensation] | None = None,
-          resource: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
-          group_id: str | None = None) -> Agent[Any]:
+def fence(
+    agent: Agent[Any],
+    sup: Supervisor,
+    policy: Policy | None = None,
+    default: Reversibility | str = Reversibility.IRREVERSIBLE,
+    *,
+    approve: str | Sequence[str] = "none",
+    compensate: Mapping[str, Compensation] | None = None,
+    resource: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+    group_id: str | None = None,
+) -> Agent[Any]:
     """A copy of `agent` whose function tools (and its handoff agents') go through `sup`'s fence.
 
     Args:
@@ -117,9 +122,21 @@ def fence(agent: Agent[Any], sup: Supervisor, policy: Policy | None = None,
     def fence_agent(a: Agent[Any]) -> Agent[Any]:
         if id(a) in memo:
             return memo[id(a)]
-        tools = [fenced_tool(t, sup, policy, default, compensate=(compensate or {}).get(t.name),
-                             resource=(resource or {}).get(t.name), group_id=group_id, approve=rule)
-                 if isinstance(t, FunctionTool) else t for t in a.tools]
+        tools = [
+            fenced_tool(
+                t,
+                sup,
+                policy,
+                default,
+                compensate=(compensate or {}).get(t.name),
+                resource=(resource or {}).get(t.name),
+                group_id=group_id,
+                approve=rule,
+            )
+            if isinstance(t, FunctionTool)
+            else t
+            for t in a.tools
+        ]
         clone = a.clone(tools=tools)
         memo[id(a)] = clone  # before the handoffs: agents that hand off to each other
         clone.handoffs = [fence_agent(h) if isinstance(h, Agent) else h for h in a.handoffs]
@@ -128,12 +145,17 @@ def fence(agent: Agent[Any], sup: Supervisor, policy: Policy | None = None,
     return fence_agent(agent)
 
 
-def fenced_tool(tool: FunctionTool, sup: Supervisor, policy: Policy | None = None,
-                default: Reversibility | str = Reversibility.IRREVERSIBLE, *,
-                compensate: Compensation | None = None,
-                resource: Callable[[dict[str, Any]], str] | None = None,
-                group_id: str | None = None,
-                approve: Callable[[str, Reversibility], bool] | None = None) -> FunctionTool:
+def fenced_tool(
+    tool: FunctionTool,
+    sup: Supervisor,
+    policy: Policy | None = None,
+    default: Reversibility | str = Reversibility.IRREVERSIBLE,
+    *,
+    compensate: Compensation | None = None,
+    resource: Callable[[dict[str, Any]], str] | None = None,
+    group_id: str | None = None,
+    approve: Callable[[str, Reversibility], bool] | None = None,
+) -> FunctionTool:
     """One `FunctionTool` behind the fence (what `fence` does to each); the original is not changed."""
     original = tool.on_invoke_tool
     tool_cls = tool_class_of(_wrapped_callable(tool))
@@ -148,10 +170,10 @@ def fenced_tool(tool: FunctionTool, sup: Supervisor, policy: Policy | None = Non
         args = _parse_args(input_json)
         if decorated:
             if not isinstance(args, dict):
-                return (f"refused: the arguments are not a JSON object ({input_json[:200]!r}); "
-                        "nothing was sent")
+                return f"refused: the arguments are not a JSON object ({input_json[:200]!r}); nothing was sent"
             outcome = await fenced_call(sup, cls, args, key=key)
         else:
+
             async def invoke() -> Any:
                 return await raw(ctx, input_json)
 
@@ -166,8 +188,9 @@ def fenced_tool(tool: FunctionTool, sup: Supervisor, policy: Policy | None = Non
     return fenced
 
 
-def stop_with(s: Binding | Supervisor, run: RunResultStreaming | asyncio.Future[Any], *,
-              mode: CancelMode = "after_turn") -> None:
+def stop_with(
+    s: Binding | Supervisor, run: RunResultStreaming | asyncio.Future[Any], *, mode: CancelMode = "after_turn"
+) -> None:
     """Have Stop (from anywhere, once `s` watches: `agentstop.bind` or `async with sup`) cancel the run.
 
     Args:
@@ -188,8 +211,9 @@ def stop_with(s: Binding | Supervisor, run: RunResultStreaming | asyncio.Future[
         raise TypeError(f"stop_with takes a RunResultStreaming or an asyncio.Task, not {type(run).__name__}")
 
 
-async def reconcile_history(items: Iterable[Any], sup: Supervisor, *,
-                            group_id: str | None = None) -> list[dict[str, Any]]:
+async def reconcile_history(
+    items: Iterable[Any], sup: Supervisor, *, group_id: str | None = None
+) -> list[dict[str, Any]]:
     """Input items whose every function call is answered exactly once, as the journal knows it.
 
     Give it `result.to_input_list()` (or a `Session`'s items, or items collected
@@ -269,8 +293,9 @@ def _wrapped_callable(tool: FunctionTool) -> Any:
         return None
 
 
-def _raw_invoker(invoker: Callable[[SdkToolContext[Any], str], Awaitable[Any]]
-                 ) -> Callable[[SdkToolContext[Any], str], Awaitable[Any]]:
+def _raw_invoker(
+    invoker: Callable[[SdkToolContext[Any], str], Awaitable[Any]],
+) -> Callable[[SdkToolContext[Any], str], Awaitable[Any]]:
     """The SDK's invocation without its failure handler: a failure reaches the fence as a failure.
 
     `function_tool` wraps the function's invocation in a handler that turns an
@@ -282,14 +307,24 @@ def _raw_invoker(invoker: Callable[[SdkToolContext[Any], str], Awaitable[Any]]
     return cast(Callable[[SdkToolContext[Any], str], Awaitable[Any]], inner) if callable(inner) else invoker
 
 
-def _framework_class(sup: Supervisor, tool: FunctionTool, policy: Policy | None, default: Reversibility | str,
-                     compensate: Compensation | None, resource: Callable[[dict[str, Any]], str] | None
-                     ) -> type[Tool]:
+def _framework_class(
+    sup: Supervisor,
+    tool: FunctionTool,
+    policy: Policy | None,
+    default: Reversibility | str,
+    compensate: Compensation | None,
+    resource: Callable[[dict[str, Any]], str] | None,
+) -> type[Tool]:
     classes = _FRAMEWORK_CLASSES.setdefault(sup, {})
     cls = classes.get(tool.name)
     if cls is None:
-        cls = framework_tool(tool.name, tool.description, reversibility_of(tool.name, policy, default),
-                             compensate=compensate, resource=resource)
+        cls = framework_tool(
+            tool.name,
+            tool.description,
+            reversibility_of(tool.name, policy, default),
+            compensate=compensate,
+            resource=resource,
+        )
         classes[tool.name] = cls
     return cls
 
@@ -337,15 +372,27 @@ def _output(call_id: str, text: str) -> dict[str, Any]:
 async def _lost_calls(sup: Supervisor, namespace: str, mentioned: set[str]) -> list[dict[str, Any]]:
     """The journal's fenced calls after the last one the items mention, as call items and their answers."""
     prefix = f"{namespace}:"
-    keyed = [(c, c.idempotency_key[len(prefix):]) for c in await sup.journal.calls(sup.session_id)
-             if c.idempotency_key.startswith(prefix)]
+    keyed = [
+        (c, c.idempotency_key[len(prefix) :])
+        for c in await sup.journal.calls(sup.session_id)
+        if c.idempotency_key.startswith(prefix)
+    ]
     last = max((c.n for c, tool_call_id in keyed if tool_call_id in mentioned), default=0)
     lost: dict[str, Any] = {}
     for call, tool_call_id in keyed:
         if call.n > last and tool_call_id not in mentioned:
             lost.setdefault(tool_call_id, call)  # a key called again (a replay) is one model call
-    calls = [{"type": "function_call", "call_id": tool_call_id, "name": call.tool,
-              "arguments": json.dumps(call.args, default=str)} for tool_call_id, call in lost.items()]
-    outputs = [_output(tool_call_id, await recorded_answer(sup, call_key(namespace, tool_call_id))
-                       or NOT_EXECUTED) for tool_call_id in lost]
+    calls = [
+        {
+            "type": "function_call",
+            "call_id": tool_call_id,
+            "name": call.tool,
+            "arguments": json.dumps(call.args, default=str),
+        }
+        for tool_call_id, call in lost.items()
+    ]
+    outputs = [
+        _output(tool_call_id, await recorded_answer(sup, call_key(namespace, tool_call_id)) or NOT_EXECUTED)
+        for tool_call_id in lost
+    ]
     return calls + outputs

@@ -88,8 +88,13 @@ __all__ = ["Fence", "FencedToolset", "reconcile_history"]
 # What a tool raises to steer PydanticAI (retry, defer, ask for approval, fail, skip): the tool's own
 # answer, not an effect. Raised from a framework tool's commit, the journal says nothing landed
 # and PydanticAI gets the exception back, so its own semantics (retry budget, deferral) hold.
-_FRAMEWORK_SIGNALS: tuple[type[Exception], ...] = (ModelRetry, CallDeferred, ApprovalRequired, PydanticToolFailed,
-                                                   SkipToolExecution)
+_FRAMEWORK_SIGNALS: tuple[type[Exception], ...] = (
+    ModelRetry,
+    CallDeferred,
+    ApprovalRequired,
+    PydanticToolFailed,
+    SkipToolExecution,
+)
 
 
 class _Session:
@@ -170,8 +175,9 @@ class FencedToolset(WrapperToolset[AgentDepsT]):
     compensate: Mapping[str, Compensation] | None = field(default=None, kw_only=True)
     resource: Mapping[str, Callable[[dict[str, Any]], str]] | None = field(default=None, kw_only=True)
 
-    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[AgentDepsT],
-                        tool: ToolsetTool[AgentDepsT]) -> Any:
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[AgentDepsT], tool: ToolsetTool[AgentDepsT]
+    ) -> Any:
         """Run the call through the fence; a refusal is the tool's return, in agentstop's wording."""
         key = _conversation_key(ctx.conversation_id, ctx.run_id, ctx.tool_call_id)
         cancelled_as = f"the PydanticAI run was cancelled (tool call {ctx.tool_call_id})"
@@ -189,15 +195,26 @@ class FencedToolset(WrapperToolset[AgentDepsT]):
 
     def _build(self, name: str, tool: ToolsetTool[AgentDepsT]) -> type[Tool]:
         reversibility = reversibility_of(name, self.policy, self.default)
-        built = framework_tool(name, tool.tool_def.description or "", reversibility,
-                               compensate=(self.compensate or {}).get(name),
-                               resource=(self.resource or {}).get(name))
+        built = framework_tool(
+            name,
+            tool.tool_def.description or "",
+            reversibility,
+            compensate=(self.compensate or {}).get(name),
+            resource=(self.resource or {}).get(name),
+        )
         _session(self.sup).framework_tools[name] = built
         return built
 
-    async def _call_framework_tool(self, built: type[Tool], name: str, tool_args: dict[str, Any],
-                                   ctx: RunContext[AgentDepsT], tool: ToolsetTool[AgentDepsT], key: str | None,
-                                   cancelled_as: str) -> Any:
+    async def _call_framework_tool(
+        self,
+        built: type[Tool],
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[AgentDepsT],
+        tool: ToolsetTool[AgentDepsT],
+        key: str | None,
+        cancelled_as: str,
+    ) -> Any:
         produced: list[Any] = []
         signal: list[Exception] = []
 
@@ -251,8 +268,14 @@ class Fence(AbstractCapability[AgentDepsT]):
         return None  # holds a live Supervisor: not spec-serializable
 
     def get_wrapper_toolset(self, toolset: AbstractToolset[AgentDepsT]) -> AbstractToolset[AgentDepsT] | None:
-        return FencedToolset(toolset, self.sup, policy=self.policy, default=self.default,
-                             compensate=self.compensate, resource=self.resource)
+        return FencedToolset(
+            toolset,
+            self.sup,
+            policy=self.policy,
+            default=self.default,
+            compensate=self.compensate,
+            resource=self.resource,
+        )
 
     async def wrap_run(self, ctx: RunContext[AgentDepsT], *, handler: WrapRunHandler) -> AgentRunResult[Any]:
         runs = _session(self.sup).runs
@@ -286,8 +309,9 @@ async def reconcile_history(messages: Sequence[ModelMessage], sup: Supervisor) -
     i = 0
     while i < len(out):
         response = out[i]
-        calls = [p for p in response.parts if isinstance(p, ToolCallPart)] if isinstance(response, ModelResponse) \
-            else []
+        calls = (
+            [p for p in response.parts if isinstance(p, ToolCallPart)] if isinstance(response, ModelResponse) else []
+        )
         if not isinstance(response, ModelResponse) or not calls:
             i += 1
             continue
@@ -300,8 +324,14 @@ async def reconcile_history(messages: Sequence[ModelMessage], sup: Supervisor) -
             key = _conversation_key(response.conversation_id, response.run_id, call.tool_call_id)
             recorded = await recorded_answer(sup, key) if key is not None else None
             if recorded is not None:
-                returns.append(ToolReturnPart(call.tool_name, recorded, call.tool_call_id,
-                                              outcome="success" if recorded.startswith("done: ") else "interrupted"))
+                returns.append(
+                    ToolReturnPart(
+                        call.tool_name,
+                        recorded,
+                        call.tool_call_id,
+                        outcome="success" if recorded.startswith("done: ") else "interrupted",
+                    )
+                )
             elif existing and not _synthesized(existing[0]):
                 returns.append(existing[0])
             else:
@@ -311,8 +341,9 @@ async def reconcile_history(messages: Sequence[ModelMessage], sup: Supervisor) -
         if request is not None:
             out[i + 1] = replace(request, parts=[*returns, *others], state="complete")
         else:
-            out.insert(i + 1, ModelRequest(parts=returns, run_id=response.run_id,
-                                           conversation_id=response.conversation_id))
+            out.insert(
+                i + 1, ModelRequest(parts=returns, run_id=response.run_id, conversation_id=response.conversation_id)
+            )
         i += 2
     return out
 

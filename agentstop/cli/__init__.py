@@ -18,27 +18,51 @@ __all__ = ["main"]
 
 # name: (module, attribute, the one line `agentstop --help` shows)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("agentstop.cli.demo", "demo_cmd", "Run the demo: an agent misreads \"hold the release\" as \"ship it\"."),
+    "demo": ("agentstop.cli.demo", "demo_cmd", 'Run the demo: an agent misreads "hold the release" as "ship it".'),
     "run": ("agentstop.cli.run", "run_cmd", "Run the agent a task file describes, or resume one of its sessions."),
-    "report": ("agentstop.cli.inspect", "report_cmd", "The four-way report of a session: done, interrupted, in flight, "
-               "undoable."),
+    "report": (
+        "agentstop.cli.inspect",
+        "report_cmd",
+        "The four-way report of a session: done, interrupted, in flight, undoable.",
+    ),
     "undo": ("agentstop.cli.inspect", "undo_cmd", "Undo a session's calls (latest commit first), or re-apply them."),
     "stop": ("agentstop.cli.inspect", "stop_cmd", "Revoke running sessions' grants from another terminal or machine."),
-    "sessions": ("agentstop.cli.inspect", "sessions_cmd", "List a journal's sessions: how each ended, counts, where it "
-                 "runs."),
+    "sessions": (
+        "agentstop.cli.inspect",
+        "sessions_cmd",
+        "List a journal's sessions: how each ended, counts, where it runs.",
+    ),
     "tui": ("agentstop.cli.replay", "tui_cmd", "Watch a session another process runs, live; Stop it; undo its calls."),
-    "replay": ("agentstop.cli.replay", "replay_cmd", "Replay past sessions: browse, scrub a timeline, report, undo, "
-               "export."),
-    "mcp-proxy": ("agentstop.cli.mcp_proxy", "mcp_proxy_cmd", "Serve a task's MCP servers to any MCP host, every call "
-                  "behind the fence."),
-    "journal": ("agentstop.cli.journal_cmd", "journal_group", "Whole journals: copy sessions between SQLite and "
-                "PostgreSQL."),
-    "claude": ("agentstop.cli.claude", "claude_cmd", "Run Claude Code with every tool call behind the fence (its "
-               "hooks), Stop that stops, undo."),
-    "codex": ("agentstop.cli.claude", "codex_cmd", "Run the Codex CLI with every tool call behind the fence (its "
-              "hooks), Stop that stops, undo."),
-    "hooks": ("agentstop.cli.hooks", "hooks_group", "Install agentstop's hooks into Claude Code or Codex, for when "
-              "you start the CLI yourself."),
+    "replay": (
+        "agentstop.cli.replay",
+        "replay_cmd",
+        "Replay past sessions: browse, scrub a timeline, report, undo, export.",
+    ),
+    "mcp-proxy": (
+        "agentstop.cli.mcp_proxy",
+        "mcp_proxy_cmd",
+        "Serve a task's MCP servers to any MCP host, every call behind the fence.",
+    ),
+    "journal": (
+        "agentstop.cli.journal_cmd",
+        "journal_group",
+        "Whole journals: copy sessions between SQLite and PostgreSQL.",
+    ),
+    "claude": (
+        "agentstop.cli.claude",
+        "claude_cmd",
+        "Run Claude Code with every tool call behind the fence (its hooks), Stop that stops, undo.",
+    ),
+    "codex": (
+        "agentstop.cli.claude",
+        "codex_cmd",
+        "Run the Codex CLI with every tool call behind the fence (its hooks), Stop that stops, undo.",
+    ),
+    "hooks": (
+        "agentstop.cli.hooks",
+        "hooks_group",
+        "Install agentstop's hooks into Claude Code or Codex, for when you start the CLI yourself.",
+    ),
     "schema": ("agentstop.cli.inspect", "schema_cmd", "Print the task file's JSON schema."),
 }
 

@@ -26,18 +26,23 @@ async def _run(kind: str, args: tuple[str, ...], journal: Target | None, task: P
     target = journal or default_journal()
 
     def started(sup: Supervisor) -> None:
-        click.echo(f"agentstop: {kind} runs behind the fence · session {sup.session_id} · journal {shown(target)}\n"
-                   f"agentstop: Stop: agentstop stop --journal {shown(target)} --session {sup.session_id}  "
-                   f"(watch: agentstop tui --session {sup.session_id})", err=True)
+        click.echo(
+            f"agentstop: {kind} runs behind the fence · session {sup.session_id} · journal {shown(target)}\n"
+            f"agentstop: Stop: agentstop stop --journal {shown(target)} --session {sup.session_id}  "
+            f"(watch: agentstop tui --session {sup.session_id})",
+            err=True,
+        )
 
     async with Journal.open(target) as j:
         status, report = await run_cli(j, CliRun(kind, list(args), policy, Path.cwd().resolve()), on_started=started)
     console = Console(file=sys.stderr, soft_wrap=True)
     console.print(render_report(report))
     if report.session.status == "stopped":
-        console.print(f"The {kind} CLI's own transcript may call an interrupted call \"rejected\" or \"not written\": "
-                      "agentstop cannot rewrite it. What really landed is the report above; undo it with "
-                      f"`agentstop undo --journal {shown(target)} --session {report.session.session_id} --all`.")
+        console.print(
+            f'The {kind} CLI\'s own transcript may call an interrupted call "rejected" or "not written": '
+            "agentstop cannot rewrite it. What really landed is the report above; undo it with "
+            f"`agentstop undo --journal {shown(target)} --session {report.session.session_id} --all`."
+        )
     return status
 
 
@@ -45,13 +50,21 @@ _EPILOG = "Everything after `--` goes to the CLI unchanged."
 
 
 def _command(kind: str, name: str) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-                   epilog=_EPILOG)
-    @click.option("--journal", type=TARGET, metavar="PATH|URL",
-                  help="Journal: a SQLite file or a postgresql:// URL (default: $AGENTSTOP_JOURNAL, else the "
-                       "per-user journal).")
-    @click.option("--task", "task", type=click.Path(dir_okay=False, path_type=Path),
-                  help="A task or policy file: its `grant:` (tools, scopes over files, ttl) and `coding_cli: ask:`.")
+    @click.command(
+        name, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}, epilog=_EPILOG
+    )
+    @click.option(
+        "--journal",
+        type=TARGET,
+        metavar="PATH|URL",
+        help="Journal: a SQLite file or a postgresql:// URL (default: $AGENTSTOP_JOURNAL, else the per-user journal).",
+    )
+    @click.option(
+        "--task",
+        "task",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A task or policy file: its `grant:` (tools, scopes over files, ttl) and `coding_cli: ask:`.",
+    )
     @click.argument("cli_args", nargs=-1, type=click.UNPROCESSED)
     @run_async
     async def command(cli_args: tuple[str, ...], journal: Target | None, task: Path | None) -> int:

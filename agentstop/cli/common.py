@@ -79,8 +79,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-JOURNAL_HELP = ("Journal: a SQLite file or a postgresql://user:password@host/db URL "
-                "(default: $AGENTSTOP_JOURNAL, else the per-user journal).")
+JOURNAL_HELP = (
+    "Journal: a SQLite file or a postgresql://user:password@host/db URL "
+    "(default: $AGENTSTOP_JOURNAL, else the per-user journal)."
+)
 
 
 def parse_target(text: str | os.PathLike[str]) -> Target:
@@ -108,8 +110,12 @@ def same_journal(a: Target, b: Target) -> bool:
     """True when two targets name the same journal (one file, or one database on one server)."""
     if isinstance(a, str) and isinstance(b, str):
         pa, pb = urlsplit(a), urlsplit(b)
-        return ((pa.hostname or "", pa.port or 5432, pa.path.strip("/"), pa.query)
-                == (pb.hostname or "", pb.port or 5432, pb.path.strip("/"), pb.query))
+        return (pa.hostname or "", pa.port or 5432, pa.path.strip("/"), pa.query) == (
+            pb.hostname or "",
+            pb.port or 5432,
+            pb.path.strip("/"),
+            pb.query,
+        )
     if isinstance(a, str) or isinstance(b, str):
         return False
     if a.exists() and b.exists():
@@ -147,8 +153,10 @@ def needs_extra(extra: str, what: str) -> Iterator[None]:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in _EXTRA_MODULES[extra]:
             raise
-        raise AgentstopError(f"{what} needs agentstop's {extra} extra, which is not installed (no module named "
-                             f"{exc.name!r}): pip install 'agentstop[{extra}]'") from None
+        raise AgentstopError(
+            f"{what} needs agentstop's {extra} extra, which is not installed (no module named "
+            f"{exc.name!r}): pip install 'agentstop[{extra}]'"
+        ) from None
 
 
 def remember_demo_journal(journal: Target) -> None:
@@ -181,8 +189,11 @@ def journal_to_read(journal: Target | None) -> Target:
     if isinstance(default, Path) and not default.exists() and not os.environ.get(JOURNAL_ENV):
         demo = last_demo_journal()
         if demo is not None:
-            click.echo(f"agentstop: reading the last demo's journal {shown(demo)} (no journal at {shown(default)} "
-                       "yet; pass --journal to choose another)", err=True)
+            click.echo(
+                f"agentstop: reading the last demo's journal {shown(demo)} (no journal at {shown(default)} "
+                "yet; pass --journal to choose another)",
+                err=True,
+            )
             return demo
     return default
 
@@ -198,8 +209,12 @@ class TargetType(click.ParamType):
         try:
             str(value).encode("utf-8")
         except UnicodeEncodeError:
-            self.fail(f"{str(value).encode('utf-8', 'surrogateescape')!r} is not valid UTF-8; "
-                      "name the journal with a UTF-8 path", param, ctx)
+            self.fail(
+                f"{str(value).encode('utf-8', 'surrogateescape')!r} is not valid UTF-8; "
+                "name the journal with a UTF-8 path",
+                param,
+                ctx,
+            )
         try:
             return parse_target(str(value))
         except ValueError as exc:
@@ -264,21 +279,21 @@ def journal_argument(f: Callable[..., T]) -> Callable[..., T]:
     """
 
     @functools.wraps(f)
-    def wrapper(*args: Any, journal_arg: Target | None = None, journal_opt: Target | None = None,
-                **kwargs: Any) -> T:
+    def wrapper(*args: Any, journal_arg: Target | None = None, journal_opt: Target | None = None, **kwargs: Any) -> T:
         if "call_ids" in kwargs and _is_call_id(journal_arg):
             # `agentstop undo [--journal J] c3 c5`: the first call id lands where the optional JOURNAL goes.
             kwargs["call_ids"] = (str(journal_arg), *kwargs["call_ids"])
             journal_arg = None
         if journal_arg is not None and journal_opt is not None and not same_journal(journal_arg, journal_opt):
-            raise click.UsageError(f"two journals given: {shown(journal_arg)} and --journal {shown(journal_opt)}; "
-                                   "pass one (--journal is the newer way)")
+            raise click.UsageError(
+                f"two journals given: {shown(journal_arg)} and --journal {shown(journal_opt)}; "
+                "pass one (--journal is the newer way)"
+            )
         return f(*args, journal=journal_opt if journal_opt is not None else journal_arg, **kwargs)
 
     # Our own parameter list: the one functools.wraps copied is shared with `f`.
     wrapper.__click_params__ = list(getattr(f, "__click_params__", []))  # type: ignore[attr-defined]
-    with_option = click.option("--journal", "journal_opt", type=TARGET, metavar="PATH|URL",
-                               help=JOURNAL_HELP)(wrapper)
+    with_option = click.option("--journal", "journal_opt", type=TARGET, metavar="PATH|URL", help=JOURNAL_HELP)(wrapper)
     return click.argument("journal_arg", metavar="[JOURNAL]", required=False, type=TARGET)(with_option)
 
 
@@ -292,8 +307,9 @@ def _is_call_id(value: Target | None) -> bool:
 
 def session_option(f: Callable[P, T]) -> Callable[P, T]:
     """`--session ID|latest` (default latest)."""
-    return click.option("--session", "-s", "session", default="latest", show_default=True, type=TEXT,
-                        help="Session id, or 'latest'.")(f)
+    return click.option(
+        "--session", "-s", "session", default="latest", show_default=True, type=TEXT, help="Session id, or 'latest'."
+    )(f)
 
 
 def run_async(fn: Callable[P, Awaitable[int]]) -> Callable[P, None]:
@@ -331,15 +347,20 @@ def one_line(exc: BaseException) -> str | None:
         return printable(scrub(str(exc)))
     if isinstance(exc, OSError):
         where = f" ({printable(str(exc.filename))})" if exc.filename else ""
-        fix = ("free disk space; the fence held: nothing was issued without its journal record"
-               if exc.errno == errno.ENOSPC else "check the path and its permissions")
+        fix = (
+            "free disk space; the fence held: nothing was issued without its journal record"
+            if exc.errno == errno.ENOSPC
+            else "check the path and its permissions"
+        )
         return f"{exc.strerror or exc}{where}: {fix}."
     if isinstance(exc, BaseExceptionGroup):
         leaves = list(_leaves(exc))
         if not all(isinstance(e, AgentstopError | OSError | asyncio.CancelledError) for e in leaves):
             return None
-        first = next((e for e in leaves if isinstance(e, AgentstopError)),
-                     next((e for e in leaves if isinstance(e, OSError)), None))
+        first = next(
+            (e for e in leaves if isinstance(e, AgentstopError)),
+            next((e for e in leaves if isinstance(e, OSError)), None),
+        )
         return None if first is None else one_line(first)
     return None
 
@@ -380,8 +401,11 @@ def importable_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
     MCP tool is a problem saying where to undo it instead.
     """
     registry, problems = _python_tools(session)
-    problems += [f"{name}: an MCP tool; undo it with `agentstop undo --session {session.session_id}`, which starts "
-                 "its server again from the task file" for name in mcp_tools_of(session)]
+    problems += [
+        f"{name}: an MCP tool; undo it with `agentstop undo --session {session.session_id}`, which starts "
+        "its server again from the task file"
+        for name in mcp_tools_of(session)
+    ]
     return registry, problems
 
 
@@ -399,8 +423,9 @@ SETTLE = ("check its calls in flight", "until then they stay in flight (outcome 
 
 
 @asynccontextmanager
-async def tools_from_session(session: SessionRecord, needed: Collection[str] | None = None, *,
-                             purpose: tuple[str, str] = UNDO) -> AsyncIterator[tuple[ToolRegistry, list[str]]]:
+async def tools_from_session(
+    session: SessionRecord, needed: Collection[str] | None = None, *, purpose: tuple[str, str] = UNDO
+) -> AsyncIterator[tuple[ToolRegistry, list[str]]]:
     """The session's tools and the problems loading them; its MCP servers run until the block ends.
 
     Python tools are imported by the paths the journal recorded. MCP tools come
@@ -467,8 +492,10 @@ def _running_demo_world(world: Path | None, session_id: str, purpose: tuple[str,
         yield
         return
     if not (world / "calendar.ics").exists() and not (world / "production.db").exists():
-        raise AgentstopError(f"session {session_id} acted on the demo world in {world}, which is gone, so agentstop "
-                             f"cannot {purpose[0]}: {purpose[1]}")
+        raise AgentstopError(
+            f"session {session_id} acted on the demo world in {world}, which is gone, so agentstop "
+            f"cannot {purpose[0]}: {purpose[1]}"
+        )
     from demo_tools.world import WorldStartFailed, running_world
 
     click.echo(f"starting the demo world of session {session_id} again ({world}) to {purpose[0]} ...", err=True)
@@ -476,8 +503,9 @@ def _running_demo_world(world: Path | None, session_id: str, purpose: tuple[str,
         try:
             stack.enter_context(running_world(world))
         except WorldStartFailed as exc:
-            raise AgentstopError(f"the demo world of session {session_id} did not start again: {exc}; "
-                                 f"cannot {purpose[0]}: {purpose[1]}") from exc
+            raise AgentstopError(
+                f"the demo world of session {session_id} did not start again: {exc}; cannot {purpose[0]}: {purpose[1]}"
+            ) from exc
         yield
 
 
@@ -504,8 +532,10 @@ async def require_journal(target: Target) -> None:
     elif not target.exists():
         demo = last_demo_journal()
         hint = f"; the last demo's journal is {shown(demo)}" if demo is not None and demo != target else ""
-        raise AgentstopError(f"no journal at {shown(target)}. Run a task first (agentstop run TASK.yaml --headless), "
-                             f"or pass the journal's path with --journal{hint}.")
+        raise AgentstopError(
+            f"no journal at {shown(target)}. Run a task first (agentstop run TASK.yaml --headless), "
+            f"or pass the journal's path with --journal{hint}."
+        )
 
 
 async def open_and_recover(target: Target | None, *, recover_dead: bool = True) -> tuple[Journal, list[str]]:
@@ -560,21 +590,28 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
     notes: list[str] = []
     async with AsyncExitStack() as stack:
         try:
-            tools, problems = await stack.enter_async_context(tools_from_session(
-                session, needs_servers(calls), purpose=SETTLE))
+            tools, problems = await stack.enter_async_context(
+                tools_from_session(session, needs_servers(calls), purpose=SETTLE)
+            )
         except AgentstopError as exc:
             # Its MCP calls stay in flight (unknown) until the servers can be asked; the rest is recovered.
             notes.append(f"{unsettled_note(session.session_id)}{exc}")
             tools, problems = _python_tools(session)
         result = await recover(journal, tools, session.session_id)
     if result.marked_crashed:
-        notes.append(f"session {session.session_id} had crashed (process {session.pid} is gone); "
-                     f"reconciled {len(result.reconciled)} call(s)")
-    cut = sorted((cid for cid, outcome in result.reconciled.items()
-                  if outcome in ("compensation_failed", "reapply_failed")), key=lambda cid: (len(cid), cid))
+        notes.append(
+            f"session {session.session_id} had crashed (process {session.pid} is gone); "
+            f"reconciled {len(result.reconciled)} call(s)"
+        )
+    cut = sorted(
+        (cid for cid, outcome in result.reconciled.items() if outcome in ("compensation_failed", "reapply_failed")),
+        key=lambda cid: (len(cid), cid),
+    )
     if cut:
-        notes.append(f"session {session.session_id}: the undo or re-apply of {', '.join(cut)} was cut off by a "
-                     "crash (its process is gone); recorded failed, retryable: run the undo (or --reapply) again")
+        notes.append(
+            f"session {session.session_id}: the undo or re-apply of {', '.join(cut)} was cut off by a "
+            "crash (its process is gone); recorded failed, retryable: run the undo (or --reapply) again"
+        )
     notes.extend(f"  cannot load tool {p}" for p in problems)
     return notes
 

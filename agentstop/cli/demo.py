@@ -32,37 +32,66 @@ def _task_path(name: str) -> Path:
 def _where(world_dir: Path, journal: Target) -> str:
     # A URL goes behind --journal, quoted for the shell, and without its password.
     again = shown(journal) if isinstance(journal, Path) else f"--journal '{shown(journal)}'"
-    return "\n".join([
-        "The world the agent acted on (check it against the report):",
-        f"  mailbox (Maildir)   {world_dir / 'mailbox'}",
-        f"  calendar            {world_dir / 'calendar.ics'}",
-        f"  chat channel        {world_dir / 'chat.jsonl'}",
-        f"  git remote, PRs     {world_dir / 'origin.git'}, {world_dir / 'prs.json'}",
-        f"  database, ledger    {world_dir / 'production.db'}, {world_dir / 'ledger.db'}",
-        f"  journal             {shown(journal)}",
-        f"Replay the report:    agentstop report {again}",
-        f"Undo later:           agentstop undo --journal {again.removeprefix('--journal ')} --session latest --all"
-        "   (starts this world again)",
-    ])
+    return "\n".join(
+        [
+            "The world the agent acted on (check it against the report):",
+            f"  mailbox (Maildir)   {world_dir / 'mailbox'}",
+            f"  calendar            {world_dir / 'calendar.ics'}",
+            f"  chat channel        {world_dir / 'chat.jsonl'}",
+            f"  git remote, PRs     {world_dir / 'origin.git'}, {world_dir / 'prs.json'}",
+            f"  database, ledger    {world_dir / 'production.db'}, {world_dir / 'ledger.db'}",
+            f"  journal             {shown(journal)}",
+            f"Replay the report:    agentstop report {again}",
+            f"Undo later:           agentstop undo --journal {again.removeprefix('--journal ')} --session latest --all"
+            "   (starts this world again)",
+        ]
+    )
 
 
 @click.command("demo")
-@click.option("--task", "task_name", default="seed", show_default=True,
-              help="Which demo task: 'seed' (the misread release), 'parallel', or a path to a task file.")
+@click.option(
+    "--task",
+    "task_name",
+    default="seed",
+    show_default=True,
+    help="Which demo task: 'seed' (the misread release), 'parallel', or a path to a task file.",
+)
 @click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
-@click.option("--stop-after", type=SECONDS, metavar="SECONDS",
-              help="Press Stop this many seconds after the session started.")
+@click.option(
+    "--stop-after", type=SECONDS, metavar="SECONDS", help="Press Stop this many seconds after the session started."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
-@click.option("--dir", "world_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the demo world lives (default: a new folder in the per-user data directory).")
-@click.option("--journal", type=TARGET, metavar="PATH|URL",
-              help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: demo.db next "
-                   "to the world).")
-@click.option("--undo-window", type=SECONDS, default=10.0, show_default=True, metavar="SECONDS",
-              envvar="AGENTSTOP_DEMO_UNDO_WINDOW", show_envvar=True,
-              help="How long a sent email stays in the outbox, exactly undoable, before delivery.")
-def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: bool, world_dir: Path | None,
-             journal: Target | None, undo_window: float) -> None:
+@click.option(
+    "--dir",
+    "world_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo world lives (default: a new folder in the per-user data directory).",
+)
+@click.option(
+    "--journal",
+    type=TARGET,
+    metavar="PATH|URL",
+    help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: demo.db next to the world).",
+)
+@click.option(
+    "--undo-window",
+    type=SECONDS,
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    envvar="AGENTSTOP_DEMO_UNDO_WINDOW",
+    show_envvar=True,
+    help="How long a sent email stays in the outbox, exactly undoable, before delivery.",
+)
+def demo_cmd(
+    task_name: str,
+    headless: bool,
+    stop_after: float | None,
+    as_json: bool,
+    world_dir: Path | None,
+    journal: Target | None,
+    undo_window: float,
+) -> None:
     """Run the demo: an agent that misreads "hold the release" as "ship it".
 
     It starts real local services on 127.0.0.1 (SMTP mail with an outbox,
@@ -94,8 +123,9 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
             tools = spec.load_tools()
             spec.check_steps(tools)
             if headless:
-                code = anyio.run(lambda: run_headless(spec, tools, journal_path, stop_after=stop_after,
-                                                      as_json=as_json, meta=meta))
+                code = anyio.run(
+                    lambda: run_headless(spec, tools, journal_path, stop_after=stop_after, as_json=as_json, meta=meta)
+                )
             else:
                 from agentstop.tui import run_tui
 
@@ -106,4 +136,3 @@ def demo_cmd(task_name: str, headless: bool, stop_after: float | None, as_json: 
         sys.exit(EXIT_USAGE)
     click.echo(_where(world, journal_path), err=True)
     sys.exit(code)
-

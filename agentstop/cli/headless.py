@@ -49,8 +49,10 @@ class ProgressPrinter:
             text = printable(str(data.get("text", "")).strip(), multiline=True).replace("\n", "\n" + " " * 21)
             return f"{at}  agent: {text}"
         if event.kind == "revoked":
-            return (f"{at}  ── grant revoked by {printable(str(data.get('by')))}: {printable(str(data.get('reason')))} "
-                    "── nothing new can commit")
+            return (
+                f"{at}  ── grant revoked by {printable(str(data.get('by')))}: {printable(str(data.get('reason')))} "
+                "── nothing new can commit"
+            )
         if event.kind == "session_ended":
             return f"{at}  ── session {printable(str(data.get('status')))}"
         if event.call_id is None:
@@ -92,12 +94,18 @@ async def _stop_on_signals(sup: Supervisor) -> None:
             async for signum in signals:
                 if not sup.stopping:
                     name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
-                    print(f"\n{name}: stopping (revoking the grant first; press Ctrl+C again to quit at once)",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"\n{name}: stopping (revoking the grant first; press Ctrl+C again to quit at once)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     tg.start_soon(sup.stop, f"{name} in the terminal", "user")
                 else:
-                    print("quitting now; the journal is consistent and `agentstop report` reconciles what was in "
-                          "flight", file=sys.stderr, flush=True)
+                    print(
+                        "quitting now; the journal is consistent and `agentstop report` reconciles what was in flight",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     os._exit(130)
 
 
@@ -119,9 +127,18 @@ def _command_started_at() -> float:
     return launched_at() if ours else time.time()
 
 
-async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target, *, stop_after: float | None,
-                       as_json: bool, install_signals: bool = True, resume: str | None = None,
-                       instruction: str = "", meta: dict[str, Any] | None = None) -> int:
+async def run_headless(
+    task: TaskFile,
+    tools: ToolRegistry,
+    journal_path: Target,
+    *,
+    stop_after: float | None,
+    as_json: bool,
+    install_signals: bool = True,
+    resume: str | None = None,
+    instruction: str = "",
+    meta: dict[str, Any] | None = None,
+) -> int:
     """Run the task under a supervisor without UI; returns the exit code.
 
     `journal_path` is a journal file or a `postgresql://` URL. `resume` names an
@@ -130,18 +147,34 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
     `stop_after` counts from the Resume.
     """
     async with Journal.open(journal_path) as journal:
-        sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
-                         task_path=str(task.path), grace=task.grace_seconds, approve=task.approve,
-                         session_id=resume, resume=resume is not None, instruction=instruction,
-                         resumed_by="agentstop run --resume", meta=meta,
-                         # A stop asked for since this command started binds the epoch it starts.
-                         resume_asked_at=_command_started_at() if resume is not None else None)
+        sup = Supervisor(
+            journal,
+            tools,
+            task.grant_spec(),
+            task.planner(),
+            task_name=task.name,
+            goal=task.goal,
+            task_path=str(task.path),
+            grace=task.grace_seconds,
+            approve=task.approve,
+            session_id=resume,
+            resume=resume is not None,
+            instruction=instruction,
+            resumed_by="agentstop run --resume",
+            meta=meta,
+            # A stop asked for since this command started binds the epoch it starts.
+            resume_asked_at=_command_started_at() if resume is not None else None,
+        )
         await sup.start()
         epoch = f" · resumed as epoch {sup.epoch}" if resume is not None else ""
         print(f"session {sup.session_id}{epoch} · journal {journal.location}", file=sys.stderr, flush=True)
         if instruction and task.model.agent.kind == "scripted":
-            print("note: a scripted agent plays its steps and does not read --instruction (it is journaled with "
-                  "the Resume); a model-driven agent (agent: {kind: openai}) is told it", file=sys.stderr, flush=True)
+            print(
+                "note: a scripted agent plays its steps and does not read --instruction (it is journaled with "
+                "the Resume); a model-driven agent (agent: {kind: openai}) is told it",
+                file=sys.stderr,
+                flush=True,
+            )
         since = (await journal.session(sup.session_id)).started_at if resume is None else time.time()
         # A resumed session's earlier epochs are history: progress starts at this epoch.
         after = (await journal.events(sup.session_id))[-1].seq if resume is not None else 0
@@ -165,8 +198,11 @@ async def run_headless(task: TaskFile, tools: ToolRegistry, journal_path: Target
         print(f"agentstop: {printable(str(planner_error))}", file=sys.stderr, flush=True)
     for item in report.done:
         if item.call_id in report.landed_after_stop:
-            print(printable(f"{item.call_id} {item.summary}: in flight at Stop, landed during the grace"),
-                  file=sys.stderr, flush=True)
+            print(
+                printable(f"{item.call_id} {item.summary}: in flight at Stop, landed during the grace"),
+                file=sys.stderr,
+                flush=True,
+            )
     print(printable(report.summary_line()), file=sys.stderr, flush=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -11,8 +11,11 @@ from .common import TARGET, Target, default_journal, run_async, shown
 __all__ = ["hooks_group"]
 
 _KIND = click.Choice(["claude-code", "codex"])
-_PROJECT = click.option("--project", type=click.Path(file_okay=False, path_type=Path),
-                        help="The project's settings (.claude/settings.json, .codex/hooks.json) instead of yours.")
+_PROJECT = click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The project's settings (.claude/settings.json, .codex/hooks.json) instead of yours.",
+)
 
 
 @click.group("hooks")
@@ -35,10 +38,17 @@ def hooks_group() -> None:
 @hooks_group.command("install")
 @click.argument("kind", type=_KIND)
 @_PROJECT
-@click.option("--journal", type=TARGET, metavar="PATH|URL",
-              help="Journal the hooks write to (default: $AGENTSTOP_JOURNAL, else the per-user journal).")
-@click.option("--task", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A task or policy file: its `grant:` (tools, scopes over files, ttl) and `coding_cli: ask:`.")
+@click.option(
+    "--journal",
+    type=TARGET,
+    metavar="PATH|URL",
+    help="Journal the hooks write to (default: $AGENTSTOP_JOURNAL, else the per-user journal).",
+)
+@click.option(
+    "--task",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A task or policy file: its `grant:` (tools, scopes over files, ttl) and `coding_cli: ask:`.",
+)
 @run_async
 async def install_cmd(kind: str, project: Path | None, journal: Target | None, task: Path | None) -> int:
     """Add agentstop's hooks (fail closed) to the CLI's settings, after yours; re-running replaces them.
@@ -58,8 +68,11 @@ async def install_cmd(kind: str, project: Path | None, journal: Target | None, t
     root = Path(await anyio.Path(project).resolve()) if project else None
     done = await anyio.to_thread.run_sync(functools.partial(install, kind, root, where, task))
     trusted = await trust(find_cli("codex"), done.settings, root) if kind == "codex" else None
-    click.echo(f"agentstop hooks installed in {done.settings} (journal {shown(target)})"
-               + (f"; trusted in {trusted}" if trusted else ""), err=True)
+    click.echo(
+        f"agentstop hooks installed in {done.settings} (journal {shown(target)})"
+        + (f"; trusted in {trusted}" if trusted else ""),
+        err=True,
+    )
     return 0
 
 

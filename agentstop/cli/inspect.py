@@ -94,8 +94,9 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
     try:
         echo_notes(notes)
         # One journal (one connection pair) for every session; each session row is read once.
-        rows = [(s, Report.build(s, await j.calls(s.session_id), await j.grants(s.session_id)))
-                for s in await j.sessions()]
+        rows = [
+            (s, Report.build(s, await j.calls(s.session_id), await j.grants(s.session_id))) for s in await j.sessions()
+        ]
     finally:
         await j.close()
     if as_json:
@@ -114,20 +115,31 @@ _REAPPLIABLE = ("compensated", "reapply_failed")
 @click.command("undo")
 @journal_argument
 @session_option
-@click.option("--all", "undo_all", is_flag=True,
-              help="Undo every undoable call, latest commit first (with --reapply: re-apply every undone call "
-                   "that can be, earliest first).")
-@click.option("--force", is_flag=True,
-              help="Undo even calls whose effect was changed since the agent made it (skips each tool's drift "
-                   "check; journaled as forced).")
-@click.option("--reapply", is_flag=True,
-              help="Undo the undo: carry these undone calls' effects out again (where their tool can; the "
-                   "event booked again, the branch re-created, the rows re-inserted), earliest commit first. "
-                   "Each is then done, and undoable, again.")
+@click.option(
+    "--all",
+    "undo_all",
+    is_flag=True,
+    help="Undo every undoable call, latest commit first (with --reapply: re-apply every undone call "
+    "that can be, earliest first).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Undo even calls whose effect was changed since the agent made it (skips each tool's drift "
+    "check; journaled as forced).",
+)
+@click.option(
+    "--reapply",
+    is_flag=True,
+    help="Undo the undo: carry these undone calls' effects out again (where their tool can; the "
+    "event booked again, the branch re-created, the rows re-inserted), earliest commit first. "
+    "Each is then done, and undoable, again.",
+)
 @click.argument("call_ids", nargs=-1, type=TEXT)
 @run_async
-async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: bool, reapply: bool,
-                   call_ids: tuple[str, ...]) -> int:
+async def undo_cmd(
+    journal: Target | None, session: str, undo_all: bool, force: bool, reapply: bool, call_ids: tuple[str, ...]
+) -> int:
     """Run compensations for a session's calls, latest commit first; or, with --reapply, re-apply undone ones.
 
     Calls that cannot be undone (irreversible, never landed) are listed with the
@@ -165,8 +177,11 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
         _warn_if_running(await j.session(sid), "undo")
         # MCP servers are started (from the session's task file) only for calls this undo may compensate.
         wanted = None if undo_all else set(call_ids)
-        needed = {c.tool for c in await j.calls(sid)
-                  if c.can_compensate and c.state in _UNDOABLE and (wanted is None or c.call_id in wanted)}
+        needed = {
+            c.tool
+            for c in await j.calls(sid)
+            if c.can_compensate and c.state in _UNDOABLE and (wanted is None or c.call_id in wanted)
+        }
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
                 click.echo(f"cannot load tool {printable(problem)}", err=True)
@@ -178,15 +193,19 @@ async def undo_cmd(journal: Target | None, session: str, undo_all: bool, force: 
         click.echo("nothing to undo", err=True)
     for r in results:
         mark = {"compensated": "undone ", "failed": "FAILED ", "skipped": "skipped", "refused": "REFUSED"}[r.status]
-        click.echo(f"{mark} {r.call_id:>5} {printable(r.tool)}: "
-                   f"{printable(r.drift if r.status == 'refused' else r.detail)}")
+        click.echo(
+            f"{mark} {r.call_id:>5} {printable(r.tool)}: {printable(r.drift if r.status == 'refused' else r.detail)}"
+        )
     refused = [r.call_id for r in results if r.status == "refused"]
     if refused:
         # A journal URL is not repeated: it may hold a password.
         where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
-        click.echo(f"agentstop: {len(refused)} undo(s) refused: {', '.join(refused)} changed since the agent "
-                   f"acted (see above), and undoing would overwrite that change; nothing was done to them. "
-                   f"To undo anyway: agentstop undo{where} --session {sid} --force {' '.join(refused)}", err=True)
+        click.echo(
+            f"agentstop: {len(refused)} undo(s) refused: {', '.join(refused)} changed since the agent "
+            f"acted (see above), and undoing would overwrite that change; nothing was done to them. "
+            f"To undo anyway: agentstop undo{where} --session {sid} --force {' '.join(refused)}",
+            err=True,
+        )
     return EXIT_FAILED if refused or any(r.status == "failed" for r in results) else EXIT_OK
 
 
@@ -197,9 +216,12 @@ def _warn_if_running(info: SessionRecord, command: str) -> None:
     if info.status != SessionStatus.RUNNING or not is_alive(info):
         return
     where = f"pid {info.pid} on host {info.host}" if info.pid is not None else f"host {info.host}"
-    click.echo(f"warning: session {info.session_id} is still running ({where}): it may commit more calls after "
-               f"this {command}, or act again on what is undone. Stop it first: agentstop stop --session "
-               f"{info.session_id}", err=True)
+    click.echo(
+        f"warning: session {info.session_id} is still running ({where}): it may commit more calls after "
+        f"this {command}, or act again on what is undone. Stop it first: agentstop stop --session "
+        f"{info.session_id}",
+        err=True,
+    )
 
 
 async def _reapply(journal: Target | None, session: str, call_ids: list[str] | None) -> int:
@@ -210,8 +232,11 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
         sid = await j.resolve_session(session)
         _warn_if_running(await j.session(sid), "undo --reapply")
         # MCP servers are started only for calls this re-apply may run.
-        needed = {c.tool for c in await j.calls(sid) if c.can_reapply and c.state in _REAPPLIABLE
-                  and (call_ids is None or c.call_id in call_ids)}
+        needed = {
+            c.tool
+            for c in await j.calls(sid)
+            if c.can_reapply and c.state in _REAPPLIABLE and (call_ids is None or c.call_id in call_ids)
+        }
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
                 click.echo(f"cannot load tool {printable(problem)}", err=True)
@@ -225,9 +250,11 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
     failed = [r.call_id for r in results if r.status == "failed"]
     if failed:
         where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
-        click.echo(f"agentstop: {len(failed)} re-apply(s) failed: {', '.join(failed)} (see above); the effect "
-                   f"stays undone. To retry: agentstop undo{where} --session {sid} --reapply {' '.join(failed)}",
-                   err=True)
+        click.echo(
+            f"agentstop: {len(failed)} re-apply(s) failed: {', '.join(failed)} (see above); the effect "
+            f"stays undone. To retry: agentstop undo{where} --session {sid} --reapply {' '.join(failed)}",
+            err=True,
+        )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -236,20 +263,46 @@ _REAPPLY_MARK: dict[str, str] = {"reapplied": "redone ", "failed": "FAILED ", "s
 
 @click.command("stop")
 @journal_argument
-@click.option("--session", "-s", "session", default=None, type=TEXT,
-              help="Session id, or 'latest' (the default when no selector is given).")
+@click.option(
+    "--session",
+    "-s",
+    "session",
+    default=None,
+    type=TEXT,
+    help="Session id, or 'latest' (the default when no selector is given).",
+)
 @click.option("--all-running", is_flag=True, help="Every running session in the journal.")
-@click.option("--tool", "tools", multiple=True, metavar="NAME", type=TEXT,
-              help="Running sessions that have this tool: its name (send_email), class (SendEmail) or import "
-                   "path (demo_tools.mail:SendEmail). Repeat for any of several.")
-@click.option("--task", "tasks", multiple=True, metavar="NAME", type=TEXT,
-              help="Running sessions of the task with this name (its `name:`). Repeat for any of several.")
+@click.option(
+    "--tool",
+    "tools",
+    multiple=True,
+    metavar="NAME",
+    type=TEXT,
+    help="Running sessions that have this tool: its name (send_email), class (SendEmail) or import "
+    "path (demo_tools.mail:SendEmail). Repeat for any of several.",
+)
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    metavar="NAME",
+    type=TEXT,
+    help="Running sessions of the task with this name (its `name:`). Repeat for any of several.",
+)
 @click.option("--reason", default="stopped from another terminal", show_default=True, type=TEXT)
-@click.option("--after-step", is_flag=True,
-              help="Let the calls of the current step finish and start no new step, then stop.")
+@click.option(
+    "--after-step", is_flag=True, help="Let the calls of the current step finish and start no new step, then stop."
+)
 @run_async
-async def stop_cmd(journal: Target | None, session: str | None, all_running: bool, tools: tuple[str, ...],
-                   tasks: tuple[str, ...], reason: str, after_step: bool) -> int:
+async def stop_cmd(
+    journal: Target | None,
+    session: str | None,
+    all_running: bool,
+    tools: tuple[str, ...],
+    tasks: tuple[str, ...],
+    reason: str,
+    after_step: bool,
+) -> int:
     """Revoke a running session's grant from another terminal or machine; it stops itself.
 
     From the moment this returns, the session cannot commit anything new, and
@@ -276,8 +329,10 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
     if selector.given and session is not None:
         raise click.UsageError("pass either --session or a selector (--all-running, --tool, --task), not both")
     if all_running and (tools or tasks):
-        raise click.UsageError("--all-running already selects every running session; drop --tool/--task, "
-                               "or drop --all-running to select by them")
+        raise click.UsageError(
+            "--all-running already selects every running session; drop --tool/--task, "
+            "or drop --all-running to select by them"
+        )
     target = journal_to_read(journal)
     j, _ = await open_and_recover(target, recover_dead=False)
     try:
@@ -296,18 +351,23 @@ async def stop_cmd(journal: Target | None, session: str | None, all_running: boo
     for picked in chosen.matched:
         sid, what = picked.session.session_id, picked.describe()
         if after_step:
-            await anyio.to_thread.run_sync(functools.partial(
-                request_stop_after_step, target, sid, by="agentstop stop --after-step", reason=reason))
+            await anyio.to_thread.run_sync(
+                functools.partial(request_stop_after_step, target, sid, by="agentstop stop --after-step", reason=reason)
+            )
             click.echo(f"asked session {what} to stop after its current step", err=True)
             continue
-        revoked = await anyio.to_thread.run_sync(functools.partial(
-            revoke, target, sid, by="agentstop stop", reason=reason))
+        revoked = await anyio.to_thread.run_sync(
+            functools.partial(revoke, target, sid, by="agentstop stop", reason=reason)
+        )
         if revoked:
             click.echo(f"revoked {', '.join(f'g{g}' for g in revoked)} of session {what}", err=True)
         else:
             click.echo(f"session {what} had no live grant (it ended meanwhile); nothing to revoke", err=True)
-    done = ("asked to stop after their current step" if after_step
-            else "revoked: nothing new can commit in them; each stops within 100 ms")
+    done = (
+        "asked to stop after their current step"
+        if after_step
+        else "revoked: nothing new can commit in them; each stops within 100 ms"
+    )
     click.echo(f"{len(chosen.matched)} session(s) {done} ({selector.describe()}, {where}).", err=True)
     return EXIT_OK
 
@@ -322,25 +382,38 @@ async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step
         # Always written, whatever this process read a moment ago: an epoch may be starting (a Resume)
         # between that read and this write, and the request binds it (see `request_stop`).
         revoked, status = await anyio.to_thread.run_sync(
-            lambda: request_stop(target, sid, by="agentstop stop", reason=reason))
+            lambda: request_stop(target, sid, by="agentstop stop", reason=reason)
+        )
         if revoked:
-            click.echo(f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
-                       f"({name}); nothing new can commit. It stops within 100 ms if running.", err=True)
+            click.echo(
+                f"revoked grant(s) {', '.join(f'g{g}' for g in revoked)} of session {sid} "
+                f"({name}); nothing new can commit. It stops within 100 ms if running.",
+                err=True,
+            )
         elif status != "running":
-            click.echo(f"session {sid} ({name}) already ended ({status}); nothing to revoke. The stop is "
-                       "journaled: a resume of it already starting ends before it commits anything.", err=True)
+            click.echo(
+                f"session {sid} ({name}) already ended ({status}); nothing to revoke. The stop is "
+                "journaled: a resume of it already starting ends before it commits anything.",
+                err=True,
+            )
         else:
             # Already revoked and still running: it is stopping, waiting for calls in flight. As when
             # Stop is pressed twice where it runs, the rest of its grace is skipped.
             await anyio.to_thread.run_sync(lambda: escalate_stop(target, sid, by="agentstop stop"))
-            click.echo(f"session {sid} ({name}) was already stopping; asked it to skip the rest of its "
-                       "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
-                       err=True)
+            click.echo(
+                f"session {sid} ({name}) was already stopping; asked it to skip the rest of its "
+                "grace: commits still in flight are cancelled and their outcome checked with the upstream.",
+                err=True,
+            )
         return EXIT_OK
     await anyio.to_thread.run_sync(
-        lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason))
-    click.echo(f"asked session {sid} ({name}) to stop after its current step; "
-               "it revokes its grant once that step's calls have finished.", err=True)
+        lambda: request_stop_after_step(target, sid, by="agentstop stop --after-step", reason=reason)
+    )
+    click.echo(
+        f"asked session {sid} ({name}) to stop after its current step; "
+        "it revokes its grant once that step's calls have finished.",
+        err=True,
+    )
     return EXIT_OK
 
 

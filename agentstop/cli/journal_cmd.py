@@ -36,8 +36,9 @@ def journal_group() -> None:
 @journal_group.command("copy")
 @click.argument("source", metavar="SRC", type=TARGET)
 @click.argument("destination", metavar="DST", type=TARGET)
-@click.option("--json", "as_json", is_flag=True,
-              help="Print what was copied, skipped and still running as JSON on stdout.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print what was copied, skipped and still running as JSON on stdout."
+)
 def copy_cmd(source: Target, destination: Target, as_json: bool) -> None:
     """Copy every session of SRC that DST lacks: sessions, grants, calls and events.
 
@@ -55,22 +56,37 @@ def copy_cmd(source: Target, destination: Target, as_json: bool) -> None:
       agentstop journal copy postgresql://agents@db.internal/agentstop ./backup.db --json
     """
     if same_journal(source, destination):
-        _fail(f"journal copy: SRC and DST are the same journal ({shown(source)}); nothing to copy. "
-              "Pass another file or database as DST.")
+        _fail(
+            f"journal copy: SRC and DST are the same journal ({shown(source)}); nothing to copy. "
+            "Pass another file or database as DST."
+        )
     printer = _Progress()
     try:
         result = copy_sessions(source, destination, on_session=printer)
     except AgentstopError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted after {printer.copied} session(s) copied; they stay copied (each is its own "
-                   "transaction). Run the same command again to copy the rest.", err=True)
+        click.echo(
+            f"\ninterrupted after {printer.copied} session(s) copied; they stay copied (each is its own "
+            "transaction). Run the same command again to copy the rest.",
+            err=True,
+        )
         sys.exit(EXIT_FAILED)
     _summarise(result, shown(source), shown(destination))
     if as_json:
-        click.echo(json.dumps({"source": shown(source), "destination": shown(destination),
-                               "copied": result.copied, "skipped": result.skipped, "running": result.running,
-                               "unreadable": result.unreadable}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "source": shown(source),
+                    "destination": shown(destination),
+                    "copied": result.copied,
+                    "skipped": result.skipped,
+                    "running": result.running,
+                    "unreadable": result.unreadable,
+                },
+                indent=2,
+            )
+        )
     sys.exit(EXIT_FAILED if result.unreadable else EXIT_OK)
 
 
@@ -89,8 +105,11 @@ class _Progress:
         now = time.monotonic()
         if now - self._last >= PROGRESS_EVERY or step.index == step.total:
             self._last = now
-            click.echo(f"copied {self.copied}/{step.total} sessions"
-                       + (f" ({step.index - self.copied} skipped)" if step.index > self.copied else ""), err=True)
+            click.echo(
+                f"copied {self.copied}/{step.total} sessions"
+                + (f" ({step.index - self.copied} skipped)" if step.index > self.copied else ""),
+                err=True,
+            )
 
 
 def _ids(ids: list[str]) -> str:
@@ -106,12 +125,18 @@ def _summarise(result: CopyResult, source: str, destination: str) -> None:
     if result.skipped:
         click.echo(f"skipped {len(result.skipped)} already in {destination}: {_ids(result.skipped)}", err=True)
     if result.unreadable:
-        click.echo(f"{len(result.unreadable)} session(s) could not be read whole from the damaged {source} and were "
-                   f"left out: {_ids(result.unreadable)}. Everything else was copied.", err=True)
+        click.echo(
+            f"{len(result.unreadable)} session(s) could not be read whole from the damaged {source} and were "
+            f"left out: {_ids(result.unreadable)}. Everything else was copied.",
+            err=True,
+        )
     if result.running:
-        click.echo(f"{len(result.running)} copied session(s) were still running in {source}: {_ids(result.running)}. "
-                   "Each was copied as it was at that moment; what it does next is not copied (copying again "
-                   "skips it).", err=True)
+        click.echo(
+            f"{len(result.running)} copied session(s) were still running in {source}: {_ids(result.running)}. "
+            "Each was copied as it was at that moment; what it does next is not copied (copying again "
+            "skips it).",
+            err=True,
+        )
 
 
 def _fail(message: str) -> NoReturn:

@@ -46,7 +46,7 @@ _NOT_FOR_A_PROXY = {
     "agent": "the MCP host is the agent behind a proxy; remove `agent`",
     "steps": "the MCP host plans the calls behind a proxy; remove `steps`",
     "tools": "a proxy serves the tools of its `mcp_servers`; remove `tools` (Python tool classes are for "
-             "`agentstop run`)",
+    "`agentstop run`)",
 }
 
 
@@ -61,15 +61,17 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TaskFileError(shown_path, None, None, "no such file; check the path (a relative path starts from "
-                                                    "the current directory)") from None
+        raise TaskFileError(
+            shown_path, None, None, "no such file; check the path (a relative path starts from the current directory)"
+        ) from None
     except IsADirectoryError:
         raise TaskFileError(shown_path, None, None, "is a directory; pass the task file in it") from None
     except UnicodeDecodeError:
         raise TaskFileError(shown_path, None, None, "not UTF-8 text; save the file as UTF-8") from None
     except OSError as exc:
-        raise TaskFileError(shown_path, None, None, f"cannot read it ({exc.strerror or exc}); check its "
-                                                    "permissions") from None
+        raise TaskFileError(
+            shown_path, None, None, f"cannot read it ({exc.strerror or exc}); check its permissions"
+        ) from None
 
 
 def load_proxy_task(path: Path) -> TaskFile:
@@ -87,23 +89,35 @@ def load_proxy_task(path: Path) -> TaskFile:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "unreadable YAML"
-        raise TaskFileError(shown_path, None if mark is None else int(mark.line) + 1, None,
-                            f"YAML syntax error: {what}; fix the YAML here") from None
+        raise TaskFileError(
+            shown_path,
+            None if mark is None else int(mark.line) + 1,
+            None,
+            f"YAML syntax error: {what}; fix the YAML here",
+        ) from None
     except yaml.YAMLError as exc:
         raise TaskFileError(shown_path, None, None, f"cannot read the YAML: {exc}; fix the file") from None
     finally:
         loader.dispose()
     index = LineIndex(root)
     if not isinstance(data, dict):
-        raise TaskFileError(shown_path, index.line(()), None,
-                            "expected a mapping with name, mcp_servers and grant at the top")
+        raise TaskFileError(
+            shown_path, index.line(()), None, "expected a mapping with name, mcp_servers and grant at the top"
+        )
     problems = [Problem(index.line([key]), key, text) for key, text in _NOT_FOR_A_PROXY.items() if key in data]
-    problems += [Problem(line, ".".join(map(str, [*where, key])) or None, f"key {key!r} is written twice; keep one")
-                 for line, where, key in index.duplicate_keys()]
+    problems += [
+        Problem(line, ".".join(map(str, [*where, key])) or None, f"key {key!r} is written twice; keep one")
+        for line, where, key in index.duplicate_keys()
+    ]
     if not data.get("mcp_servers"):
-        problems.append(Problem(index.line(["mcp_servers"]), "mcp_servers",
-                                "a proxy serves the tools of MCP servers: give `mcp_servers` (name: {command, args, "
-                                "env} or {url, headers})"))
+        problems.append(
+            Problem(
+                index.line(["mcp_servers"]),
+                "mcp_servers",
+                "a proxy serves the tools of MCP servers: give `mcp_servers` (name: {command, args, "
+                "env} or {url, headers})",
+            )
+        )
     model: ProxyTaskModel | None = None
     if not problems:
         try:
@@ -124,8 +138,9 @@ def parse_bind(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"{text!r} is not HOST:PORT (like 127.0.0.1:8765; port 0 picks a free one)",
-                                 param_hint="--http")
+        raise click.BadParameter(
+            f"{text!r} is not HOST:PORT (like 127.0.0.1:8765; port 0 picks a free one)", param_hint="--http"
+        )
     return host, int(port)
 
 
@@ -157,8 +172,9 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another port "
-                           "(0 picks a free one)") from None
+        raise CannotListen(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another port (0 picks a free one)"
+        ) from None
     return sock
 
 
@@ -178,8 +194,10 @@ async def _shutdown_on_signals(proxy: McpProxy) -> None:
         async for signum in signals:
             if not proxy.closing:
                 name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
-                _say(f"{name}: shutting down (calls in flight are stopped: the grant is revoked first; "
-                     "press Ctrl+C again to quit at once)")
+                _say(
+                    f"{name}: shutting down (calls in flight are stopped: the grant is revoked first; "
+                    "press Ctrl+C again to quit at once)"
+                )
                 proxy.shutdown()
             else:
                 _say("quitting now; the journal is consistent and `agentstop report` reconciles what was in flight")
@@ -187,14 +205,27 @@ async def _shutdown_on_signals(proxy: McpProxy) -> None:
 
 
 @click.command("mcp-proxy")
-@click.option("--task", "task", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The proxy's task file: name, mcp_servers, mcp_overlay, grant (no steps: the host is the agent).")
-@click.option("--http", "http", metavar="HOST:PORT",
-              help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (port 0 picks a free one; "
-                   "the address is printed on stderr).")
-@click.option("--journal", type=TARGET, metavar="PATH|URL",
-              help="Journal: a SQLite file or a postgresql:// URL (default: the task's `journal`, else "
-                   "$AGENTSTOP_JOURNAL, else the per-user journal).")
+@click.option(
+    "--task",
+    "task",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The proxy's task file: name, mcp_servers, mcp_overlay, grant (no steps: the host is the agent).",
+)
+@click.option(
+    "--http",
+    "http",
+    metavar="HOST:PORT",
+    help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (port 0 picks a free one; "
+    "the address is printed on stderr).",
+)
+@click.option(
+    "--journal",
+    type=TARGET,
+    metavar="PATH|URL",
+    help="Journal: a SQLite file or a postgresql:// URL (default: the task's `journal`, else "
+    "$AGENTSTOP_JOURNAL, else the per-user journal).",
+)
 @run_async
 async def mcp_proxy_cmd(task: Path, http: str | None, journal: Target | None) -> int:
     """Serve the task's MCP servers to any MCP host, every tools/call behind the fence.
@@ -227,18 +258,32 @@ async def mcp_proxy_cmd(task: Path, http: str | None, journal: Target | None) ->
     try:
         async with Journal.open(target) as j, McpClient.from_setup(load_mcp_setup(task)) as mcp:
             where = _url(sock, bind[0]) if sock is not None and bind is not None else "stdio"
-            sup = Supervisor(j, mcp.tools, spec.grant_spec(), task_name=spec.name, goal=spec.goal,
-                             task_path=str(spec.path), grace=spec.grace_seconds, approve=spec.approve,
-                             meta={"mcp_proxy": where, "mcp_pins": mcp.pins()})
-            async with sup, McpProxy(mcp, sup, version=__version__, say=_say,
-                                              instructions=_instructions(sup.session_id)) as proxy:
+            sup = Supervisor(
+                j,
+                mcp.tools,
+                spec.grant_spec(),
+                task_name=spec.name,
+                goal=spec.goal,
+                task_path=str(spec.path),
+                grace=spec.grace_seconds,
+                approve=spec.approve,
+                meta={"mcp_proxy": where, "mcp_pins": mcp.pins()},
+            )
+            async with (
+                sup,
+                McpProxy(mcp, sup, version=__version__, say=_say, instructions=_instructions(sup.session_id)) as proxy,
+            ):
                 servers = ", ".join(dict.fromkeys(t.server for t in mcp.tools))
-                _say(f"serving {len(proxy.tool_names)} tools ({servers}) at {where} · session {sup.session_id} · "
-                     f"journal {shown(target)}")
+                _say(
+                    f"serving {len(proxy.tool_names)} tools ({servers}) at {where} · session {sup.session_id} · "
+                    f"journal {shown(target)}"
+                )
                 _say(f"Stop: agentstop stop --journal {_journal_arg(target)} --session {sup.session_id}")
                 if bind is not None and not _is_loopback(bind[0]):
-                    _say(f"warning: {bind[0]} is not a loopback address and the proxy has no authentication: "
-                         "anyone who can reach it can call the tools under this grant")
+                    _say(
+                        f"warning: {bind[0]} is not a loopback address and the proxy has no authentication: "
+                        "anyone who can reach it can call the tools under this grant"
+                    )
                 progress = ProgressPrinter(j, sup.session_id, sys.stderr)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(progress.follow)
@@ -265,6 +310,8 @@ def _journal_arg(target: Target) -> str:
 
 
 def _instructions(session_id: str) -> str:
-    return (f"These tools run behind agentstop (session {session_id}): every call is journaled before it is sent "
-            "and checked against a revocable grant. A result starting 'refused:' was never sent; 'stopped: outcome "
-            "unknown' means a person pressed Stop while the call ran: do not retry it, the person will check.")
+    return (
+        f"These tools run behind agentstop (session {session_id}): every call is journaled before it is sent "
+        "and checked against a revocable grant. A result starting 'refused:' was never sent; 'stopped: outcome "
+        "unknown' means a person pressed Stop while the call ran: do not retry it, the person will check."
+    )

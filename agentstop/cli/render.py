@@ -19,7 +19,6 @@ from agentstop.text import printable
 __all__ = ["STATE_STYLE", "clock", "duration", "liveness", "render_report", "render_sessions", "session_json"]
 
 
-
 def _safe(text: str, style: str = "") -> Text:
     """Agent, tool or upstream text as a cell: control characters escaped, and never read as Rich markup."""
     return Text(printable(text), style=style)
@@ -30,8 +29,9 @@ def _state(item: ReportItem) -> Text:
 
 
 def _section(title: str, items: tuple[ReportItem, ...], detail: str) -> RenderableType:
-    table = Table(title=f"{title} ({len(items)})", title_justify="left", expand=True, show_edge=False,
-                  title_style="bold")
+    table = Table(
+        title=f"{title} ({len(items)})", title_justify="left", expand=True, show_edge=False, title_style="bold"
+    )
     table.add_column("call", no_wrap=True)
     table.add_column("tool", no_wrap=True)
     table.add_column("what")
@@ -58,8 +58,11 @@ def _section(title: str, items: tuple[ReportItem, ...], detail: str) -> Renderab
 def render_report(report: Report) -> RenderableType:
     """The four-way report as four tables under a one-line summary."""
     s = report.session
-    head = Text.assemble((printable(s.task_name), "bold"), f"  session {printable(s.session_id)}  ",
-                         (printable(report.summary_line()), "bold yellow" if s.status != "completed" else "bold green"))
+    head = Text.assemble(
+        (printable(s.task_name), "bold"),
+        f"  session {printable(s.session_id)}  ",
+        (printable(report.summary_line()), "bold yellow" if s.status != "completed" else "bold green"),
+    )
     if s.stop_reason:
         head.append(f"\nreason: {printable(s.stop_reason)}", style="dim")
     return Group(
@@ -90,11 +93,15 @@ def session_json(session: SessionRecord, report: Report, now: float | None = Non
     at = time.time() if now is None else now
     head: dict[str, Any] = report.to_json()["session"]
     return head | {
-        "host": session.host, "pid": session.pid,
+        "host": session.host,
+        "pid": session.pid,
         "live": session.status == "running" and is_alive(session, at),
         "heartbeat_at": _iso(session.heartbeat_at),
-        "done": len(report.done), "interrupted": len(report.interrupted), "in_flight": len(report.in_flight),
-        "undoable": len(report.undoable)}
+        "done": len(report.done),
+        "interrupted": len(report.interrupted),
+        "in_flight": len(report.in_flight),
+        "undoable": len(report.undoable),
+    }
 
 
 def _iso(at: float | None) -> str | None:
@@ -127,6 +134,8 @@ def render_sessions(rows: list[tuple[SessionRecord, Report]]) -> RenderableType:
         out.append(printable(_where(session)), style="dim")
         out.append("\n")
         out.append(f"  {printable(session.task_name)}", style="italic")
-        out.append(f" · {len(report.done)} done, {len(report.interrupted)} interrupted, "
-                   f"{len(report.in_flight)} in flight, {len(report.undoable)} undoable\n")
+        out.append(
+            f" · {len(report.done)} done, {len(report.interrupted)} interrupted, "
+            f"{len(report.in_flight)} in flight, {len(report.undoable)} undoable\n"
+        )
     return out

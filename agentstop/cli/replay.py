@@ -28,10 +28,15 @@ __all__ = ["replay_cmd", "tui_cmd"]
 
 @click.command("replay")
 @journal_argument
-@click.option("--session", "-s", "session", default=None, type=TEXT,
-              help="Open this session (id or 'latest') directly.")
-@click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the session's report and timeline to FILE.html, FILE.json or FILE.md instead.")
+@click.option(
+    "--session", "-s", "session", default=None, type=TEXT, help="Open this session (id or 'latest') directly."
+)
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the session's report and timeline to FILE.html, FILE.json or FILE.md instead.",
+)
 @run_async
 async def replay_cmd(journal: Target | None, session: str | None, export: Path | None) -> int:
     """Replay past sessions from a journal: browse, scrub the timeline, see the report, undo.
@@ -68,8 +73,14 @@ async def replay_cmd(journal: Target | None, session: str | None, export: Path |
 
 @click.command("tui")
 @journal_argument
-@click.option("--session", "-s", "session", default=None, type=TEXT,
-              help="Open this session (id or 'latest'). Default: the running one, when exactly one runs.")
+@click.option(
+    "--session",
+    "-s",
+    "session",
+    default=None,
+    type=TEXT,
+    help="Open this session (id or 'latest'). Default: the running one, when exactly one runs.",
+)
 @run_async
 async def tui_cmd(journal: Target | None, session: str | None) -> int:
     """Watch a session another process runs, live; Stop it; undo what it did.
@@ -100,8 +111,11 @@ async def tui_cmd(journal: Target | None, session: str | None) -> int:
     async with Journal.open(path, readonly=True) as j:
         sessions = await j.sessions()
         if not sessions:
-            click.echo(f"{j.location} has no sessions yet. Start one (agentstop mcp-proxy --task proxy.yaml, "
-                       "agentstop run TASK.yaml --headless), then run this again.", err=True)
+            click.echo(
+                f"{j.location} has no sessions yet. Start one (agentstop mcp-proxy --task proxy.yaml, "
+                "agentstop run TASK.yaml --headless), then run this again.",
+                err=True,
+            )
             return EXIT_USAGE
         sid = await j.resolve_session(session) if session else _the_running_one(sessions)
         rows = await _rows(j, sessions) if sid is None else []

@@ -27,16 +27,22 @@ async def session_to_resume(target: Target, selector: str, task: TaskFile) -> st
             says what to do (the command exits 2).
     """
     if isinstance(target, Path) and not target.exists():
-        raise JournalError(str(target), "does not exist, so it has no session to resume",
-                           "Pass the journal the session ran in (--journal), or run the task without --resume.")
+        raise JournalError(
+            str(target),
+            "does not exist, so it has no session to resume",
+            "Pass the journal the session ran in (--journal), or run the task without --resume.",
+        )
     journal, notes = await open_and_recover(target)
     try:
         echo_notes(notes)
         if selector == "latest":
             mine = [s for s in await journal.sessions() if s.task_path == str(task.path)]
             if not mine:
-                raise JournalError(journal.location, f"no session of {task.shown_path} to resume",
-                                   "Run the task first, or pass --resume ID (agentstop sessions lists them).")
+                raise JournalError(
+                    journal.location,
+                    f"no session of {task.shown_path} to resume",
+                    "Run the task first, or pass --resume ID (agentstop sessions lists them).",
+                )
             session = mine[-1]
         else:
             session = await journal.session(selector)
@@ -50,9 +56,15 @@ def _check(where: str, session: SessionRecord, task: TaskFile) -> None:
     sid = session.session_id
     if session.task_path != str(task.path):
         ran = session.task_path or "no task file (a library session)"
-        raise JournalError(where, f"session {sid} ran {ran}, not {task.shown_path}",
-                           "Resume it with the task file it ran, so the agent and its tools are the same.")
+        raise JournalError(
+            where,
+            f"session {sid} ran {ran}, not {task.shown_path}",
+            "Resume it with the task file it ran, so the agent and its tools are the same.",
+        )
     if session.status == "running":
         pid = f" pid {session.pid}" if session.pid is not None else ""
-        raise JournalError(where, f"session {sid} is still running (on {session.host or '?'}{pid})",
-                           f"Stop it first (agentstop stop --session {sid}), or wait for it to end.")
+        raise JournalError(
+            where,
+            f"session {sid} is still running (on {session.host or '?'}{pid})",
+            f"Stop it first (agentstop stop --session {sid}), or wait for it to end.",
+        )

@@ -19,20 +19,44 @@ __all__ = ["run_cmd"]
 @click.command("run")
 @click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--headless", is_flag=True, help="No UI: progress lines on stderr, report at the end.")
-@click.option("--stop-after", type=SECONDS, metavar="SECONDS",
-              help="Press Stop this many seconds after the session started (with --resume: after the Resume).")
+@click.option(
+    "--stop-after",
+    type=SECONDS,
+    metavar="SECONDS",
+    help="Press Stop this many seconds after the session started (with --resume: after the Resume).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON on stdout (headless).")
-@click.option("--journal", type=TARGET, metavar="PATH|URL",
-              help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: the task's "
-                   "`journal`, else $AGENTSTOP_JOURNAL, else the per-user journal).")
-@click.option("--resume", "resume", metavar="ID|latest", type=TEXT,
-              help="Run this stopped (or ended) session of TASK on, as a new epoch under a new grant; 'latest' is "
-                   "the task's latest session. What landed is not done again.")
-@click.option("--instruction", metavar="TEXT", type=TextType(multiline=True),
-              help="With --resume: what to tell the agent (a model reads it).")
+@click.option(
+    "--journal",
+    type=TARGET,
+    metavar="PATH|URL",
+    help="Journal: a SQLite file or a postgresql://user:password@host/db URL (default: the task's "
+    "`journal`, else $AGENTSTOP_JOURNAL, else the per-user journal).",
+)
+@click.option(
+    "--resume",
+    "resume",
+    metavar="ID|latest",
+    type=TEXT,
+    help="Run this stopped (or ended) session of TASK on, as a new epoch under a new grant; 'latest' is "
+    "the task's latest session. What landed is not done again.",
+)
+@click.option(
+    "--instruction",
+    metavar="TEXT",
+    type=TextType(multiline=True),
+    help="With --resume: what to tell the agent (a model reads it).",
+)
 @run_async
-async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json: bool, journal: Target | None,
-                  resume: str | None, instruction: str | None) -> int:
+async def run_cmd(
+    task: Path,
+    headless: bool,
+    stop_after: float | None,
+    as_json: bool,
+    journal: Target | None,
+    resume: str | None,
+    instruction: str | None,
+) -> int:
     """Run the agent described by TASK (a task.yaml), or resume one of its sessions.
 
     Ctrl+C is Stop: the grant is revoked first, then the agent is cancelled,
@@ -68,10 +92,18 @@ async def run_cmd(task: Path, headless: bool, stop_after: float | None, as_json:
                 tools.add(tool)
         spec.check_steps(tools)
         if headless:
-            return await run_headless(spec, tools, target, stop_after=stop_after, as_json=as_json,
-                                      resume=session_id, instruction=instruction or "")
+            return await run_headless(
+                spec,
+                tools,
+                target,
+                stop_after=stop_after,
+                as_json=as_json,
+                resume=session_id,
+                instruction=instruction or "",
+            )
         from agentstop.tui import run_tui  # lazy: the headless paths never import Textual
 
         # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
-        return await run_tui(spec, tools, target, stop_after=stop_after, resume=session_id,
-                             instruction=instruction or "")
+        return await run_tui(
+            spec, tools, target, stop_after=stop_after, resume=session_id, instruction=instruction or ""
+        )

@@ -89,9 +89,11 @@ class Chosen:
             return f"agentstop: no session is running in {where}; nothing to stop."
         listed = printable(", ".join(f"{s.session_id} ({s.task_name})" for s in self.running[:5]))
         more = f" and {len(self.running) - 5} more" if len(self.running) > 5 else ""
-        return (f"agentstop: no running session matches {self.selector.describe()} in {where}; "
-                f"{len(self.running)} running: {listed}{more}. "
-                "See them with `agentstop sessions`; stop one with --session ID.")
+        return (
+            f"agentstop: no running session matches {self.selector.describe()} in {where}; "
+            f"{len(self.running)} running: {listed}{more}. "
+            "See them with `agentstop sessions`; stop one with --session ID."
+        )
 
 
 async def select_running(journal: Journal, selector: Selector) -> Chosen:

@@ -126,8 +126,7 @@ def copy_sessions(
                 if running:
                     result.running.append(session_id)
                 if on_session is not None:
-                    on_session(CopyProgress(session_id, "copied" if copied else "skipped", running,
-                                            index, len(listed)))
+                    on_session(CopyProgress(session_id, "copied" if copied else "skipped", running, index, len(listed)))
         finally:
             dst_conn.close()
     finally:
@@ -181,16 +180,21 @@ def _read_session(backend: Backend, conn: Any, session_id: str) -> _Rows:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         session = conn.execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         if session is None:  # sessions are never deleted: the journal changed under us
-            raise JournalError(backend.where, f"session {session_id} vanished while it was being copied",
-                               "Check what else writes to this journal, then copy again.")
-        grants = conn.execute(f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id",
-                              (session_id,)).fetchall()
-        calls = conn.execute(f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n",
-                             (session_id,)).fetchall()
-        events = conn.execute(f"SELECT {_EVENT_COLS} FROM events WHERE session_id = ? ORDER BY seq",
-                              (session_id,)).fetchall()
-        return _Rows(tuple(session), [tuple(g) for g in grants], [tuple(c) for c in calls],
-                     [tuple(e) for e in events])
+            raise JournalError(
+                backend.where,
+                f"session {session_id} vanished while it was being copied",
+                "Check what else writes to this journal, then copy again.",
+            )
+        grants = conn.execute(
+            f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,)
+        ).fetchall()
+        calls = conn.execute(
+            f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,)
+        ).fetchall()
+        events = conn.execute(
+            f"SELECT {_EVENT_COLS} FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+        ).fetchall()
+        return _Rows(tuple(session), [tuple(g) for g in grants], [tuple(c) for c in calls], [tuple(e) for e in events])
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")  # it only read
@@ -208,14 +212,17 @@ def _write_session(backend: Backend, conn: Any, rows: _Rows) -> bool:
         conn.execute(f"INSERT INTO sessions ({_SESSION_COLS}) VALUES ({_marks(rows.session)})", rows.session)
         grants: dict[int, int] = {}
         for g in rows.grants:
-            new = conn.execute(f"INSERT INTO grants ({_GRANT_INSERT_COLS}) VALUES ({_marks(g[1:])}) RETURNING grant_id",
-                               g[1:]).fetchone()[0]
+            new = conn.execute(
+                f"INSERT INTO grants ({_GRANT_INSERT_COLS}) VALUES ({_marks(g[1:])}) RETURNING grant_id", g[1:]
+            ).fetchone()[0]
             grants[int(g[0])] = int(new)
         seqs: dict[int, int] = {}
         for e in rows.events:
             data = _remap_event(e[3], e[5], grants)
-            new = conn.execute("INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)"
-                               " RETURNING seq", (e[1], e[2], e[3], e[4], data)).fetchone()[0]
+            new = conn.execute(
+                "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                (e[1], e[2], e[3], e[4], data),
+            ).fetchone()[0]
             seqs[int(e[0])] = int(new)
         for c in rows.calls:
             call = list(c)

@@ -64,8 +64,9 @@ class Journal:
     of their own, so a reader never blocks the fence.
     """
 
-    def __init__(self, backend: Backend, writer: Writer | None, reader: ReadConnection,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, backend: Backend, writer: Writer | None, reader: ReadConnection, clock: Callable[[], float]
+    ) -> None:
         self._backend = backend
         self._writer = writer
         self._reader_conn = reader
@@ -243,10 +244,21 @@ class Journal:
         short-lived hook processes write its calls; the session lives as long as that process)."""
         at = self.clock()
         owner = os.getpid() if pid is None else pid
-        await self._write(lambda c: ops.create_session(
-            c, session_id=session_id, task_name=task_name, goal=goal, task_path=task_path,
-            tools=tools or [], pid=owner, host=socket.gethostname(), meta=meta or {}, at=at,
-        ), durable=True)
+        await self._write(
+            lambda c: ops.create_session(
+                c,
+                session_id=session_id,
+                task_name=task_name,
+                goal=goal,
+                task_path=task_path,
+                tools=tools or [],
+                pid=owner,
+                host=socket.gethostname(),
+                meta=meta or {},
+                at=at,
+            ),
+            durable=True,
+        )
 
     async def reopen_session(self, session_id: str, *, by: str, instruction: str = "") -> int:
         """Run an ended session again in a new epoch, owned by this process; returns the epoch.
@@ -255,13 +267,23 @@ class Journal:
         Issue the epoch's grant next (`issue_grant`).
         """
         at = self.clock()
-        result: int = await self._write(lambda c: ops.reopen_session(
-            c, session_id, pid=os.getpid(), host=socket.gethostname(), by=by, instruction=instruction, at=at,
-        ), durable=True)
+        result: int = await self._write(
+            lambda c: ops.reopen_session(
+                c,
+                session_id,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                by=by,
+                instruction=instruction,
+                at=at,
+            ),
+            durable=True,
+        )
         return result
 
-    async def resume_session(self, session_id: str, spec: GrantSpec, *, by: str, instruction: str = "",
-                             asked_at: float | None = None) -> Resumed:
+    async def resume_session(
+        self, session_id: str, spec: GrantSpec, *, by: str, instruction: str = "", asked_at: float | None = None
+    ) -> Resumed:
         """Run an ended session again in a new epoch under a new grant, both in one transaction.
 
         A stop requested for the session at or after `asked_at` (when the person
@@ -273,9 +295,20 @@ class Journal:
         Raises `UnknownSession`, or `JournalError` when it is still running.
         """
         at = self.clock()
-        epoch, grant_id, why = await self._write(lambda c: ops.resume_session(
-            c, session_id, spec, pid=os.getpid(), host=socket.gethostname(), by=by, instruction=instruction,
-            at=at, asked_at=asked_at), durable=True)
+        epoch, grant_id, why = await self._write(
+            lambda c: ops.resume_session(
+                c,
+                session_id,
+                spec,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                by=by,
+                instruction=instruction,
+                at=at,
+                asked_at=asked_at,
+            ),
+            durable=True,
+        )
         return Resumed(epoch, grant_id, why)
 
     async def issue_grant(self, session_id: str, spec: GrantSpec) -> int:
@@ -287,12 +320,21 @@ class Journal:
     async def plan_call(self, session_id: str, **fields: Any) -> str:
         """Record a call as planned (not durable: nothing has happened yet); returns its id."""
         at = self.clock()
-        result: str = await self._write(lambda c: ops.plan_call(c, session_id=session_id, at=at, **fields),
-                                        durable=False)
+        result: str = await self._write(
+            lambda c: ops.plan_call(c, session_id=session_id, at=at, **fields), durable=False
+        )
         return result
 
-    async def transition(self, session_id: str, call_id: str, state: CallState, *, durable: bool,
-                         lease: float | None = None, **fields: Any) -> int:
+    async def transition(
+        self,
+        session_id: str,
+        call_id: str,
+        state: CallState,
+        *,
+        durable: bool,
+        lease: float | None = None,
+        **fields: Any,
+    ) -> int:
         """Move a call to `state` (refusing illegal moves); returns the event's seq.
 
         Entering `compensating` or `reapplying` records this process as the one
@@ -304,12 +346,14 @@ class Journal:
         if state in (CallState.COMPENSATING, CallState.REAPPLYING):
             fields.setdefault("worker", this_process())
             fields["lease_until"] = at + (WORK_LEASE if lease is None else lease)
-        result: int = await self._write(lambda c: ops.transition(c, session_id, call_id, state, at, **fields),
-                                        durable=durable)
+        result: int = await self._write(
+            lambda c: ops.transition(c, session_id, call_id, state, at, **fields), durable=durable
+        )
         return result
 
-    async def fence(self, session_id: str, call_id: str, grant_id: int, tool: str, resource: str, *,
-                    prepared: Any = _UNSET) -> tuple[str, str] | None:
+    async def fence(
+        self, session_id: str, call_id: str, grant_id: int, tool: str, resource: str, *, prepared: Any = _UNSET
+    ) -> tuple[str, str] | None:
         """Check the grant and enter `committing` in one durable transaction.
 
         With `prepared`, the call moves from planned to prepared (recording the
@@ -318,6 +362,7 @@ class Journal:
 
         Returns None when the call passed, else `(kind, reason)` (it is now rejected).
         """
+
         def unit(conn: Any) -> tuple[str, str] | None:
             # The clock is read inside the transaction, so expiry is judged at the fence.
             at = self.clock()
@@ -337,6 +382,7 @@ class Journal:
         is synced in order, no `committing` written after it can reach the disk
         without it. (`agentstop.revoke` from another process syncs at once.)
         """
+
         def unit(conn: Any) -> list[int]:
             ops.mark_stop_requested(conn, session_id, by, reason)
             return ops.revoke(conn, session_id, by, reason, self.clock())
@@ -344,12 +390,15 @@ class Journal:
         result: list[int] = await self._write(unit, durable=False, urgent=True)
         return result
 
-    async def end_session(self, session_id: str, status: str, *, stopped_by: str | None = None,
-                          stop_reason: str | None = None) -> bool:
+    async def end_session(
+        self, session_id: str, status: str, *, stopped_by: str | None = None, stop_reason: str | None = None
+    ) -> bool:
         """Mark the session ended; False when it had ended already."""
         at = self.clock()
-        result: bool = await self._write(lambda c: ops.end_session(
-            c, session_id, status, at, stopped_by=stopped_by, stop_reason=stop_reason), durable=True)
+        result: bool = await self._write(
+            lambda c: ops.end_session(c, session_id, status, at, stopped_by=stopped_by, stop_reason=stop_reason),
+            durable=True,
+        )
         return result
 
     async def add_session_tool(self, session_id: str, path: str | None, name: str) -> bool:
@@ -367,12 +416,14 @@ class Journal:
         at = self.clock()
         await self._write(lambda c: ops.heartbeat(c, session_id, at), durable=False)
 
-    async def append(self, session_id: str, kind: str, data: dict[str, Any] | None = None,
-                     call_id: str | None = None) -> int:
+    async def append(
+        self, session_id: str, kind: str, data: dict[str, Any] | None = None, call_id: str | None = None
+    ) -> int:
         """Append a free-form event (the agent's transcript, notes); returns its seq."""
         at = self.clock()
-        result: int = await self._write(lambda c: ops.append_event(c, session_id, call_id, kind, at, data),
-                                        durable=False)
+        result: int = await self._write(
+            lambda c: ops.append_event(c, session_id, call_id, kind, at, data), durable=False
+        )
         return result
 
     # -- reads ----------------------------------------------------------------

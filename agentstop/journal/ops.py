@@ -73,8 +73,10 @@ _OWNED = {CallState.COMPENSATING: "undone", CallState.REAPPLYING: "re-applied"}
 
 def _taken(conn: Any, session_id: str, call_id: str, current: CallState, wanted: CallState) -> IllegalTransition:
     """The error for an undo/re-apply that lost the call: who took it (from its latest `wanted` event)."""
-    row = conn.execute("SELECT data FROM events WHERE session_id = ? AND call_id = ? AND kind = ?"
-                       " ORDER BY seq DESC LIMIT 1", (session_id, call_id, wanted.value)).fetchone()
+    row = conn.execute(
+        "SELECT data FROM events WHERE session_id = ? AND call_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1",
+        (session_id, call_id, wanted.value),
+    ).fetchone()
     if row is None:
         return IllegalTransition(where(conn), call_id, current.value, wanted.value)
     data = json.loads(row[0]) if isinstance(row[0], str) else dict(row[0] or {})
@@ -109,15 +111,12 @@ def create_session(
     conn.execute(
         "INSERT INTO sessions (session_id, task_name, goal, task_path, tools, started_at, status,"
         " pid, host, heartbeat_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (session_id, task_name, goal, task_path, _json(tools), at, SessionStatus.RUNNING, pid, host, at,
-         _json(meta)),
+        (session_id, task_name, goal, task_path, _json(tools), at, SessionStatus.RUNNING, pid, host, at, _json(meta)),
     )
-    append_event(conn, session_id, None, "session_started",
-                 at, {"task_name": task_name, "pid": pid, "host": host})
+    append_event(conn, session_id, None, "session_started", at, {"task_name": task_name, "pid": pid, "host": host})
 
 
-def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, instruction: str,
-                   at: float) -> int:
+def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, instruction: str, at: float) -> int:
     """Run an ended session again (Resume): running, owned by this process; returns the new epoch.
 
     An epoch is one grant's stretch of the session: the first grant is epoch 1,
@@ -127,16 +126,25 @@ def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, 
     if row is None:
         raise UnknownSession(where(conn), session_id)
     if row[0] == SessionStatus.RUNNING:
-        raise JournalError(where(conn), f"session {session_id} is still running",
-                           "Resume a session once it has stopped (agentstop stop), or wait for it to end.")
+        raise JournalError(
+            where(conn),
+            f"session {session_id} is still running",
+            "Resume a session once it has stopped (agentstop stop), or wait for it to end.",
+        )
     epoch = int(conn.execute("SELECT COUNT(*) FROM grants WHERE session_id = ?", (session_id,)).fetchone()[0]) + 1
     conn.execute(
         "UPDATE sessions SET status = ?, ended_at = NULL, stopped_by = NULL, stop_reason = NULL, pid = ?,"
         " host = ?, heartbeat_at = ? WHERE session_id = ?",
-        (SessionStatus.RUNNING, pid, host, at, session_id))
-    append_event(conn, session_id, None, "session_resumed",
-                 at, {"epoch": epoch, "by": by, "instruction": instruction, "previous_status": row[0],
-                      "pid": pid, "host": host})
+        (SessionStatus.RUNNING, pid, host, at, session_id),
+    )
+    append_event(
+        conn,
+        session_id,
+        None,
+        "session_resumed",
+        at,
+        {"epoch": epoch, "by": by, "instruction": instruction, "previous_status": row[0], "pid": pid, "host": host},
+    )
     return epoch
 
 
@@ -154,13 +162,25 @@ def add_session_tool(conn: Any, session_id: str, path: str | None, name: str) ->
         tools.append(path)
     if name not in names:
         names.append(name)
-    conn.execute("UPDATE sessions SET tools = ?, meta = ? WHERE session_id = ?",
-                 (_json(tools), _json({**meta, "tool_names": names}), session_id))
+    conn.execute(
+        "UPDATE sessions SET tools = ?, meta = ? WHERE session_id = ?",
+        (_json(tools), _json({**meta, "tool_names": names}), session_id),
+    )
     return True
 
 
-def resume_session(conn: Any, session_id: str, spec: GrantSpec, *, pid: int, host: str, by: str,
-                   instruction: str, at: float, asked_at: float | None) -> tuple[int, int, str | None]:
+def resume_session(
+    conn: Any,
+    session_id: str,
+    spec: GrantSpec,
+    *,
+    pid: int,
+    host: str,
+    by: str,
+    instruction: str,
+    at: float,
+    asked_at: float | None,
+) -> tuple[int, int, str | None]:
     """Resume an ended session and issue its new epoch's grant, in one transaction.
 
     One transaction, so no Stop can find the session running with no grant to
@@ -173,8 +193,9 @@ def resume_session(conn: Any, session_id: str, spec: GrantSpec, *, pid: int, hos
         (epoch, grant id, None), or with the third item the reason the epoch
         was stopped before it began.
     """
-    row = conn.execute(f"SELECT stop_requested_at FROM sessions WHERE session_id = ?"
-                       f"{getattr(conn, 'for_update', '')}", (session_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT stop_requested_at FROM sessions WHERE session_id = ?{getattr(conn, 'for_update', '')}", (session_id,)
+    ).fetchone()
     epoch = reopen_session(conn, session_id, pid=pid, host=host, by=by, instruction=instruction, at=at)
     grant_id = _insert_grant(conn, session_id, spec, at)
     requested = row[0] if row is not None else None
@@ -198,8 +219,9 @@ def issue_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int:
     A stop requested for a running session before its first grant (between
     `create_session` and this) is obeyed: the grant is born revoked.
     """
-    row = conn.execute("SELECT status, stop_requested_at, started_at FROM sessions WHERE session_id = ?",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        "SELECT status, stop_requested_at, started_at FROM sessions WHERE session_id = ?", (session_id,)
+    ).fetchone()
     if row is None:
         raise UnknownSession(where(conn), session_id)
     grant_id = _insert_grant(conn, session_id, spec, at)
@@ -215,7 +237,8 @@ def _last_stop(conn: Any, session_id: str) -> tuple[str, str]:
     """Who asked for the session's latest stop, and why (from its latest stop event)."""
     row = conn.execute(
         "SELECT data FROM events WHERE session_id = ? AND kind IN ('revoked', ?) ORDER BY seq DESC LIMIT 1",
-        (session_id, STOP_REQUESTED)).fetchone()
+        (session_id, STOP_REQUESTED),
+    ).fetchone()
     data = json.loads(row[0]) if row is not None else {}
     return str(data.get("by") or "another process"), str(data.get("reason") or "stop requested")
 
@@ -223,15 +246,27 @@ def _last_stop(conn: Any, session_id: str) -> tuple[str, str]:
 def _insert_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int:
     ttl = spec.ttl_seconds
     expires = None if ttl is None else at + ttl
-    grant_id = int(conn.execute(
-        "INSERT INTO grants (session_id, tools, scopes, issued_at, expires_at, max_calls)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING grant_id",
-        (session_id, _json(spec.tools), _json(spec.scopes), at, expires, spec.max_calls),
-    ).fetchone()[0])
-    append_event(conn, session_id, None, "grant_issued", at, {
-        "grant_id": grant_id, "tools": spec.tools, "scopes": spec.scopes,
-        "expires_at": expires, "max_calls": spec.max_calls,
-    })
+    grant_id = int(
+        conn.execute(
+            "INSERT INTO grants (session_id, tools, scopes, issued_at, expires_at, max_calls)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING grant_id",
+            (session_id, _json(spec.tools), _json(spec.scopes), at, expires, spec.max_calls),
+        ).fetchone()[0]
+    )
+    append_event(
+        conn,
+        session_id,
+        None,
+        "grant_issued",
+        at,
+        {
+            "grant_id": grant_id,
+            "tools": spec.tools,
+            "scopes": spec.scopes,
+            "expires_at": expires,
+            "max_calls": spec.max_calls,
+        },
+    )
     return grant_id
 
 
@@ -241,13 +276,13 @@ def _next_number(conn: Any, session_id: str) -> int:
     A session with no counter row yet (no call planned, or its calls written before v5 or copied in)
     gets one here, from its calls' MAX(n): once per session. Finding no session raises `UnknownSession`.
     """
-    row = conn.execute("UPDATE call_numbers SET last_n = last_n + 1 WHERE session_id = ? RETURNING last_n",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        "UPDATE call_numbers SET last_n = last_n + 1 WHERE session_id = ? RETURNING last_n", (session_id,)
+    ).fetchone()
     if row is not None:
         return int(row[0])
     require_session(conn, session_id)
-    n = int(conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?",
-                         (session_id,)).fetchone()[0])
+    n = int(conn.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?", (session_id,)).fetchone()[0])
     conn.execute("INSERT INTO call_numbers (session_id, last_n) VALUES (?, ?)", (session_id, n))
     return n
 
@@ -278,12 +313,35 @@ def plan_call(
         "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
         " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at,"
         " can_reapply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (session_id, call_id, n, tool, _text(summary), _text(resource), _json(args), reversibility, on_stop,
-         int(can_compensate), int(can_lookup), undo_hint, idempotency_key, grant_id,
-         CallState.PLANNED.value, at, at, int(can_reapply)),
+        (
+            session_id,
+            call_id,
+            n,
+            tool,
+            _text(summary),
+            _text(resource),
+            _json(args),
+            reversibility,
+            on_stop,
+            int(can_compensate),
+            int(can_lookup),
+            undo_hint,
+            idempotency_key,
+            grant_id,
+            CallState.PLANNED.value,
+            at,
+            at,
+            int(can_reapply),
+        ),
     )
-    append_event(conn, session_id, call_id, CallState.PLANNED.value, at,
-                 {"tool": tool, "summary": summary, "resource": resource, "args": args})
+    append_event(
+        conn,
+        session_id,
+        call_id,
+        CallState.PLANNED.value,
+        at,
+        {"tool": tool, "summary": summary, "resource": resource, "args": args},
+    )
     return call_id
 
 
@@ -291,7 +349,10 @@ _WORKED = (CallState.COMPENSATING, CallState.REAPPLYING)
 """States in which a process (the call's `worker`) is doing something to the call's effect."""
 
 _TERMINAL_TIME = {
-    CallState.COMMITTED, CallState.FAILED, CallState.REJECTED, CallState.DISCARDED,
+    CallState.COMMITTED,
+    CallState.FAILED,
+    CallState.REJECTED,
+    CallState.DISCARDED,
 }
 
 
@@ -323,8 +384,7 @@ def transition(
     (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
     undo's columns start over (the events keep every earlier undo).
     """
-    row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?",
-                       (session_id, call_id)).fetchone()
+    row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)).fetchone()
     if row is None:
         raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
@@ -369,12 +429,20 @@ def transition(
         values.append(_text(reapply_error))
     if current is CallState.REAPPLYING and state is CallState.COMMITTED:
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
-        sets.extend(["reapplies = reapplies + 1", "reapply_error = NULL", "undo_attempts = 0", "undo_error = NULL",
-                     "undo_by = NULL"])
+        sets.extend(
+            [
+                "reapplies = reapplies + 1",
+                "reapply_error = NULL",
+                "undo_attempts = 0",
+                "undo_error = NULL",
+                "undo_by = NULL",
+            ]
+        )
     if state in _WORKED:
         sets.extend(["worker_pid = ?", "worker_host = ?", "worker_started_at = ?", "lease_until = ?"])
-        values.extend([None, None, None, None] if worker is None else
-                      [worker.pid, worker.host, worker.started_at, lease_until])
+        values.extend(
+            [None, None, None, None] if worker is None else [worker.pid, worker.host, worker.started_at, lease_until]
+        )
         if worker is not None:
             event["worker"] = {"pid": worker.pid, "host": worker.host}
     elif current in _WORKED:
@@ -395,10 +463,19 @@ def _grant_state(conn: Any, grant_id: int) -> GrantState:
     # fence to commit, or this fence reads the revoke (never a grant half-revoked).
     row = conn.execute(
         "SELECT grant_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at, revoked_by"
-        f" FROM grants WHERE grant_id = ?{getattr(conn, 'for_update', '')}", (grant_id,)).fetchone()
+        f" FROM grants WHERE grant_id = ?{getattr(conn, 'for_update', '')}",
+        (grant_id,),
+    ).fetchone()
     spec = GrantSpec(tools=json.loads(row[1]), scopes=json.loads(row[2]), max_calls=row[5])
-    return GrantState(grant_id=row[0], spec=spec, issued_at=row[3], expires_at=row[4],
-                      calls_used=row[6], revoked_at=row[7], revoked_by=row[8])
+    return GrantState(
+        grant_id=row[0],
+        spec=spec,
+        issued_at=row[3],
+        expires_at=row[4],
+        calls_used=row[6],
+        revoked_at=row[7],
+        revoked_by=row[8],
+    )
 
 
 _UNSET: Any = object()
@@ -428,8 +505,9 @@ def fence(
     `(kind, reason)` it was rejected for (it is now `rejected`).
     """
     if prepared is not _UNSET:
-        row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?",
-                           (session_id, call_id)).fetchone()
+        row = conn.execute(
+            "SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)
+        ).fetchone()
         if row is None:
             raise UnknownCall(where(conn), session_id, call_id)
         current = CallState(row[0])
@@ -438,25 +516,33 @@ def fence(
         else:
             grant = _grant_state(conn, grant_id)
             if fence_verdict(grant, tool, resource, at) is None:
-                append_event(conn, session_id, call_id, CallState.PREPARED.value, at,
-                             {} if prepared is None else {"prepared": prepared})
+                append_event(
+                    conn,
+                    session_id,
+                    call_id,
+                    CallState.PREPARED.value,
+                    at,
+                    {} if prepared is None else {"prepared": prepared},
+                )
                 conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
                 append_event(conn, session_id, call_id, CallState.COMMITTING.value, at, {"grant_id": grant_id})
                 if prepared is None:
-                    conn.execute("UPDATE calls SET state = ?, updated_at = ?, fence_at = ?"
-                                 " WHERE session_id = ? AND call_id = ?",
-                                 (CallState.COMMITTING.value, at, at, session_id, call_id))
+                    conn.execute(
+                        "UPDATE calls SET state = ?, updated_at = ?, fence_at = ? WHERE session_id = ? AND call_id = ?",
+                        (CallState.COMMITTING.value, at, at, session_id, call_id),
+                    )
                 else:
-                    conn.execute("UPDATE calls SET state = ?, updated_at = ?, prepared = ?, fence_at = ?"
-                                 " WHERE session_id = ? AND call_id = ?",
-                                 (CallState.COMMITTING.value, at, _json(prepared), at, session_id, call_id))
+                    conn.execute(
+                        "UPDATE calls SET state = ?, updated_at = ?, prepared = ?, fence_at = ?"
+                        " WHERE session_id = ? AND call_id = ?",
+                        (CallState.COMMITTING.value, at, _json(prepared), at, session_id, call_id),
+                    )
                 return None
             # Refused: the long way, so a rejection reads exactly as it always has.
             transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
     verdict = fence_verdict(_grant_state(conn, grant_id), tool, resource, at)
     if verdict is not None:
-        transition(conn, session_id, call_id, CallState.REJECTED, at,
-                   reason=verdict[1], data={"fence": verdict[0]})
+        transition(conn, session_id, call_id, CallState.REJECTED, at, reason=verdict[1], data={"fence": verdict[0]})
         return verdict
     conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
     transition(conn, session_id, call_id, CallState.COMMITTING, at, data={"grant_id": grant_id})
@@ -466,9 +552,14 @@ def fence(
 def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[int]:
     """Revoke every live grant of the session; returns the ids revoked (empty if none were live)."""
     require_session(conn, session_id)
-    ids = sorted(int(r[0]) for r in conn.execute(
-        "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?"
-        " WHERE session_id = ? AND revoked_at IS NULL RETURNING grant_id", (at, by, reason, session_id)).fetchall())
+    ids = sorted(
+        int(r[0])
+        for r in conn.execute(
+            "UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ?"
+            " WHERE session_id = ? AND revoked_at IS NULL RETURNING grant_id",
+            (at, by, reason, session_id),
+        ).fetchall()
+    )
     if not ids:
         return []
     append_event(conn, session_id, None, "revoked", at, {"grant_ids": ids, "by": by, "reason": reason})
@@ -491,11 +582,13 @@ def end_session(
     cur = conn.execute(
         "UPDATE sessions SET status = ?, ended_at = ?, stopped_by = COALESCE(?, stopped_by),"
         " stop_reason = COALESCE(?, stop_reason) WHERE session_id = ? AND status = ?",
-        (status, at, stopped_by, _text(stop_reason), session_id, SessionStatus.RUNNING))
+        (status, at, stopped_by, _text(stop_reason), session_id, SessionStatus.RUNNING),
+    )
     if cur.rowcount == 0:
         return False
-    append_event(conn, session_id, None, "session_ended", at,
-                 {"status": status, "stopped_by": stopped_by, "reason": stop_reason})
+    append_event(
+        conn, session_id, None, "session_ended", at, {"status": status, "stopped_by": stopped_by, "reason": stop_reason}
+    )
     return True
 
 
@@ -508,7 +601,9 @@ def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str) -> Non
     """Remember who asked the running session to stop (it runs until it ends)."""
     conn.execute(
         "UPDATE sessions SET stopped_by = COALESCE(stopped_by, ?), stop_reason = COALESCE(stop_reason, ?)"
-        " WHERE session_id = ? AND status = ?", (by, reason, session_id, SessionStatus.RUNNING))
+        " WHERE session_id = ? AND status = ?",
+        (by, reason, session_id, SessionStatus.RUNNING),
+    )
 
 
 STOP_REQUESTED = "stop_requested"
@@ -524,8 +619,9 @@ def request_stop(conn: Any, session_id: str, by: str, reason: str, at: float) ->
     (`stop_requested`): a Resume whose process started before it ends before it
     begins, and a grant issued to an epoch it caught starting is born revoked.
     """
-    row = conn.execute(f"SELECT status FROM sessions WHERE session_id = ?{getattr(conn, 'for_update', '')}",
-                       (session_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT status FROM sessions WHERE session_id = ?{getattr(conn, 'for_update', '')}", (session_id,)
+    ).fetchone()
     if row is None:
         raise UnknownSession(where(conn), session_id)
     mark_stop_requested(conn, session_id, by, reason)

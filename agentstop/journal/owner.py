@@ -102,7 +102,7 @@ class Owner:
         return now_started is None or abs(now_started - self.started_at) < _SAME_START
 
     def describe(self) -> str:
-        """"pid 4242 on build-7", for messages."""
+        """ "pid 4242 on build-7", for messages."""
         return f"pid {self.pid} on {self.host}"
 
 

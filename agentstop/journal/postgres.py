@@ -38,8 +38,9 @@ try:
     from psycopg import errors as pg_errors
     from psycopg.pq import TransactionStatus
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise JournalError("postgresql://", "needs the PostgreSQL driver (psycopg)",
-                       "Install it: pip install 'agentstop[postgres]'.") from exc
+    raise JournalError(
+        "postgresql://", "needs the PostgreSQL driver (psycopg)", "Install it: pip install 'agentstop[postgres]'."
+    ) from exc
 
 __all__ = ["CHANNEL", "PgConnection", "PostgresBackend"]
 
@@ -167,15 +168,19 @@ class PostgresBackend(Backend):
                 if taken:
                     raise JournalCorrupt(self.where, f"tables of another program are in the way ({', '.join(taken)})")
                 if readonly:
-                    raise JournalError(self.where, "holds no agentstop journal",
-                                       "Check the URL, or run a session against it first.")
+                    raise JournalError(
+                        self.where, "holds no agentstop journal", "Check the URL, or run a session against it first."
+                    )
                 version = 0
             if version > SCHEMA_VERSION:
                 raise JournalTooNew(self.where, version, SCHEMA_VERSION)
             if version < SCHEMA_VERSION:
                 if readonly:
-                    raise JournalError(self.where, f"schema version {version} is older than {SCHEMA_VERSION}",
-                                       "Open it once read-write (agentstop sessions) to upgrade it.")
+                    raise JournalError(
+                        self.where,
+                        f"schema version {version} is older than {SCHEMA_VERSION}",
+                        "Open it once read-write (agentstop sessions) to upgrade it.",
+                    )
                 self._migrate(conn)
 
     @staticmethod
@@ -214,18 +219,29 @@ class PostgresBackend(Backend):
         if isinstance(exc, pg_errors.LockNotAvailable):
             return JournalBusy(self.where, self.busy_timeout)
         if "password authentication failed" in text or "no password supplied" in text:
-            return JournalError(self.where, "the server refused these credentials (password authentication failed)",
-                                "Check the user and password in the URL.")
+            return JournalError(
+                self.where,
+                "the server refused these credentials (password authentication failed)",
+                "Check the user and password in the URL.",
+            )
         if "does not exist" in text and "database" in text:
-            return JournalError(self.where, f"cannot be opened: {_fatal(text)}",
-                                "Create the database (createdb NAME) or fix its name in the URL.")
+            return JournalError(
+                self.where,
+                f"cannot be opened: {_fatal(text)}",
+                "Create the database (createdb NAME) or fix its name in the URL.",
+            )
         if "Connection refused" in text or "failed to resolve host" in text or "timeout expired" in text:
-            return JournalError(self.where, f"cannot reach the server ({_fatal(text)})",
-                                "Start PostgreSQL, or fix the host and port in the URL.")
+            return JournalError(
+                self.where,
+                f"cannot reach the server ({_fatal(text)})",
+                "Start PostgreSQL, or fix the host and port in the URL.",
+            )
         if isinstance(exc, pg_errors.AdminShutdown) or "closed" in text or "terminat" in text:
-            return JournalError(self.where, f"the connection to the server was lost ({first})",
-                                "Nothing was issued without its journal record; "
-                                "`agentstop report` settles what was in flight.")
+            return JournalError(
+                self.where,
+                f"the connection to the server was lost ({first})",
+                "Nothing was issued without its journal record; `agentstop report` settles what was in flight.",
+            )
         return JournalError(self.where, f"write failed ({first})", "Nothing was issued unjournaled; check the server.")
 
     # -- notifications ------------------------------------------------------------
@@ -260,4 +276,3 @@ def _fatal(text: str) -> str:
     if match:
         return match.group(1).strip()
     return text.splitlines()[0].removeprefix("connection failed: ")
-

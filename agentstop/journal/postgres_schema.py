@@ -18,8 +18,10 @@ __all__ = ["MIGRATIONS", "OUR_TABLES", "VERSION_TABLE", "to_postgres"]
 VERSION_TABLE = "agentstop_schema"
 OUR_TABLES = ("sessions", "grants", "calls", "events", "call_numbers")
 
-_VERSION_DDL = [f"CREATE TABLE {VERSION_TABLE} (version INTEGER NOT NULL)",
-                f"INSERT INTO {VERSION_TABLE} (version) VALUES (0)"]
+_VERSION_DDL = [
+    f"CREATE TABLE {VERSION_TABLE} (version INTEGER NOT NULL)",
+    f"INSERT INTO {VERSION_TABLE} (version) VALUES (0)",
+]
 
 
 def to_postgres(sql: str) -> str:

@@ -41,9 +41,21 @@ _GRANT_COLS = (
 
 def _session(r: Any) -> SessionRecord:
     return SessionRecord(
-        session_id=r[0], task_name=r[1], goal=r[2], task_path=r[3], tools=loads(r[4]),
-        started_at=r[5], ended_at=r[6], status=r[7], stopped_by=r[8], stop_reason=r[9], pid=r[10],
-        host=r[11], heartbeat_at=r[12], meta=loads(r[13]), stop_requested_at=r[14],
+        session_id=r[0],
+        task_name=r[1],
+        goal=r[2],
+        task_path=r[3],
+        tools=loads(r[4]),
+        started_at=r[5],
+        ended_at=r[6],
+        status=r[7],
+        stopped_by=r[8],
+        stop_reason=r[9],
+        pid=r[10],
+        host=r[11],
+        heartbeat_at=r[12],
+        meta=loads(r[13]),
+        stop_requested_at=r[14],
     )
 
 
@@ -57,29 +69,65 @@ def _state(text: str) -> str:
 
 
 def _call(r: Any) -> CallRecord:
-    return record(CallRecord, {
-        "session_id": r[0], "call_id": r[1], "n": r[2], "tool": r[3], "summary": r[4], "resource": r[5],
-        "args": loads(r[6]), "reversibility": r[7], "on_stop": r[8], "can_compensate": bool(r[9]),
-        "can_lookup": bool(r[10]), "undo_hint": r[11], "idempotency_key": r[12], "grant_id": r[13],
-        "state": _state(r[14]), "reason": r[15], "prepared": loads(r[16]), "receipt": loads(r[17]),
-        "planned_at": r[18], "fence_at": r[19], "committed_at": r[20], "commit_seq": r[21], "ended_at": r[22],
-        "updated_at": r[23], "undo_attempts": r[24], "undo_error": r[25], "undo_by": r[26],
-        "can_reapply": bool(r[27]), "reapplies": r[28], "reapply_error": r[29],
-        "worker": None if r[30] is None else Owner(int(r[30]), str(r[31]), r[32]), "lease_until": r[33],
-    })
+    return record(
+        CallRecord,
+        {
+            "session_id": r[0],
+            "call_id": r[1],
+            "n": r[2],
+            "tool": r[3],
+            "summary": r[4],
+            "resource": r[5],
+            "args": loads(r[6]),
+            "reversibility": r[7],
+            "on_stop": r[8],
+            "can_compensate": bool(r[9]),
+            "can_lookup": bool(r[10]),
+            "undo_hint": r[11],
+            "idempotency_key": r[12],
+            "grant_id": r[13],
+            "state": _state(r[14]),
+            "reason": r[15],
+            "prepared": loads(r[16]),
+            "receipt": loads(r[17]),
+            "planned_at": r[18],
+            "fence_at": r[19],
+            "committed_at": r[20],
+            "commit_seq": r[21],
+            "ended_at": r[22],
+            "updated_at": r[23],
+            "undo_attempts": r[24],
+            "undo_error": r[25],
+            "undo_by": r[26],
+            "can_reapply": bool(r[27]),
+            "reapplies": r[28],
+            "reapply_error": r[29],
+            "worker": None if r[30] is None else Owner(int(r[30]), str(r[31]), r[32]),
+            "lease_until": r[33],
+        },
+    )
 
 
 def _grant(r: Any) -> GrantRecord:
     return GrantRecord(
-        grant_id=r[0], session_id=r[1], tools=loads(r[2]), scopes=loads(r[3]), issued_at=r[4],
-        expires_at=r[5], max_calls=r[6], calls_used=r[7], revoked_at=r[8], revoked_by=r[9],
+        grant_id=r[0],
+        session_id=r[1],
+        tools=loads(r[2]),
+        scopes=loads(r[3]),
+        issued_at=r[4],
+        expires_at=r[5],
+        max_calls=r[6],
+        calls_used=r[7],
+        revoked_at=r[8],
+        revoked_by=r[9],
         revoke_reason=r[10],
     )
 
 
 def _event(r: Any) -> Event:
-    return record(Event, {"seq": r[0], "session_id": r[1], "call_id": r[2], "kind": r[3], "at": r[4],
-                          "data": loads(r[5])})
+    return record(
+        Event, {"seq": r[0], "session_id": r[1], "call_id": r[2], "kind": r[3], "at": r[4], "data": loads(r[5])}
+    )
 
 
 class Reader:
@@ -105,7 +153,8 @@ class Reader:
         params: tuple[Any, ...] = (after,) if session_id is None else (session_id, after)
         lim = "" if limit is None else f" LIMIT {int(limit)}"
         rows = await self._all(
-            f"SELECT seq, session_id, call_id, kind, at, data FROM events WHERE {where} ORDER BY seq{lim}", params)
+            f"SELECT seq, session_id, call_id, kind, at, data FROM events WHERE {where} ORDER BY seq{lim}", params
+        )
         return self._map(rows, _event)
 
     async def sessions(self) -> list[SessionRecord]:
@@ -130,20 +179,24 @@ class Reader:
 
     async def call(self, session_id: str, call_id: str) -> CallRecord | None:
         rows = await self._all(
-            f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
+            f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)
+        )
         return self._map(rows, _call)[0] if rows else None
 
     async def calls_by_key(self, key: str, session_id: str | None = None) -> list[CallRecord]:
         if session_id is None:
             rows = await self._all(
-                f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n", (key,))
+                f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n", (key,)
+            )
         else:
             rows = await self._all(
                 f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? AND session_id = ? ORDER BY n",
-                (key, session_id))
+                (key, session_id),
+            )
         return self._map(rows, _call)
 
     async def grants(self, session_id: str) -> list[GrantRecord]:
         rows = await self._all(
-            f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,))
+            f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,)
+        )
         return self._map(rows, _grant)

@@ -39,6 +39,7 @@ def revoke(
         UnknownSession: the journal has no such session.
         JournalBusy: another writer held the lock for longer than `busy_timeout`.
     """
+
     def unit(conn: Any) -> list[int]:
         ops.mark_stop_requested(conn, session_id, by, reason)
         return ops.revoke(conn, session_id, by, reason, time.time())
@@ -69,8 +70,9 @@ def request_stop(
         UnknownSession: the journal has no such session.
         JournalBusy: another writer held the lock for longer than `busy_timeout`.
     """
-    return _durably(journal_path, busy_timeout,
-                    lambda conn: ops.request_stop(conn, session_id, by, reason, time.time()))
+    return _durably(
+        journal_path, busy_timeout, lambda conn: ops.request_stop(conn, session_id, by, reason, time.time())
+    )
 
 
 def request_stop_after_step(
@@ -89,8 +91,7 @@ def request_stop_after_step(
 
     def unit(conn: Any) -> None:
         ops.require_session(conn, session_id)
-        ops.append_event(conn, session_id, None, "stop_after_step_requested", time.time(),
-                         {"by": by, "reason": reason})
+        ops.append_event(conn, session_id, None, "stop_after_step_requested", time.time(), {"by": by, "reason": reason})
         notify = getattr(conn, "notify", None)
         if notify is not None:
             notify(session_id)

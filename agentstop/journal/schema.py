@@ -87,6 +87,7 @@ CREATE TABLE events (
 CREATE INDEX events_session ON events(session_id, seq);
 """
 
+
 # Each entry brings a journal from version i to i + 1; append, never edit.
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     # Not executescript(): it COMMITs first, which would split the migration.

@@ -125,21 +125,28 @@ class SqliteBackend(Backend):
         """Refuse a path that is not (and cannot become) a regular file: a device, a dangling link, a directory."""
         path = self.path
         if path.is_symlink() and not path.exists():
-            raise JournalError(str(path), f"is a symbolic link to {os.readlink(path)}, which does not exist",
-                               "Point the journal at a real file (or create the link's target directory); "
-                               "agentstop does not create a journal through a dangling link.")
+            raise JournalError(
+                str(path),
+                f"is a symbolic link to {os.readlink(path)}, which does not exist",
+                "Point the journal at a real file (or create the link's target directory); "
+                "agentstop does not create a journal through a dangling link.",
+            )
         try:
             mode = path.stat().st_mode
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise JournalError(str(path), f"cannot be opened ({exc.strerror or exc})",
-                               "Check the path and its permissions.") from None
+            raise JournalError(
+                str(path), f"cannot be opened ({exc.strerror or exc})", "Check the path and its permissions."
+            ) from None
         if stat.S_ISDIR(mode):
             raise JournalError(str(path), "is a directory", "Pass a journal file's path (like ./journal.db).")
         if not stat.S_ISREG(mode):
-            raise JournalError(str(path), "is not a regular file (a device, a pipe or a socket)",
-                               "Pass a journal file's path (like ./journal.db); nothing was written.")
+            raise JournalError(
+                str(path),
+                "is not a regular file (a device, a pipe or a socket)",
+                "Pass a journal file's path (like ./journal.db); nothing was written.",
+            )
 
     def prepare(self, readonly: bool) -> None:
         path = self.path
@@ -161,8 +168,11 @@ class SqliteBackend(Backend):
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.OperationalError as exc:
             if "unable to open" in str(exc) or "readonly" in str(exc):
-                raise JournalError(str(path), f"cannot be opened ({exc})",
-                                   "Make the file and its directory readable and writable by this user.") from exc
+                raise JournalError(
+                    str(path),
+                    f"cannot be opened ({exc})",
+                    "Make the file and its directory readable and writable by this user.",
+                ) from exc
             raise JournalCorrupt(str(path), str(exc)) from exc
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise JournalCorrupt(str(path), str(exc)) from exc
@@ -184,8 +194,11 @@ class SqliteBackend(Backend):
                 raise JournalDamaged(str(path), damage)
         if version < SCHEMA_VERSION:
             if readonly:
-                raise JournalError(str(path), f"schema version {version} is older than {SCHEMA_VERSION}",
-                                   "Open it once read-write (agentstop sessions) to upgrade it.")
+                raise JournalError(
+                    str(path),
+                    f"schema version {version} is older than {SCHEMA_VERSION}",
+                    "Open it once read-write (agentstop sessions) to upgrade it.",
+                )
             try:
                 conn = sqlite3.connect(path, isolation_level=None)
                 try:
@@ -220,17 +233,21 @@ class SqliteBackend(Backend):
     def error(self, exc: BaseException) -> Exception:
         text = str(exc)
         if "readonly" in text or "read-only" in text:
-            return JournalError(self.where, f"cannot write ({text})",
-                                "Make the journal file and its directory writable.")
+            return JournalError(
+                self.where, f"cannot write ({text})", "Make the journal file and its directory writable."
+            )
         if is_full(exc) or ("disk I/O error" in text and _disk_nearly_full(self.path)):
             # With WAL, a full disk can surface as SQLITE_IOERR (the -wal or -shm file could not grow).
             return JournalFull(self.where, text)
         if "disk I/O error" in text:
             # A file-size limit (EFBIG), a quota, a failing device: the fence held all the same.
-            return JournalError(self.where, f"cannot write ({text})",
-                                "The disk may be full, over a quota or failing; nothing was issued unjournaled. "
-                                "Free space or check the disk, then run `agentstop report` to settle what was in "
-                                "flight.")
+            return JournalError(
+                self.where,
+                f"cannot write ({text})",
+                "The disk may be full, over a quota or failing; nothing was issued unjournaled. "
+                "Free space or check the disk, then run `agentstop report` to settle what was in "
+                "flight.",
+            )
         if is_damage(exc):
             self.damaged = self.damaged or text
             return JournalDamaged(self.where, text)

@@ -197,4 +197,3 @@ class Writer:
                 unit.loop.call_soon_threadsafe(_settle, unit.future, ok, value)
             except RuntimeError:
                 pass  # the caller's event loop is closed: nobody is waiting any more
-

@@ -74,9 +74,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Classification": ".reversibility", "classify": ".reversibility",
-    "McpClient": ".client", "definition_digest": ".client", "model_name_for": ".client",
-    "META_CALL_ID": ".tool", "META_KEY": ".tool", "META_SESSION": ".tool", "McpTool": ".tool",
+    "Classification": ".reversibility",
+    "classify": ".reversibility",
+    "McpClient": ".client",
+    "definition_digest": ".client",
+    "model_name_for": ".client",
+    "META_CALL_ID": ".tool",
+    "META_KEY": ".tool",
+    "META_SESSION": ".tool",
+    "McpTool": ".tool",
 }
 
 

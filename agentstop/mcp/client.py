@@ -53,7 +53,7 @@ def _dump(definition: types.Tool) -> dict[str, Any]:
 
 
 def definition_digest(definition: types.Tool) -> str:
-    """"sha256:..." of a tool definition: name, title, description, schemas, annotations, execution."""
+    """ "sha256:..." of a tool definition: name, title, description, schemas, annotations, execution."""
     canonical = json.dumps(_dump(definition), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -84,9 +84,16 @@ class McpClient:
         environ: where `${env:NAME}` is looked up (default os.environ).
     """
 
-    def __init__(self, servers: Mapping[str, ServerConfig], overlay: Overlay | None = None, *,
-                 base_dir: str | os.PathLike[str] | None = None, source: str = "mcp_servers",
-                 lines: Mapping[str, int | None] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        servers: Mapping[str, ServerConfig],
+        overlay: Overlay | None = None,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        source: str = "mcp_servers",
+        lines: Mapping[str, int | None] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self._configs = dict(servers)
         self._overlay = overlay or Overlay()
         self._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -103,8 +110,9 @@ class McpClient:
     @classmethod
     def from_setup(cls, setup: McpSetup, environ: Mapping[str, str] | None = None) -> McpClient:
         """A client for the servers and overlay a task file names (see `load_mcp_setup`)."""
-        return cls(setup.servers, setup.overlay, base_dir=setup.base_dir, source=setup.path, lines=setup.lines,
-                   environ=environ)
+        return cls(
+            setup.servers, setup.overlay, base_dir=setup.base_dir, source=setup.path, lines=setup.lines, environ=environ
+        )
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -115,8 +123,15 @@ class McpClient:
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._close_all)
             for name, config in self._configs.items():
-                self._conns[name] = ServerConnection(name, config, tg, base_dir=self._base_dir, source=self._source,
-                                                     line=self._lines.get(name), environ=self._environ)
+                self._conns[name] = ServerConnection(
+                    name,
+                    config,
+                    tg,
+                    base_dir=self._base_dir,
+                    source=self._source,
+                    line=self._lines.get(name),
+                    environ=self._environ,
+                )
             listed = await self._start_all()
             self._build(listed)
         except BaseException:
@@ -127,8 +142,9 @@ class McpClient:
         self._stack = stack
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
@@ -150,8 +166,10 @@ class McpClient:
                 errors[name] = exc
             except (MCPError, TimeoutError) as exc:
                 detail = f"{exc.message} (JSON-RPC {exc.code})" if isinstance(exc, MCPError) else "timed out"
-                errors[name] = conn.error(f"{conn.config.where()} could not list its tools: {detail}; "
-                                          "check that it is an MCP server with tools")
+                errors[name] = conn.error(
+                    f"{conn.config.where()} could not list its tools: {detail}; "
+                    "check that it is an MCP server with tools"
+                )
 
         async with anyio.create_task_group() as tg:
             for name, conn in self._conns.items():
@@ -160,8 +178,12 @@ class McpClient:
             first = min(errors.values(), key=lambda e: e.line or 0)
             more = len(errors) - 1
             if more and isinstance(first, McpServerError):
-                raise McpServerError(first.path, first.line, first.server,
-                                     f"{first.problem} (and {more} more server{'s' if more > 1 else ''} failed)")
+                raise McpServerError(
+                    first.path,
+                    first.line,
+                    first.server,
+                    f"{first.problem} (and {more} more server{'s' if more > 1 else ''} failed)",
+                )
             raise first
         return listed
 
@@ -177,25 +199,42 @@ class McpClient:
                 tools.setdefault(definition.name, definition)  # a name listed twice: the first one counts
             for tool_name in overlay.entries.get(server, {}):
                 if tool_name not in tools:
-                    raise overlay.error((server, tool_name), f"server {server!r} has no tool {tool_name!r} (it lists: "
-                                                             f"{', '.join(sorted(tools)) or 'none'}); fix the name")
+                    raise overlay.error(
+                        (server, tool_name),
+                        f"server {server!r} has no tool {tool_name!r} (it lists: "
+                        f"{', '.join(sorted(tools)) or 'none'}); fix the name",
+                    )
             for name, definition in tools.items():
                 entry = overlay.entry(server, name)
-                binding = ToolBinding(server, name, definition, definition_digest(definition), entry,
-                                      classify(entry, definition.annotations, trust), self._conns[server], self)
+                binding = ToolBinding(
+                    server,
+                    name,
+                    definition,
+                    definition_digest(definition),
+                    entry,
+                    classify(entry, definition.annotations, trust),
+                    self._conns[server],
+                    self,
+                )
                 self._bindings[(server, name)] = binding
             for name, entry in overlay.entries.get(server, {}).items():
                 for path, called, read_only in entry.called_tools():
                     where = (server, name, *path)
                     target = self._bindings.get((server, called))
                     if target is None:
-                        raise overlay.error(where, f"server {server!r} has no tool {called!r} (it lists: "
-                                                   f"{', '.join(sorted(tools)) or 'none'}); fix the name")
+                        raise overlay.error(
+                            where,
+                            f"server {server!r} has no tool {called!r} (it lists: "
+                            f"{', '.join(sorted(tools)) or 'none'}); fix the name",
+                        )
                     cls = target.classification.reversibility
                     if read_only and cls is not Reversibility.READ_ONLY:
-                        raise overlay.error(where, f"{path[0]} calls {server}.{called}, which is {cls.value} here; "
-                                                   f"a {path[0]} call must be read-only: mark {called} "
-                                                   "`class: read_only` in the overlay if it is")
+                        raise overlay.error(
+                            where,
+                            f"{path[0]} calls {server}.{called}, which is {cls.value} here; "
+                            f"a {path[0]} call must be read-only: mark {called} "
+                            "`class: read_only` in the overlay if it is",
+                        )
             for name in tools:
                 binding = self._bindings[(server, name)]
                 model_name = model_name_for(server, name, taken)
@@ -267,8 +306,9 @@ class McpClient:
         binding = tool.binding
         current = {d.name: d for d in await self._conns[binding.server].list_tools()}.get(binding.remote)
         if current is None:
-            raise ToolError(f"MCP tool {binding.name!r} is no longer listed by server {binding.server!r}; "
-                            "nothing to approve")
+            raise ToolError(
+                f"MCP tool {binding.name!r} is no longer listed by server {binding.server!r}; nothing to approve"
+            )
         trust = self._configs[binding.server].trust_annotations
         binding.pin(current, definition_digest(current), classify(binding.entry, current.annotations, trust))
         describe(type(tool), binding, current)
@@ -276,4 +316,3 @@ class McpClient:
 
     def __repr__(self) -> str:
         return f"<McpClient servers={list(self._configs)} tools={len(self._tools)}>"
-

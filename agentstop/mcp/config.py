@@ -86,8 +86,11 @@ def _scalar_text(value: object) -> object:
 def _env_refs_only(value: str) -> str:
     for match in _ANY_REF.finditer(value):
         if not _ENV_REF.fullmatch(match.group(0)):
-            raise _fail("env_ref", f"{match.group(0)!r} is not a reference agentstop knows; write ${{env:NAME}} "
-                                   "to read the variable NAME when the server starts")
+            raise _fail(
+                "env_ref",
+                f"{match.group(0)!r} is not a reference agentstop knows; write ${{env:NAME}} "
+                "to read the variable NAME when the server starts",
+            )
     return value
 
 
@@ -97,8 +100,11 @@ Secret = Annotated[str, BeforeValidator(_scalar_text)]
 def server_name(name: str) -> str:
     """Check a server's name (usable as a pydantic AfterValidator on `mcp_servers` keys)."""
     if not re.fullmatch(SERVER_NAME_PATTERN, name):
-        raise _fail("server_name", f"server name {name!r} is letters, digits, - and single _ (not ending in _), "
-                                   "starting with a letter: the model sees its tools as NAME__tool")
+        raise _fail(
+            "server_name",
+            f"server name {name!r} is letters, digits, - and single _ (not ending in _), "
+            "starting with a letter: the model sees its tools as NAME__tool",
+        )
     return name
 
 
@@ -120,38 +126,51 @@ class ServerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    command: str | None = Field(default=None, min_length=1,
-                                description="stdio: the program that runs the server (node, python, uvx, ...).")
+    command: str | None = Field(
+        default=None, min_length=1, description="stdio: the program that runs the server (node, python, uvx, ...)."
+    )
     args: list[str] = Field(default_factory=list, description="stdio: the program's arguments.")
     env: dict[str, Secret] = Field(
-        default_factory=dict, repr=False,
-        description="stdio: extra environment variables (secrets: never journaled); ${env:NAME} reads a variable.")
+        default_factory=dict,
+        repr=False,
+        description="stdio: extra environment variables (secrets: never journaled); ${env:NAME} reads a variable.",
+    )
     cwd: str | None = Field(default=None, description="stdio: the working directory; default the task file's.")
     url: str | None = Field(default=None, description="streamable HTTP: the endpoint, like http://127.0.0.1:8765/mcp.")
     headers: dict[str, Secret] = Field(
-        default_factory=dict, repr=False,
-        description="streamable HTTP: request headers (secrets: never journaled); ${env:NAME} reads a variable.")
+        default_factory=dict,
+        repr=False,
+        description="streamable HTTP: request headers (secrets: never journaled); ${env:NAME} reads a variable.",
+    )
     trust_annotations: bool = Field(
         default=False,
         description="Believe the server's readOnlyHint/destructiveHint for tools the overlay does not classify. "
-                    "A hint never makes a tool less cautious than the overlay says.")
+        "A hint never makes a tool less cautious than the overlay says.",
+    )
     timeout: float = Field(default=60.0, gt=0, description="Seconds a call may take; then its outcome is unknown.")
     init_timeout: float = Field(default=30.0, gt=0, description="Seconds the server may take to start and answer.")
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
         if (self.command is None) == (self.url is None):
-            raise _fail("transport", "give `command` (a program run over stdio) or `url` (streamable HTTP)"
-                                     + (", not both" if self.command is not None else ""))
+            raise _fail(
+                "transport",
+                "give `command` (a program run over stdio) or `url` (streamable HTTP)"
+                + (", not both" if self.command is not None else ""),
+            )
         if self.url is not None:
             stray = [name for name in ("args", "env", "cwd") if name in self.model_fields_set]
             if stray:
-                raise _fail("transport", f"{', '.join(stray)} only apply to a stdio server (`command`); "
-                                         "an HTTP server takes `url` and `headers`")
+                raise _fail(
+                    "transport",
+                    f"{', '.join(stray)} only apply to a stdio server (`command`); "
+                    "an HTTP server takes `url` and `headers`",
+                )
             parts = urlsplit(self.url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise _fail("url", "`url` is an http:// or https:// address with a host, like "
-                                   "http://127.0.0.1:8765/mcp")
+                raise _fail(
+                    "url", "`url` is an http:// or https:// address with a host, like http://127.0.0.1:8765/mcp"
+                )
         elif "headers" in self.model_fields_set:
             raise _fail("transport", "`headers` only apply to an HTTP server (`url`); a stdio server takes `env`")
         for kind, values in (("env", self.env), ("headers", self.headers)):
@@ -167,7 +186,7 @@ class ServerConfig(BaseModel):
 
     @property
     def transport(self) -> str:
-        """"stdio" or "http"."""
+        """ "stdio" or "http"."""
         return "stdio" if self.command is not None else "http"
 
     def where(self) -> str:
@@ -189,8 +208,9 @@ class CallSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tool: str = Field(min_length=1, description="A tool of the same server.")
-    args: dict[str, Any] = Field(default_factory=dict,
-                                 description="Its arguments: literals, or {jmes: EXPR} evaluated over the context.")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="Its arguments: literals, or {jmes: EXPR} evaluated over the context."
+    )
 
 
 class ReadSpec(CallSpec):
@@ -199,7 +219,8 @@ class ReadSpec(CallSpec):
     allow_error: bool = Field(
         default=False,
         description="Keep an error answer (is_error: true) for the overlay's expressions to judge, instead of "
-                    "failing: a read that finds nothing, like a file that is not there yet, is an answer too.")
+        "failing: a read that finds nothing, like a file that is not there yet, is an answer too.",
+    )
 
 
 class ProbeSpec(ReadSpec):
@@ -211,8 +232,11 @@ class ProbeSpec(ReadSpec):
 class CaptureSpec(ReadSpec):
     """A read-only call made while preparing, so the undo can see what was there before."""
 
-    name: str = Field(alias="as", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                      description="The name the compensation reads it by: capture.NAME.")
+    name: str = Field(
+        alias="as",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The name the compensation reads it by: capture.NAME.",
+    )
 
 
 class CheckSpec(ReadSpec):
@@ -223,8 +247,10 @@ class CheckSpec(ReadSpec):
     `drift_if` holds the undo is refused with `reason` (a person may force it).
     """
 
-    drift_if: str = Field(description="JMESPath over {args, result, capture, receipt} (result: this check's "
-                                      "answer; receipt: the call's): true when the effect was changed since.")
+    drift_if: str = Field(
+        description="JMESPath over {args, result, capture, receipt} (result: this check's "
+        "answer; receipt: the call's): true when the effect was changed since."
+    )
     reason: str = Field(min_length=1, description="What a person reads when the undo is refused for drift.")
 
 
@@ -234,8 +260,11 @@ class UndoableIf(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     test: str = Field(description="JMESPath over {args, capture}: true when this call's compensate can undo it.")
-    reason: str = Field(min_length=1, description="Why a call whose test is false cannot be undone, and what to do "
-                                                  "by hand: the report shows it instead of offering an undo.")
+    reason: str = Field(
+        min_length=1,
+        description="Why a call whose test is false cannot be undone, and what to do "
+        "by hand: the report shows it instead of offering an undo.",
+    )
 
 
 class ToolOverlay(BaseModel):
@@ -244,28 +273,41 @@ class ToolOverlay(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     reversibility: Reversibility | None = Field(
-        default=None, alias="class",
-        description="read_only, reversible, compensable or irreversible; default: from compensate and trusted hints.")
+        default=None,
+        alias="class",
+        description="read_only, reversible, compensable or irreversible; default: from compensate and trusted hints.",
+    )
     compensate: CallSpec | None = Field(
-        default=None, description="The undo: a call whose args are built over {args, result, capture, probe}.")
+        default=None, description="The undo: a call whose args are built over {args, result, capture, probe}."
+    )
     probe: ProbeSpec | None = Field(default=None, description="The lookup for a call whose outcome is unknown.")
-    capture: list[CaptureSpec] = Field(default_factory=list,
-                                       description="Read-only calls made in prepare, over {args, capture}.")
+    capture: list[CaptureSpec] = Field(
+        default_factory=list, description="Read-only calls made in prepare, over {args, capture}."
+    )
     undoable_if: UndoableIf | None = Field(
-        default=None, description="When a call can be undone at all, judged in prepare over {args, capture}; "
-                                  "a call whose test is false is done and not undoable, with the reason.")
+        default=None,
+        description="When a call can be undone at all, judged in prepare over {args, capture}; "
+        "a call whose test is false is done and not undoable, with the reason.",
+    )
     check: CheckSpec | None = Field(
-        default=None, description="Before each undo, a read-only call; drift_if true refuses the undo with reason "
-                                  "(a person may force it).")
-    resource: str | None = Field(default=None,
-                                 description="JMESPath over {args}: the resource grant scopes match; default the name.")
+        default=None,
+        description="Before each undo, a read-only call; drift_if true refuses the undo with reason "
+        "(a person may force it).",
+    )
+    resource: str | None = Field(
+        default=None, description="JMESPath over {args}: the resource grant scopes match; default the name."
+    )
     errors_may_have_effects: bool = Field(
-        default=False, description="An error result (isError) may still have changed something: probe it.")
-    on_stop: StopPolicy = Field(default=StopPolicy.TRY_CANCEL,
-                                description="What Stop does to a call in flight after the grace period.")
-    settle_time: float = Field(default=0.0, ge=0,
-                               description="Seconds a cancelled call may still land: a probe finding nothing "
-                                           "sooner leaves it unknown.")
+        default=False, description="An error result (isError) may still have changed something: probe it."
+    )
+    on_stop: StopPolicy = Field(
+        default=StopPolicy.TRY_CANCEL, description="What Stop does to a call in flight after the grace period."
+    )
+    settle_time: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds a cancelled call may still land: a probe finding nothing sooner leaves it unknown.",
+    )
     undo_hint: str = Field(default="", description="For an irreversible tool: what a person should do by hand.")
 
     @model_validator(mode="after")
@@ -276,12 +318,16 @@ class ToolOverlay(BaseModel):
         if cls is Reversibility.IRREVERSIBLE and self.compensate is not None:
             raise _fail("class", "irreversible means no undo; remove `compensate` or make it compensable")
         if cls in (Reversibility.REVERSIBLE, Reversibility.COMPENSABLE) and self.compensate is None:
-            raise _fail("class", f"class {cls.value} needs `compensate` (the call that undoes it); add one, "
-                                 "or say irreversible")
+            raise _fail(
+                "class", f"class {cls.value} needs `compensate` (the call that undoes it); add one, or say irreversible"
+            )
         for name in ("undoable_if", "check"):
             if getattr(self, name) is not None and self.compensate is None:
-                raise _fail(name, f"`{name}` is about the undo, and this tool has no `compensate`; add the "
-                                  f"compensate, or remove `{name}`")
+                raise _fail(
+                    name,
+                    f"`{name}` is about the undo, and this tool has no `compensate`; add the "
+                    f"compensate, or remove `{name}`",
+                )
         names = [c.name for c in self.capture]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -326,9 +372,13 @@ class ToolOverlay(BaseModel):
 
 _OVERLAY = TypeAdapter(dict[str, dict[str, ToolOverlay]])
 _SERVERS = TypeAdapter(dict[str, ServerConfig])
-_FIELD_NAMES = sorted({f.alias or name
-                       for model in (ServerConfig, ToolOverlay, ProbeSpec, CaptureSpec, CheckSpec, UndoableIf)
-                       for name, f in model.model_fields.items()})
+_FIELD_NAMES = sorted(
+    {
+        f.alias or name
+        for model in (ServerConfig, ToolOverlay, ProbeSpec, CaptureSpec, CheckSpec, UndoableIf)
+        for name, f in model.model_fields.items()
+    }
+)
 
 
 # -- YAML with lines -------------------------------------------------------------------------
@@ -445,8 +495,7 @@ class Overlay:
         return McpConfigError(self.path or "(no overlay)", self.line(path), _format_path(path) or None, problem)
 
 
-def parse_overlay(data: Any, shown: str, lines: _Lines | None = None,
-                  servers: Iterable[str] | None = None) -> Overlay:
+def parse_overlay(data: Any, shown: str, lines: _Lines | None = None, servers: Iterable[str] | None = None) -> Overlay:
     """Validate overlay data (as loaded from YAML).
 
     Args:
@@ -471,8 +520,13 @@ def parse_overlay(data: Any, shown: str, lines: _Lines | None = None,
     known = None if servers is None else sorted(servers)
     for server, tools in entries.items():
         if known is not None and server not in known:
-            problems.append(((server,), f"the overlay names server {server!r}, which mcp_servers does not have "
-                                        f"(configured: {', '.join(known) or 'none'}); fix the name or remove it"))
+            problems.append(
+                (
+                    (server,),
+                    f"the overlay names server {server!r}, which mcp_servers does not have "
+                    f"(configured: {', '.join(known) or 'none'}); fix the name or remove it",
+                )
+            )
         for tool, entry in tools.items():
             problems += [((server, tool, *path), problem) for path, problem in entry.expression_problems()]
     if problems:
@@ -483,14 +537,16 @@ def parse_overlay(data: Any, shown: str, lines: _Lines | None = None,
     return overlay
 
 
-def load_overlay(path: str | os.PathLike[str], servers: Iterable[str] | None = None,
-                 shown: str | None = None) -> Overlay:
+def load_overlay(
+    path: str | os.PathLike[str], servers: Iterable[str] | None = None, shown: str | None = None
+) -> Overlay:
     """Read and validate an overlay file; see `parse_overlay`."""
     shown_path = shown if shown is not None else str(path)
     data, lines = _read_yaml(Path(path), shown_path, "overlay file")
     if data is not None and not isinstance(data, dict):
-        raise McpConfigError(shown_path, lines.line(()), None,
-                             "an overlay is a mapping of server names to their tools; see the README")
+        raise McpConfigError(
+            shown_path, lines.line(()), None, "an overlay is a mapping of server names to their tools; see the README"
+        )
     return parse_overlay(data, shown_path, lines, servers)
 
 
@@ -521,8 +577,9 @@ def _check_names(names: Iterable[str], shown: str, lines: _Lines, prefix: YamlPa
         try:
             server_name(name)
         except PydanticCustomError as exc:
-            raise McpConfigError(shown, lines.line([*prefix, name]), _format_path([*prefix, name]),
-                                 exc.message()) from None
+            raise McpConfigError(
+                shown, lines.line([*prefix, name]), _format_path([*prefix, name]), exc.message()
+            ) from None
 
 
 def load_mcp_setup(task_path: str | os.PathLike[str], *, shown: str | None = None) -> McpSetup:
@@ -541,8 +598,12 @@ def load_mcp_setup(task_path: str | os.PathLike[str], *, shown: str | None = Non
         raise McpConfigError(shown_path, lines.line(()), None, "expected a mapping of fields at the top")
     raw_servers = data.get("mcp_servers") or {}
     if not isinstance(raw_servers, dict):
-        raise McpConfigError(shown_path, lines.line(["mcp_servers"]), "mcp_servers",
-                             "mcp_servers is a mapping of server names to {command, ...} or {url, ...}")
+        raise McpConfigError(
+            shown_path,
+            lines.line(["mcp_servers"]),
+            "mcp_servers",
+            "mcp_servers is a mapping of server names to {command, ...} or {url, ...}",
+        )
     _check_names([str(k) for k in raw_servers], shown_path, lines, ["mcp_servers"])
     try:
         servers = _SERVERS.validate_python(raw_servers)
@@ -552,9 +613,18 @@ def load_mcp_setup(task_path: str | os.PathLike[str], *, shown: str | None = Non
     overlay_ref = data.get("mcp_overlay")
     if overlay_ref is not None:
         if not isinstance(overlay_ref, str) or not overlay_ref.strip():
-            raise McpConfigError(shown_path, lines.line(["mcp_overlay"]), "mcp_overlay",
-                                 "mcp_overlay is the overlay file's path, relative to the task file")
+            raise McpConfigError(
+                shown_path,
+                lines.line(["mcp_overlay"]),
+                "mcp_overlay",
+                "mcp_overlay is the overlay file's path, relative to the task file",
+            )
         overlay_path = path.parent / overlay_ref
         overlay = load_overlay(overlay_path, servers=servers, shown=str(overlay_path))
-    return McpSetup(shown_path, path.absolute().parent, servers,
-                    {name: lines.line(["mcp_servers", name]) for name in servers}, overlay)
+    return McpSetup(
+        shown_path,
+        path.absolute().parent,
+        servers,
+        {name: lines.line(["mcp_servers", name]) for name in servers},
+        overlay,
+    )

@@ -78,9 +78,17 @@ class ServerConnection:
         environ: where `${env:NAME}` is looked up (default os.environ).
     """
 
-    def __init__(self, name: str, config: ServerConfig, task_group: anyio.abc.TaskGroup, *,
-                 base_dir: Path, source: str, line: int | None,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        task_group: anyio.abc.TaskGroup,
+        *,
+        base_dir: Path,
+        source: str,
+        line: int | None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self.source = source
@@ -134,8 +142,10 @@ class ServerConnection:
             try:
                 out[key] = resolve_env_refs(value, self._environ)
             except KeyError as missing:
-                raise self.error(f"{kind}.{key} reads ${{env:{missing.args[0]}}}, which is not set or empty; "
-                                 f"export {missing.args[0]} before starting agentstop") from None
+                raise self.error(
+                    f"{kind}.{key} reads ${{env:{missing.args[0]}}}, which is not set or empty; "
+                    f"export {missing.args[0]} before starting agentstop"
+                ) from None
         return out
 
     def _transport(self, env: dict[str, str], http: httpx2.AsyncClient | None) -> Any:
@@ -167,8 +177,10 @@ class ServerConnection:
         else:
             ok = shutil.which(command) is not None
         if not ok:
-            raise self.error(f"command {command!r} was not found or is not executable; install it, or give its "
-                             "full path in `command`")
+            raise self.error(
+                f"command {command!r} was not found or is not executable; install it, or give its "
+                "full path in `command`"
+            )
 
     async def connect(self) -> None:
         """Open the connection (run the server, handshake).
@@ -197,8 +209,9 @@ class ServerConnection:
             with anyio.fail_after(self.config.init_timeout):
                 held: _Held = await self._tg.start(self._hold, env, headers)
         except TimeoutError:
-            raise self.error(self._why_not(None, f"did not finish initialize within {self.config.init_timeout:g} s "
-                                                 "(init_timeout)")) from None
+            raise self.error(
+                self._why_not(None, f"did not finish initialize within {self.config.init_timeout:g} s (init_timeout)")
+            ) from None
         except McpServerError:
             raise
         self._held = held
@@ -206,18 +219,25 @@ class ServerConnection:
         self.protocol_version = held.client.protocol_version
         self.server_info = held.client.server_info
 
-    async def _hold(self, env: dict[str, str], headers: dict[str, str], *,
-                    task_status: anyio.abc.TaskStatus[_Held]) -> None:
+    async def _hold(
+        self, env: dict[str, str], headers: dict[str, str], *, task_status: anyio.abc.TaskStatus[_Held]
+    ) -> None:
         started = False
         held: _Held | None = None
         try:
             async with AsyncExitStack() as stack:
                 http = None
                 if self.config.url is not None:
-                    http = await stack.enter_async_context(httpx2.AsyncClient(
-                        headers=headers, timeout=_HTTP_TIMEOUT, event_hooks={"response": [self._note_status]}))
-                client = Client(self._transport(env, http), cache=None,
-                                client_info=types.Implementation(name="agentstop", version=_version()))
+                    http = await stack.enter_async_context(
+                        httpx2.AsyncClient(
+                            headers=headers, timeout=_HTTP_TIMEOUT, event_hooks={"response": [self._note_status]}
+                        )
+                    )
+                client = Client(
+                    self._transport(env, http),
+                    cache=None,
+                    client_info=types.Implementation(name="agentstop", version=_version()),
+                )
                 await stack.enter_async_context(client)
                 held = _Held(client)
                 task_status.started(held)
@@ -235,8 +255,11 @@ class ServerConnection:
     def _why_not(self, exc: BaseException | None, fallback: str) -> str:
         leaf = leaf_error(exc) if exc is not None else None
         where = self.config.where()
-        fix = ("run the command by hand to see why" if self.config.command is not None
-               else "check the URL and that the server is running")
+        fix = (
+            "run the command by hand to see why"
+            if self.config.command is not None
+            else "check the URL and that the server is running"
+        )
         if self._http_status is not None:
             code, reason = self._http_status
             problem = f"{where} answered HTTP {code} {reason}"
@@ -330,17 +353,25 @@ class ServerConnection:
                 if cursor is None:
                     return tools
                 if cursor in seen:
-                    raise self.error("its tools/list pages come round in a loop (a cursor repeats); "
-                                     "the server is broken")
+                    raise self.error(
+                        "its tools/list pages come round in a loop (a cursor repeats); the server is broken"
+                    )
                 seen.add(cursor)
         except MCPError as exc:
             self._noticed(client, exc)
             raise
         raise self.error(f"its tools/list did not end within {MAX_PAGES} pages; the server is broken")
 
-    async def call_tool(self, client: Client, name: str, arguments: dict[str, Any], *,
-                        meta: dict[str, Any] | None = None, read_timeout: float | None = None,
-                        progress: ProgressFn | None = None) -> types.CallToolResult:
+    async def call_tool(
+        self,
+        client: Client,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        meta: dict[str, Any] | None = None,
+        read_timeout: float | None = None,
+        progress: ProgressFn | None = None,
+    ) -> types.CallToolResult:
         """Exactly one tools/call on `client` (from `client()`); nothing is retried or re-sent.
 
         With `progress`, the call asks the server for progress notifications and hands each to it.
@@ -352,8 +383,12 @@ class ServerConnection:
         """
         try:
             return await client.session.call_tool(
-                name, arguments, read_timeout_seconds=read_timeout if read_timeout is not None else self.config.timeout,
-                progress_callback=progress, meta=cast(types.RequestParamsMeta, meta))
+                name,
+                arguments,
+                read_timeout_seconds=read_timeout if read_timeout is not None else self.config.timeout,
+                progress_callback=progress,
+                meta=cast(types.RequestParamsMeta, meta),
+            )
         except MCPError as exc:
             self._noticed(client, exc)
             raise

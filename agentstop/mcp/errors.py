@@ -57,8 +57,11 @@ class ToolDefinitionChanged(ToolError):
     def __init__(self, tool: str, changes: list[str]) -> None:
         self.tool = tool
         self.changes = changes
-        what = "the server no longer lists it" if changes == ["removed"] else (
-            f"its {', '.join(changes)} changed since the session started")
+        what = (
+            "the server no longer lists it"
+            if changes == ["removed"]
+            else (f"its {', '.join(changes)} changed since the session started")
+        )
         super().__init__(
             f"MCP tool {tool!r} is refused: {what}; nothing was sent. Review the new definition and approve it "
             f"(McpClient.approve_definition({tool!r})), or restart the session to pin the new one."

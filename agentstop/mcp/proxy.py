@@ -104,7 +104,6 @@ class FlightView(Protocol):
     def phase(self) -> enum.Enum: ...
 
 
-
 class Gate(Protocol):
     """What the proxy needs from the session that gates its calls: an `agentstop.Supervisor`."""
 
@@ -123,8 +122,9 @@ class Gate(Protocol):
     @property
     def in_flight(self) -> Sequence[FlightView]: ...
 
-    async def call(self, tool: str, args: Any, *, key: str | None = None,
-                   cancelled_as: str = "cancelled by the caller") -> dict[str, Any]: ...
+    async def call(
+        self, tool: str, args: Any, *, key: str | None = None, cancelled_as: str = "cancelled by the caller"
+    ) -> dict[str, Any]: ...
 
     def on_transcript(self, listener: Callable[[TranscriptChunk], None]) -> None: ...
 
@@ -204,8 +204,16 @@ class McpProxy:
             (a host's cancel); default: this module's logger. Never stdout.
     """
 
-    def __init__(self, mcp: McpClient, gate: Gate, *, name: str = "agentstop", version: str = "",
-                 instructions: str | None = None, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        mcp: McpClient,
+        gate: Gate,
+        *,
+        name: str = "agentstop",
+        version: str = "",
+        instructions: str | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self._mcp = mcp
         self._gate = gate
         self._say = say or logger.info
@@ -213,8 +221,13 @@ class McpProxy:
         self._listed = [self._listing(tool) for tool in mcp.tools]
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = anyio.Event()
-        self.server: Server[Any] = Server(name, version=version, instructions=instructions,
-                                          on_list_tools=self._on_list_tools, on_call_tool=self._on_call_tool)
+        self.server: Server[Any] = Server(
+            name,
+            version=version,
+            instructions=instructions,
+            on_list_tools=self._on_list_tools,
+            on_call_tool=self._on_call_tool,
+        )
         gate.on_transcript(self._on_transcript)
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -225,8 +238,9 @@ class McpProxy:
         self._tg = tg
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         tg, self._tg = self._tg, None
         if tg is not None:
             # A commit still running is shielded by the supervisor: this waits for it to end.
@@ -267,8 +281,9 @@ class McpProxy:
             path: the endpoint's path.
         """
         app = self.server.streamable_http_app(host=host, streamable_http_path=path)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=_SHUTDOWN_GRACE)
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=_SHUTDOWN_GRACE
+        )
         server = _QuietUvicorn(config)
 
         async def exit_on_shutdown() -> None:
@@ -298,19 +313,23 @@ class McpProxy:
             _meta={META_NAME: tool.name, META_CLASS: tool.reversibility.value},
         )
 
-    async def _on_list_tools(self, ctx: ServerRequestContext[Any],
-                             params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def _on_list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=list(self._listed))
 
     # -- tools/call -----------------------------------------------------------------------------
 
-    async def _on_call_tool(self, ctx: ServerRequestContext[Any],
-                            params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def _on_call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         tool = self._tools.get(params.name) or next((t for t in self._tools.values() if t.name == params.name), None)
         if tool is None:
             # Nothing is journaled: nothing was planned (as for a model naming a tool that does not exist).
-            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown tool {params.name!r}; this server has: "
-                                                              f"{', '.join(self._tools) or 'none'}")
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"unknown tool {params.name!r}; this server has: {', '.join(self._tools) or 'none'}",
+            )
         if self._tg is None:
             raise MCPError(code=types.INTERNAL_ERROR, message="the proxy is shutting down; nothing was sent")
         request = _Request(tool, ctx.request_id)
@@ -331,22 +350,32 @@ class McpProxy:
     async def _run(self, request: _Request, arguments: dict[str, Any]) -> None:
         """The call, in the proxy's own task: a host cancel reaches it only through `_host_cancelled`."""
         _REQUEST.set(request)
-        watch = CommitWatch(progress=request.forward_progress, on_result=request.keep_upstream,
-                            on_cut_off=lambda: self._cut_off(request))
+        watch = CommitWatch(
+            progress=request.forward_progress,
+            on_result=request.keep_upstream,
+            on_cut_off=lambda: self._cut_off(request),
+        )
         try:
             with request.scope, watching(watch):
                 try:
                     request.answer(await self._outcome(request, arguments))
                 except Exception as exc:  # a bug, not an outcome: the proxy keeps serving the others
                     logger.exception("call to %s", request.tool.name)
-                    request.answer(_text_result(f"failed: agentstop could not finish the call ({type(exc).__name__}: "
-                                                f"{exc}); `agentstop report` says whether anything was sent",
-                                                call_id=request.call_id))
+                    request.answer(
+                        _text_result(
+                            f"failed: agentstop could not finish the call ({type(exc).__name__}: "
+                            f"{exc}); `agentstop report` says whether anything was sent",
+                            call_id=request.call_id,
+                        )
+                    )
         finally:
             request.finished.set()
             if not request.answered.is_set():  # cancelled: the host is gone, nobody waits for it
-                request.answer(_text_result("cancelled by the host; `agentstop report` says what became of it",
-                                            call_id=request.call_id))
+                request.answer(
+                    _text_result(
+                        "cancelled by the host; `agentstop report` says what became of it", call_id=request.call_id
+                    )
+                )
 
     async def _outcome(self, request: _Request, arguments: dict[str, Any]) -> types.CallToolResult:
         tool = request.tool
@@ -354,7 +383,8 @@ class McpProxy:
             # A host's cancel cancels this task: the supervisor then discards a call short of the
             # fence, and gives a commit the grace and its on_stop, journaled as the host's doing.
             receipt = await self._gate.call(
-                tool.name, arguments, cancelled_as=f"the host cancelled its request {request.request_id!r}")
+                tool.name, arguments, cancelled_as=f"the host cancelled its request {request.request_id!r}"
+            )
         except ToolFailed as exc:
             if exc.phase == "commit" and request.upstream is not None and request.upstream.is_error:
                 return _as_ours(request.upstream, exc.call_id)  # the upstream's own error result
@@ -363,8 +393,10 @@ class McpProxy:
             if not isinstance(exc, Rejected | Undone):
                 logger.warning("call to %s: %s", tool.name, exc)
             revoked_by = await self._revoked_by() if self._gate.stopping or isinstance(exc, GrantRevoked) else None
-            return _text_result(answer(exc, stopping=self._gate.stopping, revoked_by=revoked_by),
-                                call_id=getattr(exc, "call_id", None) or request.call_id)
+            return _text_result(
+                answer(exc, stopping=self._gate.stopping, revoked_by=revoked_by),
+                call_id=getattr(exc, "call_id", None) or request.call_id,
+            )
         if request.upstream is not None:
             return _as_ours(request.upstream, request.call_id)
         return self._settled_result(request, receipt)
@@ -397,10 +429,15 @@ class McpProxy:
         """Say what a host's cancel does, then cancel the request's task: the supervisor takes it from there."""
         flight = self._flight(request)
         committing = flight is not None and flight.phase.value == "committing"
-        then = (f"its commit gets the grace period ({self._gate.grace:g} s), then {request.tool.on_stop.value}"
-                if committing else "it is discarded before the fence")
-        self._say(f"the host cancelled its request {request.request_id!r} for {request.tool.name} "
-                  f"(call {request.call_id or 'not yet journaled'}): {then}")
+        then = (
+            f"its commit gets the grace period ({self._gate.grace:g} s), then {request.tool.on_stop.value}"
+            if committing
+            else "it is discarded before the fence"
+        )
+        self._say(
+            f"the host cancelled its request {request.request_id!r} for {request.tool.name} "
+            f"(call {request.call_id or 'not yet journaled'}): {then}"
+        )
         request.scope.cancel()
 
     # -- progress ----------------------------------------------------------------------------------
@@ -420,9 +457,13 @@ class McpProxy:
         if self._gate.stopping:
             # Stop cancelled the commit after the grace: answer now; the supervisor
             # records it unknown and its probe settles it.
-            request.answer(_text_result(
-                f"{STOPPED_UNKNOWN}; call {request.call_id} ({request.tool.name}) stays in flight in agentstop's "
-                "report until its probe settles it", call_id=request.call_id))
+            request.answer(
+                _text_result(
+                    f"{STOPPED_UNKNOWN}; call {request.call_id} ({request.tool.name}) stays in flight in agentstop's "
+                    "report until its probe settles it",
+                    call_id=request.call_id,
+                )
+            )
 
 
 class _QuietUvicorn(uvicorn.Server):

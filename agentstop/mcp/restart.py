@@ -47,8 +47,9 @@ def _servers(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(name.split(".", 1)[0] for name in names))
 
 
-def task_file_problem(task_path: str | None, session_id: str, tools: Collection[str], purpose: str,
-                      meanwhile: str = "nothing was done") -> McpConfigError | None:
+def task_file_problem(
+    task_path: str | None, session_id: str, tools: Collection[str], purpose: str, meanwhile: str = "nothing was done"
+) -> McpConfigError | None:
     """Why the servers of `tools` cannot be started from the session's task file (none recorded, or gone), or None.
 
     Args:
@@ -60,21 +61,30 @@ def task_file_problem(task_path: str | None, session_id: str, tools: Collection[
     """
     listed = ", ".join(_servers(tools))
     if not task_path:
-        return McpConfigError("(no task file)", None, None,
-                              f"session {session_id} recorded no task file, so its MCP servers ({listed}) cannot be "
-                              f"started again to {purpose}; {meanwhile}")
+        return McpConfigError(
+            "(no task file)",
+            None,
+            None,
+            f"session {session_id} recorded no task file, so its MCP servers ({listed}) cannot be "
+            f"started again to {purpose}; {meanwhile}",
+        )
     if not Path(task_path).is_file():
-        return McpConfigError(task_path, None, None,
-                              f"the task file of session {session_id} is gone; agentstop starts the session's MCP "
-                              f"servers ({listed}) again from it to {purpose}, because their commands, env and "
-                              "headers are never journaled. Put the file back at this path (with the same "
-                              f"mcp_servers and mcp_overlay), then run the command again; {meanwhile}")
+        return McpConfigError(
+            task_path,
+            None,
+            None,
+            f"the task file of session {session_id} is gone; agentstop starts the session's MCP "
+            f"servers ({listed}) again from it to {purpose}, because their commands, env and "
+            "headers are never journaled. Put the file back at this path (with the same "
+            f"mcp_servers and mcp_overlay), then run the command again; {meanwhile}",
+        )
     return None
 
 
 @asynccontextmanager
-async def session_servers(task_path: str | None, session_id: str, tools: Collection[str], purpose: str,
-                          meanwhile: str = "nothing was done") -> AsyncIterator[McpClient]:
+async def session_servers(
+    task_path: str | None, session_id: str, tools: Collection[str], purpose: str, meanwhile: str = "nothing was done"
+) -> AsyncIterator[McpClient]:
     """Start the servers of `tools` (`server.tool` names) as the session's task file says now; close them after.
 
     Args:
@@ -97,11 +107,18 @@ async def session_servers(task_path: str | None, session_id: str, tools: Collect
     servers = _servers(tools)
     gone = [name for name in servers if name not in setup.servers]
     if gone:
-        raise McpConfigError(task_path, None, "mcp_servers",
-                             f"session {session_id} used server(s) {', '.join(gone)}, which the task file no longer "
-                             f"has; add them back to {purpose}; {meanwhile}")
-    wanted = dataclasses.replace(setup, servers={name: setup.servers[name] for name in servers},
-                                 lines={name: setup.lines.get(name) for name in servers})
+        raise McpConfigError(
+            task_path,
+            None,
+            "mcp_servers",
+            f"session {session_id} used server(s) {', '.join(gone)}, which the task file no longer "
+            f"has; add them back to {purpose}; {meanwhile}",
+        )
+    wanted = dataclasses.replace(
+        setup,
+        servers={name: setup.servers[name] for name in servers},
+        lines={name: setup.lines.get(name) for name in servers},
+    )
     from .client import McpClient  # the SDK: seconds to import, only when a server is really needed
 
     async with McpClient.from_setup(wanted) as mcp:

@@ -112,13 +112,15 @@ def classify(entry: ToolOverlay | None, annotations: types.ToolAnnotations | Non
     if not trust:
         if has_undo:
             return Classification(Reversibility.COMPENSABLE, "overlay compensate; server hints not trusted", said)
-        return Classification(Reversibility.IRREVERSIBLE, "not classified by the overlay; server hints not trusted",
-                              said)
+        return Classification(
+            Reversibility.IRREVERSIBLE, "not classified by the overlay; server hints not trusted", said
+        )
     if hints.read_only_hint is True and hints.destructive_hint is not True:
         return Classification(Reversibility.READ_ONLY, "trusted server claim: read-only", said)
     if not has_undo:
         return Classification(Reversibility.IRREVERSIBLE, "writes, and the overlay gives no compensate", said)
     if hints.destructive_hint is False:
-        return Classification(Reversibility.REVERSIBLE,
-                              "overlay compensate; trusted server claim: not destructive", said)
+        return Classification(
+            Reversibility.REVERSIBLE, "overlay compensate; trusted server claim: not destructive", said
+        )
     return Classification(Reversibility.COMPENSABLE, "overlay compensate", said)

@@ -47,11 +47,15 @@ def expression_problem(expression: object) -> str | None:
     except jmespath.exceptions.IncompleteExpressionError:
         return f"JMESPath {expression!r} does not compile: it ends too early; fix the expression"
     except jmespath.exceptions.LexerError as exc:
-        return (f"JMESPath {expression!r} does not compile: {exc.message} at column {exc.lexer_position}; "
-                "fix the expression")
+        return (
+            f"JMESPath {expression!r} does not compile: {exc.message} at column {exc.lexer_position}; "
+            "fix the expression"
+        )
     except jmespath.exceptions.ParseError as exc:
-        return (f"JMESPath {expression!r} does not compile: {exc.msg.lower()} at column {exc.lex_position}; "
-                "fix the expression")
+        return (
+            f"JMESPath {expression!r} does not compile: {exc.msg.lower()} at column {exc.lex_position}; "
+            "fix the expression"
+        )
     except jmespath.exceptions.JMESPathError as exc:
         return f"JMESPath {expression!r} does not compile ({' '.join(str(exc).split())}); fix the expression"
     return None

@@ -130,8 +130,10 @@ class ToolBinding:
             self._validator, self._schema_problem = cls(schema, registry=Registry()), None
         except jsonschema_exceptions.SchemaError as exc:
             self._validator = None
-            self._schema_problem = (f"the server's input schema for {self.name} is not valid JSON Schema "
-                                    f"({exc.message}); the tool cannot be called")
+            self._schema_problem = (
+                f"the server's input schema for {self.name} is not valid JSON Schema "
+                f"({exc.message}); the tool cannot be called"
+            )
 
     def arguments_problem(self, arguments: dict[str, Any]) -> str | None:
         """Why `arguments` do not fit the pinned input schema, or None when they do."""
@@ -255,8 +257,9 @@ class McpTool(Tool):
 
     # -- calls agentstop makes for itself -------------------------------------------------------
 
-    async def _side_call(self, tool: str, arguments: dict[str, Any], ctx: ToolContext, purpose: str,
-                         allow_error: bool = False) -> dict[str, Any]:
+    async def _side_call(
+        self, tool: str, arguments: dict[str, Any], ctx: ToolContext, purpose: str, allow_error: bool = False
+    ) -> dict[str, Any]:
         """A capture, probe, check or undo call; raises `McpCallFailed` unless the server answered with a result.
 
         With `allow_error`, an error answer (isError) is returned like any result, for the
@@ -294,13 +297,15 @@ class McpTool(Tool):
         capture: dict[str, Any] = {}
         for spec in entry.capture:
             call_args = render(spec.args, {"args": arguments, "capture": capture})
-            capture[spec.name] = await self._side_call(spec.tool, call_args, ctx, f"capture {spec.name!r}",
-                                                       spec.allow_error)
+            capture[spec.name] = await self._side_call(
+                spec.tool, call_args, ctx, f"capture {spec.name!r}", spec.allow_error
+            )
         if entry.capture:
             prepared["capture"] = capture
         rule = entry.undoable_if
-        if rule is not None and not truthy(compile_expression(rule.test).search({"args": arguments,
-                                                                                 "capture": capture})):
+        if rule is not None and not truthy(
+            compile_expression(rule.test).search({"args": arguments, "capture": capture})
+        ):
             prepared["no_undo"] = rule.reason
         return prepared
 
@@ -324,8 +329,9 @@ class McpTool(Tool):
         self._commit_started[ctx.idempotency_key] = time.monotonic()
         watch = current_watch()  # the MCP proxy's host waits on this very call
         try:
-            result = await conn.call_tool(client, self.remote, arguments, meta=_meta(ctx),
-                                          progress=watch.progress if watch is not None else None)
+            result = await conn.call_tool(
+                client, self.remote, arguments, meta=_meta(ctx), progress=watch.progress if watch is not None else None
+            )
         except anyio.get_cancelled_exc_class():
             if watch is not None and watch.on_cut_off is not None:
                 watch.on_cut_off()  # Stop cut it off (the SDK tells the server); the probe settles it
@@ -335,13 +341,17 @@ class McpTool(Tool):
             # The HTTP transport reports a 202 answer to a request as INVALID_REQUEST: that server took it.
             if exc.code in _NOTHING_RAN and "202" not in message:
                 self._commit_started.pop(ctx.idempotency_key, None)
-                raise CommitRefused(f"{self.server} refused the call: {message} (JSON-RPC {exc.code}); "
-                                    "the tool did not run") from exc
-            raise McpOutcomeUnknown(f"{self.server}: {message} (JSON-RPC {exc.code}); the call may have "
-                                    "had its effect") from exc
+                raise CommitRefused(
+                    f"{self.server} refused the call: {message} (JSON-RPC {exc.code}); the tool did not run"
+                ) from exc
+            raise McpOutcomeUnknown(
+                f"{self.server}: {message} (JSON-RPC {exc.code}); the call may have had its effect"
+            ) from exc
         except (RuntimeError, ValidationError) as exc:
-            raise McpOutcomeUnknown(f"{self.server} answered with an invalid result "
-                                    f"({conn.scrub(str(exc))[:300]}); the call may have had its effect") from exc
+            raise McpOutcomeUnknown(
+                f"{self.server} answered with an invalid result "
+                f"({conn.scrub(str(exc))[:300]}); the call may have had its effect"
+            ) from exc
         if watch is not None and watch.on_result is not None:
             watch.on_result(result)
         shaped = shape_result(result)
@@ -352,8 +362,12 @@ class McpTool(Tool):
             self._commit_started.pop(ctx.idempotency_key, None)
             raise CommitRefused(f"the tool answered with an error: {text}")
         self._commit_started.pop(ctx.idempotency_key, None)
-        receipt: dict[str, Any] = {"server": self.server, "tool": self.remote, "result": shaped,
-                                   "definition": binding.digest}
+        receipt: dict[str, Any] = {
+            "server": self.server,
+            "tool": self.remote,
+            "result": shaped,
+            "definition": binding.digest,
+        }
         for key in ("capture", "no_undo"):
             if key in prepared:
                 receipt[key] = prepared[key]
@@ -370,30 +384,46 @@ class McpTool(Tool):
         assert probe is not None
         arguments = _arguments(ctx.args)
         await self._binding.client.verify(self.server, [probe.tool])
-        result = await self._side_call(probe.tool, render(probe.args, {"args": arguments}), ctx, "probe",
-                                       probe.allow_error)
+        result = await self._side_call(
+            probe.tool, render(probe.args, {"args": arguments}), ctx, "probe", probe.allow_error
+        )
         if truthy(compile_expression(probe.done_if).search({"args": arguments, "result": result})):
-            receipt: dict[str, Any] = {"server": self.server, "tool": self.remote, "result": None, "probe": result,
-                                       "settled_by": "probe", "definition": self._binding.digest}
+            receipt: dict[str, Any] = {
+                "server": self.server,
+                "tool": self.remote,
+                "result": None,
+                "probe": result,
+                "settled_by": "probe",
+                "definition": self._binding.digest,
+            }
             rule = self.entry.undoable_if
-            if rule is not None and not truthy(compile_expression(rule.test).search({"args": arguments,
-                                                                                     "capture": None})):
-                receipt["no_undo"] = ("it was settled by its probe, so the captures undoable_if judges were not "
-                                      "kept: agentstop cannot tell whether its compensate would undo it; check by "
-                                      "hand")
+            if rule is not None and not truthy(
+                compile_expression(rule.test).search({"args": arguments, "capture": None})
+            ):
+                receipt["no_undo"] = (
+                    "it was settled by its probe, so the captures undoable_if judges were not "
+                    "kept: agentstop cannot tell whether its compensate would undo it; check by "
+                    "hand"
+                )
             return receipt
         began = self._commit_started.get(ctx.idempotency_key)
         if began is not None and (left := self.entry.settle_time - (time.monotonic() - began)) > 0:
-            raise McpCallFailed(f"the probe found no effect yet, but the call may still land in the next "
-                                f"{left:.0f} s (settle_time); check again later")
+            raise McpCallFailed(
+                f"the probe found no effect yet, but the call may still land in the next "
+                f"{left:.0f} s (settle_time); check again later"
+            )
         return None
 
     def _undo_args(self, receipt: Any, args: Any, missing: list[str] | None) -> dict[str, Any]:
         spec = self.entry.compensate
         assert spec is not None
         receipt = receipt if isinstance(receipt, dict) else {}
-        context = {"args": _arguments(args), "result": receipt.get("result"), "capture": receipt.get("capture"),
-                   "probe": receipt.get("probe")}
+        context = {
+            "args": _arguments(args),
+            "result": receipt.get("result"),
+            "capture": receipt.get("capture"),
+            "probe": receipt.get("probe"),
+        }
         return dict(render(spec.args, context, missing))
 
     async def _check(self, receipt: Any, ctx: ToolContext) -> str | None:
@@ -407,13 +437,20 @@ class McpTool(Tool):
         assert spec is not None
         receipt = receipt if isinstance(receipt, dict) else {}
         arguments = _arguments(ctx.args)
-        context = {"args": arguments, "result": receipt.get("result"), "capture": receipt.get("capture"),
-                   "probe": receipt.get("probe"), "receipt": receipt}
+        context = {
+            "args": arguments,
+            "result": receipt.get("result"),
+            "capture": receipt.get("capture"),
+            "probe": receipt.get("probe"),
+            "receipt": receipt,
+        }
         missing: list[str] = []
         call_args = render(spec.args, context, missing)
         if missing:
-            raise McpCallFailed(f"cannot build the drift check {self.server}.{spec.tool}: {', '.join(missing)} came "
-                                "out null; fix the overlay's check, or force the undo after looking by hand")
+            raise McpCallFailed(
+                f"cannot build the drift check {self.server}.{spec.tool}: {', '.join(missing)} came "
+                "out null; fix the overlay's check, or force the undo after looking by hand"
+            )
         await self._binding.client.verify(self.server, [spec.tool])
         found = await self._side_call(spec.tool, dict(call_args), ctx, "check", spec.allow_error)
         judged = {"args": arguments, "result": found, "capture": receipt.get("capture"), "receipt": receipt}
@@ -434,10 +471,15 @@ class McpTool(Tool):
         missing: list[str] = []
         call_args = self._undo_args(receipt, ctx.args, missing)
         if missing:
-            why = (" (the call was settled by its probe, so there is no tool result)"
-                   if isinstance(receipt, dict) and receipt.get("settled_by") == "probe" else "")
-            raise McpCallFailed(f"cannot build the undo call {self.server}.{spec.tool}: {', '.join(missing)} came "
-                                f"out null{why}; give the overlay's compensate a fallback (a || b), or undo by hand")
+            why = (
+                " (the call was settled by its probe, so there is no tool result)"
+                if isinstance(receipt, dict) and receipt.get("settled_by") == "probe"
+                else ""
+            )
+            raise McpCallFailed(
+                f"cannot build the undo call {self.server}.{spec.tool}: {', '.join(missing)} came "
+                f"out null{why}; give the overlay's compensate a fallback (a || b), or undo by hand"
+            )
         await self._binding.client.verify(self.server, [spec.tool])
         await self._side_call(spec.tool, call_args, ctx, "undo")
 
@@ -462,8 +504,9 @@ def tool_class(binding: ToolBinding, model_name: str) -> type[McpTool]:
     """A new `McpTool` subclass for one MCP tool (its name, Args, class, undo and probe)."""
     entry = binding.entry or ToolOverlay()
     definition = binding.definition
-    args_cls = type("Args", (McpArgs,), {"binding": binding, "__module__": __name__,
-                                         "__qualname__": f"McpArgs[{binding.name}]"})
+    args_cls = type(
+        "Args", (McpArgs,), {"binding": binding, "__module__": __name__, "__qualname__": f"McpArgs[{binding.name}]"}
+    )
     attrs: dict[str, Any] = {
         "__module__": __name__,
         "__qualname__": f"McpTool[{binding.name}]",

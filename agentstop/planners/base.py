@@ -64,8 +64,9 @@ class Agent(Protocol):
         """Run one tool call through the fence; returns its receipt or raises `Rejected`."""
         ...
 
-    async def call_parallel(self, calls: Sequence[tuple[str, Any]],
-                            keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
+    async def call_parallel(
+        self, calls: Sequence[tuple[str, Any]], keys: Sequence[str | None] | None = None
+    ) -> list[dict[str, Any] | BaseException]:
         """Run several calls at once; each result is a receipt or the exception it raised."""
         ...
 

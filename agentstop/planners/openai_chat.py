@@ -63,8 +63,7 @@ def tool_function(tool: Tool) -> dict[str, Any]:
     description = tool.description or (type(tool).__doc__ or "").strip().split("\n", 1)[0]
     return {
         "type": "function",
-        "function": {"name": model_name(tool), "description": description,
-                     "parameters": tool.Args.model_json_schema()},
+        "function": {"name": model_name(tool), "description": description, "parameters": tool.Args.model_json_schema()},
     }
 
 
@@ -96,8 +95,12 @@ def _fragment(part: Any) -> Fragment:
     arguments: Any = getattr(function, "arguments", None)
     if arguments is not None and not isinstance(arguments, str):
         arguments = json.dumps(arguments)  # a few servers send the arguments as an object
-    return Fragment(index=getattr(part, "index", None), id=getattr(part, "id", None),
-                    name=getattr(function, "name", None), arguments=arguments)
+    return Fragment(
+        index=getattr(part, "index", None),
+        id=getattr(part, "id", None),
+        name=getattr(function, "name", None),
+        arguments=arguments,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,20 @@ class OpenAIChatPlanner:
         ```
     """
 
-    def __init__(self, model: str, goal: str, *, base_url: str | None = None, api_key: str | None = None,
-                 api_key_env: str | None = None, max_steps: int = 20, temperature: float | None = None,
-                 system: str | None = None, timeout: float = 120.0, max_retries: int = 2) -> None:
+    def __init__(
+        self,
+        model: str,
+        goal: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        max_steps: int = 20,
+        temperature: float | None = None,
+        system: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+    ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         self.model = model
@@ -177,8 +191,9 @@ class OpenAIChatPlanner:
         Raises:
             PlannerError: the server failed, could not be reached, or timed out.
         """
-        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout,
-                                    max_retries=self.max_retries)
+        client = openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, timeout=self.timeout, max_retries=self.max_retries
+        )
         try:
             await self._loop(client, agent)
         finally:
@@ -205,17 +220,22 @@ class OpenAIChatPlanner:
             replies = await self._run_calls(agent, requests)
             messages.extend(replies)
             await agent.record(_RESULTS, {"messages": replies})
-        await agent.say(f"(stopping here: the model used all {self.max_steps} turns (max_steps) "
-                        "without a final answer)")
+        await agent.say(
+            f"(stopping here: the model used all {self.max_steps} turns (max_steps) without a final answer)"
+        )
         await agent.end_thought()
 
-    async def _stream_turn(self, client: openai.AsyncOpenAI, agent: Agent, messages: list[dict[str, Any]],
-                           tools: list[dict[str, Any]]) -> _Turn:
+    async def _stream_turn(
+        self, client: openai.AsyncOpenAI, agent: Agent, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> _Turn:
         assembler = ToolCallAssembler()
         text: list[str] = []
         try:
             stream = await client.chat.completions.create(
-                model=self.model, messages=cast(Any, messages), tools=_given(tools or None), stream=True,
+                model=self.model,
+                messages=cast(Any, messages),
+                tools=_given(tools or None),
+                stream=True,
                 temperature=_given(self.temperature),
             )
         except Exception as exc:  # whatever the SDK (or its HTTP layer) raised, the turn cannot happen
@@ -255,13 +275,20 @@ class OpenAIChatPlanner:
         if len(requests) == 1:
             only = requests[0]
             try:
-                outcomes = [await agent.call(named.get(only.call.name, only.call.name), only.args,
-                                             key=call_key(agent.session_id, only.call.id))]
+                outcomes = [
+                    await agent.call(
+                        named.get(only.call.name, only.call.name),
+                        only.args,
+                        key=call_key(agent.session_id, only.call.id),
+                    )
+                ]
             except (Rejected, ToolFailed, UnknownTool) as exc:
                 outcomes = [exc]
         else:
-            outcomes = await agent.call_parallel([(named.get(r.call.name, r.call.name), r.args) for r in requests],
-                                                 [call_key(agent.session_id, r.call.id) for r in requests])
+            outcomes = await agent.call_parallel(
+                [(named.get(r.call.name, r.call.name), r.args) for r in requests],
+                [call_key(agent.session_id, r.call.id) for r in requests],
+            )
         names = sorted(t.name for t in agent.tools)
         replies: list[dict[str, Any]] = []
         for request, outcome in zip(requests, outcomes, strict=True):
@@ -270,8 +297,9 @@ class OpenAIChatPlanner:
             if not isinstance(outcome, dict):
                 await agent.say(_note(request, outcome))
                 await agent.end_thought()
-            replies.append({"role": "tool", "tool_call_id": request.call.id,
-                            "content": _tool_result(request, outcome, names)})
+            replies.append(
+                {"role": "tool", "tool_call_id": request.call.id, "content": _tool_result(request, outcome, names)}
+            )
         return replies
 
     def _failure(self, exc: Exception) -> PlannerError:
@@ -280,12 +308,16 @@ class OpenAIChatPlanner:
         # Older SDKs let their HTTP library's errors through unwrapped: recognise timeouts by name too.
         if isinstance(exc, openai.APITimeoutError | TimeoutError) or "Timeout" in type(exc).__name__:
             problem = f"no answer within {self.timeout:g} s"
-            fix = ("Raise agent.timeout in the task file, or use a smaller model; the calls made before this are "
-                   "in the journal.")
+            fix = (
+                "Raise agent.timeout in the task file, or use a smaller model; the calls made before this are "
+                "in the journal."
+            )
         elif isinstance(exc, openai.APIConnectionError):
             problem = f"cannot reach the server ({_short(exc.__cause__ or exc)})"
-            fix = ("Start the server, or fix agent.base_url (Ollama serves http://127.0.0.1:11434/v1); "
-                   "the calls made before this are in the journal.")
+            fix = (
+                "Start the server, or fix agent.base_url (Ollama serves http://127.0.0.1:11434/v1); "
+                "the calls made before this are in the journal."
+            )
         elif isinstance(exc, openai.APIStatusError):
             body = exc.body
             said = body.get("message") if isinstance(body, dict) else None
@@ -311,8 +343,7 @@ class OpenAIChatPlanner:
 
 _ASSISTANT = "llm_assistant"
 _RESULTS = "llm_results"
-_LANDED = frozenset({"committed", "compensating", "compensated", "compensation_failed", "reapplying",
-                     "reapply_failed"})
+_LANDED = frozenset({"committed", "compensating", "compensated", "compensation_failed", "reapplying", "reapply_failed"})
 _IN_FLIGHT = frozenset({"committing", "unknown"})
 
 
@@ -358,8 +389,12 @@ def continued_conversation(resumption: Resumption, session_id: str) -> list[dict
         elif kind == "session_resumed":
             answer_pending()
             instruction = str(data.get("instruction") or "").strip()
-            messages.append({"role": "user", "content": instruction or
-                             "(The user stopped you, then resumed the session. Continue the task.)"})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": instruction or "(The user stopped you, then resumed the session. Continue the task.)",
+                }
+            )
     answer_pending()
     return messages
 
@@ -378,8 +413,11 @@ def _assistant_message(text: str, requests: Sequence[_Request]) -> dict[str, Any
         "role": "assistant",
         "content": text or None,
         "tool_calls": [
-            {"id": r.call.id, "type": "function",
-             "function": {"name": r.call.name, "arguments": "{}" if r.bad_json else r.call.arguments}}
+            {
+                "id": r.call.id,
+                "type": "function",
+                "function": {"name": r.call.name, "arguments": "{}" if r.bad_json else r.call.arguments},
+            }
             for r in requests
         ],
     }
@@ -392,8 +430,10 @@ def _tool_result(request: _Request, outcome: dict[str, Any] | BaseException, nam
     if isinstance(outcome, UnknownTool):
         return f"unknown tool {request.call.name!r}; available: {', '.join(names) or 'none'}. Nothing was run."
     if request.bad_json is not None:
-        return (f"rejected: {request.bad_json}; nothing was run. You sent: {_short(request.call.arguments)}. "
-                "Send the arguments as one JSON object.")
+        return (
+            f"rejected: {request.bad_json}; nothing was run. You sent: {_short(request.call.arguments)}. "
+            "Send the arguments as one JSON object."
+        )
     if isinstance(outcome, Rejected):
         return f"rejected: {outcome.reason}"
     if isinstance(outcome, ToolFailed):

@@ -19,8 +19,13 @@ FORMATS = (".json", ".md", ".html")
 
 
 def _event_line(e: Event) -> dict[str, Any]:
-    return {"seq": e.seq, "at": clock(e.at), "call_id": e.call_id, "kind": e.kind,
-            "detail": e.data.get("reason") or e.data.get("summary") or e.data.get("text") or e.data.get("by") or ""}
+    return {
+        "seq": e.seq,
+        "at": clock(e.at),
+        "call_id": e.call_id,
+        "kind": e.kind,
+        "detail": e.data.get("reason") or e.data.get("summary") or e.data.get("text") or e.data.get("by") or "",
+    }
 
 
 def _md_escape(text: str) -> str:
@@ -40,8 +45,12 @@ def _markdown(report: Report, events: list[Event]) -> str:
         out += [f"Goal: {printable(s.goal.strip(), multiline=True)}", ""]
     if s.stop_reason:
         out += [f"Stop reason: {_md_escape(s.stop_reason)}", ""]
-    for title, items, detail in (("Done", report.done, "undo"), ("Interrupted", report.interrupted, "why"),
-                                 ("In flight", report.in_flight, "why"), ("Undoable", report.undoable, "undo")):
+    for title, items, detail in (
+        ("Done", report.done, "undo"),
+        ("Interrupted", report.interrupted, "why"),
+        ("In flight", report.in_flight, "why"),
+        ("Undoable", report.undoable, "undo"),
+    ):
         out += [f"## {title} ({len(items)})", ""]
         if not items:
             out += ["None.", ""]
@@ -49,15 +58,18 @@ def _markdown(report: Report, events: list[Event]) -> str:
         out += [f"| call | tool | what | state | {detail} |", "|---|---|---|---|---|"]
         for i in items:
             text = i.undo.detail if detail == "undo" else (i.reason or "")
-            out.append(f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | "
-                       f"{_md_escape(text)} |")
+            out.append(
+                f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | {_md_escape(text)} |"
+            )
         out.append("")
     out += ["## Timeline", "", "| seq | time | call | event | detail |", "|---|---|---|---|---|"]
     for e in events:
         line = _event_line(e)
         marker = " **(Stop)**" if e.kind == "revoked" else ""
-        out.append(f"| {line['seq']} | {line['at']} | {line['call_id'] or ''} | {line['kind']}{marker} | "
-                   f"{_md_escape(str(line['detail']))} |")
+        out.append(
+            f"| {line['seq']} | {line['at']} | {line['call_id'] or ''} | {line['kind']}{marker} | "
+            f"{_md_escape(str(line['detail']))} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -73,21 +85,29 @@ def _html_rows(items: tuple[ReportItem, ...], detail: str) -> str:
 def _html(report: Report, events: list[Event]) -> str:
     s = report.session
     sections = []
-    for title, items, detail in (("Done", report.done, "undo"), ("Interrupted", report.interrupted, "why"),
-                                 ("In flight", report.in_flight, "why"), ("Undoable", report.undoable, "undo")):
-        sections.append(f"<h2>{title} ({len(items)})</h2><table><tr><th>call</th><th>tool</th><th>what</th>"
-                        f"<th>state</th><th>{detail}</th></tr>{_html_rows(items, detail)}</table>")
+    for title, items, detail in (
+        ("Done", report.done, "undo"),
+        ("Interrupted", report.interrupted, "why"),
+        ("In flight", report.in_flight, "why"),
+        ("Undoable", report.undoable, "undo"),
+    ):
+        sections.append(
+            f"<h2>{title} ({len(items)})</h2><table><tr><th>call</th><th>tool</th><th>what</th>"
+            f"<th>state</th><th>{detail}</th></tr>{_html_rows(items, detail)}</table>"
+        )
     timeline = "\n".join(
         f"<tr{' class=stop' if e.kind == 'revoked' else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
         f"<td>{html.escape(e.call_id or '')}</td><td>{html.escape(e.kind)}</td>"
-        f"<td>{_h(str(_event_line(e)['detail']))}</td></tr>" for e in events)
+        f"<td>{_h(str(_event_line(e)['detail']))}</td></tr>"
+        for e in events
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{_h(s.task_name)}: agentstop session {s.session_id}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left}}tr.stop{{background:#fdd}}</style></head>
 <body><h1>{_h(s.task_name)}</h1><p>Session <code>{_h(s.session_id)}</code> ·
 {_h(report.summary_line())}</p><p>{_h(s.goal)}</p>
-{''.join(sections)}<h2>Timeline</h2><table><tr><th>seq</th><th>time</th><th>call</th><th>event</th>
+{"".join(sections)}<h2>Timeline</h2><table><tr><th>seq</th><th>time</th><th>call</th><th>event</th>
 <th>detail</th></tr>{timeline}</table></body></html>
 """
 
@@ -95,9 +115,16 @@ td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left}}tr.stop{{backgr
 def render_export(report: Report, events: list[Event], suffix: str) -> str:
     """The export text for a file suffix (".json", ".md" or ".html")."""
     if suffix == ".json":
-        return json.dumps({"report": report.to_json(), "timeline": [
-            {"seq": e.seq, "at": e.at, "call_id": e.call_id, "kind": e.kind, "data": e.data} for e in events]},
-            indent=2, ensure_ascii=False)
+        return json.dumps(
+            {
+                "report": report.to_json(),
+                "timeline": [
+                    {"seq": e.seq, "at": e.at, "call_id": e.call_id, "kind": e.kind, "data": e.data} for e in events
+                ],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
     if suffix == ".md":
         return _markdown(report, events)
     if suffix == ".html":

@@ -73,24 +73,30 @@ class _Walk:
             self.epoch = int(e.data.get("epoch", self.epoch + 1))
             self.revoked_at, self.revoked_by = None, None
             said = str(e.data.get("instruction") or "").strip()
-            self.transcript.append(f"— resumed by {e.data.get('by', 'the user')} (epoch {self.epoch})"
-                                   + (f": {said}" if said else "") + " —")
+            self.transcript.append(
+                f"— resumed by {e.data.get('by', 'the user')} (epoch {self.epoch})"
+                + (f": {said}" if said else "")
+                + " —"
+            )
         elif e.call_id is not None and e.kind not in ("approval_requested", "approved"):
             if e.kind == "planned":
-                self.calls[e.call_id] = CallView(e.call_id, str(e.data.get("tool", "")),
-                                                 str(e.data.get("summary", "")), "planned", e.at)
+                self.calls[e.call_id] = CallView(
+                    e.call_id, str(e.data.get("tool", "")), str(e.data.get("summary", "")), "planned", e.at
+                )
             else:
                 old = self.calls.get(e.call_id)
                 if old is not None:
                     reason = e.data.get("reason")
                     # A re-apply starts afresh: the failure of an earlier undo or re-apply is not its reason.
                     kept = None if e.kind == "reapplying" else old.reason
-                    self.calls[e.call_id] = CallView(old.call_id, old.tool, old.summary, e.kind, e.at,
-                                                     str(reason) if reason else kept)
+                    self.calls[e.call_id] = CallView(
+                        old.call_id, old.tool, old.summary, e.kind, e.at, str(reason) if reason else kept
+                    )
 
     def moment(self, index: int, event: Event | None) -> Moment:
-        return Moment(index, event, dict(self.calls), tuple(self.transcript), self.revoked_at, self.revoked_by,
-                      self.epoch)
+        return Moment(
+            index, event, dict(self.calls), tuple(self.transcript), self.revoked_at, self.revoked_by, self.epoch
+        )
 
 
 class Timeline:
@@ -137,5 +143,4 @@ class Timeline:
         """Calls rejected or discarded after the Stop, as of `moment`."""
         if moment.revoked_at is None:
             return []
-        return [c for c in moment.calls.values()
-                if c.state in ("rejected", "discarded") and c.at >= moment.revoked_at]
+        return [c for c in moment.calls.values() if c.state in ("rejected", "discarded") and c.at >= moment.revoked_at]

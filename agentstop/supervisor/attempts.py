@@ -57,8 +57,9 @@ class Requested:
     wanted: list[str]
 
 
-async def requested(journal: Journal, session_id: str, call_ids: Sequence[str] | None,
-                    default: Callable[[Report], Sequence[ReportItem]]) -> Requested:
+async def requested(
+    journal: Journal, session_id: str, call_ids: Sequence[str] | None, default: Callable[[Report], Sequence[ReportItem]]
+) -> Requested:
     """Read the session and resolve `call_ids` (None: the ids of `default(report)`).
 
     Raises:

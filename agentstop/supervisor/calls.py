@@ -50,8 +50,17 @@ __all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "past_fence_or_d
 T = TypeVar("T")
 
 # Landed once (undone and re-applied since, maybe): what `_LANDED` covers is what an approval counts as used.
-_LANDED = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATING, CallState.COMPENSATED,
-                                      CallState.COMPENSATION_FAILED, CallState.REAPPLYING, CallState.REAPPLY_FAILED))
+_LANDED = frozenset(
+    s.value
+    for s in (
+        CallState.COMMITTED,
+        CallState.COMPENSATING,
+        CallState.COMPENSATED,
+        CallState.COMPENSATION_FAILED,
+        CallState.REAPPLYING,
+        CallState.REAPPLY_FAILED,
+    )
+)
 _IN_FLIGHT = frozenset(s.value for s in (CallState.COMMITTING, CallState.UNKNOWN))
 # A keyed call made again: its effect is in the world (the receipt is the answer) ...
 _STILL_DONE = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATION_FAILED))
@@ -69,6 +78,7 @@ class KeyScope(enum.StrEnum):
 
     JOURNAL = "journal"
     """Every session in the journal: a key that landed anywhere is not issued again."""
+
 
 _REJECTIONS: dict[str, type[Rejected]] = {
     "revoked": GrantRevoked,
@@ -108,6 +118,7 @@ class Flight:
 async def past_fence_or_done(flight: Flight) -> None:
     """Wait until the call passed the fence or ended, whichever comes first."""
     async with anyio.create_task_group() as tg:
+
         async def wait(event: anyio.Event) -> None:
             await event.wait()
             tg.cancel_scope.cancel()
@@ -153,10 +164,17 @@ async def shielded(awaitable: Awaitable[T]) -> T:
 class CallPath:
     """Runs tool calls for one session through the fence, and tracks those in flight."""
 
-    def __init__(self, journal: Journal, registry: ToolRegistry, redactor: Redactor,
-                 session_id: str, grant_id: Callable[[], int],
-                 needs_approval: Callable[[Tool], bool] = lambda tool: False,
-                 approver: Approver | None = None, key_scope: KeyScope = KeyScope.SESSION) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        registry: ToolRegistry,
+        redactor: Redactor,
+        session_id: str,
+        grant_id: Callable[[], int],
+        needs_approval: Callable[[Tool], bool] = lambda tool: False,
+        approver: Approver | None = None,
+        key_scope: KeyScope = KeyScope.SESSION,
+    ) -> None:
         self.journal = journal
         self.key_scope = key_scope
         self.registry = registry
@@ -175,14 +193,29 @@ class CallPath:
 
         async def note(kind: str, data: dict[str, Any]) -> None:
             # A session event (readers take a call event's kind for the call's state), naming the call.
-            await shielded(self.journal.append(self.session_id, kind,
-                                               {**self.redact(data), "call_id": call_id, "tool": tool.name}))
+            await shielded(
+                self.journal.append(self.session_id, kind, {**self.redact(data), "call_id": call_id, "tool": tool.name})
+            )
 
-        return ToolContext(session_id=self.session_id, call_id=call_id, tool=tool.name, idempotency_key=key,
-                           args=args, attempt=attempt, note=note)
+        return ToolContext(
+            session_id=self.session_id,
+            call_id=call_id,
+            tool=tool.name,
+            idempotency_key=key,
+            args=args,
+            attempt=attempt,
+            note=note,
+        )
 
-    async def call(self, tool_name: str, raw_args: Any, key: str | None = None,
-                   caller: Caller | None = None, *, defer: bool = False) -> dict[str, Any]:
+    async def call(
+        self,
+        tool_name: str,
+        raw_args: Any,
+        key: str | None = None,
+        caller: Caller | None = None,
+        *,
+        defer: bool = False,
+    ) -> dict[str, Any]:
         """Run one call through the fence; returns its receipt.
 
         With `defer`, the call stops once it passed the fence (durably `committing`):
@@ -207,19 +240,29 @@ class CallPath:
         key = key or uuid.uuid4().hex
         args, invalid, shown_args = self._check(tool, raw_args)
         try:
-            summary = self._summary(tool, args, shown_args) if args is not None else \
-                f"{tool.name} (invalid arguments)"
+            summary = self._summary(tool, args, shown_args) if args is not None else f"{tool.name} (invalid arguments)"
             resource = storable(tool.resource(args)) if args is not None else tool.name
         except Exception as exc:
             summary, resource = f"{tool.name} (summary failed)", tool.name
             invalid = invalid or f"the tool could not describe these arguments: {_error_text(exc)}"
         grant_id = self._grant_id()
-        call_id = await shielded(self.journal.plan_call(
-            self.session_id, tool=tool.name, summary=summary, resource=resource, args=shown_args,
-            reversibility=tool.reversibility.value, on_stop=tool.on_stop.value,
-            can_compensate=tool.can_compensate(), can_lookup=tool.can_lookup(), undo_hint=tool.undo_hint,
-            idempotency_key=key, grant_id=grant_id, can_reapply=tool.can_reapply(),
-        ))
+        call_id = await shielded(
+            self.journal.plan_call(
+                self.session_id,
+                tool=tool.name,
+                summary=summary,
+                resource=resource,
+                args=shown_args,
+                reversibility=tool.reversibility.value,
+                on_stop=tool.on_stop.value,
+                can_compensate=tool.can_compensate(),
+                can_lookup=tool.can_lookup(),
+                undo_hint=tool.undo_hint,
+                idempotency_key=key,
+                grant_id=grant_id,
+                can_reapply=tool.can_reapply(),
+            )
+        )
         caller.call_id = call_id
         self.announce(call_id, summary)
         if invalid is not None:
@@ -261,8 +304,9 @@ class CallPath:
                 self.announce(earlier.call_id, f"{earlier.summary} (done, then undone: not issued again)")
                 raise Undone(earlier.call_id, tool.name, earlier.receipt, earlier.undo_by or "", earlier.state)
             if earlier.state in _UNSETTLED:
-                raise OutcomeUnknown(earlier.call_id, tool.name,
-                                     f"still in flight ({earlier.state}) from before; not issued again")
+                raise OutcomeUnknown(
+                    earlier.call_id, tool.name, f"still in flight ({earlier.state}) from before; not issued again"
+                )
         return None
 
     def _cut_off_reason(self, flight: Flight, where: str = "") -> str:
@@ -297,7 +341,8 @@ class CallPath:
             return tool.Args.model_validate(raw), None
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors())
+                f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors()
+            )
             return None, problems
 
     async def _set(self, call_id: str, state: CallState, *, durable: bool = False, **fields: Any) -> None:
@@ -312,8 +357,9 @@ class CallPath:
             fields["receipt"] = self.redact(_jsonable(fields["receipt"]))
         await self._set(call_id, state, durable=True, **fields)
 
-    async def _run(self, flight: Flight, args: Any, key: str, grant_id: int, resource: str,
-                   defer: bool = False) -> dict[str, Any]:
+    async def _run(
+        self, flight: Flight, args: Any, key: str, grant_id: int, resource: str, defer: bool = False
+    ) -> dict[str, Any]:
         tool, call_id = flight.tool, flight.call_id
         ctx = self.context(call_id, tool, key, args)
         prepared = await self._prepare(flight, args, ctx)
@@ -342,8 +388,9 @@ class CallPath:
                 await self._set(call_id, CallState.COMMITTING, data={"read_only": True})
                 verdict = None
             else:
-                verdict = await shielded(self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource,
-                                                            **fence_prepared))
+                verdict = await shielded(
+                    self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource, **fence_prepared)
+                )
         except JournalError as exc:
             await self._fail_closed(tool, prepared, ctx, exc)
         if verdict is not None:
@@ -365,8 +412,7 @@ class CallPath:
             pass  # the report then shows it short of the fence, which is also true
         raise Rejected(ctx.call_id, tool.name, reason) from exc
 
-    async def _approve(self, flight: Flight, args: Any, shown_prepared: Any, prepared: Any,
-                       ctx: ToolContext) -> None:
+    async def _approve(self, flight: Flight, args: Any, shown_prepared: Any, prepared: Any, ctx: ToolContext) -> None:
         """Wait, prepared, for a person's approval; deny on Stop or when nobody can answer."""
         tool, call_id = flight.tool, flight.call_id
         shown_args = self.redact(_jsonable(args))
@@ -380,11 +426,17 @@ class CallPath:
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.REJECTED, reason=reason)
             raise Rejected(call_id, tool.name, reason)
-        request = ApprovalRequest(call_id=call_id, tool=tool.name, summary=tool.summary(args),
-                                  reversibility=tool.reversibility.value, args=shown_args, prepared=shown_prepared,
-                                  undo_hint=tool.undo_hint, effect=effect)
-        await shielded(self.journal.append(self.session_id, "approval_requested", {"effect": effect},
-                                           call_id=call_id))
+        request = ApprovalRequest(
+            call_id=call_id,
+            tool=tool.name,
+            summary=tool.summary(args),
+            reversibility=tool.reversibility.value,
+            args=shown_args,
+            prepared=shown_prepared,
+            undo_hint=tool.undo_hint,
+            effect=effect,
+        )
+        await shielded(self.journal.append(self.session_id, "approval_requested", {"effect": effect}, call_id=call_id))
         answer: bool | str | Allow = False
         flight.prepare_scope = anyio.CancelScope()  # Stop, or the caller leaving, cancels the wait like a prepare
         if flight.cancelled_because:
@@ -405,8 +457,11 @@ class CallPath:
             await self._set(call_id, CallState.REJECTED, reason=f"{why}; nothing was sent", data={"approval": False})
             raise Rejected(call_id, tool.name, f"{why}; nothing was sent")
         scope = answer.value if isinstance(answer, Allow) else Allow.ONCE.value
-        await shielded(self.journal.append(self.session_id, "approved",
-                                           {"effect": effect, "scope": scope, "tool": tool.name}, call_id=call_id))
+        await shielded(
+            self.journal.append(
+                self.session_id, "approved", {"effect": effect, "scope": scope, "tool": tool.name}, call_id=call_id
+            )
+        )
 
     async def _standing_approval(self, tool: str, effect: str) -> dict[str, Any] | None:
         """An earlier answer that still covers this call, from the journal (so it survives a restart).
@@ -424,8 +479,12 @@ class CallPath:
                 return {"effect": effect, "scope": "session", "tool": tool, "standing": e.call_id}
         for e in events:
             landed_or_flying = states.get(e.call_id or "") in _LANDED | _IN_FLIGHT
-            if (e.data.get("effect") == effect and e.data.get("scope") == Allow.ONCE.value
-                    and not landed_or_flying and e.call_id not in used):
+            if (
+                e.data.get("effect") == effect
+                and e.data.get("scope") == Allow.ONCE.value
+                and not landed_or_flying
+                and e.call_id not in used
+            ):
                 return {"effect": effect, "scope": "once", "tool": tool, "reused": e.call_id}
         return None
 
@@ -450,8 +509,9 @@ class CallPath:
                 reason += "; nothing was sent"  # Stop's own wording is kept as it was
             await self._discard_quietly(tool, prepared, ctx)
             await self._set(call_id, CallState.DISCARDED, reason=reason)
-            raise Interrupted(call_id, tool.name, reason if reason.endswith("nothing was sent")
-                              else reason + "; nothing was sent")
+            raise Interrupted(
+                call_id, tool.name, reason if reason.endswith("nothing was sent") else reason + "; nothing was sent"
+            )
         return prepared
 
     async def _discard_quietly(self, tool: Tool, prepared: Any, ctx: ToolContext) -> None:
@@ -496,8 +556,13 @@ class CallPath:
         await self._set(call_id, CallState.UNKNOWN, durable=True, reason=f"{why}; outcome unknown, checking")
         found, lookup_error = await reconcile(tool, ctx)
         if found is not None:
-            await self._set(call_id, CallState.COMMITTED, durable=True, receipt=self.redact(_jsonable(found)),
-                            data={"reconciled": True})
+            await self._set(
+                call_id,
+                CallState.COMMITTED,
+                durable=True,
+                receipt=self.redact(_jsonable(found)),
+                data={"reconciled": True},
+            )
             return dict(found)
         if lookup_error is None and tool.can_lookup():
             reason = f"{why}; lookup found no effect, nothing landed"

@@ -69,9 +69,13 @@ class HookGate:
         stopping: whether the session is being stopped (Stop explains an interruption).
     """
 
-    def __init__(self, path: CallPath, tool_for: Callable[[str], type[Tool]],
-                 adopt: Callable[[type[Tool]], Awaitable[str]],
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        path: CallPath,
+        tool_for: Callable[[str], type[Tool]],
+        adopt: Callable[[type[Tool]], Awaitable[str]],
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._path = path
         self._tool_for = tool_for
         self._adopt = adopt
@@ -117,15 +121,21 @@ class HookGate:
         try:
             receipt = await tool.commit(call.prepared, ctx)
         except CommitRefused as exc:
-            await self._path.record(call.call_id, CallState.FAILED,
-                                    reason=f"the CLI reported it failed: {exc}; nothing landed",
-                                    data={"phase": "commit"})
+            await self._path.record(
+                call.call_id,
+                CallState.FAILED,
+                reason=f"the CLI reported it failed: {exc}; nothing landed",
+                data={"phase": "commit"},
+            )
             return CallState.FAILED.value
         except Exception as exc:
             # Recording the receipt failed, not the tool: what landed is unknown, and said so.
-            await self._path.record(call.call_id, CallState.UNKNOWN,
-                                    reason=f"the CLI ran it, but its receipt could not be built "
-                                           f"({type(exc).__name__}: {exc}); outcome unknown")
+            await self._path.record(
+                call.call_id,
+                CallState.UNKNOWN,
+                reason=f"the CLI ran it, but its receipt could not be built "
+                f"({type(exc).__name__}: {exc}); outcome unknown",
+            )
             return CallState.UNKNOWN.value
         await self._path.record(call.call_id, CallState.COMMITTED, receipt=receipt if receipt is not None else {})
         return CallState.COMMITTED.value
@@ -144,29 +154,37 @@ class HookGate:
                 continue
             refused = (refused_by_cli or {}).get(call.idempotency_key)
             if refused is not None:
-                await self._path.record(call.call_id, CallState.FAILED,
-                                        reason=f"the CLI refused it after the hook: {refused}; it never ran")
+                await self._path.record(
+                    call.call_id, CallState.FAILED, reason=f"the CLI refused it after the hook: {refused}; it never ran"
+                )
                 outcomes[call.call_id] = CallState.FAILED.value
                 continue
             tool = self._path.registry.get(call.tool) if call.tool in self._path.registry else None
             if tool is None or not tool.can_lookup():
-                ran = "it ran and may have partly landed" if call.reversibility != "read_only" else \
-                    "a read, nothing to undo"
-                await self._path.record(call.call_id, CallState.UNKNOWN,
-                                        reason=f"{why}; no PostToolUse came: {ran} (outcome unknown)")
+                ran = (
+                    "it ran and may have partly landed"
+                    if call.reversibility != "read_only"
+                    else "a read, nothing to undo"
+                )
+                await self._path.record(
+                    call.call_id, CallState.UNKNOWN, reason=f"{why}; no PostToolUse came: {ran} (outcome unknown)"
+                )
                 outcomes[call.call_id] = CallState.UNKNOWN.value
                 continue
-            await self._path.record(call.call_id, CallState.UNKNOWN,
-                                    reason=f"{why}; no PostToolUse came: outcome unknown, checking")
+            await self._path.record(
+                call.call_id, CallState.UNKNOWN, reason=f"{why}; no PostToolUse came: outcome unknown, checking"
+            )
             found, problem = await reconcile(tool, self._context(call, tool))
             if found is not None:
-                await self._path.record(call.call_id, CallState.COMMITTED, receipt=found,
-                                        data={"reconciled": True})
+                await self._path.record(call.call_id, CallState.COMMITTED, receipt=found, data={"reconciled": True})
                 outcomes[call.call_id] = CallState.COMMITTED.value
             elif problem is None:
-                await self._path.record(call.call_id, CallState.FAILED, data={"reconciled": True},
-                                        reason=f"{why}; no PostToolUse came and the check found no effect: "
-                                               "nothing landed")
+                await self._path.record(
+                    call.call_id,
+                    CallState.FAILED,
+                    data={"reconciled": True},
+                    reason=f"{why}; no PostToolUse came and the check found no effect: nothing landed",
+                )
                 outcomes[call.call_id] = CallState.FAILED.value
             else:
                 outcomes[call.call_id] = CallState.UNKNOWN.value
@@ -174,9 +192,15 @@ class HookGate:
 
     def _context(self, call: CallRecord, tool: Tool, extra: dict[str, Any] | None = None) -> ToolContext:
         base = self._path.context(call.call_id, tool, call.idempotency_key, call.args)
-        return ToolContext(session_id=base.session_id, call_id=base.call_id, tool=base.tool,
-                           idempotency_key=base.idempotency_key, args=call.args, extra=extra or {},
-                           prepared=call.prepared)
+        return ToolContext(
+            session_id=base.session_id,
+            call_id=base.call_id,
+            tool=base.tool,
+            idempotency_key=base.idempotency_key,
+            args=call.args,
+            extra=extra or {},
+            prepared=call.prepared,
+        )
 
     async def _open_call(self, key: str) -> CallRecord | None:
         for call in await self._path.journal.calls_by_key(key, self.session_id):

@@ -137,14 +137,19 @@ def _not_reappliable(item: ReportItem, call: CallRecord) -> str | None:
     if not call.can_compensate or call.reversibility in ("read_only", "irreversible"):
         return f"not re-appliable: {call.reversibility}: it has no undo, so nothing was undone"
     if item.state in (CallState.COMMITTED, CallState.COMPENSATING, CallState.COMPENSATION_FAILED):
-        state = {"committed": "it is in effect (not undone)", "compensating": "its undo is running",
-                 "compensation_failed": "its undo failed; it may still be in effect"}[item.state]
+        state = {
+            "committed": "it is in effect (not undone)",
+            "compensating": "its undo is running",
+            "compensation_failed": "its undo failed; it may still be in effect",
+        }[item.state]
         return f"not re-appliable: {state}; there is nothing to re-apply"
     if item.state == CallState.REAPPLYING:
         return "not re-appliable now: a re-apply of it is running"
     # can_reapply is recorded when the call is made: what its tool could do then.
-    return (f"not re-appliable: its tool ({call.tool}) cannot carry the effect out again (it defined no reapply "
-            "when the call was made)")
+    return (
+        f"not re-appliable: its tool ({call.tool}) cannot carry the effect out again (it defined no reapply "
+        "when the call was made)"
+    )
 
 
 async def _reapply(journal: Journal, registry: ToolRegistry, call: CallRecord, policy: Policy) -> ReapplyResult:
@@ -153,8 +158,9 @@ async def _reapply(journal: Journal, registry: ToolRegistry, call: CallRecord, p
         return ReapplyResult(call.call_id, call.tool, "skipped", tool)
     if not tool.can_reapply():
         # The journal says it could when the call was made; the tool loaded now says otherwise.
-        return ReapplyResult(call.call_id, call.tool, "skipped",
-                             f"not re-appliable: the {call.tool} tool loaded here defines no reapply")
+        return ReapplyResult(
+            call.call_id, call.tool, "skipped", f"not re-appliable: the {call.tool} tool loaded here defines no reapply"
+        )
     # A re-apply that has begun runs to its journaled end, even if its caller is cancelled.
     with anyio.CancelScope(shield=True):
         result = await _attempts(journal, tool, call, policy)
@@ -175,12 +181,19 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
     key = reapply_key(call)
     last_error = ""
     # Write-ahead: a crash during the re-apply is visible on reopen (recovery: reapply_failed).
-    await journal.transition(sid, cid, CallState.REAPPLYING, durable=True,
-                             data={"by": by, "round": call.reapplies + 1, "key": key}, lease=lease(policy, 1))
+    await journal.transition(
+        sid,
+        cid,
+        CallState.REAPPLYING,
+        durable=True,
+        data={"by": by, "round": call.reapplies + 1, "key": key},
+        lease=lease(policy, 1),
+    )
     for attempt in range(1, policy.attempts + 1):
         await backoff(attempt, policy.backoff)
-        ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=key, args=call.args,
-                          attempt=attempt)
+        ctx = ToolContext(
+            session_id=sid, call_id=cid, tool=call.tool, idempotency_key=key, args=call.args, attempt=attempt
+        )
         try:
             with anyio.fail_after(STEP_TIMEOUT_S):
                 receipt = _receipt(await tool.reapply(call.receipt, ctx))
@@ -188,10 +201,22 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
             last_error = error_text(exc, policy.redactor)
             continue
         shown = policy.redactor(receipt)
-        await journal.transition(sid, cid, CallState.COMMITTED, durable=True, receipt=shown,
-                                 data={"reapplied": True, "attempts": attempt, "by": by})
+        await journal.transition(
+            sid,
+            cid,
+            CallState.COMMITTED,
+            durable=True,
+            receipt=shown,
+            data={"reapplied": True, "attempts": attempt, "by": by},
+        )
         return ReapplyResult(cid, call.tool, "reapplied", "done again; undoable again", attempt, shown)
-    await journal.transition(sid, cid, CallState.REAPPLY_FAILED, durable=True, reapply_error=last_error,
-                             reason=last_error, data={"attempts": policy.attempts, "by": by})
-    return ReapplyResult(cid, call.tool, "failed", f"{last_error} (after {policy.attempts} attempts)",
-                         policy.attempts)
+    await journal.transition(
+        sid,
+        cid,
+        CallState.REAPPLY_FAILED,
+        durable=True,
+        reapply_error=last_error,
+        reason=last_error,
+        data={"attempts": policy.attempts, "by": by},
+    )
+    return ReapplyResult(cid, call.tool, "failed", f"{last_error} (after {policy.attempts} attempts)", policy.attempts)

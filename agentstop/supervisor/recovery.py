@@ -101,8 +101,12 @@ async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> Rec
     owner_alive = _owner_alive(session)
     marked = False
     if not owner_alive and session.status == SessionStatus.RUNNING:
-        marked = await journal.end_session(session_id, SessionStatus.CRASHED, stopped_by="crash",
-                                           stop_reason=f"process {session.pid} on {session.host} died")
+        marked = await journal.end_session(
+            session_id,
+            SessionStatus.CRASHED,
+            stopped_by="crash",
+            stop_reason=f"process {session.pid} on {session.host} died",
+        )
     settled: dict[str, str] = {}
     for call in await journal.calls(session_id):
         if CallState(call.state) in WORKED:
@@ -117,7 +121,7 @@ async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> Rec
 
 
 def _ran_as(call: CallRecord) -> str:
-    """" (pid 4242 on build-7)": the process that ran the call's undo or re-apply, when recorded."""
+    """ " (pid 4242 on build-7)": the process that ran the call's undo or re-apply, when recorded."""
     return f" ({call.worker.describe()})" if call.worker is not None else ""
 
 
@@ -125,20 +129,27 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
     sid, cid = call.session_id, call.call_id
     state = CallState(call.state)
     if state in (CallState.PLANNED, CallState.PREPARED):
-        await journal.transition(sid, cid, CallState.DISCARDED, durable=True,
-                                 reason="the process died before the fence; nothing was sent")
+        await journal.transition(
+            sid, cid, CallState.DISCARDED, durable=True, reason="the process died before the fence; nothing was sent"
+        )
         return "discarded"
     if state is CallState.COMPENSATING:
-        why = (f"interrupted by a crash: the process{_ran_as(call)} died during the undo, which may have run or not; "
-               f"retry it (agentstop undo --session {sid} {cid}), which takes the effect back once either way")
-        await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True, undo_error=why, reason=why,
-                                 data={"recovered": True})
+        why = (
+            f"interrupted by a crash: the process{_ran_as(call)} died during the undo, which may have run or not; "
+            f"retry it (agentstop undo --session {sid} {cid}), which takes the effect back once either way"
+        )
+        await journal.transition(
+            sid, cid, CallState.COMPENSATION_FAILED, durable=True, undo_error=why, reason=why, data={"recovered": True}
+        )
         return "compensation_failed"
     if state is CallState.REAPPLYING:
-        why = (f"the process died during the re-apply: it may have landed or not (outcome unknown){_ran_as(call)}; "
-               f"retry it (agentstop undo --reapply --session {sid} {cid}), which does it once either way")
-        await journal.transition(sid, cid, CallState.REAPPLY_FAILED, durable=True, reapply_error=why, reason=why,
-                                 data={"recovered": True})
+        why = (
+            f"the process died during the re-apply: it may have landed or not (outcome unknown){_ran_as(call)}; "
+            f"retry it (agentstop undo --reapply --session {sid} {cid}), which does it once either way"
+        )
+        await journal.transition(
+            sid, cid, CallState.REAPPLY_FAILED, durable=True, reapply_error=why, reason=why, data={"recovered": True}
+        )
         return "reapply_failed"
     if state not in (CallState.COMMITTING, CallState.UNKNOWN):
         return None
@@ -149,34 +160,54 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
     if tool is None or not tool.can_lookup():
         if state is CallState.COMMITTING:
             why = f"tool {call.tool!r} is not loaded" if tool is None else "the tool has no lookup"
-            await journal.transition(sid, cid, CallState.UNKNOWN, durable=True,
-                                     reason=f"the process died mid-commit and {why}; outcome unknown")
+            await journal.transition(
+                sid,
+                cid,
+                CallState.UNKNOWN,
+                durable=True,
+                reason=f"the process died mid-commit and {why}; outcome unknown",
+            )
             return "unknown"
         return None
-    ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=call.idempotency_key,
-                      args=call.args)
+    ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=call.idempotency_key, args=call.args)
     found, error = await reconcile(tool, ctx)
     if error is not None:
         error = storable(Redactor()(error))
         if state is CallState.COMMITTING:
-            await journal.transition(sid, cid, CallState.UNKNOWN, durable=True,
-                                     reason=f"the process died mid-commit; lookup failed ({error}); outcome unknown")
+            await journal.transition(
+                sid,
+                cid,
+                CallState.UNKNOWN,
+                durable=True,
+                reason=f"the process died mid-commit; lookup failed ({error}); outcome unknown",
+            )
             return "unknown"
         return None
     if found is not None:
-        await journal.transition(sid, cid, CallState.COMMITTED, durable=True, receipt=found,
-                                 data={"reconciled": True})
+        await journal.transition(sid, cid, CallState.COMMITTED, durable=True, receipt=found, data={"reconciled": True})
         return "committed"
     if call.fence_at is not None and time.time() - call.fence_at < tool.settle_time:
         # The dead process's request may still be on its way upstream (a subprocess, a
         # queued HTTP request): not finding it yet does not mean it will never land.
         if state is CallState.COMMITTING:
-            await journal.transition(sid, cid, CallState.UNKNOWN, durable=True, reason=(
-                f"lookup found no effect yet, but a cut-off request may still land within "
-                f"{tool.settle_time:g} s; recovery will check again"))
+            await journal.transition(
+                sid,
+                cid,
+                CallState.UNKNOWN,
+                durable=True,
+                reason=(
+                    f"lookup found no effect yet, but a cut-off request may still land within "
+                    f"{tool.settle_time:g} s; recovery will check again"
+                ),
+            )
             return "unknown"
         return None
-    await journal.transition(sid, cid, CallState.FAILED, durable=True,
-                             reason="the commit was cut off and lookup found no effect; nothing landed",
-                             data={"reconciled": True})
+    await journal.transition(
+        sid,
+        cid,
+        CallState.FAILED,
+        durable=True,
+        reason="the commit was cut off and lookup found no effect; nothing landed",
+        data={"reconciled": True},
+    )
     return "failed"

@@ -151,8 +151,16 @@ class Supervisor:
         self._started = False
         self._start_lock = anyio.Lock()
         self.key_scope = KeyScope(key_scope)
-        self._path = CallPath(journal, self.registry, self.redactor, self.session_id, self._current_grant,
-                              approval_rule(approve), approver, self.key_scope)
+        self._path = CallPath(
+            journal,
+            self.registry,
+            self.redactor,
+            self.session_id,
+            self._current_grant,
+            approval_rule(approve),
+            approver,
+            self.key_scope,
+        )
         self._owned: dict[asyncio.Task[dict[str, Any]], Caller] = {}
         """Calls running in tasks of the supervisor's, with who awaits each (see the module docstring)."""
         self._live: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
@@ -213,9 +221,13 @@ class Supervisor:
             self._loop = asyncio.get_running_loop()  # the loop `call_sync` sends calls to
             if self.resume:
                 # The epoch and its grant in one transaction: no Stop can find it running with no grant.
-                resumed = await self.journal.resume_session(self.session_id, self.grant, by=self.resumed_by,
-                                                            instruction=self.instruction,
-                                                            asked_at=self.resume_asked_at)
+                resumed = await self.journal.resume_session(
+                    self.session_id,
+                    self.grant,
+                    by=self.resumed_by,
+                    instruction=self.instruction,
+                    asked_at=self.resume_asked_at,
+                )
                 self.epoch, self._grant_id = resumed.epoch, resumed.grant_id
                 self._started = True
                 if resumed.stopped_before_start is not None:
@@ -229,7 +241,10 @@ class Supervisor:
             # Tool names too: an MCP tool's import path names no class, and `agentstop stop
             # --tool NAME` matches sessions by the names people use.
             await self.journal.create_session(
-                self.session_id, task_name=self.task_name, goal=self.goal, task_path=self.task_path,
+                self.session_id,
+                task_name=self.task_name,
+                goal=self.goal,
+                task_path=self.task_path,
                 tools=[import_path(t) for t in self.registry],
                 meta={**self.meta, "tool_names": [t.name for t in self.registry], "grace": self.grace},
             )
@@ -298,7 +313,8 @@ class Supervisor:
                     await flight.done.wait()
                 if not flight.done.is_set():
                     flight.cancelled_because = ", and ".join(
-                        why for why in (flight.cancelled_because, "the supervisor closed while it ran") if why)
+                        why for why in (flight.cancelled_because, "the supervisor closed while it ran") if why
+                    )
                     if flight.tool.on_stop is not StopPolicy.WAIT:
                         flight.commit_scope.cancel()
             await asyncio.wait([task])
@@ -324,9 +340,11 @@ class Supervisor:
         if tool.name in self.registry:
             registered = self.registry.get(tool.name)
             if not isinstance(registered, tool):
-                raise ToolError(f"a different tool named {tool.name!r} is registered with this supervisor "
-                                f"({import_path(registered)}, not {tool.__module__}:{tool.__qualname__}); "
-                                "rename one of them")
+                raise ToolError(
+                    f"a different tool named {tool.name!r} is registered with this supervisor "
+                    f"({import_path(registered)}, not {tool.__module__}:{tool.__qualname__}); "
+                    "rename one of them"
+                )
             return tool.name
         instance = self.registry.add(tool)
         path = import_path(instance)
@@ -335,8 +353,14 @@ class Supervisor:
         await self.journal.add_session_tool(self.session_id, path if importable else None, instance.name)
         return instance.name
 
-    async def call(self, tool: str | type[Tool], args: Any, *, key: str | None = None,
-                   cancelled_as: str = "cancelled by the caller") -> dict[str, Any]:
+    async def call(
+        self,
+        tool: str | type[Tool],
+        args: Any,
+        *,
+        key: str | None = None,
+        cancelled_as: str = "cancelled by the caller",
+    ) -> dict[str, Any]:
         """Run one tool call through the fence and return its receipt.
 
         Works with or without `run()`. The call is journaled as planned before
@@ -399,8 +423,9 @@ class Supervisor:
         """
         return HookGate(self._path, tool_for, self.adopt, lambda: self._stop_started)
 
-    def _spawn(self, tool: str, args: Any, key: str | None,
-               cancelled_as: str) -> tuple[asyncio.Task[dict[str, Any]], Caller]:
+    def _spawn(
+        self, tool: str, args: Any, key: str | None, cancelled_as: str
+    ) -> tuple[asyncio.Task[dict[str, Any]], Caller]:
         """Start a call in a task of the supervisor's (the caller only awaits it)."""
         caller = Caller(cancelled_as)
         task = asyncio.ensure_future(self._path.call(tool, args, key, caller))
@@ -447,9 +472,16 @@ class Supervisor:
                 committing = flight is not None and flight.phase is Phase.COMMITTING  # it passed the fence
                 if caller.call_id is not None:
                     try:
-                        await self.journal.append(self.session_id, "caller_cancelled", {
-                            "call_id": caller.call_id, "tool": caller.tool, "by": caller.gone,
-                            "committing": committing})
+                        await self.journal.append(
+                            self.session_id,
+                            "caller_cancelled",
+                            {
+                                "call_id": caller.call_id,
+                                "tool": caller.tool,
+                                "by": caller.gone,
+                                "committing": committing,
+                            },
+                        )
                     except AgentstopError as exc:  # the call's own journaling still says what happened
                         logger.warning("could not journal that the caller of %s left: %s", caller.call_id, exc)
                 if flight is None or not committing or flight.done.is_set():
@@ -467,8 +499,9 @@ class Supervisor:
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
 
-    def call_sync(self, tool: str | type[Tool], args: Any, *, key: str | None = None,
-                  timeout: float | None = None) -> dict[str, Any]:
+    def call_sync(
+        self, tool: str | type[Tool], args: Any, *, key: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         """`call` for code running in a worker thread while the supervisor's event loop runs elsewhere.
 
         Frameworks run sync tools in thread pools: this goes through the same
@@ -486,21 +519,27 @@ class Supervisor:
         loop = self._loop
         name = tool if isinstance(tool, str) else tool.name
         if loop is None or loop.is_closed():
-            raise RuntimeError("call_sync needs the supervisor started on a running event loop "
-                               "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)")
+            raise RuntimeError(
+                "call_sync needs the supervisor started on a running event loop "
+                "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)"
+            )
         if loop.is_running() and _thread_runs(loop):
-            raise RuntimeError(f"call_sync({name!r}) from the event loop's own thread would block it "
-                               "forever; await sup.call(...) there")
+            raise RuntimeError(
+                f"call_sync({name!r}) from the event loop's own thread would block it "
+                "forever; await sup.call(...) there"
+            )
         future = asyncio.run_coroutine_threadsafe(self.call(tool, args, key=key), loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()  # the caller's cancel: the supervisor owns what passed the fence
-            raise TimeoutError(f"{name} did not answer within {timeout:g} s; "
-                               "the journal has its outcome (agentstop report)") from None
+            raise TimeoutError(
+                f"{name} did not answer within {timeout:g} s; the journal has its outcome (agentstop report)"
+            ) from None
 
-    async def call_parallel(self, calls: Sequence[tuple[str, Any]],
-                            keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
+    async def call_parallel(
+        self, calls: Sequence[tuple[str, Any]], keys: Sequence[str | None] | None = None
+    ) -> list[dict[str, Any] | BaseException]:
         """Run several calls at once; each result is a receipt or the exception it raised.
 
         `keys`, one per call, are their idempotency keys (see `call`).
@@ -549,8 +588,11 @@ class Supervisor:
         if self.epoch == 1:
             return None
         wanted = {*kinds, "session_resumed"}
-        records = tuple((e.kind, e.data) for e in await self.journal.events(self.session_id)
-                        if e.call_id is None and e.kind in wanted)
+        records = tuple(
+            (e.kind, e.data)
+            for e in await self.journal.events(self.session_id)
+            if e.call_id is None and e.kind in wanted
+        )
         outcomes = {c.idempotency_key: (c.state, c.receipt) for c in await self.journal.calls(self.session_id)}
         return Resumption(records, outcomes)
 
@@ -608,11 +650,18 @@ class Supervisor:
         self._ended = True
         try:
             # Only this epoch's grant: an earlier epoch's was revoked by the Stop that preceded a Resume.
-            revoked = [g for g in await self.journal.grants(self.session_id)
-                       if g.grant_id == self._grant_id and g.revoked_at is not None]
+            revoked = [
+                g
+                for g in await self.journal.grants(self.session_id)
+                if g.grant_id == self._grant_id and g.revoked_at is not None
+            ]
             if revoked:
-                await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=revoked[0].revoked_by,
-                                               stop_reason=revoked[0].revoke_reason)
+                await self.journal.end_session(
+                    self.session_id,
+                    SessionStatus.STOPPED,
+                    stopped_by=revoked[0].revoked_by,
+                    stop_reason=revoked[0].revoke_reason,
+                )
             else:
                 await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
         finally:
@@ -688,8 +737,9 @@ class Supervisor:
         if not self._ended:
             self._ended = True
             try:
-                await self.journal.end_session(self.session_id, SessionStatus.STOPPED, stopped_by=by,
-                                               stop_reason=reason)
+                await self.journal.end_session(
+                    self.session_id, SessionStatus.STOPPED, stopped_by=by, stop_reason=reason
+                )
             finally:
                 self._end_written.set()
         else:
@@ -823,8 +873,9 @@ class Supervisor:
             by: who asks (journaled).
             force: skip the drift checks and undo anyway (journaled as forced).
         """
-        return await run_undo(self.journal, self.registry, self.session_id, list(call_ids), by=by,
-                              redactor=self.redactor, force=force)
+        return await run_undo(
+            self.journal, self.registry, self.session_id, list(call_ids), by=by, redactor=self.redactor, force=force
+        )
 
     async def undo_all(self, *, by: str = "user", force: bool = False) -> list[UndoResult]:
         """Undo every undoable call, latest commit first; a refused call does not stop the others.
@@ -833,8 +884,9 @@ class Supervisor:
             by: who asks (journaled).
             force: skip the drift checks and undo anyway (journaled as forced).
         """
-        return await run_undo(self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor,
-                              force=force)
+        return await run_undo(
+            self.journal, self.registry, self.session_id, None, by=by, redactor=self.redactor, force=force
+        )
 
     async def reapply(self, call_ids: Sequence[str], *, by: str = "user") -> list[ReapplyResult]:
         """Undo an undo: carry these compensated calls' effects out again (earliest commit first).
@@ -850,8 +902,9 @@ class Supervisor:
             call_ids: the calls to re-apply ("c3", ...).
             by: who asks (journaled).
         """
-        return await run_reapply(self.journal, self.registry, self.session_id, list(call_ids), by=by,
-                                 redactor=self.redactor)
+        return await run_reapply(
+            self.journal, self.registry, self.session_id, list(call_ids), by=by, redactor=self.redactor
+        )
 
     async def reapply_all(self, *, by: str = "user") -> list[ReapplyResult]:
         """Re-apply every undone call whose tool can, earliest commit first (the reverse of Undo all).

@@ -138,8 +138,15 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
     last_error = ""
     for attempt in range(1, policy.attempts + 1):
         await backoff(attempt, policy.backoff)
-        ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=undo_key(call),
-                          args=call.args, attempt=attempt, forced=policy.force)
+        ctx = ToolContext(
+            session_id=sid,
+            call_id=cid,
+            tool=call.tool,
+            idempotency_key=undo_key(call),
+            args=call.args,
+            attempt=attempt,
+            forced=policy.force,
+        )
         if not policy.force:
             try:
                 with anyio.fail_after(STEP_TIMEOUT_S):
@@ -151,8 +158,9 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
                 return await _refuse(journal, call, policy, attempt, started, str(drift))
         if not started:
             # Write-ahead for undo too: a crash mid-compensation is visible on reopen.
-            await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced,
-                                     lease=lease(policy, 2))
+            await journal.transition(
+                sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced, lease=lease(policy, 2)
+            )
             started = True
         try:
             with anyio.fail_after(STEP_TIMEOUT_S):
@@ -160,24 +168,39 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
         except Exception as exc:
             last_error = error_text(exc, policy.redactor)
             continue
-        await journal.transition(sid, cid, CallState.COMPENSATED, durable=True,
-                                 data={"attempts": attempt, "by": by, **forced})
+        await journal.transition(
+            sid, cid, CallState.COMPENSATED, durable=True, data={"attempts": attempt, "by": by, **forced}
+        )
         detail = "undone (forced: no drift check)" if policy.force else "undone"
         return UndoResult(cid, call.tool, "compensated", detail, attempt, forced=policy.force)
     if not started:
         # Every check raised: nothing ran, but the undo failed the same way a compensation does,
         # and stays visible and retryable in the report.
-        await journal.transition(sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced,
-                                 lease=lease(policy, 2))
-    await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True,
-                             undo_error=last_error, reason=last_error,
-                             data={"attempts": policy.attempts, "by": by, **forced})
-    return UndoResult(cid, call.tool, "failed", f"{last_error} (after {policy.attempts} attempts)",
-                      policy.attempts, forced=policy.force)
+        await journal.transition(
+            sid, cid, CallState.COMPENSATING, durable=True, undo_by=by, data=forced, lease=lease(policy, 2)
+        )
+    await journal.transition(
+        sid,
+        cid,
+        CallState.COMPENSATION_FAILED,
+        durable=True,
+        undo_error=last_error,
+        reason=last_error,
+        data={"attempts": policy.attempts, "by": by, **forced},
+    )
+    return UndoResult(
+        cid,
+        call.tool,
+        "failed",
+        f"{last_error} (after {policy.attempts} attempts)",
+        policy.attempts,
+        forced=policy.force,
+    )
 
 
-async def _refuse(journal: Journal, call: CallRecord, policy: Policy, attempt: int, started: bool,
-                  drift: str) -> UndoResult:
+async def _refuse(
+    journal: Journal, call: CallRecord, policy: Policy, attempt: int, started: bool, drift: str
+) -> UndoResult:
     """Journal a refusal for drift; the call stays undoable (and can be forced)."""
     sid, cid = call.session_id, call.call_id
     reason = storable(policy.redactor(drift))
@@ -185,8 +208,20 @@ async def _refuse(journal: Journal, call: CallRecord, policy: Policy, attempt: i
     if started:
         # An earlier attempt of this request had begun compensating (and failed); the state machine
         # has no way back to committed, so the undo ends failed, saying why it stopped.
-        await journal.transition(sid, cid, CallState.COMPENSATION_FAILED, durable=True,
-                                 undo_error=f"refused: {reason}", reason=f"refused: {reason}",
-                                 data={"attempts": attempt, "by": policy.by, "refused": True})
-    return UndoResult(cid, call.tool, "refused", f"refused: {reason}; nothing was undone (force to undo anyway)",
-                      attempt, drift=reason)
+        await journal.transition(
+            sid,
+            cid,
+            CallState.COMPENSATION_FAILED,
+            durable=True,
+            undo_error=f"refused: {reason}",
+            reason=f"refused: {reason}",
+            data={"attempts": attempt, "by": policy.by, "refused": True},
+        )
+    return UndoResult(
+        cid,
+        call.tool,
+        "refused",
+        f"refused: {reason}; nothing was undone (force to undo anyway)",
+        attempt,
+        drift=reason,
+    )

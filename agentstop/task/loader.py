@@ -56,12 +56,14 @@ def _yaml_error(shown: str, text: str, exc: yaml.YAMLError) -> TaskFileError:
         return TaskFileError(shown, _mark_line(exc), None, what if "; " in what else f"{what}; fix this value")
     if isinstance(exc, yaml.MarkedYAMLError):
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "unreadable YAML"
-        return TaskFileError(shown, _mark_line(exc), None,
-                             f"YAML syntax error: {what}; fix the YAML here (indentation, quotes, colons)")
+        return TaskFileError(
+            shown, _mark_line(exc), None, f"YAML syntax error: {what}; fix the YAML here (indentation, quotes, colons)"
+        )
     if isinstance(exc, yaml.reader.ReaderError):
         line = text[: max(0, exc.position)].count("\n") + 1
-        return TaskFileError(shown, line, None,
-                             f"the file holds a character YAML does not allow ({_char(exc.character)}); remove it")
+        return TaskFileError(
+            shown, line, None, f"the file holds a character YAML does not allow ({_char(exc.character)}); remove it"
+        )
     return TaskFileError(shown, None, None, f"cannot read the YAML: {exc}; fix the file")
 
 
@@ -100,8 +102,9 @@ def parse_task(text: str, path: str | os.PathLike[str] = "task.yaml", *, shown_p
         raise TaskFileError(shown, None, None, f"the file is empty; expected a mapping with {_TOP_FIELDS}")
     index = LineIndex(root)
     if not isinstance(data, dict):
-        raise TaskFileError(shown, index.line(()), None,
-                            f"expected a mapping of fields ({_TOP_FIELDS}) at the top, got {show(data)}")
+        raise TaskFileError(
+            shown, index.line(()), None, f"expected a mapping of fields ({_TOP_FIELDS}) at the top, got {show(data)}"
+        )
     problems = [
         Problem(line, format_path([*where, key]), f"key {key!r} is written twice; keep one (YAML uses the last)")
         for line, where, key in index.duplicate_keys()

@@ -136,8 +136,9 @@ def _non_empty(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_non_empty), WithJsonSchema({"type": "string", "minLength": 1})]
-McpServerName = Annotated[str, AfterValidator(server_name),
-                          WithJsonSchema({"type": "string", "pattern": SERVER_NAME_PATTERN})]
+McpServerName = Annotated[
+    str, AfterValidator(server_name), WithJsonSchema({"type": "string", "pattern": SERVER_NAME_PATTERN})
+]
 
 
 def _journal(value: str) -> str:
@@ -233,8 +234,11 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 def _env_name(value: str) -> str:
     if not re.fullmatch(ENV_NAME_PATTERN, value):
         # Never echo the value: people paste the key itself here.
-        raise _fail("env_name", "expected the NAME of an environment variable (like OPENAI_API_KEY), not its value; "
-                                "put the key in that variable")
+        raise _fail(
+            "env_name",
+            "expected the NAME of an environment variable (like OPENAI_API_KEY), not its value; "
+            "put the key in that variable",
+        )
     return value
 
 
@@ -264,7 +268,7 @@ class OpenAIAgentSpec(BaseModel):
     api_key_env: EnvName | None = Field(
         default=None,
         description="The environment variable holding the API key (like OPENAI_API_KEY); omit for a local "
-                    "server without auth.",
+        "server without auth.",
     )
     max_steps: int = Field(
         default=20, ge=1, strict=True, description="The most model turns before the agent gives up and ends."
@@ -304,7 +308,7 @@ class GrantModel(BaseModel):
         default_factory=lambda: ["**"],
         min_length=1,
         description="Resource patterns each call must match (like mail:*@example.com): `*` does not match `/`, "
-                    "`**` does; default any resource (`**`).",
+        "`**` does; default any resource (`**`).",
     )
     ttl: Duration | None = Field(
         default=None, description="How long the grant lasts from the start (like 10m); omit for no time limit."
@@ -379,7 +383,7 @@ class TaskModel(BaseModel):
     journal: JournalTarget | None = Field(
         default=None,
         description="The journal: a file (a relative path is relative to the task file) or a "
-                    "postgresql://user:password@host/db URL. Default: the CLI's journal.",
+        "postgresql://user:password@host/db URL. Default: the CLI's journal.",
     )
     agent: AgentSpec = Field(
         default_factory=lambda: ScriptedAgentSpec(kind="scripted"),
@@ -392,12 +396,13 @@ class TaskModel(BaseModel):
     mcp_servers: dict[McpServerName, ServerConfig] = Field(
         default_factory=dict,
         description="MCP servers whose tools the agent may use, named server.tool: {command, args, env} run over "
-                    "stdio, or {url, headers} over streamable HTTP. Env and header values are never journaled.",
+        "stdio, or {url, headers} over streamable HTTP. Env and header values are never journaled.",
     )
     mcp_overlay: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="The overlay file (relative to the task file): per server and tool, its class, compensate, "
-                    "probe and capture.",
+        "probe and capture.",
     )
     grant: GrantModel = Field(title="Grant", description="What the agent is allowed to do; Stop revokes it.")
     stop: StopModel = Field(default_factory=StopModel, title="Stop", description="How Stop treats calls in flight.")
@@ -407,7 +412,7 @@ class TaskModel(BaseModel):
     )
     steps: list[StepModel] = Field(
         description="The scripted agent's steps, in order: a thought, then a call or parallel calls "
-                    "(none for kind openai: the model plans the calls)."
+        "(none for kind openai: the model plans the calls)."
     )
 
     @model_validator(mode="before")
@@ -426,12 +431,16 @@ class TaskModel(BaseModel):
 
     @field_validator("agent")
     @classmethod
-    def _a_model_needs_a_goal(cls, value: ScriptedAgentSpec | OpenAIAgentSpec,
-                              info: ValidationInfo) -> ScriptedAgentSpec | OpenAIAgentSpec:
+    def _a_model_needs_a_goal(
+        cls, value: ScriptedAgentSpec | OpenAIAgentSpec, info: ValidationInfo
+    ) -> ScriptedAgentSpec | OpenAIAgentSpec:
         goal = info.data.get("goal")  # absent when goal itself was wrong: say that alone
         if isinstance(value, OpenAIAgentSpec) and isinstance(goal, str) and not goal.strip():
-            raise _fail("goal", "an openai agent sends `goal` to the model as its request; add `goal: ...` "
-                                "saying what the agent should do")
+            raise _fail(
+                "goal",
+                "an openai agent sends `goal` to the model as its request; add `goal: ...` "
+                "saying what the agent should do",
+            )
         return value
 
     @field_validator("steps")
@@ -439,9 +448,15 @@ class TaskModel(BaseModel):
     def _steps_fit_the_agent(cls, value: list[StepModel], info: ValidationInfo) -> list[StepModel]:
         agent = info.data.get("agent")  # absent when the agent itself was wrong: say that alone
         if isinstance(agent, OpenAIAgentSpec) and value:
-            raise _fail("steps_with_model", "an openai agent plans its own calls, so it takes no steps; remove "
-                                            "`steps`, or use `agent: {kind: scripted}` to play them")
+            raise _fail(
+                "steps_with_model",
+                "an openai agent plans its own calls, so it takes no steps; remove "
+                "`steps`, or use `agent: {kind: scripted}` to play them",
+            )
         if isinstance(agent, ScriptedAgentSpec) and not value:
-            raise PydanticCustomError("too_short", "List should have at least 1 item",
-                                      {"field_type": "List", "min_length": 1, "actual_length": 0})
+            raise PydanticCustomError(
+                "too_short",
+                "List should have at least 1 item",
+                {"field_type": "List", "min_length": 1, "actual_length": 0},
+            )
         return value

@@ -124,13 +124,22 @@ class TaskFile:
             api_key = os.environ.get(agent.api_key_env, "").strip()
             if not api_key:
                 name = agent.api_key_env
-                raise self.error(["agent", "api_key_env"],
-                                 f"the environment variable {name} is not set (or empty); export it with the API "
-                                 f"key (export {name}=...), or remove api_key_env for a server without auth")
+                raise self.error(
+                    ["agent", "api_key_env"],
+                    f"the environment variable {name} is not set (or empty); export it with the API "
+                    f"key (export {name}=...), or remove api_key_env for a server without auth",
+                )
             register_secret(api_key)  # a model that repeats it leaves *** in the journal, not the key
         return OpenAIChatPlanner(
-            agent.model, self.goal, base_url=agent.base_url, api_key=api_key, api_key_env=agent.api_key_env,
-            max_steps=agent.max_steps, temperature=agent.temperature, system=agent.system, timeout=agent.timeout,
+            agent.model,
+            self.goal,
+            base_url=agent.base_url,
+            api_key=api_key,
+            api_key_env=agent.api_key_env,
+            max_steps=agent.max_steps,
+            temperature=agent.temperature,
+            system=agent.system,
+            timeout=agent.timeout,
             max_retries=agent.max_retries,
         )
 
@@ -178,9 +187,12 @@ class TaskFile:
         names = registry.names()
         for i, pattern in enumerate(self.model.grant.tools):
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-                problems.append(self._problem(["grant", "tools", i],
-                                              f"pattern {pattern!r} matches no tool (loaded: {', '.join(names)}); "
-                                              "fix it or remove it"))
+                problems.append(
+                    self._problem(
+                        ["grant", "tools", i],
+                        f"pattern {pattern!r} matches no tool (loaded: {', '.join(names)}); fix it or remove it",
+                    )
+                )
         if isinstance(self.model.approve, list):
             for i, name in enumerate(self.model.approve):
                 if name not in registry:
@@ -201,18 +213,27 @@ class TaskFile:
         try:
             tool.Args.model_validate(args)
         except ValidationError as exc:
-            return problems_from(exc, tool.Args, self.lines, [*where, "args"], noun="argument",
-                                 line_path=None if written else [*where, "tool"])
+            return problems_from(
+                exc,
+                tool.Args,
+                self.lines,
+                [*where, "args"],
+                noun="argument",
+                line_path=None if written else [*where, "tool"],
+            )
         except Exception as exc:  # a validator that raised something pydantic does not wrap
-            return [self._problem([*where, "args"],
-                                  f"the Args model of {tool_name} raised {type(exc).__name__}: {exc}")]
+            return [
+                self._problem([*where, "args"], f"the Args model of {tool_name} raised {type(exc).__name__}: {exc}")
+            ]
         return []
 
 
 def _unknown_tool(name: str, names: list[str]) -> str:
     listing = ", ".join(names) or "none"
-    return (f"no tool named {name!r}{did_you_mean(name, names)} (loaded tools: {listing}); "
-            "fix the name, or add the tool's class to `tools`")
+    return (
+        f"no tool named {name!r}{did_you_mean(name, names)} (loaded tools: {listing}); "
+        "fix the name, or add the tool's class to `tools`"
+    )
 
 
 def _step_calls(step: StepModel, i: int) -> list[tuple[Loc, str, dict[str, Any]]]:

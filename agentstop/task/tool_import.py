@@ -45,7 +45,8 @@ def search_path(dirs: Sequence[Path]) -> Iterator[None]:
 
 def _tool_classes(module: Any) -> list[str]:
     return sorted(
-        name for name, value in vars(module).items()
+        name
+        for name, value in vars(module).items()
         if isinstance(value, type) and issubclass(value, Tool) and value is not Tool
     )
 
@@ -77,9 +78,7 @@ def import_tool(spec: str, searched: str) -> Tool:
                 f"packages; put {module_name.split('.')[0]}.py next to the task file, install its package, "
                 "or fix the name"
             ) from None
-        raise ToolImportProblem(
-            f"importing {module_name!r} failed: {exc}; install the missing package"
-        ) from None
+        raise ToolImportProblem(f"importing {module_name!r} failed: {exc}; install the missing package") from None
     except Exception as exc:
         raise ToolImportProblem(
             f"importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module"
@@ -96,9 +95,7 @@ def import_tool(spec: str, searched: str) -> Tool:
                 f"(tool classes there: {listing}); fix the class name"
             ) from None
     if not (isinstance(obj, type) and issubclass(obj, Tool)):
-        raise ToolImportProblem(
-            f"{spec} is {_kind(obj)}, not a subclass of agentstop.Tool; point to a tool class"
-        )
+        raise ToolImportProblem(f"{spec} is {_kind(obj)}, not a subclass of agentstop.Tool; point to a tool class")
     try:
         return obj()
     except Exception as exc:

@@ -174,7 +174,7 @@ def describe(err: ErrorDetails, root: type[BaseModel], noun: str = "field") -> t
     msg = err["msg"]
     for prefix in _PREFIXES:
         if msg.startswith(prefix):
-            return path, msg[len(prefix):]
+            return path, msg[len(prefix) :]
     if ctx.keys() == {"problem"}:  # one of our own validators: the message is complete
         return path, msg
     return path, f"{msg}{_got(value)}"

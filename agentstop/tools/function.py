@@ -62,11 +62,13 @@ H = TypeVar("H", bound=Callable[..., Any])
 class BoundGate(Protocol):
     """What a decorated tool needs from the supervisor bound to its context (`agentstop.Supervisor`)."""
 
-    async def call(self, tool: str | type[Tool], args: Any, *, key: str | None = None,
-                   cancelled_as: str = ...) -> dict[str, Any]: ...
+    async def call(
+        self, tool: str | type[Tool], args: Any, *, key: str | None = None, cancelled_as: str = ...
+    ) -> dict[str, Any]: ...
 
-    def call_sync(self, tool: str | type[Tool], args: Any, *, key: str | None = None,
-                  timeout: float | None = None) -> dict[str, Any]: ...
+    def call_sync(
+        self, tool: str | type[Tool], args: Any, *, key: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]: ...
 
 
 _BOUND: ContextVar[BoundGate | None] = ContextVar("agentstop_bound_supervisor", default=None)
@@ -110,8 +112,10 @@ def current_call() -> ToolContext:
     """
     ctx = _CURRENT.get()
     if ctx is None:
-        raise LookupError("agentstop.current_call() is only available inside an @agentstop.tool function "
-                          "(or its prepare/compensate/lookup/check/reapply) while agentstop runs it")
+        raise LookupError(
+            "agentstop.current_call() is only available inside an @agentstop.tool function "
+            "(or its prepare/compensate/lookup/check/reapply) while agentstop runs it"
+        )
     return ctx
 
 
@@ -134,17 +138,21 @@ def _args_model(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:
-        raise ToolError(f"@agentstop.tool {fn.__qualname__}: its type hints cannot be resolved ({exc}); "
-                        "import the types they name at module level") from exc
+        raise ToolError(
+            f"@agentstop.tool {fn.__qualname__}: its type hints cannot be resolved ({exc}); "
+            "import the types they name at module level"
+        ) from exc
     fields: dict[str, Any] = {}
     described = _arg_docs(fn)
     for param in inspect.signature(fn).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ToolError(f"@agentstop.tool {fn.__qualname__}: *{param.name} cannot be a tool argument; "
-                            "name every argument")
+            raise ToolError(
+                f"@agentstop.tool {fn.__qualname__}: *{param.name} cannot be a tool argument; name every argument"
+            )
         if param.kind is param.POSITIONAL_ONLY:
-            raise ToolError(f"@agentstop.tool {fn.__qualname__}: {param.name} is positional-only; "
-                            "tool arguments are passed by name")
+            raise ToolError(
+                f"@agentstop.tool {fn.__qualname__}: {param.name} is positional-only; tool arguments are passed by name"
+            )
         annotation = hints.get(param.name, Any)
         default = ... if param.default is param.empty else param.default
         if param.name in described and not isinstance(default, FieldInfo) and not _has_description(annotation):
@@ -225,9 +233,17 @@ class ToolFunction(Protocol):
     def reapply(self, fn: H) -> H: ...
 
 
-def _tool_class(fn: Callable[..., Any], *, name: str, description: str, reversibility: Reversibility,
-                on_stop: StopPolicy, resource: Callable[[Any], str] | str | None, undo_hint: str,
-                settle_time: float) -> type[Tool]:
+def _tool_class(
+    fn: Callable[..., Any],
+    *,
+    name: str,
+    description: str,
+    reversibility: Reversibility,
+    on_stop: StopPolicy,
+    resource: Callable[[Any], str] | str | None,
+    undo_hint: str,
+    settle_time: float,
+) -> type[Tool]:
     camel = "".join(part.capitalize() for part in name.split("_")) or "Function"
     args_model = _args_model(fn, f"{camel}Args")
     params = list(args_model.model_fields)
@@ -264,21 +280,29 @@ def _tool_class(fn: Callable[..., Any], *, name: str, description: str, reversib
 def _hook(cls: type[Tool], hook: str, fn: Callable[..., Any]) -> None:
     """Install a user function as the tool class's `hook` method (with the current call set)."""
     if hook == "prepare":
+
         async def prepare(self: Tool, args: Any, ctx: ToolContext) -> Any:
             return await _run(fn, ctx, args, ctx)
+
         method: Callable[..., Awaitable[Any]] = prepare
     elif hook == "lookup":
+
         async def lookup(self: Tool, ctx: ToolContext) -> Any:
             found = await _run(fn, ctx, ctx)
             return None if found is None else _receipt(found)
+
         method = lookup
     elif hook == "reapply":
+
         async def reapply(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
             return _receipt(await _run(fn, ctx, receipt, ctx))
+
         method = reapply
     else:  # compensate, check: (receipt, ctx)
+
         async def receipt_hook(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
             return await _run(fn, ctx, receipt, ctx)
+
         method = receipt_hook
     method.__name__ = hook
     method.__qualname__ = f"{cls.__qualname__}.{hook}"
@@ -335,19 +359,35 @@ def tool(
     """
     if fn is None:
         return functools.partial(
-            tool, name=name, reversibility=reversibility, on_stop=on_stop, resource=resource,
-            description=description, undo_hint=undo_hint, settle_time=settle_time)
+            tool,
+            name=name,
+            reversibility=reversibility,
+            on_stop=on_stop,
+            resource=resource,
+            description=description,
+            undo_hint=undo_hint,
+            settle_time=settle_time,
+        )
     if not callable(fn) or isinstance(fn, type):
         raise ToolError(f"@agentstop.tool decorates a function, not {fn!r}")
     try:
         rev, policy = Reversibility(reversibility), StopPolicy(on_stop)
     except ValueError as exc:
-        raise ToolError(f"@agentstop.tool {fn.__qualname__}: {exc}; reversibility is one of "
-                        f"{[r.value for r in Reversibility]}, on_stop one of {[p.value for p in StopPolicy]}") from None
+        raise ToolError(
+            f"@agentstop.tool {fn.__qualname__}: {exc}; reversibility is one of "
+            f"{[r.value for r in Reversibility]}, on_stop one of {[p.value for p in StopPolicy]}"
+        ) from None
     tool_name = name or fn.__name__
-    cls = _tool_class(fn, name=tool_name, description=description if description is not None else _description(fn),
-                      reversibility=rev, on_stop=policy, resource=resource, undo_hint=undo_hint,
-                      settle_time=settle_time)
+    cls = _tool_class(
+        fn,
+        name=tool_name,
+        description=description if description is not None else _description(fn),
+        reversibility=rev,
+        on_stop=policy,
+        resource=resource,
+        undo_hint=undo_hint,
+        settle_time=settle_time,
+    )
     signature = inspect.signature(fn)
 
     def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -358,6 +398,7 @@ def tool(
         return dict(bound_args.arguments)
 
     if inspect.iscoroutinefunction(fn):
+
         @functools.wraps(fn)
         async def call_async(*args: Any, **kwargs: Any) -> dict[str, Any]:
             gate = bound()
@@ -367,6 +408,7 @@ def tool(
 
         wrapper: Callable[..., Any] = call_async
     else:
+
         @functools.wraps(fn)
         def call_sync(*args: Any, **kwargs: Any) -> dict[str, Any]:
             gate = bound()

@@ -107,10 +107,23 @@ class AgentstopApp(App[int]):
         cfg = self.config
         assert self.journal is not None
         session_id = self.sup.session_id if self.sup is not None else cfg.session_id
-        return Supervisor(self.journal, cfg.tools, grant, planner, task_name=cfg.task_name,
-                          goal=cfg.goal, task_path=cfg.task_path, grace=cfg.grace, approve=cfg.approve,
-                          approver=self.approve, session_id=session_id, resume=resume, instruction=instruction,
-                          resumed_by="you (TUI)", meta=cfg.meta)
+        return Supervisor(
+            self.journal,
+            cfg.tools,
+            grant,
+            planner,
+            task_name=cfg.task_name,
+            goal=cfg.goal,
+            task_path=cfg.task_path,
+            grace=cfg.grace,
+            approve=cfg.approve,
+            approver=self.approve,
+            session_id=session_id,
+            resume=resume,
+            instruction=instruction,
+            resumed_by="you (TUI)",
+            meta=cfg.meta,
+        )
 
     async def _run_epoch(self, sup: Supervisor, stop_after: float | None) -> None:
         """Run one epoch of the session (the first, or one after a Resume) until it ends."""
@@ -228,8 +241,10 @@ class AgentstopApp(App[int]):
             if flights:
                 names = ", ".join(f"{f.call_id} {f.tool.name} ({f.phase.value})" for f in flights)
                 left = max(0.0, self.config.grace - waited)
-                return (f"Stopping… grant revoked; waiting for {counted(len(flights), 'call')} in flight: {names} · "
-                        f"{duration(left)} of {duration(self.config.grace)} grace left")
+                return (
+                    f"Stopping… grant revoked; waiting for {counted(len(flights), 'call')} in flight: {names} · "
+                    f"{duration(left)} of {duration(self.config.grace)} grace left"
+                )
             return "Stopping… grant revoked; cancelling the agent"
         return None
 
@@ -243,7 +258,8 @@ class AgentstopApp(App[int]):
                 widget.update(Text(summary))
         now = self.config.clock()
         if now - self._last_deadline_refresh >= 1.0 and any(
-                i.undo.deadline is not None or i.undo.reversible_until is not None for i in self.report.undoable):
+            i.undo.deadline is not None or i.undo.reversible_until is not None for i in self.report.undoable
+        ):
             # Undo windows close with time, not with journal events: recount them every second.
             self._last_deadline_refresh = now
             self.call_later(self.refresh_report)
@@ -262,8 +278,11 @@ class AgentstopApp(App[int]):
         """Stop at once: the header says so in this frame; the grant is revoked first."""
         if self.sup is not None and self.sup.stopping and not self.stop_done:
             self.sup.escalate()
-            self.notify("Stop pressed again: the grace is skipped and commits in flight are cancelled; "
-                        "their outcome is checked with the upstream.", severity="warning")
+            self.notify(
+                "Stop pressed again: the grace is skipped and commits in flight are cancelled; "
+                "their outcome is checked with the upstream.",
+                severity="warning",
+            )
             return
         if self.sup is None or self.sup.stopping or self.finished:
             if self.finished:
@@ -294,8 +313,9 @@ class AgentstopApp(App[int]):
             return
         self.status(note="stopping after this step…")
         self.notify("The calls of this step may still finish; no new step starts. Press s to stop now.")
-        self.run_worker(self.sup.stop_after_step("stopped after the step, in the TUI", "you (TUI)"),
-                        group="stop-after-step")
+        self.run_worker(
+            self.sup.stop_after_step("stopped after the step, in the TUI", "you (TUI)"), group="stop-after-step"
+        )
 
     @work(group="stop")
     async def stop_session(self) -> None:
@@ -339,8 +359,9 @@ class AgentstopApp(App[int]):
     @property
     def can_resume(self) -> bool:
         """True when the session has ended (stopped or completed) and no Resume is starting."""
-        return (self.finished and self.stop_done and not self.resuming and self.sup is not None
-                and self.journal is not None)
+        return (
+            self.finished and self.stop_done and not self.resuming and self.sup is not None and self.journal is not None
+        )
 
     def request_resume(self) -> None:
         """Ask how to resume (instruction, tools), then run the session on as a new epoch."""
@@ -350,8 +371,7 @@ class AgentstopApp(App[int]):
         allowed = [(t.name, t.reversibility.value) for t in gated if self.grant.allows_tool(t.name)]
         read_only = [t.name for t in self.config.tools if t.is_read_only]
         summary = standing(self.report) if self.report is not None else ""
-        screen = ResumeScreen(self.sup.session_id, self.sup.epoch + 1, summary, allowed, read_only,
-                              self.grant.scopes)
+        screen = ResumeScreen(self.sup.session_id, self.sup.epoch + 1, summary, allowed, read_only, self.grant.scopes)
         self.push_screen(screen, self._resume_if)
 
     def _resume_if(self, choice: ResumeChoice | None) -> None:
@@ -433,18 +453,24 @@ class AgentstopApp(App[int]):
             return  # already asking
         if self.sup is not None and not self.finished and not self.sup.stopping:
             self._quit_question = ConfirmScreen(
-                "The agent is still running: it goes on working while this question is open.", [
+                "The agent is still running: it goes on working while this question is open.",
+                [
                     "Quit stops it first: the grant is revoked, nothing new is committed; then the app exits.",
-                    "Cancel goes back with the agent still running. s stops it now without quitting."],
-                "Stop and quit", danger=True)
+                    "Cancel goes back with the agent still running. s stops it now without quitting.",
+                ],
+                "Stop and quit",
+                danger=True,
+            )
             self.push_screen(self._quit_question, self._stop_and_quit)
             self.call_later(self.refresh_report)  # the note says how it stands now
             return
         undoable = len(self.report.undoable) if self.report else 0
         if undoable:
-            self._quit_question = ConfirmScreen(f"{counted(undoable, 'call')} can still be undone.", [
-                "They stay in the journal: `agentstop undo` can undo them later while the tools allow."],
-                "Quit anyway")
+            self._quit_question = ConfirmScreen(
+                f"{counted(undoable, 'call')} can still be undone.",
+                ["They stay in the journal: `agentstop undo` can undo them later while the tools allow."],
+                "Quit anyway",
+            )
             self.push_screen(self._quit_question, self._quit_if)
             return
         self._quit()
@@ -488,5 +514,6 @@ class AgentstopApp(App[int]):
     def _show_journal(self) -> None:
         sid = self.sup.session_id if self.sup else "?"
         where = self.journal.location if self.journal is not None else str(self.config.journal_path)
-        self.notify(f"Journal: {where}\nSession: {sid}\n"
-                    f"Later: agentstop report --journal '{where}' --session {sid}", timeout=10)
+        self.notify(
+            f"Journal: {where}\nSession: {sid}\nLater: agentstop report --journal '{where}' --session {sid}", timeout=10
+        )

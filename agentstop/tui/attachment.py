@@ -39,7 +39,7 @@ STOPPED_BY = "you (TUI)"
 
 
 def where_it_runs(session: SessionRecord) -> str:
-    """"pid 4242 on build-3" (what is known of it)."""
+    """ "pid 4242 on build-3" (what is known of it)."""
     host = session.host or "an unknown host"
     return f"pid {session.pid} on {host}" if session.pid is not None else host
 
@@ -78,10 +78,15 @@ class Attachment:
         """The transcript's first line: whose session this is and where it runs."""
         s = self.session
         self.run_screen.transcript.mark(
-            f" attached to session {s.session_id} ({s.task_name}), run by {where_it_runs(s)} ")
-        self.run_screen.transcript.add(TranscriptChunk(
-            "call", "What it does is read from the journal as it is written: only what is durable shows. "
-                    "s or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs. Esc goes back."))
+            f" attached to session {s.session_id} ({s.task_name}), run by {where_it_runs(s)} "
+        )
+        self.run_screen.transcript.add(
+            TranscriptChunk(
+                "call",
+                "What it does is read from the journal as it is written: only what is durable shows. "
+                "s or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs. Esc goes back.",
+            )
+        )
 
     def apply(self, events: list[Event], report: Report | None) -> list[str]:
         """Show new journal events; returns what changed for the status line ("revoked", "ended")."""
@@ -93,8 +98,9 @@ class Attachment:
             if event.kind == "planned" and event.call_id is not None:
                 tool = str(event.data.get("tool", ""))
                 self._reversibility.setdefault(tool, str(event.data.get("reversibility", "")))
-                transcript.add(TranscriptChunk("call", f"→ {event.call_id} {tool}: {event.data.get('summary', '')}",
-                                               event.call_id))
+                transcript.add(
+                    TranscriptChunk("call", f"→ {event.call_id} {tool}: {event.data.get('summary', '')}", event.call_id)
+                )
             elif event.kind == "transcript" and event.call_id is None:
                 transcript.add(TranscriptChunk("thought", str(event.data.get("text", ""))))
                 transcript.add(TranscriptChunk("end", ""))
@@ -121,21 +127,28 @@ class Attachment:
             return "The session has ended; there is nothing to stop."
         if not self.stop_pressed:
             self.stop_pressed = True
-            revoked = await anyio.to_thread.run_sync(functools.partial(
-                revoke, self.target, self.session_id, by=STOPPED_BY, reason="stopped from agentstop tui"))
+            revoked = await anyio.to_thread.run_sync(
+                functools.partial(
+                    revoke, self.target, self.session_id, by=STOPPED_BY, reason="stopped from agentstop tui"
+                )
+            )
             if self.revoked_at is None:
                 self.revoked_at = self.clock()
                 self.revoked_by = STOPPED_BY
             if revoked:
-                return (f"Grant revoked: nothing new of session {self.session_id} can commit. "
-                        f"Its process ({where_it_runs(self.session)}) stops itself within a second.")
+                return (
+                    f"Grant revoked: nothing new of session {self.session_id} can commit. "
+                    f"Its process ({where_it_runs(self.session)}) stops itself within a second."
+                )
             return f"Session {self.session_id} had no live grant left; it is ending by itself."
         if self.escalated:
             return "Already asked to skip the grace; waiting for its process to settle the calls in flight."
         self.escalated = True
         await anyio.to_thread.run_sync(functools.partial(escalate_stop, self.target, self.session_id, by=STOPPED_BY))
-        return ("Stop pressed again: the session skips the rest of its grace and cancels its commits in flight; "
-                "their outcome is checked with the upstream.")
+        return (
+            "Stop pressed again: the session skips the rest of its grace and cancels its commits in flight; "
+            "their outcome is checked with the upstream."
+        )
 
     def stopping_summary(self, report: Report | None) -> str | None:
         """While revoked and not ended: what the session still waits for, and how much grace is left."""

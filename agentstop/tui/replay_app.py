@@ -79,9 +79,15 @@ class ReplayApp(App[None]):
         Binding("ctrl+c", "stop", "Stop", priority=True, show=False),
     ]
 
-    def __init__(self, journal_path: Path | str, rows: list[SessionRow], tool_loader: ToolLoader,
-                 session_id: str | None = None, clock: Callable[[], float] = time.time,
-                 title: str | None = None) -> None:
+    def __init__(
+        self,
+        journal_path: Path | str,
+        rows: list[SessionRow],
+        tool_loader: ToolLoader,
+        session_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+        title: str | None = None,
+    ) -> None:
         super().__init__()
         if title is not None:
             self.title = title
@@ -175,15 +181,22 @@ class ReplayApp(App[None]):
         if session is None:
             return
         if session.status != "running":
-            self.notify(f"Session {session_id} already ended ({session.status}); there is nothing to stop.",
-                        severity="warning")
+            self.notify(
+                f"Session {session_id} already ended ({session.status}); there is nothing to stop.", severity="warning"
+            )
             return
         where = f"{session.host or 'an unknown host'}" + (f", pid {session.pid}" if session.pid is not None else "")
-        body = [f"{session.task_name}", f"session {session_id} on {where}", "",
-                "Its grant is revoked first: from then on nothing new of it can commit, from any machine. "
-                "It stops itself within a second; its row says when it has."]
-        self.push_screen(ConfirmScreen(f"Stop “{session.task_name}” on {session.host or '?'}?", body,
-                                       "Stop it", danger=True), lambda yes: self._stop_if(yes, session_id))
+        body = [
+            f"{session.task_name}",
+            f"session {session_id} on {where}",
+            "",
+            "Its grant is revoked first: from then on nothing new of it can commit, from any machine. "
+            "It stops itself within a second; its row says when it has.",
+        ]
+        self.push_screen(
+            ConfirmScreen(f"Stop “{session.task_name}” on {session.host or '?'}?", body, "Stop it", danger=True),
+            lambda yes: self._stop_if(yes, session_id),
+        )
 
     def _stop_if(self, yes: bool | None, session_id: str) -> None:
         if yes:
@@ -195,16 +208,22 @@ class ReplayApp(App[None]):
     async def stop_remote(self, session_id: str) -> None:
         """Revoke the session's grant durably, in a thread (the journal may be a server far away)."""
         try:
-            revoked = await anyio.to_thread.run_sync(functools.partial(
-                revoke, self.journal_path, session_id, by=STOPPED_BY, reason="stopped from the sessions browser"))
+            revoked = await anyio.to_thread.run_sync(
+                functools.partial(
+                    revoke, self.journal_path, session_id, by=STOPPED_BY, reason="stopped from the sessions browser"
+                )
+            )
         except AgentstopError as exc:
             self.stopping.pop(session_id, None)
             self.notify(f"Could not stop session {session_id}: {exc}", severity="error", timeout=15)
             revoked = []
         else:
             self.stopping[session_id] = "stopping…"
-            self.notify(f"Session {session_id}: grant revoked; nothing new of it can commit. It stops within a second."
-                        if revoked else f"Session {session_id} had no live grant left; it is ending by itself.")
+            self.notify(
+                f"Session {session_id}: grant revoked; nothing new of it can commit. It stops within a second."
+                if revoked
+                else f"Session {session_id} had no live grant left; it is ending by itself."
+            )
         self.sessions_screen.show_rows(self.rows, self.clock(), self.stopping)
         self.refresh_sessions()
 
@@ -227,9 +246,13 @@ class ReplayApp(App[None]):
         self.report = report
         self.session_id = session_id
         s = report.session
-        self._status = {"task_name": s.task_name, "started_at": s.started_at, "ended_at": s.ended_at or s.started_at,
-                        "grant": GrantShown.REVOKED if report.revoked else GrantShown.ENDED,
-                        "revoked_by": report.revoked.revoked_by if report.revoked else ""}
+        self._status = {
+            "task_name": s.task_name,
+            "started_at": s.started_at,
+            "ended_at": s.ended_at or s.started_at,
+            "grant": GrantShown.REVOKED if report.revoked else GrantShown.ENDED,
+            "revoked_by": report.revoked.revoked_by if report.revoked else "",
+        }
         self.report_screen = self._report_screen()
         title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
         await self.push_screen(TimelineScreen(title, Timeline(events)))
@@ -264,8 +287,14 @@ class ReplayApp(App[None]):
         self.session_id = session.session_id
         self.report = await Report.from_journal(live, session.session_id, now=self.clock())
         self.report_screen = self._live_report = self._report_screen()
-        self._status = {"task_name": session.task_name, "started_at": session.started_at, "ended_at": None,
-                        "grant": GrantShown.ACTIVE, "revoked_by": "", "note": f"attached · {session.session_id}"}
+        self._status = {
+            "task_name": session.task_name,
+            "started_at": session.started_at,
+            "ended_at": None,
+            "grant": GrantShown.ACTIVE,
+            "revoked_by": "",
+            "note": f"attached · {session.session_id}",
+        }
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
         attachment.introduce()
         self._describe_undos(session)
@@ -299,10 +328,12 @@ class ReplayApp(App[None]):
             if attachment.revoked_at is None:
                 self.status(grant=GrantShown.ENDED)
             self.status(ended_at=s.ended_at, note=f"{s.status} · {s.session_id}")
-            self.notify(f"Session {s.session_id} has ended ({s.status}). Here is what it did; undo what you do not "
-                        "want." if s.status == "completed" else
-                        f"Session {s.session_id} has stopped. What was done, interrupted, and still in flight "
-                        "is below; undo what you do not want.")
+            self.notify(
+                f"Session {s.session_id} has ended ({s.status}). Here is what it did; undo what you do not want."
+                if s.status == "completed"
+                else f"Session {s.session_id} has stopped. What was done, interrupted, and still in flight "
+                "is below; undo what you do not want."
+            )
             self.show_report()
         self.status()
 
@@ -409,7 +440,8 @@ class ReplayApp(App[None]):
         if screen is None or screen in self.screen_stack:
             return
         if not isinstance(self.screen, TimelineScreen) and not (
-                self.attachment is not None and self.screen is self.attachment.run_screen):
+            self.attachment is not None and self.screen is self.attachment.run_screen
+        ):
             self._report_wanted = True  # never bury a dialog under the report
             return
         self._report_wanted = False
@@ -417,8 +449,9 @@ class ReplayApp(App[None]):
         self.status()  # it was hidden: bring it up to date
 
     def _screen_changed(self, screen: Screen[Any]) -> None:
-        if self._report_wanted and (isinstance(screen, TimelineScreen) or (
-                self.attachment is not None and screen is self.attachment.run_screen)):
+        if self._report_wanted and (
+            isinstance(screen, TimelineScreen) or (self.attachment is not None and screen is self.attachment.run_screen)
+        ):
             self.call_later(self.show_report)
 
     def action_show_report(self) -> None:
@@ -443,8 +476,7 @@ class ReplayApp(App[None]):
     @work(exclusive=True, group="open")
     async def _back_to_sessions(self) -> None:
         if self.attachment is not None and not self.attachment.ended:
-            self.notify(f"Session {self.attachment.session_id} keeps running; it is no longer watched here.",
-                        timeout=4)
+            self.notify(f"Session {self.attachment.session_id} keeps running; it is no longer watched here.", timeout=4)
         await self._stop_watching()
         while self.screen is not self.sessions_screen and len(self.screen_stack) > 2:
             await self.pop_screen()
@@ -458,8 +490,10 @@ class ReplayApp(App[None]):
         undoable = len(self.report.undoable) if self.report is not None and self.session_id is not None else 0
         if attachment is not None and not attachment.ended and attachment.revoked_at is None:
             title = f"Session {attachment.session_id} is still running ({where_it_runs(attachment.session)})."
-            body = ["Quitting leaves it running there: only this view closes. s stops it first (Cancel, then s).",
-                    f"Later: agentstop stop --journal '{self.journal_path}' --session {attachment.session_id}"]
+            body = [
+                "Quitting leaves it running there: only this view closes. s stops it first (Cancel, then s).",
+                f"Later: agentstop stop --journal '{self.journal_path}' --session {attachment.session_id}",
+            ]
             confirm = "Quit, leave it running"
         elif undoable:
             title = f"{counted(undoable, 'call')} of session {self.session_id} can still be undone."
@@ -493,8 +527,11 @@ class ReplayApp(App[None]):
     async def _tools(self, session: SessionRecord) -> ToolRegistry | None:
         """The session's tools for undo, or None after saying why they cannot be loaded."""
         if self.tools.session_id != session.session_id and HeldTools.needs_start(session):
-            self.notify(f"Starting the MCP servers of session {session.session_id} from its task file "
-                        f"({session.task_path or 'none recorded'}), to undo through them…", timeout=5)
+            self.notify(
+                f"Starting the MCP servers of session {session.session_id} from its task file "
+                f"({session.task_path or 'none recorded'}), to undo through them…",
+                timeout=5,
+            )
         try:
             tools, problems = await self.tools.get(session)
         except AgentstopError as exc:

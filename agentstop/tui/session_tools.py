@@ -66,8 +66,9 @@ class HeldTools:
             self.session_id = session.session_id
             self._loaded = asyncio.get_running_loop().create_future()
             self._release = asyncio.Event()
-            self._holder = asyncio.create_task(self._hold(session, self._loaded, self._release),
-                                               name=f"tools of {session.session_id}")
+            self._holder = asyncio.create_task(
+                self._hold(session, self._loaded, self._release), name=f"tools of {session.session_id}"
+            )
         return await asyncio.shield(self._loaded)
 
     def _failed(self) -> bool:
@@ -79,8 +80,9 @@ class HeldTools:
         """True when loading the session's tools starts programs (MCP servers): worth saying so first."""
         return any(mcp_tool_name(spec) is not None for spec in session.tools)
 
-    async def _hold(self, session: SessionRecord, loaded: asyncio.Future[tuple[ToolRegistry, list[str]]],
-                    release: asyncio.Event) -> None:
+    async def _hold(
+        self, session: SessionRecord, loaded: asyncio.Future[tuple[ToolRegistry, list[str]]], release: asyncio.Event
+    ) -> None:
         try:
             async with self.loader(session) as tools:
                 loaded.set_result(tools)

@@ -29,5 +29,7 @@ def standing(report: Report) -> str:
         head = "the agent finished; its last calls are still in flight"
     else:
         head = s.status
-    return (f"{head}: {len(report.done):,} done, {len(report.interrupted):,} interrupted, {flights:,} in flight, "
-            f"{len(report.undoable):,} undoable")
+    return (
+        f"{head}: {len(report.done):,} done, {len(report.interrupted):,} interrupted, {flights:,} in flight, "
+        f"{len(report.undoable):,} undoable"
+    )

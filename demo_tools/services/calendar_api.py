@@ -97,8 +97,13 @@ class CalendarService:
             if "minutes" in body:
                 length = timedelta(minutes=_minutes(body["minutes"]))
             now = datetime.now(UTC)
-            for name, value in (("dtstart", start), ("dtend", start + length), ("dtstamp", now),
-                                ("last-modified", now), ("sequence", int(event.get("sequence", 0)) + 1)):
+            for name, value in (
+                ("dtstart", start),
+                ("dtend", start + length),
+                ("dtstamp", now),
+                ("last-modified", now),
+                ("sequence", int(event.get("sequence", 0)) + 1),
+            ):
                 event.pop(name, None)
                 event.add(name, value)
             self._save(cal)
@@ -119,8 +124,11 @@ class CalendarService:
             if event is None:
                 raise HttpError(404, f"no event with uid {uid!r}")
             if wanted_etag is not None and _etag(event) != wanted_etag:
-                raise HttpError(412, f"event {uid!r} changed (its ETag is no longer {wanted_etag}); not deleted",
-                                current=_as_json(event))
+                raise HttpError(
+                    412,
+                    f"event {uid!r} changed (its ETag is no longer {wanted_etag}); not deleted",
+                    current=_as_json(event),
+                )
             cal.subcomponents.remove(event)
             self._save(cal)
         return 200, {**_as_json(event), "deleted": True}

@@ -45,6 +45,7 @@ class QueueRoutes:
         if item is None:
             raise HttpError(404, f"no message with key {key!r}")
         if item.status is not Status.PULLED:
-            raise HttpError(409, f"message {key!r} was already {item.status.value}; {self.after_delivery}",
-                            message=item.as_json())
+            raise HttpError(
+                409, f"message {key!r} was already {item.status.value}; {self.after_delivery}", message=item.as_json()
+            )
         return 200, item.as_json()

@@ -139,11 +139,17 @@ def transcript_problems(messages: Sequence[BaseMessage]) -> list[str]:
             else:
                 expected[message.tool_call_id] += 1
             continue
-        problems += [f"No tool output found for function call {i}" if n == 0 else f"{i} answered {n} times"
-                     for i, n in expected.items() if n != 1]
+        problems += [
+            f"No tool output found for function call {i}" if n == 0 else f"{i} answered {n} times"
+            for i, n in expected.items()
+            if n != 1
+        ]
         expected = {str(c["id"]): 0 for c in message.tool_calls} if isinstance(message, AIMessage) else {}
-    problems += [f"No tool output found for function call {i}" if n == 0 else f"{i} answered {n} times"
-                 for i, n in expected.items() if n != 1]
+    problems += [
+        f"No tool output found for function call {i}" if n == 0 else f"{i} answered {n} times"
+        for i, n in expected.items()
+        if n != 1
+    ]
     return problems
 
 
@@ -155,8 +161,9 @@ class StrictFakeModel(GenericFakeChatModel):
     def bind_tools(self, tools: Any, **kwargs: Any) -> StrictFakeModel:
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         problems = transcript_problems(messages)
         if problems:
             raise InvalidTranscript(f"400 {problems}")
@@ -169,8 +176,13 @@ def model_of(*turns: AIMessage | str) -> StrictFakeModel:
 
 
 def calls(*specs: tuple[str, dict[str, Any]], prefix: str = "call") -> AIMessage:
-    return AIMessage("", tool_calls=[{"id": f"{prefix}_{i}", "name": name, "args": args, "type": "tool_call"}
-                                     for i, (name, args) in enumerate(specs, 1)])
+    return AIMessage(
+        "",
+        tool_calls=[
+            {"id": f"{prefix}_{i}", "name": name, "args": args, "type": "tool_call"}
+            for i, (name, args) in enumerate(specs, 1)
+        ],
+    )
 
 
 # -- the two routes ------------------------------------------------------------------------------------
@@ -184,8 +196,9 @@ class Route(enum.Enum):
 def build(route: Route, model: StrictFakeModel, tools: list[Any], sup: Supervisor, **fence_args: Any) -> Any:
     """The user's agent, as they would write it, with the one line that adds the fence."""
     if route is Route.CREATE_AGENT:
-        return create_agent(model, tools, middleware=[fence.FenceMiddleware(sup, **fence_args)],
-                            checkpointer=InMemorySaver())
+        return create_agent(
+            model, tools, middleware=[fence.FenceMiddleware(sup, **fence_args)], checkpointer=InMemorySaver()
+        )
 
     async def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await model.ainvoke(state["messages"])]}
@@ -206,19 +219,27 @@ def config(thread: str = "t1") -> Any:
 def agentstop_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "agentstop", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def tool_messages(messages: Sequence[BaseMessage]) -> dict[str, ToolMessage]:
     return {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
 
 
-async def cancelled_mid_commit(route: Route, journal: Journal, sup: Supervisor,
-                               then: str = "not reached") -> tuple[Any, StrictFakeModel]:
+async def cancelled_mid_commit(
+    route: Route, journal: Journal, sup: Supervisor, then: str = "not reached"
+) -> tuple[Any, StrictFakeModel]:
     """Run a turn of two parallel calls, cancel the run while one commits and the other prepares."""
-    model = model_of(calls(("held_note", {"path": "held.txt", "text": "kept"}), ("staged_note", {"path": "s.txt"})),
-                     then)
+    model = model_of(
+        calls(("held_note", {"path": "held.txt", "text": "kept"}), ("staged_note", {"path": "s.txt"})), then
+    )
     graph = build(route, model, [held_note, staged_note], sup)
     async with agentstop.bind(sup):
         run = asyncio.ensure_future(graph.ainvoke({"messages": [HumanMessage("write two notes")]}, config()))
@@ -238,7 +259,8 @@ async def cancelled_mid_commit(route: Route, journal: Journal, sup: Supervisor,
 
 @pytest.mark.parametrize("route", list(Route), ids=lambda r: r.name.lower())
 async def test_a_run_cancelled_mid_commit_lets_the_commit_finish_and_discards_the_call_before_the_fence(
-        tmp_path: Path, notes: Path, route: Route) -> None:
+    tmp_path: Path, notes: Path, route: Route
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*"]))
         await cancelled_mid_commit(route, journal, sup)
@@ -246,8 +268,7 @@ async def test_a_run_cancelled_mid_commit_lets_the_commit_finish_and_discards_th
         report = await Report.from_journal(journal, sup.session_id)
         assert HOLD.commit_finished and not HOLD.commit_interrupted, "the tool body ran whole"
         assert states == {"held_note": CallState.COMMITTED, "staged_note": CallState.DISCARDED}
-        assert (len(report.done), len(report.interrupted), len(report.in_flight), len(report.undoable)) == \
-            (1, 1, 0, 1)
+        assert (len(report.done), len(report.interrupted), len(report.in_flight), len(report.undoable)) == (1, 1, 0, 1)
         assert "the LangGraph run was cancelled" in (report.interrupted[0].reason or "")
         assert (notes / "held.txt").read_text() == "kept" and not (notes / "s.txt").exists()
 
@@ -261,12 +282,15 @@ async def test_a_run_cancelled_mid_commit_lets_the_commit_finish_and_discards_th
 
 @pytest.mark.parametrize("route", list(Route), ids=lambda r: r.name.lower())
 async def test_a_run_after_stop_completes_with_every_call_answered_by_a_refusal(
-        tmp_path: Path, notes: Path, route: Route) -> None:
+    tmp_path: Path, notes: Path, route: Route
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*", "shout"]))
         await sup.stop("the user pressed Stop")
-        model = model_of(calls(("write_note", {"path": "a.txt", "text": "hi"}), ("shout", {"text": "hey"})),
-                         "I could not write the note: it was refused.")
+        model = model_of(
+            calls(("write_note", {"path": "a.txt", "text": "hi"}), ("shout", {"text": "hey"})),
+            "I could not write the note: it was refused.",
+        )
         graph = build(route, model, [write_note, shout], sup)
         async with agentstop.bind(sup):
             result = await graph.ainvoke({"messages": [HumanMessage("write a note and shout")]}, config())
@@ -288,11 +312,14 @@ async def test_a_run_after_stop_completes_with_every_call_answered_by_a_refusal(
 
 @pytest.mark.parametrize("route", list(Route), ids=lambda r: r.name.lower())
 async def test_agentstop_stop_from_another_process_stops_the_graph_through_on_stop(
-        tmp_path: Path, notes: Path, route: Route) -> None:
+    tmp_path: Path, notes: Path, route: Route
+) -> None:
     path = tmp_path / "j.db"
     # A model that never stops asking: notes through the decorated tool, shouts through a LangChain one.
-    endless = (calls(("write_note", {"path": f"n{i}.txt", "text": "x"}), ("shout", {"text": f"s{i}"}),
-                     prefix=f"turn{i}") for i in itertools.count(1))
+    endless = (
+        calls(("write_note", {"path": f"n{i}.txt", "text": "x"}), ("shout", {"text": f"s{i}"}), prefix=f"turn{i}")
+        for i in itertools.count(1)
+    )
     model = StrictFakeModel(messages=endless, seen=[])
     stopped: list[str] = []
     async with Journal.open(path) as journal:
@@ -305,7 +332,8 @@ async def test_agentstop_stop_from_another_process_stops_the_graph_through_on_st
                 while len([p for p in notes.iterdir() if p.name.startswith("n")]) < 3:
                     await anyio.sleep(0.01)
             stop = await anyio.to_thread.run_sync(
-                lambda: agentstop_cli("stop", "--journal", path, "--session", sup.session_id))
+                lambda: agentstop_cli("stop", "--journal", path, "--session", sup.session_id)
+            )
             assert stop.returncode == 0, stop.stderr
             with anyio.fail_after(30), pytest.raises(asyncio.CancelledError):
                 await run
@@ -328,7 +356,8 @@ async def test_agentstop_stop_from_another_process_stops_the_graph_through_on_st
 
 @pytest.mark.parametrize("route", list(Route), ids=lambda r: r.name.lower())
 async def test_the_history_left_by_a_cancel_is_reconciled_from_the_journal_and_the_thread_runs_on(
-        tmp_path: Path, notes: Path, route: Route) -> None:
+    tmp_path: Path, notes: Path, route: Route
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*"]))
         graph, model = await cancelled_mid_commit(route, journal, sup, then="held.txt is written; s.txt is not.")
@@ -352,7 +381,9 @@ async def test_the_history_left_by_a_cancel_is_reconciled_from_the_journal_and_t
         assert transcript_problems(result["messages"]) == [] and len(model.seen) == 2  # the model took it
         assert result["messages"][-1].content == "held.txt is written; s.txt is not."
         assert {c.tool: c.state for c in await journal.calls(sup.session_id)} == {
-            "held_note": CallState.COMMITTED, "staged_note": CallState.DISCARDED}, "nothing ran again"
+            "held_note": CallState.COMMITTED,
+            "staged_note": CallState.DISCARDED,
+        }, "nothing ran again"
         await sup.close()
 
 
@@ -361,7 +392,8 @@ async def test_the_history_left_by_a_cancel_is_reconciled_from_the_journal_and_t
 
 @pytest.mark.parametrize("when", ["after the others landed", "at once"])
 async def test_parallel_calls_with_an_interrupt_in_one_issue_each_effect_once_when_the_node_runs_again(
-        tmp_path: Path, notes: Path, when: str) -> None:
+    tmp_path: Path, notes: Path, when: str
+) -> None:
     """LangGraph runs the whole ToolNode again on resume (langgraph PR #3126): the keys absorb it.
 
     "after the others landed": the two other calls had landed when the third
@@ -385,16 +417,26 @@ async def test_parallel_calls_with_an_interrupt_in_one_issue_each_effect_once_wh
                 if when == "after the others landed" and not landed.is_set():
                     await landed.wait()
                 if interrupt({"approve": call["args"]}) != "yes":
-                    return ToolMessage("refused: denied by the user; nothing was sent", status="error",
-                                       tool_call_id=call["id"], name=call["name"])
+                    return ToolMessage(
+                        "refused: denied by the user; nothing was sent",
+                        status="error",
+                        tool_call_id=call["id"],
+                        name=call["name"],
+                    )
             result = await guard.awrap_tool_call(request, execute)
             answered.append(call["id"] or "")
             if len(answered) == 2:
                 landed.set()
             return result
 
-        model = model_of(calls(("write_note", {"path": "a.txt", "text": "one"}), ("shout", {"text": "two"}),
-                               ("write_note", {"path": "ask.txt", "text": "three"})), "all three done")
+        model = model_of(
+            calls(
+                ("write_note", {"path": "a.txt", "text": "one"}),
+                ("shout", {"text": "two"}),
+                ("write_note", {"path": "ask.txt", "text": "three"}),
+            ),
+            "all three done",
+        )
 
         async def agent(state: MessagesState) -> dict[str, Any]:
             return {"messages": [await model.ainvoke(state["messages"])]}
@@ -442,29 +484,41 @@ def whisper(text: str) -> str:
 async def test_a_sync_run_in_a_worker_thread_goes_through_the_same_fence(tmp_path: Path, notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
-        model = model_of(calls(("append_line", {"name": "log.txt", "line": "one"}), ("whisper", {"text": "psst"})),
-                         "both done",
-                         calls(("append_line", {"name": "log.txt", "line": "two"}), ("whisper", {"text": "again"}),
-                               prefix="late"),
-                         "refused, both")
-        agent = create_agent(model, [decorated_tools.append_line, whisper],
-                             middleware=[fence.FenceMiddleware(sup)], checkpointer=InMemorySaver())
+        model = model_of(
+            calls(("append_line", {"name": "log.txt", "line": "one"}), ("whisper", {"text": "psst"})),
+            "both done",
+            calls(("append_line", {"name": "log.txt", "line": "two"}), ("whisper", {"text": "again"}), prefix="late"),
+            "refused, both",
+        )
+        agent = create_agent(
+            model,
+            [decorated_tools.append_line, whisper],
+            middleware=[fence.FenceMiddleware(sup)],
+            checkpointer=InMemorySaver(),
+        )
         async with agentstop.bind(sup):
             done = await anyio.to_thread.run_sync(
-                lambda: agent.invoke({"messages": [HumanMessage("log and whisper")]}, config("t1")))
+                lambda: agent.invoke({"messages": [HumanMessage("log and whisper")]}, config("t1"))
+            )
             await sup.stop("enough")
             refused = await anyio.to_thread.run_sync(
-                lambda: agent.invoke({"messages": [HumanMessage("again")]}, config("t2")))
+                lambda: agent.invoke({"messages": [HumanMessage("again")]}, config("t2"))
+            )
         states = [(c.tool, c.state) for c in await journal.calls(sup.session_id)]
 
     assert [m.status for m in tool_messages(done["messages"]).values()] == ["success", "success"]
     assert tool_messages(done["messages"])["call_2"].content == "whispered 'psst'"
     assert {str(m.content) for m in tool_messages(refused["messages"]).values()} == {
-        "refused: grant revoked by another process; nothing was sent"}
+        "refused: grant revoked by another process; nothing was sent"
+    }
     assert transcript_problems(done["messages"]) == [] and transcript_problems(refused["messages"]) == []
     assert (notes / "log.txt").read_text() == "one\n" and (notes / "whispers.txt").read_text() == "psst\n"
-    assert sorted(states) == [("append_line", CallState.COMMITTED), ("append_line", CallState.DISCARDED),
-                              ("whisper", CallState.COMMITTED), ("whisper", CallState.DISCARDED)]
+    assert sorted(states) == [
+        ("append_line", CallState.COMMITTED),
+        ("append_line", CallState.DISCARDED),
+        ("whisper", CallState.COMMITTED),
+        ("whisper", CallState.DISCARDED),
+    ]
 
 
 # -- LangChain tools agentstop knows nothing of ---------------------------------------------------------------
@@ -501,28 +555,45 @@ async def ask_then_shout(text: str) -> str:
     return str(await shout.ainvoke({"text": text}))
 
 
-async def test_a_langchain_tool_takes_the_policy_and_the_compensation_it_is_given(tmp_path: Path,
-                                                                                  notes: Path) -> None:
+async def test_a_langchain_tool_takes_the_policy_and_the_compensation_it_is_given(tmp_path: Path, notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
-        model = model_of(calls(("shout", {"text": "hey"}), ("shout", {"txt": "typo"}), ("fails", {"text": "do it"}),
-                               ("boom", {"text": "it"})), "one shouted")
-        graph = build(Route.TOOL_NODE, model, [shout, fails, boom], sup, policy={"shout": "compensable"},
-                      compensations={"shout": _unshout})
+        model = model_of(
+            calls(
+                ("shout", {"text": "hey"}),
+                ("shout", {"txt": "typo"}),
+                ("fails", {"text": "do it"}),
+                ("boom", {"text": "it"}),
+            ),
+            "one shouted",
+        )
+        graph = build(
+            Route.TOOL_NODE,
+            model,
+            [shout, fails, boom],
+            sup,
+            policy={"shout": "compensable"},
+            compensations={"shout": _unshout},
+        )
         async with agentstop.bind(sup):
             result = await graph.ainvoke({"messages": [HumanMessage("shout")]}, config())
         answers = tool_messages(result["messages"])
         assert (answers["call_1"].status, answers["call_1"].content) == ("success", "shouted 'hey'")
         assert answers["call_2"].status == "error" and str(answers["call_2"].content).startswith(
-            "refused: invalid arguments: text: Field required"), "checked before the fence, against its schema"
-        assert (answers["call_3"].status, answers["call_3"].content) == ("error", "cannot do it"), \
+            "refused: invalid arguments: text: Field required"
+        ), "checked before the fence, against its schema"
+        assert (answers["call_3"].status, answers["call_3"].content) == ("error", "cannot do it"), (
             "the tool's own error, as LangChain words it"
+        )
         assert (answers["call_4"].status, answers["call_4"].content) == (
-            "error", "failed: RuntimeError: it went wrong half-way; outcome unknown (the tool has no lookup)")
+            "error",
+            "failed: RuntimeError: it went wrong half-way; outcome unknown (the tool has no lookup)",
+        )
         report = await Report.from_journal(journal, sup.session_id)
         assert [(i.tool, i.state) for i in report.in_flight] == [("boom", "unknown")], "nothing says it did not land"
         assert [(i.tool, i.reversibility, i.receipt) for i in report.undoable] == [
-            ("shout", "compensable", {"output": "shouted 'hey'"})]
+            ("shout", "compensable", {"output": "shouted 'hey'"})
+        ]
         assert sorted((i.tool, i.state) for i in report.interrupted) == [("fails", "failed"), ("shout", "rejected")]
         assert (notes / "shouts.txt").read_text() == "HEY\n"
         [undone] = await sup.undo_all()
@@ -532,7 +603,8 @@ async def test_a_langchain_tool_takes_the_policy_and_the_compensation_it_is_give
 
 
 async def test_an_interrupt_inside_a_langchain_tool_pauses_the_graph_and_the_tool_lands_once_on_resume(
-        tmp_path: Path, notes: Path) -> None:
+    tmp_path: Path, notes: Path
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
         model = model_of(calls(("ask_then_shout", {"text": "hey"})), "shouted")
@@ -553,11 +625,16 @@ async def test_an_interrupt_inside_a_langchain_tool_pauses_the_graph_and_the_too
 
 @pytest.mark.parametrize("route", list(Route), ids=lambda r: r.name.lower())
 async def test_an_irreversible_call_waits_for_a_person_through_interrupt_and_the_answer_is_bound_to_its_effect(
-        tmp_path: Path, notes: Path, route: Route) -> None:
+    tmp_path: Path, notes: Path, route: Route
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
-        model = model_of(calls(("write_note", {"path": "a.txt", "text": "one"}), ("shout", {"text": "yes"}),
-                               ("shout", {"text": "no"})), "shouted once")
+        model = model_of(
+            calls(
+                ("write_note", {"path": "a.txt", "text": "one"}), ("shout", {"text": "yes"}), ("shout", {"text": "no"})
+            ),
+            "shouted once",
+        )
         graph = build(route, model, [write_note, shout], sup, approve="irreversible")
         asked: list[dict[str, Any]] = []
         async with agentstop.bind(sup):
@@ -566,8 +643,9 @@ async def test_an_irreversible_call_waits_for_a_person_through_interrupt_and_the
             while "__interrupt__" in result:  # a ToolNode asks one at a time, create_agent all at once
                 pending = result["__interrupt__"]
                 asked += [i.value for i in pending]
-                answers = [fence.approval_answer(i.value, i.value["args"]["text"] == "yes", "not that one")
-                           for i in pending]
+                answers = [
+                    fence.approval_answer(i.value, i.value["args"]["text"] == "yes", "not that one") for i in pending
+                ]
                 await sup.drain()
                 result = await graph.ainvoke(Command(resume={i.id: answers for i in pending}), config())
         journaled = sorted((c.tool, c.state) for c in await journal.calls(sup.session_id))
@@ -578,20 +656,19 @@ async def test_an_irreversible_call_waits_for_a_person_through_interrupt_and_the
     assert {(a["type"], a["tool"], a["reversibility"]) for a in asked} == {(fence.APPROVAL, "shout", "irreversible")}
     answers = tool_messages(result["messages"])
     assert (answers["call_2"].status, answers["call_2"].content) == ("success", "shouted 'yes'")
-    assert (answers["call_3"].status, answers["call_3"].content) == (
-        "error", "refused: not that one; nothing was sent")
+    assert (answers["call_3"].status, answers["call_3"].content) == ("error", "refused: not that one; nothing was sent")
     assert HOLD.shouted == 1 and (notes / "a.txt").read_text() == "one"
     assert journaled == [("shout", CallState.COMMITTED), ("write_note", CallState.COMMITTED)]
     assert sorted(kinds) == ["interrupt_approved", "interrupt_denied"]
     assert transcript_problems(result["messages"]) == []
 
 
-async def test_an_approval_given_for_another_effect_does_not_let_the_call_through(tmp_path: Path,
-                                                                                 notes: Path) -> None:
+async def test_an_approval_given_for_another_effect_does_not_let_the_call_through(tmp_path: Path, notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
-        graph = build(Route.TOOL_NODE, model_of(calls(("shout", {"text": "hey"})), "refused"), [shout], sup,
-                      approve=["shout"])
+        graph = build(
+            Route.TOOL_NODE, model_of(calls(("shout", {"text": "hey"})), "refused"), [shout], sup, approve=["shout"]
+        )
         async with agentstop.bind(sup):
             first = await graph.ainvoke({"messages": [HumanMessage("shout")]}, config())
             [asked] = first["__interrupt__"]

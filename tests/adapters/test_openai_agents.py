@@ -126,8 +126,10 @@ async def model(server: FakeChatServer) -> AsyncIterator[OpenAIChatCompletionsMo
 
 def calls(*wanted: tuple[str, str, dict[str, Any]]) -> Stream:
     """One model turn calling tools: (call id, tool name, arguments)."""
-    return Stream([call_start(i, cid, name, json.dumps(args)) for i, (cid, name, args) in enumerate(wanted)]
-                  + [finish("tool_calls")])
+    return Stream(
+        [call_start(i, cid, name, json.dumps(args)) for i, (cid, name, args) in enumerate(wanted)]
+        + [finish("tool_calls")]
+    )
 
 
 def say(words: str) -> Stream:
@@ -135,8 +137,14 @@ def say(words: str) -> Stream:
 
 
 def agent_with(m: OpenAIChatCompletionsModel, *tools: FunctionTool, **kw: Any) -> Agent[Any]:
-    return Agent("notes", instructions="Keep notes.", model=m, tools=list(tools),
-                 model_settings=ModelSettings(parallel_tool_calls=True), **kw)
+    return Agent(
+        "notes",
+        instructions="Keep notes.",
+        model=m,
+        tools=list(tools),
+        model_settings=ModelSettings(parallel_tool_calls=True),
+        **kw,
+    )
 
 
 ONE_AT_A_TIME = RunConfig(tool_execution=ToolExecutionConfig(max_function_tool_concurrency=1))
@@ -158,9 +166,12 @@ async def drain(result: Any) -> list[Any]:
 
 
 async def test_a_decorated_tool_runs_through_its_Tool_keyed_by_the_tool_call_id(
-        server: FakeChatServer, journal: Journal) -> None:
-    server.add(calls(("call_w1", "write_note", {"name": "plan", "text": "ship it"}),
-                     ("call_s1", "shout", {"word": "done"})), say("Noted."))
+    server: FakeChatServer, journal: Journal
+) -> None:
+    server.add(
+        calls(("call_w1", "write_note", {"name": "plan", "text": "ship it"}), ("call_s1", "shout", {"word": "done"})),
+        say("Noted."),
+    )
     sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*", "shout"]))
     async with model(server) as m:
         original = agent_with(m, function_tool(write_note), function_tool(shout))
@@ -183,9 +194,15 @@ async def test_a_decorated_tool_runs_through_its_Tool_keyed_by_the_tool_call_id(
 
 
 async def test_any_other_function_tool_commits_through_the_sdk_and_is_irreversible_unless_the_policy_says(
-        server: FakeChatServer, journal: Journal) -> None:
-    server.add(calls(("call_1", "send_email", {"to": "ada@example.com", "body": "hi"}),
-                     ("call_2", "lookup_price", {"item": "tea"})), say("Sent."))
+    server: FakeChatServer, journal: Journal
+) -> None:
+    server.add(
+        calls(
+            ("call_1", "send_email", {"to": "ada@example.com", "body": "hi"}),
+            ("call_2", "lookup_price", {"item": "tea"}),
+        ),
+        say("Sent."),
+    )
     sup = Supervisor(journal, [], GrantSpec())
     async with model(server) as m:
         fenced = openai_agents.fence(agent_with(m, send_email, lookup_price), sup, policy={"lookup_price": "read_only"})
@@ -206,28 +223,32 @@ async def test_a_refusal_is_the_tool_output_and_the_run_goes_on(server: FakeChat
     async with model(server) as m:
         result = await Runner.run(openai_agents.fence(agent_with(m, function_tool(write_note)), sup), "Go.")
     assert result.final_output == "I may not."
-    assert tool_messages(server)["call_1"] == ("refused: resource 'notes:secret' is outside grant g1 "
-                                               "(scopes ['notes:public-*']); nothing was sent")
+    assert tool_messages(server)["call_1"] == (
+        "refused: resource 'notes:secret' is outside grant g1 (scopes ['notes:public-*']); nothing was sent"
+    )
     assert NOTES == {}
     [call] = await journal.calls(sup.session_id)
     assert call.state == "rejected"
 
 
 async def test_a_failing_tool_says_it_failed_instead_of_please_try_again(
-        server: FakeChatServer, journal: Journal) -> None:
+    server: FakeChatServer, journal: Journal
+) -> None:
     server.add(calls(("call_1", "broken", {"to": "ada"})), say("The relay is down."))
     sup = Supervisor(journal, [], GrantSpec())
     async with model(server) as m:
         await Runner.run(openai_agents.fence(agent_with(m, broken), sup), "Go.")
     # It raised past the fence, and a framework tool has no lookup: the model is told it may have landed.
-    assert tool_messages(server)["call_1"] == ("failed: RuntimeError: relay down; "
-                                               "outcome unknown (the tool has no lookup)")
+    assert tool_messages(server)["call_1"] == (
+        "failed: RuntimeError: relay down; outcome unknown (the tool has no lookup)"
+    )
     [call] = await journal.calls(sup.session_id)
     assert call.state == "unknown"
 
 
 async def test_the_same_tool_call_id_again_returns_the_recorded_outcome_without_a_second_effect(
-        journal: Journal) -> None:
+    journal: Journal,
+) -> None:
     sup = Supervisor(journal, [], GrantSpec())
     fenced = openai_agents.fenced_tool(send_email, sup)
     args = json.dumps({"to": "ada", "body": "once"})
@@ -242,7 +263,8 @@ async def test_the_same_tool_call_id_again_returns_the_recorded_outcome_without_
 
 
 async def test_handoff_agents_are_fenced_too_and_fencing_twice_shares_one_tool_class(
-        server: FakeChatServer, journal: Journal) -> None:
+    server: FakeChatServer, journal: Journal
+) -> None:
     sup = Supervisor(journal, [], GrantSpec())
     async with model(server) as m:
         mailer = agent_with(m, send_email)
@@ -266,9 +288,9 @@ async def test_handoff_agents_are_fenced_too_and_fencing_twice_shares_one_tool_c
 
 
 async def test_stop_after_turn_finishes_the_turn_with_refusals_and_the_transcript_stays_valid(
-        server: FakeChatServer, journal: Journal) -> None:
-    server.add(calls(("call_1", "slow_send", {"to": "ada"}),
-                     ("call_2", "write_note", {"name": "after", "text": "x"})))
+    server: FakeChatServer, journal: Journal
+) -> None:
+    server.add(calls(("call_1", "slow_send", {"to": "ada"}), ("call_2", "write_note", {"name": "after", "text": "x"})))
     sup = Supervisor(journal, [], GrantSpec(), grace=10)
     async with model(server) as m:
         fenced = openai_agents.fence(agent_with(m, slow_send, function_tool(write_note)), sup)
@@ -287,8 +309,10 @@ async def test_stop_after_turn_finishes_the_turn_with_refusals_and_the_transcrip
         history = result.to_input_list()
         assert len(server.received) == 1  # no turn after the one in flight
         answers = {i["call_id"]: i["output"] for i in history if i.get("type") == "function_call_output"}
-        assert answers == {"call_1": "slowly sent to ada",
-                           "call_2": "refused: grant revoked by the on-call engineer; nothing was sent"}
+        assert answers == {
+            "call_1": "slowly sent to ada",
+            "call_2": "refused: grant revoked by the on-call engineer; nothing was sent",
+        }
         assert OUTBOX == ["ada: slow"] and NOTES == {}
         # The transcript is whole: the strict model takes it as it is.
         server.add(say("Stopped as asked."))
@@ -297,10 +321,15 @@ async def test_stop_after_turn_finishes_the_turn_with_refusals_and_the_transcrip
 
 
 async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_what_landed(
-        server: FakeChatServer, journal: Journal) -> None:
-    server.add(calls(("call_1", "send_email", {"to": "ada", "body": "first"}),
-                     ("call_2", "slow_send", {"to": "bob"}),
-                     ("call_3", "lookup_price", {"item": "tea"})))
+    server: FakeChatServer, journal: Journal
+) -> None:
+    server.add(
+        calls(
+            ("call_1", "send_email", {"to": "ada", "body": "first"}),
+            ("call_2", "slow_send", {"to": "bob"}),
+            ("call_3", "lookup_price", {"item": "tea"}),
+        )
+    )
     sup = Supervisor(journal, [], GrantSpec(), grace=10)
     seen: list[dict[str, Any]] = []
     async with model(server) as m:
@@ -347,11 +376,14 @@ async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_wha
     assert len(server.rejected) == 1
     restored_calls = [i for i in restored if i.get("type") == "function_call"]
     assert [(c["call_id"], c["name"], json.loads(c["arguments"])) for c in restored_calls] == [
-        ("call_1", "send_email", {"to": "ada", "body": "first"}), ("call_2", "slow_send", {"to": "bob"})]
+        ("call_1", "send_email", {"to": "ada", "body": "first"}),
+        ("call_2", "slow_send", {"to": "bob"}),
+    ]
 
 
 async def test_stop_cancels_a_runner_run_task_and_the_journal_restores_its_turn(
-        server: FakeChatServer, journal: Journal) -> None:
+    server: FakeChatServer, journal: Journal
+) -> None:
     server.add(calls(("call_1", "slow_send", {"to": "ada"})))
     sup = Supervisor(journal, [], GrantSpec(), grace=10)
     async with model(server) as m:
@@ -376,15 +408,17 @@ async def test_stop_cancels_a_runner_run_task_and_the_journal_restores_its_turn(
 
 
 async def test_a_session_rewritten_with_the_reconciled_history_runs_on(
-        server: FakeChatServer, journal: Journal) -> None:
+    server: FakeChatServer, journal: Journal
+) -> None:
     server.add(calls(("call_1", "send_email", {"to": "ada", "body": "hi"}), ("call_2", "slow_send", {"to": "bob"})))
     sup = Supervisor(journal, [], GrantSpec(), grace=10)
     session = SQLiteSession("conversation-1")
     async with model(server) as m:
         fenced = openai_agents.fence(agent_with(m, send_email, slow_send), sup)
         async with sup:
-            task = asyncio.ensure_future(Runner.run(fenced, "Mail Ada and Bob.", session=session,
-                                                    run_config=ONE_AT_A_TIME))
+            task = asyncio.ensure_future(
+                Runner.run(fenced, "Mail Ada and Bob.", session=session, run_config=ONE_AT_A_TIME)
+            )
             openai_agents.stop_with(sup, task)
             await GATE["entered"].wait()
             stopping = asyncio.ensure_future(sup.stop("not now"))
@@ -433,13 +467,17 @@ async def test_reconcile_history_answers_each_call_once_and_drops_orphans(journa
 
 
 async def test_the_sdks_approval_pauses_irreversible_tools_and_an_approved_call_meets_the_fence(
-        server: FakeChatServer, journal: Journal) -> None:
-    server.add(calls(("call_1", "send_email", {"to": "ada", "body": "hi"}),
-                     ("call_2", "lookup_price", {"item": "tea"})), say("Done."))
+    server: FakeChatServer, journal: Journal
+) -> None:
+    server.add(
+        calls(("call_1", "send_email", {"to": "ada", "body": "hi"}), ("call_2", "lookup_price", {"item": "tea"})),
+        say("Done."),
+    )
     sup = Supervisor(journal, [], GrantSpec())
     async with model(server) as m:
-        fenced = openai_agents.fence(agent_with(m, send_email, lookup_price), sup,
-                                     policy={"lookup_price": "read_only"}, approve="irreversible")
+        fenced = openai_agents.fence(
+            agent_with(m, send_email, lookup_price), sup, policy={"lookup_price": "read_only"}, approve="irreversible"
+        )
         paused = await Runner.run(fenced, "Mail Ada.")
         [asked] = paused.interruptions
         assert asked.tool_name == "send_email" and OUTBOX == []
@@ -472,16 +510,21 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "openai_agents_note
 
 
 async def test_the_example_runs_against_the_loopback_model(
-        server: FakeChatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    server: FakeChatServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = importlib.util.spec_from_file_location("openai_agents_notes", EXAMPLE)
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "openai_agents_notes", example)
     spec.loader.exec_module(example)
     monkeypatch.setattr(example, "NOTES", tmp_path / "notes")
-    server.add(calls(("call_1", "write_note", {"name": "plan", "text": "ship it"}),
-                     ("call_2", "send_summary", {"to": "ada", "summary": "plan written"})), say("All done."))
+    server.add(
+        calls(
+            ("call_1", "write_note", {"name": "plan", "text": "ship it"}),
+            ("call_2", "send_summary", {"to": "ada", "summary": "plan written"}),
+        ),
+        say("All done."),
+    )
     async with model(server) as m:
         history = await example.main("Write the plan and tell Ada.", m, str(tmp_path / "notes.db"))
     printed = capsys.readouterr().out
@@ -489,4 +532,6 @@ async def test_the_example_runs_against_the_loopback_model(
     assert "completed: 2 done, 0 interrupted, 0 in flight, 1 undoable" in printed
     assert (tmp_path / "notes" / "plan.md").read_text() == "ship it"
     assert [i["output"] for i in history if i.get("type") == "function_call_output"] == [
-        '{"name": "plan", "chars": 7}', "sent to ada"]
+        '{"name": "plan", "chars": 7}',
+        "sent to ada",
+    ]

@@ -59,34 +59,48 @@ def content_text(content: str | list[dict[str, Any]]) -> str:
 
 
 async def test_the_sdks_mcp_server_stdio_goes_through_the_proxy_and_a_revoke_refuses_the_next_call(
-        tmp_path: Path, server: FakeChatServer) -> None:
+    tmp_path: Path, server: FakeChatServer
+) -> None:
     state = tmp_path / "fixture-state"
     state.mkdir()
     fixture = FixtureServer(state)
     task = proxy_task(tmp_path, fixture.entry(), OVERLAY)
     journal = tmp_path / "proxy.db"
-    params = {"command": sys.executable, "args": ["-m", "agentstop", "mcp-proxy", "--task", str(task)],
-              "env": {"PYTHONPATH": child_env()["PYTHONPATH"]}, "cwd": str(tmp_path)}
-    server.add(write("call_1", "plan", "ship it"), say("Written."), write("call_2", "late", "too late"),
-               say("I was stopped."))
-    async with (AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=30) as client,
-                MCPServerStdio(params, name="agentstop", client_session_timeout_seconds=30) as proxy):
-        agent = Agent("notes", instructions="Keep notes.", mcp_servers=[proxy],
-                      model=OpenAIChatCompletionsModel("fake-model", client))
+    params = {
+        "command": sys.executable,
+        "args": ["-m", "agentstop", "mcp-proxy", "--task", str(task)],
+        "env": {"PYTHONPATH": child_env()["PYTHONPATH"]},
+        "cwd": str(tmp_path),
+    }
+    server.add(
+        write("call_1", "plan", "ship it"), say("Written."), write("call_2", "late", "too late"), say("I was stopped.")
+    )
+    async with (
+        AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=30) as client,
+        MCPServerStdio(params, name="agentstop", client_session_timeout_seconds=30) as proxy,
+    ):
+        agent = Agent(
+            "notes",
+            instructions="Keep notes.",
+            mcp_servers=[proxy],
+            model=OpenAIChatCompletionsModel("fake-model", client),
+        )
         listed = {t.name for t in await proxy.list_tools()}
         assert {"fixture__write_note", "fixture__read_note"} <= listed
 
         first = await Runner.run(agent, "Write the plan down.")
         session, _ = await latest(journal)
         revoked = await anyio.to_thread.run_sync(
-            lambda: agentstop.revoke(journal, session.session_id, by="the on-call engineer", reason="wrong goal"))
+            lambda: agentstop.revoke(journal, session.session_id, by="the on-call engineer", reason="wrong goal")
+        )
         assert revoked
         await wait_for(lambda: stopped(journal), "the proxy's session to stop")
         second = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": "One more."}])
 
     assert first.final_output == "Written." and second.final_output == "I was stopped."
-    answers = {m["tool_call_id"]: content_text(m["content"]) for m in server.received[-1].messages
-               if m["role"] == "tool"}
+    answers = {
+        m["tool_call_id"]: content_text(m["content"]) for m in server.received[-1].messages if m["role"] == "tool"
+    }
     assert json.loads(answers["call_1"]) == {"written": "plan"}
     assert answers["call_2"] == "refused: grant revoked by the on-call engineer; nothing was sent"
     assert [c["args"]["name"] for c in fixture.calls()] == ["plan"]  # nothing else reached the server

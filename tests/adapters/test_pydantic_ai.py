@@ -99,8 +99,9 @@ async def _park(args: Any, ctx: agentstop.ToolContext) -> None:
 class AfterTheHeldCommit(AbstractCapability[Any]):
     """Lets `parked_note` reach the fence only once `held_note` is committing: c1 is held_note, c2 parked_note."""
 
-    async def before_tool_execute(self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition,
-                                  args: ValidatedToolArgs) -> ValidatedToolArgs:
+    async def before_tool_execute(
+        self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition, args: ValidatedToolArgs
+    ) -> ValidatedToolArgs:
         if call.tool_name == "parked_note":
             await HOLD.commit_entered.wait()
         return args
@@ -119,9 +120,12 @@ def notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def two_notes_then_done(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     """One turn with two calls (a held commit, a parked prepare), then an answer."""
     if not any(isinstance(m, ModelResponse) for m in messages):
-        return ModelResponse(parts=[ToolCallPart("held_note", {"path": "one.txt", "text": "one"}, tool_call_id="t1"),
-                                    ToolCallPart("parked_note", {"path": "two.txt", "text": "two"},
-                                                 tool_call_id="t2")])
+        return ModelResponse(
+            parts=[
+                ToolCallPart("held_note", {"path": "one.txt", "text": "one"}, tool_call_id="t1"),
+                ToolCallPart("parked_note", {"path": "two.txt", "text": "two"}, tool_call_id="t2"),
+            ]
+        )
     return ModelResponse(parts=[TextPart("done")])
 
 
@@ -154,8 +158,14 @@ def assert_valid(messages: Sequence[ModelMessage]) -> None:
 def agentstop_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "agentstop", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 async def held_and_parked() -> None:
@@ -168,11 +178,15 @@ async def held_and_parked() -> None:
 
 
 async def test_cancelling_the_run_mid_commit_lets_the_commit_land_and_discards_the_call_before_the_fence(
-        tmp_path: Path, notes: Path) -> None:
+    tmp_path: Path, notes: Path
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*"]))
-        agent = Agent(FunctionModel(two_notes_then_done), tools=[held_note, parked_note],
-                      capabilities=[fence.Fence(sup), AfterTheHeldCommit()])
+        agent = Agent(
+            FunctionModel(two_notes_then_done),
+            tools=[held_note, parked_note],
+            capabilities=[fence.Fence(sup), AfterTheHeldCommit()],
+        )
         async with agentstop.bind(sup):
             run = asyncio.ensure_future(agent.run("Write two notes."))
             await held_and_parked()
@@ -184,7 +198,9 @@ async def test_cancelling_the_run_mid_commit_lets_the_commit_land_and_discards_t
         calls = await journal.calls(sup.session_id)
         report = await Report.from_journal(journal, sup.session_id)
         assert [(c.call_id, c.tool, c.state) for c in calls] == [
-            ("c1", "held_note", CallState.COMMITTED), ("c2", "parked_note", CallState.DISCARDED)]
+            ("c1", "held_note", CallState.COMMITTED),
+            ("c2", "parked_note", CallState.DISCARDED),
+        ]
         assert (len(report.done), len(report.interrupted), len(report.in_flight), len(report.undoable)) == (1, 1, 0, 1)
         assert HOLD.commit_finished and not HOLD.commit_interrupted, "the tool body ran whole"
         assert (notes / "one.txt").read_text() == "one" and not (notes / "two.txt").exists()
@@ -198,8 +214,7 @@ async def test_cancelling_the_run_mid_commit_lets_the_commit_land_and_discards_t
 # -- (2) a run after Stop -----------------------------------------------------------------------------
 
 
-async def test_a_run_after_stop_completes_with_every_call_answered_by_the_refusal(tmp_path: Path,
-                                                                                  notes: Path) -> None:
+async def test_a_run_after_stop_completes_with_every_call_answered_by_the_refusal(tmp_path: Path, notes: Path) -> None:
     shouted: list[str] = []
 
     async def shout(text: str) -> str:
@@ -212,9 +227,12 @@ async def test_a_run_after_stop_completes_with_every_call_answered_by_the_refusa
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         sent.append(list(messages))
         if len(sent) == 1:
-            return ModelResponse(parts=[
-                ToolCallPart("write_note", {"path": "a.txt", "text": "hello"}, tool_call_id="t1"),
-                ToolCallPart("shout", {"text": "hello"}, tool_call_id="t2")])
+            return ModelResponse(
+                parts=[
+                    ToolCallPart("write_note", {"path": "a.txt", "text": "hello"}, tool_call_id="t1"),
+                    ToolCallPart("shout", {"text": "hello"}, tool_call_id="t2"),
+                ]
+            )
         return ModelResponse(parts=[TextPart("Nothing was done: the session was stopped.")])
 
     async with Journal.open(tmp_path / "j.db") as journal:
@@ -238,7 +256,8 @@ async def test_a_run_after_stop_completes_with_every_call_answered_by_the_refusa
 
 
 async def test_agentstop_stop_from_another_process_cancels_the_run_and_nothing_commits_after_the_revoke(
-        tmp_path: Path, notes: Path) -> None:
+    tmp_path: Path, notes: Path
+) -> None:
     path = tmp_path / "j.db"
     third_note = asyncio.Event()
     turns = 0
@@ -249,8 +268,9 @@ async def test_agentstop_stop_from_another_process_cancels_the_run_and_nothing_c
         turns += 1
         if turns > 3:
             third_note.set()
-        return ModelResponse(parts=[ToolCallPart("write_note", {"path": f"n{turns}.txt", "text": "x"},
-                                                 tool_call_id=f"t{turns}")])
+        return ModelResponse(
+            parts=[ToolCallPart("write_note", {"path": f"n{turns}.txt", "text": "x"}, tool_call_id=f"t{turns}")]
+        )
 
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*"]))
@@ -260,7 +280,8 @@ async def test_agentstop_stop_from_another_process_cancels_the_run_and_nothing_c
             with anyio.fail_after(30):
                 await third_note.wait()
             stop = await anyio.to_thread.run_sync(
-                lambda: agentstop_cli("stop", "--journal", path, "--session", sup.session_id))
+                lambda: agentstop_cli("stop", "--journal", path, "--session", sup.session_id)
+            )
             assert stop.returncode == 0, stop.stderr
             with anyio.fail_after(30), pytest.raises(RunCancelled) as cancelled:
                 await run
@@ -272,8 +293,9 @@ async def test_agentstop_stop_from_another_process_cancels_the_run_and_nothing_c
     [revoked] = [e.seq for e in events if e.kind == "revoked"]
     assert [e for e in events if e.kind == CallState.COMMITTING and e.seq > revoked] == []
     assert report.session.status == "stopped"
-    assert sorted(i.call_id for i in (*report.done, *report.interrupted, *report.in_flight)) == \
-        sorted(c.call_id for c in calls)
+    assert sorted(i.call_id for i in (*report.done, *report.interrupted, *report.in_flight)) == sorted(
+        c.call_id for c in calls
+    )
     assert {f"n{i}.txt" for i in range(1, len(report.done) + 1)} == {p.name for p in notes.iterdir()}
     assert_valid(reconciled)
 
@@ -281,12 +303,16 @@ async def test_agentstop_stop_from_another_process_cancels_the_run_and_nothing_c
 # -- (4) the history after a cancel ------------------------------------------------------------------------
 
 
-async def test_reconciled_history_answers_every_call_once_with_what_the_journal_says(tmp_path: Path,
-                                                                                      notes: Path) -> None:
+async def test_reconciled_history_answers_every_call_once_with_what_the_journal_says(
+    tmp_path: Path, notes: Path
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec(scopes=["notes:*"]))
-        agent = Agent(FunctionModel(two_notes_then_done), tools=[held_note, parked_note],
-                      capabilities=[fence.Fence(sup), AfterTheHeldCommit()])
+        agent = Agent(
+            FunctionModel(two_notes_then_done),
+            tools=[held_note, parked_note],
+            capabilities=[fence.Fence(sup), AfterTheHeldCommit()],
+        )
         async with agentstop.bind(sup):
             run = asyncio.ensure_future(agent.run("Write two notes."))
             await held_and_parked()
@@ -308,9 +334,11 @@ async def test_reconciled_history_answers_every_call_once_with_what_the_journal_
                 return ModelResponse(parts=[TextPart("one note was written; the other was not")])
 
             resumed = await Agent(FunctionModel(reader), capabilities=[fence.Fence(sup)]).run(
-                "What happened?", message_history=settled)
+                "What happened?", message_history=settled
+            )
             await Agent(FunctionModel(reader), capabilities=[fence.Fence(sup)]).run(
-                "What happened?", message_history=history)
+                "What happened?", message_history=history
+            )
 
     assert answers(history) == {"t1": [], "t2": []}, "the cancelled run's history leaves both calls unanswered"
     now = answers(while_committing)
@@ -330,7 +358,8 @@ async def test_reconciled_history_answers_every_call_once_with_what_the_journal_
 
 
 async def test_a_plain_tool_is_fenced_by_policy_undone_by_its_compensation_and_replayed_by_its_call_id(
-        tmp_path: Path, notes: Path) -> None:
+    tmp_path: Path, notes: Path
+) -> None:
     issued: list[str] = []
 
     async def post(text: str) -> str:
@@ -359,14 +388,18 @@ async def test_a_plain_tool_is_fenced_by_policy_undone_by_its_compensation_and_r
 
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [], GrantSpec())
-        agent = Agent(FunctionModel(model), tools=[post],
-                      capabilities=[fence.Fence(sup, policy={"post": "compensable"}, compensate={"post": unpost})])
+        agent = Agent(
+            FunctionModel(model),
+            tools=[post],
+            capabilities=[fence.Fence(sup, policy={"post": "compensable"}, compensate={"post": unpost})],
+        )
         async with agentstop.bind(sup):
             first = await agent.run("Post hello.")
             # The same conversation makes the same call again (a durable engine replaying the run,
             # a history resumed with the call still open): the recorded output, not a second post.
-            replayed = await agent.run("Post hello.", conversation_id=first.conversation_id,
-                                       model=FunctionModel(replay))
+            replayed = await agent.run(
+                "Post hello.", conversation_id=first.conversation_id, model=FunctionModel(replay)
+            )
             [undone] = await sup.undo_all()
         calls = await journal.calls(sup.session_id)
 
@@ -378,7 +411,8 @@ async def test_a_plain_tool_is_fenced_by_policy_undone_by_its_compensation_and_r
 
 
 async def test_pydantic_ais_approval_defers_the_call_before_the_fence_and_the_approved_call_runs_once(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     sent: list[str] = []
 
     async def send(to: str) -> str:
@@ -399,8 +433,9 @@ async def test_pydantic_ais_approval_defers_the_call_before_the_fence_and_the_ap
         async with agentstop.bind(sup):
             asked = await agent.run("Send Ada the note.")
             before = await journal.calls(sup.session_id)
-            approved = await agent.run(message_history=asked.all_messages(),
-                                       deferred_tool_results=DeferredToolResults(approvals={"s1": True}))
+            approved = await agent.run(
+                message_history=asked.all_messages(), deferred_tool_results=DeferredToolResults(approvals={"s1": True})
+            )
         after = await journal.calls(sup.session_id)
 
     assert isinstance(asked.output, DeferredToolRequests) and before == [], "asking is not a call: nothing journaled"

@@ -92,8 +92,9 @@ def command(*args: str | os.PathLike[str]) -> list[str]:
 
 def as_process(*args: str | os.PathLike[str]) -> Result:
     """The command as a real `python -m agentstop` process."""
-    proc = subprocess.run(command(*args), capture_output=True, text=True, env=child_env(),
-                          timeout=COMMAND_TIMEOUT, check=False)
+    proc = subprocess.run(
+        command(*args), capture_output=True, text=True, env=child_env(), timeout=COMMAND_TIMEOUT, check=False
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -111,8 +112,13 @@ class Child:
 
     def __init__(self, journal: Path, *args: str | os.PathLike[str]) -> None:
         self.journal = journal
-        self.proc = subprocess.Popen(command("run", *args, "--headless", "--json", "--journal", journal),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+        self.proc = subprocess.Popen(
+            command("run", *args, "--headless", "--json", "--journal", journal),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
 
     @property
     def pid(self) -> int:
@@ -126,8 +132,9 @@ class Child:
         stdout, stderr = self.proc.communicate(timeout=timeout)
         return Result(self.proc.returncode, stdout, stderr)
 
-    def wait_until(self, what: str, predicate: Callable[[SessionRecord, list[CallRecord]], bool],
-                   timeout: float = 10.0) -> tuple[SessionRecord, list[CallRecord]]:
+    def wait_until(
+        self, what: str, predicate: Callable[[SessionRecord, list[CallRecord]], bool], timeout: float = 10.0
+    ) -> tuple[SessionRecord, list[CallRecord]]:
         """Poll the journal until `predicate(session, calls)` holds; fail after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:

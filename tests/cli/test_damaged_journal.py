@@ -43,8 +43,9 @@ def _one_damage_line(result: Result) -> None:
 
 
 @pytest.mark.parametrize("args", [("report",), ("sessions",), ("undo", "--all"), ("report", "--json")])
-def test_reading_a_damaged_journal_ends_at_once_in_one_line_and_writes_nothing(damaged: Path,
-                                                                                args: tuple[str, ...]) -> None:
+def test_reading_a_damaged_journal_ends_at_once_in_one_line_and_writes_nothing(
+    damaged: Path, args: tuple[str, ...]
+) -> None:
     before = _digest(damaged)
     # As a real process: a reader thread left open used to keep it from ever exiting.
     _one_damage_line(as_process(*args, "--journal", damaged))

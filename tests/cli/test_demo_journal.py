@@ -58,8 +58,9 @@ def test_with_no_journal_yet_the_reading_commands_read_the_last_demos(user_data:
     assert sessions.code == 0 and "One file" in sessions.stdout
 
 
-def test_a_missing_journal_is_one_line_exit_2_naming_the_demos(user_data: Path, demo_journal: Path,
-                                                                 tmp_path: Path) -> None:
+def test_a_missing_journal_is_one_line_exit_2_naming_the_demos(
+    user_data: Path, demo_journal: Path, tmp_path: Path
+) -> None:
     remember_demo_journal(demo_journal)
     missing = tmp_path / "nowhere.db"
 
@@ -68,12 +69,14 @@ def test_a_missing_journal_is_one_line_exit_2_naming_the_demos(user_data: Path, 
     assert result.code == 2
     assert result.stderr.strip() == (
         f"agentstop: no journal at {missing}. Run a task first (agentstop run TASK.yaml --headless), or pass the "
-        f"journal's path with --journal; the last demo's journal is {demo_journal}.")
+        f"journal's path with --journal; the last demo's journal is {demo_journal}."
+    )
     assert not missing.exists()
 
 
-def test_the_per_user_journal_wins_once_it_exists(user_data: Path, demo_journal: Path, tmp_path: Path,
-                                                  files: Path) -> None:
+def test_the_per_user_journal_wins_once_it_exists(
+    user_data: Path, demo_journal: Path, tmp_path: Path, files: Path
+) -> None:
     remember_demo_journal(demo_journal)
     task = tmp_path / "other.yaml"
     task.write_text(TASK.replace("One file", "Another file"))

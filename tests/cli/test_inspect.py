@@ -32,8 +32,11 @@ def run_stopped(journal: Path) -> dict[str, Any]:
 
 
 def call_id(report: dict[str, Any], name: str) -> str:
-    [item] = [i for i in report["done"] + report["interrupted"] + report["in_flight"]
-              if i["args"].get("name", i["tool"]) == name]
+    [item] = [
+        i
+        for i in report["done"] + report["interrupted"] + report["in_flight"]
+        if i["args"].get("name", i["tool"]) == name
+    ]
     return str(item["call_id"])
 
 
@@ -41,8 +44,9 @@ def assert_no_journal_message(result: Result, path: Path) -> None:
     assert result.code == 2, result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"agentstop: no journal at {path}. Run a task first (agentstop run TASK.yaml "
-                                    "--headless)")
+    assert result.stderr.startswith(
+        f"agentstop: no journal at {path}. Run a task first (agentstop run TASK.yaml --headless)"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -114,16 +118,19 @@ def test_report_of_an_unknown_session_exits_2_naming_it(invoke: Invoke, files: P
 
     assert result.code == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"agentstop: journal {journal_path}: no session '20200101T000000-abcdef'. "
-                                     "List the sessions with `agentstop sessions` and pass one of their ids, "
-                                     "or 'latest'.")
+    assert result.stderr.strip() == (
+        f"agentstop: journal {journal_path}: no session '20200101T000000-abcdef'. "
+        "List the sessions with `agentstop sessions` and pass one of their ids, "
+        "or 'latest'."
+    )
 
 
 # -- sessions ------------------------------------------------------------------------------------
 
 
-def test_sessions_lists_each_session_with_how_it_ended(invoke: Invoke, files: Path, journal_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sessions_lists_each_session_with_how_it_ended(
+    invoke: Invoke, files: Path, journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = run_quick(journal_path)["session"]["id"]
     second = run_stopped(journal_path)["session"]["id"]
     monkeypatch.setenv("COLUMNS", "200")
@@ -140,8 +147,9 @@ def test_sessions_lists_each_session_with_how_it_ended(invoke: Invoke, files: Pa
     assert second in second_head and "stopped by user" in second_head
 
 
-def test_sessions_shows_whole_ids_in_an_80_column_terminal(files: Path, journal_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sessions_shows_whole_ids_in_an_80_column_terminal(
+    files: Path, journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     session_id = run_quick(journal_path)["session"]["id"]
     monkeypatch.setenv("COLUMNS", "80")
 
@@ -151,8 +159,7 @@ def test_sessions_shows_whole_ids_in_an_80_column_terminal(files: Path, journal_
     assert "Write the release files at once" in result.stdout
 
 
-def test_sessions_json_lists_sessions_with_their_bucket_counts(invoke: Invoke, files: Path,
-                                                               journal_path: Path) -> None:
+def test_sessions_json_lists_sessions_with_their_bucket_counts(invoke: Invoke, files: Path, journal_path: Path) -> None:
     first = run_quick(journal_path)["session"]
     second = run_stopped(journal_path)["session"]
 
@@ -162,16 +169,28 @@ def test_sessions_json_lists_sessions_with_their_bucket_counts(invoke: Invoke, f
     listed = result.json()
     assert [s["id"] for s in listed] == [first["id"], second["id"]]
     assert {k: listed[0][k] for k in ("status", "done", "interrupted", "in_flight", "undoable")} == {
-        "status": "completed", "done": 5, "interrupted": 0, "in_flight": 0, "undoable": 3}
+        "status": "completed",
+        "done": 5,
+        "interrupted": 0,
+        "in_flight": 0,
+        "undoable": 3,
+    }
     assert {k: listed[1][k] for k in ("status", "stopped_by", "done", "interrupted", "in_flight", "undoable")} == {
-        "status": "stopped", "stopped_by": "user", "done": 1, "interrupted": 1, "in_flight": 0, "undoable": 1}
+        "status": "stopped",
+        "stopped_by": "user",
+        "done": 1,
+        "interrupted": 1,
+        "in_flight": 0,
+        "undoable": 1,
+    }
 
 
 # -- undo ----------------------------------------------------------------------------------------
 
 
-def test_undo_all_removes_the_files_and_prints_one_line_per_call(invoke: Invoke, files: Path,
-                                                                 journal_path: Path) -> None:
+def test_undo_all_removes_the_files_and_prints_one_line_per_call(
+    invoke: Invoke, files: Path, journal_path: Path
+) -> None:
     ran = run_quick(journal_path)
     assert written(files) == {"notes", "summary", "changelog"}
 
@@ -190,7 +209,10 @@ def test_undo_all_removes_the_files_and_prints_one_line_per_call(invoke: Invoke,
     after = invoke("report", journal_path, "--json").json()
     assert after["undoable"] == []
     assert {i["args"]["name"]: i["state"] for i in after["done"] if i["tool"] == "write_file"} == {
-        "notes": "compensated", "summary": "compensated", "changelog": "compensated"}
+        "notes": "compensated",
+        "summary": "compensated",
+        "changelog": "compensated",
+    }
 
     again = invoke("undo", journal_path, "--all")
     assert again.code == 0
@@ -198,8 +220,7 @@ def test_undo_all_removes_the_files_and_prints_one_line_per_call(invoke: Invoke,
     assert again.stderr.strip() == "nothing to undo"
 
 
-def test_undo_skips_calls_that_cannot_be_undone_and_says_why(invoke: Invoke, files: Path,
-                                                              journal_path: Path) -> None:
+def test_undo_skips_calls_that_cannot_be_undone_and_says_why(invoke: Invoke, files: Path, journal_path: Path) -> None:
     ran = run_quick(journal_path)
     publish, listing, notes = call_id(ran, "publish"), call_id(ran, "list_files"), call_id(ran, "notes")
 
@@ -209,10 +230,12 @@ def test_undo_skips_calls_that_cannot_be_undone_and_says_why(invoke: Invoke, fil
     lines = result.stdout.splitlines()
     assert len(lines) == 3
     assert re.fullmatch(rf"undone +{notes} write_file: undone", lines[2])
-    assert any(re.fullmatch(rf"skipped +{publish} publish: irreversible: post a correction by hand", line)
-               for line in lines), lines
-    assert any(re.fullmatch(rf"skipped +{listing} list_files: read-only: nothing to undo", line)
-               for line in lines), lines
+    assert any(
+        re.fullmatch(rf"skipped +{publish} publish: irreversible: post a correction by hand", line) for line in lines
+    ), lines
+    assert any(re.fullmatch(rf"skipped +{listing} list_files: read-only: nothing to undo", line) for line in lines), (
+        lines
+    )
     assert (files / "published.log").read_text() == "v1.0 is out\n"
     assert written(files) == {"summary", "changelog"}
 
@@ -224,8 +247,7 @@ def test_undo_of_a_call_that_never_landed_is_skipped(invoke: Invoke, files: Path
     result = invoke("undo", journal_path, secret)
 
     assert result.code == 0, result.stderr
-    assert re.fullmatch(rf"skipped +{secret} write_file: never reached the world: nothing to undo\n",
-                        result.stdout)
+    assert re.fullmatch(rf"skipped +{secret} write_file: never reached the world: nothing to undo\n", result.stdout)
     assert written(files) == names(ran["done"]) == {"release-1"}
 
 
@@ -239,8 +261,9 @@ def test_undo_needs_either_all_or_call_ids(invoke: Invoke, journal_path: Path, a
     assert "pass either --all or one or more CALL_IDs (e.g. c3 c5)" in result.stderr
 
 
-def test_undo_of_an_unknown_session_or_call_exits_2_with_the_message(invoke: Invoke, files: Path,
-                                                                     journal_path: Path) -> None:
+def test_undo_of_an_unknown_session_or_call_exits_2_with_the_message(
+    invoke: Invoke, files: Path, journal_path: Path
+) -> None:
     session_id = run_quick(journal_path)["session"]["id"]
 
     no_session = invoke("undo", journal_path, "--session", "nope", "--all")
@@ -261,8 +284,9 @@ def test_undo_on_a_missing_journal_says_to_run_a_task_first(invoke: Invoke, tmp_
 # -- stop of a session that already ended ------------------------------------------------------
 
 
-def test_stop_of_an_ended_session_says_there_is_nothing_to_revoke(invoke: Invoke, files: Path,
-                                                                  journal_path: Path) -> None:
+def test_stop_of_an_ended_session_says_there_is_nothing_to_revoke(
+    invoke: Invoke, files: Path, journal_path: Path
+) -> None:
     session_id = run_quick(journal_path)["session"]["id"]
 
     result = invoke("stop", journal_path, "--session", session_id)
@@ -270,7 +294,8 @@ def test_stop_of_an_ended_session_says_there_is_nothing_to_revoke(invoke: Invoke
     assert result.code == 0, result.stderr
     assert result.stderr.strip() == (
         f"session {session_id} (Write the release files at once) already ended (completed); nothing to revoke. "
-        "The stop is journaled: a resume of it already starting ends before it commits anything.")
+        "The stop is journaled: a resume of it already starting ends before it commits anything."
+    )
     assert invoke("report", journal_path, "--json").json()["session"]["revoked_at"] is None
 
 

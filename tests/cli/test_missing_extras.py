@@ -30,8 +30,14 @@ main(sys.argv[1:])
 
 
 def without_mcp(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", RUN_WITHOUT_MCP, *map(str, args)], capture_output=True, text=True,
-                          env=child_env(), timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", RUN_WITHOUT_MCP, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
 
 
 PROXY = """\
@@ -62,8 +68,9 @@ def test_mcp_proxy_without_the_mcp_extra_is_one_line_with_the_install_command(tm
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().startswith("agentstop: agentstop mcp-proxy needs agentstop's mcp extra, which is "
-                                            "not installed (no module named ")
+    assert result.stderr.strip().startswith(
+        "agentstop: agentstop mcp-proxy needs agentstop's mcp extra, which is not installed (no module named "
+    )
     assert result.stderr.strip().endswith("pip install 'agentstop[mcp]'")
     assert len(result.stderr.strip().splitlines()) == 1
 

@@ -52,7 +52,8 @@ def page_limit(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
 
 @pytest.mark.parametrize("pages", [1, 4, 8, 11, 14, 17, 20, 24])
 def test_a_full_disk_at_any_write_of_a_run_is_one_line_saying_the_fence_held(
-        files: Path, journal_path: Path, page_limit: Callable[[int], None], pages: int) -> None:
+    files: Path, journal_path: Path, page_limit: Callable[[int], None], pages: int
+) -> None:
     page_limit(pages)
     result = in_process("run", TASKS / "quick.yaml", "--headless", "--journal", journal_path)
     if result.code == 2:
@@ -66,16 +67,19 @@ def test_a_full_disk_at_any_write_of_a_run_is_one_line_saying_the_fence_held(
     assert report.code in (0, 2), report
 
 
-def test_a_full_disk_during_migration_is_one_line(files: Path, journal_path: Path,
-                                                  page_limit: Callable[[int], None]) -> None:
+def test_a_full_disk_during_migration_is_one_line(
+    files: Path, journal_path: Path, page_limit: Callable[[int], None]
+) -> None:
     page_limit(1)
-    line = _one_line(in_process("run", TASKS / "quick.yaml", "--headless", "--journal", journal_path),
-                     "the disk is full")
+    line = _one_line(
+        in_process("run", TASKS / "quick.yaml", "--headless", "--journal", journal_path), "the disk is full"
+    )
     assert "sqlite3" not in line
 
 
-def test_a_full_disk_when_stop_revokes_is_one_line(files: Path, journal_path: Path,
-                                                   page_limit: Callable[[int], None]) -> None:
+def test_a_full_disk_when_stop_revokes_is_one_line(
+    files: Path, journal_path: Path, page_limit: Callable[[int], None]
+) -> None:
     assert in_process("run", TASKS / "quick.yaml", "--headless", "--journal", journal_path).code == 0
     conn = sqlite3.connect(journal_path, isolation_level=None)  # a running session to revoke, as `stop` finds it
     conn.execute("UPDATE sessions SET status = 'running', pid = NULL, host = 'elsewhere'")

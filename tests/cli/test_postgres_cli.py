@@ -46,6 +46,7 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
 
 def read(target: str | Path, fn: Callable[[Journal], Awaitable[T]]) -> T:
     """`fn(journal)` on a read-only journal, from sync test code."""
+
     async def go() -> T:
         async with Journal.open(target, readonly=True) as j:
             return await fn(j)
@@ -74,8 +75,9 @@ def grantless(value: Any) -> Any:
 # -- run, sessions, report, undo -------------------------------------------------------------------------
 
 
-def test_a_run_on_postgres_is_listed_and_reported_like_one_on_sqlite(invoke: Invoke, files: Path, pg_url: str,
-                                                                    postgres: PostgresServer) -> None:
+def test_a_run_on_postgres_is_listed_and_reported_like_one_on_sqlite(
+    invoke: Invoke, files: Path, pg_url: str, postgres: PostgresServer
+) -> None:
     run = in_process("run", QUICK, "--headless", "--json", "--journal", pg_url)
     assert run.code == 0, run.stderr
     sid = run.json()["session"]["id"]
@@ -89,8 +91,15 @@ def test_a_run_on_postgres_is_listed_and_reported_like_one_on_sqlite(invoke: Inv
     [row] = listed.json()
     assert row["id"] == sid
     assert {k: row[k] for k in ("status", "host", "pid", "live", "done", "interrupted", "in_flight", "undoable")} == {
-        "status": "completed", "host": socket.gethostname(), "pid": row["pid"], "live": False,
-        "done": 5, "interrupted": 0, "in_flight": 0, "undoable": 3}
+        "status": "completed",
+        "host": socket.gethostname(),
+        "pid": row["pid"],
+        "live": False,
+        "done": 5,
+        "interrupted": 0,
+        "in_flight": 0,
+        "undoable": 3,
+    }
     assert isinstance(row["pid"], int)
     assert report.json() == positional.json() == run.json()
     assert sid in text.stdout
@@ -99,8 +108,9 @@ def test_a_run_on_postgres_is_listed_and_reported_like_one_on_sqlite(invoke: Inv
     no_secret(postgres, run, listed, report, positional, text)
 
 
-def test_agentstop_journal_and_the_task_file_may_name_a_database(files: Path, tmp_path: Path, pg_url: str,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agentstop_journal_and_the_task_file_may_name_a_database(
+    files: Path, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     in_task = tmp_path / "in-task.yaml"
     in_task.write_text(f"journal: {pg_url}\n" + SLOW.read_text())
     monkeypatch.setenv("AGENTSTOP_JOURNAL", pg_url)
@@ -114,8 +124,9 @@ def test_agentstop_journal_and_the_task_file_may_name_a_database(files: Path, tm
     assert not list(tmp_path.glob("postgres*")), "a URL must never become a file path"
 
 
-def test_a_journal_given_twice_must_be_the_same(files: Path, tmp_path: Path, pg_url: str,
-                                                postgres: PostgresServer) -> None:
+def test_a_journal_given_twice_must_be_the_same(
+    files: Path, tmp_path: Path, pg_url: str, postgres: PostgresServer
+) -> None:
     ran(QUICK, "--journal", pg_url)
 
     same = in_process("report", pg_url, "--journal", pg_url, "--json")
@@ -123,8 +134,9 @@ def test_a_journal_given_twice_must_be_the_same(files: Path, tmp_path: Path, pg_
 
     assert same.code == 0, same.stderr
     assert other.code == 2
-    assert (f"two journals given: {tmp_path / 'other.db'} and --journal {shown(pg_url)}; pass one"
-            in " ".join(other.stderr.split()))
+    assert f"two journals given: {tmp_path / 'other.db'} and --journal {shown(pg_url)}; pass one" in " ".join(
+        other.stderr.split()
+    )
     no_secret(postgres, same, other)
 
 
@@ -154,11 +166,17 @@ class Run:
         self.files = files
         env = child_env()
         env["FIXTURE_FILES_DIR"] = str(files)
-        self.proc = subprocess.Popen(command("run", task, "--headless", "--json", "--journal", url),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            command("run", task, "--headless", "--json", "--journal", url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
     def session(self, committed: int = 1, timeout: float = 15.0) -> SessionRecord:
         """This run's session, once it has committed at least `committed` calls."""
+
         async def mine(j: Journal) -> SessionRecord | None:
             for s in await j.sessions():
                 if s.pid == self.proc.pid:
@@ -204,7 +222,8 @@ def runs(tmp_path: Path) -> Iterator[Callable[[str, Path], Run]]:
 
 @pytest.mark.slow
 def test_stop_by_task_then_all_running_stops_each_remote_session_within_a_second(
-        tmp_path: Path, pg_url: str, postgres: PostgresServer, runs: Callable[[str, Path], Run]) -> None:
+    tmp_path: Path, pg_url: str, postgres: PostgresServer, runs: Callable[[str, Path], Run]
+) -> None:
     other_task = tmp_path / "other.yaml"
     other_task.write_text(LONG.read_text().replace("name: Write a long report", "name: Write another report"))
     first = runs(pg_url, LONG)
@@ -214,8 +233,9 @@ def test_stop_by_task_then_all_running_stops_each_remote_session_within_a_second
 
     fleet = as_process("sessions", "--journal", pg_url, "--json").json()
     nothing = as_process("stop", "--journal", pg_url, "--tool", "publish")
-    by_task = as_process("stop", "--journal", pg_url, "--tool", "WriteFile", "--task", "Write another report",
-                         "--reason", "incident 42")
+    by_task = as_process(
+        "stop", "--journal", pg_url, "--tool", "WriteFile", "--task", "Write another report", "--reason", "incident 42"
+    )
     stopped = time.monotonic()
     second_result = second.finish(timeout=5)
     took_second = time.monotonic() - stopped
@@ -228,24 +248,32 @@ def test_stop_by_task_then_all_running_stops_each_remote_session_within_a_second
 
     host = socket.gethostname()
     assert {(s["id"], s["host"], s["pid"], s["live"]) for s in fleet} == {
-        (one.session_id, host, first.proc.pid, True), (two.session_id, host, second.proc.pid, True)}
+        (one.session_id, host, first.proc.pid, True),
+        (two.session_id, host, second.proc.pid, True),
+    }
     assert nothing.code == 1
-    assert nothing.stderr.startswith(f"agentstop: no running session matches --tool publish in {shown(pg_url)}; "
-                                     "2 running: ")
+    assert nothing.stderr.startswith(
+        f"agentstop: no running session matches --tool publish in {shown(pg_url)}; 2 running: "
+    )
     assert by_task.code == 0, by_task.stderr
     assert by_task.stderr.splitlines()[0] == (
-        f"revoked g2 of session {two.session_id} (Write another report) on {host} pid {second.proc.pid}")
+        f"revoked g2 of session {two.session_id} (Write another report) on {host} pid {second.proc.pid}"
+    )
     assert still.status == "running", "--task selected only the other task's session"
     assert everyone.code == 0, everyone.stderr
     assert everyone.stderr.splitlines()[0] == (
-        f"revoked g1 of session {one.session_id} (Write a long report) on {host} pid {first.proc.pid}")
+        f"revoked g1 of session {one.session_id} (Write a long report) on {host} pid {first.proc.pid}"
+    )
     assert "1 session(s) revoked" in everyone.stderr
     assert took_second < 1.0 and took_first < 1.0, (took_second, took_first)
     for run, result in ((first, first_result), (second, second_result)):
         assert result.code == 1, result.stderr
         report = result.json()
-        assert (report["session"]["status"], report["session"]["stopped_by"],
-                report["session"]["stop_reason"]) == ("stopped", "agentstop stop", "incident 42")
+        assert (report["session"]["status"], report["session"]["stopped_by"], report["session"]["stop_reason"]) == (
+            "stopped",
+            "agentstop stop",
+            "incident 42",
+        )
         assert names(report["done"]) == written(run.files)
         assert 1 <= len(report["done"]) < 30
         assert report["in_flight"] == []
@@ -254,9 +282,15 @@ def test_stop_by_task_then_all_running_stops_each_remote_session_within_a_second
     no_secret(postgres, nothing, by_task, everyone, again, first_result, second_result)
 
 
-@pytest.mark.parametrize("args", [
-    ["--session", "latest", "--all-running"], ["--all-running", "--tool", "x"], ["--session", "latest", "--task", "x"],
-], ids=["session+all", "all+tool", "session+task"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--session", "latest", "--all-running"],
+        ["--all-running", "--tool", "x"],
+        ["--session", "latest", "--task", "x"],
+    ],
+    ids=["session+all", "all+tool", "session+task"],
+)
 def test_stop_selectors_do_not_mix_with_each_other(tmp_path: Path, args: list[str]) -> None:
     result = in_process("stop", tmp_path / "journal.db", *args)
 
@@ -276,8 +310,9 @@ def test_a_tool_is_known_by_its_name_class_or_import_path() -> None:
 
 
 async def _start_running_session(j: Journal) -> str:
-    await j.create_session("20300101T000000-abcdef", task_name="Still going",
-                           tools=["tests.fixtures.tasks.fixture_tools:WriteFile"])
+    await j.create_session(
+        "20300101T000000-abcdef", task_name="Still going", tools=["tests.fixtures.tasks.fixture_tools:WriteFile"]
+    )
     await j.issue_grant("20300101T000000-abcdef", GrantSpec(tools=["write_file"]))
     return "20300101T000000-abcdef"
 
@@ -292,19 +327,24 @@ def running_session(target: str | Path) -> str:
 
 def reports(target: str | Path, sids: list[str], now: float) -> dict[str, Any]:
     """Per session: its report (grant ids left out) and its events' (call, kind) in order."""
+
     async def go(j: Journal) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for sid in sids:
             events = await j.events(sid)
-            out[sid] = (grantless((await Report.from_journal(j, sid, now=now)).to_json()),
-                        [(e.call_id, e.kind) for e in events], len(Timeline(events)))
+            out[sid] = (
+                grantless((await Report.from_journal(j, sid, now=now)).to_json()),
+                [(e.call_id, e.kind) for e in events],
+                len(Timeline(events)),
+            )
         return out
 
     return read(target, go)
 
 
-def test_journal_copy_sqlite_to_postgres_and_back_keeps_every_report(files: Path, tmp_path: Path, pg_url: str,
-                                                                     postgres: PostgresServer) -> None:
+def test_journal_copy_sqlite_to_postgres_and_back_keeps_every_report(
+    files: Path, tmp_path: Path, pg_url: str, postgres: PostgresServer
+) -> None:
     lite, back = tmp_path / "lite.db", tmp_path / "back.db"
     quick = ran(QUICK, "--journal", lite)["session"]["id"]
     stopped = ran(SLOW, "--stop-after", "0.4", "--journal", lite, code=1)["session"]["id"]
@@ -320,7 +360,10 @@ def test_journal_copy_sqlite_to_postgres_and_back_keeps_every_report(files: Path
     for result in (there, twice, home, home_twice):
         assert result.code == 0, result.stderr
     assert {k: there.json()[k] for k in ("copied", "skipped", "running")} == {
-        "copied": [quick, stopped, still], "skipped": [], "running": [still]}
+        "copied": [quick, stopped, still],
+        "skipped": [],
+        "running": [still],
+    }
     assert f"copied 3 session(s) from {lite} to {shown(pg_url)}" in there.stderr
     assert f"were still running in {lite}: {still}" in " ".join(there.stderr.split())
     assert {k: twice.json()[k] for k in ("copied", "skipped")} == {"copied": [], "skipped": [quick, stopped, still]}
@@ -329,13 +372,13 @@ def test_journal_copy_sqlite_to_postgres_and_back_keeps_every_report(files: Path
     assert home_twice.json()["copied"] == []
     now = time.time()
     assert reports(lite, [quick, stopped, still], now) == reports(pg_url, [quick, stopped, still], now)
-    assert reports(pg_url, [quick, stopped, still, native], now) == reports(back, [quick, stopped, still, native],
-                                                                             now)
+    assert reports(pg_url, [quick, stopped, still, native], now) == reports(back, [quick, stopped, still, native], now)
     no_secret(postgres, there, twice, home, home_twice)
 
 
-def test_journal_copy_remaps_grant_ids_and_commit_seqs_to_the_destinations(files: Path, tmp_path: Path,
-                                                                           pg_url: str) -> None:
+def test_journal_copy_remaps_grant_ids_and_commit_seqs_to_the_destinations(
+    files: Path, tmp_path: Path, pg_url: str
+) -> None:
     lite = tmp_path / "lite.db"
     ran(QUICK, "--journal", pg_url)  # takes grant g1 and the first events in the database
     stopped = ran(SLOW, "--stop-after", "0.4", "--journal", lite, code=1)["session"]["id"]
@@ -419,13 +462,22 @@ async def _create_schema(url: str) -> None:
         pass
 
 
-@pytest.mark.parametrize("args", [
-    ["report", "--json", "--journal"], ["sessions", "--journal"], ["stop", "--all-running", "--journal"],
-    ["undo", "--all", "--journal"], ["run", str(QUICK), "--headless", "--journal"], ["replay", "--journal"],
-    ["journal", "copy"],
-], ids=["report", "sessions", "stop", "undo", "run", "replay", "copy_from"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "--json", "--journal"],
+        ["sessions", "--journal"],
+        ["stop", "--all-running", "--journal"],
+        ["undo", "--all", "--journal"],
+        ["run", str(QUICK), "--headless", "--journal"],
+        ["replay", "--journal"],
+        ["journal", "copy"],
+    ],
+    ids=["report", "sessions", "stop", "undo", "run", "replay", "copy_from"],
+)
 def test_a_database_that_cannot_be_a_journal_is_one_line_and_exit_2(
-        bad: tuple[str, str], args: list[str], files: Path, tmp_path: Path, postgres: PostgresServer) -> None:
+    bad: tuple[str, str], args: list[str], files: Path, tmp_path: Path, postgres: PostgresServer
+) -> None:
     url, problem = bad
     dst = tmp_path / "copy.db"
 
@@ -440,7 +492,8 @@ def test_a_database_that_cannot_be_a_journal_is_one_line_and_exit_2(
 
 
 def test_copying_into_a_database_that_cannot_be_a_journal_is_one_line_and_exit_2(
-        bad: tuple[str, str], files: Path, tmp_path: Path, postgres: PostgresServer) -> None:
+    bad: tuple[str, str], files: Path, tmp_path: Path, postgres: PostgresServer
+) -> None:
     url, problem = bad
     lite = tmp_path / "lite.db"
     ran(QUICK, "--journal", lite)
@@ -453,8 +506,9 @@ def test_copying_into_a_database_that_cannot_be_a_journal_is_one_line_and_exit_2
     no_secret(postgres, result)
 
 
-def test_journal_copy_refuses_to_copy_a_journal_onto_itself(files: Path, tmp_path: Path, pg_url: str,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_journal_copy_refuses_to_copy_a_journal_onto_itself(
+    files: Path, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ran(QUICK, "--journal", tmp_path / "lite.db")
     monkeypatch.chdir(tmp_path)
 
@@ -462,8 +516,10 @@ def test_journal_copy_refuses_to_copy_a_journal_onto_itself(files: Path, tmp_pat
     same_file = in_process("journal", "copy", "lite.db", tmp_path / "lite.db")
 
     assert to_itself.code == same_file.code == 2
-    assert to_itself.stderr.strip() == (f"agentstop: journal copy: SRC and DST are the same journal "
-                                        f"({shown(pg_url)}); nothing to copy. Pass another file or database as DST.")
+    assert to_itself.stderr.strip() == (
+        f"agentstop: journal copy: SRC and DST are the same journal "
+        f"({shown(pg_url)}); nothing to copy. Pass another file or database as DST."
+    )
     assert same_file.stderr.startswith("agentstop: journal copy: SRC and DST are the same journal (lite.db)")
 
 
@@ -474,8 +530,9 @@ def test_journal_copy_of_a_file_that_does_not_exist_says_so_and_creates_nothing(
     into_db = in_process("journal", "copy", missing, pg_url)
 
     assert result.code == into_db.code == 2
-    assert result.stderr.strip() == (f"agentstop: journal {missing}: does not exist. "
-                                     "Check the path, or run a session first.")
+    assert result.stderr.strip() == (
+        f"agentstop: journal {missing}: does not exist. Check the path, or run a session first."
+    )
     assert into_db.stderr == result.stderr
     assert not missing.exists() and not (tmp_path / "dst.db").exists()
     with psycopg.connect(pg_url) as conn:
@@ -504,15 +561,19 @@ def test_task_file_journal_must_be_a_file_or_a_postgresql_url(files: Path, tmp_p
 def test_messages_never_show_a_password() -> None:
     assert shown("postgresql://me:s3cret@db:5432/agents") == "postgresql://me:***@db:5432/agents"
     assert shown("postgresql://db/agents?sslmode=require&password=s3cret") == (
-        "postgresql://db/agents?sslmode=require&password=***")
+        "postgresql://db/agents?sslmode=require&password=***"
+    )
     assert shown("postgresql://me@db/agents") == "postgresql://me@db/agents"
     assert shown(Path("/tmp/j.db")) == "/tmp/j.db"
     assert parse_target("postgresql://db/agents") == "postgresql://db/agents"
     assert parse_target("~/j.db") == Path("~/j.db").expanduser()
 
 
-@pytest.mark.parametrize("args", [["journal"], ["journal", "copy"], ["stop"], ["sessions"]],
-                         ids=["journal", "journal_copy", "stop", "sessions"])
+@pytest.mark.parametrize(
+    "args",
+    [["journal"], ["journal", "copy"], ["stop"], ["sessions"]],
+    ids=["journal", "journal_copy", "stop", "sessions"],
+)
 def test_the_new_commands_and_options_have_help_with_examples(args: list[str]) -> None:
     result = in_process(*args, "--help")
 

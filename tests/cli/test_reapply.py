@@ -29,9 +29,16 @@ NEW = "INSERT INTO customers (name, email, plan) VALUES ('Grace', 'grace.cli@exa
 @pytest.fixture
 def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WorldConfig:
     """The demo's local stores (production database, ledger, origin) published through the world config."""
-    config = WorldConfig(dir=str(tmp_path), mail_api="http://127.0.0.1:9", smtp_port=9, mailbox=str(tmp_path / "mb"),
-                         calendar_api="http://127.0.0.1:9", chat_api="http://127.0.0.1:9", pid=os.getpid(),
-                         **init_local_stores(tmp_path / "stores"))
+    config = WorldConfig(
+        dir=str(tmp_path),
+        mail_api="http://127.0.0.1:9",
+        smtp_port=9,
+        mailbox=str(tmp_path / "mb"),
+        calendar_api="http://127.0.0.1:9",
+        chat_api="http://127.0.0.1:9",
+        pid=os.getpid(),
+        **init_local_stores(tmp_path / "stores"),
+    )
     config.save(tmp_path / "world.json")
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "world.json"))
     return config
@@ -65,8 +72,9 @@ def agent_migrates_and_charges_then_all_is_undone(journal: Path) -> str:
     return anyio.run(run)
 
 
-def test_reapply_redoes_an_undone_call_and_skips_what_cannot_be(invoke: Invoke, stores: WorldConfig,
-                                                               journal_path: Path) -> None:
+def test_reapply_redoes_an_undone_call_and_skips_what_cannot_be(
+    invoke: Invoke, stores: WorldConfig, journal_path: Path
+) -> None:
     agent_migrates_and_charges_then_all_is_undone(journal_path)
     assert grace(stores) == []
     text = in_process("report", journal_path).stdout
@@ -84,20 +92,24 @@ def test_reapply_redoes_an_undone_call_and_skips_what_cannot_be(invoke: Invoke, 
     report = in_process("report", journal_path, "--json").json()
     items = {i["call_id"]: i for i in report["done"]}
     assert [(items[c]["state"], items[c]["reappliable"], items[c]["reapplies"]) for c in ("c1", "c2")] == [
-        ("committed", False, 1), ("compensated", False, 0)]
+        ("committed", False, 1),
+        ("compensated", False, 0),
+    ]
     assert [i["call_id"] for i in report["undoable"]] == ["c1"], "re-applied, it is undoable again"
 
     again = invoke("undo", journal_path, "--reapply", "c1")
     assert again.code == 0
-    assert again.stdout == ("skipped    c1 migrate_database: not re-appliable: it is in effect (not undone); there "
-                            "is nothing to re-apply\n")
+    assert again.stdout == (
+        "skipped    c1 migrate_database: not re-appliable: it is in effect (not undone); there is nothing to re-apply\n"
+    )
 
     undone = invoke("undo", journal_path, "c1")
     assert (undone.code, grace(stores)) == (0, []), "and undone again"
 
 
-def test_a_failed_reapply_exits_1_and_says_how_to_retry(invoke: Invoke, stores: WorldConfig,
-                                                       journal_path: Path) -> None:
+def test_a_failed_reapply_exits_1_and_says_how_to_retry(
+    invoke: Invoke, stores: WorldConfig, journal_path: Path
+) -> None:
     sid = agent_migrates_and_charges_then_all_is_undone(journal_path)
     write(stores, "INSERT INTO customers (name, email, plan) VALUES ('Grace H.', 'grace.cli@example.com', 'free')")
 
@@ -105,11 +117,15 @@ def test_a_failed_reapply_exits_1_and_says_how_to_retry(invoke: Invoke, stores: 
 
     assert result.code == 1
     assert "Traceback" not in result.stderr
-    assert result.stdout.startswith("FAILED     c1 migrate_database: RuntimeError: re-running the migration failed: "
-                                    "statement 1 failed: UNIQUE constraint failed: customers.email")
+    assert result.stdout.startswith(
+        "FAILED     c1 migrate_database: RuntimeError: re-running the migration failed: "
+        "statement 1 failed: UNIQUE constraint failed: customers.email"
+    )
     assert result.stdout.rstrip().endswith("(after 3 attempts)")
-    assert (f"agentstop: 1 re-apply(s) failed: c1 (see above); the effect stays undone. To retry: agentstop undo "
-            f"{journal_path} --session {sid} --reapply c1") in result.stderr
+    assert (
+        f"agentstop: 1 re-apply(s) failed: c1 (see above); the effect stays undone. To retry: agentstop undo "
+        f"{journal_path} --session {sid} --reapply c1"
+    ) in result.stderr
     assert grace(stores) == ["free"], "nothing was applied"
     report = in_process("report", journal_path, "--json").json()
     [c1] = [i for i in report["done"] if i["call_id"] == "c1"]

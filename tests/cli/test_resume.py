@@ -55,8 +55,10 @@ def stopped_run(task: Path, journal_path: Path) -> dict[str, object]:
     files = Path(os.environ["FIXTURE_FILES_DIR"])
     child = Child(journal_path, task)
     try:
-        child.wait_until("`two` committing", lambda _s, calls: any(
-            c.args.get("name") == "two" and c.state == "committing" for c in calls))
+        child.wait_until(
+            "`two` committing",
+            lambda _s, calls: any(c.args.get("name") == "two" and c.state == "committing" for c in calls),
+        )
         child.signal(signal.SIGINT)
         child.wait_until("the revoke", lambda session, _c: session.stopped_by is not None)
         (files / "release-two").touch()
@@ -68,13 +70,24 @@ def stopped_run(task: Path, journal_path: Path) -> dict[str, object]:
     return report
 
 
-def test_resume_latest_runs_what_is_left_and_a_clean_epoch_exits_0(invoke: Invoke, task: Path, files: Path,
-                                                                  journal_path: Path) -> None:
+def test_resume_latest_runs_what_is_left_and_a_clean_epoch_exits_0(
+    invoke: Invoke, task: Path, files: Path, journal_path: Path
+) -> None:
     first = stopped_run(task, journal_path)
     assert written(files) == {"one", "two"}
 
-    result = invoke("run", task, "--headless", "--json", "--resume", "latest", "--instruction", "finish it",
-                    "--journal", journal_path)
+    result = invoke(
+        "run",
+        task,
+        "--headless",
+        "--json",
+        "--resume",
+        "latest",
+        "--instruction",
+        "finish it",
+        "--journal",
+        journal_path,
+    )
 
     assert result.code == 0, result.stderr
     report = result.json()
@@ -82,7 +95,10 @@ def test_resume_latest_runs_what_is_left_and_a_clean_epoch_exits_0(invoke: Invok
     assert sid == first["session"]["id"]  # type: ignore[index]
     assert report["session"]["status"] == "completed"
     assert [(i["args"]["name"], i["state"], i["epoch"]) for i in report["done"]] == [
-        ("one", "committed", 1), ("two", "committed", 1), ("three", "committed", 2)]
+        ("one", "committed", 1),
+        ("two", "committed", 1),
+        ("three", "committed", 2),
+    ]
     assert report["interrupted"] == report["in_flight"] == [], json.dumps(report["interrupted"], indent=1)
     assert written(files) == {"one", "two", "three"}
     lines = result.stderr.splitlines()
@@ -114,8 +130,9 @@ def one_line_exit_2(*args: str | Path) -> str:
     return result.stderr.strip()
 
 
-def test_a_session_that_cannot_be_resumed_is_one_line_and_exit_2(task: Path, files: Path, journal_path: Path,
-                                                                 tmp_path: Path) -> None:
+def test_a_session_that_cannot_be_resumed_is_one_line_and_exit_2(
+    task: Path, files: Path, journal_path: Path, tmp_path: Path
+) -> None:
     missing = one_line_exit_2(task, "--headless", "--resume", "latest", "--journal", tmp_path / "none.db")
     assert missing.startswith(f"agentstop: journal {tmp_path / 'none.db'}: does not exist, so it has no session")
     assert not (tmp_path / "none.db").exists()

@@ -17,8 +17,7 @@ QUICK = TASKS / "quick.yaml"
 SLOW = TASKS / "slow.yaml"
 
 
-def test_a_clean_run_exits_0_and_prints_only_the_json_report(invoke: Invoke, files: Path,
-                                                            journal_path: Path) -> None:
+def test_a_clean_run_exits_0_and_prints_only_the_json_report(invoke: Invoke, files: Path, journal_path: Path) -> None:
     result = invoke("run", QUICK, "--headless", "--json", "--journal", journal_path)
 
     assert result.code == 0, result.stderr
@@ -35,8 +34,9 @@ def test_a_clean_run_exits_0_and_prints_only_the_json_report(invoke: Invoke, fil
     assert (files / "published.log").read_text() == "v1.0 is out\n"
 
 
-def test_progress_goes_to_stderr_and_nothing_to_stdout_without_json(invoke: Invoke, files: Path,
-                                                                    journal_path: Path) -> None:
+def test_progress_goes_to_stderr_and_nothing_to_stdout_without_json(
+    invoke: Invoke, files: Path, journal_path: Path
+) -> None:
     result = invoke("run", QUICK, "--headless", "--journal", journal_path)
 
     assert result.code == 0, result.stderr
@@ -66,15 +66,15 @@ def test_a_refused_call_makes_the_run_exit_1(invoke: Invoke, files: Path, journa
     assert report["done"][0]["receipt"] == {"files": []}
 
 
-def test_stop_after_lands_mid_run_and_the_report_matches_the_files(invoke: Invoke, files: Path,
-                                                                   journal_path: Path) -> None:
+def test_stop_after_lands_mid_run_and_the_report_matches_the_files(
+    invoke: Invoke, files: Path, journal_path: Path
+) -> None:
     result = invoke("run", SLOW, "--headless", "--json", "--stop-after", "0.4", "--journal", journal_path)
 
     assert result.code == 1, result.stderr
     report = result.json()
     session = report["session"]
-    assert (session["status"], session["stopped_by"], session["stop_reason"]) == ("stopped", "user",
-                                                                                  "--stop-after 0.4")
+    assert (session["status"], session["stopped_by"], session["stop_reason"]) == ("stopped", "user", "--stop-after 0.4")
     assert session["revoked_by"] == "user" and session["revoked_at"] is not None
     # What is on disk is exactly what the report calls done; nothing interrupted landed.
     assert names(report["done"]) == written(files)
@@ -103,12 +103,24 @@ steps:
 BAD_INPUTS = {
     # case: (what to replace, with what, the line the message names, a fragment of the message)
     "yaml_syntax_error": ("grant:", "  grant:", 3, "YAML syntax error"),
-    "unknown_tool_class": ("fixture_tools:WriteFile", "fixture_tools:WriteFiel", 2,
-                           "has no attribute 'WriteFiel' (did you mean 'WriteFile'?)"),
-    "unknown_tool_module": ("tests.fixtures.tasks.fixture_tools", "no_such_tools", 2,
-                            "cannot import module 'no_such_tools'"),
-    "unknown_tool_in_a_step": ("- tool: write_file", "- tool: write_fil", 5,
-                               "no tool named 'write_fil' (did you mean 'write_file'?)"),
+    "unknown_tool_class": (
+        "fixture_tools:WriteFile",
+        "fixture_tools:WriteFiel",
+        2,
+        "has no attribute 'WriteFiel' (did you mean 'WriteFile'?)",
+    ),
+    "unknown_tool_module": (
+        "tests.fixtures.tasks.fixture_tools",
+        "no_such_tools",
+        2,
+        "cannot import module 'no_such_tools'",
+    ),
+    "unknown_tool_in_a_step": (
+        "- tool: write_file",
+        "- tool: write_fil",
+        5,
+        "no tool named 'write_fil' (did you mean 'write_file'?)",
+    ),
     "wrong_arg_type": ("{name: a}", "{name: 5}", 6, "field 'steps[0].args.name': expected text (got 5)"),
     "unknown_arg": ("{name: a}", "{name: a, colour: red}", 6, "unknown argument 'colour'"),
     "bad_scope_pattern": ('"files:*"', '"files:[abc"', 3, "has a '[' with no closing ']'"),
@@ -118,8 +130,9 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_exits_2_with_one_line_naming_file_and_line(invoke: Invoke, case: str, files: Path,
-                                                              journal_path: Path, tmp_path: Path) -> None:
+def test_bad_input_exits_2_with_one_line_naming_file_and_line(
+    invoke: Invoke, case: str, files: Path, journal_path: Path, tmp_path: Path
+) -> None:
     old, new, line, fragment = BAD_INPUTS[case]
     assert old in BAD_TASK
     (tmp_path / "bad.yaml").write_text(BAD_TASK.replace(old, new, 1))
@@ -140,5 +153,6 @@ def test_a_missing_task_file_exits_2_saying_so(invoke: Invoke, journal_path: Pat
 
     assert result.code == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip() == ("agentstop: nowhere.yaml: no such file; check the path "
-                                     "(a relative path starts from the current directory)")
+    assert result.stderr.strip() == (
+        "agentstop: nowhere.yaml: no such file; check the path (a relative path starts from the current directory)"
+    )

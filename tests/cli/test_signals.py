@@ -27,7 +27,8 @@ def committed(session: SessionRecord, calls: list[CallRecord]) -> bool:
 
 
 def test_agentstop_stop_from_another_process_ends_the_run_within_a_second(
-        start: Callable[..., Child], files: Path, journal_path: Path) -> None:
+    start: Callable[..., Child], files: Path, journal_path: Path
+) -> None:
     child = start(LONG)
     session, _ = child.wait_until("committed call", committed)
 
@@ -37,8 +38,9 @@ def test_agentstop_stop_from_another_process_ends_the_run_within_a_second(
     took = time.monotonic() - revoked
 
     assert stopper.code == 0, stopper.stderr
-    assert stopper.stderr.startswith(f"revoked grant(s) g1 of session {session.session_id} (Write a long report); "
-                                     "nothing new can commit.")
+    assert stopper.stderr.startswith(
+        f"revoked grant(s) g1 of session {session.session_id} (Write a long report); nothing new can commit."
+    )
     assert took < 1.0, f"the run took {took:.2f} s to end after `agentstop stop` returned"
     assert result.code == 1, result.stderr
     report = result.json()
@@ -53,10 +55,12 @@ def test_agentstop_stop_from_another_process_ends_the_run_within_a_second(
     assert ended is not None and ended[0].status == "stopped"
 
 
-@pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "Ctrl+C"), (signal.SIGTERM, "SIGTERM")],
-                         ids=["ctrl_c", "sigterm"])
-def test_ctrl_c_or_sigterm_is_stop_not_a_traceback(start: Callable[..., Child], files: Path,
-                                                   signum: int, name: str) -> None:
+@pytest.mark.parametrize(
+    ("signum", "name"), [(signal.SIGINT, "Ctrl+C"), (signal.SIGTERM, "SIGTERM")], ids=["ctrl_c", "sigterm"]
+)
+def test_ctrl_c_or_sigterm_is_stop_not_a_traceback(
+    start: Callable[..., Child], files: Path, signum: int, name: str
+) -> None:
     child = start(LONG)
     child.wait_until("committed call", committed)
 
@@ -75,12 +79,14 @@ def test_ctrl_c_or_sigterm_is_stop_not_a_traceback(start: Callable[..., Child], 
     assert result.stderr.splitlines()[-1].startswith("stopped by user: ")
 
 
-def test_a_killed_run_is_reported_crashed_with_its_calls_reconciled(start: Callable[..., Child], files: Path,
-                                                                    journal_path: Path, invoke: Invoke) -> None:
+def test_a_killed_run_is_reported_crashed_with_its_calls_reconciled(
+    start: Callable[..., Child], files: Path, journal_path: Path, invoke: Invoke
+) -> None:
     child = start(CRASH)
     session, _ = child.wait_until(
         "slow write committing",
-        lambda s, calls: any(c.args.get("name") == "slow" and c.state == "committing" for c in calls))
+        lambda s, calls: any(c.args.get("name") == "slow" and c.state == "committing" for c in calls),
+    )
 
     child.signal(signal.SIGKILL)
     killed = child.finish()
@@ -91,7 +97,8 @@ def test_a_killed_run_is_reported_crashed_with_its_calls_reconciled(start: Calla
 
     assert result.code == 0, result.stderr
     assert result.stderr.splitlines() == [
-        f"session {session.session_id} had crashed (process {child.pid} is gone); reconciled 1 call(s)"]
+        f"session {session.session_id} had crashed (process {child.pid} is gone); reconciled 1 call(s)"
+    ]
     report = result.json()
     s = report["session"]
     assert (s["status"], s["stopped_by"]) == ("crashed", "crash")
@@ -110,11 +117,14 @@ def test_a_killed_run_is_reported_crashed_with_its_calls_reconciled(start: Calla
     assert again.json()["session"] == report["session"]
 
 
-def test_a_second_ctrl_c_quits_at_once_and_report_reconciles_later(start: Callable[..., Child], files: Path,
-                                                                   journal_path: Path) -> None:
+def test_a_second_ctrl_c_quits_at_once_and_report_reconciles_later(
+    start: Callable[..., Child], files: Path, journal_path: Path
+) -> None:
     child = start(CRASH)
-    child.wait_until("slow write committing",
-                     lambda s, calls: any(c.args.get("name") == "slow" and c.state == "committing" for c in calls))
+    child.wait_until(
+        "slow write committing",
+        lambda s, calls: any(c.args.get("name") == "slow" and c.state == "committing" for c in calls),
+    )
     child.signal(signal.SIGINT)
     # Stop waits for the 60 s write (its on_stop is WAIT); the grant is already revoked.
     child.wait_until("stop request", lambda s, calls: s.stopped_by == "user")
@@ -126,7 +136,8 @@ def test_a_second_ctrl_c_quits_at_once_and_report_reconciles_later(start: Callab
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert result.stderr.rstrip().endswith(
-        "quitting now; the journal is consistent and `agentstop report` reconciles what was in flight")
+        "quitting now; the journal is consistent and `agentstop report` reconciles what was in flight"
+    )
 
     report = in_process("report", journal_path, "--json")
     assert report.code == 0

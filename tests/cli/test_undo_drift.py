@@ -42,8 +42,9 @@ def agent_books(journal: Path, *titles: str) -> tuple[str, list[str]]:
 
     async def run() -> tuple[str, list[str]]:
         async with Journal.open(journal) as j, Supervisor(j, [CreateEvent], GrantSpec()) as sup:
-            uids = [(await sup.call("create_event", {"title": t, "start": START, "calendar": "cli"}))["uid"]
-                    for t in titles]
+            uids = [
+                (await sup.call("create_event", {"title": t, "start": START, "calendar": "cli"}))["uid"] for t in titles
+            ]
             return sup.session_id, uids
 
     return anyio.run(run)
@@ -57,8 +58,9 @@ def person_edits(world: WorldConfig, uid: str, **changes: Any) -> None:
     anyio.run(run)
 
 
-def test_a_refused_undo_prints_the_reason_exits_1_and_says_how_to_force(invoke: Invoke, calendar: WorldConfig,
-                                                                       journal_path: Path) -> None:
+def test_a_refused_undo_prints_the_reason_exits_1_and_says_how_to_force(
+    invoke: Invoke, calendar: WorldConfig, journal_path: Path
+) -> None:
     sid, [uid] = agent_books(journal_path, "Review")
     person_edits(calendar, uid, title="Review with legal")
 
@@ -66,11 +68,15 @@ def test_a_refused_undo_prints_the_reason_exits_1_and_says_how_to_force(invoke: 
 
     assert result.code == 1
     assert "Traceback" not in result.stderr
-    assert result.stdout == ("REFUSED    c1 create_event: the event was edited since the agent booked it "
-                             "(revision 0 → 1): title “Review” → “Review with legal”\n")
-    assert (f"agentstop: 1 undo(s) refused: c1 changed since the agent acted (see above), and undoing would "
-            f"overwrite that change; nothing was done to them. To undo anyway: agentstop undo {journal_path} "
-            f"--session {sid} --force c1") in result.stderr
+    assert result.stdout == (
+        "REFUSED    c1 create_event: the event was edited since the agent booked it "
+        "(revision 0 → 1): title “Review” → “Review with legal”\n"
+    )
+    assert (
+        f"agentstop: 1 undo(s) refused: c1 changed since the agent acted (see above), and undoing would "
+        f"overwrite that change; nothing was done to them. To undo anyway: agentstop undo {journal_path} "
+        f"--session {sid} --force c1"
+    ) in result.stderr
     assert booked(calendar) == {uid: "Review with legal"}
 
     forced = invoke("undo", journal_path, "--session", sid, "--force", "c1")
@@ -82,8 +88,9 @@ def test_a_refused_undo_prints_the_reason_exits_1_and_says_how_to_force(invoke: 
     assert [i["state"] for i in report["done"]] == ["compensated"]
 
 
-def test_undo_all_undoes_the_rest_and_exits_1_for_the_refused_one(invoke: Invoke, calendar: WorldConfig,
-                                                                  journal_path: Path) -> None:
+def test_undo_all_undoes_the_rest_and_exits_1_for_the_refused_one(
+    invoke: Invoke, calendar: WorldConfig, journal_path: Path
+) -> None:
     sid, uids = agent_books(journal_path, "One", "Two", "Three")
     person_edits(calendar, uids[0], start="2025-03-14T12:00:00+00:00")
 

@@ -10,8 +10,7 @@ from .conftest import TASKS, Child, in_process
 
 def test_undo_of_a_running_session_warns_and_still_undoes(start: Callable[..., Child], journal_path: Path) -> None:
     child = start(TASKS / "long.yaml")
-    child.wait_until("c1 committed", lambda s, calls: any(c.call_id == "c1" and c.state == "committed"
-                                                           for c in calls))
+    child.wait_until("c1 committed", lambda s, calls: any(c.call_id == "c1" and c.state == "committed" for c in calls))
     result = in_process("undo", "--journal", journal_path, "--session", "latest", "c1")
     assert result.code == 0, result
     assert "is still running" in result.stderr and f"pid {child.pid}" in result.stderr

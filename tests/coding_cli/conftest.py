@@ -37,17 +37,25 @@ def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "OPENAI_", "CODEX_"))}
-    env.update(HOME=str(home), ANTHROPIC_API_KEY="sk-ant-fake", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-               DISABLE_AUTOUPDATER="1", AGENTSTOP_CLAUDE=str(CLAUDE), AGENTSTOP_CODEX=str(CODEX),
-               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env.update(
+        HOME=str(home),
+        ANTHROPIC_API_KEY="sk-ant-fake",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        AGENTSTOP_CLAUDE=str(CLAUDE),
+        AGENTSTOP_CODEX=str(CODEX),
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
     return env
 
 
-def agentstop(*args: str, env: dict[str, str], cwd: Path | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def agentstop(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the `agentstop` command line in a child process."""
-    return subprocess.run([sys.executable, "-m", "agentstop", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def report_json(journal: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -67,7 +75,9 @@ def codex_home(env: dict[str, str], model_url: str, hooks: dict[str, Any] | None
     home.mkdir(exist_ok=True)
     (home / "config.toml").write_text(
         'model = "gpt-5.5"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-        f'base_url = "{model_url}/v1"\nwire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n', encoding="utf-8")
+        f'base_url = "{model_url}/v1"\nwire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n',
+        encoding="utf-8",
+    )
     if hooks is not None:
         (home / "hooks.json").write_text(json.dumps(hooks), encoding="utf-8")
     return {**env, "CODEX_HOME": str(home), "OPENAI_API_KEY": "sk-fake"}

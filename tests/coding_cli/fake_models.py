@@ -77,8 +77,9 @@ class Script:
 class FakeModelServer:
     """A threaded HTTP server on 127.0.0.1 serving a `Script` as the Messages API or the Responses API."""
 
-    def __init__(self, turns: list[Turn], kind: str = "anthropic",
-                 hold: dict[int, threading.Event] | None = None) -> None:
+    def __init__(
+        self, turns: list[Turn], kind: str = "anthropic", hold: dict[int, threading.Event] | None = None
+    ) -> None:
         self.script = Script(list(turns), hold=dict(hold or {}))
         self.kind = kind
         owner = self
@@ -154,8 +155,10 @@ class FakeModelServer:
                             found[block["tool_use_id"]] = _text(block.get("content"))
             else:
                 for item in request.get("input", []) if isinstance(request.get("input"), list) else []:
-                    if isinstance(item, dict) and item.get("type") in ("function_call_output",
-                                                                        "custom_tool_call_output"):
+                    if isinstance(item, dict) and item.get("type") in (
+                        "function_call_output",
+                        "custom_tool_call_output",
+                    ):
                         found[item["call_id"]] = _text(item.get("output"))
         return found
 
@@ -194,8 +197,7 @@ class FakeModelServer:
             if unknown:
                 problem = f"tool_result for unknown tool_use id(s) {sorted(unknown)}"
                 script.refused.append(problem)
-                handler._json(400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                               "message": problem}})
+                handler._json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": problem}})
                 return
         script.held(index)
         turn: Turn = script.turns[index] if index < len(script.turns) else "done"
@@ -208,31 +210,64 @@ class FakeModelServer:
         self._anthropic_reply(handler, request, blocks, stop)
         script.mark_served()
 
-    def _anthropic_reply(self, handler: Any, request: dict[str, Any], blocks: list[dict[str, Any]],
-                         stop: str) -> None:
-        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": request.get("model", "fake"),
-                   "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": {"input_tokens": 1, "output_tokens": 1}}
+    def _anthropic_reply(self, handler: Any, request: dict[str, Any], blocks: list[dict[str, Any]], stop: str) -> None:
+        message = {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": request.get("model", "fake"),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        }
         if not request.get("stream"):
             handler._json(200, {**message, "content": blocks, "stop_reason": stop})
             return
         events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": message})]
         for i, block in enumerate(blocks):
             if block["type"] == "text":
-                events += [("content_block_start", {"type": "content_block_start", "index": i,
-                                                    "content_block": {"type": "text", "text": ""}}),
-                           ("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                    "delta": {"type": "text_delta", "text": block["text"]}})]
+                events += [
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+                    ),
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": block["text"]},
+                        },
+                    ),
+                ]
             else:
-                events += [("content_block_start", {"type": "content_block_start", "index": i,
-                                                    "content_block": {**block, "input": {}}}),
-                           ("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                    "delta": {"type": "input_json_delta",
-                                                              "partial_json": json.dumps(block["input"])}})]
+                events += [
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
+                    ),
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                        },
+                    ),
+                ]
             events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
-        events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                      "usage": {"output_tokens": 1}}),
-                   ("message_stop", {"type": "message_stop"})]
+        events += [
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": 1},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
         body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
@@ -245,8 +280,11 @@ class FakeModelServer:
     def _openai(self, handler: Any, request: dict[str, Any]) -> None:
         script = self.script
         items = request.get("input") if isinstance(request.get("input"), list) else []
-        answered = {i.get("call_id", "") for i in items if isinstance(i, dict) and i.get("type") in (
-            "function_call_output", "custom_tool_call_output")}
+        answered = {
+            i.get("call_id", "")
+            for i in items
+            if isinstance(i, dict) and i.get("type") in ("function_call_output", "custom_tool_call_output")
+        }
         if not request.get("tools"):
             with script.lock:
                 script.side_requests.append(request)
@@ -268,10 +306,20 @@ class FakeModelServer:
         script.mark_served()
 
     def _openai_reply(self, handler: Any, output: list[dict[str, Any]]) -> None:
-        response = {"id": "resp_fake", "object": "response", "status": "completed", "model": "fake",
-                    "output": [], "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2,
-                                            "input_tokens_details": {"cached_tokens": 0},
-                                            "output_tokens_details": {"reasoning_tokens": 0}}}
+        response = {
+            "id": "resp_fake",
+            "object": "response",
+            "status": "completed",
+            "model": "fake",
+            "output": [],
+            "usage": {
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "total_tokens": 2,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
         events: list[dict[str, Any]] = [{"type": "response.created", "response": response}]
         for i, item in enumerate(output):
             events.append({"type": "response.output_item.added", "output_index": i, "item": item})
@@ -286,16 +334,33 @@ class FakeModelServer:
 
 
 def _openai_message(text: str) -> dict[str, Any]:
-    return {"type": "message", "id": "msg_fake", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {
+        "type": "message",
+        "id": "msg_fake",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
 def _openai_call(use: ToolUse) -> dict[str, Any]:
     if isinstance(use.input, str):
-        return {"type": "custom_tool_call", "id": f"ctc_{use.id}", "call_id": use.id, "name": use.name,
-                "input": use.input, "status": "completed"}
-    return {"type": "function_call", "id": f"fc_{use.id}", "call_id": use.id, "name": use.name,
-            "arguments": json.dumps(use.input), "status": "completed"}
+        return {
+            "type": "custom_tool_call",
+            "id": f"ctc_{use.id}",
+            "call_id": use.id,
+            "name": use.name,
+            "input": use.input,
+            "status": "completed",
+        }
+    return {
+        "type": "function_call",
+        "id": f"fc_{use.id}",
+        "call_id": use.id,
+        "name": use.name,
+        "arguments": json.dumps(use.input),
+        "status": "completed",
+    }
 
 
 def _text(content: Any) -> str:

@@ -38,20 +38,39 @@ def _alive(pid: int) -> bool:
 
 
 def test_stop_while_bash_sleeps_nothing_lands_after_and_undo_takes_back_the_write(
-        project: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    project: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     need(CLAUDE)
     journal = tmp_path / "journal.db"
     bash = f"echo $$ > {project}/bash.pid; echo early > {project}/early.txt; sleep 30; echo late > {project}/late.txt"
-    turns = [[ToolUse("toolu_write1", "Write", {"file_path": str(project / "hello.txt"), "content": "hello\n"})],
-             [ToolUse("toolu_bash2", "Bash", {"command": bash, "description": "slow"})],
-             [ToolUse("toolu_write3", "Write", {"file_path": str(project / "after.txt"), "content": "after\n"})],
-             "done"]
+    turns = [
+        [ToolUse("toolu_write1", "Write", {"file_path": str(project / "hello.txt"), "content": "hello\n"})],
+        [ToolUse("toolu_bash2", "Bash", {"command": bash, "description": "slow"})],
+        [ToolUse("toolu_write3", "Write", {"file_path": str(project / "after.txt"), "content": "after\n"})],
+        "done",
+    ]
     with FakeModelServer(turns) as model:
         env = {**cli_env, "ANTHROPIC_BASE_URL": model.url}
         process = subprocess.Popen(
-            [sys.executable, "-m", "agentstop", "claude", "--journal", str(journal), "--",
-             "-p", "make the files", "--allowedTools", "Write,Bash,Edit"],
-            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "agentstop",
+                "claude",
+                "--journal",
+                str(journal),
+                "--",
+                "-p",
+                "make the files",
+                "--allowedTools",
+                "Write,Bash,Edit",
+            ],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             _wait_for(project / "early.txt", process)
             stopped = agentstop("stop", "--journal", str(journal), "--session", "latest", env=env)

@@ -25,21 +25,40 @@ def _add(name: str, text: str) -> str:
 
 
 def test_codex_stop_while_shell_sleeps_nothing_lands_after_and_undo_takes_back_the_patch(
-        project: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    project: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     need(CODEX)
     journal = tmp_path / "journal.db"
     shell = f"echo $$ > {project}/bash.pid; echo early > {project}/early.txt; sleep 30; echo late > {project}/late.txt"
-    turns = [[ToolUse("call_patch1", "apply_patch", _add("hello.txt", "hello"))],
-             # yield_time_ms: Codex would otherwise hand back a still-running command after 10 s.
-             [ToolUse("call_shell2", "exec_command", {"cmd": shell, "yield_time_ms": 60000})],
-             [ToolUse("call_patch3", "apply_patch", _add("after.txt", "after"))],
-             "done"]
+    turns = [
+        [ToolUse("call_patch1", "apply_patch", _add("hello.txt", "hello"))],
+        # yield_time_ms: Codex would otherwise hand back a still-running command after 10 s.
+        [ToolUse("call_shell2", "exec_command", {"cmd": shell, "yield_time_ms": 60000})],
+        [ToolUse("call_patch3", "apply_patch", _add("after.txt", "after"))],
+        "done",
+    ]
     with FakeModelServer(turns, kind="openai") as model:
         env = codex_home(cli_env, model.url)
         process = subprocess.Popen(
-            [sys.executable, "-m", "agentstop", "codex", "--journal", str(journal), "--",
-             "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "make the files"],
-            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "agentstop",
+                "codex",
+                "--journal",
+                str(journal),
+                "--",
+                "exec",
+                "--skip-git-repo-check",
+                "--dangerously-bypass-approvals-and-sandbox",
+                "make the files",
+            ],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             _wait_for(project / "early.txt", process)
             stopped = agentstop("stop", "--journal", str(journal), "--session", "latest", env=env)
@@ -72,25 +91,32 @@ def test_codex_stop_while_shell_sleeps_nothing_lands_after_and_undo_takes_back_t
 
 @pytest.mark.parametrize("broken", ["endpoint down", "interpreter missing"])
 def test_codex_hook_that_cannot_reach_the_fence_blocks_the_tool(
-        broken: str, project: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    broken: str, project: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     """Codex lets a tool run when its hook exits with anything but 2, or times out: agentstop's exits 2."""
     import anyio
 
     from agentstop.adapters.coding_cli.codex import codex_command, codex_hooks, fail_closed, prepare_home
 
     need(CODEX)
-    command = codex_command("http://127.0.0.1:9/hook") if broken == "endpoint down" else \
-        fail_closed(f"{tmp_path}/no-such-python -I -S forward.py")
+    command = (
+        codex_command("http://127.0.0.1:9/hook")
+        if broken == "endpoint down"
+        else fail_closed(f"{tmp_path}/no-such-python -I -S forward.py")
+    )
     turns = [[ToolUse("call_shell1", "exec_command", {"cmd": f"echo ran > {project}/ran.txt"})], "done"]
     with FakeModelServer(turns, kind="openai") as model:
         env = codex_home(cli_env, model.url)
         run_home = tmp_path / "run-home"
-        anyio.run(prepare_home, str(CODEX), run_home, codex_hooks(command, 30), project, env,
-                  Path(env["CODEX_HOME"]))
-        done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check",
-                               "--dangerously-bypass-approvals-and-sandbox", "run it"],
-                              cwd=project, env={**env, "CODEX_HOME": str(run_home)}, capture_output=True, text=True,
-                              timeout=60)
+        anyio.run(prepare_home, str(CODEX), run_home, codex_hooks(command, 30), project, env, Path(env["CODEX_HOME"]))
+        done = subprocess.run(
+            [str(CODEX), "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "run it"],
+            cwd=project,
+            env={**env, "CODEX_HOME": str(run_home)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         told = model.results().get("call_shell1", "")
     assert not (project / "ran.txt").exists(), done.stderr
     assert "blocked" in told, told

@@ -19,23 +19,33 @@ from .fake_models import FakeModelServer, ToolUse
 
 @pytest.mark.slow
 def test_installed_hooks_stop_denies_the_next_call_and_the_model_reads_the_refusal(
-        project: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    project: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     need(CLAUDE)
     journal = tmp_path / "journal.db"
-    installed = agentstop("hooks", "install", "claude-code", "--project", str(project), "--journal", str(journal),
-                          env=cli_env)
+    installed = agentstop(
+        "hooks", "install", "claude-code", "--project", str(project), "--journal", str(journal), env=cli_env
+    )
     assert installed.returncode == 0, installed.stderr
     hooks = json.loads((project / ".claude" / "settings.json").read_text())["hooks"]
     assert all(h["onFailure"] == "block" for groups in hooks.values() for g in groups for h in g["hooks"])
 
     release = threading.Event()
-    turns = [[ToolUse("toolu_w1", "Write", {"file_path": str(project / "hello.txt"), "content": "hello\n"})],
-             [ToolUse("toolu_w2", "Write", {"file_path": str(project / "after.txt"), "content": "after\n"})],
-             "done"]
+    turns = [
+        [ToolUse("toolu_w1", "Write", {"file_path": str(project / "hello.txt"), "content": "hello\n"})],
+        [ToolUse("toolu_w2", "Write", {"file_path": str(project / "after.txt"), "content": "after\n"})],
+        "done",
+    ]
     with FakeModelServer(turns, hold={1: release}) as model:
         env = {**cli_env, "ANTHROPIC_BASE_URL": model.url}
-        process = subprocess.Popen([str(CLAUDE), "-p", "make the files", "--allowedTools", "Write"], cwd=project,
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [str(CLAUDE), "-p", "make the files", "--allowedTools", "Write"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             # Turn 2 is asked for once the Write's result (and so its PostToolUse) is in: Stop lands between.
             assert model.script.wait_asked(1), process.communicate(timeout=5)
@@ -85,7 +95,8 @@ USER_SETTINGS = """{
 
 
 def test_claude_code_install_merges_after_the_users_hooks_and_uninstall_restores_the_file_byte_for_byte(
-        project: Path, cli_env: dict[str, str], tmp_path: Path) -> None:
+    project: Path, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     settings = project / ".claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text(USER_SETTINGS)
@@ -109,7 +120,8 @@ def test_claude_code_install_merges_after_the_users_hooks_and_uninstall_restores
 
 
 def test_codex_install_trusts_only_agentstops_hooks_and_uninstall_restores_both_files(
-        cli_env: dict[str, str], tmp_path: Path) -> None:
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     need(CODEX)
     theirs = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "my-own-stop"}]}]}}
     env = codex_home(cli_env, "http://127.0.0.1:9", hooks=theirs)

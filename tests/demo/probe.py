@@ -29,9 +29,7 @@ class Demo:
     @staticmethod
     def ctx(tool: Tool, args: Any, key: str | None = None) -> ToolContext:
         """A fresh call context, with a new idempotency key unless one is given."""
-        return ToolContext(
-            session_id="s", call_id="c1", tool=tool.name, idempotency_key=key or uuid4().hex, args=args
-        )
+        return ToolContext(session_id="s", call_id="c1", tool=tool.name, idempotency_key=key or uuid4().hex, args=args)
 
     @staticmethod
     def undo_ctx(ctx: ToolContext, attempt: int = 1) -> ToolContext:

@@ -45,9 +45,7 @@ async def test_delivered_after_the_delay_then_retracted_once(demo: Demo, monkeyp
     assert (await tool.lookup(ctx) or {})["status"] == "retracted"
 
 
-async def test_pulled_before_the_delay_never_reaches_the_channel(
-    demo: Demo, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_pulled_before_the_delay_never_reaches_the_channel(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CHAT_DELAY_ENV, "1.0")
     tool = PostMessage()
     ctx = demo.ctx(tool, message())

@@ -37,18 +37,27 @@ async def test_undo_reapply_undo_books_and_deletes_the_same_event(demo: Demo, tm
         assert redone.status == "reapplied"
         event = demo.events()[uid]
         assert (str(event["summary"]), event.decoded("dtstart").isoformat()) == (
-            "Sprint planning", "2025-04-01T09:00:00+00:00"), "re-apply booked the same event again"
+            "Sprint planning",
+            "2025-04-01T09:00:00+00:00",
+        ), "re-apply booked the same event again"
         assert int((event.decoded("dtend") - event.decoded("dtstart")).total_seconds()) == 45 * 60
         assert (redone.receipt["uid"], redone.receipt["calendar"]) == (uid, "reapply")
         call = await journal.call(sup.session_id, "c1")
         assert (call.state, call.receipt["etag"]) == ("committed", redone.receipt["etag"]), (
-            "the next undo checks the event against the re-applied booking")
+            "the next undo checks the event against the re-applied booking"
+        )
 
         [undone_again] = await sup.undo(["c1"], by="ada")
         assert undone_again.status == "compensated", undone_again.detail
         assert uid not in demo.events(), "the second undo deleted it again"
         assert [e.kind for e in await journal.events(sup.session_id) if e.call_id == "c1"][-6:] == [
-            "compensating", "compensated", "reapplying", "committed", "compensating", "compensated"]
+            "compensating",
+            "compensated",
+            "reapplying",
+            "committed",
+            "compensating",
+            "compensated",
+        ]
 
 
 async def test_a_reapplied_event_edited_since_is_protected_by_the_drift_check(demo: Demo, tmp_path: Path) -> None:

@@ -32,16 +32,19 @@ async def test_an_edited_event_is_refused_then_removed_when_forced(demo: Demo, t
         sup = Supervisor(journal, [CreateEvent], GrantSpec())
         booked = await sup.call("create_event", REVIEW)
         assert (booked["sequence"], len(booked["etag"])) == (0, 20)
-        edited = await edit_event(demo, booked["uid"], title="Release review (moved)",
-                                  start="2025-03-14T11:30:00+00:00")
+        edited = await edit_event(
+            demo, booked["uid"], title="Release review (moved)", start="2025-03-14T11:30:00+00:00"
+        )
         assert edited["sequence"] == 1 and edited["etag"] != booked["etag"]
 
         [refused] = await sup.undo(["c1"], by="ada")
 
         assert refused.status == "refused"
-        assert refused.drift == ("the event was edited since the agent booked it (revision 0 → 1): "
-                                 "title “Release review” → “Release review (moved)”; "
-                                 "start Fri 14 Mar 10:00 → Fri 14 Mar 11:30")
+        assert refused.drift == (
+            "the event was edited since the agent booked it (revision 0 → 1): "
+            "title “Release review” → “Release review (moved)”; "
+            "start Fri 14 Mar 10:00 → Fri 14 Mar 11:30"
+        )
         assert str(demo.events()[booked["uid"]]["summary"]) == "Release review (moved)", "the event is still there"
         [event] = [e for e in await journal.events(sup.session_id) if e.kind == UNDO_REFUSED]
         assert (event.call_id, event.data["reason"], event.data["by"]) == ("c1", refused.drift, "ada")
@@ -72,8 +75,7 @@ async def test_undo_all_deletes_the_others_and_keeps_the_edited_one(demo: Demo, 
 
         results = await sup.undo_all()
 
-    assert [(r.call_id, r.status) for r in results] == [("c3", "compensated"), ("c2", "refused"),
-                                                        ("c1", "compensated")]
+    assert [(r.call_id, r.status) for r in results] == [("c3", "compensated"), ("c2", "refused"), ("c1", "compensated")]
     assert "length 30 min → 60 min" in results[1].drift
     assert [uid in demo.events() for uid in uids] == [False, True, False]
 
@@ -102,7 +104,8 @@ async def test_an_old_receipt_is_compared_field_by_field_and_a_deleted_event_is_
     assert await tool.check(old, demo.undo_ctx(ctx)) is None
     await edit_event(demo, receipt["uid"], title="Old receipt, renamed")
     assert await tool.check(old, demo.undo_ctx(ctx)) == (
-        "the event was edited since the agent booked it: title “Old receipt” → “Old receipt, renamed”")
+        "the event was edited since the agent booked it: title “Old receipt” → “Old receipt, renamed”"
+    )
 
     await tool.compensate(receipt, replace(demo.undo_ctx(ctx), forced=True))
     assert receipt["uid"] not in demo.events()

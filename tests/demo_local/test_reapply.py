@@ -43,8 +43,9 @@ def audit(world: WorldConfig) -> list[tuple[str, str]]:
 # -- database --------------------------------------------------------------------------------
 
 
-async def test_a_migration_undone_reapplied_and_undone_again(world: WorldConfig, journal: Journal,
-                                                             sup: Supervisor) -> None:
+async def test_a_migration_undone_reapplied_and_undone_again(
+    world: WorldConfig, journal: Journal, sup: Supervisor
+) -> None:
     receipt = await sup.call("migrate_database", NEW_CUSTOMER)
     assert ada(world) == [("Ada", "pro")]
     key = (await journal.call(sup.session_id, "c1")).idempotency_key
@@ -60,8 +61,12 @@ async def test_a_migration_undone_reapplied_and_undone_again(world: WorldConfig,
     [undone] = await sup.undo(["c1"])
     assert undone.status == "compensated", undone.detail
     assert ada(world) == [], "the second undo reverted the re-run"
-    assert audit(world) == [(key, "migration"), (f"{key}:undo", "revert"), (f"{key}:reapply1", "migration"),
-                            (f"{key}:reapply1:undo", "revert")]
+    assert audit(world) == [
+        (key, "migration"),
+        (f"{key}:undo", "revert"),
+        (f"{key}:reapply1", "migration"),
+        (f"{key}:reapply1:undo", "revert"),
+    ]
 
 
 async def test_an_update_is_made_again_and_its_undo_restores_the_rows(world: WorldConfig, sup: Supervisor) -> None:
@@ -77,8 +82,9 @@ async def test_an_update_is_made_again_and_its_undo_restores_the_rows(world: Wor
     assert sql(world, "SELECT id, plan FROM customers WHERE country = 'NL' ORDER BY id") == before
 
 
-async def test_a_reapply_that_conflicts_now_fails_changes_nothing_and_can_be_retried(world: WorldConfig,
-                                                                                   sup: Supervisor) -> None:
+async def test_a_reapply_that_conflicts_now_fails_changes_nothing_and_can_be_retried(
+    world: WorldConfig, sup: Supervisor
+) -> None:
     await sup.call("migrate_database", NEW_CUSTOMER)
     await sup.undo(["c1"])
     sql(world, "INSERT INTO customers (name, email, plan) VALUES ('Ada Lovelace', 'ada.again@example.com', 'free')")
@@ -104,8 +110,9 @@ async def test_a_pr_undone_reapplied_and_undone_again(world: WorldConfig, sup: S
     assert head(world, "feat/gold") is None and [r["state"] for r in prs(world)] == ["closed"]
 
     tool = OpenDraftPR()
-    assert tool.reapply_summary(pr) == (f"re-create branch feat/gold at {pr['head_sha'][:12]} and reopen draft "
-                                        f"PR #{pr['pr_number']}")
+    assert tool.reapply_summary(pr) == (
+        f"re-create branch feat/gold at {pr['head_sha'][:12]} and reopen draft PR #{pr['pr_number']}"
+    )
     [redone] = await sup.reapply(["c1"])
     assert redone.status == "reapplied", redone.detail
     assert head(world, "feat/gold") == pr["head_sha"], "the branch is back at the agent's commit"

@@ -44,8 +44,9 @@ async def sup(world: WorldConfig, journal: Journal) -> AsyncIterator[Supervisor]
 
 def git(world: WorldConfig, *args: str, who: str = "Grace Hopper") -> str:
     env = git_env() | {"GIT_AUTHOR_NAME": who, "GIT_COMMITTER_NAME": who}
-    done = subprocess.run(["git", f"--git-dir={world.git_remote}", *args], capture_output=True, text=True, env=env,
-                          check=True)
+    done = subprocess.run(
+        ["git", f"--git-dir={world.git_remote}", *args], capture_output=True, text=True, env=env, check=True
+    )
     return done.stdout.strip()
 
 
@@ -58,8 +59,13 @@ def push_commit(world: WorldConfig, branch: str, message: str) -> str:
 
 
 def head(world: WorldConfig, branch: str) -> str | None:
-    done = subprocess.run(["git", f"--git-dir={world.git_remote}", "rev-parse", "--verify", "--quiet",
-                           f"refs/heads/{branch}"], capture_output=True, text=True, env=git_env(), check=False)
+    done = subprocess.run(
+        ["git", f"--git-dir={world.git_remote}", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+        capture_output=True,
+        text=True,
+        env=git_env(),
+        check=False,
+    )
     return done.stdout.strip() or None
 
 
@@ -81,16 +87,19 @@ async def refusals(journal: Journal, sup: Supervisor) -> list[tuple[str | None, 
 # -- git -------------------------------------------------------------------------------------
 
 
-async def test_a_branch_with_new_commits_is_not_deleted_unless_forced(world: WorldConfig, journal: Journal,
-                                                                      sup: Supervisor) -> None:
+async def test_a_branch_with_new_commits_is_not_deleted_unless_forced(
+    world: WorldConfig, journal: Journal, sup: Supervisor
+) -> None:
     pr = await sup.call("open_draft_pr", PR)
     theirs = push_commit(world, "feat/gold", "Grace: fix the gold copy")
 
     [result] = await sup.undo(["c1"])
 
     assert result.status == "refused"
-    assert result.drift == (f"branch 'feat/gold' has 1 new commit(s) since the agent pushed {pr['head_sha'][:12]} "
-                            f"(now at {theirs[:12]}, latest “Grace: fix the gold copy” by Grace Hopper)")
+    assert result.drift == (
+        f"branch 'feat/gold' has 1 new commit(s) since the agent pushed {pr['head_sha'][:12]} "
+        f"(now at {theirs[:12]}, latest “Grace: fix the gold copy” by Grace Hopper)"
+    )
     assert head(world, "feat/gold") == theirs, "Grace's commit is still on the branch"
     assert [r["state"] for r in prs(world)] == ["draft"], "the PR was not even closed"
     assert await refusals(journal, sup) == [("c1", result.drift)]
@@ -114,13 +123,14 @@ async def test_a_rewritten_branch_is_refused_too(world: WorldConfig, sup: Superv
     [result] = await sup.undo(["c1"])
 
     assert result.status == "refused"
-    assert result.drift == (f"branch 'feat/gold' was rewritten since the agent pushed {pr['head_sha'][:12]}: it "
-                            f"now points at {release[:12]}, which does not contain the agent's commit")
+    assert result.drift == (
+        f"branch 'feat/gold' was rewritten since the agent pushed {pr['head_sha'][:12]}: it "
+        f"now points at {release[:12]}, which does not contain the agent's commit"
+    )
     assert head(world, "feat/gold") == release
 
 
-async def test_the_git_check_only_reads_and_an_untouched_branch_passes(world: WorldConfig,
-                                                                       make_ctx: MakeCtx) -> None:
+async def test_the_git_check_only_reads_and_an_untouched_branch_passes(world: WorldConfig, make_ctx: MakeCtx) -> None:
     tool = OpenDraftPR()
     args = OpenDraftPR.Args(**PR)
     ctx = make_ctx(tool, args)
@@ -140,8 +150,9 @@ async def test_the_git_check_only_reads_and_an_untouched_branch_passes(world: Wo
 # -- database --------------------------------------------------------------------------------
 
 
-async def test_a_row_changed_since_the_migration_is_not_reverted_unless_forced(world: WorldConfig, journal: Journal,
-                                                                              sup: Supervisor) -> None:
+async def test_a_row_changed_since_the_migration_is_not_reverted_unless_forced(
+    world: WorldConfig, journal: Journal, sup: Supervisor
+) -> None:
     await sup.call("migrate_database", GOLD_NL)
     sql(world, "UPDATE customers SET plan = 'enterprise' WHERE id = 5")  # sales upgraded Edsger meanwhile
 
@@ -160,10 +171,17 @@ async def test_a_row_changed_since_the_migration_is_not_reverted_unless_forced(w
 
 
 async def test_a_deleted_row_and_several_changes_are_all_named(world: WorldConfig, sup: Supervisor) -> None:
-    await sup.call("migrate_database", {"description": "two new customers and gold for GB", "statements": [
-        "INSERT INTO customers (name, email, country) VALUES ('Barbara Liskov', 'barbara@example.com', 'US')",
-        "INSERT INTO customers (name, email, country) VALUES ('Frances Allen', 'frances@example.com', 'US')",
-        "UPDATE customers SET plan = 'gold' WHERE country = 'GB'"]})
+    await sup.call(
+        "migrate_database",
+        {
+            "description": "two new customers and gold for GB",
+            "statements": [
+                "INSERT INTO customers (name, email, country) VALUES ('Barbara Liskov', 'barbara@example.com', 'US')",
+                "INSERT INTO customers (name, email, country) VALUES ('Frances Allen', 'frances@example.com', 'US')",
+                "UPDATE customers SET plan = 'gold' WHERE country = 'GB'",
+            ],
+        },
+    )
     sql(world, "DELETE FROM customers WHERE email = 'barbara@example.com'")
     sql(world, "UPDATE customers SET country = 'IE', plan = 'pro' WHERE id = 1")
 
@@ -177,10 +195,16 @@ async def test_a_deleted_row_and_several_changes_are_all_named(world: WorldConfi
 
 
 async def test_the_agents_own_later_migration_is_drift_for_an_earlier_one_until_it_is_undone(
-        world: WorldConfig, sup: Supervisor) -> None:
+    world: WorldConfig, sup: Supervisor
+) -> None:
     await sup.call("migrate_database", GOLD_NL)
-    await sup.call("migrate_database", {"description": "platinum for NL", "statements": [
-        "UPDATE customers SET plan = 'platinum' WHERE country = 'NL'"]})
+    await sup.call(
+        "migrate_database",
+        {
+            "description": "platinum for NL",
+            "statements": ["UPDATE customers SET plan = 'platinum' WHERE country = 'NL'"],
+        },
+    )
 
     [alone] = await sup.undo(["c1"])
     assert alone.status == "refused" and "plan 'gold' → 'platinum'" in alone.drift
@@ -197,7 +221,8 @@ async def test_the_revert_checks_again_in_its_own_transaction(world: WorldConfig
         ctx = make_ctx(tool, args)
         receipt = await tool.commit(await tool.prepare(args, ctx), ctx)
         assert tool.undo_summary(receipt) == (
-            f"revert “gold for NL” (audit #{receipt['audit_id']}): restore or remove the 1 row(s) it changed")
+            f"revert “gold for NL” (audit #{receipt['audit_id']}): restore or remove the 1 row(s) it changed"
+        )
         assert await tool.check(receipt, undo_ctx(ctx)) is None
         sql(world, "UPDATE customers SET plan = 'enterprise' WHERE id = 5")  # after the check, before the revert
 
@@ -218,8 +243,10 @@ async def test_the_revert_checks_again_in_its_own_transaction(world: WorldConfig
 async def test_undo_all_goes_on_past_a_refused_pr(world: WorldConfig, journal: Journal, sup: Supervisor) -> None:
     await sup.call("migrate_database", GOLD_NL)
     await sup.call("open_draft_pr", PR)
-    await sup.call("migrate_database", {"description": "gold for US", "statements": [
-        "UPDATE customers SET plan = 'gold' WHERE country = 'US'"]})
+    await sup.call(
+        "migrate_database",
+        {"description": "gold for US", "statements": ["UPDATE customers SET plan = 'gold' WHERE country = 'US'"]},
+    )
     theirs = push_commit(world, "feat/gold", "Grace: more gold")
 
     results = await sup.undo_all()

@@ -52,7 +52,7 @@ def _stat(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rfind(")") + 2:].split()
+    return text[text.rfind(")") + 2 :].split()
 
 
 def _running(pid: int) -> bool:
@@ -162,8 +162,7 @@ async def test_the_receipt_keeps_only_the_last_lines_of_a_long_output(journal: J
     assert receipt["stdout_bytes"] == len("".join(f"{n}\n" for n in range(1, 200_001)))
 
 
-async def test_background_processes_are_stopped_when_the_command_exits(journal: Journal,
-                                                                        strays: list[int]) -> None:
+async def test_background_processes_are_stopped_when_the_command_exits(journal: Journal, strays: list[int]) -> None:
     sup = _supervisor(journal)
     started = time.monotonic()
     receipt = await sup.call("shell", {"argv": ["sh", "-c", "sleep 60 & echo $!"]})
@@ -205,8 +204,9 @@ async def test_a_group_that_ignores_sigterm_gets_sigkill(strays: list[int]) -> N
 
 
 @pytest.mark.parametrize("escalate", [True, False], ids=["escalated", "after-grace"])
-async def test_stop_kills_the_whole_group_and_the_journal_names_its_pids(journal: Journal, strays: list[int],
-                                                                        escalate: bool) -> None:
+async def test_stop_kills_the_whole_group_and_the_journal_names_its_pids(
+    journal: Journal, strays: list[int], escalate: bool
+) -> None:
     sup = _supervisor(journal, grace=30.0 if escalate else 0.3)
     out: list[Any] = []
     started = time.monotonic()
@@ -230,13 +230,11 @@ async def test_stop_kills_the_whole_group_and_the_journal_names_its_pids(journal
     assert set(pids) <= set(last["started"]) and len(last["started"]) == 3
 
 
-async def test_a_process_that_left_the_group_is_reported_as_not_killed(journal: Journal,
-                                                                        strays: list[int]) -> None:
+async def test_a_process_that_left_the_group_is_reported_as_not_killed(journal: Journal, strays: list[int]) -> None:
     sup = _supervisor(journal)
     out: list[Any] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_call, sup, {"argv": ["sh", "-c", "setsid sleep 60 & sleep 60 & wait"], "timeout": LONG},
-                      out)
+        tg.start_soon(_call, sup, {"argv": ["sh", "-c", "setsid sleep 60 & sleep 60 & wait"], "timeout": LONG}, out)
         pids = await _running_pids(journal, sup, 3, strays)
         pgid = pids[0]
         with anyio.fail_after(5):  # until setsid has taken it out of the group and become sleep
@@ -258,8 +256,7 @@ async def test_a_process_that_left_the_group_is_reported_as_not_killed(journal: 
     assert [(s["pid"], s["in_group"]) for s in last["not_killed"]] == [(escaped, False)]
 
 
-async def test_a_zombie_whose_parent_escaped_is_reported_with_its_parent(journal: Journal,
-                                                                        strays: list[int]) -> None:
+async def test_a_zombie_whose_parent_escaped_is_reported_with_its_parent(journal: Journal, strays: list[int]) -> None:
     sup = _supervisor(journal)
     out: list[Any] = []
     # The escaped sh forks `sleep 0`, then becomes `sleep 60`, which never reaps it: a zombie that stays.
@@ -285,8 +282,9 @@ async def test_a_zombie_whose_parent_escaped_is_reported_with_its_parent(journal
 
 
 async def test_processes_survived_names_each_process_and_what_to_do() -> None:
-    exc = ProcessesSurvived(100, [{"pid": 123, "cmd": "sleep 60", "state": "sleeping", "in_group": False,
-                                   "why": "left the process group"}])
+    exc = ProcessesSurvived(
+        100, [{"pid": 123, "cmd": "sleep 60", "state": "sleeping", "in_group": False, "why": "left the process group"}]
+    )
     assert "pid 123 `sleep 60` (sleeping: left the process group)" in str(exc)
     assert str(exc).endswith("find out why with `ps -o pid,stat,cmd -p PID`")
 
@@ -308,13 +306,18 @@ def spawns(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return started
 
 
-@pytest.mark.parametrize(("args", "problem"), [
-    ({"argv": ["no-such-program-agentstop"]}, "no program 'no-such-program-agentstop' on PATH"),
-    ({"argv": ["./missing.sh"]}, "program './missing.sh' does not exist"),
-    ({"argv": ["true"], "cwd": "/no/such/dir"}, "working directory '/no/such/dir' does not exist"),
-], ids=["not-on-path", "no-such-file", "bad-cwd"])
-async def test_bad_input_fails_in_prepare_and_starts_nothing(journal: Journal, spawns: list[Any],
-                                                             args: dict[str, Any], problem: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ({"argv": ["no-such-program-agentstop"]}, "no program 'no-such-program-agentstop' on PATH"),
+        ({"argv": ["./missing.sh"]}, "program './missing.sh' does not exist"),
+        ({"argv": ["true"], "cwd": "/no/such/dir"}, "working directory '/no/such/dir' does not exist"),
+    ],
+    ids=["not-on-path", "no-such-file", "bad-cwd"],
+)
+async def test_bad_input_fails_in_prepare_and_starts_nothing(
+    journal: Journal, spawns: list[Any], args: dict[str, Any], problem: str
+) -> None:
     sup = _supervisor(journal)
     with pytest.raises(ToolFailed, match=re.escape(problem)) as raised:
         await sup.call("shell", args)
@@ -335,8 +338,14 @@ async def test_a_file_that_is_not_executable_is_refused(tmp_path: Path, spawns: 
 
 async def test_malformed_arguments_are_rejected(journal: Journal, spawns: list[Any]) -> None:
     sup = _supervisor(journal)
-    cases: list[dict[str, Any]] = [{"argv": []}, {"argv": [""]}, {"argv": ["echo", "a\x00b"]}, {"argv": "echo hi"},
-                                   {"argv": ["true"], "timeout": 0}, {"argv": ["true"], "cwd": ""}]
+    cases: list[dict[str, Any]] = [
+        {"argv": []},
+        {"argv": [""]},
+        {"argv": ["echo", "a\x00b"]},
+        {"argv": "echo hi"},
+        {"argv": ["true"], "timeout": 0},
+        {"argv": ["true"], "cwd": ""},
+    ]
     for args in cases:
         with pytest.raises(InvalidArgs):
             await sup.call("shell", args)

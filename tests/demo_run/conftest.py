@@ -50,12 +50,20 @@ class DemoRun:
         return self.dir / "demo.db"
 
 
-def agentstop(*args: str | os.PathLike[str], env: dict[str, str] | None = None,
-              timeout: float = DEMO_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def agentstop(
+    *args: str | os.PathLike[str], env: dict[str, str] | None = None, timeout: float = DEMO_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     """`python -m agentstop ARGS` with this environment (plus `env`), from the repository root."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "agentstop", *(str(a) for a in args)], capture_output=True,
-                          text=True, env=full_env, cwd=ROOT, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class DemoRuns:
@@ -82,11 +90,20 @@ class DemoRuns:
         # The seed story runs with the upstreams' realistic latencies; the parallel story is about the fence
         # race of calls issued at once, with none.
         latency = "0" if "parallel" in args else "1"
-        env = {**os.environ, "AGENTSTOP_DEMO_UNDO_WINDOW": str(undo_window), "AGENTSTOP_DEMO_LATENCY": latency,
-               "AGENTSTOP_JOURNAL": str(self.base / "unused.db")}
+        env = {
+            **os.environ,
+            "AGENTSTOP_DEMO_UNDO_WINDOW": str(undo_window),
+            "AGENTSTOP_DEMO_LATENCY": latency,
+            "AGENTSTOP_JOURNAL": str(self.base / "unused.db"),
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "agentstop", "demo", "--headless", "--json", "--dir", str(directory), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         self._pending[key] = (directory, proc)
         return key
 

@@ -18,8 +18,9 @@ FIRST_BATCH = {"send_email", "post_message", "create_event"}
 
 
 @pytest.mark.parametrize("stop_after", [0.5, 1.0, None], ids=["stop_0.5", "stop_1.0", "to_the_end"])
-def test_the_parallel_story_partitions_every_call_and_matches_the_world(demo_runs: DemoRuns,
-                                                                        stop_after: float | None) -> None:
+def test_the_parallel_story_partitions_every_call_and_matches_the_world(
+    demo_runs: DemoRuns, stop_after: float | None
+) -> None:
     args = ["--task", "parallel"] + ([] if stop_after is None else ["--stop-after", f"{stop_after:g}"])
     run = demo_runs.get(*args)
 

@@ -26,8 +26,14 @@ from .world_state import BASE_BRANCHES, assert_world_matches, by_tool
 
 pytestmark = pytest.mark.slow
 
-SEED_STEPS = [["send_email"], ["post_message", "send_email"], ["create_event", "open_draft_pr"],
-              ["migrate_database"], ["charge"], ["wire_transfer"]]
+SEED_STEPS = [
+    ["send_email"],
+    ["post_message", "send_email"],
+    ["create_event", "open_draft_pr"],
+    ["migrate_database"],
+    ["charge"],
+    ["wire_transfer"],
+]
 SEED_TOOLS = [tool for step in SEED_STEPS for tool in step]
 
 # stop after (s): (mail undo window in s, calls done at least)
@@ -38,7 +44,7 @@ def in_story_order(tools: list[str]) -> bool:
     """The calls so far are the story's steps in order (a parallel step's calls in any order)."""
     rest = list(tools)
     for step in SEED_STEPS:
-        taken, rest = rest[: len(step)], rest[len(step):]
+        taken, rest = rest[: len(step)], rest[len(step) :]
         if not set(taken) <= set(step) or (rest and sorted(taken) != sorted(step)):
             return False
     return not rest
@@ -58,8 +64,10 @@ def calls_in_order(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def without_undo(report: dict[str, Any]) -> dict[str, Any]:
     """The report minus the undo fields, which change as undo windows close."""
-    strip = {bucket: [{k: v for k, v in i.items() if k != "undo"} for i in report[bucket]]
-             for bucket in ("done", "interrupted", "in_flight", "undoable")}
+    strip = {
+        bucket: [{k: v for k, v in i.items() if k != "undo"} for i in report[bucket]]
+        for bucket in ("done", "interrupted", "in_flight", "undoable")
+    }
     return {"session": report["session"], **strip}
 
 
@@ -72,7 +80,10 @@ def test_the_seed_stopped_mid_way_leaves_exactly_the_reported_world(demo_runs: D
     report = run.report
     session = report["session"]
     assert (session["status"], session["stopped_by"], session["stop_reason"]) == (
-        "stopped", "user", f"--stop-after {stop_after:g}")
+        "stopped",
+        "user",
+        f"--stop-after {stop_after:g}",
+    )
     # The agent got as far as it got, in the story's order, and nothing after the Stop.
     tools = [i["tool"] for i in calls_in_order(report)]
     assert in_story_order(tools), tools
@@ -83,7 +94,8 @@ def test_the_seed_stopped_mid_way_leaves_exactly_the_reported_world(demo_runs: D
 
 
 def test_stopped_while_the_first_mail_is_drafted_it_is_discarded_and_the_world_is_untouched(
-        demo_runs: DemoRuns) -> None:
+    demo_runs: DemoRuns,
+) -> None:
     run = seed(demo_runs, 1.5)
 
     report = run.report
@@ -103,8 +115,11 @@ def test_a_short_undo_window_delivers_the_mail_before_the_stop(demo_runs: DemoRu
     [ada, *_] = by_tool(report["done"], "send_email")
     assert ada["args"]["to"] == "ada@example.com"
     delivered = run.world.maildir()
-    assert {"message_id": ada["receipt"]["message_id"], "to": "ada@example.com",
-            "subject": "Q4 numbers are ready"} in delivered
+    assert {
+        "message_id": ada["receipt"]["message_id"],
+        "to": "ada@example.com",
+        "subject": "Q4 numbers are ready",
+    } in delivered
     # Delivered mail can no longer be pulled back: the report offers a correction, not an exact undo.
     assert ada["undo"]["detail"] == "compensation (leaves a trace)"
 
@@ -146,7 +161,8 @@ def test_the_report_replayed_after_the_demo_equals_the_demo_report(demo_runs: De
 
 
 def test_after_the_demo_exits_agentstop_undo_starts_its_world_again_and_takes_every_effect_back(
-        demo_runs: DemoRuns, tmp_path: Path) -> None:
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
     run = demo_runs.get("--stop-after", "14.5", undo_window=11.0)  # a world of its own: this test changes it
     undoable = {i["call_id"] for i in run.report["undoable"]}
     assert {"send_email", "create_event", "open_draft_pr"} <= {i["tool"] for i in run.report["undoable"]}

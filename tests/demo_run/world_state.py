@@ -59,8 +59,7 @@ class WorldState:
         """The delivered mail: Message-ID, To and Subject of each message in the Maildir."""
         box = mailbox.Maildir(self.dir / "mailbox", create=False)
         try:
-            return [{"message_id": str(m["Message-ID"]), "to": str(m["To"]), "subject": str(m["Subject"])}
-                    for m in box]
+            return [{"message_id": str(m["Message-ID"]), "to": str(m["To"]), "subject": str(m["Subject"])} for m in box]
         finally:
             box.close()
 
@@ -79,23 +78,39 @@ class WorldState:
 
     def branches(self) -> set[str]:
         """The branches of the bare git remote."""
-        out = subprocess.run(["git", f"--git-dir={self.dir / 'origin.git'}", "for-each-ref",
-                              "--format=%(refname:lstrip=2)", "refs/heads"],
-                             capture_output=True, text=True, check=True, timeout=30)
+        out = subprocess.run(
+            [
+                "git",
+                f"--git-dir={self.dir / 'origin.git'}",
+                "for-each-ref",
+                "--format=%(refname:lstrip=2)",
+                "refs/heads",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
         return set(out.stdout.split())
 
     def migrations(self) -> list[tuple[int, str, str]]:
         """(id, kind, description) of each audit row of the production database."""
-        return [(int(i), str(k), str(d)) for i, k, d in
-                _rows(self.dir / "production.db", "SELECT id, kind, description FROM audit ORDER BY id")]
+        return [
+            (int(i), str(k), str(d))
+            for i, k, d in _rows(self.dir / "production.db", "SELECT id, kind, description FROM audit ORDER BY id")
+        ]
 
     def customer_columns(self) -> set[str]:
         return {row[1] for row in _rows(self.dir / "production.db", "PRAGMA table_info(customers)")}
 
     def entries(self) -> list[tuple[int, str, str, int]]:
         """(id, kind, account, amount_cents) of each ledger entry."""
-        return [(int(i), str(k), str(a), int(c)) for i, k, a, c in
-                _rows(self.dir / "ledger.db", "SELECT id, kind, account, amount_cents FROM entries ORDER BY id")]
+        return [
+            (int(i), str(k), str(a), int(c))
+            for i, k, a, c in _rows(
+                self.dir / "ledger.db", "SELECT id, kind, account, amount_cents FROM entries ORDER BY id"
+            )
+        ]
 
     def balances(self) -> dict[str, int]:
         return {str(a): int(b) for a, b in _rows(self.dir / "ledger.db", "SELECT id, balance_cents FROM accounts")}
@@ -128,39 +143,43 @@ def assert_world_matches(report: dict[str, Any], world: WorldState) -> None:
     sends = by_tool(done, "send_email")
     outbox = world.outbox()
     assert sorted((m["key"], m["to"], m["subject"]) for m in outbox) == sorted(
-        (i["receipt"]["key"], i["args"]["to"], i["args"]["subject"]) for i in sends)
+        (i["receipt"]["key"], i["args"]["to"], i["args"]["subject"]) for i in sends
+    )
     assert {m["status"] for m in outbox} <= {"queued", "delivered"}
     delivered = sorted((m["message_id"], m["to"], m["subject"]) for m in outbox if m["status"] == "delivered")
     assert sorted((m["message_id"], m["to"], m["subject"]) for m in world.maildir()) == delivered
 
     # Calendar: exactly the done events.
-    assert sorted(world.events()) == sorted((i["receipt"]["uid"], i["args"]["title"])
-                                            for i in by_tool(done, "create_event"))
+    assert sorted(world.events()) == sorted(
+        (i["receipt"]["uid"], i["args"]["title"]) for i in by_tool(done, "create_event")
+    )
 
     # Pull requests: exactly the done PRs, as drafts, with their branch pushed.
     prs = by_tool(done, "open_draft_pr")
     assert sorted((p["number"], p["branch"], p["title"], p["state"]) for p in world.prs()) == sorted(
-        (i["receipt"]["pr_number"], i["args"]["branch"], i["args"]["title"], "draft") for i in prs)
+        (i["receipt"]["pr_number"], i["args"]["branch"], i["args"]["title"], "draft") for i in prs
+    )
     assert world.branches() == BASE_BRANCHES | {i["args"]["branch"] for i in prs}
 
     # Chat: the webhook accepted exactly the done posts; the channel shows the delivered ones.
     posts = by_tool(done, "post_message")
     queue = world.chat_queue()
     assert sorted((m["key"], m["channel"], m["text"]) for m in queue) == sorted(
-        (i["receipt"]["key"], i["args"]["channel"], i["args"]["text"]) for i in posts)
+        (i["receipt"]["key"], i["args"]["channel"], i["args"]["text"]) for i in posts
+    )
     assert sorted(m["key"] for m in world.channel()) == sorted(m["key"] for m in queue if m["status"] == "delivered")
 
     # Production database: one audit row per done migration, and its schema change only then.
     migrations = by_tool(done, "migrate_database")
-    assert world.migrations() == [(i["receipt"]["audit_id"], "migration", i["args"]["description"])
-                                  for i in migrations]
+    assert world.migrations() == [(i["receipt"]["audit_id"], "migration", i["args"]["description"]) for i in migrations]
     assert ("tier" in world.customer_columns()) == bool(migrations)
 
     # Ledger: one entry per done charge or wire, and balances that add up.
     charges, wires = by_tool(done, "charge"), by_tool(done, "wire_transfer")
     assert sorted(world.entries()) == sorted(
         [(i["receipt"]["entry_id"], "charge", i["args"]["account"], i["args"]["amount_cents"]) for i in charges]
-        + [(i["receipt"]["entry_id"], "wire", i["args"]["from_account"], i["args"]["amount_cents"]) for i in wires])
+        + [(i["receipt"]["entry_id"], "wire", i["args"]["from_account"], i["args"]["amount_cents"]) for i in wires]
+    )
     expected = dict(INITIAL_BALANCES)
     for i in charges:
         expected[i["args"]["account"]] -= i["args"]["amount_cents"]

@@ -21,8 +21,9 @@ def test_the_readme_has_runnable_examples() -> None:
 def test_a_readme_example_runs_and_prints_what_it_says(tmp_path: Path, code: str) -> None:
     script = tmp_path / "example.py"
     script.write_text(code)
-    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                         check=False)
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
     assert run.returncode == 0, run.stderr
     promised = [m.group(1).strip() for m in re.finditer(r"print\(.*\)\s*# (.*)$", code, re.M)]
     assert promised, "an example prints what its comment promises"

@@ -55,15 +55,15 @@ COMPENSABLE = [name for name, t in DEMO_TOOLS.items() if t.can_compensate()]
 
 # Boundary -> the call state the journal holds when a "pause" kill lands there.
 BOUNDARIES: dict[str, str] = {
-    "after_planned": "planned",          # plan_call committed, prepare not begun
-    "in_prepare": "planned",             # inside prepare, after the tool built its effect
-    "after_fence": "committing",         # committing durable, commit not begun
-    "before_effect": "committing",       # inside commit, nothing sent yet
-    "after_effect": "committing",        # inside commit, the effect has landed, no receipt journaled
-    "after_committed": "committed",      # receipt journaled
+    "after_planned": "planned",  # plan_call committed, prepare not begun
+    "in_prepare": "planned",  # inside prepare, after the tool built its effect
+    "after_fence": "committing",  # committing durable, commit not begun
+    "before_effect": "committing",  # inside commit, nothing sent yet
+    "after_effect": "committing",  # inside commit, the effect has landed, no receipt journaled
+    "after_committed": "committed",  # receipt journaled
     "after_compensating": "compensating",  # undo journaled, compensation not begun
-    "after_undo_effect": "compensating",   # inside the undo, the effect is taken back, outcome not journaled
-    "after_compensated": "compensated",    # undo journaled as done
+    "after_undo_effect": "compensating",  # inside the undo, the effect is taken back, outcome not journaled
+    "after_compensated": "compensated",  # undo journaled as done
 }
 _UNDO_BOUNDARIES = {"after_compensating", "after_undo_effect", "after_compensated"}
 # Seeds walk this cycle; "committed" has one boundary, so it comes twice. (A call without an
@@ -94,17 +94,24 @@ def demo_args(tool: str, seed: int, i: int, rng: random.Random) -> dict[str, Any
     if tool == "send_email":
         return {"to": "drills@example.com", "subject": f"crash drill {tag}", "body": f"drill {tag}\n"}
     if tool == "create_event":
-        return {"title": f"drill {tag}", "start": f"2031-0{1 + seed % 9}-1{i % 10}T10:00:00+00:00",
-                "minutes": 15, "calendar": "drills"}
+        return {
+            "title": f"drill {tag}",
+            "start": f"2031-0{1 + seed % 9}-1{i % 10}T10:00:00+00:00",
+            "minutes": 15,
+            "calendar": "drills",
+        }
     if tool == "post_message":
         return {"channel": "drills", "text": f"drill {tag}"}
     if tool == "open_draft_pr":
         return {"branch": f"drill/{tag}", "title": f"Drill {tag}", "files": {f"drills/{tag}.txt": f"{tag}\n"}}
     if tool == "migrate_database":
-        return {"description": f"drill {tag}", "statements": [
-            f"INSERT INTO customers (name, email, plan) VALUES ('Drill {tag}', 'drill-{tag}@example.com', 'free')",
-            f"UPDATE customers SET country = '{rng.choice(['GB', 'US', 'NL', 'FR'])}' WHERE id = {1 + i % 5}",
-        ]}
+        return {
+            "description": f"drill {tag}",
+            "statements": [
+                f"INSERT INTO customers (name, email, plan) VALUES ('Drill {tag}', 'drill-{tag}@example.com', 'free')",
+                f"UPDATE customers SET country = '{rng.choice(['GB', 'US', 'NL', 'FR'])}' WHERE id = {1 + i % 5}",
+            ],
+        }
     if tool == "charge":
         return {"account": "ops", "amount_cents": rng.randint(1, 9), "memo": f"drill {tag}"}
     if tool == "wire_transfer":
@@ -126,9 +133,16 @@ def make_plan(seed: int) -> Plan:
     calls = [(name, demo_args(name, seed, i + 1, rng)) for i, name in enumerate(names)]
     branches = {i + 1: args["branch"] for i, (name, args) in enumerate(calls) if name == "open_draft_pr"}
     return Plan(
-        seed=seed, calls=calls, mode=mode, boundary=boundary, target=f"c{target + 1}",
-        race_delay=rng.uniform(0, 0.004), kill_after=rng.uniform(0.005, 0.25),
-        undo_window=rng.choice([0.0, 0.05, 30.0]), chat_delay=rng.choice([0.0, 30.0]), branches=branches,
+        seed=seed,
+        calls=calls,
+        mode=mode,
+        boundary=boundary,
+        target=f"c{target + 1}",
+        race_delay=rng.uniform(0, 0.004),
+        kill_after=rng.uniform(0.005, 0.25),
+        undo_window=rng.choice([0.0, 0.05, 30.0]),
+        chat_delay=rng.choice([0.0, 30.0]),
+        branches=branches,
     )
 
 
@@ -170,6 +184,7 @@ def _hooked_tool(cls: type[Tool], hooks: _Hooks) -> Tool:
             return receipt
 
     if cls.can_compensate():
+
         async def compensate(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
             result = await super(Hooked, self).compensate(receipt, ctx)
             hooks.hit(ctx.call_id, "after_undo_effect")
@@ -212,8 +227,9 @@ async def _session(journal_path: str, plan: Plan, fd: int) -> None:
     tools = [_hooked_tool(cls, hooks) for cls in DEMO_TOOLS.values()]
     async with Journal.open(journal_path, busy_timeout=10) as journal:
         _hook_journal(journal, hooks)
-        sup = Supervisor(journal, tools, GrantSpec(), task_name=f"crash drill seed {plan.seed}",
-                         meta={"seed": plan.seed})
+        sup = Supervisor(
+            journal, tools, GrantSpec(), task_name=f"crash drill seed {plan.seed}", meta={"seed": plan.seed}
+        )
         await sup.start()
         hooks.say(f"session {sup.session_id}")
         for name, args in plan.calls:
@@ -277,8 +293,15 @@ def run_one(journal_path: str, plan: Plan, limit: float = 30.0) -> dict[str, Any
             code = 1
         os._exit(code)
     os.close(w)
-    result: dict[str, Any] = {"seed": plan.seed, "mode": plan.mode, "boundary": plan.boundary,
-                              "target": plan.target, "session_id": None, "reached": None, "detail": ""}
+    result: dict[str, Any] = {
+        "seed": plan.seed,
+        "mode": plan.mode,
+        "boundary": plan.boundary,
+        "target": plan.target,
+        "session_id": None,
+        "reached": None,
+        "detail": "",
+    }
     finished = False
     try:
         finished = _watch(r, plan, result, limit)
@@ -358,4 +381,3 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
-

@@ -77,8 +77,9 @@ class SwallowedEvent(CreateEvent):
 
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         event = {k: v for k, v in prepared.items() if k != "uid"}
-        response = await request("PUT", f"{self.via}/events/{path_key(prepared['uid'])}", event,
-                                 timeout_s=self.timeout_s)
+        response = await request(
+            "PUT", f"{self.via}/events/{path_key(prepared['uid'])}", event, timeout_s=self.timeout_s
+        )
         return commit_receipt(response, "calendar service")
 
 

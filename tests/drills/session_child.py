@@ -60,8 +60,9 @@ async def main(journal_path: str, plan: dict[str, Any]) -> None:
         _say(f"err journal {type(exc).__module__}.{type(exc).__name__}: {exc}")
         return
     try:
-        sup = Supervisor(journal, tools, GrantSpec(**plan.get("grant", {})), grace=plan.get("grace", 2.0),
-                         task_name="drill child")
+        sup = Supervisor(
+            journal, tools, GrantSpec(**plan.get("grant", {})), grace=plan.get("grace", 2.0), task_name="drill child"
+        )
         try:
             await sup.start()
         except Exception as exc:

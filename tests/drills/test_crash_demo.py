@@ -76,7 +76,9 @@ def _phase_at_kill(journal_path: Path, session_id: str) -> str:
     with closing(sqlite3.connect(journal_path, timeout=10)) as db:
         row = db.execute(
             "SELECT c.state FROM events e JOIN calls c ON c.session_id = e.session_id AND c.call_id = e.call_id"
-            " WHERE e.session_id = ? ORDER BY e.seq DESC LIMIT 1", (session_id,)).fetchone()
+            " WHERE e.session_id = ? ORDER BY e.seq DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
     return row[0] if row else "no call yet"
 
 
@@ -167,8 +169,9 @@ def _whole_world_problems(journal_path: Path, world: WorldConfig) -> list[str]:
 def _world_side(journal_path: Path, world: WorldConfig) -> list[str]:
     """Every effect in the world belongs to a call the journal has as done (or in flight)."""
     with closing(sqlite3.connect(journal_path, timeout=10)) as db:
-        calls = {key: (tool, state) for key, tool, state in db.execute(
-            "SELECT idempotency_key, tool, state FROM calls")}
+        calls = {
+            key: (tool, state) for key, tool, state in db.execute("SELECT idempotency_key, tool, state FROM calls")
+        }
     problems = Snapshot.take(world).unaccounted(calls)
     snapshot = Snapshot.take(world, ["send_email"])
     for key in maildir_keys(world):
@@ -180,7 +183,8 @@ def _world_side(journal_path: Path, world: WorldConfig) -> list[str]:
         out, back = db.execute(
             "SELECT COALESCE(SUM(CASE WHEN kind != 'refund' THEN amount_cents END), 0),"
             " COALESCE(SUM(CASE WHEN kind = 'refund' THEN amount_cents END), 0) FROM entries"
-            " WHERE account = 'ops'").fetchone()
+            " WHERE account = 'ops'"
+        ).fetchone()
     if balance != OPS_OPENING_BALANCE - out + back:
         expected = OPS_OPENING_BALANCE - out + back
         problems.append(f"the ledger does not add up: ops holds {balance}, its entries say {expected}")
@@ -194,7 +198,11 @@ def test_sigkill_at_200_points_over_the_demo_services_loses_nothing(scratch: Pat
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     fleet = subprocess.Popen(
         [sys.executable, "-m", "tests.drills.crash_fleet", str(journal_path), *map(str, _seeds())],
-        stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert fleet.stdout is not None
     problems: list[str] = []
     phases: Counter[str] = Counter()
@@ -239,21 +247,32 @@ def test_recovery_right_after_a_kill_races_an_orphaned_push(scratch: Path, world
     call the PR 'never landed' when the push then lands."""
     hook = Path(world.git_remote) / "hooks" / "pre-receive"
     hook.parent.mkdir(exist_ok=True)
-    hook.write_text("#!/bin/sh\nsleep 1\n")
+    started = scratch / "push-started"
+    # The hook says when the push has reached origin: the kill must come after that, not merely after the
+    # "pending" record (between the two, on a loaded machine, a kill would stop the push from ever starting).
+    hook.write_text(f"#!/bin/sh\ntouch '{started}'\nsleep 1\n")
     hook.chmod(0o755)
     journal_path = scratch / "orphan.db"
     branch = "drill/orphaned-push"
-    plan = {"tools": ["demo_tools.git_pr:OpenDraftPR"], "calls": [
-        ["open_draft_pr", {"branch": branch, "title": "Orphaned push", "files": {"drills/orphan.txt": "x\n"}}]]}
+    plan = {
+        "tools": ["demo_tools.git_pr:OpenDraftPR"],
+        "calls": [
+            ["open_draft_pr", {"branch": branch, "title": "Orphaned push", "files": {"drills/orphan.txt": "x\n"}}]
+        ],
+    }
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen([sys.executable, "-m", "tests.drills.session_child", str(journal_path),
-                              json.dumps(plan)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.drills.session_child", str(journal_path), json.dumps(plan)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert child.stdout is not None
         session_id = child.stdout.readline().split()[1]
         deadline = time.monotonic() + 20
-        while not any(r["branch"] == branch and r["state"] == "pending"
-                      for r in json.loads(Path(world.prs).read_text())):
+        while not started.exists():
             assert time.monotonic() < deadline, "the push never started"
             time.sleep(0.01)
         child.kill()  # the agent only: its `git push` lives on, as after an OOM kill
@@ -273,7 +292,8 @@ def test_recovery_right_after_a_kill_races_an_orphaned_push(scratch: Path, world
     pushed = branch in snapshot.branches
     assert pushed, "the drill expects the orphaned push to land"
     assert recovered in ("committed", "unknown"), (
-        f"origin has {branch} but recovery reported the call {recovered}: it is missing from Done and In flight")
+        f"origin has {branch} but recovery reported the call {recovered}: it is missing from Done and In flight"
+    )
 
 
 async def _recover_one(journal_path: Path, session_id: str) -> str:

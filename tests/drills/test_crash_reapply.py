@@ -51,19 +51,31 @@ def _args(tool: str, tag: str) -> dict[str, Any]:
     if tool == "create_event":
         return {"title": f"reapply drill {tag}", "start": "2033-03-03T10:00:00+00:00", "calendar": "reapply-drill"}
     if tool == "migrate_database":
-        return {"description": f"reapply drill {tag}", "statements": [
-            f"INSERT INTO customers (name, email, plan) VALUES ('Drill {tag}', 'reapply-{tag}@example.com', 'free')"]}
+        return {
+            "description": f"reapply drill {tag}",
+            "statements": [
+                f"INSERT INTO customers (name, email, plan) VALUES ('Drill {tag}', 'reapply-{tag}@example.com', 'free')"
+            ],
+        }
     return {"branch": f"reapply-drill/{tag}", "title": f"Re-apply drill {tag}", "files": {f"drills/{tag}.txt": "x\n"}}
 
 
 def _kill_in_reapply(journal: Path, tool: str, args: dict[str, Any], boundary: str) -> tuple[str, dict[str, Any]]:
     plan = {"tool": f"{TOOLS[tool].__module__}:{TOOLS[tool].__name__}", "call": [tool, args], "boundary": boundary}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "tests.drills.reapply_child", str(journal), json.dumps(plan)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=90, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.drills.reapply_child", str(journal), json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=90,
+        check=False,
+    )
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     assert done.returncode == -9 and lines.get("at") == boundary, f"the child was not killed at {boundary}: " + (
-        done.stdout + done.stderr)
+        done.stdout + done.stderr
+    )
     return lines["session"], json.loads(lines["receipt"])
 
 
@@ -81,8 +93,9 @@ def _in_world(world: WorldConfig, tool: str, key: str, args: dict[str, Any]) -> 
         return rows == 1, twice + ([f"{len(runs)} re-apply audit rows"] if len(runs) > 1 else [])
     record_ = snapshot.prs.get(key)
     branch = args["branch"]
-    landed = record_ is not None and record_["state"] == "draft" and snapshot.branches.get(branch) == record_[
-        "head_sha"]
+    landed = (
+        record_ is not None and record_["state"] == "draft" and snapshot.branches.get(branch) == record_["head_sha"]
+    )
     return landed, []
 
 
@@ -90,8 +103,9 @@ def _legal(kinds: list[str]) -> list[tuple[str, str]]:
     return [(a, b) for a, b in itertools.pairwise(kinds) if not can_move(CallState(a), CallState(b))]
 
 
-async def _recover_retry_undo(journal_path: Path, world: WorldConfig, tool: str, session_id: str,
-                              args: dict[str, Any], landed_before: bool) -> list[str]:
+async def _recover_retry_undo(
+    journal_path: Path, world: WorldConfig, tool: str, session_id: str, args: dict[str, Any], landed_before: bool
+) -> list[str]:
     problems: list[str] = []
     registry = ToolRegistry([cls() for cls in TOOLS.values()])
     async with Journal.open(journal_path) as journal:
@@ -108,8 +122,11 @@ async def _recover_retry_undo(journal_path: Path, world: WorldConfig, tool: str,
             problems.append(f"recovery did {first.reconciled} (crashed: {first.marked_crashed})")
         if (item.state, item.reappliable) != ("reapply_failed", True) or "outcome unknown" not in item.undo.detail:
             problems.append(f"after recovery: {item.state}, re-appliable {item.reappliable}: {item.undo.detail}")
-        kinds = [e.kind for e in await journal.events(session_id) if e.call_id == "c1"
-                 and e.kind in {s.value for s in CallState}]
+        kinds = [
+            e.kind
+            for e in await journal.events(session_id)
+            if e.call_id == "c1" and e.kind in {s.value for s in CallState}
+        ]
         if _legal(kinds):
             problems.append(f"illegal moves in its events: {_legal(kinds)}")
         if (await recover(journal, registry, session_id)).reconciled:
@@ -136,9 +153,14 @@ def test_sigkill_during_a_reapply_is_recovered_and_a_retry_does_it_once(scratch:
         args = _args(tool, f"{n}-{boundary.replace('_', '-')}")
         session_id, _ = _kill_in_reapply(journal_path, tool, args, boundary)
         kills += 1
-        found = anyio.run(_recover_retry_undo, journal_path, world, tool, session_id, args,
-                          boundary == "after_reapply_effect")
+        found = anyio.run(
+            _recover_retry_undo, journal_path, world, tool, session_id, args, boundary == "after_reapply_effect"
+        )
         problems += [f"{tool} killed {boundary}: {p}" for p in found]
-    record("crash: SIGKILL during a re-apply", "kill after reapplying / after the re-apply's effect", kills,
-           "nothing" if not problems else f"{len(problems)} problems")
+    record(
+        "crash: SIGKILL during a re-apply",
+        "kill after reapplying / after the re-apply's effect",
+        kills,
+        "nothing" if not problems else f"{len(problems)} problems",
+    )
     assert problems == [], "\n".join(problems)

@@ -45,9 +45,25 @@ def run_demo(base: Path, stop_after: int) -> Stopped:
     directory = base / f"world-{stop_after}"
     env = {**os.environ, "AGENTSTOP_DEMO_LATENCY": "1", "AGENTSTOP_JOURNAL": str(base / "unused.db")}
     proc = subprocess.run(
-        [sys.executable, "-m", "agentstop", "demo", "--headless", "--json", "--dir", str(directory),
-         "--stop-after", str(stop_after)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "agentstop",
+            "demo",
+            "--headless",
+            "--json",
+            "--dir",
+            str(directory),
+            "--stop-after",
+            str(stop_after),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     return Stopped(stop_after, proc.returncode, report, WorldState(directory), proc.stderr)
 
@@ -77,7 +93,8 @@ def test_every_stopped_demo_reports_what_the_world_holds(sweep: list[Stopped]) -
 @pytest.mark.skipif(not FULL, reason="over the whole sweep only (AGENTSTOP_DRILL_FULL=1)")
 def test_stop_catches_work_in_flight_at_most_moments(sweep: list[Stopped]) -> None:
     interrupted = [r.stop_after for r in sweep if r.report["interrupted"]]
-    caught = [r.stop_after for r in sweep
-              if r.report["in_flight"] or any(i["landed_after_stop"] for i in r.report["done"])]
+    caught = [
+        r.stop_after for r in sweep if r.report["in_flight"] or any(i["landed_after_stop"] for i in r.report["done"])
+    ]
     assert len(interrupted) * 2 >= len(sweep), f"interrupted at {interrupted} of {MOMENTS}"
     assert caught, "no run caught a call in flight"

@@ -66,13 +66,27 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentstop", *args], capture_output=True, text=True,
-                          env=_env(**env), cwd=ROOT, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *args],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
 
 
 def _child(journal: Path, plan: dict[str, Any], **env: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-m", "tests.drills.session_child", str(journal), json.dumps(plan)],
-                          capture_output=True, text=True, env=_env(**env), cwd=ROOT, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.drills.session_child", str(journal), json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     return done.stdout.splitlines()
 
 
@@ -125,8 +139,9 @@ class Swallow:
                 return
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+        )
         while len(body) < length:
             body += conn.recv(65536)
         if self.forward_to is not None:
@@ -161,15 +176,15 @@ def lose_reply(world: WorldConfig) -> Iterator[Swallow]:
 
 
 async def test_a_commit_that_times_out_before_landing_is_settled_failed_by_lookup(
-        scratch: Path, world: WorldConfig, swallow: Swallow, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, swallow: Swallow, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(SwallowedEvent, "via", swallow.url)
     async with Journal.open(scratch / "timeout.db") as journal:
         sup = Supervisor(journal, [SwallowedEvent()], GrantSpec())
         with pytest.raises(ToolFailed, match=r"ServiceUnavailable: .*timed out.*lookup found no effect"):
             await sup.call("create_event", EVENT)
         [item] = (await sup.report()).interrupted
-        assert await _kinds(journal, sup.session_id, "c1") == ["planned", "prepared", "committing", "unknown",
-                                                               "failed"]
+        assert await _kinds(journal, sup.session_id, "c1") == ["planned", "prepared", "committing", "unknown", "failed"]
         key = (await journal.call(sup.session_id, "c1")).idempotency_key
     assert item.state == "failed" and "lookup found no effect" in (item.reason or "")
     assert _event_state(world, key) == GONE
@@ -177,15 +192,21 @@ async def test_a_commit_that_times_out_before_landing_is_settled_failed_by_looku
 
 
 async def test_a_commit_whose_reply_is_lost_after_it_landed_is_settled_committed_by_lookup(
-        scratch: Path, world: WorldConfig, lose_reply: Swallow, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, lose_reply: Swallow, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(SwallowedEvent, "via", lose_reply.url)
     async with Journal.open(scratch / "lost-reply.db") as journal:
         sup = Supervisor(journal, [SwallowedEvent()], GrantSpec())
         receipt = await sup.call("create_event", EVENT)
         assert lose_reply.forwarded == 1
         [item] = (await sup.report()).done
-        assert await _kinds(journal, sup.session_id, "c1") == ["planned", "prepared", "committing", "unknown",
-                                                               "committed"]
+        assert await _kinds(journal, sup.session_id, "c1") == [
+            "planned",
+            "prepared",
+            "committing",
+            "unknown",
+            "committed",
+        ]
         events = [e for e in await journal.events(sup.session_id) if e.call_id == "c1"]
     assert events[-1].data["reconciled"] is True and "timed out" in events[-2].data["reason"]
     assert item.state == "committed" and receipt["uid"] == item.receipt["uid"]
@@ -194,7 +215,8 @@ async def test_a_commit_whose_reply_is_lost_after_it_landed_is_settled_committed
 
 
 async def test_a_lost_reply_without_lookup_stays_in_flight_as_unknown(
-        scratch: Path, world: WorldConfig, lose_reply: Swallow, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, lose_reply: Swallow, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Blind(SwallowedEvent):
         lookup = None
 
@@ -213,8 +235,9 @@ async def test_a_lost_reply_without_lookup_stays_in_flight_as_unknown(
 # -- commits that hang past the Stop grace -------------------------------------------------
 
 
-async def _hang_then_stop(journal: Journal, policy: StopPolicy, args: dict[str, Any]
-                          ) -> tuple[Supervisor, Any, float, Any]:
+async def _hang_then_stop(
+    journal: Journal, policy: StopPolicy, args: dict[str, Any]
+) -> tuple[Supervisor, Any, float, Any]:
     """Start one hanging call, Stop once it is committing; returns (sup, outcome, stop seconds, stop report)."""
     sup = Supervisor(journal, [HangingEvent(policy)], GrantSpec(), grace=GRACE)
     outcome: list[Any] = []
@@ -244,8 +267,7 @@ async def test_wait_lets_a_hanging_commit_finish_and_stop_waits_for_it(scratch: 
     record("faults", "commit hung past the stop grace: WAIT", 1)
 
 
-async def test_try_cancel_cancels_a_hanging_commit_and_lookup_finds_nothing(scratch: Path,
-                                                                          world: WorldConfig) -> None:
+async def test_try_cancel_cancels_a_hanging_commit_and_lookup_finds_nothing(scratch: Path, world: WorldConfig) -> None:
     async with Journal.open(scratch / "cancel.db") as journal:
         sup, outcome, took, report = await _hang_then_stop(journal, StopPolicy.TRY_CANCEL, {"hang_s": 30.0})
         key = (await journal.call(sup.session_id, "c1")).idempotency_key
@@ -258,11 +280,11 @@ async def test_try_cancel_cancels_a_hanging_commit_and_lookup_finds_nothing(scra
     record("faults", "commit hung past the stop grace: TRY_CANCEL (nothing landed yet)", 1)
 
 
-async def test_try_cancel_after_the_effect_landed_is_reconciled_to_committed(scratch: Path,
-                                                                           world: WorldConfig) -> None:
+async def test_try_cancel_after_the_effect_landed_is_reconciled_to_committed(scratch: Path, world: WorldConfig) -> None:
     async with Journal.open(scratch / "cancel-late.db") as journal:
         sup, outcome, took, report = await _hang_then_stop(
-            journal, StopPolicy.TRY_CANCEL, {"hang_s": 30.0, "hang_after_effect": True})
+            journal, StopPolicy.TRY_CANCEL, {"hang_s": 30.0, "hang_after_effect": True}
+        )
         kinds = await _kinds(journal, sup.session_id, "c1")
     assert took < GRACE + 1.0
     assert isinstance(outcome, dict) and kinds[-2:] == ["unknown", "committed"]
@@ -272,7 +294,8 @@ async def test_try_cancel_after_the_effect_landed_is_reconciled_to_committed(scr
 
 
 async def test_abandon_stops_waiting_reports_in_flight_and_journals_the_late_outcome(
-        scratch: Path, world: WorldConfig) -> None:
+    scratch: Path, world: WorldConfig
+) -> None:
     async with Journal.open(scratch / "abandon.db") as journal:
         sup = Supervisor(journal, [HangingEvent(StopPolicy.ABANDON)], GrantSpec(), grace=GRACE)
         outcome: list[Any] = []
@@ -298,12 +321,20 @@ async def test_abandon_stops_waiting_reports_in_flight_and_journals_the_late_out
 
 
 async def test_an_abandoned_commit_whose_process_exited_is_settled_by_the_next_report(
-        scratch: Path, world: WorldConfig) -> None:
+    scratch: Path, world: WorldConfig
+) -> None:
     journal_path = scratch / "abandon-exit.db"
     # Stop comes while the commit hangs; ABANDON lets Stop return at once, and the process leaves.
-    lines = _child(journal_path, {"tools": ["tests.drills.test_faults:AbandoningEvent"], "grace": GRACE,
-                                  "stop_after": 0.3, "exit_after_stop": True,
-                                  "calls": [["create_event", {**EVENT, "hang_s": 2.0}]]})
+    lines = _child(
+        journal_path,
+        {
+            "tools": ["tests.drills.test_faults:AbandoningEvent"],
+            "grace": GRACE,
+            "stop_after": 0.3,
+            "exit_after_stop": True,
+            "calls": [["create_event", {**EVENT, "hang_s": 2.0}]],
+        },
+    )
     assert "stopped" in lines, lines
     report = json.loads(_cli("report", str(journal_path), "--json").stdout)
     assert report["in_flight"] == [], "the owner is gone and lookup can settle it; the report keeps it in flight"
@@ -320,7 +351,8 @@ class AbandoningEvent(HangingEvent):
 
 
 async def test_a_compensation_that_fails_twice_then_succeeds_is_retried_to_the_end(
-        scratch: Path, world: WorldConfig) -> None:
+    scratch: Path, world: WorldConfig
+) -> None:
     async with Journal.open(scratch / "flaky-undo.db") as journal:
         sup = Supervisor(journal, [FlakyUndoEvent()], GrantSpec())
         receipt = await sup.call("create_event", EVENT)
@@ -334,7 +366,8 @@ async def test_a_compensation_that_fails_twice_then_succeeds_is_retried_to_the_e
 
 
 async def test_a_compensation_that_fails_for_good_stays_visible_and_a_fresh_process_retries_it(
-        scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     journal_path = scratch / "broken-undo.db"
     monkeypatch.setenv(UNDO_BROKEN_ENV, "1")
     async with Journal.open(journal_path) as journal:
@@ -364,12 +397,15 @@ async def test_a_compensation_that_fails_for_good_stays_visible_and_a_fresh_proc
 
 
 async def test_a_journal_locked_by_another_writer_makes_the_fence_wait_a_bounded_time_and_fail_closed(
-        scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     journal_path = scratch / "locked.db"
     other = sqlite3.connect(journal_path, isolation_level=None, check_same_thread=False)
     monkeypatch.setattr(LockingMigration, "on_prepared", staticmethod(lambda: other.execute("BEGIN IMMEDIATE")))
-    args = {"description": "locked drill", "statements": [
-        "INSERT INTO customers (name, email) VALUES ('Locked', 'locked-drill@example.com')"]}
+    args = {
+        "description": "locked drill",
+        "statements": ["INSERT INTO customers (name, email) VALUES ('Locked', 'locked-drill@example.com')"],
+    }
     async with Journal.open(journal_path, busy_timeout=0.3) as journal:
         sup = Supervisor(journal, [LockingMigration()], GrantSpec())
         await sup.start()
@@ -385,8 +421,13 @@ async def test_a_journal_locked_by_another_writer_makes_the_fence_wait_a_bounded
         kinds = await _kinds(journal, sup.session_id, "c1")
         key = (await journal.call(sup.session_id, "c1")).idempotency_key
         # The lock gone, the same supervisor carries on.
-        receipt = await sup.call("migrate_database", {**args, "statements": [
-            "INSERT INTO customers (name, email) VALUES ('Unlocked', 'unlocked-drill@example.com')"]})
+        receipt = await sup.call(
+            "migrate_database",
+            {
+                **args,
+                "statements": ["INSERT INTO customers (name, email) VALUES ('Unlocked', 'unlocked-drill@example.com')"],
+            },
+        )
     other.close()
     assert 0.3 <= waited < 3.0, f"the fence waited {waited:.2f} s for a 0.3 s bound"
     assert "committing" not in kinds
@@ -401,14 +442,17 @@ async def test_a_journal_locked_by_another_writer_makes_the_fence_wait_a_bounded
 
 @pytest.mark.parametrize("moment", ["before_calls", "fence", "outcome"])
 async def test_a_full_disk_stops_the_run_before_any_effect_it_cannot_journal(
-        scratch: Path, world: WorldConfig, moment: str) -> None:
+    scratch: Path, world: WorldConfig, moment: str
+) -> None:
     """The disk fills (RLIMIT_FSIZE: chmod does not stop root, this does) before planning, at the fence,
     or between the effect and its receipt. Nothing is issued that the journal does not hold; after the
     process is gone, recovery and the world agree."""
     journal_path = scratch / f"full-{moment}.db"
     title = f"full disk drill {moment}"
-    plan: dict[str, Any] = {"tools": ["tests.drills.faulty_tools:StarvingEvent"],
-                            "calls": [["create_event", {**EVENT, "title": title}]]}
+    plan: dict[str, Any] = {
+        "tools": ["tests.drills.faulty_tools:StarvingEvent"],
+        "calls": [["create_event", {**EVENT, "title": title}]],
+    }
     env = {STARVE_JOURNAL_ENV: str(journal_path)}
     if moment == "before_calls":
         plan["starve"] = "before_calls"
@@ -417,8 +461,11 @@ async def test_a_full_disk_stops_the_run_before_any_effect_it_cannot_journal(
     lines = _child(journal_path, plan, **env)
     session_id = lines[0].split()[1]
     [outcome] = [line for line in lines if line.startswith(("ok ", "err create_event"))]
-    expected = {"before_calls": "JournalError: journal", "fence": "Rejected: call c1 (create_event) rejected: "
-                "the journal could not record the fence", "outcome": "JournalError: journal"}[moment]
+    expected = {
+        "before_calls": "JournalError: journal",
+        "fence": "Rejected: call c1 (create_event) rejected: the journal could not record the fence",
+        "outcome": "JournalError: journal",
+    }[moment]
     assert outcome.startswith(f"err create_event {expected}") and "nothing was" in outcome, outcome
 
     async with Journal.open(journal_path) as journal:
@@ -462,13 +509,20 @@ async def _read_only_journal(base: Path, dir_writable: bool) -> tuple[Path, byte
 
 
 @pytest.mark.parametrize("dir_writable", [True, False], ids=["file-read-only", "dir-read-only"])
-async def test_a_read_only_journal_stops_the_run_before_any_effect(open_dir: Path, world: WorldConfig,
-                                                                  dir_writable: bool) -> None:
+async def test_a_read_only_journal_stops_the_run_before_any_effect(
+    open_dir: Path, world: WorldConfig, dir_writable: bool
+) -> None:
     """Root ignores chmod, so the session runs as nobody (uid 65534) against a journal it may only read."""
     journal_path, before = await _read_only_journal(open_dir, dir_writable)
     title = f"read-only drill {dir_writable}"
-    lines = _child(journal_path, {"tools": ["demo_tools.calendar_tool:CreateEvent"], "as_nobody": True,
-                                  "calls": [["create_event", {**EVENT, "title": title}]]})
+    lines = _child(
+        journal_path,
+        {
+            "tools": ["demo_tools.calendar_tool:CreateEvent"],
+            "as_nobody": True,
+            "calls": [["create_event", {**EVENT, "title": title}]],
+        },
+    )
     assert lines and lines[0].startswith("err journal "), lines  # it never started a session
     assert not any(line.startswith("ok ") for line in lines)
     assert title not in Path(world.dir, "calendar.ics").read_text()
@@ -476,14 +530,16 @@ async def test_a_read_only_journal_stops_the_run_before_any_effect(open_dir: Pat
     record("faults", f"read-only journal ({'file' if dir_writable else 'file and directory'})", 1)
 
 
-@pytest.mark.parametrize("dir_writable", [
-    pytest.param(True, id="file-read-only"),
-    pytest.param(False, id="dir-read-only"),
-])
+@pytest.mark.parametrize(
+    "dir_writable",
+    [
+        pytest.param(True, id="file-read-only"),
+        pytest.param(False, id="dir-read-only"),
+    ],
+)
 async def test_a_read_only_journal_is_reported_as_read_only(open_dir: Path, dir_writable: bool) -> None:
     journal_path, _ = await _read_only_journal(open_dir, dir_writable)
-    lines = _child(journal_path, {"tools": ["demo_tools.calendar_tool:CreateEvent"], "as_nobody": True,
-                                  "calls": []})
+    lines = _child(journal_path, {"tools": ["demo_tools.calendar_tool:CreateEvent"], "as_nobody": True, "calls": []})
     kind = lines[0].split()[2].rstrip(":")
     assert kind.startswith("agentstop.errors.Journal") and kind != "agentstop.errors.JournalCorrupt", lines[0]
     assert "writable" in lines[0] and "not a usable" not in lines[0]

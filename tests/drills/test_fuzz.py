@@ -32,15 +32,61 @@ PAGE = 4096
 
 # -- task.yaml ---------------------------------------------------------------------------------
 
-FIELDS = ["name", "goal", "journal", "agent", "kind", "tools", "grant", "scopes", "ttl", "max_calls", "stop",
-          "grace", "approve", "steps", "thought", "tool", "args", "parallel", "tokens_per_second"]
+FIELDS = [
+    "name",
+    "goal",
+    "journal",
+    "agent",
+    "kind",
+    "tools",
+    "grant",
+    "scopes",
+    "ttl",
+    "max_calls",
+    "stop",
+    "grace",
+    "approve",
+    "steps",
+    "thought",
+    "tool",
+    "args",
+    "parallel",
+    "tokens_per_second",
+]
 any_char = st.characters(codec=None, exclude_categories=())  # surrogates and controls included
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(any_char, max_size=10),
-                    st.sampled_from(["10m", "-1s", "1e309", "0x1F", "~", "*", "fixture_tools:WriteFile", "[", "{{",
-                                     "!!python/object:os.system", "&a", "*a", "<<", "\t", "\ufeff"]))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(any_char, max_size=10),
+    st.sampled_from(
+        [
+            "10m",
+            "-1s",
+            "1e309",
+            "0x1F",
+            "~",
+            "*",
+            "fixture_tools:WriteFile",
+            "[",
+            "{{",
+            "!!python/object:os.system",
+            "&a",
+            "*a",
+            "<<",
+            "\t",
+            "\ufeff",
+        ]
+    ),
+)
 values: st.SearchStrategy[Any] = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6),
-                                                                        inner, max_size=5), max_leaves=30)
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
 task_counts = {"texts": 0}
 damage_counts = {"files": 0, "opens": 0}
 
@@ -49,11 +95,17 @@ damage_counts = {"files": 0, "opens": 0}
 def _count() -> Iterator[None]:
     yield
     if task_counts["texts"]:
-        record("fuzz", "task.yaml texts (random, generated YAML, mangled valid file, hostile): "
-               "a task or a TaskFileError", task_counts["texts"])
+        record(
+            "fuzz",
+            "task.yaml texts (random, generated YAML, mangled valid file, hostile): a task or a TaskFileError",
+            task_counts["texts"],
+        )
     if damage_counts["opens"]:
-        record("fuzz", "damaged journals (byte flips, truncation) opened and read, ro and rw: never written to",
-               damage_counts["opens"])
+        record(
+            "fuzz",
+            "damaged journals (byte flips, truncation) opened and read, ro and rw: never written to",
+            damage_counts["opens"],
+        )
 
 
 def _only_task_file_errors(text: str) -> None:
@@ -82,12 +134,15 @@ def test_any_yaml_document_is_a_task_or_a_task_file_error(doc: dict[str, Any]) -
 
 @pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, len(VALID)), st.integers(0, 6), st.text(any_char, max_size=4)),
-                min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(VALID)), st.integers(0, 6), st.text(any_char, max_size=4)), min_size=1, max_size=4
+    )
+)
 def test_a_mangled_valid_task_is_a_task_or_a_task_file_error(edits: list[tuple[int, int, str]]) -> None:
     text = VALID
     for at, cut, insert in edits:
-        text = text[:at] + insert + text[at + cut:]
+        text = text[:at] + insert + text[at + cut :]
     _only_task_file_errors(text)
 
 
@@ -101,8 +156,9 @@ HOSTILE_TASKS = {
     "nested 100k deep": "[" * 100_000,
     "mapping nested 20k deep": "{a: " * 20_000,
     "billion laughs at the top": "{" + _lattice(8) + "}",
-    "billion laughs in a step's args": VALID.replace('args: {name: notes, text: "v1.0: faster"}',
-                                                     "args: {name: notes, " + _lattice(8) + "}"),
+    "billion laughs in a step's args": VALID.replace(
+        'args: {name: notes, text: "v1.0: faster"}', "args: {name: notes, " + _lattice(8) + "}"
+    ),
     "an alias inside its own anchor": "name: &a [*a]",
     "a python tag": "!!python/object/apply:os.system ['touch /tmp/pwned']",
     "a lone surrogate": "name: \ud800\ngoal: x",
@@ -146,8 +202,9 @@ def real_journal(tmp_path_factory: pytest.TempPathFactory) -> JournalBytes:
                 sup = Supervisor(journal, [WriteNote(root / "notes")], GrantSpec(scopes=["notes:a*"]))
                 for i in range(5):
                     try:
-                        await sup.call("write_note", {"name": f"a{i}" if i != 3 else "b", "text": "x" * 40,
-                                                      "api_token": "t"})
+                        await sup.call(
+                            "write_note", {"name": f"a{i}" if i != 3 else "b", "text": "x" * 40, "api_token": "t"}
+                        )
                     except AgentstopError:
                         pass
                 await sup.undo(["c1"])
@@ -184,11 +241,13 @@ damage = st.tuples(st.integers(0, 2**32 - 1), st.integers(1, 8), st.booleans())
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(damage)
-def test_a_damaged_journal_is_never_written_to(real_journal: JournalBytes, tmp_path: Path,
-                                               damaged: tuple[int, int, bool]) -> None:
+def test_a_damaged_journal_is_never_written_to(
+    real_journal: JournalBytes, tmp_path: Path, damaged: tuple[int, int, bool]
+) -> None:
     """Read-only or read-write, whatever the damage and whatever the outcome, the file keeps its bytes."""
     data = _damage(real_journal, *damaged)
     damage_counts["files"] += 1
@@ -246,15 +305,19 @@ def test_the_damage_helpers_hit_what_they_aim_at(real_journal: JournalBytes) -> 
     assert real_journal.data.count(b"tablegrantsgrants") == 1
 
 
-@pytest.mark.parametrize(("damage_kind", "readonly"), [
-    pytest.param("table name not UTF-8", True),
-    pytest.param("negative schema version", False),
-    pytest.param("btree page", True),
-    pytest.param("JSON column", True),
-    pytest.param("unknown state", True),
-])
-def test_each_kind_of_damage_is_reported_as_a_journal_error(real_journal: JournalBytes, tmp_path: Path,
-                                                            damage_kind: str, readonly: bool) -> None:
+@pytest.mark.parametrize(
+    ("damage_kind", "readonly"),
+    [
+        pytest.param("table name not UTF-8", True),
+        pytest.param("negative schema version", False),
+        pytest.param("btree page", True),
+        pytest.param("JSON column", True),
+        pytest.param("unknown state", True),
+    ],
+)
+def test_each_kind_of_damage_is_reported_as_a_journal_error(
+    real_journal: JournalBytes, tmp_path: Path, damage_kind: str, readonly: bool
+) -> None:
     data = real_journal.data
     if damage_kind == "table name not UTF-8":
         path = _edit(data, tmp_path, swap=(b"tablegrantsgrants", b"tablegr\xffntsgrants"))
@@ -262,7 +325,7 @@ def test_each_kind_of_damage_is_reported_as_a_journal_error(real_journal: Journa
         path = _edit(data, tmp_path, sql="PRAGMA user_version = -3")
     elif damage_kind == "btree page":
         broken = bytearray(data)
-        broken[5 * PAGE:5 * PAGE + 8] = b"\x0d\xff\xff\xff\xff\xff\xff\xff"
+        broken[5 * PAGE : 5 * PAGE + 8] = b"\x0d\xff\xff\xff\xff\xff\xff\xff"
         path = _edit(bytes(broken), tmp_path)
     elif damage_kind == "JSON column":
         path = _edit(data, tmp_path, sql="UPDATE events SET data = '{\"broken' WHERE seq = 5")
@@ -271,4 +334,3 @@ def test_each_kind_of_damage_is_reported_as_a_journal_error(real_journal: Journa
     before = path.read_bytes()
     _agentstop_errors_only(lambda: anyio.run(_read_everything, path, readonly))
     assert path.read_bytes() == before
-

@@ -53,13 +53,22 @@ OUTSIDE = Path("/tmp/agentstop-drill-outside")
 
 def _fingerprint(world: WorldConfig) -> dict[str, Any]:
     """Everything hostile input could touch, hashed: repository refs, PRs, database, ledger, mail, calendar."""
-    refs = subprocess.run(["git", f"--git-dir={world.git_remote}", "for-each-ref", "--format=%(refname) %(objectname)"],
-                          capture_output=True, text=True, env=git_env(), check=True).stdout
-    out: dict[str, Any] = {"refs": refs, "prs": Path(world.prs).read_text(),
-                           "calendar": hashlib.sha256(Path(world.dir, "calendar.ics").read_bytes()).hexdigest()}
+    refs = subprocess.run(
+        ["git", f"--git-dir={world.git_remote}", "for-each-ref", "--format=%(refname) %(objectname)"],
+        capture_output=True,
+        text=True,
+        env=git_env(),
+        check=True,
+    ).stdout
+    out: dict[str, Any] = {
+        "refs": refs,
+        "prs": Path(world.prs).read_text(),
+        "calendar": hashlib.sha256(Path(world.dir, "calendar.ics").read_bytes()).hexdigest(),
+    }
     with closing(sqlite3.connect(world.database)) as db:
-        out["database"] = [db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
-                           for t in ("customers", "audit", "tombstones")]
+        out["database"] = [
+            db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in ("customers", "audit", "tombstones")
+        ]
         out["schema"] = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
     with closing(sqlite3.connect(world.ledger)) as db:
         out["ledger"] = db.execute("SELECT * FROM entries").fetchall(), db.execute("SELECT * FROM accounts").fetchall()
@@ -89,58 +98,94 @@ def quiet_world(world: WorldConfig) -> Iterator[WorldConfig]:
 # -- git: paths and branch names --------------------------------------------------------------
 
 TRAVERSALS = [
-    "../escape.txt", "a/../../escape.txt", "/etc/agentstop-drill", "./.git/hooks/post-checkout",
-    ".git/config", "sub/.GIT/config", "dir\\..\\..\\escape.txt", "nul\x00byte", "new\nline.txt", "dir/",
+    "../escape.txt",
+    "a/../../escape.txt",
+    "/etc/agentstop-drill",
+    "./.git/hooks/post-checkout",
+    ".git/config",
+    "sub/.GIT/config",
+    "dir\\..\\..\\escape.txt",
+    "nul\x00byte",
+    "new\nline.txt",
+    "dir/",
 ]
-BRANCHES = ["--upload-pack=touch /tmp/pwned", "main..evil", "feature branch", "-x", "HEAD", "a/.hidden",
-            "evil.lock", "@{-1}", "tab\tbranch", "ünïcode"]
+BRANCHES = [
+    "--upload-pack=touch /tmp/pwned",
+    "main..evil",
+    "feature branch",
+    "-x",
+    "HEAD",
+    "a/.hidden",
+    "evil.lock",
+    "@{-1}",
+    "tab\tbranch",
+    "ünïcode",
+]
 
 
 async def test_path_traversal_and_bad_branch_names_never_reach_the_repository(
-        scratch: Path, quiet_world: WorldConfig) -> None:
+    scratch: Path, quiet_world: WorldConfig
+) -> None:
     async with Journal.open(scratch / "git.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
         reasons = []
         for path in TRAVERSALS:
-            kind, reason = await _refused(sup, "open_draft_pr", {"branch": "drill/t", "title": "x",
-                                                                 "files": {path: "pwned\n"}})
+            kind, reason = await _refused(
+                sup, "open_draft_pr", {"branch": "drill/t", "title": "x", "files": {path: "pwned\n"}}
+            )
             assert kind is InvalidArgs and "files" in reason, reason
             reasons.append(reason)
         for branch in BRANCHES:
-            kind, reason = await _refused(sup, "open_draft_pr", {"branch": branch, "title": "x",
-                                                                 "files": {"ok.txt": "x\n"}})
+            kind, reason = await _refused(
+                sup, "open_draft_pr", {"branch": branch, "title": "x", "files": {"ok.txt": "x\n"}}
+            )
             assert kind is InvalidArgs and "branch" in reason, reason
     assert not Path("/etc/agentstop-drill").exists() and not Path("/tmp/pwned").exists()
     assert list(Path(quiet_world.dir).glob("work/git/*")) == []  # no private work dir left behind
-    record("hostile input", "git: path traversal and option-like/invalid branch names",
-           len(TRAVERSALS) + len(BRANCHES))
+    record("hostile input", "git: path traversal and option-like/invalid branch names", len(TRAVERSALS) + len(BRANCHES))
 
 
 @pytest.fixture
 def symlink_base(world: WorldConfig) -> Iterator[str]:
     """A base branch on origin whose tree holds symlinks leading out of the repository and into .git."""
+
     def git(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run(["git", f"--git-dir={world.git_remote}", *args], input=stdin, capture_output=True,
-                              text=True, env=git_env(), check=True).stdout.strip()
+        return subprocess.run(
+            ["git", f"--git-dir={world.git_remote}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=git_env(),
+            check=True,
+        ).stdout.strip()
 
     out_link = git("hash-object", "-w", "--stdin", stdin=str(OUTSIDE))
     git_link = git("hash-object", "-w", "--stdin", stdin=".git/hooks")
-    tree = git("mktree", stdin=git("ls-tree", "main") + f"\n120000 blob {out_link}\tescape\n"
-               f"120000 blob {git_link}\thooks\n")
+    tree = git(
+        "mktree", stdin=git("ls-tree", "main") + f"\n120000 blob {out_link}\tescape\n120000 blob {git_link}\thooks\n"
+    )
     git("update-ref", "refs/heads/drill-symlinks", git("commit-tree", tree, "-p", "main", "-m", "symlinks"))
     yield "drill-symlinks"
     git("update-ref", "-d", "refs/heads/drill-symlinks")
 
 
-async def test_symlinks_in_the_base_branch_cannot_smuggle_a_write_out(scratch: Path, world: WorldConfig,
-                                                                     symlink_base: str) -> None:
+async def test_symlinks_in_the_base_branch_cannot_smuggle_a_write_out(
+    scratch: Path, world: WorldConfig, symlink_base: str
+) -> None:
     before = _fingerprint(world)
     async with Journal.open(scratch / "symlink.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
         for path in ("escape/evil.txt", "hooks/pre-commit"):
-            kind, reason = await _refused(sup, "open_draft_pr", {"branch": f"drill/{path.split('/')[0]}",
-                                                                 "base": symlink_base, "title": "x",
-                                                                 "files": {path: "#!/bin/sh\ntouch /tmp/pwned\n"}})
+            kind, reason = await _refused(
+                sup,
+                "open_draft_pr",
+                {
+                    "branch": f"drill/{path.split('/')[0]}",
+                    "base": symlink_base,
+                    "title": "x",
+                    "files": {path: "#!/bin/sh\ntouch /tmp/pwned\n"},
+                },
+            )
             assert kind is ToolFailed and "resolves outside the repository" in reason
     assert not OUTSIDE.exists() and not Path("/tmp/pwned").exists()
     assert _fingerprint(world) == before
@@ -149,12 +194,17 @@ async def test_symlinks_in_the_base_branch_cannot_smuggle_a_write_out(scratch: P
 
 # -- mail: header injection ---------------------------------------------------------------------
 
-async def test_header_injection_in_mail_is_refused_and_nothing_is_sent(scratch: Path,
-                                                                        quiet_world: WorldConfig) -> None:
+
+async def test_header_injection_in_mail_is_refused_and_nothing_is_sent(scratch: Path, quiet_world: WorldConfig) -> None:
     async with Journal.open(scratch / "mail.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
-        for to in ("ada@example.com\r\nBcc: eve@evil.example", "ada@example.com\nBcc: eve@evil.example",
-                   "ada@example.com, eve@evil.example", "Ada <ada@example.com>", "eve@evil.example\x00"):
+        for to in (
+            "ada@example.com\r\nBcc: eve@evil.example",
+            "ada@example.com\nBcc: eve@evil.example",
+            "ada@example.com, eve@evil.example",
+            "Ada <ada@example.com>",
+            "eve@evil.example\x00",
+        ):
             kind, reason = await _refused(sup, "send_email", {"to": to, "subject": "hi"})
             assert kind is InvalidArgs and reason.startswith("invalid arguments: to:"), reason
         for subject in ("hi\r\nBcc: eve@evil.example", "hi\nBcc: eve@evil.example", "hi\rBcc: eve@evil.example"):
@@ -166,8 +216,9 @@ async def test_header_injection_in_mail_is_refused_and_nothing_is_sent(scratch: 
 UNICODE_BREAKS = ["\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c"]
 
 
-async def test_unicode_line_breaks_in_a_subject_are_refused_too(scratch: Path, world: WorldConfig,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unicode_line_breaks_in_a_subject_are_refused_too(
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(UNDO_WINDOW_ENV, "30")  # keep them queued: pulled back below, whatever happens
     refused = 0
     async with Journal.open(scratch / "mail-unicode.db") as journal:
@@ -181,11 +232,14 @@ async def test_unicode_line_breaks_in_a_subject_are_refused_too(scratch: Path, w
     assert refused == len(UNICODE_BREAKS)
 
 
-async def test_smtp_smuggling_in_a_body_is_neutralised(scratch: Path, world: WorldConfig,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_smtp_smuggling_in_a_body_is_neutralised(
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(UNDO_WINDOW_ENV, "0")
-    body = ("hello\r\n.\r\nMAIL FROM:<eve@evil.example>\r\nRCPT TO:<eve@evil.example>\r\nDATA\r\n"
-            "Subject: smuggled\r\n\r\nowned\r\n.\r\n")
+    body = (
+        "hello\r\n.\r\nMAIL FROM:<eve@evil.example>\r\nRCPT TO:<eve@evil.example>\r\nDATA\r\n"
+        "Subject: smuggled\r\n\r\nowned\r\n.\r\n"
+    )
     async with Journal.open(scratch / "smuggle.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
         receipt = await sup.call("send_email", {"to": "ada@example.com", "subject": "smuggling drill", "body": body})
@@ -210,7 +264,7 @@ FORBIDDEN_SQL = [
     "ATTACH DATABASE '/tmp/agentstop-drill-evil.db' AS evil",
     "PRAGMA writable_schema = ON",
     "UPDATE audit SET description = 'nothing happened'",
-    'UPDATE "AUDIT" SET description = \'nothing happened\'',
+    "UPDATE \"AUDIT\" SET description = 'nothing happened'",
     "UPDATE [audit] SET description = 'nothing happened'",
     "UPDATE main.customers SET plan = 'free'",
     "INSERT INTO sqlite_master VALUES ('table', 'x', 'x', 0, 'CREATE TABLE x (a)')",
@@ -233,15 +287,22 @@ FORBIDDEN_SQL = [
 
 
 async def test_forbidden_and_injected_sql_is_refused_before_the_database_sees_it(
-        scratch: Path, quiet_world: WorldConfig) -> None:
+    scratch: Path, quiet_world: WorldConfig
+) -> None:
     async with Journal.open(scratch / "sql.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
         for sql in FORBIDDEN_SQL:
             kind, reason = await _refused(sup, "migrate_database", {"description": "drill", "statements": [sql]})
             assert kind is InvalidArgs and "statements: Value error, statement 1:" in reason, (sql, reason)
         # Allowed in form, refused by SQLite itself in prepare: still nothing committed.
-        kind, reason = await _refused(sup, "migrate_database", {"description": "drill", "statements": [
-            "UPDATE customers SET name = load_extension('/tmp/agentstop-drill-evil.so')"]})
+        kind, reason = await _refused(
+            sup,
+            "migrate_database",
+            {
+                "description": "drill",
+                "statements": ["UPDATE customers SET name = load_extension('/tmp/agentstop-drill-evil.so')"],
+            },
+        )
         assert kind is ToolFailed and "not authorized" in reason
     assert not Path("/tmp/agentstop-drill-evil.db").exists()
     record("hostile input", "database: forbidden statements and SQL injection", len(FORBIDDEN_SQL) + 1)
@@ -249,15 +310,19 @@ async def test_forbidden_and_injected_sql_is_refused_before_the_database_sees_it
 
 # -- huge, broken and deep arguments -----------------------------------------------------------------
 
+
 async def test_megabyte_strings_in_bounded_fields_are_refused_with_the_field_named(
-        scratch: Path, quiet_world: WorldConfig) -> None:
+    scratch: Path, quiet_world: WorldConfig
+) -> None:
     huge = "x" * MB
     cases = [
         ("open_draft_pr", {"branch": "drill/huge", "title": huge, "files": {"a.txt": "x"}}, "title"),
-        ("migrate_database", {"description": huge, "statements": ["UPDATE customers SET plan = 'pro'"]},
-         "description"),
-        ("migrate_database", {"description": "d", "statements": ["UPDATE customers SET plan = 'pro'"] * 51},
-         "statements"),
+        ("migrate_database", {"description": huge, "statements": ["UPDATE customers SET plan = 'pro'"]}, "description"),
+        (
+            "migrate_database",
+            {"description": "d", "statements": ["UPDATE customers SET plan = 'pro'"] * 51},
+            "statements",
+        ),
         ("charge", {"account": "acme", "amount_cents": 1, "memo": huge}, "memo"),
         ("charge", {"account": huge, "amount_cents": 1}, "account"),
     ]
@@ -269,26 +334,32 @@ async def test_megabyte_strings_in_bounded_fields_are_refused_with_the_field_nam
     record("hostile input", "1 MB strings in fields with a bound", len(cases))
 
 
-async def test_megabyte_branch_names_and_paths_are_refused_by_validation(scratch: Path,
-                                                                         quiet_world: WorldConfig) -> None:
+async def test_megabyte_branch_names_and_paths_are_refused_by_validation(
+    scratch: Path, quiet_world: WorldConfig
+) -> None:
     huge = "x" * MB
     async with Journal.open(scratch / "huge-git.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
-        for args, field in (({"branch": "drill/" + huge, "title": "t", "files": {"a.txt": "x"}}, "branch"),
-                            ({"branch": "drill/huge", "title": "t", "files": {huge: "x"}}, "files")):
+        for args, field in (
+            ({"branch": "drill/" + huge, "title": "t", "files": {"a.txt": "x"}}, "branch"),
+            ({"branch": "drill/huge", "title": "t", "files": {huge: "x"}}, "files"),
+        ):
             kind, reason = await _refused(sup, "open_draft_pr", args)
             assert kind is InvalidArgs and f"{field}:" in reason and len(reason) < 2_000, (field, reason[:200])
 
 
 async def test_megabyte_strings_anywhere_are_refused_before_they_bloat_the_journal_or_reach_the_world(
-        scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(UNDO_WINDOW_ENV, "30")
     path = scratch / "huge-mail.db"
     huge = "x" * MB
-    calls = [("send_email", {"to": "ada@example.com", "subject": huge}),
-             ("send_email", {"to": "ada@example.com", "subject": "big body", "body": huge}),
-             ("create_event", {"title": "t", "start": "2032-01-01T10:00", "calendar": huge}),
-             ("send_email", {"to": huge + "@example.com", "subject": "a megabyte address"})]
+    calls = [
+        ("send_email", {"to": "ada@example.com", "subject": huge}),
+        ("send_email", {"to": "ada@example.com", "subject": "big body", "body": huge}),
+        ("create_event", {"title": "t", "start": "2032-01-01T10:00", "calendar": huge}),
+        ("send_email", {"to": huge + "@example.com", "subject": "a megabyte address"}),
+    ]
     seen = []
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
@@ -305,22 +376,25 @@ async def test_megabyte_strings_anywhere_are_refused_before_they_bloat_the_journ
     assert size < 1_000_000, f"the journal holds {size} bytes for four refused calls"
 
 
-async def test_lone_surrogates_in_arguments_are_refused_and_journaled(scratch: Path,
-                                                                      quiet_world: WorldConfig) -> None:
+async def test_lone_surrogates_in_arguments_are_refused_and_journaled(scratch: Path, quiet_world: WorldConfig) -> None:
     async with Journal.open(scratch / "surrogates.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
-        for tool, args in (("send_email", {"to": "ada@example.com", "subject": "bad \ud800 subject"}),
-                           ("charge", {"account": "acme", "amount_cents": 1, "memo": "bad \udcff memo"})):
+        for tool, args in (
+            ("send_email", {"to": "ada@example.com", "subject": "bad \ud800 subject"}),
+            ("charge", {"account": "acme", "amount_cents": 1, "memo": "bad \udcff memo"}),
+        ):
             kind, reason = await _refused(sup, tool, args)
             assert issubclass(kind, Rejected) and "Unicode" in reason
 
 
 async def test_lone_surrogates_in_file_contents_are_refused_before_prepare_and_nothing_is_pushed(
-        scratch: Path, quiet_world: WorldConfig) -> None:
+    scratch: Path, quiet_world: WorldConfig
+) -> None:
     async with Journal.open(scratch / "surrogate-file.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
-        kind, reason = await _refused(sup, "open_draft_pr", {"branch": "drill/surrogate", "title": "t",
-                                                             "files": {"a.txt": "bad \ud800 content"}})
+        kind, reason = await _refused(
+            sup, "open_draft_pr", {"branch": "drill/surrogate", "title": "t", "files": {"a.txt": "bad \ud800 content"}}
+        )
     assert kind is InvalidArgs and "not valid Unicode" in reason
     record("hostile input", "invalid UTF-8 (lone surrogates) in file contents", 1)
 
@@ -335,39 +409,50 @@ def _nested(depth: int) -> Any:
 async def test_nested_json_where_text_is_expected_is_refused(scratch: Path, quiet_world: WorldConfig) -> None:
     async with Journal.open(scratch / "nested.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
-        kind, reason = await _refused(sup, "send_email", {"to": "ada@example.com", "subject": "s",
-                                                          "body": _nested(300)})
+        kind, reason = await _refused(
+            sup, "send_email", {"to": "ada@example.com", "subject": "s", "body": _nested(300)}
+        )
         assert kind is InvalidArgs and "nested deeper than 64 levels" in reason
     record("hostile input", "JSON nested 300 deep where text is expected", 1)
 
 
-async def test_json_nested_ten_thousand_deep_is_refused_and_journaled(scratch: Path,
-                                                                      quiet_world: WorldConfig) -> None:
+async def test_json_nested_ten_thousand_deep_is_refused_and_journaled(scratch: Path, quiet_world: WorldConfig) -> None:
     async with Journal.open(scratch / "deep.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec())
-        for tool, args in (("send_email", {"to": "ada@example.com", "subject": "s", "body": _nested(10_000)}),
-                           ("open_draft_pr", {"branch": "drill/deep", "title": "t", "files": _nested(10_000)})):
+        for tool, args in (
+            ("send_email", {"to": "ada@example.com", "subject": "s", "body": _nested(10_000)}),
+            ("open_draft_pr", {"branch": "drill/deep", "title": "t", "files": _nested(10_000)}),
+        ):
             kind, reason = await _refused(sup, tool, args)
             assert kind is InvalidArgs and "nested" in reason
 
 
 # -- the grant: scopes, expiry, call limits -----------------------------------------------------------
 
+
 async def test_calls_outside_the_grant_are_rejected_at_the_fence(scratch: Path, quiet_world: WorldConfig) -> None:
-    grant = GrantSpec(tools=["send_email", "open_draft_pr", "charge", "migrate_database"],
-                      scopes=["mail:*@example.com", "git:main", "payments:acme"])
+    grant = GrantSpec(
+        tools=["send_email", "open_draft_pr", "charge", "migrate_database"],
+        scopes=["mail:*@example.com", "git:main", "payments:acme"],
+    )
     async with Journal.open(scratch / "scopes.db") as journal:
         sup = Supervisor(journal, TOOLS, grant)
         cases = [
             ("send_email", {"to": "eve@evil.example", "subject": "s"}, "resource 'mail:eve@evil.example'"),
             ("send_email", {"to": "ada@example.com.evil.example", "subject": "s"}, "outside grant"),
             ("send_email", {"to": "ADA@EXAMPLE.COM", "subject": "s"}, "outside grant"),
-            ("open_draft_pr", {"branch": "drill/scope", "base": "release", "title": "t", "files": {"a.txt": "x"}},
-             "resource 'git:release'"),
+            (
+                "open_draft_pr",
+                {"branch": "drill/scope", "base": "release", "title": "t", "files": {"a.txt": "x"}},
+                "resource 'git:release'",
+            ),
             ("charge", {"account": "ops", "amount_cents": 1}, "resource 'payments:ops'"),
             ("create_event", {"title": "t", "start": "2032-01-01T10:00"}, "tool 'create_event' is not in grant"),
-            ("migrate_database", {"description": "d", "statements": ["UPDATE customers SET plan = 'pro'"]},
-             "resource 'db:production'"),
+            (
+                "migrate_database",
+                {"description": "d", "statements": ["UPDATE customers SET plan = 'pro'"]},
+                "resource 'db:production'",
+            ),
         ]
         for tool, args, why in cases:
             kind, reason = await _refused(sup, tool, args)
@@ -380,8 +465,7 @@ async def test_calls_outside_the_grant_are_rejected_at_the_fence(scratch: Path, 
     record("hostile input", "calls outside the grant's tools and scopes (other domain, branch, account)", len(cases))
 
 
-async def test_an_expired_grant_and_a_spent_call_limit_reject_at_the_fence(scratch: Path,
-                                                                           world: WorldConfig) -> None:
+async def test_an_expired_grant_and_a_spent_call_limit_reject_at_the_fence(scratch: Path, world: WorldConfig) -> None:
     async with Journal.open(scratch / "expiry.db") as journal:
         sup = Supervisor(journal, TOOLS, GrantSpec(ttl=0.5))
         await sup.call("create_event", {"title": "in time", "start": "2032-01-01T10:00", "calendar": "grants"})
@@ -393,8 +477,11 @@ async def test_an_expired_grant_and_a_spent_call_limit_reject_at_the_fence(scrat
             await limited.call("create_event", {"title": f"ok {i}", "start": "2032-01-02T10:00", "calendar": "grants"})
         with pytest.raises(CallLimitReached, match="allows 2 calls, all used"):
             await limited.call("create_event", {"title": "third", "start": "2032-01-02T11:00", "calendar": "grants"})
-        keys = {c.summary.split("“")[1].split("”")[0]: (c.idempotency_key, c.state)
-                for s in (sup, limited) for c in await journal.calls(s.session_id)}
+        keys = {
+            c.summary.split("“")[1].split("”")[0]: (c.idempotency_key, c.state)
+            for s in (sup, limited)
+            for c in await journal.calls(s.session_id)
+        }
         snapshot = Snapshot.take(world, ["create_event"])
         await sup.undo_all()
         await limited.undo_all()
@@ -402,4 +489,3 @@ async def test_an_expired_grant_and_a_spent_call_limit_reject_at_the_fence(scrat
     assert [snapshot.effect("create_event", keys[t][0]) for t in ("in time", "ok 0", "ok 1")] == [LANDED] * 3
     assert [snapshot.effect("create_event", keys[t][0]) for t in ("too late", "third")] == [GONE] * 2
     record("hostile input", "expired grant; max_calls used up", 2)
-

@@ -121,8 +121,14 @@ def _kill_in_work(target: str, extra: float, cwd: Path, *args: str) -> int | Non
     the group. Its exit code if it finished first, else None."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     before = _last_seq(target)
-    proc = subprocess.Popen([sys.executable, "-m", "agentstop", *args], env=env, cwd=cwd, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentstop", *args],
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     try:
         while _last_seq(target) == before:  # the kill moment is chosen inside the command's work
@@ -146,12 +152,16 @@ def _world(world: WorldConfig, tag: str) -> dict[str, int]:
     ics = Path(world.dir) / "calendar.ics"
     if ics.exists():
         cal = Calendar.from_ical(ics.read_bytes())
-        events = sum(1 for e in cal.walk("VEVENT")
-                     if isinstance(e, Event) and str(e.get("summary")) == f"kill drill {tag}")
+        events = sum(
+            1 for e in cal.walk("VEVENT") if isinstance(e, Event) and str(e.get("summary")) == f"kill drill {tag}"
+        )
     with closing(sqlite3.connect(f"file:{world.database}?mode=ro", uri=True, timeout=10)) as db:
         rows = db.execute("SELECT COUNT(*) FROM customers WHERE email = ?", (_email(tag),)).fetchone()[0]
-    return {"create_event": events, "migrate_database": int(rows),
-            "open_draft_pr": int(f"kill-drill/{tag}" in snapshot.branches)}
+    return {
+        "create_event": events,
+        "migrate_database": int(rows),
+        "open_draft_pr": int(f"kill-drill/{tag}" in snapshot.branches),
+    }
 
 
 async def _has_session(target: str) -> bool:
@@ -173,8 +183,9 @@ async def _calls(target: str) -> tuple[dict[str, Any], list[str]]:
     illegal = []
     for cid in calls:
         kinds = [e.kind for e in events if e.call_id == cid and e.kind in {s.value for s in CallState}]
-        illegal += [f"{cid}: {a} -> {b}" for a, b in itertools.pairwise(kinds)
-                    if not can_move(CallState(a), CallState(b))]
+        illegal += [
+            f"{cid}: {a} -> {b}" for a, b in itertools.pairwise(kinds) if not can_move(CallState(a), CallState(b))
+        ]
     return calls, illegal
 
 
@@ -186,8 +197,9 @@ def _settled_problems(target: str, where: str) -> list[str]:
         problems.append(f"{where}: the report says 'in progress' for work nobody is doing:\n{out}")
     calls, illegal = anyio.run(_calls, target)
     problems += [f"{where}: illegal move {m}" for m in illegal]
-    problems += [f"{where}: {c.call_id} ({c.tool}) left {c.state}" for c in calls.values()
-                 if CallState(c.state) in WORKED]
+    problems += [
+        f"{where}: {c.call_id} ({c.tool}) left {c.state}" for c in calls.values() if CallState(c.state) in WORKED
+    ]
     return problems
 
 
@@ -209,13 +221,18 @@ def _drill(seed: int, target: str, world: WorldConfig, tmp: Path) -> tuple[str, 
         if command == "reapply":
             code, out, err = _cli("undo", "--journal", target, "--all")
             assert code == 0, out + err
-    argv = {"run": ["run", str(task), "--headless", "--journal", target],
-            "resume": ["run", str(task), "--headless", "--resume", "latest", "--journal", target],
-            "undo": ["undo", "--journal", target, "--all"],
-            "reapply": ["undo", "--journal", target, "--reapply", "--all"]}[command]
+    argv = {
+        "run": ["run", str(task), "--headless", "--journal", target],
+        "resume": ["run", str(task), "--headless", "--resume", "latest", "--journal", target],
+        "undo": ["undo", "--journal", target, "--all"],
+        "reapply": ["undo", "--journal", target, "--reapply", "--all"],
+    }[command]
     finished = _kill_in_work(target, delay, tmp, *argv)
-    where = (f"seed {seed}: {command} killed {delay:.3f} s after its first write" if finished is None
-             else f"seed {seed}: {command} (done)")
+    where = (
+        f"seed {seed}: {command} killed {delay:.3f} s after its first write"
+        if finished is None
+        else f"seed {seed}: {command} (done)"
+    )
     if command == "run" and not anyio.run(_has_session, target):
         return "killed as it created the journal", []  # nothing to recover: no session in it yet
     if finished is None:
@@ -240,15 +257,18 @@ def _drill(seed: int, target: str, world: WorldConfig, tmp: Path) -> tuple[str, 
         problems.append(f"{where}: the last undo --all exited {code}: {out}{err}")
     left = {tool: n for tool, n in _world(world, tag).items() if n and tool not in in_flight}
     if left:
-        problems.append(f"{where}: after the last undo the world still holds {left}; journal: "
-                        + json.dumps({c.call_id: c.state for c in calls.values()}))
+        problems.append(
+            f"{where}: after the last undo the world still holds {left}; journal: "
+            + json.dumps({c.call_id: c.state for c in calls.values()})
+        )
     return how, problems
 
 
 @pytest.mark.both_backends
 @pytest.mark.timeout(300)
 def test_killing_any_journal_writing_command_at_a_random_moment_loses_nothing(
-        journal_backend: str, request: pytest.FixtureRequest, world: WorldConfig, scratch: Path) -> None:
+    journal_backend: str, request: pytest.FixtureRequest, world: WorldConfig, scratch: Path
+) -> None:
     problems: list[str] = []
     outcomes: dict[str, list[str]] = {c: [] for c in COMMANDS}
     for seed in _seeds(journal_backend):
@@ -269,6 +289,10 @@ def test_killing_any_journal_writing_command_at_a_random_moment_loses_nothing(
     for command, hows in outcomes.items():
         if hows:
             counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(hows).items()))
-            record(f"crash: SIGKILL of a command ({journal_backend})", f"`{command}` at a random moment: {counts}",
-                   len(hows), "nothing" if not problems else f"{len(problems)} problems")
+            record(
+                f"crash: SIGKILL of a command ({journal_backend})",
+                f"`{command}` at a random moment: {counts}",
+                len(hows),
+                "nothing" if not problems else f"{len(problems)} problems",
+            )
     assert problems == [], "\n".join(problems)

@@ -56,17 +56,27 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 def _killed(notes: Path, point: str, *args: str, while_held: Callable[[], None] = lambda: None) -> None:
     """Run `agentstop ARGS` as a process that stops dead at `point`, call `while_held`, and SIGKILL it there."""
-    env = {**os.environ, KILL_ENV: point,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "agentstop", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        KILL_ENV: point,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentstop", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     marker = notes / f"at-{point}"
     deadline = time.monotonic() + 60
     try:
         while not marker.exists():
             if proc.poll() is not None:
-                pytest.fail(f"agentstop {' '.join(args)} exited {proc.returncode} before {point}: "
-                            + proc.communicate()[1])
+                pytest.fail(
+                    f"agentstop {' '.join(args)} exited {proc.returncode} before {point}: " + proc.communicate()[1]
+                )
             assert time.monotonic() < deadline, f"never reached {point}"
             time.sleep(0.01)
         while_held()
@@ -89,7 +99,8 @@ def _states(target: str) -> dict[str, str]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("effect", ["before", "after"])
 def test_a_killed_undo_and_a_killed_reapply_are_settled_and_a_rerun_finishes_them(
-        journal_target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, effect: str) -> None:
+    journal_target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, effect: str
+) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
     monkeypatch.setenv(DIR_ENV, str(notes))
@@ -106,8 +117,9 @@ def test_a_killed_undo_and_a_killed_reapply_are_settled_and_a_rerun_finishes_the
         assert _states(journal_target)["c2"] == "compensating"
 
     # Undo all, killed in b's undo (latest commit first), before or after the note is deleted.
-    _killed(notes, f"undo_{effect}_effect", "undo", "--journal", journal_target, "--all",
-            while_held=live_undo_is_left_alone)
+    _killed(
+        notes, f"undo_{effect}_effect", "undo", "--journal", journal_target, "--all", while_held=live_undo_is_left_alone
+    )
     assert _states(journal_target) == {"c1": "committed", "c2": "compensating"}, "written ahead of the undo"
 
     code, out, err = _cli("report", "--journal", journal_target, "--json")

@@ -75,8 +75,7 @@ async def test_a_thousand_concurrent_calls_with_a_stop_in_the_middle(scratch: Pa
     assert report.session.status == "stopped"
     assert report.session.stopped_by == ("user" if stopped_by == "stop" else "load drill")
     how = "Stop" if stopped_by == "stop" else "a revoke from another process"
-    record("load", f"1,000 concurrent calls, {how} in the middle: no commit after the revoke, all partitioned",
-           CALLS)
+    record("load", f"1,000 concurrent calls, {how} in the middle: no commit after the revoke, all partitioned", CALLS)
 
 
 async def test_a_session_revoked_from_elsewhere_is_recorded_stopped_even_if_it_ends_at_once(scratch: Path) -> None:

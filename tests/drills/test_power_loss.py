@@ -31,8 +31,10 @@ FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
 
 def _last_event(journal_path: Path, ctx: ToolContext) -> str | None:
     with closing(sqlite3.connect(journal_path)) as db:
-        row = db.execute("SELECT kind FROM events WHERE session_id = ? AND call_id = ? ORDER BY seq DESC LIMIT 1",
-                         (ctx.session_id, ctx.call_id)).fetchone()
+        row = db.execute(
+            "SELECT kind FROM events WHERE session_id = ? AND call_id = ? ORDER BY seq DESC LIMIT 1",
+            (ctx.session_id, ctx.call_id),
+        ).fetchone()
     return row[0] if row else None
 
 
@@ -46,6 +48,7 @@ def _witnessed(cls: type[Tool], journal_path: Path, seen: list[tuple[str, str | 
             return receipt
 
     if cls.can_compensate():
+
         async def compensate(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
             seen.append((f"{ctx.tool} compensate", _last_event(journal_path, ctx)))
             return await super(Witness, self).compensate(receipt, ctx)
@@ -55,7 +58,8 @@ def _witnessed(cls: type[Tool], journal_path: Path, seen: list[tuple[str, str | 
 
 
 async def test_committing_is_durable_before_any_demo_commit_begins(
-        scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     journal_path = scratch / "power.db"
     seen: list[tuple[str, str | None]] = []
     fence_sync: list[int] = []
@@ -66,8 +70,7 @@ async def test_committing_is_durable_before_any_demo_commit_begins(
         fence_sync.append(conn.execute("PRAGMA synchronous").fetchone()[0])
         return real_fence(conn, *args, **kw)
 
-    def transition(conn: sqlite3.Connection, session_id: str, call_id: str, state: Any, *args: Any,
-                   **kw: Any) -> Any:
+    def transition(conn: sqlite3.Connection, session_id: str, call_id: str, state: Any, *args: Any, **kw: Any) -> Any:
         outcome_sync.append((state.value, conn.execute("PRAGMA synchronous").fetchone()[0]))
         return real_transition(conn, session_id, call_id, state, *args, **kw)
 
@@ -91,5 +94,9 @@ async def test_committing_is_durable_before_any_demo_commit_begins(
     durable = [level for state, level in outcome_sync if state in ("committed", "compensating", "compensated")]
     assert len(durable) == 2 * len(DEMO_TOOLS) - 1 + len(undos)
     assert set(durable) == {FULL}
-    record("power loss", "each demo tool's commit and undo begins only once its intent is durable (FULL) "
-           "and visible from another connection", len(seen))
+    record(
+        "power loss",
+        "each demo tool's commit and undo begins only once its intent is durable (FULL) "
+        "and visible from another connection",
+        len(seen),
+    )

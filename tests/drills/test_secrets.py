@@ -66,8 +66,15 @@ def _journal_bytes(path: Path) -> bytes:
 
 def _report_json(journal: Path, session_id: str) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "agentstop", "report", str(journal), "--session", session_id,
-                           "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "agentstop", "report", str(journal), "--session", session_id, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
     return done.stdout
 
 
@@ -77,13 +84,23 @@ def _leaks(blob: bytes | str, secrets: list[str]) -> list[str]:
 
 
 async def test_credentials_in_arguments_and_tokens_in_receipts_are_masked_on_disk_and_in_report_json(
-        scratch: Path, world: WorldConfig) -> None:
+    scratch: Path, world: WorldConfig
+) -> None:
     path = scratch / "secrets.db"
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [AuthorizedCharge()], GrantSpec())
-        receipt = await sup.call("charge", {
-            "account": "acme", "amount_cents": 5, "memo": "drill", "api_key": API_KEY, "password": PASSWORD,
-            "auth_token": TOKEN, "headers": {"Authorization": BEARER, "X-Trace": "ok"}})
+        receipt = await sup.call(
+            "charge",
+            {
+                "account": "acme",
+                "amount_cents": 5,
+                "memo": "drill",
+                "api_key": API_KEY,
+                "password": PASSWORD,
+                "auth_token": TOKEN,
+                "headers": {"Authorization": BEARER, "X-Trace": "ok"},
+            },
+        )
         assert receipt["access_token"] == RECEIPT_TOKEN  # the caller gets the real receipt
         await sup.undo_all()
         [item] = (await sup.report()).done
@@ -117,7 +134,8 @@ async def test_a_custom_redactor_rule_masks_what_the_defaults_do_not(scratch: Pa
     # The same call without the rule journals the IBAN: the rule is what masked it.
     async with Journal.open(scratch / "no-rule.db") as journal:
         await Supervisor(journal, [WireTransfer()], GrantSpec()).call(
-            "wire_transfer", {"from_account": "ops", "to_iban": iban, "amount_cents": 3})
+            "wire_transfer", {"from_account": "ops", "to_iban": iban, "amount_cents": 3}
+        )
     assert _leaks(_journal_bytes(scratch / "no-rule.db"), [iban]) == [iban]
     record("secrets", "a custom Redactor rule (IBANs)", 1)
 
@@ -140,13 +158,16 @@ class Login(Tool):
 
 
 async def test_secrets_in_free_text_and_in_default_summaries_stay_out_of_the_journal(
-        scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch: Path, world: WorldConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(UNDO_WINDOW_ENV, "30")
     path = scratch / "summaries.db"
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [SendEmail(), Charge(), Login()], GrantSpec())
-        await sup.call("send_email", {"to": "ada@example.com", "subject": f"the deploy token is {TOKEN}",
-                                      "body": f"and the key is {API_KEY}"})
+        await sup.call(
+            "send_email",
+            {"to": "ada@example.com", "subject": f"the deploy token is {TOKEN}", "body": f"and the key is {API_KEY}"},
+        )
         await sup.call("charge", {"account": "acme", "amount_cents": 1, "memo": f"auth {BEARER}"})
         await sup.call("login", {"user": "ada", "password": PASSWORD})
         await sup.undo_all()
@@ -167,8 +188,7 @@ class EchoingCharge(Charge):
         raise CommitRefused(f"401 Unauthorized: invalid api key {prepared['api_key']}")
 
 
-async def test_a_secret_echoed_in_an_upstream_error_stays_out_of_the_journal(scratch: Path,
-                                                                            world: WorldConfig) -> None:
+async def test_a_secret_echoed_in_an_upstream_error_stays_out_of_the_journal(scratch: Path, world: WorldConfig) -> None:
     path = scratch / "echo.db"
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [EchoingCharge()], GrantSpec())
@@ -188,8 +208,9 @@ def permissive_umask() -> Iterator[None]:
         os.umask(old)
 
 
-async def test_the_journal_and_its_wal_and_shm_are_private_even_under_umask_0(scratch: Path, world: WorldConfig,
-                                                                            permissive_umask: None) -> None:
+async def test_the_journal_and_its_wal_and_shm_are_private_even_under_umask_0(
+    scratch: Path, world: WorldConfig, permissive_umask: None
+) -> None:
     path = scratch / "private" / "journal.db"
     async with Journal.open(path) as journal:
         await Supervisor(journal, [Charge()], GrantSpec()).call("charge", {"account": "acme", "amount_cents": 1})

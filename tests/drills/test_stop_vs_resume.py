@@ -82,9 +82,14 @@ def _race(target: str, tmp: Path, offset: float, *, cli: bool = True) -> str:
     assert code == 1, err  # stopped at once: nothing (or little) done, the rest to resume
     session_id = anyio.run(_only_session, target)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    resume = subprocess.Popen([sys.executable, "-m", "agentstop", "run", str(task), "--headless", "--resume",
-                               "latest", "--journal", target], env=env, cwd=tmp,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    resume = subprocess.Popen(
+        [sys.executable, "-m", "agentstop", "run", str(task), "--headless", "--resume", "latest", "--journal", target],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(offset)  # chooses the interleaving only; the assertion holds for every one
         if cli:
@@ -101,8 +106,10 @@ def _race(target: str, tmp: Path, offset: float, *, cli: bool = True) -> str:
             resume.communicate()
     fences, ends, grants = anyio.run(_story, target)
     late = [at for at in fences if at > stopped]
-    assert late == [], (f"{len(late)} commit(s) began after stop returned ({offset:.2f} s after the resume "
-                        f"started):\nstop: {stop_err}\nresume: {resume_err}")
+    assert late == [], (
+        f"{len(late)} commit(s) began after stop returned ({offset:.2f} s after the resume "
+        f"started):\nstop: {stop_err}\nresume: {resume_err}"
+    )
     issued, revoked = grants[-1]
     if ends and ends[-1].startswith("stopped before it began by agentstop stop"):
         assert revoked == issued, "an epoch stopped before it began has its grant born revoked"
@@ -117,8 +124,9 @@ def _race(target: str, tmp: Path, offset: float, *, cli: bool = True) -> str:
 @pytest.mark.both_backends
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("cli", [True, False], ids=["agentstop-stop", "request_stop-at-once"])
-def test_stop_right_after_a_resume_started_binds_it(journal_target: str, tmp_path: Path, cli: bool,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stop_right_after_a_resume_started_binds_it(
+    journal_target: str, tmp_path: Path, cli: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The reported case: stop issued while the resume's process is still starting (a few ms after its
     launch, for `request_stop`: a launch time computed late would let the epoch run)."""
     monkeypatch.setenv("FIXTURE_FILES_DIR", str(tmp_path))
@@ -129,13 +137,20 @@ def test_stop_right_after_a_resume_started_binds_it(journal_target: str, tmp_pat
 
 @pytest.mark.both_backends
 @pytest.mark.timeout(120)
-def test_no_commit_begins_after_stop_returns_whatever_the_offset(journal_backend: str, request: pytest.FixtureRequest,
-                                                                   tmp_path_factory: pytest.TempPathFactory,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_commit_begins_after_stop_returns_whatever_the_offset(
+    journal_backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     seen: list[str] = []
 
-    @settings(max_examples=RACES, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=RACES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(offset=st.floats(min_value=0.0, max_value=1.5))
     def race(offset: float) -> None:
         tmp = tmp_path_factory.mktemp("race")
@@ -152,14 +167,19 @@ def test_no_commit_begins_after_stop_returns_whatever_the_offset(journal_backend
 
     race()
     counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(seen).items()))
-    record("race: stop vs a starting resume", f"stop 0-1.5 s after `run --resume` started ({journal_backend}): "
-           f"{counts}", len(seen), "0 commits after stop returned")
+    record(
+        "race: stop vs a starting resume",
+        f"stop 0-1.5 s after `run --resume` started ({journal_backend}): {counts}",
+        len(seen),
+        "0 commits after stop returned",
+    )
 
 
 @pytest.mark.anyio
 @pytest.mark.both_backends
 async def test_the_journal_orders_a_stop_against_an_epoch_that_is_starting(journal_target: str) -> None:
     """The transactions themselves, without processes: each order of stop and start, on both backends."""
+
     def stop() -> tuple[list[int], str]:
         return request_stop(journal_target, "s", by="agentstop stop", reason="race")
 

@@ -100,21 +100,33 @@ class Snapshot:
             prs_path = Path(world.prs)
             prs = {r["key"]: r for r in json.loads(prs_path.read_text() or "[]")} if prs_path.exists() else {}
             refs = subprocess.run(
-                ["git", f"--git-dir={world.git_remote}", "for-each-ref",
-                 "--format=%(refname:short) %(objectname)", "refs/heads"],
-                capture_output=True, text=True, env=git_env(), check=True).stdout
+                [
+                    "git",
+                    f"--git-dir={world.git_remote}",
+                    "for-each-ref",
+                    "--format=%(refname:short) %(objectname)",
+                    "refs/heads",
+                ],
+                capture_output=True,
+                text=True,
+                env=git_env(),
+                check=True,
+            ).stdout
             branches = dict(line.split(" ", 1) for line in refs.splitlines() if line)
         return cls(
             outbox=dict(_rows(str(root / "outbox.sqlite"), "SELECT key, status FROM items"))
-            if needs("send_email") else {},
+            if needs("send_email")
+            else {},
             chat=dict(_rows(str(root / "chat_queue.sqlite"), "SELECT key, status FROM items"))
-            if needs("post_message") else {},
+            if needs("post_message")
+            else {},
             calendar=calendar,
             prs=prs,
             branches=branches,
             audit=dict(_rows(world.database, "SELECT key, kind FROM audit")) if needs("migrate_database") else {},
             ledger=dict(_rows(world.ledger, "SELECT key, kind FROM entries"))
-            if needs("charge", "wire_transfer") else {},
+            if needs("charge", "wire_transfer")
+            else {},
         )
 
     def effect(self, tool: str, key: str) -> str:

@@ -85,8 +85,7 @@ async def test_an_approval_is_bound_to_its_effect_and_survives_a_restart(journal
         await journal.revoke(first.session_id, by="user")  # Stop lands between the yes and the fence
         return True
 
-    first = Supervisor(journal, [Wire(world)], GrantSpec(), approve="irreversible",
-                       approver=yes_but_stop_comes_first)
+    first = Supervisor(journal, [Wire(world)], GrantSpec(), approve="irreversible", approver=yes_but_stop_comes_first)
     with pytest.raises(Rejected, match="revoked"):
         await first.call("wire", {"amount": 5})
     await first.stop()
@@ -96,8 +95,15 @@ async def test_an_approval_is_bound_to_its_effect_and_survives_a_restart(journal
         return True
 
     # A new process (a restarted TUI) resumes the session: the same effect is still approved...
-    second = Supervisor(journal, [Wire(world)], GrantSpec(), approve="irreversible", approver=yes,
-                        session_id=first.session_id, resume=True)
+    second = Supervisor(
+        journal,
+        [Wire(world)],
+        GrantSpec(),
+        approve="irreversible",
+        approver=yes,
+        session_id=first.session_id,
+        resume=True,
+    )
     await second.call("wire", {"amount": 5})
     assert asked == [{"amount": 5}]
     # ...a changed argument is a new effect, which needs its own approval...

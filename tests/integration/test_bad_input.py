@@ -36,8 +36,9 @@ async def test_args_that_fail_the_model_are_rejected_and_journaled(journal: Jour
     assert item.state == "rejected" and item.reason is not None and item.reason.startswith("invalid arguments")
 
 
-async def test_a_tool_raising_in_prepare_fails_the_call_and_nothing_is_issued(journal: Journal,
-                                                                             notes: WriteNote) -> None:
+async def test_a_tool_raising_in_prepare_fails_the_call_and_nothing_is_issued(
+    journal: Journal, notes: WriteNote
+) -> None:
     sup = Supervisor(journal, [notes], GrantSpec())
     with pytest.raises(ToolFailed, match="failed in prepare: ValueError: cannot compose this note"):
         await sup.call("write_note", {"name": "x", "fail_in": "prepare"})
@@ -76,8 +77,9 @@ async def test_scopes_and_call_limits_are_enforced_at_the_fence(journal: Journal
 
 async def test_secrets_are_redacted_in_the_journal(journal: Journal, notes: WriteNote) -> None:
     sup = Supervisor(journal, [notes], GrantSpec())
-    await sup.call("write_note", {"name": "a", "text": "Authorization: Bearer abcdefghijklmnop",
-                                  "api_token": "hunter2"})
+    await sup.call(
+        "write_note", {"name": "a", "text": "Authorization: Bearer abcdefghijklmnop", "api_token": "hunter2"}
+    )
     raw = Path(journal.path).read_bytes() + Path(f"{journal.path}-wal").read_bytes()
     assert b"hunter2" not in raw and b"abcdefghijklmnop" not in raw
     [item] = (await sup.report()).done
@@ -158,8 +160,15 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         await sup.call("write_note", {"name": "old"})
     conn = sqlite3.connect(path)  # make it look like a journal written by schema version 1
     conn.execute("DROP INDEX calls_session_n")
-    for column in ("can_reapply", "reapplies", "reapply_error",  # added by version 3
-                   "worker_pid", "worker_host", "worker_started_at", "lease_until"):  # and by version 4
+    for column in (
+        "can_reapply",
+        "reapplies",
+        "reapply_error",  # added by version 3
+        "worker_pid",
+        "worker_host",
+        "worker_started_at",
+        "lease_until",
+    ):  # and by version 4
         conn.execute(f"ALTER TABLE calls DROP COLUMN {column}")
     conn.execute("ALTER TABLE sessions DROP COLUMN stop_requested_at")
     conn.execute("DROP TABLE call_numbers")  # and by version 5
@@ -170,10 +179,23 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         [session] = await journal.sessions()
         assert [c.summary for c in await journal.calls(session.session_id)] == ["note 'old'"]
         # Version 5 numbers calls from a counter per session: it starts where the session's calls left off.
-        assert await journal.plan_call(
-            session.session_id, tool="write_note", summary="again", resource="", args={}, reversibility="reversible",
-            on_stop="wait", can_compensate=True, can_lookup=False, undo_hint="", idempotency_key="k2",
-            grant_id=None) == "c2"
+        assert (
+            await journal.plan_call(
+                session.session_id,
+                tool="write_note",
+                summary="again",
+                resource="",
+                args={},
+                reversibility="reversible",
+                on_stop="wait",
+                can_compensate=True,
+                can_lookup=False,
+                undo_hint="",
+                idempotency_key="k2",
+                grant_id=None,
+            )
+            == "c2"
+        )
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -190,18 +190,25 @@ async def cancelled_caller(source: Source, call: Callable[[], Awaitable[Any]], c
 
 
 def expected_caller_end(source: Source) -> str:
-    return {Source.TASK_CANCEL: "CancelledError", Source.WAIT_FOR: "TimeoutError", Source.TIMEOUT: "TimeoutError",
-            Source.ANYIO_SCOPE: "cancelled_caught", Source.TASK_GROUP: "ExceptionGroup"}[source]
+    return {
+        Source.TASK_CANCEL: "CancelledError",
+        Source.WAIT_FOR: "TimeoutError",
+        Source.TIMEOUT: "TimeoutError",
+        Source.ANYIO_SCOPE: "cancelled_caught",
+        Source.TASK_GROUP: "ExceptionGroup",
+    }[source]
 
 
 @pytest.mark.parametrize("phase", list(Phase), ids=lambda p: p.value)
 @pytest.mark.parametrize("source", list(Source), ids=lambda s: s.value)
 async def test_a_cancelled_caller_never_cuts_the_call_and_the_journal_agrees_with_the_world(
-        tmp_path: Path, source: Source, phase: Phase) -> None:
+    tmp_path: Path, source: Source, phase: Phase
+) -> None:
     world, path, control = scene(tmp_path, phase)
     async with Journal.open(path) as journal:
-        sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(tools=["held_write"], scopes=["files:*"]),
-                         grace=30.0)
+        sup = Supervisor(
+            journal, [HeldWrite(world, control)], GrantSpec(tools=["held_write"], scopes=["files:*"]), grace=30.0
+        )
         await sup.start()
         started = time.monotonic()
         ended = await cancelled_caller(source, lambda: sup.call("held_write", {"name": "one"}), control)
@@ -238,15 +245,19 @@ async def test_past_the_grace_a_try_cancel_commit_is_cancelled_and_settled_by_lo
     world, path, control = scene(tmp_path, Phase.IN_COMMIT)  # never released: the commit would hang for good
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=0.2)
-        assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "x"}),
-                                      control) == "CancelledError"
+        assert (
+            await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "x"}), control)
+            == "CancelledError"
+        )
         await sup.close()
         [call] = await journal.calls(sup.session_id)
         session = await journal.session(sup.session_id)
     assert control.commit_interrupted and not (world / "x.txt").exists()
     assert call.state == CallState.FAILED
-    assert call.reason == ("commit cancelled: cancelled by the caller, and the grace (0.2 s) ran out; "
-                           "lookup found no effect, nothing landed")
+    assert call.reason == (
+        "commit cancelled: cancelled by the caller, and the grace (0.2 s) ran out; "
+        "lookup found no effect, nothing landed"
+    )
     assert session.status == "completed"  # the caller's cancel is not a Stop: the session ends normally
 
 
@@ -254,8 +265,10 @@ async def test_closing_the_journal_waits_for_a_commit_whose_caller_left(tmp_path
     world, path, control = scene(tmp_path, Phase.IN_COMMIT)
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
-        assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "late"}),
-                                      control) == "CancelledError"
+        assert (
+            await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "late"}), control)
+            == "CancelledError"
+        )
         control.release.set()  # the commit finishes while the journal is being closed
     # No `async with sup` and no close(): the journal's own close waited for the commit.
     async with Journal.open(path, readonly=True) as journal:
@@ -272,8 +285,10 @@ async def test_an_abandoned_commit_is_cancelled_when_the_supervisor_closes(tmp_p
 
     async with Journal.open(path) as journal:
         async with Supervisor(journal, [Abandoned(world, control)], GrantSpec(), grace=0.2) as sup:
-            assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "a"}),
-                                          control) == "CancelledError"
+            assert (
+                await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "a"}), control)
+                == "CancelledError"
+            )
         [call] = await journal.calls(sup.session_id)
     assert call.state == CallState.FAILED  # cancelled at close, and lookup found nothing
     assert "the supervisor closed while it ran" in (call.reason or "")
@@ -283,8 +298,10 @@ async def test_a_stop_after_the_caller_left_settles_the_call_by_its_own_rules(tm
     world, path, control = scene(tmp_path, Phase.IN_COMMIT)
     async with Journal.open(path) as journal:
         sup = Supervisor(journal, [HeldWrite(world, control)], GrantSpec(), grace=30)
-        assert await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "s"}),
-                                      control) == "CancelledError"
+        assert (
+            await cancelled_caller(Source.TASK_CANCEL, lambda: sup.call("held_write", {"name": "s"}), control)
+            == "CancelledError"
+        )
         async with anyio.create_task_group() as tg:
             tg.start_soon(sup.stop, "enough", "user")
             await wait_until(lambda: sup.stopping)
@@ -314,12 +331,19 @@ def test_the_cancel_is_journaled_with_who_cancelled(tmp_path: Path) -> None:
                 await task
             control.release.set()
             await sup.close()
-            return [json.loads(json.dumps(e.data)) for e in await journal.events(sup.session_id)
-                    if e.kind == "caller_cancelled"]
+            return [
+                json.loads(json.dumps(e.data))
+                for e in await journal.events(sup.session_id)
+                if e.kind == "caller_cancelled"
+            ]
 
     [event] = anyio.run(main)
-    assert event == {"call_id": "c1", "tool": "held_write", "committing": True,
-                     "by": "cancelled by the caller (the user closed the chat)"}
+    assert event == {
+        "call_id": "c1",
+        "tool": "held_write",
+        "committing": True,
+        "by": "cancelled by the caller (the user closed the chat)",
+    }
 
 
 async def test_an_anyio_deadline_is_a_caller_cancel_like_any_other(tmp_path: Path) -> None:

@@ -59,11 +59,10 @@ call_plan = st.tuples(st.integers(0, 15), st.integers(0, 15), st.one_of(st.none(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=st.lists(call_plan, min_size=1, max_size=8), revoke_ms=st.integers(0, 40),
-       grace_ms=st.integers(0, 20))
+@given(calls=st.lists(call_plan, min_size=1, max_size=8), revoke_ms=st.integers(0, 40), grace_ms=st.integers(0, 20))
 def test_random_cancels_and_a_revoke_leave_nothing_committing_and_nothing_after_the_revoke(
-        tmp_path_factory: pytest.TempPathFactory, calls: list[tuple[int, int, int | None]], revoke_ms: int,
-        grace_ms: int) -> None:
+    tmp_path_factory: pytest.TempPathFactory, calls: list[tuple[int, int, int | None]], revoke_ms: int, grace_ms: int
+) -> None:
     root = tmp_path_factory.mktemp("prop")
     world = root / "world"
     world.mkdir()

@@ -24,16 +24,22 @@ class RacedNotes(WriteNote):
     other_finishes = False
 
     async def check(self, receipt: dict[str, Any], ctx: ToolContext) -> str | None:
-        await self.journal.transition(ctx.session_id, ctx.call_id, CallState.COMPENSATING, durable=True,
-                                      undo_by="agentstop undo --all (the other terminal)")
+        await self.journal.transition(
+            ctx.session_id,
+            ctx.call_id,
+            CallState.COMPENSATING,
+            durable=True,
+            undo_by="agentstop undo --all (the other terminal)",
+        )
         if self.other_finishes:
             await self.journal.transition(ctx.session_id, ctx.call_id, CallState.COMPENSATED, durable=True)
         return None
 
 
 @pytest.mark.parametrize("other_finishes", [False, True])
-async def test_an_undo_that_loses_the_call_names_who_has_it(journal: Journal, notes: WriteNote,
-                                                            other_finishes: bool) -> None:
+async def test_an_undo_that_loses_the_call_names_who_has_it(
+    journal: Journal, notes: WriteNote, other_finishes: bool
+) -> None:
     raced = RacedNotes(notes.root)
     raced.journal, raced.other_finishes = journal, other_finishes
     sup = Supervisor(journal, [raced], GrantSpec())

@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run_and_kill(journal: Path, world: Path, seed: int, kill_after: float) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.crash_child", str(journal), str(world), str(seed)],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.crash_child", str(journal), str(world), str(seed)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     try:
         session_id = proc.stdout.readline().strip()
@@ -49,12 +54,14 @@ async def _check(journal_path: Path, world: Path, session_id: str) -> None:
         # WriteNote has lookup, so nothing stays in flight after recovery.
         assert report.in_flight == ()
         landed = WriteNote(world).landed()
+
         def names(state: str) -> set[str]:
             return {i.summary.split("'")[1] for i in report.done if i.state == state}
 
         # Done lists everything that exists; an undo the kill cut off may or may not have removed its note.
         assert names("committed") <= landed <= names("committed") | names("compensation_failed"), (
-            "Done must list exactly what exists in the world")
+            "Done must list exactly what exists in the world"
+        )
         assert not (names("compensated") & landed)
         failed_undos = [i for i in report.done if i.state == "compensation_failed"]
         for item in failed_undos:  # died mid-undo: retryable, and retrying works

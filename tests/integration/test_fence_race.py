@@ -21,8 +21,9 @@ delays = st.floats(min_value=0, max_value=0.004, allow_nan=False)
 call_plans = st.lists(st.tuples(delays, delays, delays), min_size=1, max_size=16)
 
 
-async def _race(root: Path, plans: list[tuple[float, float, float]], revoke_after: float,
-                from_other_process: bool) -> None:
+async def _race(
+    root: Path, plans: list[tuple[float, float, float]], revoke_after: float, from_other_process: bool
+) -> None:
     world = root / "world"
     world.mkdir()
     notes = WriteNote(world)
@@ -71,7 +72,8 @@ async def _race(root: Path, plans: list[tuple[float, float, float]], revoke_afte
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans=call_plans, revoke_after=st.floats(min_value=0, max_value=0.006), remote=st.booleans())
-def test_no_call_commits_after_revoke_under_any_interleaving(plans: list[tuple[float, float, float]],
-                                                             revoke_after: float, remote: bool) -> None:
+def test_no_call_commits_after_revoke_under_any_interleaving(
+    plans: list[tuple[float, float, float]], revoke_after: float, remote: bool
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(_race, Path(tmp), plans, revoke_after, remote)

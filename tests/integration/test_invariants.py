@@ -39,8 +39,9 @@ class WitnessNote(WriteNote):
         return await super().commit(prepared, ctx)
 
 
-async def test_no_commit_runs_without_a_committed_committing_event(journal: Journal, journal_target: str,
-                                                                   world: Path) -> None:
+async def test_no_commit_runs_without_a_committed_committing_event(
+    journal: Journal, journal_target: str, world: Path
+) -> None:
     tool = WitnessNote(world, journal_target)
     sup = Supervisor(journal, [tool], GrantSpec())
     for i in range(5):
@@ -90,7 +91,9 @@ async def test_retried_commit_with_the_same_key_never_duplicates(journal: Journa
     call = (await journal.calls(sup.session_id))[-1]
     assert call.state == CallState.COMMITTED
     assert [e.kind for e in await journal.events(sup.session_id) if e.call_id == call.call_id][-2:] == [
-        "unknown", "committed"]
+        "unknown",
+        "committed",
+    ]
     assert sorted(notes.landed()) == ["lost", "once"]
 
 
@@ -108,22 +111,29 @@ async def test_journal_reopens_into_a_consistent_report(tmp_path: Path, world: P
         assert report.session.status == "running"
 
 
-async def test_compensations_run_in_reverse_commit_order_and_are_journaled(journal: Journal,
-                                                                         notes: WriteNote) -> None:
+async def test_compensations_run_in_reverse_commit_order_and_are_journaled(journal: Journal, notes: WriteNote) -> None:
     sup = Supervisor(journal, [notes], GrantSpec())
     for name in ("first", "second", "third"):
         await sup.call("write_note", {"name": name})
     results = await sup.undo_all()
     assert [r.call_id for r in results] == ["c3", "c2", "c1"]
     assert notes.landed() == set()
-    undo_events = [(e.call_id, e.kind) for e in await journal.events(sup.session_id)
-                   if e.kind in ("compensating", "compensated")]
-    assert undo_events == [("c3", "compensating"), ("c3", "compensated"), ("c2", "compensating"),
-                           ("c2", "compensated"), ("c1", "compensating"), ("c1", "compensated")]
+    undo_events = [
+        (e.call_id, e.kind) for e in await journal.events(sup.session_id) if e.kind in ("compensating", "compensated")
+    ]
+    assert undo_events == [
+        ("c3", "compensating"),
+        ("c3", "compensated"),
+        ("c2", "compensating"),
+        ("c2", "compensated"),
+        ("c1", "compensating"),
+        ("c1", "compensated"),
+    ]
 
 
-async def test_revoke_from_another_process_stops_a_running_supervisor(journal: Journal, journal_target: str,
-                                                                      notes: WriteNote) -> None:
+async def test_revoke_from_another_process_stops_a_running_supervisor(
+    journal: Journal, journal_target: str, notes: WriteNote
+) -> None:
     async with Supervisor(journal, [notes], GrantSpec()) as sup:
         await sup.call("write_note", {"name": "a"})
         await anyio.to_thread.run_sync(lambda: revoke(journal_target, sup.session_id, by="terminal 2"))

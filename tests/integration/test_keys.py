@@ -80,7 +80,8 @@ async def test_a_journal_wide_key_scope_answers_from_any_session(journal: Journa
 
 
 async def test_the_same_key_twice_at_once_is_one_effect_and_both_callers_get_the_receipt(
-        journal: Journal, world: Path) -> None:
+    journal: Journal, world: Path
+) -> None:
     tool = AppendLine(world)
     tool.hold = anyio.Event()
     sup = Supervisor(journal, [tool], GrantSpec())
@@ -101,7 +102,8 @@ async def test_the_same_key_twice_at_once_is_one_effect_and_both_callers_get_the
 
 
 async def test_a_key_joined_before_the_fence_is_issued_once_even_if_its_first_caller_left(
-        journal: Journal, world: Path) -> None:
+    journal: Journal, world: Path
+) -> None:
     tool = AppendLine(world)
     tool.hold_prepare = anyio.Event()
     sup = Supervisor(journal, [tool], GrantSpec())
@@ -138,18 +140,32 @@ async def test_a_keyed_replay_after_an_undo_says_it_was_undone(journal: Journal,
 
 
 async def test_a_keyed_replay_of_a_call_still_in_flight_from_before_is_not_issued(
-        journal: Journal, world: Path) -> None:
+    journal: Journal, world: Path
+) -> None:
     tool = AppendLine(world)
     sup = Supervisor(journal, [tool], GrantSpec())
     await sup.start()
     # A call that passed the fence in a process that died before its outcome was written.
     grant = (await journal.grants(sup.session_id))[-1].grant_id
-    call_id = await journal.plan_call(sup.session_id, tool="append_line", summary="append", resource="append_line",
-                                      args={"text": "t"}, reversibility="reversible", on_stop="wait",
-                                      can_compensate=True, can_lookup=False, undo_hint="", idempotency_key="K",
-                                      grant_id=grant, can_reapply=False)
-    assert await journal.fence(sup.session_id, call_id, grant, "append_line", "append_line",
-                               prepared={"text": "t"}) is None
+    call_id = await journal.plan_call(
+        sup.session_id,
+        tool="append_line",
+        summary="append",
+        resource="append_line",
+        args={"text": "t"},
+        reversibility="reversible",
+        on_stop="wait",
+        can_compensate=True,
+        can_lookup=False,
+        undo_hint="",
+        idempotency_key="K",
+        grant_id=grant,
+        can_reapply=False,
+    )
+    assert (
+        await journal.fence(sup.session_id, call_id, grant, "append_line", "append_line", prepared={"text": "t"})
+        is None
+    )
 
     with pytest.raises(OutcomeUnknown):
         await sup.call("append_line", {"text": "t"}, key="K")

@@ -62,18 +62,30 @@ async def test_undo_then_reapply_then_undo_changes_the_world_each_time(journal: 
     key = call.idempotency_key
     assert again.keys == [f"{key}:reapply1", f"{key}:reapply2"], "each re-apply has a key of its own"
     events = await journal.events(sup.session_id)
-    assert states(events, "c1") == ["planned", "prepared", "committing", "committed", "compensating", "compensated",
-                                    "reapplying", "committed", "compensating", "compensated", "reapplying",
-                                    "committed"]
+    assert states(events, "c1") == [
+        "planned",
+        "prepared",
+        "committing",
+        "committed",
+        "compensating",
+        "compensated",
+        "reapplying",
+        "committed",
+        "compensating",
+        "compensated",
+        "reapplying",
+        "committed",
+    ]
     reapplying = [e.data for e in events if e.kind == "reapplying"]
-    assert [(d["by"], d["round"], d["key"]) for d in reapplying] == [("ada", 1, f"{key}:reapply1"),
-                                                                     ("bob", 2, f"{key}:reapply2")]
+    assert [(d["by"], d["round"], d["key"]) for d in reapplying] == [
+        ("ada", 1, f"{key}:reapply1"),
+        ("bob", 2, f"{key}:reapply2"),
+    ]
     landed = [e.data for e in events if e.kind == "committed" and e.data.get("reapplied")]
     assert [(d["by"], d["attempts"]) for d in landed] == [("ada", 1), ("bob", 1)]
 
 
-async def test_a_failing_reapply_ends_reapply_failed_and_a_retry_lands_it(journal: Journal,
-                                                                          again: ReapplyNote) -> None:
+async def test_a_failing_reapply_ends_reapply_failed_and_a_retry_lands_it(journal: Journal, again: ReapplyNote) -> None:
     sup = Supervisor(journal, [again], GrantSpec())
     await sup.call("reapply_note", {"name": "flaky"})
     await sup.undo(["c1"])
@@ -100,35 +112,45 @@ async def test_a_failing_reapply_ends_reapply_failed_and_a_retry_lands_it(journa
     call = await journal.call(sup.session_id, "c1")
     assert (call.state, call.reapplies, call.reapply_error) == ("committed", 1, None)
     assert states(await journal.events(sup.session_id), "c1")[-5:] == [
-        "compensated", "reapplying", "reapply_failed", "reapplying", "committed"]
+        "compensated",
+        "reapplying",
+        "reapply_failed",
+        "reapplying",
+        "committed",
+    ]
 
 
-async def test_what_cannot_be_reapplied_is_skipped_with_the_reason(journal: Journal, world: Path,
-                                                                   again: ReapplyNote) -> None:
+async def test_what_cannot_be_reapplied_is_skipped_with_the_reason(
+    journal: Journal, world: Path, again: ReapplyNote
+) -> None:
     notes = WriteNote(world / "plain")
     (world / "plain").mkdir()
     sup = Supervisor(journal, [again, notes, Wire(world)], GrantSpec())
-    await sup.call("reapply_note", {"name": "kept"})      # c1: in effect, not undone
-    await sup.call("write_note", {"name": "plain"})       # c2: undone, but its tool cannot re-apply
-    await sup.call("wire", {"amount": 5})                 # c3: irreversible
+    await sup.call("reapply_note", {"name": "kept"})  # c1: in effect, not undone
+    await sup.call("write_note", {"name": "plain"})  # c2: undone, but its tool cannot re-apply
+    await sup.call("wire", {"amount": 5})  # c3: irreversible
     await sup.undo(["c2"])
 
     results = await sup.reapply(["c1", "c2", "c3"])
 
     assert [(r.call_id, r.status) for r in results] == [("c1", "skipped"), ("c2", "skipped"), ("c3", "skipped")]
     assert results[0].detail == "not re-appliable: it is in effect (not undone); there is nothing to re-apply"
-    assert results[1].detail == ("not re-appliable: its tool (write_note) cannot carry the effect out again "
-                                 "(it defined no reapply when the call was made)")
+    assert results[1].detail == (
+        "not re-appliable: its tool (write_note) cannot carry the effect out again "
+        "(it defined no reapply when the call was made)"
+    )
     assert results[2].detail == "not re-appliable: irreversible: it has no undo, so nothing was undone"
     assert await sup.reapply_all() == [], "nothing is re-appliable"
     with pytest.raises(UnknownCall, match="no call 'c9'"):
         await sup.reapply(["c9"])
     assert {c.call_id: c.state for c in await journal.calls(sup.session_id)} == {
-        "c1": "committed", "c2": "compensated", "c3": "committed"}, "nothing was journaled for them"
+        "c1": "committed",
+        "c2": "compensated",
+        "c3": "committed",
+    }, "nothing was journaled for them"
 
 
-async def test_reapply_needs_no_grant_and_runs_in_commit_order_after_stop(journal: Journal,
-                                                                          again: ReapplyNote) -> None:
+async def test_reapply_needs_no_grant_and_runs_in_commit_order_after_stop(journal: Journal, again: ReapplyNote) -> None:
     sup = Supervisor(journal, [again], GrantSpec(ttl=3600))
     for name in ("branch", "tag", "notes"):
         await sup.call("reapply_note", {"name": name})
@@ -148,11 +170,22 @@ async def test_reapply_needs_no_grant_and_runs_in_commit_order_after_stop(journa
 
 def crash_in_reapply(journal: str, world: Path, boundary: str) -> tuple[str, dict[str, Any]]:
     """A session in a child process that books a note, undoes it, and is SIGKILLed during the re-apply."""
-    plan = {"tool": "tests.support.reapply_tools:ReapplyNote", "init": [str(world)],
-            "call": ["reapply_note", {"name": "cut"}], "boundary": boundary}
+    plan = {
+        "tool": "tests.support.reapply_tools:ReapplyNote",
+        "init": [str(world)],
+        "call": ["reapply_note", {"name": "cut"}],
+        "boundary": boundary,
+    }
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "tests.drills.reapply_child", journal, json.dumps(plan)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.drills.reapply_child", journal, json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     assert done.returncode == -9 and lines.get("at") == boundary, done.stdout + done.stderr
     return lines["session"], json.loads(lines["receipt"])
@@ -160,7 +193,8 @@ def crash_in_reapply(journal: str, world: Path, boundary: str) -> tuple[str, dic
 
 @pytest.mark.parametrize("boundary", ["after_reapplying", "after_reapply_effect"])
 async def test_a_reapply_cut_off_by_a_crash_is_recovered_as_failed_and_a_retry_does_it_once(
-        journal_target: str, world: Path, boundary: str) -> None:
+    journal_target: str, world: Path, boundary: str
+) -> None:
     session_id, receipt = crash_in_reapply(journal_target, world, boundary)
     landed = boundary == "after_reapply_effect"
     note = ReapplyNote(world)
@@ -173,8 +207,7 @@ async def test_a_reapply_cut_off_by_a_crash_is_recovered_as_failed_and_a_retry_d
         assert recovered.marked_crashed and recovered.reconciled == {"c1": "reapply_failed"}
         [item] = recovered.report.done
         assert (item.state, item.reappliable) == ("reapply_failed", True)
-        assert "the process died during the re-apply: it may have landed or not (outcome unknown)" in (
-            item.undo.detail)
+        assert "the process died during the re-apply: it may have landed or not (outcome unknown)" in (item.undo.detail)
         assert (await recover(journal, ToolRegistry([note]), session_id)).reconciled == {}, "idempotent"
 
         [retried] = await run_reapply(journal, ToolRegistry([note]), session_id, ["c1"], by="ada")
@@ -189,8 +222,9 @@ async def test_a_reapply_cut_off_by_a_crash_is_recovered_as_failed_and_a_retry_d
         assert undone.status == "compensated" and note.landed() == set()
 
 
-async def test_a_retried_call_that_was_undone_and_reapplied_is_not_issued_again(journal: Journal,
-                                                                               again: ReapplyNote) -> None:
+async def test_a_retried_call_that_was_undone_and_reapplied_is_not_issued_again(
+    journal: Journal, again: ReapplyNote
+) -> None:
     sup = Supervisor(journal, [again], GrantSpec())
     await sup.call("reapply_note", {"name": "once"}, key="once")
     await sup.undo(["c1"])
@@ -211,8 +245,9 @@ def make_version_2(target: str) -> None:
     """Make the journal look written by schema version 2 (before re-apply): no re-apply columns."""
     drop = [f"ALTER TABLE calls DROP COLUMN {c}" for c in ("can_reapply", "reapplies", "reapply_error")]
     # and those of version 4 (a worker and a lease for undos and re-applies, stop requests)
-    drop += [f"ALTER TABLE calls DROP COLUMN {c}" for c in ("worker_pid", "worker_host", "worker_started_at",
-                                                           "lease_until")]
+    drop += [
+        f"ALTER TABLE calls DROP COLUMN {c}" for c in ("worker_pid", "worker_host", "worker_started_at", "lease_until")
+    ]
     drop.append("ALTER TABLE sessions DROP COLUMN stop_requested_at")
     drop.append("DROP TABLE call_numbers")  # and that of version 5 (the call counters)
     if target.startswith("postgresql://"):
@@ -231,7 +266,8 @@ def make_version_2(target: str) -> None:
 
 
 async def test_a_version_2_journal_is_migrated_and_its_undone_calls_are_not_reappliable(
-        journal_target: str, world: Path) -> None:
+    journal_target: str, world: Path
+) -> None:
     async with Journal.open(journal_target) as journal:
         sup = Supervisor(journal, [ReapplyNote(world)], GrantSpec())
         await sup.call("reapply_note", {"name": "old"})

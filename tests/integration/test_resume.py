@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 STEPS = [
     ScriptedStep("one", (("write_note", {"name": "one"}),)),
     ScriptedStep("two", (("write_note", {"name": "two", "prepare_delay": 5}),)),
-    ScriptedStep("three and four", (("write_note", {"name": "three"}), ("write_note", {"name": "four"})),
-                 parallel=True),
+    ScriptedStep(
+        "three and four", (("write_note", {"name": "three"}), ("write_note", {"name": "four"})), parallel=True
+    ),
 ]
 
 
@@ -27,25 +28,35 @@ async def _stopped_while_step_two_prepares(journal: Journal, notes: WriteNote) -
             while len(await journal.calls(sup.session_id)) < 2:
                 await anyio.sleep(0.01)
         report = await sup.stop("wrong order", "user")
-    assert [(i.summary, i.state) for i in report.all_calls] == [("note 'one'", "committed"),
-                                                                ("note 'two'", "discarded")]
+    assert [(i.summary, i.state) for i in report.all_calls] == [
+        ("note 'one'", "committed"),
+        ("note 'two'", "discarded"),
+    ]
     return sup.session_id
 
 
 async def test_resume_runs_what_did_not_land_and_nothing_twice(journal: Journal, notes: WriteNote) -> None:
     session_id = await _stopped_while_step_two_prepares(journal, notes)
-    fast = [ScriptedStep(s.thought, tuple((t, {**a, "prepare_delay": 0}) for t, a in s.calls), s.parallel)
-            for s in STEPS]
-    resumed = Supervisor(journal, [notes], GrantSpec(tools=["write_note"]), planner=ScriptedPlanner(fast, 0),
-                         session_id=session_id, resume=True, instruction="carry on, in order")
+    fast = [
+        ScriptedStep(s.thought, tuple((t, {**a, "prepare_delay": 0}) for t, a in s.calls), s.parallel) for s in STEPS
+    ]
+    resumed = Supervisor(
+        journal,
+        [notes],
+        GrantSpec(tools=["write_note"]),
+        planner=ScriptedPlanner(fast, 0),
+        session_id=session_id,
+        resume=True,
+        instruction="carry on, in order",
+    )
     report = await resumed.run()
 
     assert resumed.epoch == 2 and report.epochs == 2
     calls = [(i.summary, i.state, i.epoch) for i in report.all_calls]
     assert calls[:3] == [
-        ("note 'one'", "committed", 1),      # landed before the Stop: replayed, not issued again
-        ("note 'two'", "discarded", 1),      # interrupted by the Stop: listed under its epoch...
-        ("note 'two'", "committed", 2),      # ...and carried out after the Resume
+        ("note 'one'", "committed", 1),  # landed before the Stop: replayed, not issued again
+        ("note 'two'", "discarded", 1),  # interrupted by the Stop: listed under its epoch...
+        ("note 'two'", "committed", 2),  # ...and carried out after the Resume
     ]
     assert sorted(calls[3:]) == [("note 'four'", "committed", 2), ("note 'three'", "committed", 2)]  # in parallel
     assert notes.landed() == {"one", "two", "three", "four"}
@@ -64,11 +75,27 @@ async def test_a_call_still_in_flight_is_not_issued_again(journal: Journal, note
     await sup.start()
     # A call whose commit began before a crash: committing, outcome not yet settled.
     call_id = await journal.plan_call(
-        sup.session_id, tool="write_note", summary="note 'x'", resource="notes:x", args={"name": "x"},
-        reversibility="reversible", on_stop="wait", can_compensate=True, can_lookup=True, undo_hint="",
-        idempotency_key=key, grant_id=(await journal.grants(sup.session_id))[0].grant_id)
-    await journal.fence(sup.session_id, call_id, (await journal.grants(sup.session_id))[0].grant_id,
-                        "write_note", "notes:x", prepared={})
+        sup.session_id,
+        tool="write_note",
+        summary="note 'x'",
+        resource="notes:x",
+        args={"name": "x"},
+        reversibility="reversible",
+        on_stop="wait",
+        can_compensate=True,
+        can_lookup=True,
+        undo_hint="",
+        idempotency_key=key,
+        grant_id=(await journal.grants(sup.session_id))[0].grant_id,
+    )
+    await journal.fence(
+        sup.session_id,
+        call_id,
+        (await journal.grants(sup.session_id))[0].grant_id,
+        "write_note",
+        "notes:x",
+        prepared={},
+    )
     from agentstop import OutcomeUnknown
 
     with pytest.raises(OutcomeUnknown, match="still in flight"):
@@ -88,8 +115,9 @@ async def test_a_running_session_cannot_be_resumed(journal: Journal, notes: Writ
 
 async def test_a_stop_of_the_resumed_epoch_ends_it_stopped_and_unclean(journal: Journal, notes: WriteNote) -> None:
     session_id = await _stopped_while_step_two_prepares(journal, notes)
-    resumed = Supervisor(journal, [notes], GrantSpec(), planner=ScriptedPlanner(STEPS, 0),
-                         session_id=session_id, resume=True)
+    resumed = Supervisor(
+        journal, [notes], GrantSpec(), planner=ScriptedPlanner(STEPS, 0), session_id=session_id, resume=True
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(resumed.run)
         with anyio.fail_after(5):
@@ -97,5 +125,7 @@ async def test_a_stop_of_the_resumed_epoch_ends_it_stopped_and_unclean(journal: 
                 await anyio.sleep(0.01)
         report = await resumed.stop("still wrong", "user")
     assert report.session.status == "stopped" and not report.clean
-    assert [(i.summary, i.state, i.epoch) for i in report.interrupted] == [("note 'two'", "discarded", 1),
-                                                                          ("note 'two'", "discarded", 2)]
+    assert [(i.summary, i.state, i.epoch) for i in report.interrupted] == [
+        ("note 'two'", "discarded", 1),
+        ("note 'two'", "discarded", 2),
+    ]

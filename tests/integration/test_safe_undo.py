@@ -71,8 +71,9 @@ async def wrote(sup: Supervisor, *names: str) -> dict[str, Path]:
     return {name: Path((await sup.call("write_note", {"name": name, "text": "v1"}))["path"]) for name in names}
 
 
-async def test_an_edited_effect_is_not_undone_and_the_refusal_is_journaled(journal: Journal,
-                                                                           checked: CheckedNote) -> None:
+async def test_an_edited_effect_is_not_undone_and_the_refusal_is_journaled(
+    journal: Journal, checked: CheckedNote
+) -> None:
     sup = Supervisor(journal, [checked], GrantSpec())
     path = (await wrote(sup, "draft"))["draft"]
     edit(path, "a person's better text")
@@ -94,8 +95,7 @@ async def test_an_edited_effect_is_not_undone_and_the_refusal_is_journaled(journ
     assert not [e for e in await journal.events(sup.session_id) if e.kind.startswith("compensat")]
 
 
-async def test_force_skips_the_check_and_the_journal_says_it_was_forced(journal: Journal,
-                                                                        checked: CheckedNote) -> None:
+async def test_force_skips_the_check_and_the_journal_says_it_was_forced(journal: Journal, checked: CheckedNote) -> None:
     sup = Supervisor(journal, [checked], GrantSpec())
     path = (await wrote(sup, "draft"))["draft"]
     edit(path, "a person's better text")
@@ -108,12 +108,17 @@ async def test_force_skips_the_check_and_the_journal_says_it_was_forced(journal:
     assert checked.checked == [("c1", 1)], "the forced undo ran no check"
     assert checked.compensated == [("c1", True)], "compensate is told the undo is forced"
     assert not path.exists()
-    undo_events = [(e.kind, e.data) for e in await journal.events(sup.session_id)
-                   if e.call_id == "c1" and e.kind.startswith("compensat")]
+    undo_events = [
+        (e.kind, e.data)
+        for e in await journal.events(sup.session_id)
+        if e.call_id == "c1" and e.kind.startswith("compensat")
+    ]
     # `compensating` names who asked and the process that ran it: a concurrent undo that loses says so.
     me = {"pid": os.getpid(), "host": socket.gethostname()}
-    assert undo_events == [("compensating", {"forced": True, "by": "ada", "worker": me}),
-                           ("compensated", {"attempts": 1, "by": "ada", "forced": True})]
+    assert undo_events == [
+        ("compensating", {"forced": True, "by": "ada", "worker": me}),
+        ("compensated", {"attempts": 1, "by": "ada", "forced": True}),
+    ]
     assert (await journal.call(sup.session_id, "c1")).undo_by == "ada"
 
 
@@ -124,8 +129,7 @@ async def test_undo_all_goes_on_past_a_refusal_and_reports_it(journal: Journal, 
 
     results = await sup.undo_all()
 
-    assert [(r.call_id, r.status) for r in results] == [("c3", "compensated"), ("c2", "refused"),
-                                                        ("c1", "compensated")]
+    assert [(r.call_id, r.status) for r in results] == [("c3", "compensated"), ("c2", "refused"), ("c1", "compensated")]
     assert checked.landed() == {"b"}
     assert [i.call_id for i in (await sup.report()).undoable] == ["c2"]
 
@@ -144,8 +148,7 @@ async def test_an_unchanged_effect_is_checked_then_undone(journal: Journal, chec
     assert checked.checked == [("c1", 1)] and checked.compensated == [("c1", False)]
 
 
-async def test_a_check_that_raises_is_a_failed_attempt_and_is_retried(journal: Journal,
-                                                                      checked: CheckedNote) -> None:
+async def test_a_check_that_raises_is_a_failed_attempt_and_is_retried(journal: Journal, checked: CheckedNote) -> None:
     sup = Supervisor(journal, [checked], GrantSpec())
     await wrote(sup, "draft")
     checked.check_failures["c1"] = 2
@@ -157,8 +160,9 @@ async def test_a_check_that_raises_is_a_failed_attempt_and_is_retried(journal: J
     assert checked.compensated == [("c1", False)], "compensate ran once, after the check could answer"
 
 
-async def test_a_check_that_always_raises_ends_failed_and_retryable_with_nothing_run(journal: Journal,
-                                                                                   checked: CheckedNote) -> None:
+async def test_a_check_that_always_raises_ends_failed_and_retryable_with_nothing_run(
+    journal: Journal, checked: CheckedNote
+) -> None:
     sup = Supervisor(journal, [checked], GrantSpec())
     await wrote(sup, "draft")
     checked.check_failures["c1"] = 3
@@ -166,8 +170,7 @@ async def test_a_check_that_always_raises_ends_failed_and_retryable_with_nothing
     [result] = await sup.undo(["c1"])
 
     assert result.status == "failed"
-    assert result.detail == ("the drift check failed: ConnectionError: notes service unavailable "
-                             "(after 3 attempts)")
+    assert result.detail == ("the drift check failed: ConnectionError: notes service unavailable (after 3 attempts)")
     assert checked.compensated == [] and checked.landed() == {"draft"}
     [item] = (await sup.report()).undoable
     assert (item.state, item.undo.status) == ("compensation_failed", "failed")

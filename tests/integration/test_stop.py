@@ -147,8 +147,10 @@ async def test_stop_cancels_the_planner_and_run_returns_the_report(journal: Jour
         await planner.started_second.wait()
         await sup.stop("wrong goal")
     report = reports[0]
-    assert [(i.summary, i.state) for i in report.all_calls] == [("note 'one'", "committed"),
-                                                                ("note 'two'", "discarded")]
+    assert [(i.summary, i.state) for i in report.all_calls] == [
+        ("note 'one'", "committed"),
+        ("note 'two'", "discarded"),
+    ]
     assert notes.landed() == {"one"}
     transcript = [e.data["text"] for e in await journal.events(sup.session_id) if e.kind == "transcript"]
     assert transcript == ["writing the first note"]

@@ -39,22 +39,21 @@ async def test_the_current_step_finishes_and_no_new_step_starts(journal: Journal
     assert kinds.index("stop_after_step_requested") < kinds.index("committed") < kinds.index("revoked")
 
 
-async def test_another_process_can_ask_to_stop_after_the_step(journal: Journal, journal_target: str,
-                                                              notes: WriteNote) -> None:
+async def test_another_process_can_ask_to_stop_after_the_step(
+    journal: Journal, journal_target: str, notes: WriteNote
+) -> None:
     sup = Supervisor(journal, [notes], GrantSpec(), planner=ScriptedPlanner(STEPS, tokens_per_second=0))
     async with anyio.create_task_group() as tg:
         tg.start_soon(sup.run)
         await sup.start()
         await _wait_committing(journal, sup.session_id)
-        await anyio.to_thread.run_sync(
-            lambda: request_stop_after_step(journal_target, sup.session_id, by="terminal 2"))
+        await anyio.to_thread.run_sync(lambda: request_stop_after_step(journal_target, sup.session_id, by="terminal 2"))
     report = await sup.report()
     assert notes.landed() == {"one"}
     assert report.session.stopped_by == "terminal 2"
 
 
-async def test_without_a_planner_it_waits_for_calls_in_flight_then_stops(journal: Journal,
-                                                                        notes: WriteNote) -> None:
+async def test_without_a_planner_it_waits_for_calls_in_flight_then_stops(journal: Journal, notes: WriteNote) -> None:
     sup = Supervisor(journal, [notes], GrantSpec())
     async with anyio.create_task_group() as tg:
         tg.start_soon(sup.call, "write_note", {"name": "slow", "commit_delay": 0.2})

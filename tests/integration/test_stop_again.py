@@ -35,10 +35,12 @@ async def test_a_second_stop_from_another_terminal_skips_the_grace(tmp_path: Pat
     notes.hold_commit("slow")
     raised: list[BaseException] = []
     async with Journal.open(path) as journal, anyio.create_task_group() as tg:
-        sup = Supervisor(journal, [notes], GrantSpec(tools=["write_note"]), task_name="Tidy", grace=30.0,
-                         session_id=SID)
+        sup = Supervisor(
+            journal, [notes], GrantSpec(tools=["write_note"]), task_name="Tidy", grace=30.0, session_id=SID
+        )
         await sup.__aenter__()
         try:
+
             async def slow() -> None:
                 try:
                     await sup.call("write_note", {"name": "slow"})

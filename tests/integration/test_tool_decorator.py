@@ -39,8 +39,14 @@ def notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def agentstop_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "agentstop", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 # -- the decorated object ---------------------------------------------------------------------------
@@ -114,8 +120,7 @@ async def test_a_bound_call_goes_through_the_fence_and_returns_the_receipt(tmp_p
     assert session.tools == ["tests.fixtures.decorated_tools:write_note.Tool"]
 
 
-async def test_a_sync_tool_runs_from_worker_threads_through_the_supervisor_loop(tmp_path: Path,
-                                                                              notes: Path) -> None:
+async def test_a_sync_tool_runs_from_worker_threads_through_the_supervisor_loop(tmp_path: Path, notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [append_line.Tool], GrantSpec())  # type: ignore[attr-defined]
         async with agentstop.bind(sup):
@@ -133,7 +138,8 @@ async def test_a_sync_tool_runs_from_worker_threads_through_the_supervisor_loop(
 
 
 async def test_call_sync_from_the_loop_thread_refuses_instead_of_blocking_and_a_timeout_cancels(
-        tmp_path: Path, notes: Path) -> None:
+    tmp_path: Path, notes: Path
+) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
         sup = Supervisor(journal, [append_line.Tool], GrantSpec())  # type: ignore[attr-defined]
         async with agentstop.bind(sup):
@@ -143,7 +149,8 @@ async def test_call_sync_from_the_loop_thread_refuses_instead_of_blocking_and_a_
 
 
 async def test_hooks_prepare_check_and_reapply_and_a_subclass_override_apply_everywhere(
-        tmp_path: Path, notes: Path) -> None:
+    tmp_path: Path, notes: Path
+) -> None:
     class Shouting(stage_and_write.Tool):  # type: ignore[name-defined,misc]
         def summary(self, args: Any) -> str:
             return f"SHOUT {args.name}"
@@ -187,7 +194,8 @@ async def test_agentstop_undo_in_another_process_compensates_decorated_calls(tmp
     assert sorted(p.name for p in notes.iterdir()) == ["a.txt", "log.txt"]
 
     undo = await anyio.to_thread.run_sync(
-        lambda: agentstop_cli("undo", "--journal", path, "--session", sup.session_id, "--all"))
+        lambda: agentstop_cli("undo", "--journal", path, "--session", sup.session_id, "--all")
+    )
 
     assert undo.returncode == 0, undo.stderr
     assert not (notes / "a.txt").exists() and (notes / "log.txt").read_text() == ""
@@ -199,7 +207,8 @@ def test_a_task_file_names_a_decorated_tool_by_its_path(tmp_path: Path, notes: P
         "name: Notes\ngoal: Write one note.\nagent: {kind: scripted, tokens_per_second: 0}\n"
         "tools: ['tests.fixtures.decorated_tools:write_note.Tool']\n"
         "grant: {tools: [write_note], scopes: ['notes:*'], ttl: 10m}\n"
-        "steps:\n  - {thought: 'One.', tool: write_note, args: {path: one.txt, text: hi}}\n")
+        "steps:\n  - {thought: 'One.', tool: write_note, args: {path: one.txt, text: hi}}\n"
+    )
     run = agentstop_cli("run", task, "--headless", "--json", "--journal", tmp_path / "j.db")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -207,8 +216,9 @@ def test_a_task_file_names_a_decorated_tool_by_its_path(tmp_path: Path, notes: P
     assert (notes / "one.txt").read_text() == "hi"
 
 
-async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_stop(tmp_path: Path,
-                                                                                   notes: Path) -> None:
+async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_stop(
+    tmp_path: Path, notes: Path
+) -> None:
     path = tmp_path / "j.db"
     stopped: list[str] = []
     async with Journal.open(path) as journal:
@@ -230,7 +240,8 @@ async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_s
                 while len(list(notes.iterdir())) < 3:
                     await anyio.sleep(0.01)
             stop = await anyio.to_thread.run_sync(
-                lambda: agentstop_cli("stop", "--journal", path, "--session", sup.session_id))
+                lambda: agentstop_cli("stop", "--journal", path, "--session", sup.session_id)
+            )
             assert stop.returncode == 0, stop.stderr
             with anyio.fail_after(30):
                 with pytest.raises(asyncio.CancelledError):
@@ -243,6 +254,7 @@ async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_s
     [revoked] = [e.seq for e in events if e.kind == "revoked"]
     assert [e for e in events if e.kind == CallState.COMMITTING and e.seq > revoked] == []
     assert report.session.status == "stopped"
-    assert sorted(i.call_id for i in (*report.done, *report.interrupted, *report.in_flight)) == \
-        sorted(c.call_id for c in calls)
+    assert sorted(i.call_id for i in (*report.done, *report.interrupted, *report.in_flight)) == sorted(
+        c.call_id for c in calls
+    )
     assert {f"n{i}.txt" for i in range(1, len(report.done) + 1)} == {p.name for p in notes.iterdir()}

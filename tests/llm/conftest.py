@@ -24,10 +24,6 @@ from .fake_server import FakeChatServer
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 
 
-
-
-
-
 @pytest.fixture
 def server() -> Iterator[FakeChatServer]:
     with FakeChatServer() as s:
@@ -35,14 +31,21 @@ def server() -> Iterator[FakeChatServer]:
     assert not s.errors, s.errors
 
 
-def openai_task(base_url: str, *, goal: str = "Write the release notes.", scopes: str = "files:*",
-                **agent: Any) -> TaskFile:
+def openai_task(
+    base_url: str, *, goal: str = "Write the release notes.", scopes: str = "files:*", **agent: Any
+) -> TaskFile:
     """A kind-openai task file next to the fixture tools, pointed at `base_url`."""
     data = {
         "name": "model test",
         "goal": goal,
-        "agent": {"kind": "openai", "model": "fake-model", "base_url": base_url, "max_retries": 0, "timeout": 5,
-                  **agent},
+        "agent": {
+            "kind": "openai",
+            "model": "fake-model",
+            "base_url": base_url,
+            "max_retries": 0,
+            "timeout": 5,
+            **agent,
+        },
         "tools": ["fixture_tools:WriteFile", "fixture_tools:ListFiles"],
         "grant": {"tools": ["*"], "scopes": [scopes], "ttl": "1m"},
     }
@@ -66,8 +69,9 @@ class Run:
 def supervisor(task: TaskFile, journal: Journal, chunks: list[TranscriptChunk]) -> Supervisor:
     tools = task.load_tools()
     task.check_steps(tools)
-    sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal,
-                     grace=task.grace_seconds)
+    sup = Supervisor(
+        journal, tools, task.grant_spec(), task.planner(), task_name=task.name, goal=task.goal, grace=task.grace_seconds
+    )
     sup.on_transcript(chunks.append)
     return sup
 

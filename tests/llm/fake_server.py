@@ -52,7 +52,10 @@ Chunk = dict[str, Any]
 
 def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> Chunk:
     return {
-        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "fake-model",
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": "fake-model",
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
 
@@ -70,8 +73,13 @@ def text(*pieces: str) -> list[Chunk]:
 
 def call_start(index: int, call_id: str, name: str, arguments: str = "") -> Chunk:
     """OpenAI style: the first fragment of a call carries its index, id and name."""
-    return _chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                   "function": {"name": name, "arguments": arguments}}]})
+    return _chunk(
+        {
+            "tool_calls": [
+                {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            ]
+        }
+    )
 
 
 def call_args(index: int, *pieces: str) -> list[Chunk]:
@@ -82,8 +90,13 @@ def call_args(index: int, *pieces: str) -> list[Chunk]:
 def whole_call(call_id: str, name: str, arguments: dict[str, Any] | str, index: int = 0) -> Chunk:
     """Ollama style: a whole call in one fragment (Ollama puts every call of a turn at index 0)."""
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return _chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                   "function": {"name": name, "arguments": args}}]})
+    return _chunk(
+        {
+            "tool_calls": [
+                {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+            ]
+        }
+    )
 
 
 def finish(reason: str = "stop") -> Chunk:
@@ -148,22 +161,28 @@ def transcript_error(messages: list[dict[str, Any]]) -> str | None:
         if role == "tool":
             call_id = message.get("tool_call_id")
             if call_id not in offered:
-                return (f"Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
-                        f"with 'tool_calls'. (messages[{i}], tool_call_id {call_id!r})")
+                return (
+                    f"Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                    f"with 'tool_calls'. (messages[{i}], tool_call_id {call_id!r})"
+                )
             pending.discard(call_id)
             continue
         if pending:
-            return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-                    f"'tool_call_id'. The following tool_call_ids did not have response messages: "
-                    f"{', '.join(sorted(pending))}")
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+                f"{', '.join(sorted(pending))}"
+            )
         offered = set()
         if role == "assistant" and message.get("tool_calls"):
             offered = {call["id"] for call in message["tool_calls"]}
             pending = set(offered)
     if pending:
-        return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-                f"'tool_call_id'. The following tool_call_ids did not have response messages: "
-                f"{', '.join(sorted(pending))}")
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+            f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+            f"{', '.join(sorted(pending))}"
+        )
     return None
 
 
@@ -185,8 +204,7 @@ class FakeChatServer:
         self._closing = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -314,8 +332,9 @@ def completion(chunks: list[Chunk]) -> dict[str, Any]:
             if delta.get("content"):
                 content.append(delta["content"])
             for fragment in delta.get("tool_calls") or []:
-                call = calls.setdefault(fragment.get("index", 0), {"id": "", "type": "function",
-                                                                    "function": {"name": "", "arguments": ""}})
+                call = calls.setdefault(
+                    fragment.get("index", 0), {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+                )
                 call["id"] = fragment.get("id") or call["id"]
                 function = fragment.get("function") or {}
                 call["function"]["name"] += function.get("name") or ""
@@ -325,9 +344,14 @@ def completion(chunks: list[Chunk]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
     if calls:
         message["tool_calls"] = [calls[i] for i in sorted(calls)]
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": "fake-model",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
 
 
 def free_port() -> int:
@@ -336,4 +360,3 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
-

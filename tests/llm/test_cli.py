@@ -19,23 +19,50 @@ def run_cli(tmp_path: Path, server: FakeChatServer) -> subprocess.CompletedProce
     shutil.copy(FIXTURES / "fixture_tools.py", tmp_path)
     (tmp_path / "files").mkdir()
     task = tmp_path / "task.yaml"
-    task.write_text("\n".join([
-        "name: cli model run",
-        "goal: Write the notes.",
-        f"agent: {{kind: openai, model: fake-model, base_url: '{server.base_url}', max_retries: 0}}",
-        "tools: [fixture_tools:WriteFile]",
-        "grant: {tools: ['*'], scopes: ['files:*']}",
-    ]) + "\n")
+    task.write_text(
+        "\n".join(
+            [
+                "name: cli model run",
+                "goal: Write the notes.",
+                f"agent: {{kind: openai, model: fake-model, base_url: '{server.base_url}', max_retries: 0}}",
+                "tools: [fixture_tools:WriteFile]",
+                "grant: {tools: ['*'], scopes: ['files:*']}",
+            ]
+        )
+        + "\n"
+    )
     env = dict(os.environ, FIXTURE_FILES_DIR=str(tmp_path / "files"))
-    return subprocess.run([sys.executable, "-m", "agentstop", "run", str(task), "--headless", "--json",
-                           "--journal", str(tmp_path / "j.db")], capture_output=True, text=True, env=env,
-                          check=False, timeout=60)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentstop",
+            "run",
+            str(task),
+            "--headless",
+            "--json",
+            "--journal",
+            str(tmp_path / "j.db"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("ending", ["answer", "http_500"])
 def test_headless_run_of_a_model(ending: str, tmp_path: Path, server: FakeChatServer) -> None:
-    server.add(Stream([*text("Writing ", "the notes."), whole_call("call_1", "write_file", {"name": "notes"}),
-                       finish("tool_calls")]))
+    server.add(
+        Stream(
+            [
+                *text("Writing ", "the notes."),
+                whole_call("call_1", "write_file", {"name": "notes"}),
+                finish("tool_calls"),
+            ]
+        )
+    )
     server.add(Stream([*text("Done."), finish()]) if ending == "answer" else Fail(500, "out of memory"))
     done = run_cli(tmp_path, server)
 

@@ -33,13 +33,18 @@ def tool_messages(messages: list[dict]) -> dict[str, str]:
 # -- one turn, one call ------------------------------------------------------------------
 
 
-async def test_fragmented_arguments_are_assembled_and_run(server: FakeChatServer, files: Path,
-                                                          journal: Journal) -> None:
+async def test_fragmented_arguments_are_assembled_and_run(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
-        Stream([*text("I will ", "write the notes."),
+        Stream(
+            [
+                *text("I will ", "write the notes."),
                 call_start(0, "call_a", "write_file"),
                 *call_args(0, '{"na', 'me": "no', 'tes", "te', 'xt": "caf', 'é ✓"}'),
-                finish("tool_calls")]),
+                finish("tool_calls"),
+            ]
+        ),
         done("Done: ", "notes written."),
     )
     run = await run_task(openai_task(server.base_url), journal)
@@ -48,8 +53,11 @@ async def test_fragmented_arguments_are_assembled_and_run(server: FakeChatServer
     assert (files / "notes.txt").read_text() == "café ✓"
     assert run.report.session.status == "completed"
     [call] = run.report.all_calls
-    assert (call.tool, call.state, call.args) == ("write_file", "committed", {"name": "notes", "text": "café ✓",
-                                                                              "delay": 0.0, "hold": ""})
+    assert (call.tool, call.state, call.args) == (
+        "write_file",
+        "committed",
+        {"name": "notes", "text": "café ✓", "delay": 0.0, "hold": ""},
+    )
     assert run.said == "I will write the notes.Done: notes written."
     assert [c.text for c in run.chunks if c.kind == "thought"][:2] == ["I will ", "write the notes."]
 
@@ -69,19 +77,24 @@ async def test_fragmented_arguments_are_assembled_and_run(server: FakeChatServer
     assert (system, user) == (first.messages[0], first.messages[1])
     assert assistant["role"] == "assistant"
     assert assistant["content"] == "I will write the notes."
-    assert assistant["tool_calls"] == [{"id": "call_a", "type": "function", "function": {
-        "name": "write_file", "arguments": '{"name": "notes", "text": "café ✓"}'}}]
+    assert assistant["tool_calls"] == [
+        {
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "write_file", "arguments": '{"name": "notes", "text": "café ✓"}'},
+        }
+    ]
     assert tool["role"] == "tool"
     assert tool["tool_call_id"] == "call_a"
     assert json.loads(tool["content"])["path"] == str(files / "notes.txt")
 
-    transcript = [e.data["text"] for e in await journal.events(run.report.session.session_id)
-                  if e.kind == "transcript"]
+    transcript = [e.data["text"] for e in await journal.events(run.report.session.session_id) if e.kind == "transcript"]
     assert transcript == ["I will write the notes.", "Done: notes written."]
 
 
-async def test_temperature_and_extra_system_prompt_are_sent(server: FakeChatServer, files: Path,
-                                                            journal: Journal) -> None:
+async def test_temperature_and_extra_system_prompt_are_sent(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(done("Nothing to do."))
     run = await run_task(openai_task(server.base_url, temperature=0.2, system="Answer in French."), journal)
     assert run.error is None
@@ -94,14 +107,19 @@ async def test_temperature_and_extra_system_prompt_are_sent(server: FakeChatServ
 # -- several calls in one turn -----------------------------------------------------------
 
 
-async def test_two_calls_at_distinct_indexes_run_concurrently(server: FakeChatServer, files: Path,
-                                                              journal: Journal) -> None:
+async def test_two_calls_at_distinct_indexes_run_concurrently(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
-        Stream([call_start(0, "call_1", "write_file"),
+        Stream(
+            [
+                call_start(0, "call_1", "write_file"),
                 call_start(1, "call_2", "write_file"),
                 *call_args(0, '{"name": "summary", ', '"delay": 0.3}'),
                 *call_args(1, '{"name": "changelog", ', '"delay": 0.3}'),
-                finish("tool_calls")]),
+                finish("tool_calls"),
+            ]
+        ),
         done("Both written."),
     )
     run = await run_task(openai_task(server.base_url), journal)
@@ -120,12 +138,17 @@ async def test_two_calls_at_distinct_indexes_run_concurrently(server: FakeChatSe
     assert json.loads(results["call_2"])["path"].endswith("changelog.txt")
 
 
-async def test_ollama_style_calls_at_one_index_are_split_by_id(server: FakeChatServer, files: Path,
-                                                               journal: Journal) -> None:
+async def test_ollama_style_calls_at_one_index_are_split_by_id(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
-        Stream([whole_call("call_x", "write_file", {"name": "alpha"}),
+        Stream(
+            [
+                whole_call("call_x", "write_file", {"name": "alpha"}),
                 whole_call("call_y", "write_file", {"name": "beta"}),
-                finish("tool_calls")]),
+                finish("tool_calls"),
+            ]
+        ),
         done("ok"),
     )
     run = await run_task(openai_task(server.base_url), journal)
@@ -134,8 +157,7 @@ async def test_ollama_style_calls_at_one_index_are_split_by_id(server: FakeChatS
     assert sorted(p.stem for p in files.glob("*.txt")) == ["alpha", "beta"]
     assert [c.args["name"] for c in run.report.all_calls] == ["alpha", "beta"]
     messages = server.received[1].messages
-    assert [c["function"]["arguments"] for c in messages[2]["tool_calls"]] == ['{"name": "alpha"}',
-                                                                               '{"name": "beta"}']
+    assert [c["function"]["arguments"] for c in messages[2]["tool_calls"]] == ['{"name": "alpha"}', '{"name": "beta"}']
     assert sorted(tool_messages(messages)) == ["call_x", "call_y"]
 
 
@@ -143,7 +165,8 @@ async def test_ollama_style_calls_at_one_index_are_split_by_id(server: FakeChatS
 
 
 async def test_invalid_json_arguments_are_journaled_rejected_and_the_model_told(
-        server: FakeChatServer, files: Path, journal: Journal) -> None:
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
         Stream([whole_call("call_bad", "write_file", '{"name": "oops",'), finish("tool_calls")]),
         done("Sorry."),
@@ -165,8 +188,9 @@ async def test_invalid_json_arguments_are_journaled_rejected_and_the_model_told(
     assert '{"name": "oops",' in told
 
 
-async def test_refused_call_is_said_and_the_model_gets_the_reason(server: FakeChatServer, files: Path,
-                                                                 journal: Journal) -> None:
+async def test_refused_call_is_said_and_the_model_gets_the_reason(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
         Stream([whole_call("call_1", "write_file", {"name": "secret"}), finish("tool_calls")]),
         done("Understood."),
@@ -181,8 +205,9 @@ async def test_refused_call_is_said_and_the_model_gets_the_reason(server: FakeCh
     assert "(call refused: " in run.said
 
 
-async def test_unknown_tool_is_answered_and_not_journaled(server: FakeChatServer, files: Path,
-                                                          journal: Journal) -> None:
+async def test_unknown_tool_is_answered_and_not_journaled(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
         Stream([whole_call("call_u", "delete_everything", {}), finish("tool_calls")]),
         done("I cannot."),
@@ -200,12 +225,20 @@ async def test_unknown_tool_is_answered_and_not_journaled(server: FakeChatServer
 # -- Stop ------------------------------------------------------------------------------------
 
 
-async def test_stop_mid_stream_closes_the_connection_and_runs_nothing(server: FakeChatServer, files: Path,
-                                                                      journal: Journal) -> None:
-    server.add(Stream([*text("Let me ", "write it."),
-                       call_start(0, "call_s", "write_file", '{"name": "sec'),
-                       *call_args(0, 'ret"}'),
-                       finish("tool_calls")], stall_after=3))
+async def test_stop_mid_stream_closes_the_connection_and_runs_nothing(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
+    server.add(
+        Stream(
+            [
+                *text("Let me ", "write it."),
+                call_start(0, "call_s", "write_file", '{"name": "sec'),
+                *call_args(0, 'ret"}'),
+                finish("tool_calls"),
+            ],
+            stall_after=3,
+        )
+    )
     chunks: list[TranscriptChunk] = []
     sup = supervisor(openai_task(server.base_url), journal, chunks)
     finished = anyio.Event()
@@ -234,12 +267,16 @@ async def test_stop_mid_stream_closes_the_connection_and_runs_nothing(server: Fa
 # -- server trouble ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("broken", "said"), [
-    ("http_500", "the server answered HTTP 500 (the model crashed)"),
-    ("refused", "cannot reach the server"),
-])
-async def test_server_failure_stops_the_session_with_the_reason(broken: str, said: str, server: FakeChatServer,
-                                                               files: Path, journal: Journal) -> None:
+@pytest.mark.parametrize(
+    ("broken", "said"),
+    [
+        ("http_500", "the server answered HTTP 500 (the model crashed)"),
+        ("refused", "cannot reach the server"),
+    ],
+)
+async def test_server_failure_stops_the_session_with_the_reason(
+    broken: str, said: str, server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(Stream([whole_call("call_1", "write_file", {"name": "first"}), finish("tool_calls")]))
     url = server.base_url
     if broken == "http_500":
@@ -264,10 +301,15 @@ async def test_server_failure_stops_the_session_with_the_reason(broken: str, sai
 
 async def test_a_slow_server_is_just_slow(server: FakeChatServer, files: Path, journal: Journal) -> None:
     server.add(
-        Stream([*text("Thinking ", "slowly ", "about ", "it."),
+        Stream(
+            [
+                *text("Thinking ", "slowly ", "about ", "it."),
                 call_start(0, "call_1", "write_file"),
                 *call_args(0, '{"name": ', '"slow"}'),
-                finish("tool_calls")], delay=0.1),
+                finish("tool_calls"),
+            ],
+            delay=0.1,
+        ),
         Stream([*text("Done."), finish()], delay=0.1),
     )
     run = await run_task(openai_task(server.base_url, timeout=2), journal)
@@ -278,8 +320,9 @@ async def test_a_slow_server_is_just_slow(server: FakeChatServer, files: Path, j
     assert run.report.session.status == "completed"
 
 
-async def test_a_server_silent_past_the_timeout_is_an_error(server: FakeChatServer, files: Path,
-                                                            journal: Journal) -> None:
+async def test_a_server_silent_past_the_timeout_is_an_error(
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(Stream([*text("Hmm", "..."), finish()], delay=1.0))
     run = await run_task(openai_task(server.base_url, timeout=0.2), journal)
     assert isinstance(run.error, PlannerError)
@@ -290,8 +333,9 @@ async def test_a_server_silent_past_the_timeout_is_an_error(server: FakeChatServ
 # -- the key ------------------------------------------------------------------------------------
 
 
-async def test_the_api_key_never_reaches_the_journal(server: FakeChatServer, files: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_api_key_never_reaches_the_journal(
+    server: FakeChatServer, files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = "k3y-" + secrets.token_hex(16)  # no shape the redactor knows: only our care keeps it out
     monkeypatch.setenv("FAKE_MODEL_KEY", key)
     server.add(
@@ -333,7 +377,8 @@ async def test_max_steps_ends_the_run_and_says_so(server: FakeChatServer, files:
 
 
 async def test_stop_while_a_call_commits_lets_it_land_and_asks_the_model_nothing_more(
-        server: FakeChatServer, files: Path, journal: Journal) -> None:
+    server: FakeChatServer, files: Path, journal: Journal
+) -> None:
     server.add(
         Stream([whole_call("call_1", "write_file", {"name": "slow", "delay": 0.4}), finish("tool_calls")]),
         done("never asked for"),

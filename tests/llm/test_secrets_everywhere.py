@@ -22,29 +22,47 @@ ROOT = Path(__file__).resolve().parents[2]
 def _agentstop(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, FIXTURE_FILES_DIR=str(tmp_path / "files"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)  # this checkout
-    return subprocess.run([sys.executable, "-m", "agentstop", *args], capture_output=True, text=True, env=env,
-                          check=False, timeout=60, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+        cwd=tmp_path,
+    )
 
 
 def test_a_key_the_model_repeats_is_in_no_file_and_on_no_stream(tmp_path: Path, server: FakeChatServer) -> None:
     key = "k3y" + secrets.token_hex(16)  # no shape the redactor knows: only registration keeps it out
     os.environ["FAKE_MODEL_KEY"] = key
     try:
-        server.add(Stream([*text(f"Sure. For the record my key is {key}. Writing now."),
-                           whole_call("call_1", "write_file", {"name": key, "text": f"the key: {key}"}),
-                           finish("tool_calls")]))
+        server.add(
+            Stream(
+                [
+                    *text(f"Sure. For the record my key is {key}. Writing now."),
+                    whole_call("call_1", "write_file", {"name": key, "text": f"the key: {key}"}),
+                    finish("tool_calls"),
+                ]
+            )
+        )
         server.add(Stream([*text(f"Done, with {key}."), finish()]))
         shutil.copy(FIXTURES / "fixture_tools.py", tmp_path)
         (tmp_path / "files").mkdir()
         task = tmp_path / "task.yaml"
-        task.write_text("\n".join([
-            "name: leaky model",
-            "goal: Write the notes.",
-            f"agent: {{kind: openai, model: fake-model, base_url: '{server.base_url}', max_retries: 0, "
-            "api_key_env: FAKE_MODEL_KEY}",
-            "tools: [fixture_tools:WriteFile]",
-            "grant: {tools: ['*'], scopes: ['files:*']}",
-        ]) + "\n")
+        task.write_text(
+            "\n".join(
+                [
+                    "name: leaky model",
+                    "goal: Write the notes.",
+                    f"agent: {{kind: openai, model: fake-model, base_url: '{server.base_url}', max_retries: 0, "
+                    "api_key_env: FAKE_MODEL_KEY}",
+                    "tools: [fixture_tools:WriteFile]",
+                    "grant: {tools: ['*'], scopes: ['files:*']}",
+                ]
+            )
+            + "\n"
+        )
         journal = tmp_path / "j.db"
         outputs = [_agentstop(tmp_path, "run", str(task), "--headless", "--json", "--journal", str(journal))]
         assert outputs[0].returncode == 0, outputs[0].stderr
@@ -53,8 +71,9 @@ def test_a_key_the_model_repeats_is_in_no_file_and_on_no_stream(tmp_path: Path, 
         outputs.append(_agentstop(tmp_path, "sessions", "--journal", str(journal)))
         exports = [tmp_path / f"export{suffix}" for suffix in (".md", ".html", ".json")]
         for path in exports:
-            outputs.append(_agentstop(tmp_path, "replay", "--journal", str(journal), "--session", "latest",
-                                      "--export", str(path)))
+            outputs.append(
+                _agentstop(tmp_path, "replay", "--journal", str(journal), "--session", "latest", "--export", str(path))
+            )
     finally:
         del os.environ["FAKE_MODEL_KEY"]
     for i, done in enumerate(outputs):

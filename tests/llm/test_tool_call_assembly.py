@@ -32,8 +32,10 @@ def test_openai_style_parallel_calls_keep_their_index_even_interleaved() -> None
         Fragment(1, arguments="{}"),
         Fragment(0, arguments='"a"}'),
     )
-    assert calls == [AssembledCall("call_1", "write_file", '{"name": "a"}'),
-                     AssembledCall("call_2", "list_files", "{}")]
+    assert calls == [
+        AssembledCall("call_1", "write_file", '{"name": "a"}'),
+        AssembledCall("call_2", "list_files", "{}"),
+    ]
 
 
 def test_ollama_style_whole_calls_at_one_index_are_split_by_id() -> None:
@@ -85,8 +87,10 @@ def test_fragments_without_an_index_continue_the_latest_call_until_a_new_id() ->
         Fragment(None, None, None, ' "a"}'),
         Fragment(None, "call_2", "list_files", "{}"),
     )
-    assert calls == [AssembledCall("call_1", "write_file", '{"name": "a"}'),
-                     AssembledCall("call_2", "list_files", "{}")]
+    assert calls == [
+        AssembledCall("call_1", "write_file", '{"name": "a"}'),
+        AssembledCall("call_2", "list_files", "{}"),
+    ]
 
 
 def test_nothing_fed_is_no_calls() -> None:

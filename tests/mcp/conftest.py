@@ -48,10 +48,18 @@ def _installed_memory_js() -> Path:
     if not all(path.exists() for path in LOCKED):
         npm = shutil.which("npm")
         if shutil.which("node") is None or npm is None:
-            pytest.fail("the MCP tests run the reference memory server: install Node.js 20+ and npm "
-                        "(bash .ci/mcp.sh installs the server)")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SERVERS,
-                              capture_output=True, text=True, timeout=600, check=False)
+            pytest.fail(
+                "the MCP tests run the reference memory server: install Node.js 20+ and npm "
+                "(bash .ci/mcp.sh installs the server)"
+            )
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=SERVERS,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if done.returncode != 0 or not all(path.exists() for path in LOCKED):
             pytest.fail(f"npm ci in {SERVERS} failed: {done.stderr[-2000:]}")
     return MEMORY_JS
@@ -78,8 +86,11 @@ class FixtureServer:
         env: dict[str, str] = {"FIXTURE_DIR": str(self.state)}
         if mode:
             env["FIXTURE_MODE"] = mode
-        fields = [f"command: {json.dumps(sys.executable)}", f"args: [{json.dumps(str(FIXTURE_PY))}]",
-                  f"env: {json.dumps(env)}"]
+        fields = [
+            f"command: {json.dumps(sys.executable)}",
+            f"args: [{json.dumps(str(FIXTURE_PY))}]",
+            f"env: {json.dumps(env)}",
+        ]
         if extra:
             fields.append(extra)
         return f"{name}: {{{', '.join(fields)}}}\n"
@@ -123,8 +134,12 @@ def http_fixture_server(tmp_path: Path) -> Iterator[HttpFixture]:
     port = _free_port()
     token = "fixture-token-6f1c2a9e"
     env = {**os.environ, "FIXTURE_DIR": str(state), "FIXTURE_TOKEN": token}
-    proc = subprocess.Popen([sys.executable, str(FIXTURE_PY), "--http", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(FIXTURE_PY), "--http", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:

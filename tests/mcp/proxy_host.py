@@ -35,8 +35,14 @@ def child_env() -> dict[str, str]:
 
 def agentstop(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
     """`python -m agentstop ARGS` as a new process."""
-    return subprocess.run([sys.executable, "-m", "agentstop", *map(str, args)], capture_output=True, text=True,
-                          env=child_env(), timeout=COMMAND_TIMEOUT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentstop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
 
 
 def proxy_task(directory: Path, servers: str, overlay: str, *, grace: str = "0.3s", extra: str = "") -> Path:
@@ -49,7 +55,8 @@ def proxy_task(directory: Path, servers: str, overlay: str, *, grace: str = "0.3
         "mcp_servers:\n" + textwrap.indent(textwrap.dedent(servers).strip("\n"), "  ") + "\n"
         "mcp_overlay: overlay.yaml\n"
         "grant: {tools: ['*'], ttl: 10m}\n"
-        f"stop: {{grace: {grace}}}\n" + extra)
+        f"stop: {{grace: {grace}}}\n" + extra
+    )
     return task
 
 
@@ -60,8 +67,9 @@ async def stdio_proxy(task: Path) -> AsyncIterator[Client]:
     Leaving closes its stdin: the proxy shuts down (its stderr is in proxy.err next to the task).
     """
     env = {"PYTHONPATH": child_env()["PYTHONPATH"]}
-    params = StdioServerParameters(command=sys.executable, args=["-m", "agentstop", "mcp-proxy", "--task", str(task)],
-                                   env=env, cwd=task.parent)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "agentstop", "mcp-proxy", "--task", str(task)], env=env, cwd=task.parent
+    )
     with (task.parent / "proxy.err").open("w") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
             yield client

@@ -22,7 +22,10 @@ def error_of(task: Path) -> McpConfigError:
 
 
 def test_a_jmespath_that_does_not_compile_names_the_file_line_server_and_tool(tmp_path: Path) -> None:
-    task = write_task(tmp_path, SERVER, """
+    task = write_task(
+        tmp_path,
+        SERVER,
+        """
     memory:
       read_graph: {class: read_only}
       create_entities:
@@ -31,7 +34,8 @@ def test_a_jmespath_that_does_not_compile_names_the_file_line_server_and_tool(tm
           tool: delete_entities
           args: {entityNames: {jmes: "result.structured_content.entities[].name"}}
         probe: {tool: open_nodes, args: {names: {jmes: "args.entities[."}}, done_if: "true"}
-    """)
+    """,
+    )
     err = error_of(task)
     assert err.path.endswith("overlay.yaml") and err.line == 8
     assert err.field == "memory.create_entities.probe.args.names.jmes"
@@ -40,66 +44,93 @@ def test_a_jmespath_that_does_not_compile_names_the_file_line_server_and_tool(tm
 
 
 def test_a_done_if_that_does_not_compile_is_found_at_load_time(tmp_path: Path) -> None:
-    task = write_task(tmp_path, SERVER, """
+    task = write_task(
+        tmp_path,
+        SERVER,
+        """
     memory:
       open_nodes: {class: read_only}
       create_entities:
         probe: {tool: open_nodes, args: {}, done_if: "length(result"}
-    """)
+    """,
+    )
     err = error_of(task)
     assert (err.line, err.field) == (4, "memory.create_entities.probe.done_if")
 
 
 def test_an_overlay_for_a_server_the_task_does_not_have_is_an_error(tmp_path: Path) -> None:
-    task = write_task(tmp_path, SERVER, """
+    task = write_task(
+        tmp_path,
+        SERVER,
+        """
     memory:
       read_graph: {class: read_only}
     memroy:
       read_graph: {class: read_only}
-    """)
+    """,
+    )
     err = error_of(task)
     assert (err.line, err.field) == (3, "memroy")
     assert "names server 'memroy', which mcp_servers does not have (configured: memory)" in str(err)
 
 
 def test_an_unknown_overlay_field_is_named_with_a_suggestion(tmp_path: Path) -> None:
-    task = write_task(tmp_path, SERVER, """
+    task = write_task(
+        tmp_path,
+        SERVER,
+        """
     memory:
       create_entities:
         clas: compensable
-    """)
+    """,
+    )
     err = error_of(task)
     assert (err.line, err.field) == (3, "memory.create_entities.clas")
     assert "unknown field 'clas' (did you mean 'class'?)" in str(err)
 
 
-@pytest.mark.parametrize(("entry", "problem"), [
-    ("{class: reversible}", "class reversible needs `compensate`"),
-    ("{class: read_only, compensate: {tool: x}}", "a read_only tool has nothing to undo"),
-    ("{class: irreversible, compensate: {tool: x}}", "irreversible means no undo"),
-    ("{class: sometimes}", "Input should be 'read_only', 'reversible', 'compensable' or 'irreversible'"),
-    ("{capture: [{tool: a, as: x}, {tool: b, as: x}]}", "capture name 'x' is used twice"),
-])
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("{class: reversible}", "class reversible needs `compensate`"),
+        ("{class: read_only, compensate: {tool: x}}", "a read_only tool has nothing to undo"),
+        ("{class: irreversible, compensate: {tool: x}}", "irreversible means no undo"),
+        ("{class: sometimes}", "Input should be 'read_only', 'reversible', 'compensable' or 'irreversible'"),
+        ("{capture: [{tool: a, as: x}, {tool: b, as: x}]}", "capture name 'x' is used twice"),
+    ],
+)
 def test_an_overlay_entry_must_fit_its_class(tmp_path: Path, entry: str, problem: str) -> None:
     task = write_task(tmp_path, SERVER, f"memory:\n  create_entities: {entry}\n")
     err = error_of(task)
     assert err.line == 2 and problem in str(err)
 
 
-@pytest.mark.parametrize(("servers", "line", "field", "problem"), [
-    ("memory: {command: node, url: 'http://127.0.0.1:1/mcp'}\n", 3, "mcp_servers.memory",
-     "give `command` (a program run over stdio) or `url` (streamable HTTP), not both"),
-    ("memory: {args: [x]}\n", 3, "mcp_servers.memory", "give `command`"),
-    ("memory: {url: 'ftp://host/x'}\n", 3, "mcp_servers.memory", "an http:// or https:// address"),
-    ("memory: {url: 'http://h/mcp', env: {A: b}}\n", 3, "mcp_servers.memory", "env only apply to a stdio server"),
-    ("memory:\n  command: node\n  env: {TOKEN: '${TOKEN}'}\n", 3, "mcp_servers.memory",
-     "env.TOKEN: '${TOKEN}' is not a reference agentstop knows; write ${env:NAME}"),
-    ("memory:\n  command: node\n  timeout: -1\n", 5, "mcp_servers.memory.timeout", "greater than 0"),
-    ("memory:\n  command: node\n  comand: x\n", 5, "mcp_servers.memory.comand", "did you mean 'command'?"),
-    ("my__memory: {command: node}\n", 3, "mcp_servers.my__memory", "server name 'my__memory'"),
-])
-def test_a_server_entry_is_checked_with_its_line(tmp_path: Path, servers: str, line: int, field: str,
-                                                 problem: str) -> None:
+@pytest.mark.parametrize(
+    ("servers", "line", "field", "problem"),
+    [
+        (
+            "memory: {command: node, url: 'http://127.0.0.1:1/mcp'}\n",
+            3,
+            "mcp_servers.memory",
+            "give `command` (a program run over stdio) or `url` (streamable HTTP), not both",
+        ),
+        ("memory: {args: [x]}\n", 3, "mcp_servers.memory", "give `command`"),
+        ("memory: {url: 'ftp://host/x'}\n", 3, "mcp_servers.memory", "an http:// or https:// address"),
+        ("memory: {url: 'http://h/mcp', env: {A: b}}\n", 3, "mcp_servers.memory", "env only apply to a stdio server"),
+        (
+            "memory:\n  command: node\n  env: {TOKEN: '${TOKEN}'}\n",
+            3,
+            "mcp_servers.memory",
+            "env.TOKEN: '${TOKEN}' is not a reference agentstop knows; write ${env:NAME}",
+        ),
+        ("memory:\n  command: node\n  timeout: -1\n", 5, "mcp_servers.memory.timeout", "greater than 0"),
+        ("memory:\n  command: node\n  comand: x\n", 5, "mcp_servers.memory.comand", "did you mean 'command'?"),
+        ("my__memory: {command: node}\n", 3, "mcp_servers.my__memory", "server name 'my__memory'"),
+    ],
+)
+def test_a_server_entry_is_checked_with_its_line(
+    tmp_path: Path, servers: str, line: int, field: str, problem: str
+) -> None:
     err = error_of(write_task(tmp_path, servers))
     assert (err.line, err.field) == (line, field)
     assert problem in err.problem
@@ -121,10 +152,13 @@ def test_overlay_yaml_syntax_errors_carry_the_line(tmp_path: Path) -> None:
 
 
 def test_env_and_header_values_never_show_in_a_repr(tmp_path: Path) -> None:
-    task = write_task(tmp_path, """
+    task = write_task(
+        tmp_path,
+        """
     memory: {command: node, env: {API_KEY: literal-secret-value}}
     remote: {url: "http://127.0.0.1:1/mcp", headers: {Authorization: "Bearer ${env:TOKEN}"}}
-    """)
+    """,
+    )
     setup = load_mcp_setup(task)
     assert "literal-secret-value" not in repr(setup) and "Bearer" not in repr(setup)
     assert setup.servers["remote"].headers == {"Authorization": "Bearer ${env:TOKEN}"}  # resolved only at start

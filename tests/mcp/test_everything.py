@@ -55,36 +55,57 @@ class Wire:
 
     def call(self, duration: float) -> dict[str, Any] | None:
         """The proxy's tools/call of the long operation with this duration."""
-        return next((m["msg"] for m in self.messages() if m["dir"] == "to_server"
-                     and m["msg"].get("method") == "tools/call" and m["msg"]["params"]["name"] == LONG
-                     and m["msg"]["params"]["arguments"]["duration"] == duration), None)
+        return next(
+            (
+                m["msg"]
+                for m in self.messages()
+                if m["dir"] == "to_server"
+                and m["msg"].get("method") == "tools/call"
+                and m["msg"]["params"]["name"] == LONG
+                and m["msg"]["params"]["arguments"]["duration"] == duration
+            ),
+            None,
+        )
 
     def progress(self, token: object) -> list[tuple[float, float]]:
         """(when, value) of each progress notification the server sent for `token`."""
-        return [(m["at"], m["msg"]["params"]["progress"]) for m in self.messages() if m["dir"] == "to_client"
-                and m["msg"].get("method") == "notifications/progress"
-                and m["msg"]["params"]["progressToken"] == token]
+        return [
+            (m["at"], m["msg"]["params"]["progress"])
+            for m in self.messages()
+            if m["dir"] == "to_client"
+            and m["msg"].get("method") == "notifications/progress"
+            and m["msg"]["params"]["progressToken"] == token
+        ]
 
     def cancels(self, request_id: object) -> list[float]:
         """When each notifications/cancelled for `request_id` went to the server."""
-        return [m["at"] for m in self.messages() if m["dir"] == "to_server"
-                and m["msg"].get("method") == "notifications/cancelled"
-                and m["msg"]["params"]["requestId"] == request_id]
+        return [
+            m["at"]
+            for m in self.messages()
+            if m["dir"] == "to_server"
+            and m["msg"].get("method") == "notifications/cancelled"
+            and m["msg"]["params"]["requestId"] == request_id
+        ]
 
     def answered(self, request_id: object) -> bool:
         """Whether the server sent a response (a result or an error) to `request_id`."""
-        return any(m["dir"] == "to_client" and "method" not in m["msg"] and m["msg"].get("id") == request_id
-                   for m in self.messages())
+        return any(
+            m["dir"] == "to_client" and "method" not in m["msg"] and m["msg"].get("id") == request_id
+            for m in self.messages()
+        )
 
 
 @pytest.mark.slow  # the long operation runs to its end (6 s) so the test can see it was never answered
 async def test_stop_mid_operation_leaves_it_in_flight_cuts_its_progress_and_the_server_drops_it(
-        tmp_path: Path, everything_js: Path) -> None:
+    tmp_path: Path, everything_js: Path
+) -> None:
     wire = Wire(tmp_path / "wire.jsonl")
     tap = SERVERS / "wire_tap.py"
-    servers = (f"everything: {{command: {json.dumps(sys.executable)}, "
-               f"args: {json.dumps([str(tap), 'node', str(everything_js)])}, "
-               f"env: {{WIRE_LOG: {json.dumps(str(wire.path))}}}}}")
+    servers = (
+        f"everything: {{command: {json.dumps(sys.executable)}, "
+        f"args: {json.dumps([str(tap), 'node', str(everything_js)])}, "
+        f"env: {{WIRE_LOG: {json.dumps(str(wire.path))}}}}}"
+    )
     task = proxy_task(tmp_path, servers, OVERLAY, grace="1.5s")
     journal = tmp_path / "proxy.db"
     short_seen: list[float] = []
@@ -105,8 +126,11 @@ async def test_stop_mid_operation_leaves_it_in_flight_cuts_its_progress_and_the_
         session, _ = await latest(journal)
 
         async def long_call() -> None:
-            answers.append(await host.call_tool(f"everything__{LONG}", {"duration": float(STEPS), "steps": STEPS},
-                                                progress_callback=on_long))
+            answers.append(
+                await host.call_tool(
+                    f"everything__{LONG}", {"duration": float(STEPS), "steps": STEPS}, progress_callback=on_long
+                )
+            )
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(long_call)

@@ -62,8 +62,9 @@ def filesystem(tmp_path: Path, filesystem_js: Path) -> tuple[McpClient, Path]:
     return McpClient.from_setup(load_mcp_setup(write_task(tmp_path, servers, OVERLAY))), files
 
 
-async def test_a_move_is_undone_by_moving_the_file_back_byte_for_byte(tmp_path: Path, journal: Journal,
-                                                                     filesystem_js: Path) -> None:
+async def test_a_move_is_undone_by_moving_the_file_back_byte_for_byte(
+    tmp_path: Path, journal: Journal, filesystem_js: Path
+) -> None:
     mcp, files = filesystem(tmp_path, filesystem_js)
     old, new = files / "plan.bin", files / "archive" / "plan.bin"
     (files / "archive").mkdir()
@@ -82,8 +83,9 @@ async def test_a_move_is_undone_by_moving_the_file_back_byte_for_byte(tmp_path: 
     assert [(i.tool, i.state) for i in report.done] == [("fs.move_file", "compensated")]
 
 
-async def test_an_overwrite_is_restored_exactly_from_what_the_capture_read(tmp_path: Path, journal: Journal,
-                                                                          filesystem_js: Path) -> None:
+async def test_an_overwrite_is_restored_exactly_from_what_the_capture_read(
+    tmp_path: Path, journal: Journal, filesystem_js: Path
+) -> None:
     mcp, files = filesystem(tmp_path, filesystem_js)
     target = files / "notes.txt"
     target.write_bytes(ORIGINAL)
@@ -100,8 +102,9 @@ async def test_an_overwrite_is_restored_exactly_from_what_the_capture_read(tmp_p
     assert [(i.tool, i.state) for i in report.done] == [("fs.write_file", "compensated")]
 
 
-async def test_a_write_that_created_a_file_is_done_and_honestly_not_undoable(tmp_path: Path, journal: Journal,
-                                                                            filesystem_js: Path) -> None:
+async def test_a_write_that_created_a_file_is_done_and_honestly_not_undoable(
+    tmp_path: Path, journal: Journal, filesystem_js: Path
+) -> None:
     mcp, files = filesystem(tmp_path, filesystem_js)
     created = files / "new.txt"
     async with mcp:
@@ -122,7 +125,8 @@ async def test_a_write_that_created_a_file_is_done_and_honestly_not_undoable(tmp
 
 
 async def test_an_undo_is_refused_when_the_file_was_edited_since_and_forcing_restores_it(
-        tmp_path: Path, journal: Journal, filesystem_js: Path) -> None:
+    tmp_path: Path, journal: Journal, filesystem_js: Path
+) -> None:
     mcp, files = filesystem(tmp_path, filesystem_js)
     target = files / "notes.txt"
     target.write_bytes(ORIGINAL)
@@ -145,18 +149,26 @@ async def test_an_undo_is_refused_when_the_file_was_edited_since_and_forcing_res
     assert [(i.tool, i.state) for i in report.done] == [("fs.write_file", "compensated")]
 
 
-@pytest.mark.parametrize(("where", "broken"), [
-    ("undoable_if", "{test: 'capture.before.is_error ==', reason: new file}"),
-    ("check", "{tool: read_text_file, drift_if: 'result.is_error ||', reason: changed}"),
-])
-def test_a_check_or_undoable_if_that_does_not_compile_is_found_at_load_time(tmp_path: Path, where: str,
-                                                                           broken: str) -> None:
-    task = write_task(tmp_path, "fs: {command: node, args: [index.js, files]}", f"""
+@pytest.mark.parametrize(
+    ("where", "broken"),
+    [
+        ("undoable_if", "{test: 'capture.before.is_error ==', reason: new file}"),
+        ("check", "{tool: read_text_file, drift_if: 'result.is_error ||', reason: changed}"),
+    ],
+)
+def test_a_check_or_undoable_if_that_does_not_compile_is_found_at_load_time(
+    tmp_path: Path, where: str, broken: str
+) -> None:
+    task = write_task(
+        tmp_path,
+        "fs: {command: node, args: [index.js, files]}",
+        f"""
     fs:
       write_file:
         compensate: {{tool: write_file, args: {{path: {{jmes: args.path}}, content: ""}}}}
         {where}: {broken}
-    """)
+    """,
+    )
     with pytest.raises(McpConfigError) as caught:
         load_mcp_setup(task)
     field = "test" if where == "undoable_if" else "drift_if"
@@ -165,27 +177,35 @@ def test_a_check_or_undoable_if_that_does_not_compile_is_found_at_load_time(tmp_
 
 
 def test_a_check_or_undoable_if_without_a_compensate_is_an_error(tmp_path: Path) -> None:
-    task = write_task(tmp_path, "fs: {command: node, args: [index.js, files]}", """
+    task = write_task(
+        tmp_path,
+        "fs: {command: node, args: [index.js, files]}",
+        """
     fs:
       read_text_file: {class: read_only}
       write_file:
         check: {tool: read_text_file, drift_if: "true", reason: changed}
-    """)
+    """,
+    )
     with pytest.raises(McpConfigError, match="`check` is about the undo, and this tool has no `compensate`") as caught:
         load_mcp_setup(task)
     assert caught.value.line == 3
 
-async def test_a_check_that_would_write_is_refused_when_the_servers_start(tmp_path: Path,
-                                                                         filesystem_js: Path) -> None:
+
+async def test_a_check_that_would_write_is_refused_when_the_servers_start(tmp_path: Path, filesystem_js: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
     servers = f"fs: {{command: node, args: [{json.dumps(str(filesystem_js))}, {json.dumps(str(files))}]}}"
-    task = write_task(tmp_path, servers, """
+    task = write_task(
+        tmp_path,
+        servers,
+        """
     fs:
       write_file:
         compensate: {tool: write_file, args: {path: {jmes: args.path}, content: ""}}
         check: {tool: write_file, args: {path: {jmes: args.path}, content: ""}, drift_if: "true", reason: x}
-    """)
+    """,
+    )
     with pytest.raises(McpConfigError, match="a check call must be read-only") as caught:
         async with McpClient.from_setup(load_mcp_setup(task)):
             pass

@@ -52,8 +52,9 @@ def git_server(tmp_path: Path, repo: Path) -> McpClient:
     return McpClient.from_setup(load_mcp_setup(write_task(tmp_path, servers, OVERLAY)))
 
 
-async def test_a_commit_is_done_irreversible_and_its_receipt_carries_the_sha(tmp_path: Path, journal: Journal,
-                                                                            repo: Path) -> None:
+async def test_a_commit_is_done_irreversible_and_its_receipt_carries_the_sha(
+    tmp_path: Path, journal: Journal, repo: Path
+) -> None:
     async with git_server(tmp_path, repo) as mcp:
         assert mcp.tool("git.git_commit").reversibility is Reversibility.IRREVERSIBLE
         sup = Supervisor(journal, mcp.tools, GrantSpec(tools=["git.*"]))
@@ -66,12 +67,13 @@ async def test_a_commit_is_done_irreversible_and_its_receipt_carries_the_sha(tmp
     assert git(repo, "show", "HEAD:hello.txt") == "hello, world"
     added, committed = report.done
     assert (added.tool, added.state) == ("git.git_add", "committed")
-    assert (committed.tool, committed.state, committed.reversibility) == ("git.git_commit", "committed",
-                                                                          "irreversible")
+    assert (committed.tool, committed.state, committed.reversibility) == ("git.git_commit", "committed", "irreversible")
     [text] = committed.receipt["result"]["content"]
     assert text["text"] == f"Changes committed successfully with hash {head}"
     assert head in json.dumps(report.to_json()["done"][1]["receipt"])  # what `agentstop report --json` shows
     assert (committed.undo.available, committed.undo.status) == (False, "not_undoable")
-    assert committed.undo.detail == ("irreversible: a commit stays in the history: git revert SHA "
-                                     "(or, if nobody has it yet, git reset --soft HEAD~1)")
+    assert committed.undo.detail == (
+        "irreversible: a commit stays in the history: git revert SHA "
+        "(or, if nobody has it yet, git reset --soft HEAD~1)"
+    )
     assert report.undoable == () and report.interrupted == () and report.in_flight == ()

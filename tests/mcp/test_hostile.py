@@ -21,7 +21,8 @@ def client(tmp_path: Path, server: FixtureServer, overlay: str | None = None, **
 
 
 async def test_a_tool_that_claims_read_only_but_writes_is_irreversible_unless_trusted(
-        tmp_path: Path, journal: Journal, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         peek = mcp.tool("fixture.peek")
         assert peek.reversibility is Reversibility.IRREVERSIBLE
@@ -35,8 +36,9 @@ async def test_a_tool_that_claims_read_only_but_writes_is_irreversible_unless_tr
     assert "server hints not trusted" in item.undo.detail and "claims it is read-only" in item.undo.detail
 
 
-async def test_trusted_annotations_make_read_only_claims_read_only(tmp_path: Path,
-                                                                  fixture_server: FixtureServer) -> None:
+async def test_trusted_annotations_make_read_only_claims_read_only(
+    tmp_path: Path, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server, extra="trust_annotations: true") as mcp:
         assert mcp.tool("fixture.peek").reversibility is Reversibility.READ_ONLY
         # A claim describes an effect but cannot supply its undo: writes stay irreversible without one.
@@ -44,8 +46,9 @@ async def test_trusted_annotations_make_read_only_claims_read_only(tmp_path: Pat
 
 
 @pytest.mark.slow  # starts the server twice
-async def test_a_server_that_crashes_mid_call_leaves_the_call_unknown(tmp_path: Path, journal: Journal,
-                                                                     fixture_server: FixtureServer) -> None:
+async def test_a_server_that_crashes_mid_call_leaves_the_call_unknown(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         with pytest.raises(ToolFailed, match="outcome unknown"):
@@ -60,8 +63,9 @@ async def test_a_server_that_crashes_mid_call_leaves_the_call_unknown(tmp_path: 
 
 
 @pytest.mark.slow  # starts the server twice
-async def test_the_probe_settles_a_call_whose_server_crashed_mid_call(tmp_path: Path, journal: Journal,
-                                                                       fixture_server: FixtureServer) -> None:
+async def test_the_probe_settles_a_call_whose_server_crashed_mid_call(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     overlay = f"""
     fixture:
       read_note: {{class: read_only}}
@@ -77,7 +81,8 @@ async def test_the_probe_settles_a_call_whose_server_crashed_mid_call(tmp_path: 
 
 
 async def test_a_tool_whose_definition_changes_mid_run_is_refused_until_approved(
-        tmp_path: Path, journal: Journal, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         await sup.call("fixture.write_note", {"name": "a", "text": "one"})
@@ -96,8 +101,9 @@ async def test_a_tool_whose_definition_changes_mid_run_is_refused_until_approved
     assert "nothing was issued" in (report.interrupted[0].reason or "")
 
 
-async def test_an_error_result_is_a_refusal_with_nothing_landed(tmp_path: Path, journal: Journal,
-                                                               fixture_server: FixtureServer) -> None:
+async def test_an_error_result_is_a_refusal_with_nothing_landed(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         with pytest.raises(ToolFailed, match=r"the tool answered with an error: .*quota exceeded"):
@@ -108,7 +114,8 @@ async def test_an_error_result_is_a_refusal_with_nothing_landed(tmp_path: Path, 
 
 
 async def test_an_error_that_may_have_had_an_effect_is_probed_and_can_be_undone(
-        tmp_path: Path, journal: Journal, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     overlay = f"""
     fixture:
       read_note: {{class: read_only}}
@@ -126,8 +133,9 @@ async def test_an_error_that_may_have_had_an_effect_is_probed_and_can_be_undone(
     assert undone.status == "compensated" and fixture_server.note("a") is None
 
 
-async def test_invalid_params_from_the_server_mean_nothing_ran(tmp_path: Path, journal: Journal,
-                                                              fixture_server: FixtureServer) -> None:
+async def test_invalid_params_from_the_server_mean_nothing_ran(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         with pytest.raises(ToolFailed, match=r"unknown field 'color' \(JSON-RPC -32602\); the tool did not run"):
@@ -136,8 +144,9 @@ async def test_invalid_params_from_the_server_mean_nothing_ran(tmp_path: Path, j
     assert item.state == "failed"
 
 
-async def test_a_result_that_breaks_its_output_schema_is_unknown_not_failed(tmp_path: Path, journal: Journal,
-                                                                           fixture_server: FixtureServer) -> None:
+async def test_a_result_that_breaks_its_output_schema_is_unknown_not_failed(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         with pytest.raises(ToolFailed, match="outcome unknown"):
@@ -148,7 +157,8 @@ async def test_a_result_that_breaks_its_output_schema_is_unknown_not_failed(tmp_
 
 
 async def test_arguments_are_checked_against_the_input_schema_before_anything_is_prepared(
-        tmp_path: Path, journal: Journal, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         with pytest.raises(Exception, match=r"name: 'Not A Name' does not match"):
@@ -158,8 +168,9 @@ async def test_arguments_are_checked_against_the_input_schema_before_anything_is
     assert item.state == "rejected" and fixture_server.calls() == []
 
 
-async def test_each_call_carries_its_idempotency_key_in_meta(tmp_path: Path, journal: Journal,
-                                                            fixture_server: FixtureServer) -> None:
+async def test_each_call_carries_its_idempotency_key_in_meta(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     async with client(tmp_path, fixture_server) as mcp:
         sup = Supervisor(journal, mcp.tools, GrantSpec())
         await sup.call("fixture.write_note", {"name": "a", "text": "x"}, key="k-123")
@@ -168,8 +179,9 @@ async def test_each_call_carries_its_idempotency_key_in_meta(tmp_path: Path, jou
     assert call["meta"][META_CALL_ID] == "c1" and call["meta"][META_SESSION] == sup.session_id
 
 
-async def test_capture_lets_the_undo_restore_an_overwritten_note(tmp_path: Path, journal: Journal,
-                                                                fixture_server: FixtureServer) -> None:
+async def test_capture_lets_the_undo_restore_an_overwritten_note(
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     overlay = """
     fixture:
       read_note: {class: read_only}

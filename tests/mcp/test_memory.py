@@ -45,8 +45,9 @@ async def seed(task: Path) -> None:
         await conn.call_tool(await conn.client(), "create_entities", {"entities": [GRACE]})
 
 
-async def test_undo_all_after_stop_restores_the_memory_file_exactly(tmp_path: Path, journal: Journal,
-                                                                    memory_js: Path) -> None:
+async def test_undo_all_after_stop_restores_the_memory_file_exactly(
+    tmp_path: Path, journal: Journal, memory_js: Path
+) -> None:
     task, memory = memory_task(tmp_path, memory_js)
     await seed(task)
     before = memory.read_bytes()

@@ -38,7 +38,8 @@ def fixture_task(tmp_path: Path, fixture_server: FixtureServer, settle_time: flo
 
 
 async def test_a_call_goes_through_the_fence_and_the_host_gets_the_upstream_result(
-        tmp_path: Path, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, fixture_server: FixtureServer
+) -> None:
     task = fixture_task(tmp_path, fixture_server)
     async with stdio_proxy(task) as host:
         listed = {t.name: t for t in (await host.list_tools()).tools}
@@ -56,8 +57,10 @@ async def test_a_call_goes_through_the_fence_and_the_host_gets_the_upstream_resu
     assert written.structured_content == {"name": "plan", "previous": None}
     assert json.loads(text_of(written)) == {"written": "plan"}
     assert (written.meta or {})["agentstop/call-id"] == "c1"
-    assert "io.modelcontextprotocol/serverInfo" not in (written.meta or {}) or \
-        (written.meta or {})["io.modelcontextprotocol/serverInfo"]["name"] == "agentstop"
+    assert (
+        "io.modelcontextprotocol/serverInfo" not in (written.meta or {})
+        or (written.meta or {})["io.modelcontextprotocol/serverInfo"]["name"] == "agentstop"
+    )
     assert refused.is_error and "quota exceeded" in text_of(refused)  # the upstream's own error result
     assert fixture_server.note("plan") == "ship it"
     [upstream_write, _] = fixture_server.calls()
@@ -66,19 +69,23 @@ async def test_a_call_goes_through_the_fence_and_the_host_gets_the_upstream_resu
     session, calls = await latest(tmp_path / "proxy.db")
     assert session.task_path == str(task) and session.status == "completed"
     assert [(c.call_id, c.tool, c.state) for c in calls] == [
-        ("c1", "fixture.write_note", "committed"), ("c2", "fixture.refuse", "failed")]
+        ("c1", "fixture.write_note", "committed"),
+        ("c2", "fixture.refuse", "failed"),
+    ]
     assert calls[0].receipt["result"]["structured_content"] == {"name": "plan", "previous": None}
 
 
 async def test_revoked_from_another_process_the_next_call_is_refused_and_nothing_is_sent(
-        tmp_path: Path, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, fixture_server: FixtureServer
+) -> None:
     task = fixture_task(tmp_path, fixture_server)
     journal = tmp_path / "proxy.db"
     async with stdio_proxy(task) as host:
         first = await host.call_tool("fixture__write_note", {"name": "a", "text": "1"})
         session, _ = await latest(journal)
         revoked = await anyio.to_thread.run_sync(
-            lambda: agentstop.revoke(journal, session.session_id, by="the on-call engineer", reason="wrong goal"))
+            lambda: agentstop.revoke(journal, session.session_id, by="the on-call engineer", reason="wrong goal")
+        )
         assert revoked
         second = await host.call_tool("fixture__write_note", {"name": "b", "text": "2"})
         # Stop ends the session; the proxy keeps answering, and keeps refusing.
@@ -96,8 +103,9 @@ async def test_revoked_from_another_process_the_next_call_is_refused_and_nothing
 
 
 @pytest.mark.slow
-async def test_on_postgresql_the_proxy_hears_a_revoke_at_once(tmp_path: Path, fixture_server: FixtureServer,
-                                                               postgres: PostgresServer) -> None:
+async def test_on_postgresql_the_proxy_hears_a_revoke_at_once(
+    tmp_path: Path, fixture_server: FixtureServer, postgres: PostgresServer
+) -> None:
     url = postgres.create_database()
     task = proxy_task(tmp_path, fixture_server.entry(), OVERLAY % 0)
     task.write_text(task.read_text().replace("journal: ./proxy.db", f"journal: {url}"))
@@ -126,7 +134,8 @@ async def _ended(journal: Journal, session_id: str) -> bool:
 
 @pytest.mark.slow
 async def test_stop_with_a_call_in_flight_cancels_it_upstream_and_it_stays_in_flight_until_probed(
-        tmp_path: Path, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, fixture_server: FixtureServer
+) -> None:
     # settle_time: a cancelled call may still land for 2 s, so the probe right after Stop cannot settle it.
     task = fixture_task(tmp_path, fixture_server, settle_time=2)
     journal = tmp_path / "proxy.db"
@@ -141,7 +150,8 @@ async def test_stop_with_a_call_in_flight_cancels_it_upstream_and_it_stays_in_fl
             tg.start_soon(call)
             await wait_for(fixture_server.calls, "the upstream to receive the call")
             stop = await anyio.to_thread.run_sync(
-                lambda: run_agentstop("stop", "--journal", journal, "--session", session.session_id))
+                lambda: run_agentstop("stop", "--journal", journal, "--session", session.session_id)
+            )
             assert stop.returncode == 0, stop.stderr
             with anyio.fail_after(10):
                 await wait_for(lambda: answers, "the host's answer")
@@ -166,12 +176,14 @@ async def test_stop_with_a_call_in_flight_cancels_it_upstream_and_it_stays_in_fl
 
 
 async def test_a_cancel_from_the_host_cancels_the_call_upstream_and_the_grant_stays(
-        tmp_path: Path, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, fixture_server: FixtureServer
+) -> None:
     task = fixture_task(tmp_path, fixture_server)
     journal = tmp_path / "proxy.db"
     async with stdio_proxy(task) as host:
         with anyio.move_on_after(30) as waited:
             async with anyio.create_task_group() as tg:
+
                 async def call() -> None:
                     await host.call_tool("fixture__slow_write", {"name": "late", "seconds": 30})
 
@@ -193,10 +205,12 @@ async def test_a_cancel_from_the_host_cancels_the_call_upstream_and_the_grant_st
 
 
 async def test_when_the_host_goes_away_with_a_call_in_flight_the_proxy_stops_it_before_exiting(
-        tmp_path: Path, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, fixture_server: FixtureServer
+) -> None:
     task = fixture_task(tmp_path, fixture_server)
     journal = tmp_path / "proxy.db"
     async with stdio_proxy(task) as host, anyio.create_task_group() as tg:
+
         async def call() -> None:
             await host.call_tool("fixture__slow_write", {"name": "late", "seconds": 30})
 
@@ -210,7 +224,7 @@ async def test_when_the_host_goes_away_with_a_call_in_flight_the_proxy_stops_it_
     assert "Traceback" not in (tmp_path / "proxy.err").read_text()
 
 
-PROGRESS_SERVER = '''
+PROGRESS_SERVER = """
 import os
 from pathlib import Path
 
@@ -245,7 +259,7 @@ async def main():
 
 
 anyio.run(main)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -253,8 +267,10 @@ async def test_progress_is_forwarded_to_the_host_until_stop(tmp_path: Path) -> N
     script = tmp_path / "ticker.py"
     script.write_text(PROGRESS_SERVER)
     ticks = tmp_path / "ticks.log"
-    servers = f"ticker: {{command: {json.dumps(sys.executable)}, args: [{json.dumps(str(script))}], " \
-              f"env: {{TICKS: {json.dumps(str(ticks))}}}}}"
+    servers = (
+        f"ticker: {{command: {json.dumps(sys.executable)}, args: [{json.dumps(str(script))}], "
+        f"env: {{TICKS: {json.dumps(str(ticks))}}}}}"
+    )
     task = proxy_task(tmp_path, servers, "ticker: {}", grace="1s")
     journal = tmp_path / "proxy.db"
     seen: list[tuple[float, str | None]] = []

@@ -28,7 +28,12 @@ class HttpProxy:
         with self.errlog.open("w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "agentstop", "mcp-proxy", "--task", str(task), "--http", "127.0.0.1:0"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, env=child_env())
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=child_env(),
+            )
 
     async def url(self) -> str:
         found: list[str] = []
@@ -63,7 +68,8 @@ def http_proxy(tmp_path: Path, fixture_server: FixtureServer) -> Iterator[HttpPr
 
 @pytest.mark.slow
 async def test_over_http_calls_go_through_and_agentstop_stop_refuses_the_next_one(
-        tmp_path: Path, fixture_server: FixtureServer, http_proxy: HttpProxy) -> None:
+    tmp_path: Path, fixture_server: FixtureServer, http_proxy: HttpProxy
+) -> None:
     journal = tmp_path / "proxy.db"
     async with Client(await http_proxy.url()) as host:
         tools = [t.name for t in (await host.list_tools()).tools]
@@ -71,7 +77,8 @@ async def test_over_http_calls_go_through_and_agentstop_stop_refuses_the_next_on
         first = await host.call_tool("fixture__write_note", {"name": "a", "text": "over http"})
         session, _ = await latest(journal)
         stop = await anyio.to_thread.run_sync(
-            lambda: agentstop("stop", "--journal", journal, "--session", session.session_id))
+            lambda: agentstop("stop", "--journal", journal, "--session", session.session_id)
+        )
         assert stop.returncode == 0, stop.stderr
         await wait_for(lambda: stopped(journal), "the session to stop")
         second = await host.call_tool("fixture__write_note", {"name": "b", "text": "too late"})
@@ -81,6 +88,8 @@ async def test_over_http_calls_go_through_and_agentstop_stop_refuses_the_next_on
     assert fixture_server.note("a") == "over http" and fixture_server.note("b") is None
     assert [c["args"]["name"] for c in fixture_server.calls()] == ["a"]
     session, calls = await latest(journal)
-    assert [(c.tool, c.state) for c in calls] == [("fixture.write_note", "committed"),
-                                                  ("fixture.write_note", "discarded")]
+    assert [(c.tool, c.state) for c in calls] == [
+        ("fixture.write_note", "committed"),
+        ("fixture.write_note", "discarded"),
+    ]
     assert code == 1 and stdout == ""  # stopped; nothing but the protocol would ever go to stdout

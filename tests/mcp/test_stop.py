@@ -23,7 +23,8 @@ async def wait_for(condition: Callable[[], object], within: float = 10.0) -> Non
 
 
 async def test_stop_cancels_a_call_in_flight_upstream_and_the_probe_says_nothing_landed(
-        tmp_path: Path, journal: Journal, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     overlay = """
     fixture:
       read_note: {class: read_only}
@@ -55,7 +56,8 @@ async def test_stop_cancels_a_call_in_flight_upstream_and_the_probe_says_nothing
 
 
 async def test_a_call_that_times_out_is_cancelled_upstream_and_settled_by_its_probe(
-        tmp_path: Path, journal: Journal, fixture_server: FixtureServer) -> None:
+    tmp_path: Path, journal: Journal, fixture_server: FixtureServer
+) -> None:
     overlay = """
     fixture:
       read_note: {class: read_only}

@@ -31,7 +31,8 @@ PATIENCE = 1500  # x 20 ms: servers and processes start slowly on a loaded machi
 
 @pytest.mark.slow
 async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_runs_through_the_restarted_server(
-        tmp_path: Path, memory_js: Path) -> None:
+    tmp_path: Path, memory_js: Path
+) -> None:
     task, memory = memory_proxy(tmp_path, memory_js)
     await seed(task)  # Grace exists before the agent runs
     before = memory.read_bytes()
@@ -45,15 +46,20 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
 
         app = ReplayApp(journal, rows, tools_from_session, title="agentstop tui", session_id=session.session_id)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
-                             "the proxy's running session opens live", attempts=PATIENCE)
+            await wait_until(
+                pilot,
+                lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
+                "the proxy's running session opens live",
+                attempts=PATIENCE,
+            )
             attachment = app.attachment
             assert attachment is not None
             effects = attachment.run_screen.effects
             await wait_until(pilot, lambda: effects.row_count == 1, "the host's call shows", attempts=PATIENCE)
             tool = str(cell(effects, "c1", "tool"))  # the panel fits its columns: a long name may end in "…"
             assert tool == "memory.create_entities" or (
-                tool.endswith("…") and "memory.create_entities".startswith(tool[:-1]))
+                tool.endswith("…") and "memory.create_entities".startswith(tool[:-1])
+            )
             assert "committed" in str(cell(effects, "c1", "state"))
 
             await press(pilot, "s")
@@ -74,16 +80,26 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         await wait_until(pilot, lambda: app.report_screen is not None, "the ended session opens", attempts=PATIENCE)
         await press(pilot, "r")
         assert app.screen is app.report_screen
-        await wait_until(pilot, lambda: list(app.report_screen.table("undoable").items) == ["c1"], "c1 is undoable",
-                         attempts=PATIENCE)
+        await wait_until(
+            pilot,
+            lambda: list(app.report_screen.table("undoable").items) == ["c1"],
+            "c1 is undoable",
+            attempts=PATIENCE,
+        )
         await press(pilot, "A")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the undo is previewed",
-                         attempts=PATIENCE)  # the memory server starts first
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), "the undo is previewed", attempts=PATIENCE
+        )  # the memory server starts first
         await press(pilot, "y")
-        await wait_until(pilot, lambda: memory.read_bytes() == before, "the memory file is restored exactly",
-                         attempts=PATIENCE)
-        await wait_until(pilot, lambda: app.report is not None and not app.report.undoable,
-                         "the undo is journaled", attempts=PATIENCE)
+        await wait_until(
+            pilot, lambda: memory.read_bytes() == before, "the memory file is restored exactly", attempts=PATIENCE
+        )
+        await wait_until(
+            pilot,
+            lambda: app.report is not None and not app.report.undoable,
+            "the undo is journaled",
+            attempts=PATIENCE,
+        )
         app.exit()
         await exited(app)
     _, calls = await latest(journal)

@@ -24,7 +24,8 @@ def memory_proxy(tmp_path: Path, memory_js: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 async def test_undo_all_in_a_new_process_restores_the_memory_file_and_needs_the_task_file(
-        tmp_path: Path, memory_js: Path) -> None:
+    tmp_path: Path, memory_js: Path
+) -> None:
     task, memory = memory_proxy(tmp_path, memory_js)
     await seed(task)  # Grace exists before the agent runs
     before = memory.read_bytes()
@@ -63,18 +64,35 @@ async def test_report_of_a_call_in_flight_whose_task_file_is_gone_says_so_and_ex
     journal = tmp_path / "journal.db"
     task = tmp_path / "proxy.yaml"  # never written: the file is gone
     async with Journal.open(journal) as j:
-        await j.create_session("s1", task_name="proxy", goal="", task_path=str(task),
-                               tools=["agentstop.mcp.tool:McpTool[fixture.slow_write]"], meta={})
+        await j.create_session(
+            "s1",
+            task_name="proxy",
+            goal="",
+            task_path=str(task),
+            tools=["agentstop.mcp.tool:McpTool[fixture.slow_write]"],
+            meta={},
+        )
         grant = await j.issue_grant("s1", GrantSpec(tools=["*"]))
-        cid = await j.plan_call("s1", tool="fixture.slow_write", summary="slow", resource="fixture.slow_write",
-                                args={"name": "x", "seconds": 30}, reversibility="irreversible", on_stop="try_cancel",
-                                can_compensate=False, can_lookup=True, undo_hint="", idempotency_key="k1",
-                                grant_id=grant)
+        cid = await j.plan_call(
+            "s1",
+            tool="fixture.slow_write",
+            summary="slow",
+            resource="fixture.slow_write",
+            args={"name": "x", "seconds": 30},
+            reversibility="irreversible",
+            on_stop="try_cancel",
+            can_compensate=False,
+            can_lookup=True,
+            undo_hint="",
+            idempotency_key="k1",
+            grant_id=grant,
+        )
         await j.transition("s1", cid, CallState.PREPARED, durable=False)
         assert await j.fence("s1", cid, grant, "fixture.slow_write", "fixture.slow_write") is None
         await j.end_session("s1", "stopped", stopped_by="user", stop_reason="test")
-    done = await anyio.to_thread.run_sync(lambda: agentstop("report", "--journal", journal, "--session", "s1",
-                                                            "--json"))
+    done = await anyio.to_thread.run_sync(
+        lambda: agentstop("report", "--journal", journal, "--session", "s1", "--json")
+    )
     assert done.returncode == 2
     assert [i["state"] for i in json.loads(done.stdout)["in_flight"]] == ["committing"]  # the report, still
     assert f"{task}: the task file of session s1 is gone" in done.stderr

@@ -25,7 +25,8 @@ def _cut_every_connection_but_this(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
     return len(rows)
 
 
@@ -49,7 +50,8 @@ class CutBeforeFence(WriteNote):
 
 
 async def test_a_connection_lost_before_the_fence_fails_closed_and_the_session_goes_on(
-        postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
     url = postgres.create_database()
     tool = CutBeforeFence(tmp_path, url)
     async with Journal.open(url) as journal:
@@ -66,4 +68,3 @@ async def test_a_connection_lost_before_the_fence_fails_closed_and_the_session_g
     assert states == {"note 'before'": "committed", "note 'cut'": "rejected", "note 'after'": "committed"}
     assert tool.landed() == {"before", "after"}
     postgres.drop_database(url.rsplit("/", 1)[1])
-

@@ -35,7 +35,8 @@ async def _committed(journal: Journal, session_id: str) -> int:
 
 
 async def test_no_call_enters_committing_after_a_revoke_from_another_process(
-        postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
     url = postgres.create_database()
     async with Journal.open(url):
         pass  # the schema exists before the children race to open it
@@ -45,8 +46,11 @@ async def test_no_call_enters_committing_after_a_revoke_from_another_process(
         world = tmp_path / f"world{k}"
         world.mkdir()
         argv = [sys.executable, "-m", "tests.postgres.race_child", url, str(world), str(CALLERS)]
-        children.append(await anyio.to_thread.run_sync(
-            lambda argv=argv: subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)))
+        children.append(
+            await anyio.to_thread.run_sync(
+                lambda argv=argv: subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+            )
+        )
     try:
         sessions = []
         for child in children:
@@ -85,8 +89,9 @@ async def test_no_call_enters_committing_after_a_revoke_from_another_process(
             grant = (await journal.grants(sid))[0]
             # The grant counted exactly the calls that passed its fence.
             assert grant.calls_used == len(passed) >= COMMITTED_BEFORE_REVOKE
-            assert all(c.state in ("committed", "rejected", "discarded") for c in calls), \
-                {c.call_id: c.state for c in calls if c.state not in ("committed", "rejected", "discarded")}
+            assert all(c.state in ("committed", "rejected", "discarded") for c in calls), {
+                c.call_id: c.state for c in calls if c.state not in ("committed", "rejected", "discarded")
+            }
             assert (await journal.session(sid)).status == "stopped"
             cut_off += len(rejected) + sum(1 for c in calls if c.state == "discarded")
         # The revoke landed while calls were on their way: some were cut off at or before the fence.

@@ -30,7 +30,8 @@ def _rows(table: MomentTable) -> list[str]:
 
 
 async def test_only_the_latest_calls_are_rows_and_the_order_survives_scrubbing_back(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(moment_table, "WINDOW", 4)
     timeline = Timeline(_events(10))
     app: App[None] = App()
@@ -50,9 +51,17 @@ async def test_only_the_latest_calls_are_rows_and_the_order_survives_scrubbing_b
 
 async def test_long_call_ids_are_shown_whole() -> None:
     """A 20,000-call session: c19500 … c19509 are ten different calls, not ten rows of "c1950"."""
-    events = [Event(seq, "s1", f"c{19500 + n}", kind, 1000.0 + seq,
-                    {"tool": "write_note", "summary": f"note {n}"} if kind == "planned" else {})
-              for seq, (n, kind) in enumerate(((n, k) for n in range(10) for k in ("planned", "committed")), 1)]
+    events = [
+        Event(
+            seq,
+            "s1",
+            f"c{19500 + n}",
+            kind,
+            1000.0 + seq,
+            {"tool": "write_note", "summary": f"note {n}"} if kind == "planned" else {},
+        )
+        for seq, (n, kind) in enumerate(((n, k) for n in range(10) for k in ("planned", "committed")), 1)
+    ]
     app: App[None] = App()
     async with app.run_test(size=(140, 30)) as pilot:
         screen = TimelineScreen("long ids", Timeline(events))

@@ -27,8 +27,13 @@ def _clock() -> float:
 async def _make_journal(path: Path, world: Path) -> None:
     async with Journal.open(path, clock=_clock) as journal:
         notes = WriteNote(world)
-        sup = Supervisor(journal, [notes], GrantSpec(scopes=["notes:ok*"]), task_name="Write the notes",
-                         session_id="20270115T080000-replay")
+        sup = Supervisor(
+            journal,
+            [notes],
+            GrantSpec(scopes=["notes:ok*"]),
+            task_name="Write the notes",
+            session_id="20270115T080000-replay",
+        )
         await sup.say("I will write three notes.")
         await sup.end_thought()
         await sup.call("write_note", {"name": "ok1"})
@@ -47,8 +52,10 @@ def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None
 async def _rows(path: Path) -> list[Any]:
     """The browser's rows, with the host and pid the sessions browser shows pinned (they differ per run)."""
     async with Journal.open(path, readonly=True) as j:
-        return [(replace(s, host="worker-1", pid=4242), await Report.from_journal(j, s.session_id, now=FROZEN))
-                for s in await j.sessions()]
+        return [
+            (replace(s, host="worker-1", pid=4242), await Report.from_journal(j, s.session_id, now=FROZEN))
+            for s in await j.sessions()
+        ]
 
 
 @pytest.fixture
@@ -113,8 +120,11 @@ def test_timeline_at_the_stop_snapshot(replay_journal: Path, world: Path, snap_c
                 break
         await pilot.press("s")
 
-    assert snap_compare(_app(replay_journal, world, rows, session_id="20270115T080000-replay"),
-                        terminal_size=(140, 24), run_before=at_stop)
+    assert snap_compare(
+        _app(replay_journal, world, rows, session_id="20270115T080000-replay"),
+        terminal_size=(140, 24),
+        run_before=at_stop,
+    )
 
 
 def test_replay_export_from_the_command_line(replay_journal: Path, tmp_path: Path) -> None:

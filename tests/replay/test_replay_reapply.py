@@ -24,7 +24,8 @@ SID = "20270115T080000-redo"
 
 
 async def test_e_in_the_viewer_reapplies_an_undone_call_with_the_tools_loaded_again(
-        tmp_path: Path, world: Path) -> None:
+    tmp_path: Path, world: Path
+) -> None:
     path = tmp_path / "journal.db"
     notes = ReapplyNote(world)
     async with Journal.open(path) as journal:

@@ -22,6 +22,7 @@ async def _stopped_session(journal: Journal, notes: WriteNote) -> str:
     await sup.call("write_note", {"name": "a"})
     await sup.call("write_note", {"name": "b"})
     async with anyio.create_task_group() as tg:
+
         async def late() -> None:
             await anyio.sleep(0.05)
             try:
@@ -45,8 +46,11 @@ async def test_the_timeline_shows_each_moment_as_it_was(journal: Journal, notes:
     assert {c.call_id: c.state for c in moment.calls.values()} == {"c1": "committed"}
     assert moment.transcript == ("writing two notes",)
     end = timeline.at(len(timeline) - 1)
-    assert {c.call_id: c.state for c in end.calls.values()} == {"c1": "committed", "c2": "compensated",
-                                                                "c3": "discarded"}
+    assert {c.call_id: c.state for c in end.calls.values()} == {
+        "c1": "committed",
+        "c2": "compensated",
+        "c3": "discarded",
+    }
     # Scrubbing backwards gives the same moment as going forwards.
     assert timeline.at(first_commit) == moment
 
@@ -74,8 +78,9 @@ async def test_checkpoints_make_long_timelines_consistent(journal: Journal, note
 
 
 @pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
-async def test_export_writes_the_report_and_timeline(journal: Journal, notes: WriteNote, tmp_path: Path,
-                                                     suffix: str) -> None:
+async def test_export_writes_the_report_and_timeline(
+    journal: Journal, notes: WriteNote, tmp_path: Path, suffix: str
+) -> None:
     sid = await _stopped_session(journal, notes)
     path = await export_session(journal, sid, tmp_path / f"incident{suffix}")
     text = path.read_text()
@@ -91,8 +96,7 @@ async def test_export_writes_the_report_and_timeline(journal: Journal, notes: Wr
         assert text.startswith("<!doctype html>") and "class=stop" in text
 
 
-async def test_export_to_an_unknown_format_says_which_work(journal: Journal, notes: WriteNote,
-                                                           tmp_path: Path) -> None:
+async def test_export_to_an_unknown_format_says_which_work(journal: Journal, notes: WriteNote, tmp_path: Path) -> None:
     sid = await _stopped_session(journal, notes)
     with pytest.raises(AgentstopError, match=r"use a file ending in \.html, \.json or \.md"):
         await export_session(journal, sid, tmp_path / "incident.pdf")

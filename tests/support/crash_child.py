@@ -26,8 +26,10 @@ async def main(journal_path: Path, world: Path, seed: int) -> None:
 
         async def one(i: int) -> None:
             try:
-                await sup.call("write_note", {"name": f"n{i}", "prepare_delay": rng.uniform(0, 0.01),
-                                              "commit_delay": rng.uniform(0, 0.03)})
+                await sup.call(
+                    "write_note",
+                    {"name": f"n{i}", "prepare_delay": rng.uniform(0, 0.01), "commit_delay": rng.uniform(0, 0.03)},
+                )
             except AgentstopError:
                 pass
 

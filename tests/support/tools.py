@@ -56,8 +56,13 @@ class WriteNote(Tool):
             raise ValueError("cannot compose this note")
         tmp = self.root / f".{ctx.idempotency_key}.tmp"
         tmp.write_text(json.dumps({"name": args.name, "text": args.text, "call": ctx.call_id}))
-        return {"tmp": str(tmp), "name": args.name, "commit_delay": args.commit_delay, "fail_in": args.fail_in,
-                "api_token": args.api_token}
+        return {
+            "tmp": str(tmp),
+            "name": args.name,
+            "commit_delay": args.commit_delay,
+            "fail_in": args.fail_in,
+            "api_token": args.api_token,
+        }
 
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         await anyio.sleep(prepared["commit_delay"])

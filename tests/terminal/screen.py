@@ -68,21 +68,27 @@ class Terminal:
         """What happened, for the failure message: keys pressed and what was waited for."""
 
     @classmethod
-    def spawn(cls, argv: Sequence[str], *, cwd: Path | str | None = None,
-              env: Mapping[str, str] | None = None) -> Terminal:
+    def spawn(
+        cls, argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None
+    ) -> Terminal:
         """Start `argv` in a 160x48 pseudo-terminal that says it is xterm-256color."""
-        full_env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES),
-                    **(env or {})}
+        full_env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES), **(env or {})}
         full_env.pop("TEXTUAL", None)  # no devtools
-        child = pexpect.spawn(argv[0], list(argv[1:]), cwd=str(cwd) if cwd else None, env=full_env,
-                              dimensions=(LINES, COLUMNS), encoding=None, timeout=WAIT)
+        child = pexpect.spawn(
+            argv[0],
+            list(argv[1:]),
+            cwd=str(cwd) if cwd else None,
+            env=full_env,
+            dimensions=(LINES, COLUMNS),
+            encoding=None,
+            timeout=WAIT,
+        )
         return cls(child)
 
     def __enter__(self) -> Terminal:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # -- reading -----------------------------------------------------------------
@@ -99,8 +105,9 @@ class Terminal:
         except pexpect.EOF:
             if self.exit_status is None:
                 self.child.close()
-                self.exit_status = self.child.exitstatus if self.child.exitstatus is not None else \
-                    -(self.child.signalstatus or 0)
+                self.exit_status = (
+                    self.child.exitstatus if self.child.exitstatus is not None else -(self.child.signalstatus or 0)
+                )
             return False
         self.stream.feed(data)
         return True
@@ -132,8 +139,9 @@ class Terminal:
                 if condition(text):
                     return text
                 if not alive:
-                    raise TerminalTimeout(self._failure(f"the process exited ({self.exit_status}) before: {what}",
-                                                        text))
+                    raise TerminalTimeout(
+                        self._failure(f"the process exited ({self.exit_status}) before: {what}", text)
+                    )
             if time.monotonic() > deadline:
                 raise TerminalTimeout(self._failure(f"timed out after {timeout:.0f} s waiting for: {what}", text))
 
@@ -151,8 +159,9 @@ class Terminal:
 
     def wait_gone(self, *texts: str, timeout: float = WAIT) -> str:
         """Wait until none of `texts` is on the screen."""
-        return self.wait_until(lambda screen: not any(t in screen for t in texts),
-                               "gone: " + " & ".join(map(repr, texts)), timeout)
+        return self.wait_until(
+            lambda screen: not any(t in screen for t in texts), "gone: " + " & ".join(map(repr, texts)), timeout
+        )
 
     def wait_match(self, pattern: str, timeout: float = WAIT) -> re.Match[str]:
         """Wait until the regular expression `pattern` matches the screen; returns the match."""

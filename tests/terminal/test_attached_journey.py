@@ -14,24 +14,31 @@ from tests.terminal.screen import WAIT, Terminal
 
 pytestmark = pytest.mark.slow
 
+
 def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> None:
-    headless = pexpect.spawn(sys.executable, agentstop("run", str(journey.task), "--headless", "--journal",
-                                                       str(journey.journal))[1:],
-                             cwd=str(REPO), env={**os.environ, **journey.env},
-                             encoding="utf-8", timeout=WAIT)
+    headless = pexpect.spawn(
+        sys.executable,
+        agentstop("run", str(journey.task), "--headless", "--journal", str(journey.journal))[1:],
+        cwd=str(REPO),
+        env={**os.environ, **journey.env},
+        encoding="utf-8",
+        timeout=WAIT,
+    )
     try:
         headless.expect(r"session (\S+) · journal")
         session = headless.match.group(1)
         headless.expect(r"c2\s+committing")  # held until the test releases it
 
-        with Terminal.spawn(agentstop("tui", "--journal", str(journey.journal), "--session", session),
-                            cwd=REPO, env=journey.env) as term:
+        with Terminal.spawn(
+            agentstop("tui", "--journal", str(journey.journal), "--session", session), cwd=REPO, env=journey.env
+        ) as term:
             screen = term.wait_for(f"attached to session {session}", "c2", "committing…", "grant  ACTIVE")
             assert "■ Stop (s)" in screen
 
             term.press("tab")
-            term.wait_until(lambda s: on_report(s) and "running: 1 done, 0 interrupted, 1 in flight" in s,
-                            "the report, live")
+            term.wait_until(
+                lambda s: on_report(s) and "running: 1 done, 0 interrupted, 1 in flight" in s, "the report, live"
+            )
             term.press("escape")
             term.wait_until(on_run_view, "the run view")
             term.press("tab")
@@ -48,8 +55,9 @@ def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> 
             term.wait_until(lambda s: on_run_view(s) and f"attached to session {session}" in s, "attached again")
 
             term.press("q")  # quitting would leave it running: it asks, and says so
-            screen = term.wait_for(f"Session {session} is still running", "Quit, leave it running (y)",
-                                   "Cancel (n, Esc)")
+            screen = term.wait_for(
+                f"Session {session} is still running", "Quit, leave it running (y)", "Cancel (n, Esc)"
+            )
             term.press("n")
             screen = term.wait_until(lambda s: on_run_view(s) and "is still running" not in s, "the run view")
             assert "grant  ACTIVE" in screen

@@ -28,8 +28,9 @@ def window_left(text: str) -> float:
 
 def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
     # A long undo window: the emails stay in the outbox, exactly undoable, while the test reads the countdown.
-    with Terminal.spawn(agentstop("demo", "--dir", str(tmp_path / "world")), cwd=REPO,
-                        env={"AGENTSTOP_DEMO_UNDO_WINDOW": "120"}) as term:
+    with Terminal.spawn(
+        agentstop("demo", "--dir", str(tmp_path / "world")), cwd=REPO, env={"AGENTSTOP_DEMO_UNDO_WINDOW": "120"}
+    ) as term:
         screen = term.wait_for("Hold the 2.0 release", "grant  ACTIVE", "■ Stop (s)")
         # The first email lands; Stop as soon as it is on screen.
         term.wait_match(r"c1\s+committed\s+comp\s+send_email")
@@ -48,8 +49,10 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
         # The email's undo says what it will do, and its exact-undo window counts down, live.
         screen = term.wait_for("pull it back from the outbox")
         first = window_left(term.wait_match(WINDOW).group(0))
-        term.wait_until(lambda s: (m := re.search(WINDOW, s)) is not None and window_left(m.group(0)) < first,
-                        "the undo window counts down")
+        term.wait_until(
+            lambda s: (m := re.search(WINDOW, s)) is not None and window_left(m.group(0)) < first,
+            "the undo window counts down",
+        )
 
         term.press("escape")
         screen = term.wait_until(on_run_view, "the run view after Stop")
@@ -59,8 +62,12 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
         term.wait_until(on_report, "the report after Stop")
 
         term.press("A")
-        screen = term.wait_for("About to undo everything", "Undo (y)", "Cancel (n, Esc)",
-                               "pull it back from the outbox (not delivered yet)")
+        screen = term.wait_for(
+            "About to undo everything",
+            "Undo (y)",
+            "Cancel (n, Esc)",
+            "pull it back from the outbox (not delivered yet)",
+        )
         term.press("y")
         screen = term.wait_match(r"stopped by you \(TUI\): (\d+) done, \d+ interrupted, 0 in flight, 0 undoable")
         assert int(screen.group(1)) >= 1

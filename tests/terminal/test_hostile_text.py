@@ -39,8 +39,11 @@ def test_escape_sequences_in_calls_and_thoughts_are_shown_not_acted_on(tmp_path:
     task.write_text(TASK)
     files = tmp_path / "files"
     files.mkdir()
-    with Terminal.spawn(agentstop("run", str(task), "--journal", str(tmp_path / "journal.db")), cwd=REPO,
-                        env={"JOURNEY_DIR": str(files)}) as term:
+    with Terminal.spawn(
+        agentstop("run", str(task), "--journal", str(tmp_path / "journal.db")),
+        cwd=REPO,
+        env={"JOURNEY_DIR": str(files)},
+    ) as term:
         screen = term.wait_for("c1", "committing")
         assert "PWNED" not in (term.screen.title or ""), "an agent's text set the terminal's title"
         assert "\\x1b]0;PWNED" in screen, "the escape sequence is shown as text"

@@ -13,9 +13,11 @@ from tests.terminal.screen import Terminal
 
 pytestmark = pytest.mark.slow
 
+
 def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journey) -> None:
-    with Terminal.spawn(agentstop("run", str(journey.task), "--journal", str(journey.journal)),
-                        cwd=REPO, env=journey.env) as term:
+    with Terminal.spawn(
+        agentstop("run", str(journey.task), "--journal", str(journey.journal)), cwd=REPO, env=journey.env
+    ) as term:
         # -- while it runs: c2 is held mid-commit -------------------------------------------------
         screen = term.wait_for("c2", "committing…", "write summary.txt")
         assert "grant  ACTIVE" in screen and "■ Stop (s)" in screen and "Report (Tab)" not in screen
@@ -38,8 +40,13 @@ def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journ
         term.wait_for("Undoable (latest first) (2)", "c2    committed")
 
         # -- the approval: c3 (irreversible) waits over the report ------------------------------
-        screen = term.wait_for("Approve this call?", "pay the printer $2,500", "Approve once (a)",
-                               "Allow pay_invoice for this session (l)", "Deny (d, Esc)")
+        screen = term.wait_for(
+            "Approve this call?",
+            "pay the printer $2,500",
+            "Approve once (a)",
+            "Allow pay_invoice for this session (l)",
+            "Deny (d, Esc)",
+        )
         assert "s or Ctrl+C stops the agent" in screen
 
         term.press("tab")  # Tab moves between the dialog's buttons; the dialog stays, the agent waits
@@ -49,7 +56,8 @@ def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journ
 
         term.press("escape")  # Esc in a dialog means no: the call is denied, nothing is paid
         screen = term.wait_until(
-            lambda s: "Approve this call?" not in s and "denied by the user; nothing was sent" in s, "the denial")
+            lambda s: "Approve this call?" not in s and "denied by the user; nothing was sent" in s, "the denial"
+        )
         assert on_report(screen)
 
         term.press("escape")
@@ -59,8 +67,9 @@ def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journ
         # -- Stop, while c4 is held mid-commit ------------------------------------------------
         term.wait_for("c4", "committing…")
         term.press("s")
-        screen = term.wait_for("REVOKED by you (TUI)",
-                               "Stopping… grant revoked; waiting for 1 call in flight: c4 write_file (committing)")
+        screen = term.wait_for(
+            "REVOKED by you (TUI)", "Stopping… grant revoked; waiting for 1 call in flight: c4 write_file (committing)"
+        )
         assert on_report(screen)
 
         term.press("escape")  # while it stops: the run view says so, and that Stop again skips the grace
@@ -86,8 +95,9 @@ def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journ
 
         # -- undo one row (c4, the latest, has the cursor), with a round trip in its confirmation --
         term.press("u")
-        screen = term.wait_for("About to undo", "1 call, latest first", "delete changelog.txt", "Undo (y)",
-                               "Cancel (n, Esc)")
+        screen = term.wait_for(
+            "About to undo", "1 call, latest first", "delete changelog.txt", "Undo (y)", "Cancel (n, Esc)"
+        )
 
         term.press("tab")  # focus moves to the other button; the question stays
         screen = term.wait_for("About to undo")
@@ -105,8 +115,9 @@ def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journ
 
         # -- undo all -------------------------------------------------------------------------
         term.press("A")
-        screen = term.wait_for("About to undo everything", "2 calls, latest first", "delete summary.txt",
-                               "delete notes.txt")
+        screen = term.wait_for(
+            "About to undo everything", "2 calls, latest first", "delete summary.txt", "delete notes.txt"
+        )
         term.press("y")
         term.wait_for("stopped by you (TUI): 3 done, 1 interrupted, 0 in flight, 0 undoable")
         eventually(lambda: journey.written() == set(), "every file the agent wrote is deleted")
@@ -117,25 +128,34 @@ def test_a_run_from_first_call_to_quit_reads_true_after_every_key(journey: Journ
 
 
 def test_quit_while_the_agent_runs_asks_and_says_it_keeps_running(journey: Journey) -> None:
-    with Terminal.spawn(agentstop("run", str(journey.task), "--journal", str(journey.journal)),
-                        cwd=REPO, env=journey.env) as term:
+    with Terminal.spawn(
+        agentstop("run", str(journey.task), "--journal", str(journey.journal)), cwd=REPO, env=journey.env
+    ) as term:
         term.wait_for("c2", "committing…")
 
         term.press("q")
-        screen = term.wait_for("The agent is still running: it goes on working while this question is open.",
-                               "Stop and quit (y)", "Cancel (n, Esc)", "Meanwhile, live: 1 done, 1 in flight")
+        screen = term.wait_for(
+            "The agent is still running: it goes on working while this question is open.",
+            "Stop and quit (y)",
+            "Cancel (n, Esc)",
+            "Meanwhile, live: 1 done, 1 in flight",
+        )
 
         journey.release("go-summary")  # the agent goes on while the question is open
         term.wait_for("Approve this call?", "pay the printer $2,500")  # an approval comes over the question
 
         term.press("d")  # deny it: the question is back, and says what happened meanwhile
-        screen = term.wait_for("The agent is still running: it goes on working",
-                               "Meanwhile, live: 2 done, 1 in flight · latest: c4 write_file committing")
+        screen = term.wait_for(
+            "The agent is still running: it goes on working",
+            "Meanwhile, live: 2 done, 1 in flight · latest: c4 write_file committing",
+        )
         assert "Approve this call?" not in screen
 
         term.press("n")  # keep it running
-        screen = term.wait_until(lambda s: "The agent is still running: it goes" not in s and "grant  ACTIVE" in s,
-                                 "the run view, the agent still running")
+        screen = term.wait_until(
+            lambda s: "The agent is still running: it goes" not in s and "grant  ACTIVE" in s,
+            "the run view, the agent still running",
+        )
         assert on_run_view(screen)
 
         term.press("q")

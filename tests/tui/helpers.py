@@ -227,16 +227,24 @@ def session(tmp_path: Path, tools: Iterable[Any], planner: Any, **options: Any) 
     """A session in `tmp_path/journal.db` at the frozen clock, with a fixed id."""
     options.setdefault("goal", "Write the release notes and tell the team.")
     options.setdefault("task_name", "release notes")
-    return SessionConfig(journal_path=tmp_path / "journal.db", tools=ToolRegistry(tools), grant=GrantSpec(),
-                         planner=planner, session_id=SESSION_ID, clock=frozen_clock, **options)
+    return SessionConfig(
+        journal_path=tmp_path / "journal.db",
+        tools=ToolRegistry(tools),
+        grant=GrantSpec(),
+        planner=planner,
+        session_id=SESSION_ID,
+        clock=frozen_clock,
+        **options,
+    )
 
 
 def app_for(tmp_path: Path, tools: Iterable[Any], planner: Any, **options: Any) -> AgentstopApp:
     return make_app(session(tmp_path, tools, planner, **options))
 
 
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool | Awaitable[bool]], what: str,
-                     *, attempts: int = 250) -> None:
+async def wait_until(
+    pilot: Pilot[Any], condition: Callable[[], bool | Awaitable[bool]], what: str, *, attempts: int = 250
+) -> None:
     """Poll `condition` between short pauses (at most attempts x 20 ms); fail saying `what` never happened."""
     for _ in range(attempts):
         result = condition()

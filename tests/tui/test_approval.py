@@ -56,8 +56,11 @@ async def test_approve_once_commits_the_call(tmp_path: Path, world: Path, notes:
         assert await call_states(app) == {"c1": "committed", "c2": "prepared"}
         assert not (world / "wires.log").exists()  # nothing is sent while it waits
         effects = app.run_screen.effects
-        await wait_until(pilot, lambda: "c2" in effects.rows and cell(effects, "c2", "state") == "awaiting approval",
-                         "the panel says c2 awaits approval")
+        await wait_until(
+            pilot,
+            lambda: "c2" in effects.rows and cell(effects, "c2", "state") == "awaiting approval",
+            "the panel says c2 awaits approval",
+        )
 
         await pilot.click("#approve")
         await wait_until(pilot, lambda: ended(app), "the agent finished")
@@ -96,8 +99,9 @@ async def test_a_denial_can_carry_a_message_to_the_agent(tmp_path: Path, world: 
 
 
 @pytest.mark.parametrize("key", ["s", "ctrl+c"])
-async def test_while_the_modal_is_open_s_and_ctrl_c_stop_and_deny_the_call(tmp_path: Path, world: Path,
-                                                                          notes: GatedNote, key: str) -> None:
+async def test_while_the_modal_is_open_s_and_ctrl_c_stop_and_deny_the_call(
+    tmp_path: Path, world: Path, notes: GatedNote, key: str
+) -> None:
     app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
     async with app.run_test(size=(140, 42)) as pilot:
         modal = await asking(pilot, app)
@@ -121,8 +125,9 @@ async def test_while_the_modal_is_open_s_and_ctrl_c_stop_and_deny_the_call(tmp_p
     assert world_notes(world) == {"a"}
 
 
-async def test_the_buttons_show_their_keys_and_the_keys_do_what_they_say(tmp_path: Path, world: Path,
-                                                                         notes: GatedNote) -> None:
+async def test_the_buttons_show_their_keys_and_the_keys_do_what_they_say(
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     app = app_for(tmp_path, [notes, Wire(world)], agent_that_wires(notes), approve="irreversible")
     async with app.run_test(size=(140, 42)) as pilot:
         modal = await asking(pilot, app)

@@ -42,15 +42,23 @@ async def state_of(path: Path, call_id: str) -> str:
 
 
 async def test_attached_stop_revokes_at_once_says_what_it_waits_for_escalates_then_undoes(
-        tmp_path: Path, world: Path) -> None:
+    tmp_path: Path, world: Path
+) -> None:
     path = tmp_path / "journal.db"
     notes = GatedNote(world)
     notes.hold_commit("slow")
     async with Journal.open(path) as journal, anyio.create_task_group() as tg:
         # The other process's session (a library's agent loop: `async with` watches the journal for a
         # revoke): one note written, one parked in its commit; a 30 s grace.
-        sup = Supervisor(journal, [notes], GrantSpec(tools=["write_note"]), task_name="Tidy the notes",
-                         goal="Write two notes", grace=30.0, session_id=SID)
+        sup = Supervisor(
+            journal,
+            [notes],
+            GrantSpec(tools=["write_note"]),
+            task_name="Tidy the notes",
+            goal="Write two notes",
+            grace=30.0,
+            session_id=SID,
+        )
         await sup.__aenter__()  # not `async with`: the task group outlives it
         await sup.call("write_note", {"name": "one"})
         outcome: dict[str, Any] = {}
@@ -71,28 +79,40 @@ async def test_attached_stop_revokes_at_once_says_what_it_waits_for_escalates_th
 
 
 async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, Any]) -> None:
-    app = ReplayApp(path, await rows_of(path), fixed_tools(ToolRegistry([notes])), session_id=SID,
-                    title="agentstop tui")
+    app = ReplayApp(
+        path, await rows_of(path), fixed_tools(ToolRegistry([notes])), session_id=SID, title="agentstop tui"
+    )
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
-                         "the running session opens live")
+        await wait_until(
+            pilot,
+            lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
+            "the running session opens live",
+        )
         attachment = app.attachment
         assert attachment is not None
         effects = attachment.run_screen.effects
         await wait_until(pilot, lambda: effects.row_count == 2, "both calls show, from the journal")
         assert "committed" in str(cell(effects, "c1", "state"))
         assert "committing" in str(cell(effects, "c2", "state"))
-        await wait_until(pilot, lambda: f"attached to session {SID} (Tidy the notes), run by pid {os.getpid()}"
-                         in " ".join(attachment.run_screen.transcript.text.split()),  # long lines wrap
-                         "the transcript says whose session it is and where it runs")
+        await wait_until(
+            pilot,
+            lambda: (
+                f"attached to session {SID} (Tidy the notes), run by pid {os.getpid()}"
+                in " ".join(attachment.run_screen.transcript.text.split())
+            ),  # long lines wrap
+            "the transcript says whose session it is and where it runs",
+        )
         assert "→ c2 write_note: note 'slow'" in attachment.run_screen.transcript.text
 
         # Stop: no question asked; the grant is revoked in the journal, the report shows what it waits for.
         await press(pilot, "s")
         assert not isinstance(app.screen, ConfirmScreen)
         assert app.screen is app.report_screen
-        await wait_until(pilot, lambda: "waiting for 1 call in flight: c2 write_note (committing)"
-                         in shown(app.screen, "#summary"), "the report says what Stop waits for")
+        await wait_until(
+            pilot,
+            lambda: "waiting for 1 call in flight: c2 write_note (committing)" in shown(app.screen, "#summary"),
+            "the report says what Stop waits for",
+        )
         assert "of 30.0 s grace left" in shown(app.screen, "#summary")
         async with Journal.open(path, readonly=True) as j:
             [grant] = await j.grants(SID)
@@ -105,13 +125,19 @@ async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, A
         assert time.monotonic() - pressed < 10
         assert "raised" in outcome
         assert await state_of(path, "c2") != "committing"
-        await wait_until(pilot, lambda: f"stopped · {SID}" in app.screen.query_one(StatusLine).render().plain,
-                         "the status line says it stopped")
+        await wait_until(
+            pilot,
+            lambda: f"stopped · {SID}" in app.screen.query_one(StatusLine).render().plain,
+            "the status line says it stopped",
+        )
         assert "REVOKED by you (TUI)" in app.screen.query_one(StatusLine).render().plain
 
         # Undo the note that was written, from here.
-        await wait_until(pilot, lambda: app.report_screen is not None and
-                         list(app.report_screen.table("undoable").items) == ["c1"], "c1 is undoable")
+        await wait_until(
+            pilot,
+            lambda: app.report_screen is not None and list(app.report_screen.table("undoable").items) == ["c1"],
+            "c1 is undoable",
+        )
         await press(pilot, "u")
         assert isinstance(app.screen, ConfirmScreen)
         await press(pilot, "y")
@@ -138,6 +164,7 @@ async def test_tui_command_without_sessions_says_how_to_start_one(tmp_path: Path
 
 async def test_tui_command_on_a_missing_journal_says_so(tmp_path: Path) -> None:
     result = await anyio.to_thread.run_sync(
-        lambda: CliRunner().invoke(main, ["tui", "--journal", str(tmp_path / "nope.db")]))
+        lambda: CliRunner().invoke(main, ["tui", "--journal", str(tmp_path / "nope.db")])
+    )
     assert result.exit_code != 0
     assert "no journal at" in result.output and "Traceback" not in result.output

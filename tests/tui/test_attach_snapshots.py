@@ -29,38 +29,61 @@ Snap = Callable[..., bool]
 
 async def _running_elsewhere(path: Path) -> None:
     async with Journal.open(path, clock=frozen_clock) as j:
-        await j.create_session(SID, task_name="Tidy the release notes", goal="Write the notes and tell the team",
-                               tools=["tests.support.tools:WriteNote"],
-                               meta={"grace": 2.0, "tool_names": ["write_note"]})
+        await j.create_session(
+            SID,
+            task_name="Tidy the release notes",
+            goal="Write the notes and tell the team",
+            tools=["tests.support.tools:WriteNote"],
+            meta={"grace": 2.0, "tool_names": ["write_note"]},
+        )
         grant = await j.issue_grant(SID, GrantSpec(tools=["write_note"]))
         await j.append(SID, "transcript", {"text": "First the notes, then the announcement."})
         for name, lands in (("notes", True), ("announce", False)):
-            cid = await j.plan_call(SID, tool="write_note", summary=f"note {name!r}", resource=f"notes:{name}",
-                                    args={"name": name}, reversibility="reversible", on_stop="wait",
-                                    can_compensate=True, can_lookup=True, undo_hint="",
-                                    idempotency_key=f"key-{name}", grant_id=grant)
+            cid = await j.plan_call(
+                SID,
+                tool="write_note",
+                summary=f"note {name!r}",
+                resource=f"notes:{name}",
+                args={"name": name},
+                reversibility="reversible",
+                on_stop="wait",
+                can_compensate=True,
+                can_lookup=True,
+                undo_hint="",
+                idempotency_key=f"key-{name}",
+                grant_id=grant,
+            )
             assert await j.fence(SID, cid, grant, "write_note", f"notes:{name}", prepared={"name": name}) is None
             if lands:
-                await j.transition(SID, cid, CallState.COMMITTED, durable=True,
-                                   receipt={"path": f"world/{name}.json", "name": name})
+                await j.transition(
+                    SID, cid, CallState.COMMITTED, durable=True, receipt={"path": f"world/{name}.json", "name": name}
+                )
     with sqlite3.connect(path) as db:  # where it runs: another machine, alive by its heartbeat
-        db.execute("UPDATE sessions SET pid = 4242, host = 'build-7', heartbeat_at = ? WHERE session_id = ?",
-                   (FROZEN_NOW, SID))
+        db.execute(
+            "UPDATE sessions SET pid = 4242, host = 'build-7', heartbeat_at = ? WHERE session_id = ?", (FROZEN_NOW, SID)
+        )
 
 
 def _app(tmp_path: Path) -> ReplayApp:
     path = tmp_path / "journal.db"
     anyio.run(_running_elsewhere, path)
-    return ReplayApp(path, [], fixed_tools(ToolRegistry([])), session_id=SID, clock=frozen_clock,
-                     title="agentstop tui")
+    return ReplayApp(path, [], fixed_tools(ToolRegistry([])), session_id=SID, clock=frozen_clock, title="agentstop tui")
 
 
 async def _attached(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, ReplayApp)
-    await wait_until(pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen and
-                     app.attachment.run_screen.is_mounted and bool(app.attachment.run_screen.query("#effects")) and
-                     app.attachment.run_screen.effects.row_count == 2, "attached, both calls shown")
+    await wait_until(
+        pilot,
+        lambda: (
+            app.attachment is not None
+            and app.screen is app.attachment.run_screen
+            and app.attachment.run_screen.is_mounted
+            and bool(app.attachment.run_screen.query("#effects"))
+            and app.attachment.run_screen.effects.row_count == 2
+        ),
+        "attached, both calls shown",
+    )
     await pilot.pause()
 
 
@@ -84,8 +107,11 @@ def test_attached_stop_says_what_it_waits_for(snap_compare: Snap, tmp_path: Path
         assert isinstance(app, ReplayApp) and app.report_screen is not None
         screen = app.report_screen
         await wait_until(pilot, lambda: rows(screen.table("in_flight")) == ["c2"], "c2 shows in flight")
-        await wait_until(pilot, lambda: app.attachment is not None and app.attachment.revoke_journaled,
-                         "the revoke came back from the journal")
+        await wait_until(
+            pilot,
+            lambda: app.attachment is not None and app.attachment.revoke_journaled,
+            "the revoke came back from the journal",
+        )
         await pilot.pause()
 
     assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)

@@ -44,4 +44,3 @@ async def test_enter_expands_a_row_with_its_secrets_masked(tmp_path: Path, notes
         await wait_until(pilot, lambda: not detail.display, "the detail is collapsed")
         await finish(pilot)
     assert all(SECRET.encode() not in f.read_bytes() for f in tmp_path.glob("journal.db*"))
-

@@ -45,8 +45,9 @@ no_tools = fixed_tools(ToolRegistry([]), ["not needed here"])
 
 async def rows_of(target: str | Path) -> list[tuple[SessionRecord, Report]]:
     async with Journal.open(target, readonly=True) as j:
-        return [(s, Report.build(s, await j.calls(s.session_id), await j.grants(s.session_id)))
-                for s in await j.sessions()]
+        return [
+            (s, Report.build(s, await j.calls(s.session_id), await j.grants(s.session_id))) for s in await j.sessions()
+        ]
 
 
 def table_of(app: ReplayApp) -> DataTable[Any]:
@@ -63,9 +64,13 @@ class Child:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         env["FIXTURE_FILES_DIR"] = str(files)
-        self.proc = subprocess.Popen([sys.executable, "-m", "agentstop", "run", str(LONG), "--headless", "--json",
-                                      "--journal", str(target)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agentstop", "run", str(LONG), "--headless", "--json", "--journal", str(target)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
     def finish(self, timeout: float) -> tuple[int, str, str]:
         stdout, stderr = self.proc.communicate(timeout=timeout)
@@ -106,8 +111,10 @@ async def session_of(child: Child, target: str | Path, committed: int = 1) -> Se
         try:
             async with Journal.open(target, readonly=True) as j:
                 for s in await j.sessions():
-                    if s.pid == child.proc.pid and sum(
-                            c.state == "committed" for c in await j.calls(s.session_id)) >= committed:
+                    if (
+                        s.pid == child.proc.pid
+                        and sum(c.state == "committed" for c in await j.calls(s.session_id)) >= committed
+                    ):
                         return s
         except Exception:  # the child is still creating the journal
             pass
@@ -127,8 +134,7 @@ async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str
         assert cell(table, sid, "pid") == str(child.proc.pid)
         assert "1 running, refreshed every second" in shown(app.sessions_screen, "#sessions-title")
         done = int(cell(table, sid, "done") or 0)
-        await wait_until(pilot, lambda: int(cell(table, sid, "done") or 0) > done, "its counts grow live",
-                         attempts=300)
+        await wait_until(pilot, lambda: int(cell(table, sid, "done") or 0) > done, "its counts grow live", attempts=300)
 
         await press(pilot, "s")
         confirm = app.screen
@@ -140,8 +146,12 @@ async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str
         # At once: "revoking…" while the revoke runs in its thread, then "stopping…" until it has (on a
         # loaded machine the child may have stopped before this line runs).
         assert cell(table, sid, "how it ended") in ("revoking…", "stopping…", "stopped by you (TUI)")
-        await wait_until(pilot, lambda: cell(table, sid, "how it ended") == "stopped by you (TUI)",
-                         "the row says the session stopped", attempts=300)
+        await wait_until(
+            pilot,
+            lambda: cell(table, sid, "how it ended") == "stopped by you (TUI)",
+            "the row says the session stopped",
+            attempts=300,
+        )
         assert "running" not in shown(app.sessions_screen, "#sessions-title")
         app.exit()
         await exited(app)
@@ -158,8 +168,9 @@ async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str
 
 async def _ended_session(path: Path, world: Path) -> None:
     async with Journal.open(path) as journal:
-        sup = Supervisor(journal, [WriteNote(world)], GrantSpec(), task_name="Write the notes",
-                         session_id="20270115T080000-fleet")
+        sup = Supervisor(
+            journal, [WriteNote(world)], GrantSpec(), task_name="Write the notes", session_id="20270115T080000-fleet"
+        )
         await sup.call("write_note", {"name": "one"})
         await sup.stop("enough", "you (TUI)")
 
@@ -175,7 +186,11 @@ async def test_host_and_pid_show_and_an_ended_session_cannot_be_stopped(tmp_path
         await wait_until(pilot, lambda: table.row_count == 1, "the session is listed")
         sid = session.session_id
         assert [cell(table, sid, c) for c in ("host", "pid", "how it ended", "done")] == [
-            "worker-7", "4242", "stopped by you (TUI)", "1"]
+            "worker-7",
+            "4242",
+            "stopped by you (TUI)",
+            "1",
+        ]
         assert "running" not in shown(app.sessions_screen, "#sessions-title")
         await press(pilot, "s")
         assert isinstance(app.screen, SessionsScreen)  # nothing to confirm: it already ended
@@ -184,8 +199,9 @@ async def test_host_and_pid_show_and_an_ended_session_cannot_be_stopped(tmp_path
 
 
 def test_a_running_session_someone_asked_to_stop_says_stopping() -> None:
-    running = SessionRecord("s1", "Write", "", None, [], 1.0, None, "running", "on-call", "incident", 1, "far-away",
-                            time.time(), {})
+    running = SessionRecord(
+        "s1", "Write", "", None, [], 1.0, None, "running", "on-call", "incident", 1, "far-away", time.time(), {}
+    )
     assert how_it_ended(running) == "stopping… (by on-call)"
     assert how_it_ended(running, stopping="revoking…") == "revoking…"
     assert how_it_ended(replace(running, stopped_by=None)) == "running"  # its heartbeat is fresh

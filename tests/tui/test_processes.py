@@ -36,7 +36,7 @@ def _state(pid: int) -> str | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rfind(")") + 2:].split()[0]
+    return text[text.rfind(")") + 2 :].split()[0]
 
 
 def running(pid: int) -> bool:
@@ -68,13 +68,15 @@ async def latest_note(app: AgentstopApp) -> dict[str, Any] | None:
     return notes[-1] if notes else None
 
 
-async def test_a_command_in_flight_shows_its_pids_until_stop_kills_them(tmp_path: Path, world: Path,
-                                                                       strays: list[int]) -> None:
+async def test_a_command_in_flight_shows_its_pids_until_stop_kills_them(
+    tmp_path: Path, world: Path, strays: list[int]
+) -> None:
     app = shell_app(tmp_path, "sleep 30 & wait", grace=0.2)
     async with app.run_test(size=SIZE) as pilot:
         effects = app.run_screen.effects
-        await wait_until(pilot, lambda: (cell(effects, "c1", "state") or "").count(" ") >= 3,
-                         "c1 shows two PIDs (sh and sleep)")
+        await wait_until(
+            pilot, lambda: (cell(effects, "c1", "state") or "").count(" ") >= 3, "c1 shows two PIDs (sh and sleep)"
+        )
         note = await latest_note(app)
         assert note is not None and note["call_id"] == "c1" and note["state"] == "running"
         pids: list[int] = note["pids"]
@@ -93,28 +95,34 @@ async def test_a_command_in_flight_shows_its_pids_until_stop_kills_them(tmp_path
         await finish(pilot)
 
 
-async def test_a_process_stop_could_not_kill_is_named_on_its_row(tmp_path: Path, world: Path,
-                                                                strays: list[int]) -> None:
+async def test_a_process_stop_could_not_kill_is_named_on_its_row(
+    tmp_path: Path, world: Path, strays: list[int]
+) -> None:
     # setsid takes one sleep out of the command's process group: killing the group misses it.
     app = shell_app(tmp_path, "setsid sleep 30 & sleep 30 & wait", grace=30.0)
     async with app.run_test(size=SIZE) as pilot:
         effects = app.run_screen.effects
-        await wait_until(pilot, lambda: (cell(effects, "c1", "state") or "").count(" ") >= 4,
-                         "c1 shows three PIDs")
+        await wait_until(pilot, lambda: (cell(effects, "c1", "state") or "").count(" ") >= 4, "c1 shows three PIDs")
         note = await latest_note(app)
         assert note is not None
         strays.extend(note["pids"])
         pgid = note["pgid"]
-        await wait_until(pilot, lambda: any(_pgid(pid) not in (None, pgid) for pid in note["pids"]),
-                         "setsid took one process out of the group")
+        await wait_until(
+            pilot,
+            lambda: any(_pgid(pid) not in (None, pgid) for pid in note["pids"]),
+            "setsid took one process out of the group",
+        )
         [escaped] = [pid for pid in note["pids"] if _pgid(pid) != pgid]
 
         await press(pilot, "s")
         await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
         await press(pilot, "ctrl+c")  # again: no grace, kill the group now
         await wait_until(pilot, lambda: ended(app), "Stop settled")
-        await wait_until(pilot, lambda: cell(effects, "c1", "state") == f"could not kill pid {escaped}",
-                         "the row names the process Stop could not kill")
+        await wait_until(
+            pilot,
+            lambda: cell(effects, "c1", "state") == f"could not kill pid {escaped}",
+            "the row names the process Stop could not kill",
+        )
         assert running(escaped)
         assert await call_states(app) == {"c1": "unknown"}  # still running somewhere: in flight
         await finish(pilot)
@@ -125,7 +133,7 @@ def _pgid(pid: int) -> int | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(text[text.rfind(")") + 2:].split()[2])
+    return int(text[text.rfind(")") + 2 :].split()[2])
 
 
 class Host(App[None]):
@@ -144,14 +152,20 @@ async def test_notes_never_change_a_calls_state_and_a_settled_call_drops_its_pid
     host = Host()
     async with host.run_test(size=SIZE) as pilot:
         table = host.query_one(EffectsTable)
-        table.apply([event(1, "planned", "c1", tool="shell", summary="$ make"),
-                     event(2, "processes", None, call_id="c1", state="running", pids=[11, 12]),
-                     event(3, "committing", "c1")], {"shell": "irreversible"})
+        table.apply(
+            [
+                event(1, "planned", "c1", tool="shell", summary="$ make"),
+                event(2, "processes", None, call_id="c1", state="running", pids=[11, 12]),
+                event(3, "committing", "c1"),
+            ],
+            {"shell": "irreversible"},
+        )
         await pilot.pause()
         # A note that came before the commit began is not shown: it was not about a call in flight.
         assert cell(table, "c1", "state") == "committing…"
-        table.apply([event(4, "processes", None, call_id="c1", state="running", pids=[11, 12, 13, 14, 15],
-                           count=6)], {})
+        table.apply(
+            [event(4, "processes", None, call_id="c1", state="running", pids=[11, 12, 13, 14, 15], count=6)], {}
+        )
         assert cell(table, "c1", "state") == "committing… pid 11 12 13 +3"
         table.apply([event(5, "processes", None, call_id="c9", state="running", pids=[99])], {})  # no such row
         table.apply([event(6, "processes", None, call_id="c1", state="not_killed", pids=[13])], {})

@@ -43,9 +43,11 @@ async def test_q_while_running_asks_then_stops_and_exits_1(tmp_path: Path, world
         await press(pilot, "q")
         assert isinstance(app.screen, ConfirmScreen)
         assert "The agent is still running: it goes on working while this question is open." in shown(
-            app.screen, "#dialog-title")
+            app.screen, "#dialog-title"
+        )
         assert "Meanwhile, live: 1 done, 0 in flight · latest: c1 write_note committed" in shown(
-            app.screen, "#dialog-note")
+            app.screen, "#dialog-note"
+        )
         assert app.sup is not None and not app.sup.stopping  # asking is not stopping
         await press(pilot, "y")
         await exited(app)
@@ -124,8 +126,9 @@ async def test_ctrl_q_asks_before_quitting_a_running_agent(tmp_path: Path, notes
     assert await session_status(tmp_path) == "stopped"
 
 
-async def test_the_app_closing_while_a_commit_hangs_cuts_it_off_and_journals_how(tmp_path: Path, world: Path,
-                                                                                 notes: GatedNote) -> None:
+async def test_the_app_closing_while_a_commit_hangs_cuts_it_off_and_journals_how(
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     notes.hold_commit("a")  # a commit that would never end (the tool waits for this gate)
     app = app_for(tmp_path, [notes], Puppet([note("a")]))
     async with app.run_test(size=(140, 42)) as pilot:

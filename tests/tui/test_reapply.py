@@ -108,21 +108,24 @@ async def test_e_on_an_undone_row_asks_then_reapplies_it(tmp_path: Path, world: 
 
         await wait_until(pilot, lambda: states_are(app, c2="committed"), "c2 re-applied")
         assert world_notes(world) == {"a", "b", "c"}
-        await wait_until(pilot, lambda: rows(screen.table("undoable")) == ["c2", "c3", "c1"],
-                         "c2 is undoable again, as the latest commit")
+        await wait_until(
+            pilot,
+            lambda: rows(screen.table("undoable")) == ["c2", "c3", "c1"],
+            "c2 is undoable again, as the latest commit",
+        )
         await wait_until(pilot, lambda: cell(done, "c2", "state") == "committed", "Done shows c2 committed")
         assert not screen.check_action("reapply_row", ()), "nothing is left to re-apply"
         assert app.journal is not None
-        [event] = [e for e in await app.journal.events(app.sup.session_id if app.sup else "")
-                   if e.kind == "reapplying"]
+        [event] = [e for e in await app.journal.events(app.sup.session_id if app.sup else "") if e.kind == "reapplying"]
         assert (event.call_id, event.data["by"]) == ("c2", "you (TUI)"), "the journal says who re-applied it"
         await finish(pilot)
     assert world_notes(world) == {"a", "b", "c"}
 
 
 @pytest.mark.anyio
-async def test_escape_reapplies_nothing_and_e_on_a_row_in_effect_only_says_why(tmp_path: Path, world: Path,
-                                                                             redo: RedoNote) -> None:
+async def test_escape_reapplies_nothing_and_e_on_a_row_in_effect_only_says_why(
+    tmp_path: Path, world: Path, redo: RedoNote
+) -> None:
     app = app_for(tmp_path, [redo], three_notes(redo))
     async with app.run_test(size=SIZE) as pilot:
         await stopped_with_b_undone(pilot, redo)
@@ -139,8 +142,7 @@ async def test_escape_reapplies_nothing_and_e_on_a_row_in_effect_only_says_why(t
 
 
 @pytest.mark.anyio
-async def test_a_failed_reapply_shows_on_the_row_and_e_retries_it(tmp_path: Path, world: Path,
-                                                                  redo: RedoNote) -> None:
+async def test_a_failed_reapply_shows_on_the_row_and_e_retries_it(tmp_path: Path, world: Path, redo: RedoNote) -> None:
     redo.reapply_failures["c2"] = 10
     app = app_for(tmp_path, [redo], three_notes(redo))
     async with app.run_test(size=SIZE) as pilot:
@@ -165,8 +167,9 @@ async def test_a_failed_reapply_shows_on_the_row_and_e_retries_it(tmp_path: Path
         await finish(pilot)
 
 
-def test_the_report_with_an_undone_row_that_can_be_reapplied(snap_compare: Snap, tmp_path: Path, world: Path,
-                                                             redo: RedoNote) -> None:
+def test_the_report_with_an_undone_row_that_can_be_reapplied(
+    snap_compare: Snap, tmp_path: Path, world: Path, redo: RedoNote
+) -> None:
     """You should see the report after Stop and an undo of c2: Done lists c1 committed ("exact undo"), c2
     compensated ("undone · e: re-apply", highlighted) and c3 committed; Undoable lists c3 and c1; the Footer
     offers "e Re-apply"."""

@@ -56,8 +56,9 @@ def write(name: str, thought: str = "") -> ScriptedStep:
 
 def script(*more: ScriptedStep) -> ScriptedPlanner:
     """Draft, changelog, announce (and `more`), streamed without pauses."""
-    return ScriptedPlanner([write("draft", "First the draft."), write("changelog"), write("announce"), *more],
-                           tokens_per_second=0)
+    return ScriptedPlanner(
+        [write("draft", "First the draft."), write("changelog"), write("announce"), *more], tokens_per_second=0
+    )
 
 
 def footer_keys(app: AgentstopApp) -> set[str]:
@@ -77,8 +78,11 @@ async def stopped_at_the_changelog(pilot: Pilot[Any], app: AgentstopApp, notes: 
 
 async def open_the_resume_prompt(pilot: Pilot[Any], app: AgentstopApp) -> ResumeScreen:
     await press(pilot, "R")
-    await wait_until(pilot, lambda: isinstance(app.screen, ResumeScreen) and bool(app.screen.query(Input)),
-                     "the resume prompt is shown")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, ResumeScreen) and bool(app.screen.query(Input)),
+        "the resume prompt is shown",
+    )
     screen = app.screen
     assert isinstance(screen, ResumeScreen)
     screen.query_one(Input).cursor_blink = False
@@ -86,7 +90,8 @@ async def open_the_resume_prompt(pilot: Pilot[Any], app: AgentstopApp) -> Resume
 
 
 async def test_resume_runs_a_new_epoch_in_the_same_app_and_a_clean_finish_exits_0(
-        tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     notes.hold_prepare("changelog", "announce")
     app = app_for(tmp_path, [notes], script())
     async with app.run_test(size=SIZE) as pilot:
@@ -106,20 +111,23 @@ async def test_resume_runs_a_new_epoch_in_the_same_app_and_a_clean_finish_exits_
         assert (status.epoch, status.grant) == (2, "active")
         assert "epoch 2" in status.render().plain
         transcript = " ".join(app.run_screen.transcript.text.split())  # long lines wrap
-        assert f"── resumed as epoch 2: “{INSTRUCTION}” ── First the draft. → c1 note 'draft' (done before: not " \
-               "issued again) Now the changelog. → c3 note 'changelog'" in transcript
+        assert (
+            f"── resumed as epoch 2: “{INSTRUCTION}” ── First the draft. → c1 note 'draft' (done before: not "
+            "issued again) Now the changelog. → c3 note 'changelog'" in transcript
+        )
         assert not app.report_screen.resumable
 
         notes.release("announce")
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2,
-                         "epoch 2 completed")
+        await wait_until(
+            pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 completed"
+        )
         assert app.screen is app.report_screen
         report = app.report
         assert report is not None and report.session.status == "completed" and report.clean
         assert [(i.call_id, i.summary, i.state, i.epoch) for i in report.all_calls] == [
-            ("c1", "note 'draft'", "committed", 1),        # landed before the Stop: not written again
-            ("c2", "note 'changelog'", "discarded", 1),    # cut off by the Stop...
-            ("c3", "note 'changelog'", "committed", 2),    # ...and done after the Resume
+            ("c1", "note 'draft'", "committed", 1),  # landed before the Stop: not written again
+            ("c2", "note 'changelog'", "discarded", 1),  # cut off by the Stop...
+            ("c3", "note 'changelog'", "committed", 2),  # ...and done after the Resume
             ("c4", "note 'announce'", "committed", 2),
         ]
         screen = app.report_screen
@@ -143,7 +151,8 @@ async def test_resume_runs_a_new_epoch_in_the_same_app_and_a_clean_finish_exits_
 
 
 async def test_a_tool_unchecked_in_the_prompt_is_out_of_scope_in_the_new_epoch(
-        tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     notes.hold_prepare("changelog")
     upload = Upload(world)
     slides = ScriptedStep("Then the slides.", (("upload", {"name": "slides"}),))
@@ -158,14 +167,14 @@ async def test_a_tool_unchecked_in_the_prompt_is_out_of_scope_in_the_new_epoch(
         assert tools.selected == ["write_note"]
         await pilot.click("#resume")
 
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2,
-                         "epoch 2 ended")
+        await wait_until(
+            pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 ended"
+        )
         assert app.journal is not None
         grants = await app.journal.grants(SESSION_ID)
         assert [g.tools for g in grants] == [["*"], ["write_note"]]
         states = await call_states(app)
-        assert states == {"c1": "committed", "c2": "discarded", "c3": "committed", "c4": "committed",
-                          "c5": "rejected"}
+        assert states == {"c1": "committed", "c2": "discarded", "c3": "committed", "c4": "committed", "c5": "rejected"}
         report = app.report
         assert report is not None
         [refused] = [i for i in report.interrupted if i.epoch == 2]
@@ -193,12 +202,14 @@ async def test_stop_works_again_in_the_new_epoch(tmp_path: Path, world: Path, no
         assert "S" in footer_keys(app)  # "Stop after this step" is back too
         await pilot.click("#stop")
         assert app.screen is app.report_screen
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2
-                         and len(app.report.all_calls) == 4, "the second Stop settled")
+        await wait_until(
+            pilot,
+            lambda: ended(app) and app.report is not None and app.report.epochs == 2 and len(app.report.all_calls) == 4,
+            "the second Stop settled",
+        )
         report = app.report
         assert report is not None and report.session.status == "stopped" and not report.clean
-        assert [(i.summary, i.epoch) for i in report.interrupted] == [("note 'changelog'", 1),
-                                                                      ("note 'announce'", 2)]
+        assert [(i.summary, i.epoch) for i in report.interrupted] == [("note 'changelog'", 1), ("note 'announce'", 2)]
         assert app.journal is not None
         assert [g.revoked_by for g in await app.journal.grants(SESSION_ID)] == ["you (TUI)", "you (TUI)"]
         await wait_until(pilot, lambda: app.report_screen.resumable, "Resume is offered again (epoch 3)")
@@ -281,8 +292,9 @@ def test_the_report_after_a_resume(snap_compare: Snap, tmp_path: Path, notes: Ga
         await stopped_at_the_changelog(pilot, app, notes)
         await open_the_resume_prompt(pilot, app)
         await press(pilot, "enter")
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2,
-                         "epoch 2 completed")
+        await wait_until(
+            pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 completed"
+        )
         await wait_until(pilot, lambda: rows(app.report_screen.table("done")) == ["c1", "c3", "c4"], "the report")
         await wait_until(pilot, lambda: app.report_screen.query_one("#resume", Button).display, "Resume shows")
         await wait_until(pilot, lambda: app.focused is app.report_screen.table("undoable"), "Undoable has the focus")
@@ -307,7 +319,8 @@ steps:
 
 
 async def test_a_session_resumed_from_the_command_line_opens_at_its_new_epoch(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What `agentstop run TASK --resume latest` (without --headless) runs: the app starts at epoch 2."""
     files = tmp_path / "files"
     files.mkdir()
@@ -315,14 +328,16 @@ async def test_a_session_resumed_from_the_command_line_opens_at_its_new_epoch(
     (tmp_path / "three.yaml").write_text(TASK)
     spec = load_task(tmp_path / "three.yaml")
     journal = tmp_path / "journal.db"
-    assert await run_headless(spec, spec.load_tools(), journal, stop_after=0.3, as_json=False,
-                              install_signals=False) == 1
+    assert (
+        await run_headless(spec, spec.load_tools(), journal, stop_after=0.3, as_json=False, install_signals=False) == 1
+    )
     sid = await session_to_resume(journal, "latest", spec)
 
     app = make_app(config_from_task(spec, spec.load_tools(), journal, resume=sid, instruction="the third one"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2,
-                         "epoch 2 completed")
+        await wait_until(
+            pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 completed"
+        )
         assert app.run_screen.query_one(StatusLine).epoch == 2
         report = app.report
         assert report is not None and report.clean

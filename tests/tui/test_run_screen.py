@@ -18,8 +18,11 @@ async def test_the_transcript_shows_what_the_agent_says(tmp_path: Path, notes: G
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: puppet.parked_at == "end", "the agent parked after its call")
         transcript = app.run_screen.transcript
-        await wait_until(pilot, lambda: "First I will write the release notes." in transcript.text,
-                         "the thought is in the transcript")
+        await wait_until(
+            pilot,
+            lambda: "First I will write the release notes." in transcript.text,
+            "the thought is in the transcript",
+        )
         assert "Goal: Write the release notes and tell the team." in shown(app.run_screen, "#goal")
         puppet.release("end")
         await finish(pilot)
@@ -43,15 +46,21 @@ async def test_a_call_is_one_row_whose_state_updates_in_place(tmp_path: Path, no
     async with app.run_test(size=(140, 42)) as pilot:
         effects = app.run_screen.effects
         await wait_until(pilot, lambda: notes.parked("release"), "the commit of c1 is held")
-        await wait_until(pilot, lambda: "c1" in effects.rows and cell(effects, "c1", "state") == "committing…",
-                         "the panel shows c1 committing")
+        await wait_until(
+            pilot,
+            lambda: "c1" in effects.rows and cell(effects, "c1", "state") == "committing…",
+            "the panel shows c1 committing",
+        )
         assert rows(effects) == ["c1"]
         assert cell(effects, "c1", "what") == "note 'release'"
 
         notes.release("release")
         await wait_until(pilot, lambda: cell(effects, "c1", "state") == "committed", "c1 committed on screen")
-        await wait_until(pilot, lambda: "c2" in effects.rows and cell(effects, "c2", "state") == "committed",
-                         "c2 committed on screen")
+        await wait_until(
+            pilot,
+            lambda: "c2" in effects.rows and cell(effects, "c2", "state") == "committed",
+            "c2 committed on screen",
+        )
         assert rows(effects) == ["c1", "c2"]  # c1 moved planned -> committed without a second row
         assert cell(effects, "c1", "class") == " undo "
         puppet.release("end")

@@ -93,8 +93,11 @@ async def stopped_and_b_edited(pilot: Pilot[Any], notes: CheckedNote, world: Pat
     await wait_until(pilot, lambda: notes.parked("d"), "d is held in prepare")
     await press(pilot, "s")
     await wait_until(pilot, lambda: ended(app), "Stop settled")
-    await wait_until(pilot, lambda: rows(app.report_screen.table("undoable")) == ["c3", "c2", "c1"],
-                     "three undoable rows, latest first")
+    await wait_until(
+        pilot,
+        lambda: rows(app.report_screen.table("undoable")) == ["c3", "c2", "c1"],
+        "three undoable rows, latest first",
+    )
     await wait_until(pilot, lambda: app.focused is app.report_screen.table("undoable"), "Undoable has the focus")
     edit_by_hand(world, "b")
 
@@ -105,15 +108,19 @@ async def undo_all_refuses_c2(pilot: Pilot[Any]) -> ConfirmScreen:
     assert isinstance(app, AgentstopApp)
     await press(pilot, "A", "y")
     await wait_until(pilot, lambda: states_are(app, c3="compensated", c1="compensated"), "c3 and c1 undone")
-    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.confirm == "Force undo",
-                     "the force confirmation")
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, ConfirmScreen) and app.screen.confirm == "Force undo",
+        "the force confirmation",
+    )
     assert isinstance(app.screen, ConfirmScreen)
     return app.screen
 
 
 @pytest.mark.anyio
-async def test_the_preview_shows_each_compensation_and_its_check(tmp_path: Path, world: Path,
-                                                                 checked: CheckedNote) -> None:
+async def test_the_preview_shows_each_compensation_and_its_check(
+    tmp_path: Path, world: Path, checked: CheckedNote
+) -> None:
     app = app_for(tmp_path, [checked], three_notes_then_stop_point(checked))
     async with app.run_test(size=SIZE) as pilot:
         await stopped_and_b_edited(pilot, checked, world)
@@ -129,8 +136,9 @@ async def test_the_preview_shows_each_compensation_and_its_check(tmp_path: Path,
 
 
 @pytest.mark.anyio
-async def test_a_refused_undo_asks_to_force_saying_what_changed(tmp_path: Path, world: Path,
-                                                               checked: CheckedNote) -> None:
+async def test_a_refused_undo_asks_to_force_saying_what_changed(
+    tmp_path: Path, world: Path, checked: CheckedNote
+) -> None:
     app = app_for(tmp_path, [checked], three_notes_then_stop_point(checked))
     async with app.run_test(size=SIZE) as pilot:
         await stopped_and_b_edited(pilot, checked, world)
@@ -156,8 +164,9 @@ async def test_a_refused_undo_asks_to_force_saying_what_changed(tmp_path: Path, 
 
 
 @pytest.mark.anyio
-async def test_declining_keeps_the_reason_on_the_row_and_f_forces_later(tmp_path: Path, world: Path,
-                                                                        checked: CheckedNote) -> None:
+async def test_declining_keeps_the_reason_on_the_row_and_f_forces_later(
+    tmp_path: Path, world: Path, checked: CheckedNote
+) -> None:
     app = app_for(tmp_path, [checked], three_notes_then_stop_point(checked))
     async with app.run_test(size=SIZE) as pilot:
         await stopped_and_b_edited(pilot, checked, world)
@@ -166,8 +175,11 @@ async def test_declining_keeps_the_reason_on_the_row_and_f_forces_later(tmp_path
         assert app.screen is app.report_screen
         undoable = app.report_screen.table("undoable")
         await wait_until(pilot, lambda: rows(undoable) == ["c2"], "only c2 is left to undo")
-        await wait_until(pilot, lambda: (cell(undoable, "c2", "detail") or "").startswith("not undone: note 'b'"),
-                         "the row says why it was not undone")
+        await wait_until(
+            pilot,
+            lambda: (cell(undoable, "c2", "detail") or "").startswith("not undone: note 'b'"),
+            "the row says why it was not undone",
+        )
         assert cell(undoable, "c2", "state") == "committed"
         assert (await call_states(app))["c2"] == "committed"
 
@@ -187,8 +199,9 @@ async def test_declining_keeps_the_reason_on_the_row_and_f_forces_later(tmp_path
 
 
 @pytest.mark.anyio
-async def test_f_on_a_row_that_was_not_refused_forces_nothing(tmp_path: Path, world: Path,
-                                                              checked: CheckedNote) -> None:
+async def test_f_on_a_row_that_was_not_refused_forces_nothing(
+    tmp_path: Path, world: Path, checked: CheckedNote
+) -> None:
     app = app_for(tmp_path, [checked], three_notes_then_stop_point(checked))
     told: list[str] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -197,8 +210,9 @@ async def test_f_on_a_row_that_was_not_refused_forces_nothing(tmp_path: Path, wo
         await press(pilot, "f")  # on c3, whose undo was never refused
         await pilot.pause(0.1)
         assert app.screen is app.report_screen
-        assert told == ["f forces an undo that was refused because the effect changed since; this row has none. "
-                        "Press u to undo it."]
+        assert told == [
+            "f forces an undo that was refused because the effect changed since; this row has none. Press u to undo it."
+        ]
         assert set((await call_states(app)).values()) == {"committed", "discarded"}
         await finish(pilot)
     assert world_notes(world) == {"a", "b", "c"}

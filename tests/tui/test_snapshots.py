@@ -49,8 +49,16 @@ THOUGHTS = (
 
 
 def release_agent(*then: Any) -> Puppet:
-    return Puppet([Think(THOUGHTS[0]), note("draft", text="2.0 notes"), Think(THOUGHTS[1]),
-                   note("changelog", text="## 2.0", api_token="tok-live-4f9a8c7e1d2b"), Think(THOUGHTS[2]), *then])
+    return Puppet(
+        [
+            Think(THOUGHTS[0]),
+            note("draft", text="2.0 notes"),
+            Think(THOUGHTS[1]),
+            note("changelog", text="## 2.0", api_token="tok-live-4f9a8c7e1d2b"),
+            Think(THOUGHTS[2]),
+            *then,
+        ]
+    )
 
 
 def test_run_screen_mid_run(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -> None:
@@ -79,8 +87,11 @@ def test_the_stop_moment(snap_compare: Snap, tmp_path: Path, notes: GatedNote) -
         await settle(pilot)
         await press(pilot, "s")
         await wait_until(pilot, lambda: rows(app.report_screen.table("in_flight")) == ["c3"], "c3 shows in flight")
-        await wait_until(pilot, lambda: "waiting for 1 call" in shown(app.report_screen, "#summary"),
-                         "the summary says what Stop waits for")
+        await wait_until(
+            pilot,
+            lambda: "waiting for 1 call" in shown(app.report_screen, "#summary"),
+            "the summary says what Stop waits for",
+        )
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -99,16 +110,21 @@ def stopped_with_all_four(tmp_path: Path, world: Path, notes: GatedNote) -> tupl
         await wait_until(pilot, lambda: states_are(app, c3="committing", c4="planned"), "c3 committing, c4 planned")
         await press(pilot, "s")
         await wait_until(pilot, lambda: ended(app), "Stop settled (the upload abandoned after the grace)")
-        await wait_until(pilot, lambda: [rows(app.report_screen.table(k)) for k in ("in_flight", "undoable")]
-                         == [["c3"], ["c2", "c1"]], "the report has all four sections", attempts=750)
+        await wait_until(
+            pilot,
+            lambda: [rows(app.report_screen.table(k)) for k in ("in_flight", "undoable")] == [["c3"], ["c2", "c1"]],
+            "the report has all four sections",
+            attempts=750,
+        )
         await wait_until(pilot, lambda: app.focused is app.report_screen.table("undoable"), "Undoable has the focus")
         await settle(pilot)
 
     return app, run_before
 
 
-def test_report_after_stop_with_all_four_sections(snap_compare: Snap, tmp_path: Path, world: Path,
-                                                  notes: GatedNote) -> None:
+def test_report_after_stop_with_all_four_sections(
+    snap_compare: Snap, tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     """You should see the report after Stop: "stopped by you (TUI): 2 done, 1 interrupted, 1 in flight,
     2 undoable"; Done c1 c2; Interrupted c4 (note 'announce', cancelled before the fence); In flight c3
     (the upload, committing); Undoable c2 then c1 with "exact undo"."""
@@ -138,8 +154,11 @@ def test_the_approval_modal(snap_compare: Snap, tmp_path: Path, world: Path, not
     app = app_for(tmp_path, [notes, Wire(world)], puppet, approve="irreversible")
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen) and bool(app.screen.query(Input)),
-                         "the approval modal is shown")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ApprovalScreen) and bool(app.screen.query(Input)),
+            "the approval modal is shown",
+        )
         app.screen.query_one(Input).cursor_blink = False
         await settle(pilot)
 
@@ -157,12 +176,12 @@ def test_the_undo_confirmation(snap_compare: Snap, tmp_path: Path, notes: GatedN
         await wait_until(pilot, lambda: notes.parked("never"), "c4 is held in prepare")
         await press(pilot, "s")
         await wait_until(pilot, lambda: ended(app), "Stop settled")
-        await wait_until(pilot, lambda: rows(app.report_screen.table("undoable")) == ["c3", "c2", "c1"],
-                         "three undoable rows")
+        await wait_until(
+            pilot, lambda: rows(app.report_screen.table("undoable")) == ["c3", "c2", "c1"], "three undoable rows"
+        )
         await wait_until(pilot, lambda: app.focused is app.report_screen.table("undoable"), "Undoable has the focus")
         await settle(pilot)
         await press(pilot, "A")
         assert isinstance(app.screen, ConfirmScreen)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
-

@@ -36,8 +36,9 @@ def mid_run_agent(notes: GatedNote) -> Puppet:
 
 
 @pytest.mark.parametrize("key", ["s", "ctrl+c"])
-async def test_stop_key_revokes_at_once_and_nothing_commits_after(tmp_path: Path, world: Path, notes: GatedNote,
-                                                                   key: str) -> None:
+async def test_stop_key_revokes_at_once_and_nothing_commits_after(
+    tmp_path: Path, world: Path, notes: GatedNote, key: str
+) -> None:
     app = app_for(tmp_path, [notes], mid_run_agent(notes))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
@@ -61,11 +62,12 @@ async def test_stop_key_revokes_at_once_and_nothing_commits_after(tmp_path: Path
         [grant] = await app.journal.grants(SESSION_ID)
         assert grant.revoked_at is not None and grant.revoked_by == "you (TUI)"
         kinds = [e.kind for e in await app.journal.events(SESSION_ID)]
-        after_revoke = kinds[kinds.index("revoked"):]
+        after_revoke = kinds[kinds.index("revoked") :]
         assert "committing" not in after_revoke and "committed" not in after_revoke
         assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "discarded"}
-        await wait_until(pilot, lambda: rows(app.report_screen.table("interrupted")) == ["c3"],
-                         "c3 is listed as interrupted")
+        await wait_until(
+            pilot, lambda: rows(app.report_screen.table("interrupted")) == ["c3"], "c3 is listed as interrupted"
+        )
         assert rows(app.report_screen.table("done")) == ["c1", "c2"]
         assert rows(app.report_screen.table("undoable")) == ["c2", "c1"]  # latest first
         await finish(pilot)
@@ -85,7 +87,8 @@ async def test_the_stop_button_stops_too(tmp_path: Path, world: Path, notes: Gat
 
 
 async def test_a_commit_in_flight_finishes_under_wait_and_the_summary_says_so(
-        tmp_path: Path, world: Path, notes: GatedNote) -> None:
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     notes.hold_commit("c")
     puppet = Puppet([note("a"), note("c"), note("d")])
     app = app_for(tmp_path, [notes], puppet, grace=0.2)
@@ -94,22 +97,29 @@ async def test_a_commit_in_flight_finishes_under_wait_and_the_summary_says_so(
         await press(pilot, "s")
         await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
         assert await states_are(app, c2="committing")
-        await wait_until(pilot, lambda: "waiting for 1 call in flight: c2 write_note (committing)"
-                         in shown(app.report_screen, "#summary"), "the summary says what Stop waits for")
+        await wait_until(
+            pilot,
+            lambda: "waiting for 1 call in flight: c2 write_note (committing)" in shown(app.report_screen, "#summary"),
+            "the summary says what Stop waits for",
+        )
         await pilot.pause(0.3)  # past the 0.2 s grace
         assert not app.stop_done  # StopPolicy.WAIT: Stop still waits for the commit to land
         assert await states_are(app, c2="committing")
         notes.release("c")
         await wait_until(pilot, lambda: ended(app), "Stop settled")
         assert await call_states(app) == {"c1": "committed", "c2": "committed"}
-        await wait_until(pilot, lambda: shown(app.report_screen, "#summary").startswith("stopped by you (TUI): 2 done"),
-                         "the summary shows the final count")
+        await wait_until(
+            pilot,
+            lambda: shown(app.report_screen, "#summary").startswith("stopped by you (TUI): 2 done"),
+            "the summary shows the final count",
+        )
         await finish(pilot)
     assert world_notes(world) == {"a", "c"}
 
 
-async def test_escape_on_the_run_view_never_stops_and_says_how_to(tmp_path: Path, world: Path,
-                                                                   notes: GatedNote) -> None:
+async def test_escape_on_the_run_view_never_stops_and_says_how_to(
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     app = app_for(tmp_path, [notes], mid_run_agent(notes))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
@@ -125,8 +135,7 @@ async def test_escape_on_the_run_view_never_stops_and_says_how_to(tmp_path: Path
     assert world_notes(world) == {"a", "b", "c", "d", "e"}
 
 
-async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp_path: Path,
-                                                                            notes: GatedNote) -> None:
+async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp_path: Path, notes: GatedNote) -> None:
     app = app_for(tmp_path, [notes], mid_run_agent(notes))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
@@ -143,14 +152,19 @@ async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp
         assert app.report_screen.is_mounted and app.is_screen_installed(app.report_screen)
         await press(pilot, "tab")
         assert app.screen is app.report_screen
-        await wait_until(pilot, lambda: bool(app.report_screen.query("#table-done"))
-                         and rows(app.report_screen.table("done")) == ["c1", "c2"]
-                         and rows(app.report_screen.table("interrupted")) == ["c3"], "the report, filled again")
+        await wait_until(
+            pilot,
+            lambda: (
+                bool(app.report_screen.query("#table-done"))
+                and rows(app.report_screen.table("done")) == ["c1", "c2"]
+                and rows(app.report_screen.table("interrupted")) == ["c3"]
+            ),
+            "the report, filled again",
+        )
         await finish(pilot)
 
 
-async def test_pressing_stop_again_cancels_the_commit_in_flight(tmp_path: Path, world: Path,
-                                                                notes: GatedNote) -> None:
+async def test_pressing_stop_again_cancels_the_commit_in_flight(tmp_path: Path, world: Path, notes: GatedNote) -> None:
     notes.hold_commit("c")
     app = app_for(tmp_path, [notes], Puppet([note("a"), note("c"), note("d")]), grace=60.0)
     async with app.run_test(size=(140, 42)) as pilot:

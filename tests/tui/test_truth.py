@@ -59,20 +59,21 @@ async def test_a_completed_session_says_its_grant_is_closed_not_active(tmp_path:
 async def test_completed_is_not_said_while_calls_are_still_in_flight(tmp_path: Path, notes: GatedNote) -> None:
     app = app_for(tmp_path, [notes], Puppet([note("a"), note("b")]))
     async with app.run_test(size=(140, 42)) as pilot:
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and len(app.report.done) == 2,
-                         "the agent finished")
+        await wait_until(
+            pilot, lambda: ended(app) and app.report is not None and len(app.report.done) == 2, "the agent finished"
+        )
         report = app.report
         assert report is not None
         assert standing(report) == "completed: 2 done, 0 interrupted, 0 in flight, 2 undoable"
         # The journal says completed while a call's outcome is still being settled (an abandoned commit):
         racing = replace(report, in_flight=report.done[:1], done=report.done[1:])
-        assert standing(racing) == ("the agent finished; its last calls are still in flight: "
-                                    "1 done, 0 interrupted, 1 in flight, 2 undoable")
+        assert standing(racing) == (
+            "the agent finished; its last calls are still in flight: 1 done, 0 interrupted, 1 in flight, 2 undoable"
+        )
         await finish(pilot)
 
 
-async def test_once_stopped_the_big_stop_button_gives_way_to_the_report(tmp_path: Path,
-                                                                       notes: GatedNote) -> None:
+async def test_once_stopped_the_big_stop_button_gives_way_to_the_report(tmp_path: Path, notes: GatedNote) -> None:
     notes.hold_prepare("b")
     app = app_for(tmp_path, [notes], Puppet([note("a"), note("b")]))
     async with app.run_test(size=(140, 42)) as pilot:
@@ -94,13 +95,23 @@ async def test_once_stopped_the_big_stop_button_gives_way_to_the_report(tmp_path
 async def test_long_ids_are_whole_and_long_texts_end_in_an_ellipsis(tmp_path: Path, notes: GatedNote) -> None:
     app = app_for(tmp_path, [notes], Puppet([note("a")]))
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_until(pilot, lambda: ended(app) and app.report is not None and bool(app.report.done)
-                         and app.screen is app.report_screen and app.report_screen.is_mounted, "finished")
+        await wait_until(
+            pilot,
+            lambda: (
+                ended(app)
+                and app.report is not None
+                and bool(app.report.done)
+                and app.screen is app.report_screen
+                and app.report_screen.is_mounted
+            ),
+            "finished",
+        )
         await settle(pilot)
         assert app.report is not None
         item = app.report.done[0]
-        items = [replace(item, call_id=f"c{19500 + i}", summary=f"{i} " + "a very long summary " * 12)
-                 for i in range(10)]
+        items = [
+            replace(item, call_id=f"c{19500 + i}", summary=f"{i} " + "a very long summary " * 12) for i in range(10)
+        ]
         table = app.report_screen.table("done")
         table.sync(items)
         await pilot.pause()
@@ -119,11 +130,13 @@ def test_email_and_chat_undos_say_what_they_do() -> None:
     mail = {"key": "k", "message_id": "m", "to": "ada@example.com", "subject": "Q4", "reversible_until": later}
     assert SendEmail().undo_summary(mail) == "pull it back from the outbox (not delivered yet)"
     assert SendEmail().undo_summary({**mail, "reversible_until": earlier}) == (
-        "send ada@example.com a “Please disregard my previous message” follow-up")
+        "send ada@example.com a “Please disregard my previous message” follow-up"
+    )
     chat = {"key": "k", "channel": "general", "text": "hi", "reversible_until": later}
     assert PostMessage().undo_summary(chat) == "take it back before it reaches #general"
     assert PostMessage().undo_summary({**chat, "reversible_until": earlier}) == (
-        "post “(retracted) Please ignore my previous message” in #general")
+        "post “(retracted) Please ignore my previous message” in #general"
+    )
 
 
 class Clock:
@@ -155,27 +168,45 @@ async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world:
     path = tmp_path / "journal.db"
     tool = Reservation(world, clock)
     async with Journal.open(path, clock=clock) as journal:
-        sup = Supervisor(journal, [tool], GrantSpec(tools=["reserve"]), task_name="Reserve", grace=5.0,
-                         session_id="20270115T080000-count")
+        sup = Supervisor(
+            journal,
+            [tool],
+            GrantSpec(tools=["reserve"]),
+            task_name="Reserve",
+            grace=5.0,
+            session_id="20270115T080000-count",
+        )
         await sup.__aenter__()
         try:
             await sup.call("reserve", {"name": "room"})
             app = ReplayApp(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
             async with app.run_test(size=(160, 40)) as pilot:
-                await wait_until(pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
-                                 "attached")
+                await wait_until(
+                    pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen, "attached"
+                )
                 await press(pilot, "tab")
                 report = app.report_screen
                 assert report is not None
                 undoable = report.table("undoable")
-                await wait_until(pilot, lambda: "1 m 00 s left" in (cell(undoable, "c1", "detail") or ""),
-                                 "the window shows")
+                await wait_until(
+                    pilot, lambda: "1 m 00 s left" in (cell(undoable, "c1", "detail") or ""), "the window shows"
+                )
                 clock.now += 15
-                await wait_until(pilot, lambda: "45.0 s left" in (cell(undoable, "c1", "detail") or ""),
-                                 "the window counts down without a journal event", attempts=200)
+                await wait_until(
+                    pilot,
+                    lambda: "45.0 s left" in (cell(undoable, "c1", "detail") or ""),
+                    "the window counts down without a journal event",
+                    attempts=200,
+                )
                 clock.now += 60
-                await wait_until(pilot, lambda: "the undo window has closed" in (cell(undoable, "c1", "detail") or "")
-                                 or not undoable.items, "the window closes", attempts=200)
+                await wait_until(
+                    pilot,
+                    lambda: (
+                        "the undo window has closed" in (cell(undoable, "c1", "detail") or "") or not undoable.items
+                    ),
+                    "the window closes",
+                    attempts=200,
+                )
                 app.exit()
         finally:
             await sup.__aexit__(None, None, None)

@@ -42,8 +42,11 @@ async def stopped_with_three_done(pilot: Pilot[Any], notes: GatedNote) -> None:
     await wait_until(pilot, lambda: notes.parked("d"), "d is held in prepare")
     await press(pilot, "s")
     await wait_until(pilot, lambda: ended(app), "Stop settled")
-    await wait_until(pilot, lambda: rows(app.report_screen.table("undoable")) == ["c3", "c2", "c1"],
-                     "three undoable rows, latest first")
+    await wait_until(
+        pilot,
+        lambda: rows(app.report_screen.table("undoable")) == ["c3", "c2", "c1"],
+        "three undoable rows, latest first",
+    )
     await wait_until(pilot, lambda: app.focused is app.report_screen.table("undoable"), "Undoable has the focus")
 
 
@@ -63,8 +66,11 @@ async def test_undo_selected_then_undo_all(tmp_path: Path, world: Path, notes: G
         await wait_until(pilot, lambda: states_are(app, c3="compensated", c2="compensated"), "c3 and c2 undone")
         assert world_notes(world) == {"a"}
         await wait_until(pilot, lambda: rows(undoable) == ["c1"], "only c1 is left to undo")
-        await wait_until(pilot, lambda: cell(app.report_screen.table("done"), "c2", "state") == "compensated",
-                         "Done shows c2 compensated")
+        await wait_until(
+            pilot,
+            lambda: cell(app.report_screen.table("done"), "c2", "state") == "compensated",
+            "Done shows c2 compensated",
+        )
 
         await press(pilot, "A")
         assert isinstance(app.screen, ConfirmScreen)
@@ -75,8 +81,9 @@ async def test_undo_selected_then_undo_all(tmp_path: Path, world: Path, notes: G
     assert world_notes(world) == set()
 
 
-async def test_escape_in_the_confirmation_undoes_nothing_and_u_undoes_one_row(tmp_path: Path, world: Path,
-                                                                             notes: GatedNote) -> None:
+async def test_escape_in_the_confirmation_undoes_nothing_and_u_undoes_one_row(
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
     app = app_for(tmp_path, [notes], three_notes_then_stop_point(notes))
     async with app.run_test(size=(140, 42)) as pilot:
         await stopped_with_three_done(pilot, notes)

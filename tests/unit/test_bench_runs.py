@@ -29,7 +29,10 @@ SECTIONS = [
 def test_quick_bench_exits_zero_and_writes_every_section(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=280,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     text = (tmp_path / "benchmarks.md").read_text()

@@ -17,8 +17,11 @@ from agentstop.yaml_limits import MAX_FILE_BYTES_ENV
 from ..fixtures.tasks.fixture_tools import WriteFile
 
 BOMB_ANCHORS = "\n".join(
-    ['  - &a0 ["", "", "", "", "", "", "", "", "", ""]',
-     *(f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9))])
+    [
+        '  - &a0 ["", "", "", "", "", "", "", "", "", ""]',
+        *(f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)),
+    ]
+)
 
 BOMB_TASK = f"""\
 name: Laughs
@@ -82,8 +85,9 @@ def test_the_argument_walk_stops_at_its_cap_whatever_the_expanded_size() -> None
 
 
 @pytest.mark.anyio
-async def test_a_call_with_an_alias_bomb_argument_is_refused_at_once(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_call_with_an_alias_bomb_argument_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before the cap, the check walked all 10^9 leaves on the event loop: Stop and Ctrl+C waited for it."""
     monkeypatch.setenv("FIXTURE_FILES_DIR", str(tmp_path))
     async with Journal.open(tmp_path / "j.db") as journal:

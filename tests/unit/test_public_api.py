@@ -10,7 +10,15 @@ import pytest
 import agentstop
 
 CONTRACT = {
-    "Tool", "Reversibility", "StopPolicy", "Journal", "GrantSpec", "Supervisor", "Report", "Rejected", "revoke",
+    "Tool",
+    "Reversibility",
+    "StopPolicy",
+    "Journal",
+    "GrantSpec",
+    "Supervisor",
+    "Report",
+    "Rejected",
+    "revoke",
 }
 
 
@@ -31,27 +39,38 @@ def test_reversibility_and_stop_policy_members() -> None:
     assert [p.name for p in agentstop.StopPolicy] == ["WAIT", "TRY_CANCEL", "ABANDON"]
 
 
-@pytest.mark.parametrize("module", [
-    "agentstop", "agentstop.journal", "agentstop.tools", "agentstop.supervisor", "agentstop.planners",
-    "agentstop.report",
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "agentstop",
+        "agentstop.journal",
+        "agentstop.tools",
+        "agentstop.supervisor",
+        "agentstop.planners",
+        "agentstop.report",
+    ],
+)
 def test_the_core_never_imports_textual(module: str) -> None:
-    code = (f"import sys, {module}; bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')"
-            " or m.startswith('agentstop.tui')]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        f"import sys, {module}; bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')"
+        " or m.startswith('agentstop.tui')]; print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_agentstop_help_imports_no_command_and_none_of_the_core() -> None:
     """`agentstop --help` lists the commands without importing them (it is what a person runs first)."""
-    code = ("import sys, contextlib, io\n"
-            "from agentstop.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
-            "    main(['--help'])\n"
-            "loaded = sorted(m for m in sys.modules if m.startswith('agentstop.') or m in ('pydantic', 'textual', "
-            "'anyio', 'yaml'))\n"
-            "print(loaded)\n"
-            "assert 'mcp-proxy' in out.getvalue() and 'Run the demo' in out.getvalue()\n")
+    code = (
+        "import sys, contextlib, io\n"
+        "from agentstop.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('agentstop.') or m in ('pydantic', 'textual', "
+        "'anyio', 'yaml'))\n"
+        "print(loaded)\n"
+        "assert 'mcp-proxy' in out.getvalue() and 'Run the demo' in out.getvalue()\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['agentstop.cli']", done.stdout

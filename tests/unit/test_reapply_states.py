@@ -19,8 +19,22 @@ S = CallState
 
 
 def test_undo_then_reapply_then_undo_is_a_path_of_legal_moves() -> None:
-    path = ["planned", "prepared", "committing", "committed", "compensating", "compensated", "reapplying",
-            "committed", "compensating", "compensated", "reapplying", "reapply_failed", "reapplying", "committed"]
+    path = [
+        "planned",
+        "prepared",
+        "committing",
+        "committed",
+        "compensating",
+        "compensated",
+        "reapplying",
+        "committed",
+        "compensating",
+        "compensated",
+        "reapplying",
+        "reapply_failed",
+        "reapplying",
+        "committed",
+    ]
     for a, b in itertools.pairwise(path):
         assert can_move(CallState(a), CallState(b)), (a, b)
 
@@ -80,15 +94,25 @@ def test_can_reapply_needs_both_reapply_and_compensate() -> None:
 
 async def planned(journal: Journal, tool: str = "book", *, can_reapply: bool = True) -> str:
     return await journal.plan_call(
-        "s1", tool=tool, summary=f"{tool} it", resource=tool, args={}, reversibility="reversible", on_stop="wait",
-        can_compensate=True, can_lookup=False, undo_hint="", idempotency_key=f"k-{tool}", grant_id=None,
-        can_reapply=can_reapply)
+        "s1",
+        tool=tool,
+        summary=f"{tool} it",
+        resource=tool,
+        args={},
+        reversibility="reversible",
+        on_stop="wait",
+        can_compensate=True,
+        can_lookup=False,
+        undo_hint="",
+        idempotency_key=f"k-{tool}",
+        grant_id=None,
+        can_reapply=can_reapply,
+    )
 
 
 async def move(journal: Journal, call_id: str, *states: CallState, **fields: Any) -> None:
     for state in states:
-        await journal.transition("s1", call_id, state, durable=False,
-                                 **(fields if state is states[-1] else {}))
+        await journal.transition("s1", call_id, state, durable=False, **(fields if state is states[-1] else {}))
 
 
 UNDONE = (S.PREPARED, S.COMMITTING, S.COMMITTED, S.COMPENSATING, S.COMPENSATED)
@@ -118,7 +142,11 @@ async def test_a_landed_reapply_is_the_latest_commit_counted_with_its_receipt(jo
     await move(journal, first, S.REAPPLYING, S.REAPPLY_FAILED, reapply_error="calendar down")
     failed = await journal.call("s1", first)
     assert (failed.state, failed.reapply_error, failed.reapplies, failed.reason) == (
-        "reapply_failed", "calendar down", 0, None), "the failure is kept for the report, not as the call's reason"
+        "reapply_failed",
+        "calendar down",
+        0,
+        None,
+    ), "the failure is kept for the report, not as the call's reason"
     await move(journal, first, S.REAPPLYING, S.COMMITTED, receipt={"v": 2})
 
     call = await journal.call("s1", first)
@@ -162,4 +190,5 @@ async def test_the_report_says_what_can_be_reapplied_and_how_it_stands(journal: 
     assert (as_json[undone]["reappliable"], as_json[undone]["reapplies"]) == (True, 0)
     assert as_json[cannot]["reappliable"] is False
     assert set(report.to_json()) == {"session", "done", "interrupted", "in_flight", "undoable"}, (
-        "the four lists stay the JSON's shape; re-appliable is a flag of each item")
+        "the four lists stay the JSON's shape; re-appliable is a flag of each item"
+    )

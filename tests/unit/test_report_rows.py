@@ -46,8 +46,13 @@ def _undo_info(call: CallRecord, state: CallState, bucket: str, now: float) -> U
     if call.reversibility == "read_only":
         return _undo(False, "not_undoable", None, None, "read-only: nothing to undo")
     if not call.can_compensate or call.reversibility == "irreversible":
-        return _undo(False, "not_undoable", None, None,
-                     f"{call.reversibility}: {call.undo_hint or 'the tool defines no compensation'}")
+        return _undo(
+            False,
+            "not_undoable",
+            None,
+            None,
+            f"{call.reversibility}: {call.undo_hint or 'the tool defines no compensation'}",
+        )
     if bucket == "interrupted":
         return _undo(False, "not_undoable", None, None, "never reached the world: nothing to undo")
     no_undo = call.receipt.get("no_undo") if isinstance(call.receipt, dict) else None
@@ -90,38 +95,68 @@ def reference(session: SessionRecord, calls: list[CallRecord], grants: list[Gran
     items = []
     for c in calls:
         state, bucket = CallState(c.state), _BUCKET_OF[c.state]
-        items.append(ReportItem(
-            call_id=c.call_id, n=c.n, tool=c.tool, summary=c.summary, resource=c.resource, args=c.args,
-            reversibility=c.reversibility, state=c.state, bucket=bucket, reason=_reason(c, state, session),
-            prepared=c.prepared, receipt=c.receipt, undo=_undo_info(c, state, bucket, now),
-            planned_at=c.planned_at, fence_at=c.fence_at, committed_at=c.committed_at, ended_at=c.ended_at,
-            updated_at=c.updated_at, epoch=epochs.get(c.grant_id or 0, 1),
-            reappliable=c.can_reapply and state in _REAPPLIABLE, reapplies=c.reapplies))
+        items.append(
+            ReportItem(
+                call_id=c.call_id,
+                n=c.n,
+                tool=c.tool,
+                summary=c.summary,
+                resource=c.resource,
+                args=c.args,
+                reversibility=c.reversibility,
+                state=c.state,
+                bucket=bucket,
+                reason=_reason(c, state, session),
+                prepared=c.prepared,
+                receipt=c.receipt,
+                undo=_undo_info(c, state, bucket, now),
+                planned_at=c.planned_at,
+                fence_at=c.fence_at,
+                committed_at=c.committed_at,
+                ended_at=c.ended_at,
+                updated_at=c.updated_at,
+                epoch=epochs.get(c.grant_id or 0, 1),
+                reappliable=c.can_reapply and state in _REAPPLIABLE,
+                reapplies=c.reapplies,
+            )
+        )
     by_commit = sorted((c for c in calls if c.commit_seq is not None), key=lambda c: c.commit_seq or 0, reverse=True)
     lookup = {i.call_id: i for i in items}
     return Report(
-        session=session, grants=tuple(grants),
+        session=session,
+        grants=tuple(grants),
         done=tuple(i for i in items if i.bucket == "done"),
         interrupted=tuple(i for i in items if i.bucket == "interrupted"),
         in_flight=tuple(i for i in items if i.bucket == "in_flight"),
         undoable=tuple(lookup[c.call_id] for c in by_commit if lookup[c.call_id].undo.available),
         generated_at=now,
-        reappliable=tuple(lookup[c.call_id] for c in reversed(by_commit) if lookup[c.call_id].reappliable))
+        reappliable=tuple(lookup[c.call_id] for c in reversed(by_commit) if lookup[c.call_id].reappliable),
+    )
 
 
 # -- random rows ----------------------------------------------------------------------------------
 
 NOW = 1_700_000_000.0
 
-_json_value = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4),
-                           lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner,
-                                                                                         max_size=2), max_leaves=4)
+_json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=4,
+)
 _moment = st.one_of(st.none(), st.floats(NOW - 100, NOW + 100), st.integers(int(NOW) - 100, int(NOW) + 100))
 _receipt = st.one_of(
-    st.none(), _json_value,
-    st.fixed_dictionaries({}, optional={"undo_deadline": _moment, "reversible_until": _moment,
-                                        "no_undo": st.one_of(st.none(), st.just(""), st.text(max_size=5)),
-                                        "id": st.integers(0, 9)}))
+    st.none(),
+    _json_value,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "undo_deadline": _moment,
+            "reversible_until": _moment,
+            "no_undo": st.one_of(st.none(), st.just(""), st.text(max_size=5)),
+            "id": st.integers(0, 9),
+        },
+    ),
+)
 
 
 @st.composite
@@ -130,35 +165,84 @@ def calls(draw: Any) -> list[CallRecord]:
     seqs = draw(st.lists(st.integers(1, 10_000), unique=True, min_size=30, max_size=30))
     for n in range(1, draw(st.integers(0, 25)) + 1):
         committed = draw(st.booleans())
-        out.append(record(CallRecord, {
-            "session_id": "s", "call_id": f"c{n}", "n": n, "tool": draw(st.sampled_from(["mail", "cal"])),
-            "summary": f"call {n}", "resource": "r", "args": draw(_json_value),
-            "reversibility": draw(st.sampled_from(["read_only", "reversible", "compensable", "irreversible"])),
-            "on_stop": "wait", "can_compensate": draw(st.booleans()), "can_lookup": False,
-            "undo_hint": draw(st.sampled_from(["", "call the bank"])), "idempotency_key": f"k{n}",
-            "grant_id": draw(st.sampled_from([None, 1, 2, 3, 7])),
-            "state": draw(st.sampled_from([s.value for s in CallState])),
-            "reason": draw(st.sampled_from([None, "", "refused"])), "prepared": draw(_json_value),
-            "receipt": draw(_receipt), "planned_at": NOW - 50, "fence_at": draw(st.sampled_from([None, NOW - 40])),
-            "committed_at": NOW - 30 if committed else None, "commit_seq": seqs[n] if committed else None,
-            "ended_at": None, "updated_at": NOW - 20, "undo_attempts": draw(st.integers(0, 3)),
-            "undo_error": draw(st.sampled_from([None, "boom"])), "undo_by": None,
-            "can_reapply": draw(st.booleans()), "reapplies": draw(st.integers(0, 2)),
-            "reapply_error": draw(st.sampled_from([None, "nope"])), "worker": None, "lease_until": None,
-        }))
+        out.append(
+            record(
+                CallRecord,
+                {
+                    "session_id": "s",
+                    "call_id": f"c{n}",
+                    "n": n,
+                    "tool": draw(st.sampled_from(["mail", "cal"])),
+                    "summary": f"call {n}",
+                    "resource": "r",
+                    "args": draw(_json_value),
+                    "reversibility": draw(st.sampled_from(["read_only", "reversible", "compensable", "irreversible"])),
+                    "on_stop": "wait",
+                    "can_compensate": draw(st.booleans()),
+                    "can_lookup": False,
+                    "undo_hint": draw(st.sampled_from(["", "call the bank"])),
+                    "idempotency_key": f"k{n}",
+                    "grant_id": draw(st.sampled_from([None, 1, 2, 3, 7])),
+                    "state": draw(st.sampled_from([s.value for s in CallState])),
+                    "reason": draw(st.sampled_from([None, "", "refused"])),
+                    "prepared": draw(_json_value),
+                    "receipt": draw(_receipt),
+                    "planned_at": NOW - 50,
+                    "fence_at": draw(st.sampled_from([None, NOW - 40])),
+                    "committed_at": NOW - 30 if committed else None,
+                    "commit_seq": seqs[n] if committed else None,
+                    "ended_at": None,
+                    "updated_at": NOW - 20,
+                    "undo_attempts": draw(st.integers(0, 3)),
+                    "undo_error": draw(st.sampled_from([None, "boom"])),
+                    "undo_by": None,
+                    "can_reapply": draw(st.booleans()),
+                    "reapplies": draw(st.integers(0, 2)),
+                    "reapply_error": draw(st.sampled_from([None, "nope"])),
+                    "worker": None,
+                    "lease_until": None,
+                },
+            )
+        )
     return out
 
 
 def _session(status: str) -> SessionRecord:
-    return SessionRecord(session_id="s", task_name="t", goal="g", task_path=None, tools=[], started_at=NOW - 60,
-                         ended_at=None, status=status, stopped_by=None, stop_reason=None, pid=1, host="h",
-                         heartbeat_at=None, meta={})
+    return SessionRecord(
+        session_id="s",
+        task_name="t",
+        goal="g",
+        task_path=None,
+        tools=[],
+        started_at=NOW - 60,
+        ended_at=None,
+        status=status,
+        stopped_by=None,
+        stop_reason=None,
+        pid=1,
+        host="h",
+        heartbeat_at=None,
+        meta={},
+    )
 
 
 def _grants(ids: list[int]) -> list[GrantRecord]:
-    return [GrantRecord(grant_id=i, session_id="s", tools=[], scopes=[], issued_at=NOW - 60, expires_at=None,
-                        max_calls=None, calls_used=0, revoked_at=None, revoked_by=None, revoke_reason=None)
-            for i in ids]
+    return [
+        GrantRecord(
+            grant_id=i,
+            session_id="s",
+            tools=[],
+            scopes=[],
+            issued_at=NOW - 60,
+            expires_at=None,
+            max_calls=None,
+            calls_used=0,
+            revoked_at=None,
+            revoked_by=None,
+            revoke_reason=None,
+        )
+        for i in ids
+    ]
 
 
 def _as_stored(c: CallRecord) -> tuple[Any, ...]:
@@ -167,18 +251,44 @@ def _as_stored(c: CallRecord) -> tuple[Any, ...]:
     def text(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"))
 
-    return (c.call_id, c.n, c.tool, c.summary, c.resource, text(c.args), c.reversibility, c.state, c.reason,
-            text(c.prepared), None if c.receipt is None else text(c.receipt), c.planned_at, c.fence_at,
-            c.committed_at, c.ended_at, c.updated_at, c.grant_id, int(c.can_compensate), c.undo_hint,
-            c.undo_attempts, c.undo_error, c.reapply_error, int(c.can_reapply), c.reapplies, c.commit_seq)
+    return (
+        c.call_id,
+        c.n,
+        c.tool,
+        c.summary,
+        c.resource,
+        text(c.args),
+        c.reversibility,
+        c.state,
+        c.reason,
+        text(c.prepared),
+        None if c.receipt is None else text(c.receipt),
+        c.planned_at,
+        c.fence_at,
+        c.committed_at,
+        c.ended_at,
+        c.updated_at,
+        c.grant_id,
+        int(c.can_compensate),
+        c.undo_hint,
+        c.undo_attempts,
+        c.undo_error,
+        c.reapply_error,
+        int(c.can_reapply),
+        c.reapplies,
+        c.commit_seq,
+    )
 
 
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_SETTINGS
-@given(calls(), st.sampled_from(["running", "completed", "stopped", "crashed"]),
-       st.sampled_from([[], [1], [1, 2], [3, 7, 2]]))
+@given(
+    calls(),
+    st.sampled_from(["running", "completed", "stopped", "crashed"]),
+    st.sampled_from([[], [1], [1, 2], [3, 7, 2]]),
+)
 def test_build_equals_the_reference_over_random_rows(rows: list[CallRecord], status: str, grants: list[int]) -> None:
     session, granted = _session(status), _grants(grants)
     assert Report.build(session, rows, granted, NOW) == reference(session, rows, granted, NOW)
@@ -186,13 +296,15 @@ def test_build_equals_the_reference_over_random_rows(rows: list[CallRecord], sta
 
 @_SETTINGS
 @given(calls(), st.sampled_from(["running", "stopped"]), st.sampled_from([[1], [1, 2]]))
-def test_the_report_from_stored_rows_equals_the_reference(rows: list[CallRecord], status: str,
-                                                          grants: list[int]) -> None:
+def test_the_report_from_stored_rows_equals_the_reference(
+    rows: list[CallRecord], status: str, grants: list[int]
+) -> None:
     session, granted = _session(status), _grants(grants)
     fast = Report._build(session, [_as_stored(c) for c in rows], granted, NOW, raw_json=True)
     assert fast == reference(session, rows, granted, NOW)
-    assert [i.to_json() for i in fast.all_calls] == [i.to_json() for i in reference(session, rows, granted,
-                                                                                       NOW).all_calls]
+    assert [i.to_json() for i in fast.all_calls] == [
+        i.to_json() for i in reference(session, rows, granted, NOW).all_calls
+    ]
 
 
 def test_from_journal_equals_build_over_the_journals_calls(tmp_path: Any) -> None:
@@ -206,9 +318,19 @@ def test_from_journal_equals_build_over_the_journals_calls(tmp_path: Any) -> Non
             grant = (await journal.grants(sid))[0].grant_id
             for i in range(40):
                 call_id = await journal.plan_call(
-                    sid, tool="mail", summary=f"mail {i}", resource="r", args={"n": i}, reversibility="reversible",
-                    on_stop="wait", can_compensate=i % 3 > 0, can_lookup=False, undo_hint="",
-                    idempotency_key=f"k{i}", grant_id=grant)
+                    sid,
+                    tool="mail",
+                    summary=f"mail {i}",
+                    resource="r",
+                    args={"n": i},
+                    reversibility="reversible",
+                    on_stop="wait",
+                    can_compensate=i % 3 > 0,
+                    can_lookup=False,
+                    undo_hint="",
+                    idempotency_key=f"k{i}",
+                    grant_id=grant,
+                )
                 if i % 5 == 0:
                     continue  # planned
                 await journal.transition(sid, call_id, S.PREPARED, durable=False, prepared={"to": [i]})
@@ -218,10 +340,10 @@ def test_from_journal_equals_build_over_the_journals_calls(tmp_path: Any) -> Non
                 assert await journal.fence(sid, call_id, grant, "mail", "r") is None
                 if i % 5 == 2:
                     continue  # committing
-                await journal.transition(sid, call_id, S.COMMITTED, durable=False,
-                                         receipt={"id": i, "undo_deadline": NOW + 60 * (i % 2)})
-            built = Report.build(await journal.session(sid), await journal.calls(sid), await journal.grants(sid),
-                                 NOW)
+                await journal.transition(
+                    sid, call_id, S.COMMITTED, durable=False, receipt={"id": i, "undo_deadline": NOW + 60 * (i % 2)}
+                )
+            built = Report.build(await journal.session(sid), await journal.calls(sid), await journal.grants(sid), NOW)
             read = await Report.from_journal(journal, sid, NOW)
             assert read == built
             assert read.to_json() == built.to_json()

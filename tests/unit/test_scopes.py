@@ -13,32 +13,38 @@ from agentstop.grant import GrantSpec, GrantState, fence_verdict, scope_matches
 from ..cli.conftest import in_process
 
 
-@pytest.mark.parametrize(("resource", "pattern", "matches"), [
-    ("files:notes", "files:*", True),
-    ("files:notes/v1", "files:*", False),        # `*` does not cross `/`
-    ("files:notes/v1", "files:**", True),        # `**` does
-    ("files:a/b/c", "files:*/*/*", True),
-    ("mail:bob@example.com", "mail:*@example.com", True),
-    ("mail:bob@evil.com", "mail:*@example.com", False),
-    ("files:part-3", "files:part-?", True),
-    ("files:part/", "files:part?", False),       # neither does `?`
-    ("files:a", "files:[ab]", True),
-    ("files:c", "files:[!ab]", True),
-    ("files:a[", "files:a[", True),              # an unclosed bracket is a literal, as in fnmatch
-    ("anything/at/all", "**", True),
-    ("calendar:team", "calendar:team", True),
-])
+@pytest.mark.parametrize(
+    ("resource", "pattern", "matches"),
+    [
+        ("files:notes", "files:*", True),
+        ("files:notes/v1", "files:*", False),  # `*` does not cross `/`
+        ("files:notes/v1", "files:**", True),  # `**` does
+        ("files:a/b/c", "files:*/*/*", True),
+        ("mail:bob@example.com", "mail:*@example.com", True),
+        ("mail:bob@evil.com", "mail:*@example.com", False),
+        ("files:part-3", "files:part-?", True),
+        ("files:part/", "files:part?", False),  # neither does `?`
+        ("files:a", "files:[ab]", True),
+        ("files:c", "files:[!ab]", True),
+        ("files:a[", "files:a[", True),  # an unclosed bracket is a literal, as in fnmatch
+        ("anything/at/all", "**", True),
+        ("calendar:team", "calendar:team", True),
+    ],
+)
 def test_scope_patterns(resource: str, pattern: str, matches: bool) -> None:
     assert scope_matches(resource, pattern) is matches
 
 
-@pytest.mark.parametrize(("resource", "why"), [
-    ("note:../../ESCAPED", "'..' segment"),
-    ("files:a/../../etc/passwd", "'..' segment"),
-    ("files:a\\..\\b", "'..' segment"),
-    ("files:ok\x00/etc/passwd", "NUL byte"),
-    ("files:\x1b]0;pwned\x07", "control character"),
-])
+@pytest.mark.parametrize(
+    ("resource", "why"),
+    [
+        ("note:../../ESCAPED", "'..' segment"),
+        ("files:a/../../etc/passwd", "'..' segment"),
+        ("files:a\\..\\b", "'..' segment"),
+        ("files:ok\x00/etc/passwd", "NUL byte"),
+        ("files:\x1b]0;pwned\x07", "control character"),
+    ],
+)
 def test_a_hostile_resource_is_rejected_at_the_fence_whatever_the_scopes(resource: str, why: str) -> None:
     for scopes in (["**"], ["note:*", "files:*"], ["*"]):
         grant = GrantState(1, GrantSpec(scopes=scopes), 0.0, None, 0, None, None)
@@ -64,8 +70,9 @@ steps:
 
 
 @pytest.mark.parametrize("name", ['"../../ESCAPED"', '"sub/inner"', '"ok\\0/x"'])
-def test_a_task_whose_call_leaves_its_scope_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           name: str) -> None:
+def test_a_task_whose_call_leaves_its_scope_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     files = tmp_path / "a" / "b" / "files"
     files.mkdir(parents=True)
     monkeypatch.setenv("FIXTURE_FILES_DIR", str(files))

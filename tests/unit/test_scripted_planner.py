@@ -25,8 +25,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 pytestmark = pytest.mark.usefixtures("isolated_imports")
 
 
-
-
 class FakeAgent:
     """Records what the planner asks for; `results` says how each call ends."""
 
@@ -50,8 +48,9 @@ class FakeAgent:
             raise result
         return dict(result)
 
-    async def call_parallel(self, calls: Sequence[tuple[str, Any]],
-                            keys: Sequence[str | None] | None = None) -> list[dict[str, Any] | BaseException]:
+    async def call_parallel(
+        self, calls: Sequence[tuple[str, Any]], keys: Sequence[str | None] | None = None
+    ) -> list[dict[str, Any] | BaseException]:
         self.events.append(("parallel", list(calls)))
         self.keys.extend(keys or [None] * len(calls))
         await anyio.lowlevel.checkpoint()
@@ -95,15 +94,25 @@ def test_delay_between_words(rate: float, delay: float) -> None:
 @pytest.mark.anyio
 async def test_thought_then_call_then_next_step() -> None:
     agent = FakeAgent()
-    await ScriptedPlanner([
-        step("Send it now.", ("send", {"to": "a"})),
-        step("Just thinking."),
-        step("", ("book", {})),
-    ], tokens_per_second=0).run(agent)
+    await ScriptedPlanner(
+        [
+            step("Send it now.", ("send", {"to": "a"})),
+            step("Just thinking."),
+            step("", ("book", {})),
+        ],
+        tokens_per_second=0,
+    ).run(agent)
     assert agent.events == [
-        ("say", "Send "), ("say", "it "), ("say", "now."), ("end", None), ("call", ("send", {"to": "a"})),
-        ("say", "Just "), ("say", "thinking."), ("end", None),
-        ("end", None), ("call", ("book", {})),
+        ("say", "Send "),
+        ("say", "it "),
+        ("say", "now."),
+        ("end", None),
+        ("call", ("send", {"to": "a"})),
+        ("say", "Just "),
+        ("say", "thinking."),
+        ("end", None),
+        ("end", None),
+        ("call", ("book", {})),
     ]
 
 
@@ -117,23 +126,29 @@ async def test_words_are_paced_by_the_rate() -> None:
 
 @pytest.mark.anyio
 async def test_refused_and_failed_calls_are_said_and_the_plan_goes_on() -> None:
-    agent = FakeAgent({
-        "send": OutOfScope("c1", "send", "resource 'mail:x' is outside the grant"),
-        "pay": ToolFailed("c2", "pay", "commit", "OSError: down", "nothing landed"),
-    })
-    await ScriptedPlanner([step("", ("send", {})), step("", ("pay", {})), step("", ("book", {}))],
-                          tokens_per_second=0).run(agent)
+    agent = FakeAgent(
+        {
+            "send": OutOfScope("c1", "send", "resource 'mail:x' is outside the grant"),
+            "pay": ToolFailed("c2", "pay", "commit", "OSError: down", "nothing landed"),
+        }
+    )
+    await ScriptedPlanner(
+        [step("", ("send", {})), step("", ("pay", {})), step("", ("book", {}))], tokens_per_second=0
+    ).run(agent)
     said = [text for kind, text in agent.events if kind == "say"]
-    assert said == ["(call refused: resource 'mail:x' is outside the grant)",
-                    "(call failed: OSError: down; nothing landed)"]
+    assert said == [
+        "(call refused: resource 'mail:x' is outside the grant)",
+        "(call failed: OSError: down; nothing landed)",
+    ]
     assert agent.events[-1] == ("call", ("book", {}))
 
 
 @pytest.mark.anyio
 async def test_parallel_step_notes_each_refusal() -> None:
     agent = FakeAgent({"send": OutOfScope("c1", "send", "not in scope")})
-    await ScriptedPlanner([step("Both.", ("book", {}), ("send", {}), parallel=True), step("", ("after", {}))],
-                          tokens_per_second=0).run(agent)
+    await ScriptedPlanner(
+        [step("Both.", ("book", {}), ("send", {}), parallel=True), step("", ("after", {}))], tokens_per_second=0
+    ).run(agent)
     assert ("parallel", [("book", {}), ("send", {})]) in agent.events
     assert ("say", "(call refused: not in scope)") in agent.events
     assert agent.events[-1] == ("call", ("after", {}))
@@ -168,24 +183,26 @@ async def test_cancellation_stops_the_stream_at_once() -> None:
 
 
 def task_file(*steps: str, scopes: str = "['files:*']", rate: float = 0) -> TaskFile:
-    text = "\n".join([
-        "name: planner test",
-        f"agent: {{kind: scripted, tokens_per_second: {rate}}}",
-        "tools: [fixture_tools:WriteFile, fixture_tools:ListFiles]",
-        f"grant: {{tools: ['*'], scopes: {scopes}, ttl: 1m}}",
-        "steps:",
-        *steps,
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "name: planner test",
+                f"agent: {{kind: scripted, tokens_per_second: {rate}}}",
+                "tools: [fixture_tools:WriteFile, fixture_tools:ListFiles]",
+                f"grant: {{tools: ['*'], scopes: {scopes}, ttl: 1m}}",
+                "steps:",
+                *steps,
+            ]
+        )
+        + "\n"
+    )
     return parse_task(text, FIXTURES / "planner.yaml")
-
-
 
 
 async def run_task(task: TaskFile, journal: Journal, chunks: list[TranscriptChunk]) -> Supervisor:
     tools = task.load_tools()
     task.check_steps(tools)
-    sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name,
-                     grace=task.grace_seconds)
+    sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), task_name=task.name, grace=task.grace_seconds)
     sup.on_transcript(chunks.append)
     return sup
 

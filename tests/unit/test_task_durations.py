@@ -11,32 +11,58 @@ from hypothesis import strategies as st
 from agentstop.task import parse_duration
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    (0, 0.0),
-    (2, 2.0),
-    (2.5, 2.5),
-    ("3", 3.0),
-    ("0.25", 0.25),
-    ("500ms", 0.5),
-    ("2s", 2.0),
-    ("1.5s", 1.5),
-    (".5s", 0.5),
-    ("10m", 600.0),
-    ("1h", 3600.0),
-    ("1h30m", 5400.0),
-    ("1m30s", 90.0),
-    ("1h2m3s4ms", 3723.004),
-    (" 2s ", 2.0),
-    ("0s", 0.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (0, 0.0),
+        (2, 2.0),
+        (2.5, 2.5),
+        ("3", 3.0),
+        ("0.25", 0.25),
+        ("500ms", 0.5),
+        ("2s", 2.0),
+        ("1.5s", 1.5),
+        (".5s", 0.5),
+        ("10m", 600.0),
+        ("1h", 3600.0),
+        ("1h30m", 5400.0),
+        ("1m30s", 90.0),
+        ("1h2m3s4ms", 3723.004),
+        (" 2s ", 2.0),
+        ("0s", 0.0),
+    ],
+)
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("bad", [
-    -1, -0.5, "-5s", "", " ", "s", "abc", "\u0663s", "5 s", "5sec", "1e3", "10s5m", "1m1m", "1h 30m",
-    True, None, [], {}, math.inf, math.nan, "inf", 10**400,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        -1,
+        -0.5,
+        "-5s",
+        "",
+        " ",
+        "s",
+        "abc",
+        "\u0663s",
+        "5 s",
+        "5sec",
+        "1e3",
+        "10s5m",
+        "1m1m",
+        "1h 30m",
+        True,
+        None,
+        [],
+        {},
+        math.inf,
+        math.nan,
+        "inf",
+        10**400,
+    ],
+)
 def test_bad_durations_say_what_is_expected(bad: object) -> None:
     with pytest.raises(ValueError, match=r"expected a duration like 30s, 10m or 1h, or a number of seconds \(got "):
         parse_duration(bad)

@@ -19,8 +19,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 pytestmark = pytest.mark.usefixtures("isolated_imports")
 
 
-
-
 def fails(tmp_path: Path, *lines: str) -> TaskFileError:
     """load_task on a file made of these lines; returns the error it must raise."""
     p = tmp_path / "task.yaml"
@@ -44,12 +42,12 @@ def check_fails(*lines: str) -> TaskFileError:
 
 
 HEAD = (
-    "name: Write files",                       # 1
-    "tools:",                                  # 2
-    "  - fixture_tools:WriteFile",             # 3
-    "  - fixture_tools:ListFiles",             # 4
-    "grant: {tools: ['*'], ttl: 10m}",         # 5
-    "steps:",                                  # 6
+    "name: Write files",  # 1
+    "tools:",  # 2
+    "  - fixture_tools:WriteFile",  # 3
+    "  - fixture_tools:ListFiles",  # 4
+    "grant: {tools: ['*'], ttl: 10m}",  # 5
+    "steps:",  # 6
 )
 
 # -- the file and its YAML -------------------------------------------------------
@@ -77,10 +75,12 @@ def test_non_utf8_bytes_give_their_line(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_gives_the_line_of_the_mark(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "name: x",                 # 1
-                "grant: {tools: [a]",      # 2 (unclosed)
-                "steps: []")               # 3: where the parser notices
+    err = fails(
+        tmp_path,
+        "name: x",  # 1
+        "grant: {tools: [a]",  # 2 (unclosed)
+        "steps: []",
+    )  # 3: where the parser notices
     assert err.line == 3
     assert err.field is None
     assert err.problem.startswith("YAML syntax error:")
@@ -128,10 +128,12 @@ def test_duplicate_key_points_at_the_repeat(tmp_path: Path) -> None:
 
 
 def test_missing_name_and_steps(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "goal: nothing",                       # 1
-                "tools: [fixture_tools:WriteFile]",    # 2
-                "grant: {tools: ['*']}")               # 3
+    err = fails(
+        tmp_path,
+        "goal: nothing",  # 1
+        "tools: [fixture_tools:WriteFile]",  # 2
+        "grant: {tools: ['*']}",
+    )  # 3
     assert (err.line, err.field) == (1, "name")
     assert err.problem.startswith("required field missing; add it")
     assert err.problem.endswith("(and 1 more)")
@@ -144,13 +146,15 @@ def test_missing_steps_alone(tmp_path: Path) -> None:
 
 
 def test_unknown_field_suggests_the_close_one(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "name: x",                             # 1
-                "tools: [fixture_tools:WriteFile]",    # 2
-                "grant:",                              # 3
-                "  tols: [write_file]",                # 4
-                "steps:",                              # 5
-                "  - thought: hi")                     # 6
+    err = fails(
+        tmp_path,
+        "name: x",  # 1
+        "tools: [fixture_tools:WriteFile]",  # 2
+        "grant:",  # 3
+        "  tols: [write_file]",  # 4
+        "steps:",  # 5
+        "  - thought: hi",
+    )  # 6
     assert (err.line, err.field) == (4, "grant.tols")
     assert "unknown field 'tols' (did you mean 'tools'?)" in err.problem
     # The missing `tools` is the same typo: it is not reported on top of it.
@@ -164,10 +168,14 @@ def test_unknown_top_level_field(tmp_path: Path) -> None:
 
 
 def test_unknown_agent_field_has_no_union_tag_in_its_path(tmp_path: Path) -> None:
-    err = fails(tmp_path, *HEAD, "  - thought: hi",
-                "agent:",                   # 8
-                "  kind: scripted",         # 9
-                "  tokens_per_sec: 10")     # 10
+    err = fails(
+        tmp_path,
+        *HEAD,
+        "  - thought: hi",
+        "agent:",  # 8
+        "  kind: scripted",  # 9
+        "  tokens_per_sec: 10",
+    )  # 10
     assert (err.line, err.field) == (10, "agent.tokens_per_sec")
     assert "did you mean 'tokens_per_second'?" in err.problem
 
@@ -184,16 +192,19 @@ def test_agent_without_kind(tmp_path: Path) -> None:
 
 
 def test_negative_ttl(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "name: x",                             # 1
-                "tools: [fixture_tools:WriteFile]",    # 2
-                "grant:",                              # 3
-                "  tools: [write_file]",               # 4
-                "  ttl: -5s",                          # 5
-                "steps: [{thought: hi}]")              # 6
+    err = fails(
+        tmp_path,
+        "name: x",  # 1
+        "tools: [fixture_tools:WriteFile]",  # 2
+        "grant:",  # 3
+        "  tools: [write_file]",  # 4
+        "  ttl: -5s",  # 5
+        "steps: [{thought: hi}]",
+    )  # 6
     assert (err.line, err.field) == (5, "grant.ttl")
     assert str(err).endswith(
-        ":5: field 'grant.ttl': expected a duration like 30s, 10m or 1h, or a number of seconds (got '-5s')")
+        ":5: field 'grant.ttl': expected a duration like 30s, 10m or 1h, or a number of seconds (got '-5s')"
+    )
 
 
 @pytest.mark.parametrize("ttl", ["ten minutes", "10 m", "5x", "1e3", "30s1m", "[10m]"])
@@ -215,15 +226,17 @@ def test_malformed_grace(tmp_path: Path) -> None:
 
 
 def test_unbalanced_scope_pattern(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "name: x",                 # 1
-                "tools: [m:C]",            # 2
-                "grant:",                  # 3
-                "  tools: [a]",            # 4
-                "  scopes:",               # 5
-                "    - 'mail:*'",          # 6
-                "    - '[abc'",            # 7
-                "steps: [{thought: t}]")   # 8
+    err = fails(
+        tmp_path,
+        "name: x",  # 1
+        "tools: [m:C]",  # 2
+        "grant:",  # 3
+        "  tools: [a]",  # 4
+        "  scopes:",  # 5
+        "    - 'mail:*'",  # 6
+        "    - '[abc'",  # 7
+        "steps: [{thought: t}]",
+    )  # 8
     assert (err.line, err.field) == (7, "grant.scopes[1]")
     assert "no closing ']'" in err.problem
 
@@ -234,24 +247,29 @@ def test_empty_tool_pattern(tmp_path: Path) -> None:
 
 
 def test_import_path_without_colon(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "name: x",                             # 1
-                "tools:",                              # 2
-                "  - fixture_tools:WriteFile",         # 3
-                "  - fixture_tools.ListFiles",         # 4
-                "grant: {tools: ['*']}",               # 5
-                "steps: [{thought: t}]")               # 6
+    err = fails(
+        tmp_path,
+        "name: x",  # 1
+        "tools:",  # 2
+        "  - fixture_tools:WriteFile",  # 3
+        "  - fixture_tools.ListFiles",  # 4
+        "grant: {tools: ['*']}",  # 5
+        "steps: [{thought: t}]",
+    )  # 6
     assert (err.line, err.field) == (4, "tools[1]")
     assert "package.module:ClassName" in err.problem
     assert "colon" in err.problem
 
 
 def test_step_with_tool_and_parallel(tmp_path: Path) -> None:
-    err = fails(tmp_path, *HEAD,
-                "  - thought: both",                   # 7
-                "    tool: write_file",                # 8
-                "    parallel:",                       # 9
-                "      - {tool: list_files}")          # 10
+    err = fails(
+        tmp_path,
+        *HEAD,
+        "  - thought: both",  # 7
+        "    tool: write_file",  # 8
+        "    parallel:",  # 9
+        "      - {tool: list_files}",
+    )  # 10
     assert (err.line, err.field) == (9, "steps[0].parallel")
     assert "either `tool` or `parallel`" in err.problem
 
@@ -280,12 +298,14 @@ def test_bad_approve(tmp_path: Path) -> None:
 
 
 def test_several_errors_report_the_first_by_line(tmp_path: Path) -> None:
-    err = fails(tmp_path,
-                "name: x",                                     # 1
-                "tools: [m:C]",                                # 2
-                "steps: [{thought: t}]",                       # 3
-                "grant: {tools: [a], ttl: nope, max_calls: -1}",  # 4
-                "agent: {kind: scripted, tokens_per_second: fast}")  # 5
+    err = fails(
+        tmp_path,
+        "name: x",  # 1
+        "tools: [m:C]",  # 2
+        "steps: [{thought: t}]",  # 3
+        "grant: {tools: [a], ttl: nope, max_calls: -1}",  # 4
+        "agent: {kind: scripted, tokens_per_second: fast}",
+    )  # 5
     assert (err.line, err.field) == (4, "grant.ttl")
     assert err.problem.endswith("(and 2 more)")
 
@@ -294,12 +314,14 @@ def test_several_errors_report_the_first_by_line(tmp_path: Path) -> None:
 
 
 def test_module_not_importable() -> None:
-    task = with_tools("name: x",                          # 1
-                      "tools:",                           # 2
-                      "  - fixture_tools:WriteFile",      # 3
-                      "  - no_such_module_q7:Tool",       # 4
-                      "grant: {tools: ['*']}",            # 5
-                      "steps: [{thought: t}]")            # 6
+    task = with_tools(
+        "name: x",  # 1
+        "tools:",  # 2
+        "  - fixture_tools:WriteFile",  # 3
+        "  - no_such_module_q7:Tool",  # 4
+        "grant: {tools: ['*']}",  # 5
+        "steps: [{thought: t}]",
+    )  # 6
     with pytest.raises(TaskFileError) as info:
         task.load_tools()
     err = info.value
@@ -308,17 +330,26 @@ def test_module_not_importable() -> None:
     assert "next to the task file" in err.problem
 
 
-@pytest.mark.parametrize(("entry", "expected"), [
-    ("fixture_tools:WriteFiles", "has no attribute 'WriteFiles' (did you mean 'WriteFile'?)"),
-    ("fixture_tools:NotATool", "not a subclass of agentstop.Tool"),
-    ("fixture_tools:not_a_class", "is a function, not a subclass of agentstop.Tool"),
-    ("fixture_tools:NeedsConfig", "built with no arguments"),
-    ("fixture_tools:Broken", "raised RuntimeError: no credentials configured"),
-    ("fixture_tools:WriteFile", "two tools are named 'write_file'"),
-])
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("fixture_tools:WriteFiles", "has no attribute 'WriteFiles' (did you mean 'WriteFile'?)"),
+        ("fixture_tools:NotATool", "not a subclass of agentstop.Tool"),
+        ("fixture_tools:not_a_class", "is a function, not a subclass of agentstop.Tool"),
+        ("fixture_tools:NeedsConfig", "built with no arguments"),
+        ("fixture_tools:Broken", "raised RuntimeError: no credentials configured"),
+        ("fixture_tools:WriteFile", "two tools are named 'write_file'"),
+    ],
+)
 def test_unknown_tool_path(entry: str, expected: str) -> None:
-    task = with_tools("name: x", "tools:", "  - fixture_tools:WriteFile", f"  - {entry}",
-                      "grant: {tools: ['*']}", "steps: [{thought: t}]")
+    task = with_tools(
+        "name: x",
+        "tools:",
+        "  - fixture_tools:WriteFile",
+        f"  - {entry}",
+        "grant: {tools: ['*']}",
+        "steps: [{thought: t}]",
+    )
     with pytest.raises(TaskFileError) as info:
         task.load_tools()
     assert (info.value.line, info.value.field) == (4, "tools[1]")
@@ -326,21 +357,25 @@ def test_unknown_tool_path(entry: str, expected: str) -> None:
 
 
 def test_unknown_step_tool_lists_the_known_ones() -> None:
-    err = check_fails(*HEAD,
-                      "  - thought: hi",          # 7
-                      "    tool: write_fil")      # 8
+    err = check_fails(
+        *HEAD,
+        "  - thought: hi",  # 7
+        "    tool: write_fil",
+    )  # 8
     assert (err.line, err.field) == (8, "steps[0].tool")
     assert "no tool named 'write_fil' (did you mean 'write_file'?)" in err.problem
     assert "loaded tools: write_file, list_files" in err.problem
 
 
 def test_wrong_arg_type_points_at_the_arg() -> None:
-    err = check_fails(*HEAD,
-                      "  - thought: hi",          # 7
-                      "    tool: write_file",     # 8
-                      "    args:",                # 9
-                      "      name: notes",        # 10
-                      "      delay: soon")        # 11
+    err = check_fails(
+        *HEAD,
+        "  - thought: hi",  # 7
+        "    tool: write_file",  # 8
+        "    args:",  # 9
+        "      name: notes",  # 10
+        "      delay: soon",
+    )  # 11
     assert (err.line, err.field) == (11, "steps[0].args.delay")
     assert "expected a number (got 'soon')" in err.problem
 
@@ -358,22 +393,26 @@ def test_unknown_arg_suggests_the_close_one() -> None:
 
 
 def test_parallel_call_args_are_checked() -> None:
-    err = check_fails(*HEAD,
-                      "  - parallel:",                        # 7
-                      "      - {tool: list_files}",           # 8
-                      "      - tool: write_file",             # 9
-                      "        args: {name: 5}")              # 10
+    err = check_fails(
+        *HEAD,
+        "  - parallel:",  # 7
+        "      - {tool: list_files}",  # 8
+        "      - tool: write_file",  # 9
+        "        args: {name: 5}",
+    )  # 10
     assert (err.line, err.field) == (10, "steps[0].parallel[1].args.name")
 
 
 def test_grant_pattern_that_matches_no_tool() -> None:
-    err = check_fails("name: x",                                        # 1
-                      "tools: [fixture_tools:WriteFile]",               # 2
-                      "grant:",                                         # 3
-                      "  tools:",                                       # 4
-                      "    - write_file",                               # 5
-                      "    - send_*",                                   # 6
-                      "steps: [{thought: t}]")                          # 7
+    err = check_fails(
+        "name: x",  # 1
+        "tools: [fixture_tools:WriteFile]",  # 2
+        "grant:",  # 3
+        "  tools:",  # 4
+        "    - write_file",  # 5
+        "    - send_*",  # 6
+        "steps: [{thought: t}]",
+    )  # 7
     assert (err.line, err.field) == (6, "grant.tools[1]")
     assert "pattern 'send_*' matches no tool" in err.problem
 
@@ -384,9 +423,11 @@ def test_approve_names_must_be_tools() -> None:
 
 
 def test_check_steps_reports_the_first_problem_by_line() -> None:
-    err = check_fails(*HEAD,
-                      "  - tool: nope",                         # 7
-                      "  - tool: write_file",                   # 8
-                      "    args: {name: [1]}")                  # 9
+    err = check_fails(
+        *HEAD,
+        "  - tool: nope",  # 7
+        "  - tool: write_file",  # 8
+        "    args: {name: [1]}",
+    )  # 9
     assert (err.line, err.field) == (7, "steps[0].tool")
     assert err.problem.endswith("(and 1 more)")

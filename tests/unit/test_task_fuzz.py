@@ -15,10 +15,34 @@ from agentstop.task import load_task
 
 VALID = (Path(__file__).parents[1] / "fixtures" / "tasks" / "valid.yaml").read_text()
 
-FIELDS = ["name", "goal", "journal", "agent", "kind", "scripted", "tokens_per_second", "tools", "grant", "scopes",
-          "ttl", "max_calls", "stop", "grace", "approve", "steps", "thought", "tool", "args", "parallel"]
+FIELDS = [
+    "name",
+    "goal",
+    "journal",
+    "agent",
+    "kind",
+    "scripted",
+    "tokens_per_second",
+    "tools",
+    "grant",
+    "scopes",
+    "ttl",
+    "max_calls",
+    "stop",
+    "grace",
+    "approve",
+    "steps",
+    "thought",
+    "tool",
+    "args",
+    "parallel",
+]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
     st.sampled_from(["10m", "-5s", "[abc", "m:C", "fixture_tools:WriteFile", "*", "irreversible", "scripted"]),
 )
 keys = st.one_of(st.sampled_from(FIELDS), st.text(max_size=8))
@@ -64,4 +88,4 @@ def test_random_yaml(task_path: Path, doc: Any) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(VALID)), st.integers(0, 8), st.text(max_size=4))
 def test_mutated_valid_file(task_path: Path, at: int, cut: int, insert: str) -> None:
-    _only_task_file_errors(task_path, VALID[:at] + insert + VALID[at + cut:])
+    _only_task_file_errors(task_path, VALID[:at] + insert + VALID[at + cut :])

@@ -18,8 +18,6 @@ VALID = FIXTURES / "valid.yaml"
 pytestmark = pytest.mark.usefixtures("isolated_imports")
 
 
-
-
 @pytest.fixture
 def task() -> TaskFile:
     return load_task(VALID)
@@ -35,8 +33,7 @@ def test_valid_file_loads(task: TaskFile) -> None:
 
 
 def test_grant_spec(task: TaskFile) -> None:
-    assert task.grant_spec() == GrantSpec(tools=["write_*", "list_files"], scopes=["files:*"], ttl=600.0,
-                                          max_calls=20)
+    assert task.grant_spec() == GrantSpec(tools=["write_*", "list_files"], scopes=["files:*"], ttl=600.0, max_calls=20)
 
 
 def test_grant_defaults(tmp_path: Path) -> None:
@@ -49,8 +46,9 @@ def test_grant_defaults(tmp_path: Path) -> None:
     assert task.planner().tokens_per_second == 40.0
 
 
-def test_journal_path_is_relative_to_the_task_file(task: TaskFile, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_journal_path_is_relative_to_the_task_file(
+    task: TaskFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # the current directory does not matter
     assert task.journal_path(Path("/default.db")) == FIXTURES.absolute() / "journals" / "release.db"
 
@@ -62,8 +60,9 @@ def test_journal_path_default_and_absolute(tmp_path: Path) -> None:
     assert absolute.journal_path(Path("/d.db")) == tmp_path / "j.db"
 
 
-def test_tools_import_from_next_to_the_task_file(task: TaskFile, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tools_import_from_next_to_the_task_file(
+    task: TaskFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # not found through the current directory
     before = list(sys.path)
     registry = task.load_tools()
@@ -78,16 +77,19 @@ def test_tools_import_from_the_current_directory(tmp_path: Path, monkeypatch: py
     (tmp_path / "here_tools.py").write_text((FIXTURES / "fixture_tools.py").read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.delitem(sys.modules, "here_tools", raising=False)
-    task = parse_task("name: x\ntools: [here_tools:WriteFile]\ngrant: {tools: ['*']}\nsteps: [{thought: t}]\n",
-                      FIXTURES.parent / "t.yaml")
+    task = parse_task(
+        "name: x\ntools: [here_tools:WriteFile]\ngrant: {tools: ['*']}\nsteps: [{thought: t}]\n",
+        FIXTURES.parent / "t.yaml",
+    )
     assert task.load_tools().names() == ["write_file"]
     sys.modules.pop("here_tools", None)
 
 
 def test_sys_path_is_restored_when_import_fails() -> None:
     before = list(sys.path)
-    task = parse_task("name: x\ntools: [fixture_tools:Broken]\ngrant: {tools: ['*']}\nsteps: [{thought: t}]\n",
-                      FIXTURES / "t.yaml")
+    task = parse_task(
+        "name: x\ntools: [fixture_tools:Broken]\ngrant: {tools: ['*']}\nsteps: [{thought: t}]\n", FIXTURES / "t.yaml"
+    )
     with pytest.raises(TaskFileError):
         task.load_tools()
     assert sys.path == before
@@ -97,9 +99,11 @@ def test_steps_become_plain_scripted_steps(task: TaskFile) -> None:
     steps = task.scripted_steps()
     assert steps == (
         ScriptedStep("First I will write the notes.", (("write_file", {"name": "notes", "text": "v1.0: faster"}),)),
-        ScriptedStep("Now the summary and the changelog, together.",
-                     (("write_file", {"name": "summary", "text": "short"}), ("write_file", {"name": "changelog"})),
-                     parallel=True),
+        ScriptedStep(
+            "Now the summary and the changelog, together.",
+            (("write_file", {"name": "summary", "text": "short"}), ("write_file", {"name": "changelog"})),
+            parallel=True,
+        ),
         ScriptedStep("Let me look at what I wrote.", (("list_files", {}),)),
         ScriptedStep("Done."),
     )
@@ -118,5 +122,6 @@ def test_error_str_names_file_line_and_field(tmp_path: Path) -> None:
     rel = os.path.relpath(p)
     with pytest.raises(TaskFileError) as info:
         load_task(rel)
-    assert str(info.value) == (f"{rel}:3: field 'grant.ttl': expected a duration like 30s, 10m or 1h, "
-                               "or a number of seconds (got '-5s')")
+    assert str(info.value) == (
+        f"{rel}:3: field 'grant.ttl': expected a duration like 30s, 10m or 1h, or a number of seconds (got '-5s')"
+    )

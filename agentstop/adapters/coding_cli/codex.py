@@ -99,15 +99,23 @@ async def list_hooks(codex: str, home: Path, cwd: Path, env: dict[str, str] | No
         AgentstopError: the app-server could not be started or did not answer (nothing was trusted).
     """
     environment = {**(env if env is not None else os.environ), "CODEX_HOME": str(home)}
-    messages = [{"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "agentstop", "version": "1"}}},
-                {"method": "initialized"},
-                {"id": 2, "method": "hooks/list", "params": {"cwds": [str(cwd)]}}]
+    messages = [
+        {"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "agentstop", "version": "1"}}},
+        {"method": "initialized"},
+        {"id": 2, "method": "hooks/list", "params": {"cwds": [str(cwd)]}},
+    ]
     try:
-        process = await anyio.open_process([codex, "app-server"], env=environment, cwd=str(cwd),
-                                           stderr=None if os.environ.get("AGENTSTOP_DEBUG") else -3)
+        process = await anyio.open_process(
+            [codex, "app-server"],
+            env=environment,
+            cwd=str(cwd),
+            stderr=None if os.environ.get("AGENTSTOP_DEBUG") else -3,
+        )
     except OSError as exc:
-        raise AgentstopError(f"cannot start `{codex} app-server` to ask which hooks Codex trusts: {exc}; "
-                             "agentstop does not run Codex with hooks it cannot see trusted") from exc
+        raise AgentstopError(
+            f"cannot start `{codex} app-server` to ask which hooks Codex trusts: {exc}; "
+            "agentstop does not run Codex with hooks it cannot see trusted"
+        ) from exc
     answer: dict[str, Any] | None = None
     try:
         assert process.stdin is not None and process.stdout is not None
@@ -136,8 +144,10 @@ async def list_hooks(codex: str, home: Path, cwd: Path, env: dict[str, str] | No
             await process.aclose()
     if answer is None or "result" not in answer:
         why = answer.get("error") if answer else f"no answer within {LIST_TIMEOUT:.0f} s"
-        raise AgentstopError(f"Codex's app-server did not list its hooks ({why}); agentstop does not run Codex "
-                             "with hooks it cannot see trusted")
+        raise AgentstopError(
+            f"Codex's app-server did not list its hooks ({why}); agentstop does not run Codex "
+            "with hooks it cannot see trusted"
+        )
     found: list[dict[str, Any]] = []
     for entry in answer["result"].get("data", []):
         found += [h for h in entry.get("hooks", []) if isinstance(h, dict)]
@@ -149,8 +159,9 @@ def _trusted_in(config: dict[str, Any]) -> dict[str, str]:
     return {k: str(v.get("trusted_hash")) for k, v in state.items() if isinstance(v, dict)}
 
 
-async def prepare_home(codex: str, run_home: Path, ours: dict[str, Any], project: Path,
-                       env: dict[str, str], theirs: Path | None = None) -> list[str]:
+async def prepare_home(
+    codex: str, run_home: Path, ours: dict[str, Any], project: Path, env: dict[str, str], theirs: Path | None = None
+) -> list[str]:
     """Fill `run_home` as the run's `CODEX_HOME` (see the module docstring); returns the keys of the hooks trusted.
 
     Args:
@@ -168,11 +179,18 @@ async def prepare_home(codex: str, run_home: Path, ours: dict[str, Any], project
     listed = await list_hooks(codex, run_home, project, env)
     mine = [h for h in listed if h.get("command") in ours_commands and h.get("sourcePath") == str(hooks_file)]
     # A hook of the user's keeps the trust they gave it at its own path (the run's copy has another key).
-    kept = [h for h in listed if h not in mine and str(h.get("sourcePath", "")).startswith(f"{run_home}{os.sep}")
-            and their_trust.get(str(h["key"]).replace(str(run_home), str(theirs), 1)) == h.get("currentHash")]
+    kept = [
+        h
+        for h in listed
+        if h not in mine
+        and str(h.get("sourcePath", "")).startswith(f"{run_home}{os.sep}")
+        and their_trust.get(str(h["key"]).replace(str(run_home), str(theirs), 1)) == h.get("currentHash")
+    ]
     if len(mine) != sum(len(g.get("hooks", [])) for e in ours["hooks"].values() for g in e):
-        raise AgentstopError(f"Codex did not list agentstop's hooks from {hooks_file} (it listed "
-                             f"{len(listed)} hook(s)); agentstop does not run Codex unfenced")
+        raise AgentstopError(
+            f"Codex did not list agentstop's hooks from {hooks_file} (it listed "
+            f"{len(listed)} hook(s)); agentstop does not run Codex unfenced"
+        )
     separator = "" if not config_text or config_text.endswith("\n") else "\n"
     await anyio.Path(config).write_text(config_text + separator + trust_block(mine + kept), encoding="utf-8")
     return [str(h["key"]) for h in mine]
@@ -193,20 +211,23 @@ def _layout(run_home: Path, theirs: Path, ours: dict[str, Any]) -> tuple[str, di
             try:
                 loaded = json.loads((theirs / "hooks.json").read_text(encoding="utf-8"))
             except ValueError as exc:
-                raise AgentstopError(f"{theirs / 'hooks.json'} is not valid JSON ({exc}); fix it, or Codex "
-                                     "would not run your hooks either") from exc
+                raise AgentstopError(
+                    f"{theirs / 'hooks.json'} is not valid JSON ({exc}); fix it, or Codex "
+                    "would not run your hooks either"
+                ) from exc
             user_hooks = loaded if isinstance(loaded, dict) else {}
     try:
         their_trust = _trusted_in(tomllib.loads(config_text))
     except tomllib.TOMLDecodeError as exc:
-        raise AgentstopError(f"{theirs / 'config.toml'} is not valid TOML ({exc}); fix it, or Codex would "
-                             "refuse it too") from exc
+        raise AgentstopError(
+            f"{theirs / 'config.toml'} is not valid TOML ({exc}); fix it, or Codex would refuse it too"
+        ) from exc
     (run_home / "hooks.json").write_text(json.dumps(merge_hooks(user_hooks, ours), indent=2), encoding="utf-8")
     (run_home / "config.toml").write_text(config_text, encoding="utf-8")
     return config_text, their_trust
 
 
 def _commands(hooks: dict[str, Any]) -> set[str]:
-    return {h.get("command") for entries in hooks.get("hooks", {}).values() for g in entries
-            for h in g.get("hooks", [])}
-
+    return {
+        h.get("command") for entries in hooks.get("hooks", {}).values() for g in entries for h in g.get("hooks", [])
+    }

@@ -36,7 +36,7 @@ def cli_pid(start: int | None = None) -> int:
                 stat = f.read()
         except OSError:
             return pid
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
         parent = int(stat.rsplit(")", 1)[1].split()[1])
         if name not in _SHELLS or parent <= 1:
             return pid
@@ -47,8 +47,13 @@ def cli_pid(start: int | None = None) -> int:
 def add_paths(argv: list[str]) -> None:
     """Put the installer's `--sys-path` entries first on sys.path (before anything but the stdlib is imported)."""
     for i, arg in enumerate(argv):
-        value = argv[i + 1] if arg == "--sys-path" and i + 1 < len(argv) else \
-            arg.split("=", 1)[1] if arg.startswith("--sys-path=") else None
+        value = (
+            argv[i + 1]
+            if arg == "--sys-path" and i + 1 < len(argv)
+            else arg.split("=", 1)[1]
+            if arg.startswith("--sys-path=")
+            else None
+        )
         if value is not None:
             for entry in reversed([p for p in value.split(os.pathsep) if p]):
                 if entry not in sys.path:
@@ -77,8 +82,9 @@ def main(argv: list[str]) -> int:
             raise ValueError("the hook's input is not a JSON object")
         answer = anyio.run(_answer, payload, args.journal, args.task, args.cli)
     except Exception as exc:  # fail closed: the CLI blocks the tool on exit 2
-        sys.stderr.write(f"agentstop hook: the fence could not answer ({type(exc).__name__}: {exc}); "
-                         "the tool was blocked\n")
+        sys.stderr.write(
+            f"agentstop hook: the fence could not answer ({type(exc).__name__}: {exc}); the tool was blocked\n"
+        )
         return BLOCKED
     sys.stdout.write(json.dumps(answer))
     return 0
@@ -132,19 +138,31 @@ async def _answer(payload: dict[str, Any], journal_at: str, task: str | None, ki
         answer = await answer_hook(gate, payload, policy.asks, deny_only=kind == "codex")
         revoked = [g for g in await journal.grants(session_id) if g.revoked_at is not None]
         if event == "PreToolUse" and revoked and (await journal.session(session_id)).status == SessionStatus.RUNNING:
-            await journal.end_session(session_id, SessionStatus.STOPPED, stopped_by=revoked[-1].revoked_by,
-                                      stop_reason="the grant was revoked; the CLI's next tool call was refused")
+            await journal.end_session(
+                session_id,
+                SessionStatus.STOPPED,
+                stopped_by=revoked[-1].revoked_by,
+                stop_reason="the grant was revoked; the CLI's next tool call was refused",
+            )
         return answer
 
 
-async def _create(j: Any, session_id: str, kind: str, payload: dict[str, Any], grant: Any,
-                  tools: list[str]) -> None:
+async def _create(j: Any, session_id: str, kind: str, payload: dict[str, Any], grant: Any, tools: list[str]) -> None:
     """Record the CLI's session and its grant (a concurrent hook of the same session may win the race)."""
     name = "Claude Code" if kind == "claude-code" else "Codex"
     try:
-        await j.create_session(session_id, task_name=f"{name} (hooks installed)", tools=tools, pid=cli_pid(),
-                               meta={"coding_cli": kind, "project": payload.get("cwd"),
-                                     "cli_session_id": payload.get("session_id"), "installed_hooks": True})
+        await j.create_session(
+            session_id,
+            task_name=f"{name} (hooks installed)",
+            tools=tools,
+            pid=cli_pid(),
+            meta={
+                "coding_cli": kind,
+                "project": payload.get("cwd"),
+                "cli_session_id": payload.get("session_id"),
+                "installed_hooks": True,
+            },
+        )
     except Exception:
         if session_id in {s.session_id for s in await j.sessions()}:
             return  # another hook process of this session created it; it issues the grant

@@ -24,8 +24,12 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("agentstop hook: no endpoint URL given; the tool was blocked\n")
         return BLOCKED
     body = sys.stdin.buffer.read()
-    request = urllib.request.Request(argv[1], data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-Agentstop-Secret": os.environ.get("AGENTSTOP_HOOK_SECRET", "")})
+    request = urllib.request.Request(
+        argv[1],
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Agentstop-Secret": os.environ.get("AGENTSTOP_HOOK_SECRET", "")},
+    )
     try:
         with urllib.request.urlopen(request, timeout=float(os.environ.get("AGENTSTOP_HOOK_TIMEOUT", "60"))) as reply:
             answer = reply.read()

@@ -75,8 +75,14 @@ def _ours(kind: str, command: str) -> dict[str, Any]:
 
 def _is_ours(group: Any) -> bool:
     hooks = group.get("hooks") if isinstance(group, dict) else None
-    return isinstance(hooks, list) and bool(hooks) and all(isinstance(h, dict) and h.get("statusMessage") == MARK
-                               and str(DIRECT.name) in str(h.get("command", "")) for h in hooks)
+    return (
+        isinstance(hooks, list)
+        and bool(hooks)
+        and all(
+            isinstance(h, dict) and h.get("statusMessage") == MARK and str(DIRECT.name) in str(h.get("command", ""))
+            for h in hooks
+        )
+    )
 
 
 def _indent(text: str) -> int | str | None:
@@ -119,8 +125,7 @@ def _read(path: Path) -> tuple[str, dict[str, Any]]:
     try:
         data = json.loads(text) if text.strip() else {}
     except ValueError as exc:
-        raise AgentstopError(f"{path} is not valid JSON ({exc}); fix it first (the CLI cannot read it either)") \
-            from exc
+        raise AgentstopError(f"{path} is not valid JSON ({exc}); fix it first (the CLI cannot read it either)") from exc
     if not isinstance(data, dict):
         raise AgentstopError(f"{path} is not a JSON object; fix it first")
     return text, data
@@ -152,8 +157,10 @@ async def trust(codex: str, hooks_file: Path, project: Path | None) -> Path:
     listed = await list_hooks(codex, home, project or Path.cwd())
     mine = [h for h in listed if h.get("sourcePath") == str(hooks_file) and DIRECT.name in str(h.get("command"))]
     if not mine:
-        raise AgentstopError(f"Codex does not list agentstop's hooks from {hooks_file} (a project's hooks load "
-                             "only in a project Codex trusts: trust it in Codex first); nothing was trusted")
+        raise AgentstopError(
+            f"Codex does not list agentstop's hooks from {hooks_file} (a project's hooks load "
+            "only in a project Codex trusts: trust it in Codex first); nothing was trusted"
+        )
     config = home / "config.toml"
     text = await anyio.Path(config).read_text(encoding="utf-8") if config.exists() else ""
     text = _strip_block(text)
@@ -168,7 +175,7 @@ def _strip_block(text: str) -> str:
     end = text.find(TRUST_END)
     if start < 0 or end < 0:
         return text
-    return text[:start] + text[end + len(TRUST_END) + 1:]
+    return text[:start] + text[end + len(TRUST_END) + 1 :]
 
 
 def uninstall(kind: str, project: Path | None) -> Installed:

@@ -84,5 +84,8 @@ def load_policy(path: Path | None) -> CliPolicy:
         raise AgentstopError(f"{path}: {where}: {first['msg']}; fix the file (see agentstop claude --help)") from exc
     g = parsed.grant
     ttl = parse_duration(g.ttl) if isinstance(g.ttl, str) else g.ttl
-    return CliPolicy(GrantSpec(tools=g.tools, scopes=g.scopes, ttl=ttl, max_calls=g.max_calls),
-                     tuple(parsed.coding_cli.ask), str(path))
+    return CliPolicy(
+        GrantSpec(tools=g.tools, scopes=g.scopes, ttl=ttl, max_calls=g.max_calls),
+        tuple(parsed.coding_cli.ask),
+        str(path),
+    )

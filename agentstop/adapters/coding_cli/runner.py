@@ -67,8 +67,9 @@ def find_cli(kind: str) -> str:
     override = os.environ.get(f"AGENTSTOP_{kind.upper()}")
     found = override or shutil.which(kind)
     if not found:
-        raise AgentstopError(f"cannot find the {kind} CLI on PATH; install it, or point ${'AGENTSTOP_' + kind.upper()} "
-                             "at its executable")
+        raise AgentstopError(
+            f"cannot find the {kind} CLI on PATH; install it, or point ${'AGENTSTOP_' + kind.upper()} at its executable"
+        )
     return found
 
 
@@ -157,8 +158,12 @@ def _note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Supervisor], None] | None = None,
-                  ) -> tuple[int, Report]:
+async def run_cli(
+    journal: Journal,
+    run: CliRun,
+    *,
+    on_started: Callable[[Supervisor], None] | None = None,
+) -> tuple[int, Report]:
     """Run the CLI to its end (or Stop); returns (exit status, the session's report).
 
     The status is the CLI's own, except after a Stop: 1 (the CLI exits 0 after its SIGINT).
@@ -167,9 +172,16 @@ async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Superv
     rest, theirs = split_settings_arg(run.args) if run.kind == "claude" else (run.args, {})
     words = [a for a in rest if not a.startswith("-")]
     prompt = (words[0] if run.kind == "claude" else words[-1]) if words else ""
-    sup = Supervisor(journal, all_tools(), run.policy.grant, task_name=f"{run.kind}: {prompt[:60]}".strip(": "),
-                     goal=prompt, task_path=run.policy.path, grace=0.5,
-                     meta={"coding_cli": run.kind, "project": str(run.project), "argv": run.args[:40]})
+    sup = Supervisor(
+        journal,
+        all_tools(),
+        run.policy.grant,
+        task_name=f"{run.kind}: {prompt[:60]}".strip(": "),
+        goal=prompt,
+        task_path=run.policy.path,
+        grace=0.5,
+        meta={"coding_cli": run.kind, "project": str(run.project), "argv": run.args[:40]},
+    )
     stopped = anyio.Event()
     sup.on_stop(stopped.set)
     status = 0
@@ -180,15 +192,20 @@ async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Superv
         secret = secrets.token_urlsafe(32)
         with tempfile.TemporaryDirectory(prefix="agentstop-hooks-") as tmp:
             async with HookServer(gate, secret, run.policy.asks, deny_only=run.kind == "codex") as server:
-                env = {**os.environ, SECRET_ENV: secret, "AGENTSTOP_PROJECT": str(run.project),
-                       "AGENTSTOP_SESSION": sup.session_id}
+                env = {
+                    **os.environ,
+                    SECRET_ENV: secret,
+                    "AGENTSTOP_PROJECT": str(run.project),
+                    "AGENTSTOP_SESSION": sup.session_id,
+                }
                 command = [executable, *await _cli_args(run, executable, rest, theirs, server.url, Path(tmp), env)]
                 # The user's Ctrl+C goes to the whole foreground group: it is the CLI's to handle (it
                 # interrupts its step, as without agentstop); agentstop's Stop is `agentstop stop` or the TUI.
                 previous = signal.signal(signal.SIGINT, lambda *_: None)
                 try:
-                    process = await anyio.open_process(command, stdin=None, stdout=None, stderr=None,
-                                                       env=env, cwd=str(run.project))
+                    process = await anyio.open_process(
+                        command, stdin=None, stdout=None, stderr=None, env=env, cwd=str(run.project)
+                    )
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(_interrupt, process, stopped, _note)
                         status = await process.wait()
@@ -206,8 +223,9 @@ async def run_cli(journal: Journal, run: CliRun, *, on_started: Callable[[Superv
     return (1 if sup.stopping else status), report
 
 
-async def _cli_args(run: CliRun, executable: str, rest: list[str], theirs: dict[str, Any], url: str, tmp: Path,
-                    env: dict[str, str]) -> list[str]:
+async def _cli_args(
+    run: CliRun, executable: str, rest: list[str], theirs: dict[str, Any], url: str, tmp: Path, env: dict[str, str]
+) -> list[str]:
     """The CLI's arguments with agentstop's hooks added for this run (the env gets what the CLI needs)."""
     kind = run.kind
     if kind == "codex":
@@ -225,5 +243,6 @@ async def _cli_args(run: CliRun, executable: str, rest: list[str], theirs: dict[
         path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
         path.chmod(0o600)
         return ["--settings", str(path), *rest]
-    raise AgentstopError(f"agentstop does not know the coding CLI {kind!r}; use `agentstop claude` or "
-                         "`agentstop codex`")
+    raise AgentstopError(
+        f"agentstop does not know the coding CLI {kind!r}; use `agentstop claude` or `agentstop codex`"
+    )

@@ -36,8 +36,9 @@ SECRET_ENV = "AGENTSTOP_HOOK_SECRET"
 _MAX_BODY = 8 * 1024 * 1024
 
 
-async def answer_hook(gate: HookGate, payload: dict[str, Any], asks: Callable[[str], bool] = lambda t: False,
-                      deny_only: bool = False) -> dict[str, Any]:
+async def answer_hook(
+    gate: HookGate, payload: dict[str, Any], asks: Callable[[str], bool] = lambda t: False, deny_only: bool = False
+) -> dict[str, Any]:
     """The JSON a hook answers for one event (shared by the HTTP endpoint and the command hook).
 
     Args:
@@ -56,9 +57,13 @@ async def answer_hook(gate: HookGate, payload: dict[str, Any], asks: Callable[[s
         if not verdict.allowed:
             return _deny(verdict.reason)
         if asks(tool) and not deny_only:
-            return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "ask",
-                                           "permissionDecisionReason": f"agentstop: {tool} needs your approval "
-                                                                       f"({verdict.call_id})"}}
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "ask",
+                    "permissionDecisionReason": f"agentstop: {tool} needs your approval ({verdict.call_id})",
+                }
+            }
         return {}
     if event == "PostToolUse" and key:
         await gate.after(key, payload.get("tool_response"))
@@ -68,8 +73,13 @@ async def answer_hook(gate: HookGate, payload: dict[str, Any], asks: Callable[[s
 
 
 def _deny(reason: str) -> dict[str, Any]:
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                   "permissionDecisionReason": reason}}
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason,
+        }
+    }
 
 
 class HookServer:
@@ -79,8 +89,9 @@ class HookServer:
     lifetime; `server.url` is what the CLI's settings name.
     """
 
-    def __init__(self, gate: HookGate, secret: str, asks: Callable[[str], bool] = lambda t: False,
-                 deny_only: bool = False) -> None:
+    def __init__(
+        self, gate: HookGate, secret: str, asks: Callable[[str], bool] = lambda t: False, deny_only: bool = False
+    ) -> None:
         self.gate = gate
         self.deny_only = deny_only
         self.secret = secret
@@ -113,8 +124,10 @@ class HookServer:
             except (anyio.EndOfStream, anyio.BrokenResourceError, TimeoutError, ValueError):
                 return
             data = json.dumps(body).encode()
-            head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Forbidden' if status == 403 else 'Error'}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n")
+            head = (
+                f"HTTP/1.1 {status} {'OK' if status == 200 else 'Forbidden' if status == 403 else 'Error'}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+            )
             try:
                 await stream.send(head.encode() + data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):

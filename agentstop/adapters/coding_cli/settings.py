@@ -28,9 +28,15 @@ def command_hook(url: str) -> str:
 
 
 def _http(url: str, timeout: int) -> dict[str, Any]:
-    return {"type": "http", "url": url, "timeout": timeout, "onFailure": "block",
-            "headers": {SECRET_HEADER: f"${{{SECRET_ENV}}}"}, "allowedEnvVars": [SECRET_ENV],
-            "statusMessage": MARK}
+    return {
+        "type": "http",
+        "url": url,
+        "timeout": timeout,
+        "onFailure": "block",
+        "headers": {SECRET_HEADER: f"${{{SECRET_ENV}}}"},
+        "allowedEnvVars": [SECRET_ENV],
+        "statusMessage": MARK,
+    }
 
 
 def _command(command: str, timeout: int) -> dict[str, Any]:

@@ -46,10 +46,29 @@ __all__ = [
 CAPTURE_LIMIT = 4 * 1024 * 1024
 """Bytes of a file captured before a write for its undo; a larger file is written but not undoable."""
 
-READ_ONLY_TOOLS = ("Read", "Glob", "Grep", "LS", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite", "Task",
-                   "Agent", "BashOutput", "ExitPlanMode", "AskUserQuestion", "ListMcpResourcesTool",
-                   "ReadMcpResourceTool", "read_file", "list_dir", "grep_files", "view_image", "update_plan",
-                   "web_search")
+READ_ONLY_TOOLS = (
+    "Read",
+    "Glob",
+    "Grep",
+    "LS",
+    "NotebookRead",
+    "WebFetch",
+    "WebSearch",
+    "TodoWrite",
+    "Task",
+    "Agent",
+    "BashOutput",
+    "ExitPlanMode",
+    "AskUserQuestion",
+    "ListMcpResourcesTool",
+    "ReadMcpResourceTool",
+    "read_file",
+    "list_dir",
+    "grep_files",
+    "view_image",
+    "update_plan",
+    "web_search",
+)
 """Tools with no effect outside the CLI (Claude Code's and Codex's names): journaled, never gated."""
 
 
@@ -77,8 +96,11 @@ class CliTool(Tool):
 def tool_for(name: str) -> type[Tool]:
     """A tool class for a name agentstop has no class for: read-only for the known reads, else irreversible."""
     read_only = name in READ_ONLY_TOOLS
-    attrs: dict[str, Any] = {"name": name, "__module__": __name__,
-                             "reversibility": Reversibility.READ_ONLY if read_only else Reversibility.IRREVERSIBLE}
+    attrs: dict[str, Any] = {
+        "name": name,
+        "__module__": __name__,
+        "reversibility": Reversibility.READ_ONLY if read_only else Reversibility.IRREVERSIBLE,
+    }
     return type(f"CliTool[{name}]", (CliTool,), attrs)
 
 
@@ -135,8 +157,12 @@ def capture(path: Path) -> dict[str, Any]:
     if info.st_size > CAPTURE_LIMIT:
         return {"existed": True, "too_large": True, "why": f"larger than {CAPTURE_LIMIT} bytes"}
     data = path.read_bytes()
-    return {"existed": True, "content_b64": base64.b64encode(data).decode(), "mode": stat.S_IMODE(info.st_mode),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "existed": True,
+        "content_b64": base64.b64encode(data).decode(),
+        "mode": stat.S_IMODE(info.st_mode),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def _sha(path: Path) -> str | None:
@@ -182,8 +208,11 @@ class FileTool(CliTool):
         path = Path(prepared["path"])
         after = capture(path)
         error = ctx.extra.get("error")
-        if error and after.get("sha256") == prepared["before"].get("sha256") and \
-                after.get("existed") == prepared["before"].get("existed"):
+        if (
+            error
+            and after.get("sha256") == prepared["before"].get("sha256")
+            and after.get("existed") == prepared["before"].get("existed")
+        ):
             raise CommitRefused(_short(error))
         return {"path": str(path), "before": prepared["before"], "after": after}
 
@@ -195,8 +224,9 @@ class FileTool(CliTool):
         after = capture(path)
         if before is None:
             expected = (ctx.args or {}).get("content") if isinstance(ctx.args, dict) else None
-            landed = expected is not None and after.get("content_b64") == base64.b64encode(
-                str(expected).encode()).decode()
+            landed = (
+                expected is not None and after.get("content_b64") == base64.b64encode(str(expected).encode()).decode()
+            )
             before = {"existed": False} if landed else None
         else:
             landed = (after.get("existed"), after.get("sha256")) != (before.get("existed"), before.get("sha256"))
@@ -208,8 +238,10 @@ class FileTool(CliTool):
         path = Path(receipt["path"])
         after = receipt.get("after", {})
         if receipt.get("before", {}).get("too_large"):
-            return f"{path} was {receipt['before'].get('why')} when the agent wrote it: its earlier content was " \
-                   "not captured, so it cannot be restored"
+            return (
+                f"{path} was {receipt['before'].get('why')} when the agent wrote it: its earlier content was "
+                "not captured, so it cannot be restored"
+            )
         now = _sha(path)
         if now == after.get("sha256") or (now is None and not after.get("existed")):
             return None
@@ -291,7 +323,7 @@ def patch_paths(patch: str) -> list[str]:
     for line in patch.splitlines():
         for mark in _PATCH_MARKS:
             if line.startswith(mark):
-                name = line[len(mark):].strip()
+                name = line[len(mark) :].strip()
                 if name and name not in found:
                     found.append(name)
     return found
@@ -300,8 +332,10 @@ def patch_paths(patch: str) -> list[str]:
 def _drift(path: Path, before: dict[str, Any], after: dict[str, Any]) -> str | None:
     """Why restoring `path` to `before` would lose a change made since the agent left it `after` (None: none)."""
     if before.get("too_large"):
-        return f"{path} was {before.get('why')} when the agent wrote it: its earlier content was not captured, " \
-               "so it cannot be restored"
+        return (
+            f"{path} was {before.get('why')} when the agent wrote it: its earlier content was not captured, "
+            "so it cannot be restored"
+        )
     now = _sha(path)
     if now == after.get("sha256") or (now is None and not after.get("existed")):
         return None
@@ -331,8 +365,9 @@ class ApplyPatch(CliTool):
         return [Path(os.path.abspath(os.path.join(root, os.path.expanduser(p)))) for p in patch_paths(str(patch))]
 
     def summary(self, args: Any) -> str:
-        names = [str(p.relative_to(project_dir())) if p.is_relative_to(project_dir()) else str(p)
-                 for p in self._paths(args)]
+        names = [
+            str(p.relative_to(project_dir())) if p.is_relative_to(project_dir()) else str(p) for p in self._paths(args)
+        ]
         return f"apply_patch {', '.join(names) or '(no file)'}"[:160]
 
     def resource(self, args: Any) -> str:
@@ -363,8 +398,11 @@ class ApplyPatch(CliTool):
         return {"files": files} if files else None
 
     async def check(self, receipt: Any, ctx: ToolContext) -> str | None:
-        problems = [p for f in receipt.get("files", [])
-                    if (p := _drift(Path(f["path"]), f.get("before", {}), f.get("after", {}))) is not None]
+        problems = [
+            p
+            for f in receipt.get("files", [])
+            if (p := _drift(Path(f["path"]), f.get("before", {}), f.get("after", {}))) is not None
+        ]
         return "; ".join(problems) or None
 
     async def compensate(self, receipt: Any, ctx: ToolContext) -> dict[str, Any]:
@@ -388,8 +426,15 @@ class ApplyPatch(CliTool):
 
     def undo_summary(self, receipt: Any) -> str:
         files = receipt.get("files", []) if isinstance(receipt, dict) else []
-        return "; ".join(f"restore {f['path']} as it was" if f.get("before", {}).get("existed")
-                         else f"delete {f['path']} (it did not exist)" for f in files) or "nothing to restore"
+        return (
+            "; ".join(
+                f"restore {f['path']} as it was"
+                if f.get("before", {}).get("existed")
+                else f"delete {f['path']} (it did not exist)"
+                for f in files
+            )
+            or "nothing to restore"
+        )
 
 
 def _short(value: Any, limit: int = 2000) -> Any:

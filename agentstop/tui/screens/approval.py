@@ -55,14 +55,14 @@ class ApprovalScreen(ModalScreen[bool | str | Allow]):
         with Vertical(id="dialog"):
             yield Label("Approve this call?", id="dialog-title")
             yield Static(Text("\n".join(body)), id="dialog-body")
-            yield Input(placeholder="m: a message to the agent if you deny (optional); Enter denies with it",
-                        id="deny-message")
+            yield Input(
+                placeholder="m: a message to the agent if you deny (optional); Enter denies with it", id="deny-message"
+            )
             with Horizontal(id="dialog-buttons"):
                 yield Button("Approve once (a)", id="approve", variant="warning")
                 yield Button(f"Allow {r.tool} for this session (l)", id="approve-session", variant="warning")
                 yield Button("Deny (d, Esc)", id="deny", variant="primary")
-            yield Static(Text("s or Ctrl+C stops the agent (this call is denied too)", style="dim"),
-                         id="dialog-keys")
+            yield Static(Text("s or Ctrl+C stops the agent (this call is denied too)", style="dim"), id="dialog-keys")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "approve":

@@ -111,8 +111,9 @@ def _undo_preview(item: ReportItem, tools: ToolRegistry | None) -> Text:
     return Text("→ " + " · ".join(parts))
 
 
-def undo_confirmation(report: Report, call_ids: list[str], what: str,
-                      tools: ToolRegistry | None = None) -> tuple[ConfirmScreen, list[str]]:
+def undo_confirmation(
+    report: Report, call_ids: list[str], what: str, tools: ToolRegistry | None = None
+) -> tuple[ConfirmScreen, list[str]]:
     """The confirmation that previews each compensation, and the ids in the order they will run.
 
     Args:
@@ -128,15 +129,21 @@ def undo_confirmation(report: Report, call_ids: list[str], what: str,
     chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
     body: RenderableType = _calls_table([(i, [_undo_preview(i, tools)]) for i in chosen[:PREVIEW_LIMIT]])
     if len(chosen) > PREVIEW_LIMIT:
-        body = Group(body, Text(f"\n… and {len(chosen) - PREVIEW_LIMIT:,} more, latest first; "
-                                "`agentstop report` lists every call and its undo."))
+        body = Group(
+            body,
+            Text(
+                f"\n… and {len(chosen) - PREVIEW_LIMIT:,} more, latest first; "
+                "`agentstop report` lists every call and its undo."
+            ),
+        )
     title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
     screen = ConfirmScreen(title, body, "Undo", danger=True)
     return screen, [i.call_id for i in chosen]
 
 
-def force_confirmation(report: Report, refusals: Mapping[str, str],
-                       tools: ToolRegistry | None = None) -> tuple[ConfirmScreen, list[str]]:
+def force_confirmation(
+    report: Report, refusals: Mapping[str, str], tools: ToolRegistry | None = None
+) -> tuple[ConfirmScreen, list[str]]:
     """The second question after an undo refused for drift: what changed, and undo it anyway?
 
     Args:
@@ -153,15 +160,23 @@ def force_confirmation(report: Report, refusals: Mapping[str, str],
         tool = _tool(tools, item.tool)
         summary = tool.undo_summary(item.receipt) if tool is not None else ""
         action = f"forcing will {summary}" if summary else f"forcing runs its undo ({item.undo.detail})"
-        rows.append((item, [Text.assemble(("changed: ", "bold yellow"), refusals[item.call_id]),
-                            Text(f"→ {action}, and that change is lost")]))
+        rows.append(
+            (
+                item,
+                [
+                    Text.assemble(("changed: ", "bold yellow"), refusals[item.call_id]),
+                    Text(f"→ {action}, and that change is lost"),
+                ],
+            )
+        )
     body = Group(_calls_table(rows), Text("\nForce skips the check; the journal records the undo as forced."))
     title = f"Not undone: {counted(len(chosen), 'call')} changed since the agent acted. Undo anyway?"
     return ConfirmScreen(title, body, "Force undo", danger=True), [i.call_id for i in chosen]
 
 
-def reapply_confirmation(report: Report, call_ids: list[str],
-                         tools: ToolRegistry | None = None) -> tuple[ConfirmScreen, list[str]]:
+def reapply_confirmation(
+    report: Report, call_ids: list[str], tools: ToolRegistry | None = None
+) -> tuple[ConfirmScreen, list[str]]:
     """The question before a re-apply: what each call's effect was, and that it will be done again.
 
     Args:
@@ -182,7 +197,8 @@ def reapply_confirmation(report: Report, call_ids: list[str],
         again = f"→ {summary}" if summary else "→ done again, as the agent did it"
         retry = " (a retry: the last re-apply failed)" if item.state == "reapply_failed" else ""
         rows.append((item, [Text(again + retry), Text("  then undoable again", style="dim")]))
-    body = Group(_calls_table(rows), Text("\nIt was undone; re-apply undoes that undo. The journal records "
-                                         "that you did it."))
+    body = Group(
+        _calls_table(rows), Text("\nIt was undone; re-apply undoes that undo. The journal records that you did it.")
+    )
     title = f"About to re-apply {counted(len(chosen), 'undone call')}, earliest first:"
     return ConfirmScreen(title, body, "Re-apply"), [i.call_id for i in chosen]

@@ -116,8 +116,9 @@ class ReportScreen(Screen[None]):
         with VerticalScroll(id="sections"):
             for key, title, detail in SECTIONS:
                 yield Label(title, id=f"title-{key}", classes="section-title")
-                yield CallTable(detail, checkable=key == "undoable", clock=self.clock, id=f"table-{key}",
-                                classes="section")
+                yield CallTable(
+                    detail, checkable=key == "undoable", clock=self.clock, id=f"table-{key}", classes="section"
+                )
         yield CallDetail(self.clock, id="detail")
         with Horizontal(id="report-actions"):
             yield Button("Undo selected", id="undo-selected", variant="warning")
@@ -243,8 +244,9 @@ class ReportScreen(Screen[None]):
         refused = [r.call_id for r in results if r.status == "refused"]
         done = [r.call_id for r in results if r.status == "compensated"]
         if failed:
-            self.notify(f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. Press r to retry.",
-                        severity="error")
+            self.notify(
+                f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. Press r to retry.", severity="error"
+            )
         elif done or not refused:
             self.notify(f"Undone: {', '.join(done) or 'nothing'}")
         if refused:
@@ -315,8 +317,11 @@ class ReportScreen(Screen[None]):
         table = self._focused_table()
         item = table.highlighted() if table else None
         if item is None or item.call_id not in self.refusals:
-            self.notify("f forces an undo that was refused because the effect changed since; "
-                        "this row has none. Press u to undo it.", severity="warning")
+            self.notify(
+                "f forces an undo that was refused because the effect changed since; "
+                "this row has none. Press u to undo it.",
+                severity="warning",
+            )
             return
         self.offer_force([item.call_id])
 
@@ -331,6 +336,7 @@ class ReportScreen(Screen[None]):
             return self.reapplier
         sup = getattr(self.app, "sup", None)
         if isinstance(sup, Supervisor):
+
             async def through_supervisor(call_ids: list[str]) -> Sequence[ReapplyResult]:
                 return await sup.reapply(call_ids, by="you (TUI)")
 
@@ -380,8 +386,10 @@ class ReportScreen(Screen[None]):
         failed = [r for r in results if r.status == "failed"]
         skipped = [r for r in results if r.status == "skipped"]
         if failed:
-            self.notify(f"Re-apply of {failed[0].call_id} failed: {failed[0].detail}. It stays undone; "
-                        "press e to retry.", severity="error")
+            self.notify(
+                f"Re-apply of {failed[0].call_id} failed: {failed[0].detail}. It stays undone; press e to retry.",
+                severity="error",
+            )
         if done:
             self.notify(f"Re-applied: {', '.join(done)}: done again, and undoable again.")
         for r in skipped:
@@ -393,8 +401,12 @@ class ReportScreen(Screen[None]):
             self.app.request_resume()  # type: ignore[attr-defined]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"undo-selected": self.action_undo_selected, "undo-all": self.action_undo_all,
-                   "retry": self.action_retry, "resume": self.action_resume}
+        actions = {
+            "undo-selected": self.action_undo_selected,
+            "undo-all": self.action_undo_all,
+            "retry": self.action_retry,
+            "resume": self.action_resume,
+        }
         if event.button.id in actions:
             actions[event.button.id]()
 

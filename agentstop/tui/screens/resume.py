@@ -49,8 +49,15 @@ class ResumeScreen(ModalScreen[ResumeChoice | None]):
     AUTO_FOCUS = "#instruction"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, session_id: str, epoch: int, summary: str, tools: Sequence[tuple[str, str]],
-                 read_only: Sequence[str] = (), scopes: Sequence[str] = ("*",)) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        epoch: int,
+        summary: str,
+        tools: Sequence[tuple[str, str]],
+        read_only: Sequence[str] = (),
+        scopes: Sequence[str] = ("*",),
+    ) -> None:
         super().__init__()
         self.session_id = session_id
         self.epoch = epoch
@@ -61,9 +68,11 @@ class ResumeScreen(ModalScreen[ResumeChoice | None]):
 
     def compose(self) -> ComposeResult:
         body = Text.assemble(
-            (self.summary, "bold"), "\n",
+            (self.summary, "bold"),
+            "\n",
             "The agent starts again under a new grant and continues from the journal. "
-            "What landed is not done again; what is still in flight is not issued twice.")
+            "What landed is not done again; what is still in flight is not issued twice.",
+        )
         notes = [f"scopes unchanged: {', '.join(self.scopes)}"]
         if self.read_only:
             notes.append(f"read-only tools are never gated: {', '.join(self.read_only)}")
@@ -74,13 +83,18 @@ class ResumeScreen(ModalScreen[ResumeChoice | None]):
             yield Label("Instruction for the agent (optional)", classes="field-label")
             yield Input(placeholder="e.g. do not send the announcement; only write the notes", id="instruction")
             if self.tools:
-                yield Label("Tools it may use: uncheck one to take it out of the new grant (Space)",
-                            classes="field-label")
+                yield Label(
+                    "Tools it may use: uncheck one to take it out of the new grant (Space)", classes="field-label"
+                )
             else:
                 notes.insert(0, "the grant allows no tool with an effect")
             yield SelectionList[str](
-                *(Selection(Text.assemble((name.ljust(width), "bold"), "  ", reversibility_badge(rev)), name, True)
-                  for name, rev in self.tools), id="resume-tools")
+                *(
+                    Selection(Text.assemble((name.ljust(width), "bold"), "  ", reversibility_badge(rev)), name, True)
+                    for name, rev in self.tools
+                ),
+                id="resume-tools",
+            )
             yield Static(Text(" · ".join(notes), style="dim"), id="resume-notes")
             with Horizontal(id="dialog-buttons"):
                 yield Button("▶ Resume (Enter)", id="resume", variant="success")

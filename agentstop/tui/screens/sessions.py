@@ -25,8 +25,19 @@ __all__ = ["COLUMNS", "SessionRow", "SessionsScreen", "how_it_ended"]
 
 SessionRow = tuple[SessionRecord, Report]
 
-COLUMNS = ("session", "task", "how it ended", "done", "interrupted", "in flight", "undoable", "host", "pid", "started",
-           "duration")
+COLUMNS = (
+    "session",
+    "task",
+    "how it ended",
+    "done",
+    "interrupted",
+    "in flight",
+    "undoable",
+    "host",
+    "pid",
+    "started",
+    "duration",
+)
 """The columns' keys: what it is and how it stands first, then where and when it runs (the first to scroll
 out of sight on a narrow terminal). The counts' headers take two lines (`HEADERS`)."""
 
@@ -121,10 +132,19 @@ class SessionsScreen(Screen[None]):
         style = {"completed": "green", "running": "yellow"}.get(session.status, "red")
         if ended.startswith("stopping") or ended.startswith("revoking"):
             style = "bold yellow"
-        return [session.session_id, Text(session.task_name), Text(ended, style=style), str(len(report.done)),
-                str(len(report.interrupted)), str(len(report.in_flight)), str(len(report.undoable)),
-                Text(session.host or "?"), str(session.pid) if session.pid is not None else "-", started,
-                duration(max(0.0, end - session.started_at))]
+        return [
+            session.session_id,
+            Text(session.task_name),
+            Text(ended, style=style),
+            str(len(report.done)),
+            str(len(report.interrupted)),
+            str(len(report.in_flight)),
+            str(len(report.undoable)),
+            Text(session.host or "?"),
+            str(session.pid) if session.pid is not None else "-",
+            started,
+            duration(max(0.0, end - session.started_at)),
+        ]
 
     def _fill(self) -> None:
         table = self.table

@@ -86,8 +86,11 @@ class TimelineScreen(Screen[None]):
         if late:
             text.append(f"  ·  {len(late)} rejected after Stop", style="bold red")
         if table.hidden:
-            text.append(f"  ·  the latest {len(moment.calls) - table.hidden:,} of {len(moment.calls):,} calls "
-                        "(the report lists all)", style="dim")
+            text.append(
+                f"  ·  the latest {len(moment.calls) - table.hidden:,} of {len(moment.calls):,} calls "
+                "(the report lists all)",
+                style="dim",
+            )
         if self._player is not None:
             text.append(f"  ·  playing {self.speed}x", style="green")
         self.query_one("#position", Static).update(text)

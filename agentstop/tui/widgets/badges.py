@@ -19,9 +19,13 @@ REVERSIBILITY = {
 
 def state_text(state: str) -> Text:
     """A call state in its colour (failed and cancelled look different)."""
-    label = {"compensation_failed": "undo failed", "committing": "committing…",
-             "compensating": "undoing…", "reapplying": "re-applying…",
-             "reapply_failed": "re-apply ✗"}.get(state, state)
+    label = {
+        "compensation_failed": "undo failed",
+        "committing": "committing…",
+        "compensating": "undoing…",
+        "reapplying": "re-applying…",
+        "reapply_failed": "re-apply ✗",
+    }.get(state, state)
     return Text(label, style=STATE_STYLE.get(state, ""))
 
 

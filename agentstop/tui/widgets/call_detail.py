@@ -21,8 +21,11 @@ __all__ = ["CallDetail"]
 
 
 def _json(value: Any) -> str:
-    return printable(json.dumps(value, indent=1, ensure_ascii=False, default=str), multiline=True) \
-        if value is not None else "-"
+    return (
+        printable(json.dumps(value, indent=1, ensure_ascii=False, default=str), multiline=True)
+        if value is not None
+        else "-"
+    )
 
 
 class CallDetail(Static):
@@ -43,15 +46,27 @@ class CallDetail(Static):
 
     def _render_item(self, item: ReportItem) -> RenderableType:
         undo = item.undo
-        state = Text.assemble(("state ", "dim"), item.state, ("   class ", "dim"), item.reversibility,
-                              ("   resource ", "dim"), printable(item.resource))
+        state = Text.assemble(
+            ("state ", "dim"),
+            item.state,
+            ("   class ", "dim"),
+            item.reversibility,
+            ("   resource ", "dim"),
+            printable(item.resource),
+        )
         if self.epochs > 1:
             state.append_text(Text.assemble(("   epoch ", "dim"), f"{item.epoch} of {self.epochs}"))
         lines: list[RenderableType] = [
             Text.assemble((f"{item.call_id} · {item.tool}", "bold"), f"  {printable(item.summary)}"),
             state,
-            Text.assemble(("planned ", "dim"), clock(item.planned_at), ("   fence ", "dim"), clock(item.fence_at),
-                          ("   committed ", "dim"), clock(item.committed_at)),
+            Text.assemble(
+                ("planned ", "dim"),
+                clock(item.planned_at),
+                ("   fence ", "dim"),
+                clock(item.fence_at),
+                ("   committed ", "dim"),
+                clock(item.committed_at),
+            ),
         ]
         if item.reason:
             lines.append(Text.assemble(("why ", "bold"), printable(item.reason)))

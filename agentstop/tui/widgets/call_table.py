@@ -21,8 +21,15 @@ __all__ = ["CallTable"]
 def _undo_cell(item: ReportItem, now: float, width: int) -> Text:
     """The undo status in `width` cells: what the undo is, cut if need be, then its key and countdown, never cut."""
     undo = item.undo
-    style = {"available": "green", "failed": "bold red", "done": "blue", "running": "yellow",
-             "expired": "dim", "pending": "magenta", "refused": "bold yellow"}.get(undo.status, "dim")
+    style = {
+        "available": "green",
+        "failed": "bold red",
+        "done": "blue",
+        "running": "yellow",
+        "expired": "dim",
+        "pending": "magenta",
+        "refused": "bold yellow",
+    }.get(undo.status, "dim")
     tail = ""
     if undo.status == "failed":
         tail += " · r: retry"
@@ -71,8 +78,9 @@ class CallTable(DataTable[str | Text]):
     report has a second epoch.
     """
 
-    def __init__(self, detail: str, *, checkable: bool = False, clock: Callable[[], float] = time.time,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, detail: str, *, checkable: bool = False, clock: Callable[[], float] = time.time, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.detail = detail
         self.checkable = checkable
@@ -162,9 +170,14 @@ class CallTable(DataTable[str | Text]):
         for item in items:
             cells: dict[str, str | Text] = {"state": state_text(item.state), "detail": self._detail(item)}
             if item.call_id not in self.items:
-                row: list[str | Text] = [item.call_id, cells["state"], reversibility_badge(item.reversibility),
-                                         fitted(item.tool, FIXED["tool"]),
-                                         fitted(item.summary, self.widths.get("what", MIN_WHAT)), cells["detail"]]
+                row: list[str | Text] = [
+                    item.call_id,
+                    cells["state"],
+                    reversibility_badge(item.reversibility),
+                    fitted(item.tool, FIXED["tool"]),
+                    fitted(item.summary, self.widths.get("what", MIN_WHAT)),
+                    cells["detail"],
+                ]
                 if self.epochs > 1:
                     row.insert(0, self._epoch(item))
                 if self.checkable:

@@ -70,8 +70,14 @@ class EffectsTable(DataTable[str | Text]):
         self.cursor_type = "row"
         self.zebra_stripes = True
         # "call" grows with the ids (c19500 is never cut to c1950); "what" fits the rest, with an ellipsis.
-        for label, key, width in (("time", "time", 8), ("call", "call", None), ("state", "state", 18),
-                                  ("class", "class", 7), ("tool", "tool", 16), ("what", "what", None)):
+        for label, key, width in (
+            ("time", "time", 8),
+            ("call", "call", None),
+            ("state", "state", 18),
+            ("class", "class", 7),
+            ("tool", "tool", 16),
+            ("what", "what", None),
+        ):
             self.add_column(label, key=key, width=width)
 
     def _fit_what(self) -> int:
@@ -111,9 +117,15 @@ class EffectsTable(DataTable[str | Text]):
                 rev = reversibility.get(str(data.get("tool")), "")
                 self._states[key] = "planned"
                 self._what[key] = str(data.get("summary", ""))
-                self.add_row(clock(event.at)[:8], key, state_text("planned"), reversibility_badge(rev),
-                             fitted(str(data.get("tool", "")), 16),
-                             fitted(self._what[key], self._what_width or self._fit_what()), key=key)
+                self.add_row(
+                    clock(event.at)[:8],
+                    key,
+                    state_text("planned"),
+                    reversibility_badge(rev),
+                    fitted(str(data.get("tool", "")), 16),
+                    fitted(self._what[key], self._what_width or self._fit_what()),
+                    key=key,
+                )
                 if len(key) > 4:
                     self.call_after_refresh(self._refit)  # a wider call column leaves "what" less room
             elif key in self.rows and event.kind not in _NOT_STATES:

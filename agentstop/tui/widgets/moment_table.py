@@ -28,8 +28,13 @@ class MomentTable(DataTable[str | Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for label, key, width in (("time", "time", 12), ("call", "call", None), ("state", "state", 18),
-                                  ("tool", "tool", 16), ("what", "what", None)):
+        for label, key, width in (
+            ("time", "time", 12),
+            ("call", "call", None),
+            ("state", "state", 18),
+            ("tool", "tool", 16),
+            ("what", "what", None),
+        ):
             self.add_column(label, key=key, width=width)
         self._shown: dict[str, tuple[str, float]] = {}
 
@@ -37,11 +42,11 @@ class MomentTable(DataTable[str | Text]):
         """Make the rows match `moment` (its last `WINDOW` calls), marking calls rejected after the Stop."""
         calls = list(moment.calls.values())
         self.hidden = max(0, len(calls) - WINDOW)
-        visible = calls[self.hidden:]
+        visible = calls[self.hidden :]
         keys = {c.call_id for c in visible}
         kept = [k for k in self._shown if k in keys]
         new = [c.call_id for c in visible if c.call_id not in self._shown]
-        if kept and new and [c.call_id for c in visible][:len(kept)] != kept:
+        if kept and new and [c.call_id for c in visible][: len(kept)] != kept:
             # A call enters the window ahead of rows already shown (scrubbing back): rows are
             # appended, so lay the window out again to keep the planning order.
             self.clear()
@@ -51,8 +56,11 @@ class MomentTable(DataTable[str | Text]):
             del self._shown[key]
         for call in visible:
             label = state_text(call.state)
-            if moment.revoked_at is not None and call.state in ("rejected", "discarded") and \
-                    call.at >= moment.revoked_at:
+            if (
+                moment.revoked_at is not None
+                and call.state in ("rejected", "discarded")
+                and call.at >= moment.revoked_at
+            ):
                 label = Text(f"{call.state} after Stop", style="bold red")
             if call.call_id not in self._shown:
                 self.add_row(clock(call.at), call.call_id, label, call.tool, printable(call.summary), key=call.call_id)

@@ -28,11 +28,18 @@ STATE = Path(os.environ.get("FIXTURE_DIR", "."))
 NOTES = STATE / "notes"
 MODE = os.environ.get("FIXTURE_MODE", "")
 
-NAME_ARG = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[a-z0-9-]+$"}},
-            "required": ["name"], "additionalProperties": False}
-NOTE_ARGS = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[a-z0-9-]+$"},
-                                              "text": {"type": "string"}},
-             "required": ["name", "text"], "additionalProperties": False}
+NAME_ARG = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^[a-z0-9-]+$"}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+NOTE_ARGS = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^[a-z0-9-]+$"}, "text": {"type": "string"}},
+    "required": ["name", "text"],
+    "additionalProperties": False,
+}
 
 
 def version() -> int:
@@ -57,29 +64,49 @@ def tools() -> list[types.Tool]:
 
     hints = types.ToolAnnotations
     return [
-        types.Tool(name="write_note", description=f"Write a note (v{version()}).", input_schema=NOTE_ARGS,
-                   annotations=hints(read_only_hint=False, destructive_hint=False)),
-        types.Tool(name="read_note", description="Read a note.", input_schema=NAME_ARG,
-                   annotations=hints(read_only_hint=True)),
-        types.Tool(name="delete_note", description="Delete a note.", input_schema=NAME_ARG,
-                   annotations=hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True)),
-        types.Tool(name="peek", description="Look at a note (it says).", input_schema=NAME_ARG,
-                   annotations=hints(read_only_hint=True, destructive_hint=False, idempotent_hint=True)),
+        types.Tool(
+            name="write_note",
+            description=f"Write a note (v{version()}).",
+            input_schema=NOTE_ARGS,
+            annotations=hints(read_only_hint=False, destructive_hint=False),
+        ),
+        types.Tool(
+            name="read_note", description="Read a note.", input_schema=NAME_ARG, annotations=hints(read_only_hint=True)
+        ),
+        types.Tool(
+            name="delete_note",
+            description="Delete a note.",
+            input_schema=NAME_ARG,
+            annotations=hints(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+        ),
+        types.Tool(
+            name="peek",
+            description="Look at a note (it says).",
+            input_schema=NAME_ARG,
+            annotations=hints(read_only_hint=True, destructive_hint=False, idempotent_hint=True),
+        ),
         types.Tool(name="crash_after_write", description="Write a note, then die.", input_schema=NOTE_ARGS),
         types.Tool(name="refuse", description="Always answers with an error; does nothing.", input_schema=NAME_ARG),
-        types.Tool(name="half_fail", description="Writes a note, then answers with an error.",
-                   input_schema=NAME_ARG),
-        types.Tool(name="bad_output", description="Writes a note, then breaks its output schema.",
-                   input_schema=NAME_ARG,
-                   output_schema={"type": "object", "properties": {"count": {"type": "integer"}},
-                                  "required": ["count"]}),
-        types.Tool(name="reject_params", description="Answers -32602 without doing anything.",
-                   input_schema={"type": "object"}),
+        types.Tool(name="half_fail", description="Writes a note, then answers with an error.", input_schema=NAME_ARG),
+        types.Tool(
+            name="bad_output",
+            description="Writes a note, then breaks its output schema.",
+            input_schema=NAME_ARG,
+            output_schema={"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]},
+        ),
+        types.Tool(
+            name="reject_params", description="Answers -32602 without doing anything.", input_schema={"type": "object"}
+        ),
         types.Tool(name="mutate", description="Changes write_note's definition.", input_schema={"type": "object"}),
-        types.Tool(name="slow_write", description="Sleeps, then writes a note.",
-                   input_schema={"type": "object", "properties": {"name": {"type": "string"},
-                                                                  "seconds": {"type": "number"}},
-                                 "required": ["name", "seconds"]}),
+        types.Tool(
+            name="slow_write",
+            description="Sleeps, then writes a note.",
+            input_schema={
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "seconds": {"type": "number"}},
+                "required": ["name", "seconds"],
+            },
+        ),
     ]
 
 
@@ -97,7 +124,7 @@ async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> t
         return types.ListToolsResult(tools=listed)
     start = int(params.cursor) if params is not None and params.cursor else 0
     following = str(start + 2) if start + 2 < len(listed) else None
-    return types.ListToolsResult(tools=listed[start:start + 2], next_cursor=following)
+    return types.ListToolsResult(tools=listed[start : start + 2], next_cursor=following)
 
 
 async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -112,13 +139,15 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
         log.write(json.dumps({"tool": name, "args": args, "meta": meta}) + "\n")
     if name == "write_note":
         before = write(args["name"], args["text"])
-        return types.CallToolResult(content=text({"written": args["name"]}),
-                                    structured_content={"name": args["name"], "previous": before})
+        return types.CallToolResult(
+            content=text({"written": args["name"]}), structured_content={"name": args["name"], "previous": before}
+        )
     if name == "read_note":
         path = note(args["name"])
         found = path.read_text() if path.exists() else None
-        return types.CallToolResult(content=text(found), structured_content={"exists": found is not None,
-                                                                             "text": found})
+        return types.CallToolResult(
+            content=text(found), structured_content={"exists": found is not None, "text": found}
+        )
     if name == "delete_note":
         note(args["name"]).unlink(missing_ok=True)
         return types.CallToolResult(content=text("deleted"))

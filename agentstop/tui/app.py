@@ -6,12 +6,10 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Static
 
 from agentstop.errors import AgentstopError, PlannerError
 from agentstop.formatting import duration
@@ -24,13 +22,21 @@ from agentstop.supervisor.approval import Allow, ApprovalRequest
 
 from .bridge import JournalBridge
 from .config import SessionConfig
-from .messages import JournalEvents, SessionEnded, Transcript
+from .messages import (
+    ForceUndoRequested,
+    JournalEvents,
+    ReapplyRequested,
+    ResumeRequested,
+    SessionEnded,
+    Transcript,
+    UndoRequested,
+)
 from .screens.approval import ApprovalScreen
 from .screens.confirm import ConfirmScreen, undo_confirmation
 from .screens.report import ReportScreen, with_epochs
 from .screens.resume import ResumeChoice, ResumeScreen
 from .screens.run import RunPhase, RunScreen
-from .widgets.status import GrantShown, StatusLine
+from .widgets.status import GrantShown
 from .wording import counted, standing
 
 __all__ = ["AgentstopApp"]
@@ -62,6 +68,7 @@ class AgentstopApp(App[int]):
         self.report: Report | None = None
         self.run_screen = RunScreen(config.goal, config.clock)
         self.report_screen = ReportScreen(config.clock, config.tools)
+        self.report_screen.can_reapply = True  # through the supervisor (`on_reapply_requested`)
         self.finished = False
         self.stop_pressed_at: float | None = None
         self.stop_done = False
@@ -195,7 +202,7 @@ class AgentstopApp(App[int]):
         if message.status == "completed":
             self.notify("The agent finished. Here is what it did; undo what you do not want.")
         self.show_report()
-        self.report_screen.resumable_changed()
+        self._tell_resumable()
         self.refresh_bindings()
         self.call_later(self.refresh_report)
 
@@ -209,9 +216,8 @@ class AgentstopApp(App[int]):
         self._tell_quit_question()
 
     def _report_shown(self) -> bool:
-        # On the stack is not enough: the screen may not be composed yet (its on_mount asks for this before
-        # Textual counts it as mounted, so look for its widgets).
-        return self.report_screen in self.screen_stack and bool(self.report_screen.query("#summary"))
+        # On the stack, composed or not: a report handed over before it composes waits there for its on_mount.
+        return self.report_screen in self.screen_stack
 
     # -- status ----------------------------------------------------------------------
 
@@ -219,10 +225,7 @@ class AgentstopApp(App[int]):
         """Update the status fields and show them on the status line of every mounted screen."""
         self._status_fields.update(fields)
         for screen in (self.run_screen, self.report_screen):
-            if screen in self.screen_stack:
-                for line in screen.query(StatusLine):  # none yet while the screen composes
-                    for name, value in self._status_fields.items():
-                        setattr(line, name, value)
+            screen.show_status(self._status_fields)  # kept until it composes, if it has not yet
         if self.report is not None and self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
 
@@ -254,8 +257,7 @@ class AgentstopApp(App[int]):
         summary = self._summary()
         if summary != self._last_summary:  # redraw only on change, so the app can go idle
             self._last_summary = summary
-            for widget in self.report_screen.query("#summary").results(Static):
-                widget.update(Text(summary))
+            self.report_screen.show_summary(summary)
         now = self.config.clock()
         if now - self._last_deadline_refresh >= 1.0 and any(
             i.undo.deadline is not None or i.undo.reversible_until is not None for i in self.report.undoable
@@ -381,7 +383,7 @@ class AgentstopApp(App[int]):
         if choice.tools is not None:
             grant = GrantSpec(tools=choice.tools, scopes=list(grant.scopes), ttl=grant.ttl, max_calls=grant.max_calls)
         self.resuming = True
-        self.report_screen.resumable_changed()
+        self._tell_resumable()
         self.resume_session(grant, choice.instruction, narrowed=choice.tools is not None)
 
     @work(exclusive=True, group="session")
@@ -392,7 +394,7 @@ class AgentstopApp(App[int]):
             await sup.start()
         except AgentstopError as exc:  # resumed from another terminal meanwhile, the journal unreachable, ...
             self.resuming = False
-            self.report_screen.resumable_changed()
+            self._tell_resumable()
             self.notify(f"Could not resume: {exc}", severity="error", timeout=15)
             return
         self.grant = grant
@@ -401,7 +403,7 @@ class AgentstopApp(App[int]):
         self.stop_pressed_at = None
         self.resuming = False
         self.status(grant=GrantShown.ACTIVE)
-        self.report_screen.resumable_changed()
+        self._tell_resumable()
         self.refresh_bindings()
         while self.screen is not self.run_screen and len(self.screen_stack) > 1:
             self.pop_screen()
@@ -430,6 +432,39 @@ class AgentstopApp(App[int]):
         results = await self.sup.undo(call_ids, by="you (TUI)", force=force)
         await self.refresh_report()
         self.report_screen.undo_finished(results)
+
+    # -- messages from screens ---------------------------------------------------------------
+    # The screens never call into the app: they post what the person asked for, and the app hands
+    # them what they show (`_tell_resumable`, `status`, the report, the outcome of an undo or re-apply).
+
+    def on_undo_requested(self, message: UndoRequested) -> None:
+        self.request_undo(message.call_ids, message.what)
+
+    def on_force_undo_requested(self, message: ForceUndoRequested) -> None:
+        self.force_undo(message.call_ids)
+
+    def on_reapply_requested(self, message: ReapplyRequested) -> None:
+        self.run_reapply(message.call_ids)
+
+    def on_resume_requested(self, message: ResumeRequested) -> None:
+        self.request_resume()
+
+    @work(exclusive=True, group="reapply")
+    async def run_reapply(self, call_ids: list[str]) -> None:
+        """Re-apply (the report screen has asked), then show the report as the journal has it, and what happened."""
+        if self.sup is None:
+            return
+        try:
+            results = await self.sup.reapply(call_ids, by="you (TUI)")
+        except AgentstopError as exc:  # e.g. another terminal re-applied or undid it meanwhile
+            self.notify(f"Could not re-apply: {exc}", severity="error", timeout=15)
+            return
+        await self.refresh_report()  # the bridge would too, a moment later; the outcome shows at once
+        self.report_screen.reapply_finished(results)
+
+    def _tell_resumable(self) -> None:
+        """Tell the report screen whether it may offer Resume (`can_resume` has changed)."""
+        self.report_screen.resumable = self.can_resume
 
     async def approve(self, request: ApprovalRequest) -> bool | str | Allow:
         """Ask the person at the terminal (the supervisor awaits this at the fence)."""

@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Static
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Journal, SessionRecord, revoke
@@ -40,14 +38,21 @@ from agentstop.tools import ToolRegistry
 
 from .attachment import STOPPED_BY, Attachment, where_it_runs
 from .bridge import JournalBridge
-from .messages import JournalEvents
+from .messages import (
+    ForceUndoRequested,
+    JournalEvents,
+    OpenSessionRequested,
+    ReapplyRequested,
+    StopSessionRequested,
+    UndoRequested,
+)
 from .screens.confirm import ConfirmScreen, undo_confirmation
 from .screens.report import ReportScreen, with_epochs
 from .screens.run import RunPhase
 from .screens.sessions import SessionRow, SessionsScreen
 from .screens.timeline import TimelineScreen
 from .session_tools import HeldTools, ToolLoader
-from .widgets.status import GrantShown, StatusLine
+from .widgets.status import GrantShown
 from .wording import counted
 
 __all__ = ["FLEET_INTERVAL", "STOPPED_BY", "ReplayApp"]
@@ -295,6 +300,7 @@ class ReplayApp(App[None]):
             "revoked_by": "",
             "note": f"attached · {session.session_id}",
         }
+        self.status()  # handed to the run screen and the report screen now; shown as they compose
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
         attachment.introduce()
         self._describe_undos(session)
@@ -379,8 +385,7 @@ class ReplayApp(App[None]):
         summary = self._summary()
         if summary != self._last_summary:
             self._last_summary = summary
-            for widget in self.report_screen.query("#summary").results(Static):
-                widget.update(Text(summary))
+            self.report_screen.show_summary(summary)
 
     def _count_down(self) -> None:
         """Every second while the report shows an undo window: recount it (windows close with time, not events)."""
@@ -413,26 +418,21 @@ class ReplayApp(App[None]):
                 return stopping
         return with_epochs(self.report)
 
-    # The report screen asks its app for these.
+    # What the screens show, handed to them.
 
     def status(self, **fields: Any) -> None:
         """Fill the status lines (the report screen's; an attached session's run screen's too)."""
         self._status.update(fields)
-        screens: list[Any] = [self.report_screen]
+        if self.report_screen is not None:
+            self.report_screen.show_status(self._status)  # kept until it composes, if it has not yet
         if self.attachment is not None:
-            screens.append(self.attachment.run_screen)
-        for screen in screens:
-            if screen is not None and screen in self.screen_stack:
-                for line in screen.query(StatusLine):
-                    for name, value in self._status.items():
-                        setattr(line, name, value)
+            self.attachment.run_screen.show_status(self._status)
         if self.report_screen is not None and self._report_shown() and self.report is not None:
             self.report_screen.show_report(self.report, self._summary())
 
     def _report_shown(self) -> bool:
-        # On the stack and composed (its on_mount asks for this before Textual counts it as mounted).
-        screen = self.report_screen
-        return screen is not None and screen in self.screen_stack and bool(screen.query("#summary"))
+        # On the stack, composed or not: a report handed over before it composes waits there for its on_mount.
+        return self.report_screen is not None and self.report_screen in self.screen_stack
 
     def show_report(self) -> None:
         """Put the open session's report over its view; with a dialog open over that view, once it closes."""
@@ -568,7 +568,7 @@ class ReplayApp(App[None]):
             if old.is_mounted:
                 old.remove()
         screen = ReportScreen(self.clock)
-        screen.reapplier = self._reapply  # no supervisor here: re-apply with the tools loaded again
+        screen.can_reapply = True  # no supervisor here: `_reapply` loads the session's tools again
         if not self.is_screen_installed(screen):
             self.install_screen(screen, f"report-{id(screen)}")
         return screen
@@ -596,3 +596,33 @@ class ReplayApp(App[None]):
         if self.report_screen is not None and self.report_screen in self.screen_stack:
             self.report_screen.show_report(self.report, self._summary())
             self.report_screen.undo_finished(results)
+
+    # -- messages from screens ---------------------------------------------------------------
+    # The screens never call into the app: they post what the person asked for, and the app hands
+    # them what they show (`status`, the report, the rows, the outcome of an undo or re-apply).
+
+    def on_open_session_requested(self, message: OpenSessionRequested) -> None:
+        self.open_session(message.session_id)
+
+    def on_stop_session_requested(self, message: StopSessionRequested) -> None:
+        self.request_stop(message.session_id)
+
+    def on_undo_requested(self, message: UndoRequested) -> None:
+        self.request_undo(message.call_ids, message.what)
+
+    def on_force_undo_requested(self, message: ForceUndoRequested) -> None:
+        self.force_undo(message.call_ids)
+
+    def on_reapply_requested(self, message: ReapplyRequested) -> None:
+        self.run_reapply(message.call_ids)
+
+    @work(exclusive=True, group="reapply")
+    async def run_reapply(self, call_ids: list[str]) -> None:
+        """Re-apply (the report screen has asked), then say on the report screen what happened."""
+        try:
+            results = await self._reapply(call_ids)
+        except AgentstopError as exc:  # e.g. another terminal re-applied or undid it meanwhile
+            self.notify(f"Could not re-apply: {exc}", severity="error", timeout=15)
+            return
+        if self.report_screen is not None:
+            self.report_screen.reapply_finished(results)

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
 from agentstop.errors import AgentstopError
 from agentstop.report import Report, ReportItem
-from agentstop.supervisor import ReapplyResult, Supervisor, UndoResult
+from agentstop.supervisor import ReapplyResult, UndoResult
 from agentstop.tools import ToolRegistry
 
+from ..messages import ForceUndoRequested, ReapplyRequested, ResumeRequested, UndoRequested
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
 from ..widgets.status import StatusLine
 from ..wording import counted, standing
 from .confirm import force_confirmation, reapply_confirmation
 
-__all__ = ["SECTIONS", "Reapplier", "ReportScreen", "with_epochs"]
-
-Reapplier = Callable[[list[str]], Awaitable[Sequence[ReapplyResult]]]
-"""Runs a confirmed re-apply of these calls and returns the results (see `ReportScreen.reapplier`)."""
+__all__ = ["SECTIONS", "ReportScreen", "with_epochs"]
 
 WINDOW = 500
 """Rows a section shows at most: the latest calls. A DataTable lays out ~360 µs a row, so 17,550 rows
@@ -65,19 +63,28 @@ def with_epochs(report: Report, line: str | None = None) -> str:
 class ReportScreen(Screen[None]):
     """What the agent did, what it did not, what is still running, and what can be undone.
 
-    Undo goes through the app (`request_undo` asks first, `force_undo` runs an
-    undo already confirmed here), which hands the results back to
-    `undo_finished`. An undo a tool refused because its effect changed since
-    (drift) stays in Undoable with the reason, and this screen offers to force
-    it, asking a second time with what changed.
+    The screen never calls into its app. What the person asks for it posts
+    as a message (`agentstop.tui.messages`), which bubbles up to the app; what
+    it shows, the app hands to it: the report (`show_report`), the status
+    line (`show_status`), whether Resume and re-apply can be offered
+    (`resumable`, `can_reapply`), and the outcome of an undo or a re-apply.
 
-    Resume (R, and its button) is offered when the app can run the session on
-    (`can_resume`, `request_resume` on the app); the replay app cannot.
-    After a Resume each list shows the epoch its calls belong to.
+    Undo posts `UndoRequested`: the app previews, asks first and runs it,
+    then hands the results back to `undo_finished`. An undo a tool refused
+    because its effect changed since (drift) stays in Undoable with the
+    reason, and this screen offers to force it, asking a second time with
+    what changed, then posts `ForceUndoRequested`.
 
-    Re-apply (e, on an undone row in Done whose tool can do its effect again)
-    asks first, like undo, then runs through `reapplier`; the row shows the
-    outcome (done again and back in Undoable, or "re-apply ✗" with why).
+    Resume (R, and its button) is offered while `resumable` (the app says
+    when it can run the session on; the replay app never can) and posts
+    `ResumeRequested`. After a Resume each list shows the epoch its calls
+    belong to.
+
+    Re-apply (e, on an undone row in Done whose tool can do its effect
+    again) is offered where the app `can_reapply`. It asks first, like undo,
+    then posts `ReapplyRequested`; the app hands the results to
+    `reapply_finished`, and the row shows the outcome (done again and back
+    in Undoable, or "re-apply ✗" with why).
     """
 
     AUTO_FOCUS = "#table-undoable"
@@ -96,6 +103,12 @@ class ReportScreen(Screen[None]):
         Binding("escape", "app.go_back", "Back"),
     ]
 
+    resumable: reactive[bool] = reactive(False)
+    """The app sets it: True while it can resume the session now (it has stopped or ended, nothing else runs)."""
+
+    can_reapply: reactive[bool] = reactive(False)
+    """The app sets it: True when it runs a confirmed `ReapplyRequested` (else the screen offers no re-apply)."""
+
     def __init__(self, clock: Callable[[], float], tools: ToolRegistry | None = None) -> None:
         super().__init__()
         self.clock = clock
@@ -104,10 +117,8 @@ class ReportScreen(Screen[None]):
         self.report: Report | None = None
         self.refusals: dict[str, str] = {}
         """Calls whose last undo was refused for drift -> what changed (until undone or gone)."""
-        self.reapplier: Reapplier | None = None
-        """How a confirmed re-apply runs. None: through the app's supervisor (`app.sup.reapply`), where the
-        app has one; a host without one (replay) sets this, or the screen does not offer re-apply."""
         self._summary = ""
+        self._status: dict[str, object] = {}
         self._offers_reapply = False
 
     def compose(self) -> ComposeResult:
@@ -130,15 +141,16 @@ class ReportScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(CallDetail).show(None)
         self.query_one("#resume", Button).display = self.resumable
-        self.app.status()  # type: ignore[attr-defined]
+        self.query_one(StatusLine).show(self._status)
         self.query_one("#table-undoable", CallTable).focus()
         if self.report is not None:  # a report handed over while the screen was still composing
             self.show_report(self.report, self._summary)
 
-    @property
-    def resumable(self) -> bool:
-        """True when the app can resume the session now (it has stopped or ended, and nothing else runs)."""
-        return bool(getattr(self.app, "can_resume", False))
+    def show_status(self, fields: Mapping[str, object]) -> None:
+        """The app hands the status line's fields here (task, times, grant); kept until the screen composes."""
+        self._status = dict(fields)
+        for line in self.query(StatusLine).results(StatusLine):  # none before the screen composes
+            line.show(self._status)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Resume and Retry show in the Footer only while they can be done.
@@ -154,10 +166,13 @@ class ReportScreen(Screen[None]):
     def _failed_undos(self) -> bool:
         return self.report is not None and any(i.undo.status == "failed" for i in self.report.undoable)
 
-    def resumable_changed(self) -> None:
-        """The app calls this when Resume becomes possible or stops being so."""
+    def watch_resumable(self, resumable: bool) -> None:
         for button in self.query("#resume").results(Button):  # none while the screen composes
-            button.display = self.resumable
+            button.display = resumable
+        if self.is_mounted:
+            self.refresh_bindings()
+
+    def watch_can_reapply(self) -> None:
         if self.is_mounted:
             self.refresh_bindings()
 
@@ -200,9 +215,12 @@ class ReportScreen(Screen[None]):
             self.refresh_bindings()
         self.query_one("#undo-all", Button).disabled = not report.undoable
         self.query_one("#undo-selected", Button).disabled = not report.undoable
-        resume = self.query_one("#resume", Button)
-        if resume.display != self.resumable:
-            self.resumable_changed()
+
+    def show_summary(self, summary: str) -> None:
+        """The app hands the line above the lists here as it changes (what Stop waits for counts down)."""
+        self._summary = summary
+        for widget in self.query("#summary").results(Static):  # none before the screen composes
+            widget.update(Text(summary))
 
     def _with_refusal(self, item: ReportItem) -> ReportItem:
         """The item as shown: an undo refused for drift says so, and what changed, in its undo status.
@@ -232,7 +250,10 @@ class ReportScreen(Screen[None]):
         return replace(item, undo=replace(item.undo, detail=f"{words} · {kind}"))
 
     def undo_finished(self, results: Sequence[UndoResult]) -> None:
-        """Show what an undo did; for calls refused because they changed since, offer to force it."""
+        """Show what an undo did; for calls refused because they changed since, offer to force it.
+
+        The app calls this once the undo an `UndoRequested` or `ForceUndoRequested` asked for has run.
+        """
         for r in results:
             if r.status == "refused":
                 self.refusals[r.call_id] = r.drift
@@ -263,7 +284,7 @@ class ReportScreen(Screen[None]):
 
     def _force_if(self, yes: bool | None, call_ids: list[str]) -> None:
         if yes:
-            self.app.force_undo(call_ids)  # type: ignore[attr-defined]
+            self.post_message(ForceUndoRequested(call_ids))
         else:
             self.notify("Left as it is. Press f on the row to undo it anyway later.")
 
@@ -295,7 +316,7 @@ class ReportScreen(Screen[None]):
         if not call_ids:
             self.notify("Nothing to undo here: select rows in Undoable with Space first.", severity="warning")
             return
-        self.app.request_undo(call_ids, what)  # type: ignore[attr-defined]
+        self.post_message(UndoRequested(call_ids, what))
 
     def action_undo_row(self) -> None:
         table = self._focused_table()
@@ -331,21 +352,9 @@ class ReportScreen(Screen[None]):
 
     # -- re-apply ---------------------------------------------------------------------
 
-    def _reapply_runner(self) -> Reapplier | None:
-        if self.reapplier is not None:
-            return self.reapplier
-        sup = getattr(self.app, "sup", None)
-        if isinstance(sup, Supervisor):
-
-            async def through_supervisor(call_ids: list[str]) -> Sequence[ReapplyResult]:
-                return await sup.reapply(call_ids, by="you (TUI)")
-
-            return through_supervisor
-        return None
-
     def _can_reapply(self) -> bool:
-        """True while some undone call can be re-applied and this screen has a way to do it."""
-        return self.report is not None and bool(self.report.reappliable) and self._reapply_runner() is not None
+        """True while some undone call can be re-applied and the app can do it."""
+        return self.report is not None and bool(self.report.reappliable) and self.can_reapply
 
     def action_reapply_row(self) -> None:
         """Re-apply the highlighted undone call (do its effect again), after asking."""
@@ -354,7 +363,7 @@ class ReportScreen(Screen[None]):
         if item is None or self.report is None or not item.reappliable:
             self.notify(f"Cannot re-apply this row: {_why_not_reappliable(item)}", severity="warning")
             return
-        if self._reapply_runner() is None:
+        if not self.can_reapply:
             self.notify("Re-apply is not available here.", severity="warning")
             return
         screen, ids = reapply_confirmation(self.report, [item.call_id], self.tools)
@@ -362,26 +371,13 @@ class ReportScreen(Screen[None]):
 
     def _reapply_if(self, yes: bool | None, call_ids: list[str]) -> None:
         if yes and call_ids:
-            self.run_reapply(call_ids)
-
-    @work(exclusive=True, group="reapply")
-    async def run_reapply(self, call_ids: list[str]) -> None:
-        """Re-apply (already confirmed), then show the report as the journal has it, and what happened."""
-        runner = self._reapply_runner()
-        if runner is None:
-            return
-        try:
-            results = await runner(call_ids)
-        except AgentstopError as exc:  # e.g. another terminal re-applied or undid it meanwhile
-            self.notify(f"Could not re-apply: {exc}", severity="error", timeout=15)
-            return
-        refresh = getattr(self.app, "refresh_report", None)
-        if callable(refresh):
-            await refresh()  # the bridge would too, a moment later; the outcome shows at once
-        self.reapply_finished(results)
+            self.post_message(ReapplyRequested(call_ids))
 
     def reapply_finished(self, results: Sequence[ReapplyResult]) -> None:
-        """Say what a re-apply did (the rows show it too: back in Undoable, or "re-apply ✗" with why)."""
+        """Say what a re-apply did (the rows show it too: back in Undoable, or "re-apply ✗" with why).
+
+        The app calls this once the re-apply a `ReapplyRequested` asked for has run and the report shows it.
+        """
         done = [r.call_id for r in results if r.status == "reapplied"]
         failed = [r for r in results if r.status == "failed"]
         skipped = [r for r in results if r.status == "skipped"]
@@ -398,7 +394,7 @@ class ReportScreen(Screen[None]):
     def action_resume(self) -> None:
         """Ask how to resume (a new epoch of the session, under a new grant)."""
         if self.resumable:
-            self.app.request_resume()  # type: ignore[attr-defined]
+            self.post_message(ResumeRequested())
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -43,7 +43,11 @@ HINTS = {
 
 
 class RunScreen(Screen[None]):
-    """Watch the agent work; Stop is one key away, and the button says what it does now (`phase`)."""
+    """Watch the agent work; Stop is one key away, and the button says what it does now (`phase`).
+
+    The app hands it what it shows: the phase, the status line's fields (`show_status`), the
+    transcript and the journal's events; the screen asks its app for nothing.
+    """
 
     BINDINGS = [
         Binding("s", "app.stop", "Stop"),
@@ -58,6 +62,7 @@ class RunScreen(Screen[None]):
         super().__init__()
         self.goal = goal
         self.clock = clock
+        self._status: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusLine(self.clock, id="status")
@@ -76,8 +81,14 @@ class RunScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.status()  # type: ignore[attr-defined]
+        self.query_one(StatusLine).show(self._status)
         self.watch_phase(self.phase)
+
+    def show_status(self, fields: Mapping[str, object]) -> None:
+        """The app hands the status line's fields here (task, times, grant); kept until the screen composes."""
+        self._status = dict(fields)
+        for line in self.query(StatusLine).results(StatusLine):  # none before the screen composes
+            line.show(self._status)
 
     def watch_phase(self, phase: RunPhase) -> None:
         # Queries that find nothing before the screen is composed; on_mount shows the phase then.

@@ -2,7 +2,8 @@
 
 On a shared PostgreSQL journal this is the fleet view: sessions of every
 machine, each with its host and process. The app refreshes the rows every
-second while any session runs (`show_rows`), and does the Stop it asks for.
+second while any session runs (`show_rows`). What the person picks, the
+screen posts up to the app: `OpenSessionRequested`, `StopSessionRequested`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from agentstop.formatting import duration
 from agentstop.journal import SessionRecord
 from agentstop.report import Report
 from agentstop.supervisor import is_alive
+
+from ..messages import OpenSessionRequested, StopSessionRequested
 
 __all__ = ["COLUMNS", "SessionRow", "SessionsScreen", "how_it_ended"]
 
@@ -177,14 +180,14 @@ class SessionsScreen(Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_session(event.row_key.value)  # type: ignore[attr-defined]
+            self.post_message(OpenSessionRequested(event.row_key.value))
 
     def action_stop_session(self) -> None:
         """Stop the highlighted session (the app asks first, naming it, its task and its host)."""
         session = self.highlighted()
         if session is None:
             return
-        self.app.request_stop(session.session_id)  # type: ignore[attr-defined]
+        self.post_message(StopSessionRequested(session.session_id))
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -52,6 +52,11 @@ class StatusLine(Static):
     def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.clock = clock
+
+    def show(self, fields: Mapping[str, object]) -> None:
+        """Set the fields named in `fields` (a screen passes on what its app handed it: `task_name`, `grant`, ...)."""
+        for name, value in fields.items():
+            setattr(self, name, value)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)

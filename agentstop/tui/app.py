@@ -222,7 +222,7 @@ class AgentstopApp(App[int]):
     # -- status ----------------------------------------------------------------------
 
     def status(self, **fields: Any) -> None:
-        """Update the status fields and show them on the status line of every mounted screen."""
+        """Update the status fields and hand them to both screens (shown at once where composed, else on mount)."""
         self._status_fields.update(fields)
         for screen in (self.run_screen, self.report_screen):
             screen.show_status(self._status_fields)  # kept until it composes, if it has not yet

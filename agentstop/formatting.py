@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from agentstop.journal.states import CallState
+
 __all__ = ["STATE_STYLE", "clock", "duration"]
 
-# One colour per call state; failed (red) and cancelled (dim) look different.
-STATE_STYLE = {
-    "planned": "dim",
-    "prepared": "cyan",
-    "committing": "bold yellow",
-    "committed": "green",
-    "failed": "red",
-    "unknown": "bold magenta",
-    "rejected": "red",
-    "discarded": "dim italic",
-    "compensating": "bold yellow",
-    "compensated": "blue",
-    "compensation_failed": "bold red",
-    "reapplying": "bold yellow",
-    "reapply_failed": "bold red",
+S = CallState
+
+# One colour per call state; failed (red) and cancelled (dim) look different. Keyed by the members, looked
+# up by any text (a `CallState` is its value): a replayed event's kind may be no state at all.
+STATE_STYLE: dict[str, str] = {
+    S.PLANNED: "dim",
+    S.PREPARED: "cyan",
+    S.COMMITTING: "bold yellow",
+    S.COMMITTED: "green",
+    S.FAILED: "red",
+    S.UNKNOWN: "bold magenta",
+    S.REJECTED: "red",
+    S.DISCARDED: "dim italic",
+    S.COMPENSATING: "bold yellow",
+    S.COMPENSATED: "blue",
+    S.COMPENSATION_FAILED: "bold red",
+    S.REAPPLYING: "bold yellow",
+    S.REAPPLY_FAILED: "bold red",
 }
 
 

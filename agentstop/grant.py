@@ -7,6 +7,7 @@ the fence re-checks that row, in the same transaction that records
 
 from __future__ import annotations
 
+import enum
 import fnmatch
 import functools
 import re
@@ -15,7 +16,7 @@ from datetime import timedelta
 
 from agentstop.text import printable
 
-__all__ = ["GrantSpec", "GrantState", "fence_verdict", "resource_problem", "scope_matches"]
+__all__ = ["FenceRefusal", "GrantSpec", "GrantState", "fence_verdict", "resource_problem", "scope_matches"]
 
 # A resource is split into segments at `/`, `:` and `\`, so `note:../../x` and `files:a\..\b` both show their `..`.
 _SEGMENTS = re.compile(r"[/:\\]")
@@ -117,6 +118,22 @@ class GrantSpec:
         return resource_problem(resource) is None and any(scope_matches(resource, p) for p in self.scopes)
 
 
+class FenceRefusal(enum.StrEnum):
+    """Why the fence refused a call (the journal keeps it as the `rejected` event's `fence`)."""
+
+    REVOKED = "revoked"
+    """The grant was revoked (Stop): `GrantRevoked`."""
+
+    EXPIRED = "expired"
+    """The grant's ttl ran out: `GrantExpired`."""
+
+    SCOPE = "scope"
+    """The tool or the resource is outside the grant, or the resource is malformed: `OutOfScope`."""
+
+    LIMIT = "limit"
+    """The grant's `max_calls` are all used: `CallLimitReached`."""
+
+
 @dataclass(frozen=True)
 class GrantState:
     """A grant row as the fence reads it inside its transaction."""
@@ -130,28 +147,34 @@ class GrantState:
     revoked_by: str | None
 
 
-def fence_verdict(grant: GrantState, tool: str, resource: str, now: float) -> tuple[str, str] | None:
+def fence_verdict(grant: GrantState, tool: str, resource: str, now: float) -> tuple[FenceRefusal, str] | None:
     """Decide whether a call may pass the fence.
 
-    Returns None to let it pass, else `(kind, reason)` where kind names the
-    `Rejected` subclass ("revoked", "expired", "scope", "limit").
+    Returns None to let it pass, else `(refusal, reason)`: why it may not (which
+    names the `Rejected` subclass raised), and one line for a person.
     """
     if grant.revoked_at is not None:
         ago = max(0.0, now - grant.revoked_at)
         who = f" by {grant.revoked_by}" if grant.revoked_by else ""
-        return "revoked", f"grant g{grant.grant_id} was revoked{who} {ago:.1f} s before; nothing was sent"
+        return FenceRefusal.REVOKED, f"grant g{grant.grant_id} was revoked{who} {ago:.1f} s before; nothing was sent"
     if grant.expires_at is not None and now >= grant.expires_at:
         ago = now - grant.expires_at
-        return "expired", f"grant g{grant.grant_id} expired {ago:.1f} s before; nothing was sent"
+        return FenceRefusal.EXPIRED, f"grant g{grant.grant_id} expired {ago:.1f} s before; nothing was sent"
     if not grant.spec.allows_tool(tool):
-        return "scope", f"tool {tool!r} is not in grant g{grant.grant_id} (tools {grant.spec.tools}); nothing was sent"
+        return (
+            FenceRefusal.SCOPE,
+            f"tool {tool!r} is not in grant g{grant.grant_id} (tools {grant.spec.tools}); nothing was sent",
+        )
     problem = resource_problem(resource)
     if problem is not None:
-        return "scope", f"resource {printable(resource)!r} {problem}; nothing was sent"
+        return FenceRefusal.SCOPE, f"resource {printable(resource)!r} {problem}; nothing was sent"
     if not grant.spec.allows_resource(resource):
-        return "scope", (
+        return FenceRefusal.SCOPE, (
             f"resource {resource!r} is outside grant g{grant.grant_id} (scopes {grant.spec.scopes}); nothing was sent"
         )
     if grant.spec.max_calls is not None and grant.calls_used >= grant.spec.max_calls:
-        return "limit", f"grant g{grant.grant_id} allows {grant.spec.max_calls} calls, all used; nothing was sent"
+        return (
+            FenceRefusal.LIMIT,
+            f"grant g{grant.grant_id} allows {grant.spec.max_calls} calls, all used; nothing was sent",
+        )
     return None

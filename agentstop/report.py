@@ -17,32 +17,57 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agentstop.errors import JournalCorrupt
+from agentstop.journal.policies import Reversibility
 from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, gc_paused, loads
 from agentstop.journal.states import CallState
+from agentstop.journal.status import SessionStatus
+from agentstop.report_buckets import (
+    BUCKET_OF,
+    BUCKETS,
+    IN_EFFECT,
+    IN_FLIGHT,
+    INTERRUPTED,
+    LANDED,
+    NOT_CLEAN,
+    REAPPLIABLE,
+    TAKEN_BACK,
+    UNSETTLED,
+    Bucket,
+    UndoStatus,
+)
 
 if TYPE_CHECKING:
     from agentstop.journal import Journal
 
-__all__ = ["BUCKETS", "Report", "ReportItem", "UndoInfo", "bucket_of"]
+__all__ = [
+    "BUCKETS",
+    "BUCKET_OF",
+    "INTERRUPTED",
+    "IN_EFFECT",
+    "IN_FLIGHT",
+    "LANDED",
+    "NOT_CLEAN",
+    "REAPPLIABLE",
+    "TAKEN_BACK",
+    "UNSETTLED",
+    "Bucket",
+    "Report",
+    "ReportItem",
+    "UndoInfo",
+    "UndoStatus",
+    "bucket_of",
+]
 
 S = CallState
 
-BUCKETS: dict[str, frozenset[CallState]] = {
-    # Done: it reached the world, whatever the person did to it since (undo, re-apply).
-    "done": frozenset(
-        {S.COMMITTED, S.COMPENSATING, S.COMPENSATED, S.COMPENSATION_FAILED, S.REAPPLYING, S.REAPPLY_FAILED}
-    ),
-    "interrupted": frozenset({S.PLANNED, S.PREPARED, S.REJECTED, S.DISCARDED, S.FAILED}),
-    "in_flight": frozenset({S.COMMITTING, S.UNKNOWN}),
-}
-
-
-_BUCKET_OF: dict[str, str] = {state.value: name for name, states in BUCKETS.items() for state in states}
+# Keyed by the stored text, for the report's hot loop over raw rows (a plain str lookup is the cheapest).
+_BUCKET_OF: dict[str, Bucket] = {state.value: bucket for state, bucket in BUCKET_OF.items()}
 _STATE_OF: dict[str, CallState] = {state.value: state for state in CallState}
+_REVERSIBILITY_OF: dict[str, Reversibility] = {r.value: r for r in Reversibility}
 
 
-def bucket_of(state: str) -> str:
-    """The bucket ("done", "interrupted", "in_flight") a call state belongs to."""
+def bucket_of(state: str) -> Bucket:
+    """The bucket (done, interrupted, in flight) a call state belongs to."""
     return _BUCKET_OF[state]
 
 
@@ -65,9 +90,9 @@ class UndoInfo:
 
     Attributes:
         available: an undo can be run now (or retried).
-        status: "not_undoable", "available", "expired", "running", "done",
-            "failed" (retryable), or "pending" (the call has not landed yet, or
-            its re-apply is running).
+        status: an `UndoStatus`: not undoable, available, expired, running, done,
+            failed (retryable), or pending (the call has not landed yet, or its
+            re-apply is running).
         deadline: when the undo stops being possible (epoch seconds), if ever.
         reversible_until: until when the undo is exact (after it is only a
             compensation that leaves a trace), if the tool said.
@@ -75,7 +100,7 @@ class UndoInfo:
     """
 
     available: bool
-    status: str
+    status: UndoStatus
     deadline: float | None
     reversible_until: float | None
     detail: str
@@ -91,7 +116,7 @@ class UndoInfo:
         }
 
 
-def _undo(available: bool, status: str, deadline: float | None, until: float | None, detail: str) -> UndoInfo:
+def _undo(available: bool, status: UndoStatus, deadline: float | None, until: float | None, detail: str) -> UndoInfo:
     # Built like `record` does, minus its field check: a report makes one per call.
     info = _new(UndoInfo)
     _set(
@@ -102,17 +127,19 @@ def _undo(available: bool, status: str, deadline: float | None, until: float | N
     return info
 
 
-_READ_ONLY = _undo(False, "not_undoable", None, None, "read-only: nothing to undo")
-_NEVER_LANDED = _undo(False, "not_undoable", None, None, "never reached the world: nothing to undo")
+_READ_ONLY = _undo(False, UndoStatus.NOT_UNDOABLE, None, None, "read-only: nothing to undo")
+_NEVER_LANDED = _undo(False, UndoStatus.NOT_UNDOABLE, None, None, "never reached the world: nothing to undo")
 
 
 @functools.lru_cache(maxsize=256)
-def _no_undo(reversibility: str, hint: str) -> UndoInfo:
-    return _undo(False, "not_undoable", None, None, f"{reversibility}: {hint or 'the tool defines no compensation'}")
+def _no_undo(reversibility: Reversibility, hint: str) -> UndoInfo:
+    return _undo(
+        False, UndoStatus.NOT_UNDOABLE, None, None, f"{reversibility}: {hint or 'the tool defines no compensation'}"
+    )
 
 
 def _undo_info(
-    reversibility: str,
+    reversibility: Reversibility,
     can_compensate: bool,
     undo_hint: str,
     receipt: Any,
@@ -120,21 +147,21 @@ def _undo_info(
     undo_error: str | None,
     reapply_error: str | None,
     state: CallState,
-    bucket: str,
+    bucket: Bucket,
     now: float,
 ) -> UndoInfo:
-    if reversibility == "read_only":
+    if reversibility is Reversibility.READ_ONLY:
         return _READ_ONLY
-    if not can_compensate or reversibility == "irreversible":
+    if not can_compensate or reversibility is Reversibility.IRREVERSIBLE:
         return _no_undo(reversibility, undo_hint)
-    if bucket == "interrupted":
+    if bucket is Bucket.INTERRUPTED:
         return _NEVER_LANDED
     # A receipt may say that this one effect has no undo, though its tool can undo others
     # (a write that created a file, on a server with no delete): never offered, and why.
     if isinstance(receipt, dict):
         no_undo = receipt.get("no_undo")
         if isinstance(no_undo, str) and no_undo:
-            return _undo(False, "not_undoable", None, None, f"not undoable: {no_undo}")
+            return _undo(False, UndoStatus.NOT_UNDOABLE, None, None, f"not undoable: {no_undo}")
         value = receipt.get("undo_deadline")
         deadline = float(value) if isinstance(value, _NUMBER) else None
         value = receipt.get("reversible_until")
@@ -142,24 +169,24 @@ def _undo_info(
     else:
         deadline = exact_until = None
     if state is S.COMPENSATED:
-        return _undo(False, "done", deadline, exact_until, "undone")
+        return _undo(False, UndoStatus.DONE, deadline, exact_until, "undone")
     if state is S.REAPPLYING:
         # The old receipt's deadlines belong to the effect that was undone; the re-apply brings its own.
-        return _undo(False, "pending", None, None, "re-apply in progress; undo possible once it lands")
+        return _undo(False, UndoStatus.PENDING, None, None, "re-apply in progress; undo possible once it lands")
     if state is S.REAPPLY_FAILED:
-        return _undo(False, "done", None, None, f"undone; re-apply failed: {reapply_error}; it can be retried")
+        return _undo(False, UndoStatus.DONE, None, None, f"undone; re-apply failed: {reapply_error}; it can be retried")
     if state is S.COMPENSATING:
-        return _undo(False, "running", deadline, exact_until, f"undo in progress (attempt {undo_attempts})")
-    if bucket == "in_flight":
-        return _undo(False, "pending", deadline, exact_until, "undo possible once it lands")
+        return _undo(False, UndoStatus.RUNNING, deadline, exact_until, f"undo in progress (attempt {undo_attempts})")
+    if bucket is Bucket.IN_FLIGHT:
+        return _undo(False, UndoStatus.PENDING, deadline, exact_until, "undo possible once it lands")
     if deadline is not None and now >= deadline:
-        return _undo(False, "expired", deadline, exact_until, "the undo window has closed")
+        return _undo(False, UndoStatus.EXPIRED, deadline, exact_until, "the undo window has closed")
     if state is S.COMPENSATION_FAILED:
-        return _undo(True, "failed", deadline, exact_until, f"undo failed: {undo_error}; retry possible")
+        return _undo(True, UndoStatus.FAILED, deadline, exact_until, f"undo failed: {undo_error}; retry possible")
     kind = "exact undo" if exact_until is None or now < exact_until else "compensation (leaves a trace)"
-    if reversibility == "compensable" and exact_until is None:
+    if reversibility is Reversibility.COMPENSABLE and exact_until is None:
         kind = "compensation (leaves a trace)"
-    return _undo(True, "available", deadline, exact_until, kind)
+    return _undo(True, UndoStatus.AVAILABLE, deadline, exact_until, kind)
 
 
 @dataclass(frozen=True)
@@ -172,9 +199,9 @@ class ReportItem:
     summary: str
     resource: str
     args: Any
-    reversibility: str
-    state: str
-    bucket: str
+    reversibility: Reversibility
+    state: CallState
+    bucket: Bucket
     reason: str | None
     prepared: Any
     receipt: Any
@@ -238,8 +265,6 @@ _LAZY = {"args": "_args_json", "prepared": "_prepared_json"}
 """The fields an item read from the journal decodes on first access, and where it keeps their JSON text."""
 _ABSENT: Any = object()
 
-_REAPPLIABLE = frozenset({S.COMPENSATED, S.REAPPLY_FAILED})
-
 _ROW_FIELDS = (
     "call_id",
     "n",
@@ -284,7 +309,7 @@ def _items(
 
     The hot loop of every report: plain locals, one dict per item, no intermediate record.
     """
-    ended = session.status != "running"
+    ended = session.status != SessionStatus.RUNNING
     never = f"never reached the fence (session {session.status})"
     out: list[ReportItem] = []
     append = out.append
@@ -316,6 +341,7 @@ def _items(
         _commit_seq,
     ) in rows:
         state, bucket = _STATE_OF[state_text], _BUCKET_OF[state_text]
+        reversibility = _REVERSIBILITY_OF[reversibility]
         if raw_json and receipt is not None:
             receipt = loads(receipt)
         if not reason:
@@ -333,7 +359,7 @@ def _items(
             "summary": summary,
             "resource": resource,
             "reversibility": reversibility,
-            "state": state_text,
+            "state": state,
             "bucket": bucket,
             "reason": reason,
             "receipt": receipt,
@@ -355,7 +381,7 @@ def _items(
             "ended_at": ended_at,
             "updated_at": updated_at,
             "epoch": epochs.get(grant_id or 0, 1),
-            "reappliable": bool(can_reapply) and state in _REAPPLIABLE,
+            "reappliable": bool(can_reapply) and state in REAPPLIABLE,
             "reapplies": reapplies,
         }
         if raw_json:
@@ -424,7 +450,11 @@ class Report:
             done: list[ReportItem] = []
             interrupted: list[ReportItem] = []
             in_flight: list[ReportItem] = []
-            lists = {"done": done.append, "interrupted": interrupted.append, "in_flight": in_flight.append}
+            lists = {
+                Bucket.DONE: done.append,
+                Bucket.INTERRUPTED: interrupted.append,
+                Bucket.IN_FLIGHT: in_flight.append,
+            }
             for item in items:
                 lists[item.bucket](item)
             # Latest commit first: the order Undo all runs in (rows without a commit never qualify).
@@ -504,14 +534,14 @@ class Report:
         (the report still lists it, under its epoch). What is still in flight does.
         """
         last = self.epochs
-        bad = any(i.state in ("failed", "rejected", "unknown") for i in self.all_calls if i.epoch == last)
-        return self.session.status == "completed" and not bad and not self.in_flight
+        bad = any(i.state in NOT_CLEAN for i in self.all_calls if i.epoch == last)
+        return self.session.status == SessionStatus.COMPLETED and not bad and not self.in_flight
 
     def summary_line(self) -> str:
         """One line a person reads first ("stopped by user: 3 done, 2 interrupted, ...")."""
         s = self.session
-        head = s.status
-        if s.status == "stopped" and s.stopped_by:
+        head: str = s.status
+        if s.status == SessionStatus.STOPPED and s.stopped_by:
             head = f"stopped by {s.stopped_by}"
         counts = (
             f"{len(self.done)} done, {len(self.interrupted)} interrupted, "
@@ -537,8 +567,10 @@ class Report:
                 "revoked_at": _iso(revoked.revoked_at) if revoked else None,
                 "revoked_by": revoked.revoked_by if revoked else None,
             },
-            "done": [{**i.to_json(), "landed_after_stop": i.call_id in self.landed_after_stop} for i in self.done],
-            "interrupted": [i.to_json() for i in self.interrupted],
-            "in_flight": [i.to_json() for i in self.in_flight],
-            "undoable": [i.to_json() for i in self.undoable],
+            Bucket.DONE.value: [
+                {**i.to_json(), "landed_after_stop": i.call_id in self.landed_after_stop} for i in self.done
+            ],
+            Bucket.INTERRUPTED.value: [i.to_json() for i in self.interrupted],
+            Bucket.IN_FLIGHT.value: [i.to_json() for i in self.in_flight],
+            Bucket.UNDOABLE.value: [i.to_json() for i in self.undoable],
         }

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from agentstop.answers import answer
 from agentstop.errors import AgentstopError, GrantRevoked, ToolError
 from agentstop.journal import CallState
+from agentstop.report_buckets import IN_EFFECT, IN_FLIGHT, LANDED
 from agentstop.supervisor import Supervisor
 from agentstop.tools import Reversibility, StopPolicy, Tool, ToolContext
 
@@ -198,9 +199,7 @@ async def _revoked_by(sup: Supervisor) -> str | None:
 
 
 # What a tool call came to, for a framework's history rebuilt after a cancel.
-_LANDED = {CallState.COMMITTED, CallState.COMPENSATION_FAILED}
-_UNDONE = {CallState.COMPENSATING, CallState.COMPENSATED, CallState.REAPPLY_FAILED, CallState.REAPPLYING}
-_IN_FLIGHT = {CallState.COMMITTING, CallState.UNKNOWN}
+_UNDONE = LANDED - IN_EFFECT  # landed, then taken back (or being re-applied)
 NOT_EXECUTED = "interrupted by the user: not executed"
 BEING_CHECKED = "stopped: outcome unknown, being checked"
 
@@ -217,12 +216,12 @@ async def recorded_answer(sup: Supervisor, key: str) -> str | None:
         return None
     call = calls[-1]
     state = CallState(call.state)
-    if state in _LANDED:
+    if state in IN_EFFECT:
         output = (call.receipt or {}).get("output", call.receipt)
         shown = output if isinstance(output, str) else json.dumps(output, default=str)
         return f"done: {shown}"
     if state in _UNDONE:
         return f"done, then undone by {call.undo_by or 'the user'}: its effect was taken back"
-    if state in _IN_FLIGHT:
+    if state in IN_FLIGHT:
         return BEING_CHECKED
     return f"{NOT_EXECUTED} ({call.reason})" if call.reason else NOT_EXECUTED

@@ -17,7 +17,7 @@ async def _run(kind: str, args: tuple[str, ...], journal: Target | None, task: P
 
     from agentstop.adapters.coding_cli.policy import load_policy
     from agentstop.adapters.coding_cli.runner import CliRun, run_cli
-    from agentstop.journal import Journal
+    from agentstop.journal import Journal, SessionStatus
     from agentstop.supervisor import Supervisor
 
     from .render import render_report
@@ -37,7 +37,7 @@ async def _run(kind: str, args: tuple[str, ...], journal: Target | None, task: P
         status, report = await run_cli(j, CliRun(kind, list(args), policy, Path.cwd().resolve()), on_started=started)
     console = Console(file=sys.stderr, soft_wrap=True)
     console.print(render_report(report))
-    if report.session.status == "stopped":
+    if report.session.status == SessionStatus.STOPPED:
         console.print(
             f'The {kind} CLI\'s own transcript may call an interrupted call "rejected" or "not written": '
             "agentstop cannot rewrite it. What really landed is the report above; undo it with "

@@ -15,7 +15,7 @@ import click
 
 from agentstop.errors import PlannerError
 from agentstop.formatting import clock
-from agentstop.journal import Event, Journal
+from agentstop.journal import CallState, Event, EventKind, Journal
 from agentstop.journal.owner import launched_at
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
@@ -44,24 +44,28 @@ class ProgressPrinter:
         """The progress line for one event, or None for events not worth a line."""
         at = clock(event.at)
         data = event.data
-        if event.kind == "transcript":
+        if event.kind == EventKind.TRANSCRIPT:
             # Several lines stay several, each indented: none can pass for a progress line of its own.
             text = printable(str(data.get("text", "")).strip(), multiline=True).replace("\n", "\n" + " " * 21)
             return f"{at}  agent: {text}"
-        if event.kind == "revoked":
+        if event.kind == EventKind.REVOKED:
             return (
                 f"{at}  ── grant revoked by {printable(str(data.get('by')))}: {printable(str(data.get('reason')))} "
                 "── nothing new can commit"
             )
-        if event.kind == "session_ended":
+        if event.kind == EventKind.SESSION_ENDED:
             return f"{at}  ── session {printable(str(data.get('status')))}"
         if event.call_id is None:
             return None
-        if event.kind == "planned":
+        if event.kind == CallState.PLANNED:
             self._summaries[event.call_id] = (str(data.get("tool", "")), str(data.get("summary", "")))
         _, summary = self._summaries.get(event.call_id, ("", ""))
         reason = data.get("reason")
-        tail = f"  ({printable(str(reason))})" if reason and event.kind not in ("planned", "prepared") else ""
+        tail = (
+            f"  ({printable(str(reason))})"
+            if reason and event.kind not in (CallState.PLANNED, CallState.PREPARED)
+            else ""
+        )
         summary = printable(summary)
         if len(summary) > 72:
             summary = summary[:71] + "…"

@@ -11,9 +11,9 @@ import click
 from rich.console import Console
 
 from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop, request_stop_after_step, revoke
-from agentstop.report import Report
-from agentstop.supervisor.reapply import run_reapply
-from agentstop.supervisor.undo import run_undo
+from agentstop.report import IN_EFFECT, REAPPLIABLE, Report
+from agentstop.supervisor.reapply import ReapplyOutcome, run_reapply
+from agentstop.supervisor.undo import UndoOutcome, run_undo
 from agentstop.text import printable
 
 from .common import (
@@ -108,10 +108,6 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
     return EXIT_OK
 
 
-_UNDOABLE = ("committed", "compensation_failed")
-_REAPPLIABLE = ("compensated", "reapply_failed")
-
-
 @click.command("undo")
 @journal_argument
 @session_option
@@ -180,7 +176,7 @@ async def undo_cmd(
         needed = {
             c.tool
             for c in await j.calls(sid)
-            if c.can_compensate and c.state in _UNDOABLE and (wanted is None or c.call_id in wanted)
+            if c.can_compensate and c.state in IN_EFFECT and (wanted is None or c.call_id in wanted)
         }
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
@@ -192,11 +188,9 @@ async def undo_cmd(
     if not results:
         click.echo("nothing to undo", err=True)
     for r in results:
-        mark = {"compensated": "undone ", "failed": "FAILED ", "skipped": "skipped", "refused": "REFUSED"}[r.status]
-        click.echo(
-            f"{mark} {r.call_id:>5} {printable(r.tool)}: {printable(r.drift if r.status == 'refused' else r.detail)}"
-        )
-    refused = [r.call_id for r in results if r.status == "refused"]
+        shown = r.drift if r.status is UndoOutcome.REFUSED else r.detail
+        click.echo(f"{_UNDO_MARK[r.status]} {r.call_id:>5} {printable(r.tool)}: {printable(shown)}")
+    refused = [r.call_id for r in results if r.status is UndoOutcome.REFUSED]
     if refused:
         # A journal URL is not repeated: it may hold a password.
         where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
@@ -206,7 +200,7 @@ async def undo_cmd(
             f"To undo anyway: agentstop undo{where} --session {sid} --force {' '.join(refused)}",
             err=True,
         )
-    return EXIT_FAILED if refused or any(r.status == "failed" for r in results) else EXIT_OK
+    return EXIT_FAILED if refused or any(r.status is UndoOutcome.FAILED for r in results) else EXIT_OK
 
 
 def _warn_if_running(info: SessionRecord, command: str) -> None:
@@ -235,7 +229,7 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
         needed = {
             c.tool
             for c in await j.calls(sid)
-            if c.can_reapply and c.state in _REAPPLIABLE and (call_ids is None or c.call_id in call_ids)
+            if c.can_reapply and c.state in REAPPLIABLE and (call_ids is None or c.call_id in call_ids)
         }
         async with tools_from_session(await j.session(sid), needed) as (tools, problems):
             for problem in problems:
@@ -247,7 +241,7 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
         click.echo("nothing to re-apply: no undone call of this session can be done again", err=True)
     for r in results:
         click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {printable(r.tool)}: {printable(r.detail)}")
-    failed = [r.call_id for r in results if r.status == "failed"]
+    failed = [r.call_id for r in results if r.status is ReapplyOutcome.FAILED]
     if failed:
         where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
         click.echo(
@@ -258,7 +252,17 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
     return EXIT_FAILED if failed else EXIT_OK
 
 
-_REAPPLY_MARK: dict[str, str] = {"reapplied": "redone ", "failed": "FAILED ", "skipped": "skipped"}
+_UNDO_MARK: dict[UndoOutcome, str] = {
+    UndoOutcome.COMPENSATED: "undone ",
+    UndoOutcome.FAILED: "FAILED ",
+    UndoOutcome.SKIPPED: "skipped",
+    UndoOutcome.REFUSED: "REFUSED",
+}
+_REAPPLY_MARK: dict[ReapplyOutcome, str] = {
+    ReapplyOutcome.REAPPLIED: "redone ",
+    ReapplyOutcome.FAILED: "FAILED ",
+    ReapplyOutcome.SKIPPED: "skipped",
+}
 
 
 @click.command("stop")
@@ -375,7 +379,7 @@ async def stop_cmd(
 async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step: bool) -> int:
     """`stop --session`: one session, by id or 'latest'."""
     sid, name = info.session_id, printable(info.task_name)
-    if after_step and info.status != "running":
+    if after_step and info.status != SessionStatus.RUNNING:
         click.echo(f"session {sid} ({name}) already ended ({info.status}); nothing to stop.", err=True)
         return EXIT_OK
     if not after_step:
@@ -390,7 +394,7 @@ async def _stop_one(target: Target, info: SessionRecord, reason: str, after_step
                 f"({name}); nothing new can commit. It stops within 100 ms if running.",
                 err=True,
             )
-        elif status != "running":
+        elif status != SessionStatus.RUNNING:
             click.echo(
                 f"session {sid} ({name}) already ended ({status}); nothing to revoke. The stop is "
                 "journaled: a resume of it already starting ends before it commits anything.",

@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from agentstop.formatting import STATE_STYLE, clock, duration
-from agentstop.journal import SessionRecord
-from agentstop.report import Report, ReportItem
+from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.report import Bucket, Report, ReportItem
 from agentstop.supervisor import is_alive
 from agentstop.text import printable
 
@@ -61,7 +61,7 @@ def render_report(report: Report) -> RenderableType:
     head = Text.assemble(
         (printable(s.task_name), "bold"),
         f"  session {printable(s.session_id)}  ",
-        (printable(report.summary_line()), "bold yellow" if s.status != "completed" else "bold green"),
+        (printable(report.summary_line()), "bold yellow" if s.status != SessionStatus.COMPLETED else "bold green"),
     )
     if s.stop_reason:
         head.append(f"\nreason: {printable(s.stop_reason)}", style="dim")
@@ -76,7 +76,7 @@ def render_report(report: Report) -> RenderableType:
 
 def liveness(session: SessionRecord, now: float | None = None) -> str | None:
     """For a running session: "live" or "not live", with its heartbeat's age; None once it ended."""
-    if session.status != "running":
+    if session.status != SessionStatus.RUNNING:
         return None
     at = time.time() if now is None else now
     beat = session.heartbeat_at or session.started_at
@@ -95,12 +95,12 @@ def session_json(session: SessionRecord, report: Report, now: float | None = Non
     return head | {
         "host": session.host,
         "pid": session.pid,
-        "live": session.status == "running" and is_alive(session, at),
+        "live": session.status == SessionStatus.RUNNING and is_alive(session, at),
         "heartbeat_at": _iso(session.heartbeat_at),
-        "done": len(report.done),
-        "interrupted": len(report.interrupted),
-        "in_flight": len(report.in_flight),
-        "undoable": len(report.undoable),
+        Bucket.DONE.value: len(report.done),
+        Bucket.INTERRUPTED.value: len(report.interrupted),
+        Bucket.IN_FLIGHT.value: len(report.in_flight),
+        Bucket.UNDOABLE.value: len(report.undoable),
     }
 
 
@@ -119,14 +119,14 @@ def render_sessions(rows: list[tuple[SessionRecord, Report]]) -> RenderableType:
     out = Text()
     for session, report in rows:
         end = session.ended_at or now
-        status = session.status
-        if session.stopped_by and status == "stopped":
+        status: str = session.status
+        if session.stopped_by and status == SessionStatus.STOPPED:
             status = f"stopped by {printable(session.stopped_by)}"
         live = liveness(session, now)
         if live is not None:
             status = f"{status} ({live})"
         started = datetime.fromtimestamp(session.started_at).strftime("%Y-%m-%d %H:%M:%S")
-        style = {"completed": "green", "running": "yellow"}.get(session.status, "red")
+        style = {SessionStatus.COMPLETED: "green", SessionStatus.RUNNING: "yellow"}.get(session.status, "red")
         out.append(printable(session.session_id), style="bold")
         out.append("  ")
         out.append(status, style=style)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agentstop.journal import Journal, SessionRecord
+from agentstop.journal import Journal, SessionRecord, SessionStatus
 from agentstop.replay import export_session
 from agentstop.report import Report
 from agentstop.supervisor import is_alive
@@ -129,7 +129,7 @@ async def _rows(journal: Journal, sessions: list[SessionRecord]) -> list[tuple[S
 
 
 def _the_running_one(sessions: list[SessionRecord]) -> str | None:
-    running = [s.session_id for s in sessions if s.status == "running" and is_alive(s)]
+    running = [s.session_id for s in sessions if s.status == SessionStatus.RUNNING and is_alive(s)]
     return running[0] if len(running) == 1 else None
 
 

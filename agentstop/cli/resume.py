@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentstop.errors import JournalError
-from agentstop.journal import SessionRecord
+from agentstop.journal import SessionRecord, SessionStatus
 from agentstop.task import TaskFile
 
 from .common import Target, echo_notes, open_and_recover
@@ -61,7 +61,7 @@ def _check(where: str, session: SessionRecord, task: TaskFile) -> None:
             f"session {sid} ran {ran}, not {task.shown_path}",
             "Resume it with the task file it ran, so the agent and its tools are the same.",
         )
-    if session.status == "running":
+    if session.status == SessionStatus.RUNNING:
         pid = f" pid {session.pid}" if session.pid is not None else ""
         raise JournalError(
             where,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .copy import CopyProgress, CopyResult, copy_sessions
+from .events import EventKind, parse_kind
 from .journal import Journal, Resumed
 from .owner import Owner
+from .policies import Reversibility, StopPolicy
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
 from .remote import STOP_ESCALATED, escalate_stop, request_stop, request_stop_after_step, revoke
 from .schema import SCHEMA_VERSION
@@ -19,15 +21,19 @@ __all__ = [
     "CopyProgress",
     "CopyResult",
     "Event",
+    "EventKind",
     "GrantRecord",
     "Journal",
     "Owner",
     "Resumed",
+    "Reversibility",
     "SessionRecord",
     "SessionStatus",
+    "StopPolicy",
     "can_move",
     "copy_sessions",
     "escalate_stop",
+    "parse_kind",
     "request_stop",
     "request_stop_after_step",
     "revoke",

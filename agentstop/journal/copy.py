@@ -29,8 +29,10 @@ from typing import Any
 from agentstop.errors import JournalError
 
 from .backend import Backend, open_backend
+from .events import EventKind
 from .reads import _CALL_COLS, _GRANT_COLS, _SESSION_COLS
 from .records import SessionStatus
+from .states import CallState
 
 __all__ = ["CopyProgress", "CopyResult", "copy_sessions"]
 
@@ -257,7 +259,7 @@ def _remap_reason(text: str, grants: dict[int, int]) -> str:
 
 def _remap_event(kind: str, data: str, grants: dict[int, int]) -> str:
     """The event's data with the grant ids it names replaced by the destination's (other kinds: as they were)."""
-    if kind not in ("grant_issued", "committing", "revoked", "rejected") or not grants:
+    if kind not in (EventKind.GRANT_ISSUED, CallState.COMMITTING, EventKind.REVOKED, CallState.REJECTED) or not grants:
         return data
     value = json.loads(data)
     if not isinstance(value, dict):

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from agentstop.errors import JournalError, UnknownCall, UnknownSession
-from agentstop.grant import GrantSpec
+from agentstop.grant import FenceRefusal, GrantSpec
 
 from . import ops
 from .backend import Backend, ReadConnection, open_backend
@@ -29,6 +29,7 @@ from .owner import this_process
 from .reads import Reader
 from .records import CallRecord, Event, GrantRecord, SessionRecord
 from .states import CallState
+from .status import SessionStatus
 from .writer import Writer
 
 __all__ = ["WORK_LEASE", "Journal", "Resumed"]
@@ -353,24 +354,24 @@ class Journal:
 
     async def fence(
         self, session_id: str, call_id: str, grant_id: int, tool: str, resource: str, *, prepared: Any = _UNSET
-    ) -> tuple[str, str] | None:
+    ) -> tuple[FenceRefusal, str] | None:
         """Check the grant and enter `committing` in one durable transaction.
 
         With `prepared`, the call moves from planned to prepared (recording the
         prepared effect) in the same transaction: one durable write instead of two
         for a call that goes straight from prepare to the fence.
 
-        Returns None when the call passed, else `(kind, reason)` (it is now rejected).
+        Returns None when the call passed, else `(refusal, reason)` (it is now rejected).
         """
 
-        def unit(conn: Any) -> tuple[str, str] | None:
+        def unit(conn: Any) -> tuple[FenceRefusal, str] | None:
             # The clock is read inside the transaction, so expiry is judged at the fence.
             at = self.clock()
             if prepared is _UNSET:
                 return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
             return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at, prepared=prepared)
 
-        result: tuple[str, str] | None = await self._write(unit, durable=True)
+        result: tuple[FenceRefusal, str] | None = await self._write(unit, durable=True)
         return result
 
     async def revoke(self, session_id: str, *, by: str, reason: str = "") -> list[int]:
@@ -391,7 +392,7 @@ class Journal:
         return result
 
     async def end_session(
-        self, session_id: str, status: str, *, stopped_by: str | None = None, stop_reason: str | None = None
+        self, session_id: str, status: SessionStatus, *, stopped_by: str | None = None, stop_reason: str | None = None
     ) -> bool:
         """Mark the session ended; False when it had ended already."""
         at = self.clock()

@@ -17,12 +17,13 @@ import json
 from typing import Any
 
 from agentstop.errors import CallTaken, IllegalTransition, JournalError, UnknownCall, UnknownSession
-from agentstop.grant import GrantSpec, GrantState, fence_verdict
+from agentstop.grant import FenceRefusal, GrantSpec, GrantState, fence_verdict
 from agentstop.redact import scrub
 
+from .events import EventKind
 from .owner import Owner
-from .records import SessionStatus
 from .states import CallState, can_move
+from .status import SessionStatus
 
 __all__ = [
     "append_event",
@@ -113,7 +114,9 @@ def create_session(
         " pid, host, heartbeat_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (session_id, task_name, goal, task_path, _json(tools), at, SessionStatus.RUNNING, pid, host, at, _json(meta)),
     )
-    append_event(conn, session_id, None, "session_started", at, {"task_name": task_name, "pid": pid, "host": host})
+    append_event(
+        conn, session_id, None, EventKind.SESSION_STARTED, at, {"task_name": task_name, "pid": pid, "host": host}
+    )
 
 
 def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, instruction: str, at: float) -> int:
@@ -141,7 +144,7 @@ def reopen_session(conn: Any, session_id: str, *, pid: int, host: str, by: str, 
         conn,
         session_id,
         None,
-        "session_resumed",
+        EventKind.SESSION_RESUMED,
         at,
         {"epoch": epoch, "by": by, "instruction": instruction, "previous_status": row[0], "pid": pid, "host": host},
     )
@@ -236,8 +239,8 @@ def issue_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int:
 def _last_stop(conn: Any, session_id: str) -> tuple[str, str]:
     """Who asked for the session's latest stop, and why (from its latest stop event)."""
     row = conn.execute(
-        "SELECT data FROM events WHERE session_id = ? AND kind IN ('revoked', ?) ORDER BY seq DESC LIMIT 1",
-        (session_id, STOP_REQUESTED),
+        "SELECT data FROM events WHERE session_id = ? AND kind IN (?, ?) ORDER BY seq DESC LIMIT 1",
+        (session_id, EventKind.REVOKED, EventKind.STOP_REQUESTED),
     ).fetchone()
     data = json.loads(row[0]) if row is not None else {}
     return str(data.get("by") or "another process"), str(data.get("reason") or "stop requested")
@@ -257,7 +260,7 @@ def _insert_grant(conn: Any, session_id: str, spec: GrantSpec, at: float) -> int
         conn,
         session_id,
         None,
-        "grant_issued",
+        EventKind.GRANT_ISSUED,
         at,
         {
             "grant_id": grant_id,
@@ -492,7 +495,7 @@ def fence(
     at: float,
     *,
     prepared: Any = _UNSET,
-) -> tuple[str, str] | None:
+) -> tuple[FenceRefusal, str] | None:
     """The commit fence: check the grant and enter `committing`, in one transaction.
 
     With `prepared`, the call is first moved from planned to prepared (its
@@ -502,7 +505,7 @@ def fence(
     committing, in fewer statements (this is every gated call's durable write).
 
     Returns None when the call passed (it is now `committing`), else the
-    `(kind, reason)` it was rejected for (it is now `rejected`).
+    `(refusal, reason)` it was rejected for (it is now `rejected`).
     """
     if prepared is not _UNSET:
         row = conn.execute(
@@ -562,7 +565,7 @@ def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[
     )
     if not ids:
         return []
-    append_event(conn, session_id, None, "revoked", at, {"grant_ids": ids, "by": by, "reason": reason})
+    append_event(conn, session_id, None, EventKind.REVOKED, at, {"grant_ids": ids, "by": by, "reason": reason})
     notify = getattr(conn, "notify", None)
     if notify is not None:
         notify(session_id)  # delivered when this transaction commits
@@ -572,7 +575,7 @@ def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[
 def end_session(
     conn: Any,
     session_id: str,
-    status: str,
+    status: SessionStatus,
     at: float,
     *,
     stopped_by: str | None = None,
@@ -587,7 +590,12 @@ def end_session(
     if cur.rowcount == 0:
         return False
     append_event(
-        conn, session_id, None, "session_ended", at, {"status": status, "stopped_by": stopped_by, "reason": stop_reason}
+        conn,
+        session_id,
+        None,
+        EventKind.SESSION_ENDED,
+        at,
+        {"status": status, "stopped_by": stopped_by, "reason": stop_reason},
     )
     return True
 
@@ -606,9 +614,9 @@ def mark_stop_requested(conn: Any, session_id: str, by: str, reason: str) -> Non
     )
 
 
-STOP_REQUESTED = "stop_requested"
-"""The session event of a stop asked for when the session had no live grant to revoke (it had ended,
-or its epoch was still starting): data {"by", "reason", "status"}. It binds a Resume already starting."""
+STOP_REQUESTED = EventKind.STOP_REQUESTED
+"""The session event of a stop asked for when the session had no live grant to revoke (kept for
+existing imports: `EventKind.STOP_REQUESTED` says what it holds)."""
 
 
 def request_stop(conn: Any, session_id: str, by: str, reason: str, at: float) -> tuple[list[int], str]:

@@ -8,9 +8,12 @@ from typing import Any, TypeVar
 from agentstop.errors import JournalCorrupt
 
 from .backend import ReadConnection
+from .events import parse_kind
 from .owner import Owner
+from .policies import Reversibility, StopPolicy
 from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, loads, record
 from .states import CallState
+from .status import SessionStatus
 
 __all__ = ["Reader"]
 
@@ -48,7 +51,7 @@ def _session(r: Any) -> SessionRecord:
         tools=loads(r[4]),
         started_at=r[5],
         ended_at=r[6],
-        status=r[7],
+        status=_member(_STATUSES, r[7], "session status"),
         stopped_by=r[8],
         stop_reason=r[9],
         pid=r[10],
@@ -61,11 +64,19 @@ def _session(r: Any) -> SessionRecord:
 
 _STATES = frozenset(s.value for s in CallState)
 
+# Stored text to member: a dict lookup, cheaper than calling the enum, for the 10,000 rows a report may read.
+_STATE_OF = {s.value: s for s in CallState}
+_STATUSES = {s.value: s for s in SessionStatus}
+_REVERSIBILITIES = {r.value: r for r in Reversibility}
+_STOP_POLICIES = {p.value: p for p in StopPolicy}
 
-def _state(text: str) -> str:
-    if text not in _STATES:
-        raise ValueError(f"unknown call state {text!r}")
-    return text
+
+def _member(members: dict[str, T], text: str, what: str) -> T:
+    """The member stored as `text`; a value this version does not know means the row is damaged (or newer)."""
+    member = members.get(text)
+    if member is None:
+        raise ValueError(f"unknown {what} {text!r}")
+    return member
 
 
 def _call(r: Any) -> CallRecord:
@@ -79,14 +90,14 @@ def _call(r: Any) -> CallRecord:
             "summary": r[4],
             "resource": r[5],
             "args": loads(r[6]),
-            "reversibility": r[7],
-            "on_stop": r[8],
+            "reversibility": _member(_REVERSIBILITIES, r[7], "reversibility"),
+            "on_stop": _member(_STOP_POLICIES, r[8], "stop policy"),
             "can_compensate": bool(r[9]),
             "can_lookup": bool(r[10]),
             "undo_hint": r[11],
             "idempotency_key": r[12],
             "grant_id": r[13],
-            "state": _state(r[14]),
+            "state": _member(_STATE_OF, r[14], "call state"),
             "reason": r[15],
             "prepared": loads(r[16]),
             "receipt": loads(r[17]),
@@ -126,7 +137,8 @@ def _grant(r: Any) -> GrantRecord:
 
 def _event(r: Any) -> Event:
     return record(
-        Event, {"seq": r[0], "session_id": r[1], "call_id": r[2], "kind": r[3], "at": r[4], "data": loads(r[5])}
+        Event,
+        {"seq": r[0], "session_id": r[1], "call_id": r[2], "kind": parse_kind(r[3]), "at": r[4], "data": loads(r[5])},
     )
 
 

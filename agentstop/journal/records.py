@@ -9,20 +9,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .events import EventKind
 from .owner import Owner
+from .policies import Reversibility, StopPolicy
+from .states import CallState
+from .status import SessionStatus
 
 __all__ = ["CallRecord", "Event", "GrantRecord", "SessionRecord", "SessionStatus", "gc_paused", "loads", "record"]
 
 R = TypeVar("R")
-
-
-class SessionStatus:
-    """How a session ended (or that it has not)."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    CRASHED = "crashed"
 
 
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -90,13 +85,12 @@ class Event:
         seq: position in the journal (strictly increasing across the file).
         session_id: the session it belongs to.
         call_id: the call it is about, or None for session and grant events.
-        kind: for a call event, the call state entered (`CallState` values), or
-            `approval_requested` / `approved` / `undo_refused` (a tool's `check`
-            found drift). Session events (call_id None): `session_started`,
-            `session_ended`, `session_resumed` (a new epoch), `grant_issued`,
-            `revoked`, `stop_after_step_requested`, `transcript` (the agent's text),
-            the planner's records (`llm_assistant`, `llm_results`) and notes of a
-            live call (`processes`, with `data["call_id"]`).
+        kind: for a call event, the call state entered (a `CallState`), or another
+            `EventKind` about the call (`approval_requested`, `approved`, `undo_refused`).
+            Session events (call_id None) are `EventKind`s: `session_started`,
+            `session_ended`, `session_resumed` (a new epoch), `grant_issued`, `revoked`, ...
+            A tool's note (`processes`, with `data["call_id"]`) or a planner's record may
+            name a kind of its own, kept as the plain string (`parse_kind`).
         at: wall-clock time (seconds since the epoch).
         data: details (reason, receipt, error, who), JSON.
     """
@@ -104,7 +98,7 @@ class Event:
     seq: int
     session_id: str
     call_id: str | None
-    kind: str
+    kind: CallState | EventKind | str
     at: float
     data: dict[str, Any] = field(default_factory=lambda: {})
 
@@ -137,7 +131,7 @@ class SessionRecord:
     tools: list[str]
     started_at: float
     ended_at: float | None
-    status: str
+    status: SessionStatus
     stopped_by: str | None
     stop_reason: str | None
     pid: int | None
@@ -161,14 +155,14 @@ class CallRecord:
     summary: str
     resource: str
     args: Any
-    reversibility: str
-    on_stop: str
+    reversibility: Reversibility
+    on_stop: StopPolicy
     can_compensate: bool
     can_lookup: bool
     undo_hint: str
     idempotency_key: str
     grant_id: int | None
-    state: str
+    state: CallState
     reason: str | None
     prepared: Any
     receipt: Any

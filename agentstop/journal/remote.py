@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 from . import ops
 from .backend import open_backend
+from .events import EventKind
 
 __all__ = ["STOP_ESCALATED", "escalate_stop", "request_stop", "request_stop_after_step", "revoke"]
 
-STOP_ESCALATED = "stop_escalated"
-"""The session event of Stop pressed again from another process: data {"by"}."""
+STOP_ESCALATED = EventKind.STOP_ESCALATED
+"""The session event of Stop pressed again from another process (kept for existing imports)."""
 
 T = TypeVar("T")
 
@@ -91,7 +92,9 @@ def request_stop_after_step(
 
     def unit(conn: Any) -> None:
         ops.require_session(conn, session_id)
-        ops.append_event(conn, session_id, None, "stop_after_step_requested", time.time(), {"by": by, "reason": reason})
+        ops.append_event(
+            conn, session_id, None, EventKind.STOP_AFTER_STEP_REQUESTED, time.time(), {"by": by, "reason": reason}
+        )
         notify = getattr(conn, "notify", None)
         if notify is not None:
             notify(session_id)

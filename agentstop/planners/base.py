@@ -7,7 +7,7 @@ through `Agent.call` / `Agent.call_parallel`, the gated path through the fence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,7 +44,7 @@ class Resumption:
     """
 
     records: tuple[tuple[str, dict[str, Any]], ...]
-    outcomes: dict[str, tuple[str, Any]]
+    outcomes: Mapping[str, tuple[str, Any]]
 
 
 class Agent(Protocol):

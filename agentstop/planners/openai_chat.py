@@ -29,6 +29,8 @@ import anyio
 import openai
 
 from agentstop.errors import PlannerError, Rejected, ToolFailed, UnknownTool
+from agentstop.journal.events import EventKind
+from agentstop.report_buckets import IN_FLIGHT, LANDED
 from agentstop.tools.base import Tool
 
 from .base import Agent, Resumption
@@ -341,10 +343,8 @@ class OpenAIChatPlanner:
         return PlannerError(self.source, problem, fix)
 
 
-_ASSISTANT = "llm_assistant"
-_RESULTS = "llm_results"
-_LANDED = frozenset({"committed", "compensating", "compensated", "compensation_failed", "reapplying", "reapply_failed"})
-_IN_FLIGHT = frozenset({"committing", "unknown"})
+_ASSISTANT = EventKind.LLM_ASSISTANT
+_RESULTS = EventKind.LLM_RESULTS
 
 
 def call_key(session_id: str, tool_call_id: str) -> str:
@@ -367,9 +367,9 @@ def continued_conversation(resumption: Resumption, session_id: str) -> list[dict
     def answer_pending() -> None:
         for call_id in pending:
             state, receipt = resumption.outcomes.get(call_key(session_id, call_id), ("", None))
-            if state in _LANDED:
+            if state in LANDED:
                 content = json.dumps(receipt or {}, ensure_ascii=False, default=str)
-            elif state in _IN_FLIGHT:
+            elif state in IN_FLIGHT:
                 content = "stopped: outcome unknown, being checked"
             else:
                 content = "interrupted by the user: not executed"
@@ -386,7 +386,7 @@ def continued_conversation(resumption: Resumption, session_id: str) -> list[dict
                 messages.append(reply)
                 if reply.get("tool_call_id") in pending:
                     pending.remove(reply["tool_call_id"])
-        elif kind == "session_resumed":
+        elif kind == EventKind.SESSION_RESUMED:
             answer_pending()
             instruction = str(data.get("instruction") or "").strip()
             messages.append(

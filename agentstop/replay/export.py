@@ -9,7 +9,7 @@ from typing import Any
 
 from agentstop.errors import AgentstopError
 from agentstop.formatting import clock
-from agentstop.journal import Event, Journal
+from agentstop.journal import Event, EventKind, Journal
 from agentstop.report import Report, ReportItem
 from agentstop.text import printable
 
@@ -65,7 +65,7 @@ def _markdown(report: Report, events: list[Event]) -> str:
     out += ["## Timeline", "", "| seq | time | call | event | detail |", "|---|---|---|---|---|"]
     for e in events:
         line = _event_line(e)
-        marker = " **(Stop)**" if e.kind == "revoked" else ""
+        marker = " **(Stop)**" if e.kind == EventKind.REVOKED else ""
         out.append(
             f"| {line['seq']} | {line['at']} | {line['call_id'] or ''} | {line['kind']}{marker} | "
             f"{_md_escape(str(line['detail']))} |"
@@ -96,7 +96,7 @@ def _html(report: Report, events: list[Event]) -> str:
             f"<th>state</th><th>{detail}</th></tr>{_html_rows(items, detail)}</table>"
         )
     timeline = "\n".join(
-        f"<tr{' class=stop' if e.kind == 'revoked' else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
+        f"<tr{' class=stop' if e.kind == EventKind.REVOKED else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
         f"<td>{html.escape(e.call_id or '')}</td><td>{html.escape(e.kind)}</td>"
         f"<td>{_h(str(_event_line(e)['detail']))}</td></tr>"
         for e in events

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentstop.journal import Event
+from agentstop.journal import CallState, Event, EventKind
 
 __all__ = ["CHECKPOINT", "CallView", "Moment", "Timeline"]
 
@@ -24,6 +24,7 @@ class CallView:
     tool: str
     summary: str
     state: str
+    """The kind of the call's latest event: its `CallState`, or another kind about it (`undo_refused`)."""
     at: float
     reason: str | None = None
 
@@ -64,11 +65,11 @@ class _Walk:
         self.revoked_at, self.revoked_by, self.epoch = m.revoked_at, m.revoked_by, m.epoch
 
     def apply(self, e: Event) -> None:
-        if e.kind == "transcript":
+        if e.kind == EventKind.TRANSCRIPT:
             self.transcript.append(str(e.data.get("text", "")))
-        elif e.kind == "revoked" and self.revoked_at is None:
+        elif e.kind == EventKind.REVOKED and self.revoked_at is None:
             self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
-        elif e.kind == "session_resumed":
+        elif e.kind == EventKind.SESSION_RESUMED:
             # A new epoch under a new grant: its own Stop, if any, is still to come.
             self.epoch = int(e.data.get("epoch", self.epoch + 1))
             self.revoked_at, self.revoked_by = None, None
@@ -78,17 +79,17 @@ class _Walk:
                 + (f": {said}" if said else "")
                 + " —"
             )
-        elif e.call_id is not None and e.kind not in ("approval_requested", "approved"):
-            if e.kind == "planned":
+        elif e.call_id is not None and e.kind not in (EventKind.APPROVAL_REQUESTED, EventKind.APPROVED):
+            if e.kind == CallState.PLANNED:
                 self.calls[e.call_id] = CallView(
-                    e.call_id, str(e.data.get("tool", "")), str(e.data.get("summary", "")), "planned", e.at
+                    e.call_id, str(e.data.get("tool", "")), str(e.data.get("summary", "")), CallState.PLANNED, e.at
                 )
             else:
                 old = self.calls.get(e.call_id)
                 if old is not None:
                     reason = e.data.get("reason")
                     # A re-apply starts afresh: the failure of an earlier undo or re-apply is not its reason.
-                    kept = None if e.kind == "reapplying" else old.reason
+                    kept = None if e.kind == CallState.REAPPLYING else old.reason
                     self.calls[e.call_id] = CallView(
                         old.call_id, old.tool, old.summary, e.kind, e.at, str(reason) if reason else kept
                     )
@@ -105,9 +106,9 @@ class Timeline:
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self._checkpoints: dict[int, Moment] = {-1: Moment(-1, None)}
-        self.stop_indices: list[int] = [i for i, e in enumerate(events) if e.kind == "revoked"]
+        self.stop_indices: list[int] = [i for i, e in enumerate(events) if e.kind == EventKind.REVOKED]
         """The index of each Stop (a `revoked` event): one per epoch that was stopped."""
-        self.resume_indices: list[int] = [i for i, e in enumerate(events) if e.kind == "session_resumed"]
+        self.resume_indices: list[int] = [i for i, e in enumerate(events) if e.kind == EventKind.SESSION_RESUMED]
         """The index of each Resume (a `session_resumed` event): where epochs 2, 3, ... begin."""
 
     def __len__(self) -> int:
@@ -143,4 +144,8 @@ class Timeline:
         """Calls rejected or discarded after the Stop, as of `moment`."""
         if moment.revoked_at is None:
             return []
-        return [c for c in moment.calls.values() if c.state in ("rejected", "discarded") and c.at >= moment.revoked_at]
+        return [
+            c
+            for c in moment.calls.values()
+            if c.state in (CallState.REJECTED, CallState.DISCARDED) and c.at >= moment.revoked_at
+        ]

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from .binding import Binding, bind
 from .hook_gate import HookGate, PreAnswer
-from .reapply import ReapplyResult, run_reapply
+from .reapply import ReapplyOutcome, ReapplyResult, run_reapply
 from .recovery import RecoveryResult, is_alive, recover
 from .supervisor import Supervisor
-from .undo import UndoResult, run_undo
+from .undo import UndoOutcome, UndoResult, run_undo
 
 __all__ = [
     "Binding",
     "HookGate",
     "PreAnswer",
+    "ReapplyOutcome",
     "ReapplyResult",
     "RecoveryResult",
     "Supervisor",
+    "UndoOutcome",
     "UndoResult",
     "bind",
     "is_alive",

@@ -38,8 +38,10 @@ from agentstop.errors import (
     ToolFailed,
     Undone,
 )
-from agentstop.journal import CallState, Journal
+from agentstop.grant import FenceRefusal
+from agentstop.journal import CallState, EventKind, Journal
 from agentstop.redact import Redactor
+from agentstop.report_buckets import IN_EFFECT, IN_FLIGHT, LANDED, TAKEN_BACK, UNSETTLED
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .approval import Allow, ApprovalRequest, Approver, effect_hash
@@ -48,26 +50,6 @@ from .shape import shape_problem, storable
 __all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "past_fence_or_done", "reconcile"]
 
 T = TypeVar("T")
-
-# Landed once (undone and re-applied since, maybe): what `_LANDED` covers is what an approval counts as used.
-_LANDED = frozenset(
-    s.value
-    for s in (
-        CallState.COMMITTED,
-        CallState.COMPENSATING,
-        CallState.COMPENSATED,
-        CallState.COMPENSATION_FAILED,
-        CallState.REAPPLYING,
-        CallState.REAPPLY_FAILED,
-    )
-)
-_IN_FLIGHT = frozenset(s.value for s in (CallState.COMMITTING, CallState.UNKNOWN))
-# A keyed call made again: its effect is in the world (the receipt is the answer) ...
-_STILL_DONE = frozenset(s.value for s in (CallState.COMMITTED, CallState.COMPENSATION_FAILED))
-# ... or it was taken back since (the caller is told so: `Undone`) ...
-_TAKEN_BACK = frozenset(s.value for s in (CallState.COMPENSATING, CallState.COMPENSATED, CallState.REAPPLY_FAILED))
-# ... or its outcome is not known yet (not issued again: `OutcomeUnknown`).
-_UNSETTLED = _IN_FLIGHT | {CallState.REAPPLYING.value}
 
 
 class KeyScope(enum.StrEnum):
@@ -80,11 +62,11 @@ class KeyScope(enum.StrEnum):
     """Every session in the journal: a key that landed anywhere is not issued again."""
 
 
-_REJECTIONS: dict[str, type[Rejected]] = {
-    "revoked": GrantRevoked,
-    "expired": GrantExpired,
-    "scope": OutOfScope,
-    "limit": CallLimitReached,
+_REJECTIONS: dict[FenceRefusal, type[Rejected]] = {
+    FenceRefusal.REVOKED: GrantRevoked,
+    FenceRefusal.EXPIRED: GrantExpired,
+    FenceRefusal.SCOPE: OutOfScope,
+    FenceRefusal.LIMIT: CallLimitReached,
 }
 
 
@@ -297,13 +279,13 @@ class CallPath:
         for earlier in await self.journal.calls_by_key(key, session):
             if earlier.tool != tool.name:
                 continue
-            if earlier.state in _STILL_DONE:
+            if earlier.state in IN_EFFECT:  # its effect is in the world: the receipt is the answer
                 self.announce(earlier.call_id, f"{earlier.summary} (done before: not issued again)")
                 return dict(earlier.receipt or {})
-            if earlier.state in _TAKEN_BACK:
+            if earlier.state in TAKEN_BACK:  # taken back since: the caller is told so
                 self.announce(earlier.call_id, f"{earlier.summary} (done, then undone: not issued again)")
                 raise Undone(earlier.call_id, tool.name, earlier.receipt, earlier.undo_by or "", earlier.state)
-            if earlier.state in _UNSETTLED:
+            if earlier.state in UNSETTLED:  # its outcome is not known yet: not issued again
                 raise OutcomeUnknown(
                     earlier.call_id, tool.name, f"still in flight ({earlier.state}) from before; not issued again"
                 )
@@ -419,7 +401,7 @@ class CallPath:
         effect = effect_hash(tool.name, shown_args, shown_prepared)
         standing = await self._standing_approval(tool.name, effect)
         if standing is not None:
-            await shielded(self.journal.append(self.session_id, "approved", standing, call_id=call_id))
+            await shielded(self.journal.append(self.session_id, EventKind.APPROVED, standing, call_id=call_id))
             return
         if self.approver is None:
             reason = "needs approval and nobody can approve here (headless); run it in the TUI; nothing was sent"
@@ -436,7 +418,9 @@ class CallPath:
             undo_hint=tool.undo_hint,
             effect=effect,
         )
-        await shielded(self.journal.append(self.session_id, "approval_requested", {"effect": effect}, call_id=call_id))
+        await shielded(
+            self.journal.append(self.session_id, EventKind.APPROVAL_REQUESTED, {"effect": effect}, call_id=call_id)
+        )
         answer: bool | str | Allow = False
         flight.prepare_scope = anyio.CancelScope()  # Stop, or the caller leaving, cancels the wait like a prepare
         if flight.cancelled_because:
@@ -459,7 +443,10 @@ class CallPath:
         scope = answer.value if isinstance(answer, Allow) else Allow.ONCE.value
         await shielded(
             self.journal.append(
-                self.session_id, "approved", {"effect": effect, "scope": scope, "tool": tool.name}, call_id=call_id
+                self.session_id,
+                EventKind.APPROVED,
+                {"effect": effect, "scope": scope, "tool": tool.name},
+                call_id=call_id,
             )
         )
 
@@ -469,7 +456,7 @@ class CallPath:
         "Allow for this session" for the tool; or "allow once" for this very effect
         whose call never landed (Stop came first) and that no later call has used.
         """
-        events = [e for e in await self.journal.events(self.session_id) if e.kind == "approved"]
+        events = [e for e in await self.journal.events(self.session_id) if e.kind == EventKind.APPROVED]
         if not events:
             return None
         used = {e.data.get("reused") for e in events}
@@ -478,7 +465,7 @@ class CallPath:
             if e.data.get("scope") == Allow.SESSION.value and e.data.get("tool") == tool:
                 return {"effect": effect, "scope": "session", "tool": tool, "standing": e.call_id}
         for e in events:
-            landed_or_flying = states.get(e.call_id or "") in _LANDED | _IN_FLIGHT
+            landed_or_flying = states.get(e.call_id or "") in LANDED | IN_FLIGHT  # what an approval counts as used
             if (
                 e.data.get("effect") == effect
                 and e.data.get("scope") == Allow.ONCE.value

@@ -35,13 +35,12 @@ from agentstop.answers import answer
 from agentstop.errors import AgentstopError, CommitRefused, GrantRevoked
 from agentstop.journal import CallState
 from agentstop.journal.records import CallRecord
+from agentstop.report_buckets import IN_FLIGHT
 from agentstop.tools import Tool, ToolContext
 
 from .calls import Caller, CallPath, reconcile
 
 __all__ = ["HookGate", "PreAnswer"]
-
-_OPEN = frozenset({CallState.COMMITTING.value, CallState.UNKNOWN.value})
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ class HookGate:
 
     async def _open_call(self, key: str) -> CallRecord | None:
         for call in await self._path.journal.calls_by_key(key, self.session_id):
-            if call.state in _OPEN:
+            if call.state in IN_FLIGHT:
                 return call
         return None
 

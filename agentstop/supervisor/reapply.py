@@ -28,6 +28,7 @@ then a tag on it) come back in the order they were made.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,14 +36,27 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from agentstop.journal import CallRecord, CallState, Journal
+from agentstop.journal import CallRecord, CallState, Journal, Reversibility
 from agentstop.redact import Redactor
-from agentstop.report import ReportItem
+from agentstop.report import Bucket, ReportItem
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, lease, requested, tool_for
 
-__all__ = ["ReapplyResult", "reapply_key", "run_reapply"]
+__all__ = ["ReapplyOutcome", "ReapplyResult", "reapply_key", "run_reapply"]
+
+
+class ReapplyOutcome(enum.StrEnum):
+    """What happened to one requested re-apply (`ReapplyResult.status`)."""
+
+    REAPPLIED = "reapplied"
+    """Done again: the call is committed, with the new receipt, and undoable again."""
+
+    FAILED = "failed"
+    """`reapply` raised on every attempt; the call is `reapply_failed`, and it can be retried."""
+
+    SKIPPED = "skipped"
+    """Nothing was run: not undone, its tool cannot re-apply, tool not loaded."""
 
 
 @dataclass(frozen=True)
@@ -52,19 +66,16 @@ class ReapplyResult:
     Attributes:
         call_id: the call.
         tool: its tool.
-        status: "reapplied" (done again; the call is committed, with the new
-            receipt, and undoable again); "failed" (`reapply` raised on every
-            attempt; the call is `reapply_failed`, retryable); or "skipped"
-            (nothing was run: not undone, its tool cannot re-apply, tool not
-            loaded).
+        status: a `ReapplyOutcome`: reapplied, failed (retryable) or skipped
+            (nothing was run).
         detail: one line for a person.
         attempts: how many attempts ran in this request.
-        receipt: for "reapplied", the new receipt (as journaled).
+        receipt: once re-applied, the new receipt (as journaled).
     """
 
     call_id: str
     tool: str
-    status: str
+    status: ReapplyOutcome
     detail: str
     attempts: int = 0
     receipt: Any = None
@@ -95,7 +106,7 @@ async def run_reapply(
 
     Returns:
         One result per requested call, in the order they ran; calls that cannot
-        be re-applied are "skipped" with the reason.
+        be re-applied are skipped (`ReapplyOutcome.SKIPPED`) with the reason.
 
     Raises:
         UnknownCall: an id the session does not have (nothing is run).
@@ -111,7 +122,7 @@ async def run_reapply(
         item = items[cid]
         why = _not_reappliable(item, calls[cid])
         if why is not None:
-            results.append(ReapplyResult(cid, item.tool, "skipped", why))
+            results.append(ReapplyResult(cid, item.tool, ReapplyOutcome.SKIPPED, why))
             continue
         results.append(await _reapply(journal, registry, calls[cid], policy))
     return results
@@ -130,17 +141,17 @@ def _not_reappliable(item: ReportItem, call: CallRecord) -> str | None:
     """Why this call cannot be re-applied now (for a person), or None when it can."""
     if item.reappliable:
         return None
-    if item.bucket == "interrupted":
+    if item.bucket is Bucket.INTERRUPTED:
         return "not re-appliable: it never reached the world; there is nothing to re-apply"
-    if item.bucket == "in_flight":
+    if item.bucket is Bucket.IN_FLIGHT:
         return "not re-appliable: it has not landed yet (in flight)"
-    if not call.can_compensate or call.reversibility in ("read_only", "irreversible"):
+    if not call.can_compensate or call.reversibility in (Reversibility.READ_ONLY, Reversibility.IRREVERSIBLE):
         return f"not re-appliable: {call.reversibility}: it has no undo, so nothing was undone"
     if item.state in (CallState.COMMITTED, CallState.COMPENSATING, CallState.COMPENSATION_FAILED):
         state = {
-            "committed": "it is in effect (not undone)",
-            "compensating": "its undo is running",
-            "compensation_failed": "its undo failed; it may still be in effect",
+            CallState.COMMITTED: "it is in effect (not undone)",
+            CallState.COMPENSATING: "its undo is running",
+            CallState.COMPENSATION_FAILED: "its undo failed; it may still be in effect",
         }[item.state]
         return f"not re-appliable: {state}; there is nothing to re-apply"
     if item.state == CallState.REAPPLYING:
@@ -155,11 +166,14 @@ def _not_reappliable(item: ReportItem, call: CallRecord) -> str | None:
 async def _reapply(journal: Journal, registry: ToolRegistry, call: CallRecord, policy: Policy) -> ReapplyResult:
     tool = tool_for(registry, call, "re-apply")
     if isinstance(tool, str):
-        return ReapplyResult(call.call_id, call.tool, "skipped", tool)
+        return ReapplyResult(call.call_id, call.tool, ReapplyOutcome.SKIPPED, tool)
     if not tool.can_reapply():
         # The journal says it could when the call was made; the tool loaded now says otherwise.
         return ReapplyResult(
-            call.call_id, call.tool, "skipped", f"not re-appliable: the {call.tool} tool loaded here defines no reapply"
+            call.call_id,
+            call.tool,
+            ReapplyOutcome.SKIPPED,
+            f"not re-appliable: the {call.tool} tool loaded here defines no reapply",
         )
     # A re-apply that has begun runs to its journaled end, even if its caller is cancelled.
     with anyio.CancelScope(shield=True):
@@ -209,7 +223,7 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
             receipt=shown,
             data={"reapplied": True, "attempts": attempt, "by": by},
         )
-        return ReapplyResult(cid, call.tool, "reapplied", "done again; undoable again", attempt, shown)
+        return ReapplyResult(cid, call.tool, ReapplyOutcome.REAPPLIED, "done again; undoable again", attempt, shown)
     await journal.transition(
         sid,
         cid,
@@ -219,4 +233,6 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
         reason=last_error,
         data={"attempts": policy.attempts, "by": by},
     )
-    return ReapplyResult(cid, call.tool, "failed", f"{last_error} (after {policy.attempts} attempts)", policy.attempts)
+    return ReapplyResult(
+        cid, call.tool, ReapplyOutcome.FAILED, f"{last_error} (after {policy.attempts} attempts)", policy.attempts
+    )

@@ -84,7 +84,7 @@ class RecoveryResult:
 
     session_id: str
     marked_crashed: bool
-    reconciled: dict[str, str]
+    reconciled: dict[str, CallState]
     report: Report
 
 
@@ -107,7 +107,7 @@ async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> Rec
             stopped_by="crash",
             stop_reason=f"process {session.pid} on {session.host} died",
         )
-    settled: dict[str, str] = {}
+    settled: dict[str, CallState] = {}
     for call in await journal.calls(session_id):
         if CallState(call.state) in WORKED:
             if work_alive(call, session):
@@ -125,14 +125,14 @@ def _ran_as(call: CallRecord) -> str:
     return f" ({call.worker.describe()})" if call.worker is not None else ""
 
 
-async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> str | None:
+async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> CallState | None:
     sid, cid = call.session_id, call.call_id
     state = CallState(call.state)
     if state in (CallState.PLANNED, CallState.PREPARED):
         await journal.transition(
             sid, cid, CallState.DISCARDED, durable=True, reason="the process died before the fence; nothing was sent"
         )
-        return "discarded"
+        return CallState.DISCARDED
     if state is CallState.COMPENSATING:
         why = (
             f"interrupted by a crash: the process{_ran_as(call)} died during the undo, which may have run or not; "
@@ -141,7 +141,7 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
         await journal.transition(
             sid, cid, CallState.COMPENSATION_FAILED, durable=True, undo_error=why, reason=why, data={"recovered": True}
         )
-        return "compensation_failed"
+        return CallState.COMPENSATION_FAILED
     if state is CallState.REAPPLYING:
         why = (
             f"the process died during the re-apply: it may have landed or not (outcome unknown){_ran_as(call)}; "
@@ -150,7 +150,7 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
         await journal.transition(
             sid, cid, CallState.REAPPLY_FAILED, durable=True, reapply_error=why, reason=why, data={"recovered": True}
         )
-        return "reapply_failed"
+        return CallState.REAPPLY_FAILED
     if state not in (CallState.COMMITTING, CallState.UNKNOWN):
         return None
     try:
@@ -167,7 +167,7 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
                 durable=True,
                 reason=f"the process died mid-commit and {why}; outcome unknown",
             )
-            return "unknown"
+            return CallState.UNKNOWN
         return None
     ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=call.idempotency_key, args=call.args)
     found, error = await reconcile(tool, ctx)
@@ -181,11 +181,11 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
                 durable=True,
                 reason=f"the process died mid-commit; lookup failed ({error}); outcome unknown",
             )
-            return "unknown"
+            return CallState.UNKNOWN
         return None
     if found is not None:
         await journal.transition(sid, cid, CallState.COMMITTED, durable=True, receipt=found, data={"reconciled": True})
-        return "committed"
+        return CallState.COMMITTED
     if call.fence_at is not None and time.time() - call.fence_at < tool.settle_time:
         # The dead process's request may still be on its way upstream (a subprocess, a
         # queued HTTP request): not finding it yet does not mean it will never land.
@@ -200,7 +200,7 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
                     f"{tool.settle_time:g} s; recovery will check again"
                 ),
             )
-            return "unknown"
+            return CallState.UNKNOWN
         return None
     await journal.transition(
         sid,
@@ -210,4 +210,4 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> st
         reason="the commit was cut off and lookup found no effect; nothing landed",
         data={"reconciled": True},
     )
-    return "failed"
+    return CallState.FAILED

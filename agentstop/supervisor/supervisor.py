@@ -36,7 +36,7 @@ from anyio.abc import TaskGroup
 
 from agentstop.errors import AgentstopError, Interrupted, Rejected, ToolError
 from agentstop.grant import GrantSpec
-from agentstop.journal import STOP_ESCALATED, Journal, SessionStatus
+from agentstop.journal import STOP_ESCALATED, EventKind, Journal, SessionStatus
 from agentstop.planners.base import Planner, Resumption, TranscriptChunk
 from agentstop.redact import Redactor
 from agentstop.report import Report
@@ -474,7 +474,7 @@ class Supervisor:
                     try:
                         await self.journal.append(
                             self.session_id,
-                            "caller_cancelled",
+                            EventKind.CALLER_CANCELLED,
                             {
                                 "call_id": caller.call_id,
                                 "tool": caller.tool,
@@ -587,7 +587,7 @@ class Supervisor:
         await self.start()
         if self.epoch == 1:
             return None
-        wanted = {*kinds, "session_resumed"}
+        wanted = {*kinds, EventKind.SESSION_RESUMED}
         records = tuple(
             (e.kind, e.data)
             for e in await self.journal.events(self.session_id)
@@ -603,7 +603,7 @@ class Supervisor:
             self._thought.clear()
             await self.start()
             with anyio.CancelScope(shield=True):
-                await self.journal.append(self.session_id, "transcript", {"text": text})
+                await self.journal.append(self.session_id, EventKind.TRANSCRIPT, {"text": text})
             self._emit(TranscriptChunk("end", ""))
 
     def _flush_thought_nowait(self) -> None:
@@ -764,7 +764,9 @@ class Supervisor:
         self._after_step = (reason, by)
         await self.start()
         with anyio.CancelScope(shield=True):
-            await self.journal.append(self.session_id, "stop_after_step_requested", {"by": by, "reason": reason})
+            await self.journal.append(
+                self.session_id, EventKind.STOP_AFTER_STEP_REQUESTED, {"by": by, "reason": reason}
+            )
         if self._planner_scope is None:
             for flight in self.in_flight:
                 await flight.done.wait()
@@ -848,7 +850,7 @@ class Supervisor:
             after = 0 if signalled else self._seen_seq
             for event in await self.journal.events(self.session_id, after=after):
                 self._seen_seq = max(self._seen_seq, event.seq)
-                if event.kind == "stop_after_step_requested" and self._after_step is None:
+                if event.kind == EventKind.STOP_AFTER_STEP_REQUESTED and self._after_step is None:
                     # Asked from another process (`agentstop stop --after-step`).
                     self._after_step = (str(event.data.get("reason", "")), str(event.data.get("by", "")))
             if now - last_beat >= HEARTBEAT_INTERVAL:

@@ -22,22 +22,40 @@ then carry `"forced": true`, and the tool's `compensate` sees `ctx.forced`.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
 
-from agentstop.journal import CallRecord, CallState, Journal
+from agentstop.journal import CallRecord, CallState, EventKind, Journal
 from agentstop.redact import Redactor
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .attempts import STEP_TIMEOUT_S, Policy, backoff, error_text, lease, requested, tool_for
 from .shape import storable
 
-__all__ = ["UNDO_REFUSED", "UndoResult", "run_undo", "undo_key"]
+__all__ = ["UNDO_REFUSED", "UndoOutcome", "UndoResult", "run_undo", "undo_key"]
 
-UNDO_REFUSED = "undo_refused"
-"""The journal event kind of an undo that `check` refused: data {"reason", "by", "attempt"}."""
+UNDO_REFUSED = EventKind.UNDO_REFUSED
+"""The journal event kind of an undo that `check` refused (kept for existing imports)."""
+
+
+class UndoOutcome(enum.StrEnum):
+    """What happened to one requested undo (`UndoResult.status`)."""
+
+    COMPENSATED = "compensated"
+    """It was undone."""
+
+    REFUSED = "refused"
+    """The tool's `check` found the effect changed since the agent made it: nothing was run, the call
+    stays undoable, and forcing the undo runs it anyway."""
+
+    FAILED = "failed"
+    """The compensation or the check raised on every attempt; it can be retried later."""
+
+    SKIPPED = "skipped"
+    """Nothing was run: not undoable, not landed, already undone, deadline passed, tool not loaded."""
 
 
 @dataclass(frozen=True)
@@ -47,21 +65,17 @@ class UndoResult:
     Attributes:
         call_id: the call.
         tool: its tool.
-        status: "compensated"; "refused" (the tool's `check` found the effect
-            changed since the agent made it: nothing was run, the call stays
-            undoable, and forcing the undo runs it anyway); "failed" (the
-            compensation or the check raised on every attempt; retryable later);
-            or "skipped" (nothing was run: not undoable, not landed, already
-            undone, deadline passed, tool not loaded).
+        status: an `UndoOutcome`: compensated, refused (the tool's `check`
+            found drift), failed (retryable later) or skipped (nothing was run).
         detail: one line for a person.
         attempts: how many attempts (check, then compensation) ran in this request.
-        drift: for "refused", what changed, as the tool's check said it.
+        drift: for a refused undo, what changed, as the tool's check said it.
         forced: the undo was forced: the check was skipped.
     """
 
     call_id: str
     tool: str
-    status: str
+    status: UndoOutcome
     detail: str
     attempts: int = 0
     drift: str = ""
@@ -94,7 +108,7 @@ async def run_undo(
 
     Returns:
         One result per requested call, in the order they ran; refused ones have
-        status "refused" and their reason in `drift`.
+        status `UndoOutcome.REFUSED` and their reason in `drift`.
     """
     request = await requested(journal, session_id, call_ids, lambda report: report.undoable)
     calls, items = request.calls, request.items
@@ -105,7 +119,7 @@ async def run_undo(
     for cid in ordered:
         item = items[cid]
         if not item.undo.available:
-            results.append(UndoResult(cid, item.tool, "skipped", item.undo.detail))
+            results.append(UndoResult(cid, item.tool, UndoOutcome.SKIPPED, item.undo.detail))
             continue
         results.append(await _compensate(journal, registry, calls[cid], policy))
     return results
@@ -124,7 +138,7 @@ def undo_key(call: CallRecord) -> str:
 async def _compensate(journal: Journal, registry: ToolRegistry, call: CallRecord, policy: Policy) -> UndoResult:
     tool = tool_for(registry, call, "undo")
     if isinstance(tool, str):
-        return UndoResult(call.call_id, call.tool, "skipped", tool)
+        return UndoResult(call.call_id, call.tool, UndoOutcome.SKIPPED, tool)
     # An undo that has begun runs to its journaled end, even if its caller is cancelled.
     with anyio.CancelScope(shield=True):
         result = await _attempts(journal, tool, call, policy)
@@ -172,7 +186,7 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
             sid, cid, CallState.COMPENSATED, durable=True, data={"attempts": attempt, "by": by, **forced}
         )
         detail = "undone (forced: no drift check)" if policy.force else "undone"
-        return UndoResult(cid, call.tool, "compensated", detail, attempt, forced=policy.force)
+        return UndoResult(cid, call.tool, UndoOutcome.COMPENSATED, detail, attempt, forced=policy.force)
     if not started:
         # Every check raised: nothing ran, but the undo failed the same way a compensation does,
         # and stays visible and retryable in the report.
@@ -191,7 +205,7 @@ async def _attempts(journal: Journal, tool: Tool, call: CallRecord, policy: Poli
     return UndoResult(
         cid,
         call.tool,
-        "failed",
+        UndoOutcome.FAILED,
         f"{last_error} (after {policy.attempts} attempts)",
         policy.attempts,
         forced=policy.force,
@@ -220,7 +234,7 @@ async def _refuse(
     return UndoResult(
         cid,
         call.tool,
-        "refused",
+        UndoOutcome.REFUSED,
         f"refused: {reason}; nothing was undone (force to undo anyway)",
         attempt,
         drift=reason,

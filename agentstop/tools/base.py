@@ -52,7 +52,6 @@ Example:
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -60,36 +59,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from agentstop.journal.policies import Reversibility, StopPolicy
+
 __all__ = ["Reversibility", "StopPolicy", "Tool", "ToolContext"]
-
-
-class Reversibility(enum.StrEnum):
-    """What a committed effect allows afterwards."""
-
-    READ_ONLY = "read_only"
-    """No side effect. Never gated by the grant, still journaled."""
-
-    REVERSIBLE = "reversible"
-    """An exact undo exists (delete the event it created, pull a queued message)."""
-
-    COMPENSABLE = "compensable"
-    """Only a semantic undo, which leaves a trace (a correction email, a refund)."""
-
-    IRREVERSIBLE = "irreversible"
-    """No undo; the report says what to do by hand (`Tool.undo_hint`)."""
-
-
-class StopPolicy(enum.StrEnum):
-    """What Stop does to a commit of this tool that is already in flight."""
-
-    WAIT = "wait"
-    """Let the commit finish; Stop waits for its outcome."""
-
-    TRY_CANCEL = "try_cancel"
-    """After the grace period, cancel it; its outcome is *unknown* until `lookup` settles it."""
-
-    ABANDON = "abandon"
-    """After the grace period, stop waiting; it keeps running and is reported as in flight."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from agentstop.errors import UnknownTool
+from agentstop.journal import CallState
 from agentstop.report import Report, ReportItem
 from agentstop.tools import Tool, ToolRegistry
 
@@ -195,7 +196,7 @@ def reapply_confirmation(
         tool = _tool(tools, item.tool)
         summary = tool.reapply_summary(item.receipt) if tool is not None else ""
         again = f"→ {summary}" if summary else "→ done again, as the agent did it"
-        retry = " (a retry: the last re-apply failed)" if item.state == "reapply_failed" else ""
+        retry = " (a retry: the last re-apply failed)" if item.state == CallState.REAPPLY_FAILED else ""
         rows.append((item, [Text(again + retry), Text("  then undoable again", style="dim")]))
     body = Group(
         _calls_table(rows), Text("\nIt was undone; re-apply undoes that undo. The journal records that you did it.")

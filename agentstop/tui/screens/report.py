@@ -14,8 +14,9 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
 from agentstop.errors import AgentstopError
-from agentstop.report import Report, ReportItem
-from agentstop.supervisor import ReapplyResult, UndoResult
+from agentstop.journal import CallState
+from agentstop.report import REAPPLIABLE, Bucket, Report, ReportItem, UndoStatus
+from agentstop.supervisor import ReapplyOutcome, ReapplyResult, UndoOutcome, UndoResult
 from agentstop.tools import ToolRegistry
 
 from ..messages import ForceUndoRequested, ReapplyRequested, ResumeRequested, UndoRequested
@@ -36,10 +37,10 @@ UNDO_KINDS = {"exact undo": "exact", "compensation (leaves a trace)": "leaves a 
 
 # (id, title, detail column) in the order they are shown.
 SECTIONS = (
-    ("done", "Done", "undo"),
-    ("interrupted", "Interrupted", "why it never reached the world"),
-    ("in_flight", "In flight", "why"),
-    ("undoable", "Undoable (latest first)", "undo status"),
+    (Bucket.DONE, "Done", "undo"),
+    (Bucket.INTERRUPTED, "Interrupted", "why it never reached the world"),
+    (Bucket.IN_FLIGHT, "In flight", "why"),
+    (Bucket.UNDOABLE, "Undoable (latest first)", "undo status"),
 )
 
 
@@ -52,10 +53,10 @@ def with_epochs(report: Report, line: str | None = None) -> str:
     parts = []
     for epoch in range(1, report.epochs + 1):
         items = [i for i in report.all_calls if i.epoch == epoch]
-        counts = {b: sum(i.bucket == b for i in items) for b in ("done", "interrupted", "in_flight")}
-        text = f"epoch {epoch}: {counts['done']} done, {counts['interrupted']} interrupted"
-        if counts["in_flight"]:
-            text += f", {counts['in_flight']} in flight"
+        counts = {b: sum(i.bucket is b for i in items) for b in (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT)}
+        text = f"epoch {epoch}: {counts[Bucket.DONE]} done, {counts[Bucket.INTERRUPTED]} interrupted"
+        if counts[Bucket.IN_FLIGHT]:
+            text += f", {counts[Bucket.IN_FLIGHT]} in flight"
         parts.append(text)
     return " · ".join([line, *parts])
 
@@ -128,7 +129,7 @@ class ReportScreen(Screen[None]):
             for key, title, detail in SECTIONS:
                 yield Label(title, id=f"title-{key}", classes="section-title")
                 yield CallTable(
-                    detail, checkable=key == "undoable", clock=self.clock, id=f"table-{key}", classes="section"
+                    detail, checkable=key == Bucket.UNDOABLE, clock=self.clock, id=f"table-{key}", classes="section"
                 )
         yield CallDetail(self.clock, id="detail")
         with Horizontal(id="report-actions"):
@@ -164,7 +165,7 @@ class ReportScreen(Screen[None]):
 
     @property
     def _failed_undos(self) -> bool:
-        return self.report is not None and any(i.undo.status == "failed" for i in self.report.undoable)
+        return self.report is not None and any(i.undo.status == UndoStatus.FAILED for i in self.report.undoable)
 
     def watch_resumable(self, resumable: bool) -> None:
         for button in self.query("#resume").results(Button):  # none while the screen composes
@@ -194,7 +195,7 @@ class ReportScreen(Screen[None]):
         for key, title, _ in SECTIONS:
             every: tuple[ReportItem, ...] = getattr(report, key)
             # Undoable is latest commit first; the others are in planning order: the latest are the last.
-            shown = every[:WINDOW] if key == "undoable" else every[-WINDOW:]
+            shown = every[:WINDOW] if key == Bucket.UNDOABLE else every[-WINDOW:]
             self.table(key).sync([self._with_refusal(i) for i in shown], epochs=report.epochs)
             label = f"{title} ({len(every):,})"
             if len(shown) < len(every):
@@ -231,13 +232,13 @@ class ReportScreen(Screen[None]):
         why = self.refusals.get(item.call_id)
         if why is None or not item.undo.available:
             return self._with_undo_words(item)
-        undo = replace(item.undo, status="refused", detail=f"not undone: {why} · f: force")
+        undo = replace(item.undo, status=UndoStatus.REFUSED, detail=f"not undone: {why} · f: force")
         return replace(item, undo=undo, reason=item.reason or f"undo refused: {why} (f: force)")
 
     def _with_undo_words(self, item: ReportItem) -> ReportItem:
         """The item as shown: an undo that can run says what it will do, in the tool's own words
         (`Tool.undo_summary`: "send ada@example.com a “Please disregard …” follow-up"), then its kind."""
-        if item.undo.status != "available" or self.tools is None:
+        if item.undo.status != UndoStatus.AVAILABLE or self.tools is None:
             return item
         try:
             tool = self.tools.get(item.tool)
@@ -255,15 +256,15 @@ class ReportScreen(Screen[None]):
         The app calls this once the undo an `UndoRequested` or `ForceUndoRequested` asked for has run.
         """
         for r in results:
-            if r.status == "refused":
+            if r.status == UndoOutcome.REFUSED:
                 self.refusals[r.call_id] = r.drift
             else:
                 self.refusals.pop(r.call_id, None)
         if self.report is not None and self.is_mounted:
             self.show_report(self.report, self._summary)
-        failed = [r for r in results if r.status == "failed"]
-        refused = [r.call_id for r in results if r.status == "refused"]
-        done = [r.call_id for r in results if r.status == "compensated"]
+        failed = [r for r in results if r.status == UndoOutcome.FAILED]
+        refused = [r.call_id for r in results if r.status == UndoOutcome.REFUSED]
+        done = [r.call_id for r in results if r.status == UndoOutcome.COMPENSATED]
         if failed:
             self.notify(
                 f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. Press r to retry.", severity="error"
@@ -328,7 +329,7 @@ class ReportScreen(Screen[None]):
         self._request_undo([item.call_id], f"undo {item.call_id}")
 
     def action_undo_selected(self) -> None:
-        self._request_undo(sorted(self.table("undoable").checked), "undo the selected calls")
+        self._request_undo(sorted(self.table(Bucket.UNDOABLE).checked), "undo the selected calls")
 
     def action_undo_all(self) -> None:
         ids = [i.call_id for i in self.report.undoable] if self.report else []
@@ -347,7 +348,7 @@ class ReportScreen(Screen[None]):
         self.offer_force([item.call_id])
 
     def action_retry(self) -> None:
-        ids = [i.call_id for i in self.report.undoable if i.undo.status == "failed"] if self.report else []
+        ids = [i.call_id for i in self.report.undoable if i.undo.status == UndoStatus.FAILED] if self.report else []
         self._request_undo(ids, "retry the failed undos")
 
     # -- re-apply ---------------------------------------------------------------------
@@ -378,9 +379,9 @@ class ReportScreen(Screen[None]):
 
         The app calls this once the re-apply a `ReapplyRequested` asked for has run and the report shows it.
         """
-        done = [r.call_id for r in results if r.status == "reapplied"]
-        failed = [r for r in results if r.status == "failed"]
-        skipped = [r for r in results if r.status == "skipped"]
+        done = [r.call_id for r in results if r.status == ReapplyOutcome.REAPPLIED]
+        failed = [r for r in results if r.status == ReapplyOutcome.FAILED]
+        skipped = [r for r in results if r.status == ReapplyOutcome.SKIPPED]
         if failed:
             self.notify(
                 f"Re-apply of {failed[0].call_id} failed: {failed[0].detail}. It stays undone; press e to retry.",
@@ -410,8 +411,8 @@ class ReportScreen(Screen[None]):
 def _why_not_reappliable(item: ReportItem | None) -> str:
     if item is None:
         return "no row selected"
-    if item.state in ("compensated", "reapply_failed"):
+    if item.state in REAPPLIABLE:
         return f"its tool ({item.tool}) cannot do its effect again"
-    if item.state == "reapplying":
+    if item.state == CallState.REAPPLYING:
         return "a re-apply of it is running"
     return f"only an undone call can be re-applied; this one is {item.state}"

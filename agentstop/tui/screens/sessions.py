@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from agentstop.formatting import duration
-from agentstop.journal import SessionRecord
+from agentstop.journal import SessionRecord, SessionStatus
 from agentstop.report import Report
 from agentstop.supervisor import is_alive
 
@@ -56,13 +56,13 @@ def how_it_ended(session: SessionRecord, now: float | None = None, stopping: str
         stopping: what this screen knows of a Stop it asked for and that has not ended
             the session yet ("revoking…"), if any.
     """
-    if session.status == "running":
+    if session.status == SessionStatus.RUNNING:
         if stopping is not None:
             return stopping
         if session.stopped_by:  # a revoke from anywhere marks who asked; the session ends itself shortly
             return f"stopping… (by {session.stopped_by})"
         return "running" if is_alive(session, now) else "crashed (not yet recovered)"
-    if session.status == "stopped" and session.stopped_by:
+    if session.status == SessionStatus.STOPPED and session.stopped_by:
         return f"stopped by {session.stopped_by}"
     return session.status
 
@@ -102,7 +102,7 @@ class SessionsScreen(Screen[None]):
         return self.query_one("#sessions", DataTable)
 
     def _title(self) -> str:
-        running = sum(s.status == "running" for s, _ in self.rows)
+        running = sum(s.status == SessionStatus.RUNNING for s, _ in self.rows)
         live = f" · {running} running, refreshed every second · s stops one" if running else ""
         return f"Sessions ({len(self.rows)}) · Enter opens one{live}"
 
@@ -132,7 +132,7 @@ class SessionsScreen(Screen[None]):
         ended = how_it_ended(session, self.now, self.stopping.get(session.session_id))
         end = session.ended_at or self.now
         started = datetime.fromtimestamp(session.started_at).strftime("%m-%d %H:%M:%S")
-        style = {"completed": "green", "running": "yellow"}.get(session.status, "red")
+        style = {SessionStatus.COMPLETED: "green", SessionStatus.RUNNING: "yellow"}.get(session.status, "red")
         if ended.startswith("stopping") or ended.startswith("revoking"):
             style = "bold yellow"
         return [

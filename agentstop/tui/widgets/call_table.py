@@ -10,7 +10,7 @@ from textual import events
 from textual.widgets import DataTable
 
 from agentstop.formatting import duration
-from agentstop.report import ReportItem
+from agentstop.report import ReportItem, UndoStatus
 from agentstop.text import printable
 
 from .badges import reversibility_badge, state_text
@@ -22,23 +22,23 @@ def _undo_cell(item: ReportItem, now: float, width: int) -> Text:
     """The undo status in `width` cells: what the undo is, cut if need be, then its key and countdown, never cut."""
     undo = item.undo
     style = {
-        "available": "green",
-        "failed": "bold red",
-        "done": "blue",
-        "running": "yellow",
-        "expired": "dim",
-        "pending": "magenta",
-        "refused": "bold yellow",
+        UndoStatus.AVAILABLE: "green",
+        UndoStatus.FAILED: "bold red",
+        UndoStatus.DONE: "blue",
+        UndoStatus.RUNNING: "yellow",
+        UndoStatus.EXPIRED: "dim",
+        UndoStatus.PENDING: "magenta",
+        UndoStatus.REFUSED: "bold yellow",
     }.get(undo.status, "dim")
     tail = ""
-    if undo.status == "failed":
+    if undo.status == UndoStatus.FAILED:
         tail += " · r: retry"
     if item.reappliable:
         tail += " · e: re-apply"
-    if undo.deadline is not None and undo.status in ("available", "failed"):
+    if undo.deadline is not None and undo.status in (UndoStatus.AVAILABLE, UndoStatus.FAILED):
         left = undo.deadline - now
         tail += f" · {duration(left)} left" if left > 0 else " · deadline passed"
-    elif undo.reversible_until is not None and undo.status == "available" and undo.reversible_until > now:
+    elif undo.reversible_until is not None and undo.status == UndoStatus.AVAILABLE and undo.reversible_until > now:
         tail += f" · exact for {duration(undo.reversible_until - now)}"
     head = fitted(undo.detail, max(8, width - len(tail)))
     return fitted(Text.assemble(head, tail, style=style), width)

@@ -10,20 +10,18 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
 from agentstop.formatting import clock
-from agentstop.journal import Event
+from agentstop.journal import CallState, Event, EventKind
+from agentstop.report import IN_FLIGHT
 
 from .badges import reversibility_badge, state_text
 from .call_table import fitted
 
 __all__ = ["EffectsTable", "processes_label"]
 
-IN_FLIGHT = frozenset({"committing", "unknown"})
-"""States whose row shows the call's processes (its latest `processes` note)."""
-
 MAX_PIDS = 3
 """PIDs shown on a row; the rest are counted ("+3")."""
 
-_NOT_STATES = frozenset({"approval_requested", "approved", "transcript"})
+_NOT_STATES = frozenset({EventKind.APPROVAL_REQUESTED, EventKind.APPROVED, EventKind.TRANSCRIPT})
 
 
 def _pids(note: dict[str, Any]) -> str:
@@ -110,17 +108,17 @@ class EffectsTable(DataTable[str | Text]):
                     self._note_processes(event.data["call_id"], event.data)
                 continue
             key = event.call_id
-            if event.kind == "planned":
+            if event.kind == CallState.PLANNED:
                 if key in self.rows:
                     continue
                 data = event.data
                 rev = reversibility.get(str(data.get("tool")), "")
-                self._states[key] = "planned"
+                self._states[key] = CallState.PLANNED
                 self._what[key] = str(data.get("summary", ""))
                 self.add_row(
                     clock(event.at)[:8],
                     key,
-                    state_text("planned"),
+                    state_text(CallState.PLANNED),
                     reversibility_badge(rev),
                     fitted(str(data.get("tool", "")), 16),
                     fitted(self._what[key], self._what_width or self._fit_what()),
@@ -134,7 +132,7 @@ class EffectsTable(DataTable[str | Text]):
                     self._processes.pop(key, None)  # settled: its processes are its receipt's business now
                 self._show_state(key)
                 self.update_cell(key, "time", clock(event.at)[:8])
-            elif key in self.rows and event.kind == "approval_requested":
+            elif key in self.rows and event.kind == EventKind.APPROVAL_REQUESTED:
                 self.update_cell(key, "state", Text("awaiting approval", style="bold reverse yellow"))
 
     def _note_processes(self, call_id: str, note: dict[str, Any]) -> None:

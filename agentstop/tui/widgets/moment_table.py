@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from agentstop.formatting import clock
+from agentstop.journal import CallState
 from agentstop.replay import Moment
 from agentstop.text import printable
 
@@ -58,7 +59,7 @@ class MomentTable(DataTable[str | Text]):
             label = state_text(call.state)
             if (
                 moment.revoked_at is not None
-                and call.state in ("rejected", "discarded")
+                and call.state in (CallState.REJECTED, CallState.DISCARDED)
                 and call.at >= moment.revoked_at
             ):
                 label = Text(f"{call.state} after Stop", style="bold red")

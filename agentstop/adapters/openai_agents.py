@@ -202,6 +202,10 @@ def stop_with(
             transcript) or "immediate" (the run ends now; the turn in flight is
             dropped from its items: `reconcile_history` puts back what landed).
             A task is always cancelled at once.
+
+    An asyncio boundary: `Runner.run` is the SDK's asyncio coroutine, and the task
+    running it is the caller's asyncio object, handed in to be cancelled; so this
+    is the adapter's one `asyncio` use (what it cancels, not how agentstop runs).
     """
     if isinstance(run, RunResultStreaming):
         s.on_stop(lambda: run.cancel(mode=mode))

@@ -8,7 +8,6 @@ methods below, so another backend can implement the same interface.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
 from agentstop.errors import JournalError, UnknownCall, UnknownSession
 from agentstop.grant import FenceRefusal, GrantSpec
@@ -73,7 +74,8 @@ class Journal:
         self._reader_conn = reader
         self._reader = Reader(reader, backend.where)
         self.clock = clock
-        self._signals: dict[str, asyncio.Event] = {}
+        self._signals: dict[str, anyio.Event] = {}
+        """Per session watched here, set when a signal for it came; replaced by a new one once a waiter saw it."""
         self._stop_listening: Callable[[], None] | None = None
         self._listening = False
         self._before_close: list[Callable[[], Awaitable[None]]] = []
@@ -202,19 +204,24 @@ class Journal:
         """
         if not self._listening:
             self._listening = True
-            loop = asyncio.get_running_loop()
+            token = anyio.lowlevel.current_token()
 
             def wake(target: str) -> None:
-                loop.call_soon_threadsafe(self._wake, target)
+                # On the listener's thread: hand the signal to the event loop that listens.
+                try:
+                    anyio.from_thread.run_sync(self._wake, target, token=token)
+                except anyio.RunFinishedError:
+                    pass  # that loop has ended: nobody waits any more
 
             self._stop_listening = await anyio.to_thread.run_sync(self._backend.listen, wake)
         if self._stop_listening is None:
             await anyio.sleep(within)
             return False
-        event = self._signals.setdefault(session_id, asyncio.Event())
+        event = self._signals.setdefault(session_id, anyio.Event())
         with anyio.move_on_after(within):
             await event.wait()
-            event.clear()
+            if self._signals.get(session_id) is event:  # seen: the next signal sets a new one
+                self._signals[session_id] = anyio.Event()
             return True
         return False
 

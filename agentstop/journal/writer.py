@@ -16,6 +16,15 @@ An *urgent* unit (Stop's revoke) jumps the queue: the thread runs the urgent
 units it finds in a transaction of their own before the rest of that batch, so
 Stop waits for at most the batch already running, not for every call queued
 behind it.
+
+The asyncio boundary. The thread answers each waiting caller without waiting for
+the caller's event loop: it settles an asyncio future through the loop's
+`call_soon_threadsafe` and goes on to the next batch. anyio's way back from a
+thread (`anyio.from_thread.run_sync`) waits until the loop has run the call,
+which would hold every batch behind the loop's next turn and leave the writer
+stuck for good if a loop stopped with a unit unanswered. So this module, and
+only the hand-over (`_Unit`, `_settle`, `Writer.run`, `Writer._answer`), speaks
+asyncio; the journal above it is anyio.
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ _MAX_BATCH = 512
 
 @dataclass
 class _Unit:
+    """One unit of work, and the caller's loop and future the thread answers through (see the module)."""
+
     fn: Callable[[Any], Any]
     durable: bool
     urgent: bool

@@ -21,7 +21,6 @@ none (`NotBound`) while two or more are bound.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -56,21 +55,20 @@ async def bind(sup: Supervisor) -> AsyncIterator[Binding]:
     Starts the session if it has not started (journals it and its grant).
     """
     await sup.start()
-    # The watcher is a task of its own rather than a task group around the body: a task
-    # group would wrap whatever the body raises in an ExceptionGroup.
-    watcher = asyncio.ensure_future(sup.watch())
+    # The watcher runs in a task of the supervisor's rather than in a task group around the
+    # body: a task group would wrap whatever the body raises in an ExceptionGroup.
+    watcher = await sup.start_watching()
     try:
         with binding(sup):
             yield Binding(sup)
     finally:
         # Once Stop has begun, the watcher may be the one running it (a revoke heard from elsewhere, the
-        # expiry): cancelling it would cut Stop short (an anyio shield does not hold against task.cancel())
-        # and leave the session unended in the journal. It returns once Stop has settled, or at its next poll.
+        # expiry): it returns once Stop has settled, or at its next poll, so it is waited for, not cancelled.
         if not sup.stopping:
             watcher.cancel()
         with anyio.CancelScope(shield=True):
-            await asyncio.wait([watcher])
+            await watcher.wait()
             await sup.drain()
-        failed = None if watcher.cancelled() else watcher.exception()
+        failed = watcher.error
     if failed is not None:  # the watcher could not read the journal: Stop from elsewhere was not heard
         raise failed

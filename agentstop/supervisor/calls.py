@@ -96,6 +96,36 @@ class Flight:
     """Why it is being cut off when Stop is not the reason ("cancelled by the caller", "the host
     cancelled its request 7"): set before cancelling a scope, journaled as the reason."""
 
+    @property
+    def is_done(self) -> bool:
+        """True once the call has ended (its outcome is journaled or being journaled)."""
+        return self.done.is_set()
+
+    @property
+    def committing(self) -> bool:
+        """True once it passed the fence (Stop then applies its tool's `on_stop`, never a discard)."""
+        return self.phase is Phase.COMMITTING
+
+    def because(self, why: str) -> None:
+        """Add `why` to the reasons it is being cut off ("..., and the supervisor closed while it ran")."""
+        self.cancelled_because = ", and ".join(w for w in (self.cancelled_because, why) if w)
+
+    def cancel_before_fence(self) -> None:
+        """Cut off its prepare (or its wait for approval); one past the fence is not touched."""
+        self.prepare_scope.cancel()
+
+    def cancel_commit(self) -> None:
+        """Cancel its commit; its outcome is then asked of `lookup`, else recorded unknown."""
+        self.commit_scope.cancel()
+
+    def cut_off(self, why: str) -> None:
+        """Cut it off wherever it is, for `why`: a prepare is discarded, a commit cancelled."""
+        self.because(why)
+        if self.committing:
+            self.cancel_commit()
+        else:
+            self.cancel_before_fence()
+
 
 async def past_fence_or_done(flight: Flight) -> None:
     """Wait until the call passed the fence or ended, whichever comes first."""
@@ -125,10 +155,10 @@ class Caller:
         """The caller was cancelled: a call not yet past the fence is discarded, a commit goes on."""
         self.gone = why
         flight = self.flight
-        if flight is not None and not flight.done.is_set():
+        if flight is not None and not flight.is_done:
             flight.cancelled_because = why
-            if flight.phase is Phase.PREPARING:
-                flight.prepare_scope.cancel()
+            if not flight.committing:
+                flight.cancel_before_fence()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -144,7 +174,20 @@ async def shielded(awaitable: Awaitable[T]) -> T:
 
 
 class CallPath:
-    """Runs tool calls for one session through the fence, and tracks those in flight."""
+    """Runs tool calls for one session through the fence, and tracks those in flight.
+
+    Its owner steers it through methods: `stop` once Stop has revoked the grant
+    (from then on a new call is discarded before it is prepared, and cut-off
+    calls give Stop's reason), and each `Flight` in `in_flight` through its own.
+
+    Args:
+        journal, registry, redactor, session_id: the session's.
+        grant_id: the grant the fence checks calls against (read when a call is planned).
+        needs_approval: which tools wait for a person (`approver`) before the fence.
+        approver: who answers; without one, such calls are rejected.
+        key_scope: where an explicit idempotency key is matched against earlier calls.
+        announce: told each call's id and summary once it is planned (the transcript).
+    """
 
     def __init__(
         self,
@@ -156,6 +199,7 @@ class CallPath:
         needs_approval: Callable[[Tool], bool] = lambda tool: False,
         approver: Approver | None = None,
         key_scope: KeyScope = KeyScope.SESSION,
+        announce: Callable[[str, str], None] = lambda call_id, summary: None,
     ) -> None:
         self.journal = journal
         self.key_scope = key_scope
@@ -163,12 +207,30 @@ class CallPath:
         self.redact = redactor
         self.session_id = session_id
         self._grant_id = grant_id
-        self.flights: dict[str, Flight] = {}
+        self._flights: dict[str, Flight] = {}
         self.needs_approval = needs_approval
         self.approver = approver
-        self.announce: Callable[[str, str], None] = lambda call_id, summary: None
-        self.stopping = False
-        self.stop_reason = ""
+        self.announce = announce
+        self._stop_reason: str | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop` was called."""
+        return self._stop_reason is not None
+
+    @property
+    def stop_reason(self) -> str:
+        """Stop's reason as cut-off calls give it ("stopped by ada: misread the goal"); empty before Stop."""
+        return self._stop_reason or ""
+
+    @property
+    def in_flight(self) -> list[Flight]:
+        """Calls running right now, with their phase."""
+        return list(self._flights.values())
+
+    def stop(self, reason: str) -> None:
+        """Stop has revoked the grant (or the journal ended the session): discard every new call, for `reason`."""
+        self._stop_reason = reason
 
     def context(self, call_id: str, tool: Tool, key: str, args: Any, attempt: int = 1) -> ToolContext:
         """The ToolContext a tool sees for this call."""
@@ -259,13 +321,13 @@ class CallPath:
             await self._set(call_id, CallState.DISCARDED, reason=reason)
             raise Interrupted(call_id, tool.name, reason)
         flight = Flight(call_id, tool)
-        self.flights[call_id] = flight
+        self._flights[call_id] = flight
         caller.flight = flight
         try:
             return await self._run(flight, args, key, grant_id, resource, defer)
         finally:
             flight.done.set()
-            del self.flights[call_id]
+            del self._flights[call_id]
 
     async def _replayed(self, tool: Tool, key: str) -> dict[str, Any] | None:
         """The answer to a keyed call made again, from the journal; None when it is to be issued.

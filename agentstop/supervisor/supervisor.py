@@ -14,24 +14,28 @@ at once, while the call goes on as Stop would have it: not yet at the fence,
 it is discarded ("cancelled by the caller before the fence; nothing was
 sent"); past it, the commit runs on for the grace period, then its tool's
 `on_stop` applies, and its outcome is journaled. `close()` (and so `async with
-sup`), `stop()` and closing the journal wait for such calls. This is the one
-place agentstop holds asyncio tasks of its own: anyio's shield does not hold
-against a native cancel of the caller's task, so the call cannot run in it.
+sup`), `stop()` and closing the journal wait for such calls. The tasks that run
+them are the supervisor's own (`OwnedTasks`, which says why they are not the
+caller's).
+
+The supervisor's own lifecycle is one `SupervisorPhase` (`agentstop.supervisor.phase`),
+read through `phase`, `stopping`, `escalated`; `wait_stopped()` awaits the end of a Stop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import inspect
 import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from agentstop.errors import AgentstopError, Interrupted, Rejected, ToolError
@@ -43,8 +47,10 @@ from agentstop.report import Report
 from agentstop.tools import StopPolicy, Tool, ToolRegistry, import_path
 
 from .approval import Approver, approval_rule
-from .calls import Caller, CallPath, Flight, KeyScope, Phase, past_fence_or_done
+from .calls import Caller, CallPath, Flight, KeyScope, past_fence_or_done
 from .hook_gate import HookGate
+from .owned import Owned, OwnedTasks
+from .phase import Lifecycle, SupervisorPhase
 from .reapply import ReapplyResult, run_reapply
 from .undo import UndoResult, run_undo
 
@@ -59,11 +65,11 @@ SIGNALLED_WATCH_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = 1.0
 
 
-def _thread_runs(loop: asyncio.AbstractEventLoop) -> bool:
-    """True when this thread is the one running `loop`."""
+def _runs_loop_of(token: anyio.lowlevel.EventLoopToken) -> bool:
+    """True when this thread is the one running the event loop `token` stands for."""
     try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
+        return anyio.lowlevel.current_token() == token
+    except RuntimeError:  # no event loop runs in this thread (a worker thread, a framework's pool)
         return False
 
 
@@ -136,61 +142,60 @@ class Supervisor:
     ) -> None:
         if resume and session_id is None:
             raise ValueError("resume=True needs the session_id of the session to resume")
-        self.journal = journal
-        self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
-        self.grant = grant
-        self.planner = planner
-        self.task_name = task_name
-        self.goal = goal
-        self.task_path = task_path
-        self.grace = grace
-        self.redactor = redactor or Redactor()
-        self.session_id = session_id or new_session_id()
-        self.meta = meta or {}
+        self._journal = journal
+        self._registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self._grant = grant
+        self._planner = planner
+        self._task_name = task_name
+        self._goal = goal
+        self._task_path = task_path
+        self._grace = grace
+        self._redactor = redactor or Redactor()
+        self._session_id = session_id or new_session_id()
+        self._meta = meta or {}
+        self._resume = resume
+        self._instruction = instruction
+        self._resumed_by = resumed_by
+        self._resume_asked_at = resume_asked_at
+        self._epoch = 1
         self._grant_id: int | None = None
-        self._started = False
+        """This epoch's grant, once the session (or its epoch) is recorded."""
+        self._life = Lifecycle()
         self._start_lock = anyio.Lock()
-        self.key_scope = KeyScope(key_scope)
         self._path = CallPath(
             journal,
-            self.registry,
-            self.redactor,
-            self.session_id,
+            self._registry,
+            self._redactor,
+            self._session_id,
             self._current_grant,
             approval_rule(approve),
             approver,
-            self.key_scope,
+            KeyScope(key_scope),
+            announce=self._announce_call,
         )
-        self._owned: dict[asyncio.Task[dict[str, Any]], Caller] = {}
-        """Calls running in tasks of the supervisor's, with who awaits each (see the module docstring)."""
-        self._live: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
+        self._tasks = OwnedTasks()
+        """Where calls run (not in their callers' tasks: see the module docstring)."""
+        self._owned: dict[Owned[dict[str, Any]], Caller] = {}
+        """Calls running in tasks of the supervisor's, with who awaits each."""
+        self._live: dict[tuple[str, str], Owned[dict[str, Any]]] = {}
         """Keyed calls running now, by (tool, key): a second caller with the same key joins the first."""
-        self._followers: set[asyncio.Task[None]] = set()
+        self._followers: set[Owned[None]] = set()
         """One per caller that left mid-call: journals it, then applies the grace and `on_stop`."""
         self._forget_drain: Callable[[], None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token: anyio.lowlevel.EventLoopToken | None = None
+        """The event loop `call_sync` sends calls to (the one `start` ran on)."""
         self._watching = False
+        self._watcher_group: AsyncExitStack | None = None
+        """The task group `async with sup` runs the revoke watcher in (entered in `__aenter__`)."""
+        self._watcher_tg: TaskGroup | None = None
         self._stop_callbacks: list[Callable[[], object]] = []
         self._planner_scope: anyio.CancelScope | None = None
-        self._stop_started = False
-        self._stop_done = anyio.Event()
-        self._stop_report: Report | None = None
-        self._ended = False
-        self._end_written = anyio.Event()
-        """Set once the session's end is in the journal (whichever of run, close or Stop wrote it)."""
-        self._listeners: list[Callable[[TranscriptChunk], None]] = []
-        self._path.announce = self._announce_call
-        self._thought: list[str] = []
-        self._tg: TaskGroup | None = None
         self._grace_scope: anyio.CancelScope | None = None
-        self.escalated = False
-        self._after_step: tuple[str, str] | None = None
+        self._after_step: tuple[str, str] = ("", "")
+        """Why and by whom Stop was asked for after the current step (read in `stop_after_step`)."""
+        self._listeners: list[Callable[[TranscriptChunk], None]] = []
+        self._thought: list[str] = []
         self._seen_seq = 0
-        self.resume = resume
-        self.instruction = instruction
-        self.resumed_by = resumed_by
-        self.resume_asked_at = resume_asked_at
-        self.epoch = 1
 
     # -- session -------------------------------------------------------------
 
@@ -199,70 +204,125 @@ class Supervisor:
         return self._grant_id
 
     @property
+    def journal(self) -> Journal:
+        """The journal this session is recorded in."""
+        return self._journal
+
+    @property
+    def registry(self) -> ToolRegistry:
+        """The session's tools by name (decorated tools are added on their first call, see `adopt`)."""
+        return self._registry
+
+    @property
+    def redactor(self) -> Redactor:
+        """What is masked in journaled arguments, prepared effects and receipts."""
+        return self._redactor
+
+    @property
+    def session_id(self) -> str:
+        """The session's id (the same in every epoch of it)."""
+        return self._session_id
+
+    @property
+    def epoch(self) -> int:
+        """Which epoch of the session this supervisor runs: 1, or 2, 3, ... after each Resume (known once started)."""
+        return self._epoch
+
+    @property
+    def instruction(self) -> str:
+        """What the user added when resuming (empty for a new session)."""
+        return self._instruction
+
+    @property
+    def grace(self) -> float:
+        """Seconds Stop lets commits in flight finish before applying their tool's `on_stop`."""
+        return self._grace
+
+    @property
     def tools(self) -> Sequence[Tool]:
         """The registered tools (what a planner may offer its model)."""
-        return list(self.registry)
+        return list(self._registry)
+
+    @property
+    def phase(self) -> SupervisorPhase:
+        """Where the supervisor is in its life (see `SupervisorPhase`)."""
+        return self._life.phase
 
     @property
     def stopping(self) -> bool:
-        """True once Stop has begun (the grant is revoked or being revoked)."""
-        return self._stop_started
+        """True once Stop has begun (the grant is revoked or being revoked), and after it ended."""
+        return self._life.stop_begun
+
+    @property
+    def escalated(self) -> bool:
+        """True once Stop was pressed again while it waited (see `escalate`), and after it ended."""
+        return self._life.passed(SupervisorPhase.ESCALATED)
 
     @property
     def in_flight(self) -> list[Flight]:
         """Calls running right now, with their phase."""
-        return list(self._path.flights.values())
+        return self._path.in_flight
+
+    async def wait_stopped(self) -> None:
+        """Wait until a Stop (begun here, or heard from elsewhere) is done: every call settled, the end journaled.
+
+        Returns at once when Stop is already done; waits for as long as it takes
+        otherwise, including for a Stop not begun yet.
+        """
+        await self._life.wait_stopped()
 
     async def start(self) -> None:
         """Record the session (or its new epoch) and its grant in the journal (idempotent; `call` does it too)."""
         async with self._start_lock:
-            if self._started:
+            if self._grant_id is not None:
                 return
-            self._loop = asyncio.get_running_loop()  # the loop `call_sync` sends calls to
-            if self.resume:
+            self._token = anyio.lowlevel.current_token()
+            if self._resume:
                 # The epoch and its grant in one transaction: no Stop can find it running with no grant.
-                resumed = await self.journal.resume_session(
-                    self.session_id,
-                    self.grant,
-                    by=self.resumed_by,
-                    instruction=self.instruction,
-                    asked_at=self.resume_asked_at,
+                resumed = await self._journal.resume_session(
+                    self._session_id,
+                    self._grant,
+                    by=self._resumed_by,
+                    instruction=self._instruction,
+                    asked_at=self._resume_asked_at,
                 )
-                self.epoch, self._grant_id = resumed.epoch, resumed.grant_id
-                self._started = True
+                self._epoch, self._grant_id = resumed.epoch, resumed.grant_id
                 if resumed.stopped_before_start is not None:
                     # A stop came while it was starting: the journal has ended it; run nothing.
-                    self._stop_started = self._ended = True
-                    self._path.stopping = True
-                    self._path.stop_reason = resumed.stopped_before_start
-                    self._stop_done.set()
-                    self._end_written.set()
+                    self._path.stop(resumed.stopped_before_start)
+                    self._life.end_written()
+                    if self._life.phase is SupervisorPhase.NEW:  # (else a Stop begun here ends as it would)
+                        self._life.move(SupervisorPhase.STOPPED)
+                elif self._life.phase is SupervisorPhase.NEW:
+                    self._life.move(SupervisorPhase.RUNNING)
                 return
             # Tool names too: an MCP tool's import path names no class, and `agentstop stop
             # --tool NAME` matches sessions by the names people use.
-            await self.journal.create_session(
-                self.session_id,
-                task_name=self.task_name,
-                goal=self.goal,
-                task_path=self.task_path,
-                tools=[import_path(t) for t in self.registry],
-                meta={**self.meta, "tool_names": [t.name for t in self.registry], "grace": self.grace},
+            await self._journal.create_session(
+                self._session_id,
+                task_name=self._task_name,
+                goal=self._goal,
+                task_path=self._task_path,
+                tools=[import_path(t) for t in self._registry],
+                meta={**self._meta, "tool_names": [t.name for t in self._registry], "grace": self._grace},
             )
-            self._grant_id = await self.journal.issue_grant(self.session_id, self.grant)
-            self._started = True
+            self._grant_id = await self._journal.issue_grant(self._session_id, self._grant)
+            if self._life.phase is SupervisorPhase.NEW:  # (a Stop that began first records the session: `_stop`)
+                self._life.move(SupervisorPhase.RUNNING)
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self.watch)
+        async with AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            tg.start_soon(self.watch)
+            self._watcher_tg, self._watcher_group = tg, stack.pop_all()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-            await self._tg.__aexit__(None, None, None)
-            self._tg = None
+        if self._watcher_group is not None and self._watcher_tg is not None:
+            self._watcher_tg.cancel_scope.cancel()
+            group, self._watcher_group, self._watcher_tg = self._watcher_group, None, None
+            await group.aclose()
         await self.close()
 
     async def close(self) -> None:
@@ -275,10 +335,10 @@ class Supervisor:
         """
         with anyio.CancelScope(shield=True):
             await self.drain()
-        if self._stop_started:
-            await self._stop_done.wait()
+        if self._life.stop_begun:
+            await self._life.wait_stopped()
             return
-        if self._started and not self._ended:
+        if self._life.phase in (SupervisorPhase.RUNNING, SupervisorPhase.STOP_AFTER_STEP):
             await self._end_unstopped()
 
     async def cut_off(self, why: str) -> None:
@@ -290,11 +350,7 @@ class Supervisor:
         recovery settles it), so closing the journal afterwards waits for nothing.
         """
         for flight in self.in_flight:
-            flight.cancelled_because = ", and ".join(w for w in (flight.cancelled_because, why) if w)
-            if flight.phase is Phase.COMMITTING:
-                flight.commit_scope.cancel()
-            else:
-                flight.prepare_scope.cancel()
+            flight.cut_off(why)
         with anyio.CancelScope(shield=True):
             await self.drain()
 
@@ -302,23 +358,22 @@ class Supervisor:
         """Wait until no call runs in a task of the supervisor's, and none is left `committing` (see `close`)."""
         while self._owned or self._followers:
             if not self._owned:
-                await asyncio.wait(list(self._followers))
+                for follower in list(self._followers):
+                    await follower.wait()
                 continue
-            task, caller = next(iter(self._owned.items()))
+            owned, caller = next(iter(self._owned.items()))
             flight = caller.flight
             if flight is not None and caller.gone:
                 await past_fence_or_done(flight)
-            if flight is not None and flight.phase is Phase.COMMITTING and not flight.done.is_set():
-                with anyio.move_on_after(self.grace):
+            if flight is not None and flight.committing and not flight.is_done:
+                with anyio.move_on_after(self._grace):
                     await flight.done.wait()
-                if not flight.done.is_set():
-                    flight.cancelled_because = ", and ".join(
-                        why for why in (flight.cancelled_because, "the supervisor closed while it ran") if why
-                    )
+                if not flight.is_done:
+                    flight.because("the supervisor closed while it ran")
                     if flight.tool.on_stop is not StopPolicy.WAIT:
-                        flight.commit_scope.cancel()
-            await asyncio.wait([task])
-            self._owned.pop(task, None)
+                        flight.cancel_commit()
+            await owned.wait()
+            self._owned.pop(owned, None)
         if self._forget_drain is not None:
             self._forget_drain()
             self._forget_drain = None
@@ -393,7 +448,7 @@ class Supervisor:
             UnknownTool: no such tool.
             ToolFailed: the tool failed; the journal says whether anything landed.
         """
-        if not self._started:  # (no lock taken per call once the session is recorded)
+        if self._grant_id is None:  # (no lock taken per call once the session is recorded)
             await self.start()
         if isinstance(tool, type):
             tool = await self.adopt(tool)
@@ -401,14 +456,17 @@ class Supervisor:
         while True:
             live = self._live.get((tool, key)) if key is not None else None
             if live is None:
-                task, caller = self._spawn(tool, args, key, cancelled_as)
-                return await self._await_owned(task, caller)
-            # The same key is running now: one effect, both callers answered.
+                owned, caller = await self._spawn(tool, args, key, cancelled_as)
+                return await self._await_owned(owned, caller)
+            # The same key is running now: one effect, both callers answered (a cancel of this
+            # caller leaves the first caller's call alone).
             first = self._owned.get(live)
             try:
-                return await asyncio.shield(live)
+                if not live.done:
+                    await live.wait()
+                return live.result()
             except Interrupted:
-                if first is None or not first.gone or self._stop_started:
+                if first is None or not first.gone or self._life.stop_begun:
                     raise
                 # Its own caller left before the fence and it was discarded; this caller still
                 # wants it: issue it (the key lookup finds nothing landed).
@@ -421,47 +479,53 @@ class Supervisor:
         the outcome. `tool_for` builds a tool class for a name the session does not
         know yet (adopted: see `adopt`). See `HookGate`.
         """
-        return HookGate(self._path, tool_for, self.adopt, lambda: self._stop_started)
+        return HookGate(self._path, tool_for, self.adopt, lambda: self._life.stop_begun)
 
-    def _spawn(
+    async def _spawn(
         self, tool: str, args: Any, key: str | None, cancelled_as: str
-    ) -> tuple[asyncio.Task[dict[str, Any]], Caller]:
+    ) -> tuple[Owned[dict[str, Any]], Caller]:
         """Start a call in a task of the supervisor's (the caller only awaits it)."""
         caller = Caller(cancelled_as)
-        task = asyncio.ensure_future(self._path.call(tool, args, key, caller))
-        self._owned[task] = caller
-        task.add_done_callback(self._owned_done)
+        owned = await self._tasks.start(self._run_owned, tool, args, key, caller)
+        # (No await since it was started: it has not run yet, so it is registered before it ends.)
+        self._owned[owned] = caller
         if key is not None:
-            self._live[(tool, key)] = task
+            self._live[(tool, key)] = owned
         if self._forget_drain is None:
-            self._forget_drain = self.journal.before_close(self.drain)
-        return task, caller
+            self._forget_drain = self._journal.before_close(self.drain)
+        return owned, caller
 
-    def _owned_done(self, task: asyncio.Task[dict[str, Any]]) -> None:
-        self._owned.pop(task, None)
-        if not task.cancelled():
-            task.exception()  # its outcome is in the journal; a caller that left is not told, nor is asyncio's log
-        for k, t in list(self._live.items()):
-            if t is task:
-                del self._live[k]
-
-    async def _await_owned(self, task: asyncio.Task[dict[str, Any]], caller: Caller) -> dict[str, Any]:
+    async def _run_owned(self, tool: str, args: Any, key: str | None, caller: Caller) -> dict[str, Any]:
+        """The call, in the supervisor's task; forgotten once it ends (its outcome is in the journal)."""
         try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError as exc:
-            if task.done():
+            return await self._path.call(tool, args, key, caller)
+        finally:
+            for owned, who in list(self._owned.items()):
+                if who is caller:
+                    del self._owned[owned]
+                    for k, running in list(self._live.items()):
+                        if running is owned:
+                            del self._live[k]
+
+    async def _await_owned(self, owned: Owned[dict[str, Any]], caller: Caller) -> dict[str, Any]:
+        try:
+            if not owned.done:
+                await owned.wait()
+        except anyio.get_cancelled_exc_class() as exc:
+            if owned.done:
                 raise
             why = caller.cancelled_as
             message = str(exc.args[0]) if exc.args and exc.args[0] else ""
             if message and "cancel scope" not in message:  # anyio's own message names only its internals
                 why += f" ({message})"
             caller.leave(why)
-            self._owned_after_caller_left(task, caller)
+            self._owned_after_caller_left(caller)
             raise
+        return owned.result()
 
-    def _owned_after_caller_left(self, task: asyncio.Task[dict[str, Any]], caller: Caller) -> None:
+    def _owned_after_caller_left(self, caller: Caller) -> None:
         """A call whose caller went away: journal who left, then the grace and `on_stop` for a commit."""
-        if self._stop_started:
+        if self._life.stop_begun:
             return  # Stop decides: it discards, waits the grace and applies on_stop to every flight.
 
         async def follow() -> None:
@@ -469,11 +533,11 @@ class Supervisor:
                 flight = caller.flight
                 if flight is not None:
                     await past_fence_or_done(flight)  # a cancel during the fence's transaction lands past it
-                committing = flight is not None and flight.phase is Phase.COMMITTING  # it passed the fence
+                committing = flight is not None and flight.committing  # it passed the fence
                 if caller.call_id is not None:
                     try:
-                        await self.journal.append(
-                            self.session_id,
+                        await self._journal.append(
+                            self._session_id,
                             EventKind.CALLER_CANCELLED,
                             {
                                 "call_id": caller.call_id,
@@ -484,20 +548,26 @@ class Supervisor:
                         )
                     except AgentstopError as exc:  # the call's own journaling still says what happened
                         logger.warning("could not journal that the caller of %s left: %s", caller.call_id, exc)
-                if flight is None or not committing or flight.done.is_set():
+                if flight is None or not committing or flight.is_done:
                     return
-                with anyio.move_on_after(self.grace):
+                with anyio.move_on_after(self._grace):
                     await flight.done.wait()
-                if flight.done.is_set() or self._stop_started:
+                if flight.is_done or self._life.stop_begun:
                     return
                 if flight.tool.on_stop is StopPolicy.TRY_CANCEL:
-                    flight.cancelled_because = f"{caller.gone}, and the grace ({self.grace:g} s) ran out"
-                    flight.commit_scope.cancel()
+                    flight.cancelled_because = f"{caller.gone}, and the grace ({self._grace:g} s) ran out"
+                    flight.cancel_commit()
                 # WAIT: it finishes when it does; ABANDON: it runs on, and `close` cancels it if still running.
 
-        follower = asyncio.ensure_future(follow())
+        async def follow_then_forget() -> None:
+            try:
+                await follow()
+            finally:
+                self._followers.discard(follower)
+
+        # The call it follows still runs in the supervisor's task group, so the group is up.
+        follower = self._tasks.start_now(follow_then_forget)
         self._followers.add(follower)
-        follower.add_done_callback(self._followers.discard)
 
     def call_sync(
         self, tool: str | type[Tool], args: Any, *, key: str | None = None, timeout: float | None = None
@@ -516,26 +586,32 @@ class Supervisor:
             TimeoutError: `timeout` passed.
             The same errors as `call`.
         """
-        loop = self._loop
+        token = self._token
         name = tool if isinstance(tool, str) else tool.name
-        if loop is None or loop.is_closed():
-            raise RuntimeError(
-                "call_sync needs the supervisor started on a running event loop "
-                "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)"
-            )
-        if loop.is_running() and _thread_runs(loop):
+        started = (
+            "call_sync needs the supervisor started on a running event loop "
+            "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)"
+        )
+        if token is None:
+            raise RuntimeError(started)
+        if _runs_loop_of(token):
             raise RuntimeError(
                 f"call_sync({name!r}) from the event loop's own thread would block it "
                 "forever; await sup.call(...) there"
             )
-        future = asyncio.run_coroutine_threadsafe(self.call(tool, args, key=key), loop)
         try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()  # the caller's cancel: the supervisor owns what passed the fence
-            raise TimeoutError(
-                f"{name} did not answer within {timeout:g} s; the journal has its outcome (agentstop report)"
-            ) from None
+            return anyio.from_thread.run(self._call_for_thread, tool, args, key, timeout, token=token)
+        except anyio.RunFinishedError:
+            raise RuntimeError(started) from None
+
+    async def _call_for_thread(
+        self, tool: str | type[Tool], args: Any, key: str | None, within: float | None
+    ) -> dict[str, Any]:
+        """`call`, on the event loop, for `call_sync`: past `within` seconds its caller (the thread) leaves it."""
+        with anyio.move_on_after(within if within is not None else float("inf")):
+            return await self.call(tool, args, key=key)
+        name = tool if isinstance(tool, str) else tool.name
+        raise TimeoutError(f"{name} did not answer within {within:g} s; the journal has its outcome (agentstop report)")
 
     async def call_parallel(
         self, calls: Sequence[tuple[str, Any]], keys: Sequence[str | None] | None = None
@@ -585,7 +661,7 @@ class Supervisor:
     async def resumed_from(self, kinds: Sequence[str]) -> Resumption | None:
         """None for a new session; after a Resume, the planner's records and the earlier calls' outcomes."""
         await self.start()
-        if self.epoch == 1:
+        if self._epoch == 1:
             return None
         wanted = {*kinds, EventKind.SESSION_RESUMED}
         records = tuple(
@@ -615,7 +691,8 @@ class Supervisor:
 
     async def run(self) -> Report:
         """Drive the planner until it finishes or Stop; returns the session's report."""
-        if self.planner is None:
+        planner = self._planner
+        if planner is None:
             raise AgentstopError("Supervisor.run() needs a planner; pass planner=... or use call() directly.")
         await self.start()
         planner_error: BaseException | None = None
@@ -623,23 +700,23 @@ class Supervisor:
             tg.start_soon(self.watch)
             with anyio.CancelScope() as scope:
                 self._planner_scope = scope
-                if self._stop_started:
+                if self._life.stop_begun:
                     scope.cancel()
                 try:
-                    await self.planner.run(self)
+                    await planner.run(self)
                     await self.end_thought()
                 except Exception as exc:
                     # A rejection escaping the planner after Stop is how the plan ends.
-                    if not (self._stop_started and isinstance(exc, Rejected)):
+                    if not (self._life.stop_begun and isinstance(exc, Rejected)):
                         planner_error = exc
-            if planner_error is not None and not self._stop_started:
+            if planner_error is not None and not self._life.stop_begun:
                 # Awaited, not started in the group: the group is cancelled just below, which
                 # could cancel a stop that had not begun and leave the session "running".
                 await self.stop(f"the planner failed: {planner_error}", "agentstop")
-            elif not self._stop_started and not self._ended:
+            elif self._life.phase in (SupervisorPhase.RUNNING, SupervisorPhase.STOP_AFTER_STEP):
                 await self._end_unstopped()
-            if self._stop_started:
-                await self._stop_done.wait()
+            if self._life.stop_begun:
+                await self._life.wait_stopped()
             tg.cancel_scope.cancel()
         if planner_error is not None:
             raise planner_error
@@ -647,7 +724,7 @@ class Supervisor:
 
     async def _end_unstopped(self) -> None:
         """End a session that no Stop ended here: completed, unless its grant was revoked meanwhile."""
-        self._ended = True
+        self._life.move(SupervisorPhase.ENDING)
         try:
             # Only this epoch's grant: an earlier epoch's was revoked by the Stop that preceded a Resume.
             revoked = [
@@ -665,7 +742,9 @@ class Supervisor:
             else:
                 await self.journal.end_session(self.session_id, SessionStatus.COMPLETED)
         finally:
-            self._end_written.set()
+            self._life.end_written()
+            if self._life.phase is SupervisorPhase.ENDING:  # (else a Stop began meanwhile: it waited for this)
+                self._life.move(SupervisorPhase.ENDED)
 
     async def stop(self, reason: str = "stopped by the user", by: str = "user") -> Report:
         """Stop the session: revoke first, then cancel the planner and settle calls in flight.
@@ -679,31 +758,29 @@ class Supervisor:
             The report, read from the journal once every call in flight has
             settled or been abandoned by its tool's `on_stop`.
         """
-        if self._stop_started:
-            if not self._stop_done.is_set():
-                self.escalate()
-            await self._stop_done.wait()
+        if self._life.stop_begun:
+            self.escalate()  # (nothing when Stop is done)
+            await self._life.wait_stopped()
             return await Report.from_journal(self.journal, self.session_id)
-        self._stop_started = True
+        self._life.move(SupervisorPhase.STOPPING)
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop(reason, by)
         finally:
-            self._stop_done.set()
+            self._life.move(SupervisorPhase.STOPPED)
         return await Report.from_journal(self.journal, self.session_id)
 
     async def _stop(self, reason: str, by: str) -> None:
         await self.start()
-        self._path.stopping = True
-        self._path.stop_reason = f"stopped by {by}: {reason}" if by else reason
+        self._path.stop(f"stopped by {by}: {reason}" if by else reason)
         # 1. Revoke FIRST: from here on the fence rejects every call.
         await self.journal.revoke(self.session_id, by=by, reason=reason)
         # 2. Cancel the planner and everything that has not reached the fence.
         if self._planner_scope is not None:
             self._planner_scope.cancel()
         for flight in self.in_flight:
-            if flight.phase is Phase.PREPARING:
-                flight.prepare_scope.cancel()
+            if not flight.committing:
+                flight.cancel_before_fence()
         # 3. Grace for commits in flight, then each tool's on_stop. Stop pressed again,
         #    here (`escalate`) or in another process (`escalate_stop`), cuts both short.
         async with anyio.create_task_group() as tg:
@@ -711,18 +788,18 @@ class Supervisor:
                 tg.start_soon(self._run_stop_callback, callback)
             if self.in_flight:
                 tg.start_soon(self._hear_escalation)
-            with anyio.move_on_after(self.grace) as grace:
+            with anyio.move_on_after(self._grace) as grace:
                 self._grace_scope = grace
                 for flight in self.in_flight:
                     await flight.done.wait()
             waiting: list[Flight] = []
             for flight in self.in_flight:
                 policy = StopPolicy.TRY_CANCEL if self.escalated else flight.tool.on_stop
-                if flight.phase is Phase.PREPARING:
-                    flight.prepare_scope.cancel()
+                if not flight.committing:
+                    flight.cancel_before_fence()
                     waiting.append(flight)
                 elif policy is StopPolicy.TRY_CANCEL:
-                    flight.commit_scope.cancel()
+                    flight.cancel_commit()
                     waiting.append(flight)
                 elif policy is StopPolicy.WAIT:
                     waiting.append(flight)
@@ -730,26 +807,25 @@ class Supervisor:
             for flight in waiting:
                 await flight.done.wait()
             # The tasks running those calls journal their ends just after; an abandoned commit runs on.
-            for task, caller in list(self._owned.items()):
-                if caller.flight is None or caller.flight.done.is_set() or caller.flight in waiting:
-                    await asyncio.wait([task])
+            for owned, caller in list(self._owned.items()):
+                if caller.flight is None or caller.flight.is_done or caller.flight in waiting:
+                    await owned.wait()
             tg.cancel_scope.cancel()
-        if not self._ended:
-            self._ended = True
+        if not self._life.end_claimed:
             try:
                 await self.journal.end_session(
                     self.session_id, SessionStatus.STOPPED, stopped_by=by, stop_reason=reason
                 )
             finally:
-                self._end_written.set()
+                self._life.end_written()
         else:
             # The planner finished as Stop began and its end is being written (it saw the revoke:
             # stopped): wait for it, so the report this Stop returns says how the session ended.
-            await self._end_written.wait()
+            await self._life.wait_end_written()
 
     async def step_boundary(self) -> None:
         """Planners call this between steps; after `stop_after_step` the session stops here."""
-        if self._after_step is not None and not self._stop_started:
+        if self._life.phase is SupervisorPhase.STOP_AFTER_STEP:
             reason, by = self._after_step
             await self.stop(reason, by)
 
@@ -759,10 +835,13 @@ class Supervisor:
         Without a running planner there are no steps: it waits for the calls in
         flight to finish, then stops.
         """
-        if self._stop_started or self._after_step is not None:
-            return
-        self._after_step = (reason, by)
         await self.start()
+        if self._life.phase is SupervisorPhase.RUNNING:
+            self._after_step = (reason, by)
+            self._life.move(SupervisorPhase.STOP_AFTER_STEP)
+        elif self._life.phase not in (SupervisorPhase.ENDING, SupervisorPhase.ENDED):
+            return  # asked already, or Stop has begun
+        # (After the session's end there is no step left: it only stops, as `stop` after the end does.)
         with anyio.CancelScope(shield=True):
             await self.journal.append(
                 self.session_id, EventKind.STOP_AFTER_STEP_REQUESTED, {"by": by, "reason": reason}
@@ -794,15 +873,15 @@ class Supervisor:
 
     def escalate(self) -> None:
         """Skip the rest of the grace and cancel every commit still in flight (Stop pressed again)."""
-        if not self._stop_started or self._stop_done.is_set():
-            return
-        self.escalated = True
+        if self._life.phase is not SupervisorPhase.STOPPING:
+            return  # no Stop yet, escalated already, or Stop is done
+        self._life.move(SupervisorPhase.ESCALATED)
         if self._grace_scope is not None:
             self._grace_scope.cancel()
         for flight in self.in_flight:
-            flight.prepare_scope.cancel()
-            if flight.phase is Phase.COMMITTING:
-                flight.commit_scope.cancel()
+            flight.cancel_before_fence()
+            if flight.committing:
+                flight.cancel_commit()
 
     async def _hear_escalation(self) -> None:
         """While Stop waits for calls in flight, escalate when another process asks (`escalate_stop`)."""
@@ -831,10 +910,18 @@ class Supervisor:
         finally:
             self._watching = False
 
+    async def start_watching(self) -> Owned[None]:
+        """Run `watch` in a task of the supervisor's until Stop; returns its handle (`cancel`, `wait`, `error`).
+
+        For a body that must not run inside a task group of its own (`agentstop.bind`:
+        a task group would wrap whatever the body raises in an ExceptionGroup).
+        """
+        return await self._tasks.start(self.watch)
+
     async def _watch(self) -> None:
         last_beat = 0.0
         signalled = False
-        while not self._stop_started:
+        while not self._life.stop_begun:
             now = time.time()
             for grant in await self.journal.grants(self.session_id):
                 if grant.grant_id != self._grant_id:
@@ -850,9 +937,10 @@ class Supervisor:
             after = 0 if signalled else self._seen_seq
             for event in await self.journal.events(self.session_id, after=after):
                 self._seen_seq = max(self._seen_seq, event.seq)
-                if event.kind == EventKind.STOP_AFTER_STEP_REQUESTED and self._after_step is None:
+                if event.kind == EventKind.STOP_AFTER_STEP_REQUESTED and self._life.phase is SupervisorPhase.RUNNING:
                     # Asked from another process (`agentstop stop --after-step`).
                     self._after_step = (str(event.data.get("reason", "")), str(event.data.get("by", "")))
+                    self._life.move(SupervisorPhase.STOP_AFTER_STEP)
             if now - last_beat >= HEARTBEAT_INTERVAL:
                 last_beat = now
                 await self.journal.heartbeat(self.session_id)

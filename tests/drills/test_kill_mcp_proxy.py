@@ -222,7 +222,7 @@ def test_killing_the_mcp_proxy_with_calls_in_flight_leaves_a_report_that_agrees_
                 how, found = _drill(seed, target, tmp)
             finally:
                 server.drop_database(target.rsplit("/", 1)[1])
-        hows.append(how.split(" at event")[0] + (" mid-call" if "with a call" in how else ""))
+        hows.append("killed mid-call" if "with a call" in how else "killed between calls" if "at event" in how else how)
         problems += found
     counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(hows).items()))
     record(

@@ -169,7 +169,15 @@ async def _settle(journal: Journal, tools: ToolRegistry, call: CallRecord) -> Ca
             )
             return CallState.UNKNOWN
         return None
-    ctx = ToolContext(session_id=sid, call_id=cid, tool=call.tool, idempotency_key=call.idempotency_key, args=call.args)
+    # `prepared` as journaled: a lookup may compare the world with what prepare captured (a file before a write).
+    ctx = ToolContext(
+        session_id=sid,
+        call_id=cid,
+        tool=call.tool,
+        idempotency_key=call.idempotency_key,
+        args=call.args,
+        prepared=call.prepared,
+    )
     found, error = await reconcile(tool, ctx)
     if error is not None:
         error = storable(Redactor()(error))

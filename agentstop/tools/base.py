@@ -81,8 +81,10 @@ class ToolContext:
             (which was then not run): take the effect back even if it changed since.
             False: a compensation may refuse (raise) when it finds a change `check`
             could not see yet, say one made between the check and the undo.
-        prepared: in a `@agentstop.tool` function's body, what its `prepare` returned
-            (None elsewhere: a class's `commit` receives it as its argument).
+        prepared: in a `@agentstop.tool` function's body, what its `prepare` returned;
+            in `lookup` after a crash, what it returned as journaled (secrets redacted),
+            so a lookup can compare the world with what prepare captured. None
+            elsewhere: a class's `commit` receives it as its argument.
         note: while the call runs, journal what a person watching should see
             (`await ctx.note("processes", {"pids": [...]})`): a session event of
             that kind carrying this call's id, shown on its in-flight row. None

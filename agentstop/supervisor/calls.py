@@ -226,7 +226,8 @@ class CallPath:
         Raises:
             UnknownTool: no tool of that name (nothing journaled).
             InvalidArgs: the arguments failed the tool's Args model (journaled as rejected).
-            Rejected: the fence refused it, or Stop cut it off (a subclass says which).
+            Rejected: the fence refused it, or Stop cut it off before it (a subclass says which).
+            OutcomeUnknown: Stop cut the commit off and lookup could not tell whether it landed.
             Undone: a keyed call that landed before was undone since (nothing issued).
             ToolFailed: prepare or commit failed (the journal says whether anything landed).
         """

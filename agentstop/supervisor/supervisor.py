@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from agentstop.errors import AgentstopError, Interrupted, Rejected, ToolError
+from agentstop.errors import AgentstopError, CallCutOff, Interrupted, ToolError
 from agentstop.grant import GrantSpec
 from agentstop.journal import STOP_ESCALATED, Journal, SessionStatus
 from agentstop.planners.base import Planner, Resumption, TranscriptChunk
@@ -387,8 +387,9 @@ class Supervisor:
         past it, the grace and `on_stop`).
 
         Raises:
-            Rejected: the fence refused it or Stop cut it off (`GrantRevoked`,
-                `OutOfScope`, `Interrupted`, `OutcomeUnknown`, `InvalidArgs`, ...).
+            Rejected: it never reached the world: the fence refused it or Stop cut it
+                off before it (`GrantRevoked`, `OutOfScope`, `Interrupted`, `InvalidArgs`, ...).
+            OutcomeUnknown: Stop cut it off past the fence and it may have landed.
             Undone: a keyed call that landed was undone since.
             UnknownTool: no such tool.
             ToolFailed: the tool failed; the journal says whether anything landed.
@@ -629,8 +630,9 @@ class Supervisor:
                     await self.planner.run(self)
                     await self.end_thought()
                 except Exception as exc:
-                    # A rejection escaping the planner after Stop is how the plan ends.
-                    if not (self._stop_started and isinstance(exc, Rejected)):
+                    # A call cut off (refused, or its outcome unknown) escaping the planner after Stop
+                    # is how the plan ends.
+                    if not (self._stop_started and isinstance(exc, CallCutOff)):
                         planner_error = exc
             if planner_error is not None and not self._stop_started:
                 # Awaited, not started in the group: the group is cancelled just below, which

@@ -129,7 +129,7 @@ def framework_tool(
         async def compensation(self: Tool, receipt: dict[str, Any], ctx: ToolContext) -> None:
             await compensate(receipt, ctx)
 
-        FrameworkTool.compensate = compensation
+        setattr(FrameworkTool, "compensate", compensation)  # noqa: B010 (mypy forbids assigning a method)
     return FrameworkTool
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .copy import CopyProgress, CopyResult, copy_sessions
 from .journal import Journal, Resumed
 from .owner import Owner
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
 from .remote import STOP_ESCALATED, escalate_stop, request_stop, request_stop_after_step, revoke
 from .schema import SCHEMA_VERSION
+from .session_copy import CopyProgress, CopyResult, copy_sessions
 from .states import TRANSITIONS, CallState, can_move
 
 __all__ = [

@@ -90,7 +90,7 @@ class ScriptedPlanner:
         """Play every step; returns when the script is done. Cancellation stops it at once.
 
         Each call's idempotency key is its place in the script (step and call
-        number, within the session), so a resumed session replays the script
+        number, within the session), so a resumed session runs the script again
         and only the calls that did not land run again: one that landed returns
         its recorded receipt, one still in flight is not issued twice.
         """

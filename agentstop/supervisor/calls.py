@@ -235,9 +235,9 @@ class CallPath:
         tool = self.registry.get(tool_name)
         caller.tool = tool.name
         if key is not None:
-            replayed = await self._replayed(tool, key)
-            if replayed is not None:
-                return replayed
+            recorded = await self._recorded_receipt(tool, key)
+            if recorded is not None:
+                return recorded
         key = key or uuid.uuid4().hex
         args, invalid, shown_args = self._check(tool, raw_args)
         try:
@@ -286,10 +286,10 @@ class CallPath:
             flight.done.set()
             del self.flights[call_id]
 
-    async def _replayed(self, tool: Tool, key: str) -> dict[str, Any] | None:
+    async def _recorded_receipt(self, tool: Tool, key: str) -> dict[str, Any] | None:
         """The answer to a keyed call made again, from the journal; None when it is to be issued.
 
-        A retry of a call that landed (or a Resume replaying its plan) gets the
+        A retry of a call that landed (or a Resume running its plan again) gets the
         recorded receipt instead of issuing the effect again; one whose outcome
         is still being settled is not issued again either; one undone since
         says so (`Undone`) rather than handing back a receipt that no longer holds.

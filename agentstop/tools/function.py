@@ -20,12 +20,14 @@ ordinary `agentstop.Tool` subclass, importable as `module:write_note.Tool`, so a
 `Supervisor`, a task file's `tools:` and `agentstop undo` in another process
 take it like any tool class. The hooks `prepare(args, ctx)`, `compensate(receipt,
 ctx)`, `lookup(ctx)`, `check(receipt, ctx)` and `reapply(receipt, ctx)` are
-registered with the decorators of the same names; sync functions work for all
-of them (run in a worker thread).
+registered with the decorators of the same names, typed so mypy checks each
+hook's shape (see `ToolFunction`); sync functions work for all of them (run in
+a worker thread).
 
 Calling `write_note(...)` runs it through the fence of the supervisor bound
 with `agentstop.bind(sup)` in this context, exactly as `sup.call` would:
-the receipt comes back, a refused call raises the same `Rejected` subclass. With
+the receipt comes back, a call that did not go through raises the same `CallCutOff`
+(`Rejected`, `OutcomeUnknown`). With
 no supervisor bound it raises `NotBound` and runs nothing. The wrapper keeps the
 function's signature (`functools.wraps`), so frameworks that read a function's
 schema (the OpenAI Agents SDK's `function_tool`, LangChain's `@tool`,

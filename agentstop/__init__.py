@@ -14,6 +14,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from agentstop.errors import (
         AgentstopError,
+        CallCutOff,
         CallLimitReached,
         CommitRefused,
         CompensationFailed,
@@ -50,6 +51,7 @@ _HOME = {
     "Agent": "agentstop.planners",
     "AgentstopError": "agentstop.errors",
     "Binding": "agentstop.supervisor",
+    "CallCutOff": "agentstop.errors",
     "CallLimitReached": "agentstop.errors",
     "CallState": "agentstop.journal",
     "CommitRefused": "agentstop.errors",
@@ -117,6 +119,7 @@ __all__ = [
     "Agent",
     "AgentstopError",
     "Binding",
+    "CallCutOff",
     "CallLimitReached",
     "CallState",
     "CommitRefused",

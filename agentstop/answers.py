@@ -62,6 +62,7 @@ def answer(exc: AgentstopError, *, stopping: bool, revoked_by: str | None = None
     if isinstance(exc, InvalidArgs):
         return f"refused: {exc.reason}"  # "...; nothing was prepared"
     if isinstance(exc, Rejected):
+        # Wording only (the type already says nothing landed): not "...; nothing was sent" twice.
         reason = exc.reason if "nothing was sent" in exc.reason else f"{exc.reason}; nothing was sent"
         return f"refused: {reason}"
     if isinstance(exc, Undone):

@@ -14,14 +14,15 @@ AgentstopError
 ├── ToolError                     a tool is missing or misbehaved
 │   ├── UnknownTool               no tool of that name is registered
 │   └── ToolFailed                prepare/commit raised; says which phase
-├── Rejected                      the call never reached the world
-│   ├── InvalidArgs               arguments failed the tool's Args model
-│   ├── GrantRevoked              the grant was revoked (Stop)
-│   ├── GrantExpired              the grant's ttl ran out
-│   ├── OutOfScope                tool or resource not covered by the grant
-│   ├── CallLimitReached          the grant's max_calls were used up
-│   ├── Interrupted               cut off by Stop before the fence
-│   └── OutcomeUnknown            cut off by Stop mid-commit; being reconciled
+├── CallCutOff                    agentstop ended the call before it returned a receipt
+│   ├── Rejected                  ... and it never reached the world (nothing landed)
+│   │   ├── InvalidArgs           arguments failed the tool's Args model
+│   │   ├── GrantRevoked          the grant was revoked (Stop)
+│   │   ├── GrantExpired          the grant's ttl ran out
+│   │   ├── OutOfScope            tool or resource not covered by the grant
+│   │   ├── CallLimitReached      the grant's max_calls were used up
+│   │   └── Interrupted           cut off by Stop (or its caller) before the fence, or lookup found no effect
+│   └── OutcomeUnknown            ... past the fence: it may have landed; lookup may still settle it
 ├── Undone                        a keyed call landed once and was undone since; not issued again
 ├── NotBound                      a decorated tool was called with no supervisor bound; nothing ran
 ├── CommitRefused                 raised BY a tool's commit: upstream said no, nothing landed
@@ -31,14 +32,19 @@ AgentstopError
 ```
 
 Every message is built from fields the error keeps, and ends with what to do.
+
+Catch `CallCutOff` for "the call did not go through" (an agent loop that goes
+on after Stop); catch `Rejected` only where "nothing reached the world" matters,
+since an `OutcomeUnknown` call may have landed and is not one.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AgentstopError",
+    "CallCutOff",
     "CallLimitReached",
     "CallTaken",
     "CommitRefused",
@@ -309,8 +315,12 @@ class CompensationFailed(AgentstopError):
 # -- the fence ---------------------------------------------------------------
 
 
-class Rejected(AgentstopError):
-    """The call did not reach the world: the fence refused it, or Stop cut it off.
+class CallCutOff(AgentstopError):
+    """Base of the errors for a call agentstop ended before it returned a receipt.
+
+    The fence refused it, Stop (or its caller going away) cut it off, or its
+    outcome is not known. A subclass says which, and whether it may have
+    landed: `Rejected` never reached the world; `OutcomeUnknown` may have.
 
     Attributes:
         call_id: the call's id in its session (None when it was never journaled).
@@ -318,12 +328,24 @@ class Rejected(AgentstopError):
         reason: one line saying why, as the journal records it.
     """
 
+    what: ClassVar[str] = "cut off"
+    """The words the message uses for what became of the call."""
+
     def __init__(self, call_id: str | None, tool: str, reason: str) -> None:
         self.call_id = call_id
         self.tool = tool
         self.reason = reason
         who = f"call {call_id} ({tool})" if call_id else f"call to {tool}"
-        super().__init__(f"{who} rejected: {reason}")
+        super().__init__(f"{who} {self.what}: {reason}")
+
+
+class Rejected(CallCutOff):
+    """Raised when the call did not reach the world: the fence refused it, or it was cut off before it.
+
+    Nothing landed, and its reason ends by saying so ("...; nothing was sent").
+    """
+
+    what: ClassVar[str] = "rejected"
 
 
 class InvalidArgs(Rejected):
@@ -347,11 +369,22 @@ class CallLimitReached(Rejected):
 
 
 class Interrupted(Rejected):
-    """Raised when Stop cut the call off before it reached the fence."""
+    """Raised when Stop (or the call's caller going away) cut the call off before it reached the fence.
+
+    Also when Stop cut a commit off and the tool's `lookup` then found no effect:
+    nothing landed.
+    """
 
 
-class OutcomeUnknown(Rejected):
-    """Raised when Stop cut the call off mid-commit; lookup may still settle it."""
+class OutcomeUnknown(CallCutOff):
+    """Raised when a call past the fence ended with its outcome not known: it may have landed.
+
+    Stop cut its commit off (and lookup could not tell), or a keyed call made
+    again found the earlier one still in flight. `lookup`, or `agentstop report`
+    later, settles it; it is never counted as refused.
+    """
+
+    what: ClassVar[str] = "outcome unknown"
 
 
 # -- planners ----------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from agentstop import GrantSpec, Journal, Rejected, Supervisor
+from agentstop import CallCutOff, GrantSpec, Journal, Supervisor
 
 from .common import BatchCounter, Config, Dist, Noop, Parked, clock
 from .variants import RawFloor
@@ -98,7 +98,7 @@ async def one_stop(path: Path, in_flight: int) -> StopSample:
         async def park(i: int) -> None:
             try:
                 await sup.call("parked", {"n": i})
-            except Rejected:
+            except CallCutOff:
                 pass
 
         async def hammer() -> None:
@@ -107,7 +107,7 @@ async def one_stop(path: Path, in_flight: int) -> StopSample:
                 while True:
                     await sup.call("noop", {"n": 0})
                     done_calls += 1
-            except Rejected:
+            except CallCutOff:
                 pass
 
         async with anyio.create_task_group() as tg:

@@ -4,8 +4,8 @@ An adapter puts the fence between a framework and its tools, in the framework's
 own idiom. Whatever the framework, a call goes the same way:
 
 1. its key is the framework's own tool-call id, namespaced by the run or thread
-   (`call_key`), so a framework that re-runs a node or replays after an
-   interrupt gets the recorded outcome instead of a second effect;
+   (`call_key`), so a framework that runs a node again (after an interrupt,
+   say) gets the recorded outcome instead of a second effect;
 2. a tool declared with `@agentstop.tool` runs through its own `.Tool`
    (`tool_class_of`); any other framework tool becomes an agentstop tool built
    from the framework's schema (`framework_tool`), irreversible unless the
@@ -35,6 +35,7 @@ from agentstop.supervisor import Supervisor
 from agentstop.tools import Reversibility, StopPolicy, Tool, ToolContext
 
 __all__ = [
+    "NOT_EXECUTED",
     "Compensation",
     "Outcome",
     "Policy",
@@ -130,7 +131,7 @@ def framework_tool(
         async def compensation(self: Tool, receipt: dict[str, Any], ctx: ToolContext) -> None:
             await compensate(receipt, ctx)
 
-        FrameworkTool.compensate = compensation
+        setattr(FrameworkTool, "compensate", compensation)  # noqa: B010 (mypy forbids assigning a method)
     return FrameworkTool
 
 
@@ -149,7 +150,7 @@ class Outcome:
     """How a fenced call ended, as an adapter hands it to its framework."""
 
     receipt: dict[str, Any] | None
-    """The receipt when the call landed (now or before: a replay); None otherwise."""
+    """The receipt when the call landed (now, or before: a keyed call made again); None otherwise."""
     text: str
     """What the model reads: the tool's own output when it landed, else the shared refusal wording."""
     error: AgentstopError | None = None

@@ -106,7 +106,7 @@ def tool_call_key(
             the task ids (a resumed node gets new ones) nor the tool node's own name.
 
     Returns:
-        The key, or None when the model gave no id (the call is then never replayed).
+        The key, or None when the model gave no id (the call then never matches an earlier one).
     """
     if not tool_call_id:
         return None

@@ -385,7 +385,7 @@ async def _lost_calls(sup: Supervisor, namespace: str, mentioned: set[str]) -> l
     lost: dict[str, Any] = {}
     for call, tool_call_id in keyed:
         if call.n > last and tool_call_id not in mentioned:
-            lost.setdefault(tool_call_id, call)  # a key called again (a replay) is one model call
+            lost.setdefault(tool_call_id, call)  # a key called again is one model call
     calls = [
         {
             "type": "function_call",

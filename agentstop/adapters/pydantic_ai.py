@@ -27,8 +27,8 @@ through `Supervisor.call`:
   `compensate` you give.
 
 The key of each call is PydanticAI's tool-call id within its conversation
-(`conversation_id`, which a run continuing a history keeps, and a durable
-engine keeps on replay; else the run id), so a call made again gets the
+(`conversation_id`, which a run continuing a history keeps, and so does a
+durable engine running a workflow again; else the run id), so a call made again gets the
 recorded outcome instead of a second effect. A refusal (Stop, scope, expiry) is
 the tool's *return*, in the wording of `agentstop.answers`, which the model
 reads: never `ModelRetry` and never an exception that fails the run. The

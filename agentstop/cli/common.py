@@ -46,6 +46,7 @@ __all__ = [
     "Target",
     "TextType",
     "default_journal",
+    "echo_notes",
     "importable_tools",
     "journal_argument",
     "journal_to_read",

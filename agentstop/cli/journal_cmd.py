@@ -10,7 +10,7 @@ from typing import NoReturn
 import click
 
 from agentstop.errors import AgentstopError
-from agentstop.journal.copy import CopyProgress, CopyResult, copy_sessions
+from agentstop.journal.session_copy import CopyProgress, CopyResult, copy_sessions
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, Target, same_journal, shown
 

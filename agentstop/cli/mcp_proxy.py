@@ -27,10 +27,10 @@ from agentstop.journal import Journal
 from agentstop.report import Report
 from agentstop.supervisor import Supervisor
 from agentstop.task import TaskFile, TaskModel
-from agentstop.task.lines import LineIndex
 from agentstop.task.models import StepModel
 from agentstop.task.problems import Problem, raise_first
 from agentstop.task.validation import problems_from
+from agentstop.yaml_lines import LineIndex
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, Target, default_journal, needs_extra, run_async, shown
 from .headless import ProgressPrinter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .copy import CopyProgress, CopyResult, copy_sessions
 from .events import EventKind, parse_kind
 from .journal import Journal, Resumed
 from .owner import Owner
@@ -10,6 +9,7 @@ from .policies import Reversibility, StopPolicy
 from .records import CallRecord, Event, GrantRecord, SessionRecord, SessionStatus
 from .remote import STOP_ESCALATED, escalate_stop, request_stop, request_stop_after_step, revoke
 from .schema import SCHEMA_VERSION
+from .session_copy import CopyProgress, CopyResult, copy_sessions
 from .states import TRANSITIONS, CallState, can_move
 
 __all__ = [

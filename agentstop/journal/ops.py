@@ -26,13 +26,16 @@ from .states import CallState, can_move
 from .status import SessionStatus
 
 __all__ = [
+    "add_session_tool",
     "append_event",
     "create_session",
     "end_session",
     "fence",
     "heartbeat",
     "issue_grant",
+    "mark_stop_requested",
     "plan_call",
+    "reopen_session",
     "request_stop",
     "require_session",
     "resume_session",

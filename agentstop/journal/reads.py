@@ -15,20 +15,24 @@ from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, l
 from .states import CallState
 from .status import SessionStatus
 
-__all__ = ["Reader"]
+__all__ = ["CALL_COLUMNS", "GRANT_COLUMNS", "SESSION_COLUMNS", "Reader"]
 
 T = TypeVar("T")
 
-_SESSION_COLS = (
+SESSION_COLUMNS = (
     "session_id, task_name, goal, task_path, tools, started_at, ended_at, status, stopped_by, stop_reason,"
     " pid, host, heartbeat_at, meta, stop_requested_at"
 )
-_CALL_COLS = (
+"""Every column of `sessions`: what a read selects (and `_session` takes by position), and a copy writes back."""
+
+CALL_COLUMNS = (
     "session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop, can_compensate,"
     " can_lookup, undo_hint, idempotency_key, grant_id, state, reason, prepared, receipt, planned_at,"
     " fence_at, committed_at, commit_seq, ended_at, updated_at, undo_attempts, undo_error, undo_by, can_reapply,"
     " reapplies, reapply_error, worker_pid, worker_host, worker_started_at, lease_until"
 )
+"""Every column of `calls`: what a read selects (and `_call` takes by position), and a copy writes back."""
+
 _REPORT_COLS = (
     "call_id, n, tool, summary, resource, args, reversibility, state, reason, prepared, receipt, planned_at,"
     " fence_at, committed_at, ended_at, updated_at, grant_id, can_compensate, undo_hint, undo_attempts,"
@@ -36,10 +40,11 @@ _REPORT_COLS = (
 )
 """The call columns a report shows, in the order `Report` takes them (agentstop/report.py `_ROW_FIELDS`)."""
 
-_GRANT_COLS = (
+GRANT_COLUMNS = (
     "grant_id, session_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at,"
     " revoked_by, revoke_reason"
 )
+"""Every column of `grants`: what a read selects (and `_grant` takes by position), and a copy writes back."""
 
 
 def _session(r: Any) -> SessionRecord:
@@ -170,15 +175,15 @@ class Reader:
         return self._map(rows, _event)
 
     async def sessions(self) -> list[SessionRecord]:
-        rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at, session_id")
+        rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, session_id")
         return self._map(rows, _session)
 
     async def session(self, session_id: str) -> SessionRecord | None:
-        rows = await self._all(f"SELECT {_SESSION_COLS} FROM sessions WHERE session_id = ?", (session_id,))
+        rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,))
         return self._map(rows, _session)[0] if rows else None
 
     async def calls(self, session_id: str) -> list[CallRecord]:
-        rows = await self._all(f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
+        rows = await self._all(f"SELECT {CALL_COLUMNS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
         return self._map(rows, _call)
 
     async def report_rows(self, session_id: str) -> list[Any]:
@@ -191,24 +196,24 @@ class Reader:
 
     async def call(self, session_id: str, call_id: str) -> CallRecord | None:
         rows = await self._all(
-            f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)
         )
         return self._map(rows, _call)[0] if rows else None
 
     async def calls_by_key(self, key: str, session_id: str | None = None) -> list[CallRecord]:
         if session_id is None:
             rows = await self._all(
-                f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n", (key,)
+                f"SELECT {CALL_COLUMNS} FROM calls WHERE idempotency_key = ? ORDER BY session_id, n", (key,)
             )
         else:
             rows = await self._all(
-                f"SELECT {_CALL_COLS} FROM calls WHERE idempotency_key = ? AND session_id = ? ORDER BY n",
+                f"SELECT {CALL_COLUMNS} FROM calls WHERE idempotency_key = ? AND session_id = ? ORDER BY n",
                 (key, session_id),
             )
         return self._map(rows, _call)
 
     async def grants(self, session_id: str) -> list[GrantRecord]:
         rows = await self._all(
-            f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,)
+            f"SELECT {GRANT_COLUMNS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,)
         )
         return self._map(rows, _grant)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-__all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate"]
+__all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate", "user_version"]
 
 SCHEMA_VERSION = 5
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 
 from agentstop.tools import Reversibility, StopPolicy
 from agentstop.yaml_limits import expansion_problem, max_file_bytes, size_problem
+from agentstop.yaml_lines import LineIndex, YamlPath, format_path
 
 from .errors import McpConfigError
 
@@ -383,43 +384,8 @@ _FIELD_NAMES = sorted(
 
 # -- YAML with lines -------------------------------------------------------------------------
 
-YamlPath = Sequence[str | int]
 
-
-def _format_path(path: YamlPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _Lines:
-    """1-based line of the node at a path in a composed YAML document (or of its nearest enclosing node)."""
-
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.root = root
-
-    def line(self, path: YamlPath) -> int | None:
-        node = self.root
-        if node is None:
-            return None
-        line = int(node.start_mark.line) + 1
-        for part in path:
-            child: tuple[int, yaml.Node] | None = None
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                        child = (int(key.start_mark.line) + 1, value)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                item = node.value[part]
-                child = (int(item.start_mark.line) + 1, item)
-            if child is None:
-                break
-            line, node = child
-        return line
-
-
-def _read_yaml(path: Path, shown: str, what: str) -> tuple[Any, _Lines]:
+def _read_yaml(path: Path, shown: str, what: str) -> tuple[Any, LineIndex]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -445,10 +411,10 @@ def _read_yaml(path: Path, shown: str, what: str) -> tuple[Any, _Lines]:
         raise McpConfigError(shown, None, None, f"cannot read the YAML: {exc}; fix the file") from None
     finally:
         loader.dispose()
-    return data, _Lines(root)
+    return data, LineIndex(root)
 
 
-def _first_error(shown: str, lines: _Lines, prefix: YamlPath, exc: ValidationError) -> McpConfigError:
+def _first_error(shown: str, lines: LineIndex, prefix: YamlPath, exc: ValidationError) -> McpConfigError:
     errors = exc.errors()
     found = []
     for err in errors:
@@ -463,7 +429,7 @@ def _first_error(shown: str, lines: _Lines, prefix: YamlPath, exc: ValidationErr
     elif err["type"] == "missing":
         message = f"field {loc[-1]!r} is required"
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return McpConfigError(shown, line or None, _format_path(loc), message + more)
+    return McpConfigError(shown, line or None, format_path(loc), message + more)
 
 
 # -- the overlay as loaded ---------------------------------------------------------------------
@@ -480,7 +446,7 @@ class Overlay:
 
     path: str = ""
     entries: dict[str, dict[str, ToolOverlay]] = field(default_factory=dict)
-    _lines: _Lines = field(default_factory=lambda: _Lines(None), repr=False)
+    _lines: LineIndex = field(default_factory=lambda: LineIndex(None), repr=False)
 
     def entry(self, server: str, tool: str) -> ToolOverlay | None:
         """The entry for `server.tool`, or None when the overlay does not mention it."""
@@ -492,10 +458,12 @@ class Overlay:
 
     def error(self, path: YamlPath, problem: str) -> McpConfigError:
         """A `McpConfigError` pointing at `path` in this file."""
-        return McpConfigError(self.path or "(no overlay)", self.line(path), _format_path(path) or None, problem)
+        return McpConfigError(self.path or "(no overlay)", self.line(path), format_path(path) or None, problem)
 
 
-def parse_overlay(data: Any, shown: str, lines: _Lines | None = None, servers: Iterable[str] | None = None) -> Overlay:
+def parse_overlay(
+    data: Any, shown: str, lines: LineIndex | None = None, servers: Iterable[str] | None = None
+) -> Overlay:
     """Validate overlay data (as loaded from YAML).
 
     Args:
@@ -508,7 +476,7 @@ def parse_overlay(data: Any, shown: str, lines: _Lines | None = None, servers: I
     Raises:
         McpConfigError: a wrong field, a JMESPath that does not compile, an unknown server.
     """
-    lines = lines or _Lines(None)
+    lines = lines or LineIndex(None)
     if data is None:
         data = {}
     try:
@@ -572,13 +540,13 @@ class McpSetup:
     overlay: Overlay
 
 
-def _check_names(names: Iterable[str], shown: str, lines: _Lines, prefix: YamlPath) -> None:
+def _check_names(names: Iterable[str], shown: str, lines: LineIndex, prefix: YamlPath) -> None:
     for name in names:
         try:
             server_name(name)
         except PydanticCustomError as exc:
             raise McpConfigError(
-                shown, lines.line([*prefix, name]), _format_path([*prefix, name]), exc.message()
+                shown, lines.line([*prefix, name]), format_path([*prefix, name]), exc.message()
             ) from None
 
 

@@ -67,7 +67,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from agentstop.answers import STOPPED_UNKNOWN, answer, refusal_text
-from agentstop.errors import AgentstopError, GrantRevoked, Rejected, ToolFailed, Undone
+from agentstop.errors import AgentstopError, CallCutOff, GrantRevoked, ToolFailed, Undone
 from agentstop.journal import Journal
 from agentstop.planners.base import TranscriptChunk
 from agentstop.tools import Reversibility, Tool
@@ -390,7 +390,7 @@ class McpProxy:
                 return _as_ours(request.upstream, exc.call_id)  # the upstream's own error result
             return _text_result(answer(exc, stopping=self._gate.stopping), call_id=exc.call_id)
         except AgentstopError as exc:  # refused, stopped, undone, or the journal could not be written
-            if not isinstance(exc, Rejected | Undone):
+            if not isinstance(exc, CallCutOff | Undone):
                 logger.warning("call to %s: %s", tool.name, exc)
             revoked_by = await self._revoked_by() if self._gate.stopping or isinstance(exc, GrantRevoked) else None
             return _text_result(

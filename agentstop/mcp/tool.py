@@ -65,7 +65,17 @@ if TYPE_CHECKING:
     from .client import McpClient
     from .connection import ServerConnection
 
-__all__ = ["META_CALL_ID", "META_KEY", "META_SESSION", "McpArgs", "McpTool", "ToolBinding", "shape_result"]
+__all__ = [
+    "META_CALL_ID",
+    "META_KEY",
+    "META_SESSION",
+    "McpArgs",
+    "McpTool",
+    "ToolBinding",
+    "describe",
+    "shape_result",
+    "tool_class",
+]
 
 META_KEY = "agentstop/idempotency-key"
 """The `_meta` key carrying the call's idempotency key: stable across retries, recovery and probes."""

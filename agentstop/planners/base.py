@@ -61,7 +61,11 @@ class Agent(Protocol):
         ...
 
     async def call(self, tool: str, args: Any, *, key: str | None = None) -> dict[str, Any]:
-        """Run one tool call through the fence; returns its receipt or raises `Rejected`."""
+        """Run one tool call through the fence; returns its receipt.
+
+        Raises `CallCutOff` when it did not go through: `Rejected` (nothing reached
+        the world) or `OutcomeUnknown` (it may have landed).
+        """
         ...
 
     async def call_parallel(

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import openai
 
-from agentstop.errors import PlannerError, Rejected, ToolFailed, UnknownTool
+from agentstop.errors import CallCutOff, OutcomeUnknown, PlannerError, ToolFailed, UnknownTool
 from agentstop.journal.events import EventKind
 from agentstop.report_buckets import IN_FLIGHT, LANDED
 from agentstop.tools.base import Tool
@@ -284,7 +284,7 @@ class OpenAIChatPlanner:
                         key=call_key(agent.session_id, only.call.id),
                     )
                 ]
-            except (Rejected, ToolFailed, UnknownTool) as exc:
+            except (CallCutOff, ToolFailed, UnknownTool) as exc:
                 outcomes = [exc]
         else:
             outcomes = await agent.call_parallel(
@@ -294,7 +294,7 @@ class OpenAIChatPlanner:
         names = sorted(t.name for t in agent.tools)
         replies: list[dict[str, Any]] = []
         for request, outcome in zip(requests, outcomes, strict=True):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Rejected | ToolFailed | UnknownTool):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, CallCutOff | ToolFailed | UnknownTool):
                 raise outcome  # a broken journal or supervisor: not the model's to handle
             if not isinstance(outcome, dict):
                 await agent.say(_note(request, outcome))
@@ -434,7 +434,9 @@ def _tool_result(request: _Request, outcome: dict[str, Any] | BaseException, nam
             f"rejected: {request.bad_json}; nothing was run. You sent: {_short(request.call.arguments)}. "
             "Send the arguments as one JSON object."
         )
-    if isinstance(outcome, Rejected):
+    if isinstance(outcome, OutcomeUnknown):
+        return f"outcome unknown: {outcome.reason}"  # it may have landed: not "rejected"
+    if isinstance(outcome, CallCutOff):
         return f"rejected: {outcome.reason}"
     if isinstance(outcome, ToolFailed):
         return f"failed: {outcome.error}; {outcome.landed}"
@@ -445,7 +447,9 @@ def _note(request: _Request, outcome: BaseException) -> str:
     """The transcript line for a call that did not go through."""
     if isinstance(outcome, UnknownTool):
         return f"(the model asked for an unknown tool {request.call.name!r}; nothing was run)"
-    if isinstance(outcome, Rejected):
+    if isinstance(outcome, OutcomeUnknown):
+        return f"(call cut off, outcome unknown: {outcome.reason})"
+    if isinstance(outcome, CallCutOff):
         return f"(call refused: {request.bad_json or outcome.reason})"
     if isinstance(outcome, ToolFailed):
         return f"(call failed: {outcome.error}; {outcome.landed})"

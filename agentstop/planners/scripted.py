@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from agentstop.errors import Rejected, ToolFailed
+from agentstop.errors import CallCutOff, OutcomeUnknown, ToolFailed
 
 from .base import Agent
 
@@ -50,8 +50,10 @@ class ScriptedStep:
             raise ValueError("a step that is not parallel has at most one call; set parallel=True")
 
 
-def _failure_line(exc: Rejected | ToolFailed) -> str:
-    if isinstance(exc, Rejected):
+def _failure_line(exc: CallCutOff | ToolFailed) -> str:
+    if isinstance(exc, OutcomeUnknown):
+        return f"(call cut off, outcome unknown: {exc.reason})"  # it may have landed: not "refused"
+    if isinstance(exc, CallCutOff):
         return f"(call refused: {exc.reason})"
     return f"(call failed: {exc.error}; {exc.landed})"
 
@@ -88,7 +90,7 @@ class ScriptedPlanner:
         """Play every step; returns when the script is done. Cancellation stops it at once.
 
         Each call's idempotency key is its place in the script (step and call
-        number, within the session), so a resumed session replays the script
+        number, within the session), so a resumed session runs the script again
         and only the calls that did not land run again: one that landed returns
         its recorded receipt, one still in flight is not issued twice.
         """
@@ -100,7 +102,7 @@ class ScriptedPlanner:
             keys = [f"{agent.session_id}-s{n}-{i}" for i in range(1, len(step.calls) + 1)]
             if step.parallel:
                 for result in await agent.call_parallel(list(step.calls), keys):
-                    if isinstance(result, Rejected | ToolFailed):
+                    if isinstance(result, CallCutOff | ToolFailed):
                         await self._note(agent, result)
                     elif isinstance(result, BaseException):
                         raise result  # e.g. UnknownTool: a broken script, as with a single call
@@ -108,7 +110,7 @@ class ScriptedPlanner:
                 tool, args = step.calls[0]
                 try:
                     await agent.call(tool, args, key=keys[0])
-                except (Rejected, ToolFailed) as exc:
+                except (CallCutOff, ToolFailed) as exc:
                     await self._note(agent, exc)
 
     async def _think(self, agent: Agent, thought: str) -> None:
@@ -120,6 +122,6 @@ class ScriptedPlanner:
             await agent.say(token)
         await agent.end_thought()
 
-    async def _note(self, agent: Agent, exc: Rejected | ToolFailed) -> None:
+    async def _note(self, agent: Agent, exc: CallCutOff | ToolFailed) -> None:
         await agent.say(_failure_line(exc))
         await agent.end_thought()

@@ -270,7 +270,8 @@ class CallPath:
         Raises:
             UnknownTool: no tool of that name (nothing journaled).
             InvalidArgs: the arguments failed the tool's Args model (journaled as rejected).
-            Rejected: the fence refused it, or Stop cut it off (a subclass says which).
+            Rejected: the fence refused it, or Stop cut it off before it (a subclass says which).
+            OutcomeUnknown: Stop cut the commit off and lookup could not tell whether it landed.
             Undone: a keyed call that landed before was undone since (nothing issued).
             ToolFailed: prepare or commit failed (the journal says whether anything landed).
         """
@@ -278,9 +279,9 @@ class CallPath:
         tool = self.registry.get(tool_name)
         caller.tool = tool.name
         if key is not None:
-            replayed = await self._replayed(tool, key)
-            if replayed is not None:
-                return replayed
+            recorded = await self._recorded_receipt(tool, key)
+            if recorded is not None:
+                return recorded
         key = key or uuid.uuid4().hex
         args, invalid, shown_args = self._check(tool, raw_args)
         try:
@@ -329,10 +330,10 @@ class CallPath:
             flight.done.set()
             del self._flights[call_id]
 
-    async def _replayed(self, tool: Tool, key: str) -> dict[str, Any] | None:
+    async def _recorded_receipt(self, tool: Tool, key: str) -> dict[str, Any] | None:
         """The answer to a keyed call made again, from the journal; None when it is to be issued.
 
-        A retry of a call that landed (or a Resume replaying its plan) gets the
+        A retry of a call that landed (or a Resume running its plan again) gets the
         recorded receipt instead of issuing the effect again; one whose outcome
         is still being settled is not issued again either; one undone since
         says so (`Undone`) rather than handing back a receipt that no longer holds.

@@ -38,7 +38,7 @@ import anyio.from_thread
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
-from agentstop.errors import AgentstopError, Interrupted, Rejected, ToolError
+from agentstop.errors import AgentstopError, CallCutOff, Interrupted, ToolError
 from agentstop.grant import GrantSpec
 from agentstop.journal import STOP_ESCALATED, EventKind, Journal, SessionStatus
 from agentstop.planners.base import Planner, Resumption, TranscriptChunk
@@ -442,8 +442,9 @@ class Supervisor:
         past it, the grace and `on_stop`).
 
         Raises:
-            Rejected: the fence refused it or Stop cut it off (`GrantRevoked`,
-                `OutOfScope`, `Interrupted`, `OutcomeUnknown`, `InvalidArgs`, ...).
+            Rejected: it never reached the world: the fence refused it or Stop cut it
+                off before it (`GrantRevoked`, `OutOfScope`, `Interrupted`, `InvalidArgs`, ...).
+            OutcomeUnknown: Stop cut it off past the fence and it may have landed.
             Undone: a keyed call that landed was undone since.
             UnknownTool: no such tool.
             ToolFailed: the tool failed; the journal says whether anything landed.
@@ -706,8 +707,9 @@ class Supervisor:
                     await planner.run(self)
                     await self.end_thought()
                 except Exception as exc:
-                    # A rejection escaping the planner after Stop is how the plan ends.
-                    if not (self._life.stop_begun and isinstance(exc, Rejected)):
+                    # A call cut off (refused, or its outcome unknown) escaping the planner after Stop
+                    # is how the plan ends.
+                    if not (self._life.stop_begun and isinstance(exc, CallCutOff)):
                         planner_error = exc
             if planner_error is not None and not self._life.stop_begun:
                 # Awaited, not started in the group: the group is cancelled just below, which

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from agentstop.errors import TaskFileError
 from agentstop.yaml_limits import expansion_problem, max_file_bytes, size_problem
+from agentstop.yaml_lines import LineIndex, format_path
 
-from .lines import LineIndex, format_path
 from .models import TaskModel
 from .problems import Problem, raise_first
 from .taskfile import TaskFile

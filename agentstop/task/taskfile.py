@@ -16,8 +16,8 @@ from agentstop.planners.base import Planner
 from agentstop.planners.scripted import ScriptedPlanner, ScriptedStep
 from agentstop.redact import register_secret
 from agentstop.tools import Tool, ToolRegistry
+from agentstop.yaml_lines import LineIndex, format_path
 
-from .lines import LineIndex, format_path
 from .models import OpenAIAgentSpec, ScriptedAgentSpec, StepModel, TaskModel
 from .problems import Problem, raise_first
 from .tool_import import ToolImportProblem, import_tool, search_path

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from .lines import LineIndex, format_path
+from agentstop.yaml_lines import LineIndex, format_path
+
 from .problems import Problem
 from .values import closest, did_you_mean, show
 

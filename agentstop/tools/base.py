@@ -55,9 +55,10 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, cast
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar  # a default (PEP 696): a bare `Tool` stays `Tool[Any, Any, Any]`
 
 from agentstop.journal.policies import Reversibility, StopPolicy
 
@@ -103,7 +104,15 @@ class ToolContext:
     prepared: Any = None
 
 
-class Tool:
+ArgsT = TypeVar("ArgsT", default=Any)
+"""What `prepare`, `resource` and `summary` get: the tool's validated `Args` model."""
+PreparedT = TypeVar("PreparedT", default=Any)
+"""What `prepare` returns and `commit` and `discard` get (journaled as JSON)."""
+ReceiptT = TypeVar("ReceiptT", default=Any)
+"""What `commit` returns and the hooks get back from the journal: JSON, so a dict or a `TypedDict`."""
+
+
+class Tool(Generic[ArgsT, PreparedT, ReceiptT]):
     """Base class for every tool agentstop runs.
 
     Class attributes:
@@ -116,6 +125,42 @@ class Tool:
         settle_time: seconds after its commit began that an effect may still land
             even if the agent's process died (a subprocess, a request in a queue);
             recovery keeps such a call *unknown* until then instead of calling it failed.
+
+    A tool must define `commit`. The hooks `compensate`, `lookup`, `reapply` and
+    `check` are optional: a tool has one when its class overrides the method
+    declared here (`can_compensate()`, `can_lookup()`, `can_reapply()`,
+    `can_check()` say so); setting it to None in a subclass takes it away.
+
+    The three type parameters are optional too (a bare `Tool` subclass means
+    `Tool[Any, Any, Any]`, also under `mypy --strict`). Given, mypy checks every method and hook against
+    them: the arguments, what `prepare` builds, and the receipt.
+
+    Example:
+        ```python
+        class Booked(TypedDict):
+            uid: str
+            etag: str
+
+        class EventArgs(BaseModel):
+            title: str
+
+        class CreateEvent(Tool[EventArgs, dict[str, str], Booked]):
+            name = "create_event"
+            reversibility = Reversibility.REVERSIBLE
+            Args = EventArgs
+
+            async def prepare(self, args: EventArgs, ctx: ToolContext) -> dict[str, str]:
+                return {"uid": ctx.idempotency_key, "title": args.title}
+
+            async def commit(self, prepared: dict[str, str], ctx: ToolContext) -> Booked:
+                return await calendar.put(prepared)
+
+            async def compensate(self, receipt: Booked, ctx: ToolContext) -> None:
+                await calendar.delete(receipt["uid"])  # mypy checks the key against Booked
+
+            async def lookup(self, ctx: ToolContext) -> Booked | None:
+                return await calendar.get(ctx.idempotency_key)
+        ```
     """
 
     name: ClassVar[str] = ""
@@ -126,7 +171,7 @@ class Tool:
     undo_hint: ClassVar[str] = ""
     settle_time: ClassVar[float] = 0.0
 
-    def summary(self, args: Any) -> str:
+    def summary(self, args: ArgsT) -> str:
         """One line a person reads in the side-effect panel."""
         data = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
         if isinstance(data, dict):
@@ -135,58 +180,76 @@ class Tool:
             text = json.dumps(data, default=str, ensure_ascii=False)
         return f"{self.name} {text}".strip()[:160]
 
-    def resource(self, args: Any) -> str:
+    def resource(self, args: ArgsT) -> str:
         """What the grant's scopes are matched against; by default the tool name."""
         return self.name
 
-    async def prepare(self, args: Any, ctx: ToolContext) -> Any:
-        """Build the effect with nothing visible to the world; return it JSON-serialisable."""
-        return args.model_dump(mode="json") if isinstance(args, BaseModel) else args
+    async def prepare(self, args: ArgsT, ctx: ToolContext) -> PreparedT:
+        """Build the effect with nothing visible to the world; return it JSON-serialisable.
 
-    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        By default, the arguments as JSON.
+        """
+        return cast(PreparedT, args.model_dump(mode="json") if isinstance(args, BaseModel) else args)
+
+    async def commit(self, prepared: PreparedT, ctx: ToolContext) -> ReceiptT:
         """Issue the one side effect and return its receipt (JSON-serialisable).
 
         Raise `CommitRefused` when the upstream refused and nothing landed.
         """
         raise NotImplementedError(f"tool {self.name!r} does not implement commit()")
 
-    async def discard(self, prepared: Any, ctx: ToolContext) -> None:
+    async def discard(self, prepared: PreparedT, ctx: ToolContext) -> None:
         """Release a prepared effect that will never be committed."""
 
-    # compensate, reapply and lookup are optional: a tool that has none simply does
-    # not define them, and agentstop reports it as not undoable / not re-appliable /
-    # not reconcilable. Their shapes:
-    #   async def compensate(self, receipt, ctx) -> Any        (take the effect back)
-    #   async def reapply(self, receipt, ctx) -> dict           (carry it out again; see below)
-    #   async def lookup(self, ctx) -> dict | None              (the receipt, if it landed)
-    compensate: Any = None
-    lookup: Any = None
-    reapply: Any = None
-    """`async def reapply(self, receipt, ctx) -> dict`: after its compensation ran, carry the
-    original effect out again; return the new receipt (JSON-serialisable).
+    # -- optional hooks: a tool has one when it overrides it ------------------------------------
 
-    Optional: define it where doing the effect again is natural (book the event
-    again, re-create the branch, re-insert the rows), not where a second time
-    means something else to people (an email they would receive twice).
+    async def compensate(self, receipt: ReceiptT, ctx: ToolContext) -> object:
+        """Take the effect back (optional: a tool without it is not undoable).
 
-    It is the person's own action, like undo: it does not pass the fence (Stop
-    revoked the agent's grant, not the person's say), it is journaled
-    `reapplying` (durably) before it runs and `committed` with the new receipt
-    after, and the call is then undoable again: `compensate` gets the new
-    receipt. `receipt` is the one the compensation undid. `ctx.idempotency_key`
-    is `<key>:reapply<n>`, n = 1 for the call's first re-apply, the same across
-    the retries of one re-apply (after a failure, or a crash that cut it off,
-    when it may have landed): pass it upstream, or make the effect keyed by the
-    receipt, so a retry does it once. The compensation of re-apply n gets
-    `<key>:reapply<n>:undo`.
+        `receipt` is the one `commit` returned, as journaled (secrets redacted).
+        `ctx.idempotency_key` is stable across the attempts of one undo. What it
+        returns is not used. Raise when it cannot be done: the undo is retried
+        with backoff, then ends `compensation_failed`, retryable.
+        """
+        raise NotImplementedError(f"tool {self.name!r} defines no compensate(): it is not undoable")
 
-    Raise when it cannot be done (the slot was taken since, the name is in use):
-    the re-apply is retried with backoff, then ends `reapply_failed` with the
-    error, the effect still undone, retryable.
-    """
+    async def lookup(self, ctx: ToolContext) -> ReceiptT | None:
+        """Ask the upstream whether this call's effect landed (optional).
 
-    async def check(self, receipt: Any, ctx: ToolContext) -> str | None:
-        """Before an undo: has the effect been changed since the agent made it?
+        Returns its receipt if it did, None if it did not; raise when it cannot
+        tell. Run after a commit was cut off or raised, and by recovery after a
+        crash, keyed by `ctx.idempotency_key`. Without it such a call stays
+        *unknown* (in flight) until a person settles it.
+        """
+        raise NotImplementedError(f"tool {self.name!r} defines no lookup()")
+
+    async def reapply(self, receipt: ReceiptT, ctx: ToolContext) -> ReceiptT:
+        """After its compensation ran, carry the original effect out again; return the new receipt.
+
+        Optional: define it where doing the effect again is natural (book the event
+        again, re-create the branch, re-insert the rows), not where a second time
+        means something else to people (an email they would receive twice). It
+        counts only with `compensate`: only what was undone is re-applied.
+
+        It is the person's own action, like undo: it does not pass the fence (Stop
+        revoked the agent's grant, not the person's say), it is journaled
+        `reapplying` (durably) before it runs and `committed` with the new receipt
+        after, and the call is then undoable again: `compensate` gets the new
+        receipt. `receipt` is the one the compensation undid. `ctx.idempotency_key`
+        is `<key>:reapply<n>`, n = 1 for the call's first re-apply, the same across
+        the retries of one re-apply (after a failure, or a crash that cut it off,
+        when it may have landed): pass it upstream, or make the effect keyed by the
+        receipt, so a retry does it once. The compensation of re-apply n gets
+        `<key>:reapply<n>:undo`.
+
+        Raise when it cannot be done (the slot was taken since, the name is in use):
+        the re-apply is retried with backoff, then ends `reapply_failed` with the
+        error, the effect still undone, retryable.
+        """
+        raise NotImplementedError(f"tool {self.name!r} defines no reapply()")
+
+    async def check(self, receipt: ReceiptT, ctx: ToolContext) -> str | None:
+        """Before an undo: has the effect been changed since the agent made it? (optional)
 
         Runs before each attempt of `compensate` (never when the person forces
         the undo), and must only read. Compare what the receipt says was done
@@ -194,7 +257,8 @@ class Tool:
         the row's values) and say what changed, in words a person reads in the
         refusal ("the event was edited since the agent booked it: title ...").
         An effect already gone, or already undone, is not drift: return None and
-        let `compensate` treat it as done.
+        let `compensate` treat it as done. Without it (the default here) an undo
+        runs unchecked.
 
         Returns:
             None when the undo is safe; otherwise the reason it is not. The undo
@@ -210,7 +274,7 @@ class Tool:
         """
         return None
 
-    def undo_summary(self, receipt: Any) -> str:
+    def undo_summary(self, receipt: ReceiptT) -> str:
         """What `compensate` will do to this effect, in one line the undo confirmation shows.
 
         "" (the default) when the tool has nothing more specific to say than its
@@ -218,30 +282,36 @@ class Tool:
         """
         return ""
 
-    def reapply_summary(self, receipt: Any) -> str:
+    def reapply_summary(self, receipt: ReceiptT) -> str:
         """What `reapply` will do, in one line the re-apply confirmation shows ("" by default:
         the confirmation then shows the call's own summary, to be done again)."""
         return ""
 
     @classmethod
+    def _has(cls, hook: str) -> bool:
+        """True when the class overrides the optional `hook` declared on `Tool` with something callable."""
+        found = getattr(cls, hook, None)
+        return callable(found) and found is not getattr(Tool, hook)
+
+    @classmethod
     def can_compensate(cls) -> bool:
         """True when the tool defines `compensate(receipt, ctx)`."""
-        return callable(getattr(cls, "compensate", None))
+        return cls._has("compensate")
 
     @classmethod
     def can_check(cls) -> bool:
-        """True when the tool overrides `check(receipt, ctx)` (looks for drift before an undo)."""
-        return cls.check is not Tool.check
+        """True when the tool defines `check(receipt, ctx)` (looks for drift before an undo)."""
+        return cls._has("check")
 
     @classmethod
     def can_reapply(cls) -> bool:
         """True when the tool defines `reapply(receipt, ctx)`, and `compensate`: only what was undone is re-applied."""
-        return cls.can_compensate() and callable(getattr(cls, "reapply", None))
+        return cls.can_compensate() and cls._has("reapply")
 
     @classmethod
     def can_lookup(cls) -> bool:
         """True when the tool defines `lookup(ctx)`."""
-        return callable(getattr(cls, "lookup", None))
+        return cls._has("lookup")
 
     @property
     def is_read_only(self) -> bool:

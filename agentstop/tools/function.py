@@ -20,12 +20,14 @@ ordinary `agentstop.Tool` subclass, importable as `module:write_note.Tool`, so a
 `Supervisor`, a task file's `tools:` and `agentstop undo` in another process
 take it like any tool class. The hooks `prepare(args, ctx)`, `compensate(receipt,
 ctx)`, `lookup(ctx)`, `check(receipt, ctx)` and `reapply(receipt, ctx)` are
-registered with the decorators of the same names; sync functions work for all
-of them (run in a worker thread).
+registered with the decorators of the same names, typed so mypy checks each
+hook's shape (see `ToolFunction`); sync functions work for all of them (run in
+a worker thread).
 
 Calling `write_note(...)` runs it through the fence of the supervisor bound
 with `agentstop.bind(sup)` in this context, exactly as `sup.call` would:
-the receipt comes back, a refused call raises the same `Rejected` subclass. With
+the receipt comes back, a call that did not go through raises the same `CallCutOff`
+(`Rejected`, `OutcomeUnknown`). With
 no supervisor bound it raises `NotBound` and runs nothing. The wrapper keeps the
 function's signature (`functools.wraps`), so frameworks that read a function's
 schema (the OpenAI Agents SDK's `function_tool`, LangChain's `@tool`,
@@ -43,7 +45,7 @@ import typing
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar, cast, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -55,8 +57,20 @@ from .base import Reversibility, StopPolicy, Tool, ToolContext
 
 __all__ = ["BoundGate", "ToolFunction", "binding", "bound", "current_call", "tool"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-H = TypeVar("H", bound=Callable[..., Any])
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+R = TypeVar("R")
+
+# The hooks' shapes, so mypy checks what a tool author registers (sync or async: the result may be awaitable).
+# A decorated tool's receipt is a dict: what its function returned, as journaled.
+PrepareHook = TypeVar("PrepareHook", bound=Callable[[Any, ToolContext], Any])
+"""`prepare(args, ctx)`: the validated arguments model; returns what the body finds as `ctx.prepared`."""
+ReceiptHook = TypeVar("ReceiptHook", bound=Callable[[dict[str, Any], ToolContext], Any])
+"""`compensate(receipt, ctx)` and `reapply(receipt, ctx)` (which returns the new receipt)."""
+CheckHook = TypeVar("CheckHook", bound=Callable[[dict[str, Any], ToolContext], "str | Awaitable[str | None] | None"])
+"""`check(receipt, ctx)`: None when the undo is safe, else what changed."""
+LookupHook = TypeVar("LookupHook", bound=Callable[[ToolContext], Any])
+"""`lookup(ctx)`: the receipt if the effect landed, else None."""
 
 
 class BoundGate(Protocol):
@@ -214,23 +228,35 @@ def _receipt(value: Any) -> dict[str, Any]:
     return {"result": value}
 
 
-class ToolFunction(Protocol):
-    """What `@agentstop.tool` returns: the function itself, plus its tool class and hook decorators."""
+class ToolFunction(Protocol[P, R_co]):
+    """What `@agentstop.tool` returns: the function itself, plus its tool class and hook decorators.
+
+    Its signature is the function's, and each hook decorator takes a function of
+    that hook's shape, so mypy checks them (`receipt` is a `dict[str, Any]`):
+
+    ```python
+    @write_note.compensate
+    async def _(receipt: dict[str, Any], ctx: agentstop.ToolContext) -> None: ...
+
+    @write_note.lookup
+    def _(ctx: agentstop.ToolContext) -> dict[str, Any] | None: ...   # (receipt, ctx) here: a mypy error
+    ```
+    """
 
     Tool: type[Tool]
     name: str
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
-    def prepare(self, fn: H) -> H: ...
+    def prepare(self, fn: PrepareHook) -> PrepareHook: ...
 
-    def compensate(self, fn: H) -> H: ...
+    def compensate(self, fn: ReceiptHook) -> ReceiptHook: ...
 
-    def lookup(self, fn: H) -> H: ...
+    def lookup(self, fn: LookupHook) -> LookupHook: ...
 
-    def check(self, fn: H) -> H: ...
+    def check(self, fn: CheckHook) -> CheckHook: ...
 
-    def reapply(self, fn: H) -> H: ...
+    def reapply(self, fn: ReceiptHook) -> ReceiptHook: ...
 
 
 def _tool_class(
@@ -310,7 +336,7 @@ def _hook(cls: type[Tool], hook: str, fn: Callable[..., Any]) -> None:
 
 
 @overload
-def tool(fn: F, /) -> F: ...
+def tool(fn: Callable[P, R], /) -> ToolFunction[P, R]: ...
 
 
 @overload
@@ -323,11 +349,11 @@ def tool(
     description: str | None = None,
     undo_hint: str = "",
     settle_time: float = 0.0,
-) -> Callable[[F], F]: ...
+) -> Callable[[Callable[P, R]], ToolFunction[P, R]]: ...
 
 
 def tool(
-    fn: F | None = None,
+    fn: Callable[P, R] | None = None,
     /,
     *,
     name: str | None = None,
@@ -337,7 +363,7 @@ def tool(
     description: str | None = None,
     undo_hint: str = "",
     settle_time: float = 0.0,
-) -> F | Callable[[F], F]:
+) -> ToolFunction[P, R] | Callable[[Callable[P, R]], ToolFunction[P, R]]:
     """Make a plain function (async or sync) an agentstop tool; see the module docstring.
 
     Args:
@@ -358,7 +384,7 @@ def tool(
         `.prepare`, `.compensate`, `.lookup`, `.check`, `.reapply` register hooks.
     """
     if fn is None:
-        return functools.partial(
+        decorate = functools.partial(
             tool,
             name=name,
             reversibility=reversibility,
@@ -368,6 +394,7 @@ def tool(
             undo_hint=undo_hint,
             settle_time=settle_time,
         )
+        return cast(Callable[[Callable[P, R]], ToolFunction[P, R]], decorate)
     if not callable(fn) or isinstance(fn, type):
         raise ToolError(f"@agentstop.tool decorates a function, not {fn!r}")
     try:
@@ -418,8 +445,8 @@ def tool(
 
         wrapper = call_sync
 
-    def hook_decorator(hook: str) -> Callable[[H], H]:
-        def register(hook_fn: H) -> H:
+    def hook_decorator(hook: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(hook_fn: Callable[..., Any]) -> Callable[..., Any]:
             _hook(cls, hook, hook_fn)
             return hook_fn
 
@@ -431,4 +458,4 @@ def tool(
     attrs.name = tool_name
     for hook in ("prepare", "compensate", "lookup", "check", "reapply"):
         setattr(attrs, hook, hook_decorator(hook))
-    return cast(F, wrapper)
+    return cast(ToolFunction[P, R], wrapper)

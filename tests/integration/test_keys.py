@@ -1,4 +1,4 @@
-"""Idempotency keys belong to their session; a running key is joined; a replay after an undo says so.
+"""Idempotency keys belong to their session; a running key is joined; a key used again after an undo says so.
 
 The tool appends one line per commit to a log file (deliberately not deduplicating
 on the key), so the log counts the effects that reached the world.
@@ -122,18 +122,18 @@ async def test_a_key_joined_before_the_fence_is_issued_once_even_if_its_first_ca
     await sup.close()
 
 
-async def test_a_keyed_replay_after_an_undo_says_it_was_undone(journal: Journal, world: Path) -> None:
+async def test_a_key_used_again_after_an_undo_says_it_was_undone(journal: Journal, world: Path) -> None:
     tool = AppendLine(world)
     sup = Supervisor(journal, [tool], GrantSpec())
     await sup.call("append_line", {"text": "note"}, key="K")
     [undone] = await sup.undo(["c1"], by="ada")
     assert undone.status == "compensated" and tool.lines() == []
 
-    with pytest.raises(Undone) as replay:
+    with pytest.raises(Undone) as again:
         await sup.call("append_line", {"text": "note"}, key="K")
 
-    assert (replay.value.call_id, replay.value.by, replay.value.receipt) == ("c1", "ada", {"line": "note"})
-    assert "landed and was undone by ada since; not issued again" in str(replay.value)
+    assert (again.value.call_id, again.value.by, again.value.receipt) == ("c1", "ada", {"line": "note"})
+    assert "landed and was undone by ada since; not issued again" in str(again.value)
     assert tool.lines() == [], "what the person undid is not done again behind their back"
     # A new key does it again.
     assert await sup.call("append_line", {"text": "note"}, key="K2") == {"line": "note"}

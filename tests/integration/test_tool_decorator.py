@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 import agentstop
-from agentstop import CallState, GrantSpec, Journal, NotBound, OutOfScope, Rejected, Supervisor
+from agentstop import CallCutOff, CallState, GrantSpec, Journal, NotBound, OutOfScope, Supervisor
 from agentstop.report import Report
 from tests.fixtures import decorated_tools as tools
 from tests.fixtures.decorated_tools import append_line, stage_and_write, write_note
@@ -230,8 +230,8 @@ async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_s
                 n += 1
                 try:
                     await write_note(path=f"n{n}.txt", text="x")
-                except Rejected:
-                    pass  # refused after the revoke: nothing was sent; the loop goes on until cancelled
+                except CallCutOff:
+                    pass  # refused after the revoke (or cut off by Stop); the loop goes on until cancelled
 
         async with agentstop.bind(sup) as binding:
             loop_task = asyncio.ensure_future(my_agent())

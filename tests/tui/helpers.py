@@ -24,7 +24,7 @@ from textual.dom import DOMNode
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from agentstop import Agent, GrantSpec, Rejected, StopPolicy, ToolContext, ToolFailed
+from agentstop import Agent, CallCutOff, GrantSpec, StopPolicy, ToolContext, ToolFailed
 from agentstop.tools import ToolRegistry
 from agentstop.tui import AgentstopApp, SessionConfig, make_app
 from tests.support.tools import NoteArgs, WriteNote
@@ -210,7 +210,7 @@ class Puppet:
     async def _call(self, agent: Agent, call: Call) -> None:
         try:
             await agent.call(call.tool, call.args, key=call.key)
-        except (Rejected, ToolFailed) as exc:
+        except (CallCutOff, ToolFailed) as exc:
             await agent.say(f"(that did not work: {exc})")
             await agent.end_thought()
 

@@ -16,7 +16,7 @@ import anyio.lowlevel
 import pytest
 from anyio.abc import TaskStatus
 
-from agentstop import Journal, OutOfScope, Supervisor, ToolFailed, TranscriptChunk, UnknownTool
+from agentstop import Journal, OutcomeUnknown, OutOfScope, Supervisor, ToolFailed, TranscriptChunk, UnknownTool
 from agentstop.planners.scripted import ScriptedPlanner, ScriptedStep, split_tokens
 from agentstop.task import TaskFile, parse_task
 
@@ -141,6 +141,15 @@ async def test_refused_and_failed_calls_are_said_and_the_plan_goes_on() -> None:
         "(call failed: OSError: down; nothing landed)",
     ]
     assert agent.events[-1] == ("call", ("book", {}))
+
+
+@pytest.mark.anyio
+async def test_a_call_that_may_have_landed_is_not_said_to_be_refused() -> None:
+    agent = FakeAgent({"pay": OutcomeUnknown("c1", "pay", "commit cancelled by Stop (wrong goal)")})
+    await ScriptedPlanner([step("", ("pay", {})), step("", ("after", {}))], tokens_per_second=0).run(agent)
+    said = [text for kind, text in agent.events if kind == "say"]
+    assert said == ["(call cut off, outcome unknown: commit cancelled by Stop (wrong goal))"]
+    assert agent.events[-1] == ("call", ("after", {}))
 
 
 @pytest.mark.anyio

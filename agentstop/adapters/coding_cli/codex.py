@@ -42,6 +42,7 @@ __all__ = [
     "TRUST_END",
     "codex_command",
     "codex_hooks",
+    "fail_closed",
     "list_hooks",
     "prepare_home",
     "trust_block",

@@ -15,7 +15,7 @@ from typing import Any
 
 from .server import SECRET_ENV, SECRET_HEADER
 
-__all__ = ["EVENTS", "claude_settings", "command_hook", "merge_hooks", "split_settings_arg"]
+__all__ = ["EVENTS", "FORWARDER", "MARK", "claude_settings", "command_hook", "merge_hooks", "split_settings_arg"]
 
 EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")
 FORWARDER = Path(__file__).with_name("forward.py")

@@ -15,7 +15,7 @@ from agentstop.text import printable
 
 from .badges import reversibility_badge, state_text
 
-__all__ = ["CallTable"]
+__all__ = ["CallTable", "fitted"]
 
 
 def _undo_cell(item: ReportItem, now: float, width: int) -> Text:

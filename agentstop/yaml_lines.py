@@ -1,8 +1,10 @@
 """Line numbers for a path in a YAML document (`("steps", 2, "args", "to")` -> 12).
 
-The loader composes the YAML node tree once and keeps it, so every error found
+A loader composes the YAML node tree once and keeps it, so every error found
 later (by pydantic, by tool import, by checking steps against the tools) can
 name the line of the node it is about, or of the nearest node enclosing it.
+Task files (`agentstop.task`) and MCP overlays (`agentstop.mcp.config`) both
+use it; it sits beside `yaml_limits`, below both, so neither imports the other for it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from collections.abc import Iterator, Sequence
 
 import yaml
 
-__all__ = ["LineIndex", "Path", "format_path"]
+__all__ = ["LineIndex", "YamlPath", "format_path"]
 
-Path = Sequence[str | int]
+YamlPath = Sequence[str | int]
+"""Where a node is: mapping keys and list indexes from the root, like `("steps", 2, "args")`."""
 
 
-def format_path(path: Path) -> str:
+def format_path(path: YamlPath) -> str:
     """`grant.ttl`, `steps[2].args.to`: keys joined with dots, list indexes in brackets."""
     out = ""
     for part in path:
@@ -45,7 +48,7 @@ class LineIndex:
     def __init__(self, root: yaml.Node | None) -> None:
         self.root = root
 
-    def line(self, path: Path) -> int | None:
+    def line(self, path: YamlPath) -> int | None:
         """The line of the node at `path`, else of the nearest node enclosing it.
 
         For a mapping key the line is the key's, so a missing or wrong field
@@ -62,7 +65,7 @@ class LineIndex:
             line, node = found
         return line
 
-    def has(self, path: Path) -> bool:
+    def has(self, path: YamlPath) -> bool:
         """True when the document has a node at exactly `path`."""
         node = self.root
         for part in path:

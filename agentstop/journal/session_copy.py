@@ -30,14 +30,14 @@ from agentstop.errors import JournalError
 
 from .backend import Backend, open_backend
 from .events import EventKind
-from .reads import _CALL_COLS, _GRANT_COLS, _SESSION_COLS
+from .reads import CALL_COLUMNS, GRANT_COLUMNS, SESSION_COLUMNS
 from .records import SessionStatus
 from .states import CallState
 
 __all__ = ["CopyProgress", "CopyResult", "copy_sessions"]
 
 _EVENT_COLS = "seq, session_id, call_id, kind, at, data"
-_GRANT_INSERT_COLS = _GRANT_COLS.replace("grant_id, ", "", 1)
+_GRANT_INSERT_COLS = GRANT_COLUMNS.replace("grant_id, ", "", 1)
 _GRANT_REF = re.compile(r"\bgrant g(\d+)\b")
 
 
@@ -138,8 +138,8 @@ def copy_sessions(
 
 # -- rows -----------------------------------------------------------------------------
 
-_STATUS = _SESSION_COLS.replace(" ", "").split(",").index("status")
-_CALL_NAMES = _CALL_COLS.replace(" ", "").split(",")
+_STATUS = SESSION_COLUMNS.replace(" ", "").split(",").index("status")
+_CALL_NAMES = CALL_COLUMNS.replace(" ", "").split(",")
 _CALL_GRANT, _CALL_REASON, _CALL_COMMIT_SEQ = (_CALL_NAMES.index(c) for c in ("grant_id", "reason", "commit_seq"))
 
 
@@ -180,7 +180,7 @@ def _read_session(backend: Backend, conn: Any, session_id: str) -> _Rows:
         if backend.kind == "postgresql":
             # READ COMMITTED (the default) would let a running session change between the four reads.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        session = conn.execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        session = conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         if session is None:  # sessions are never deleted: the journal changed under us
             raise JournalError(
                 backend.where,
@@ -188,10 +188,10 @@ def _read_session(backend: Backend, conn: Any, session_id: str) -> _Rows:
                 "Check what else writes to this journal, then copy again.",
             )
         grants = conn.execute(
-            f"SELECT {_GRANT_COLS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,)
+            f"SELECT {GRANT_COLUMNS} FROM grants WHERE session_id = ? ORDER BY grant_id", (session_id,)
         ).fetchall()
         calls = conn.execute(
-            f"SELECT {_CALL_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,)
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,)
         ).fetchall()
         events = conn.execute(
             f"SELECT {_EVENT_COLS} FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
@@ -211,7 +211,7 @@ def _write_session(backend: Backend, conn: Any, rows: _Rows) -> bool:
         if _exists(conn, session_id):
             conn.execute("ROLLBACK")
             return False
-        conn.execute(f"INSERT INTO sessions ({_SESSION_COLS}) VALUES ({_marks(rows.session)})", rows.session)
+        conn.execute(f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({_marks(rows.session)})", rows.session)
         grants: dict[int, int] = {}
         for g in rows.grants:
             new = conn.execute(
@@ -234,7 +234,7 @@ def _write_session(backend: Backend, conn: Any, rows: _Rows) -> bool:
                 call[_CALL_COMMIT_SEQ] = seqs.get(int(call[_CALL_COMMIT_SEQ]), call[_CALL_COMMIT_SEQ])
             if call[_CALL_REASON] is not None:
                 call[_CALL_REASON] = _remap_reason(call[_CALL_REASON], grants)
-            conn.execute(f"INSERT INTO calls ({_CALL_COLS}) VALUES ({_marks(call)})", call)
+            conn.execute(f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({_marks(call)})", call)
         conn.execute("COMMIT")
     except BaseException as exc:
         if conn.in_transaction:

@@ -185,12 +185,12 @@ def _hooked_tool(cls: type[Tool], hooks: _Hooks) -> Tool:
 
     if cls.can_compensate():
 
-        async def compensate(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
+        async def compensate(self: Hooked, receipt: Any, ctx: ToolContext) -> Any:
             result = await super(Hooked, self).compensate(receipt, ctx)
             hooks.hit(ctx.call_id, "after_undo_effect")
             return result
 
-        Hooked.compensate = compensate  # type: ignore[method-assign]
+        Hooked.compensate = compensate
     Hooked.__name__ = Hooked.__qualname__ = cls.__name__
     return Hooked()
 

@@ -235,7 +235,12 @@ async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_s
 
         async with agentstop.bind(sup) as binding:
             loop_task = asyncio.ensure_future(my_agent())
-            binding.on_stop(lambda: stopped.append("stop") or loop_task.cancel())
+
+            def cancel_loop() -> None:
+                stopped.append("stop")
+                loop_task.cancel()
+
+            binding.on_stop(cancel_loop)
             with anyio.fail_after(30):
                 while len(list(notes.iterdir())) < 3:
                     await anyio.sleep(0.01)

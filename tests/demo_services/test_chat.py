@@ -6,7 +6,7 @@ import pytest
 
 from agentstop.tools.base import Reversibility, StopPolicy
 from demo_tools.chat import CHAT_DELAY_ENV, PostMessage
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

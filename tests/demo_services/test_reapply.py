@@ -12,7 +12,7 @@ import pytest
 from agentstop import GrantSpec, Journal, Supervisor
 from demo_tools.calendar_tool import CreateEvent
 from demo_tools.http_client import path_key, request
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

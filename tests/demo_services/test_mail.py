@@ -11,7 +11,7 @@ from agentstop.errors import CommitRefused
 from agentstop.tools.base import Reversibility
 from demo_tools.mail import UNDO_WINDOW_ENV, SendEmail
 from demo_tools.world_config import ENV_VAR, WorldNotRunning
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

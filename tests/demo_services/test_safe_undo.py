@@ -12,7 +12,7 @@ from agentstop import GrantSpec, Journal, Supervisor
 from agentstop.supervisor.undo import UNDO_REFUSED
 from demo_tools.calendar_tool import CreateEvent
 from demo_tools.http_client import UpstreamError, path_key, request
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

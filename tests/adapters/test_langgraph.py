@@ -41,9 +41,8 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
 
 import agentstop
-from agentstop import CallState, GrantSpec, Journal, Supervisor
+from agentstop import CallState, GrantSpec, Journal, Report, Supervisor
 from agentstop.adapters import langgraph as fence
-from agentstop.report import Report
 from tests.fixtures import decorated_tools
 from tests.fixtures.decorated_tools import notes_dir, write_note
 from tests.support.hooks import hooks

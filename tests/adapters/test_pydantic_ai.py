@@ -38,9 +38,8 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import UsageLimits
 
 import agentstop
-from agentstop import CallState, GrantSpec, Journal, Supervisor
+from agentstop import CallState, GrantSpec, Journal, Report, Supervisor
 from agentstop.adapters import pydantic_ai as fence
-from agentstop.report import Report
 from tests.fixtures import decorated_tools as tools
 from tests.fixtures.decorated_tools import write_note
 from tests.support.hooks import hooks

@@ -20,12 +20,11 @@ import anyio
 import psycopg
 import pytest
 
-from agentstop import GrantSpec, Journal
+from agentstop import GrantSpec, Journal, Report
 from agentstop.cli.common import parse_target, shown
 from agentstop.cli.selectors import tool_names
 from agentstop.journal import SessionRecord
 from agentstop.replay import Timeline
-from agentstop.report import Report
 from tests.support.postgres import PostgresServer
 
 from .conftest import TASKS, Invoke, Result, as_process, child_env, command, in_process, names, written

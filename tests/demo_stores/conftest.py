@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from agentstop.tools.base import Tool, ToolContext
+from agentstop import Tool, ToolContext
 from demo_tools.local_stores import init_local_stores
 from demo_tools.world_config import ENV_VAR, WorldConfig
 

@@ -29,8 +29,7 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from agentstop import CallState, GrantSpec, Journal, Reversibility, StopPolicy, Supervisor, Tool, ToolContext
-from agentstop.report import Report
+from agentstop import CallState, GrantSpec, Journal, Report, Reversibility, StopPolicy, Supervisor, Tool, ToolContext
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,7 @@ import anyio
 import pytest
 
 import agentstop
-from agentstop import CallState, GrantSpec, Journal, NotBound, OutOfScope, Rejected, Supervisor
-from agentstop.report import Report
+from agentstop import CallState, GrantSpec, Journal, NotBound, OutOfScope, Rejected, Report, Supervisor
 from tests.fixtures import decorated_tools as tools
 from tests.fixtures.decorated_tools import append_line, stage_and_write, write_note
 

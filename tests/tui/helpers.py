@@ -25,8 +25,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from agentstop import Agent, GrantSpec, Rejected, StopPolicy, ToolContext, ToolFailed
-from agentstop.tools import ToolRegistry
+from agentstop import Agent, GrantSpec, Rejected, StopPolicy, ToolContext, ToolFailed, ToolRegistry
 from agentstop.tui import AgentstopApp, SessionConfig, make_app
 from tests.support.tools import NoteArgs, WriteNote
 

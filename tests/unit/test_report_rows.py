@@ -17,10 +17,9 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentstop import GrantSpec, Journal, Report, Supervisor
-from agentstop.journal import CallState
+from agentstop import CallState, GrantSpec, Journal, Report, ReportItem, Supervisor, UndoInfo
 from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, record
-from agentstop.report import BUCKETS, ReportItem, UndoInfo
+from agentstop.report import BUCKETS
 
 S = CallState
 

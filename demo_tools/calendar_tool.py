@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
-from agentstop.tools.base import Reversibility, Tool, ToolContext
+from agentstop import Reversibility, Tool, ToolContext
 from demo_tools.http_client import UpstreamError, commit_receipt, path_key, request
 from demo_tools.latency import upstream
 from demo_tools.world_config import WorldConfig

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
 
-from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
+from agentstop import Reversibility, StopPolicy, Tool, ToolContext
 from demo_tools.http_client import UpstreamError, commit_receipt, path_key, request
 from demo_tools.latency import upstream
 from demo_tools.settings import CHAT_DELAY_ENV, env_seconds

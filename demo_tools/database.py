@@ -37,8 +37,7 @@ from typing import Any
 import anyio.to_thread
 from pydantic import BaseModel, Field, field_validator
 
-from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
+from agentstop import CommitRefused, Reversibility, StopPolicy, Tool, ToolContext
 from demo_tools.latency import upstream
 from demo_tools.local_stores import connect
 from demo_tools.world_config import WorldConfig

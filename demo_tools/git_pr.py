@@ -32,8 +32,7 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, Field, field_validator
 
-from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility, Tool, ToolContext
+from agentstop import CommitRefused, Reversibility, Tool, ToolContext
 from demo_tools.latency import upstream
 from demo_tools.local_stores import git_env
 from demo_tools.world_config import WorldConfig

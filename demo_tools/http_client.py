@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 
-from agentstop.errors import CommitRefused
+from agentstop import CommitRefused
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

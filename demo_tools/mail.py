@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
 
-from agentstop.tools.base import Reversibility, Tool, ToolContext
+from agentstop import Reversibility, Tool, ToolContext
 from demo_tools.http_client import UpstreamError, commit_receipt, path_key, request
 from demo_tools.latency import upstream
 from demo_tools.settings import UNDO_WINDOW_ENV, env_seconds

@@ -48,8 +48,7 @@ import anyio.to_thread
 from anyio.abc import Process
 from pydantic import BaseModel, Field, field_validator
 
-from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility, StopPolicy, Tool, ToolContext
+from agentstop import CommitRefused, Reversibility, StopPolicy, Tool, ToolContext
 
 __all__ = ["ProcessesSurvived", "Shell"]
 

@@ -27,6 +27,7 @@ import anyio
 import click
 import platformdirs
 
+from agentstop._demo_tools import make_importable
 from agentstop.errors import AgentstopError
 from agentstop.journal import CallRecord, Journal, SessionRecord, SessionStatus
 from agentstop.journal.backend import is_url, open_backend, redact_url
@@ -497,6 +498,7 @@ def _running_demo_world(world: Path | None, session_id: str, purpose: tuple[str,
             f"session {session_id} acted on the demo world in {world}, which is gone, so agentstop "
             f"cannot {purpose[0]}: {purpose[1]}"
         )
+    make_importable()  # a wheel ships the demo package inside agentstop
     from demo_tools.world import WorldStartFailed, running_world
 
     click.echo(f"starting the demo world of session {session_id} again ({world}) to {purpose[0]} ...", err=True)

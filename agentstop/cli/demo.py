@@ -11,6 +11,7 @@ import anyio
 import click
 import platformdirs
 
+from agentstop._demo_tools import make_importable
 from agentstop.errors import AgentstopError
 from agentstop.task import load_task
 
@@ -19,14 +20,12 @@ from .headless import run_headless
 
 __all__ = ["demo_cmd"]
 
-TASKS = Path(__file__).resolve().parents[2] / "demo_tools" / "tasks"
-
 
 def _task_path(name: str) -> Path:
     candidate = Path(name)
     if candidate.suffix in (".yaml", ".yml"):
         return candidate
-    return TASKS / f"{name}.yaml"
+    return make_importable() / "tasks" / f"{name}.yaml"
 
 
 def _where(world_dir: Path, journal: Target) -> str:
@@ -107,6 +106,7 @@ def demo_cmd(
       agentstop demo --task parallel --headless --stop-after 1
       agentstop demo --headless --journal postgresql://agents@127.0.0.1/agentstop
     """
+    make_importable()  # a wheel ships the demo package inside agentstop
     from demo_tools.world import WorldStartFailed, running_world
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from collections.abc import Iterator, Sequence
@@ -9,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agentstop._demo_tools import make_importable, names_demo_tools
+from agentstop.errors import AgentstopError
 from agentstop.tools.base import Tool
 
 from .values import did_you_mean
@@ -68,6 +71,10 @@ def import_tool(spec: str, searched: str) -> Tool:
         ToolImportProblem: saying what went wrong and what to do.
     """
     module_name, _, qualname = spec.partition(":")
+    if names_demo_tools(module_name):
+        # A wheel ships the demo package inside agentstop. Were it missing too, the import below says so.
+        with contextlib.suppress(AgentstopError):
+            make_importable()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

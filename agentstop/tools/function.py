@@ -246,6 +246,11 @@ class ToolFunction(Protocol[P, R_co]):
     Tool: type[Tool]
     name: str
 
+    @property
+    def __wrapped__(self) -> Callable[P, R_co]:
+        """The undecorated function (as `functools.wraps` keeps it): what a framework's own decorator would see."""
+        ...
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
     def prepare(self, fn: PrepareHook) -> PrepareHook: ...

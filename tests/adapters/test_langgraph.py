@@ -41,11 +41,11 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
 
 import agentstop
-from agentstop import CallState, GrantSpec, Journal, Supervisor
+from agentstop import CallState, GrantSpec, Journal, Report, Supervisor
 from agentstop.adapters import langgraph as fence
-from agentstop.report import Report
 from tests.fixtures import decorated_tools
 from tests.fixtures.decorated_tools import notes_dir, write_note
+from tests.support.hooks import hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -94,7 +94,7 @@ async def held_note(path: str, text: str) -> dict[str, Any]:
     return {"path": path}
 
 
-@held_note.compensate
+@hooks(held_note).compensate
 async def _unhold(receipt: dict[str, Any], ctx: agentstop.ToolContext) -> None:
     (notes_dir() / receipt["path"]).unlink(missing_ok=True)
 
@@ -106,7 +106,7 @@ async def staged_note(path: str) -> dict[str, Any]:
     return {"path": path}
 
 
-@staged_note.prepare
+@hooks(staged_note).prepare
 async def _stage(args: Any, ctx: agentstop.ToolContext) -> None:
     HOLD.prepare_entered.set()
     await HOLD.release_prepare.wait()
@@ -173,6 +173,13 @@ class StrictFakeModel(GenericFakeChatModel):
 
 def model_of(*turns: AIMessage | str) -> StrictFakeModel:
     return StrictFakeModel(messages=iter(turns), seen=[])
+
+
+def call_ids(message: AIMessage) -> list[str]:
+    """The ids of the tool calls a model turn makes (optional in langchain's type; every call here has one)."""
+    ids = [c["id"] for c in message.tool_calls if c["id"] is not None]
+    assert len(ids) == len(message.tool_calls), message.tool_calls
+    return ids
 
 
 def calls(*specs: tuple[str, dict[str, Any]], prefix: str = "call") -> AIMessage:
@@ -297,7 +304,7 @@ async def test_a_run_after_stop_completes_with_every_call_answered_by_a_refusal(
         messages = result["messages"]
         called = calls(("write_note", {}), ("shout", {}))
         answers = tool_messages(messages)
-        assert sorted(answers) == sorted(c["id"] for c in called.tool_calls)
+        assert sorted(answers) == sorted(call_ids(called))
         for message in answers.values():
             assert message.status == "error"
             assert message.content == "refused: grant revoked by user; nothing was sent"
@@ -327,7 +334,12 @@ async def test_agentstop_stop_from_another_process_stops_the_graph_through_on_st
         graph = build(route, model, [write_note, shout], sup)
         async with agentstop.bind(sup) as binding:
             run = asyncio.ensure_future(graph.ainvoke({"messages": [HumanMessage("keep going")]}, config()))
-            binding.on_stop(lambda: stopped.append("stop") or run.cancel())
+
+            def cancel_run() -> None:
+                stopped.append("stop")
+                run.cancel()
+
+            binding.on_stop(cancel_run)
             with anyio.fail_after(30):
                 while len([p for p in notes.iterdir() if p.name.startswith("n")]) < 3:
                     await anyio.sleep(0.01)
@@ -643,11 +655,11 @@ async def test_an_irreversible_call_waits_for_a_person_through_interrupt_and_the
             while "__interrupt__" in result:  # a ToolNode asks one at a time, create_agent all at once
                 pending = result["__interrupt__"]
                 asked += [i.value for i in pending]
-                answers = [
+                verdicts = [
                     fence.approval_answer(i.value, i.value["args"]["text"] == "yes", "not that one") for i in pending
                 ]
                 await sup.drain()
-                result = await graph.ainvoke(Command(resume={i.id: answers for i in pending}), config())
+                result = await graph.ainvoke(Command(resume={i.id: verdicts for i in pending}), config())
         journaled = sorted((c.tool, c.state) for c in await journal.calls(sup.session_id))
         kinds = [e.kind for e in await journal.events(sup.session_id) if e.kind.startswith("interrupt_")]
         await sup.close()

@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import openai
@@ -32,6 +32,7 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
+from agents.items import TResponseInputItem
 from agents.tool_context import ToolContext as SdkToolContext
 from openai import AsyncOpenAI
 
@@ -40,6 +41,7 @@ from agentstop import GrantSpec, Journal, Supervisor
 from agentstop.adapters import openai_agents
 from agentstop.adapters._common import NOT_EXECUTED
 from tests.llm.fake_server import FakeChatServer, Stream, call_start, finish, text
+from tests.support.hooks import hooks
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +66,7 @@ async def write_note(name: str, text: str) -> dict[str, Any]:
     return {"name": name, "key": agentstop.current_call().idempotency_key}
 
 
-@write_note.compensate
+@hooks(write_note).compensate
 async def _(receipt: dict[str, Any], ctx: agentstop.ToolContext) -> None:
     NOTES.pop(receipt["name"], None)
 
@@ -155,6 +157,23 @@ def tool_messages(server: FakeChatServer, request: int = -1) -> dict[str, str]:
     return {m["tool_call_id"]: m["content"] for m in server.received[request].messages if m["role"] == "tool"}
 
 
+def function_tools(agent: Agent[Any]) -> list[FunctionTool]:
+    """The agent's tools, each checked to be a `FunctionTool` (the only kind these tests give an agent)."""
+    tools = [t for t in agent.tools if isinstance(t, FunctionTool)]
+    assert tools == agent.tools
+    return tools
+
+
+def as_dicts(items: list[TResponseInputItem]) -> list[dict[str, Any]]:
+    """The SDK's input items as the plain dicts they are at runtime, so a test can read any key."""
+    return cast(list[dict[str, Any]], items)
+
+
+def as_input(items: list[dict[str, Any]]) -> list[TResponseInputItem]:
+    """Plain dicts (what `reconcile_history` returns) as the SDK's input items, which they are at runtime."""
+    return cast(list[TResponseInputItem], items)
+
+
 async def drain(result: Any) -> list[Any]:
     events = []
     async for event in result.stream_events():
@@ -187,7 +206,10 @@ async def test_a_decorated_tool_runs_through_its_Tool_keyed_by_the_tool_call_id(
     assert by_tool["write_note"].idempotency_key == f"{sup.session_id}:call_w1"
     assert by_tool["write_note"].args == {"name": "plan", "text": "ship it"}
     # The agent handed in is untouched: its tools still run unfenced.
-    assert all(t.on_invoke_tool is not f.on_invoke_tool for t, f in zip(original.tools, fenced.tools, strict=True))
+    assert all(
+        t.on_invoke_tool is not f.on_invoke_tool
+        for t, f in zip(function_tools(original), function_tools(fenced), strict=True)
+    )
     # Its undo is the decorated function's own compensate.
     [undone] = await sup.undo([by_tool["write_note"].call_id])
     assert undone.status == "compensated" and NOTES == {}
@@ -308,7 +330,7 @@ async def test_stop_after_turn_finishes_the_turn_with_refusals_and_the_transcrip
                 await stopping
         history = result.to_input_list()
         assert len(server.received) == 1  # no turn after the one in flight
-        answers = {i["call_id"]: i["output"] for i in history if i.get("type") == "function_call_output"}
+        answers = {i["call_id"]: i["output"] for i in as_dicts(history) if i.get("type") == "function_call_output"}
         assert answers == {
             "call_1": "slowly sent to ada",
             "call_2": "refused: grant revoked by the on-call engineer; nothing was sent",
@@ -331,7 +353,7 @@ async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_wha
         )
     )
     sup = Supervisor(journal, [], GrantSpec(), grace=10)
-    seen: list[dict[str, Any]] = []
+    seen: list[TResponseInputItem] = []
     async with model(server) as m:
         fenced = openai_agents.fence(agent_with(m, send_email, slow_send, lookup_price), sup)
         async with sup, agentstop.bind(sup) as s:
@@ -359,7 +381,7 @@ async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_wha
         assert OUTBOX == ["ada: first", "bob: slow"]
 
         # Items collected from the stream events have calls nobody answered: the API's 400.
-        partial = [*lost, *seen, {"role": "user", "content": "Go on."}]
+        partial: list[TResponseInputItem] = [*lost, *seen, {"role": "user", "content": "Go on."}]
         with pytest.raises(openai.BadRequestError, match="did not have response messages"):
             await Runner.run(agent_with(m), partial)
 
@@ -370,7 +392,7 @@ async def test_stop_immediate_drops_the_turn_and_reconcile_history_puts_back_wha
         # call_3 never reached the fence (one tool at a time): the journal has nothing to restore; the
         # events had it, and reconcile_history answers it as not executed.
         for history, answers in ((restored, landed), (fixed, {**landed, "call_3": NOT_EXECUTED})):
-            again = await Runner.run(agent_with(m), [*history, {"role": "user", "content": "Go on."}])
+            again = await Runner.run(agent_with(m), [*as_input(history), {"role": "user", "content": "Go on."}])
             assert again.final_output == "Ada and Bob were mailed."
             assert tool_messages(server) == answers
     assert len(server.rejected) == 1
@@ -402,7 +424,7 @@ async def test_stop_cancels_a_runner_run_task_and_the_journal_restores_its_turn(
             await task
         history = await openai_agents.reconcile_history([{"role": "user", "content": "Mail Ada."}], sup)
         server.add(say("Ada was mailed."))
-        again = await Runner.run(agent_with(m), [*history, {"role": "user", "content": "Status?"}])
+        again = await Runner.run(agent_with(m), [*as_input(history), {"role": "user", "content": "Status?"}])
     assert again.final_output == "Ada was mailed."
     assert tool_messages(server) == {"call_1": "done: slowly sent to ada"}
 
@@ -427,7 +449,7 @@ async def test_a_session_rewritten_with_the_reconciled_history_runs_on(
         assert [i.get("role") for i in await session.get_items()] == ["user"]  # the turn is gone
         history = await openai_agents.reconcile_history(await session.get_items(), sup)
         await session.clear_session()
-        await session.add_items(history)
+        await session.add_items(as_input(history))
         server.add(say("Both were mailed."))
         again = await Runner.run(agent_with(m), "Status?", session=session)
     assert again.final_output == "Both were mailed." and not server.rejected

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 from agents import Agent, OpenAIChatCompletionsModel, Runner, set_tracing_disabled
-from agents.mcp import MCPServerStdio
+from agents.mcp import MCPServerStdio, MCPServerStdioParams
 from openai import AsyncOpenAI
 
 import agentstop
@@ -66,7 +66,7 @@ async def test_the_sdks_mcp_server_stdio_goes_through_the_proxy_and_a_revoke_ref
     fixture = FixtureServer(state)
     task = proxy_task(tmp_path, fixture.entry(), OVERLAY)
     journal = tmp_path / "proxy.db"
-    params = {
+    params: MCPServerStdioParams = {
         "command": sys.executable,
         "args": ["-m", "agentstop", "mcp-proxy", "--task", str(task)],
         "env": {"PYTHONPATH": child_env()["PYTHONPATH"]},

@@ -38,11 +38,11 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import UsageLimits
 
 import agentstop
-from agentstop import CallState, GrantSpec, Journal, Supervisor
+from agentstop import CallState, GrantSpec, Journal, Report, Supervisor
 from agentstop.adapters import pydantic_ai as fence
-from agentstop.report import Report
 from tests.fixtures import decorated_tools as tools
 from tests.fixtures.decorated_tools import write_note
+from tests.support.hooks import hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -77,7 +77,7 @@ async def held_note(path: str, text: str) -> dict[str, Any]:
     return {"path": path}
 
 
-@held_note.compensate
+@hooks(held_note).compensate
 async def _unhold(receipt: dict[str, Any], ctx: agentstop.ToolContext) -> None:
     (tools.notes_dir() / receipt["path"]).unlink(missing_ok=True)
 
@@ -89,7 +89,7 @@ async def parked_note(path: str, text: str) -> dict[str, Any]:
     return {"path": path}
 
 
-@parked_note.prepare
+@hooks(parked_note).prepare
 async def _park(args: Any, ctx: agentstop.ToolContext) -> None:
     HOLD.parked.set()
     await HOLD.never.wait()
@@ -193,7 +193,8 @@ async def test_cancelling_the_run_mid_commit_lets_the_commit_land_and_discards_t
             run.cancel()  # the asyncio way: a timeout, a TaskGroup, a web request going away
             with anyio.fail_after(10), pytest.raises(asyncio.CancelledError):
                 await run
-            assert not HOLD.commit_finished, "the run returned at once, while the commit still held"
+            finished_early = HOLD.commit_finished  # read into a name: asserting on HOLD's would narrow it for good
+            assert not finished_early, "the run returned at once, while the commit still held"
             HOLD.release.set()
         calls = await journal.calls(sup.session_id)
         report = await Report.from_journal(journal, sup.session_id)

@@ -23,9 +23,8 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from agentstop import Journal
+from agentstop import AgentstopError, Journal
 from agentstop.cli import main
-from agentstop.errors import AgentstopError
 from agentstop.journal import CallRecord, SessionRecord
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -41,7 +41,7 @@ def page_limit(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
     limit: list[int] = []
 
     def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = real(*args, **kwargs)
+        conn: sqlite3.Connection = real(*args, **kwargs)
         if limit:
             conn.execute(f"PRAGMA max_page_count = {limit[0]}")
         return conn

@@ -20,12 +20,11 @@ import anyio
 import psycopg
 import pytest
 
-from agentstop import GrantSpec, Journal
+from agentstop import GrantSpec, Journal, Report
 from agentstop.cli.common import parse_target, shown
 from agentstop.cli.selectors import tool_names
-from agentstop.journal import SessionRecord
+from agentstop.journal import SessionRecord, SessionStatus
 from agentstop.replay import Timeline
-from agentstop.report import Report
 from tests.support.postgres import PostgresServer
 
 from .conftest import TASKS, Invoke, Result, as_process, child_env, command, in_process, names, written
@@ -417,7 +416,7 @@ def test_journal_copy_of_many_sessions_shows_progress(tmp_path: Path, pg_url: st
             for i in range(25):
                 sid = f"20260101T000000-{i:06x}"
                 await j.create_session(sid, task_name=f"task {i}")
-                await j.end_session(sid, "completed")
+                await j.end_session(sid, SessionStatus.COMPLETED)
 
     anyio.run(fill)
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def cli_env(tmp_path: Path) -> dict[str, str]:
     """An environment with a HOME of its own (the CLI writes its transcripts and config there)."""
     home = tmp_path / "home"
     home.mkdir()

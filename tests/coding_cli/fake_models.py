@@ -279,7 +279,8 @@ class FakeModelServer:
 
     def _openai(self, handler: Any, request: dict[str, Any]) -> None:
         script = self.script
-        items = request.get("input") if isinstance(request.get("input"), list) else []
+        given = request.get("input")
+        items: list[Any] = given if isinstance(given, list) else []
         answered = {
             i.get("call_id", "")
             for i in items

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import CLAUDE, agentstop, need, report_json
-from .fake_models import FakeModelServer, ToolUse
+from .fake_models import FakeModelServer, ToolUse, Turn
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_stop_while_bash_sleeps_nothing_lands_after_and_undo_takes_back_the_writ
     need(CLAUDE)
     journal = tmp_path / "journal.db"
     bash = f"echo $$ > {project}/bash.pid; echo early > {project}/early.txt; sleep 30; echo late > {project}/late.txt"
-    turns = [
+    turns: list[Turn] = [
         [ToolUse("toolu_write1", "Write", {"file_path": str(project / "hello.txt"), "content": "hello\n"})],
         [ToolUse("toolu_bash2", "Bash", {"command": bash, "description": "slow"})],
         [ToolUse("toolu_write3", "Write", {"file_path": str(project / "after.txt"), "content": "after\n"})],

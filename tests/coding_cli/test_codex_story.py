@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import CODEX, agentstop, codex_home, need, report_json
-from .fake_models import FakeModelServer, ToolUse
+from .fake_models import FakeModelServer, ToolUse, Turn
 from .test_claude_story import _alive, _wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def test_codex_stop_while_shell_sleeps_nothing_lands_after_and_undo_takes_back_t
     need(CODEX)
     journal = tmp_path / "journal.db"
     shell = f"echo $$ > {project}/bash.pid; echo early > {project}/early.txt; sleep 30; echo late > {project}/late.txt"
-    turns = [
+    turns: list[Turn] = [
         [ToolUse("call_patch1", "apply_patch", _add("hello.txt", "hello"))],
         # yield_time_ms: Codex would otherwise hand back a still-running command after 10 s.
         [ToolUse("call_shell2", "exec_command", {"cmd": shell, "yield_time_ms": 60000})],
@@ -104,7 +104,7 @@ def test_codex_hook_that_cannot_reach_the_fence_blocks_the_tool(
         if broken == "endpoint down"
         else fail_closed(f"{tmp_path}/no-such-python -I -S forward.py")
     )
-    turns = [[ToolUse("call_shell1", "exec_command", {"cmd": f"echo ran > {project}/ran.txt"})], "done"]
+    turns: list[Turn] = [[ToolUse("call_shell1", "exec_command", {"cmd": f"echo ran > {project}/ran.txt"})], "done"]
     with FakeModelServer(turns, kind="openai") as model:
         env = codex_home(cli_env, model.url)
         run_home = tmp_path / "run-home"

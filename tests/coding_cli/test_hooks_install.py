@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import CLAUDE, CODEX, agentstop, codex_home, need, report_json
-from .fake_models import FakeModelServer, ToolUse
+from .fake_models import FakeModelServer, ToolUse, Turn
 
 
 @pytest.mark.slow
@@ -31,7 +31,7 @@ def test_installed_hooks_stop_denies_the_next_call_and_the_model_reads_the_refus
     assert all(h["onFailure"] == "block" for groups in hooks.values() for g in groups for h in g["hooks"])
 
     release = threading.Event()
-    turns = [
+    turns: list[Turn] = [
         [ToolUse("toolu_w1", "Write", {"file_path": str(project / "hello.txt"), "content": "hello\n"})],
         [ToolUse("toolu_w2", "Write", {"file_path": str(project / "after.txt"), "content": "after\n"})],
         "done",

@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 
 from agentstop import AgentstopError, CallState, GrantSpec, Journal, Supervisor, Tool, ToolContext
+from agentstop.grant import FenceRefusal
 from demo_tools.calendar_tool import CreateEvent
 from demo_tools.chat import PostMessage
 from demo_tools.database import MigrateDatabase
@@ -185,12 +186,12 @@ def _hooked_tool(cls: type[Tool], hooks: _Hooks) -> Tool:
 
     if cls.can_compensate():
 
-        async def compensate(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
+        async def compensate(self: Hooked, receipt: Any, ctx: ToolContext) -> Any:
             result = await super(Hooked, self).compensate(receipt, ctx)
             hooks.hit(ctx.call_id, "after_undo_effect")
             return result
 
-        Hooked.compensate = compensate  # type: ignore[method-assign]
+        Hooked.compensate = compensate
     Hooked.__name__ = Hooked.__qualname__ = cls.__name__
     return Hooked()
 
@@ -209,7 +210,7 @@ def _hook_journal(journal: Journal, hooks: _Hooks) -> None:
         hooks.hit(call_id, f"after_{state.value}")
         return seq
 
-    async def hooked_fence(session_id: str, call_id: str, *args: Any, **kw: Any) -> tuple[str, str] | None:
+    async def hooked_fence(session_id: str, call_id: str, *args: Any, **kw: Any) -> tuple[FenceRefusal, str] | None:
         verdict = await fence(session_id, call_id, *args, **kw)
         if verdict is None:
             hooks.hit(call_id, "after_fence")

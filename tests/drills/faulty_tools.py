@@ -112,8 +112,9 @@ class LockingMigration(MigrateDatabase):
 
     async def prepare(self, args: Any, ctx: ToolContext) -> dict[str, Any]:
         prepared = await super().prepare(args, ctx)
-        if self.on_prepared is not None:
-            self.on_prepared()
+        on_prepared = type(self).on_prepared  # from the class: a function stored there is not a method
+        if on_prepared is not None:
+            on_prepared()
         return prepared
 
 

@@ -49,7 +49,7 @@ def _tool(spec: str, init: list[Any]) -> Tool:
             return result
 
     Killed.__name__ = Killed.__qualname__ = cls.__name__
-    return Killed(*init)  # type: ignore[no-any-return]
+    return Killed(*init)
 
 
 async def main(journal_path: str) -> None:

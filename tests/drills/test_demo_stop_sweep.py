@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.demo_run.world_state import WorldState, assert_partition, assert_world_matches
+from tests.demo_command.world_state import WorldState, assert_partition, assert_world_matches
 
 ROOT = Path(__file__).resolve().parents[2]
 STORY_END_S = 25

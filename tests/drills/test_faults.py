@@ -218,7 +218,7 @@ async def test_a_lost_reply_without_lookup_stays_in_flight_as_unknown(
     scratch: Path, world: WorldConfig, lose_reply: Swallow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Blind(SwallowedEvent):
-        lookup = None
+        lookup: Any = None  # declared as Tool declares it: None means the tool has no lookup
 
     monkeypatch.setattr(SwallowedEvent, "via", lose_reply.url)
     async with Journal.open(scratch / "blind.db") as journal:

@@ -46,9 +46,8 @@ import pytest
 from click.testing import CliRunner
 from icalendar import Calendar, Event
 
-from agentstop import CallState, Journal
+from agentstop import AgentstopError, CallState, Journal
 from agentstop.cli import main
-from agentstop.errors import AgentstopError
 from agentstop.journal import can_move
 from demo_tools.world_config import WorldConfig
 from tests.drills.stats import record

@@ -49,11 +49,11 @@ def _witnessed(cls: type[Tool], journal_path: Path, seen: list[tuple[str, str | 
 
     if cls.can_compensate():
 
-        async def compensate(self: Tool, receipt: Any, ctx: ToolContext) -> Any:
+        async def compensate(self: Witness, receipt: Any, ctx: ToolContext) -> Any:
             seen.append((f"{ctx.tool} compensate", _last_event(journal_path, ctx)))
             return await super(Witness, self).compensate(receipt, ctx)
 
-        Witness.compensate = compensate  # type: ignore[method-assign]
+        Witness.compensate = compensate
     return Witness()
 
 

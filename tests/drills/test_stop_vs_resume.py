@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from agentstop import GrantSpec, Journal
 from agentstop.cli import main
-from agentstop.journal import request_stop
+from agentstop.journal import SessionStatus, request_stop
 from tests.drills.stats import record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,12 +110,12 @@ def _race(target: str, tmp: Path, offset: float, *, cli: bool = True) -> str:
         f"{len(late)} commit(s) began after stop returned ({offset:.2f} s after the resume "
         f"started):\nstop: {stop_err}\nresume: {resume_err}"
     )
-    issued, revoked = grants[-1]
+    issued_at, revoked_at = grants[-1]
     if ends and ends[-1].startswith("stopped before it began by agentstop stop"):
-        assert revoked == issued, "an epoch stopped before it began has its grant born revoked"
+        assert revoked_at == issued_at, "an epoch stopped before it began has its grant born revoked"
         return "stopped before it began"
     if "revoked grant" in stop_err:
-        assert revoked is not None and revoked <= stopped
+        assert revoked_at is not None and revoked_at <= stopped
         return "revoked while it ran"
     assert "already ended (completed)" in stop_err, f"{stop_err}\nresume: {resume_err}\nends: {ends}"  # finished first
     return "had completed"
@@ -190,7 +190,7 @@ async def test_the_journal_orders_a_stop_against_an_epoch_that_is_starting(journ
         first = await journal.issue_grant("s", GrantSpec())
         [grant] = await journal.grants("s")
         assert (grant.grant_id, grant.revoked_by) == (first, "agentstop stop")
-        await journal.end_session("s", "stopped")
+        await journal.end_session("s", SessionStatus.STOPPED)
 
         # A resume asked for before a stop that met the session ended: it ends before it begins.
         asked = time.time()

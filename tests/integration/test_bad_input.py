@@ -10,6 +10,7 @@ import pytest
 
 from agentstop import (
     CallLimitReached,
+    CallState,
     GrantSpec,
     InvalidArgs,
     Journal,
@@ -21,7 +22,7 @@ from agentstop import (
     ToolFailed,
 )
 from agentstop.errors import IllegalTransition
-from agentstop.journal import SCHEMA_VERSION, CallState
+from agentstop.journal import SCHEMA_VERSION
 from tests.support.tools import WriteNote
 
 pytestmark = pytest.mark.anyio

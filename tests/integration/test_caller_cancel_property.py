@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from agentstop import CallState, GrantSpec, Journal, Reversibility, StopPolicy, Supervisor, Tool, ToolContext
-from agentstop.report import Report
+from agentstop import CallState, GrantSpec, Journal, Report, Reversibility, StopPolicy, Supervisor, Tool, ToolContext
 
 pytestmark = pytest.mark.slow
 

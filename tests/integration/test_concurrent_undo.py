@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 
-from agentstop import GrantSpec, Journal, Supervisor
+from agentstop import CallState, GrantSpec, Journal, Supervisor, ToolContext
 from agentstop.errors import CallTaken
-from agentstop.journal import CallState
-from agentstop.tools import ToolContext
 from tests.support.tools import WriteNote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]

@@ -14,8 +14,17 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from agentstop import GrantSpec, Interrupted, Journal, OutcomeUnknown, Reversibility, Supervisor, Tool, ToolContext
-from agentstop.errors import Undone
+from agentstop import (
+    GrantSpec,
+    Interrupted,
+    Journal,
+    OutcomeUnknown,
+    Reversibility,
+    Supervisor,
+    Tool,
+    ToolContext,
+    Undone,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 

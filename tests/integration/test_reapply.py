@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from agentstop import CallState, GrantSpec, Journal, Supervisor, recover
-from agentstop.errors import Undone, UnknownCall
+from agentstop import CallState, GrantSpec, Journal, Supervisor, ToolRegistry, Undone, recover
+from agentstop.errors import UnknownCall
 from agentstop.supervisor import run_reapply, run_undo
-from agentstop.tools import ToolRegistry
 from tests.support.reapply_tools import ReapplyNote
 from tests.support.tools import Wire, WriteNote
 

@@ -91,7 +91,7 @@ async def test_try_cancel_policy_cancels_and_reconciles_by_lookup(journal: Journ
 
 
 class NoLookupNote(WriteNote):
-    lookup = None
+    lookup: Any = None  # declared as Tool declares it: None means the tool has no lookup
 
 
 async def test_try_cancel_without_lookup_stays_unknown_in_flight(journal: Journal, world: Path) -> None:

@@ -19,8 +19,7 @@ import anyio
 import pytest
 
 import agentstop
-from agentstop import CallCutOff, CallState, GrantSpec, Journal, NotBound, OutOfScope, Supervisor
-from agentstop.report import Report
+from agentstop import CallCutOff, CallState, GrantSpec, Journal, NotBound, OutOfScope, Report, Supervisor
 from tests.fixtures import decorated_tools as tools
 from tests.fixtures.decorated_tools import append_line, stage_and_write, write_note
 
@@ -57,8 +56,8 @@ def test_the_decorated_function_keeps_its_signature_and_its_tool_class_is_import
 
     assert inspect.iscoroutinefunction(write_note)
     assert list(inspect.signature(write_note).parameters) == ["path", "text", "due"]
-    assert write_note.__doc__ == write_note.__wrapped__.__doc__  # type: ignore[attr-defined]
-    cls = write_note.Tool  # type: ignore[attr-defined]
+    assert write_note.__doc__ == write_note.__wrapped__.__doc__
+    cls = write_note.Tool
     assert issubclass(cls, agentstop.Tool)
     assert (cls.name, cls.reversibility, cls.on_stop) == ("write_note", "reversible", "wait")
     assert cls.description == "Write a note to the notes folder."
@@ -74,21 +73,21 @@ def test_the_decorated_function_keeps_its_signature_and_its_tool_class_is_import
 
 def test_the_openai_agents_sdk_infers_the_same_schema_as_for_the_plain_function() -> None:
     agents = pytest.importorskip("agents")
-    fenced, plain = agents.function_tool(write_note), agents.function_tool(write_note.__wrapped__)  # type: ignore[attr-defined]
+    fenced, plain = agents.function_tool(write_note), agents.function_tool(write_note.__wrapped__)
     assert fenced.params_json_schema == plain.params_json_schema
     assert (fenced.name, fenced.description) == ("write_note", "Write a note to the notes folder.")
 
 
 def test_langchain_infers_the_same_schema_as_for_the_plain_function() -> None:
     lc_tools = pytest.importorskip("langchain_core.tools")
-    fenced, plain = lc_tools.tool(write_note), lc_tools.tool(write_note.__wrapped__)  # type: ignore[attr-defined]
+    fenced, plain = lc_tools.tool(write_note), lc_tools.tool(write_note.__wrapped__)
     assert fenced.tool_call_schema.model_json_schema() == plain.tool_call_schema.model_json_schema()
     assert fenced.coroutine is write_note  # LangChain awaits our wrapper: the call goes through the fence
 
 
 def test_pydantic_ai_infers_the_same_schema_as_for_the_plain_function() -> None:
     pai_tools = pytest.importorskip("pydantic_ai.tools")
-    fenced, plain = pai_tools.Tool(write_note), pai_tools.Tool(write_note.__wrapped__)  # type: ignore[attr-defined]
+    fenced, plain = pai_tools.Tool(write_note), pai_tools.Tool(write_note.__wrapped__)
     assert fenced.function_schema.json_schema == plain.function_schema.json_schema
     assert not fenced.takes_ctx
 
@@ -122,7 +121,7 @@ async def test_a_bound_call_goes_through_the_fence_and_returns_the_receipt(tmp_p
 
 async def test_a_sync_tool_runs_from_worker_threads_through_the_supervisor_loop(tmp_path: Path, notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
-        sup = Supervisor(journal, [append_line.Tool], GrantSpec())  # type: ignore[attr-defined]
+        sup = Supervisor(journal, [append_line.Tool], GrantSpec())
         async with agentstop.bind(sup):
             # anyio's worker thread inherits the binder's context ...
             first = await anyio.to_thread.run_sync(lambda: append_line(name="log.txt", line="one"))
@@ -141,7 +140,7 @@ async def test_call_sync_from_the_loop_thread_refuses_instead_of_blocking_and_a_
     tmp_path: Path, notes: Path
 ) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
-        sup = Supervisor(journal, [append_line.Tool], GrantSpec())  # type: ignore[attr-defined]
+        sup = Supervisor(journal, [append_line.Tool], GrantSpec())
         async with agentstop.bind(sup):
             with pytest.raises(RuntimeError, match="would block it forever"):
                 append_line(name="x.txt")
@@ -173,9 +172,9 @@ async def test_hooks_prepare_check_and_reapply_and_a_subclass_override_apply_eve
 
 async def test_sup_call_by_name_and_by_class_run_the_same_tool(tmp_path: Path, notes: Path) -> None:
     async with Journal.open(tmp_path / "j.db") as journal:
-        sup = Supervisor(journal, [write_note.Tool], GrantSpec())  # type: ignore[attr-defined]
+        sup = Supervisor(journal, [write_note.Tool], GrantSpec())
         await sup.call("write_note", {"path": "n.txt", "text": "by name"})
-        await sup.call(write_note.Tool, {"path": "c.txt", "text": "by class"})  # type: ignore[attr-defined]
+        await sup.call(write_note.Tool, {"path": "c.txt", "text": "by class"})
         await sup.close()
     assert (notes / "n.txt").read_text() == "by name" and (notes / "c.txt").read_text() == "by class"
 
@@ -235,7 +234,12 @@ async def test_agentstop_stop_from_another_process_cancels_the_loop_through_on_s
 
         async with agentstop.bind(sup) as binding:
             loop_task = asyncio.ensure_future(my_agent())
-            binding.on_stop(lambda: stopped.append("stop") or loop_task.cancel())
+
+            def cancel_loop() -> None:
+                stopped.append("stop")
+                loop_task.cancel()
+
+            binding.on_stop(cancel_loop)
             with anyio.fail_after(30):
                 while len(list(notes.iterdir())) < 3:
                     await anyio.sleep(0.01)

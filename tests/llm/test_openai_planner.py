@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -26,7 +27,7 @@ def done(*pieces: str) -> Stream:
     return Stream([*text(*pieces), finish()])
 
 
-def tool_messages(messages: list[dict]) -> dict[str, str]:
+def tool_messages(messages: list[dict[str, Any]]) -> dict[str, str]:
     return {m["tool_call_id"]: m["content"] for m in messages if m["role"] == "tool"}
 
 

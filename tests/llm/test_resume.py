@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -18,7 +19,7 @@ from .fake_server import FakeChatServer, Stream, finish, text, whole_call
 pytestmark = pytest.mark.anyio
 
 
-def _assistant(*ids: str) -> dict:
+def _assistant(*ids: str) -> dict[str, Any]:
     return {
         "role": "assistant",
         "content": None,

@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentstop.redact import MASK, Redactor, register_secret, scrub
+from agentstop import Redactor
+from agentstop.redact import MASK, register_secret, scrub
 
 from .conftest import FIXTURES
 from .fake_server import FakeChatServer, Stream, finish, text, whole_call

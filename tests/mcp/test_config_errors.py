@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentstop.errors import TaskFileError
+from agentstop import TaskFileError
 from agentstop.mcp import McpConfigError, load_mcp_setup, load_overlay
 
 from .conftest import write_task

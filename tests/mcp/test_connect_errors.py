@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentstop import GrantSpec, Journal, Supervisor
-from agentstop.errors import TaskFileError
+from agentstop import GrantSpec, Journal, Supervisor, TaskFileError
 from agentstop.mcp import McpClient, McpConfigError, McpServerError, load_mcp_setup
 
 from .conftest import FixtureServer, HttpFixture, write_task

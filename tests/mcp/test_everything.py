@@ -111,11 +111,11 @@ async def test_stop_mid_operation_leaves_it_in_flight_cuts_its_progress_and_the_
     short_seen: list[float] = []
     seen: list[float] = []
 
-    async def on_short(value: float, total: float | None, message: str | None) -> None:
-        short_seen.append(value)
+    async def on_short(progress: float, total: float | None, message: str | None) -> None:
+        short_seen.append(progress)
 
-    async def on_long(value: float, total: float | None, message: str | None) -> None:
-        seen.append(value)
+    async def on_long(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     answers: list[types.CallToolResult] = []
     async with stdio_proxy(task) as host:

@@ -165,9 +165,9 @@ async def test_stop_with_a_call_in_flight_cancels_it_upstream_and_it_stays_in_fl
     assert fixture_server.note("late") is None
 
     # The proxy has exited; once the settle time is over, the next report's probe settles it.
-    _, [call] = await latest(journal)
-    assert call.fence_at is not None
-    await anyio.sleep(max(0.0, call.fence_at + 2.1 - time.time()))
+    _, [slow] = await latest(journal)
+    assert slow.fence_at is not None
+    await anyio.sleep(max(0.0, slow.fence_at + 2.1 - time.time()))
     code, after, stderr = report(journal, session.session_id)
     assert code == 0, stderr
     assert after["in_flight"] == []
@@ -276,14 +276,14 @@ async def test_progress_is_forwarded_to_the_host_until_stop(tmp_path: Path) -> N
     seen: list[tuple[float, str | None]] = []
     stopped_seen: list[float] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
-        seen.append((value, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
 
-    async def progress_after_stop(value: float, total: float | None, message: str | None) -> None:
-        stopped_seen.append(value)
+    async def progress_after_stop(progress: float, total: float | None, message: str | None) -> None:
+        stopped_seen.append(progress)
 
     async with stdio_proxy(task) as host:
-        done = await host.call_tool("ticker__tick", {"count": 3}, progress_callback=progress)
+        done = await host.call_tool("ticker__tick", {"count": 3}, progress_callback=on_progress)
         assert text_of(done) == "counted to 3"
         await wait_for(lambda: len(seen) == 3, "3 progress notifications")
         session, _ = await latest(journal)

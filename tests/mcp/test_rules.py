@@ -14,7 +14,7 @@ UNDO = {"compensate": {"tool": "delete"}}
 
 
 def hints(**kw: bool) -> types.ToolAnnotations:
-    return types.ToolAnnotations(**kw)
+    return types.ToolAnnotations.model_validate(kw)
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         assert app.screen is app.report_screen
         await wait_until(
             pilot,
-            lambda: list(app.report_screen.table("undoable").items) == ["c1"],
+            lambda: app.report_screen is not None and list(app.report_screen.table("undoable").items) == ["c1"],
             "c1 is undoable",
             attempts=PATIENCE,
         )

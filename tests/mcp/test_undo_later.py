@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from agentstop import CallState, GrantSpec, Journal
+from agentstop.journal import SessionStatus
 
 from .proxy_host import agentstop, latest, proxy_task, stdio_proxy, text_of
 from .test_memory import ADA, GRACE, OVERLAY, seed
@@ -89,7 +90,7 @@ async def test_report_of_a_call_in_flight_whose_task_file_is_gone_says_so_and_ex
         )
         await j.transition("s1", cid, CallState.PREPARED, durable=False)
         assert await j.fence("s1", cid, grant, "fixture.slow_write", "fixture.slow_write") is None
-        await j.end_session("s1", "stopped", stopped_by="user", stop_reason="test")
+        await j.end_session("s1", SessionStatus.STOPPED, stopped_by="user", stop_reason="test")
     done = await anyio.to_thread.run_sync(
         lambda: agentstop("report", "--journal", journal, "--session", "s1", "--json")
     )

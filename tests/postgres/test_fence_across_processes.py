@@ -10,6 +10,7 @@ fence began after the revoke returned got through).
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -42,15 +43,15 @@ async def test_no_call_enters_committing_after_a_revoke_from_another_process(
         pass  # the schema exists before the children race to open it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     children: list[subprocess.Popen[str]] = []
+
+    def start(argv: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
     for k in range(PROCESSES):
         world = tmp_path / f"world{k}"
         world.mkdir()
         argv = [sys.executable, "-m", "tests.postgres.race_child", url, str(world), str(CALLERS)]
-        children.append(
-            await anyio.to_thread.run_sync(
-                lambda argv=argv: subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-            )
-        )
+        children.append(await anyio.to_thread.run_sync(start, argv))
     try:
         sessions = []
         for child in children:
@@ -63,10 +64,10 @@ async def test_no_call_enters_committing_after_a_revoke_from_another_process(
                     while await _committed(journal, sid) < COMMITTED_BEFORE_REVOKE:
                         await anyio.sleep(0.02)
             for sid in sessions:  # every session still has all its callers running
-                await anyio.to_thread.run_sync(lambda sid=sid: revoke(url, sid, by="operator"))
+                await anyio.to_thread.run_sync(functools.partial(revoke, url, sid, by="operator"))
                 revoked_at[sid] = time.time()
         for child in children:
-            assert await anyio.to_thread.run_sync(lambda child=child: child.wait(timeout=60)) == 0
+            assert await anyio.to_thread.run_sync(functools.partial(child.wait, timeout=60)) == 0
     finally:
         for child in children:
             if child.poll() is None:

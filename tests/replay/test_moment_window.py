@@ -6,7 +6,7 @@ import pytest
 from textual.app import App
 from textual.widgets.data_table import ColumnKey
 
-from agentstop.journal import Event
+from agentstop import Event
 from agentstop.replay import Timeline
 from agentstop.tui.screens.timeline import TimelineScreen
 from agentstop.tui.widgets import moment_table

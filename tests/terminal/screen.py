@@ -59,7 +59,7 @@ class TerminalTimeout(AssertionError):
 class Terminal:
     """One process in a pseudo-terminal, and the screen it has drawn so far."""
 
-    def __init__(self, child: pexpect.spawn) -> None:
+    def __init__(self, child: pexpect.spawn[bytes]) -> None:
         self.child = child
         self.screen = pyte.Screen(COLUMNS, LINES)
         self.stream = pyte.ByteStream(self.screen)
@@ -74,7 +74,7 @@ class Terminal:
         """Start `argv` in a 160x48 pseudo-terminal that says it is xterm-256color."""
         full_env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES), **(env or {})}
         full_env.pop("TEXTUAL", None)  # no devtools
-        child = pexpect.spawn(
+        child: pexpect.spawn[bytes] = pexpect.spawn(  # encoding=None: it reads bytes, which pyte decodes
             argv[0],
             list(argv[1:]),
             cwd=str(cwd) if cwd else None,

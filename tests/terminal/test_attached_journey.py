@@ -26,6 +26,7 @@ def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> 
     )
     try:
         headless.expect(r"session (\S+) · journal")
+        assert isinstance(headless.match, re.Match)
         session = headless.match.group(1)
         headless.expect(r"c2\s+committing")  # held until the test releases it
 

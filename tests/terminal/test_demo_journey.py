@@ -69,8 +69,8 @@ def test_the_demo_with_stop_then_undo_all_then_quit(tmp_path: Path) -> None:
             "pull it back from the outbox (not delivered yet)",
         )
         term.press("y")
-        screen = term.wait_match(r"stopped by you \(TUI\): (\d+) done, \d+ interrupted, 0 in flight, 0 undoable")
-        assert int(screen.group(1)) >= 1
+        ended = term.wait_match(r"stopped by you \(TUI\): (\d+) done, \d+ interrupted, 0 in flight, 0 undoable")
+        assert int(ended.group(1)) >= 1
 
         term.press("q")  # nothing left to undo: it quits without asking
         assert term.wait_exit() == 1

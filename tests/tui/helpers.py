@@ -22,10 +22,10 @@ from textual import events
 from textual.app import App
 from textual.dom import DOMNode
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from agentstop import Agent, CallCutOff, GrantSpec, StopPolicy, ToolContext, ToolFailed
-from agentstop.tools import ToolRegistry
+from agentstop import Agent, CallCutOff, GrantSpec, StopPolicy, ToolContext, ToolFailed, ToolRegistry
 from agentstop.tui import AgentstopApp, SessionConfig, make_app
 from tests.support.tools import NoteArgs, WriteNote
 
@@ -355,6 +355,12 @@ def text_of(widget: Static) -> str:
     console = Console(file=io.StringIO(), width=max(widget.size.width, 60), color_system=None, record=True)
     console.print(widget.content)
     return console.export_text()
+
+
+def top_screen(app: App[Any]) -> Screen[Any]:
+    """The screen shown now. A call, not `app.screen`: a type checker would carry what an earlier
+    assert said of `app.screen` past the key presses that changed it."""
+    return app.screen
 
 
 def shown(node: DOMNode, selector: str) -> str:

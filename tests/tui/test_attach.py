@@ -23,7 +23,7 @@ from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.session_tools import fixed_tools
 from agentstop.tui.widgets.status import StatusLine
-from tests.tui.helpers import GatedNote, cell, exited, press, shown, wait_until
+from tests.tui.helpers import GatedNote, cell, exited, press, shown, top_screen, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +107,7 @@ async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, A
         # Stop: no question asked; the grant is revoked in the journal, the report shows what it waits for.
         await press(pilot, "s")
         assert not isinstance(app.screen, ConfirmScreen)
-        assert app.screen is app.report_screen
+        assert top_screen(app) is app.report_screen
         await wait_until(
             pilot,
             lambda: "waiting for 1 call in flight: c2 write_note (committing)" in shown(app.screen, "#summary"),

@@ -16,8 +16,7 @@ from typing import Any
 import anyio
 from textual.pilot import Pilot
 
-from agentstop import CallState, GrantSpec, Journal
-from agentstop.tools import ToolRegistry
+from agentstop import CallState, GrantSpec, Journal, ToolRegistry
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.session_tools import fixed_tools
 from tests.tui.helpers import FROZEN_NOW, frozen_clock, press, rows, wait_until

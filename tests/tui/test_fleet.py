@@ -24,7 +24,7 @@ import pytest
 from textual.widgets import DataTable
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
-from agentstop.journal import SessionRecord
+from agentstop.journal import SessionRecord, SessionStatus
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.sessions import SessionsScreen, how_it_ended
@@ -200,10 +200,23 @@ async def test_host_and_pid_show_and_an_ended_session_cannot_be_stopped(tmp_path
 
 def test_a_running_session_someone_asked_to_stop_says_stopping() -> None:
     running = SessionRecord(
-        "s1", "Write", "", None, [], 1.0, None, "running", "on-call", "incident", 1, "far-away", time.time(), {}
+        "s1",
+        "Write",
+        "",
+        None,
+        [],
+        1.0,
+        None,
+        SessionStatus.RUNNING,
+        "on-call",
+        "incident",
+        1,
+        "far-away",
+        time.time(),
+        {},
     )
     assert how_it_ended(running) == "stopping… (by on-call)"
     assert how_it_ended(running, stopping="revoking…") == "revoking…"
     assert how_it_ended(replace(running, stopped_by=None)) == "running"  # its heartbeat is fresh
     assert how_it_ended(replace(running, stopped_by=None, heartbeat_at=1.0)) == "crashed (not yet recovered)"
-    assert how_it_ended(replace(running, status="stopped")) == "stopped by on-call"
+    assert how_it_ended(replace(running, status=SessionStatus.STOPPED)) == "stopped by on-call"

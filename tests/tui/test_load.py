@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentstop.planners import Agent
+from agentstop import Agent
 from tests.support.tools import WriteNote
 from tests.tui.helpers import SESSION_ID, app_for, finish, press, settle, wait_until
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 
-from agentstop.journal import Event
+from agentstop import Event
 from agentstop.tui import AgentstopApp
 from agentstop.tui.widgets.effects import EffectsTable
 from demo_tools.shell import Shell

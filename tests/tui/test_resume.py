@@ -39,6 +39,7 @@ from tests.tui.helpers import (
     rows,
     settle,
     shown,
+    top_screen,
     wait_until,
     world_notes,
 )
@@ -121,7 +122,7 @@ async def test_resume_runs_a_new_epoch_in_the_same_app_and_a_clean_finish_exits_
         await wait_until(
             pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 completed"
         )
-        assert app.screen is app.report_screen
+        assert top_screen(app) is app.report_screen
         report = app.report
         assert report is not None and report.session.status == "completed" and report.clean
         assert [(i.call_id, i.summary, i.state, i.epoch) for i in report.all_calls] == [

@@ -22,7 +22,7 @@ from textual.widgets import Button
 
 import agentstop.tui
 from agentstop import GrantSpec, Journal, Report, Supervisor
-from agentstop.supervisor import UndoResult
+from agentstop.supervisor import UndoOutcome, UndoResult
 from agentstop.tui.messages import (
     ForceUndoRequested,
     OpenSessionRequested,
@@ -124,7 +124,7 @@ async def test_forcing_a_refused_undo_asks_then_posts_force_undo_requested(repor
     screen = report_screen(report)
     app = Host(screen)
     async with app.run_test(size=SIZE) as pilot:
-        refused = UndoResult("c1", "reapply_note", "refused", "not undone", drift="note 'a' was edited since")
+        refused = UndoResult("c1", "reapply_note", UndoOutcome.REFUSED, "not undone", drift="note 'a' was edited since")
         screen.undo_finished([refused])  # what the app hands back after an undo the tool refused
         await pilot.pause()
         assert isinstance(app.top(), ConfirmScreen), "the screen asks, saying what changed"

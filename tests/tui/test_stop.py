@@ -22,6 +22,7 @@ from tests.tui.helpers import (
     settle,
     shown,
     states_are,
+    top_screen,
     wait_until,
     world_notes,
 )
@@ -151,7 +152,7 @@ async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp
         await settle(pilot)
         assert app.report_screen.is_mounted and app.is_screen_installed(app.report_screen)
         await press(pilot, "tab")
-        assert app.screen is app.report_screen
+        assert top_screen(app) is app.report_screen
         await wait_until(
             pilot,
             lambda: (

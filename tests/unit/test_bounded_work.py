@@ -9,8 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agentstop import GrantSpec, Journal, Supervisor
-from agentstop.errors import InvalidArgs, TaskFileError
+from agentstop import GrantSpec, InvalidArgs, Journal, Supervisor, TaskFileError
 from agentstop.supervisor.shape import MAX_NODES, shape_problem
 from agentstop.yaml_limits import MAX_FILE_BYTES_ENV
 

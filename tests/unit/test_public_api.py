@@ -30,6 +30,14 @@ def test_all_is_exactly_the_exported_public_names() -> None:
     assert set(agentstop.__all__) - {"__version__"} == public - submodules
 
 
+def test_every_name_imported_on_first_use_is_in_all() -> None:
+    """`agentstop.X` resolves exactly the names of `__all__`: none public by accident, none missing."""
+    assert set(agentstop._HOME) == set(agentstop.__all__) - {"__version__"}
+    assert set(dir(agentstop)) >= set(agentstop.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'run_undo'"):
+        agentstop.run_undo  # noqa: B018  (an internal name is not reachable from the package's face)
+
+
 def test_the_contract_names_are_exported() -> None:
     assert set(agentstop.__all__) >= CONTRACT
 

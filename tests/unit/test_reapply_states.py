@@ -77,12 +77,12 @@ class Booking(Tool):
 
 class UndoOnly(Booking):
     name = "undo_only"
-    reapply = None
+    reapply: Any = None  # declared as Tool declares it: None means the tool has no such hook
 
 
 class NoUndo(Booking):
     name = "no_undo"
-    compensate = None
+    compensate: Any = None  # declared as Tool declares it: None means the tool has no such hook
 
 
 def test_can_reapply_needs_both_reapply_and_compensate() -> None:

@@ -17,10 +17,10 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentstop import GrantSpec, Journal, Report, Supervisor
-from agentstop.journal import CallState
+from agentstop import CallState, GrantSpec, Journal, Report, ReportItem, Supervisor, UndoInfo
+from agentstop.journal import SessionStatus
 from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, record
-from agentstop.report import BUCKETS, ReportItem, UndoInfo
+from agentstop.report import BUCKETS, UndoStatus
 
 S = CallState
 
@@ -31,7 +31,7 @@ _REAPPLIABLE = frozenset({S.COMPENSATED, S.REAPPLY_FAILED})
 
 
 def _undo(available: bool, status: str, deadline: float | None, until: float | None, detail: str) -> UndoInfo:
-    return UndoInfo(available, status, deadline, until, detail)
+    return UndoInfo(available, UndoStatus(status), deadline, until, detail)
 
 
 def _deadline(receipt: Any, key: str) -> float | None:
@@ -216,7 +216,7 @@ def _session(status: str) -> SessionRecord:
         tools=[],
         started_at=NOW - 60,
         ended_at=None,
-        status=status,
+        status=SessionStatus(status),
         stopped_by=None,
         stop_reason=None,
         pid=1,

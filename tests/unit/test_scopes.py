@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentstop.grant import GrantSpec, GrantState, fence_verdict, scope_matches
+from agentstop import GrantSpec
+from agentstop.grant import GrantState, fence_verdict, scope_matches
 
 from ..cli.conftest import in_process
 

@@ -17,6 +17,7 @@ import pytest
 from anyio.abc import TaskStatus
 
 from agentstop import Journal, OutcomeUnknown, OutOfScope, Supervisor, ToolFailed, TranscriptChunk, UnknownTool
+from agentstop.planners.base import Resumption
 from agentstop.planners.scripted import ScriptedPlanner, ScriptedStep, split_tokens
 from agentstop.task import TaskFile, parse_task
 
@@ -61,6 +62,12 @@ class FakeAgent:
 
     async def step_boundary(self) -> None:
         pass
+
+    async def record(self, kind: str, data: dict[str, Any]) -> None:
+        self.events.append(("record", (kind, data)))
+
+    async def resumed_from(self, kinds: Sequence[str]) -> Resumption | None:
+        return None  # always a new session: the scripted planner's resume is tested under a real Supervisor
 
     async def end_thought(self) -> None:
         self.events.append(("end", None))

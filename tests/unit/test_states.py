@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from agentstop.journal import TRANSITIONS, CallState, can_move
+from agentstop import CallState
+from agentstop.journal import TRANSITIONS, can_move
 from agentstop.report import BUCKETS, bucket_of
 
 

@@ -43,7 +43,8 @@ def test_grant_defaults(tmp_path: Path) -> None:
     assert task.grant_spec() == GrantSpec(tools=["a"], scopes=["**"], ttl=None, max_calls=None)
     assert task.grace_seconds == 2.0
     assert task.approve == "none"
-    assert task.planner().tokens_per_second == 40.0
+    planner = task.planner()
+    assert isinstance(planner, ScriptedPlanner) and planner.tokens_per_second == 40.0
 
 
 def test_journal_path_is_relative_to_the_task_file(

@@ -45,7 +45,12 @@ def pump(src: IO[bytes], dst: IO[bytes], direction: str) -> None:
 def main() -> None:
     server = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert server.stdin is not None and server.stdout is not None
-    signal.signal(signal.SIGTERM, lambda *_: (server.terminate(), sys.exit(0)))
+
+    def end(*_: object) -> None:
+        server.terminate()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, end)
     to_client = threading.Thread(target=pump, args=(server.stdout, sys.stdout.buffer, "to_client"), daemon=True)
     to_client.start()
     try:

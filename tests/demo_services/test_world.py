@@ -12,7 +12,7 @@ import pytest
 from demo_tools.mail import UNDO_WINDOW_ENV, SendEmail
 from demo_tools.world import WorldStartFailed, running_world
 from demo_tools.world_config import ENV_VAR, WorldConfig
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 
 def listening(port: int) -> bool:

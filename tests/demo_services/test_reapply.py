@@ -12,7 +12,7 @@ import pytest
 from agentstop import GrantSpec, Journal, Supervisor
 from demo_tools.calendar_tool import CreateEvent
 from demo_tools.http_client import path_key, request
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 
@@ -78,7 +78,7 @@ async def test_a_reapplied_event_edited_since_is_protected_by_the_drift_check(de
 
 async def test_a_retried_reapply_books_the_event_once(demo: Demo) -> None:
     tool = CreateEvent()
-    args = CreateEvent.Args(**{**PLANNING, "title": "Once"})
+    args = CreateEvent.Args.model_validate({**PLANNING, "title": "Once"})
     ctx = demo.ctx(tool, args)
     receipt = await tool.commit(await tool.prepare(args, ctx), ctx)
     await tool.compensate(receipt, demo.undo_ctx(ctx))

@@ -1,4 +1,5 @@
-"""Fixtures for the local-store demo tools: a fresh world directory per test."""
+"""Fixtures for the demo tools whose upstreams are local stores (database, git, payments ledger, shell): a
+fresh world directory per test, no service running. The service-backed tools are in tests/demo_services."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from agentstop.tools.base import Tool, ToolContext
+from agentstop import Tool, ToolContext
 from demo_tools.local_stores import init_local_stores
 from demo_tools.world_config import ENV_VAR, WorldConfig
 

@@ -33,7 +33,7 @@ def test_the_parallel_story_partitions_every_call_and_matches_the_world(
     if stop_after == 0.5:
         # Stopped while the agent was still thinking: nothing was issued, nothing exists.
         assert calls == []
-        assert run.world.outbox() == run.world.chat_queue() == run.world.events() == []
+        assert [run.world.outbox(), run.world.chat_queue(), run.world.events()] == [[], [], []]
     elif stop_after == 1.0:
         # Between the batches: the first one landed whole, the second was never issued.
         assert report["session"]["status"] == "stopped"

@@ -137,7 +137,7 @@ def _interrupt(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRuns]:
-    runs = DemoRuns(tmp_path_factory.mktemp("demo_run"))
+    runs = DemoRuns(tmp_path_factory.mktemp("demo_command"))
     for args in BACKGROUND:
         runs.start(*args)
     yield runs

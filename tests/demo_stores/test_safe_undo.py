@@ -132,7 +132,7 @@ async def test_a_rewritten_branch_is_refused_too(world: WorldConfig, sup: Superv
 
 async def test_the_git_check_only_reads_and_an_untouched_branch_passes(world: WorldConfig, make_ctx: MakeCtx) -> None:
     tool = OpenDraftPR()
-    args = OpenDraftPR.Args(**PR)
+    args = OpenDraftPR.Args.model_validate(PR)
     ctx = make_ctx(tool, args)
     receipt = await tool.commit(await tool.prepare(args, ctx), ctx)
     sha = receipt["head_sha"]
@@ -217,7 +217,7 @@ async def test_the_agents_own_later_migration_is_drift_for_an_earlier_one_until_
 async def test_the_revert_checks_again_in_its_own_transaction(world: WorldConfig, make_ctx: MakeCtx) -> None:
     tool = MigrateDatabase()
     try:
-        args = MigrateDatabase.Args(**GOLD_NL)
+        args = MigrateDatabase.Args.model_validate(GOLD_NL)
         ctx = make_ctx(tool, args)
         receipt = await tool.commit(await tool.prepare(args, ctx), ctx)
         assert tool.undo_summary(receipt) == (

@@ -12,7 +12,7 @@ from agentstop import GrantSpec, Journal, Supervisor
 from agentstop.supervisor.undo import UNDO_REFUSED
 from demo_tools.calendar_tool import CreateEvent
 from demo_tools.http_client import UpstreamError, path_key, request
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 
@@ -82,7 +82,7 @@ async def test_undo_all_deletes_the_others_and_keeps_the_edited_one(demo: Demo, 
 
 async def test_the_delete_holds_only_for_the_etag_it_was_booked_with(demo: Demo) -> None:
     tool = CreateEvent()
-    args = CreateEvent.Args(**REVIEW | {"title": "Raced"})
+    args = CreateEvent.Args.model_validate(REVIEW | {"title": "Raced"})
     ctx = demo.ctx(tool, args)
     receipt = await tool.commit(await tool.prepare(args, ctx), ctx)
     assert tool.undo_summary(receipt) == "delete “Raced” Fri 14 Mar 10:00 from drift"
@@ -96,7 +96,7 @@ async def test_the_delete_holds_only_for_the_etag_it_was_booked_with(demo: Demo)
 
 async def test_an_old_receipt_is_compared_field_by_field_and_a_deleted_event_is_no_drift(demo: Demo) -> None:
     tool = CreateEvent()
-    args = CreateEvent.Args(**REVIEW | {"title": "Old receipt"})
+    args = CreateEvent.Args.model_validate(REVIEW | {"title": "Old receipt"})
     ctx = demo.ctx(tool, args)
     receipt = await tool.commit(await tool.prepare(args, ctx), ctx)
     old = {k: v for k, v in receipt.items() if k not in ("etag", "sequence")}  # booked before ETags existed

@@ -10,7 +10,7 @@ from agentstop import GrantSpec, Journal, Supervisor
 from demo_tools.calendar_tool import CreateEvent, ListEvents
 from demo_tools.chat import CHAT_DELAY_ENV, PostMessage
 from demo_tools.mail import UNDO_WINDOW_ENV, SendEmail
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

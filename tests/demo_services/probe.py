@@ -14,7 +14,7 @@ from uuid import uuid4
 import anyio
 from icalendar import Calendar, Event
 
-from agentstop.tools.base import Tool, ToolContext
+from agentstop import Tool, ToolContext
 from demo_tools.world_config import WorldConfig
 
 T = TypeVar("T")

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility
+from agentstop import CommitRefused, Reversibility
 from demo_tools.git_pr import OpenDraftPR, check_branch_name, check_repo_path
 from demo_tools.local_stores import git_env
 from demo_tools.world_config import WorldConfig

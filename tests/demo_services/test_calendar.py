@@ -9,9 +9,9 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from agentstop.tools.base import Reversibility
+from agentstop import Reversibility
 from demo_tools.calendar_tool import CreateEvent, ListEvents
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

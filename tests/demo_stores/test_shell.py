@@ -31,8 +31,9 @@ from agentstop import (
     Supervisor,
     ToolContext,
     ToolFailed,
+    ToolRegistry,
 )
-from agentstop.tools import ToolRegistry, import_path
+from agentstop.tools import import_path
 from demo_tools.shell import ProcessesSurvived, Shell
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]

@@ -7,11 +7,10 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility
+from agentstop import CommitRefused, Reversibility
 from demo_tools.mail import UNDO_WINDOW_ENV, SendEmail
 from demo_tools.world_config import ENV_VAR, WorldNotRunning
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

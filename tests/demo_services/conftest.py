@@ -1,4 +1,6 @@
-"""Fixtures for the demo world tests: one real world on 127.0.0.1, and probes into it.
+"""Fixtures for the demo tools whose upstreams are services (mail, calendar, chat): one real world on
+127.0.0.1, and probes into it. The local-store tools are tested in tests/demo_stores, the `agentstop demo`
+command end to end in tests/demo_command.
 
 The world is started once per session (about 0.8 s each time): every test uses its
 own idempotency keys, calendars and channels, so tests never see each other's effects.
@@ -12,7 +14,7 @@ import pytest
 
 from demo_tools.world import running_world
 from demo_tools.world_config import WorldConfig
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 
 @pytest.fixture

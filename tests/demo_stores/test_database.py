@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentstop.tools.base import Reversibility
+from agentstop import Reversibility
 from demo_tools.database import MigrateDatabase, parse_statement
 from demo_tools.world_config import WorldConfig
 

@@ -10,8 +10,7 @@ import anyio
 import pytest
 from pydantic import ValidationError
 
-from agentstop.errors import CommitRefused
-from agentstop.tools.base import Reversibility
+from agentstop import CommitRefused, Reversibility
 from demo_tools.payments import Charge, WireTransfer
 from demo_tools.world_config import WorldConfig
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentstop.tools.base import Reversibility, StopPolicy
+from agentstop import Reversibility, StopPolicy
 from demo_tools.chat import CHAT_DELAY_ENV, PostMessage
-from tests.demo.probe import Demo
+from tests.demo_services.probe import Demo
 
 pytestmark = pytest.mark.anyio
 

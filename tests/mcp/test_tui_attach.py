@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentstop import Journal, Report
-from agentstop.cli.common import tools_from_session
+from agentstop.session import tools_from_session
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from tests.tui.helpers import cell, exited, press, wait_until

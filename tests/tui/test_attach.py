@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.journal import SessionRecord
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
-from agentstop.tui.session_tools import fixed_tools
 from agentstop.tui.widgets.status import StatusLine
 from tests.tui.helpers import GatedNote, cell, exited, press, shown, wait_until
 

@@ -17,9 +17,9 @@ import anyio
 from textual.pilot import Pilot
 
 from agentstop import CallState, GrantSpec, Journal
+from agentstop.session import fixed_tools
 from agentstop.tools import ToolRegistry
 from agentstop.tui.replay_app import ReplayApp
-from agentstop.tui.session_tools import fixed_tools
 from tests.tui.helpers import FROZEN_NOW, frozen_clock, press, rows, wait_until
 
 SIZE = (140, 36)

@@ -109,7 +109,7 @@ def test_attached_stop_says_what_it_waits_for(snap_compare: Snap, tmp_path: Path
         await wait_until(pilot, lambda: rows(screen.table("in_flight")) == ["c2"], "c2 shows in flight")
         await wait_until(
             pilot,
-            lambda: app.attachment is not None and app.attachment.revoke_journaled,
+            lambda: app.attachment is not None and app.attachment.control.revoke_journaled,
             "the revoke came back from the journal",
         )
         await pilot.pause()

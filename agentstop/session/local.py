@@ -18,7 +18,7 @@ from agentstop.report import Report
 from agentstop.supervisor import ReapplyResult, Supervisor, UndoResult
 from agentstop.supervisor.calls import Flight
 
-from .phase import Phased, SessionPhase
+from .phase import IllegalPhaseChange, Phased, SessionPhase
 
 __all__ = ["LocalSession", "SupervisorFactory"]
 
@@ -96,12 +96,19 @@ class LocalSession(Phased):
 
         Raises:
             PlannerError: the planner failed (the supervisor has stopped the session with that reason).
+            IllegalPhaseChange: the epoch has ended (a Resume starts the next) or is starting.
         """
+        if self.phase in (SessionPhase.ENDED, SessionPhase.RESUMING):
+            raise IllegalPhaseChange(self.phase, SessionPhase.RUNNING)
         try:
             return await self._sup.run()
         finally:
-            if self.phase is not SessionPhase.ENDED:
-                self._move(SessionPhase.ENDED)
+            self._end()
+
+    def _end(self) -> None:
+        """The epoch is over, whoever ended it (Stop here or elsewhere, the agent finishing, a failure)."""
+        if self.phase is not SessionPhase.ENDED:
+            self._move(SessionPhase.ENDED)
 
     async def stop(self, reason: str) -> str:
         if self.phase is SessionPhase.RUNNING:

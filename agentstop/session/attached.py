@@ -31,7 +31,15 @@ import anyio
 
 from agentstop.errors import AgentstopError
 from agentstop.grant import GrantSpec
-from agentstop.journal import Event, Journal, SessionRecord, escalate_stop, request_stop_after_step, revoke
+from agentstop.journal import (
+    Event,
+    Journal,
+    SessionRecord,
+    SessionStatus,
+    escalate_stop,
+    request_stop_after_step,
+    revoke,
+)
 from agentstop.report import Report
 from agentstop.supervisor import ReapplyResult, UndoResult, run_reapply, run_undo
 from agentstop.tools import ToolRegistry
@@ -78,7 +86,7 @@ class AttachedSession(Phased):
         stopped_by: str = STOPPED_BY,
         undone_by: str = UNDONE_BY,
     ) -> None:
-        super().__init__(SessionPhase.RUNNING if session.status == "running" else SessionPhase.ENDED)
+        super().__init__(SessionPhase.RUNNING if session.status == SessionStatus.RUNNING else SessionPhase.ENDED)
         self.target = target
         self.session = session
         self.held = tools

@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 import anyio
 
 from agentstop.errors import AgentstopError
-from agentstop.journal import CallRecord, Journal, SessionRecord, SessionStatus
+from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
 from agentstop.supervisor import recover
 
 from .target import Target, journal_to_read, require_journal
@@ -24,7 +24,9 @@ from .tools import SETTLE, mcp_tools_of, python_tools, tools_from_session
 
 __all__ = ["needs_servers", "open_and_recover", "recover_dead", "unsettled_mcp", "unsettled_note"]
 
-_IN_FLIGHT = ("committing", "unknown")
+_IN_FLIGHT = (CallState.COMMITTING, CallState.UNKNOWN)
+_CUT_OFF_WORK = (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED)
+"""How recovery records an undo or a re-apply whose process died: failed, retryable."""
 
 
 async def open_and_recover(target: Target | None, *, recover_dead: bool = True) -> tuple[Journal, list[str]]:
@@ -65,9 +67,9 @@ async def _recover_dead(journal: Journal) -> list[str]:
         # An undo or a re-apply whose own process died (an `agentstop undo` killed half-way) is
         # settled whatever the session's state: else it says "in progress" forever.
         dead_work = any(c.state in WORKED and not work_alive(c, session) for c in calls)
-        if session.status == "running" and is_alive(session) and not dead_work:
+        if session.status == SessionStatus.RUNNING and is_alive(session) and not dead_work:
             continue
-        if session.status != "running" and not dead_work:
+        if session.status != SessionStatus.RUNNING and not dead_work:
             if not any(c.state in _IN_FLIGHT for c in calls):
                 continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
             if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
@@ -100,7 +102,11 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
             f"reconciled {len(result.reconciled)} call(s)"
         )
     cut = sorted(
-        (cid for cid, outcome in result.reconciled.items() if outcome in ("compensation_failed", "reapply_failed")),
+        (
+            cid
+            for cid, outcome in result.reconciled.items()
+            if outcome in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED)
+        ),
         key=lambda cid: (len(cid), cid),
     )
     if cut:

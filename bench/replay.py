@@ -161,9 +161,9 @@ async def open_in_tui(
     sessions screen pushed), "populated" (the timeline screen is mounted with a row per call: its
     `on_mount` built the moment and added the rows) and "painted".
     """
+    from agentstop.session import fixed_tools
     from agentstop.tui.replay_app import ReplayApp
     from agentstop.tui.screens.timeline import TimelineScreen
-    from agentstop.tui.session_tools import fixed_tools
     from agentstop.tui.widgets.moment_table import MomentTable
 
     app = ReplayApp(path, rows, fixed_tools(ToolRegistry([Noop()])), session_id=sid)

@@ -13,9 +13,10 @@ import platformdirs
 
 from agentstop._demo_tools import make_importable
 from agentstop.errors import AgentstopError
+from agentstop.session import Target, remember_demo_journal, shown
 from agentstop.task import load_task
 
-from .common import EXIT_USAGE, SECONDS, TARGET, Target, remember_demo_journal, shown
+from .common import EXIT_USAGE, SECONDS, TARGET
 from .headless import run_headless
 
 __all__ = ["demo_cmd"]

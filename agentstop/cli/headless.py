@@ -18,12 +18,13 @@ from agentstop.formatting import clock
 from agentstop.journal import CallState, Event, EventKind, Journal
 from agentstop.journal.owner import launched_at
 from agentstop.report import Report
+from agentstop.session import Target
 from agentstop.supervisor import Supervisor
 from agentstop.task import TaskFile
 from agentstop.text import printable
 from agentstop.tools import ToolRegistry
 
-from .common import EXIT_FAILED, EXIT_OK, Target
+from .common import EXIT_FAILED, EXIT_OK
 
 __all__ = ["ProgressPrinter", "exit_code", "run_headless"]
 

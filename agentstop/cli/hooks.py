@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from .common import TARGET, Target, default_journal, run_async, shown
+from agentstop.session import Target, default_journal, shown
+
+from .common import TARGET, run_async
 
 __all__ = ["hooks_group"]
 

@@ -12,26 +12,19 @@ from rich.console import Console
 
 from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop, request_stop_after_step, revoke
 from agentstop.report import IN_EFFECT, REAPPLIABLE, Report
-from agentstop.supervisor.reapply import ReapplyOutcome, run_reapply
-from agentstop.supervisor.undo import UndoOutcome, run_undo
-from agentstop.text import printable
-
-from .common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    TEXT,
+from agentstop.session import (
     Target,
-    echo_notes,
-    journal_argument,
     journal_to_read,
     open_and_recover,
-    run_async,
-    session_option,
     tools_from_session,
     unsettled_mcp,
     unsettled_note,
 )
+from agentstop.supervisor.reapply import ReapplyOutcome, run_reapply
+from agentstop.supervisor.undo import UndoOutcome, run_undo
+from agentstop.text import printable
+
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TEXT, echo_notes, journal_argument, run_async, session_option
 from .render import render_report, render_sessions, session_json
 from .selectors import Selector, select_running
 

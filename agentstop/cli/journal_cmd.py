@@ -11,8 +11,9 @@ import click
 
 from agentstop.errors import AgentstopError
 from agentstop.journal.session_copy import CopyProgress, CopyResult, copy_sessions
+from agentstop.session import Target, same_journal, shown
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, Target, same_journal, shown
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET
 
 __all__ = ["journal_group"]
 

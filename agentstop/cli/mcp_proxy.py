@@ -25,6 +25,7 @@ from agentstop import __version__
 from agentstop.errors import TaskFileError
 from agentstop.journal import Journal
 from agentstop.report import Report
+from agentstop.session import Target, default_journal, needs_extra, shown
 from agentstop.supervisor import Supervisor
 from agentstop.task import TaskFile, TaskModel
 from agentstop.task.models import StepModel
@@ -32,7 +33,7 @@ from agentstop.task.problems import Problem, raise_first
 from agentstop.task.validation import problems_from
 from agentstop.yaml_lines import LineIndex
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, Target, default_journal, needs_extra, run_async, shown
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TARGET, run_async
 from .headless import ProgressPrinter
 
 if TYPE_CHECKING:

@@ -9,19 +9,10 @@ import click
 from agentstop.journal import Journal, SessionRecord, SessionStatus
 from agentstop.replay import export_session
 from agentstop.report import Report
+from agentstop.session import Target, journal_to_read, require_journal, tools_from_session
 from agentstop.supervisor import is_alive
 
-from .common import (
-    EXIT_OK,
-    EXIT_USAGE,
-    TEXT,
-    Target,
-    journal_argument,
-    journal_to_read,
-    require_journal,
-    run_async,
-    tools_from_session,
-)
+from .common import EXIT_OK, EXIT_USAGE, TEXT, journal_argument, run_async
 
 __all__ = ["replay_cmd", "tui_cmd"]
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from agentstop.errors import JournalError
 from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.session import Target, open_and_recover
 from agentstop.task import TaskFile
 
-from .common import Target, echo_notes, open_and_recover
+from .common import echo_notes
 
 __all__ = ["session_to_resume"]
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from agentstop.session import Target, default_journal, needs_extra
 from agentstop.task import load_task
 
-from .common import SECONDS, TARGET, TEXT, Target, TextType, default_journal, needs_extra, run_async
+from .common import SECONDS, TARGET, TEXT, TextType, run_async
 from .headless import run_headless
 from .resume import session_to_resume
 

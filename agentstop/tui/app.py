@@ -1,4 +1,9 @@
-"""The agentstop app: composition, bindings, and the session worker."""
+"""The agentstop app: composition, bindings, and the session worker.
+
+The session runs in this process: the app holds its `LocalSession` (over the
+supervisor of the epoch that runs) and calls its verbs; the session's phase
+decides what Stop, Stop after this step, Resume and Quit do.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from agentstop.grant import GrantSpec
 from agentstop.journal import Journal
 from agentstop.planners import Planner, TranscriptChunk
 from agentstop.report import Report
+from agentstop.session import LocalSession, SessionPhase
 from agentstop.supervisor import Supervisor
 from agentstop.supervisor.approval import Allow, ApprovalRequest
 
@@ -63,18 +69,16 @@ class AgentstopApp(App[int]):
         super().__init__()
         self.config = config
         self.journal: Journal | None = None
-        self.sup: Supervisor | None = None
+        self.control: LocalSession | None = None
+        """The session this app runs: Stop, undo, re-apply and Resume go through it (None until it starts)."""
         self.bridge: JournalBridge | None = None
         self.report: Report | None = None
         self.run_screen = RunScreen(config.goal, config.clock)
         self.report_screen = ReportScreen(config.clock, config.tools)
         self.report_screen.can_reapply = True  # through the supervisor (`on_reapply_requested`)
-        self.finished = False
         self.stop_pressed_at: float | None = None
-        self.stop_done = False
         self.grant: GrantSpec = config.grant
         """The grant of the epoch that runs (or ran last); a Resume may narrow it."""
-        self.resuming = False
         self._reversibility = {t.name: t.reversibility.value for t in config.tools}
         self._status_fields: dict[str, Any] = {}
         self._last_summary = ""
@@ -83,6 +87,21 @@ class AgentstopApp(App[int]):
         """The report should show as soon as the dialog open over the run view closes."""
         self._quit_question: ConfirmScreen | None = None
         """The "quit while the agent runs?" dialog while it is open: it says live what the agent does meanwhile."""
+
+    @property
+    def sup(self) -> Supervisor | None:
+        """The supervisor of the epoch that runs (or ran last)."""
+        return self.control.supervisor if self.control is not None else None
+
+    @property
+    def finished(self) -> bool:
+        """True once the session (its epoch) has ended, and while a Resume starts the next."""
+        return self.control is not None and self.control.phase in (SessionPhase.ENDED, SessionPhase.RESUMING)
+
+    @property
+    def stop_done(self) -> bool:
+        """True once nothing is left to stop: the session has ended (Stop, if pressed, has settled)."""
+        return self.finished
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -103,17 +122,27 @@ class AgentstopApp(App[int]):
         cfg = self.config
         self.journal = await Journal.connect(cfg.journal_path, clock=cfg.clock)
         sup = self._supervisor(cfg.grant, cfg.planner, resume=cfg.resume, instruction=cfg.instruction)
+        self.control = control = LocalSession(self.journal, sup, self._next_epoch, by="you (TUI)", clock=cfg.clock)
+        control.on_phase(self._phase_changed)
         try:
-            await sup.start()
+            await control.start()
         except AgentstopError as exc:  # e.g. the session to resume was resumed elsewhere meanwhile
             self.exit(2, message=f"agentstop: {exc}")
             return
-        await self._run_epoch(sup, cfg.stop_after)
+        await self._run_epoch(cfg.stop_after)
+
+    def _next_epoch(self, grant: GrantSpec, instruction: str) -> Supervisor:
+        """The supervisor of a Resume: the same session, a new planner, under `grant`."""
+        return self._supervisor(grant, self.config.new_planner(), resume=True, instruction=instruction)
+
+    def _phase_changed(self, phase: SessionPhase) -> None:
+        if phase in (SessionPhase.ENDED, SessionPhase.RESUMING, SessionPhase.RUNNING):
+            self._tell_resumable()  # Resume is offered only while the session has ended
 
     def _supervisor(self, grant: GrantSpec, planner: Planner, *, resume: bool, instruction: str) -> Supervisor:
         cfg = self.config
         assert self.journal is not None
-        session_id = self.sup.session_id if self.sup is not None else cfg.session_id
+        session_id = self.control.session_id if self.control is not None else cfg.session_id
         return Supervisor(
             self.journal,
             cfg.tools,
@@ -132,11 +161,12 @@ class AgentstopApp(App[int]):
             meta=cfg.meta,
         )
 
-    async def _run_epoch(self, sup: Supervisor, stop_after: float | None) -> None:
+    async def _run_epoch(self, stop_after: float | None) -> None:
         """Run one epoch of the session (the first, or one after a Resume) until it ends."""
-        assert self.journal is not None
+        assert self.journal is not None and self.control is not None
         cfg = self.config
-        self.sup = sup
+        control = self.control
+        sup = control.supervisor
         sup.on_transcript(self._post_transcript)
         session = await self.journal.session(sup.session_id)
         # The elapsed time counts from this epoch's start (a Resume reopens the session now).
@@ -147,16 +177,16 @@ class AgentstopApp(App[int]):
             said = f": “{sup.instruction}”" if sup.instruction else ""
             self.run_screen.transcript.mark(f" ── resumed as epoch {sup.epoch}{said} ── ")
         if self.bridge is None:
-            self.bridge = JournalBridge(self.journal, sup.session_id, self)
+            self.bridge = JournalBridge(control, self)
             self.bridge.start()
         if stop_after is not None:
             self.set_timer(max(0.0, began + stop_after - cfg.clock()), self.action_stop)
         try:
-            report = await sup.run()
+            report = await control.run()
         except PlannerError as exc:
             # The supervisor already stopped the session with this reason; say it on screen.
             self.notify(str(exc), severity="error", timeout=15)
-            report = await sup.report()
+            report = await control.report()
         self.post_message(SessionEnded(report.session.status))
 
     def _post_transcript(self, chunk: TranscriptChunk) -> None:
@@ -166,10 +196,10 @@ class AgentstopApp(App[int]):
         if self.bridge is not None:
             self.bridge.stop()
         try:
-            if self.sup is not None:
+            if self.control is not None:
                 # Quitting while calls run (the quit dialog said so): they are cut off and journaled as such,
                 # so closing the journal does not wait for a commit that may never end.
-                await self.sup.cut_off("you quit agentstop while it ran")
+                await self.control.cut_off("you quit agentstop while it ran")
         finally:
             if self.journal is not None:
                 await self.journal.close()
@@ -196,8 +226,6 @@ class AgentstopApp(App[int]):
         await self.refresh_report()
 
     def on_session_ended(self, message: SessionEnded) -> None:
-        self.finished = True
-        self.stop_done = True
         self.run_screen.phase = RunPhase.ENDED
         if message.status == "completed":
             self.notify("The agent finished. Here is what it did; undo what you do not want.")
@@ -208,9 +236,9 @@ class AgentstopApp(App[int]):
 
     async def refresh_report(self) -> None:
         """Rebuild the report from the journal and sync the report screen with it."""
-        if self.journal is None or self.sup is None:
+        if self.control is None:
             return
-        self.report = await Report.from_journal(self.journal, self.sup.session_id, now=self.config.clock())
+        self.report = await self.control.report()
         if self._report_shown():
             self.report_screen.show_report(self.report, self._summary())
         self._tell_quit_question()
@@ -238,9 +266,9 @@ class AgentstopApp(App[int]):
     def _stopping_summary(self) -> str | None:
         if self.report is None:
             return None
-        if self.stop_pressed_at is not None and not self.stop_done and self.sup is not None:
+        if self.stop_pressed_at is not None and not self.stop_done and self.control is not None:
             waited = self.config.clock() - self.stop_pressed_at
-            flights = self.sup.in_flight
+            flights = self.control.in_flight
             if flights:
                 names = ", ".join(f"{f.call_id} {f.tool.name} ({f.phase.value})" for f in flights)
                 left = max(0.0, self.config.grace - waited)
@@ -271,22 +299,18 @@ class AgentstopApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # "Stop after this step" means something only while the agent runs.
         if action == "stop_after_step":
-            return not self.finished and not (self.sup is not None and self.sup.stopping)
+            return self.control is None or self.control.phase is SessionPhase.RUNNING
         if action == "stop":  # shown dimmed once there is nothing left to stop
             return None if self.finished and self.stop_done else True
         return True
 
     def action_stop(self) -> None:
         """Stop at once: the header says so in this frame; the grant is revoked first."""
-        if self.sup is not None and self.sup.stopping and not self.stop_done:
-            self.sup.escalate()
-            self.notify(
-                "Stop pressed again: the grace is skipped and commits in flight are cancelled; "
-                "their outcome is checked with the upstream.",
-                severity="warning",
-            )
+        control = self.control
+        if control is not None and control.phase in (SessionPhase.STOPPING, SessionPhase.ESCALATED):
+            self.escalate_stop()
             return
-        if self.sup is None or self.sup.stopping or self.finished:
+        if control is None or control.phase is not SessionPhase.RUNNING:
             if self.finished:
                 self.show_report()
             return
@@ -311,20 +335,24 @@ class AgentstopApp(App[int]):
 
     def action_stop_after_step(self) -> None:
         """Let the current step's calls finish, start no new step, then stop."""
-        if self.sup is None or self.sup.stopping or self.finished:
+        control = self.control
+        if control is None or control.phase is not SessionPhase.RUNNING:
             return
         self.status(note="stopping after this step…")
         self.notify("The calls of this step may still finish; no new step starts. Press s to stop now.")
-        self.run_worker(
-            self.sup.stop_after_step("stopped after the step, in the TUI", "you (TUI)"), group="stop-after-step"
-        )
+        self.run_worker(control.stop_after_step("stopped after the step, in the TUI"), group="stop-after-step")
 
     @work(group="stop")
     async def stop_session(self) -> None:
-        assert self.sup is not None
-        await self.sup.stop("stopped in the TUI", "you (TUI)")
-        self.stop_done = True
+        assert self.control is not None
+        await self.control.stop("stopped in the TUI")
         await self.refresh_report()
+
+    @work(group="stop")
+    async def escalate_stop(self) -> None:
+        """Stop pressed again: the grace is skipped and commits in flight are cancelled."""
+        assert self.control is not None
+        self.notify(await self.control.escalate(), severity="warning")
 
     def show_report(self) -> None:
         """Put the report over the run view; with a dialog open over the run view, as soon as it closes."""
@@ -353,7 +381,7 @@ class AgentstopApp(App[int]):
         """Esc: back from the report to the run view. It never stops the agent (s, Ctrl+C and the button do)."""
         if self.screen is self.report_screen:
             self.pop_screen()
-        elif self.screen is self.run_screen and self.sup is not None and not self.finished and not self.sup.stopping:
+        elif self.screen is self.run_screen and self.control is not None and self.control.phase is SessionPhase.RUNNING:
             self.notify("Esc goes back; the agent keeps running. Press s or Ctrl+C to stop it.", timeout=4)
 
     # -- resume ---------------------------------------------------------------------------
@@ -361,19 +389,18 @@ class AgentstopApp(App[int]):
     @property
     def can_resume(self) -> bool:
         """True when the session has ended (stopped or completed) and no Resume is starting."""
-        return (
-            self.finished and self.stop_done and not self.resuming and self.sup is not None and self.journal is not None
-        )
+        return self.control is not None and self.control.can_resume
 
     def request_resume(self) -> None:
         """Ask how to resume (instruction, tools), then run the session on as a new epoch."""
-        if not self.can_resume or self.sup is None:
+        if not self.can_resume or self.control is None:
             return
+        sup = self.control.supervisor
         gated = [t for t in self.config.tools if not t.is_read_only]
         allowed = [(t.name, t.reversibility.value) for t in gated if self.grant.allows_tool(t.name)]
         read_only = [t.name for t in self.config.tools if t.is_read_only]
         summary = standing(self.report) if self.report is not None else ""
-        screen = ResumeScreen(self.sup.session_id, self.sup.epoch + 1, summary, allowed, read_only, self.grant.scopes)
+        screen = ResumeScreen(sup.session_id, sup.epoch + 1, summary, allowed, read_only, self.grant.scopes)
         self.push_screen(screen, self._resume_if)
 
     def _resume_if(self, choice: ResumeChoice | None) -> None:
@@ -382,34 +409,27 @@ class AgentstopApp(App[int]):
         grant = self.grant
         if choice.tools is not None:
             grant = GrantSpec(tools=choice.tools, scopes=list(grant.scopes), ttl=grant.ttl, max_calls=grant.max_calls)
-        self.resuming = True
-        self._tell_resumable()
         self.resume_session(grant, choice.instruction, narrowed=choice.tools is not None)
 
     @work(exclusive=True, group="session")
     async def resume_session(self, grant: GrantSpec, instruction: str, narrowed: bool = False) -> None:
         """Reopen the session as a new epoch under `grant`, show the run screen, and run it."""
-        sup = self._supervisor(grant, self.config.new_planner(), resume=True, instruction=instruction)
+        assert self.control is not None
         try:
-            await sup.start()
+            await self.control.resume(grant, instruction)
         except AgentstopError as exc:  # resumed from another terminal meanwhile, the journal unreachable, ...
-            self.resuming = False
-            self._tell_resumable()
             self.notify(f"Could not resume: {exc}", severity="error", timeout=15)
             return
+        sup = self.control.supervisor
         self.grant = grant
-        self.finished = False
-        self.stop_done = False
         self.stop_pressed_at = None
-        self.resuming = False
         self.status(grant=GrantShown.ACTIVE)
-        self._tell_resumable()
         self.refresh_bindings()
         while self.screen is not self.run_screen and len(self.screen_stack) > 1:
             self.pop_screen()
         tools = f" It may use only: {', '.join(grant.tools) or 'no gated tool'}." if narrowed else ""
         self.notify(f"Resumed as epoch {sup.epoch} under a new grant.{tools} Press s to stop.")
-        await self._run_epoch(sup, None)
+        await self._run_epoch(None)
 
     def request_undo(self, call_ids: list[str], what: str) -> None:
         """Preview the compensations, ask once, then run them (latest commit first)."""
@@ -428,8 +448,8 @@ class AgentstopApp(App[int]):
 
     @work(group="undo", exclusive=True)
     async def run_undo(self, call_ids: list[str], force: bool = False) -> None:
-        assert self.sup is not None
-        results = await self.sup.undo(call_ids, by="you (TUI)", force=force)
+        assert self.control is not None
+        results = await self.control.undo(call_ids, force=force)
         await self.refresh_report()
         self.report_screen.undo_finished(results)
 
@@ -452,10 +472,10 @@ class AgentstopApp(App[int]):
     @work(exclusive=True, group="reapply")
     async def run_reapply(self, call_ids: list[str]) -> None:
         """Re-apply (the report screen has asked), then show the report as the journal has it, and what happened."""
-        if self.sup is None:
+        if self.control is None:
             return
         try:
-            results = await self.sup.reapply(call_ids, by="you (TUI)")
+            results = await self.control.reapply(call_ids)
         except AgentstopError as exc:  # e.g. another terminal re-applied or undid it meanwhile
             self.notify(f"Could not re-apply: {exc}", severity="error", timeout=15)
             return
@@ -486,7 +506,7 @@ class AgentstopApp(App[int]):
         """Quit; asks first while the agent runs or while something can still be undone."""
         if self._quit_question is not None and self._quit_question in self.screen_stack:
             return  # already asking
-        if self.sup is not None and not self.finished and not self.sup.stopping:
+        if self.control is not None and self.control.phase is SessionPhase.RUNNING:
             self._quit_question = ConfirmScreen(
                 "The agent is still running: it goes on working while this question is open.",
                 [
@@ -547,7 +567,7 @@ class AgentstopApp(App[int]):
         yield SystemCommand("Quit", "Quit (asks first if something can still be undone)", self.action_quit_app)
 
     def _show_journal(self) -> None:
-        sid = self.sup.session_id if self.sup else "?"
+        sid = self.control.session_id if self.control is not None else "?"
         where = self.journal.location if self.journal is not None else str(self.config.journal_path)
         self.notify(
             f"Journal: {where}\nSession: {sid}\nLater: agentstop report --journal '{where}' --session {sid}", timeout=10

@@ -1,11 +1,11 @@
-"""The single bridge from the journal to the UI: polls durable events, posts them as messages."""
+"""The single bridge from the journal to the UI: polls a session's durable events, posts them as messages."""
 
 from __future__ import annotations
 
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
-from agentstop.journal import Journal
+from agentstop.session import SessionControl
 
 from .messages import JournalEvents
 
@@ -15,15 +15,14 @@ POLL_INTERVAL = 0.05
 
 
 class JournalBridge:
-    """Reads events after the last seen seq and posts them to `target`.
+    """Reads the session's events after the last seen seq (through its control) and posts them to `target`.
 
     The side-effect panel and the report only ever show what this delivers, so
     they show only what is durable in the journal.
     """
 
-    def __init__(self, journal: Journal, session_id: str, target: MessagePump) -> None:
-        self.journal = journal
-        self.session_id = session_id
+    def __init__(self, control: SessionControl, target: MessagePump) -> None:
+        self.control = control
         self.target = target
         self.after = 0
         self._timer: Timer | None = None
@@ -45,7 +44,7 @@ class JournalBridge:
             return
         self._busy = True
         try:
-            events = await self.journal.events(self.session_id, after=self.after, limit=5000)
+            events = await self.control.events(after=self.after, limit=5000)
             if events:
                 self.after = events[-1].seq
                 self.target.post_message(JournalEvents(events))

@@ -7,15 +7,16 @@ running one), and a running session can be stopped from here.
 Opening a session that has ended shows its timeline to scrub; opening one that
 runs attaches to it (`Attachment`): its calls live as the journal gets them,
 Stop at one key without asking, what Stop still waits for, then the report.
-Undo works for any session whose tools this process can load again, MCP tools
-included: their servers are started from the session's task file and kept
-running while the session is open here (`HeldTools`).
+Either way the open session is driven through its `AttachedSession` (Stop,
+undo, re-apply, its report and events). Undo works for any session whose tools
+this process can load again, MCP tools included: their servers are started
+from the session's task file and kept running while the session is open here
+(`HeldTools`, held by a worker of this app).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,15 +29,20 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from agentstop.errors import AgentstopError
-from agentstop.journal import Journal, SessionRecord, revoke
+from agentstop.journal import Journal, SessionRecord
 from agentstop.replay import Timeline
 from agentstop.report import Report
-from agentstop.supervisor import is_alive
-from agentstop.supervisor.reapply import ReapplyResult, run_reapply
-from agentstop.supervisor.undo import run_undo
+from agentstop.session import (
+    AttachedSession,
+    HeldTools,
+    SessionPhase,
+    ToolLoader,
+    where_it_runs,
+)
+from agentstop.supervisor import ReapplyResult, is_alive
 from agentstop.tools import ToolRegistry
 
-from .attachment import STOPPED_BY, Attachment, where_it_runs
+from .attachment import Attachment
 from .bridge import JournalBridge
 from .messages import (
     ForceUndoRequested,
@@ -51,11 +57,10 @@ from .screens.report import ReportScreen, with_epochs
 from .screens.run import RunPhase
 from .screens.sessions import SessionRow, SessionsScreen
 from .screens.timeline import TimelineScreen
-from .session_tools import HeldTools, ToolLoader
 from .widgets.status import GrantShown
 from .wording import counted
 
-__all__ = ["FLEET_INTERVAL", "STOPPED_BY", "ReplayApp"]
+__all__ = ["FLEET_INTERVAL", "ReplayApp"]
 
 FLEET_INTERVAL = 1.0
 """Seconds between two reads of the sessions list while a session runs."""
@@ -98,7 +103,8 @@ class ReplayApp(App[None]):
             self.title = title
         self.journal_path = journal_path
         self.rows = rows
-        self.tools = HeldTools(tool_loader)
+        self.held_tools = HeldTools(tool_loader)
+        """The open session's tools for undo, held (MCP servers running) by a worker of this app."""
         self.initial_session = session_id
         self.clock = clock
         self.session_id: str | None = None
@@ -110,9 +116,10 @@ class ReplayApp(App[None]):
         """Sessions stopped from here that have not ended yet -> what their row says meanwhile."""
         self._fleet: Journal | None = None
         self._fleet_failed = False
+        self.control: AttachedSession | None = None
+        """The session open here (live or past): Stop, undo and re-apply go through it."""
         self.attachment: Attachment | None = None
         """The running session open here, watched live (None: none, or the open one has ended)."""
-        self._live: Journal | None = None
         self._bridge: JournalBridge | None = None
         self._last_summary = ""
         self._live_report: ReportScreen | None = None
@@ -128,6 +135,7 @@ class ReplayApp(App[None]):
         self.push_screen(self.sessions_screen)
         self.set_interval(FLEET_INTERVAL, self._tick, name="fleet")
         self.set_interval(LIVE_INTERVAL, self._live_tick, name="live")
+        self.run_worker(self.held_tools.run(), name="held tools", group="held-tools")
         if self.initial_session:
             self.open_session(self.initial_session)
 
@@ -138,7 +146,7 @@ class ReplayApp(App[None]):
             with contextlib.suppress(Exception):
                 await worker.wait()
         await self._stop_watching()
-        await self.tools.close()
+        await self.held_tools.close()
         if self._fleet is not None:
             await self._fleet.close()
             self._fleet = None
@@ -212,12 +220,12 @@ class ReplayApp(App[None]):
     @work(group="stop")
     async def stop_remote(self, session_id: str) -> None:
         """Revoke the session's grant durably, in a thread (the journal may be a server far away)."""
+        session = self.sessions_screen.session(session_id)
         try:
-            revoked = await anyio.to_thread.run_sync(
-                functools.partial(
-                    revoke, self.journal_path, session_id, by=STOPPED_BY, reason="stopped from the sessions browser"
-                )
-            )
+            if session is None:
+                raise AgentstopError(f"session {session_id} is no longer listed; refresh the sessions and try again")
+            control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
+            revoked = await control.revoke("stopped from the sessions browser")
         except AgentstopError as exc:
             self.stopping.pop(session_id, None)
             self.notify(f"Could not stop session {session_id}: {exc}", severity="error", timeout=15)
@@ -248,6 +256,7 @@ class ReplayApp(App[None]):
             await self._watch_live(session)
             self._fill_sessions()
             return
+        self.control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
         self.report = report
         self.session_id = session_id
         s = report.session
@@ -261,19 +270,19 @@ class ReplayApp(App[None]):
         self.report_screen = self._report_screen()
         title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
         await self.push_screen(TimelineScreen(title, Timeline(events)))
-        self._describe_undos(s)
+        self._describe_undos(self.control)
         self._fill_sessions()
 
     @work(group="describe")
-    async def _describe_undos(self, session: SessionRecord) -> None:
+    async def _describe_undos(self, control: AttachedSession) -> None:
         """Load the session's tools when that starts nothing (no MCP server), so each undo says what it does."""
-        if HeldTools.needs_start(session):
+        if HeldTools.needs_start(control.session):
             return  # its tools load when an undo asks for them
         try:
-            tools, problems = await self.tools.get(session)
+            tools, problems = await control.tools()
         except AgentstopError:
             return  # said when an undo asks for them
-        if not problems and self.report_screen is not None and self.session_id == session.session_id:
+        if not problems and self.report_screen is not None and self.session_id == control.session_id:
             self.report_screen.tools = tools
             self.status()
 
@@ -286,11 +295,11 @@ class ReplayApp(App[None]):
 
     async def _watch_live(self, session: SessionRecord) -> None:
         """Watch a running session live: its run screen fed by the journal, Stop, then its report."""
-        with anyio.CancelScope(shield=True):  # never half-opened: `_stop_watching` closes what this made
-            self._live = live = await Journal.connect(self.journal_path, readonly=True)
-        self.attachment = attachment = Attachment(self.journal_path, session, self.clock)
+        self.control = control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
+        await control.connect()  # never half-opened: `_stop_watching` closes what this made
+        self.attachment = attachment = Attachment(control, self.clock)
         self.session_id = session.session_id
-        self.report = await Report.from_journal(live, session.session_id, now=self.clock())
+        self.report = await control.report()
         self.report_screen = self._live_report = self._report_screen()
         self._status = {
             "task_name": session.task_name,
@@ -303,8 +312,8 @@ class ReplayApp(App[None]):
         self.status()  # handed to the run screen and the report screen now; shown as they compose
         await self.push_screen(attachment.run_screen)  # mounted: its transcript can be written to
         attachment.introduce()
-        self._describe_undos(session)
-        self._bridge = JournalBridge(live, session.session_id, self)
+        self._describe_undos(control)
+        self._bridge = JournalBridge(control, self)
         self._bridge.start()
 
     async def _stop_watching(self) -> None:
@@ -313,25 +322,25 @@ class ReplayApp(App[None]):
             self._bridge.stop()
             self._bridge = None
         self.attachment = None
-        if self._live is not None:
-            await self._live.close()
-            self._live = None
+        if self.control is not None:
+            await self.control.close()  # kept for undo: it reads and writes through a journal of its own
 
     async def on_journal_events(self, message: JournalEvents) -> None:
         attachment = self.attachment
-        if attachment is None or self._live is None or attachment.session_id != self.session_id:
+        if attachment is None or attachment.session_id != self.session_id:
             return
-        self.report = await Report.from_journal(self._live, attachment.session_id, now=self.clock())
+        control = attachment.control
+        self.report = await control.report()
         changes = attachment.apply(message.events, self.report)
         if "revoked" in changes:
-            self.status(grant=GrantShown.REVOKED, revoked_by=attachment.revoked_by)
-            if not attachment.ended:
+            self.status(grant=GrantShown.REVOKED, revoked_by=control.revoked_by)
+            if control.phase is not SessionPhase.ENDED:
                 attachment.run_screen.phase = RunPhase.STOPPING
             self.show_report()  # Stop from anywhere: show what it waits for
         if "ended" in changes:
             s = self.report.session
             attachment.run_screen.phase = RunPhase.ENDED
-            if attachment.revoked_at is None:
+            if control.revoked_at is None:
                 self.status(grant=GrantShown.ENDED)
             self.status(ended_at=s.ended_at, note=f"{s.status} · {s.session_id}")
             self.notify(
@@ -351,30 +360,30 @@ class ReplayApp(App[None]):
     def action_stop(self) -> None:
         """Stop the attached session at once (no question: Stop must be instant); again: skip its grace."""
         attachment = self.attachment
-        if attachment is None or attachment.ended:
+        if attachment is None or attachment.control.phase is SessionPhase.ENDED:
             if attachment is not None:
                 self.notify("The session has ended; there is nothing to stop.")
             return
-        if not attachment.stop_pressed:
+        if attachment.control.phase is SessionPhase.RUNNING:
             self.status(grant=GrantShown.REVOKING)
             attachment.run_screen.phase = RunPhase.STOPPING
             if self._quit_question is not None and self.screen is self._quit_question:
                 self._quit_question.dismiss(False)  # "quit and leave it running?" is moot now
             self.show_report()
-        self._stop_attached(attachment)
+        self._stop_attached(attachment.control)
 
     @work(group="stop")
-    async def _stop_attached(self, attachment: Attachment) -> None:
+    async def _stop_attached(self, control: AttachedSession) -> None:
+        escalating = control.phase is not SessionPhase.RUNNING
         try:
-            said = await attachment.stop()
-        except AgentstopError as exc:
-            attachment.stop_pressed = attachment.escalated = False  # not done: pressing again tries again
-            self.status(grant=GrantShown.ACTIVE if attachment.revoked_at is None else GrantShown.REVOKED)
-            self.notify(f"Could not stop session {attachment.session_id}: {exc}", severity="error", timeout=15)
+            said = await control.stop("stopped from agentstop tui")  # stopping already: it escalates
+        except AgentstopError as exc:  # not done (the phase is as before): pressing again tries again
+            self.status(grant=GrantShown.ACTIVE if control.revoked_at is None else GrantShown.REVOKED)
+            self.notify(f"Could not stop session {control.session_id}: {exc}", severity="error", timeout=15)
             return
-        if attachment.revoked_at is not None:
-            self.status(grant=GrantShown.REVOKED, revoked_by=attachment.revoked_by)
-        self.notify(said, severity="warning" if attachment.escalated else "information")
+        if control.revoked_at is not None:
+            self.status(grant=GrantShown.REVOKED, revoked_by=control.revoked_by)
+        self.notify(said, severity="warning" if escalating else "information")
 
     def _live_tick(self) -> None:
         """Redraw what Stop waits for (its grace counts down between journal events), and undo windows."""
@@ -396,17 +405,17 @@ class ReplayApp(App[None]):
         if not any(i.undo.deadline is not None or i.undo.reversible_until is not None for i in report.undoable):
             return
         self._last_countdown = now
-        if self._live is not None and self.attachment is not None:
+        if self.attachment is not None:
             self._recount_live()
         else:
             screen.show_report(report, self._summary())  # the cells count down with the clock
 
     @work(exclusive=True, group="countdown")
     async def _recount_live(self) -> None:
-        attachment, journal = self.attachment, self._live
-        if attachment is None or journal is None:
+        attachment = self.attachment
+        if attachment is None:
             return
-        self.report = await Report.from_journal(journal, attachment.session_id, now=self.clock())
+        self.report = await attachment.control.report()
         self.status()
 
     def _summary(self) -> str:
@@ -475,7 +484,7 @@ class ReplayApp(App[None]):
 
     @work(exclusive=True, group="open")
     async def _back_to_sessions(self) -> None:
-        if self.attachment is not None and not self.attachment.ended:
+        if self.attachment is not None and self.attachment.control.phase is not SessionPhase.ENDED:
             self.notify(f"Session {self.attachment.session_id} keeps running; it is no longer watched here.", timeout=4)
         await self._stop_watching()
         while self.screen is not self.sessions_screen and len(self.screen_stack) > 2:
@@ -488,7 +497,11 @@ class ReplayApp(App[None]):
             return
         attachment = self.attachment
         undoable = len(self.report.undoable) if self.report is not None and self.session_id is not None else 0
-        if attachment is not None and not attachment.ended and attachment.revoked_at is None:
+        if (
+            attachment is not None
+            and attachment.control.phase is not SessionPhase.ENDED
+            and attachment.control.revoked_at is None
+        ):
             title = f"Session {attachment.session_id} is still running ({where_it_runs(attachment.session)})."
             body = [
                 "Quitting leaves it running there: only this view closes. s stops it first (Cancel, then s).",
@@ -512,28 +525,29 @@ class ReplayApp(App[None]):
 
     def request_undo(self, call_ids: list[str], what: str) -> None:
         """Undo afterwards: loads the session's tools (starting its MCP servers), previews, asks first."""
-        if self.report is None or self.session_id is None:
+        if self.report is None or self.session_id is None or self.control is None:
             return
-        self._confirm_undo(self.report.session, call_ids, what)
+        self._confirm_undo(self.control, call_ids, what)
 
     @work(exclusive=True, group="undo")
-    async def _confirm_undo(self, session: SessionRecord, call_ids: list[str], what: str) -> None:
-        tools = await self._tools(session)
+    async def _confirm_undo(self, control: AttachedSession, call_ids: list[str], what: str) -> None:
+        tools = await self._tools(control)
         if tools is None or self.report is None:
             return
         screen, ids = undo_confirmation(self.report, call_ids, what, tools)
-        self.push_screen(screen, lambda yes: self._undo_if(yes, tools, ids))
+        self.push_screen(screen, lambda yes: self._undo_if(yes, control, ids))
 
-    async def _tools(self, session: SessionRecord) -> ToolRegistry | None:
+    async def _tools(self, control: AttachedSession) -> ToolRegistry | None:
         """The session's tools for undo, or None after saying why they cannot be loaded."""
-        if self.tools.session_id != session.session_id and HeldTools.needs_start(session):
+        if control.tools_start_programs:
+            session = control.session
             self.notify(
                 f"Starting the MCP servers of session {session.session_id} from its task file "
                 f"({session.task_path or 'none recorded'}), to undo through them…",
                 timeout=5,
             )
         try:
-            tools, problems = await self.tools.get(session)
+            tools, problems = await control.tools()
         except AgentstopError as exc:
             self.notify(f"Cannot undo: {exc}", severity="error", timeout=15)
             return None
@@ -544,21 +558,21 @@ class ReplayApp(App[None]):
             self.report_screen.tools = tools
         return tools
 
-    def _undo_if(self, yes: bool | None, tools: ToolRegistry, call_ids: list[str]) -> None:
+    def _undo_if(self, yes: bool | None, control: AttachedSession, call_ids: list[str]) -> None:
         if yes:
-            self._undo(tools, call_ids)
+            self._undo(control, call_ids)
 
     def force_undo(self, call_ids: list[str]) -> None:
         """Undo calls refused for drift anyway (the report screen has asked)."""
-        if self.report is None:
+        if self.report is None or self.control is None:
             return
-        self._force(self.report.session, call_ids)
+        self._force(self.control, call_ids)
 
     @work(exclusive=True, group="undo")
-    async def _force(self, session: SessionRecord, call_ids: list[str]) -> None:
-        tools = await self._tools(session)
+    async def _force(self, control: AttachedSession, call_ids: list[str]) -> None:
+        tools = await self._tools(control)
         if tools is not None:
-            self._undo(tools, call_ids, force=True)
+            self._undo(control, call_ids, force=True)
 
     def _report_screen(self) -> ReportScreen:
         """A new session's report screen, installed (Esc then Tab shows it again, alive) in place of the last."""
@@ -575,24 +589,22 @@ class ReplayApp(App[None]):
 
     async def _reapply(self, call_ids: list[str]) -> list[ReapplyResult]:
         """Re-apply (the report screen has asked), with the session's tools loaded again, like undo."""
-        if self.report is None or self.session_id is None:
+        control = self.control
+        if self.report is None or self.session_id is None or control is None:
             return []
-        tools = await self._tools(self.report.session)
+        tools = await self._tools(control)
         if tools is None:
             return []
-        async with Journal.open(self.journal_path) as journal:
-            results = await run_reapply(journal, tools, self.session_id, call_ids, by="you (replay)")
-            self.report = await Report.from_journal(journal, self.session_id, now=self.clock())
+        results = await control.reapply(call_ids)
+        self.report = await control.report()
         if self.report_screen is not None and self.report_screen in self.screen_stack:
             self.report_screen.show_report(self.report, self._summary())
         return results
 
     @work(exclusive=True, group="run-undo")
-    async def _undo(self, tools: ToolRegistry, call_ids: list[str], force: bool = False) -> None:
-        assert self.session_id is not None
-        async with Journal.open(self.journal_path) as journal:
-            results = await run_undo(journal, tools, self.session_id, call_ids, by="you (replay)", force=force)
-            self.report = await Report.from_journal(journal, self.session_id, now=self.clock())
+    async def _undo(self, control: AttachedSession, call_ids: list[str], force: bool = False) -> None:
+        results = await control.undo(call_ids, force=force)
+        self.report = await control.report()
         if self.report_screen is not None and self.report_screen in self.screen_stack:
             self.report_screen.show_report(self.report, self._summary())
             self.report_screen.undo_finished(results)

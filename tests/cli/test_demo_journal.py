@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agentstop.cli.common import remember_demo_journal
+from agentstop.session import remember_demo_journal
 
 from .conftest import in_process
 

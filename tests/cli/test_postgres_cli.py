@@ -21,10 +21,10 @@ import psycopg
 import pytest
 
 from agentstop import GrantSpec, Journal, Report
-from agentstop.cli.common import parse_target, shown
 from agentstop.cli.selectors import tool_names
 from agentstop.journal import SessionRecord, SessionStatus
 from agentstop.replay import Timeline
+from agentstop.session import parse_target, shown
 from tests.support.postgres import PostgresServer
 
 from .conftest import TASKS, Invoke, Result, as_process, child_env, command, in_process, names, written

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentstop import Journal, Report
-from agentstop.cli.common import tools_from_session
+from agentstop.session import SessionPhase, tools_from_session
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from tests.tui.helpers import cell, exited, press, wait_until
@@ -63,7 +63,12 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
             assert "committed" in str(cell(effects, "c1", "state"))
 
             await press(pilot, "s")
-            await wait_until(pilot, lambda: attachment.ended, "the proxy's session ends", attempts=PATIENCE)
+            await wait_until(
+                pilot,
+                lambda: attachment.control.phase is SessionPhase.ENDED,
+                "the proxy's session ends",
+                attempts=PATIENCE,
+            )
             refused = await host.call_tool("memory__create_entities", {"entities": [{**GRACE, "name": "Alan"}]})
             assert refused.is_error
             assert text_of(refused) == "refused: grant revoked by you (TUI); nothing was sent"

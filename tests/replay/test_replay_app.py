@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.timeline import TimelineScreen
-from agentstop.tui.session_tools import fixed_tools
 from tests.support.tools import WriteNote
 
 FROZEN = 1_800_000_000.0

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
-from agentstop.tui.session_tools import fixed_tools
 from tests.support.reapply_tools import ReapplyNote
 from tests.tui.helpers import cell, exited, press, rows, wait_until
 

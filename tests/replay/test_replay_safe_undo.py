@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.timeline import TimelineScreen
-from agentstop.tui.session_tools import fixed_tools
 from tests.tui.test_safe_undo import EDITED, CheckedNote, edit_by_hand
 
 pytestmark = pytest.mark.anyio

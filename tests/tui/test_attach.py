@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.journal import SessionRecord
+from agentstop.session import SessionPhase, fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
-from agentstop.tui.session_tools import fixed_tools
 from agentstop.tui.widgets.status import StatusLine
 from tests.tui.helpers import GatedNote, cell, exited, press, shown, top_screen, wait_until
 
@@ -121,7 +121,9 @@ async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, A
         # Again: the other supervisor skips its grace and cuts the commit; far sooner than 30 s.
         pressed = time.monotonic()
         await press(pilot, "s")
-        await wait_until(pilot, lambda: attachment.ended, "the session ends", attempts=400)
+        await wait_until(
+            pilot, lambda: attachment.control.phase is SessionPhase.ENDED, "the session ends", attempts=400
+        )
         assert time.monotonic() - pressed < 10
         assert "raised" in outcome
         assert await state_of(path, "c2") != "committing"

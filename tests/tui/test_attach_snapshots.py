@@ -17,8 +17,8 @@ import anyio
 from textual.pilot import Pilot
 
 from agentstop import CallState, GrantSpec, Journal, ToolRegistry
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
-from agentstop.tui.session_tools import fixed_tools
 from tests.tui.helpers import FROZEN_NOW, frozen_clock, press, rows, wait_until
 
 SIZE = (140, 36)
@@ -108,7 +108,7 @@ def test_attached_stop_says_what_it_waits_for(snap_compare: Snap, tmp_path: Path
         await wait_until(pilot, lambda: rows(screen.table("in_flight")) == ["c2"], "c2 shows in flight")
         await wait_until(
             pilot,
-            lambda: app.attachment is not None and app.attachment.revoke_journaled,
+            lambda: app.attachment is not None and app.attachment.control.revoke_journaled,
             "the revoke came back from the journal",
         )
         await pilot.pause()

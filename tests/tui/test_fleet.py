@@ -25,10 +25,10 @@ from textual.widgets import DataTable
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.sessions import SessionsScreen, how_it_ended
-from agentstop.tui.session_tools import fixed_tools
 from tests.support.postgres import PostgresServer
 from tests.support.tools import WriteNote
 from tests.tui.helpers import cell, exited, press, shown, wait_until

@@ -12,9 +12,9 @@ from textual.widgets import Button
 from textual.widgets.data_table import ColumnKey
 
 from agentstop import GrantSpec, Journal, Supervisor, ToolContext, ToolRegistry
+from agentstop.session import fixed_tools
 from agentstop.tui.replay_app import ReplayApp
 from agentstop.tui.screens.run import RunPhase
-from agentstop.tui.session_tools import fixed_tools
 from agentstop.tui.widgets.status import GrantShown, StatusLine
 from agentstop.tui.wording import counted, standing
 from demo_tools.chat import PostMessage

@@ -1,0 +1,133 @@
+"""Crash recovery as a person meets it: open a journal and settle the sessions whose process died.
+
+Every command that reads a journal opens it through `open_and_recover`: a
+session whose process is gone is marked crashed and its calls in flight are
+settled by asking their tools (`recover`), its MCP servers started again from
+its task file only for that. An undo or a re-apply whose own process died is
+recorded failed, so it can be run again. What was done comes back as notes for
+the person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import AsyncExitStack
+
+import anyio
+
+from agentstop.errors import AgentstopError
+from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
+from agentstop.supervisor import recover
+
+from .target import Target, journal_to_read, require_journal
+from .tools import SETTLE, mcp_tools_of, python_tools, tools_from_session
+
+__all__ = ["needs_servers", "open_and_recover", "recover_dead", "unsettled_mcp", "unsettled_note"]
+
+_IN_FLIGHT = (CallState.COMMITTING, CallState.UNKNOWN)
+_CUT_OFF_WORK = (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED)
+"""How recovery records an undo or a re-apply whose process died: failed, retryable."""
+
+
+async def open_and_recover(target: Target | None, *, recover_dead: bool = True) -> tuple[Journal, list[str]]:
+    """Open a journal (must exist) and recover sessions whose process died.
+
+    Returns the open journal (the caller closes it) and notes for the person.
+
+    Raises:
+        AgentstopError: no journal there (it is never created by reading), or it cannot be opened.
+    """
+    where = journal_to_read(target)
+    await require_journal(where)
+    journal = await Journal.connect(where)
+    try:
+        return journal, await _recover_dead(journal) if recover_dead else []
+    except BaseException:
+        # Closed on every failure: a reader thread left open keeps the process from exiting.
+        with anyio.CancelScope(shield=True):
+            await journal.close()
+        raise
+
+
+async def recover_dead(journal: Journal) -> list[str]:
+    """Recover the journal's sessions whose process died, and undos or re-applies whose process died.
+
+    Returns notes for the person, one line each.
+    """
+    return await _recover_dead(journal)
+
+
+async def _recover_dead(journal: Journal) -> list[str]:
+    from agentstop.supervisor import is_alive
+    from agentstop.supervisor.recovery import WORKED, work_alive
+
+    notes: list[str] = []
+    for session in await journal.sessions():
+        calls = await journal.calls(session.session_id)
+        # An undo or a re-apply whose own process died (an `agentstop undo` killed half-way) is
+        # settled whatever the session's state: else it says "in progress" forever.
+        dead_work = any(c.state in WORKED and not work_alive(c, session) for c in calls)
+        if session.status == SessionStatus.RUNNING and is_alive(session) and not dead_work:
+            continue
+        if session.status != SessionStatus.RUNNING and not dead_work:
+            if not any(c.state in _IN_FLIGHT for c in calls):
+                continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
+            if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
+                continue  # its process is still settling them (recovery leaves it be): start no servers
+        notes.extend(await _recover(journal, session, calls))
+    return notes
+
+
+def needs_servers(calls: list[CallRecord]) -> set[str]:
+    """The tools recovery must ask about: those of calls in flight that can look their outcome up."""
+    return {c.tool for c in calls if c.state in _IN_FLIGHT and c.can_lookup}
+
+
+async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRecord]) -> list[str]:
+    """Recover one session (see `recover`); its MCP servers are started only to settle calls in flight."""
+    notes: list[str] = []
+    async with AsyncExitStack() as stack:
+        try:
+            tools, problems = await stack.enter_async_context(
+                tools_from_session(session, needs_servers(calls), purpose=SETTLE)
+            )
+        except AgentstopError as exc:
+            # Its MCP calls stay in flight (unknown) until the servers can be asked; the rest is recovered.
+            notes.append(f"{unsettled_note(session.session_id)}{exc}")
+            tools, problems = python_tools(session)
+        result = await recover(journal, tools, session.session_id)
+    if result.marked_crashed:
+        notes.append(
+            f"session {session.session_id} had crashed (process {session.pid} is gone); "
+            f"reconciled {len(result.reconciled)} call(s)"
+        )
+    cut = sorted(
+        (
+            cid
+            for cid, outcome in result.reconciled.items()
+            if outcome in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED)
+        ),
+        key=lambda cid: (len(cid), cid),
+    )
+    if cut:
+        notes.append(
+            f"session {session.session_id}: the undo or re-apply of {', '.join(cut)} was cut off by a "
+            "crash (its process is gone); recorded failed, retryable: run the undo (or --reapply) again"
+        )
+    notes.extend(f"  cannot load tool {p}" for p in problems)
+    return notes
+
+
+async def unsettled_mcp(journal: Journal, session: SessionRecord) -> AgentstopError | None:
+    """Why the session's MCP calls in flight cannot be settled (its task file is gone), or None."""
+    from agentstop.mcp.restart import task_file_problem
+
+    names = needs_servers(await journal.calls(session.session_id)) & set(mcp_tools_of(session))
+    if not names:
+        return None
+    return task_file_problem(session.task_path, session.session_id, sorted(names), *SETTLE)
+
+
+def unsettled_note(session_id: str) -> str:
+    """How a recovery note about a session whose MCP calls in flight could not be settled begins."""
+    return f"session {session_id}: cannot settle its MCP calls in flight: "

@@ -19,7 +19,7 @@ import asyncio
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,24 +60,24 @@ class Traced:
     def window(self) -> Iterator[list[str]]:
         """Trace every open connection; on exit, the messages the servers sent, one line each."""
         lines: list[str] = []
-        files: list[IO[str]] = []
-        for conn in self.connections:
-            if conn.closed:
-                continue
-            trace = tempfile.TemporaryFile("w+")
-            files.append(trace)
-            conn.pgconn.trace(trace.fileno())
-            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            yield lines
-        finally:
+        with ExitStack() as stack:
+            files: list[IO[str]] = []
             for conn in self.connections:
-                if not conn.closed:
-                    conn.pgconn.untrace()  # flushes libpq's buffer into the file
-            for trace in files:
-                trace.seek(0)
-                lines.extend(line for line in trace.read().splitlines() if line.startswith("B"))
-                trace.close()
+                if conn.closed:
+                    continue
+                trace = stack.enter_context(tempfile.TemporaryFile("w+"))
+                files.append(trace)
+                conn.pgconn.trace(trace.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                yield lines
+            finally:
+                for conn in self.connections:
+                    if not conn.closed:
+                        conn.pgconn.untrace()  # flushes libpq's buffer into the file
+                for file in files:
+                    file.seek(0)
+                    lines.extend(line for line in file.read().splitlines() if line.startswith("B"))
 
 
 def _ready_for_query(backend_lines: list[str]) -> int:

@@ -12,6 +12,9 @@ Same schema, same `ops`, same fence as SQLite. What PostgreSQL changes:
   itself, earlier units included.
 - A revoke sends `NOTIFY agentstop_revoke, '<session id>'` in its own
   transaction, so a running supervisor hears of it at once, not at its next poll.
+- Every statement is a trip to the server, so the connection queues them and
+  sends them in pipelines, only when a result is needed (`PgConnection`): a
+  gated call's three writer transactions take two round trips each.
 
 Driver: psycopg 3. Its DB-API shape lets `ops.py` run unchanged on both
 databases (only `?` becomes `%s`), so no feature is SQLite-only by construction.

@@ -8,6 +8,12 @@ directory, `fsync` on). 1, 8 and 64 callers: 1 process; 8 processes of 1 caller;
 8 processes of 8 callers. Each level runs on both backends back to back, and
 the levels take turns, so both see the same machine. Cost per call is the wall
 time from the common start to the last process's last call, divided by all calls.
+
+Two counts per call besides, on PostgreSQL: round trips (each time a journal
+connection waited on the server, as `Journal.round_trips` counts them, summed
+over the processes) and WAL flushes (`pg_stat_wal.wal_sync` of the server over
+the level: fewer than one process could reach alone means commits of several
+sessions shared a flush, group commit across sessions).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ class FleetLevel:
     seconds: list[float] = field(default_factory=list)
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
+    #: Per repeat, per call: round trips to the server, and WAL flushes (PostgreSQL only).
+    round_trips: list[float] = field(default_factory=list)
+    wal_flushes: list[float] = field(default_factory=list)
 
     @property
     def total_callers(self) -> int:
@@ -62,7 +71,7 @@ def _calls_each(cfg: Config, callers: int) -> int:
     return max(4, total // callers)
 
 
-def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[float, list[float]]:
+def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[float, list[float], int]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     start_at = time.time() + 1.5 + 0.1 * processes  # every process has opened its journal by then
     children = [
@@ -82,7 +91,17 @@ def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[f
             raise RuntimeError(f"a fleet worker failed (exit {child.returncode})")
         outs.append(json.loads(out.strip().splitlines()[-1]))
     latencies = [lat for o in outs for lat in o["latencies"]]
-    return max(o["seconds"] for o in outs), latencies
+    return max(o["seconds"] for o in outs), latencies, sum(int(o["round_trips"]) for o in outs)
+
+
+def _wal_syncs(url: str) -> int:
+    """The server's WAL flushes so far (PostgreSQL 14+; every database of the throwaway server)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        row = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
@@ -112,7 +131,11 @@ async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
                     )
                     async with Journal.open(target):
                         pass  # the schema exists before the workers race to open it
-                    seconds, latencies = _run_level(target, processes, callers, calls)
+                    syncs = _wal_syncs(target) if level.backend == "postgresql" else 0
+                    seconds, latencies, trips = _run_level(target, processes, callers, calls)
+                    if level.backend == "postgresql":
+                        level.round_trips.append(trips / level.calls)
+                        level.wal_flushes.append((_wal_syncs(target) - syncs) / level.calls)
                     level.seconds.append(seconds)
                     level.p50.append(percentile(latencies, 0.5))
                     level.p99.append(percentile(latencies, 0.99))

@@ -5,7 +5,8 @@
 Opens the journal (a SQLite file or a postgresql:// URL), starts one session,
 waits until the wall clock reaches START_AT (so every process starts together),
 then runs CALLERS concurrent callers making CALLS gated calls each, and prints
-one JSON line: the wall time of its calls and each call's latency.
+one JSON line: the wall time of its calls, each call's latency, and how many
+round trips to the server its journal made meanwhile (0 on SQLite).
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ async def main(target: str, callers: int, calls: int, start_at: float) -> None:
                 latencies.append(time.perf_counter() - began)
 
         await anyio.sleep(max(0.0, start_at - time.time()))
+        trips = journal.round_trips
         began = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for _ in range(callers):
                 tg.start_soon(caller)
         seconds = time.perf_counter() - began
+        trips = journal.round_trips - trips
         await sup.close()
-    print(json.dumps({"seconds": seconds, "latencies": latencies}), flush=True)
+    print(json.dumps({"seconds": seconds, "latencies": latencies, "round_trips": trips}), flush=True)
 
 
 if __name__ == "__main__":

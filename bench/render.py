@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
+from .fleet import FleetLevel
 from .overhead import BLOCK, VARIANTS
 from .peers import PEER_KINDS, PEER_TARGETS, PeerResult
 from .replay import SIZE as REPLAY_SIZE
@@ -655,6 +656,8 @@ def _fleet_section(r: Results) -> list[str]:
                 f"{fmt_time(cost.lo)}{DASH}{fmt_time(cost.hi)}",
                 fmt_time(_middle(level.p50)),
                 fmt_time(_middle(level.p99)),
+                f"{_middle(level.round_trips):.2f}" if level.round_trips else DASH,
+                f"{_middle(level.wal_flushes):.2f}" if level.wal_flushes else DASH,
             ]
         )
     md += [
@@ -668,6 +671,8 @@ def _fleet_section(r: Results) -> list[str]:
                 "range",
                 "latency p50",
                 "latency p99",
+                "round trips per call",
+                "WAL flushes per call",
             ],
             rows,
         ),
@@ -683,15 +688,86 @@ def _fleet_section(r: Results) -> list[str]:
             )
     if lines:
         md += [
-            "; ".join(lines) + ". A gated call is the same three writer transactions on both, but on "
-            "PostgreSQL each of their statements (about twenty per call) is a round trip to the server, "
-            "where SQLite runs them in-process; across processes SQLite's writers take turns on one file "
-            "lock (each process groups only its own callers' units, and a writer that finds the lock taken "
-            "backs off by sleeping), while PostgreSQL locks only the session's grant row at the fence and "
-            "commits from many connections at once.",
+            "; ".join(lines) + ". A gated call is the same three writer transactions on both (plan; fence and "
+            "`committing`; outcome). On PostgreSQL each transaction's statements go to the server in at most two "
+            "pipelines, so a transaction costs at most two round trips where SQLite runs it in-process; across "
+            "processes SQLite's writers take turns on one file lock (each process groups only its own callers' "
+            "units, and a writer that finds the lock taken backs off by sleeping), while PostgreSQL locks only "
+            "the session's grant row at the fence and commits from many connections at once.",
             "",
         ]
+    md += _postgres_targets(f.levels)
     return md
+
+
+TRIPS_PER_TRANSACTION = 2
+"""At most this many round trips per writer transaction of a gated call (issue 22)."""
+WRITER_TRANSACTIONS = 3
+FIRST_CALL_EXTRA = 2
+"""A session's first call reads whether the session exists and its calls' MAX(n) (ops._next_number)."""
+PG_VS_SQLITE_AT_ONE = 1.5
+"""PostgreSQL's cost per call at 1 caller across processes, at most this many times SQLite's."""
+
+
+def _postgres_targets(levels: list[FleetLevel]) -> list[str]:
+    """Issue 22's PostgreSQL targets, judged on this section's levels, each miss with why."""
+    pg = {lv.total_callers: lv for lv in levels if lv.backend == "postgresql"}
+    lite = {lv.total_callers: lv for lv in levels if lv.backend == "sqlite"}
+    md = ["PostgreSQL targets:", ""]
+    one = pg.get(1)
+    if one is not None and one.round_trips:
+        trips = _middle(one.round_trips)
+        wanted = TRIPS_PER_TRANSACTION * WRITER_TRANSACTIONS
+        allowed = wanted + FIRST_CALL_EXTRA * one.processes / one.calls
+        md.append(
+            f"- Round trips per gated call at 1 caller: {trips:.2f} (target ≤ {TRIPS_PER_TRANSACTION} per writer "
+            f"transaction, ≤ {wanted} a call, plus {FIRST_CALL_EXTRA} once per session: its first call also makes "
+            f"the session's call counter): {'PASS' if trips <= allowed + 1e-9 else 'FAIL'}. Plan: BEGIN and the "
+            "call-number counter in one, the call's row, its event and COMMIT in a second. Fence: BEGIN, the "
+            "call's state and the grant row `FOR UPDATE` in one; its events, `calls_used`, the call's row and "
+            "COMMIT in a second (the verdict is decided in Python between the two, under the row lock). Outcome: "
+            "BEGIN, the state and the event in one; the call's row and COMMIT in a second. Fewer than three a "
+            "call cannot be had without merging transactions: each must commit before the step after it "
+            "(write-ahead), and the tool's prepare and commit run between them. The test "
+            "tests/postgres/test_round_trips.py asserts the count (checked against libpq's protocol trace)."
+        )
+    if one is not None and 1 in lite:
+        ratio = one.cost().p50 / lite[1].cost().p50
+        ok = ratio <= PG_VS_SQLITE_AT_ONE
+        why = (
+            ""
+            if ok
+            else f" Why: {fmt_time(one.cost().p50)} a call is {_trips_text(one)} plus two durable commits "
+            "(the fence's and the outcome's), each a WAL flush the server waits for; SQLite's two flushes are "
+            "the same, so the rest is the client's waits on the server and the server's own work per statement."
+        )
+        md.append(
+            f"- PostgreSQL at 1 caller across processes: {fmt_ratio(ratio)} SQLite's cost per call (target ≤ "
+            f"{fmt_ratio(PG_VS_SQLITE_AT_ONE)}): {'PASS' if ok else 'FAIL'}.{why}"
+        )
+    many = pg.get(max(pg)) if pg else None
+    if many is not None and many.wal_flushes and many.processes > 1:
+        flushes = _middle(many.wal_flushes)
+        alone = 2 / many.callers  # two durable commits a call, one batch of all its callers at best
+        ok = flushes < alone
+        md.append(
+            f"- Group commit across sessions at {many.total_callers} callers: {flushes:.2f} WAL flushes per call, "
+            f"where one process grouping all its {many.callers} callers' units could reach {alone:.2f} at best "
+            f"(target: fewer, so one flush carries several sessions' commits): {'PASS' if ok else 'FAIL'}."
+            + (
+                ""
+                if ok
+                else f" Why: {flushes:.2f} a call is one flush per {2 / flushes:.1f} durable commits (two a call), "
+                "about what each process's writer reaches on its own by grouping its callers' units: the processes' "
+                "commits mostly did not share a flush. PostgreSQL joins a commit to another's flush only when it "
+                "arrives while that flush is under way (`commit_delay` is 0 by default: it does not wait for more)."
+            )
+        )
+    return [*md, ""]
+
+
+def _trips_text(level: FleetLevel) -> str:
+    return f"{_middle(level.round_trips):.1f} round trips" if level.round_trips else "its round trips"
 
 
 def _middle(values: list[float]) -> float:

@@ -65,6 +65,16 @@ class Backend(abc.ABC):
     #: The driver's base error class(es): the writer maps them through `error`.
     driver_errors: tuple[type[BaseException], ...]
 
+    @property
+    def round_trips(self) -> int:
+        """How many times this journal's connections have waited on a database server so far.
+
+        A count, not a time: each batch of statements sent and answered is one
+        (PostgreSQL); an in-process SQLite file has none. The benchmark and the
+        tests read it around gated calls to see how many each one costs.
+        """
+        return 0
+
     @abc.abstractmethod
     def prepare(self, readonly: bool) -> None:
         """Create (unless read-only), validate and migrate the schema. Blocking."""

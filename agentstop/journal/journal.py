@@ -91,6 +91,14 @@ class Journal:
         return self._backend.kind
 
     @property
+    def round_trips(self) -> int:
+        """How many times this journal has waited on its database server so far (0 on SQLite: in-process).
+
+        A count, not a time: read it around some calls to see what they cost in trips to the server.
+        """
+        return self._backend.round_trips
+
+    @property
     def path(self) -> Path:
         """The journal file (SQLite only; a PostgreSQL journal has none, see `location`)."""
         path = getattr(self._backend, "path", None)

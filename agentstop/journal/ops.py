@@ -55,6 +55,9 @@ def _text(value: str | None) -> str | None:
     return None if value is None else scrub(value)
 
 
+_INSERT_EVENT = "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)"
+
+
 def append_event(
     conn: Any,
     session_id: str,
@@ -64,11 +67,25 @@ def append_event(
     data: dict[str, Any] | None = None,
 ) -> int:
     """Append one event; returns its seq."""
-    row = conn.execute(
-        "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?) RETURNING seq",
-        (session_id, call_id, kind, at, _json(data or {})),
-    ).fetchone()
-    return int(row[0])
+    return int(_queue_event(conn, session_id, call_id, kind, at, data).fetchone()[0])
+
+
+def _queue_event(
+    conn: Any, session_id: str, call_id: str | None, kind: str, at: float, data: dict[str, Any] | None
+) -> Any:
+    """Append one event; returns the cursor whose one row is its seq.
+
+    On PostgreSQL the insert is only queued (see postgres.PgConnection): reading
+    the seq waits for the server, so read it where it is needed, not before.
+    """
+    return conn.execute(_INSERT_EVENT + " RETURNING seq", (session_id, call_id, kind, at, _json(data or {})))
+
+
+def _log_event(
+    conn: Any, session_id: str, call_id: str | None, kind: str, at: float, data: dict[str, Any] | None = None
+) -> None:
+    """Append one event whose seq nobody needs (on PostgreSQL it then travels with the COMMIT)."""
+    conn.execute(_INSERT_EVENT, (session_id, call_id, kind, at, _json(data or {})))
 
 
 #: States a person's command takes a call into, and what it is then doing to it.
@@ -340,7 +357,7 @@ def plan_call(
             int(can_reapply),
         ),
     )
-    append_event(
+    _log_event(
         conn,
         session_id,
         call_id,
@@ -390,20 +407,33 @@ def transition(
     (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
     undo's columns start over (the events keep every earlier undo).
     """
-    row = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)).fetchone()
-    if row is None:
-        raise UnknownCall(where(conn), session_id, call_id)
-    current = CallState(row[0])
-    if not can_move(current, state):
-        if state in _OWNED:
-            raise _taken(conn, session_id, call_id, current, state)
-        raise IllegalTransition(where(conn), call_id, current.value, state.value)
+    found = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
     event: dict[str, Any] = dict(data or {})
     if state in _OWNED and undo_by is not None:
         # Who asked (the process doing it is `worker`, below): a second `undo` that loses the call says so.
         event.setdefault("by", undo_by)
     if reason is not None:
         event["reason"] = reason
+    if prepared is not None:
+        event["prepared"] = prepared
+    if receipt is not None:
+        event["receipt"] = receipt
+    if state in _WORKED and worker is not None:
+        event["worker"] = {"pid": worker.pid, "host": worker.host}
+    # The event is written together with the read of the call's state (one round trip on PostgreSQL, where
+    # the UPDATE below needs its seq), and taken back if the move is refused: the same rows either way.
+    inserted = _queue_event(conn, session_id, call_id, state.value, at, event)
+    row = found.fetchone()
+    seq = int(inserted.fetchone()[0])
+    if row is None:
+        conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        raise UnknownCall(where(conn), session_id, call_id)
+    current = CallState(row[0])
+    if not can_move(current, state):
+        conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        if state in _OWNED:
+            raise _taken(conn, session_id, call_id, current, state)
+        raise IllegalTransition(where(conn), call_id, current.value, state.value)
     sets = ["state = ?", "updated_at = ?"]
     values: list[Any] = [state.value, at]
     if reason is not None and state not in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED):
@@ -412,11 +442,9 @@ def transition(
     if prepared is not None:
         sets.append("prepared = ?")
         values.append(_json(prepared))
-        event["prepared"] = prepared
     if receipt is not None:
         sets.append("receipt = ?")
         values.append(_json(receipt))
-        event["receipt"] = receipt
     if state is CallState.COMMITTING:
         sets.append("fence_at = ?")
         values.append(at)
@@ -449,11 +477,8 @@ def transition(
         values.extend(
             [None, None, None, None] if worker is None else [worker.pid, worker.host, worker.started_at, lease_until]
         )
-        if worker is not None:
-            event["worker"] = {"pid": worker.pid, "host": worker.host}
     elif current in _WORKED:
         sets.append("worker_pid = NULL, worker_host = NULL, worker_started_at = NULL, lease_until = NULL")
-    seq = append_event(conn, session_id, call_id, state.value, at, event)
     if state is CallState.COMMITTED:
         sets.append("committed_at = ?")
         values.append(at)
@@ -465,13 +490,23 @@ def transition(
 
 
 def _grant_state(conn: Any, grant_id: int) -> GrantState:
-    # Locks the grant row where the database locks rows: a revoke waits for this
-    # fence to commit, or this fence reads the revoke (never a grant half-revoked).
-    row = conn.execute(
+    return _grant_from(_read_grant(conn, grant_id).fetchone())
+
+
+def _read_grant(conn: Any, grant_id: int) -> Any:
+    """The grant row's cursor (`_grant_from` reads it).
+
+    Locks the grant row where the database locks rows: a revoke waits for this
+    fence to commit, or this fence reads the revoke (never a grant half-revoked).
+    """
+    return conn.execute(
         "SELECT grant_id, tools, scopes, issued_at, expires_at, max_calls, calls_used, revoked_at, revoked_by"
         f" FROM grants WHERE grant_id = ?{getattr(conn, 'for_update', '')}",
         (grant_id,),
-    ).fetchone()
+    )
+
+
+def _grant_from(row: Any) -> GrantState:
     spec = GrantSpec(tools=json.loads(row[1]), scopes=json.loads(row[2]), max_calls=row[5])
     return GrantState(
         grant_id=row[0],
@@ -511,18 +546,20 @@ def fence(
     `(refusal, reason)` it was rejected for (it is now `rejected`).
     """
     if prepared is not _UNSET:
-        row = conn.execute(
-            "SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id)
-        ).fetchone()
+        found = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
+        # Asked for before either is read, so on PostgreSQL both reads (and the BEGIN) are one round trip;
+        # the writes below, decided from them, then travel with the COMMIT.
+        locked = _read_grant(conn, grant_id)
+        row = found.fetchone()
         if row is None:
             raise UnknownCall(where(conn), session_id, call_id)
         current = CallState(row[0])
         if not can_move(current, CallState.PREPARED):
             transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)  # raises as it would
         else:
-            grant = _grant_state(conn, grant_id)
+            grant = _grant_from(locked.fetchone())
             if fence_verdict(grant, tool, resource, at) is None:
-                append_event(
+                _log_event(
                     conn,
                     session_id,
                     call_id,
@@ -531,7 +568,7 @@ def fence(
                     {} if prepared is None else {"prepared": prepared},
                 )
                 conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
-                append_event(conn, session_id, call_id, CallState.COMMITTING.value, at, {"grant_id": grant_id})
+                _log_event(conn, session_id, call_id, CallState.COMMITTING.value, at, {"grant_id": grant_id})
                 if prepared is None:
                     conn.execute(
                         "UPDATE calls SET state = ?, updated_at = ?, fence_at = ? WHERE session_id = ? AND call_id = ?",

@@ -12,6 +12,9 @@ Same schema, same `ops`, same fence as SQLite. What PostgreSQL changes:
   itself, earlier units included.
 - A revoke sends `NOTIFY agentstop_revoke, '<session id>'` in its own
   transaction, so a running supervisor hears of it at once, not at its next poll.
+- Every statement is a trip to the server, so the connection queues them and
+  sends them in pipelines, only when a result is needed (`PgConnection`): a
+  gated call's three writer transactions take two round trips each.
 
 Driver: psycopg 3. Its DB-API shape lets `ops.py` run unchanged on both
 databases (only `?` becomes `%s`), so no feature is SQLite-only by construction.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -42,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "postgresql://", "needs the PostgreSQL driver (psycopg)", "Install it: pip install 'agentstop[postgres]'."
     ) from exc
 
-__all__ = ["CHANNEL", "PgConnection", "PostgresBackend"]
+__all__ = ["CHANNEL", "PgConnection", "PostgresBackend", "RoundTrips"]
 
 CHANNEL = "agentstop_revoke"
 
@@ -55,27 +58,144 @@ def _translate(sql: str) -> str:
     return _TOKEN.sub(lambda m: "%s" if m.group(3) else m.group(0).replace("%", "%%"), sql)
 
 
+class RoundTrips:
+    """How many times a backend's connections have waited on the server: one per batch of statements sent.
+
+    A *round trip* is one wait for the server's answer (one `ReadyForQuery`):
+    a pipeline of statements ended by one Sync, or one statement sent alone.
+    Connection set-up and the revoke listener are not counted. The writer
+    thread and the reader threads both count here, hence the lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        """Round trips so far."""
+        return self._count
+
+
+class _Pending:
+    """A statement queued on a `PgConnection`: its result, once the connection has sent it.
+
+    Reading anything of it (a row, the row count) sends every statement queued
+    so far, in one round trip, if it is not sent yet.
+    """
+
+    __slots__ = ("_conn", "cursor")
+
+    def __init__(self, conn: PgConnection) -> None:
+        self._conn = conn
+        self.cursor: psycopg.Cursor[Any] | None = None
+
+    def _sent(self) -> psycopg.Cursor[Any]:
+        if self.cursor is None:
+            self._conn.flush()
+        if self.cursor is None:
+            # Dropped by a ROLLBACK, or after a statement that failed in the same pipeline.
+            raise pg_errors.PipelineAborted("the statement was not run: its transaction was rolled back")
+        return self.cursor
+
+    def fetchone(self) -> Any:
+        return self._sent().fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._sent().fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._sent())
+
+    @property
+    def rowcount(self) -> int:
+        return self._sent().rowcount
+
+
 class PgConnection:
-    """A psycopg connection that speaks the journal's SQL (see ops.py)."""
+    """A psycopg connection that speaks the journal's SQL (see ops.py) in as few round trips as it can.
+
+    `execute` does not send a statement: it queues it and returns a `_Pending`.
+    The queue goes to the server in one pipeline (one round trip) when a result
+    is needed (a row, a row count), and at COMMIT, RELEASE and ROLLBACK. So the
+    statements of a transaction that do not depend on each other's results
+    travel together: the fence's BEGIN and its two reads (the call's state, the
+    grant row `FOR UPDATE`) in one round trip, its writes and COMMIT in a
+    second. Nothing about a transaction changes but when its statements are
+    sent: the same statements run in the same order, and the fence's checks
+    still read the grant row under its lock before a single write of it is
+    sent. A statement that fails raises when its pipeline is sent: at the
+    next read of a result, or at COMMIT, inside the same transaction.
+
+    RELEASE sends the queue so a failure is raised in the unit that caused it
+    (the writer runs each unit of a batch in a savepoint and releases it before
+    the next), not in the unit that happens to read next.
+    """
 
     for_update = " FOR UPDATE"
 
-    def __init__(self, conn: psycopg.Connection[Any], where: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], where: str, round_trips: RoundTrips) -> None:
         self.raw = conn
         self.where = where
+        self._round_trips = round_trips
+        self._queue: list[tuple[str, tuple[Any, ...] | list[Any], _Pending]] = []
 
-    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.raw.execute(_translate(sql), params)
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> _Pending:
+        word = sql.lstrip()[:8].upper()
+        if word == "ROLLBACK":
+            return self._rollback(sql)
+        pending = _Pending(self)
+        self._queue.append((_translate(sql), params, pending))
+        if word.startswith(("COMMIT", "RELEASE")):
+            self.flush()
+        return pending
+
+    def flush(self) -> None:
+        """Send every queued statement in one round trip; raises the first one's error, if any failed."""
+        if not self._queue:
+            return
+        queue, self._queue = self._queue, []
+        self._round_trips.add()
+        if len(queue) == 1:
+            sql, params, pending = queue[0]
+            pending.cursor = self.raw.execute(sql, params)
+            return
+        with self.raw.pipeline():
+            for sql, params, pending in queue:
+                pending.cursor = self.raw.execute(sql, params)
+
+    def _rollback(self, sql: str) -> _Pending:
+        if sql.upper().split()[1:2] == ["TO"]:
+            # Undo one unit: run what it queued first (its failure is what is being undone), then roll back.
+            try:
+                self.flush()
+            except psycopg.Error:
+                if self.raw.closed:
+                    raise
+        else:
+            # What was never sent needs no undoing; a transaction the server has begun does.
+            self._queue.clear()
+            if self.raw.info.transaction_status == TransactionStatus.IDLE:
+                return _Pending(self)
+        pending = _Pending(self)
+        self._queue.append((sql, (), pending))
+        self.flush()
+        return pending
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        return bool(self._queue) or self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def notify(self, session_id: str) -> None:
         """Tell listeners about this session when the transaction commits."""
-        self.raw.execute("SELECT pg_notify(%s, %s)", (CHANNEL, session_id))
+        self.execute("SELECT pg_notify(?, ?)", (CHANNEL, session_id))
 
     def close(self) -> None:
+        self._queue.clear()
         self.raw.close()
 
 
@@ -100,6 +220,7 @@ class _Reader(ReadConnection):
                         self._conn = self._backend.raw_connect(autocommit=True)
                         if self._readonly:
                             self._conn.execute("SET default_transaction_read_only = on")
+                    self._backend.trips.add()
                     return list(self._conn.execute(_translate(sql), params).fetchall())
                 except psycopg.Error as exc:
                     # A read is safe to repeat: once on a new connection when the old one was lost.
@@ -129,6 +250,11 @@ class PostgresBackend(Backend):
         self.url = url
         self.where = redact_url(url)
         self.busy_timeout = busy_timeout
+        self.trips = RoundTrips()
+
+    @property
+    def round_trips(self) -> int:
+        return self.trips.count
 
     # -- connections ---------------------------------------------------------------
 
@@ -143,15 +269,16 @@ class PostgresBackend(Backend):
 
     def connect(self) -> PgConnection:
         # autocommit: the writer sends BEGIN / SAVEPOINT / COMMIT itself, as on SQLite.
-        return PgConnection(self.raw_connect(autocommit=True), self.where)
+        return PgConnection(self.raw_connect(autocommit=True), self.where, self.trips)
 
     def usable(self, conn: Any) -> bool:
         return not conn.raw.closed
 
     def begin(self, conn: Any, durable: bool) -> None:
-        conn.raw.execute("BEGIN")
+        # Queued, not sent: they travel with the transaction's first statements (see PgConnection).
+        conn.execute("BEGIN")
         if not durable:
-            conn.raw.execute("SET LOCAL synchronous_commit = off")
+            conn.execute("SET LOCAL synchronous_commit = off")
 
     async def reader(self, readonly: bool) -> ReadConnection:
         reader = _Reader(self, readonly)

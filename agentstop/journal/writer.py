@@ -170,8 +170,10 @@ class Writer:
                 for unit in batch:
                     conn.execute("SAVEPOINT unit")
                     try:
-                        results.append((True, unit.fn(conn)))
+                        value = unit.fn(conn)
+                        # Before the unit counts as done: on PostgreSQL a statement it queued fails here.
                         conn.execute("RELEASE unit")
+                        results.append((True, value))
                     except Exception as exc:
                         conn.execute("ROLLBACK TO unit")
                         conn.execute("RELEASE unit")

@@ -1,0 +1,184 @@
+"""A gated call on PostgreSQL costs at most two round trips per writer transaction.
+
+A gated call is three writer transactions (plan; fence and `committing`;
+outcome), and `PgConnection` sends the statements of each in at most two
+pipelines: the reads a transaction decides from, then its writes with the
+COMMIT. These tests count the trips two ways: the journal's own counter
+(`Journal.round_trips`, what the benchmark reports) and libpq's protocol trace
+of the same connections, where each wait for the server ends in one
+`ReadyForQuery` message. A count, not a time: it holds on a loaded machine.
+
+Queuing statements must not move a failure onto another caller: in a batch of
+units (group commit), a statement that fails when its pipeline is sent fails
+its own unit, and the others commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+import pytest
+from psycopg import pq
+
+from agentstop import GrantSpec, Journal, JournalError, Supervisor
+from agentstop.journal.backend import open_backend
+from agentstop.journal.postgres import PostgresBackend
+from agentstop.journal.writer import Writer
+from tests.support.postgres import PostgresServer
+from tests.support.tools import WriteNote
+
+pytestmark = pytest.mark.anyio
+
+WRITER_TRANSACTIONS = 3
+"""plan; fence + committing; outcome."""
+TRIPS_PER_TRANSACTION = 2
+CALLS = 5
+
+
+class Traced:
+    """Every connection the journal opens, and libpq's trace of them while `window()` is open."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.connections: list[psycopg.Connection[Any]] = []
+        real = PostgresBackend.raw_connect
+
+        def raw_connect(backend: PostgresBackend, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+            conn = real(backend, autocommit=autocommit)
+            self.connections.append(conn)
+            return conn
+
+        monkeypatch.setattr(PostgresBackend, "raw_connect", raw_connect)
+
+    @contextmanager
+    def window(self) -> Iterator[list[str]]:
+        """Trace every open connection; on exit, the messages the servers sent, one line each."""
+        lines: list[str] = []
+        with ExitStack() as stack:
+            files: list[IO[str]] = []
+            for conn in self.connections:
+                if conn.closed:
+                    continue
+                trace = stack.enter_context(tempfile.TemporaryFile("w+"))
+                files.append(trace)
+                conn.pgconn.trace(trace.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                yield lines
+            finally:
+                for conn in self.connections:
+                    if not conn.closed:
+                        conn.pgconn.untrace()  # flushes libpq's buffer into the file
+                for file in files:
+                    file.seek(0)
+                    lines.extend(line for line in file.read().splitlines() if line.startswith("B"))
+
+
+def _ready_for_query(backend_lines: list[str]) -> int:
+    return sum(1 for line in backend_lines if "ReadyForQuery" in line)
+
+
+async def test_a_gated_call_costs_at_most_two_round_trips_per_writer_transaction(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traced = Traced(monkeypatch)
+    async with Journal.open(postgres.create_database()) as journal:
+        sup = Supervisor(journal, [WriteNote(tmp_path)], GrantSpec())
+        await sup.start()
+        await sup.call("write_note", {"name": "first"})  # the session's first call also makes its counter row
+        counted = journal.round_trips
+        with traced.window() as sent:
+            for i in range(CALLS):
+                await sup.call("write_note", {"name": f"n{i}"})
+        counted = journal.round_trips - counted
+        await sup.close()
+        states = [c.state for c in await journal.calls(sup.session_id)]
+    assert states == ["committed"] * (CALLS + 1)
+    assert counted == _ready_for_query(sent), "the journal's counter disagrees with libpq's own trace"
+    assert counted / CALLS <= WRITER_TRANSACTIONS * TRIPS_PER_TRANSACTION, f"{counted / CALLS} round trips a call"
+
+
+async def test_the_fence_reads_its_call_and_locks_its_grant_in_one_round_trip_then_commits_in_another(
+    postgres: PostgresServer,
+) -> None:
+    async with Journal.open(postgres.create_database()) as journal:
+        await journal.create_session("s", task_name="t")
+        grant = await journal.issue_grant("s", GrantSpec(max_calls=1))
+        fields: dict[str, Any] = {
+            "tool": "noop",
+            "summary": "noop",
+            "resource": "noop",
+            "args": {},
+            "reversibility": "reversible",
+            "on_stop": "wait",
+            "can_compensate": True,
+            "can_lookup": False,
+            "undo_hint": "",
+            "grant_id": grant,
+        }
+        first = await journal.plan_call("s", idempotency_key="k1", **fields)
+        second = await journal.plan_call("s", idempotency_key="k2", **fields)
+        before = journal.round_trips
+        assert await journal.fence("s", first, grant, "noop", "noop", prepared={"p": 1}) is None
+        assert journal.round_trips - before == TRIPS_PER_TRANSACTION
+        # The limit is still counted under the grant's lock: the second call finds it used up.
+        verdict = await journal.fence("s", second, grant, "noop", "noop", prepared={"p": 2})
+        assert verdict is not None and verdict[0] == "limit"
+        calls = {c.call_id: c for c in await journal.calls("s")}
+        grants = await journal.grants("s")
+    assert calls[first].state == "committing" and calls[first].prepared == {"p": 1}
+    assert calls[second].state == "rejected"
+    assert grants[0].calls_used == 1
+
+
+async def test_a_statement_failing_when_its_pipeline_is_sent_fails_only_its_own_unit(
+    postgres: PostgresServer,
+) -> None:
+    url = postgres.create_database()
+    async with Journal.open(url):
+        pass  # the schema
+    writer = Writer(open_backend(url, 5.0))
+    writer.start()
+    try:
+        hold, held = threading.Event(), threading.Event()
+
+        def blocker(conn: Any) -> None:
+            held.set()
+            hold.wait(10)
+
+        transactions: list[int] = []
+
+        def duplicate(conn: Any) -> None:
+            transactions.append(int(conn.execute("SELECT txid_current()").fetchone()[0]))
+            # Nothing of these is read, so their failure shows only when the queue is sent (at RELEASE).
+            conn.execute("INSERT INTO call_numbers (session_id, last_n) VALUES ('dup', 1)")
+            conn.execute("INSERT INTO call_numbers (session_id, last_n) VALUES ('dup', 2)")
+
+        def fine(conn: Any) -> None:
+            transactions.append(int(conn.execute("SELECT txid_current()").fetchone()[0]))
+            conn.execute("INSERT INTO call_numbers (session_id, last_n) VALUES ('fine', 7)")
+
+        first = asyncio.ensure_future(writer.run(blocker, durable=False))
+        await asyncio.get_running_loop().run_in_executor(None, held.wait, 10)
+        # Both queued while the writer is busy (each task queues its unit at its first step, before the
+        # yield below returns), so they run as one batch, in one transaction: checked below.
+        failing = asyncio.ensure_future(writer.run(duplicate, durable=True))
+        passing = asyncio.ensure_future(writer.run(fine, durable=True))
+        await asyncio.sleep(0)
+        hold.set()
+        await first
+        with pytest.raises(JournalError, match="write failed"):
+            await failing
+        await passing
+    finally:
+        writer.close()
+    assert len(transactions) == 2 and transactions[0] == transactions[1], "the two units were not one batch"
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT session_id, last_n FROM call_numbers ORDER BY session_id").fetchall()
+    assert rows == [("fine", 7)]

@@ -40,7 +40,7 @@ since an `OutcomeUnknown` call may have landed and is not one.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 __all__ = [
     "AgentstopError",
@@ -242,10 +242,11 @@ class UnknownTool(ToolError):
 class ToolFailed(ToolError):
     """Raised when a tool's prepare or commit raised; the journal says what happened."""
 
-    def __init__(self, call_id: str, tool: str, phase: str, error: str, landed: str) -> None:
+    def __init__(self, call_id: str, tool: str, phase: Literal["prepare", "commit"], error: str, landed: str) -> None:
         self.call_id = call_id
         self.tool = tool
-        self.phase = phase
+        self.phase: Literal["prepare", "commit"] = phase
+        """Which of the tool's steps raised: `prepare` (nothing was issued) or `commit`."""
         self.error = error
         self.landed = landed
         super().__init__(f"call {call_id} ({tool}) failed in {phase}: {error}; {landed}")

@@ -46,7 +46,6 @@ the supervisor (layers point down), so any object with those members can gate it
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import socket
@@ -101,7 +100,9 @@ class FlightView(Protocol):
     def tool(self) -> Tool: ...
 
     @property
-    def phase(self) -> enum.Enum: ...
+    def committing(self) -> bool:
+        """True once it passed the fence."""
+        ...
 
 
 class Gate(Protocol):
@@ -428,7 +429,7 @@ class McpProxy:
     async def _host_cancelled(self, request: _Request) -> None:
         """Say what a host's cancel does, then cancel the request's task: the supervisor takes it from there."""
         flight = self._flight(request)
-        committing = flight is not None and flight.phase.value == "committing"
+        committing = flight is not None and flight.committing
         then = (
             f"its commit gets the grace period ({self._gate.grace:g} s), then {request.tool.on_stop.value}"
             if committing

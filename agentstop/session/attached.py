@@ -33,6 +33,7 @@ from agentstop.errors import AgentstopError
 from agentstop.grant import GrantSpec
 from agentstop.journal import (
     Event,
+    EventKind,
     Journal,
     SessionRecord,
     SessionStatus,
@@ -157,12 +158,12 @@ class AttachedSession(Phased):
     def heard(self, events: Sequence[Event]) -> None:
         """Follow what the journal says: a revoke (by anyone) begins Stop, the session's end ends it."""
         for event in events:
-            if event.kind == "revoked":
+            if event.kind == EventKind.REVOKED:
                 self._revoked_journaled = event.at  # the journal's time replaces this control's guess
                 self.revoked_by = str(event.data.get("by", ""))
                 if self.phase is SessionPhase.RUNNING:
                     self._move(SessionPhase.STOPPING)
-            elif event.kind == "session_ended" and self.phase is not SessionPhase.ENDED:
+            elif event.kind == EventKind.SESSION_ENDED and self.phase is not SessionPhase.ENDED:
                 self._move(SessionPhase.ENDED)
 
     # -- Stop ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What a journal database must provide, and which one a location names.
+"""What a journal database must provide (`opening.open_backend` picks one for a location).
 
 `ops.py` and `reads.py` hold the journal's only SQL, written once in the
 dialect both databases speak (`?` placeholders, `RETURNING`, no JSON
@@ -14,11 +14,10 @@ import abc
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Backend", "ReadConnection", "is_url", "open_backend", "redact_url"]
+__all__ = ["Backend", "ReadConnection", "is_url", "redact_url"]
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -105,14 +104,3 @@ class Backend(abc.ABC):
     def listen(self, wake: Callable[[str], None]) -> Callable[[], None] | None:
         """Call `wake(session_id)` when another process revokes; returns a stopper, or None if polling must do."""
         return None
-
-
-def open_backend(target: str | os.PathLike[str], busy_timeout: float) -> Backend:
-    """The backend a path or `postgresql://` URL names."""
-    if is_url(target):
-        from .postgres import PostgresBackend  # psycopg is needed only here
-
-        return PostgresBackend(str(target), busy_timeout)
-    from .sqlite import SqliteBackend
-
-    return SqliteBackend(Path(target).expanduser(), busy_timeout)

@@ -25,7 +25,8 @@ from agentstop.errors import JournalError, UnknownCall, UnknownSession
 from agentstop.grant import FenceRefusal, GrantSpec
 
 from . import ops
-from .backend import Backend, ReadConnection, open_backend
+from .backend import Backend, ReadConnection
+from .opening import open_backend
 from .owner import this_process
 from .reads import Reader
 from .records import CallRecord, Event, GrantRecord, SessionRecord

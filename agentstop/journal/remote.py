@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import ops
-from .backend import open_backend
 from .events import EventKind
+from .opening import open_backend
 
 __all__ = ["STOP_ESCALATED", "escalate_stop", "request_stop", "request_stop_after_step", "revoke"]
 

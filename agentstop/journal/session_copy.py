@@ -28,8 +28,9 @@ from typing import Any
 
 from agentstop.errors import JournalError
 
-from .backend import Backend, open_backend
+from .backend import Backend
 from .events import EventKind
+from .opening import open_backend
 from .reads import CALL_COLUMNS, GRANT_COLUMNS, SESSION_COLUMNS
 from .records import SessionStatus
 from .states import CallState

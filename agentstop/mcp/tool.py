@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anyio
 import mcp_types as types
@@ -62,7 +62,6 @@ from .templates import compile_expression, render, truthy
 from .watch import current_watch
 
 if TYPE_CHECKING:
-    from .client import McpClient
     from .connection import ServerConnection
 
 __all__ = [
@@ -71,6 +70,7 @@ __all__ = [
     "META_SESSION",
     "McpArgs",
     "McpTool",
+    "PinChecker",
     "ToolBinding",
     "describe",
     "shape_result",
@@ -97,6 +97,14 @@ def _error_path(error: jsonschema_exceptions.ValidationError) -> str:
     return out or "(arguments)"
 
 
+class PinChecker(Protocol):
+    """What a tool needs of the client that built it (`McpClient`): checking its server's tools against their pins."""
+
+    async def verify(self, server: str, names: list[str]) -> None:
+        """List `server`'s tools now and check each of `names` against its pin; raises when one changed."""
+        ...
+
+
 @dataclass
 class ToolBinding:
     """One MCP tool as pinned at start, and what agentstop makes of it.
@@ -117,7 +125,7 @@ class ToolBinding:
     entry: ToolOverlay | None
     classification: Classification
     connection: ServerConnection = field(repr=False)
-    client: McpClient = field(repr=False)
+    client: PinChecker = field(repr=False)
     _validator: Validator | None = field(default=None, repr=False)
     _schema_problem: str | None = field(default=None, repr=False)
 

@@ -19,7 +19,8 @@ import anyio
 import platformdirs
 
 from agentstop.errors import AgentstopError
-from agentstop.journal.backend import is_url, open_backend, redact_url
+from agentstop.journal.backend import is_url, redact_url
+from agentstop.journal.opening import open_backend
 
 __all__ = [
     "DEMO_POINTER",

@@ -28,7 +28,7 @@ import pytest
 from psycopg import pq
 
 from agentstop import GrantSpec, Journal, JournalError, Supervisor
-from agentstop.journal.backend import open_backend
+from agentstop.journal.opening import open_backend
 from agentstop.journal.postgres import PostgresBackend
 from agentstop.journal.writer import Writer
 from tests.support.postgres import PostgresServer

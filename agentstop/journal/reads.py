@@ -209,13 +209,14 @@ class Reader:
             rows = []
             for at in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[at : at + _IN_CHUNK]
+                # No ORDER BY: with one, SQLite walks the session's (session_id, n) index, every call of
+                # it, instead of looking each id up by the primary key. The few rows are sorted here.
                 rows += await self._all(
                     f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND call_id IN"
-                    f" ({', '.join('?' * len(chunk))}) ORDER BY n",
+                    f" ({', '.join('?' * len(chunk))})",
                     (session_id, *chunk),
                 )
-            if len(wanted) > _IN_CHUNK:
-                rows.sort(key=_number)
+            rows.sort(key=_number)
         unknown = {r[7] for r in rows} - _STATES
         if unknown:  # a state this version does not know: the file is damaged (or newer)
             raise JournalCorrupt(self._path, f"a row does not decode: unknown call state {sorted(unknown)[0]!r}")

@@ -44,6 +44,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from agentstop.journal.events import EventKind
 from agentstop.journal.records import Event, GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
@@ -136,6 +138,8 @@ class LiveReport:
         self._per_grant: dict[int | None, int] = {}
         """How many calls each grant id holds: an epoch renumbered under them means a full re-read."""
         self._report: Report | None = None
+        self._reading = anyio.Lock()
+        """Held across an `apply`'s reads: batches taken in one after another, never interleaved."""
 
     # -- reading ----------------------------------------------------------------------
 
@@ -275,11 +279,17 @@ class LiveReport:
 
         Re-reads the calls they touched, and the session row and grants when one of
         them says those changed; other sessions' events are ignored. With `now`, the
-        clock moves first (`tick`).
+        clock moves first (`tick`). Batches overlapping a batch already taken in, or
+        the load, are harmless (a call re-read is read as it is now); calls to `apply`
+        that overlap in time take their turns.
 
         Raises:
             JournalCorrupt: a call row does not decode.
         """
+        async with self._reading:
+            return await self._apply(events, now)
+
+    async def _apply(self, events: Iterable[Event], now: float | None) -> LiveChange:
         ticked = self.tick(now).calls if now is not None else frozenset()
         touched: set[str] = set()
         read_session = read_grants = False
@@ -308,7 +318,8 @@ class LiveReport:
 
     async def refresh_session(self) -> LiveChange:
         """Read the session row and the grants again now, whatever the events said (see the module)."""
-        outcome = await self._read_session(True, True)
+        async with self._reading:
+            outcome = await self._read_session(True, True)
         if outcome is None:
             return LiveChange(frozenset(self._entries), session=True, reloaded=True)
         return LiveChange(frozenset(outcome), session=True)

@@ -56,6 +56,7 @@ def test_reversibility_and_stop_policy_members() -> None:
         "agentstop.supervisor",
         "agentstop.planners",
         "agentstop.report",
+        "agentstop.live_report",
     ],
 )
 def test_the_core_never_imports_textual(module: str) -> None:

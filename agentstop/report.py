@@ -12,7 +12,7 @@ import functools
 import operator
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "LANDED",
     "NOT_CLEAN",
     "REAPPLIABLE",
+    "ROW_FIELDS",
     "TAKEN_BACK",
     "UNSETTLED",
     "Bucket",
@@ -56,6 +57,8 @@ __all__ = [
     "UndoInfo",
     "UndoStatus",
     "bucket_of",
+    "epochs_of",
+    "items_of_rows",
 ]
 
 S = CallState
@@ -294,7 +297,34 @@ _ROW_FIELDS = (
 )
 """The call columns a report is built from, in the order `Journal.report_rows` reads them."""
 
+ROW_FIELDS = _ROW_FIELDS
+"""The columns of a row `Journal.report_rows` reads, by name (a live report finds `commit_seq` by it)."""
+
 _as_row = operator.attrgetter(*_ROW_FIELDS)
+
+
+def epochs_of(grants: Iterable[GrantRecord]) -> dict[int, int]:
+    """Each grant's epoch: 1 for the session's first grant, one more for each Resume's."""
+    return {g.grant_id: n for n, g in enumerate(sorted(grants, key=lambda g: g.grant_id), 1)}
+
+
+def items_of_rows(
+    rows: Iterable[Sequence[Any]], session: SessionRecord, now: float, epochs: dict[int, int], where: str
+) -> list[ReportItem]:
+    """The report's items for rows read by `Journal.report_rows`, as `Report.from_journal` makes them.
+
+    For a report kept up to date from journal events (`agentstop.live_report`), which builds the
+    items of the calls that changed, and only those, exactly as a full build would.
+
+    Raises:
+        JournalCorrupt: a row does not decode (a receipt or a state the journal's rows cannot hold).
+    """
+    try:
+        return _items(rows, session, now, epochs, True, where)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise JournalCorrupt(
+            where, f"a call row of session {session.session_id} does not decode: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _items(
@@ -414,6 +444,9 @@ class Report:
         reappliable: undone calls whose tool can carry the effect out again,
             earliest commit first: the order a re-apply of them all runs in, the
             reverse of their undo's, so they come back as they were.
+
+    A live report (`agentstop.live_report`) hands out reports whose lists become
+    tuples when first read (`Report.of_lists`): the same report, paid for when used.
     """
 
     session: SessionRecord
@@ -423,7 +456,58 @@ class Report:
     in_flight: tuple[ReportItem, ...]
     undoable: tuple[ReportItem, ...]
     generated_at: float
-    reappliable: tuple[ReportItem, ...] = ()
+    reappliable: tuple[ReportItem, ...] = field(default_factory=tuple)
+    # (A factory, not `= ()`: a default would sit on the class, where `__getattr__` below never looks.)
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute name on a report
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for a list not in `__dict__`: one of a report over a live report's lists
+            # (`Report.of_lists`), kept as the live report handed it until first asked for.
+            lists = self.__dict__.get("_lists")
+            if lists is None or name not in lists:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = self.__dict__[name] = tuple(lists[name])
+            return value
+
+    @classmethod
+    def of_lists(
+        cls,
+        session: SessionRecord,
+        grants: Iterable[GrantRecord],
+        generated_at: float,
+        *,
+        done: Iterable[ReportItem],
+        interrupted: Iterable[ReportItem],
+        in_flight: Iterable[ReportItem],
+        undoable: Iterable[ReportItem],
+        reappliable: Iterable[ReportItem],
+    ) -> Report:
+        """A report over lists already in report order, each made its tuple when first asked for.
+
+        For a live report (`agentstop.live_report`): it hands out snapshots of lists
+        it keeps up to date, and copying 100,000 items into tuples at every batch of
+        events would cost more than the batch. Each list is copied (once) only when a
+        reader asks for it; the snapshots must not change meanwhile.
+        """
+        report = _new(cls)
+        _set(
+            report,
+            "__dict__",
+            {
+                "session": session,
+                "grants": tuple(grants),
+                "generated_at": generated_at,
+                "_lists": {
+                    "done": done,
+                    "interrupted": interrupted,
+                    "in_flight": in_flight,
+                    "undoable": undoable,
+                    "reappliable": reappliable,
+                },
+            },
+        )
+        return report
 
     @classmethod
     def build(
@@ -444,7 +528,7 @@ class Report:
         where: str = "",
     ) -> Report:
         at = time.time() if now is None else now
-        epochs = {g.grant_id: n for n, g in enumerate(sorted(grants, key=lambda g: g.grant_id), 1)}
+        epochs = epochs_of(grants)
         with gc_paused():
             items = _items(rows, session, at, epochs, raw_json, where)
             done: list[ReportItem] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -473,9 +473,13 @@ class Journal:
         """Every call of the session in the order they were planned."""
         return await self._reader.calls(session_id)
 
-    async def report_rows(self, session_id: str) -> list[Any]:
-        """The session's calls as the undecoded rows `Report.from_journal` builds from (planned order)."""
-        return await self._reader.report_rows(session_id)
+    async def report_rows(self, session_id: str, call_ids: Collection[str] | None = None) -> list[Any]:
+        """The session's calls as the undecoded rows `Report.from_journal` builds from (planned order).
+
+        With `call_ids`, only those calls (a live report re-reads the ones new events touched);
+        ids the session does not hold are left out.
+        """
+        return await self._reader.report_rows(session_id, call_ids)
 
     async def call(self, session_id: str, call_id: str) -> CallRecord:
         """One call; raises `UnknownCall`."""

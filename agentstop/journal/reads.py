@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from agentstop.errors import JournalCorrupt
@@ -147,6 +147,15 @@ def _event(r: Any) -> Event:
     )
 
 
+_IN_CHUNK = 500
+"""The most call ids one `report_rows` statement names (SQLite allows 32,766 parameters, older builds 999)."""
+
+
+def _number(row: Any) -> int:
+    n: int = row[1]
+    return n
+
+
 class Reader:
     """Read queries over one backend read connection (autocommit: no stale snapshots)."""
 
@@ -186,9 +195,28 @@ class Reader:
         rows = await self._all(f"SELECT {CALL_COLUMNS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
         return self._map(rows, _call)
 
-    async def report_rows(self, session_id: str) -> list[Any]:
-        """The session's calls as rows of `_REPORT_COLS`, in the order they were planned, undecoded."""
-        rows = await self._all(f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
+    async def report_rows(self, session_id: str, call_ids: Collection[str] | None = None) -> list[Any]:
+        """The session's calls as rows of `_REPORT_COLS`, in the order they were planned, undecoded.
+
+        With `call_ids`, only those calls (ids it does not hold are left out): a live report re-reads
+        the calls a batch of events touched. The ids go in `IN` lists of at most `_IN_CHUNK`, under
+        every database's limit on a statement's parameters.
+        """
+        if call_ids is None:
+            rows = await self._all(f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? ORDER BY n", (session_id,))
+        else:
+            wanted = sorted(set(call_ids))
+            rows = []
+            for at in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[at : at + _IN_CHUNK]
+                # No ORDER BY: with one, SQLite walks the session's (session_id, n) index, every call of
+                # it, instead of looking each id up by the primary key. The few rows are sorted here.
+                rows += await self._all(
+                    f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND call_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    (session_id, *chunk),
+                )
+            rows.sort(key=_number)
         unknown = {r[7] for r in rows} - _STATES
         if unknown:  # a state this version does not know: the file is damaged (or newer)
             raise JournalCorrupt(self._path, f"a row does not decode: unknown call state {sorted(unknown)[0]!r}")

@@ -57,6 +57,7 @@ def test_reversibility_and_stop_policy_members() -> None:
         "agentstop.planners",
         "agentstop.report",
         "agentstop.session",
+        "agentstop.live_report",
     ],
 )
 def test_the_core_never_imports_textual(module: str) -> None:

@@ -29,7 +29,7 @@ from textual.screen import Screen
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Journal, SessionRecord, revoke
-from agentstop.replay import Timeline
+from agentstop.replay import JournalTimeline
 from agentstop.report import Report
 from agentstop.supervisor import is_alive
 from agentstop.supervisor.reapply import ReapplyResult, run_reapply
@@ -242,7 +242,6 @@ class ReplayApp(App[None]):
                 live = True
             else:
                 live = False
-                events = await journal.events(session_id)
                 report = await Report.from_journal(journal, session_id, now=self.clock())
         if live:
             await self._watch_live(session)
@@ -260,7 +259,8 @@ class ReplayApp(App[None]):
         }
         self.report_screen = self._report_screen()
         title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
-        await self.push_screen(TimelineScreen(title, Timeline(events)))
+        timeline = await JournalTimeline.open(self.journal_path, session_id)
+        await self.push_screen(TimelineScreen(title, timeline))
         self._describe_undos(s)
         self._fill_sessions()
 

@@ -209,8 +209,9 @@ async def _build(
     position, seq = (start.position, start.seq) if start is not None else (0, 0)
     walk = _WindowWalk(WINDOW, TRANSCRIPT_TAIL) if state is None else _WindowWalk.loads(state, WINDOW, TRANSCRIPT_TAIL)
     rows: list[CheckpointRow] = []
-    stopped: list[bool] = []
-    """Per row: whether the interval after it holds a Stop (then the row keeps `rejected`)."""
+    pending: tuple[int, int, str] | None = None
+    """The row for the interval just walked: its state is written once the next interval is read, with the
+    rejected calls when that interval holds a Stop or is the tail (so `rejected` is dumped rarely)."""
     while True:
         events = await journal.events(session_id, after=seq, limit=CHECKPOINT)
         chunk = Marks()
@@ -218,27 +219,15 @@ async def _build(
             chunk.note(position + i, e)
         marks.stops += chunk.stops
         marks.resumes += chunk.resumes
-        if stopped:
-            stopped[-1] = bool(chunk.stops)
-        if len(events) < CHECKPOINT:
-            break
+        last = len(events) < CHECKPOINT
+        if pending is not None:
+            rows.append(CheckpointRow(*pending, walk.dumps(with_rejected=last or bool(chunk.stops))))
+        if last:
+            return rows, events
         for e in events:
             walk.apply(e)
         position, seq = position + len(events), events[-1].seq
-        rows.append(CheckpointRow(position, seq, chunk.dumps(), walk.dumps(with_rejected=True)))
-        stopped.append(True)  # until the next interval says otherwise; the last row keeps it anyway
-    # Drop `rejected` from the rows that do not need it (no Stop in the interval after, not the last).
-    kept = [
-        row if need or i == len(rows) - 1 else CheckpointRow(row.position, row.seq, row.marks, _without_rejected(row))
-        for i, (row, need) in enumerate(zip(rows, stopped, strict=True))
-    ]
-    return kept, events
-
-
-def _without_rejected(row: CheckpointRow) -> str:
-    d = json.loads(row.state)
-    d["rejected"] = None
-    return json.dumps(d, ensure_ascii=False)
+        pending = (position, seq, chunk.dumps())
 
 
 class JournalTimeline:

@@ -24,7 +24,7 @@ import anyio.lowlevel
 from agentstop.errors import JournalError, UnknownCall, UnknownSession
 from agentstop.grant import FenceRefusal, GrantSpec
 
-from . import ops
+from . import ops, timeline_cache
 from .backend import Backend, ReadConnection
 from .opening import open_backend
 from .owner import this_process
@@ -32,6 +32,7 @@ from .reads import Reader
 from .records import CallRecord, Event, GrantRecord, SessionRecord
 from .states import CallState
 from .status import SessionStatus
+from .timeline_cache import CheckpointRow
 from .writer import Writer
 
 __all__ = ["WORK_LEASE", "Journal", "Resumed"]
@@ -443,11 +444,27 @@ class Journal:
         )
         return result
 
+    async def save_timeline_checkpoints(self, session_id: str, build: str, rows: list[CheckpointRow]) -> None:
+        """Cache replay's timeline checkpoints of `session_id` (layout `build`); not durable: they are derived."""
+        await self._write(lambda c: timeline_cache.save_checkpoints(c, session_id, build, rows), durable=False)
+
     # -- reads ----------------------------------------------------------------
 
     async def events(self, session_id: str | None, after: int = 0, limit: int | None = None) -> list[Event]:
         """Events with seq greater than `after`, in journal order (all sessions if None)."""
         return await self._reader.events(session_id, after, limit)
+
+    async def event_count(self, session_id: str) -> int:
+        """How many events the session has."""
+        return await timeline_cache.count_events(self._reader_conn, session_id)
+
+    async def timeline_checkpoints(self, session_id: str, build: str) -> list[CheckpointRow]:
+        """Replay's cached timeline checkpoints of the session in layout `build`, without their states."""
+        return await timeline_cache.read_checkpoints(self._reader_conn, session_id, build)
+
+    async def timeline_checkpoint_state(self, session_id: str, build: str, position: int) -> str | None:
+        """The state of one cached timeline checkpoint (JSON), or None when it is not there."""
+        return await timeline_cache.read_checkpoint_state(self._reader_conn, session_id, build, position)
 
     async def sessions(self) -> list[SessionRecord]:
         """Every session, oldest first."""

@@ -16,7 +16,7 @@ from .schema import MIGRATION_SQL, SCHEMA_VERSION
 __all__ = ["MIGRATIONS", "OUR_TABLES", "VERSION_TABLE", "to_postgres"]
 
 VERSION_TABLE = "agentstop_schema"
-OUR_TABLES = ("sessions", "grants", "calls", "events", "call_numbers")
+OUR_TABLES = ("sessions", "grants", "calls", "events", "call_numbers", "timeline_checkpoints")
 
 _VERSION_DDL = [
     f"CREATE TABLE {VERSION_TABLE} (version INTEGER NOT NULL)",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["MIGRATION_SQL", "SCHEMA_VERSION", "apply_pragmas", "migrate", "user_version"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V1 = """
 CREATE TABLE sessions (
@@ -143,7 +143,27 @@ CREATE TABLE call_numbers (
 )
 """
 
-MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4, _V5]
+# v6: replay's timeline checkpoints, a cache built from `events` (never the truth): every `CHECKPOINT`
+# events of a session, what the timeline shows at that position (the latest calls planned, the tail of
+# the transcript, the Stop of the epoch), so opening a long session at any event reads one row and at
+# most `CHECKPOINT` events instead of walking the session from its start (agentstop/replay/checkpoints.py).
+# `position` counts the events applied; `seq` is the last of them (0 at position 0); `build` names the
+# layout of `state`, so a row of another layout is rebuilt, not misread. `marks` holds the Stops and
+# Resumes among the events just before the row, read for every row when a timeline opens. Dropping the
+# rows loses nothing: the next replay builds them again.
+_V6 = """
+CREATE TABLE timeline_checkpoints (
+    session_id TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    build      TEXT NOT NULL,
+    marks      TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    PRIMARY KEY (session_id, position)
+)
+"""
+
+MIGRATION_SQL: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 """The SQL of each migration, in SQLite's dialect (postgres_schema.py translates it)."""
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(sql) for sql in MIGRATION_SQL]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .checkpoints import JournalTimeline, windowed
 from .export import export_session
-from .timeline import CallView, Moment, Timeline
+from .timeline import CallView, Moment, Timeline, TimelineView
 
-__all__ = ["CallView", "Moment", "Timeline", "export_session"]
+__all__ = ["CallView", "JournalTimeline", "Moment", "Timeline", "TimelineView", "export_session", "windowed"]

@@ -3,17 +3,36 @@
 Replay scrubs through the journal's events; `Timeline.at(i)` gives the calls
 and transcript exactly as a live run showed them after event `i`. Snapshots
 every `CHECKPOINT` events keep jumping around cheap on long sessions.
+
+`Timeline` holds every event in memory and walks them: the reference, and fine
+for a short list. The viewer opens a session through `JournalTimeline`
+(checkpoints.py), which reads checkpoints cached in the journal and one interval
+of events at a time, so its memory follows what is shown, not the session.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from agentstop.journal import CallState, Event, EventKind
 
-__all__ = ["CHECKPOINT", "CallView", "Moment", "Timeline"]
+__all__ = [
+    "CHECKPOINT",
+    "LATE_STATES",
+    "CallView",
+    "Moment",
+    "Timeline",
+    "TimelineView",
+    "resumed_line",
+    "stop_of_epoch",
+]
 
 CHECKPOINT = 1000
+
+LATE_STATES = frozenset({CallState.REJECTED, CallState.DISCARDED})
+"""A call in one of these states at or after its epoch's Stop counts as "rejected after the Stop"."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,10 @@ class Moment:
         revoked_at: when this epoch's grant was revoked, if it was by then.
         revoked_by: who revoked it.
         epoch: which stretch of the session: 1, then one more for each Resume.
+        earlier: calls planned before those in `calls` and left out of it (a `JournalTimeline`
+            moment carries only the latest calls planned; `Timeline` leaves none out).
+        late: how many calls were rejected or discarded after this epoch's Stop, as of this
+            moment (`LATE_STATES`, at or after `revoked_at`), counted over every call.
     """
 
     index: int
@@ -50,6 +73,19 @@ class Moment:
     revoked_at: float | None = None
     revoked_by: str | None = None
     epoch: int = 1
+    earlier: int = 0
+    late: int = 0
+
+    @property
+    def call_count(self) -> int:
+        """Every call known at this moment, those left out of `calls` included."""
+        return self.earlier + len(self.calls)
+
+
+def resumed_line(e: Event, epoch: int) -> str:
+    """The transcript's line for a Resume (`session_resumed`) into `epoch`."""
+    said = str(e.data.get("instruction") or "").strip()
+    return f"— resumed by {e.data.get('by', 'the user')} (epoch {epoch})" + (f": {said}" if said else "") + " —"
 
 
 class _Walk:
@@ -73,12 +109,7 @@ class _Walk:
             # A new epoch under a new grant: its own Stop, if any, is still to come.
             self.epoch = int(e.data.get("epoch", self.epoch + 1))
             self.revoked_at, self.revoked_by = None, None
-            said = str(e.data.get("instruction") or "").strip()
-            self.transcript.append(
-                f"— resumed by {e.data.get('by', 'the user')} (epoch {self.epoch})"
-                + (f": {said}" if said else "")
-                + " —"
-            )
+            self.transcript.append(resumed_line(e, self.epoch))
         elif e.call_id is not None and e.kind not in (EventKind.APPROVAL_REQUESTED, EventKind.APPROVED):
             if e.kind == CallState.PLANNED:
                 self.calls[e.call_id] = CallView(
@@ -95,9 +126,52 @@ class _Walk:
                     )
 
     def moment(self, index: int, event: Event | None) -> Moment:
-        return Moment(
-            index, event, dict(self.calls), tuple(self.transcript), self.revoked_at, self.revoked_by, self.epoch
+        revoked_at = self.revoked_at
+        late = (
+            0
+            if revoked_at is None
+            else sum(1 for c in self.calls.values() if c.state in LATE_STATES and c.at >= revoked_at)
         )
+        return Moment(
+            index,
+            event,
+            dict(self.calls),
+            tuple(self.transcript),
+            self.revoked_at,
+            self.revoked_by,
+            self.epoch,
+            late=late,
+        )
+
+
+def stop_of_epoch(index: int, stop_indices: Sequence[int], resume_indices: Sequence[int], length: int) -> int | None:
+    """The Stop of the epoch that event `index` belongs to, if that epoch was stopped."""
+    starts = [-1, *resume_indices]
+    start = max(s for s in starts if s <= index)
+    after = [s for s in starts if s > start]
+    end = after[0] if after else length
+    return next((i for i in stop_indices if start < i < end), None)
+
+
+class TimelineView(Protocol):
+    """What the timeline screen reads: a `Timeline` in memory, or a `JournalTimeline` over the journal."""
+
+    stop_indices: list[int]
+    resume_indices: list[int]
+
+    def __len__(self) -> int: ...
+
+    def stop_of_epoch(self, index: int) -> int | None:
+        """The Stop of the epoch that event `index` belongs to, if that epoch was stopped."""
+        ...
+
+    async def moment(self, index: int) -> Moment:
+        """The moment after event `index` (clamped; -1 is before everything)."""
+        ...
+
+    async def event(self, index: int) -> Event | None:
+        """Event `index` (None out of range)."""
+        ...
 
 
 class Timeline:
@@ -121,11 +195,15 @@ class Timeline:
 
     def stop_of_epoch(self, index: int) -> int | None:
         """The Stop of the epoch that event `index` belongs to, if that epoch was stopped."""
-        starts = [-1, *self.resume_indices]
-        start = max(s for s in starts if s <= index)
-        after = [s for s in starts if s > start]
-        end = after[0] if after else len(self.events)
-        return next((i for i in self.stop_indices if start < i < end), None)
+        return stop_of_epoch(index, self.stop_indices, self.resume_indices, len(self.events))
+
+    async def moment(self, index: int) -> Moment:
+        """`at(index)`, as the timeline screen asks for it."""
+        return self.at(index)
+
+    async def event(self, index: int) -> Event | None:
+        """Event `index` (None out of range)."""
+        return self.events[index] if 0 <= index < len(self.events) else None
 
     def at(self, index: int) -> Moment:
         """The moment after event `index` (clamped to the timeline; -1 is before everything)."""
@@ -144,8 +222,4 @@ class Timeline:
         """Calls rejected or discarded after the Stop, as of `moment`."""
         if moment.revoked_at is None:
             return []
-        return [
-            c
-            for c in moment.calls.values()
-            if c.state in (CallState.REJECTED, CallState.DISCARDED) and c.at >= moment.revoked_at
-        ]
+        return [c for c in moment.calls.values() if c.state in LATE_STATES and c.at >= moment.revoked_at]

@@ -30,7 +30,7 @@ from textual.screen import Screen
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Journal, SessionRecord
-from agentstop.replay import Timeline
+from agentstop.replay import JournalTimeline
 from agentstop.report import Report
 from agentstop.session import (
     AttachedSession,
@@ -250,7 +250,6 @@ class ReplayApp(App[None]):
                 live = True
             else:
                 live = False
-                events = await journal.events(session_id)
                 report = await Report.from_journal(journal, session_id, now=self.clock())
         if live:
             await self._watch_live(session)
@@ -269,7 +268,8 @@ class ReplayApp(App[None]):
         }
         self.report_screen = self._report_screen()
         title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
-        await self.push_screen(TimelineScreen(title, Timeline(events)))
+        timeline = await JournalTimeline.open(self.journal_path, session_id)
+        await self.push_screen(TimelineScreen(title, timeline))
         self._describe_undos(self.control)
         self._fill_sessions()
 

@@ -173,6 +173,7 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         conn.execute(f"ALTER TABLE calls DROP COLUMN {column}")
     conn.execute("ALTER TABLE sessions DROP COLUMN stop_requested_at")
     conn.execute("DROP TABLE call_numbers")  # and by version 5
+    conn.execute("DROP TABLE timeline_checkpoints")  # and by version 6
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -78,11 +78,12 @@ async def test_browse_scrub_and_undo_afterwards(replay_journal: Path, world: Pat
         assert isinstance(screen, TimelineScreen)
         assert screen.index == len(screen.timeline) - 1
         await pilot.press("s")
-        assert screen.timeline.events[screen.index].kind == "revoked"
+        stop_event = await screen.timeline.event(screen.index)
+        assert stop_event is not None and stop_event.kind == "revoked"
         await pilot.press("left")
-        assert screen.timeline.at(screen.index).revoked_at is None
+        assert (await screen.timeline.moment(screen.index)).revoked_at is None
         await pilot.press("home")
-        assert screen.timeline.at(screen.index).calls == {}
+        assert (await screen.timeline.moment(screen.index)).calls == {}
         await pilot.press("r")
         await pilot.pause()
         assert app.screen is app.report_screen

@@ -11,7 +11,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Label, ProgressBar, Static
 
 from agentstop.formatting import clock
-from agentstop.replay import Timeline
+from agentstop.replay import TimelineView
 
 from ..widgets.moment_table import MomentTable
 
@@ -38,7 +38,7 @@ class TimelineScreen(Screen[None]):
         Binding("escape", "app.sessions", "Sessions"),
     ]
 
-    def __init__(self, title: str, timeline: Timeline) -> None:
+    def __init__(self, title: str, timeline: TimelineView) -> None:
         super().__init__()
         self.title_text = title
         self.timeline = timeline
@@ -59,12 +59,12 @@ class TimelineScreen(Screen[None]):
                 yield MomentTable(id="moment")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.show()
+    async def on_mount(self) -> None:
+        await self.show()
 
-    def show(self) -> None:
-        """Render the moment after event `index`."""
-        moment = self.timeline.at(self.index)
+    async def show(self) -> None:
+        """Render the moment after event `index` (read from the timeline's checkpoints: one interval at most)."""
+        moment = await self.timeline.moment(self.index)
         table = self.query_one(MomentTable)
         table.show(moment)
         total = len(self.timeline)
@@ -82,12 +82,11 @@ class TimelineScreen(Screen[None]):
                 text.append(f"  ·  after the Stop (revoked by {moment.revoked_by})", style="bold red")
             else:
                 text.append(f"  ·  Stop at event {stop + 1}", style="yellow")
-        late = self.timeline.rejected_after_stop(moment)
-        if late:
-            text.append(f"  ·  {len(late)} rejected after Stop", style="bold red")
+        if moment.late:
+            text.append(f"  ·  {moment.late} rejected after Stop", style="bold red")
         if table.hidden:
             text.append(
-                f"  ·  the latest {len(moment.calls) - table.hidden:,} of {len(moment.calls):,} calls "
+                f"  ·  the latest {moment.call_count - table.hidden:,} of {moment.call_count:,} calls "
                 "(the report lists all)",
                 style="dim",
             )
@@ -97,49 +96,49 @@ class TimelineScreen(Screen[None]):
         self.query_one(ProgressBar).update(progress=self.index + 1)
         self.query_one("#replay-transcript", Static).update(Text("\n".join(moment.transcript[-30:])))
 
-    def action_step(self, delta: int) -> None:
+    async def action_step(self, delta: int) -> None:
         self.index = max(-1, min(len(self.timeline) - 1, self.index + delta))
-        self.show()
+        await self.show()
 
-    def action_jump(self, index: int) -> None:
+    async def action_jump(self, index: int) -> None:
         self.index = max(-1, min(len(self.timeline) - 1, index))
-        self.show()
+        await self.show()
 
-    def action_jump_to_stop(self) -> None:
+    async def action_jump_to_stop(self) -> None:
         """Jump to the next Stop (after a Resume there is one per stopped epoch), then round again."""
         stops = self.timeline.stop_indices
         if not stops:
             self.notify("This session was never stopped.")
             return
-        self.action_jump(next((i for i in stops if i > self.index), stops[0]))
+        await self.action_jump(next((i for i in stops if i > self.index), stops[0]))
 
-    def action_speed(self) -> None:
+    async def action_speed(self) -> None:
         self.speed = SPEEDS[(SPEEDS.index(self.speed) + 1) % len(SPEEDS)]
-        self.show()
+        await self.show()
 
-    def action_play(self) -> None:
+    async def action_play(self) -> None:
         if self._player is not None:
             self._player.stop()
             self._player = None
-            self.show()
+            await self.show()
             return
         if self.index >= len(self.timeline) - 1:
             self.index = -1
-        self._schedule()
-        self.show()
+        await self._schedule()
+        await self.show()
 
-    def _schedule(self) -> None:
-        events = self.timeline.events
-        nxt = self.index + 1
-        if nxt >= len(events):
+    async def _schedule(self) -> None:
+        nxt = await self.timeline.event(self.index + 1)
+        if nxt is None:
             self._player = None
-            self.show()
+            await self.show()
             return
-        gap = events[nxt].at - events[self.index].at if self.index >= 0 else 0.0
+        now = await self.timeline.event(self.index)
+        gap = nxt.at - now.at if now is not None else 0.0
         self._player = self.set_timer(max(0.0, min(gap, MAX_GAP)) / self.speed, self._advance)
 
-    def _advance(self) -> None:
+    async def _advance(self) -> None:
         self.index += 1
-        self.show()
+        await self.show()
         if self._player is not None:
-            self._schedule()
+            await self._schedule()

@@ -17,7 +17,8 @@ __all__ = ["MomentTable"]
 
 WINDOW = 500
 """At most this many rows: the calls planned last as of the moment (a DataTable of 20,000 rows takes
-Textual seconds to lay out, and nobody reads them scrubbing; the report lists every call)."""
+Textual seconds to lay out, and nobody reads them scrubbing; the report lists every call). Replay's
+moments carry `agentstop.replay.checkpoints.WINDOW` calls: this is at most that."""
 
 
 class MomentTable(DataTable[str | Text]):
@@ -40,10 +41,14 @@ class MomentTable(DataTable[str | Text]):
         self._shown: dict[str, tuple[str, float]] = {}
 
     def show(self, moment: Moment) -> None:
-        """Make the rows match `moment` (its last `WINDOW` calls), marking calls rejected after the Stop."""
+        """Make the rows match `moment` (its last `WINDOW` calls), marking calls rejected after the Stop.
+
+        A moment may carry only its latest calls already (`Moment.earlier` says how many it left out).
+        """
         calls = list(moment.calls.values())
-        self.hidden = max(0, len(calls) - WINDOW)
-        visible = calls[self.hidden :]
+        cut = max(0, len(calls) - WINDOW)
+        self.hidden = moment.earlier + cut
+        visible = calls[cut:]
         keys = {c.call_id for c in visible}
         kept = [k for k in self._shown if k in keys]
         new = [c.call_id for c in visible if c.call_id not in self._shown]

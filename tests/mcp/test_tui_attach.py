@@ -82,7 +82,7 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
     app = make_journal_app(journal, rows, tools_from_session, title="agentstop tui")
     async with app.run_test(size=SIZE) as pilot:
         app.mode.open_session(session.session_id)
-        await wait_until(pilot, lambda: app.report_screen is not None, "the ended session opens", attempts=PATIENCE)
+        await wait_until(pilot, lambda: app.report is not None, "the ended session opens", attempts=PATIENCE)
         await press(pilot, "r")
         assert app.screen is app.report_screen
         await wait_until(

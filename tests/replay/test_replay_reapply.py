@@ -39,7 +39,7 @@ async def test_e_in_the_viewer_reapplies_an_undone_call_with_the_tools_loaded_ag
 
     app = make_journal_app(path, rows_, fixed_tools(ToolRegistry([ReapplyNote(world)])), session_id=SID)
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_until(pilot, lambda: app.report_screen is not None, "the session opens")
+        await wait_until(pilot, lambda: app.report is not None, "the session opens")
         await press(pilot, "r")
         screen = app.report_screen
         assert screen is not None and app.screen is screen

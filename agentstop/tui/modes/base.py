@@ -92,6 +92,8 @@ class Mode:
         self._last_countdown = 0.0
         self._report_after_dialog = False
         """View state: the report should go over the session's view as soon as the dialog open over it closes."""
+        self._exiting = False
+        """View state: the app is exiting; no screen is pushed any more (it would mount while the app closes)."""
         self._host: Host | None = None
 
     @property
@@ -249,7 +251,7 @@ class Mode:
 
     def show_report(self) -> None:
         """Put the report over the session's view; with a dialog open over that view, as soon as it closes."""
-        if self.control is None or self.report_shown():
+        if self.control is None or self._exiting or self.report_shown():
             return
         if not self.is_session_view(self.app.screen):
             self._report_after_dialog = True  # never bury a dialog (an approval, a question) under the report
@@ -388,4 +390,5 @@ class Mode:
 
     def exit(self) -> None:
         """Exit the app with the mode's code."""
+        self._exiting = True
         self.app.exit(self.exit_code())

@@ -404,9 +404,13 @@ class RunMode(Mode):
 
     def _stop_and_quit(self, yes: bool | None) -> None:
         self.quit_question = None
-        if yes:
-            self.stop()
-            self.app.run_worker(self._exit_after_stop(), group="quit")
+        if not yes:
+            return
+        if self.finished:  # the agent finished while it was asked: nothing to stop
+            self.exit()
+            return
+        self.stop()
+        self.app.run_worker(self._exit_after_stop(), group="quit")
 
     async def _exit_after_stop(self) -> None:
         if self.control is not None:

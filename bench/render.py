@@ -786,7 +786,7 @@ def _replay_section(r: Results) -> list[str]:
         f"before each call; the Stop at event {(shape.stop_event or 0) + 1:,}, then {shape.rejected_after_stop} "
         f"calls racing it rejected at the fence), bulk-written through the journal's ops in "
         f"{p.write_seconds:.1f} s. Each repeat times the library steps of opening it, in the order "
-        "`agentstop replay JOURNAL --session ID` runs them, then the real `ReplayApp` (headless, "
+        "`agentstop replay JOURNAL --session ID` runs them, then the real journal viewer (headless, "
         f"{cols}) from start until its timeline screen is current with a row per call of the last moment, "
         "painted (looked for every millisecond, then one `pilot.pause(0)`). The target is judged on the CLI's "
         "reading plus the app.",
@@ -798,13 +798,13 @@ def _replay_section(r: Results) -> list[str]:
         ("app: `Report.from_journal` of the session", "open_report"),
         ("app: `Timeline(events).at(last)`, the first moment shown", "timeline_end"),
         ("**the library steps above, summed**", "library"),
-        ("`ReplayApp`: start until it runs, its sessions screen pushed", "tui_ready"),
+        ("The journal viewer: start until it runs, its sessions screen pushed", "tui_ready"),
         (
-            "`ReplayApp`: start until the timeline screen is mounted with its rows (the app steps above, the "
+            "The journal viewer: start until the timeline screen is mounted with its rows (the app steps above, the "
             "screen, a row per call)",
             "tui_populated",
         ),
-        ("`ReplayApp`: start to the first moment painted", "tui"),
+        ("The journal viewer: start to the first moment painted", "tui"),
         ("**CLI + app: what a person waits for (the target)**", "total"),
         ("then, pressing s: `at(stop_index)`", "jump_stop"),
     ]

@@ -7,12 +7,12 @@ racing it rejected at the fence, and the session ended as stopped. Then, per
 repeat, the two halves of opening it are timed separately:
 
 - the library part, step by step as agentstop/cli/replay.py and
-  `ReplayApp.open_session` run it: the CLI opens the journal read-only and
+  `JournalMode.open_session` run it: the CLI opens the journal read-only and
   builds every session's report (the sessions browser's rows); the app opens it
   again, reads the session's events and builds its report; the timeline screen
   starts at the last event, so `Timeline(events).at(last)`; and, as a separate
   user action, jumping to the Stop;
-- the TUI part: the real `ReplayApp` run headless (`App.run_test`), from entering
+- the TUI part: the real journal viewer (`make_journal_app`) run headless (`App.run_test`), from entering
   the app until the timeline screen is current, its side-effect table holds a
   row for every call of the last moment, and the frame is painted. The app is
   given the rows the CLI built, as the CLI does.
@@ -69,7 +69,7 @@ class ReplayResult:
     library: list[float] = field(default_factory=list)
     """The sum of the four steps above, per repeat: opening before any widget."""
     tui: list[float] = field(default_factory=list)
-    """`ReplayApp`: from entering the app to the first moment painted, rows and all."""
+    """The journal viewer (`make_journal_app`): from entering the app to the first moment painted, rows and all."""
     tui_ready: list[float] = field(default_factory=list)
     """... of which until the app runs with its sessions screen."""
     tui_populated: list[float] = field(default_factory=list)
@@ -116,7 +116,7 @@ async def open_in_library(path: Path) -> dict[str, float]:
     steps["cli_rows"] = clock() - began
     assert rows and sid == SESSION_ID
     began = clock()
-    async with Journal.open(path, readonly=True) as journal:  # ReplayApp.open_session
+    async with Journal.open(path, readonly=True) as journal:  # JournalMode.open_session
         events = await journal.events(sid)
         t = clock()
         await Report.from_journal(journal, sid, now=time.time())
@@ -162,11 +162,11 @@ async def open_in_tui(
     `on_mount` built the moment and added the rows) and "painted".
     """
     from agentstop.session import fixed_tools
-    from agentstop.tui.replay_app import ReplayApp
+    from agentstop.tui import make_journal_app
     from agentstop.tui.screens.timeline import TimelineScreen
     from agentstop.tui.widgets.moment_table import MomentTable
 
-    app = ReplayApp(path, rows, fixed_tools(ToolRegistry([Noop()])), session_id=sid)
+    app = make_journal_app(path, rows, fixed_tools(ToolRegistry([Noop()])), session_id=sid)
     began, cpu = clock(), cpu_clock()
     async with app.run_test(size=SIZE) as pilot:
         ready = clock() - began

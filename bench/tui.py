@@ -185,8 +185,8 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             delivered += 1
 
     async with app.run_test(size=SIZE, message_hook=count) as pilot:
-        await _wait(pilot, lambda: app.bridge is not None and app.journal is not None, "the session started")
-        journal = app.journal
+        await _wait(pilot, lambda: app.bridge is not None and app.mode.journal is not None, "the session started")
+        journal = app.mode.journal
         bridge = app.bridge
         assert journal is not None and bridge is not None and journal._writer is not None
         grant_id = (await journal.grants(SESSION_ID))[0].grant_id
@@ -199,7 +199,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
 
         res.shape, last_seq = await journal._writer.run(unit, durable=True)
         began, before = clock(), delivered
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
 
         def taken_in() -> bool:
             report = app.report
@@ -227,7 +227,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
         await pilot.pause(0.2)
         res.rows_after_push_alone = sum(app.report_screen.table(key).row_count for key in SECTIONS)
         app.action_show_run()
-        await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
+        await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
 
         async def push_report(record: bool = True) -> tuple[float, float]:
             app.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
@@ -265,7 +265,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
                     phases.setdefault(part, []).append(seconds)
             spent = ended - began, cpu_clock() - cpu
             app.action_show_run()
-            await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
+            await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
             return spent
 
         for _ in range(cfg.tui_repeats):
@@ -340,7 +340,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             from .profiling import profile_loop
 
             app.action_show_run()
-            await _wait(pilot, lambda: app.screen is app.run_screen, "the run screen was back")
+            await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
             ours = ("/agentstop/", "/textual/widgets/")
             res.profiles.append(
                 (
@@ -360,8 +360,8 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
                         await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours),
                     )
                 )
-        if app.sup is not None:  # end the session before the app closes its journal under it
-            await app.sup.stop("the benchmark is done", "bench")
+        if app.mode.sup is not None:  # end the session before the app closes its journal under it
+            await app.mode.sup.stop("the benchmark is done", "bench")
         app.exit()
     for name in ("report_push", "run_refresh", "report_refresh"):
         if getattr(res, name):

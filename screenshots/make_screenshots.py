@@ -55,7 +55,7 @@ async def _shoot(app: AgentstopApp, name: str, written: list[Path]) -> None:
 
 async def _drive(app: AgentstopApp, written: list[Path]) -> None:
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         # Mid-run: two emails and the calendar event have landed, the pull request is on its way.
         await _until(pilot, lambda: "c4" in effects.rows, "the agent reaches its fourth call")
         await _shoot(app, "run-mid-run", written)
@@ -63,7 +63,7 @@ async def _drive(app: AgentstopApp, written: list[Path]) -> None:
         await pilot.press("s")
         await _until(
             pilot,
-            lambda: app.stop_done and app.report is not None and app.report.session.status == "stopped",
+            lambda: app.mode.finished and app.report is not None and app.report.session.status == "stopped",
             "Stop settles",
         )
         await pilot.pause(0.5)

@@ -125,8 +125,8 @@ def _the_running_one(sessions: list[SessionRecord]) -> str | None:
 
 
 async def _view(path: Target, rows: list[tuple[SessionRecord, Report]], session_id: str | None, title: str) -> None:
-    from agentstop.tui.replay_app import ReplayApp  # lazy: only these commands need Textual
+    from agentstop.tui import make_journal_app  # lazy: only these commands need Textual
 
     # Undo loads a session's tools again: Python tools by their recorded import paths,
     # MCP tools from their servers, started from the session's task file for as long as it is open.
-    await ReplayApp(path, rows, tools_from_session, session_id=session_id, title=title).run_async()
+    await make_journal_app(path, rows, tools_from_session, session_id=session_id, title=title).run_async()

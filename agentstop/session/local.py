@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import anyio
+
 from agentstop.grant import GrantSpec
 from agentstop.journal import Event, Journal
 from agentstop.report import Report
@@ -53,6 +55,8 @@ class LocalSession(Phased):
         self._next_epoch = next_epoch
         self.by = by
         self.clock = clock
+        self._epoch_ended: anyio.Event | None = None
+        """Set when the epoch ends (made by the first `wait_ended`, inside the event loop)."""
 
     @property
     def supervisor(self) -> Supervisor:
@@ -109,6 +113,22 @@ class LocalSession(Phased):
         """The epoch is over, whoever ended it (Stop here or elsewhere, the agent finishing, a failure)."""
         if self.phase is not SessionPhase.ENDED:
             self._move(SessionPhase.ENDED)
+        if self._epoch_ended is not None:
+            self._epoch_ended.set()
+
+    async def wait_ended(self) -> None:
+        """Wait until the epoch has ended: Stop done and its run returned, or the agent finished by itself.
+
+        Not the supervisor's `wait_stopped` alone: that one waits for a Stop however long, so an
+        epoch that ends by itself (the agent finished while Stop was being asked for) would never
+        end the wait; and it returns before the epoch's `run` has, while the run still reads the
+        journal. Returns at once while no epoch runs.
+        """
+        if self.phase in (SessionPhase.ENDED, SessionPhase.RESUMING):
+            return
+        if self._epoch_ended is None:
+            self._epoch_ended = anyio.Event()
+        await self._epoch_ended.wait()
 
     async def stop(self, reason: str) -> str:
         if self.phase is SessionPhase.RUNNING:
@@ -149,6 +169,7 @@ class LocalSession(Phased):
             self._move(SessionPhase.ENDED)
             raise
         self._sup = sup
+        self._epoch_ended = None
         self._move(SessionPhase.RUNNING)
 
     async def cut_off(self, why: str) -> None:

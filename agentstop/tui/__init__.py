@@ -1,22 +1,54 @@
-"""The terminal UI (Textual). Only the CLI imports this package, and only when it opens the UI."""
+"""The terminal UI (Textual). Only the CLI imports this package, and only when it opens the UI.
+
+One app (`AgentstopApp`), two ways in, one factory each, shared by the CLI and the tests:
+`make_app(config)` runs a session here; `make_journal_app(journal, rows, tool_loader, ...)`
+views a journal (the sessions browser, timelines, a running session attached live).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agentstop.session import ToolLoader
 from agentstop.task import TaskFile
 from agentstop.tools import ToolRegistry
 
 from .app import AgentstopApp
 from .config import SessionConfig
+from .modes import JournalMode, RunMode
+from .screens.sessions import SessionRow
 
-__all__ = ["AgentstopApp", "SessionConfig", "make_app", "run_tui"]
+__all__ = ["AgentstopApp", "JournalMode", "RunMode", "SessionConfig", "make_app", "make_journal_app", "run_tui"]
 
 
-def make_app(config: SessionConfig) -> AgentstopApp:
-    """The one factory the CLI and the tests share."""
-    return AgentstopApp(config)
+def make_app(config: SessionConfig) -> AgentstopApp[RunMode]:
+    """The app running the session `config` describes, in this process."""
+    return AgentstopApp(RunMode(config))
+
+
+def make_journal_app(
+    journal_path: Path | str,
+    rows: list[SessionRow],
+    tool_loader: ToolLoader,
+    session_id: str | None = None,
+    clock: Callable[[], float] = time.time,
+    title: str | None = None,
+) -> AgentstopApp[JournalMode]:
+    """The app viewing a journal: its sessions (`rows` first), past ones' timelines, running ones attached live.
+
+    Args:
+        journal_path: the journal: a file, or a `postgresql://` URL.
+        rows: the sessions browser's first rows.
+        tool_loader: loads a session's tools for undo and re-apply (the command line's
+            `tools_from_session`, which starts MCP servers from the task file).
+        session_id: open this session at once (attached, when it runs).
+        clock: the wall clock (tests freeze it).
+        title: the header's title ("agentstop replay", "agentstop tui").
+    """
+    return AgentstopApp(JournalMode(journal_path, rows, tool_loader, session_id=session_id, clock=clock, title=title))
 
 
 def config_from_task(

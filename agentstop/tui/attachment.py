@@ -9,10 +9,11 @@ panel, and the summary of what Stop still waits for.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 from agentstop.formatting import duration
-from agentstop.journal import Event, SessionRecord
+from agentstop.journal import CallState, Event, EventKind, SessionRecord
 from agentstop.planners import TranscriptChunk
 from agentstop.report import Report
 from agentstop.session import AttachedSession, SessionPhase, where_it_runs
@@ -20,7 +21,17 @@ from agentstop.session import AttachedSession, SessionPhase, where_it_runs
 from .screens.run import RunScreen
 from .wording import counted
 
-__all__ = ["Attachment"]
+__all__ = ["Attachment", "Change"]
+
+
+class Change(enum.StrEnum):
+    """What a batch of journal events changed for the status line of a session watched live."""
+
+    REVOKED = "revoked"
+    """Its grant was revoked (by anyone): Stop has begun."""
+
+    ENDED = "ended"
+    """The session has ended."""
 
 
 class Attachment:
@@ -59,26 +70,26 @@ class Attachment:
             )
         )
 
-    def apply(self, events: list[Event], report: Report | None) -> list[str]:
-        """Show new journal events; returns what changed for the status line ("revoked", "ended")."""
+    def apply(self, events: list[Event], report: Report | None) -> list[Change]:
+        """Show new journal events; returns what changed for the status line."""
         if report is not None:
             self._reversibility = {i.tool: i.reversibility for i in report.all_calls}
-        changes: list[str] = []
+        changes: list[Change] = []
         transcript = self.run_screen.transcript
         for event in events:
-            if event.kind == "planned" and event.call_id is not None:
+            if event.kind == CallState.PLANNED and event.call_id is not None:
                 tool = str(event.data.get("tool", ""))
                 self._reversibility.setdefault(tool, str(event.data.get("reversibility", "")))
                 transcript.add(
                     TranscriptChunk("call", f"→ {event.call_id} {tool}: {event.data.get('summary', '')}", event.call_id)
                 )
-            elif event.kind == "transcript" and event.call_id is None:
+            elif event.kind == EventKind.TRANSCRIPT and event.call_id is None:
                 transcript.add(TranscriptChunk("thought", str(event.data.get("text", ""))))
                 transcript.add(TranscriptChunk("end", ""))
-            elif event.kind == "revoked":
-                changes.append("revoked")
-            elif event.kind == "session_ended":
-                changes.append("ended")
+            elif event.kind == EventKind.REVOKED:
+                changes.append(Change.REVOKED)
+            elif event.kind == EventKind.SESSION_ENDED:
+                changes.append(Change.ENDED)
         self.run_screen.effects.apply(events, self._reversibility)
         return changes
 

@@ -15,7 +15,7 @@ import pytest
 
 from agentstop import Journal, Report
 from agentstop.session import SessionPhase, tools_from_session
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from tests.tui.helpers import cell, exited, press, wait_until
 
@@ -44,15 +44,15 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         async with Journal.open(journal, readonly=True) as j:
             rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
 
-        app = ReplayApp(journal, rows, tools_from_session, title="agentstop tui", session_id=session.session_id)
+        app = make_journal_app(journal, rows, tools_from_session, title="agentstop tui", session_id=session.session_id)
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(
                 pilot,
-                lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
+                lambda: app.mode.attachment is not None and app.screen is app.mode.attachment.run_screen,
                 "the proxy's running session opens live",
                 attempts=PATIENCE,
             )
-            attachment = app.attachment
+            attachment = app.mode.attachment
             assert attachment is not None
             effects = attachment.run_screen.effects
             await wait_until(pilot, lambda: effects.row_count == 1, "the host's call shows", attempts=PATIENCE)
@@ -79,10 +79,10 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
 
     async with Journal.open(journal, readonly=True) as j:
         rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
-    app = ReplayApp(journal, rows, tools_from_session, title="agentstop tui")
+    app = make_journal_app(journal, rows, tools_from_session, title="agentstop tui")
     async with app.run_test(size=SIZE) as pilot:
-        app.open_session(session.session_id)
-        await wait_until(pilot, lambda: app.report_screen is not None, "the ended session opens", attempts=PATIENCE)
+        app.mode.open_session(session.session_id)
+        await wait_until(pilot, lambda: app.report is not None, "the ended session opens", attempts=PATIENCE)
         await press(pilot, "r")
         assert app.screen is app.report_screen
         await wait_until(

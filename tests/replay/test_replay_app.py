@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.session import fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.timeline import TimelineScreen
 from tests.support.tools import WriteNote
 
@@ -45,8 +45,10 @@ async def _make_journal(path: Path, world: Path) -> None:
             pass
 
 
-def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None) -> ReplayApp:
-    return ReplayApp(path, rows, fixed_tools(ToolRegistry([WriteNote(world)])), session_id=session_id, clock=_clock)
+def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None) -> AgentstopApp[JournalMode]:
+    return make_journal_app(
+        path, rows, fixed_tools(ToolRegistry([WriteNote(world)])), session_id=session_id, clock=_clock
+    )
 
 
 async def _rows(path: Path) -> list[Any]:

@@ -13,7 +13,7 @@ import pytest
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.session import fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from tests.support.reapply_tools import ReapplyNote
 from tests.tui.helpers import cell, exited, press, rows, wait_until
@@ -37,9 +37,9 @@ async def test_e_in_the_viewer_reapplies_an_undone_call_with_the_tools_loaded_ag
         rows_ = [(s, await Report.from_journal(journal, s.session_id)) for s in await journal.sessions()]
     assert notes.landed() == {"a"}
 
-    app = ReplayApp(path, rows_, fixed_tools(ToolRegistry([ReapplyNote(world)])), session_id=SID)
+    app = make_journal_app(path, rows_, fixed_tools(ToolRegistry([ReapplyNote(world)])), session_id=SID)
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_until(pilot, lambda: app.report_screen is not None, "the session opens")
+        await wait_until(pilot, lambda: app.report is not None, "the session opens")
         await press(pilot, "r")
         screen = app.report_screen
         assert screen is not None and app.screen is screen

@@ -8,7 +8,7 @@ import pytest
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.session import fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.timeline import TimelineScreen
 from tests.tui.test_safe_undo import EDITED, CheckedNote, edit_by_hand
@@ -32,7 +32,7 @@ async def test_a_refused_undo_in_replay_is_forced_after_asking(tmp_path: Path, w
     edit_by_hand(world, "b")
     async with Journal.open(path, readonly=True) as j:
         rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
-    app = ReplayApp(path, rows, fixed_tools(ToolRegistry([CheckedNote(world)])), session_id=SESSION)
+    app = make_journal_app(path, rows, fixed_tools(ToolRegistry([CheckedNote(world)])), session_id=SESSION)
 
     async with app.run_test(size=(140, 40)) as pilot:
         for _ in range(100):

@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from agentstop import Agent, CallCutOff, GrantSpec, StopPolicy, ToolContext, ToolFailed, ToolRegistry
-from agentstop.tui import AgentstopApp, SessionConfig, make_app
+from agentstop.tui import AgentstopApp, RunMode, SessionConfig, make_app
 from tests.support.tools import NoteArgs, WriteNote
 
 FROZEN_NOW = 1_800_000_000.0
@@ -238,7 +238,7 @@ def session(tmp_path: Path, tools: Iterable[Any], planner: Any, **options: Any) 
     )
 
 
-def app_for(tmp_path: Path, tools: Iterable[Any], planner: Any, **options: Any) -> AgentstopApp:
+def app_for(tmp_path: Path, tools: Iterable[Any], planner: Any, **options: Any) -> AgentstopApp[RunMode]:
     return make_app(session(tmp_path, tools, planner, **options))
 
 
@@ -258,13 +258,13 @@ async def wait_until(
 
 async def call_states(app: AgentstopApp) -> dict[str, str]:
     """Each call's state as the journal has it."""
-    assert app.journal is not None
-    return {c.call_id: c.state for c in await app.journal.calls(SESSION_ID)}
+    assert app.mode.journal is not None
+    return {c.call_id: c.state for c in await app.mode.journal.calls(SESSION_ID)}
 
 
 async def states_are(app: AgentstopApp, **wanted: str) -> bool:
     """True when every named call (c1=..., c2=...) is in that state in the journal."""
-    if app.journal is None:
+    if app.mode.journal is None:
         return False
     states = await call_states(app)
     return all(states.get(call_id) == state for call_id, state in wanted.items())
@@ -276,9 +276,9 @@ async def settle(pilot: Pilot[Any]) -> None:
     assert isinstance(app, AgentstopApp)
 
     async def caught_up() -> bool:
-        if app.journal is None or app.bridge is None:
+        if app.mode.journal is None or app.bridge is None:
             return False
-        events = await app.journal.events(SESSION_ID)
+        events = await app.mode.journal.events(SESSION_ID)
         return not events or app.bridge.after == events[-1].seq
 
     await wait_until(pilot, caught_up, "the bridge delivered every journal event")
@@ -312,7 +312,7 @@ async def exited(app: App[Any]) -> None:
 
 def ended(app: AgentstopApp) -> bool:
     """The session is over and the UI knows it (Stop settled, or the agent finished)."""
-    return app.stop_done and app.report is not None and app.report.session.status != "running"
+    return app.mode.finished and app.report is not None and app.report.session.status != "running"
 
 
 async def press(pilot: Pilot[Any], *keys: str) -> None:

@@ -55,7 +55,7 @@ async def test_approve_once_commits_the_call(tmp_path: Path, world: Path, notes:
         assert "If it goes wrong: call the bank to recall the wire" in body
         assert await call_states(app) == {"c1": "committed", "c2": "prepared"}
         assert not (world / "wires.log").exists()  # nothing is sent while it waits
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         await wait_until(
             pilot,
             lambda: "c2" in effects.rows and cell(effects, "c2", "state") == "awaiting approval",
@@ -106,13 +106,13 @@ async def test_while_the_modal_is_open_s_and_ctrl_c_stop_and_deny_the_call(
     async with app.run_test(size=(140, 42)) as pilot:
         modal = await asking(pilot, app)
         assert modal.focused is not None and modal.focused.id == "deny"  # not the message field: keys are keys
-        assert app.sup is not None
-        stopping_before = app.sup.stopping  # a name: asserting on app.sup.stopping would narrow it for good
+        assert app.mode.sup is not None
+        stopping_before = app.mode.sup.stopping  # a name: asserting on app.mode.sup.stopping would narrow it for good
         assert not stopping_before
 
         await press(pilot, key)  # Stop works from anywhere, the approval included
         assert modal not in app.screen_stack  # not typed into a field: the modal is gone, the call denied
-        assert app.sup.stopping
+        assert app.mode.sup.stopping
         await wait_until(pilot, lambda: ended(app), "Stop settled")
         await wait_until(pilot, lambda: app.screen is app.report_screen, "the report is shown")
         await pilot.pause(0.2)

@@ -20,7 +20,7 @@ from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.journal import SessionRecord
 from agentstop.session import SessionPhase, fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.widgets.status import StatusLine
 from tests.tui.helpers import GatedNote, cell, exited, press, shown, top_screen, wait_until
@@ -79,16 +79,16 @@ async def test_attached_stop_revokes_at_once_says_what_it_waits_for_escalates_th
 
 
 async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, Any]) -> None:
-    app = ReplayApp(
+    app = make_journal_app(
         path, await rows_of(path), fixed_tools(ToolRegistry([notes])), session_id=SID, title="agentstop tui"
     )
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(
             pilot,
-            lambda: app.attachment is not None and app.screen is app.attachment.run_screen,
+            lambda: app.mode.attachment is not None and app.screen is app.mode.attachment.run_screen,
             "the running session opens live",
         )
-        attachment = app.attachment
+        attachment = app.mode.attachment
         assert attachment is not None
         effects = attachment.run_screen.effects
         await wait_until(pilot, lambda: effects.row_count == 2, "both calls show, from the journal")

@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 
 from agentstop import CallState, GrantSpec, Journal, ToolRegistry
 from agentstop.session import fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from tests.tui.helpers import FROZEN_NOW, frozen_clock, press, rows, wait_until
 
 SIZE = (140, 36)
@@ -63,23 +63,26 @@ async def _running_elsewhere(path: Path) -> None:
         )
 
 
-def _app(tmp_path: Path) -> ReplayApp:
+def _app(tmp_path: Path) -> AgentstopApp[JournalMode]:
     path = tmp_path / "journal.db"
     anyio.run(_running_elsewhere, path)
-    return ReplayApp(path, [], fixed_tools(ToolRegistry([])), session_id=SID, clock=frozen_clock, title="agentstop tui")
+    return make_journal_app(
+        path, [], fixed_tools(ToolRegistry([])), session_id=SID, clock=frozen_clock, title="agentstop tui"
+    )
 
 
 async def _attached(pilot: Pilot[Any]) -> None:
     app = pilot.app
-    assert isinstance(app, ReplayApp)
+    assert isinstance(app, AgentstopApp) and isinstance(app.mode, JournalMode)
+    mode: JournalMode = app.mode
     await wait_until(
         pilot,
         lambda: (
-            app.attachment is not None
-            and app.screen is app.attachment.run_screen
-            and app.attachment.run_screen.is_mounted
-            and bool(app.attachment.run_screen.query("#effects"))
-            and app.attachment.run_screen.effects.row_count == 2
+            mode.attachment is not None
+            and app.screen is mode.attachment.run_screen
+            and mode.attachment.run_screen.is_mounted
+            and bool(mode.attachment.run_screen.query("#effects"))
+            and mode.attachment.run_screen.effects.row_count == 2
         ),
         "attached, both calls shown",
     )
@@ -103,12 +106,12 @@ def test_attached_stop_says_what_it_waits_for(snap_compare: Snap, tmp_path: Path
         await _attached(pilot)
         await press(pilot, "s")
         app = pilot.app
-        assert isinstance(app, ReplayApp) and app.report_screen is not None
+        assert isinstance(app, AgentstopApp) and isinstance(app.mode, JournalMode) and app.report_screen is not None
         screen = app.report_screen
         await wait_until(pilot, lambda: rows(screen.table("in_flight")) == ["c2"], "c2 shows in flight")
         await wait_until(
             pilot,
-            lambda: app.attachment is not None and app.attachment.control.revoke_journaled,
+            lambda: app.mode.attachment is not None and app.mode.attachment.control.revoke_journaled,
             "the revoke came back from the journal",
         )
         await pilot.pause()

@@ -26,7 +26,7 @@ from textual.widgets import DataTable
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.journal import SessionRecord, SessionStatus
 from agentstop.session import fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.sessions import SessionsScreen, how_it_ended
 from tests.support.postgres import PostgresServer
@@ -50,8 +50,8 @@ async def rows_of(target: str | Path) -> list[tuple[SessionRecord, Report]]:
         ]
 
 
-def table_of(app: ReplayApp) -> DataTable[Any]:
-    return app.sessions_screen.query_one("#sessions", DataTable)
+def table_of(app: AgentstopApp[JournalMode]) -> DataTable[Any]:
+    return app.mode.sessions_screen.query_one("#sessions", DataTable)
 
 
 # -- a session of another process, stopped from the browser ------------------------------------
@@ -126,13 +126,13 @@ async def session_of(child: Child, target: str | Path, committed: int = 1) -> Se
 async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str | Path, child: Child) -> None:
     session = await session_of(child, target)
     sid = session.session_id
-    app = ReplayApp(target, await rows_of(target), no_tools)
+    app = make_journal_app(target, await rows_of(target), no_tools)
     async with app.run_test(size=SIZE) as pilot:
         table = table_of(app)
         await wait_until(pilot, lambda: cell(table, sid, "how it ended") == "running", "the session shows running")
         assert cell(table, sid, "host") == socket.gethostname()
         assert cell(table, sid, "pid") == str(child.proc.pid)
-        assert "1 running, refreshed every second" in shown(app.sessions_screen, "#sessions-title")
+        assert "1 running, refreshed every second" in shown(app.mode.sessions_screen, "#sessions-title")
         done = int(cell(table, sid, "done") or 0)
         await wait_until(pilot, lambda: int(cell(table, sid, "done") or 0) > done, "its counts grow live", attempts=300)
 
@@ -142,7 +142,7 @@ async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str
         assert shown(confirm, "#dialog-title").strip() == f"Stop “Write a long report” on {socket.gethostname()}?"
         assert f"session {sid} on {socket.gethostname()}, pid {child.proc.pid}" in shown(confirm, "#dialog-body")
         await press(pilot, "y")
-        assert app.screen is app.sessions_screen
+        assert app.screen is app.mode.sessions_screen
         # At once: "revoking…" while the revoke runs in its thread, then "stopping…" until it has (on a
         # loaded machine the child may have stopped before this line runs).
         assert cell(table, sid, "how it ended") in ("revoking…", "stopping…", "stopped by you (TUI)")
@@ -152,7 +152,7 @@ async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str
             "the row says the session stopped",
             attempts=300,
         )
-        assert "running" not in shown(app.sessions_screen, "#sessions-title")
+        assert "running" not in shown(app.mode.sessions_screen, "#sessions-title")
         app.exit()
         await exited(app)
 
@@ -180,7 +180,7 @@ async def test_host_and_pid_show_and_an_ended_session_cannot_be_stopped(tmp_path
     await _ended_session(path, world)
     [(session, report)] = await rows_of(path)
     rows = [(replace(session, host="worker-7", pid=4242), report)]
-    app = ReplayApp(path, rows, no_tools)
+    app = make_journal_app(path, rows, no_tools)
     async with app.run_test(size=SIZE) as pilot:
         table = table_of(app)
         await wait_until(pilot, lambda: table.row_count == 1, "the session is listed")
@@ -191,7 +191,7 @@ async def test_host_and_pid_show_and_an_ended_session_cannot_be_stopped(tmp_path
             "stopped by you (TUI)",
             "1",
         ]
-        assert "running" not in shown(app.sessions_screen, "#sessions-title")
+        assert "running" not in shown(app.mode.sessions_screen, "#sessions-title")
         await press(pilot, "s")
         assert isinstance(app.screen, SessionsScreen)  # nothing to confirm: it already ended
         app.exit()

@@ -30,15 +30,15 @@ async def test_a_thousand_calls_and_a_stop_keep_the_panel_live_and_the_fence_shu
     notes = WriteNote(world)
     app = app_for(tmp_path, [notes], Burst())
     async with app.run_test(size=(140, 42)) as pilot:
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         await wait_until(pilot, lambda: effects.row_count >= 200, "200 calls on the panel", attempts=1500)
         await press(pilot, "s")  # handled while hundreds of rows are updating
         assert app.report_screen in app.screen_stack
-        await wait_until(pilot, lambda: app.stop_done, "Stop settled", attempts=1500)
+        await wait_until(pilot, lambda: app.mode.finished, "Stop settled", attempts=1500)
         await settle(pilot)
-        assert app.journal is not None
-        calls = await app.journal.calls(SESSION_ID)
-        events = await app.journal.events(SESSION_ID)
+        assert app.mode.journal is not None
+        calls = await app.mode.journal.calls(SESSION_ID)
+        events = await app.mode.journal.events(SESSION_ID)
         assert effects.row_count == len(calls)  # one row per call, none lost, none doubled
         revoked = next(e.seq for e in events if e.kind == "revoked")
         assert not [e for e in events if e.kind == "committing" and e.seq > revoked]

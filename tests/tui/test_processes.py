@@ -63,8 +63,8 @@ def shell_app(tmp_path: Path, command: str, **options: Any) -> AgentstopApp:
 
 
 async def latest_note(app: AgentstopApp) -> dict[str, Any] | None:
-    assert app.journal is not None
-    notes = [e.data for e in await app.journal.events(SESSION_ID) if e.kind == "processes"]
+    assert app.mode.journal is not None
+    notes = [e.data for e in await app.mode.journal.events(SESSION_ID) if e.kind == "processes"]
     return notes[-1] if notes else None
 
 
@@ -73,7 +73,7 @@ async def test_a_command_in_flight_shows_its_pids_until_stop_kills_them(
 ) -> None:
     app = shell_app(tmp_path, "sleep 30 & wait", grace=0.2)
     async with app.run_test(size=SIZE) as pilot:
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         await wait_until(
             pilot, lambda: (cell(effects, "c1", "state") or "").count(" ") >= 3, "c1 shows two PIDs (sh and sleep)"
         )
@@ -101,7 +101,7 @@ async def test_a_process_stop_could_not_kill_is_named_on_its_row(
     # setsid takes one sleep out of the command's process group: killing the group misses it.
     app = shell_app(tmp_path, "setsid sleep 30 & sleep 30 & wait", grace=30.0)
     async with app.run_test(size=SIZE) as pilot:
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         await wait_until(pilot, lambda: (cell(effects, "c1", "state") or "").count(" ") >= 4, "c1 shows three PIDs")
         note = await latest_note(app)
         assert note is not None
@@ -115,7 +115,7 @@ async def test_a_process_stop_could_not_kill_is_named_on_its_row(
         [escaped] = [pid for pid in note["pids"] if _pgid(pid) != pgid]
 
         await press(pilot, "s")
-        await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
+        await wait_until(pilot, lambda: app.mode.sup is not None and app.mode.sup.stopping, "Stop began")
         await press(pilot, "ctrl+c")  # again: no grace, kill the group now
         await wait_until(pilot, lambda: ended(app), "Stop settled")
         await wait_until(

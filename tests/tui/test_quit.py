@@ -48,7 +48,7 @@ async def test_q_while_running_asks_then_stops_and_exits_1(tmp_path: Path, world
         assert "Meanwhile, live: 1 done, 0 in flight · latest: c1 write_note committed" in shown(
             app.screen, "#dialog-note"
         )
-        assert app.sup is not None and not app.sup.stopping  # asking is not stopping
+        assert app.mode.sup is not None and not app.mode.sup.stopping  # asking is not stopping
         await press(pilot, "y")
         await exited(app)
     assert app.return_value == 1
@@ -62,8 +62,8 @@ async def test_escape_in_the_quit_question_keeps_running(tmp_path: Path, notes: 
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: puppet.parked_at == "thinking", "the agent is mid-run")
         await press(pilot, "q", "escape")
-        assert app.screen is app.run_screen
-        assert app.sup is not None and not app.sup.stopping
+        assert app.screen is app.mode.run_screen
+        assert app.mode.sup is not None and not app.mode.sup.stopping
         puppet.release("thinking")
         await wait_until(pilot, lambda: ended(app), "the agent finished")
         await finish(pilot)

@@ -115,8 +115,12 @@ async def test_e_on_an_undone_row_asks_then_reapplies_it(tmp_path: Path, world: 
         )
         await wait_until(pilot, lambda: cell(done, "c2", "state") == "committed", "Done shows c2 committed")
         assert not screen.check_action("reapply_row", ()), "nothing is left to re-apply"
-        assert app.journal is not None
-        [event] = [e for e in await app.journal.events(app.sup.session_id if app.sup else "") if e.kind == "reapplying"]
+        assert app.mode.journal is not None
+        [event] = [
+            e
+            for e in await app.mode.journal.events(app.mode.sup.session_id if app.mode.sup else "")
+            if e.kind == "reapplying"
+        ]
         assert (event.call_id, event.data["by"]) == ("c2", "you (TUI)"), "the journal says who re-applied it"
         await finish(pilot)
     assert world_notes(world) == {"a", "b", "c"}

@@ -107,11 +107,11 @@ async def test_resume_runs_a_new_epoch_in_the_same_app_and_a_clean_finish_exits_
 
         # The run screen is back, says "epoch 2", and the agent works again (held at 'announce').
         await wait_until(pilot, lambda: notes.parked("announce"), "epoch 2 reached the announcement")
-        assert app.screen is app.run_screen
-        status = app.run_screen.query_one(StatusLine)
+        assert app.screen is app.mode.run_screen
+        status = app.mode.run_screen.query_one(StatusLine)
         assert (status.epoch, status.grant) == (2, "active")
         assert "epoch 2" in status.render().plain
-        transcript = " ".join(app.run_screen.transcript.text.split())  # long lines wrap
+        transcript = " ".join(app.mode.run_screen.transcript.text.split())  # long lines wrap
         assert (
             f"── resumed as epoch 2: “{INSTRUCTION}” ── First the draft. → c1 note 'draft' (done before: not "
             "issued again) Now the changelog. → c3 note 'changelog'" in transcript
@@ -139,8 +139,8 @@ async def test_resume_runs_a_new_epoch_in_the_same_app_and_a_clean_finish_exits_
         assert "completed: 3 done, 1 interrupted" in summary
         assert "epoch 1: 1 done, 1 interrupted · epoch 2: 2 done, 0 interrupted" in summary
 
-        assert app.journal is not None
-        [resumed] = [e for e in await app.journal.events(SESSION_ID) if e.kind == "session_resumed"]
+        assert app.mode.journal is not None
+        [resumed] = [e for e in await app.mode.journal.events(SESSION_ID) if e.kind == "session_resumed"]
         assert (resumed.data["epoch"], resumed.data["instruction"]) == (2, INSTRUCTION)
         await settle(pilot)
         await press(pilot, "q")  # three notes could still be undone: it asks first
@@ -171,8 +171,8 @@ async def test_a_tool_unchecked_in_the_prompt_is_out_of_scope_in_the_new_epoch(
         await wait_until(
             pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 ended"
         )
-        assert app.journal is not None
-        grants = await app.journal.grants(SESSION_ID)
+        assert app.mode.journal is not None
+        grants = await app.mode.journal.grants(SESSION_ID)
         assert [g.tools for g in grants] == [["*"], ["write_note"]]
         states = await call_states(app)
         assert states == {"c1": "committed", "c2": "discarded", "c3": "committed", "c4": "committed", "c5": "rejected"}
@@ -211,8 +211,8 @@ async def test_stop_works_again_in_the_new_epoch(tmp_path: Path, world: Path, no
         report = app.report
         assert report is not None and report.session.status == "stopped" and not report.clean
         assert [(i.summary, i.epoch) for i in report.interrupted] == [("note 'changelog'", 1), ("note 'announce'", 2)]
-        assert app.journal is not None
-        assert [g.revoked_by for g in await app.journal.grants(SESSION_ID)] == ["you (TUI)", "you (TUI)"]
+        assert app.mode.journal is not None
+        assert [g.revoked_by for g in await app.mode.journal.grants(SESSION_ID)] == ["you (TUI)", "you (TUI)"]
         await wait_until(pilot, lambda: app.report_screen.resumable, "Resume is offered again (epoch 3)")
         await settle(pilot)
         app.action_quit_app()
@@ -232,8 +232,8 @@ async def test_cancel_in_the_prompt_changes_nothing(tmp_path: Path, notes: Gated
         await press(pilot, "escape")
         assert app.screen is app.report_screen
         assert app.report_screen.resumable
-        assert app.journal is not None
-        assert len(await app.journal.grants(SESSION_ID)) == 1
+        assert app.mode.journal is not None
+        assert len(await app.mode.journal.grants(SESSION_ID)) == 1
         await settle(pilot)
         app.exit()
         await exited(app)
@@ -244,7 +244,7 @@ async def test_resume_is_not_offered_while_the_agent_runs_or_stops(tmp_path: Pat
     app = app_for(tmp_path, [notes], script(), grace=60.0)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: notes.parked("changelog"), "c2 is held in its commit")
-        assert not app.can_resume
+        assert not app.mode.can_resume
         await press(pilot, "s")  # Stop waits for the commit (a minute of grace)
         assert app.screen is app.report_screen
         await pilot.pause(0.1)
@@ -339,7 +339,7 @@ async def test_a_session_resumed_from_the_command_line_opens_at_its_new_epoch(
         await wait_until(
             pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 completed"
         )
-        assert app.run_screen.query_one(StatusLine).epoch == 2
+        assert app.mode.run_screen.query_one(StatusLine).epoch == 2
         report = app.report
         assert report is not None and report.clean
         assert [(i.args["name"], i.epoch) for i in report.done] == [("one", 1), ("two", 1), ("three", 2)]

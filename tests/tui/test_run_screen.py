@@ -17,13 +17,13 @@ async def test_the_transcript_shows_what_the_agent_says(tmp_path: Path, notes: G
     app = app_for(tmp_path, [notes], puppet)
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: puppet.parked_at == "end", "the agent parked after its call")
-        transcript = app.run_screen.transcript
+        transcript = app.mode.run_screen.transcript
         await wait_until(
             pilot,
             lambda: "First I will write the release notes." in transcript.text,
             "the thought is in the transcript",
         )
-        assert "Goal: Write the release notes and tell the team." in shown(app.run_screen, "#goal")
+        assert "Goal: Write the release notes and tell the team." in shown(app.mode.run_screen, "#goal")
         puppet.release("end")
         await finish(pilot)
 
@@ -32,7 +32,7 @@ async def test_the_transcript_shows_each_call_as_it_is_planned(tmp_path: Path, n
     puppet = Puppet([Think("Writing it."), note("release"), Park("end")])
     app = app_for(tmp_path, [notes], puppet)
     async with app.run_test(size=(140, 42)) as pilot:
-        transcript = app.run_screen.transcript
+        transcript = app.mode.run_screen.transcript
         await wait_until(pilot, lambda: "→ c1 note 'release'" in transcript.text, "the call is in the transcript")
         assert transcript.text.index("Writing it.") < transcript.text.index("→ c1")
         puppet.release("end")
@@ -44,7 +44,7 @@ async def test_a_call_is_one_row_whose_state_updates_in_place(tmp_path: Path, no
     puppet = Puppet([note("release"), note("announce"), Park("end")])
     app = app_for(tmp_path, [notes], puppet)
     async with app.run_test(size=(140, 42)) as pilot:
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         await wait_until(pilot, lambda: notes.parked("release"), "the commit of c1 is held")
         await wait_until(
             pilot,
@@ -73,10 +73,10 @@ async def test_the_panel_shows_only_what_the_journal_has(tmp_path: Path, notes: 
     puppet = Puppet([note("release")])
     app = app_for(tmp_path, [notes], puppet)
     async with app.run_test(size=(140, 42)) as pilot:
-        effects = app.run_screen.effects
+        effects = app.mode.run_screen.effects
         await wait_until(pilot, lambda: notes.parked("release") and "c1" in effects.rows, "c1 is on screen")
         assert cell(effects, "c1", "state") == "planned"
-        assert app.run_screen.query_one(StatusLine).grant == "active"
+        assert app.mode.run_screen.query_one(StatusLine).grant == "active"
         notes.release_all()
-        await wait_until(pilot, lambda: app.finished, "the agent finished")
+        await wait_until(pilot, lambda: app.mode.finished, "the agent finished")
         await finish(pilot)

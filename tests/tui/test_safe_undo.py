@@ -154,8 +154,8 @@ async def test_a_refused_undo_asks_to_force_saying_what_changed(
         await press(pilot, "y")
         await wait_until(pilot, lambda: states_are(app, c2="compensated"), "c2 undone, forced")
         await wait_until(pilot, lambda: rows(app.report_screen.table("undoable")) == [], "nothing left to undo")
-        assert app.journal is not None
-        events = [e for e in await app.journal.events(SESSION_ID) if e.call_id == "c2"]
+        assert app.mode.journal is not None
+        events = [e for e in await app.mode.journal.events(SESSION_ID) if e.call_id == "c2"]
         assert [e.kind for e in events][-3:] == ["undo_refused", "compensating", "compensated"]
         assert events[-1].data["forced"] is True and events[-3].data["reason"] == DRIFT
         assert app.report_screen.refusals == {}

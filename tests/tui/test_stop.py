@@ -43,26 +43,26 @@ async def test_stop_key_revokes_at_once_and_nothing_commits_after(
     app = app_for(tmp_path, [notes], mid_run_agent(notes))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
-        await wait_until(pilot, lambda: "c3" in app.run_screen.effects.rows, "c3 is on screen")
+        await wait_until(pilot, lambda: "c3" in app.mode.run_screen.effects.rows, "c3 is on screen")
         grant_shown: list[str] = []
-        status = app.run_screen.query_one(StatusLine)
+        status = app.mode.run_screen.query_one(StatusLine)
         app.watch(status, "grant", lambda value: grant_shown.append(value), init=False)
 
         await press(pilot, key)
         # The frame that handled the key already says so, and shows the report.
-        assert app.run_screen.query_one(StatusLine).grant in ("revoking", "revoked")
+        assert app.mode.run_screen.query_one(StatusLine).grant in ("revoking", "revoked")
         assert app.screen is app.report_screen
 
         await wait_until(pilot, lambda: ended(app), "Stop settled")
-        assert app.sup is not None and app.sup.stopping
+        assert app.mode.sup is not None and app.mode.sup.stopping
         status_after = app.report_screen.query_one(StatusLine)
         await wait_until(pilot, lambda: status_after.grant == "revoked", "the status line says REVOKED")
         assert status_after.revoked_by == "you (TUI)"
         assert grant_shown == ["revoking", "revoked"]  # said before the journal confirmed it
-        assert app.journal is not None
-        [grant] = await app.journal.grants(SESSION_ID)
+        assert app.mode.journal is not None
+        [grant] = await app.mode.journal.grants(SESSION_ID)
         assert grant.revoked_at is not None and grant.revoked_by == "you (TUI)"
-        kinds = [e.kind for e in await app.journal.events(SESSION_ID)]
+        kinds = [e.kind for e in await app.mode.journal.events(SESSION_ID)]
         after_revoke = kinds[kinds.index("revoked") :]
         assert "committing" not in after_revoke and "committed" not in after_revoke
         assert await call_states(app) == {"c1": "committed", "c2": "committed", "c3": "discarded"}
@@ -96,7 +96,7 @@ async def test_a_commit_in_flight_finishes_under_wait_and_the_summary_says_so(
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c2 is held in its commit")
         await press(pilot, "s")
-        await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
+        await wait_until(pilot, lambda: app.mode.sup is not None and app.mode.sup.stopping, "Stop began")
         assert await states_are(app, c2="committing")
         await wait_until(
             pilot,
@@ -104,7 +104,7 @@ async def test_a_commit_in_flight_finishes_under_wait_and_the_summary_says_so(
             "the summary says what Stop waits for",
         )
         await pilot.pause(0.3)  # past the 0.2 s grace
-        assert not app.stop_done  # StopPolicy.WAIT: Stop still waits for the commit to land
+        assert not app.mode.finished  # StopPolicy.WAIT: Stop still waits for the commit to land
         assert await states_are(app, c2="committing")
         notes.release("c")
         await wait_until(pilot, lambda: ended(app), "Stop settled")
@@ -125,11 +125,11 @@ async def test_escape_on_the_run_view_never_stops_and_says_how_to(
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
         await press(pilot, "escape", "escape")
-        assert app.screen is app.run_screen
-        assert app.sup is not None and not app.sup.stopping
+        assert app.screen is app.mode.run_screen
+        assert app.mode.sup is not None and not app.mode.sup.stopping
         assert any("Press s or Ctrl+C to stop it" in n.message for n in app._notifications)
         await press(pilot, "tab", "escape", "escape")  # the report and back: still running
-        assert app.screen is app.run_screen and not app.sup.stopping
+        assert app.screen is app.mode.run_screen and not app.mode.sup.stopping
         notes.release("c")
         await wait_until(pilot, lambda: ended(app), "the agent finished")
         await finish(pilot)
@@ -146,8 +146,8 @@ async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp
         await settle(pilot)  # no journal event is left that would refill the report by chance
 
         await press(pilot, "escape")
-        assert app.screen is app.run_screen
-        assert app.run_screen.query_one(StatusLine).grant == "revoked"
+        assert app.screen is app.mode.run_screen
+        assert app.mode.run_screen.query_one(StatusLine).grant == "revoked"
         # Installed, the report survives being put away: showing it again shows a live screen, not a dead one.
         await settle(pilot)
         assert app.report_screen.is_mounted and app.is_screen_installed(app.report_screen)
@@ -171,8 +171,8 @@ async def test_pressing_stop_again_cancels_the_commit_in_flight(tmp_path: Path, 
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("c"), "c2 is held in its commit")
         await press(pilot, "s")
-        await wait_until(pilot, lambda: app.sup is not None and app.sup.stopping, "Stop began")
-        assert not app.stop_done  # a minute of grace for c2
+        await wait_until(pilot, lambda: app.mode.sup is not None and app.mode.sup.stopping, "Stop began")
+        assert not app.mode.finished  # a minute of grace for c2
 
         assert app.screen is app.report_screen  # where `s` is not bound: Ctrl+C is Stop everywhere
         await press(pilot, "ctrl+c")  # again: skip the grace, cancel the commit, ask the upstream what landed

@@ -13,7 +13,7 @@ from textual.widgets.data_table import ColumnKey
 
 from agentstop import GrantSpec, Journal, Supervisor, ToolContext, ToolRegistry
 from agentstop.session import fixed_tools
-from agentstop.tui.replay_app import ReplayApp
+from agentstop.tui import make_journal_app
 from agentstop.tui.screens.run import RunPhase
 from agentstop.tui.widgets.status import GrantShown, StatusLine
 from agentstop.tui.wording import counted, standing
@@ -52,7 +52,7 @@ async def test_a_completed_session_says_its_grant_is_closed_not_active(tmp_path:
         await wait_until(pilot, lambda: line.grant == GrantShown.ENDED, "the grant is shown closed")
         assert "CLOSED: the session has ended" in line.render().plain
         assert "ACTIVE" not in line.render().plain
-        assert app.run_screen.query_one(StatusLine).grant == GrantShown.ENDED
+        assert app.mode.run_screen.query_one(StatusLine).grant == GrantShown.ENDED
         await finish(pilot)
 
 
@@ -78,7 +78,7 @@ async def test_once_stopped_the_big_stop_button_gives_way_to_the_report(tmp_path
     app = app_for(tmp_path, [notes], Puppet([note("a"), note("b")]))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: notes.parked("b"), "b is held")
-        run = app.run_screen
+        run = app.mode.run_screen
         assert run.query_one("#stop", Button).display and not run.query_one("#to-report", Button).display
         await press(pilot, "s")
         await wait_until(pilot, lambda: ended(app) and run.phase is RunPhase.ENDED, "Stop settled")
@@ -179,10 +179,12 @@ async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world:
         await sup.__aenter__()
         try:
             await sup.call("reserve", {"name": "room"})
-            app = ReplayApp(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
+            app = make_journal_app(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
             async with app.run_test(size=(160, 40)) as pilot:
                 await wait_until(
-                    pilot, lambda: app.attachment is not None and app.screen is app.attachment.run_screen, "attached"
+                    pilot,
+                    lambda: app.mode.attachment is not None and app.screen is app.mode.attachment.run_screen,
+                    "attached",
                 )
                 await press(pilot, "tab")
                 report = app.report_screen

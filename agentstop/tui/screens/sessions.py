@@ -61,7 +61,7 @@ def how_it_ended(session: SessionRecord, now: float | None = None, stopping: str
             return stopping
         if session.stopped_by:  # a revoke from anywhere marks who asked; the session ends itself shortly
             return f"stopping… (by {session.stopped_by})"
-        return "running" if is_alive(session, now) else "crashed (not yet recovered)"
+        return SessionStatus.RUNNING.value if is_alive(session, now) else "crashed (not yet recovered)"
     if session.status == SessionStatus.STOPPED and session.stopped_by:
         return f"stopped by {session.stopped_by}"
     return session.status

@@ -1,0 +1,394 @@
+"""What the app does the same way whichever way it was entered, over the `SessionControl` of the session it shows.
+
+The app has two ways in, each a `Mode` (`RunMode`: a session run in this
+process; `JournalMode`: the sessions browser, a past session's timeline, a
+running session attached live). Whatever the mode, the app shows one session
+at a time through its control, and this module holds what that takes, written
+once: the status line handed to the screens, the summary line and the undo
+windows counting down, the report put over the session's view without burying
+a dialog, Esc and Tab between them, undo with its confirmation, force undo,
+re-apply, and the quit question.
+
+A mode fills in only what differs (`is_session_view`, `live_screens`,
+`stopping_summary`, `ready_tools` / `load_tools`, `stop`, `running_question`,
+`exit_code`, ...). It talks to the app through Textual's `App` and the one
+method the app adds, `refresh_report` (`Host`); the app calls the mode's
+declared methods. Neither probes the other's attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from agentstop.errors import AgentstopError
+from agentstop.journal import Event
+from agentstop.planners import TranscriptChunk
+from agentstop.report import Report
+from agentstop.session import SessionControl, SessionPhase
+from agentstop.tools import ToolRegistry
+
+from ..bridge import JournalBridge
+from ..screens.confirm import ConfirmScreen, undo_confirmation
+from ..screens.report import ReportScreen, with_epochs
+from ..screens.run import RunScreen
+from ..wording import counted
+
+__all__ = ["Host", "Mode"]
+
+QuitQuestion = tuple[ConfirmScreen, Callable[[bool | None], None]]
+"""A question before quitting, and what to do with its answer."""
+
+
+class Host(App[int]):
+    """The app as its modes see it: Textual's `App`, plus the report's one rebuild.
+
+    `AgentstopApp` is the only one. The modes never import it (an import-linter
+    contract holds it); this declares what they may ask of it beyond Textual.
+    """
+
+    async def refresh_report(self) -> None:
+        """Rebuild the shown session's report from the journal and hand it to the mode (`Mode.report_read`)."""
+        raise NotImplementedError
+
+
+class Mode:
+    """One way into the app; what both ways share is written here, over `control`.
+
+    Args:
+        clock: the wall clock (tests freeze it).
+        report_screen: the report screen of the session shown first (a mode may
+            replace it when it shows another session).
+    """
+
+    TITLE: ClassVar[str] = "agentstop"
+    """The header's title."""
+
+    SHOWS_STOP_KEY: ClassVar[bool] = False
+    """True when the footer shows Ctrl+C for Stop (the run mode); else the key stops unseen."""
+
+    TICK: ClassVar[float] = 0.1
+    """Seconds between two looks at the summary line (what Stop waits for counts down) and the undo windows."""
+
+    def __init__(self, clock: Callable[[], float], report_screen: ReportScreen) -> None:
+        self.clock = clock
+        self.title = self.TITLE
+        """The header's title."""
+        self.report_screen = report_screen
+        """The shown session's report screen (installed by the mode: popping it must not destroy it)."""
+        self.control: SessionControl | None = None
+        """The session shown: Stop, undo and re-apply go through it (None until there is one)."""
+        self.report: Report | None = None
+        """The shown session's report, as `refresh_report` last read it."""
+        self.bridge: JournalBridge | None = None
+        """Feeds the app the shown session's journal events while it is watched live."""
+        self.quit_question: ConfirmScreen | None = None
+        """The question before quitting, while it is open."""
+        self._status: dict[str, Any] = {}
+        self._last_summary = ""
+        self._last_countdown = 0.0
+        self._report_after_dialog = False
+        """View state: the report should go over the session's view as soon as the dialog open over it closes."""
+        self._exiting = False
+        """View state: the app is exiting; no screen is pushed any more (it would mount while the app closes)."""
+        self._host: Host | None = None
+
+    @property
+    def app(self) -> Host:
+        """The app this mode runs in (given by `bind`)."""
+        if self._host is None:
+            raise RuntimeError("the mode is not bound to an app yet; AgentstopApp(mode) binds it")
+        return self._host
+
+    def bind(self, app: Host) -> None:
+        """Run in `app` (the app calls this once, when it is made)."""
+        self._host = app
+
+    @property
+    def finished(self) -> bool:
+        """True once the shown session (its epoch) has ended, and while a Resume starts the next."""
+        return self.control is not None and self.control.phase in (SessionPhase.ENDED, SessionPhase.RESUMING)
+
+    # -- what each mode fills in -------------------------------------------------------------
+
+    def mount(self) -> None:
+        """The app is mounted: install and push the first screens, start what runs."""
+
+    async def unmount(self) -> None:
+        """The app is closing: stop what runs, close what is open."""
+
+    def is_session_view(self, screen: Screen[Any]) -> bool:
+        """True for the screen the report goes over (the run view, a timeline)."""
+        return False
+
+    def live_screens(self) -> Sequence[RunScreen]:
+        """The run views showing the session now, to hand the status line to."""
+        return ()
+
+    def stopping_summary(self) -> str | None:
+        """While Stop waits: what for, and the grace left (the summary line then); else None."""
+        return None
+
+    def ready_tools(self) -> ToolRegistry | None:
+        """The session's tools for an undo's preview, when they are at hand without loading (else None)."""
+        return None
+
+    async def load_tools(self) -> ToolRegistry | None:
+        """Load the session's tools for an undo or a re-apply; None after saying why they cannot be."""
+        return self.ready_tools()
+
+    def check_action(self, action: str) -> bool | None:
+        """Whether the app's `action` can run now (True), shows dimmed (None) or is hidden (False)."""
+        return True
+
+    def stop(self) -> None:
+        """Stop pressed (s, Ctrl+C, the button)."""
+
+    def stop_after_step(self) -> None:
+        """Stop after this step pressed (only the run mode can)."""
+
+    def back_from_view(self) -> None:
+        """Esc on the session's view (the report pops by itself)."""
+
+    def sessions(self) -> None:
+        """Back to the sessions browser (only the journal viewer has one)."""
+
+    def running_question(self) -> QuitQuestion | None:
+        """The question before quitting while the shown session runs, or None."""
+        return None
+
+    def undoable_question(self, undoable: int) -> str:
+        """The title of the question before quitting while calls can still be undone."""
+        return f"{counted(undoable, 'call')} can still be undone."
+
+    def exit_code(self) -> int | None:
+        """What the app returns when it exits."""
+        return None
+
+    def report_changed(self) -> None:
+        """The report was read again (`report_read`); a mode may say so where it shows it."""
+
+    async def journal_events(self, events: list[Event]) -> None:
+        """New durable events of the session watched live."""
+
+    def transcript(self, chunk: TranscriptChunk) -> None:
+        """A piece of the agent's transcript (only the run mode runs an agent)."""
+
+    def session_ended(self, status: str) -> None:
+        """The agent run here has finished or was stopped (only the run mode runs one)."""
+
+    def request_resume(self) -> None:
+        """Resume asked for (only the run mode can: the report screen offers it only there)."""
+
+    def open_session(self, session_id: str) -> None:
+        """A session picked in the sessions browser (only the journal viewer has one)."""
+
+    def request_stop(self, session_id: str) -> None:
+        """Stop asked for from the sessions browser (only the journal viewer has one)."""
+
+    def system_commands(self) -> Iterable[SystemCommand] | None:
+        """The command palette's commands; None for Textual's own."""
+        return None
+
+    # -- what the screens show, handed to them ------------------------------------------------
+
+    def status(self, **fields: Any) -> None:
+        """Update the status line's fields and hand them to the screens (shown where composed, else on mount)."""
+        self._status.update(fields)
+        self.report_screen.show_status(self._status)  # kept until it composes, if it has not yet
+        for screen in self.live_screens():
+            screen.show_status(self._status)
+        if self.report is not None and self.report_shown():
+            self.report_screen.show_report(self.report, self.summary())
+
+    def reset_status(self, **fields: Any) -> None:
+        """Another session's status line: these fields only, none of the last session's (handed over by `status`)."""
+        self._status = dict(fields)
+
+    def status_field(self, name: str) -> Any:
+        """One field of the status line as last handed over (None: never set)."""
+        return self._status.get(name)
+
+    def summary(self) -> str:
+        """The line above the report's lists: what Stop waits for while it does, else how the session stands."""
+        if self.report is None:
+            return ""
+        stopping = self.stopping_summary()
+        return stopping if stopping is not None else with_epochs(self.report)
+
+    def report_read(self, report: Report) -> None:
+        """The report as `refresh_report` has just read it: keep it, and show it where the report shows."""
+        self.report = report
+        if self.report_shown():
+            self.report_screen.show_report(report, self.summary())
+        self.report_changed()
+
+    def report_shown(self) -> bool:
+        """On the stack, composed or not: a report handed over before it composes waits there for its on_mount."""
+        return self.report_screen in self.app.screen_stack
+
+    def tick(self) -> None:
+        """Redraw the summary line on change (so the app can go idle); every second, recount the undo windows."""
+        report = self.report
+        if report is None or not self.report_shown():
+            return
+        summary = self.summary()
+        if summary != self._last_summary:
+            self._last_summary = summary
+            self.report_screen.show_summary(summary)
+        now = self.clock()
+        if now - self._last_countdown >= 1.0 and any(
+            i.undo.deadline is not None or i.undo.reversible_until is not None for i in report.undoable
+        ):
+            # Undo windows close with time, not with journal events: recount them every second.
+            self._last_countdown = now
+            self.app.call_later(self.app.refresh_report)
+
+    # -- the report over the session's view ---------------------------------------------------
+
+    def show_report(self) -> None:
+        """Put the report over the session's view; with a dialog open over that view, as soon as it closes."""
+        if self.control is None or self._exiting or self.report_shown():
+            return
+        if not self.is_session_view(self.app.screen):
+            self._report_after_dialog = True  # never bury a dialog (an approval, a question) under the report
+            return
+        self._report_after_dialog = False
+        self.app.push_screen(self.report_screen)
+        self.status()  # it was hidden: bring its status line and lists up to date
+        self.app.call_later(self.app.refresh_report)
+
+    def forget_report_wanted(self) -> None:
+        """The session's view is being left: a report waiting for a dialog to close is no longer wanted."""
+        self._report_after_dialog = False
+
+    def screen_changed(self, screen: Screen[Any]) -> None:
+        """The app's screen changed: the report waited for a dialog that has now closed."""
+        if self._report_after_dialog and self.is_session_view(screen):
+            self.app.call_later(self.show_report)
+
+    def show_run(self) -> None:
+        """Tab back from the report to the session's view."""
+        if self.app.screen is self.report_screen:
+            self.app.pop_screen()
+
+    def go_back(self) -> None:
+        """Esc: from the report back to the session's view; on that view, whatever the mode does. Never a Stop."""
+        if self.app.screen is self.report_screen:
+            self.app.pop_screen()
+        else:
+            self.back_from_view()
+
+    def new_report_screen(self, screen: ReportScreen) -> None:
+        """Show another session's report on `screen` from now on (its summary starts afresh)."""
+        self.report_screen = screen
+        self._last_summary = ""
+
+    # -- undo, force undo, re-apply -------------------------------------------------------------
+
+    def request_undo(self, call_ids: list[str], what: str) -> None:
+        """Preview the compensations, ask once, then run them (latest commit first)."""
+        control = self.control
+        if self.report is None or control is None:
+            return
+        tools = self.ready_tools()
+        if tools is not None:
+            self._confirm_undo(control, tools, call_ids, what)
+        else:
+            self.app.run_worker(self._load_then_confirm(control, call_ids, what), group="undo", exclusive=True)
+
+    async def _load_then_confirm(self, control: SessionControl, call_ids: list[str], what: str) -> None:
+        tools = await self.load_tools()
+        if tools is not None:
+            self._confirm_undo(control, tools, call_ids, what)
+
+    def _confirm_undo(self, control: SessionControl, tools: ToolRegistry, call_ids: list[str], what: str) -> None:
+        if self.report is None:
+            return
+        screen, ids = undo_confirmation(self.report, call_ids, what, tools)
+
+        def undo_if(yes: bool | None) -> None:
+            if yes:
+                self.run_undo(control, ids)
+
+        self.app.push_screen(screen, undo_if)
+
+    def force_undo(self, call_ids: list[str]) -> None:
+        """Undo calls refused for drift anyway (the report screen has asked)."""
+        control = self.control
+        if self.report is None or control is None:
+            return
+        if self.ready_tools() is not None:
+            self.run_undo(control, call_ids, force=True)
+        else:
+            self.app.run_worker(self._load_then_force(control, call_ids), group="undo", exclusive=True)
+
+    async def _load_then_force(self, control: SessionControl, call_ids: list[str]) -> None:
+        if await self.load_tools() is not None:
+            self.run_undo(control, call_ids, force=True)
+
+    def run_undo(self, control: SessionControl, call_ids: list[str], *, force: bool = False) -> None:
+        """Run the undo (asked and answered), then show the report and what happened."""
+        self.app.run_worker(self._undo(control, call_ids, force), group="run-undo", exclusive=True)
+
+    async def _undo(self, control: SessionControl, call_ids: list[str], force: bool) -> None:
+        results = await control.undo(call_ids, force=force)
+        await self.app.refresh_report()
+        self.report_screen.undo_finished(results)
+
+    def reapply(self, call_ids: list[str]) -> None:
+        """Re-apply (the report screen has asked), then show the report as the journal has it, and what happened."""
+        self.app.run_worker(self._reapply(call_ids), group="reapply", exclusive=True)
+
+    async def _reapply(self, call_ids: list[str]) -> None:
+        control = self.control
+        if control is None or self.report is None:
+            return
+        if self.ready_tools() is None and await self.load_tools() is None:
+            return
+        try:
+            results = await control.reapply(call_ids)
+        except AgentstopError as exc:  # e.g. another terminal re-applied or undid it meanwhile
+            self.app.notify(f"Could not re-apply: {exc}", severity="error", timeout=15)
+            return
+        await self.app.refresh_report()  # the bridge would too, a moment later; the outcome shows at once
+        self.report_screen.reapply_finished(results)
+
+    # -- quitting -----------------------------------------------------------------------------
+
+    def quit(self) -> None:
+        """Quit; asks first while the shown session runs on, or while something can still be undone."""
+        if self.quit_question is not None and self.quit_question in self.app.screen_stack:
+            return  # already asking
+        asked = self.running_question()
+        undoable = len(self.report.undoable) if self.report is not None else 0
+        if asked is None and undoable:
+            question = ConfirmScreen(
+                self.undoable_question(undoable),
+                ["They stay in the journal: `agentstop undo` can undo them later while the tools allow."],
+                "Quit anyway",
+            )
+            asked = (question, self._quit_if)
+        if asked is None:
+            self.exit()
+            return
+        self.quit_question, answered = asked
+        self.app.push_screen(self.quit_question, answered)
+
+    def _quit_if(self, yes: bool | None) -> None:
+        self.quit_question = None
+        if yes:
+            self.exit()
+
+    def dismiss_quit_question(self) -> None:
+        """Stop pressed while the question is on top: "quit while it runs?" is moot now; answered no."""
+        if self.quit_question is not None and self.app.screen is self.quit_question:
+            self.quit_question.dismiss(False)
+
+    def exit(self) -> None:
+        """Exit the app with the mode's code."""
+        self._exiting = True
+        self.app.exit(self.exit_code())

@@ -230,7 +230,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
         await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
 
         async def push_report(record: bool = True) -> tuple[float, float]:
-            app.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
+            app.mode.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
             screen = app.report_screen
             probe.start()
             # What the app does on Stop (its stop worker) and when the session ends
@@ -309,7 +309,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
         batches = [unknown[i : i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
         for on_report in (False, True):
             if on_report:
-                app.report_screen = ReportScreen(config.clock)
+                app.mode.report_screen = ReportScreen(config.clock)
                 app.action_show_report()
                 app.call_later(app.refresh_report)
                 await _wait(

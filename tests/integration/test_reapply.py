@@ -249,6 +249,7 @@ def make_version_2(target: str) -> None:
     ]
     drop.append("ALTER TABLE sessions DROP COLUMN stop_requested_at")
     drop.append("DROP TABLE call_numbers")  # and that of version 5 (the call counters)
+    drop.append("DROP TABLE timeline_checkpoints")  # and that of version 6 (replay's cached checkpoints)
     if target.startswith("postgresql://"):
         import psycopg
 

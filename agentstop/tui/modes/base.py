@@ -37,7 +37,7 @@ from ..screens.report import ReportScreen, with_epochs
 from ..screens.run import RunScreen
 from ..wording import counted
 
-__all__ = ["Host", "Mode"]
+__all__ = ["Host", "Mode", "QuitQuestion"]
 
 QuitQuestion = tuple[ConfirmScreen, Callable[[bool | None], None]]
 """A question before quitting, and what to do with its answer."""

@@ -150,6 +150,8 @@ class Caller:
     flight: Flight | None = None
     call_id: str | None = None
     tool: str = ""
+    grace_spent: bool = False
+    """Its commit has had its grace since the caller left (the supervisor's follower waited it out)."""
 
     def leave(self, why: str) -> None:
         """The caller was cancelled: a call not yet past the fence is discarded, a commit goes on."""

@@ -365,9 +365,15 @@ class Supervisor:
             flight = caller.flight
             if flight is not None and caller.gone:
                 await past_fence_or_done(flight)
+            if flight is not None and caller.gone and self._followers:
+                # The follower of a caller that left owns the grace and the `on_stop` of its commit: a grace
+                # timed here instead could run out first (its own started later) and word the call's end wrongly.
+                for follower in list(self._followers):
+                    await follower.wait()
             if flight is not None and flight.committing and not flight.is_done:
-                with anyio.move_on_after(self._grace):
-                    await flight.done.wait()
+                if not caller.grace_spent:
+                    with anyio.move_on_after(self._grace):
+                        await flight.done.wait()
                 if not flight.is_done:
                     flight.because("the supervisor closed while it ran")
                     if flight.tool.on_stop is not StopPolicy.WAIT:
@@ -554,7 +560,8 @@ class Supervisor:
                 with anyio.move_on_after(self._grace):
                     await flight.done.wait()
                 if flight.is_done or self._life.stop_begun:
-                    return
+                    return  # done, or Stop decides (it waits its own grace)
+                caller.grace_spent = True
                 if flight.tool.on_stop is StopPolicy.TRY_CANCEL:
                     flight.cancelled_because = f"{caller.gone}, and the grace ({self._grace:g} s) ran out"
                     flight.cancel_commit()

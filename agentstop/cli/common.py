@@ -215,6 +215,7 @@ def one_line(exc: BaseException) -> str | None:
         return f"{exc.strerror or exc}{where}: {fix}."
     if isinstance(exc, BaseExceptionGroup):
         leaves = list(_leaves(exc))
+        # asyncio's own cancel class: `anyio.run` has returned (no loop to ask anyio for it), and it runs asyncio.
         if not all(isinstance(e, AgentstopError | OSError | asyncio.CancelledError) for e in leaves):
             return None
         first = next(

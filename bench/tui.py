@@ -47,7 +47,7 @@ from .common import Config, Dist, Noop, clock, cpu_clock
 from .sessions import SessionShape, write_calls
 from .stop import IdlePlanner
 
-__all__ = ["CHANGED", "SECTIONS", "Probe", "TuiResult", "run_tui"]
+__all__ = ["CHANGED", "SECTIONS", "LiveTuiResult", "Probe", "TuiResult", "run_tui", "run_tui_live"]
 
 SESSION_ID = "bench-tui"
 SIZE = (140, 42)
@@ -154,6 +154,15 @@ async def _wait(pilot: Any, condition: Any, what: str) -> None:
         await anyio.sleep(0.001)
 
 
+def _calls_in(app: Any) -> int:
+    """How many calls the app's report holds (the live report's count: no list copied)."""
+    live = app.mode.live
+    if live is not None:
+        return len(live)
+    report = app.report
+    return len(report.all_calls) if report is not None else 0
+
+
 def _plain(table: Any, row: str, column: str) -> str:
     if row not in table.rows:
         return ""
@@ -164,7 +173,7 @@ def _plain(table: Any, row: str, column: str) -> str:
 async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) -> TuiResult:
     from agentstop.tui import SessionConfig, make_app
     from agentstop.tui.messages import JournalEvents
-    from agentstop.tui.screens.report import WINDOW, ReportScreen
+    from agentstop.tui.screens.report import ReportScreen
 
     res = TuiResult(calls=cfg.report_calls)
     config = SessionConfig(
@@ -207,7 +216,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
                 bridge.after >= last_seq
                 and effects.row_count >= cfg.report_calls
                 and report is not None
-                and len(report.all_calls) >= cfg.report_calls
+                and _calls_in(app) >= cfg.report_calls
             )
 
         await _wait(pilot, taken_in, "the run screen showed every call")
@@ -246,7 +255,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             report = app.report
             assert report is not None
             res.rows = {key: len(getattr(report, key)) for key in SECTIONS}
-            want = {key: min(n, WINDOW) for key, n in res.rows.items()}  # a section shows the latest WINDOW
+            want = dict(res.rows)  # a section's table has every row (it draws those on screen)
             await _wait(
                 pilot,
                 lambda: all(screen.table(key).row_count == n for key, n in want.items()),
@@ -371,3 +380,164 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             )
     log(f"  took in {cfg.report_calls:,} calls in {res.load_seconds:.2f} s ({res.load_batches} batches)")
     return res
+
+
+@dataclass
+class LiveTuiResult:
+    """The run screen following a long session live (issue 22's targets), per session size."""
+
+    refresh: dict[int, list[float]] = field(default_factory=dict)
+    """Calls in the session -> seconds per batch of ~50 events, from the bridge's poll to the frame painted."""
+    first_paint: dict[int, list[float]] = field(default_factory=dict)
+    """Calls -> seconds from pushing a fresh report screen to every section filled and the frame painted."""
+    burst_lag: dict[int, float] = field(default_factory=dict)
+    """Calls before the burst -> the event loop's worst lag (s) while 1,000 calls/s landed for `BURST_SECONDS`."""
+    key_latency: dict[int, list[float]] = field(default_factory=dict)
+    """Calls before the burst -> seconds from a key posted to its effect (the cursor moved), during the burst."""
+    take_in: dict[int, float] = field(default_factory=dict)
+    """Calls -> seconds to take the bulk-written session in (panel rows and the live report)."""
+
+
+BATCH_CALLS = 10
+"""Calls written per refresh sample: ~50 events (4.95 events a call in the mix)."""
+
+BURST_SECONDS = 5.0
+
+
+async def run_tui_live(
+    cfg: Config, tmp: Path, log: Any, sizes: tuple[int, ...] = (10_000, 100_000), samples: int = 40
+) -> LiveTuiResult:
+    """Run-screen refresh per batch of ~50 events, report first paint, and event-loop lag in a burst, per size."""
+    res = LiveTuiResult()
+    for size in sizes:
+        await _live_size(tmp, log, size, samples, res)
+    return res
+
+
+async def _live_size(tmp: Path, log: Any, size: int, samples: int, res: LiveTuiResult) -> None:
+    """`run_tui_live` for one session size."""
+    from textual import events
+
+    from agentstop.tui import SessionConfig, make_app
+    from agentstop.tui.screens.report import ReportScreen
+
+    config = SessionConfig(
+        journal_path=tmp / f"tui-live-{size}.db",
+        tools=ToolRegistry([Noop()]),
+        grant=GrantSpec(),
+        planner=IdlePlanner(),
+        task_name="TUI benchmark",
+        goal="Hold a long session on screen.",
+        session_id=SESSION_ID,
+    )
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await _wait(pilot, lambda: app.bridge is not None and app.mode.journal is not None, "the session started")
+        journal = app.mode.journal
+        bridge = app.bridge
+        assert journal is not None and bridge is not None and journal._writer is not None
+        writer = journal._writer
+        grant_id = (await journal.grants(SESSION_ID))[0].grant_id
+        effects = app.mode.run_screen.effects
+        written = 0
+
+        async def land(n: int) -> None:
+            nonlocal written
+            await writer.run(write_calls(SESSION_ID, grant_id, n, deadline=False), durable=True)
+            written += n
+
+        began = clock()
+        for _ in range(0, size, 10_000):
+            await land(min(10_000, size - written))
+        await _wait(pilot, lambda: effects.row_count >= written and _calls_in(app) >= written, "taken in")
+        await pilot.pause(0)
+        res.take_in[size] = clock() - began
+        log(f"  {size:,} calls taken in: {res.take_in[size]:.1f} s")
+
+        # -- run-screen refresh: one bridge poll of ~50 events, to the frame painted --------------------
+        bridge.stop()
+        times: list[float] = []
+        for _ in range(samples):
+            await land(BATCH_CALLS)
+            began = clock()
+            await bridge.poll()
+            await _wait(pilot, lambda: effects.row_count >= written and _calls_in(app) >= written, "refreshed")
+            await pilot.pause(0)
+            times.append(clock() - began)
+        res.refresh[size] = times
+        d = Dist.of(times)
+        log(f"  run-screen refresh, {size:,} calls, ~50 events: p50 {d.p50 * 1e3:.1f} ms, p99 {d.p99 * 1e3:.1f} ms")
+
+        # -- the report screen's first paint --------------------------------------------------------------
+        paints: list[float] = []
+
+        def filled(screen: ReportScreen) -> Any:
+            return lambda: (
+                app.screen is screen
+                and screen.is_mounted
+                and sum(screen.table(k).row_count for k in SECTIONS) >= written
+            )
+
+        for _ in range(3):
+            app.mode.report_screen = screen = ReportScreen(config.clock)
+            began = clock()
+            app.action_show_report()
+            await _wait(
+                pilot,
+                filled(screen),
+                "the report screen was filled",
+            )
+            await pilot.pause(0)
+            paints.append(clock() - began)
+            app.action_show_run()
+            await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
+        res.first_paint[size] = paints
+        log(f"  report first paint, {size:,} calls: p50 {Dist.of(paints).p50 * 1e3:.1f} ms")
+
+        # -- a burst of 1,000 calls/s with keys pressed: the event loop's worst lag ------------------------
+        bridge.start()
+        effects.focus()
+        lags: list[float] = []
+        keys: list[float] = []
+        over = anyio.Event()
+
+        async def burst() -> None:
+            end = clock() + BURST_SECONDS
+            while clock() < end:
+                began = clock()
+                await land(50)
+                await anyio.sleep(max(0.0, 0.05 - (clock() - began)))
+            over.set()
+
+        async def probe() -> None:
+            while not over.is_set():
+                began = clock()
+                await anyio.sleep(0.002)
+                lags.append(clock() - began - 0.002)
+
+        async def press_keys() -> None:
+            while not over.is_set():
+                row = effects.cursor_row
+                key = "down" if row < 20 else "up"
+                began = clock()
+                app.post_message(events.Key(key, None))
+                await _wait(pilot, lambda row=row: effects.cursor_row != row, "the key took effect")
+                keys.append(clock() - began)
+                await anyio.sleep(0.1)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(burst)
+            tg.start_soon(probe)
+            tg.start_soon(press_keys)
+        res.burst_lag[size] = max(lags, default=0.0)
+        res.key_latency[size] = keys
+        k = Dist.of(keys)
+        log(
+            f"  burst 1,000 calls/s after {size:,}: worst loop lag {res.burst_lag[size] * 1e3:.1f} ms; "
+            f"key to effect p50 {k.p50 * 1e3:.1f} ms, max {k.hi * 1e3:.1f} ms ({len(keys)} keys)"
+        )
+        if app.mode.sup is not None:
+            await app.mode.sup.stop("the benchmark is done", "bench")
+        await _wait(pilot, lambda: app.mode.run_screen.phase == "ended", "the app saw the session end")
+        await pilot.pause(0.1)
+        app.exit()

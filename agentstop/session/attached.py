@@ -133,6 +133,11 @@ class AttachedSession(Phased):
             with anyio.CancelScope(shield=True):  # never half-opened: `close` closes what this made
                 self._journal = await Journal.connect(self.target, readonly=True)
 
+    @property
+    def journal(self) -> Journal | None:
+        """The read-only connection `connect` opened (None before, and after `close`)."""
+        return self._journal
+
     async def close(self) -> None:
         """Close the connection `connect` opened (the session runs on where it runs)."""
         journal, self._journal = self._journal, None

@@ -10,9 +10,10 @@ question) is written once, in `Mode`; each mode adds its own.
 
 The screens never call into the app: they post what the person asked for
 (`agentstop.tui.messages`) and bind keys to the app's actions; the app hands
-both to its mode. The one thing it does itself is `refresh_report`: the full
-report rebuilt from the journal, in one method, so it can be swapped for an
-incremental one.
+both to its mode. The one thing it does itself is `refresh_report`: the
+report read from the journal in full, in one method. A session followed live is
+read once as a `LiveReport`, which its journal events then keep up to date
+(`Mode.take_in`), so a batch of events costs the calls it touches.
 
 Textual's own `App.MODES` (named screen stacks to switch between) do not fit:
 the two ways in never switch into each other, and what differs between them
@@ -28,6 +29,7 @@ from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from agentstop.live_report import LiveReport
 from agentstop.report import Report
 
 from .bridge import JournalBridge
@@ -106,11 +108,21 @@ class AgentstopApp(Host, Generic[M]):
         await self.mode.unmount()
 
     async def refresh_report(self) -> None:
-        """Rebuild the shown session's report from the journal (all of it) and hand it to the mode."""
-        control = self.mode.control
+        """Read the shown session's report from the journal (all of it) and hand it to the mode.
+
+        Where the mode follows the session live, as a `LiveReport` its events keep up to date.
+        """
+        mode = self.mode
+        control = mode.control
         if control is None:
             return
-        self.mode.report_read(await control.report())
+        journal = mode.live_journal()
+        if journal is None:
+            mode.report_read(await control.report())
+            return
+        live = await LiveReport.load(journal, control.session_id, now=mode.clock())
+        if mode.control is control:  # still the session shown
+            mode.live_read(live)
 
     # -- keys ------------------------------------------------------------------------------------
 

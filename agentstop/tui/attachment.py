@@ -72,7 +72,7 @@ class Attachment:
 
     def apply(self, events: list[Event], report: Report | None) -> list[Change]:
         """Show new journal events; returns what changed for the status line."""
-        if report is not None:
+        if report is not None and not self._reversibility:  # once: later calls' planned events say theirs
             self._reversibility = {i.tool: i.reversibility for i in report.all_calls}
         changes: list[Change] = []
         transcript = self.run_screen.transcript

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agentstop.journal import SessionStatus
-from agentstop.report import Report
+from agentstop.report import Bucket, Report
 
 __all__ = ["counted", "standing"]
 
@@ -14,15 +16,25 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {word}"
 
 
-def standing(report: Report) -> str:
+def standing(report: Report, counts: Mapping[Bucket, int] | None = None) -> str:
     """The report's first line, true at every moment.
 
     A session the journal says "completed" while calls are still in flight (a commit of an
     abandoned call, a parallel call settling) is not said to be complete: "the agent finished;
     3 calls still in flight".
+
+    `counts` (a live report's `counts()`) says how many calls each list holds without
+    reading the lists (a live report's lists are copied when first read).
     """
     s = report.session
-    flights = len(report.in_flight)
+    if counts is None:
+        counts = {
+            Bucket.DONE: len(report.done),
+            Bucket.INTERRUPTED: len(report.interrupted),
+            Bucket.IN_FLIGHT: len(report.in_flight),
+            Bucket.UNDOABLE: len(report.undoable),
+        }
+    flights = counts[Bucket.IN_FLIGHT]
     if s.status == SessionStatus.STOPPED and s.stopped_by:
         head = f"stopped by {s.stopped_by}"
     elif s.status == SessionStatus.COMPLETED and flights:
@@ -30,6 +42,6 @@ def standing(report: Report) -> str:
     else:
         head = s.status
     return (
-        f"{head}: {len(report.done):,} done, {len(report.interrupted):,} interrupted, {flights:,} in flight, "
-        f"{len(report.undoable):,} undoable"
+        f"{head}: {counts[Bucket.DONE]:,} done, {counts[Bucket.INTERRUPTED]:,} interrupted, {flights:,} in flight, "
+        f"{counts[Bucket.UNDOABLE]:,} undoable"
     )

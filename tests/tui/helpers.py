@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Static
 
 from agentstop import Agent, CallCutOff, GrantSpec, StopPolicy, ToolContext, ToolFailed, ToolRegistry
 from agentstop.tui import AgentstopApp, RunMode, SessionConfig, make_app
+from agentstop.tui.widgets.virtual_table import VirtualTable
 from tests.support.tools import NoteArgs, WriteNote
 
 FROZEN_NOW = 1_800_000_000.0
@@ -337,12 +338,14 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
 # -- reading what is on screen ------------------------------------------------------
 
 
-def rows(table: DataTable[Any]) -> list[str]:
+def rows(table: DataTable[Any] | VirtualTable[Any]) -> list[str]:
     """The row keys of a table, top to bottom."""
+    if isinstance(table, VirtualTable):
+        return list(table.row_keys())
     return [str(row.key.value) for row in table.ordered_rows]
 
 
-def cell(table: DataTable[Any], row: str, column: str) -> str | None:
+def cell(table: DataTable[Any] | VirtualTable[Any], row: str, column: str) -> str | None:
     """A cell's plain text (None while the table has no such row)."""
     if row not in table.rows:
         return None

@@ -25,9 +25,10 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from agentstop.errors import AgentstopError
-from agentstop.journal import Event
+from agentstop.journal import Event, Journal
+from agentstop.live_report import LiveChange, LiveReport
 from agentstop.planners import TranscriptChunk
-from agentstop.report import Report
+from agentstop.report import Bucket, Report, ReportItem
 from agentstop.session import SessionControl, SessionPhase
 from agentstop.tools import ToolRegistry
 
@@ -35,7 +36,7 @@ from ..bridge import JournalBridge
 from ..screens.confirm import ConfirmScreen, undo_confirmation
 from ..screens.report import ReportScreen, with_epochs
 from ..screens.run import RunScreen
-from ..wording import counted
+from ..wording import counted, standing
 
 __all__ = ["Host", "Mode", "QuitQuestion"]
 
@@ -44,14 +45,19 @@ QuitQuestion = tuple[ConfirmScreen, Callable[[bool | None], None]]
 
 
 class Host(App[int]):
-    """The app as its modes see it: Textual's `App`, plus the report's one rebuild.
+    """The app as its modes see it: Textual's `App`, plus the report's one full read.
 
     `AgentstopApp` is the only one. The modes never import it (an import-linter
     contract holds it); this declares what they may ask of it beyond Textual.
     """
 
     async def refresh_report(self) -> None:
-        """Rebuild the shown session's report from the journal and hand it to the mode (`Mode.report_read`)."""
+        """Read the shown session's report from the journal, in full, and hand it to the mode.
+
+        Where the mode follows the session live (`Mode.live_journal`) it reads a `LiveReport`
+        (`Mode.live_read`), which the session's events then keep up to date (`Mode.take_in`);
+        else the report (`Mode.report_read`).
+        """
         raise NotImplementedError
 
 
@@ -82,7 +88,9 @@ class Mode:
         self.control: SessionControl | None = None
         """The session shown: Stop, undo and re-apply go through it (None until there is one)."""
         self.report: Report | None = None
-        """The shown session's report, as `refresh_report` last read it."""
+        """The shown session's report, as last read (`refresh_report`) or kept up to date (`take_in`)."""
+        self.live: LiveReport | None = None
+        """The shown session's report, kept up to date from its journal events (None: read in full each time)."""
         self.bridge: JournalBridge | None = None
         """Feeds the app the shown session's journal events while it is watched live."""
         self.quit_question: ConfirmScreen | None = None
@@ -174,6 +182,10 @@ class Mode:
     async def journal_events(self, events: list[Event]) -> None:
         """New durable events of the session watched live."""
 
+    def live_journal(self) -> Journal | None:
+        """The journal to keep the shown session's report up to date from (None: none is open to follow)."""
+        return None
+
     def transcript(self, chunk: TranscriptChunk) -> None:
         """A piece of the agent's transcript (only the run mode runs an agent)."""
 
@@ -202,7 +214,7 @@ class Mode:
         for screen in self.live_screens():
             screen.show_status(self._status)
         if self.report is not None and self.report_shown():
-            self.report_screen.show_report(self.report, self.summary())
+            self._show_report()
 
     def reset_status(self, **fields: Any) -> None:
         """Another session's status line: these fields only, none of the last session's (handed over by `status`)."""
@@ -217,13 +229,64 @@ class Mode:
         if self.report is None:
             return ""
         stopping = self.stopping_summary()
-        return stopping if stopping is not None else with_epochs(self.report)
+        if stopping is not None:
+            return stopping
+        counts = self.live.counts() if self.live is not None else None
+        return with_epochs(self.report, standing(self.report, counts))
+
+    def lists(self) -> dict[Bucket, Sequence[ReportItem]]:
+        """The report's four lists as the report screen shows them: the live report's views (never copied)."""
+        if self.live is not None:
+            return dict(self.live.views())
+        report = self.report
+        assert report is not None
+        return {
+            Bucket.DONE: report.done,
+            Bucket.INTERRUPTED: report.interrupted,
+            Bucket.IN_FLIGHT: report.in_flight,
+            Bucket.UNDOABLE: report.undoable,
+        }
+
+    def _show_report(self, changed: frozenset[str] | None = None) -> None:
+        """Hand the report to its screen: in full, or only the rows of the calls `changed`."""
+        assert self.report is not None
+        item_of = self.live.item if self.live is not None else None
+        self.report_screen.show_report(self.report, self.summary(), self.lists(), item_of=item_of, changed=changed)
 
     def report_read(self, report: Report) -> None:
         """The report as `refresh_report` has just read it: keep it, and show it where the report shows."""
+        self.live = None
         self.report = report
         if self.report_shown():
-            self.report_screen.show_report(report, self.summary())
+            self._show_report()
+        self.report_changed()
+
+    def live_read(self, live: LiveReport) -> None:
+        """A live report `refresh_report` has just read in full: keep it up to date from now on, and show it."""
+        self.live = live
+        self.report = live.report()
+        if self.report_shown():
+            self._show_report()
+        self.report_changed()
+
+    async def take_in(self, events: Sequence[Event]) -> None:
+        """The shown session's new journal events: the live report takes them in, and the rows they change show.
+
+        A batch of N events costs N (the calls they touch), not the session. Without a live
+        report yet (the first batch), the report is read in full once (`refresh_report`).
+        """
+        live = self.live
+        if live is None or self.control is None or live.session_id != self.control.session_id:
+            await self.app.refresh_report()
+            return
+        change = await live.apply(events, now=self.clock())
+        if self.live is live:  # not replaced by a full read meanwhile
+            self._changed(live, change)
+
+    def _changed(self, live: LiveReport, change: LiveChange) -> None:
+        self.report = live.report()
+        if self.report_shown():
+            self._show_report(None if change.reloaded else change.calls)
         self.report_changed()
 
     def report_shown(self) -> bool:
@@ -240,10 +303,19 @@ class Mode:
             self._last_summary = summary
             self.report_screen.show_summary(summary)
         now = self.clock()
-        if now - self._last_countdown >= 1.0 and any(
+        live = self.live
+        if live is not None:
+            # Undo windows close with time, not with journal events: the items whose window opened or
+            # closed are rebuilt when it does, and the countdowns on screen are redrawn every second.
+            due = live.next_change_at()
+            if due is not None and due <= now:
+                self._changed(live, live.tick(now))
+            elif now - self._last_countdown >= 1.0 and due is not None:
+                self._last_countdown = now
+                self.report_screen.redraw_rows()
+        elif now - self._last_countdown >= 1.0 and any(
             i.undo.deadline is not None or i.undo.reversible_until is not None for i in report.undoable
         ):
-            # Undo windows close with time, not with journal events: recount them every second.
             self._last_countdown = now
             self.app.call_later(self.app.refresh_report)
 
@@ -259,7 +331,8 @@ class Mode:
         self._report_after_dialog = False
         self.app.push_screen(self.report_screen)
         self.status()  # it was hidden: bring its status line and lists up to date
-        self.app.call_later(self.app.refresh_report)
+        if self.live is None:
+            self.app.call_later(self.app.refresh_report)
 
     def forget_report_wanted(self) -> None:
         """The session's view is being left: a report waiting for a dialog to close is no longer wanted."""
@@ -364,7 +437,10 @@ class Mode:
         if self.quit_question is not None and self.quit_question in self.app.screen_stack:
             return  # already asking
         asked = self.running_question()
-        undoable = len(self.report.undoable) if self.report is not None else 0
+        if self.live is not None:
+            undoable = self.live.counts()[Bucket.UNDOABLE]
+        else:
+            undoable = len(self.report.undoable) if self.report is not None else 0
         if asked is None and undoable:
             question = ConfirmScreen(
                 self.undoable_question(undoable),

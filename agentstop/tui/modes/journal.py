@@ -128,6 +128,7 @@ class JournalMode(Mode):
             self.fleet.fill()
             return
         self.control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
+        self.live = None
         self.report = report
         s = report.session
         self.reset_status(
@@ -179,7 +180,8 @@ class JournalMode(Mode):
         self.control = control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
         await control.connect()  # never half-opened: `_stop_watching` closes what this made
         self.attachment = attachment = Attachment(control, self.clock)
-        self.report = await control.report()
+        self.live = None
+        await self.app.refresh_report()
         self._fresh_report_screen()
         self.reset_status(
             task_name=session.task_name,
@@ -210,7 +212,7 @@ class JournalMode(Mode):
         if attachment is None or attachment.control is not self.control:
             return
         control = attachment.control
-        await self.app.refresh_report()
+        await self.take_in(events)
         changes = attachment.apply(events, self.report)
         if Change.REVOKED in changes:
             self.status(grant=GrantShown.REVOKED, revoked_by=control.revoked_by)
@@ -271,6 +273,10 @@ class JournalMode(Mode):
 
     def live_screens(self) -> Sequence[RunScreen]:
         return (self.attachment.run_screen,) if self.attachment is not None else ()
+
+    def live_journal(self) -> Journal | None:
+        """The attached session's journal connection (a past session is read once, in full)."""
+        return self.control.journal if self.attachment is not None and self.control is not None else None
 
     def stopping_summary(self) -> str | None:
         return self.attachment.stopping_summary(self.report) if self.attachment is not None else None

@@ -21,6 +21,7 @@ from agentstop.formatting import duration
 from agentstop.grant import GrantSpec
 from agentstop.journal import Event, EventKind, Journal, SessionStatus
 from agentstop.planners import Planner, TranscriptChunk
+from agentstop.report import Bucket
 from agentstop.session import LocalSession, SessionPhase
 from agentstop.supervisor import Supervisor
 from agentstop.supervisor.approval import Allow, ApprovalRequest
@@ -200,7 +201,7 @@ class RunMode(Mode):
                 self.status(ended_at=event.at)
             elif event.kind == EventKind.APPROVAL_REQUESTED:
                 self.app.bell()
-        await self.app.refresh_report()
+        await self.take_in(events)
 
     def session_ended(self, status: str) -> None:
         self.run_screen.phase = RunPhase.ENDED
@@ -216,15 +217,21 @@ class RunMode(Mode):
         question = self.quit_question
         if question is None or self.report is None or self.finished:
             return
-        r = self.report
-        latest = max(r.all_calls, key=lambda i: i.n, default=None)
+        lists = self.lists()
+        # Each list is in planning order: the latest call is the last of one of them.
+        lasts = [lists[b][-1] for b in (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT) if lists[b]]
+        latest = max(lasts, key=lambda i: i.n, default=None)
         last = f" · latest: {latest.call_id} {latest.tool} {latest.state}" if latest is not None else ""
-        question.set_note(f"Meanwhile, live: {len(r.done):,} done, {len(r.in_flight):,} in flight{last}")
+        done, flights = len(lists[Bucket.DONE]), len(lists[Bucket.IN_FLIGHT])
+        question.set_note(f"Meanwhile, live: {done:,} done, {flights:,} in flight{last}")
 
     # -- what differs from the journal viewer ----------------------------------------------------
 
     def is_session_view(self, screen: Screen[Any]) -> bool:
         return screen is self.run_screen
+
+    def live_journal(self) -> Journal | None:
+        return self.journal
 
     def live_screens(self) -> Sequence[RunScreen]:
         return (self.run_screen,)

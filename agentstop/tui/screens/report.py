@@ -26,11 +26,10 @@ from ..widgets.status import StatusLine
 from ..wording import counted, standing
 from .confirm import force_confirmation, reapply_confirmation
 
-__all__ = ["SECTIONS", "ReportScreen", "with_epochs"]
+__all__ = ["SECTIONS", "ItemOf", "ReportScreen", "with_epochs"]
 
-WINDOW = 500
-"""Rows a section shows at most: the latest calls. A DataTable lays out ~360 µs a row, so 17,550 rows
-(10,000 calls) took 7 s; Undo all and the counts still cover every call."""
+ItemOf = Callable[[str], ReportItem | None]
+"""A call's item as the report has it now, by call id (None: no such call)."""
 
 UNDO_KINDS = {"exact undo": "exact", "compensation (leaves a trace)": "leaves a trace"}
 """The report's kinds of undo, said short after the tool's own words for what its undo does."""
@@ -121,6 +120,10 @@ class ReportScreen(Screen[None]):
         self._summary = ""
         self._status: dict[str, object] = {}
         self._offers_reapply = False
+        self._lists: Mapping[Bucket, Sequence[ReportItem]] = {}
+        self._item_of: ItemOf | None = None
+        self._failed: set[str] = set()
+        """Undoable calls whose last undo failed (Retry shows while there are some)."""
 
     def compose(self) -> ComposeResult:
         yield StatusLine(self.clock, id="status")
@@ -128,9 +131,11 @@ class ReportScreen(Screen[None]):
         with VerticalScroll(id="sections"):
             for key, title, detail in SECTIONS:
                 yield Label(title, id=f"title-{key}", classes="section-title")
-                yield CallTable(
+                table = CallTable(
                     detail, checkable=key == Bucket.UNDOABLE, clock=self.clock, id=f"table-{key}", classes="section"
                 )
+                table.present = self._with_refusal
+                yield table
         yield CallDetail(self.clock, id="detail")
         with Horizontal(id="report-actions"):
             yield Button("Undo selected", id="undo-selected", variant="warning")
@@ -145,7 +150,7 @@ class ReportScreen(Screen[None]):
         self.query_one(StatusLine).show(self._status)
         self.query_one("#table-undoable", CallTable).focus()
         if self.report is not None:  # a report handed over while the screen was still composing
-            self.show_report(self.report, self._summary)
+            self.show_report(self.report, self._summary, self._lists or None, item_of=self._item_of)
 
     def show_status(self, fields: Mapping[str, object]) -> None:
         """The app hands the status line's fields here (task, times, grant); kept until the screen composes."""
@@ -165,7 +170,7 @@ class ReportScreen(Screen[None]):
 
     @property
     def _failed_undos(self) -> bool:
-        return self.report is not None and any(i.undo.status == UndoStatus.FAILED for i in self.report.undoable)
+        return bool(self._failed)
 
     def watch_resumable(self, resumable: bool) -> None:
         for button in self.query("#resume").results(Button):  # none while the screen composes
@@ -181,31 +186,64 @@ class ReportScreen(Screen[None]):
         """The table of one section ("done", "interrupted", "in_flight", "undoable")."""
         return self.query_one(f"#table-{key}", CallTable)
 
-    def show_report(self, report: Report, summary: str) -> None:
-        """Sync every section with `report`; rows move between sections as calls resolve.
+    def show_report(
+        self,
+        report: Report,
+        summary: str,
+        lists: Mapping[Bucket, Sequence[ReportItem]] | None = None,
+        *,
+        item_of: ItemOf | None = None,
+        changed: frozenset[str] | None = None,
+    ) -> None:
+        """Show `report`: each section's list, drawn only where it is on screen; rows move as calls resolve.
+
+        Args:
+            report: the report (its session, grants and epochs; its lists when `lists` is None).
+            summary: the line above the lists.
+            lists: the four lists as shown (a live report's views, read as drawn, never copied).
+            item_of: a call's item by id (a live report's `item`); else looked up in the report.
+            changed: only these calls changed since the report last shown (a live report's
+                batch): what is worked out over every call (failed undos, refusals) is
+                updated for them alone. None: all of it, from the lists.
 
         Before the screen has composed its tables it only keeps the report: `on_mount` shows it.
         """
         self.report = report
         self._summary = summary
+        if lists is None:
+            lists = {key: getattr(report, key) for key, _, _ in SECTIONS}
+        self._lists = lists
+        self._item_of = item_of
         if not self.query("#table-done"):
             return
-        undoable = {i.call_id for i in report.undoable}
-        self.refusals = {cid: why for cid, why in self.refusals.items() if cid in undoable}
+        undoable = lists[Bucket.UNDOABLE]
+        if changed is None:
+            self._failed = {i.call_id for i in undoable if i.undo.status == UndoStatus.FAILED}
+            if self.refusals:  # a refusal is kept while its call is undoable
+                self.refusals = {i.call_id: self.refusals[i.call_id] for i in undoable if i.call_id in self.refusals}
+        else:
+            for cid in changed:
+                item = self._item(cid)
+                if item is not None and item.undo.available and item.undo.status == UndoStatus.FAILED:
+                    self._failed.add(cid)
+                else:
+                    self._failed.discard(cid)
+                if item is None or not item.undo.available:
+                    self.refusals.pop(cid, None)
         for key, title, _ in SECTIONS:
-            every: tuple[ReportItem, ...] = getattr(report, key)
-            # Undoable is latest commit first; the others are in planning order: the latest are the last.
-            shown = every[:WINDOW] if key == Bucket.UNDOABLE else every[-WINDOW:]
-            self.table(key).sync([self._with_refusal(i) for i in shown], epochs=report.epochs)
-            label = f"{title} ({len(every):,})"
-            if len(shown) < len(every):
-                label += f" · the latest {WINDOW} shown; `agentstop report` lists them all"
-            self.query_one(f"#title-{key}", Label).update(label)
+            every = lists[key]
+            table = self.table(key)
+            table.sync(every, epochs=report.epochs)
+            if table.checked and changed is not None:
+                table.forget_checked(lambda cid: cid not in changed or self._in_undoable(cid))
+            elif table.checked:
+                table.forget_checked(table.rows.__contains__)
+            self.query_one(f"#title-{key}", Label).update(f"{title} ({len(every):,})")
         self.query_one("#summary", Static).update(Text(summary))
         detail = self.query_one(CallDetail)
         detail.epochs = report.epochs
-        if detail.item is not None:
-            current = {i.call_id: i for i in report.all_calls}.get(detail.item.call_id)
+        if detail.item is not None and (changed is None or detail.item.call_id in changed):
+            current = self._item(detail.item.call_id)
             detail.show(self._with_refusal(current) if current is not None else None)
         retry = self.query_one("#retry", Button)
         if retry.display != self._failed_undos:
@@ -214,8 +252,26 @@ class ReportScreen(Screen[None]):
         if self._offers_reapply != self._can_reapply():
             self._offers_reapply = not self._offers_reapply
             self.refresh_bindings()
-        self.query_one("#undo-all", Button).disabled = not report.undoable
-        self.query_one("#undo-selected", Button).disabled = not report.undoable
+        self.query_one("#undo-all", Button).disabled = not undoable
+        self.query_one("#undo-selected", Button).disabled = not undoable
+
+    def _item(self, call_id: str) -> ReportItem | None:
+        """A call's item as the report has it now (by the live report, else by reading the report's lists)."""
+        if self._item_of is not None:
+            return self._item_of(call_id)
+        if self.report is None:
+            return None
+        return next((i for i in self.report.all_calls if i.call_id == call_id), None)
+
+    def _in_undoable(self, call_id: str) -> bool:
+        item = self._item(call_id)
+        return item is not None and item.undo.available
+
+    def redraw_rows(self) -> None:
+        """Draw the rows on screen again (undo windows count down with the clock, not with events)."""
+        for key, _, _ in SECTIONS:
+            for table in self.query(f"#table-{key}").results(CallTable):  # none before the screen composes
+                table.refresh_rows()
 
     def show_summary(self, summary: str) -> None:
         """The app hands the line above the lists here as it changes (what Stop waits for counts down)."""
@@ -261,7 +317,7 @@ class ReportScreen(Screen[None]):
             else:
                 self.refusals.pop(r.call_id, None)
         if self.report is not None and self.is_mounted:
-            self.show_report(self.report, self._summary)
+            self.show_report(self.report, self._summary, self._lists or None, item_of=self._item_of)
         failed = [r for r in results if r.status == UndoOutcome.FAILED]
         refused = [r.call_id for r in results if r.status == UndoOutcome.REFUSED]
         done = [r.call_id for r in results if r.status == UndoOutcome.COMPENSATED]
@@ -299,14 +355,14 @@ class ReportScreen(Screen[None]):
         item = table.highlighted() if table else None
         detail.show(None if item is None or (detail.item and detail.item.call_id == item.call_id) else item)
 
-    def on_data_table_row_selected(self, event: CallTable.RowSelected) -> None:
+    def on_virtual_table_row_selected(self, event: CallTable.RowSelected) -> None:
         # Enter on a table selects its row: that is "expand" here.
         self.action_expand()
 
-    def on_data_table_row_highlighted(self, event: CallTable.RowHighlighted) -> None:
+    def on_virtual_table_row_highlighted(self, event: CallTable.RowHighlighted) -> None:
         detail = self.query_one(CallDetail)
-        if detail.item is not None and isinstance(event.data_table, CallTable):
-            detail.show(event.data_table.highlighted())
+        if detail.item is not None and isinstance(event.table, CallTable):
+            detail.show(event.table.highlighted())
 
     def action_toggle_row(self) -> None:
         table = self._focused_table()

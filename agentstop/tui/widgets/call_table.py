@@ -1,4 +1,4 @@
-"""A report section: calls of one bucket, synced in place with each new report."""
+"""A report section: the calls of one list, drawn only where they are on screen."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual import events
-from textual.widgets import DataTable
 
 from agentstop.formatting import duration
 from agentstop.report import ReportItem, UndoStatus
 from agentstop.text import printable
 
 from .badges import reversibility_badge, state_text
+from .virtual_table import VirtualTable
 
 __all__ = ["CallTable", "fitted"]
 
@@ -65,40 +65,49 @@ def fitted(text: str | Text, width: int) -> Text:
     return cell
 
 
-class CallTable(DataTable[str | Text]):
-    """Rows keyed by call id; `sync` adds, removes and updates cells, rebuilding only when the layout changes.
+class CallTable(VirtualTable[ReportItem]):
+    """A report section: the items of one list, drawn only where they are on screen (`VirtualTable`).
 
-    The columns fit the table's width: "call" is as wide as the longest id (c19500 is not cut
-    to c1950), "what" and the detail column share what the fixed columns leave, and a longer
-    text ends in an ellipsis (Enter shows the call whole). A resize, or a longer id, lays the
-    rows out again.
+    `sync` hands it the list (a live report's view, read as drawn, never copied);
+    each row's cells are made when drawn, from the item as `present` shows it (the
+    report screen says an undo was refused there). Counts and Undo all cover every
+    row, on screen or not.
+
+    The columns fit the table's width: "call" is as wide as the longest id seen
+    (c19500 is not cut to c1950), "what" and the detail column share what the fixed
+    columns leave, and a longer text ends in an ellipsis (Enter shows the call
+    whole). A resize, or a longer id, lays the columns out again.
 
     After a Resume (more than one epoch) an "epoch" column comes first, earlier
-    epochs dimmed; it is added once, by rebuilding the table, the first time a
-    report has a second epoch.
+    epochs dimmed; it is added the first time a report has a second epoch.
     """
 
     def __init__(
-        self, detail: str, *, checkable: bool = False, clock: Callable[[], float] = time.time, **kwargs: object
+        self,
+        detail: str,
+        *,
+        checkable: bool = False,
+        clock: Callable[[], float] = time.time,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(id=id, classes=classes)
         self.detail = detail
         self.checkable = checkable
         self.clock = clock
         self.checked: set[str] = set()
-        self.items: dict[str, ReportItem] = {}
         self.epochs = 1
         """How many epochs the shown report has; from 2 on, the epoch column shows."""
         self.widths: dict[str, int] = {}
         """The widths the columns were laid out with (key -> cells)."""
+        self.present: Callable[[ReportItem], ReportItem] = _as_is
+        """The item as a row shows it (the report screen adds a refused undo's reason)."""
 
     def on_mount(self) -> None:
-        self.cursor_type = "row"
         self._add_columns()
 
-    def _layout(self, ids: Sequence[str] = ()) -> dict[str, int]:
-        """The column widths for the table's width now and for ids this long."""
-        longest = max((len(i) for i in ids), default=0)
+    def _layout(self, longest: int = 0) -> dict[str, int]:
+        """The column widths for the table's width now and for ids `longest` long."""
         widths = {"call": max(4, longest, self.widths.get("call", 0)), **FIXED}
         if self.checkable:
             widths = {"check": 3, **widths}
@@ -114,26 +123,41 @@ class CallTable(DataTable[str | Text]):
         widths["detail"] = max(MIN_DETAIL, rest - what)
         return widths
 
-    def _add_columns(self, ids: Sequence[str] = ()) -> None:
+    def _add_columns(self, longest: int = 0) -> None:
         # Fixed widths: rows arrive and change in any order, and the layout must not depend on it.
-        self.widths = self._layout(ids)
+        self.widths = self._layout(longest)
         labels = {"check": "", "detail": self.detail}
-        for key, width in self.widths.items():
-            self.add_column(labels.get(key, key), key=key, width=width)
-
-    def _relayout(self, items: Sequence[ReportItem]) -> None:
-        """Lay the table out again (new widths, or the epoch column) and put `items` back."""
-        cursor = self.cursor_row
-        self.clear(columns=True)
-        self.items.clear()
-        self._add_columns([i.call_id for i in items])
-        self._fill(items)
-        if 0 <= cursor < self.row_count:
-            self.move_cursor(row=cursor, animate=False)
+        self.set_columns([(key, labels.get(key, key), width) for key, width in self.widths.items()])
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.widths and self._layout(list(self.items)) != self.widths:
-            self._relayout(list(self.items.values()))
+        if self.widths and self._layout() != self.widths:
+            self._add_columns()
+
+    @property
+    def items(self) -> dict[str, ReportItem]:
+        """Every row's item by call id, top to bottom (reads every row: for looking, not for drawing)."""
+        return {i.call_id: i for i in self.shown_rows}
+
+    def row_key(self, row: ReportItem) -> str:
+        return row.call_id
+
+    def row_cells(self, row: ReportItem, index: int) -> list[str | Text]:
+        item = self.present(row)
+        if len(item.call_id) > self.widths.get("call", 4):
+            self.call_later(self._add_columns, len(item.call_id))  # a longer id than any seen: lay out again
+        cells: list[str | Text] = [
+            item.call_id,
+            state_text(item.state),
+            reversibility_badge(item.reversibility),
+            fitted(item.tool, FIXED["tool"]),
+            fitted(item.summary, self.widths.get("what", MIN_WHAT)),
+            self._detail(item),
+        ]
+        if self.epochs > 1:
+            cells.insert(0, self._epoch(item))
+        if self.checkable:
+            cells.insert(0, self._check(item.call_id))
+        return cells
 
     def _epoch(self, item: ReportItem) -> Text:
         return Text(str(item.epoch).center(5), style="bold" if item.epoch == self.epochs else "dim")
@@ -148,59 +172,35 @@ class CallTable(DataTable[str | Text]):
         return Text("[x]" if call_id in self.checked else "[ ]", style="bold")
 
     def sync(self, items: Sequence[ReportItem], *, epochs: int = 1) -> None:
-        """Make the rows match `items` (in order of first appearance); `epochs` is the report's epoch count."""
-        if epochs != self.epochs or max((len(i.call_id) for i in items), default=0) > self.widths.get("call", 4):
-            self.epochs = epochs  # the epoch column comes first, or an id is longer: lay the table out again
-            self._relayout(items)
-            return
-        self._fill(items)
+        """Show `items` (read as drawn, never copied); `epochs` is the report's epoch count.
 
-    def _fill(self, items: Sequence[ReportItem]) -> None:
-        wanted = {i.call_id: i for i in items}
-        for key in [k for k in self.items if k not in wanted]:
-            self.remove_row(key)
-            self.checked.discard(key)
-            del self.items[key]
-        desired = [i.call_id for i in items]
-        appended = list(self.items) + [k for k in desired if k not in self.items]
-        if appended != desired:
-            # A new row belongs before existing ones (Undoable is latest commit first): rebuild in order.
-            self.clear()
-            self.items.clear()
-        for item in items:
-            cells: dict[str, str | Text] = {"state": state_text(item.state), "detail": self._detail(item)}
-            if item.call_id not in self.items:
-                row: list[str | Text] = [
-                    item.call_id,
-                    cells["state"],
-                    reversibility_badge(item.reversibility),
-                    fitted(item.tool, FIXED["tool"]),
-                    fitted(item.summary, self.widths.get("what", MIN_WHAT)),
-                    cells["detail"],
-                ]
-                if self.epochs > 1:
-                    row.insert(0, self._epoch(item))
-                if self.checkable:
-                    row.insert(0, self._check(item.call_id))
-                self.add_row(*row, key=item.call_id)
-            else:
-                for column, value in cells.items():
-                    self.update_cell(item.call_id, column, value)
-            self.items[item.call_id] = item
+        The ids of the first and the last rows say how wide "call" must be (ids grow with
+        the call number); a longer one drawn later widens it then.
+        """
+        longest = max((len(items[i].call_id) for i in (0, -1)), default=0) if items else 0
+        if epochs != self.epochs or longest > self.widths.get("call", 4):
+            self.epochs = epochs  # the epoch column comes first, or an id is longer: lay the table out again
+            if self.widths:
+                self._add_columns(longest)
+        self.show_rows(items)
+
+    def forget_checked(self, keep: Callable[[str], bool]) -> None:
+        """Uncheck the rows `keep` says are gone from this list (it cost the checked rows, not the list)."""
+        self.checked = {c for c in self.checked if keep(c)}
 
     def toggle_highlighted(self) -> None:
         """Check or uncheck the highlighted row (Undoable only)."""
-        if not self.checkable or not self.items or self.cursor_row < 0:
+        row = self.row_at(self.cursor_row)
+        if not self.checkable or row is None:
             return
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        if key is None:
-            return
-        self.checked.symmetric_difference_update({key})
-        self.update_cell(key, "check", self._check(key))
+        self.checked.symmetric_difference_update({row.call_id})
+        self.refresh_rows()
 
     def highlighted(self) -> ReportItem | None:
-        """The item under the cursor."""
-        if not self.items:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return self.items.get(key) if key is not None else None
+        """The item under the cursor, as its row shows it."""
+        row = self.row_at(self.cursor_row)
+        return self.present(row) if row is not None else None
+
+
+def _as_is(item: ReportItem) -> ReportItem:
+    return item

@@ -1,4 +1,4 @@
-"""The live side-effect panel: one row per call, updated in place from journal events."""
+"""The live side-effect panel: one row per call, updated in place from journal events, drawn only on screen."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 from rich.text import Text
 from textual import events
-from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
 from agentstop.formatting import clock
@@ -15,6 +14,7 @@ from agentstop.report import IN_FLIGHT
 
 from .badges import reversibility_badge, state_text
 from .call_table import fitted
+from .virtual_table import VirtualTable
 
 __all__ = ["EffectsTable", "processes_label"]
 
@@ -48,35 +48,64 @@ def processes_label(state: str, note: dict[str, Any] | None) -> Text:
     return label
 
 
-class EffectsTable(DataTable[str | Text]):
-    """Calls as the journal has them; cells update, rows are never rebuilt.
+class EffectsTable(VirtualTable[str]):
+    """Calls as the journal has them, one row each, drawn only where they are on screen (`VirtualTable`).
 
     A call event's kind is the call's new state. Session events about a call
     (`processes` notes a tool journals while it runs: `data["call_id"]`, no
     call id of their own) never change its state; they add the PIDs to the row
     of a call in flight, and the state column widens to show them.
+
+    A batch of events costs its events: the rows are call ids in the order the
+    calls were planned, their cells are made when drawn.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    zebra_stripes = True
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}
         self._states: dict[str, str] = {}
         self._processes: dict[str, dict[str, Any]] = {}
         self._what: dict[str, str] = {}
+        self._fixed: dict[str, tuple[str, Text, Text]] = {}
+        """Per call: its time, its reversibility badge, its tool (cells that change only with its state)."""
+        self._awaiting: set[str] = set()
         self._what_width = 0
 
     def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
         # "call" grows with the ids (c19500 is never cut to c1950); "what" fits the rest, with an ellipsis.
-        for label, key, width in (
-            ("time", "time", 8),
-            ("call", "call", None),
-            ("state", "state", 18),
-            ("class", "class", 7),
-            ("tool", "tool", 16),
-            ("what", "what", None),
-        ):
-            self.add_column(label, key=key, width=width)
+        longest = max((len(k) for k in self._order), default=0)
+        self.set_columns(
+            [
+                ("time", "time", 8),
+                ("call", "call", max(4, longest)),
+                ("state", "state", 18),
+                ("class", "class", 7),
+                ("tool", "tool", 16),
+                ("what", "what", 20),
+            ]
+        )
+        self._refit()
+        self.show_rows(self._order)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Call id -> row."""
+        return self._index
+
+    def row_key(self, row: str) -> str:
+        return row
+
+    def row_cells(self, row: str, index: int) -> list[str | Text]:
+        at, badge, tool = self._fixed[row]
+        if row in self._awaiting:
+            state = Text("awaiting approval", style="bold reverse yellow")
+        else:
+            state = processes_label(self._states[row], self._processes.get(row))
+        what = fitted(self._what[row], self._what_width or self._fit_what())
+        return [at, row, state, badge, tool, what]
 
     def _fit_what(self) -> int:
         """The room "what" has: the panel's width less the other columns (at least 20)."""
@@ -92,16 +121,11 @@ class EffectsTable(DataTable[str | Text]):
         if width == self._what_width:
             return
         self._what_width = width
-        column = self.columns.get(ColumnKey("what"))
-        if column is not None:
-            column.auto_width = False
-            column.width = width
-        for key, what in self._what.items():
-            self.update_cell(key, "what", fitted(what, width))
-        self.refresh()
+        self.set_width("what", width)
 
     def apply(self, events: list[Event], reversibility: dict[str, str]) -> None:
         """Apply journal events in order: a planned call adds a row, later states update it."""
+        added = False
         for event in events:
             if event.call_id is None:
                 if event.kind == "processes" and isinstance(event.data.get("call_id"), str):
@@ -109,31 +133,38 @@ class EffectsTable(DataTable[str | Text]):
                 continue
             key = event.call_id
             if event.kind == CallState.PLANNED:
-                if key in self.rows:
+                if key in self._index:
                     continue
                 data = event.data
                 rev = reversibility.get(str(data.get("tool")), "")
                 self._states[key] = CallState.PLANNED
                 self._what[key] = str(data.get("summary", ""))
-                self.add_row(
-                    clock(event.at)[:8],
-                    key,
-                    state_text(CallState.PLANNED),
-                    reversibility_badge(rev),
-                    fitted(str(data.get("tool", "")), 16),
-                    fitted(self._what[key], self._what_width or self._fit_what()),
-                    key=key,
-                )
-                if len(key) > 4:
-                    self.call_after_refresh(self._refit)  # a wider call column leaves "what" less room
-            elif key in self.rows and event.kind not in _NOT_STATES:
+                tool = fitted(str(data.get("tool", "")), 16)
+                self._fixed[key] = (clock(event.at)[:8], reversibility_badge(rev), tool)
+                self._index[key] = len(self._order)
+                self._order.append(key)
+                added = True
+                call = self.columns.get(ColumnKey("call"))
+                if call is not None and len(key) > call.width:
+                    self.set_width("call", len(key))  # a wider call column leaves "what" less room
+                    self.call_after_refresh(self._refit)
+            elif key in self._index and event.kind not in _NOT_STATES:
                 self._states[key] = event.kind
+                self._awaiting.discard(key)
                 if event.kind not in IN_FLIGHT:
                     self._processes.pop(key, None)  # settled: its processes are its receipt's business now
                 self._show_state(key)
-                self.update_cell(key, "time", clock(event.at)[:8])
-            elif key in self.rows and event.kind == EventKind.APPROVAL_REQUESTED:
-                self.update_cell(key, "state", Text("awaiting approval", style="bold reverse yellow"))
+                _, badge, tool = self._fixed[key]
+                self._fixed[key] = (clock(event.at)[:8], badge, tool)
+            elif key in self._index and event.kind == EventKind.APPROVAL_REQUESTED:
+                self._awaiting.add(key)
+        if added:
+            self.show_rows(self._order)  # the same list, longer: the virtual height follows
+        else:
+            self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        self.refresh()  # the index stays: rows are only ever added, by `apply`
 
     def _note_processes(self, call_id: str, note: dict[str, Any]) -> None:
         if self._states.get(call_id) not in IN_FLIGHT:
@@ -145,7 +176,4 @@ class EffectsTable(DataTable[str | Text]):
         label = processes_label(self._states[key], self._processes.get(key))
         column = self.columns.get(ColumnKey("state"))
         if column is not None and column.width < label.cell_len:
-            column.width = label.cell_len  # wider for PIDs, never narrower again (no jitter)
-            self.update_cell(key, "state", label, update_width=True)  # lays the table out again
-            return
-        self.update_cell(key, "state", label)
+            self.set_width("state", label.cell_len)  # wider for PIDs, never narrower again (no jitter)

@@ -1,0 +1,198 @@
+"""Virtual tables over a long session: the rows on screen are the journal's, wherever the table is scrolled.
+
+The side-effect panel and the report's four sections draw only the rows on
+screen (`agentstop.tui.widgets.virtual_table`). Here a session of a few
+thousand calls is written straight into the app's journal (the supervisor's own
+journal operations, in one transaction each batch, as a busy agent's would
+land), the app takes it in the way it takes any journal events, and at seeded
+random scroll positions the lines the table draws are read back and compared
+with what an independent full read of the journal says (`Report.from_journal`,
+`Journal.calls`).
+
+A second test keeps a burst of calls landing (1,000 a second) while keys are
+pressed: the keys take effect while the burst is still landing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from textual.pilot import Pilot
+
+from agentstop.journal import CallState, Journal, ops
+from agentstop.report import Bucket, Report, ReportItem
+from agentstop.tui import AgentstopApp, RunMode
+from agentstop.tui.screens.report import SECTIONS
+from agentstop.tui.widgets.virtual_table import VirtualTable
+from tests.support.tools import WriteNote
+from tests.tui.helpers import SESSION_ID, Park, Puppet, app_for, finish, press, wait_until
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+CALLS = 3000
+SIZE = (140, 42)
+REVERSIBILITY = WriteNote(Path("world")).reversibility.value
+
+
+def _write(conn: Any, first: int, n: int, grant_id: int, at: float) -> None:
+    """`n` calls from call number `first` on, of a mix of outcomes (as a busy agent's calls land)."""
+    for i in range(first, first + n):
+        call_id: str = ops.plan_call(
+            conn,
+            session_id=SESSION_ID,
+            tool="write_note",
+            summary=f"note 'n{i}'",
+            resource=f"file:n{i}",
+            args={"name": f"n{i}"},
+            reversibility=REVERSIBILITY,
+            on_stop="wait",
+            can_compensate=True,
+            can_lookup=False,
+            undo_hint="",
+            idempotency_key=uuid.uuid4().hex,
+            grant_id=grant_id,
+            at=at,
+        )
+        kind = i % 5
+        if kind == 0:
+            ops.transition(conn, SESSION_ID, call_id, CallState.REJECTED, at, reason="invalid arguments")
+            continue
+        ops.transition(conn, SESSION_ID, call_id, CallState.PREPARED, at, prepared={"name": f"n{i}"})
+        assert ops.fence(conn, SESSION_ID, call_id, grant_id, "write_note", "write_note", at) is None
+        if kind == 1:
+            ops.transition(conn, SESSION_ID, call_id, CallState.UNKNOWN, at, reason="cut off; outcome unknown")
+        else:
+            ops.transition(conn, SESSION_ID, call_id, CallState.COMMITTED, at, receipt={"path": f"n{i}"})
+
+
+async def _land(journal: Journal, first: int, n: int) -> None:
+    grant_id = (await journal.grants(SESSION_ID))[0].grant_id
+    writer = journal._writer  # the journal's own writer: the calls land as the supervisor's would
+    assert writer is not None
+    await writer.run(lambda conn: _write(conn, first, n, grant_id, time.time()), durable=True)
+
+
+def _ids_on(table: VirtualTable[Any]) -> list[str]:
+    """The call ids on the lines the table draws (the "call" cell, found as the word that is a call id)."""
+    out = []
+    for y in range(1, table.scrollable_content_region.height):
+        words = table.render_line(y).text.split()
+        ids = [w for w in words if w.startswith("c") and w[1:].isdigit()]
+        if not ids:
+            break
+        out.append(ids[0])
+    return out
+
+
+async def _scroll_to(pilot: Pilot[Any], table: VirtualTable[Any], row: int) -> None:
+    table.move_cursor(row=row)
+    await pilot.pause()
+
+
+async def _started(pilot: Pilot[Any], app: AgentstopApp[RunMode]) -> Journal:
+    await wait_until(pilot, lambda: app.bridge is not None and app.mode.journal is not None, "the session started")
+    journal = app.mode.journal
+    assert journal is not None
+    return journal
+
+
+@pytest.mark.timeout(300)
+async def test_virtual_tables_show_the_journals_rows_at_any_scroll_position(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    rng = random.Random(22)
+    async with app.run_test(size=SIZE) as pilot:
+        journal = await _started(pilot, app)
+        await _land(journal, 1, CALLS)
+        effects = app.mode.run_screen.effects
+        await wait_until(
+            pilot,
+            lambda: effects.row_count == CALLS and app.mode.live is not None and len(app.mode.live) == CALLS,
+            "every call on the panel and in the live report",
+            attempts=3000,
+        )
+        calls = sorted(await journal.calls(SESSION_ID), key=lambda c: c.n)
+        planned = [c.call_id for c in calls]
+        state = {c.call_id: c.state for c in calls}
+        for row in [0, CALLS - 1, *rng.sample(range(CALLS), 12)]:
+            await _scroll_to(pilot, effects, row)
+            top = int(effects.scroll_y)
+            shown = _ids_on(effects)
+            assert shown and row - top < len(shown), row
+            assert shown == planned[top : top + len(shown)], row
+            assert [str(effects.get_cell(c, "state")) for c in shown] == [state[c] for c in shown], row
+
+        await press(pilot, "tab")
+        await wait_until(pilot, lambda: app.screen is app.report_screen, "the report is shown")
+        oracle = await Report.from_journal(journal, SESSION_ID, now=app.mode.clock())
+        screen = app.report_screen
+        for key, _, _ in SECTIONS:
+            want: tuple[ReportItem, ...] = getattr(oracle, key)
+            table = screen.table(key)
+            assert table.row_count == len(want), key
+            assert f"({len(want):,})" in str(screen.query_one(f"#title-{key}").render()), key
+            if not want:
+                continue
+            table.focus()
+            for row in {0, len(want) - 1, *rng.sample(range(len(want)), min(8, len(want)))}:
+                await _scroll_to(pilot, table, row)
+                top = int(table.scroll_y)
+                shown = _ids_on(table)
+                assert shown == [i.call_id for i in want[top : top + len(shown)]], (key, row)
+                highlighted = table.highlighted()
+                assert highlighted is not None and highlighted.call_id == want[row].call_id, (key, row)
+        # Counts and Undo all cover every call, on screen or not.
+        assert len(oracle.undoable) == sum(1 for i in range(1, CALLS + 1) if i % 5 not in (0, 1))
+        assert screen.table(Bucket.UNDOABLE).row_count == len(oracle.undoable)
+        await finish(pilot)
+
+
+@pytest.mark.timeout(300)
+async def test_keys_take_effect_while_a_burst_of_calls_lands(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    batches, per_batch = 100, 50  # 5,000 calls, 50 every 50 ms: 1,000 a second for five seconds
+    landed = 0
+    burst_over = anyio.Event()
+    async with app.run_test(size=SIZE) as pilot:
+        journal = await _started(pilot, app)
+
+        async def burst() -> None:
+            nonlocal landed
+            for b in range(batches):
+                began = time.monotonic()
+                await _land(journal, 1 + b * per_batch, per_batch)
+                landed += per_batch
+                await anyio.sleep(max(0.0, 0.05 - (time.monotonic() - began)))
+            burst_over.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(burst)
+            effects = app.mode.run_screen.effects
+            await wait_until(pilot, lambda: effects.row_count >= 500, "the burst is on the panel", attempts=1500)
+            await press(pilot, "tab")  # to the report, while calls land
+            await wait_until(pilot, lambda: app.screen is app.report_screen, "the report is shown", attempts=500)
+            done = app.report_screen.table("done")
+            done.focus()
+            await press(pilot, "end")
+            at_end = done.row_count - 1
+            await wait_until(pilot, lambda: done.cursor_row >= at_end, "End took effect", attempts=500)
+            await press(pilot, "up", "up")
+            await wait_until(pilot, lambda: done.cursor_row == at_end - 2, "Up took effect", attempts=500)
+            assert not burst_over.is_set(), f"the keys took effect only after the burst ({landed} calls) ended"
+            await burst_over.wait()
+        await wait_until(
+            pilot,
+            lambda: app.mode.live is not None and len(app.mode.live) == batches * per_batch,
+            "the live report took in the whole burst",
+            attempts=3000,
+        )
+        await finish(pilot)

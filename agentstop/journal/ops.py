@@ -34,6 +34,7 @@ __all__ = [
     "heartbeat",
     "issue_grant",
     "mark_stop_requested",
+    "plan_and_fence",
     "plan_call",
     "reopen_session",
     "request_stop",
@@ -590,6 +591,32 @@ def fence(
     conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
     transition(conn, session_id, call_id, CallState.COMMITTING, at, data={"grant_id": grant_id})
     return None
+
+
+def plan_and_fence(conn: Any, *, prepared: Any, **fields: Any) -> tuple[str, tuple[FenceRefusal, str] | None]:
+    """Plan a call and take it through the fence with its prepared effect, in one transaction.
+
+    The same rows and events as `plan_call` and then `fence(prepared=...)` in two
+    transactions (`planned`, `prepared`, then `committing` or `rejected`), for a
+    call that has nothing to journal in between (see `Journal.plan_and_fence`).
+    `fields` are `plan_call`'s; `grant_id`, `tool` and `resource` are also the fence's.
+
+    Returns:
+        The call's id, and None when it passed (it is now `committing`), else the
+        `(refusal, reason)` it was rejected for (it is now `rejected`).
+    """
+    call_id = plan_call(conn, **fields)
+    verdict = fence(
+        conn,
+        fields["session_id"],
+        call_id,
+        fields["grant_id"],
+        fields["tool"],
+        fields["resource"],
+        fields["at"],
+        prepared=prepared,
+    )
+    return call_id, verdict
 
 
 def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[int]:

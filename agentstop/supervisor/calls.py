@@ -16,7 +16,6 @@ the call is then discarded; past it the commit goes on (see
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
@@ -45,6 +44,7 @@ from agentstop.report_buckets import IN_EFFECT, IN_FLIGHT, LANDED, TAKEN_BACK, U
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .approval import Allow, ApprovalRequest, Approver, effect_hash
+from .keys import new_key
 from .shape import shape_problem, storable
 
 __all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "past_fence_or_done", "reconcile"]
@@ -284,7 +284,7 @@ class CallPath:
             recorded = await self._recorded_receipt(tool, key)
             if recorded is not None:
                 return recorded
-        key = key or uuid.uuid4().hex
+        key = key or new_key()
         args, invalid, dumped, shown_args = self._check(tool, raw_args)
         try:
             summary = self._summary(tool, args, shown_args) if args is not None else f"{tool.name} (invalid arguments)"

@@ -45,10 +45,15 @@ __all__ = [
 ]
 
 
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+"""`json.dumps(value, default=str, separators=(",", ":"))`, without building an encoder for every value
+(a gated call writes seven)."""
+
+
 def _json(value: Any) -> str:
     # Every JSON column (event payloads, transcripts, args, prepared effects, receipts) is scrubbed of
     # registered secrets as it is written: nothing a model or a server echoes reaches the file or its WAL.
-    return scrub(json.dumps(value, default=str, separators=(",", ":")))
+    return scrub(_ENCODER.encode(value))
 
 
 def _text(value: str | None) -> str | None:

@@ -341,7 +341,8 @@ class CallPath:
         then share one durable transaction (`Journal.plan_and_fence`). A prepare
         of the tool's own can do anything, so `planned` is on record before it runs.
         """
-        return type(tool).prepare is Tool.prepare and not tool.is_read_only and not self.needs_approval(tool)
+        own_prepare = type(tool).prepare is not Tool.prepare or "prepare" in getattr(tool, "__dict__", ())
+        return not own_prepare and not tool.is_read_only and not self.needs_approval(tool)
 
     async def _run_planned_at_the_fence(
         self, tool: Tool, caller: Caller, args: Any, key: str, plan: dict[str, Any], prepared: Any, defer: bool

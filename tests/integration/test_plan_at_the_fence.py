@@ -115,3 +115,19 @@ async def test_a_tool_with_its_own_prepare_finds_its_call_planned_before_it_runs
     assert composed.state_seen_in_prepare == "planned"
     assert transactions.count == 3, "plan; prepared + fence; the outcome"
     await sup.close()
+
+
+async def test_on_postgresql_the_merged_transaction_saves_a_round_trip(journal: Journal) -> None:
+    """Plan and fence in one transaction: three round trips (number the call; insert it and lock the grant,
+    in that order, the order a Stop takes the session and then its grants; the writes with the COMMIT),
+    where two transactions took four."""
+    if journal.kind != "postgresql":
+        pytest.skip("SQLite runs in-process: no round trips")
+    sup = Supervisor(journal, [Echo()], GrantSpec())
+    await sup.start()
+    await sup.call("echo", {"text": "first"})  # the session's first call also makes its counter row
+    before = journal.round_trips
+    for i in range(5):
+        await sup.call("echo", {"text": f"n{i}"})
+    assert (journal.round_trips - before) / 5 == 3 + 2, "plan_and_fence, then the outcome"
+    await sup.close()

@@ -7,8 +7,8 @@ seconds as the floor's, and the per-repeat ratio compares like with like even
 when a neighbour on the shared disk makes fsync ten times slower for a while.
 
 Beside the floor, the table holds a ladder from the floor up to `Supervisor.call`
-(agentstop's schema in the transactions a gated call makes, directly; one merge
-further; through the writer thread; through CallPath) so a gap can be
+(agentstop's schema in the transactions a gated call makes, directly; the shape
+from before the plan joined the fence; through the writer thread; through CallPath) so a gap can be
 attributed step by step. The ladder models the call's transactions as
 `variants.SHAPE`; the instrumented pass (`anatomy`) logs what `Supervisor.call`
 really writes, so the results say so if the two ever differ.
@@ -73,6 +73,14 @@ async def anatomy(path: Path, n: int) -> Anatomy:
             await sup.call("noop", {"n": i})
         spent: dict[str, float] = {}
         plan, transition, fence = journal.plan_call, journal.transition, journal.fence
+        plan_and_fence = journal.plan_and_fence
+
+        async def timed_plan_and_fence(*a: Any, **kw: Any) -> Any:
+            began = clock()
+            try:
+                return await plan_and_fence(*a, **kw)
+            finally:
+                spent["plan_and_fence"] = spent.get("plan_and_fence", 0.0) + clock() - began
 
         async def timed_plan(*a: Any, **kw: Any) -> Any:
             began = clock()
@@ -100,6 +108,7 @@ async def anatomy(path: Path, n: int) -> Anatomy:
         journal.plan_call = timed_plan  # type: ignore[method-assign]
         journal.transition = timed_transition  # type: ignore[method-assign]
         journal.fence = timed_fence  # type: ignore[method-assign]
+        journal.plan_and_fence = timed_plan_and_fence  # type: ignore[method-assign]
         counter = BatchCounter(journal, log=True)
         began = clock()
         shapes: dict[tuple[tuple[str, bool], ...], int] = {}

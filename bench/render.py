@@ -133,8 +133,8 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     md += [
         f"The ladder between the floor and `Supervisor.call`: `ops` runs agentstop's own SQL directly in the "
         f"transactions the instrumented pass logged for a gated call ({a.shape_text}, in {a.shape_share:.0%} "
-        'of its calls); the `Journal` row makes the same writes through the writer thread; the row "one merge '
-        "further\" shows what folding the plan into the fence's transaction would give.",
+        "of its calls); the `Journal` row makes the same writes through the writer thread; the 3-transaction "
+        "`ops` row shows the shape from before the plan joined the fence's transaction.",
         "",
     ]
     note = ladder_note(o)

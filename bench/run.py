@@ -243,7 +243,7 @@ def _explain_gated(t: Target, o: OverheadResult) -> None:
         return
     ladder = [
         ("raw", "the floor"),
-        ("ops_3txn", f"agentstop's schema and `ops` in the call's {len(SHAPE)} transactions, no thread"),
+        ("ops_2txn", f"agentstop's schema and `ops` in the call's {len(SHAPE)} transactions, no thread"),
         ("journal_api", f"the same {len(SHAPE)} writes through `Journal` (writer thread, async hops)"),
         ("gated", "`Supervisor.call` (CallPath on top)"),
     ]
@@ -256,15 +256,15 @@ def _explain_gated(t: Target, o: OverheadResult) -> None:
     t.why.append(
         f"The ladder from the floor ({fmt_time(floor)}) up, medians of the same run: "
         + "; ".join(steps)
-        + ". One merge further (the plan in the fence's transaction: 2 transactions, both FULL) "
-        f"measured {fmt_time(merged)} ({'+' if merged >= three else '-'}{fmt_time(abs(merged - three))} "
+        + ". The shape from before the plan joined the fence's transaction (3 transactions, the plan's at "
+        f"NORMAL) measured {fmt_time(three)} ({'+' if three >= merged else '-'}{fmt_time(abs(three - merged))} "
         f"against {len(SHAPE)} transactions)."
     )
     normal = [kinds for kinds, durable in a.shape if not durable]
     one_unit = all(" + " not in kinds for kinds, _ in a.shape)
     statements = (
-        "read the call's state, update its row, append its event; the fence also records `prepared` "
-        "and reads and updates the grant"
+        "number the call, insert its row, read and update the grant, append its events, update its row; "
+        "the outcome reads the call's state, appends its event and updates its row"
     )
     line = (
         f"A gated call is {a.batches_per_call:.1f} writer transactions, {a.durable_per_call:.1f} of them "

@@ -36,20 +36,20 @@ _INSERT = "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?
 
 NAMES = ("raw", "raw_thread", "aiosqlite", "raw_shape", "ops_2txn", "ops_3txn", "journal_api", "gated")
 
-SHAPE = (("plan_call", False), ("fence with prepared", True), ("transition committed", True))
-"""The writer transactions a gated call without an approval makes, as the ladder below models them:
-(journal write, fsynced). `overhead.anatomy` measures what `Supervisor.call` really makes and the results
-say so when the two differ."""
+SHAPE = (("plan_and_fence", True), ("transition committed", True))
+"""The writer transactions a gated call without an approval makes (its tool keeping `Tool`'s own prepare,
+as the benchmark's does), as the ladder below models them: (journal write, fsynced). `overhead.anatomy`
+measures what `Supervisor.call` really makes and the results say so when the two differ."""
 
 LABELS = {
     "bare": "bare `async def` call (no journal)",
     "raw": "**floor**: raw sqlite3, 2 committed INSERTs, FULL (direct)",
     "raw_thread": "raw sqlite3 floor, one worker-thread hop per call",
     "aiosqlite": "aiosqlite floor: 2 awaited (execute + commit)",
-    "raw_shape": "raw sqlite3 INSERTs in agentstop's shape: 3 txns (1 NORMAL + 2 FULL), 4 rows",
-    "ops_2txn": "agentstop's schema + `ops`, direct, 2 txns (plan+prepared+fence, outcome): one merge further",
-    "ops_3txn": "agentstop's schema + `ops`, direct, 3 txns as `Supervisor.call` makes them",
-    "journal_api": "the same 3 writes through `Journal` methods (writer thread), no Supervisor",
+    "raw_shape": "raw sqlite3 INSERTs in agentstop's shape: 2 txns (both FULL), 4 rows",
+    "ops_2txn": "agentstop's schema + `ops`, direct, 2 txns (plan+prepared+fence, outcome) as `Supervisor.call` does",
+    "ops_3txn": "agentstop's schema + `ops`, direct, 3 txns (plan alone at NORMAL first): the shape before the merge",
+    "journal_api": "the same 2 writes through `Journal` methods (writer thread), no Supervisor",
     "gated": "**agentstop** `Supervisor.call`, gated + durable",
 }
 
@@ -119,16 +119,16 @@ class RawThread(RawFloor):
 
 
 class RawShape(RawFloor):
-    """Plain INSERTs in agentstop's transaction shape: planned (NORMAL); prepared + committing (FULL); outcome (FULL).
+    """Plain INSERTs in agentstop's transaction shape: planned + prepared + committing (FULL); outcome (FULL).
 
     Like the journal's writer, it switches `synchronous` only when the next
-    transaction's durability differs from the last one's.
+    transaction's durability differs from the last one's (here it never does).
     """
 
     full = True  # RawFloor.open leaves the connection at FULL
 
     async def call(self, i: int) -> None:
-        for kinds, full in ((("planned",), False), (("prepared", "committing"), True), (("committed",), True)):
+        for kinds, full in ((("planned", "prepared", "committing"), True), (("committed",), True)):
             if full != self.full:
                 self.conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
                 self.full = full
@@ -163,11 +163,12 @@ class AiosqliteFloor(Variant):
 class OpsDirect(Variant):
     """agentstop's own schema and SQL (`ops`) on one plain connection: no writer thread, no CallPath.
 
-    `merged=False` is `Supervisor.call`'s shape (SHAPE: planned at NORMAL;
-    prepared and the fence in one FULL transaction; the outcome at FULL). Each
-    transaction holds one unit, and the writer runs a batch of one unit without
-    savepoints, so none are used here. `merged=True` goes one merge further: the
-    plan joins the fence's transaction, leaving 2 FULL transactions per call.
+    `merged=True` is `Supervisor.call`'s shape (SHAPE: plan, prepared and the
+    fence in one FULL transaction, `ops.plan_and_fence`; the outcome at FULL).
+    Each transaction holds one unit, and the writer runs a batch of one unit
+    without savepoints, so none are used here. `merged=False` is the shape from
+    before the plan joined the fence's transaction (planned at NORMAL; prepared
+    and the fence at FULL; the outcome at FULL), kept to show what the merge gave.
     """
 
     conn: sqlite3.Connection
@@ -210,34 +211,35 @@ class OpsDirect(Variant):
         conn, grant = self.conn, self.grant
         call: list[str] = []
 
+        fields = {
+            "session_id": "bench",
+            "tool": "noop",
+            "summary": f"noop n={i}",
+            "resource": "noop",
+            "args": {"n": i},
+            "reversibility": "reversible",
+            "on_stop": "wait",
+            "can_compensate": False,
+            "can_lookup": False,
+            "undo_hint": "",
+            "idempotency_key": f"k{i}",
+            "grant_id": grant,
+        }
+
         def plan() -> None:
-            call.append(
-                ops.plan_call(
-                    conn,
-                    session_id="bench",
-                    tool="noop",
-                    summary=f"noop n={i}",
-                    resource="noop",
-                    args={"n": i},
-                    reversibility="reversible",
-                    on_stop="wait",
-                    can_compensate=False,
-                    can_lookup=False,
-                    undo_hint="",
-                    idempotency_key=f"k{i}",
-                    grant_id=grant,
-                    at=time.time(),
-                )
-            )
+            call.append(ops.plan_call(conn, at=time.time(), **fields))
 
         def fence() -> None:  # prepared and committing in one go, as `Journal.fence(prepared=...)` writes them
             ops.fence(conn, "bench", call[0], grant, "noop", "noop", time.time(), prepared={"n": i})
+
+        def plan_and_fence() -> None:  # as `Journal.plan_and_fence` writes them
+            call.append(ops.plan_and_fence(conn, prepared={"n": i}, at=time.time(), **fields)[0])
 
         def outcome() -> None:
             ops.transition(conn, "bench", call[0], CallState.COMMITTED, time.time(), receipt={})
 
         if self.merged:
-            self._txn(True, plan, fence)
+            self._txn(True, plan_and_fence)
         else:
             self._txn(False, plan)
             self._txn(True, fence)
@@ -248,7 +250,7 @@ class OpsDirect(Variant):
 
 
 class JournalApi(Variant):
-    """The same three writes through the public `Journal` methods (writer thread), no Supervisor."""
+    """The same two writes through the public `Journal` methods (writer thread), no Supervisor."""
 
     journal: Journal
 
@@ -259,8 +261,9 @@ class JournalApi(Variant):
 
     async def call(self, i: int) -> None:
         j = self.journal
-        call_id = await j.plan_call(
+        call_id, verdict = await j.plan_and_fence(
             "bench",
+            prepared={"n": i},
             tool="noop",
             summary=f"noop n={i}",
             resource="noop",
@@ -273,7 +276,7 @@ class JournalApi(Variant):
             idempotency_key=f"k{i}",
             grant_id=self.grant,
         )
-        assert await j.fence("bench", call_id, self.grant, "noop", "noop", prepared={"n": i}) is None
+        assert verdict is None
         await j.transition("bench", call_id, CallState.COMMITTED, durable=True, receipt={})
 
     async def close(self) -> None:
@@ -281,7 +284,7 @@ class JournalApi(Variant):
 
 
 class Gated(Variant):
-    """`Supervisor.call` with the trivial tool: planned; prepared + fence; committed."""
+    """`Supervisor.call` with the trivial tool: planned + prepared + fence; committed."""
 
     journal: Journal
     sup: Supervisor

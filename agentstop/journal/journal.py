@@ -391,6 +391,32 @@ class Journal:
         result: tuple[FenceRefusal, str] | None = await self._write(unit, durable=True)
         return result
 
+    async def plan_and_fence(
+        self, session_id: str, *, prepared: Any, **fields: Any
+    ) -> tuple[str, tuple[FenceRefusal, str] | None]:
+        """Record a call as planned and prepared, check the grant and enter `committing`: one durable transaction.
+
+        For a call with nothing to journal between its plan and the fence: its
+        prepare has no effect and nothing to cut off (the tool's default one,
+        which returns the arguments) and no approval waits. The rows are those of
+        `plan_call` then `fence(prepared=...)`, in one transaction instead of two
+        (one writer round trip and one commit fewer for every such call). A crash
+        before it commits leaves no trace of the call, and nothing of it was issued.
+
+        Args:
+            fields: `plan_call`'s (`tool`, `resource`, `grant_id` also name the fence's check).
+
+        Returns:
+            The call's id, and None when it passed, else `(refusal, reason)` (it is now rejected).
+        """
+
+        def unit(conn: Any) -> tuple[str, tuple[FenceRefusal, str] | None]:
+            # The clock is read inside the transaction, so expiry is judged at the fence.
+            return ops.plan_and_fence(conn, session_id=session_id, at=self.clock(), prepared=prepared, **fields)
+
+        result: tuple[str, tuple[FenceRefusal, str] | None] = await self._write(unit, durable=True)
+        return result
+
     async def revoke(self, session_id: str, *, by: str, reason: str = "") -> list[int]:
         """Revoke the session's live grants; returns the grant ids revoked.
 

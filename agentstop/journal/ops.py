@@ -34,6 +34,7 @@ __all__ = [
     "heartbeat",
     "issue_grant",
     "mark_stop_requested",
+    "plan_and_fence",
     "plan_call",
     "reopen_session",
     "request_stop",
@@ -44,10 +45,15 @@ __all__ = [
 ]
 
 
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+"""`json.dumps(value, default=str, separators=(",", ":"))`, without building an encoder for every value
+(a gated call writes seven)."""
+
+
 def _json(value: Any) -> str:
     # Every JSON column (event payloads, transcripts, args, prepared effects, receipts) is scrubbed of
     # registered secrets as it is written: nothing a model or a server echoes reaches the file or its WAL.
-    return scrub(json.dumps(value, default=str, separators=(",", ":")))
+    return scrub(_ENCODER.encode(value))
 
 
 def _text(value: str | None) -> str | None:
@@ -330,6 +336,53 @@ def plan_call(
     can_reapply: bool = False,
 ) -> str:
     """Record a new call as planned; returns its call id ("c1", "c2", ...)."""
+    call_id = _insert_call(
+        conn,
+        session_id=session_id,
+        tool=tool,
+        summary=summary,
+        resource=resource,
+        args=args,
+        reversibility=reversibility,
+        on_stop=on_stop,
+        can_compensate=can_compensate,
+        can_lookup=can_lookup,
+        undo_hint=undo_hint,
+        idempotency_key=idempotency_key,
+        grant_id=grant_id,
+        at=at,
+        can_reapply=can_reapply,
+    )
+    _log_event(
+        conn,
+        session_id,
+        call_id,
+        CallState.PLANNED.value,
+        at,
+        {"tool": tool, "summary": summary, "resource": resource, "args": args},
+    )
+    return call_id
+
+
+def _insert_call(
+    conn: Any,
+    *,
+    session_id: str,
+    tool: str,
+    summary: str,
+    resource: str,
+    args: Any,
+    reversibility: str,
+    on_stop: str,
+    can_compensate: bool,
+    can_lookup: bool,
+    undo_hint: str,
+    idempotency_key: str,
+    grant_id: int | None,
+    at: float,
+    can_reapply: bool = False,
+) -> str:
+    """Number a new call and insert its row, planned (its `planned` event is the caller's to append)."""
     n = _next_number(conn, session_id)
     call_id = f"c{n}"
     conn.execute(
@@ -356,14 +409,6 @@ def plan_call(
             at,
             int(can_reapply),
         ),
-    )
-    _log_event(
-        conn,
-        session_id,
-        call_id,
-        CallState.PLANNED.value,
-        at,
-        {"tool": tool, "summary": summary, "resource": resource, "args": args},
     )
     return call_id
 
@@ -590,6 +635,66 @@ def fence(
     conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
     transition(conn, session_id, call_id, CallState.COMMITTING, at, data={"grant_id": grant_id})
     return None
+
+
+_INSERT_THREE_EVENTS = (
+    "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)"
+)
+
+
+def plan_and_fence(conn: Any, *, prepared: Any, **fields: Any) -> tuple[str, tuple[FenceRefusal, str] | None]:
+    """Plan a call and take it through the fence with its prepared effect, in one transaction.
+
+    The same rows and events as `plan_call` and then `fence(prepared=...)` in two
+    transactions (`planned`, `prepared`, then `committing` or `rejected`), for a
+    call that has nothing to journal in between (see `Journal.plan_and_fence`),
+    in fewer statements: the call's state need not be read back (it was just
+    planned here), and a call that passes has its three events appended in one
+    statement. `fields` are `plan_call`'s; `grant_id`, `tool` and `resource` are
+    also the fence's.
+
+    Returns:
+        The call's id, and None when it passed (it is now `committing`), else the
+        `(refusal, reason)` it was rejected for (it is now `rejected`).
+    """
+    session_id, at, grant_id = fields["session_id"], fields["at"], fields["grant_id"]
+    call_id = _insert_call(conn, **fields)
+    # After the call's row (on PostgreSQL its insert takes the session's key lock first, in the order a
+    # Stop takes the session and then its grants): the grant, locked where the database locks rows.
+    grant = _grant_from(_read_grant(conn, grant_id).fetchone())
+    verdict = fence_verdict(grant, fields["tool"], fields["resource"], at)
+    planned = {
+        "tool": fields["tool"],
+        "summary": fields["summary"],
+        "resource": fields["resource"],
+        "args": fields["args"],
+    }
+    if verdict is not None:
+        # Refused: the long way, so a rejection reads exactly as it does after `plan_call` and `fence`.
+        _log_event(conn, session_id, call_id, CallState.PLANNED.value, at, planned)
+        transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
+        transition(conn, session_id, call_id, CallState.REJECTED, at, reason=verdict[1], data={"fence": verdict[0]})
+        return call_id, verdict
+    conn.execute(
+        _INSERT_THREE_EVENTS,
+        (
+            *(session_id, call_id, CallState.PLANNED.value, at, _json(planned)),
+            *(
+                session_id,
+                call_id,
+                CallState.PREPARED.value,
+                at,
+                _json({} if prepared is None else {"prepared": prepared}),
+            ),
+            *(session_id, call_id, CallState.COMMITTING.value, at, _json({"grant_id": grant_id})),
+        ),
+    )
+    conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
+    conn.execute(
+        "UPDATE calls SET state = ?, prepared = ?, fence_at = ? WHERE session_id = ? AND call_id = ?",
+        (CallState.COMMITTING.value, None if prepared is None else _json(prepared), at, session_id, call_id),
+    )
+    return call_id, None
 
 
 def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[int]:

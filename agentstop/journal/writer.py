@@ -58,13 +58,15 @@ class _Unit:
     future: asyncio.Future[Any]
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the caller's loop: settle the futures of one batch's units of that loop, in the batch's order."""
+    for future, ok, value in answers:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class Writer:
@@ -205,8 +207,17 @@ class Writer:
 
     @staticmethod
     def _answer(batch: list[_Unit], results: list[tuple[bool, Any]]) -> None:
+        """Hand each unit's result to its caller: one wake-up of each callers' loop per batch, not one per unit.
+
+        Each wake-up is a write to the loop's self-pipe, a system call that lets the
+        event loop's thread take the GIL from this one; with many callers a batch
+        holds dozens of units, all of one loop.
+        """
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for unit, (ok, value) in zip(batch, results, strict=True):
+            by_loop.setdefault(unit.loop, []).append((unit.future, ok, value))
+        for loop, answers in by_loop.items():
             try:
-                unit.loop.call_soon_threadsafe(_settle, unit.future, ok, value)
+                loop.call_soon_threadsafe(_settle, answers)
             except RuntimeError:
                 pass  # the caller's event loop is closed: nobody is waiting any more

@@ -16,7 +16,6 @@ the call is then discarded; past it the commit goes on (see
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
@@ -45,6 +44,7 @@ from agentstop.report_buckets import IN_EFFECT, IN_FLIGHT, LANDED, TAKEN_BACK, U
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .approval import Allow, ApprovalRequest, Approver, effect_hash
+from .keys import new_key
 from .shape import shape_problem, storable
 
 __all__ = ["CallPath", "Caller", "Flight", "KeyScope", "Phase", "past_fence_or_done", "reconcile"]
@@ -80,11 +80,12 @@ class Phase(enum.Enum):
     """Past the fence: Stop applies the tool's `on_stop` after the grace period."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Flight:
-    """A call that is running now, with the handles Stop needs."""
+    """A call that is running now, with the handles Stop needs (compared by identity)."""
 
     call_id: str
+    """Its id; "" for the moment its plan and fence are being written in one transaction, which numbers it."""
     tool: Tool
     phase: Phase = Phase.PREPARING
     prepare_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
@@ -209,7 +210,8 @@ class CallPath:
         self.redact = redactor
         self.session_id = session_id
         self._grant_id = grant_id
-        self._flights: dict[str, Flight] = {}
+        self._flights: dict[Flight, None] = {}
+        """Calls running now, in the order they started (a dict: an ordered set)."""
         self.needs_approval = needs_approval
         self.approver = approver
         self.announce = announce
@@ -228,7 +230,7 @@ class CallPath:
     @property
     def in_flight(self) -> list[Flight]:
         """Calls running right now, with their phase."""
-        return list(self._flights.values())
+        return list(self._flights)
 
     def stop(self, reason: str) -> None:
         """Stop has revoked the grant (or the journal ended the session): discard every new call, for `reason`."""
@@ -284,32 +286,32 @@ class CallPath:
             recorded = await self._recorded_receipt(tool, key)
             if recorded is not None:
                 return recorded
-        key = key or uuid.uuid4().hex
-        args, invalid, shown_args = self._check(tool, raw_args)
+        key = key or new_key()
+        args, invalid, dumped, shown_args = self._check(tool, raw_args)
         try:
             summary = self._summary(tool, args, shown_args) if args is not None else f"{tool.name} (invalid arguments)"
             resource = storable(tool.resource(args)) if args is not None else tool.name
         except Exception as exc:
             summary, resource = f"{tool.name} (summary failed)", tool.name
             invalid = invalid or f"the tool could not describe these arguments: {_error_text(exc)}"
-        grant_id = self._grant_id()
-        call_id = await shielded(
-            self.journal.plan_call(
-                self.session_id,
-                tool=tool.name,
-                summary=summary,
-                resource=resource,
-                args=shown_args,
-                reversibility=tool.reversibility.value,
-                on_stop=tool.on_stop.value,
-                can_compensate=tool.can_compensate(),
-                can_lookup=tool.can_lookup(),
-                undo_hint=tool.undo_hint,
-                idempotency_key=key,
-                grant_id=grant_id,
-                can_reapply=tool.can_reapply(),
-            )
-        )
+        plan: dict[str, Any] = {
+            "tool": tool.name,
+            "summary": summary,
+            "resource": resource,
+            "args": shown_args,
+            "reversibility": tool.reversibility.value,
+            "on_stop": tool.on_stop.value,
+            "can_compensate": tool.can_compensate(),
+            "can_lookup": tool.can_lookup(),
+            "undo_hint": tool.undo_hint,
+            "idempotency_key": key,
+            "grant_id": self._grant_id(),
+            "can_reapply": tool.can_reapply(),
+        }
+        if invalid is None and self._plans_at_the_fence(tool) and not self.stopping and not caller.gone:
+            # The default prepare returns the arguments as JSON: `dumped` is its result, `shown_args` its record.
+            return await self._run_planned_at_the_fence(tool, caller, args, key, plan, dumped, defer)
+        call_id = await shielded(self.journal.plan_call(self.session_id, **plan))
         caller.call_id = call_id
         self.announce(call_id, summary)
         if invalid is not None:
@@ -324,13 +326,54 @@ class CallPath:
             await self._set(call_id, CallState.DISCARDED, reason=reason)
             raise Interrupted(call_id, tool.name, reason)
         flight = Flight(call_id, tool)
-        self._flights[call_id] = flight
+        self._flights[flight] = None
         caller.flight = flight
         try:
-            return await self._run(flight, args, key, grant_id, resource, defer)
+            return await self._run(flight, args, key, plan["grant_id"], resource, defer)
         finally:
             flight.done.set()
-            del self._flights[call_id]
+            del self._flights[flight]
+
+    def _plans_at_the_fence(self, tool: Tool) -> bool:
+        """True when nothing of the call needs journaling between its plan and the fence.
+
+        So for a gated tool whose prepare is `Tool`'s own (it returns the
+        arguments: it awaits nothing, issues nothing and cannot be cut off) and
+        that waits for no approval: `planned`, `prepared` and the fence's check
+        then share one durable transaction (`Journal.plan_and_fence`). A prepare
+        of the tool's own can do anything, so `planned` is on record before it runs.
+        """
+        own_prepare = type(tool).prepare is not Tool.prepare or "prepare" in getattr(tool, "__dict__", ())
+        return not own_prepare and not tool.is_read_only and not self.needs_approval(tool)
+
+    async def _run_planned_at_the_fence(
+        self, tool: Tool, caller: Caller, args: Any, key: str, plan: dict[str, Any], prepared: Any, defer: bool
+    ) -> dict[str, Any]:
+        """The call of a tool `_plans_at_the_fence`: plan, prepared and fence in one transaction, then its commit.
+
+        Its flight is on record from the start (Stop, and a caller who leaves, see
+        it), numbered once the transaction has numbered the call. A Stop or a
+        caller's cancel that comes while the transaction runs finds it at the
+        fence: the revoke is ordered against it by the journal's writer, and a
+        call that passed goes on as any call past the fence does.
+        """
+        flight = Flight("", tool)
+        self._flights[flight] = None
+        caller.flight = flight
+        try:
+            call_id, verdict = await shielded(
+                self.journal.plan_and_fence(self.session_id, prepared=plan["args"], **plan)
+            )
+            flight.call_id = caller.call_id = call_id
+            self.announce(call_id, plan["summary"])
+            ctx = self.context(call_id, tool, key, args)
+            if verdict is not None:
+                await self._discard_quietly(tool, prepared, ctx)
+                raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
+            return await self._past_the_fence(flight, prepared, ctx, defer)
+        finally:
+            flight.done.set()
+            del self._flights[flight]
 
     async def _recorded_receipt(self, tool: Tool, key: str) -> dict[str, Any] | None:
         """The answer to a keyed call made again, from the journal; None when it is to be issued.
@@ -362,8 +405,8 @@ class CallPath:
             return f"{flight.cancelled_because} {where}".strip()
         return f"stopped {where} ({self.stop_reason})".replace("  ", " ")
 
-    def _check(self, tool: Tool, raw: Any) -> tuple[BaseModel | None, str | None, Any]:
-        """Validated args (or None), why not, and the args as journaled (redacted, bounded)."""
+    def _check(self, tool: Tool, raw: Any) -> tuple[BaseModel | None, str | None, Any, Any]:
+        """Validated args (or None), why not, the args as JSON, and as journaled (redacted, bounded)."""
         problem = shape_problem(_jsonable(raw), max_bytes=None)  # depth first: validation recurses
         if problem is None:
             args, invalid = self._validate(tool, raw)
@@ -371,9 +414,9 @@ class CallPath:
             dumped = args.model_dump(mode="json") if args is not None else _jsonable(raw)
             too_big = shape_problem(dumped)
             if too_big is None:
-                return args, problem, self.redact(dumped)
+                return args, problem, dumped, self.redact(dumped)
             problem = problem or too_big
-        return None, problem, {"_refused": problem}
+        return None, problem, None, {"_refused": problem}
 
     def _summary(self, tool: Tool, args: BaseModel, shown_args: Any) -> str:
         # The default summary lists the arguments: build it from the redacted ones.
@@ -443,10 +486,14 @@ class CallPath:
         if verdict is not None:
             await self._discard_quietly(tool, prepared, ctx)
             raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
+        return await self._past_the_fence(flight, prepared, ctx, defer)
+
+    async def _past_the_fence(self, flight: Flight, prepared: Any, ctx: ToolContext, defer: bool) -> dict[str, Any]:
+        """The call is durably `committing`: mark its flight so, then commit (or, deferred, hand it back)."""
         flight.phase = Phase.COMMITTING
         flight.fenced.set()
         if defer:
-            return {"call_id": call_id, "deferred": True}
+            return {"call_id": flight.call_id, "deferred": True}
         return await self._commit(flight, prepared, ctx)
 
     async def _fail_closed(self, tool: Tool, prepared: Any, ctx: ToolContext, exc: JournalError) -> NoReturn:

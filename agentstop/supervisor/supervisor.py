@@ -493,8 +493,10 @@ class Supervisor:
     ) -> tuple[Owned[dict[str, Any]], Caller]:
         """Start a call in a task of the supervisor's (the caller only awaits it)."""
         caller = Caller(cancelled_as)
-        owned = await self._tasks.start(self._run_owned, tool, args, key, caller)
+        handle: list[Owned[dict[str, Any]]] = []
+        owned = await self._tasks.start(self._run_owned, tool, args, key, caller, handle)
         # (No await since it was started: it has not run yet, so it is registered before it ends.)
+        handle.append(owned)
         self._owned[owned] = caller
         if key is not None:
             self._live[(tool, key)] = owned
@@ -502,17 +504,20 @@ class Supervisor:
             self._forget_drain = self._journal.before_close(self.drain)
         return owned, caller
 
-    async def _run_owned(self, tool: str, args: Any, key: str | None, caller: Caller) -> dict[str, Any]:
-        """The call, in the supervisor's task; forgotten once it ends (its outcome is in the journal)."""
+    async def _run_owned(
+        self, tool: str, args: Any, key: str | None, caller: Caller, handle: list[Owned[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The call, in the supervisor's task; forgotten once it ends (its outcome is in the journal).
+
+        `handle` holds the task's own `Owned` (put there by `_spawn` before the task first runs).
+        """
         try:
             return await self._path.call(tool, args, key, caller)
         finally:
-            for owned, who in list(self._owned.items()):
-                if who is caller:
-                    del self._owned[owned]
-                    for k, running in list(self._live.items()):
-                        if running is owned:
-                            del self._live[k]
+            owned = handle[0]
+            self._owned.pop(owned, None)
+            if key is not None and self._live.get((tool, key)) is owned:
+                del self._live[(tool, key)]
 
     async def _await_owned(self, owned: Owned[dict[str, Any]], caller: Caller) -> dict[str, Any]:
         try:

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agentstop.journal.journal import REPORT_WINDOW
 from agentstop.journal.reads import RowOrder
 from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
@@ -61,14 +62,18 @@ class StreamedReport:
         head: the report with empty lists: its session, grants and `generated_at`
             (what `Report.to_json` writes under "session", and `revoked`).
         counts: how many of its calls are in each state.
+        window: how many rows each read takes (`REPORT_WINDOW`).
     """
 
     journal: Journal
     head: Report
     counts: dict[CallState, int]
+    window: int = REPORT_WINDOW
 
     @classmethod
-    async def open(cls, journal: Journal, session_id: str, now: float | None = None) -> StreamedReport:
+    async def open(
+        cls, journal: Journal, session_id: str, now: float | None = None, *, window: int = REPORT_WINDOW
+    ) -> StreamedReport:
         """Read what the lists' order needs: the session, its grants, its calls' count per state.
 
         Raises:
@@ -82,7 +87,7 @@ class StreamedReport:
         head = Report(
             session=session, grants=tuple(grants), done=(), interrupted=(), in_flight=(), undoable=(), generated_at=at
         )
-        return cls(journal, head, counts)
+        return cls(journal, head, counts, window)
 
     @property
     def session(self) -> SessionRecord:
@@ -129,7 +134,7 @@ class StreamedReport:
         session, at = self.session, self.head.generated_at
         epochs = epochs_of(self.grants)
         where = self.journal.location
-        async for rows in self.journal.report_row_windows(session.session_id, states, order=order):
+        async for rows in self.journal.report_row_windows(session.session_id, states, order=order, size=self.window):
             with gc_paused():
                 items = items_of_rows(rows, session, at, epochs, where)
             if bucket is Bucket.UNDOABLE:

@@ -120,11 +120,14 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
 
 async def unsettled_mcp(journal: Journal, session: SessionRecord) -> AgentstopError | None:
     """Why the session's MCP calls in flight cannot be settled (its task file is gone), or None."""
-    from agentstop.mcp.restart import task_file_problem
-
-    names = needs_servers(await journal.calls_in(session.session_id, _IN_FLIGHT)) & set(mcp_tools_of(session))
+    needed = needs_servers(await journal.calls_in(session.session_id, _IN_FLIGHT))
+    if not needed:  # before `mcp_tools_of`, which loads the MCP configuration code
+        return None
+    names = needed & set(mcp_tools_of(session))
     if not names:
         return None
+    from agentstop.mcp.restart import task_file_problem
+
     return task_file_problem(session.task_path, session.session_id, sorted(names), *SETTLE)
 
 

@@ -108,10 +108,11 @@ class StreamedReport:
         return sum(self.counts.get(state, 0) for state in BUCKETS[bucket])
 
     async def undoable_count(self) -> int:
-        """How many calls Undoable lists (a read of its windows: whether an undo is open is the item's)."""
+        """How many calls Undoable lists (a read of its calls: whether an undo is open is each item's)."""
+        states, _ = _READS[Bucket.UNDOABLE]
         total = 0
-        async for items in self.windows(Bucket.UNDOABLE):
-            total += len(items)
+        async for items in self._items(states, RowOrder.PLANNED):  # a count needs no order: no sort
+            total += sum(1 for i in items if i.undo.available)
         return total
 
     async def summary_line(self) -> str:
@@ -131,16 +132,21 @@ class StreamedReport:
             JournalCorrupt: a row does not decode.
         """
         states, order = _READS[bucket]
+        async for items in self._items(states, order):
+            if bucket is Bucket.UNDOABLE:
+                items = [i for i in items if i.undo.available]
+            if items:
+                yield items
+
+    async def _items(self, states: frozenset[CallState], order: RowOrder) -> AsyncIterator[list[ReportItem]]:
+        """The items of the calls in `states`, in `order`, a window at a time."""
         session, at = self.session, self.head.generated_at
         epochs = epochs_of(self.grants)
         where = self.journal.location
         async for rows in self.journal.report_row_windows(session.session_id, states, order=order, size=self.window):
             with gc_paused():
                 items = items_of_rows(rows, session, at, epochs, where)
-            if bucket is Bucket.UNDOABLE:
-                items = [i for i in items if i.undo.available]
-            if items:
-                yield items
+            yield items
 
 
 def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportItem, bool | None], str]:

@@ -249,3 +249,27 @@ async def test_a_state_it_cannot_read_is_said_before_anything_is_written(journal
         with pytest.raises(JournalCorrupt, match="unknown call state 'teleported'"):
             await write_report_json(await StreamedReport.open(journal, sup.session_id), pieces.append)
     assert pieces == []
+
+
+_NOT_FOR_A_REPORT = ("textual", "rich", "mcp", "yaml", "agentstop.tui", "agentstop.mcp", "agentstop.task")
+"""What `report --json` has no use for: the TUI, terminal rendering, the MCP SDK, task files."""
+
+
+async def test_report_json_does_not_import_what_it_does_not_need(session: tuple[str, str]) -> None:
+    target, sid = session
+    where = ["--journal", target] if target.startswith("postgresql:") else [target]
+    program = (
+        "import runpy, sys\n"
+        f"sys.argv = ['agentstop', 'report', *{where!r}, '--session', {sid!r}, '--json']\n"
+        "try:\n"
+        "    runpy.run_module('agentstop', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        f"loaded = sorted(m for m in sys.modules for p in {_NOT_FOR_A_REPORT!r} if m == p or m.startswith(p + '.'))\n"
+        "print(loaded, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    with anyio.fail_after(60):
+        done = await anyio.run_process([sys.executable, "-c", program], check=False, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().strip().splitlines()[-1] == "[]"

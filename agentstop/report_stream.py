@@ -15,9 +15,10 @@ needs the session's first revoke) and the calls' count per state (a state this
 version cannot read raises `JournalCorrupt` before anything is written; a
 Markdown export writes the lists' lengths above them).
 
-Each window is a read of its own: on a session that still runs, a call may
-move on between the read of one list and the next (and show in both, or in
-neither). For a report of one moment of a running session, use `Report`.
+Each window is a read of its own: read them inside `Journal.read_snapshot`
+(open the report in it too), as the CLI does, so that on a session that still
+runs every list is of one moment and no call moves from one list to the next
+between two reads (showing in both, or in neither).
 """
 
 from __future__ import annotations

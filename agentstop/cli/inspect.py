@@ -54,7 +54,8 @@ async def report_cmd(journal: Target | None, session: str, as_json: bool) -> int
         if as_json:
             # Written as it is read, a window of calls at a time: memory does not grow with the session.
             out = click.get_text_stream("stdout")
-            await write_report_json(await StreamedReport.open(j, sid), out.write)
+            async with j.read_snapshot():  # every list of one moment, though read one after another
+                await write_report_json(await StreamedReport.open(j, sid), out.write)
             out.write("\n")
             out.flush()
         else:

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -512,10 +512,9 @@ class Journal:
     ) -> AsyncIterator[list[Any]]:
         """The session's calls in `states` as `report_rows` reads them, in `order`, `size` rows at a time.
 
-        For a report written out as it is read (`agentstop.report_json`): one window is held
-        at a time, whatever the session's length. Each window is a read of its own (the
-        calls may move on between two, as between two reports): a caller that needs every
-        list of one moment reads a session that no longer runs, or accepts that.
+        For a report written out as it is read (`agentstop.report_stream`): one window is held
+        at a time, whatever the session's length. Each window is a read of its own: inside
+        `read_snapshot` they all read one moment, else the calls may move on between two.
         """
         after: list[Any] | None = None
         while True:
@@ -525,6 +524,17 @@ class Journal:
             if len(rows) < size:
                 return
             after = rows[-1]
+
+    def read_snapshot(self) -> AbstractAsyncContextManager[None]:
+        """A block in which this journal's reads all see one moment (`async with journal.read_snapshot():`).
+
+        For a reader that reads one moment in several queries: a report written as it is
+        read (`agentstop.report_stream`) reads each list on its own, and a call must not move
+        from one list to another between two of them. Writes go on meanwhile (they are not
+        blocked, and not seen); other reads of this journal inside the block see the same
+        moment, so keep it as short as the reading.
+        """
+        return self._reader_conn.snapshot()
 
     async def state_counts(self, session_id: str) -> dict[CallState, int]:
         """How many of the session's calls are in each state; raises `JournalCorrupt` for a state it cannot read."""

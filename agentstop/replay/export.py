@@ -143,19 +143,22 @@ async def export_session(journal: Journal, session_id: str, path: Path) -> Path:
 
     Written as it is read, a window of calls or events at a time, so a session of any
     length takes the same memory: the same text `render_export` makes of the whole
-    report and timeline. It goes to a file beside `path` first, which replaces `path`
-    once complete: a failure half-way leaves no half-written export behind.
+    report and timeline, all of one moment (`Journal.read_snapshot`). It goes to a
+    file beside `path` first, which replaces `path` once complete: a failure half-way
+    leaves no half-written export behind.
     """
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise AgentstopError(f"cannot export to {path.name!r}: use a file ending in .html, .json or .md")
-    report = await StreamedReport.open(journal, session_id)
     part = path.with_name(f".{path.name}.part")
     try:
         # A local file written a window at a time: each write is short, as the one of the whole text was.
+        # Every list and the timeline of one moment, though read one after another.
         with part.open("w", encoding="utf-8") as out:
-            write = {".json": _stream_json, ".md": _stream_markdown, ".html": _stream_html}[suffix]
-            await write(journal, report, out.write)
+            async with journal.read_snapshot():
+                report = await StreamedReport.open(journal, session_id)
+                write = {".json": _stream_json, ".md": _stream_markdown, ".html": _stream_html}[suffix]
+                await write(journal, report, out.write)
         part.replace(path)
     except BaseException:
         part.unlink(missing_ok=True)

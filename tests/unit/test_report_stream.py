@@ -34,7 +34,7 @@ from agentstop.journal import SessionStatus
 from agentstop.journal.reads import RowOrder
 from agentstop.replay import export as export_module
 from agentstop.replay.export import export_session, render_export
-from agentstop.report_buckets import IN_EFFECT, INTERRUPTED
+from agentstop.report_buckets import IN_EFFECT, INTERRUPTED, LANDED
 from agentstop.report_stream import StreamedReport, write_report_json
 from tests.support.tools import WriteNote
 
@@ -273,3 +273,26 @@ async def test_report_json_does_not_import_what_it_does_not_need(session: tuple[
         done = await anyio.run_process([sys.executable, "-c", program], check=False, env=env)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stderr.decode().strip().splitlines()[-1] == "[]"
+
+
+async def test_inside_a_read_snapshot_every_list_is_of_one_moment(journal_target: str, world: Path) -> None:
+    """A call that lands between the read of Done and the read of Interrupted shows in exactly one of them."""
+    async with Journal.open(journal_target) as journal:
+        sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
+        await sup.start()
+        sid = sup.session_id
+        grant = (await journal.grants(sid))[0].grant_id
+        call = await _plan(journal, sid, grant, "moving")
+        await _to(journal, sid, call, S.PREPARED)
+        async with Journal.open(journal_target, readonly=True) as reader:
+            async with reader.read_snapshot():
+                done = [r[0] async for rows in reader.report_row_windows(sid, LANDED) for r in rows]
+                # Meanwhile the call passes the fence and lands (another connection writes it).
+                assert await journal.fence(sid, call, grant, "mail", "inbox/moving") is None
+                await journal.transition(sid, call, S.COMMITTED, durable=True, receipt={"id": 1})
+                interrupted = [r[0] async for rows in reader.report_row_windows(sid, INTERRUPTED) for r in rows]
+                assert (await StreamedReport.open(reader, sid)).counts == {S.PREPARED: 1}
+            assert (done, interrupted) == ([], [call]), "the moment the snapshot began"
+            after = [r[0] async for rows in reader.report_row_windows(sid, LANDED) for r in rows]
+            assert after == [call], "after the block, reads see the journal as it is"
+        await sup.close()

@@ -296,3 +296,23 @@ async def test_inside_a_read_snapshot_every_list_is_of_one_moment(journal_target
             after = [r[0] async for rows in reader.report_row_windows(sid, LANDED) for r in rows]
             assert after == [call], "after the block, reads see the journal as it is"
         await sup.close()
+
+
+@pytest.mark.parametrize("calls", [0, 1])
+async def test_empty_lists_are_written_as_the_whole_document_writes_them(
+    journal_target: str, world: Path, tmp_path: Path, calls: int
+) -> None:
+    """No calls at all, or one done call: `[]` lists, Markdown's "None.", HTML's "none" row."""
+    async with Journal.open(journal_target) as journal:
+        sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
+        await sup.start()
+        for n in range(calls):
+            await sup.call("write_note", {"name": f"n{n}"})
+        await sup.close()
+        sid, now = sup.session_id, time.time()
+        report = await Report.from_journal(journal, sid, now)
+        assert await _streamed(journal, sid, now, 2000) == json.dumps(report.to_json(), indent=2)
+        for suffix in (".json", ".md", ".html"):
+            path = await export_session(journal, sid, tmp_path / f"empty{suffix}")
+            assert path.read_text(encoding="utf-8") == render_export(report, await journal.events(sid), suffix)
+    assert len(report.done) == calls and not report.interrupted and not report.in_flight

@@ -92,10 +92,12 @@ class StreamedReport:
 
     @property
     def session(self) -> SessionRecord:
+        """The session row."""
         return self.head.session
 
     @property
     def grants(self) -> tuple[GrantRecord, ...]:
+        """Its grants, oldest first (one per epoch)."""
         return self.head.grants
 
     @property

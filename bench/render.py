@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import cli_report
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
 from .fleet import FleetLevel
 from .overhead import BLOCK, VARIANTS
@@ -32,6 +33,7 @@ HEADINGS = (
     "## 8. A shared journal: SQLite and PostgreSQL across processes",
     "## Where the time goes",
     "## How to run",
+    "## 10. The CLI on a long session",
 )
 
 
@@ -401,6 +403,7 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     # 7 -------------------------------------------------------------------------------
     md += _replay_section(r)
     md += _fleet_section(r)
+    md += _cli_section(r)
 
     # where the time goes --------------------------------------------------------------
     md += [
@@ -820,6 +823,11 @@ def _replay_section(r: Results) -> list[str]:
     if p.stopped_early:
         md += [f"_{p.stopped_early[0].upper()}{p.stopped_early[1:]}._", ""]
     return md
+
+
+def _cli_section(r: Results) -> list[str]:
+    doc = (cli_report.__doc__ or "").split("\n\n")
+    return [HEADINGS[13], "", " ".join(" ".join(doc[2:]).split()), "", *cli_report.markdown(r.cli), ""]
 
 
 def write_plot(results: Results, out: Path) -> str:

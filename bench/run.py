@@ -13,6 +13,8 @@ import anyio
 
 from agentstop import GrantSpec, Journal, Report, Supervisor
 
+from .cli_report import TARGET as CLI_TARGET
+from .cli_report import CliResult, run_cli_report
 from .common import DASH, TIMES, Config, Dist, Noop, Spread, clock, fmt_ratio, fmt_time
 from .concurrency import ConcurrencyResult, run_concurrency
 from .fleet import FleetResult, run_fleet
@@ -63,6 +65,7 @@ class Results:
     tui: TuiResult
     replay: ReplayResult
     fleet: FleetResult
+    cli: CliResult
     targets: list[Target]
     seconds: float
     profiler_note: str
@@ -83,6 +86,7 @@ def judge(
     race: RaceResult,
     rep: ReportResult,
     rp: ReplayResult,
+    cli: CliResult,
 ) -> list[Target]:
     targets = []
     ratio = o.ratio("gated")
@@ -175,6 +179,18 @@ def judge(
             f"{fmt_time(total.p50)} (range {fmt_time(total.lo)}{DASH}{fmt_time(total.hi)} over {total.n} repeats; "
             f"the library steps alone {fmt_time(library.p50)})",
             total.p50 < REPLAY_TARGET,
+        )
+    )
+    big = cli.largest
+    wall = big.dist("report --json")
+    targets.append(
+        Target(
+            "cli_report",
+            f"`agentstop report --json` of a {big.calls:,}-call session (a process of its own, median)",
+            f"< {CLI_TARGET:.0f} s",
+            f"{fmt_time(wall.p50)} (range {fmt_time(wall.lo)}{DASH}{fmt_time(wall.hi)} over {wall.n} runs; "
+            f"peak RSS {big.peak('report --json') / 2**20:.0f} MB)",
+            wall.p50 < CLI_TARGET,
         )
     )
     return targets
@@ -597,7 +613,9 @@ async def run_all(cfg: Config) -> Results:
         replay = await run_replay(cfg, tmp, log)
         log("8. shared journal: SQLite and PostgreSQL across processes")
         fleet = await run_fleet(cfg, tmp, log)
-        targets = judge(cfg, overhead, concurrency, stop, race, report, replay)
+        log("10. the CLI on a long session: report --json, replay --export")
+        cli = await run_cli_report(cfg, tmp, log)
+        targets = judge(cfg, overhead, concurrency, stop, race, report, replay, cli)
         explain(targets, overhead, concurrency, stop, report, replay, cfg)
         if not cfg.profile:
             note = "profiling skipped (--quick)"
@@ -608,7 +626,7 @@ async def run_all(cfg: Config) -> Results:
             await profile_misses(targets, cfg, tmp, replay)
     machine["load average at end (1, 5, 15 min)"] = load_average()
     return Results(
-        cfg, machine, overhead, concurrency, stop, race, report, tui, replay, fleet, targets, clock() - began, note
+        cfg, machine, overhead, concurrency, stop, race, report, tui, replay, fleet, cli, targets, clock() - began, note
     )
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import anyio
 import click
-from rich.console import Console
 
 from agentstop.journal import SessionRecord, SessionStatus, escalate_stop, request_stop, request_stop_after_step, revoke
 from agentstop.report import IN_EFFECT, REAPPLIABLE, Report
+from agentstop.report_stream import StreamedReport, write_report_json
 from agentstop.session import (
     Target,
     journal_to_read,
@@ -25,7 +25,6 @@ from agentstop.supervisor.undo import UndoOutcome, run_undo
 from agentstop.text import printable
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TEXT, echo_notes, journal_argument, run_async, session_option
-from .render import render_report, render_sessions, session_json
 from .selectors import Selector, select_running
 
 __all__ = ["report_cmd", "schema_cmd", "sessions_cmd", "stop_cmd", "undo_cmd"]
@@ -49,15 +48,25 @@ async def report_cmd(journal: Target | None, session: str, as_json: bool) -> int
     j, notes = await open_and_recover(journal)
     try:
         sid = await j.resolve_session(session)
-        report = await Report.from_journal(j, sid)
         # A session's MCP calls in flight are settled by its servers, started again from its task file.
         unsettled = await unsettled_mcp(j, await j.session(sid))
         echo_notes([n for n in notes if unsettled is None or not n.startswith(unsettled_note(sid))])  # said last
+        if as_json:
+            # Written as it is read, a window of calls at a time: memory does not grow with the session.
+            out = click.get_text_stream("stdout")
+            async with j.read_snapshot():  # every list of one moment, though read one after another
+                await write_report_json(await StreamedReport.open(j, sid), out.write)
+            out.write("\n")
+            out.flush()
+        else:
+            report = await Report.from_journal(j, sid)
     finally:
         await j.close()
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
+    if not as_json:
+        from rich.console import Console  # lazy: `report --json` needs no terminal rendering
+
+        from .render import render_report
+
         Console().print(render_report(report))
     if unsettled is not None:
         click.echo(f"agentstop: {printable(str(unsettled))}", err=True)
@@ -92,11 +101,15 @@ async def sessions_cmd(journal: Target | None, as_json: bool) -> int:
         ]
     finally:
         await j.close()
+    from .render import render_sessions, session_json
+
     if as_json:
         click.echo(json.dumps([session_json(s, r) for s, r in rows], indent=2))
     elif not rows:
         click.echo("no sessions yet", err=True)
     else:
+        from rich.console import Console
+
         Console().print(render_sessions(rows))
     return EXIT_OK
 

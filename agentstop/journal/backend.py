@@ -14,6 +14,7 @@ import abc
 import os
 import re
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,6 +49,16 @@ class ReadConnection(abc.ABC):
     @abc.abstractmethod
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Rows (sequences) of one query; raises `JournalError` subclasses only."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[None]:
+        """A block whose reads on this connection all see the journal as it was at its first read.
+
+        One read transaction (SQLite: `BEGIN` ... `COMMIT` on this connection;
+        PostgreSQL: `REPEATABLE READ, READ ONLY`), for a reader that reads one moment
+        in several queries (a report written as it is read). Other reads on this
+        connection meanwhile see that moment too: keep the block short.
+        """
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,16 +28,20 @@ from . import ops, timeline_cache
 from .backend import Backend, ReadConnection
 from .opening import open_backend
 from .owner import this_process
-from .reads import Reader
+from .reads import Reader, RowOrder
 from .records import CallRecord, Event, GrantRecord, SessionRecord
 from .states import CallState
 from .status import SessionStatus
 from .timeline_cache import CheckpointRow
 from .writer import Writer
 
-__all__ = ["WORK_LEASE", "Journal", "Resumed"]
+__all__ = ["REPORT_WINDOW", "WORK_LEASE", "Journal", "Resumed", "RowOrder"]
 
 _UNSET: Any = object()
+
+REPORT_WINDOW = 2000
+"""Rows per window of `Journal.report_row_windows`: large enough that a window's read costs little more than
+its rows, small enough that a window's items (a few MB) are all a streamed report holds."""
 
 WORK_LEASE = 600.0
 """Seconds an undo or a re-apply that names no bound of its own may run before recovery, seen from
@@ -523,6 +527,48 @@ class Journal:
         ids the session does not hold are left out.
         """
         return await self._reader.report_rows(session_id, call_ids)
+
+    async def report_row_windows(
+        self,
+        session_id: str,
+        states: Collection[CallState],
+        *,
+        order: RowOrder = RowOrder.PLANNED,
+        size: int = REPORT_WINDOW,
+    ) -> AsyncIterator[list[Any]]:
+        """The session's calls in `states` as `report_rows` reads them, in `order`, `size` rows at a time.
+
+        For a report written out as it is read (`agentstop.report_stream`): one window is held
+        at a time, whatever the session's length. Each window is a read of its own: inside
+        `read_snapshot` they all read one moment, else the calls may move on between two.
+        """
+        after: list[Any] | None = None
+        while True:
+            rows = await self._reader.report_rows_window(session_id, states, order, after, size)
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            after = rows[-1]
+
+    def read_snapshot(self) -> AbstractAsyncContextManager[None]:
+        """A block in which this journal's reads all see one moment (`async with journal.read_snapshot():`).
+
+        For a reader that reads one moment in several queries: a report written as it is
+        read (`agentstop.report_stream`) reads each list on its own, and a call must not move
+        from one list to another between two of them. Writes go on meanwhile (they are not
+        blocked, and not seen); other reads of this journal inside the block see the same
+        moment, so keep it as short as the reading.
+        """
+        return self._reader_conn.snapshot()
+
+    async def state_counts(self, session_id: str) -> dict[CallState, int]:
+        """How many of the session's calls are in each state; raises `JournalCorrupt` for a state it cannot read."""
+        return await self._reader.state_counts(session_id)
+
+    async def calls_in(self, session_id: str, states: Collection[CallState]) -> list[CallRecord]:
+        """The session's calls in `states`, in the order they were planned (recovery reads only the unsettled)."""
+        return await self._reader.calls_in(session_id, states)
 
     async def call(self, session_id: str, call_id: str) -> CallRecord:
         """One call; raises `UnknownCall`."""

@@ -25,7 +25,8 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -211,6 +212,8 @@ class _Reader(ReadConnection):
         self._readonly = readonly
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._in_snapshot = False
+        """Inside `snapshot`: a read must not move to a new connection (it would leave the transaction)."""
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self._lock:
@@ -223,13 +226,46 @@ class _Reader(ReadConnection):
                     self._backend.trips.add()
                     return list(self._conn.execute(_translate(sql), params).fetchall())
                 except psycopg.Error as exc:
-                    # A read is safe to repeat: once on a new connection when the old one was lost.
-                    if attempt == 2 or self._conn is None or not self._conn.closed:
+                    # A read is safe to repeat: once on a new connection when the old one was lost
+                    # (not inside a snapshot, whose moment went with the old connection).
+                    if attempt == 2 or self._conn is None or not self._conn.closed or self._in_snapshot:
                         raise self._backend.error(exc) from exc
             raise AssertionError("unreachable")
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         return await anyio.to_thread.run_sync(self._fetch, sql, params)
+
+    def _run(self, sql: str) -> None:
+        """One statement without rows (the snapshot's BEGIN and COMMIT) on the read connection."""
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._backend.raw_connect(autocommit=True)
+                    if self._readonly:
+                        self._conn.execute("SET default_transaction_read_only = on")
+                self._backend.trips.add()
+                self._conn.execute(sql)
+            except psycopg.Error as exc:
+                raise self._backend.error(exc) from exc
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        if self._in_snapshot:  # already inside one: its moment is this block's too
+            yield
+            return
+        await anyio.to_thread.run_sync(self._run, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        self._in_snapshot = True
+        try:
+            yield
+        finally:
+            self._in_snapshot = False
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._end_snapshot)
+
+    def _end_snapshot(self) -> None:
+        # COMMIT, unless the connection was lost meanwhile (its transaction went with it).
+        if self._conn is not None and not self._conn.closed:
+            self._run("COMMIT")
 
     async def close(self) -> None:
         def close() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import enum
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from agentstop.errors import JournalCorrupt
@@ -15,7 +16,7 @@ from .records import CallRecord, Event, GrantRecord, SessionRecord, gc_paused, l
 from .states import CallState
 from .status import SessionStatus
 
-__all__ = ["CALL_COLUMNS", "GRANT_COLUMNS", "SESSION_COLUMNS", "Reader"]
+__all__ = ["CALL_COLUMNS", "GRANT_COLUMNS", "SESSION_COLUMNS", "Reader", "RowOrder"]
 
 T = TypeVar("T")
 
@@ -156,6 +157,27 @@ def _number(row: Any) -> int:
     return n
 
 
+class RowOrder(enum.Enum):
+    """The order a windowed read of report rows (`Reader.report_rows_window`) walks a session's calls in."""
+
+    PLANNED = "planned"
+    """By call number: the order the calls were planned (Done, Interrupted and In flight are listed in it)."""
+
+    LATEST_COMMIT = "latest_commit"
+    """Latest commit first, by `commit_seq` (then call number); calls that never committed are left out.
+    The order Undo all runs in, and Undoable is listed in."""
+
+
+_N = _REPORT_COLS.split(", ").index("n")
+_COMMIT_SEQ = _REPORT_COLS.split(", ").index("commit_seq")
+
+
+def _in(states: Collection[CallState]) -> tuple[str, tuple[str, ...]]:
+    """`state IN (?, ...)` and its parameters, in a fixed order (the same statement text for the same set)."""
+    values = tuple(sorted(s.value for s in states))
+    return f"state IN ({', '.join('?' * len(values))})", values
+
+
 class Reader:
     """Read queries over one backend read connection (autocommit: no stale snapshots)."""
 
@@ -221,6 +243,59 @@ class Reader:
         if unknown:  # a state this version does not know: the file is damaged (or newer)
             raise JournalCorrupt(self._path, f"a row does not decode: unknown call state {sorted(unknown)[0]!r}")
         return rows
+
+    async def report_rows_window(
+        self,
+        session_id: str,
+        states: Collection[CallState],
+        order: RowOrder,
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> list[Any]:
+        """At most `limit` rows of `_REPORT_COLS` of the session's calls in `states`, in `order`, after `after`.
+
+        `after` is the last row of the previous window (None for the first): each window starts where
+        the last one ended (keyset paging, no OFFSET), so a walk of every window reads each row once.
+        In planned order the (session_id, n) index serves the range; latest-commit order has no index
+        of its own, so each window sorts the session's committed rows in `states` and keeps the first
+        `limit` (a bounded top-N sort, no copy of them all).
+        """
+        where, params = _in(states)
+        if order is RowOrder.PLANNED:
+            if after is not None:
+                where += " AND n > ?"
+                params += (after[_N],)
+            sql = f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND {where} ORDER BY n LIMIT {int(limit)}"
+        else:
+            where += " AND commit_seq IS NOT NULL"
+            if after is not None:
+                where += " AND (commit_seq < ? OR (commit_seq = ? AND n > ?))"
+                params += (after[_COMMIT_SEQ], after[_COMMIT_SEQ], after[_N])
+            sql = (
+                f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND {where}"
+                f" ORDER BY commit_seq DESC, n LIMIT {int(limit)}"
+            )
+        return await self._all(sql, (session_id, *params))
+
+    async def state_counts(self, session_id: str) -> dict[CallState, int]:
+        """How many of the session's calls are in each state (states with none left out).
+
+        Raises:
+            JournalCorrupt: a call is in a state this version does not know (the file is damaged, or newer).
+        """
+        rows = await self._all("SELECT state, COUNT(*) FROM calls WHERE session_id = ? GROUP BY state", (session_id,))
+        unknown = sorted(r[0] for r in rows if r[0] not in _STATES)
+        if unknown:
+            raise JournalCorrupt(self._path, f"a row does not decode: unknown call state {unknown[0]!r}")
+        return {_STATE_OF[r[0]]: int(r[1]) for r in rows}
+
+    async def calls_in(self, session_id: str, states: Collection[CallState]) -> list[CallRecord]:
+        """The session's calls in `states`, in the order they were planned."""
+        where, params = _in(states)
+        rows = await self._all(
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE session_id = ? AND {where} ORDER BY n", (session_id, *params)
+        )
+        return self._map(rows, _call)
 
     async def call(self, session_id: str, call_id: str) -> CallRecord | None:
         rows = await self._all(

@@ -7,6 +7,8 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,7 @@ class _Reader(ReadConnection):
         self._conn = conn
         self._where = where
         self._backend = backend
+        self._in_snapshot = False
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
@@ -103,6 +106,21 @@ class _Reader(ReadConnection):
                 raise JournalDamaged(self._where, damage) from exc
             raise JournalCorrupt(self._where, f"reading failed: {exc}") from exc
         return rows
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        if self._in_snapshot:  # already inside one: its moment is this block's too
+            yield
+            return
+        # A deferred transaction: its snapshot is taken at its first read, and held until COMMIT (WAL).
+        await self.fetchall("BEGIN")
+        self._in_snapshot = True
+        try:
+            yield
+        finally:
+            self._in_snapshot = False
+            with anyio.CancelScope(shield=True):  # never leave the connection in the old snapshot
+                await self.fetchall("COMMIT")
 
     async def close(self) -> None:
         await self._conn.close()

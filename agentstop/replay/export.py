@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from agentstop.errors import AgentstopError
 from agentstop.formatting import clock
-from agentstop.journal import Event, EventKind, Journal
-from agentstop.report import Report, ReportItem
+from agentstop.journal import Event, EventKind, Journal, SessionRecord
+from agentstop.json_text import dumps_at, indent_of
+from agentstop.report import Bucket, Report, ReportItem, summary_line
+from agentstop.report_stream import LISTS, StreamedReport, write_report_json
 from agentstop.text import printable
 
 __all__ = ["FORMATS", "export_session", "render_export"]
@@ -56,60 +59,53 @@ def _markdown(report: Report, events: list[Event]) -> str:
             out += ["None.", ""]
             continue
         out += [f"| call | tool | what | state | {detail} |", "|---|---|---|---|---|"]
-        for i in items:
-            text = i.undo.detail if detail == "undo" else (i.reason or "")
-            out.append(
-                f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | {_md_escape(text)} |"
-            )
+        out += [_md_row(i, detail) for i in items]
         out.append("")
     out += ["## Timeline", "", "| seq | time | call | event | detail |", "|---|---|---|---|---|"]
-    for e in events:
-        line = _event_line(e)
-        marker = " **(Stop)**" if e.kind == EventKind.REVOKED else ""
-        out.append(
-            f"| {line['seq']} | {line['at']} | {line['call_id'] or ''} | {line['kind']}{marker} | "
-            f"{_md_escape(str(line['detail']))} |"
-        )
+    out += [_md_event(e) for e in events]
     return "\n".join(out) + "\n"
 
 
-def _html_rows(items: tuple[ReportItem, ...], detail: str) -> str:
-    rows = []
-    for i in items:
-        text = i.undo.detail if detail == "undo" else (i.reason or "")
-        cells = (i.call_id, i.tool, i.summary, i.state, text)
-        rows.append("<tr>" + "".join(f"<td>{_h(c)}</td>" for c in cells) + "</tr>")
-    return "\n".join(rows) or "<tr><td colspan=5><em>none</em></td></tr>"
+_HTML_NONE = "<tr><td colspan=5><em>none</em></td></tr>"
+_HTML_TIMELINE = (
+    "<h2>Timeline</h2><table><tr><th>seq</th><th>time</th><th>call</th><th>event</th>\n<th>detail</th></tr>"
+)
+_HTML_TAIL = "</table></body></html>\n"
 
 
-def _html(report: Report, events: list[Event]) -> str:
-    s = report.session
-    sections = []
-    for title, items, detail in (
-        ("Done", report.done, "undo"),
-        ("Interrupted", report.interrupted, "why"),
-        ("In flight", report.in_flight, "why"),
-        ("Undoable", report.undoable, "undo"),
-    ):
-        sections.append(
-            f"<h2>{title} ({len(items)})</h2><table><tr><th>call</th><th>tool</th><th>what</th>"
-            f"<th>state</th><th>{detail}</th></tr>{_html_rows(items, detail)}</table>"
-        )
-    timeline = "\n".join(
-        f"<tr{' class=stop' if e.kind == EventKind.REVOKED else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
-        f"<td>{html.escape(e.call_id or '')}</td><td>{html.escape(e.kind)}</td>"
-        f"<td>{_h(str(_event_line(e)['detail']))}</td></tr>"
-        for e in events
-    )
+def _html_head(s: SessionRecord, summary: str) -> str:
+    """The page up to the first list: title, style, the session and its summary line."""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{_h(s.task_name)}: agentstop session {s.session_id}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:left}}tr.stop{{background:#fdd}}</style></head>
 <body><h1>{_h(s.task_name)}</h1><p>Session <code>{_h(s.session_id)}</code> ·
-{_h(report.summary_line())}</p><p>{_h(s.goal)}</p>
-{"".join(sections)}<h2>Timeline</h2><table><tr><th>seq</th><th>time</th><th>call</th><th>event</th>
-<th>detail</th></tr>{timeline}</table></body></html>
+{_h(summary)}</p><p>{_h(s.goal)}</p>
 """
+
+
+def _html_section_head(title: str, detail: str) -> str:
+    return f"<h2>{title}</h2><table><tr><th>call</th><th>tool</th><th>what</th><th>state</th><th>{detail}</th></tr>"
+
+
+def _html_rows(items: tuple[ReportItem, ...], detail: str) -> str:
+    return "\n".join(_html_row(i, detail) for i in items) or _HTML_NONE
+
+
+def _html(report: Report, events: list[Event]) -> str:
+    sections = [
+        _html_section_head(f"{title} ({len(items)})", detail) + _html_rows(items, detail) + "</table>"
+        for title, items, detail in (
+            ("Done", report.done, "undo"),
+            ("Interrupted", report.interrupted, "why"),
+            ("In flight", report.in_flight, "why"),
+            ("Undoable", report.undoable, "undo"),
+        )
+    ]
+    timeline = "\n".join(_html_event(e) for e in events)
+    return (
+        _html_head(report.session, report.summary_line()) + "".join(sections) + _HTML_TIMELINE + timeline + _HTML_TAIL
+    )
 
 
 def render_export(report: Report, events: list[Event], suffix: str) -> str:
@@ -118,9 +114,7 @@ def render_export(report: Report, events: list[Event], suffix: str) -> str:
         return json.dumps(
             {
                 "report": report.to_json(),
-                "timeline": [
-                    {"seq": e.seq, "at": e.at, "call_id": e.call_id, "kind": e.kind, "data": e.data} for e in events
-                ],
+                "timeline": [_timeline_entry(e) for e in events],
             },
             indent=2,
             ensure_ascii=False,
@@ -132,12 +126,165 @@ def render_export(report: Report, events: list[Event], suffix: str) -> str:
     raise AgentstopError(f"cannot export to {suffix!r}: use a file ending in .html, .json or .md")
 
 
+EVENT_WINDOW = 5000
+"""Events per read of a streamed export's timeline."""
+
+_SECTIONS = (
+    (Bucket.DONE, "Done", "undo"),
+    (Bucket.INTERRUPTED, "Interrupted", "why"),
+    (Bucket.IN_FLIGHT, "In flight", "why"),
+    (Bucket.UNDOABLE, "Undoable", "undo"),
+)
+"""Each list of an export: its bucket, its title, and what its last column shows."""
+
+
 async def export_session(journal: Journal, session_id: str, path: Path) -> Path:
-    """Write the session's report and timeline to `path` (format by suffix); returns the path."""
+    """Write the session's report and timeline to `path` (format by suffix); returns the path.
+
+    Written as it is read, a window of calls or events at a time, so a session of any
+    length takes the same memory: the same text `render_export` makes of the whole
+    report and timeline, all of one moment (`Journal.read_snapshot`). It goes to a
+    file beside `path` first, which replaces `path` once complete: a failure half-way
+    leaves no half-written export behind.
+    """
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise AgentstopError(f"cannot export to {path.name!r}: use a file ending in .html, .json or .md")
-    report = await Report.from_journal(journal, session_id)
-    events = await journal.events(session_id)
-    path.write_text(render_export(report, events, suffix), encoding="utf-8")  # noqa: ASYNC240 - small file
+    part = path.with_name(f".{path.name}.part")
+    try:
+        # A local file written a window at a time: each write is short, as the one of the whole text was.
+        # Every list and the timeline of one moment, though read one after another.
+        with part.open("w", encoding="utf-8") as out:
+            async with journal.read_snapshot():
+                report = await StreamedReport.open(journal, session_id)
+                write = {".json": _stream_json, ".md": _stream_markdown, ".html": _stream_html}[suffix]
+                await write(journal, report, out.write)
+        part.replace(path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     return path
+
+
+async def _event_windows(journal: Journal, session_id: str) -> AsyncIterator[list[Event]]:
+    """The session's events in journal order, `EVENT_WINDOW` at a time."""
+    after = 0
+    while True:
+        events = await journal.events(session_id, after, EVENT_WINDOW)
+        if events:
+            yield events
+        if len(events) < EVENT_WINDOW:
+            return
+        after = events[-1].seq
+
+
+def _timeline_entry(e: Event) -> dict[str, Any]:
+    return {"seq": e.seq, "at": e.at, "call_id": e.call_id, "kind": e.kind, "data": e.data}
+
+
+async def _stream_json(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
+    write('{\n  "report": ')
+    await write_report_json(report, write, level=1, ensure_ascii=False)
+    write(',\n  "timeline": ')
+    at = indent_of(2)
+    first = True
+    async for events in _event_windows(journal, report.session.session_id):
+        texts = [dumps_at(_timeline_entry(e), 2, ensure_ascii=False) for e in events]
+        write(("[" if first else ",") + at + ("," + at).join(texts))
+        first = False
+    write("[]" if first else indent_of(1) + "]")
+    write("\n}")
+
+
+def _md_row(i: ReportItem, detail: str) -> str:
+    text = i.undo.detail if detail == "undo" else (i.reason or "")
+    return f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | {_md_escape(text)} |"
+
+
+def _md_event(e: Event) -> str:
+    line = _event_line(e)
+    marker = " **(Stop)**" if e.kind == EventKind.REVOKED else ""
+    return (
+        f"| {line['seq']} | {line['at']} | {line['call_id'] or ''} | {line['kind']}{marker} | "
+        f"{_md_escape(str(line['detail']))} |"
+    )
+
+
+async def _counts(report: StreamedReport) -> dict[Bucket, int]:
+    """Each list's length, as the headings above the lists say it."""
+    counts: dict[Bucket, int] = {bucket: report.count(bucket) for bucket in LISTS if bucket is not Bucket.UNDOABLE}
+    counts[Bucket.UNDOABLE] = await report.undoable_count()
+    return counts
+
+
+def _summary(report: StreamedReport, counts: dict[Bucket, int]) -> str:
+    return summary_line(
+        report.session,
+        counts[Bucket.DONE],
+        counts[Bucket.INTERRUPTED],
+        counts[Bucket.IN_FLIGHT],
+        counts[Bucket.UNDOABLE],
+    )
+
+
+async def _stream_markdown(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
+    """`_markdown`, a line at a time (each line ends with a newline, the last one too)."""
+    s = report.session
+    counts = await _counts(report)
+    head = [
+        f"# {_md_escape(s.task_name)}",
+        "",
+        f"Session `{s.session_id}` · {_md_escape(_summary(report, counts))}",
+        "",
+    ]
+    if s.goal:
+        head += [f"Goal: {printable(s.goal.strip(), multiline=True)}", ""]
+    if s.stop_reason:
+        head += [f"Stop reason: {_md_escape(s.stop_reason)}", ""]
+    write("\n".join(head) + "\n")
+    for bucket, title, detail in _SECTIONS:
+        write(f"## {title} ({counts[bucket]})\n\n")
+        first = True
+        async for items in report.windows(bucket):
+            if first:
+                write(f"| call | tool | what | state | {detail} |\n|---|---|---|---|---|\n")
+                first = False
+            write("".join(_md_row(i, detail) + "\n" for i in items))
+        write("None.\n\n" if first else "\n")
+    write("## Timeline\n\n| seq | time | call | event | detail |\n|---|---|---|---|---|\n")
+    async for events in _event_windows(journal, s.session_id):
+        write("".join(_md_event(e) + "\n" for e in events))
+
+
+def _html_row(i: ReportItem, detail: str) -> str:
+    text = i.undo.detail if detail == "undo" else (i.reason or "")
+    cells = (i.call_id, i.tool, i.summary, i.state, text)
+    return "<tr>" + "".join(f"<td>{_h(c)}</td>" for c in cells) + "</tr>"
+
+
+def _html_event(e: Event) -> str:
+    return (
+        f"<tr{' class=stop' if e.kind == EventKind.REVOKED else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
+        f"<td>{html.escape(e.call_id or '')}</td><td>{html.escape(e.kind)}</td>"
+        f"<td>{_h(str(_event_line(e)['detail']))}</td></tr>"
+    )
+
+
+async def _stream_html(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
+    """`_html`, a table row at a time."""
+    s = report.session
+    counts = await _counts(report)
+    write(_html_head(s, _summary(report, counts)))
+    for bucket, title, detail in _SECTIONS:
+        write(_html_section_head(f"{title} ({counts[bucket]})", detail))
+        first = True
+        async for items in report.windows(bucket):
+            write(("" if first else "\n") + "\n".join(_html_row(i, detail) for i in items))
+            first = False
+        write(f"{_HTML_NONE if first else ''}</table>")
+    write(_HTML_TIMELINE)
+    first = True
+    async for events in _event_windows(journal, s.session_id):
+        write(("" if first else "\n") + "\n".join(_html_event(e) for e in events))
+        first = False
+    write(_HTML_TAIL)

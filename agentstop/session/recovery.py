@@ -17,7 +17,7 @@ import anyio
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
-from agentstop.supervisor import recover
+from agentstop.supervisor.recovery import settle_session
 
 from .target import Target, journal_to_read, require_journal
 from .tools import SETTLE, mcp_tools_of, python_tools, tools_from_session
@@ -63,7 +63,7 @@ async def _recover_dead(journal: Journal) -> list[str]:
 
     notes: list[str] = []
     for session in await journal.sessions():
-        calls = await journal.calls(session.session_id)
+        calls = await journal.calls_in(session.session_id, (*WORKED, *_IN_FLIGHT))  # all the checks below read
         # An undo or a re-apply whose own process died (an `agentstop undo` killed half-way) is
         # settled whatever the session's state: else it says "in progress" forever.
         dead_work = any(c.state in WORKED and not work_alive(c, session) for c in calls)
@@ -95,16 +95,16 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
             # Its MCP calls stay in flight (unknown) until the servers can be asked; the rest is recovered.
             notes.append(f"{unsettled_note(session.session_id)}{exc}")
             tools, problems = python_tools(session)
-        result = await recover(journal, tools, session.session_id)
-    if result.marked_crashed:
+        marked, reconciled = await settle_session(journal, tools, session.session_id)
+    if marked:
         notes.append(
             f"session {session.session_id} had crashed (process {session.pid} is gone); "
-            f"reconciled {len(result.reconciled)} call(s)"
+            f"reconciled {len(reconciled)} call(s)"
         )
     cut = sorted(
         (
             cid
-            for cid, outcome in result.reconciled.items()
+            for cid, outcome in reconciled.items()
             if outcome in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED)
         ),
         key=lambda cid: (len(cid), cid),
@@ -120,11 +120,14 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
 
 async def unsettled_mcp(journal: Journal, session: SessionRecord) -> AgentstopError | None:
     """Why the session's MCP calls in flight cannot be settled (its task file is gone), or None."""
-    from agentstop.mcp.restart import task_file_problem
-
-    names = needs_servers(await journal.calls(session.session_id)) & set(mcp_tools_of(session))
+    needed = needs_servers(await journal.calls_in(session.session_id, _IN_FLIGHT))
+    if not needed:  # before `mcp_tools_of`, which loads the MCP configuration code
+        return None
+    names = needed & set(mcp_tools_of(session))
     if not names:
         return None
+    from agentstop.mcp.restart import task_file_problem
+
     return task_file_problem(session.task_path, session.session_id, sorted(names), *SETTLE)
 
 

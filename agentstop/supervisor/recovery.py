@@ -37,7 +37,7 @@ from agentstop.tools import ToolContext, ToolRegistry
 from .calls import reconcile
 from .shape import storable
 
-__all__ = ["WORKED", "RecoveryResult", "is_alive", "recover", "work_alive"]
+__all__ = ["WORKED", "RecoveryResult", "is_alive", "recover", "settle_session", "work_alive"]
 
 WORKED = (CallState.COMPENSATING, CallState.REAPPLYING)
 """The states in which a process (the call's worker) is doing something to a call's effect."""
@@ -88,6 +88,17 @@ class RecoveryResult:
     report: Report
 
 
+_UNSETTLED = (
+    CallState.PLANNED,
+    CallState.PREPARED,
+    CallState.COMMITTING,
+    CallState.UNKNOWN,
+    CallState.COMPENSATING,
+    CallState.REAPPLYING,
+)
+"""The states `_settle` acts on: recovery reads only these calls (the rest of a long session is left unread)."""
+
+
 async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> RecoveryResult:
     """Mark a dead session crashed and settle its unfinished calls.
 
@@ -96,6 +107,16 @@ async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> Rec
     of a session that ended are also settled (an abandoned commit, a stopped
     session whose process exited with a call in flight, an `agentstop undo`
     killed half-way).
+    """
+    marked, settled = await settle_session(journal, tools, session_id)
+    return RecoveryResult(session_id, marked, settled, await Report.from_journal(journal, session_id))
+
+
+async def settle_session(journal: Journal, tools: ToolRegistry, session_id: str) -> tuple[bool, dict[str, CallState]]:
+    """`recover` without the report it returns: (whether the session was marked crashed, the calls settled).
+
+    For a reader that opens a journal and only says what recovery did (`agentstop report` on a
+    100,000-call session builds its own report, a window at a time).
     """
     session = await journal.session(session_id)
     owner_alive = _owner_alive(session)
@@ -108,7 +129,7 @@ async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> Rec
             stop_reason=f"process {session.pid} on {session.host} died",
         )
     settled: dict[str, CallState] = {}
-    for call in await journal.calls(session_id):
+    for call in await journal.calls_in(session_id, _UNSETTLED):
         if CallState(call.state) in WORKED:
             if work_alive(call, session):
                 continue  # its undo or re-apply is running in a live process
@@ -117,7 +138,7 @@ async def recover(journal: Journal, tools: ToolRegistry, session_id: str) -> Rec
         outcome = await _settle(journal, tools, call)
         if outcome:
             settled[call.call_id] = outcome
-    return RecoveryResult(session_id, marked, settled, await Report.from_journal(journal, session_id))
+    return marked, settled
 
 
 def _ran_as(call: CallRecord) -> str:

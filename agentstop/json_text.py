@@ -1,0 +1,154 @@
+"""JSON text exactly as `json.dumps(value, indent=2)` writes it, for a value nested at any depth.
+
+A report or an export written piece by piece (`agentstop.report_json`) must be
+the same text, byte for byte, that one `json.dumps(..., indent=2)` of the whole
+document gave: each piece is a value that sits some levels deep in it. And it
+must be quick: with an indent, `json.dumps` runs the encoder written in Python
+(the C one takes no indent before Python 3.14), a generator that yields every
+token on its own, which took a second for a 20,000-call report. `dumps_at`
+builds the same text with one call per value, the strings escaped by the same C
+functions `json` uses.
+
+What `json.dumps` accepts, this accepts, in the same order of checks (a `str`
+subclass is a string, a `tuple` a list, a bool never a number); what it refuses
+(another type, a key that is not a str, int, float, bool or None) raises the
+same `TypeError`. NaN and the infinities are written as `json` writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import Any
+
+__all__ = ["INDENT", "dumps_at", "indent_of", "value_encoder"]
+
+INDENT = 2
+"""Spaces per level, as the CLI's `json.dumps(..., indent=2)` writes them."""
+
+_INF = float("inf")
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == _INF:
+        return "Infinity"
+    if value == -_INF:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _encoder(string: Callable[[str], str]) -> Callable[[Any, str], str]:
+    """The encoder for one way of escaping strings; its second argument is the newline and indent of its level."""
+    step = " " * INDENT
+
+    def key(k: Any) -> str:
+        if isinstance(k, str):
+            return string(k)
+        if isinstance(k, float):
+            return string(_float(k))
+        if k is True:
+            return '"true"'
+        if k is False:
+            return '"false"'
+        if k is None:
+            return '"null"'
+        if isinstance(k, int):
+            return string(int.__repr__(k))
+        raise TypeError(f"keys must be str, int, float, bool or None, not {k.__class__.__name__}")
+
+    def encode(o: Any, newline: str) -> str:
+        # The exact types first (what decoded JSON holds), each tested once; then `json`'s own order of
+        # `isinstance` checks, for subclasses (a `StrEnum` is a string, an `IntEnum` a number).
+        t = type(o)
+        if t is str:
+            return string(o)
+        if t is dict:
+            return obj(o, newline)
+        if o is None:
+            return "null"
+        if o is True:
+            return "true"
+        if o is False:
+            return "false"
+        if t is int:
+            return int.__repr__(o)
+        if t is float:
+            return _float(o)
+        if t is list:
+            return array(o, newline)
+        if isinstance(o, str):
+            return string(o)
+        if isinstance(o, int):
+            return int.__repr__(o)
+        if isinstance(o, float):
+            return _float(o)
+        if isinstance(o, list | tuple):
+            return array(o, newline)
+        if isinstance(o, dict):
+            return obj(o, newline)
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+    def value(v: Any, inner: str) -> str:
+        # `encode`, with the values an item holds most (text, nothing, whole numbers) written in place.
+        t = type(v)
+        if t is str:
+            return string(v)
+        if v is None:
+            return "null"
+        if t is int:
+            return int.__repr__(v)
+        return encode(v, inner)
+
+    def array(o: list[Any] | tuple[Any, ...], newline: str) -> str:
+        if not o:
+            return "[]"
+        inner = newline + step
+        return "[" + inner + ("," + inner).join([value(v, inner) for v in o]) + newline + "]"
+
+    def obj(o: dict[Any, Any], newline: str) -> str:
+        if not o:
+            return "{}"
+        inner = newline + step
+        return (
+            "{"
+            + inner
+            + ("," + inner).join(
+                [(string(k) if type(k) is str else key(k)) + ": " + value(v, inner) for k, v in o.items()]
+            )
+            + newline
+            + "}"
+        )
+
+    return encode
+
+
+_ASCII = _encoder(encode_basestring_ascii)
+_UNICODE = _encoder(encode_basestring)
+
+
+def value_encoder(*, ensure_ascii: bool = True) -> Callable[[Any, str], str]:
+    """The function `dumps_at` calls: (value, `indent_of` its level) to its text.
+
+    For a writer that spells out a known shape itself and encodes only its values.
+    """
+    return _ASCII if ensure_ascii else _UNICODE
+
+
+def indent_of(level: int) -> str:
+    """The newline and indent that start a line `level` levels deep."""
+    return "\n" + " " * (INDENT * level)
+
+
+def dumps_at(value: Any, level: int = 0, *, ensure_ascii: bool = True) -> str:
+    """`value` as `json.dumps(value, indent=2, ensure_ascii=...)` writes it where it sits `level` levels deep.
+
+    At level 0 it is `json.dumps(value, indent=2, ensure_ascii=ensure_ascii)` itself.
+    Deeper, it is the text that whole-document `json.dumps` writes for this value
+    when the value sits inside `level` lists or objects.
+
+    Raises:
+        TypeError: `value` holds something `json.dumps` would refuse.
+    """
+    return (_ASCII if ensure_ascii else _UNICODE)(value, indent_of(level))

@@ -1,0 +1,278 @@
+"""The four-way report read list by list, a window of rows at a time, and written out as it is read.
+
+`Report.from_journal` holds every call of a session at once: for a 20,000-call
+session, 340 MB and seconds before the first byte of `agentstop report --json`.
+A `StreamedReport` holds one window of rows (`Journal.report_row_windows`,
+2,000 calls) and the items built from it: each list is one ordered read, Done,
+Interrupted and In flight in planned order, Undoable latest commit first, and
+each window's items are written out before the next is read. Its items are the
+items `Report.from_journal` builds (`items_of_rows`), and `write_report_json`
+writes, byte for byte, what `json.dumps(report.to_json(), indent=2)` writes
+(through `agentstop.json_text`), so the two can never tell different stories.
+
+What the lists' order needs is read first: the grants (`landed_after_stop`
+needs the session's first revoke) and the calls' count per state (a state this
+version cannot read raises `JournalCorrupt` before anything is written; a
+Markdown export writes the lists' lengths above them).
+
+Each window is a read of its own: read them inside `Journal.read_snapshot`
+(open the report in it too), as the CLI does, so that on a session that still
+runs every list is of one moment and no call moves from one list to the next
+between two reads (showing in both, or in neither).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentstop.journal.journal import REPORT_WINDOW
+from agentstop.journal.reads import RowOrder
+from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
+from agentstop.journal.states import CallState
+from agentstop.json_text import dumps_at, indent_of, value_encoder
+from agentstop.report import Report, ReportItem, epochs_of, iso_time, items_of_rows, landed_after, summary_line
+from agentstop.report_buckets import BUCKETS, IN_EFFECT, Bucket
+
+if TYPE_CHECKING:
+    from agentstop.journal import Journal
+
+__all__ = ["LISTS", "StreamedReport", "item_writer", "write_report_json"]
+
+LISTS = (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT, Bucket.UNDOABLE)
+"""The report's lists in the order `Report.to_json` (and every export) writes them."""
+
+_READS: dict[Bucket, tuple[frozenset[CallState], RowOrder]] = {
+    Bucket.DONE: (BUCKETS[Bucket.DONE], RowOrder.PLANNED),
+    Bucket.INTERRUPTED: (BUCKETS[Bucket.INTERRUPTED], RowOrder.PLANNED),
+    Bucket.IN_FLIGHT: (BUCKETS[Bucket.IN_FLIGHT], RowOrder.PLANNED),
+    # Only a call still in effect can have its undo available (`UndoInfo.available`); the rest of
+    # the test (its tool can undo, its window is open) is the item's own, below.
+    Bucket.UNDOABLE: (IN_EFFECT, RowOrder.LATEST_COMMIT),
+}
+"""Which calls' rows each list is read from, and in which order."""
+
+
+@dataclass(frozen=True)
+class StreamedReport:
+    """A session's report as it is read: its head at once, its lists window by window.
+
+    Attributes:
+        head: the report with empty lists: its session, grants and `generated_at`
+            (what `Report.to_json` writes under "session", and `revoked`).
+        counts: how many of its calls are in each state.
+        window: how many rows each read takes (`REPORT_WINDOW`).
+    """
+
+    journal: Journal
+    head: Report
+    counts: dict[CallState, int]
+    window: int = REPORT_WINDOW
+
+    @classmethod
+    async def open(
+        cls, journal: Journal, session_id: str, now: float | None = None, *, window: int = REPORT_WINDOW
+    ) -> StreamedReport:
+        """Read what the lists' order needs: the session, its grants, its calls' count per state.
+
+        Raises:
+            UnknownSession: no such session.
+            JournalCorrupt: a call is in a state this version cannot read.
+        """
+        session = await journal.session(session_id)
+        grants = await journal.grants(session_id)
+        counts = await journal.state_counts(session_id)
+        at = time.time() if now is None else now
+        head = Report(
+            session=session, grants=tuple(grants), done=(), interrupted=(), in_flight=(), undoable=(), generated_at=at
+        )
+        return cls(journal, head, counts, window)
+
+    @property
+    def session(self) -> SessionRecord:
+        """The session row."""
+        return self.head.session
+
+    @property
+    def grants(self) -> tuple[GrantRecord, ...]:
+        """Its grants, oldest first (one per epoch)."""
+        return self.head.grants
+
+    @property
+    def revoked_at(self) -> float | None:
+        """When the session's first revoke was (`Report.revoked`), if ever."""
+        revoked = self.head.revoked
+        return None if revoked is None else revoked.revoked_at
+
+    def count(self, bucket: Bucket) -> int:
+        """How many calls a bucket of its own holds (Done, Interrupted, In flight); Undoable needs a read."""
+        return sum(self.counts.get(state, 0) for state in BUCKETS[bucket])
+
+    async def undoable_count(self) -> int:
+        """How many calls Undoable lists (a read of its calls: whether an undo is open is each item's)."""
+        states, _ = _READS[Bucket.UNDOABLE]
+        total = 0
+        async for items in self._items(states, RowOrder.PLANNED):  # a count needs no order: no sort
+            total += sum(1 for i in items if i.undo.available)
+        return total
+
+    async def summary_line(self) -> str:
+        """`Report.summary_line` of the report."""
+        return summary_line(
+            self.session,
+            self.count(Bucket.DONE),
+            self.count(Bucket.INTERRUPTED),
+            self.count(Bucket.IN_FLIGHT),
+            await self.undoable_count(),
+        )
+
+    async def windows(self, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:
+        """The items of one list, in the list's order, one window of rows at a time (never an empty one).
+
+        Raises:
+            JournalCorrupt: a row does not decode.
+        """
+        states, order = _READS[bucket]
+        async for items in self._items(states, order):
+            if bucket is Bucket.UNDOABLE:
+                items = [i for i in items if i.undo.available]
+            if items:
+                yield items
+
+    async def _items(self, states: frozenset[CallState], order: RowOrder) -> AsyncIterator[list[ReportItem]]:
+        """The items of the calls in `states`, in `order`, a window at a time."""
+        session, at = self.session, self.head.generated_at
+        epochs = epochs_of(self.grants)
+        where = self.journal.location
+        async for rows in self.journal.report_row_windows(session.session_id, states, order=order, size=self.window):
+            with gc_paused():
+                items = items_of_rows(rows, session, at, epochs, where)
+            yield items
+
+
+def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportItem, bool | None], str]:
+    """A function that writes an item as `json.dumps` writes its `ReportItem.to_json()` `level` levels deep.
+
+    Its second argument is the item's `landed_after_stop`, for an item of Done (None for the
+    other lists, whose items do not carry it). Spelled out field by field instead of encoding
+    `to_json()`'s dict: building and walking 20 dicts a call took most of a long report's time.
+    It must follow `to_json` exactly; tests/unit/test_report_stream.py holds the two equal.
+    """
+    enc = value_encoder(ensure_ascii=ensure_ascii)
+    at, deeper = indent_of(level + 1), indent_of(level + 2)
+    k = {
+        name: "," + at + enc(name, at) + ": "
+        for name in (
+            "epoch",
+            "tool",
+            "summary",
+            "resource",
+            "args",
+            "reversibility",
+            "state",
+            "reason",
+            "prepared",
+            "receipt",
+            "undo",
+            "reappliable",
+            "reapplies",
+            "planned_at",
+            "fence_at",
+            "committed_at",
+            "ended_at",
+            "landed_after_stop",
+        )
+    }
+    first = "{" + at + enc("call_id", at) + ": "
+    u = {name: "," + deeper + enc(name, deeper) + ": " for name in ("status", "deadline", "reversible_until", "detail")}
+    u_first = "{" + deeper + enc("available", deeper) + ": "
+    close, u_close = indent_of(level) + "}", at + "}"
+
+    def time_text(t: float | None) -> str:
+        return "null" if t is None else enc(iso_time(t), at)
+
+    def write(i: ReportItem, landed: bool | None) -> str:
+        undo = i.undo
+        text = "".join(
+            (
+                first,
+                enc(i.call_id, at),
+                k["epoch"],
+                enc(i.epoch, at),
+                k["tool"],
+                enc(i.tool, at),
+                k["summary"],
+                enc(i.summary, at),
+                k["resource"],
+                enc(i.resource, at),
+                k["args"],
+                enc(i.args, at),
+                k["reversibility"],
+                enc(i.reversibility, at),
+                k["state"],
+                enc(i.state, at),
+                k["reason"],
+                enc(i.reason, at),
+                k["prepared"],
+                enc(i.prepared, at),
+                k["receipt"],
+                enc(i.receipt, at),
+                k["undo"],
+                u_first,
+                enc(undo.available, deeper),
+                u["status"],
+                enc(undo.status, deeper),
+                u["deadline"],
+                time_text(undo.deadline),
+                u["reversible_until"],
+                time_text(undo.reversible_until),
+                u["detail"],
+                enc(undo.detail, deeper),
+                u_close,
+                k["reappliable"],
+                enc(i.reappliable, at),
+                k["reapplies"],
+                enc(i.reapplies, at),
+                k["planned_at"],
+                time_text(i.planned_at),
+                k["fence_at"],
+                time_text(i.fence_at),
+                k["committed_at"],
+                time_text(i.committed_at),
+                k["ended_at"],
+                time_text(i.ended_at),
+            )
+        )
+        if landed is not None:
+            text += k["landed_after_stop"] + ("true" if landed else "false")
+        return text + close
+
+    return write
+
+
+async def write_report_json(
+    report: StreamedReport, write: Callable[[str], Any], *, level: int = 0, ensure_ascii: bool = True
+) -> None:
+    """Write the report as `json.dumps(report.to_json(), indent=2, ensure_ascii=...)` would, piece by piece.
+
+    `level` is how deep the report sits in the document written around it (1 for an
+    export's "report"); the first piece starts with its "{", the last ends with its
+    "}", with no newline after it, as `json.dumps` ends.
+    """
+    inner, item_at = indent_of(level + 1), indent_of(level + 2)
+    head = report.head.to_json()["session"]
+    write("{" + inner + '"session": ' + dumps_at(head, level + 1, ensure_ascii=ensure_ascii))
+    revoked_at = report.revoked_at
+    item_text = item_writer(level + 2, ensure_ascii=ensure_ascii)
+    for bucket in LISTS:
+        write("," + inner + dumps_at(bucket.value, ensure_ascii=ensure_ascii) + ": ")
+        done = bucket is Bucket.DONE
+        first = True
+        async for items in report.windows(bucket):
+            texts = [item_text(i, landed_after(i, revoked_at) if done else None) for i in items]
+            write(("[" if first else ",") + item_at + ("," + item_at).join(texts))
+            first = False
+        write("[]" if first else inner + "]")
+    write(indent_of(level) + "}")

@@ -18,6 +18,7 @@ from .cli_report import CliResult, run_cli_report
 from .common import DASH, TIMES, Config, Dist, Noop, Spread, clock, fmt_ratio, fmt_time
 from .concurrency import ConcurrencyResult, run_concurrency
 from .fleet import FleetResult, run_fleet
+from .live_report import LiveResult, run_live_report
 from .machine import load_average, machine_info
 from .overhead import OverheadResult, run_overhead
 from .peers import PEER_KINDS, PEER_TARGETS
@@ -27,7 +28,7 @@ from .replay import TARGET as REPLAY_TARGET
 from .replay import ReplayResult, cli_rows, open_in_library, open_in_tui, run_replay
 from .report10k import ReportResult, run_report
 from .stop import StopResult, run_stop
-from .tui import TuiResult, run_tui
+from .tui import LiveTuiResult, TuiResult, run_tui, run_tui_live
 from .variants import SHAPE
 
 __all__ = ["Results", "Target", "ladder_note", "revoke_facts", "run_all"]
@@ -66,6 +67,8 @@ class Results:
     replay: ReplayResult
     fleet: FleetResult
     cli: CliResult
+    live: LiveResult
+    tui_live: LiveTuiResult
     targets: list[Target]
     seconds: float
     profiler_note: str
@@ -613,8 +616,13 @@ async def run_all(cfg: Config) -> Results:
         replay = await run_replay(cfg, tmp, log)
         log("8. shared journal: SQLite and PostgreSQL across processes")
         fleet = await run_fleet(cfg, tmp, log)
+        log("9. a live report on a long session")
+        live = await run_live_report(cfg, tmp, log)
         log("10. the CLI on a long session: report --json, replay --export")
         cli = await run_cli_report(cfg, tmp, log)
+        log("11. the TUI following a long session live")
+        sizes = (1_000,) if cfg.quick else (10_000, 100_000)
+        tui_live = await run_tui_live(cfg, tmp, log, sizes=sizes, samples=5 if cfg.quick else 40)
         targets = judge(cfg, overhead, concurrency, stop, race, report, replay, cli)
         explain(targets, overhead, concurrency, stop, report, replay, cfg)
         if not cfg.profile:
@@ -626,7 +634,22 @@ async def run_all(cfg: Config) -> Results:
             await profile_misses(targets, cfg, tmp, replay)
     machine["load average at end (1, 5, 15 min)"] = load_average()
     return Results(
-        cfg, machine, overhead, concurrency, stop, race, report, tui, replay, fleet, cli, targets, clock() - began, note
+        cfg,
+        machine,
+        overhead,
+        concurrency,
+        stop,
+        race,
+        report,
+        tui,
+        replay,
+        fleet,
+        cli,
+        live,
+        tui_live,
+        targets,
+        clock() - began,
+        note,
     )
 
 

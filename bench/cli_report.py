@@ -96,18 +96,32 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 
 
+_MEASURE = """
+import os, subprocess, sys, time
+began = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - began
+with open(sys.argv[1], "w") as f:
+    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+"""Runs the command and writes its wall time, peak RSS (KiB) and exit code. A small process of its own spawns
+it: Linux carries the spawning process's peak RSS over into a child's across exec, so a command spawned straight
+from this (by then large) benchmark process would report this process's peak instead of its own."""
+
+
 def _timed(argv: list[str], stdout: Path) -> tuple[float, int]:
-    """Run one command to its end: (wall seconds from spawn to exit, its peak RSS in bytes)."""
-    with stdout.open("wb") as out, tempfile.TemporaryFile() as err:
-        began = clock()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT, env=_env())
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = clock() - began
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-        if proc.returncode != 0:
+    """Run one command to its end: (wall seconds from spawn to exit, its own peak RSS in bytes)."""
+    with stdout.open("wb") as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        facts = Path(tmp) / "facts"
+        subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(facts), *argv], stdout=out, stderr=err, cwd=ROOT, env=_env()
+        )
+        wall_text, rss_text, code_text = facts.read_text().split()
+        if int(code_text) != 0:
             err.seek(0)
-            raise RuntimeError(f"{' '.join(argv[1:])} exited {proc.returncode}: {err.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss * 1024  # kilobytes on Linux
+            raise RuntimeError(f"{' '.join(argv[1:])} exited {code_text}: {err.read().decode()[-2000:]}")
+    return float(wall_text), int(rss_text) * 1024  # kilobytes on Linux
 
 
 def _one_size(calls: int, repeats: int, tmp: Path, log: Any) -> CliSize:

@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
@@ -52,6 +51,7 @@ from .hook_gate import HookGate
 from .owned import Owned, OwnedTasks
 from .phase import Lifecycle, SupervisorPhase
 from .reapply import ReapplyResult, run_reapply
+from .threads import call_from_thread
 from .undo import UndoResult, run_undo
 
 __all__ = ["Supervisor"]
@@ -63,14 +63,6 @@ logger = logging.getLogger("agentstop")
 WATCH_INTERVAL = 0.05
 SIGNALLED_WATCH_INTERVAL = 1.0
 HEARTBEAT_INTERVAL = 1.0
-
-
-def _runs_loop_of(token: anyio.lowlevel.EventLoopToken) -> bool:
-    """True when this thread is the one running the event loop `token` stands for."""
-    try:
-        return anyio.lowlevel.current_token() == token
-    except RuntimeError:  # no event loop runs in this thread (a worker thread, a framework's pool)
-        return False
 
 
 def new_session_id() -> str:
@@ -599,32 +591,7 @@ class Supervisor:
             TimeoutError: `timeout` passed.
             The same errors as `call`.
         """
-        token = self._token
-        name = tool if isinstance(tool, str) else tool.name
-        started = (
-            "call_sync needs the supervisor started on a running event loop "
-            "(await sup.start(), or use it inside `async with agentstop.bind(sup)`)"
-        )
-        if token is None:
-            raise RuntimeError(started)
-        if _runs_loop_of(token):
-            raise RuntimeError(
-                f"call_sync({name!r}) from the event loop's own thread would block it "
-                "forever; await sup.call(...) there"
-            )
-        try:
-            return anyio.from_thread.run(self._call_for_thread, tool, args, key, timeout, token=token)
-        except anyio.RunFinishedError:
-            raise RuntimeError(started) from None
-
-    async def _call_for_thread(
-        self, tool: str | type[Tool], args: Any, key: str | None, within: float | None
-    ) -> dict[str, Any]:
-        """`call`, on the event loop, for `call_sync`: past `within` seconds its caller (the thread) leaves it."""
-        with anyio.move_on_after(within if within is not None else float("inf")):
-            return await self.call(tool, args, key=key)
-        name = tool if isinstance(tool, str) else tool.name
-        raise TimeoutError(f"{name} did not answer within {within:g} s; the journal has its outcome (agentstop report)")
+        return call_from_thread(self.call, self._token, tool, args, key=key, timeout=timeout)
 
     async def call_parallel(
         self, calls: Sequence[tuple[str, Any]], keys: Sequence[str | None] | None = None

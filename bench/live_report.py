@@ -24,7 +24,6 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from agentstop.journal import CallState, ops
 from agentstop.live_report import LiveReport
 
 from .common import Config, Dist, Noop, clock, cpu_clock, fmt_time
-from .sessions import write_calls
+from .sessions import plan_noop, write_calls
 
 __all__ = ["LiveResult", "LiveSize", "run_live_report"]
 
@@ -79,22 +78,7 @@ def _batch(session_id: str, grant_id: int, first: int, undo: str | None) -> Any:
     def unit(conn: Any) -> None:
         at = time.time()
         for i in range(first, first + NEW_CALLS):
-            call_id = ops.plan_call(
-                conn,
-                session_id=session_id,
-                tool="noop",
-                summary=f"noop n={i}",
-                resource="noop",
-                args={"n": i},
-                reversibility="reversible",
-                on_stop="wait",
-                can_compensate=True,
-                can_lookup=False,
-                undo_hint="",
-                idempotency_key=uuid.uuid4().hex,
-                grant_id=grant_id,
-                at=at,
-            )
+            call_id = plan_noop(conn, session_id, grant_id, i, at)
             assert ops.fence(conn, session_id, call_id, grant_id, "noop", "noop", at, prepared={"n": i}) is None
             ops.transition(conn, session_id, call_id, S.COMMITTED, at, receipt={"id": i, "undo_deadline": at + 3600})
         if undo is not None:

@@ -695,8 +695,9 @@ def _fleet_section(r: Results) -> list[str]:
             )
     if lines:
         md += [
-            "; ".join(lines) + ". A gated call is the same three writer transactions on both (plan; fence and "
-            "`committing`; outcome). On PostgreSQL each transaction's statements go to the server in at most two "
+            "; ".join(lines) + ". A gated call is the same writer transactions on both: plan and fence with "
+            "`committing` in one (two when the tool has its own prepare, whose plan must be on record first), then the "
+            "outcome. On PostgreSQL each transaction's statements go to the server in at most two "
             "pipelines, so a transaction costs at most two round trips where SQLite runs it in-process; across "
             "processes SQLite's writers take turns on one file lock (each process groups only its own callers' "
             "units, and a writer that finds the lock taken backs off by sleeping), while PostgreSQL locks only "

@@ -20,7 +20,7 @@ from agentstop.journal import CallState, ops
 
 from .common import clock
 
-__all__ = ["MIX_EVENTS", "SessionShape", "write_calls", "write_replay_session"]
+__all__ = ["MIX_EVENTS", "SessionShape", "plan_noop", "write_calls", "write_replay_session"]
 
 S = CallState
 
@@ -45,7 +45,8 @@ class SessionShape:
     rejected_after_stop: int = 0
 
 
-def _plan(conn: Any, session_id: str, grant_id: int, i: int, at: float) -> str:
+def plan_noop(conn: Any, session_id: str, grant_id: int, i: int, at: float) -> str:
+    """Plan call number `i` of the trivial `noop` tool (reversible, its undo possible) in one writer unit."""
     call_id: str = ops.plan_call(
         conn,
         session_id=session_id,
@@ -70,7 +71,7 @@ def _one_call(
 ) -> str:
     """One call of the mix; returns its final state."""
     began = clock()
-    call_id = _plan(conn, session_id, grant_id, i, at)
+    call_id = plan_noop(conn, session_id, grant_id, i, at)
     if plan_times is not None:
         plan_times.append(clock() - began)
     kind = i % 20
@@ -162,7 +163,7 @@ def write_replay_session(
         count += 1
         for k in range(after_stop):
             ops.append_event(conn, session_id, None, "transcript", tick(), {"text": "One more, in parallel."})
-            call_id = _plan(conn, session_id, grant_id, i + k, tick())
+            call_id = plan_noop(conn, session_id, grant_id, i + k, tick())
             ops.transition(conn, session_id, call_id, S.PREPARED, tick(), prepared={"n": i + k})
             verdict = ops.fence(conn, session_id, call_id, grant_id, "noop", "noop", tick())
             assert verdict is not None, "the fence let a call through after the revoke"

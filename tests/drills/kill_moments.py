@@ -1,4 +1,4 @@
-"""What the newer kill drills share: their seeds, and reading a journal raw to pick a kill moment.
+"""What the newer kill drills share: their seeds, a journal per drill, and reading it raw to pick a kill moment.
 
 A kill moment is an observable fact, never a clock: "the journal holds its k-th
 event", read with a plain connection (no recovery, no migration) so the reader
@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 
-__all__ = ["FULL", "call_states", "last_seq", "seeds", "wait_until"]
+__all__ = ["FULL", "call_states", "drill_journal", "last_seq", "seeds", "wait_until"]
 
 FULL = os.environ.get("AGENTSTOP_DRILL_FULL") == "1"
 
@@ -63,3 +64,17 @@ def wait_until(condition: Callable[[], bool], what: str, within: float = 60.0) -
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.005)
+
+
+@contextmanager
+def drill_journal(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[str]:
+    """A fresh journal for one drill: a file in `tmp` on SQLite, a database of its own on PostgreSQL (dropped after)."""
+    if backend == "sqlite":
+        yield str(tmp / "journal.db")
+        return
+    server = request.getfixturevalue("postgres")
+    target: str = server.create_database()
+    try:
+        yield target
+    finally:
+        server.drop_database(target.rsplit("/", 1)[1])

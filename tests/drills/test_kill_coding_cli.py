@@ -42,7 +42,7 @@ import pytest
 from agentstop.adapters.coding_cli.runner import descendants
 from tests.coding_cli.conftest import CLAUDE, CODEX, codex_home, need
 from tests.coding_cli.fake_models import FakeModelServer, ToolUse, Turn
-from tests.drills.kill_moments import FULL, call_states, last_seq, seeds, wait_until
+from tests.drills.kill_moments import FULL, call_states, drill_journal, last_seq, seeds, wait_until
 from tests.drills.stats import record
 
 pytestmark = pytest.mark.slow
@@ -223,15 +223,8 @@ def test_killing_agentstop_over_a_coding_cli_during_gated_calls_leaves_a_report_
     for seed in chosen:
         tmp = scratch / f"{cli}-{journal_backend}-{seed}-{time.monotonic_ns()}"
         tmp.mkdir()
-        if journal_backend == "sqlite":
-            how, found = _drill(seed, cli, str(tmp / "journal.db"), tmp)
-        else:
-            server = request.getfixturevalue("postgres")
-            target = server.create_database()
-            try:
-                how, found = _drill(seed, cli, target, tmp)
-            finally:
-                server.drop_database(target.rsplit("/", 1)[1])
+        with drill_journal(journal_backend, request, tmp) as target:
+            how, found = _drill(seed, cli, target, tmp)
         hows.append(how)
         problems += found
     counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(hows).items()))

@@ -50,6 +50,7 @@ from agentstop import AgentstopError, CallState, Journal
 from agentstop.cli import main
 from agentstop.journal import can_move
 from demo_tools.world_config import WorldConfig
+from tests.drills.kill_moments import drill_journal
 from tests.drills.stats import record
 from tests.drills.world_probe import Snapshot
 
@@ -273,16 +274,8 @@ def test_killing_any_journal_writing_command_at_a_random_moment_loses_nothing(
     for seed in _seeds(journal_backend):
         tmp = scratch / f"kill-{journal_backend}-{seed}-{time.monotonic_ns()}"
         tmp.mkdir()
-        if journal_backend == "sqlite":
-            target = str(tmp / "journal.db")
+        with drill_journal(journal_backend, request, tmp) as target:
             how, found = _drill(seed, target, world, tmp)
-        else:
-            server = request.getfixturevalue("postgres")
-            target = server.create_database()
-            try:
-                how, found = _drill(seed, target, world, tmp)
-            finally:
-                server.drop_database(target.rsplit("/", 1)[1])
         outcomes[COMMANDS[seed % len(COMMANDS)]].append(how)
         problems += found
     for command, hows in outcomes.items():

@@ -39,7 +39,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.drills.kill_moments import call_states, last_seq, seeds
+from tests.drills.kill_moments import call_states, drill_journal, last_seq, seeds
 from tests.drills.stats import record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,15 +213,8 @@ def test_killing_the_mcp_proxy_with_calls_in_flight_leaves_a_report_that_agrees_
     for seed in seeds(journal_backend, ci=2, full=20):
         tmp = scratch / f"proxy-{journal_backend}-{seed}-{time.monotonic_ns()}"
         tmp.mkdir()
-        if journal_backend == "sqlite":
-            how, found = _drill(seed, str(tmp / "journal.db"), tmp)
-        else:
-            server = request.getfixturevalue("postgres")
-            target = server.create_database()
-            try:
-                how, found = _drill(seed, target, tmp)
-            finally:
-                server.drop_database(target.rsplit("/", 1)[1])
+        with drill_journal(journal_backend, request, tmp) as target:
+            how, found = _drill(seed, target, tmp)
         hows.append("killed mid-call" if "with a call" in how else "killed between calls" if "at event" in how else how)
         problems += found
     counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(hows).items()))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.drills.kill_moments import FULL, call_states, last_seq, seeds
+from tests.drills.kill_moments import FULL, call_states, drill_journal, last_seq, seeds
 from tests.drills.stats import record
 from tests.terminal.conftest import on_report
 from tests.terminal.screen import Terminal
@@ -172,15 +172,8 @@ def test_killing_the_tui_during_undo_all_leaves_what_recovery_and_a_rerun_undo_f
     for seed in seeds(journal_backend, ci=2 if journal_backend == "sqlite" else 1, full=12):
         tmp = scratch / f"tui-{journal_backend}-{seed}-{time.monotonic_ns()}"
         tmp.mkdir()
-        if journal_backend == "sqlite":
-            how, found = _drill(seed, str(tmp / "journal.db"), tmp)
-        else:
-            server = request.getfixturevalue("postgres")
-            target = server.create_database()
-            try:
-                how, found = _drill(seed, target, tmp)
-            finally:
-                server.drop_database(target.rsplit("/", 1)[1])
+        with drill_journal(journal_backend, request, tmp) as target:
+            how, found = _drill(seed, target, tmp)
         hows.append(how)
         problems += found
     counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(hows).items()))

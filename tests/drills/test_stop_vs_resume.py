@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from agentstop import GrantSpec, Journal
 from agentstop.cli import main
 from agentstop.journal import SessionStatus, request_stop
+from tests.drills.kill_moments import drill_journal
 from tests.drills.stats import record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,15 +156,8 @@ def test_no_commit_begins_after_stop_returns_whatever_the_offset(
     def race(offset: float) -> None:
         tmp = tmp_path_factory.mktemp("race")
         monkeypatch.setenv("FIXTURE_FILES_DIR", str(tmp))
-        if journal_backend == "sqlite":
-            seen.append(_race(str(tmp / "journal.db"), tmp, offset))
-            return
-        server = request.getfixturevalue("postgres")
-        url = server.create_database()
-        try:
-            seen.append(_race(url, tmp, offset))
-        finally:
-            server.drop_database(url.rsplit("/", 1)[1])
+        with drill_journal(journal_backend, request, tmp) as target:
+            seen.append(_race(target, tmp, offset))
 
     race()
     counts = ", ".join(f"{n} {how}" for how, n in sorted(Counter(seen).items()))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
-__all__ = ["INDENT", "dumps_at", "indent_of", "value_encoder"]
+__all__ = ["INDENT", "dumps_at", "indent_of", "string_encoder", "value_encoder"]
 
 INDENT = 2
 """Spaces per level, as the CLI's `json.dumps(..., indent=2)` writes them."""
@@ -134,6 +134,14 @@ def value_encoder(*, ensure_ascii: bool = True) -> Callable[[Any, str], str]:
     For a writer that spells out a known shape itself and encodes only its values.
     """
     return _ASCII if ensure_ascii else _UNICODE
+
+
+def string_encoder(*, ensure_ascii: bool = True) -> Callable[[str], str]:
+    """The function that writes a `str` (or a `StrEnum` member) as `json.dumps` does: `json`'s own C escaper.
+
+    For a writer whose field is known to hold a string: no type dispatch per value.
+    """
+    return encode_basestring_ascii if ensure_ascii else encode_basestring
 
 
 def indent_of(level: int) -> str:

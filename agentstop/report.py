@@ -59,6 +59,7 @@ __all__ = [
     "UndoStatus",
     "bucket_of",
     "epochs_of",
+    "iso_text",
     "iso_time",
     "items_of_rows",
     "landed_after",
@@ -87,8 +88,11 @@ def iso_time(at: float | None) -> str | None:
     that to the millisecond; the date and time of the whole second are formatted once
     per second (a session's calls share their seconds).
     """
-    if at is None:
-        return None
+    return None if at is None else iso_text(at)
+
+
+def iso_text(at: float) -> str:
+    """`iso_time` of a time that is there (the report's writer calls it a few times a call)."""
     frac, whole = math.modf(at)
     micro = round(frac * 1e6)
     second = int(whole)

@@ -28,12 +28,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
 from agentstop.journal.journal import REPORT_WINDOW
 from agentstop.journal.reads import RowOrder
 from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
-from agentstop.json_text import dumps_at, indent_of, value_encoder
-from agentstop.report import Report, ReportItem, epochs_of, iso_time, items_of_rows, landed_after, summary_line
+from agentstop.json_text import dumps_at, indent_of, string_encoder, value_encoder
+from agentstop.report import Report, ReportItem, epochs_of, iso_text, items_of_rows, landed_after, summary_line
 from agentstop.report_buckets import BUCKETS, IN_EFFECT, Bucket
 
 if TYPE_CHECKING:
@@ -190,63 +193,85 @@ def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportIte
     u_first = "{" + deeper + enc("available", deeper) + ": "
     close, u_close = indent_of(level) + "}", at + "}"
 
+    string = string_encoder(ensure_ascii=ensure_ascii)
+    # The fields' types are known (ReportItem's annotations), so each is written by the one function its type
+    # needs; only the tools' own values (args, prepared, receipt) and the optional texts go through `enc`.
+    k_epoch, k_tool, k_summary, k_resource, k_args = k["epoch"], k["tool"], k["summary"], k["resource"], k["args"]
+    k_rev, k_state, k_reason, k_prepared, k_receipt = (
+        k["reversibility"],
+        k["state"],
+        k["reason"],
+        k["prepared"],
+        k["receipt"],
+    )
+    k_undo, k_reappliable, k_reapplies = k["undo"], k["reappliable"], k["reapplies"]
+    k_planned, k_fence, k_committed, k_ended, k_landed = (
+        k["planned_at"],
+        k["fence_at"],
+        k["committed_at"],
+        k["ended_at"],
+        k["landed_after_stop"],
+    )
+    u_status, u_deadline, u_until, u_detail = u["status"], u["deadline"], u["reversible_until"], u["detail"]
+    as_int = int.__repr__
+
     def time_text(t: float | None) -> str:
-        return "null" if t is None else enc(iso_time(t), at)
+        return "null" if t is None else string(iso_text(t))
 
     def write(i: ReportItem, landed: bool | None) -> str:
         undo = i.undo
         text = "".join(
             (
                 first,
-                enc(i.call_id, at),
-                k["epoch"],
-                enc(i.epoch, at),
-                k["tool"],
-                enc(i.tool, at),
-                k["summary"],
-                enc(i.summary, at),
-                k["resource"],
-                enc(i.resource, at),
-                k["args"],
+                string(i.call_id),
+                k_epoch,
+                as_int(i.epoch),
+                k_tool,
+                string(i.tool),
+                k_summary,
+                string(i.summary),
+                k_resource,
+                string(i.resource),
+                k_args,
                 enc(i.args, at),
-                k["reversibility"],
-                enc(i.reversibility, at),
-                k["state"],
-                enc(i.state, at),
-                k["reason"],
-                enc(i.reason, at),
-                k["prepared"],
+                k_rev,
+                string(i.reversibility),
+                k_state,
+                string(i.state),
+                k_reason,
+                "null" if i.reason is None else string(i.reason),
+                k_prepared,
                 enc(i.prepared, at),
-                k["receipt"],
+                k_receipt,
                 enc(i.receipt, at),
-                k["undo"],
+                k_undo,
                 u_first,
-                enc(undo.available, deeper),
-                u["status"],
-                enc(undo.status, deeper),
-                u["deadline"],
+                "true" if undo.available else "false",
+                u_status,
+                string(undo.status),
+                u_deadline,
                 time_text(undo.deadline),
-                u["reversible_until"],
+                u_until,
                 time_text(undo.reversible_until),
-                u["detail"],
-                enc(undo.detail, deeper),
+                u_detail,
+                string(undo.detail),
                 u_close,
-                k["reappliable"],
-                enc(i.reappliable, at),
-                k["reapplies"],
-                enc(i.reapplies, at),
-                k["planned_at"],
+                k_reappliable,
+                "true" if i.reappliable else "false",
+                k_reapplies,
+                as_int(i.reapplies),
+                k_planned,
                 time_text(i.planned_at),
-                k["fence_at"],
+                k_fence,
                 time_text(i.fence_at),
-                k["committed_at"],
+                k_committed,
                 time_text(i.committed_at),
-                k["ended_at"],
+                k_ended,
                 time_text(i.ended_at),
             )
         )
         if landed is not None:
-            text += k["landed_after_stop"] + ("true" if landed else "false")
+            text += k_landed + ("true" if landed else "false")
         return text + close
 
     return write
@@ -266,13 +291,30 @@ async def write_report_json(
     write("{" + inner + '"session": ' + dumps_at(head, level + 1, ensure_ascii=ensure_ascii))
     revoked_at = report.revoked_at
     item_text = item_writer(level + 2, ensure_ascii=ensure_ascii)
-    for bucket in LISTS:
-        write("," + inner + dumps_at(bucket.value, ensure_ascii=ensure_ascii) + ": ")
-        done = bucket is Bucket.DONE
-        first = True
-        async for items in report.windows(bucket):
-            texts = [item_text(i, landed_after(i, revoked_at) if done else None) for i in items]
-            write(("[" if first else ",") + item_at + ("," + item_at).join(texts))
-            first = False
-        write("[]" if first else inner + "]")
+    send, receive = anyio.create_memory_object_stream[list[ReportItem] | None](1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read_ahead, report, send)
+        async with receive:
+            for bucket in LISTS:
+                write("," + inner + dumps_at(bucket.value, ensure_ascii=ensure_ascii) + ": ")
+                done = bucket is Bucket.DONE
+                first = True
+                while (items := await receive.receive()) is not None:
+                    texts = [item_text(i, landed_after(i, revoked_at) if done else None) for i in items]
+                    write(("[" if first else ",") + item_at + ("," + item_at).join(texts))
+                    first = False
+                write("[]" if first else inner + "]")
     write(indent_of(level) + "}")
+
+
+async def _read_ahead(report: StreamedReport, send: MemoryObjectSendStream[list[ReportItem] | None]) -> None:
+    """Read the lists' windows one ahead of the writer (each list ends with None).
+
+    The journal reads a window in its reader thread while the writer encodes the one
+    before: a long report's reads and its JSON overlap instead of taking turns.
+    """
+    async with send:
+        for bucket in LISTS:
+            async for items in report.windows(bucket):
+                await send.send(items)
+            await send.send(None)

@@ -23,24 +23,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .config import (
-    CallSpec,
-    CaptureSpec,
-    CheckSpec,
-    McpSetup,
-    Overlay,
-    ProbeSpec,
-    ServerConfig,
-    ToolOverlay,
-    UndoableIf,
-    load_mcp_setup,
-    load_overlay,
-    parse_overlay,
-)
 from .errors import McpCallFailed, McpConfigError, McpOutcomeUnknown, McpServerError, ToolDefinitionChanged
 
 if TYPE_CHECKING:
     from .client import McpClient, definition_digest, model_name_for
+    from .config import (
+        CallSpec,
+        CaptureSpec,
+        CheckSpec,
+        McpSetup,
+        Overlay,
+        ProbeSpec,
+        ServerConfig,
+        ToolOverlay,
+        UndoableIf,
+        load_mcp_setup,
+        load_overlay,
+        parse_overlay,
+    )
     from .reversibility import Classification, classify
     from .tool import META_CALL_ID, META_KEY, META_SESSION, McpTool
 
@@ -74,6 +74,18 @@ __all__ = [
 ]
 
 _LAZY = {
+    "CallSpec": ".config",
+    "CaptureSpec": ".config",
+    "CheckSpec": ".config",
+    "McpSetup": ".config",
+    "Overlay": ".config",
+    "ProbeSpec": ".config",
+    "ServerConfig": ".config",
+    "ToolOverlay": ".config",
+    "UndoableIf": ".config",
+    "load_mcp_setup": ".config",
+    "load_overlay": ".config",
+    "parse_overlay": ".config",
     "Classification": ".reversibility",
     "classify": ".reversibility",
     "McpClient": ".client",

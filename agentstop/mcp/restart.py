@@ -25,7 +25,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import load_mcp_setup
 from .errors import McpConfigError
 
 if TYPE_CHECKING:
@@ -103,6 +102,8 @@ async def session_servers(
     if problem is not None:
         raise problem
     assert task_path is not None
+    from .config import load_mcp_setup  # lazy: pydantic models, needed only to start servers
+
     setup = load_mcp_setup(task_path)
     servers = _servers(tools)
     gone = [name for name in servers if name not in setup.servers]

@@ -10,10 +10,34 @@ sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), grace=task.g
 
 from __future__ import annotations
 
-from .durations import parse_duration
-from .loader import load_task, parse_task
-from .models import TaskModel
-from .schema import task_json_schema
-from .taskfile import TaskFile
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .durations import parse_duration
+    from .loader import load_task, parse_task
+    from .models import TaskModel
+    from .schema import task_json_schema
+    from .taskfile import TaskFile
 
 __all__ = ["TaskFile", "TaskModel", "load_task", "parse_duration", "parse_task", "task_json_schema"]
+
+_LAZY = {
+    "TaskFile": ".taskfile",
+    "TaskModel": ".models",
+    "load_task": ".loader",
+    "parse_duration": ".durations",
+    "parse_task": ".loader",
+    "task_json_schema": ".schema",
+}
+"""Where each name lives: imported on first use, so a command that only imports a session's recorded tools
+(`agentstop report`, `undo`: `task.tool_import`) does not build the task file's pydantic models."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -11,7 +11,7 @@ from typing import Any
 from agentstop.errors import AgentstopError
 from agentstop.formatting import clock
 from agentstop.journal import Event, EventKind, Journal, SessionRecord
-from agentstop.json_text import dumps_at, indent_of
+from agentstop.json_text import indent_of, string_encoder, value_encoder
 from agentstop.report import Bucket, Report, ReportItem, summary_line
 from agentstop.report_stream import LISTS, StreamedReport, write_report_json
 from agentstop.text import printable
@@ -182,14 +182,45 @@ def _timeline_entry(e: Event) -> dict[str, Any]:
     return {"seq": e.seq, "at": e.at, "call_id": e.call_id, "kind": e.kind, "data": e.data}
 
 
+def _entry_writer(level: int) -> Callable[[Event], str]:
+    """Writes `_timeline_entry(e)` as `json.dumps(..., indent=2, ensure_ascii=False)` does `level` levels deep.
+
+    Spelled out key by key (`item_writer`'s way): an export writes one per event, and a dict
+    built and walked per event was most of a long export's time. tests/unit/test_report_stream.py holds the two equal.
+    """
+    enc, string = value_encoder(ensure_ascii=False), string_encoder(ensure_ascii=False)
+    at = indent_of(level + 1)
+    seq, when, call, kind, data = ("," + at + string(k) + ": " for k in ("seq", "at", "call_id", "kind", "data"))
+    seq, close, as_int = "{" + seq[1:], indent_of(level) + "}", int.__repr__
+
+    def write(e: Event) -> str:
+        return "".join(
+            (
+                seq,
+                as_int(e.seq),
+                when,
+                enc(e.at, at),
+                call,
+                "null" if e.call_id is None else string(e.call_id),
+                kind,
+                string(e.kind),
+                data,
+                enc(e.data, at),
+                close,
+            )
+        )
+
+    return write
+
+
 async def _stream_json(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
     write('{\n  "report": ')
     await write_report_json(report, write, level=1, ensure_ascii=False)
     write(',\n  "timeline": ')
-    at = indent_of(2)
+    at, entry = indent_of(2), _entry_writer(2)
     first = True
     async for events in _event_windows(journal, report.session.session_id):
-        texts = [dumps_at(_timeline_entry(e), 2, ensure_ascii=False) for e in events]
+        texts = [entry(e) for e in events]
         write(("[" if first else ",") + at + ("," + at).join(texts))
         first = False
     write("[]" if first else indent_of(1) + "]")

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LEVELS = ((1, 1), (8, 1), (8, 8))
 """(processes, callers per process): 1, 8 and 64 callers."""
 
-SERVER_SETTINGS = {"commit_delay": "1000", "commit_siblings": "4"}
+SERVER_SETTINGS = {"commit_delay": "2000", "commit_siblings": "2"}
 """The server's group-commit settings, as the README advises for a journal many agents share.
 
 With `commit_delay` at its default 0, a commit joins another's WAL flush only
@@ -74,6 +74,8 @@ class FleetResult:
     levels: list[FleetLevel] = field(default_factory=list)
     postgres: str = ""
     skipped: str = ""
+    #: The server's settings the run added (`SERVER_SETTINGS` when it ran).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def _calls_each(cfg: Config, callers: int) -> int:
@@ -126,7 +128,8 @@ async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
         return res
     server = start_postgres(settings=SERVER_SETTINGS)
     try:
-        settings = "".join(f", `{k} = {v}`" for k, v in SERVER_SETTINGS.items())
+        res.settings = dict(SERVER_SETTINGS)
+        settings = "".join(f", `{k} = {v}`" for k, v in res.settings.items())
         res.postgres = f"the PostgreSQL of {find_bindir()} (fsync on{settings}), on 127.0.0.1"
         repeats = 1 if cfg.quick else 3
         for processes, callers in LEVELS:

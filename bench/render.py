@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import cli_report, live_report
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
-from .fleet import SERVER_SETTINGS, FleetLevel
+from .fleet import FleetLevel
 from .overhead import BLOCK, VARIANTS
 from .peers import PEER_KINDS, PEER_TARGETS, PeerResult
 from .replay import SIZE as REPLAY_SIZE
@@ -704,7 +704,7 @@ def _fleet_section(r: Results) -> list[str]:
             "the session's grant row at the fence and commits from many connections at once.",
             "",
         ]
-    md += _postgres_targets(f.levels)
+    md += _postgres_targets(f.levels, f.settings)
     return md
 
 
@@ -717,7 +717,7 @@ PG_VS_SQLITE_AT_ONE = 1.5
 """PostgreSQL's cost per call at 1 caller across processes, at most this many times SQLite's."""
 
 
-def _postgres_targets(levels: list[FleetLevel]) -> list[str]:
+def _postgres_targets(levels: list[FleetLevel], settings: dict[str, str]) -> list[str]:
     """Issue 22's PostgreSQL targets, judged on this section's levels, each miss with why."""
     pg = {lv.total_callers: lv for lv in levels if lv.backend == "postgresql"}
     lite = {lv.total_callers: lv for lv in levels if lv.backend == "sqlite"}
@@ -778,11 +778,11 @@ def _postgres_targets(levels: list[FleetLevel]) -> list[str]:
             )
             + (
                 " The server runs with the group-commit settings the README advises for a shared journal "
-                f"({', '.join(f'`{k} = {v}`' for k, v in SERVER_SETTINGS.items())}): a commit that sees at least "
+                f"({', '.join(f'`{k} = {v}`' for k, v in settings.items())}): a commit that sees at least "
                 "`commit_siblings` other transactions open waits up to `commit_delay` µs before it flushes, so "
                 "other sessions' commits arriving meanwhile share its flush; a commit with fewer siblings (1 "
                 "caller) never waits."
-                if SERVER_SETTINGS
+                if settings
                 else ""
             )
         )

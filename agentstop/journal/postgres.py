@@ -190,7 +190,8 @@ class PgConnection:
     def begin(self, durable: bool) -> None:
         """Queue BEGIN (and, when not durable, `synchronous_commit = off`), remembered to begin again."""
         opening = ["BEGIN"] if durable else ["BEGIN", "SET LOCAL synchronous_commit = off"]
-        self._begun_with = opening
+        # A unit that raised after `settle` left nothing open (the writer then ends nothing): start afresh.
+        self._ended, self._begun_with = None, opening
         for sql in opening:
             self.execute(sql)
 

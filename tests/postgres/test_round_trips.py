@@ -286,3 +286,25 @@ async def test_a_statement_failing_when_its_pipeline_is_sent_fails_only_its_own_
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT session_id, last_n FROM call_numbers ORDER BY session_id").fetchall()
     assert rows == [("fine", 7)]
+
+
+def test_a_unit_that_raised_after_settling_leaves_the_next_transaction_begun_once(postgres: PostgresServer) -> None:
+    """A unit settled (committed) and then raised: the writer ends nothing, and the next transaction begins as asked."""
+    url = postgres.create_database()
+    backend = open_backend(url, 5.0)
+    backend.prepare(False)
+    conn = backend.connect()
+    notices: list[str] = []
+    conn.raw.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+    try:
+        backend.begin(conn, False)
+        conn.execute("SELECT 1")
+        conn.settle()  # committed; the unit then raises, and the writer finds no transaction to roll back
+        assert not conn.in_transaction
+        backend.begin(conn, True)
+        row = conn.execute("SHOW synchronous_commit").fetchone()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    assert row[0] == "on"
+    assert notices == [], "a BEGIN inside a transaction: the settled one was begun again"

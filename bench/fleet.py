@@ -37,6 +37,16 @@ ROOT = Path(__file__).resolve().parent.parent
 LEVELS = ((1, 1), (8, 1), (8, 8))
 """(processes, callers per process): 1, 8 and 64 callers."""
 
+SERVER_SETTINGS = {"commit_delay": "2000", "commit_siblings": "2"}
+"""The server's group-commit settings, as the README advises for a journal many agents share.
+
+With `commit_delay` at its default 0, a commit joins another's WAL flush only
+if it arrives while that flush is under way. With it, a committing backend
+that sees at least `commit_siblings` other transactions open waits up to that
+many microseconds before it flushes, so the commits of other sessions arriving
+meanwhile share its flush. Alone (fewer siblings), a commit never waits.
+"""
+
 
 @dataclass
 class FleetLevel:
@@ -64,6 +74,8 @@ class FleetResult:
     levels: list[FleetLevel] = field(default_factory=list)
     postgres: str = ""
     skipped: str = ""
+    #: The server's settings the run added (`SERVER_SETTINGS` when it ran).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def _calls_each(cfg: Config, callers: int) -> int:
@@ -114,9 +126,11 @@ async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
         res.skipped = f"PostgreSQL not available here ({exc}); install it: bash .ci/postgres.sh"
         log(f"  {res.skipped}")
         return res
-    server = start_postgres()
+    server = start_postgres(settings=SERVER_SETTINGS)
     try:
-        res.postgres = f"the PostgreSQL of {find_bindir()} (fsync on), on 127.0.0.1"
+        res.settings = dict(SERVER_SETTINGS)
+        settings = "".join(f", `{k} = {v}`" for k, v in res.settings.items())
+        res.postgres = f"the PostgreSQL of {find_bindir()} (fsync on{settings}), on 127.0.0.1"
         repeats = 1 if cfg.quick else 3
         for processes, callers in LEVELS:
             calls = _calls_each(cfg, processes * callers)

@@ -369,7 +369,7 @@ class Journal:
             fields.setdefault("worker", this_process())
             fields["lease_until"] = at + (WORK_LEASE if lease is None else lease)
         result: int = await self._write(
-            lambda c: ops.transition(c, session_id, call_id, state, at, **fields), durable=durable
+            lambda c: ops.transition(c, session_id, call_id, state, at, alone=True, **fields), durable=durable
         )
         return result
 

@@ -14,6 +14,7 @@ tells other processes of a revoke, `where` names the journal in errors.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from agentstop.errors import CallTaken, IllegalTransition, JournalError, UnknownCall, UnknownSession
@@ -385,32 +386,68 @@ def _insert_call(
     """Number a new call and insert its row, planned (its `planned` event is the caller's to append)."""
     n = _next_number(conn, session_id)
     call_id = f"c{n}"
+    columns, values = _call_row(
+        tool=tool,
+        summary=summary,
+        resource=resource,
+        args=args,
+        reversibility=reversibility,
+        on_stop=on_stop,
+        can_compensate=can_compensate,
+        can_lookup=can_lookup,
+        undo_hint=undo_hint,
+        idempotency_key=idempotency_key,
+        grant_id=grant_id,
+        at=at,
+        can_reapply=can_reapply,
+    )
     conn.execute(
-        "INSERT INTO calls (session_id, call_id, n, tool, summary, resource, args, reversibility, on_stop,"
-        " can_compensate, can_lookup, undo_hint, idempotency_key, grant_id, state, planned_at, updated_at,"
-        " can_reapply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            session_id,
-            call_id,
-            n,
-            tool,
-            _text(summary),
-            _text(resource),
-            _json(args),
-            reversibility,
-            on_stop,
-            int(can_compensate),
-            int(can_lookup),
-            undo_hint,
-            idempotency_key,
-            grant_id,
-            CallState.PLANNED.value,
-            at,
-            at,
-            int(can_reapply),
-        ),
+        f"INSERT INTO calls (session_id, call_id, n, {', '.join(columns)}) VALUES (?, ?, ?, {_marks(columns)})",
+        (session_id, call_id, n, *values),
     )
     return call_id
+
+
+def _marks(items: Any) -> str:
+    return ", ".join("?" for _ in items)
+
+
+def _call_row(
+    *,
+    tool: str,
+    summary: str,
+    resource: str,
+    args: Any,
+    reversibility: str,
+    on_stop: str,
+    can_compensate: bool,
+    can_lookup: bool,
+    undo_hint: str,
+    idempotency_key: str,
+    grant_id: int | None,
+    at: float,
+    can_reapply: bool = False,
+    session_id: str = "",
+) -> tuple[list[str], list[Any]]:
+    """A planned call's row but for its session, id and number: its columns and their values."""
+    row = {
+        "tool": tool,
+        "summary": _text(summary),
+        "resource": _text(resource),
+        "args": _json(args),
+        "reversibility": reversibility,
+        "on_stop": on_stop,
+        "can_compensate": int(can_compensate),
+        "can_lookup": int(can_lookup),
+        "undo_hint": undo_hint,
+        "idempotency_key": idempotency_key,
+        "grant_id": grant_id,
+        "state": CallState.PLANNED.value,
+        "planned_at": at,
+        "updated_at": at,
+        "can_reapply": int(can_reapply),
+    }
+    return list(row), list(row.values())
 
 
 _WORKED = (CallState.COMPENSATING, CallState.REAPPLYING)
@@ -440,6 +477,7 @@ def transition(
     reapply_error: str | None = None,
     worker: Owner | None = None,
     lease_until: float | None = None,
+    alone: bool = False,
 ) -> int:
     """Move a call to `state`, refusing moves the lifecycle forbids; returns the event seq.
 
@@ -451,8 +489,14 @@ def transition(
     its receipt replaces the old one, it becomes the call's latest commit
     (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
     undo's columns start over (the events keep every earlier undo).
+
+    The lifecycle's table is in the statements themselves: the event is
+    inserted, and the row updated, only from a state `state` may follow
+    (`_PREDECESSORS`), so the statements need no answer from the database
+    before they are sent. With `alone` (the transition is its unit's whole
+    work), PostgreSQL gets them and the COMMIT in one round trip
+    (`PgConnection.settle`); the refusal is raised from what they read.
     """
-    found = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
     event: dict[str, Any] = dict(data or {})
     if state in _OWNED and undo_by is not None:
         # Who asked (the process doing it is `worker`, below): a second `undo` that loses the call says so.
@@ -465,20 +509,91 @@ def transition(
         event["receipt"] = receipt
     if state in _WORKED and worker is not None:
         event["worker"] = {"pid": worker.pid, "host": worker.host}
-    # The event is written together with the read of the call's state (one round trip on PostgreSQL, where
-    # the UPDATE below needs its seq), and taken back if the move is refused: the same rows either way.
-    inserted = _queue_event(conn, session_id, call_id, state.value, at, event)
+    sets, values = _moved_row(
+        conn,
+        state,
+        at,
+        reason=reason,
+        prepared=prepared,
+        receipt=receipt,
+        undo_error=undo_error,
+        undo_by=undo_by,
+        reapply_error=reapply_error,
+        worker=worker,
+        lease_until=lease_until,
+    )
+    guard, froms = _from_predecessors(state)
+    found = conn.execute(
+        f"SELECT state FROM calls WHERE session_id = ? AND call_id = ?{getattr(conn, 'for_update', '')}",
+        (session_id, call_id),
+    )
+    inserted = conn.execute(
+        f"INSERT INTO events (session_id, call_id, kind, at, data) SELECT ?, ?, ?, ?, ? FROM calls{guard}"
+        " RETURNING seq",
+        (session_id, call_id, state.value, at, _json(event), session_id, call_id, *froms),
+    )
+    conn.execute(f"UPDATE calls SET {', '.join(sets)}{guard}", (*values, session_id, call_id, *froms))
+    if alone:
+        _settle(conn)
     row = found.fetchone()
-    seq = int(inserted.fetchone()[0])
+    moved = inserted.fetchone()
     if row is None:
-        conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
         raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
-    if not can_move(current, state):
-        conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+    if moved is None or not can_move(current, state):
         if state in _OWNED:
             raise _taken(conn, session_id, call_id, current, state)
         raise IllegalTransition(where(conn), call_id, current.value, state.value)
+    return int(moved[0])
+
+
+def _settle(conn: Any) -> None:
+    """The unit's statements are all queued and decide everything: end its transaction with them (PostgreSQL)."""
+    settle = getattr(conn, "settle", None)
+    if settle is not None:
+        settle()
+
+
+_PREDECESSORS: dict[CallState, tuple[CallState, ...]] = {
+    wanted: tuple(sorted((s for s in CallState if can_move(s, wanted)), key=list(CallState).index))
+    for wanted in CallState
+}
+"""The states a call may enter each state from: the lifecycle's table (`states.TRANSITIONS`) turned around."""
+
+
+def _from_predecessors(state: CallState) -> tuple[str, list[str]]:
+    """The WHERE clause of a move into `state` (the call, in a state it may leave for `state`) and its values."""
+    froms = [s.value for s in _PREDECESSORS[state]]
+    marks = ", ".join("?" for _ in froms) or "NULL"
+    return f" WHERE session_id = ? AND call_id = ? AND state IN ({marks})", froms
+
+
+def _case_from(states: tuple[CallState, ...], then: str, otherwise: str) -> tuple[str, list[str]]:
+    """`CASE WHEN state IN (states) THEN then ELSE otherwise END`: a column set by the state the call leaves."""
+    marks = ", ".join("?" for _ in states)
+    return f"CASE WHEN state IN ({marks}) THEN {then} ELSE {otherwise} END", [s.value for s in states]
+
+
+def _moved_row(
+    conn: Any,
+    state: CallState,
+    at: float,
+    *,
+    reason: str | None,
+    prepared: Any,
+    receipt: Any,
+    undo_error: str | None,
+    undo_by: str | None,
+    reapply_error: str | None,
+    worker: Owner | None,
+    lease_until: float | None,
+) -> tuple[list[str], list[Any]]:
+    """The SET clauses (and their values) of a call's row entering `state`.
+
+    What depends on the state the call leaves (a re-apply landing; leaving
+    `compensating` or `reapplying`) is a CASE on the row's current state, so one
+    statement serves every state the call may come from.
+    """
     sets = ["state = ?", "updated_at = ?"]
     values: list[Any] = [state.value, at]
     if reason is not None and state not in (CallState.COMPENSATION_FAILED, CallState.REAPPLY_FAILED):
@@ -506,32 +621,41 @@ def transition(
     if state is CallState.REAPPLY_FAILED:
         sets.append("reapply_error = ?")
         values.append(_text(reapply_error))
-    if current is CallState.REAPPLYING and state is CallState.COMMITTED:
+    if state is CallState.COMMITTED and CallState.REAPPLYING in _PREDECESSORS[state]:
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
-        sets.extend(
-            [
-                "reapplies = reapplies + 1",
-                "reapply_error = NULL",
-                "undo_attempts = 0",
-                "undo_error = NULL",
-                "undo_by = NULL",
-            ]
-        )
-    if state in _WORKED:
-        sets.extend(["worker_pid = ?", "worker_host = ?", "worker_started_at = ?", "lease_until = ?"])
-        values.extend(
-            [None, None, None, None] if worker is None else [worker.pid, worker.host, worker.started_at, lease_until]
-        )
-    elif current in _WORKED:
-        sets.append("worker_pid = NULL, worker_host = NULL, worker_started_at = NULL, lease_until = NULL")
+        for column, then in (
+            ("reapplies", "reapplies + 1"),
+            ("reapply_error", "NULL"),
+            ("undo_attempts", "0"),
+            ("undo_error", "NULL"),
+            ("undo_by", "NULL"),
+        ):
+            case, froms = _case_from((CallState.REAPPLYING,), then, column)
+            sets.append(f"{column} = {case}")
+            values.extend(froms)
+    worked_before = tuple(s for s in _PREDECESSORS[state] if s in _WORKED)
+    for column, value in zip(
+        _WORKER_COLUMNS,
+        [None, None, None, None] if worker is None else [worker.pid, worker.host, worker.started_at, lease_until],
+        strict=True,
+    ):
+        if state in _WORKED:
+            sets.append(f"{column} = ?")
+            values.append(value)
+        elif worked_before:
+            case, froms = _case_from(worked_before, "NULL", column)
+            sets.append(f"{column} = {case}")
+            values.extend(froms)
     if state is CallState.COMMITTED:
         sets.append("committed_at = ?")
         values.append(at)
-        sets.append("commit_seq = ?")
-        values.append(seq)
-    values.extend([session_id, call_id])
-    conn.execute(f"UPDATE calls SET {', '.join(sets)} WHERE session_id = ? AND call_id = ?", values)
-    return seq
+        # The event this move inserted (the statement just before): SQLite's `last_insert_rowid()`.
+        sets.append(f"commit_seq = {getattr(conn, 'last_seq', 'last_insert_rowid()')}")
+    return sets, values
+
+
+_WORKER_COLUMNS = ("worker_pid", "worker_host", "worker_started_at", "lease_until")
+"""The columns naming the process that runs a call's undo or re-apply (see `_WORKED`)."""
 
 
 def _grant_state(conn: Any, grant_id: int) -> GrantState:
@@ -603,7 +727,9 @@ def fence(
             transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)  # raises as it would
         else:
             grant = _grant_from(locked.fetchone())
-            if fence_verdict(grant, tool, resource, at) is None:
+            passed = fence_verdict(grant, tool, resource, at) is None
+            _remember(conn, grant, passed)
+            if passed:
                 _log_event(
                     conn,
                     session_id,
@@ -628,7 +754,9 @@ def fence(
                 return None
             # Refused: the long way, so a rejection reads exactly as it always has.
             transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)
-    verdict = fence_verdict(_grant_state(conn, grant_id), tool, resource, at)
+    grant = _grant_state(conn, grant_id)
+    verdict = fence_verdict(grant, tool, resource, at)
+    _remember(conn, grant, verdict is None)
     if verdict is not None:
         transition(conn, session_id, call_id, CallState.REJECTED, at, reason=verdict[1], data={"fence": verdict[0]})
         return verdict
@@ -657,12 +785,16 @@ def plan_and_fence(conn: Any, *, prepared: Any, **fields: Any) -> tuple[str, tup
         The call's id, and None when it passed (it is now `committing`), else the
         `(refusal, reason)` it was rejected for (it is now `rejected`).
     """
+    fast = _plan_and_fence_at_once(conn, prepared, fields)
+    if fast is not None:
+        return fast, None
     session_id, at, grant_id = fields["session_id"], fields["at"], fields["grant_id"]
     call_id = _insert_call(conn, **fields)
     # After the call's row (on PostgreSQL its insert takes the session's key lock first, in the order a
     # Stop takes the session and then its grants): the grant, locked where the database locks rows.
     grant = _grant_from(_read_grant(conn, grant_id).fetchone())
     verdict = fence_verdict(grant, fields["tool"], fields["resource"], at)
+    _remember(conn, grant, verdict is None)
     planned = {
         "tool": fields["tool"],
         "summary": fields["summary"],
@@ -695,6 +827,92 @@ def plan_and_fence(conn: Any, *, prepared: Any, **fields: Any) -> tuple[str, tup
         (CallState.COMMITTING.value, None if prepared is None else _json(prepared), at, session_id, call_id),
     )
     return call_id, None
+
+
+def _remember(conn: Any, grant: GrantState, passed: bool) -> None:
+    """Note the grant as this transaction leaves it (one more call used if `passed`), for `_plan_and_fence_at_once`.
+
+    Only connections that keep `grants_seen` (PostgreSQL's) remember. A note
+    that turns out wrong (the transaction rolled back, another process used or
+    revoked the grant) costs nothing but the long way: the one-round-trip path
+    checks the row is still as noted, under its lock, before it counts on it.
+    """
+    seen = getattr(conn, "grants_seen", None)
+    if seen is not None:
+        seen[grant.grant_id] = replace(grant, calls_used=grant.calls_used + 1) if passed else grant
+
+
+_NUMBER_CALL_AND_LOG = (
+    # The session's next number (its counter row, made from MAX(n) if it has none yet), the call's row,
+    # and its events, in order. PostgreSQL's SQL: data-modifying CTEs.
+    "WITH number AS (INSERT INTO call_numbers (session_id, last_n)"
+    " SELECT ?, COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?"
+    " ON CONFLICT (session_id) DO UPDATE SET last_n = call_numbers.last_n + 1 RETURNING last_n),"
+    " call AS (INSERT INTO calls (session_id, call_id, n, {columns})"
+    " VALUES (?, (SELECT 'c' || last_n FROM number), (SELECT last_n FROM number), {marks}) RETURNING call_id)"
+    " INSERT INTO events (session_id, call_id, kind, at, data)"
+    " SELECT ?, call_id, kind, ?, data FROM call, (VALUES {events}) AS e (o, kind, data) ORDER BY o"
+    " RETURNING call_id"
+)
+
+_USE_GRANT_AS_SEEN = (
+    # The grant as this connection noted it (not revoked, this many calls used), locked and counted; else stop.
+    "WITH used AS (UPDATE grants SET calls_used = calls_used + 1"
+    " WHERE grant_id = ? AND revoked_at IS NULL AND calls_used = ? RETURNING grant_id)"
+    " SELECT agentstop_expect(EXISTS (SELECT 1 FROM used), 'the grant changed since this connection read it')"
+)
+
+
+def _plan_and_fence_at_once(conn: Any, prepared: Any, fields: dict[str, Any]) -> str | None:
+    """`plan_and_fence` for a call that passes, in one round trip to PostgreSQL; None to go the long way.
+
+    The verdict is `fence_verdict`'s, as on every path, taken on the grant as
+    this connection last saw it (`_remember`). What the database must confirm
+    is that the grant row is still that (not revoked since, no call counted
+    since): `_USE_GRANT_AS_SEEN` checks it under the row's lock and raises if
+    not, so the statements and the COMMIT can be sent at once, before any
+    answer. A raise rolls the unit back and the long way runs (it reads the
+    grant, notes it, and refuses or passes). Only passes come this way: a
+    refusal reads exactly as it always has. The rows are the long way's: the
+    call's row is inserted as the long way leaves it (`committing`, its
+    prepared effect, `fence_at`), its three events after it, `calls_used` + 1.
+    Lock order is the long way's too: the counter and the call's row (which
+    takes the session's key lock) before the grant.
+    """
+    seen = getattr(conn, "grants_seen", None)
+    grant = None if seen is None else seen.get(fields["grant_id"])
+    if seen is None or grant is None or fence_verdict(grant, fields["tool"], fields["resource"], fields["at"]):
+        return None
+    session_id, at, grant_id = fields["session_id"], fields["at"], fields["grant_id"]
+    columns, values = _call_row(**fields)
+    planned = {"tool": fields["tool"], "summary": fields["summary"], "resource": fields["resource"]}
+    events = [
+        (1, CallState.PLANNED.value, _json({**planned, "args": fields["args"]})),
+        (2, CallState.PREPARED.value, _json({} if prepared is None else {"prepared": prepared})),
+        (3, CallState.COMMITTING.value, _json({"grant_id": grant_id})),
+    ]
+    row = {**dict(zip(columns, values, strict=True)), "state": CallState.COMMITTING.value}
+    row["prepared"] = None if prepared is None else _json(prepared)
+    row["fence_at"] = at
+    sql = _NUMBER_CALL_AND_LOG.format(
+        columns=", ".join(row),
+        marks=_marks(row),
+        events=", ".join("(?, ?, ?)" for _ in events),
+    )
+    call = conn.execute(
+        sql, (session_id, session_id, session_id, *row.values(), session_id, at, *(v for e in events for v in e))
+    )
+    conn.execute(_USE_GRANT_AS_SEEN, (grant_id, grant.calls_used))
+    try:
+        conn.settle()
+    except Exception as exc:
+        if not conn.missed(exc):
+            raise
+        seen.pop(grant_id, None)
+        conn.undo_unit()
+        return None
+    seen[grant_id] = replace(grant, calls_used=grant.calls_used + 1)
+    return str(call.fetchone()[0])
 
 
 def revoke(conn: Any, session_id: str, by: str, reason: str, at: float) -> list[int]:

@@ -13,8 +13,10 @@ Same schema, same `ops`, same fence as SQLite. What PostgreSQL changes:
 - A revoke sends `NOTIFY agentstop_revoke, '<session id>'` in its own
   transaction, so a running supervisor hears of it at once, not at its next poll.
 - Every statement is a trip to the server, so the connection queues them and
-  sends them in pipelines, only when a result is needed (`PgConnection`): a
-  gated call's three writer transactions take two round trips each.
+  sends them in pipelines, only when a result is needed (`PgConnection`). A
+  unit whose statements decide everything themselves sends them with the end
+  of its transaction (`PgConnection.settle`): a gated call's two writer
+  transactions (plan and fence; outcome) take one round trip each.
 
 Driver: psycopg 3. Its DB-API shape lets `ops.py` run unchanged on both
 databases (only `?` becomes `%s`), so no feature is SQLite-only by construction.
@@ -32,6 +34,7 @@ from typing import Any
 import anyio
 
 from agentstop.errors import JournalBusy, JournalCorrupt, JournalError, JournalTooNew
+from agentstop.grant import GrantState
 
 from .backend import Backend, ReadConnection, redact_url
 from .postgres_schema import MIGRATIONS, OUR_TABLES, VERSION_TABLE
@@ -46,9 +49,35 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "postgresql://", "needs the PostgreSQL driver (psycopg)", "Install it: pip install 'agentstop[postgres]'."
     ) from exc
 
-__all__ = ["CHANNEL", "PgConnection", "PostgresBackend", "RoundTrips"]
+__all__ = ["CHANNEL", "EXPECT_FAILED", "PgConnection", "PostgresBackend", "RoundTrips"]
 
 CHANNEL = "agentstop_revoke"
+
+EXPECT_FAILED = "AS001"
+"""The SQLSTATE `agentstop_expect(ok, what)` raises when `ok` is not true (see `_EXPECT_DDL`)."""
+
+_EXPECT_DDL = f"""
+CREATE OR REPLACE FUNCTION agentstop_expect(ok boolean, what text) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = '{EXPECT_FAILED}', MESSAGE = what;
+    END IF;
+    RETURN true;
+END
+$fn$
+"""
+"""A function created with the schema: a statement that must not go on unless a condition holds says so.
+
+The journal's one-round-trip writes (ops.py, `_fast_plan_and_fence`) send their
+statements and COMMIT in one pipeline, before any result is back; a check that
+fails there must stop the rest, and only an error does that. It decides
+nothing itself: the condition is the statement's (e.g. "the grant row is still
+as this connection last read it"), the verdict stays in Python.
+"""
+
+_TRANSACTION = "transaction"
+"""`PgConnection._ended`: `settle` committed the whole transaction (else it names the savepoint it released)."""
 
 _TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(\?)|(%)""")
 
@@ -138,22 +167,125 @@ class PgConnection:
     """
 
     for_update = " FOR UPDATE"
+    last_seq = "lastval()"
+    """SQL for the seq of the event the transaction inserted last (SQLite: `last_insert_rowid()`)."""
 
-    def __init__(self, conn: psycopg.Connection[Any], where: str, round_trips: RoundTrips) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], where: str, round_trips: RoundTrips, *, can_expect: bool = False
+    ) -> None:
         self.raw = conn
         self.where = where
         self._round_trips = round_trips
         self._queue: list[tuple[str, tuple[Any, ...] | list[Any], _Pending]] = []
+        self.grants_seen: dict[int, GrantState] | None = {} if can_expect else None
+        """Each grant as this connection last read or wrote it, for the fence's one-round-trip path
+        (None when the database has no `agentstop_expect`: that path is then never taken)."""
+        self._begun_with: list[str] = ["BEGIN"]
+        """The statements that began the latest transaction (BEGIN, its durability): `settle` may begin it again."""
+        self._in_transaction = False
+        self._savepoints: list[str] = []
+        self._ended: str | None = None
+        """`settle` ended this scope ahead of the writer: `_TRANSACTION` or a savepoint's name."""
+
+    def begin(self, durable: bool) -> None:
+        """Queue BEGIN (and, when not durable, `synchronous_commit = off`), remembered to begin again."""
+        opening = ["BEGIN"] if durable else ["BEGIN", "SET LOCAL synchronous_commit = off"]
+        # A unit that raised after `settle` left nothing open (the writer then ends nothing): start afresh.
+        self._ended, self._begun_with = None, opening
+        for sql in opening:
+            self.execute(sql)
 
     def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> _Pending:
         word = sql.lstrip()[:8].upper()
+        if self._ended is not None:
+            if self._ends_what_was_settled(word, sql):
+                return _Pending(self)
+            self._reopen()
         if word == "ROLLBACK":
             return self._rollback(sql)
+        self._track(word, sql)
         pending = _Pending(self)
         self._queue.append((_translate(sql), params, pending))
         if word.startswith(("COMMIT", "RELEASE")):
             self.flush()
         return pending
+
+    def settle(self) -> None:
+        """End the unit now: its queued statements and its end (COMMIT, or RELEASE of its savepoint), one trip.
+
+        For a unit whose statements decide everything themselves (conditional
+        writes, or a check that raises), so nothing it reads back could change
+        what it commits. The writer's own end of the unit that follows (COMMIT;
+        ROLLBACK; or ROLLBACK TO and RELEASE of the savepoint) is then skipped.
+        A statement the unit sends after this begins a new transaction (or
+        savepoint) like the first, which the writer's end then closes. If a
+        statement fails, nothing was ended: the unit's scope stays open, in
+        error, for the writer (or `undo_unit`) to roll back.
+        """
+        if self._savepoints:
+            name = self._savepoints[-1]
+            self._queue.append((f"RELEASE {name}", (), _Pending(self)))
+            self.flush()
+            self._savepoints.pop()
+            self._ended = name
+        elif self._in_transaction:
+            self._queue.append(("COMMIT", (), _Pending(self)))
+            self.flush()
+            self._in_transaction, self._ended = False, _TRANSACTION
+        else:
+            self.flush()
+
+    @staticmethod
+    def missed(exc: BaseException) -> bool:
+        """True when `exc` is an `agentstop_expect` that did not hold: a one-round-trip write must go the long way."""
+        return isinstance(exc, psycopg.Error) and exc.sqlstate == EXPECT_FAILED
+
+    def undo_unit(self) -> None:
+        """Roll back what the unit has done so far (it failed inside `settle`) and open its scope again, empty."""
+        if self._savepoints:
+            self._queue.clear()
+            self._queue.append((f"ROLLBACK TO {self._savepoints[-1]}", (), _Pending(self)))
+            self.flush()
+        else:
+            self.execute("ROLLBACK")
+            for sql in self._begun_with:
+                self.execute(sql)
+
+    def _track(self, word: str, sql: str) -> None:
+        """Follow the transaction and savepoints the statements open and close (for `settle`)."""
+        if word.startswith("BEGIN"):
+            self._in_transaction, self._savepoints = True, []
+        elif word.startswith("SAVEPOIN"):
+            self._savepoints.append(sql.split()[1])
+        elif word.startswith("RELEASE"):
+            if self._savepoints:
+                self._savepoints.pop()
+        elif word.startswith("COMMIT"):
+            self._in_transaction, self._savepoints = False, []
+
+    def _ends_what_was_settled(self, word: str, sql: str) -> bool:
+        """True when `sql` is the writer's end of the scope `settle` already ended (it is then skipped)."""
+        to = sql.upper().split()[1:2] == ["TO"]
+        if self._ended == _TRANSACTION:
+            if word.startswith("COMMIT") or (word == "ROLLBACK" and not to):
+                self._ended = None
+                return True
+            return False
+        if word == "ROLLBACK" and to:
+            return True  # the RELEASE that follows it ends the skipping
+        if word.startswith("RELEASE"):
+            self._ended = None
+            return True
+        return False
+
+    def _reopen(self) -> None:
+        """A statement after `settle`: begin the scope it ended again, as the writer began it."""
+        ended, self._ended = self._ended, None
+        if ended == _TRANSACTION:
+            for sql in self._begun_with:
+                self.execute(sql)
+        elif ended is not None:
+            self.execute(f"SAVEPOINT {ended}")
 
     def flush(self) -> None:
         """Send every queued statement in one round trip; raises the first one's error, if any failed."""
@@ -170,6 +302,8 @@ class PgConnection:
                 pending.cursor = self.raw.execute(sql, params)
 
     def _rollback(self, sql: str) -> _Pending:
+        if sql.upper().split()[1:2] != ["TO"]:
+            self._in_transaction, self._savepoints = False, []
         if sql.upper().split()[1:2] == ["TO"]:
             # Undo one unit: run what it queued first (its failure is what is being undone), then roll back.
             try:
@@ -197,6 +331,7 @@ class PgConnection:
 
     def close(self) -> None:
         self._queue.clear()
+        self._ended, self._in_transaction, self._savepoints = None, False, []
         self.raw.close()
 
 
@@ -287,6 +422,8 @@ class PostgresBackend(Backend):
         self.where = redact_url(url)
         self.busy_timeout = busy_timeout
         self.trips = RoundTrips()
+        self.can_expect = False
+        """The database has `agentstop_expect` (see `_EXPECT_DDL`), so writes may take one round trip."""
 
     @property
     def round_trips(self) -> int:
@@ -305,16 +442,14 @@ class PostgresBackend(Backend):
 
     def connect(self) -> PgConnection:
         # autocommit: the writer sends BEGIN / SAVEPOINT / COMMIT itself, as on SQLite.
-        return PgConnection(self.raw_connect(autocommit=True), self.where, self.trips)
+        return PgConnection(self.raw_connect(autocommit=True), self.where, self.trips, can_expect=self.can_expect)
 
     def usable(self, conn: Any) -> bool:
         return not conn.raw.closed
 
     def begin(self, conn: Any, durable: bool) -> None:
         # Queued, not sent: they travel with the transaction's first statements (see PgConnection).
-        conn.execute("BEGIN")
-        if not durable:
-            conn.execute("SET LOCAL synchronous_commit = off")
+        conn.begin(durable)
 
     async def reader(self, readonly: bool) -> ReadConnection:
         reader = _Reader(self, readonly)
@@ -345,6 +480,27 @@ class PostgresBackend(Backend):
                         "Open it once read-write (agentstop sessions) to upgrade it.",
                     )
                 self._migrate(conn)
+            if not readonly:
+                self.can_expect = self._has_expect(conn)
+
+    @staticmethod
+    def _has_expect(conn: psycopg.Connection[Any]) -> bool:
+        """Make sure `agentstop_expect` exists; False when this role may not create it (writes then take more trips).
+
+        A function, not a table: it is (re)created here rather than by a migration,
+        so a database migrated before it existed gets it at its next read-write open.
+        """
+        row = conn.execute("SELECT to_regprocedure('agentstop_expect(boolean,text)')").fetchone()
+        if row is not None and row[0] is not None:
+            return True
+        try:
+            with conn.transaction():
+                # Several processes may open the database at once: CREATE OR REPLACE under the schema's lock.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentstop schema'))")
+                conn.execute(_EXPECT_DDL)
+        except pg_errors.InsufficientPrivilege:
+            return False
+        return True
 
     @staticmethod
     def _exists(conn: psycopg.Connection[Any], table: str) -> bool:

@@ -118,9 +118,8 @@ async def test_a_tool_with_its_own_prepare_finds_its_call_planned_before_it_runs
 
 
 async def test_on_postgresql_the_merged_transaction_saves_a_round_trip(journal: Journal) -> None:
-    """Plan and fence in one transaction: three round trips (number the call; insert it and lock the grant,
-    in that order, the order a Stop takes the session and then its grants; the writes with the COMMIT),
-    where two transactions took four."""
+    """Plan and fence in one transaction, in one round trip (its statements and COMMIT sent together, the
+    grant confirmed under its lock as last seen), where two transactions took four; the outcome in one."""
     if journal.kind != "postgresql":
         pytest.skip("SQLite runs in-process: no round trips")
     sup = Supervisor(journal, [Echo()], GrantSpec())
@@ -129,5 +128,5 @@ async def test_on_postgresql_the_merged_transaction_saves_a_round_trip(journal: 
     before = journal.round_trips
     for i in range(5):
         await sup.call("echo", {"text": f"n{i}"})
-    assert (journal.round_trips - before) / 5 == 3 + 2, "plan_and_fence, then the outcome"
+    assert (journal.round_trips - before) / 5 == 1 + 1, "plan_and_fence, then the outcome"
     await sup.close()

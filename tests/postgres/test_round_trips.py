@@ -1,12 +1,16 @@
-"""A gated call on PostgreSQL costs at most two round trips per writer transaction.
+"""A gated call on PostgreSQL costs at most two round trips: one per writer transaction.
 
-A gated call is three writer transactions (plan; fence and `committing`;
-outcome), and `PgConnection` sends the statements of each in at most two
-pipelines: the reads a transaction decides from, then its writes with the
-COMMIT. These tests count the trips two ways: the journal's own counter
-(`Journal.round_trips`, what the benchmark reports) and libpq's protocol trace
-of the same connections, where each wait for the server ends in one
-`ReadyForQuery` message. A count, not a time: it holds on a loaded machine.
+A gated call of a tool planned at the fence (its prepare is `Tool`'s own) is
+two writer transactions: plan + prepared + fence + `committing`, then the
+outcome. Each sends its statements and its COMMIT in one pipeline
+(`PgConnection.settle`): the outcome's lifecycle check is in its WHERE
+clauses, and the fence's verdict is taken on the grant as the connection last
+saw it, which the database confirms under the row's lock (`agentstop_expect`)
+or the transaction goes the long way. These tests count the trips two ways:
+the journal's own counter (`Journal.round_trips`, what the benchmark reports)
+and libpq's protocol trace of the same connections, where each wait for the
+server ends in one `ReadyForQuery` message. A count, not a time: it holds on a
+loaded machine.
 
 Queuing statements must not move a failure onto another caller: in a batch of
 units (group commit), a statement that fails when its pipeline is sent fails
@@ -16,6 +20,7 @@ its own unit, and the others commit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -23,11 +28,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 import psycopg
 import pytest
 from psycopg import pq
+from pydantic import BaseModel
 
-from agentstop import GrantSpec, Journal, JournalError, Supervisor
+from agentstop import GrantSpec, Journal, JournalError, Reversibility, Supervisor, Tool, ToolContext, revoke
 from agentstop.journal.opening import open_backend
 from agentstop.journal.postgres import PostgresBackend
 from agentstop.journal.writer import Writer
@@ -36,10 +43,27 @@ from tests.support.tools import WriteNote
 
 pytestmark = pytest.mark.anyio
 
-WRITER_TRANSACTIONS = 3
-"""plan; fence + committing; outcome."""
+TRIPS_PER_GATED_CALL = 2
+"""plan + fence + committing; the outcome: one round trip each."""
 TRIPS_PER_TRANSACTION = 2
+"""The fence of a tool with its own prepare (read, then write with the COMMIT)."""
 CALLS = 5
+
+
+class NoteArgs(BaseModel):
+    text: str
+
+
+class Stamp(Tool):
+    """A gated tool with `Tool`'s own prepare, so its plan and fence share one transaction."""
+
+    name = "stamp"
+    description = "Stamp a note."
+    reversibility = Reversibility.IRREVERSIBLE
+    Args = NoteArgs
+
+    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        return {"stamped": ctx.call_id}
 
 
 class Traced:
@@ -84,7 +108,30 @@ def _ready_for_query(backend_lines: list[str]) -> int:
     return sum(1 for line in backend_lines if "ReadyForQuery" in line)
 
 
-async def test_a_gated_call_costs_at_most_two_round_trips_per_writer_transaction(
+async def test_a_gated_call_costs_at_most_two_round_trips(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traced = Traced(monkeypatch)
+    async with Journal.open(postgres.create_database()) as journal:
+        sup = Supervisor(journal, [Stamp()], GrantSpec())
+        await sup.start()
+        await sup.call("stamp", {"text": "first"})  # the session's first call reads its grant the long way
+        counted = journal.round_trips
+        with traced.window() as sent:
+            for i in range(CALLS):
+                await sup.call("stamp", {"text": f"n{i}"})
+        counted = journal.round_trips - counted
+        await sup.close()
+        calls = await journal.calls(sup.session_id)
+        grants = await journal.grants(sup.session_id)
+    assert [c.state for c in calls] == ["committed"] * (CALLS + 1)
+    assert [c.receipt for c in calls] == [{"stamped": f"c{n}"} for n in range(1, CALLS + 2)]
+    assert grants[0].calls_used == CALLS + 1
+    assert counted == _ready_for_query(sent), "the journal's counter disagrees with libpq's own trace"
+    assert counted / CALLS <= TRIPS_PER_GATED_CALL, f"{counted / CALLS} round trips a call"
+
+
+async def test_a_tool_with_its_own_prepare_still_costs_at_most_two_round_trips_per_transaction(
     postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     traced = Traced(monkeypatch)
@@ -101,7 +148,64 @@ async def test_a_gated_call_costs_at_most_two_round_trips_per_writer_transaction
         states = [c.state for c in await journal.calls(sup.session_id)]
     assert states == ["committed"] * (CALLS + 1)
     assert counted == _ready_for_query(sent), "the journal's counter disagrees with libpq's own trace"
-    assert counted / CALLS <= WRITER_TRANSACTIONS * TRIPS_PER_TRANSACTION, f"{counted / CALLS} round trips a call"
+    # plan (2), fence (2), outcome (1)
+    assert counted / CALLS <= 3 * TRIPS_PER_TRANSACTION - 1, f"{counted / CALLS} round trips a call"
+
+
+def _fields(grant_id: int, n: int) -> dict[str, Any]:
+    return {
+        "tool": "stamp",
+        "summary": f"stamp {n}",
+        "resource": "stamp",
+        "args": {"text": str(n)},
+        "reversibility": "irreversible",
+        "on_stop": "wait",
+        "can_compensate": False,
+        "can_lookup": False,
+        "undo_hint": "",
+        "idempotency_key": f"k{n}",
+        "grant_id": grant_id,
+    }
+
+
+async def test_a_grant_revoked_by_another_process_is_not_trusted_from_memory(postgres: PostgresServer) -> None:
+    """The one-round-trip fence remembers the grant unrevoked; a revoke from elsewhere still stops the next call."""
+    url = postgres.create_database()
+    async with Journal.open(url) as journal:
+        await journal.create_session("s", task_name="t")
+        grant = await journal.issue_grant("s", GrantSpec(max_calls=10))
+        for n in range(3):
+            assert (await journal.plan_and_fence("s", prepared=None, **_fields(grant, n)))[1] is None
+        await anyio.to_thread.run_sync(functools.partial(revoke, url, "s", by="operator"))
+        before = journal.round_trips
+        call_id, verdict = await journal.plan_and_fence("s", prepared=None, **_fields(grant, 3))
+        trips = journal.round_trips - before
+        calls = await journal.calls("s")
+        grants = await journal.grants("s")
+        events = [e.kind for e in await journal.events("s") if e.call_id == call_id]
+    assert verdict is not None and verdict[0] == "revoked" and "revoked by operator" in verdict[1]
+    assert trips > 1, "the long way: the row was not as remembered"
+    assert [c.state for c in calls] == ["committing"] * 3 + ["rejected"]
+    assert [c.n for c in calls] == [1, 2, 3, 4]
+    assert events == ["planned", "prepared", "rejected"]
+    assert grants[0].calls_used == 3
+
+
+async def test_a_grant_used_by_another_process_is_counted_from_the_row(postgres: PostgresServer) -> None:
+    """Another process used the grant since this connection last saw it: the limit is the row's, not memory's."""
+    url = postgres.create_database()
+    async with Journal.open(url) as journal:
+        await journal.create_session("s", task_name="t")
+        grant = await journal.issue_grant("s", GrantSpec(max_calls=3))
+        assert (await journal.plan_and_fence("s", prepared=None, **_fields(grant, 0)))[1] is None
+        with psycopg.connect(url, autocommit=True) as other:  # two calls counted elsewhere
+            other.execute("UPDATE grants SET calls_used = calls_used + 2 WHERE grant_id = %s", (grant,))
+        _, verdict = await journal.plan_and_fence("s", prepared=None, **_fields(grant, 1))
+        calls = await journal.calls("s")
+        grants = await journal.grants("s")
+    assert verdict is not None and verdict[0] == "limit"
+    assert [c.state for c in calls] == ["committing", "rejected"]
+    assert grants[0].calls_used == 3
 
 
 async def test_the_fence_reads_its_call_and_locks_its_grant_in_one_round_trip_then_commits_in_another(
@@ -182,3 +286,25 @@ async def test_a_statement_failing_when_its_pipeline_is_sent_fails_only_its_own_
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT session_id, last_n FROM call_numbers ORDER BY session_id").fetchall()
     assert rows == [("fine", 7)]
+
+
+def test_a_unit_that_raised_after_settling_leaves_the_next_transaction_begun_once(postgres: PostgresServer) -> None:
+    """A unit settled (committed) and then raised: the writer ends nothing, and the next transaction begins as asked."""
+    url = postgres.create_database()
+    backend = open_backend(url, 5.0)
+    backend.prepare(False)
+    conn = backend.connect()
+    notices: list[str] = []
+    conn.raw.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+    try:
+        backend.begin(conn, False)
+        conn.execute("SELECT 1")
+        conn.settle()  # committed; the unit then raises, and the writer finds no transaction to roll back
+        assert not conn.in_transaction
+        backend.begin(conn, True)
+        row = conn.execute("SHOW synchronous_commit").fetchone()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    assert row[0] == "on"
+    assert notices == [], "a BEGIN inside a transaction: the settled one was begun again"

@@ -124,12 +124,18 @@ class EffectsTable(VirtualTable[str]):
         self.set_width("what", width)
 
     def apply(self, events: list[Event], reversibility: dict[str, str]) -> None:
-        """Apply journal events in order: a planned call adds a row, later states update it."""
-        added = False
+        """Apply journal events in order: a planned call adds a row, later states update it.
+
+        Only the lines of rows the batch touched are drawn again, and only where they are
+        on screen: a batch about calls off screen costs its events, and the scrollbar.
+        """
+        before = len(self._order)
+        touched: set[str] = set()
         for event in events:
             if event.call_id is None:
                 if event.kind == "processes" and isinstance(event.data.get("call_id"), str):
                     self._note_processes(event.data["call_id"], event.data)
+                    touched.add(event.data["call_id"])
                 continue
             key = event.call_id
             if event.kind == CallState.PLANNED:
@@ -143,7 +149,6 @@ class EffectsTable(VirtualTable[str]):
                 self._fixed[key] = (clock(event.at)[:8], reversibility_badge(rev), tool)
                 self._index[key] = len(self._order)
                 self._order.append(key)
-                added = True
                 call = self.columns.get(ColumnKey("call"))
                 if call is not None and len(key) > call.width:
                     self.set_width("call", len(key))  # a wider call column leaves "what" less room
@@ -156,15 +161,14 @@ class EffectsTable(VirtualTable[str]):
                 self._show_state(key)
                 _, badge, tool = self._fixed[key]
                 self._fixed[key] = (clock(event.at)[:8], badge, tool)
+                touched.add(key)
             elif key in self._index and event.kind == EventKind.APPROVAL_REQUESTED:
                 self._awaiting.add(key)
-        if added:
-            self.show_rows(self._order)  # the same list, longer: the virtual height follows
-        else:
-            self.refresh_rows()
-
-    def refresh_rows(self) -> None:
-        self.refresh()  # the index stays: rows are only ever added, by `apply`
+                touched.add(key)
+        if len(self._order) > before:
+            self.rows_appended(before)  # the same list, longer: the virtual height follows
+        index = self._index
+        self.refresh_rows_at(index[key] for key in touched if key in index and index[key] < before)
 
     def _note_processes(self, call_id: str, note: dict[str, Any]) -> None:
         if self._states.get(call_id) not in IN_FLIGHT:

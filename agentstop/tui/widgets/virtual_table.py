@@ -17,7 +17,7 @@ a row shows (`row_cells`), and how a row is known (`row_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -209,14 +209,56 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.cursor_row = max(0, len(rows) - 1)
         self.refresh()
 
+    def rows_appended(self, before: int) -> None:
+        """The shown sequence grew in place from `before` rows (rows only added at its end): show the new ones.
+
+        Only the lines of the new rows that are on screen are drawn again (none, while the
+        table shows earlier rows), and the table is laid out again only when its height can
+        change: once it is taller than its window, a longer sequence moves the scrollbar alone.
+        """
+        self._keys = None
+        if not self._resize_virtual():
+            self.refresh_rows_at(range(before, len(self._rows)))
+
     def refresh_rows(self) -> None:
         """The rows changed in place (their cells): draw what is on screen again."""
         self._keys = None
         self.refresh()
 
-    def _resize_virtual(self) -> None:
+    def refresh_rows_at(self, indices: Iterable[int]) -> None:
+        """These rows changed in place (their cells, not their keys): draw again those of them on screen."""
+        top, window = int(self.scroll_y), self._page()
+        for index in indices:
+            if top <= index < top + window:
+                self._refresh_row(index)
+
+    def _resize_virtual(self) -> bool:
+        """Make the virtual size fit the columns and the rows; True when that lays out and draws the table again.
+
+        Setting `virtual_size` lays the screen out and draws every line of the table again.
+        When only the row count changed and the table is taller than its window before and
+        after (its scrollbar shows, its height is as tall as it may be), its size cannot
+        change: the scrollbar is told the new height and nothing is drawn again (the caller
+        redraws the lines that changed).
+        """
         width = sum(c.get_render_width(self) for c in self.columns.values())
-        self.virtual_size = Size(width, len(self._rows) + 1)  # the header's line, then a line a row
+        size = Size(width, len(self._rows) + 1)  # the header's line, then a line a row
+        old = self.virtual_size
+        if size == old:
+            return False
+        window = self.scrollable_content_region.height
+        if (
+            self.is_mounted
+            and size.width == old.width
+            and min(size.height, old.height) > window > 0
+            and self.show_vertical_scrollbar
+        ):
+            self.set_reactive(VirtualTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = size.height
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)  # fewer rows: no further down than the last
+            return False
+        self.virtual_size = size
+        return True
 
     @property
     def shown_rows(self) -> Sequence[T]:

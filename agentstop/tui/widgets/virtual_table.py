@@ -140,6 +140,9 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     cell_padding: ClassVar[int] = 1
     """Cells of space either side of a cell's text."""
 
+    header_height: ClassVar[int] = 1
+    """Lines the header takes (a label with a line break shows its lines one under the other)."""
+
     class RowHighlighted(Message):
         """The cursor moved onto a row (handled as `on_virtual_table_row_highlighted`)."""
 
@@ -242,7 +245,7 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
         redraws the lines that changed).
         """
         width = sum(c.get_render_width(self) for c in self.columns.values())
-        size = Size(width, len(self._rows) + 1)  # the header's line, then a line a row
+        size = Size(width, len(self._rows) + self.header_height)  # the header's lines, then a line a row
         old = self.virtual_size
         if size == old:
             return False
@@ -311,7 +314,7 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.post_message(self.RowHighlighted(self, new, self.row_key(row)))
 
     def _refresh_row(self, index: int) -> None:
-        self.refresh(Region(0, index + 1 - int(self.scroll_y), self.size.width, 1))
+        self.refresh(Region(0, index + self.header_height - int(self.scroll_y), self.size.width, 1))
 
     def _scroll_cursor_into_view(self, animate: bool = False) -> None:
         if not self._rows:
@@ -324,7 +327,7 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.scroll_to(y=self.cursor_row - shown + 1, animate=animate, force=True, immediate=True)
 
     def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 1)
+        return max(1, self.scrollable_content_region.height - self.header_height)
 
     def action_cursor_up(self) -> None:
         self.move_cursor(row=self.cursor_row - 1)
@@ -350,8 +353,8 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.post_message(self.RowSelected(self, self.cursor_row, self.row_key(row)))
 
     async def _on_click(self, event: events.Click) -> None:
-        index = event.y + int(self.scroll_y) - 1
-        if event.y < 1 or not 0 <= index < len(self._rows):
+        index = event.y + int(self.scroll_y) - self.header_height
+        if event.y < self.header_height or not 0 <= index < len(self._rows):
             return
         if index == self.cursor_row:
             self.action_select_cursor()
@@ -361,15 +364,15 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     # -- drawing -------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        """Line `y` on screen: the header on the first, then the rows at the scroll offset."""
+        """Line `y` on screen: the header on the first (`header_height`), then the rows at the scroll offset."""
         width = self.size.width
         base = self.rich_style
         scroll_x = int(self.scroll_x)
-        if y == 0:
+        if y < self.header_height:
             header = self.get_component_styles("datatable--header").rich_style
-            cells: Sequence[RenderableType] = [c.label for c in self.columns.values()]
+            cells: Sequence[RenderableType] = [self._label_line(c.label, y) for c in self.columns.values()]
             return self._line(-1, cells, header, Style(), scroll_x, width, base)
-        index = y - 1 + int(self.scroll_y)
+        index = y - self.header_height + int(self.scroll_y)
         row = self.row_at(index)
         if row is None:
             return Strip.blank(width, base)
@@ -382,6 +385,13 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
         if index == self.cursor_row:
             cursor = self.get_component_rich_style("datatable--cursor")
         return self._line(index, self.row_cells(row, index), row_style, cursor, scroll_x, width, base)
+
+    def _label_line(self, label: Text, y: int) -> Text:
+        """Line `y` of a column's label (empty below its last)."""
+        if self.header_height == 1:
+            return label
+        lines = label.split("\n")
+        return lines[y] if y < len(lines) else Text("")
 
     def _line(
         self,

@@ -48,6 +48,7 @@ out of sight on a narrow terminal). The counts' headers take two lines (`HEADERS
 HEADERS = {"interrupted": "inter-\nrupted", "in flight": "in\nflight", "undoable": "undo-\nable"}
 
 _STARTED = "%m-%d %H:%M:%S"
+_STARTED_CELLS = len(datetime.fromtimestamp(0).strftime(_STARTED))
 
 
 def how_it_ended(session: SessionRecord, now: float | None = None, stopping: str | None = None) -> str:
@@ -84,6 +85,8 @@ class SessionsTable(VirtualTable[SessionRow]):
         super().__init__(id=id, classes=classes)
         self.now = 0.0
         self.stopping: Mapping[str, str] = {}
+        self._lengths: dict[int, tuple[SessionRow, tuple[int, ...]]] = {}
+        """Per row shown (by its id; the row held): its cells' lengths, for the columns' widths."""
 
     def row_key(self, row: SessionRow) -> str:
         return row[0].session_id
@@ -122,25 +125,44 @@ class SessionsTable(VirtualTable[SessionRow]):
         return f"{session.session_id} {session.task_name} {session.host or ''} {self.ended(session)}".lower()
 
     def show_sessions(self, rows: Sequence[SessionRow]) -> None:
-        """Show these rows (never copied); each column as wide as its header and its longest cell among them."""
-        widths = dict.fromkeys(COLUMNS, 0)
-        for session, report in rows:  # lengths only: a row's cells are made when it is drawn
-            widths["session"] = max(widths["session"], len(session.session_id))
-            widths["task"] = max(widths["task"], cell_len(session.task_name))
-            widths["how it ended"] = max(widths["how it ended"], len(self.ended(session)))
-            widths["done"] = max(widths["done"], len(str(len(report.done))))
-            widths["interrupted"] = max(widths["interrupted"], len(str(len(report.interrupted))))
-            widths["in flight"] = max(widths["in flight"], len(str(len(report.in_flight))))
-            widths["undoable"] = max(widths["undoable"], len(str(len(report.undoable))))
-            widths["host"] = max(widths["host"], cell_len(session.host or "?"))
-            widths["pid"] = max(widths["pid"], len(str(session.pid)) if session.pid is not None else 1)
-            widths["duration"] = max(widths["duration"], len(self._duration(session)))
-        if rows:
-            widths["started"] = len(datetime.fromtimestamp(0).strftime(_STARTED))
+        """Show these rows (never copied); each column as wide as its header and its longest cell among them.
+
+        A row's lengths are kept while its row is handed over again unchanged (the fleet's refresh
+        hands over the same row for a session that has ended): only a running session's are
+        measured again (its duration and how it stands move with the clock).
+        """
+        kept = self._lengths
+        lengths: dict[int, tuple[SessionRow, tuple[int, ...]]] = {}
+        self._lengths = lengths
+        for row in rows:
+            held = id(row)  # the row is held in the entry below: its id is not reused meanwhile
+            hit = kept.get(held)
+            if hit is None or hit[0] is not row or row[0].status == SessionStatus.RUNNING:
+                hit = (row, self._lengths_of(row))
+            lengths[held] = hit
+        longest = [max(column) for column in zip(*(n for _, n in lengths.values()), strict=True)]
         columns = []
-        for key in COLUMNS:
+        for at, key in enumerate(COLUMNS):
             label = HEADERS.get(key, key)
-            columns.append((key, label, max(widths[key], *(cell_len(line) for line in label.split("\n")))))
+            shortest = max(cell_len(line) for line in label.split("\n"))
+            columns.append((key, label, max(shortest, longest[at] if longest else 0)))
         if [(str(c.key), c.label.plain, c.width) for c in self.columns.values()] != columns:
             self.set_columns(columns)
         self.show_rows(rows)
+
+    def _lengths_of(self, row: SessionRow) -> tuple[int, ...]:
+        """The cells' lengths of one row, in column order (what its cells would take, without making them)."""
+        session, report = row
+        return (
+            len(session.session_id),
+            cell_len(session.task_name),
+            len(self.ended(session)),
+            len(str(len(report.done))),
+            len(str(len(report.interrupted))),
+            len(str(len(report.in_flight))),
+            len(str(len(report.undoable))),
+            cell_len(session.host or "?"),
+            len(str(session.pid)) if session.pid is not None else 1,
+            _STARTED_CELLS,
+            len(self._duration(session)),
+        )

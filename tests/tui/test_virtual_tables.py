@@ -19,6 +19,7 @@ pressed: the keys take effect while the burst is still landing.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 import uuid
@@ -275,3 +276,34 @@ async def test_keys_take_effect_while_a_burst_of_calls_lands(tmp_path: Path) -> 
             attempts=3000,
         )
         await finish(pilot)
+
+
+@pytest.mark.timeout(300)
+async def test_a_backlog_taken_in_leaves_the_garbage_collectors_generations(tmp_path: Path) -> None:
+    """The session's objects are frozen out of the collector's way once taken in, and given back on exit."""
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            journal = await _started(pilot, app)
+            await _land(journal, 1, 1000)  # ~5,000 events: batches of a backlog
+            effects = app.mode.run_screen.effects
+            await wait_until(
+                pilot,
+                lambda: effects.row_count == 1000 and app.mode.live is not None and len(app.mode.live) == 1000,
+                "the backlog taken in",
+                attempts=1500,
+            )
+            live = app.mode.live
+            assert live is not None
+            item = live.item("c1")
+            assert item is not None and gc.is_tracked(item)
+            young_or_old = gc.get_objects()  # the collector's three generations, not what is frozen
+            assert not any(o is item for o in young_or_old), "the first call's item is still walked by the collector"
+            assert gc.get_freeze_count() > 0
+            del young_or_old
+            await finish(pilot)
+        assert gc.get_freeze_count() == 0  # the app gave everything back as it closed
+    finally:
+        gc.unfreeze()

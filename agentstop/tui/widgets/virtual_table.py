@@ -63,7 +63,11 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     Subclasses implement `row_cells` (a row's cells, in column order) and
     `row_key` (the id a row is known by: the tests and the cursor's messages use
     it). The sequence is handed over with `show_rows`; after it changes in place
-    (a row's cells), `refresh_rows` redraws what is on screen.
+    (a row's cells), `refresh_rows` redraws what is on screen, `refresh_rows_at`
+    only the lines of the rows named, and after it grew at its end,
+    `rows_appended` draws the new rows' lines alone (none when they are below
+    the screen) without laying the screen out again: a live table's batch costs
+    the lines it changed on screen, not the screenful.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

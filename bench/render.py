@@ -879,6 +879,14 @@ def _tui_live_section(r: Results) -> list[str]:
             f"| {fmt_time(refresh.p99)} | {fmt_time(paint.p50)} | {fmt_time(t.burst_lag.get(size, 0.0))} "
             f"| {fmt_time(keys.p50)} | {fmt_time(keys.hi)} |"
         )
+    for n in sorted(t.browser_open):
+        md += [
+            "",
+            f"The sessions browser (`agentstop tui`) on a journal of {n:,} sessions: open (the app started, the "
+            f"newest session painted) {fmt_time(Dist.of(t.browser_open[n]).p50)}; a refresh (fresh rows, as the "
+            f"fleet view reads them every second while a session runs) {fmt_time(Dist.of(t.browser_refresh[n]).p50)} "
+            "(p50).",
+        ]
     return [*md, ""]
 
 

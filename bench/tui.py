@@ -396,6 +396,10 @@ class LiveTuiResult:
     """Calls before the burst -> seconds from a key posted to its effect (the cursor moved), during the burst."""
     take_in: dict[int, float] = field(default_factory=dict)
     """Calls -> seconds to take the bulk-written session in (panel rows and the live report)."""
+    browser_open: dict[int, list[float]] = field(default_factory=dict)
+    """Sessions in the journal -> seconds from starting the journal app to its sessions browser painted, full."""
+    browser_refresh: dict[int, list[float]] = field(default_factory=dict)
+    """Sessions -> seconds from handing the browser fresh rows (its once-a-second refresh) to the frame painted."""
 
 
 BATCH_CALLS = 10
@@ -411,7 +415,68 @@ async def run_tui_live(
     res = LiveTuiResult()
     for size in sizes:
         await _live_size(tmp, log, size, samples, res)
+    await _browser(tmp, log, 1_000 if cfg.quick else BROWSER_SESSIONS, res)
     return res
+
+
+BROWSER_SESSIONS = 10_000
+"""Sessions in the journal the sessions browser opens on (issue 22: it opens at once)."""
+
+
+def _write_sessions(n: int, now: float) -> Any:
+    """A journal unit writing `n` sessions, one a second until `now`; all ended but the last (it runs)."""
+    from agentstop.journal import SessionStatus, ops
+
+    def unit(conn: Any) -> None:
+        for i in range(n):
+            at = now - n + i
+            ops.create_session(
+                conn,
+                session_id=f"s{i:06d}",
+                task_name=f"task {i}",
+                goal="g",
+                task_path=None,
+                tools=[],
+                pid=1000 + i,
+                host="bench",
+                meta={},
+                at=at,
+            )
+            if i < n - 1:
+                ops.end_session(conn, f"s{i:06d}", SessionStatus.COMPLETED, at + 0.5)
+
+    return unit
+
+
+async def _browser(tmp: Path, log: Any, sessions: int, res: LiveTuiResult, repeats: int = 3) -> None:
+    """The journal app's sessions browser on a journal of `sessions` sessions: opened, then refreshed."""
+    import time
+
+    from agentstop.journal import Journal
+    from agentstop.report import Report
+    from agentstop.session import fixed_tools
+    from agentstop.tui import make_journal_app
+
+    path = tmp / f"tui-browser-{sessions}.db"
+    now = time.time()
+    async with Journal.open(path) as journal:
+        assert journal._writer is not None
+        await journal._writer.run(_write_sessions(sessions, now), durable=True)
+        records = await journal.sessions()
+    # The rows the command line hands the app (`agentstop tui`): each session with its report (no calls here).
+    rows = [(s, Report.build(s, [], [], now)) for s in records]
+    opens: list[float] = []
+    refreshes: list[float] = []
+    for _ in range(repeats):
+        opened, refreshed = await _browse(make_journal_app(path, list(rows), fixed_tools(ToolRegistry([]))), rows)
+        opens.append(opened)
+        refreshes += refreshed
+    res.browser_open[sessions] = opens
+    res.browser_refresh[sessions] = refreshes
+    log(
+        f"  sessions browser, {sessions:,} sessions: open p50 {Dist.of(opens).p50 * 1e3:.1f} ms, "
+        f"refresh p50 {Dist.of(refreshes).p50 * 1e3:.1f} ms"
+    )
 
 
 async def _live_size(tmp: Path, log: Any, size: int, samples: int, res: LiveTuiResult) -> None:
@@ -541,3 +606,29 @@ async def _live_size(tmp: Path, log: Any, size: int, samples: int, res: LiveTuiR
         await _wait(pilot, lambda: app.mode.run_screen.phase == "ended", "the app saw the session end")
         await pilot.pause(0.1)
         app.exit()
+
+
+async def _browse(app: Any, rows: list[Any]) -> tuple[float, list[float]]:
+    """Start the journal app on `rows`: seconds to its browser painted with the newest, then per refresh."""
+    import time
+
+    began = clock()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.mode.sessions_screen
+        newest = rows[-1][0].session_id
+
+        def painted() -> bool:  # the newest session on the screen as painted (the compositor renders it)
+            if not (screen.is_mounted and screen.table.row_count == len(rows)):
+                return False
+            return any(newest in strip.text for strip in app.screen._compositor.render_strips())
+
+        await _wait(pilot, painted, "the browser showed its sessions")
+        opened = clock() - began
+        refreshed: list[float] = []
+        for _ in range(5):
+            began = clock()
+            screen.show_rows(list(rows), time.time())  # what the fleet's refresh hands it every second
+            await pilot.pause(0)
+            refreshed.append(clock() - began)
+        app.exit()
+    return opened, refreshed

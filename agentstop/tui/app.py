@@ -32,6 +32,7 @@ from textual.screen import Screen
 from agentstop.live_report import LiveReport
 from agentstop.report import Report
 
+from . import heap
 from .bridge import JournalBridge
 from .messages import (
     ForceUndoRequested,
@@ -105,7 +106,10 @@ class AgentstopApp(Host, Generic[M]):
         self.mode.mount()
 
     async def on_unmount(self) -> None:
-        await self.mode.unmount()
+        try:
+            await self.mode.unmount()
+        finally:
+            heap.release()  # the objects the modes froze out of the collector's way go back to it
 
     async def refresh_report(self) -> None:
         """Read the shown session's report from the journal (all of it) and hand it to the mode.

@@ -85,7 +85,11 @@ async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, A
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(
             pilot,
-            lambda: app.mode.attachment is not None and app.screen is app.mode.attachment.run_screen,
+            lambda: (
+                app.mode.attachment is not None
+                and app.screen is app.mode.attachment.run_screen
+                and bool(app.mode.attachment.run_screen.query("#effects"))  # composed
+            ),
             "the running session opens live",
         )
         attachment = app.mode.attachment

@@ -17,11 +17,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
-from textual.widgets import DataTable
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.journal import SessionRecord, SessionStatus
@@ -29,6 +27,7 @@ from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.sessions import SessionsScreen, how_it_ended
+from agentstop.tui.widgets.sessions_table import SessionsTable
 from tests.support.postgres import PostgresServer
 from tests.support.tools import WriteNote
 from tests.tui.helpers import cell, exited, press, shown, wait_until
@@ -50,8 +49,8 @@ async def rows_of(target: str | Path) -> list[tuple[SessionRecord, Report]]:
         ]
 
 
-def table_of(app: AgentstopApp[JournalMode]) -> DataTable[Any]:
-    return app.mode.sessions_screen.query_one("#sessions", DataTable)
+def table_of(app: AgentstopApp[JournalMode]) -> SessionsTable:
+    return app.mode.sessions_screen.table
 
 
 # -- a session of another process, stopped from the browser ------------------------------------

@@ -9,12 +9,17 @@ random scroll positions the lines the table draws are read back and compared
 with what an independent full read of the journal says (`Report.from_journal`,
 `Journal.calls`).
 
-A second test keeps a burst of calls landing (1,000 a second) while keys are
+A second test reads the lines as painted (the screen's compositor, which
+keeps a table's lines until the table says which changed) while batches land:
+a batch repaints only the lines it changed, and those are right.
+
+A third test keeps a burst of calls landing (1,000 a second) while keys are
 pressed: the keys take effect while the burst is still landing.
 """
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 import uuid
@@ -154,6 +159,77 @@ async def test_virtual_tables_show_the_journals_rows_at_any_scroll_position(tmp_
         await finish(pilot)
 
 
+def _painted(app: AgentstopApp[RunMode], table: VirtualTable[Any]) -> list[tuple[str, str]]:
+    """(call id, line) of the table's rows as the screen paints them now (its lines as last drawn, kept)."""
+    strips = app.screen._compositor.render_strips()
+    region = table.region
+    out = []
+    for y in range(region.y + 1, region.bottom):
+        line = strips[y].crop(region.x, region.right).text
+        ids = [w for w in line.split() if w.startswith("c") and w[1:].isdigit()]
+        if not ids:
+            break
+        out.append((ids[0], line))
+    return out
+
+
+async def _reconcile(journal: Journal, call_ids: list[str]) -> None:
+    """Calls of unknown outcome found committed (as `agentstop reconcile` records it)."""
+    writer = journal._writer
+    assert writer is not None
+
+    def unit(conn: Any) -> None:
+        for call_id in call_ids:
+            ops.transition(conn, SESSION_ID, call_id, CallState.COMMITTED, time.time(), receipt={"found": True})
+
+    await writer.run(unit, durable=True)
+
+
+@pytest.mark.timeout(300)
+async def test_each_batch_repaints_the_panels_lines_it_changed(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    rng = random.Random(2201)
+    calls = 600
+    async with app.run_test(size=SIZE) as pilot:
+        journal = await _started(pilot, app)
+        await _land(journal, 1, calls)
+        effects = app.mode.run_screen.effects
+        await wait_until(pilot, lambda: effects.row_count == calls, "every call on the panel", attempts=1500)
+        for row in [0, *rng.sample(range(calls), 6), calls - 1]:
+            await _scroll_to(pilot, effects, row)
+            top = int(effects.scroll_y)
+            before = _painted(app, effects)
+            on_screen = [c for c, _ in before]
+            unknown = [c for c, line in before if CallState.UNKNOWN.value in line.split()]
+            assert unknown, row  # one call in five is left unknown by `_write`: some are on any screenful
+            found = unknown[:3]
+            await _reconcile(journal, found)
+            await _land(journal, calls + 1, 20)  # appended below: off screen, the scrollbar alone moves
+            calls += 20
+
+            def taken_in(rows: int = calls, found: list[str] = found) -> bool:
+                committed = all(str(effects.get_cell(c, "state")) == CallState.COMMITTED for c in found)
+                return effects.row_count == rows and committed
+
+            await wait_until(pilot, taken_in, "the batch taken in", attempts=1500)
+            await pilot.pause()
+            state = {c.call_id: c.state for c in await journal.calls(SESSION_ID)}
+            planned = [c.call_id for c in sorted(await journal.calls(SESSION_ID), key=lambda c: c.n)]
+            after = _painted(app, effects)
+            assert int(effects.scroll_y) == top, row
+            assert [c for c, _ in after] == on_screen == planned[top : top + len(on_screen)], row
+            for call_id, line in after:  # every line painted says the call's state now
+                assert state[call_id] in line.split(), (row, call_id, line)
+        effects.focus()
+        await press(pilot, "end")  # the rows appended off screen are there to scroll to
+        await pilot.pause()
+        last = _painted(app, effects)[-1][0]
+        assert last == planned[-1] == f"c{calls}"
+        await finish(pilot)
+
+
 @pytest.mark.timeout(300)
 async def test_keys_take_effect_while_a_burst_of_calls_lands(tmp_path: Path) -> None:
     world = tmp_path / "world"
@@ -200,3 +276,34 @@ async def test_keys_take_effect_while_a_burst_of_calls_lands(tmp_path: Path) -> 
             attempts=3000,
         )
         await finish(pilot)
+
+
+@pytest.mark.timeout(300)
+async def test_a_backlog_taken_in_leaves_the_garbage_collectors_generations(tmp_path: Path) -> None:
+    """The session's objects are frozen out of the collector's way once taken in, and given back on exit."""
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            journal = await _started(pilot, app)
+            await _land(journal, 1, 1000)  # ~5,000 events: batches of a backlog
+            effects = app.mode.run_screen.effects
+            await wait_until(
+                pilot,
+                lambda: effects.row_count == 1000 and app.mode.live is not None and len(app.mode.live) == 1000,
+                "the backlog taken in",
+                attempts=1500,
+            )
+            live = app.mode.live
+            assert live is not None
+            item = live.item("c1")
+            assert item is not None and gc.is_tracked(item)
+            young_or_old = gc.get_objects()  # the collector's three generations, not what is frozen
+            assert not any(o is item for o in young_or_old), "the first call's item is still walked by the collector"
+            assert gc.get_freeze_count() > 0
+            del young_or_old
+            await finish(pilot)
+        assert gc.get_freeze_count() == 0  # the app gave everything back as it closed
+    finally:
+        gc.unfreeze()

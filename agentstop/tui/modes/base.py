@@ -32,6 +32,7 @@ from agentstop.report import Bucket, Report, ReportItem
 from agentstop.session import SessionControl, SessionPhase
 from agentstop.tools import ToolRegistry
 
+from .. import heap
 from ..bridge import JournalBridge
 from ..screens.confirm import ConfirmScreen, undo_confirmation
 from ..screens.report import ReportScreen, with_epochs
@@ -78,6 +79,9 @@ class Mode:
 
     TICK: ClassVar[float] = 0.1
     """Seconds between two looks at the summary line (what Stop waits for counts down) and the undo windows."""
+
+    BACKLOG: ClassVar[int] = 1000
+    """Journal events in one batch that make it a backlog: once taken in, the heap is settled (`heap.settle`)."""
 
     def __init__(self, clock: Callable[[], float], report_screen: ReportScreen) -> None:
         self.clock = clock
@@ -268,6 +272,7 @@ class Mode:
         if self.report_shown():
             self._show_report()
         self.report_changed()
+        heap.settle(reclaim=True)  # the session, read in full, is long-lived: out of the collector's way
 
     async def take_in(self, events: Sequence[Event]) -> None:
         """The shown session's new journal events: the live report takes them in, and the rows they change show.
@@ -282,6 +287,8 @@ class Mode:
         change = await live.apply(events, now=self.clock())
         if self.live is live:  # not replaced by a full read meanwhile
             self._changed(live, change)
+        if len(events) >= self.BACKLOG:
+            heap.settle(reclaim=False)  # what a backlog added stays as long as the session shows
 
     def _changed(self, live: LiveReport, change: LiveChange) -> None:
         self.report = live.report()

@@ -69,8 +69,9 @@ class EffectsTable(VirtualTable[str]):
         self._states: dict[str, str] = {}
         self._processes: dict[str, dict[str, Any]] = {}
         self._what: dict[str, str] = {}
-        self._fixed: dict[str, tuple[str, Text, Text]] = {}
-        """Per call: its time, its reversibility badge, its tool (cells that change only with its state)."""
+        self._fixed: dict[str, tuple[str, str, str]] = {}
+        """Per call: its time, its reversibility class, its tool (plain strings: a row's cells are made when
+        drawn, so a row of a long session keeps few objects for the garbage collector to walk)."""
         self._awaiting: set[str] = set()
         self._what_width = 0
 
@@ -99,13 +100,13 @@ class EffectsTable(VirtualTable[str]):
         return row
 
     def row_cells(self, row: str, index: int) -> list[str | Text]:
-        at, badge, tool = self._fixed[row]
+        at, rev, tool = self._fixed[row]
         if row in self._awaiting:
             state = Text("awaiting approval", style="bold reverse yellow")
         else:
             state = processes_label(self._states[row], self._processes.get(row))
         what = fitted(self._what[row], self._what_width or self._fit_what())
-        return [at, row, state, badge, tool, what]
+        return [at, row, state, reversibility_badge(rev), fitted(tool, 16), what]
 
     def _fit_what(self) -> int:
         """The room "what" has: the panel's width less the other columns (at least 20)."""
@@ -124,12 +125,18 @@ class EffectsTable(VirtualTable[str]):
         self.set_width("what", width)
 
     def apply(self, events: list[Event], reversibility: dict[str, str]) -> None:
-        """Apply journal events in order: a planned call adds a row, later states update it."""
-        added = False
+        """Apply journal events in order: a planned call adds a row, later states update it.
+
+        Only the lines of rows the batch touched are drawn again, and only where they are
+        on screen: a batch about calls off screen costs its events, and the scrollbar.
+        """
+        before = len(self._order)
+        touched: set[str] = set()
         for event in events:
             if event.call_id is None:
                 if event.kind == "processes" and isinstance(event.data.get("call_id"), str):
                     self._note_processes(event.data["call_id"], event.data)
+                    touched.add(event.data["call_id"])
                 continue
             key = event.call_id
             if event.kind == CallState.PLANNED:
@@ -139,11 +146,9 @@ class EffectsTable(VirtualTable[str]):
                 rev = reversibility.get(str(data.get("tool")), "")
                 self._states[key] = CallState.PLANNED
                 self._what[key] = str(data.get("summary", ""))
-                tool = fitted(str(data.get("tool", "")), 16)
-                self._fixed[key] = (clock(event.at)[:8], reversibility_badge(rev), tool)
+                self._fixed[key] = (clock(event.at)[:8], rev, str(data.get("tool", "")))
                 self._index[key] = len(self._order)
                 self._order.append(key)
-                added = True
                 call = self.columns.get(ColumnKey("call"))
                 if call is not None and len(key) > call.width:
                     self.set_width("call", len(key))  # a wider call column leaves "what" less room
@@ -154,17 +159,16 @@ class EffectsTable(VirtualTable[str]):
                 if event.kind not in IN_FLIGHT:
                     self._processes.pop(key, None)  # settled: its processes are its receipt's business now
                 self._show_state(key)
-                _, badge, tool = self._fixed[key]
-                self._fixed[key] = (clock(event.at)[:8], badge, tool)
+                _, rev, tool = self._fixed[key]
+                self._fixed[key] = (clock(event.at)[:8], rev, tool)
+                touched.add(key)
             elif key in self._index and event.kind == EventKind.APPROVAL_REQUESTED:
                 self._awaiting.add(key)
-        if added:
-            self.show_rows(self._order)  # the same list, longer: the virtual height follows
-        else:
-            self.refresh_rows()
-
-    def refresh_rows(self) -> None:
-        self.refresh()  # the index stays: rows are only ever added, by `apply`
+                touched.add(key)
+        if len(self._order) > before:
+            self.rows_appended(before)  # the same list, longer: the virtual height follows
+        index = self._index
+        self.refresh_rows_at(index[key] for key in touched if key in index and index[key] < before)
 
     def _note_processes(self, call_id: str, note: dict[str, Any]) -> None:
         if self._states.get(call_id) not in IN_FLIGHT:

@@ -24,10 +24,22 @@ class TranscriptView(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._current: list[str] = []
+        self._composed = False
+        self._pending: list[TranscriptChunk | str] = []
+        """What was added (chunks) and marked (text) before the view composed: shown, in order, on mount."""
 
     def compose(self) -> ComposeResult:
         yield RichLog(wrap=True, markup=False, auto_scroll=True, min_width=20, id="lines")
         yield Static(Text(""), id="typing")
+
+    def on_mount(self) -> None:
+        self._composed = True
+        pending, self._pending = self._pending, []
+        for item in pending:
+            if isinstance(item, str):
+                self.mark(item)
+            else:
+                self.add(item)
 
     @property
     def text(self) -> str:
@@ -37,7 +49,10 @@ class TranscriptView(Vertical):
         return (done + "\n" + "".join(self._current)).strip()
 
     def add(self, chunk: TranscriptChunk) -> None:
-        """Show one chunk of the transcript."""
+        """Show one chunk of the transcript (one added before the view has composed shows once it has)."""
+        if not self._composed:
+            self._pending.append(chunk)
+            return
         typing = self.query_one("#typing", Static)
         log = self.query_one(RichLog)
         if chunk.kind == "thought":
@@ -53,5 +68,8 @@ class TranscriptView(Vertical):
 
     def mark(self, text: str) -> None:
         """A line of the session's own (a Resume), set apart from what the agent says."""
+        if not self._composed:
+            self._pending.append(text)
+            return
         self.add(TranscriptChunk("end", ""))  # closes a thought left open by the Stop
         self.query_one(RichLog).write(Text(printable(text, multiline=True), style="bold reverse"))

@@ -17,7 +17,7 @@ a row shows (`row_cells`), and how a row is known (`row_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -63,7 +63,11 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     Subclasses implement `row_cells` (a row's cells, in column order) and
     `row_key` (the id a row is known by: the tests and the cursor's messages use
     it). The sequence is handed over with `show_rows`; after it changes in place
-    (a row's cells), `refresh_rows` redraws what is on screen.
+    (a row's cells), `refresh_rows` redraws what is on screen, `refresh_rows_at`
+    only the lines of the rows named, and after it grew at its end,
+    `rows_appended` draws the new rows' lines alone (none when they are below
+    the screen) without laying the screen out again: a live table's batch costs
+    the lines it changed on screen, not the screenful.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -140,6 +144,9 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     cell_padding: ClassVar[int] = 1
     """Cells of space either side of a cell's text."""
 
+    header_height: ClassVar[int] = 1
+    """Lines the header takes (a label with a line break shows its lines one under the other)."""
+
     class RowHighlighted(Message):
         """The cursor moved onto a row (handled as `on_virtual_table_row_highlighted`)."""
 
@@ -209,14 +216,56 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.cursor_row = max(0, len(rows) - 1)
         self.refresh()
 
+    def rows_appended(self, before: int) -> None:
+        """The shown sequence grew in place from `before` rows (rows only added at its end): show the new ones.
+
+        Only the lines of the new rows that are on screen are drawn again (none, while the
+        table shows earlier rows), and the table is laid out again only when its height can
+        change: once it is taller than its window, a longer sequence moves the scrollbar alone.
+        """
+        self._keys = None
+        if not self._resize_virtual():
+            self.refresh_rows_at(range(before, len(self._rows)))
+
     def refresh_rows(self) -> None:
         """The rows changed in place (their cells): draw what is on screen again."""
         self._keys = None
         self.refresh()
 
-    def _resize_virtual(self) -> None:
+    def refresh_rows_at(self, indices: Iterable[int]) -> None:
+        """These rows changed in place (their cells, not their keys): draw again those of them on screen."""
+        top, window = int(self.scroll_y), self._page()
+        for index in indices:
+            if top <= index < top + window:
+                self._refresh_row(index)
+
+    def _resize_virtual(self) -> bool:
+        """Make the virtual size fit the columns and the rows; True when that lays out and draws the table again.
+
+        Setting `virtual_size` lays the screen out and draws every line of the table again.
+        When only the row count changed and the table is taller than its window before and
+        after (its scrollbar shows, its height is as tall as it may be), its size cannot
+        change: the scrollbar is told the new height and nothing is drawn again (the caller
+        redraws the lines that changed).
+        """
         width = sum(c.get_render_width(self) for c in self.columns.values())
-        self.virtual_size = Size(width, len(self._rows) + 1)  # the header's line, then a line a row
+        size = Size(width, len(self._rows) + self.header_height)  # the header's lines, then a line a row
+        old = self.virtual_size
+        if size == old:
+            return False
+        window = self.scrollable_content_region.height
+        if (
+            self.is_mounted
+            and size.width == old.width
+            and min(size.height, old.height) > window > 0
+            and self.show_vertical_scrollbar
+        ):
+            self.set_reactive(VirtualTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = size.height
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)  # fewer rows: no further down than the last
+            return False
+        self.virtual_size = size
+        return True
 
     @property
     def shown_rows(self) -> Sequence[T]:
@@ -269,7 +318,7 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.post_message(self.RowHighlighted(self, new, self.row_key(row)))
 
     def _refresh_row(self, index: int) -> None:
-        self.refresh(Region(0, index + 1 - int(self.scroll_y), self.size.width, 1))
+        self.refresh(Region(0, index + self.header_height - int(self.scroll_y), self.size.width, 1))
 
     def _scroll_cursor_into_view(self, animate: bool = False) -> None:
         if not self._rows:
@@ -282,7 +331,7 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.scroll_to(y=self.cursor_row - shown + 1, animate=animate, force=True, immediate=True)
 
     def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 1)
+        return max(1, self.scrollable_content_region.height - self.header_height)
 
     def action_cursor_up(self) -> None:
         self.move_cursor(row=self.cursor_row - 1)
@@ -308,8 +357,8 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
             self.post_message(self.RowSelected(self, self.cursor_row, self.row_key(row)))
 
     async def _on_click(self, event: events.Click) -> None:
-        index = event.y + int(self.scroll_y) - 1
-        if event.y < 1 or not 0 <= index < len(self._rows):
+        index = event.y + int(self.scroll_y) - self.header_height
+        if event.y < self.header_height or not 0 <= index < len(self._rows):
             return
         if index == self.cursor_row:
             self.action_select_cursor()
@@ -319,15 +368,15 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     # -- drawing -------------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        """Line `y` on screen: the header on the first, then the rows at the scroll offset."""
+        """Line `y` on screen: the header on the first (`header_height`), then the rows at the scroll offset."""
         width = self.size.width
         base = self.rich_style
         scroll_x = int(self.scroll_x)
-        if y == 0:
+        if y < self.header_height:
             header = self.get_component_styles("datatable--header").rich_style
-            cells: Sequence[RenderableType] = [c.label for c in self.columns.values()]
+            cells: Sequence[RenderableType] = [self._label_line(c.label, y) for c in self.columns.values()]
             return self._line(-1, cells, header, Style(), scroll_x, width, base)
-        index = y - 1 + int(self.scroll_y)
+        index = y - self.header_height + int(self.scroll_y)
         row = self.row_at(index)
         if row is None:
             return Strip.blank(width, base)
@@ -340,6 +389,13 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
         if index == self.cursor_row:
             cursor = self.get_component_rich_style("datatable--cursor")
         return self._line(index, self.row_cells(row, index), row_style, cursor, scroll_x, width, base)
+
+    def _label_line(self, label: Text, y: int) -> Text:
+        """Line `y` of a column's label (empty below its last)."""
+        if self.header_height == 1:
+            return label
+        lines = label.split("\n")
+        return lines[y] if y < len(lines) else Text("")
 
     def _line(
         self,

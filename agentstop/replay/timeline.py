@@ -12,9 +12,9 @@ of events at a time, so its memory follows what is shown, not the session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from agentstop.journal import CallState, Event, EventKind
 
@@ -26,6 +26,7 @@ __all__ = [
     "Timeline",
     "TimelineView",
     "resumed_line",
+    "resumed_text",
     "stop_of_epoch",
 ]
 
@@ -84,8 +85,13 @@ class Moment:
 
 def resumed_line(e: Event, epoch: int) -> str:
     """The transcript's line for a Resume (`session_resumed`) into `epoch`."""
-    said = str(e.data.get("instruction") or "").strip()
-    return f"— resumed by {e.data.get('by', 'the user')} (epoch {epoch})" + (f": {said}" if said else "") + " —"
+    return resumed_text(e.data, epoch)
+
+
+def resumed_text(data: Mapping[str, Any], epoch: int) -> str:
+    """The transcript's line for a Resume into `epoch`, from its event's data."""
+    said = str(data.get("instruction") or "").strip()
+    return f"— resumed by {data.get('by', 'the user')} (epoch {epoch})" + (f": {said}" if said else "") + " —"
 
 
 class _Walk:
@@ -103,8 +109,9 @@ class _Walk:
     def apply(self, e: Event) -> None:
         if e.kind == EventKind.TRANSCRIPT:
             self.transcript.append(str(e.data.get("text", "")))
-        elif e.kind == EventKind.REVOKED and self.revoked_at is None:
-            self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
+        elif e.kind == EventKind.REVOKED:  # a Stop is about the session, never a call
+            if self.revoked_at is None:
+                self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
         elif e.kind == EventKind.SESSION_RESUMED:
             # A new epoch under a new grant: its own Stop, if any, is still to come.
             self.epoch = int(e.data.get("epoch", self.epoch + 1))

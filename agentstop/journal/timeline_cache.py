@@ -68,7 +68,7 @@ _WALK_COLUMNS = (
 
 
 def _walk_rows(rows: list[Any]) -> list[WalkRow]:
-    return [(int(r[0]), str(r[1]), r[2], float(r[3]), r[4]) for r in rows]
+    return rows  # as the drivers give them: int, text, text or NULL, float, text or NULL
 
 
 class TimelineReads:

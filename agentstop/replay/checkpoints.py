@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 
 import anyio
 import anyio.lowlevel
@@ -56,8 +57,12 @@ INLINE = 20_000
 """Events without checkpoints that opening walks at once (tens of milliseconds); more open at the last
 interval and are walked by `index()`."""
 
-BATCH = 25
-"""Intervals `index()` walks between two writes of their checkpoints (and two progress reports)."""
+BATCH = 100
+"""Intervals `index()` walks between two writes of their checkpoints (the last of them keeps the rejected
+calls, so a walk stopped halfway is extended from it: a few per session)."""
+
+PROGRESS = 10
+"""Intervals `index()` walks between two progress reports."""
 
 READ_AHEAD = 8
 """Intervals of events one query reads while walking (fewer round trips; memory stays a few intervals)."""
@@ -107,29 +112,35 @@ class _Builder:
             self._read += more
         return self._read[:n]
 
-    async def intervals(self, most: int | None) -> tuple[list[CheckpointRow], bool]:
+    async def intervals(self, most: int | None, keep_last: bool = True) -> tuple[list[CheckpointRow], bool]:
         """Walk at most `most` whole intervals (None: all); their checkpoints, and whether the session's end
-        (fewer events than an interval left) was reached."""
+        (fewer events than an interval left) was reached. The last of them keeps the rejected calls when
+        `keep_last` (a later walk may be extended from it)."""
         rows: list[CheckpointRow] = []
+        chunk = await self._ahead(CHECKPOINT)
         while most is None or len(rows) < most:
-            chunk = await self._ahead(CHECKPOINT)
             if len(chunk) < CHECKPOINT:
                 return rows, True
             del self._read[:CHECKPOINT]
-            marks = Marks()
-            for i, row in enumerate(chunk):
-                marks.note(self.position + i, row[1])
+            marks = _marks(chunk, self.position)
             self.marks.stops += marks.stops
             self.marks.resumes += marks.resumes
-            walk = self.walk
-            for row in chunk:
-                walk.apply_row(row)
+            self.walk.apply_rows(chunk)
             self.position, self.seq = self.position + CHECKPOINT, chunk[-1][0]
-            nxt = await self._ahead(CHECKPOINT)
-            keep = len(nxt) < CHECKPOINT or len(rows) + 1 == most or any(r[1] == EventKind.REVOKED for r in nxt)
-            rows.append(CheckpointRow(self.position, self.seq, marks.dumps(), walk.dumps(with_rejected=keep)))
+            chunk = await self._ahead(CHECKPOINT)
+            keep = len(chunk) < CHECKPOINT or any(r[1] == EventKind.REVOKED for r in chunk)
+            keep = keep or (keep_last and len(rows) + 1 == most)
+            rows.append(CheckpointRow(self.position, self.seq, marks.dumps(), self.walk.dumps(with_rejected=keep)))
             await anyio.lowlevel.checkpoint()  # an interval's walk at a time: the screen stays responsive
         return rows, False
+
+
+def _marks(chunk: list[WalkRow], position: int) -> Marks:
+    """The Stops and Resumes among `chunk`, whose first event is at `position`."""
+    return Marks(
+        [position + i for i, r in enumerate(chunk) if r[1] == EventKind.REVOKED],
+        [position + i for i, r in enumerate(chunk) if r[1] == EventKind.SESSION_RESUMED],
+    )
 
 
 class JournalTimeline:
@@ -165,6 +176,8 @@ class JournalTimeline:
         """The index of each Resume (a `session_resumed` event): where epochs 2, 3, ... begin."""
         self.cached = cached
         """True when the checkpoints are in the journal; False when it could not be written (kept here)."""
+        self._writable: Journal | None = None
+        """The journal opened for writing checkpoints, while they are being written."""
         self._indexing: anyio.Event | None = None
         """Set when the running `index()` ends (None: none runs)."""
         self._chunk_start = -1
@@ -206,7 +219,9 @@ class JournalTimeline:
             for i, e in enumerate(tail):
                 marks.note(builder.position + i, e.kind)
         timeline = cls(path, session_id, rows, tail, marks, True, builder.position)
-        timeline._rows += await timeline._save(new)
+        async with AsyncExitStack() as stack:
+            timeline._rows += await timeline._save(new, stack)
+            timeline._writable = None
         return timeline
 
     def __len__(self) -> int:
@@ -253,6 +268,15 @@ class JournalTimeline:
 
     async def _index(self, progress: Callable[[float], None] | None) -> None:
         last = self._rows[-1] if self._rows else None
+        async with AsyncExitStack() as stack:
+            try:
+                await self._walk_into(last, stack, progress)
+            finally:
+                self._writable = None
+
+    async def _walk_into(
+        self, last: CheckpointRow | None, stack: AsyncExitStack, progress: Callable[[float], None] | None
+    ) -> None:
         async with Journal.open(self.path, readonly=True) as journal:
             state = None
             if last is not None:
@@ -260,11 +284,17 @@ class JournalTimeline:
                 if state is None:
                     raise self._lost(last.position)
             builder = _Builder(journal.timeline_reads(), self.session_id, last, state)
+            walked: list[CheckpointRow] = []
             while builder.position < self._tail_start:
-                rows, ended = await builder.intervals(min(BATCH, (self._tail_start - builder.position) // CHECKPOINT))
-                self._rows += await self._save(rows)
+                most = min(PROGRESS, (self._tail_start - builder.position) // CHECKPOINT)
+                save = len(walked) + most >= BATCH or builder.position + most * CHECKPOINT >= self._tail_start
+                rows, ended = await builder.intervals(most, keep_last=save)
+                walked += rows
+                if save or ended:
+                    self._rows += await self._save(walked, stack)
+                    walked = []
                 if progress is not None:
-                    progress(self.indexed)
+                    progress(min(1.0, builder.position / self._tail_start))
                 if ended and builder.position < self._tail_start:
                     raise JournalError(
                         str(self.path),
@@ -272,13 +302,17 @@ class JournalTimeline:
                         "Open the session again.",
                     )
 
-    async def _save(self, rows: list[CheckpointRow]) -> list[CheckpointRow]:
-        """Write `rows` into the journal and return them without their states; kept whole when it cannot be."""
+    async def _save(self, rows: list[CheckpointRow], stack: AsyncExitStack) -> list[CheckpointRow]:
+        """Write `rows` into the journal and return them without their states; kept whole when it cannot be.
+
+        The journal is opened for writing once per `stack` (opening it costs more than a batch of rows).
+        """
         if not rows or not self.cached:
             return rows
         try:
-            async with Journal.open(self.path) as writable:
-                await writable.save_timeline_checkpoints(self.session_id, BUILD, rows)
+            if self._writable is None:
+                self._writable = await stack.enter_async_context(Journal.open(self.path))
+            await self._writable.save_timeline_checkpoints(self.session_id, BUILD, rows)
         except JournalError:
             self.cached = False  # a read-only file or role: the checkpoints live in this object
             return rows

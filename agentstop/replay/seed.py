@@ -99,8 +99,7 @@ async def _fill(
 ) -> None:
     """Make `walk` the state after the events up to `seq`."""
     first = await q.nth_last_planned(session_id, seq, window)
-    for row in await q.call_events(session_id, first or 0, seq):
-        walk.apply_row(row)
+    walk.apply_rows(await q.call_events(session_id, first or 0, seq))
     walk.earlier = await q.planned(session_id, seq) - len(walk.calls)
     for row in await q.last_lines(session_id, seq, tail):
         if row[1] == EventKind.TRANSCRIPT:

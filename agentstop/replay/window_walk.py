@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = ["Marks", "WindowWalk"]
 
 _EMPTY: Mapping[str, Any] = {}
 _NOT_A_CALLS = frozenset({EventKind.APPROVAL_REQUESTED, EventKind.APPROVED})
+_KINDS: dict[str, str] = {k.value: k for k in (*CallState, *EventKind)}
 
 
 @dataclass
@@ -80,10 +81,11 @@ class WindowWalk:
         """Walk one event."""
         self.step(e.kind, e.call_id, e.at, e.data)
 
-    def apply_row(self, row: WalkRow) -> None:
-        """Walk one event as `TimelineReads` reads it (its data decoded only when the walk reads it)."""
-        text = row[4]
-        self.step(parse_kind(row[1]), row[2], row[3], json.loads(text) if text else _EMPTY)
+    def apply_rows(self, rows: Iterable[WalkRow]) -> None:
+        """Walk events as `TimelineReads` reads them (their data decoded only when the walk reads it)."""
+        step, loads, kinds = self.step, json.loads, _KINDS
+        for _, kind, call_id, at, text in rows:
+            step(kinds.get(kind) or parse_kind(kind), call_id, at, loads(text) if text else _EMPTY)
 
     def step(self, kind: str, call_id: str | None, at: float, data: Mapping[str, Any]) -> None:
         """Walk one event, given by its fields."""

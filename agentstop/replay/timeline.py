@@ -12,7 +12,7 @@ of events at a time, so its memory follows what is shown, not the session.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -183,6 +183,19 @@ class TimelineView(Protocol):
         """Event `index` (None out of range)."""
         ...
 
+    @property
+    def indexed(self) -> float:
+        """How much of the timeline shows at once, 0 to 1 (the rest waits for `index()`)."""
+        ...
+
+    def ready(self, index: int) -> bool:
+        """Whether the moment after event `index` shows without waiting for `index()`."""
+        ...
+
+    async def index(self, progress: Callable[[float], None] | None = None) -> None:
+        """Make every moment ready (a long session's checkpoints), telling `progress` how far it got."""
+        ...
+
 
 class Timeline:
     """The events of one session and the state after each of them."""
@@ -210,6 +223,18 @@ class Timeline:
     async def moment(self, index: int) -> Moment:
         """`at(index)`, as the timeline screen asks for it."""
         return self.at(index)
+
+    @property
+    def indexed(self) -> float:
+        """1: every event is in memory, any moment shows at once."""
+        return 1.0
+
+    def ready(self, index: int) -> bool:
+        """True: any moment shows at once."""
+        return True
+
+    async def index(self, progress: Callable[[float], None] | None = None) -> None:
+        """Nothing to build: the events are in memory."""
 
     async def event(self, index: int) -> Event | None:
         """Event `index` (None out of range)."""

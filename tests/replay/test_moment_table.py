@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
+import anyio
 import pytest
 from textual.app import App
 
 from agentstop import Event
 from agentstop.formatting import clock
-from agentstop.replay import CallView, Timeline
+from agentstop.replay import CallView, Moment, Timeline
 from agentstop.tui.screens.timeline import TimelineScreen
 from agentstop.tui.widgets.badges import state_text
 from agentstop.tui.widgets.moment_table import MomentTable
@@ -72,3 +74,62 @@ async def test_the_lines_on_screen_are_the_moments_calls_at_random_scroll_positi
                 assert first == min(top, max(0, len(calls) - len(shown)))
                 assert shown == _expected(calls, first, len(shown), moment.revoked_at), (screen.index, top)
                 assert len(shown) == min(len(calls) - first, table.scrollable_content_region.height - 1)
+
+
+class _Indexing:
+    """A `Timeline` whose moments before `tail` wait for an index that a test lets finish (`done`)."""
+
+    def __init__(self, timeline: Timeline, tail: int) -> None:
+        self.timeline = timeline
+        self.tail = tail
+        self.stop_indices = timeline.stop_indices
+        self.resume_indices = timeline.resume_indices
+        self.done = anyio.Event()
+        self.built = False
+
+    def __len__(self) -> int:
+        return len(self.timeline)
+
+    def stop_of_epoch(self, index: int) -> int | None:
+        return self.timeline.stop_of_epoch(index)
+
+    @property
+    def indexed(self) -> float:
+        return 1.0 if self.built else 0.4
+
+    def ready(self, index: int) -> bool:
+        return self.built or index >= self.tail
+
+    async def index(self, progress: Callable[[float], None] | None = None) -> None:
+        if progress is not None:
+            progress(0.4)
+        await self.done.wait()
+        self.built = True
+
+    async def moment(self, index: int) -> Moment:
+        assert self.ready(index), "asked for a moment not indexed yet"
+        return await self.timeline.moment(index)
+
+    async def event(self, index: int) -> Event | None:
+        assert self.ready(index), "asked for an event not indexed yet"
+        return await self.timeline.event(index)
+
+
+async def test_a_moment_further_back_than_the_index_shows_once_it_is_built() -> None:
+    timeline = _Indexing(Timeline(_events(40)), tail=60)
+    app: App[None] = App()
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = TimelineScreen("a session being indexed", timeline)
+        await app.push_screen(screen)
+        await pilot.pause()
+        table = screen.query_one(MomentTable)
+        position = screen.query_one("#position")
+        assert table.row_count == 40 and "indexing the timeline 40%" in str(position.render())
+        await pilot.press("home")  # before the index reaches it: said, nothing read
+        assert screen.index == -1 and table.row_count == 40
+        assert "indexing the timeline 40%: this moment shows when it is done" in str(position.render())
+        timeline.done.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.row_count == 0 and "indexing" not in str(position.render())
+        assert str(position.render()).startswith("event 0/")

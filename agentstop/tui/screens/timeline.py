@@ -51,7 +51,7 @@ class TimelineScreen(Screen[None]):
         """Playing reached a moment not indexed yet: it goes on when it is."""
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title_text, classes="panel-title")
+        yield Label(self.title_text, id="timeline-title", classes="panel-title")
         yield Static(Text(""), id="position")
         yield ProgressBar(total=max(1, len(self.timeline)), show_eta=False, show_percentage=False, id="scrubber")
         with Horizontal(id="run-body"):
@@ -62,6 +62,12 @@ class TimelineScreen(Screen[None]):
                 yield Label("Side effects at this moment", classes="panel-title")
                 yield MomentTable(id="moment")
         yield Footer()
+
+    def set_title(self, title: str) -> None:
+        """Show another title (the session's report, read after a long session's first moment, completes it)."""
+        self.title_text = title
+        if self.is_mounted:
+            self.query_one("#timeline-title", Label).update(title)
 
     async def on_mount(self) -> None:
         await self.show()

@@ -233,6 +233,12 @@ class JournalTimeline:
         return self.stop_indices[0] if self.stop_indices else None
 
     @property
+    def is_long(self) -> bool:
+        """More events than opening walks at once (`INLINE`): what else a viewer reads about the session
+        (its report) is worth reading after the first moment is on screen, too."""
+        return self.length > INLINE
+
+    @property
     def indexed(self) -> float:
         """How much of the timeline its checkpoints cover, 0 to 1 (1: any moment shows at once)."""
         built = self._rows[-1].position if self._rows else 0

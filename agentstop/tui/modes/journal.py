@@ -129,10 +129,10 @@ class JournalMode(Mode):
         self._fresh_report_screen()
         timeline = await JournalTimeline.open(self.journal_path, session_id)
         title = f"{session.task_name} · session {session_id}"
-        if timeline.indexed >= 1.0:  # a short session: its report first, the screen opens whole
+        if not timeline.is_long:  # its report first (milliseconds): the screen opens whole
             report = await self._past_report(session_id)
             await self.app.push_screen(TimelineScreen(f"{title} · {with_epochs(report)}", timeline))
-        else:  # a long one: its first moment shows now, its report (seconds) after it
+        else:  # its first moment shows now, its report (seconds on a long session) after it
             screen = TimelineScreen(title, timeline)
             await self.app.push_screen(screen)
             screen.set_title(f"{title} · {with_epochs(await self._past_report(session_id))}")

@@ -260,3 +260,23 @@ async def test_a_version_5_journal_gets_the_checkpoints_table(tmp_path: Path) ->
         assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'timeline_checkpoints'").fetchone()
     finally:
         conn.close()
+
+
+@pytest.mark.both_backends
+async def test_a_long_session_opens_at_its_end_on_both_backends(
+    journal_target: str, small_checkpoints: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queries a long session opens with (plain SQL of both backends) give the full walk's moments."""
+    monkeypatch.setattr(checkpoints, "INLINE", 0)
+    clock, states = Clock(), dict[str, CallState]()
+    script = [Step(what, n * 7, 0.5) for n, what in enumerate(["plan", "think", "move", "move", "note"] * 12)]
+    script[40] = Step("stop", 0, 0.5)
+    async with Journal.open(journal_target, clock=clock) as journal:
+        await journal.create_session("s1", task_name="both")
+        await _play(journal, clock, "s1", script, states)
+        full = Timeline(await journal.events("s1"))
+    timeline = await JournalTimeline.open(journal_target, "s1")
+    assert timeline.is_long and timeline.indexed < 1.0 and timeline.stop_indices == full.stop_indices
+    for index in (len(full) - 1, len(full) - 2, 3, 41, 17):
+        assert await timeline.moment(index) == windowed(full.at(index), WINDOW, TAIL), index
+    assert timeline.indexed == 1.0

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import cli_report, live_report
+from . import replay as replay_bench
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
 from .fleet import FleetLevel
 from .overhead import BLOCK, VARIANTS
 from .peers import PEER_KINDS, PEER_TARGETS, PeerResult
 from .replay import SIZE as REPLAY_SIZE
+from .replay import ReplayResult
 from .run import Results, ladder_note, revoke_facts
 from .stop import BUSY
 from .tui import SIZE as TUI_SIZE
@@ -842,7 +844,30 @@ def _replay_section(r: Results) -> list[str]:
         ]
     if p.stopped_early:
         md += [f"_{p.stopped_early[0].upper()}{p.stopped_early[1:]}._", ""]
-    return md
+    return md + _first_opens(p)
+
+
+def _first_opens(p: ReplayResult) -> list[str]:
+    """The first opens in a fresh process (`bench.replay.first_opens`), one row per session size."""
+    if not p.opens:
+        return []
+    doc = (replay_bench.__doc__ or "").split("\n\n")[-1]
+    md = [
+        " ".join(doc.split()),
+        "",
+        "| session | first moment, from the spawn (p50, range) | peak RSS by then | its report read | "
+        "timeline indexed | peak RSS over the process | next open (cached) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in p.opens:
+        first, report, indexed, cached = (Dist.of(v) for v in (o.first, o.report, o.indexed, o.cached))
+        md.append(
+            f"| {o.events:,} events ({o.calls:,} calls; written in {o.write_seconds:.1f} s) "
+            f"| {fmt_time(first.p50)} ({fmt_time(first.lo)}{DASH}{fmt_time(first.hi)}, {first.n} opens) "
+            f"| {max(o.rss_first) / 2**20:.0f} MB | {fmt_time(report.p50)} | {fmt_time(indexed.p50)} "
+            f"| {max(o.rss_life) / 2**20:.0f} MB | {fmt_time(cached.p50)} |"
+        )
+    return [*md, ""]
 
 
 def _cli_section(r: Results) -> list[str]:

@@ -19,10 +19,25 @@ repeat, the two halves of opening it are timed separately:
 
 The target (under 1 s) is judged on what a person waits for: the CLI's reading
 plus the app until the first moment is shown.
+
+Then the first open in a process of its own, as `agentstop replay JOURNAL --session ID`
+runs: for this session and one ten times longer (1,000,000 events in the full
+run, bulk-written the same way), with no timeline checkpoints cached, a fresh
+Python (spawned by a small process of its own, so its peak RSS is its own)
+imports the CLI, reads what the command reads, and runs the journal viewer
+headless until the first moment is painted. Timed from the spawn; its peak RSS
+by then, and over its life (a long session's report and timeline index are read
+after the first moment: until both are done); then the next open, the
+checkpoints cached by the first.
 """
 
 from __future__ import annotations
 
+import json
+import resource
+import sqlite3
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +53,18 @@ from agentstop.tui.widgets import moment_table
 from .common import TIMES, Config, Dist, Noop, clock, cpu_clock
 from .sessions import SessionShape, write_replay_session
 
-__all__ = ["TARGET", "ReplayResult", "cli_rows", "open_in_library", "open_in_tui", "run_replay", "write_session"]
+__all__ = [
+    "LARGE_TARGET",
+    "TARGET",
+    "FirstOpen",
+    "ReplayResult",
+    "cli_rows",
+    "first_open_child",
+    "open_in_library",
+    "open_in_tui",
+    "run_replay",
+    "write_session",
+]
 
 SESSION_ID = "bench-replay"
 SIZE = (140, 42)
@@ -47,6 +73,34 @@ TIMEOUT = 600.0
 TARGET = 1.0
 """Seconds: the issue's target for opening a 100,000-event session in replay."""
 EARLY_STOP = 10.0
+LARGE = 10
+"""The longer session of the first opens, in `replay_events` (1,000,000 events in the full run)."""
+LARGE_TARGET = 3.0
+"""Seconds: the issue's target for opening a 1,000,000-event session in replay."""
+FIRST_OPENS = 3
+"""First opens in a fresh process per size (each also opens again with the checkpoints cached)."""
+
+
+@dataclass
+class FirstOpen:
+    """Opening one session in a process of its own, as `agentstop replay JOURNAL --session ID` does."""
+
+    events: int
+    calls: int = 0
+    write_seconds: float = 0.0
+    first: list[float] = field(default_factory=list)
+    """Spawn to the first moment painted, no timeline checkpoints cached."""
+    rss_first: list[float] = field(default_factory=list)
+    """The process's peak RSS (bytes) by its first moment."""
+    rss_life: list[float] = field(default_factory=list)
+    """Its peak RSS over its life: until its report and its timeline index were read too."""
+    report: list[float] = field(default_factory=list)
+    """Spawn until the session's report was read (after the first moment, on a long session)."""
+    indexed: list[float] = field(default_factory=list)
+    """Spawn until the timeline's checkpoints were all built (any moment then shows at once)."""
+    cached: list[float] = field(default_factory=list)
+    """Spawn to the first moment painted, the checkpoints cached by the open before."""
+    cached_rss: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +135,8 @@ class ReplayResult:
     """This process's CPU seconds over each sample of `library`, `tui` and `total`."""
     stopped_early: str = ""
     """Why fewer than the configured repeats ran, if they did."""
+    opens: list[FirstOpen] = field(default_factory=list)
+    """The first opens in a fresh process: this session, then one `LARGE` times longer."""
 
     def dist(self, name: str) -> Dist:
         values: list[float] = getattr(self, name)
@@ -226,4 +282,96 @@ async def run_replay(cfg: Config, tmp: Path, log: Any) -> ReplayResult:
             break
     res.timeline_half.append(await timeline_half(path))
     res.rows_shown = res.shape.calls
+    res.opens.append(first_opens(path, FirstOpen(res.shape.events, res.shape.calls, res.write_seconds), log))
+    large = tmp / "replay-large.db"
+    shape, seconds = await write_session(large, cfg.replay_events * LARGE)
+    log(f"  wrote a session of {shape.events:,} events ({shape.calls:,} calls) in {seconds:.1f} s")
+    res.opens.append(first_opens(large, FirstOpen(shape.events, shape.calls, seconds), log))
+    large.unlink()
     return res
+
+
+def _forget_checkpoints(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("DELETE FROM timeline_checkpoints")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def first_opens(path: Path, size: FirstOpen, log: Any) -> FirstOpen:
+    """`FIRST_OPENS` first opens of the session in a fresh process, each followed by an open with the cache."""
+    from .cli_report import _timed  # the spawner that reads a process's own peak RSS
+
+    for r in range(FIRST_OPENS):
+        _forget_checkpoints(path)
+        for cached in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                facts = Path(tmp) / "facts.json"
+                code = "from bench.replay import first_open_child; first_open_child()"
+                argv = [sys.executable, "-c", code, str(path), SESSION_ID, str(size.calls)]
+                argv += [str(time.time()), str(facts)]
+                _, rss = _timed(argv, Path(tmp) / "stdout")
+                got = json.loads(facts.read_text())
+            if cached:
+                size.cached.append(got["first"])
+                size.cached_rss.append(got["rss_first"])
+                continue
+            size.first.append(got["first"])
+            size.rss_first.append(got["rss_first"])
+            size.rss_life.append(rss)
+            size.report.append(got["report"])
+            size.indexed.append(got["indexed"])
+        log(
+            f"  {size.events:,} events, first open {r + 1}/{FIRST_OPENS}: the first moment at "
+            f"{size.first[-1]:.2f} s ({size.rss_first[-1] / 2**20:.0f} MB), its report at {size.report[-1]:.2f} s, "
+            f"indexed at {size.indexed[-1]:.2f} s (peak {size.rss_life[-1] / 2**20:.0f} MB); "
+            f"cached {size.cached[-1]:.2f} s"
+        )
+    return size
+
+
+def first_open_child() -> None:
+    """A process of its own opening the session as `agentstop replay JOURNAL --session ID` (see the module)."""
+    path, sid, calls, spawned, facts = sys.argv[1:6]
+    got = anyio.run(_first_open, Path(path), sid, int(calls), float(spawned))
+    Path(facts).write_text(json.dumps(got))
+
+
+async def _first_open(path: Path, sid: str, calls: int, spawned: float) -> dict[str, float]:
+    import agentstop.cli  # noqa: F401  (what `agentstop replay` imports before it reads a byte)
+    from agentstop.replay import checkpoints
+    from agentstop.session import fixed_tools
+    from agentstop.tui import make_journal_app
+    from agentstop.tui.screens.timeline import TimelineScreen
+    from agentstop.tui.widgets.moment_table import MomentTable
+
+    async with Journal.open(path, readonly=True) as j:  # agentstop/cli/replay.py: --session, so no rows
+        await j.sessions()
+        sid = await j.resolve_session(sid)
+    app = make_journal_app(path, [], fixed_tools(ToolRegistry([Noop()])), session_id=sid)
+    got: dict[str, float] = {}
+    async with app.run_test(size=SIZE) as pilot:
+        while True:
+            screen = app.screen
+            if isinstance(screen, TimelineScreen) and screen.is_mounted:
+                tables = list(screen.query(MomentTable))
+                if tables and tables[0].row_count >= min(calls, checkpoints.WINDOW):
+                    break
+            if time.time() - spawned > TIMEOUT:
+                raise TimeoutError(f"the replay app did not show the session within {TIMEOUT:.0f} s")
+            await anyio.sleep(0.001)  # looks without forcing a refresh (see bench/tui.py's _wait)
+        await pilot.pause(0)  # the layout and the frame of what was just added
+        got["first"] = time.time() - spawned
+        got["rss_first"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # kilobytes on Linux
+        while "report" not in got or "indexed" not in got:
+            if "report" not in got and app.mode.report is not None:
+                got["report"] = time.time() - spawned
+            if "indexed" not in got and screen.timeline.indexed >= 1.0:
+                got["indexed"] = time.time() - spawned
+            if time.time() - spawned > TIMEOUT:
+                raise TimeoutError(f"the session's report and index were not read within {TIMEOUT:.0f} s")
+            await anyio.sleep(0.005)
+        app.exit()
+    return got

@@ -32,7 +32,7 @@ from .reads import Reader, RowOrder
 from .records import CallRecord, Event, GrantRecord, SessionRecord
 from .states import CallState
 from .status import SessionStatus
-from .timeline_cache import CheckpointRow
+from .timeline_cache import CheckpointRow, TimelineReads
 from .writer import Writer
 
 __all__ = ["REPORT_WINDOW", "WORK_LEASE", "Journal", "Resumed", "RowOrder"]
@@ -495,6 +495,10 @@ class Journal:
     async def timeline_checkpoint_state(self, session_id: str, build: str, position: int) -> str | None:
         """The state of one cached timeline checkpoint (JSON), or None when it is not there."""
         return await timeline_cache.read_checkpoint_state(self._reader_conn, session_id, build, position)
+
+    def timeline_reads(self) -> TimelineReads:
+        """The queries replay opens a long session's timeline with (agentstop/journal/timeline_cache.py)."""
+        return TimelineReads(self._reader_conn)
 
     async def sessions(self) -> list[SessionRecord]:
         """Every session, oldest first."""

@@ -3,45 +3,46 @@
 `Timeline` (timeline.py) holds every event and walks them all; on a session of a
 million events that is seconds of walking and a gigabyte of events. A
 `JournalTimeline` instead reads checkpoints: every `CHECKPOINT` events, what the
-timeline shows at that position, built once from the events and cached in the
-journal (`timeline_checkpoints`, schema v6; agentstop/journal/timeline_cache.py).
-The moment after event `k` is the nearest checkpoint at or before it plus at most
-`CHECKPOINT` events read after it (`Journal.events(after=, limit=)`).
+timeline shows at that position (a `WindowWalk` state, window_walk.py), built
+from the events and cached in the journal (`timeline_checkpoints`, schema v6;
+agentstop/journal/timeline_cache.py). The moment after event `k` is the nearest
+checkpoint at or before it plus at most `CHECKPOINT` events read after it.
 
-What a checkpoint holds is what the screen shows, bounded whatever the session's
-size: the `WINDOW` calls planned last (the side-effect table shows at most those;
-calls planned earlier never come back into view, since the window only moves
-forward with the timeline), the last `TRANSCRIPT_TAIL` lines of the transcript,
-the epoch and its Stop, and the calls rejected after that Stop (to count them).
-A moment of a `JournalTimeline` equals the same moment of `Timeline` cut to that
-window (`windowed`); a property test walks both on random sessions.
+Opening never waits for a long walk. A session with few events not yet covered
+by checkpoints (at most `INLINE`: a short session, or one that grew since it was
+last opened) gets them built at once. A longer one opens at its last interval,
+whose starting state is read from a few queries (seed.py), and its checkpoints
+are built afterwards by `index()` (the timeline screen runs it in a worker and
+shows its progress); a moment further back waits for them (`ready`).
 
-Two kinds of event reach beyond the window, and the checkpoint carries what they
-need: an event of an older call can make it count as rejected after the Stop, or
-stop counting (the `late` set says which calls count now); and the first Stop of
-an epoch counts the calls already rejected at or after its instant (`rejected`,
-every call whose state is rejected or discarded; stored only in the checkpoints
-whose next interval holds a Stop, and in the last one, which a growing session
-is extended from). An event of a call outside the window is taken to be about a
-call planned earlier, as the journal writes them (a call's first event is
-`planned`).
+A moment of a `JournalTimeline` equals the same moment of `Timeline` cut to the
+window (`windowed`); a property test walks both on random sessions, opened
+either way.
+
+A checkpoint keeps the rejected calls (which the first Stop of an epoch counts)
+only when the interval after it holds a Stop, or it is the last one built
+(which a later build is extended from): stored at every checkpoint, they were
+most of a long session's first open.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+import anyio
+import anyio.lowlevel
 
 from agentstop.errors import JournalError
-from agentstop.journal import CallState, Event, EventKind, Journal, parse_kind
-from agentstop.journal.timeline_cache import CheckpointRow
+from agentstop.journal import Event, EventKind, Journal
+from agentstop.journal.timeline_cache import CheckpointRow, TimelineReads, WalkRow
 
-from .timeline import CHECKPOINT, LATE_STATES, CallView, Moment, resumed_line, stop_of_epoch
+from .seed import read_seed
+from .timeline import CHECKPOINT, Moment, stop_of_epoch
+from .window_walk import Marks, WindowWalk
 
-__all__ = ["BUILD", "TRANSCRIPT_TAIL", "WINDOW", "JournalTimeline", "Marks", "windowed"]
+__all__ = ["BUILD", "INLINE", "TRANSCRIPT_TAIL", "WINDOW", "JournalTimeline", "Marks", "windowed"]
 
 WINDOW = 500
 """Calls a moment carries: the latest planned (the side-effect table shows at most this many)."""
@@ -52,7 +53,19 @@ TRANSCRIPT_TAIL = 60
 BUILD = f"1/{CHECKPOINT}/{WINDOW}/{TRANSCRIPT_TAIL}"
 """The layout of a checkpoint's state: a cached row of another layout is built again, never misread."""
 
-_MARKED = (EventKind.REVOKED, EventKind.SESSION_RESUMED)
+INLINE = 20_000
+"""Events without checkpoints that opening walks at once (tens of milliseconds); more open at the last
+interval and are walked by `index()`."""
+
+BATCH = 100
+"""Intervals `index()` walks between two writes of their checkpoints (the last of them keeps the rejected
+calls, so a walk stopped halfway is extended from it: a few per session)."""
+
+PROGRESS = 10
+"""Intervals `index()` walks between two progress reports."""
+
+READ_AHEAD = 8
+"""Intervals of events one query reads while walking (fewer round trips; memory stays a few intervals)."""
 
 
 def windowed(moment: Moment, window: int = WINDOW, tail: int = TRANSCRIPT_TAIL) -> Moment:
@@ -72,162 +85,62 @@ def windowed(moment: Moment, window: int = WINDOW, tail: int = TRANSCRIPT_TAIL) 
     )
 
 
-@dataclass
-class Marks:
-    """Where the Stops and Resumes are, by position in the session's events."""
+class _Builder:
+    """Walks a session's events one interval at a time from a checkpoint, making each interval's checkpoint."""
 
-    stops: list[int] = field(default_factory=lambda: [])
-    resumes: list[int] = field(default_factory=lambda: [])
-
-    def note(self, index: int, event: Event) -> None:
-        if event.kind == EventKind.REVOKED:
-            self.stops.append(index)
-        elif event.kind == EventKind.SESSION_RESUMED:
-            self.resumes.append(index)
-
-    def dumps(self) -> str:
-        return json.dumps([self.stops, self.resumes])
-
-    def add(self, text: str) -> None:
-        stops, resumes = json.loads(text)
-        self.stops += [int(i) for i in stops]
-        self.resumes += [int(i) for i in resumes]
-
-
-class _WindowWalk:
-    """The walk of timeline.py's `_Walk`, holding only what a checkpoint holds (see the module docstring)."""
-
-    def __init__(self, window: int, tail: int) -> None:
-        self.window = window
-        self.calls: dict[str, CallView] = {}
-        self.earlier = 0
-        self.transcript: deque[str] = deque(maxlen=tail)
-        self.revoked_at: float | None = None
-        self.revoked_by: str | None = None
-        self.epoch = 1
-        self.late: set[str] = set()
-        self.rejected: dict[str, float] | None = {}
-        """Every call rejected or discarded, with its instant; None when the checkpoint did not store it."""
-
-    def apply(self, e: Event) -> None:
-        kind = e.kind
-        if kind == EventKind.TRANSCRIPT:
-            self.transcript.append(str(e.data.get("text", "")))
-        elif kind == EventKind.REVOKED and self.revoked_at is None:
-            self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
-            if self.rejected is None:
-                raise JournalError(
-                    "timeline checkpoint", "lacks the rejected calls a Stop needs", "Delete its rows to rebuild them."
-                )
-            self.late = {c for c, at in self.rejected.items() if at >= e.at}
-        elif kind == EventKind.SESSION_RESUMED:
-            self.epoch = int(e.data.get("epoch", self.epoch + 1))
-            self.revoked_at, self.revoked_by = None, None
-            self.late = set()
-            self.transcript.append(resumed_line(e, self.epoch))
-        elif e.call_id is not None and kind not in (EventKind.APPROVAL_REQUESTED, EventKind.APPROVED):
-            cid = e.call_id
-            if kind == CallState.PLANNED:
-                self.calls[cid] = CallView(
-                    cid, str(e.data.get("tool", "")), str(e.data.get("summary", "")), CallState.PLANNED, e.at
-                )
-                if len(self.calls) > self.window:
-                    del self.calls[next(iter(self.calls))]
-                    self.earlier += 1
-            else:
-                old = self.calls.get(cid)
-                if old is not None:
-                    reason = e.data.get("reason")
-                    kept = None if kind == CallState.REAPPLYING else old.reason
-                    self.calls[cid] = CallView(cid, old.tool, old.summary, kind, e.at, str(reason) if reason else kept)
-            if kind in LATE_STATES:
-                if self.rejected is not None:
-                    self.rejected[cid] = e.at
-                if self.revoked_at is not None and e.at >= self.revoked_at:
-                    self.late.add(cid)
-                else:
-                    self.late.discard(cid)
-            else:
-                if self.rejected is not None:
-                    self.rejected.pop(cid, None)
-                self.late.discard(cid)
-
-    def moment(self, index: int, event: Event | None) -> Moment:
-        return Moment(
-            index,
-            event,
-            dict(self.calls),
-            tuple(self.transcript),
-            self.revoked_at,
-            self.revoked_by,
-            self.epoch,
-            earlier=self.earlier,
-            late=len(self.late),
+    def __init__(self, reads: TimelineReads, session_id: str, start: CheckpointRow | None, state: str | None) -> None:
+        self.reads = reads
+        self.session_id = session_id
+        self.position, self.seq = (start.position, start.seq) if start is not None else (0, 0)
+        self.walk = (
+            WindowWalk(WINDOW, TRANSCRIPT_TAIL) if state is None else WindowWalk.loads(state, WINDOW, TRANSCRIPT_TAIL)
         )
+        self.marks = Marks()
+        """The Stops and Resumes of the intervals walked."""
+        self._read: list[WalkRow] = []
+        """Events read after `seq`, not walked yet."""
+        self._ended = False
+        """True once a read came back short: `_read` holds every event left."""
 
-    def dumps(self, with_rejected: bool) -> str:
-        return json.dumps(
-            {
-                "calls": [[c.call_id, c.tool, c.summary, str(c.state), c.at, c.reason] for c in self.calls.values()],
-                "earlier": self.earlier,
-                "transcript": list(self.transcript),
-                "revoked_at": self.revoked_at,
-                "revoked_by": self.revoked_by,
-                "epoch": self.epoch,
-                "late": sorted(self.late),
-                "rejected": sorted(self.rejected.items()) if with_rejected and self.rejected is not None else None,
-            },
-            ensure_ascii=False,
-        )
+    async def _ahead(self, n: int) -> list[WalkRow]:
+        """The next `n` events not walked (fewer at the end of the session), read a few intervals at a time."""
+        if len(self._read) < n and not self._ended:
+            after = self._read[-1][0] if self._read else self.seq
+            want = READ_AHEAD * CHECKPOINT
+            more = await self.reads.walk(self.session_id, after, want)
+            self._ended = len(more) < want
+            self._read += more
+        return self._read[:n]
 
-    @classmethod
-    def loads(cls, text: str, window: int, tail: int) -> _WindowWalk:
-        d: dict[str, Any] = json.loads(text)
-        walk = cls(window, tail)
-        walk.calls = {
-            c[0]: CallView(str(c[0]), str(c[1]), str(c[2]), parse_kind(str(c[3])), float(c[4]), c[5])
-            for c in d["calls"]
-        }
-        walk.earlier = int(d["earlier"])
-        walk.transcript.extend(str(t) for t in d["transcript"])
-        walk.revoked_at, walk.revoked_by, walk.epoch = d["revoked_at"], d["revoked_by"], int(d["epoch"])
-        walk.late = {str(c) for c in d["late"]}
-        rejected = d["rejected"]
-        walk.rejected = None if rejected is None else {str(c): float(at) for c, at in rejected}
-        return walk
+    async def intervals(self, most: int | None, keep_last: bool = True) -> tuple[list[CheckpointRow], bool]:
+        """Walk at most `most` whole intervals (None: all); their checkpoints, and whether the session's end
+        (fewer events than an interval left) was reached. The last of them keeps the rejected calls when
+        `keep_last` (a later walk may be extended from it)."""
+        rows: list[CheckpointRow] = []
+        chunk = await self._ahead(CHECKPOINT)
+        while most is None or len(rows) < most:
+            if len(chunk) < CHECKPOINT:
+                return rows, True
+            del self._read[:CHECKPOINT]
+            marks = _marks(chunk, self.position)
+            self.marks.stops += marks.stops
+            self.marks.resumes += marks.resumes
+            self.walk.apply_rows(chunk)
+            self.position, self.seq = self.position + CHECKPOINT, chunk[-1][0]
+            chunk = await self._ahead(CHECKPOINT)
+            keep = len(chunk) < CHECKPOINT or any(r[1] == EventKind.REVOKED for r in chunk)
+            keep = keep or (keep_last and len(rows) + 1 == most)
+            rows.append(CheckpointRow(self.position, self.seq, marks.dumps(), self.walk.dumps(with_rejected=keep)))
+            await anyio.lowlevel.checkpoint()  # an interval's walk at a time: the screen stays responsive
+        return rows, False
 
 
-async def _build(
-    journal: Journal, session_id: str, start: CheckpointRow | None, state: str | None, marks: Marks
-) -> tuple[list[CheckpointRow], list[Event]]:
-    """Walk the session from `start` (None: its beginning), one interval at a time.
-
-    Returns a checkpoint per whole interval walked, and the events after the last
-    of them (fewer than `CHECKPOINT`: the tail, which is walked on every open).
-    `marks` gets the Stops and Resumes of every event walked.
-    """
-    position, seq = (start.position, start.seq) if start is not None else (0, 0)
-    walk = _WindowWalk(WINDOW, TRANSCRIPT_TAIL) if state is None else _WindowWalk.loads(state, WINDOW, TRANSCRIPT_TAIL)
-    rows: list[CheckpointRow] = []
-    pending: tuple[int, int, str] | None = None
-    """The row for the interval just walked: its state is written once the next interval is read, with the
-    rejected calls when that interval holds a Stop or is the tail (so `rejected` is dumped rarely)."""
-    while True:
-        events = await journal.events(session_id, after=seq, limit=CHECKPOINT)
-        chunk = Marks()
-        for i, e in enumerate(events):
-            chunk.note(position + i, e)
-        marks.stops += chunk.stops
-        marks.resumes += chunk.resumes
-        last = len(events) < CHECKPOINT
-        if pending is not None:
-            rows.append(CheckpointRow(*pending, walk.dumps(with_rejected=last or bool(chunk.stops))))
-        if last:
-            return rows, events
-        for e in events:
-            walk.apply(e)
-        position, seq = position + len(events), events[-1].seq
-        pending = (position, seq, chunk.dumps())
+def _marks(chunk: list[WalkRow], position: int) -> Marks:
+    """The Stops and Resumes among `chunk`, whose first event is at `position`."""
+    return Marks(
+        [position + i for i, r in enumerate(chunk) if r[1] == EventKind.REVOKED],
+        [position + i for i, r in enumerate(chunk) if r[1] == EventKind.SESSION_RESUMED],
+    )
 
 
 class JournalTimeline:
@@ -245,12 +158,16 @@ class JournalTimeline:
         tail: list[Event],
         marks: Marks,
         cached: bool,
+        tail_start: int | None = None,
+        tail_state: str = "",
     ) -> None:
         self.path = path
         self.session_id = session_id
         self._rows = rows
-        """Every checkpoint, in order (their states stay in the journal once cached)."""
-        self._tail_start = rows[-1].position if rows else 0
+        """The checkpoints built so far, in order (their states stay in the journal once cached)."""
+        self._tail_start = (rows[-1].position if rows else 0) if tail_start is None else tail_start
+        self._tail_state = tail_state
+        """The state at `_tail_start` when it was read before its checkpoint was built (seed.py)."""
         self._tail = tail
         self.length = self._tail_start + len(tail)
         self.stop_indices: list[int] = marks.stops
@@ -259,9 +176,13 @@ class JournalTimeline:
         """The index of each Resume (a `session_resumed` event): where epochs 2, 3, ... begin."""
         self.cached = cached
         """True when the checkpoints are in the journal; False when it could not be written (kept here)."""
+        self._writable: Journal | None = None
+        """The journal opened for writing checkpoints, while they are being written."""
+        self._indexing: anyio.Event | None = None
+        """Set when the running `index()` ends (None: none runs)."""
         self._chunk_start = -1
         self._chunk: list[Event] = []
-        self._walk: _WindowWalk | None = None
+        self._walk: WindowWalk | None = None
         self._walked = -1
         """The index of the last event `_walk` applied (in the current interval)."""
         self._base: tuple[int, str] = (-1, "")
@@ -269,11 +190,12 @@ class JournalTimeline:
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], session_id: str) -> JournalTimeline:
-        """Read the session's checkpoints, building (and caching) those it lacks; then the timeline opens.
+        """Read the session's checkpoints; build those it lacks at once, or open at its last interval.
 
-        The first open of a long session walks it once and writes the checkpoints
-        into the journal (read-write for that moment; a journal that cannot be
-        written keeps them in this object instead); every later open reads them.
+        Up to `INLINE` events without checkpoints are walked now and their
+        checkpoints written into the journal (read-write for that moment; a journal
+        that cannot be written keeps them in this object instead). More open at the
+        last interval, read from a few queries; `index()` builds the rest.
         """
         async with Journal.open(path, readonly=True) as journal:
             await journal.session(session_id)  # UnknownSession, said as usual
@@ -285,17 +207,22 @@ class JournalTimeline:
             state = None if last is None else await journal.timeline_checkpoint_state(session_id, BUILD, last.position)
             if last is not None and state is None:  # the rows went meanwhile: build them all again
                 rows, last, marks = [], None, Marks()
-            new, tail = await _build(journal, session_id, last, state, marks)
-        cached = True
-        if new:
-            try:
-                async with Journal.open(path) as writable:
-                    await writable.save_timeline_checkpoints(session_id, BUILD, new)
-            except JournalError:
-                cached = False  # a read-only file or role: the checkpoints live in this object
-            if cached:
-                new = [CheckpointRow(r.position, r.seq, r.marks) for r in new]
-        return cls(path, session_id, [*rows, *new], tail, marks, cached)
+            if await journal.event_count(session_id) - (last.position if last else 0) > INLINE:
+                seed = await read_seed(journal, session_id, CHECKPOINT, WINDOW, TRANSCRIPT_TAIL)
+                state = seed.walk.dumps(with_rejected=True)
+                return cls(path, session_id, rows, seed.tail, seed.marks, True, seed.position, state)
+            builder = _Builder(journal.timeline_reads(), session_id, last, state)
+            new, _ = await builder.intervals(None)
+            marks.stops += builder.marks.stops
+            marks.resumes += builder.marks.resumes
+            tail = await journal.events(session_id, after=builder.seq, limit=CHECKPOINT - 1)
+            for i, e in enumerate(tail):
+                marks.note(builder.position + i, e.kind)
+        timeline = cls(path, session_id, rows, tail, marks, True, builder.position)
+        async with AsyncExitStack() as stack:
+            timeline._rows += await timeline._save(new, stack)
+            timeline._writable = None
+        return timeline
 
     def __len__(self) -> int:
         return self.length
@@ -305,12 +232,103 @@ class JournalTimeline:
         """The index of the first `revoked` event (the Stop), if any."""
         return self.stop_indices[0] if self.stop_indices else None
 
+    @property
+    def is_long(self) -> bool:
+        """More events than opening walks at once (`INLINE`): what else a viewer reads about the session
+        (its report) is worth reading after the first moment is on screen, too."""
+        return self.length > INLINE
+
+    @property
+    def indexed(self) -> float:
+        """How much of the timeline its checkpoints cover, 0 to 1 (1: any moment shows at once)."""
+        built = self._rows[-1].position if self._rows else 0
+        return 1.0 if self._tail_start == 0 else built / self._tail_start
+
+    def ready(self, index: int) -> bool:
+        """Whether the moment after event `index` shows without waiting for `index()`."""
+        start = (max(index, 0) // CHECKPOINT) * CHECKPOINT
+        return start in (0, self._tail_start) or (bool(self._rows) and start <= self._rows[-1].position)
+
     def stop_of_epoch(self, index: int) -> int | None:
         """The Stop of the epoch that event `index` belongs to, if that epoch was stopped."""
         return stop_of_epoch(index, self.stop_indices, self.resume_indices, self.length)
 
+    async def index(self, progress: Callable[[float], None] | None = None) -> None:
+        """Build the checkpoints the timeline still lacks, writing them into the journal a batch at a time.
+
+        `progress` hears `indexed` after each batch. Called while another call runs,
+        it waits for that one. A walk of a million events takes seconds; it yields to
+        the event loop after every interval.
+        """
+        if self.indexed >= 1.0:
+            return
+        if self._indexing is not None:
+            await self._indexing.wait()
+            return
+        self._indexing = done = anyio.Event()
+        try:
+            await self._index(progress)
+        finally:
+            self._indexing = None
+            done.set()
+
+    async def _index(self, progress: Callable[[float], None] | None) -> None:
+        last = self._rows[-1] if self._rows else None
+        async with AsyncExitStack() as stack:
+            try:
+                await self._walk_into(last, stack, progress)
+            finally:
+                self._writable = None
+
+    async def _walk_into(
+        self, last: CheckpointRow | None, stack: AsyncExitStack, progress: Callable[[float], None] | None
+    ) -> None:
+        async with Journal.open(self.path, readonly=True) as journal:
+            state = None
+            if last is not None:
+                state = last.state or await journal.timeline_checkpoint_state(self.session_id, BUILD, last.position)
+                if state is None:
+                    raise self._lost(last.position)
+            builder = _Builder(journal.timeline_reads(), self.session_id, last, state)
+            walked: list[CheckpointRow] = []
+            while builder.position < self._tail_start:
+                most = min(PROGRESS, (self._tail_start - builder.position) // CHECKPOINT)
+                save = len(walked) + most >= BATCH or builder.position + most * CHECKPOINT >= self._tail_start
+                rows, ended = await builder.intervals(most, keep_last=save)
+                walked += rows
+                if save or ended:
+                    self._rows += await self._save(walked, stack)
+                    walked = []
+                if progress is not None:
+                    progress(min(1.0, builder.position / self._tail_start))
+                if ended and builder.position < self._tail_start:
+                    raise JournalError(
+                        str(self.path),
+                        f"has fewer events of session {self.session_id} than when its timeline was opened",
+                        "Open the session again.",
+                    )
+
+    async def _save(self, rows: list[CheckpointRow], stack: AsyncExitStack) -> list[CheckpointRow]:
+        """Write `rows` into the journal and return them without their states; kept whole when it cannot be.
+
+        The journal is opened for writing once per `stack` (opening it costs more than a batch of rows).
+        """
+        if not rows or not self.cached:
+            return rows
+        try:
+            if self._writable is None:
+                self._writable = await stack.enter_async_context(Journal.open(self.path))
+            await self._writable.save_timeline_checkpoints(self.session_id, BUILD, rows)
+        except JournalError:
+            self.cached = False  # a read-only file or role: the checkpoints live in this object
+            return rows
+        return [CheckpointRow(r.position, r.seq, r.marks) for r in rows]
+
     async def moment(self, index: int) -> Moment:
-        """The moment after event `index` (clamped; -1 is before everything), cut to `WINDOW` calls."""
+        """The moment after event `index` (clamped; -1 is before everything), cut to `WINDOW` calls.
+
+        Further back than the checkpoints built so far, it waits for `index()`.
+        """
         index = max(-1, min(index, self.length - 1))
         start = await self._load_interval(index)
         if self._walk is None or self._walked > index:
@@ -322,7 +340,7 @@ class JournalTimeline:
         return self._walk.moment(index, self._chunk[index - start] if index >= 0 else None)
 
     async def event(self, index: int) -> Event | None:
-        """Event `index` (None out of range)."""
+        """Event `index` (None out of range); further back than the checkpoints built so far, it waits for them."""
         if not 0 <= index < self.length:
             return None
         start = await self._load_interval(index)
@@ -332,6 +350,12 @@ class JournalTimeline:
         """Make the interval holding event `index` current (the one after its checkpoint); returns its position."""
         start = (index // CHECKPOINT) * CHECKPOINT if index >= 0 else 0
         if start != self._chunk_start:
+            if not self.ready(index):
+                await self.index()
+                if not self.ready(index):
+                    raise JournalError(
+                        str(self.path), f"could not index the timeline of session {self.session_id}", "Open it again."
+                    )
             self._chunk = await self._read_interval(start)
             self._chunk_start = start
             self._walk, self._walked = None, -1
@@ -352,20 +376,26 @@ class JournalTimeline:
         assert row.position == position
         return row
 
-    async def _checkpoint(self, position: int) -> _WindowWalk:
+    def _lost(self, position: int) -> JournalError:
+        return JournalError(
+            str(self.path),
+            f"lost the timeline checkpoint at event {position} of session {self.session_id}",
+            "Open the session again.",
+        )
+
+    async def _checkpoint(self, position: int) -> WindowWalk:
+        if position == 0:
+            return WindowWalk(WINDOW, TRANSCRIPT_TAIL)
+        if position == self._tail_start and self._tail_state:
+            return WindowWalk.loads(self._tail_state, WINDOW, TRANSCRIPT_TAIL)
         row = self._row(position)
-        if row is None:
-            return _WindowWalk(WINDOW, TRANSCRIPT_TAIL)
+        assert row is not None
         state = row.state or (self._base[1] if self._base[0] == position else "")
         if not state:
             async with Journal.open(self.path, readonly=True) as journal:
                 found = await journal.timeline_checkpoint_state(self.session_id, BUILD, position)
             if found is None:
-                raise JournalError(
-                    str(self.path),
-                    f"lost the timeline checkpoint at event {position} of session {self.session_id}",
-                    "Open the session again.",
-                )
+                raise self._lost(position)
             state = found
         self._base = (position, state)
-        return _WindowWalk.loads(state, WINDOW, TRANSCRIPT_TAIL)
+        return WindowWalk.loads(state, WINDOW, TRANSCRIPT_TAIL)

@@ -12,9 +12,9 @@ of events at a time, so its memory follows what is shown, not the session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from agentstop.journal import CallState, Event, EventKind
 
@@ -26,6 +26,7 @@ __all__ = [
     "Timeline",
     "TimelineView",
     "resumed_line",
+    "resumed_text",
     "stop_of_epoch",
 ]
 
@@ -35,9 +36,12 @@ LATE_STATES = frozenset({CallState.REJECTED, CallState.DISCARDED})
 """A call in one of these states at or after its epoch's Stop counts as "rejected after the Stop"."""
 
 
-@dataclass(frozen=True)
-class CallView:
-    """One call as it looked at a moment of the timeline."""
+class CallView(NamedTuple):
+    """One call as it looked at a moment of the timeline.
+
+    A named tuple, immutable as moments share it: the walk makes one at nearly every
+    event, and a frozen dataclass cost a long session's walk half a second more.
+    """
 
     call_id: str
     tool: str
@@ -84,8 +88,13 @@ class Moment:
 
 def resumed_line(e: Event, epoch: int) -> str:
     """The transcript's line for a Resume (`session_resumed`) into `epoch`."""
-    said = str(e.data.get("instruction") or "").strip()
-    return f"— resumed by {e.data.get('by', 'the user')} (epoch {epoch})" + (f": {said}" if said else "") + " —"
+    return resumed_text(e.data, epoch)
+
+
+def resumed_text(data: Mapping[str, Any], epoch: int) -> str:
+    """The transcript's line for a Resume into `epoch`, from its event's data."""
+    said = str(data.get("instruction") or "").strip()
+    return f"— resumed by {data.get('by', 'the user')} (epoch {epoch})" + (f": {said}" if said else "") + " —"
 
 
 class _Walk:
@@ -103,8 +112,9 @@ class _Walk:
     def apply(self, e: Event) -> None:
         if e.kind == EventKind.TRANSCRIPT:
             self.transcript.append(str(e.data.get("text", "")))
-        elif e.kind == EventKind.REVOKED and self.revoked_at is None:
-            self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
+        elif e.kind == EventKind.REVOKED:  # a Stop is about the session, never a call
+            if self.revoked_at is None:
+                self.revoked_at, self.revoked_by = e.at, str(e.data.get("by", ""))
         elif e.kind == EventKind.SESSION_RESUMED:
             # A new epoch under a new grant: its own Stop, if any, is still to come.
             self.epoch = int(e.data.get("epoch", self.epoch + 1))
@@ -173,6 +183,19 @@ class TimelineView(Protocol):
         """Event `index` (None out of range)."""
         ...
 
+    @property
+    def indexed(self) -> float:
+        """How much of the timeline shows at once, 0 to 1 (the rest waits for `index()`)."""
+        ...
+
+    def ready(self, index: int) -> bool:
+        """Whether the moment after event `index` shows without waiting for `index()`."""
+        ...
+
+    async def index(self, progress: Callable[[float], None] | None = None) -> None:
+        """Make every moment ready (a long session's checkpoints), telling `progress` how far it got."""
+        ...
+
 
 class Timeline:
     """The events of one session and the state after each of them."""
@@ -200,6 +223,18 @@ class Timeline:
     async def moment(self, index: int) -> Moment:
         """`at(index)`, as the timeline screen asks for it."""
         return self.at(index)
+
+    @property
+    def indexed(self) -> float:
+        """1: every event is in memory, any moment shows at once."""
+        return 1.0
+
+    def ready(self, index: int) -> bool:
+        """True: any moment shows at once."""
+        return True
+
+    async def index(self, progress: Callable[[float], None] | None = None) -> None:
+        """Nothing to build: the events are in memory."""
 
     async def event(self, index: int) -> Event | None:
         """Event `index` (None out of range)."""

@@ -9,9 +9,11 @@ from typing import Any
 import anyio
 import pytest
 from click.testing import CliRunner
+from textual.widgets import Label
 
 from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
 from agentstop.cli import main
+from agentstop.replay import checkpoints
 from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.timeline import TimelineScreen
@@ -144,3 +146,29 @@ def test_replay_of_a_damaged_journal_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "not a usable agentstop journal" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.anyio
+async def test_a_long_session_shows_its_last_moment_first_then_its_report_and_its_index(
+    replay_journal: Path, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints every 4 events, none built at open: the session opens at its end, as a long one does."""
+    monkeypatch.setattr(checkpoints, "CHECKPOINT", 4)
+    monkeypatch.setattr(checkpoints, "BUILD", "test/4")
+    monkeypatch.setattr(checkpoints, "INLINE", 0)
+    app = _app(replay_journal, world, [], session_id="20270115T080000-replay")
+    async with app.run_test(size=(140, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, TimelineScreen):
+                break
+        screen = app.screen
+        assert isinstance(screen, TimelineScreen) and screen.index == len(screen.timeline) - 1
+        opening = [w for w in app.workers if w.group in ("open", "timeline-index")]
+        await app.workers.wait_for_complete(opening)  # the report, and the index (held tools run on)
+        await pilot.pause()
+        assert screen.timeline.indexed == 1.0 and app.mode.report is not None
+        title = str(screen.query_one("#timeline-title", Label).render())
+        assert title.endswith("stopped by user: 2 done, 1 interrupted, 0 in flight, 2 undoable"), title
+        await pilot.press("home")
+        assert (await screen.timeline.moment(screen.index)).calls == {}

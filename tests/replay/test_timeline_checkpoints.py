@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentstop import Journal, JournalError
-from agentstop.journal import SCHEMA_VERSION, TRANSITIONS, CallState, EventKind
+from agentstop.journal import SCHEMA_VERSION, TRANSITIONS, CallState, Event, EventKind
 from agentstop.replay import JournalTimeline, Timeline, checkpoints, windowed
+from agentstop.replay.seed import read_seed
+from agentstop.replay.window_walk import WindowWalk
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +36,7 @@ def _shrink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpoints, "WINDOW", WINDOW)
     monkeypatch.setattr(checkpoints, "TRANSCRIPT_TAIL", TAIL)
     monkeypatch.setattr(checkpoints, "BUILD", f"test/{INTERVAL}/{WINDOW}/{TAIL}")
+    monkeypatch.setattr(checkpoints, "INLINE", checkpoints.INLINE)
 
 
 class Clock:
@@ -117,6 +120,44 @@ async def _equal_at(path: Path, sid: str, positions: list[int]) -> JournalTimeli
     return timeline
 
 
+def _same_walk(seeded: WindowWalk, events: list[Event]) -> None:
+    """The state read from queries is the state the walk reaches (of the rejected calls, those a Stop needs)."""
+    walk = WindowWalk(WINDOW, TAIL)
+    for e in events:
+        walk.apply(e)
+    assert seeded.calls == walk.calls and list(seeded.calls) == list(walk.calls)
+    assert (seeded.earlier, list(seeded.transcript), seeded.epoch) == (walk.earlier, list(walk.transcript), walk.epoch)
+    assert (seeded.revoked_at, seeded.revoked_by, seeded.late) == (walk.revoked_at, walk.revoked_by, walk.late)
+    assert seeded.rejected is not None and walk.rejected is not None
+    assert seeded.rejected.items() <= walk.rejected.items()
+
+
+async def _equal_opened_at_the_end(path: Path, sid: str, positions: list[int]) -> None:
+    """Opened at its last interval before its checkpoints are built: the same moments, before and after `index()`."""
+    async with Journal.open(path, readonly=True) as journal:
+        full = Timeline(await journal.events(sid))
+        seed = await read_seed(journal, sid, INTERVAL, WINDOW, TAIL)
+    _same_walk(seed.walk, full.events[: seed.position])
+    timeline = await JournalTimeline.open(path, sid)
+    assert len(timeline) == len(full) and timeline.ready(len(full) - 1)
+    assert timeline.stop_indices == full.stop_indices and timeline.resume_indices == full.resume_indices
+    wanted = [len(full) - 1, -1, *(p % (len(full) + 1) - 1 for p in positions)]
+    for index in [i for i in wanted if timeline.ready(i)]:  # at once: the last interval, and the first
+        assert await timeline.moment(index) == windowed(full.at(index), WINDOW, TAIL), index
+    for index in wanted:  # further back waits for the checkpoints (`index()`, run by the first that needs it)
+        assert await timeline.moment(index) == windowed(full.at(index), WINDOW, TAIL), index
+        assert await timeline.event(index) == (full.events[index] if index >= 0 else None)
+    await timeline.index()
+    assert timeline.indexed == 1.0 and all(timeline.ready(i) for i in range(-1, len(full)))
+
+
+def _forget_checkpoints(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM timeline_checkpoints")
+    conn.commit()
+    conn.close()
+
+
 async def _check(root: Path, first: list[Step], more: list[Step], positions: list[int]) -> None:
     path, clock, states = root / "j.db", Clock(), dict[str, CallState]()
     async with Journal.open(path, clock=clock) as journal:
@@ -127,6 +168,12 @@ async def _check(root: Path, first: list[Step], more: list[Step], positions: lis
     async with Journal.open(path, clock=clock) as journal:
         await _play(journal, clock, "s1", more, states)  # the session goes on (a Resume, say)
     await _equal_at(path, "s1", positions)  # extends the checkpoints from the last one
+    _forget_checkpoints(path)
+    checkpoints.INLINE = 0  # restored by the test's monkeypatch
+    await _equal_opened_at_the_end(path, "s1", positions)  # none cached: opens at the end, then builds them
+    async with Journal.open(path, clock=clock) as journal:
+        await _play(journal, clock, "s1", first, states)  # goes on again
+    await _equal_opened_at_the_end(path, "s1", positions[::-1])  # builds from the last one cached
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -213,3 +260,23 @@ async def test_a_version_5_journal_gets_the_checkpoints_table(tmp_path: Path) ->
         assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'timeline_checkpoints'").fetchone()
     finally:
         conn.close()
+
+
+@pytest.mark.both_backends
+async def test_a_long_session_opens_at_its_end_on_both_backends(
+    journal_target: str, small_checkpoints: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queries a long session opens with (plain SQL of both backends) give the full walk's moments."""
+    monkeypatch.setattr(checkpoints, "INLINE", 0)
+    clock, states = Clock(), dict[str, CallState]()
+    script = [Step(what, n * 7, 0.5) for n, what in enumerate(["plan", "think", "move", "move", "note"] * 12)]
+    script[40] = Step("stop", 0, 0.5)
+    async with Journal.open(journal_target, clock=clock) as journal:
+        await journal.create_session("s1", task_name="both")
+        await _play(journal, clock, "s1", script, states)
+        full = Timeline(await journal.events("s1"))
+    timeline = await JournalTimeline.open(journal_target, "s1")
+    assert timeline.is_long and timeline.indexed < 1.0 and timeline.stop_indices == full.stop_indices
+    for index in (len(full) - 1, len(full) - 2, 3, 41, 17):
+        assert await timeline.moment(index) == windowed(full.at(index), WINDOW, TAIL), index
+    assert timeline.indexed == 1.0

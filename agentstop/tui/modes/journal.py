@@ -118,17 +118,31 @@ class JournalMode(Mode):
         await self._stop_watching()
         async with Journal.open(self.journal_path, readonly=True) as journal:
             session = await journal.session(session_id)
-            if session.status == SessionStatus.RUNNING and is_alive(session, self.clock()):
-                live = True
-            else:
-                live = False
-                report = await Report.from_journal(journal, session_id, now=self.clock())
+            live = session.status == SessionStatus.RUNNING and is_alive(session, self.clock())
         if live:
             await self._watch_live(session)
             self.fleet.fill()
             return
         self.control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
         self.live = None
+        self.report = None
+        self._fresh_report_screen()
+        timeline = await JournalTimeline.open(self.journal_path, session_id)
+        title = f"{session.task_name} · session {session_id}"
+        if not timeline.is_long:  # its report first (milliseconds): the screen opens whole
+            report = await self._past_report(session_id)
+            await self.app.push_screen(TimelineScreen(f"{title} · {with_epochs(report)}", timeline))
+        else:  # its first moment shows now, its report (seconds on a long session) after it
+            screen = TimelineScreen(title, timeline)
+            await self.app.push_screen(screen)
+            screen.set_title(f"{title} · {with_epochs(await self._past_report(session_id))}")
+        self._describe_undos(self.control)
+        self.fleet.fill()
+
+    async def _past_report(self, session_id: str) -> Report:
+        """Read a past session's report: the status line's grant and times, the report screen's lists."""
+        async with Journal.open(self.journal_path, readonly=True) as journal:
+            report = await Report.from_journal(journal, session_id, now=self.clock())
         self.report = report
         s = report.session
         self.reset_status(
@@ -138,12 +152,8 @@ class JournalMode(Mode):
             grant=GrantShown.REVOKED if report.revoked else GrantShown.ENDED,
             revoked_by=report.revoked.revoked_by if report.revoked else "",
         )
-        self._fresh_report_screen()
-        title = f"{s.task_name} · session {session_id} · {with_epochs(report)}"
-        timeline = await JournalTimeline.open(self.journal_path, session_id)
-        await self.app.push_screen(TimelineScreen(title, timeline))
-        self._describe_undos(self.control)
-        self.fleet.fill()
+        self.status()
+        return report
 
     def _describe_undos(self, control: AttachedSession) -> None:
         self.app.run_worker(self._load_for_descriptions(control), group="describe")

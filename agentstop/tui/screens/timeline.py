@@ -45,9 +45,13 @@ class TimelineScreen(Screen[None]):
         self.index = len(timeline) - 1
         self.speed = SPEEDS[0]
         self._player: Timer | None = None
+        self._waiting = False
+        """The moment at `index` waits for the timeline's index (shown when it is built)."""
+        self._play_waiting = False
+        """Playing reached a moment not indexed yet: it goes on when it is."""
 
     def compose(self) -> ComposeResult:
-        yield Label(self.title_text, classes="panel-title")
+        yield Label(self.title_text, id="timeline-title", classes="panel-title")
         yield Static(Text(""), id="position")
         yield ProgressBar(total=max(1, len(self.timeline)), show_eta=False, show_percentage=False, id="scrubber")
         with Horizontal(id="run-body"):
@@ -59,11 +63,49 @@ class TimelineScreen(Screen[None]):
                 yield MomentTable(id="moment")
         yield Footer()
 
+    def set_title(self, title: str) -> None:
+        """Show another title (the session's report, read after a long session's first moment, completes it)."""
+        self.title_text = title
+        if self.is_mounted:
+            self.query_one("#timeline-title", Label).update(title)
+
     async def on_mount(self) -> None:
         await self.show()
+        if self.timeline.indexed < 1.0:
+            self.run_worker(self._index(), name="timeline index", group="timeline-index", exclusive=True)
+
+    async def _index(self) -> None:
+        """Build the timeline's index (a long session's checkpoints) while the last moment is on screen."""
+        await self.timeline.index(self._indexed)
+        self._indexed(1.0)
+
+    def _indexed(self, fraction: float) -> None:
+        """The index got further: show the moment that waited for it, or how far it got."""
+        if self._play_waiting and self.timeline.ready(self.index + 1):
+            self._play_waiting = False
+            self.call_later(self._schedule)
+        if self._waiting or self.is_mounted:
+            self.call_later(self.show)
 
     async def show(self) -> None:
-        """Render the moment after event `index` (read from the timeline's checkpoints: one interval at most)."""
+        """Render the moment after event `index` (read from the timeline's checkpoints: one interval at most).
+
+        Further back than the timeline's index reaches yet, say so; `_indexed` shows it once it does.
+        """
+        if not self.timeline.ready(self.index):
+            self._waiting = True
+            total = len(self.timeline)
+            text = Text.assemble(
+                (f"event {self.index + 1}/{total}", "bold"),
+                (
+                    f"  ·  indexing the timeline {self.timeline.indexed:.0%}: this moment shows when it is done",
+                    "yellow",
+                ),
+            )
+            self.query_one("#position", Static).update(text)
+            self.query_one(ProgressBar).update(progress=self.index + 1)
+            return
+        self._waiting = False
         moment = await self.timeline.moment(self.index)
         table = self.query_one(MomentTable)
         table.show(moment)
@@ -90,8 +132,10 @@ class TimelineScreen(Screen[None]):
                 "(the report lists all)",
                 style="dim",
             )
-        if self._player is not None:
+        if self._player is not None or self._play_waiting:
             text.append(f"  ·  playing {self.speed}x", style="green")
+        if self.timeline.indexed < 1.0:
+            text.append(f"  ·  indexing the timeline {self.timeline.indexed:.0%}", style="dim")
         self.query_one("#position", Static).update(text)
         self.query_one(ProgressBar).update(progress=self.index + 1)
         self.query_one("#replay-transcript", Static).update(Text("\n".join(moment.transcript[-30:])))
@@ -117,9 +161,10 @@ class TimelineScreen(Screen[None]):
         await self.show()
 
     async def action_play(self) -> None:
-        if self._player is not None:
-            self._player.stop()
-            self._player = None
+        if self._player is not None or self._play_waiting:
+            if self._player is not None:
+                self._player.stop()
+            self._player, self._play_waiting = None, False
             await self.show()
             return
         if self.index >= len(self.timeline) - 1:
@@ -128,6 +173,9 @@ class TimelineScreen(Screen[None]):
         await self.show()
 
     async def _schedule(self) -> None:
+        if not self.timeline.ready(self.index + 1):  # goes on when the index reaches it (`_indexed`)
+            self._player, self._play_waiting = None, True
+            return
         nxt = await self.timeline.event(self.index + 1)
         if nxt is None:
             self._player = None

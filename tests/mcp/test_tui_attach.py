@@ -17,7 +17,7 @@ from agentstop import Journal, Report
 from agentstop.session import SessionPhase, tools_from_session
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
-from tests.tui.helpers import cell, exited, press, wait_until
+from tests.tui.helpers import attached_live, cell, exited, press, wait_until
 
 from .proxy_host import latest, stdio_proxy, text_of
 from .test_memory import ADA, GRACE, seed
@@ -48,7 +48,7 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(
                 pilot,
-                lambda: app.mode.attachment is not None and app.screen is app.mode.attachment.run_screen,
+                lambda: attached_live(app),
                 "the proxy's running session opens live",
                 attempts=PATIENCE,
             )

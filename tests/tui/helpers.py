@@ -257,6 +257,18 @@ async def wait_until(
     raise AssertionError(f"timed out waiting until {what}")
 
 
+def attached_live(app: AgentstopApp[Any]) -> bool:
+    """The journal mode shows the session it attached to live, its run screen composed (its panels there to read).
+
+    The screen is the app's as soon as it is pushed; its widgets come a moment later (later still
+    when the app settles a long session's heap first), so a test reading them waits for both.
+    """
+    attachment = getattr(app.mode, "attachment", None)
+    return (
+        attachment is not None and app.screen is attachment.run_screen and bool(attachment.run_screen.query("#effects"))
+    )
+
+
 async def call_states(app: AgentstopApp) -> dict[str, str]:
     """Each call's state as the journal has it."""
     assert app.mode.journal is not None

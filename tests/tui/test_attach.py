@@ -23,7 +23,7 @@ from agentstop.session import SessionPhase, fixed_tools
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.widgets.status import StatusLine
-from tests.tui.helpers import GatedNote, cell, exited, press, shown, top_screen, wait_until
+from tests.tui.helpers import GatedNote, attached_live, cell, exited, press, shown, top_screen, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -85,11 +85,7 @@ async def watch_stop_and_undo(path: Path, notes: GatedNote, outcome: dict[str, A
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(
             pilot,
-            lambda: (
-                app.mode.attachment is not None
-                and app.screen is app.mode.attachment.run_screen
-                and bool(app.mode.attachment.run_screen.query("#effects"))  # composed
-            ),
+            lambda: attached_live(app),
             "the running session opens live",
         )
         attachment = app.mode.attachment

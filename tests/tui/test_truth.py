@@ -24,6 +24,7 @@ from tests.tui.helpers import (
     GatedNote,
     Puppet,
     app_for,
+    attached_live,
     cell,
     ended,
     finish,
@@ -181,11 +182,7 @@ async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world:
             await sup.call("reserve", {"name": "room"})
             app = make_journal_app(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
             async with app.run_test(size=(160, 40)) as pilot:
-                await wait_until(
-                    pilot,
-                    lambda: app.mode.attachment is not None and app.screen is app.mode.attachment.run_screen,
-                    "attached",
-                )
+                await wait_until(pilot, lambda: attached_live(app), "attached")
                 await press(pilot, "tab")
                 report = app.report_screen
                 assert report is not None

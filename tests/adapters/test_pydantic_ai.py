@@ -168,6 +168,13 @@ def agentstop_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+async def cut_off_before_the_fence(journal: Journal, session_id: str, call_id: str) -> None:
+    """Wait until the journal has the call discarded or rejected (its state a reader sees)."""
+    with anyio.fail_after(10):
+        while (await journal.call(session_id, call_id)).state not in (CallState.DISCARDED, CallState.REJECTED):
+            await anyio.sleep(0.01)
+
+
 async def held_and_parked() -> None:
     with anyio.fail_after(10):
         await HOLD.commit_entered.wait()
@@ -321,6 +328,9 @@ async def test_reconciled_history_answers_every_call_once_with_what_the_journal_
             with anyio.fail_after(10), pytest.raises(RunCancelled) as cancelled:
                 await run
             history = cancelled.value.all_messages()
+            # The moment this test means: c1 still committing, c2 cut off. The run returns once its tasks are
+            # cancelled; the supervisor, which owns the call, may still be journaling c2's discard.
+            await cut_off_before_the_fence(journal, sup.session_id, "c2")
 
             while_committing = await fence.reconcile_history(history, sup)
             HOLD.release.set()

@@ -47,6 +47,7 @@ import anyio
 
 from agentstop import GrantSpec, Journal, Report
 from agentstop.replay import Timeline
+from agentstop.report_counts import ReportCounts
 from agentstop.tools import ToolRegistry
 from agentstop.tui.widgets import moment_table
 
@@ -168,7 +169,7 @@ async def open_in_library(path: Path) -> dict[str, float]:
     async with Journal.open(path, readonly=True) as j:  # agentstop/cli/replay.py
         sessions = await j.sessions()
         sid = await j.resolve_session(SESSION_ID)
-        rows = [(s, await Report.from_journal(j, s.session_id)) for s in sessions]
+        rows = [(s, await ReportCounts.read(j, s.session_id)) for s in sessions]
     steps["cli_rows"] = clock() - began
     assert rows and sid == SESSION_ID
     began = clock()
@@ -205,7 +206,7 @@ async def cli_rows(path: Path) -> tuple[list[Any], str]:
     async with Journal.open(path, readonly=True) as j:
         sessions = await j.sessions()
         sid = await j.resolve_session(SESSION_ID)
-        return [(s, await Report.from_journal(j, s.session_id)) for s in sessions], sid
+        return [(s, await ReportCounts.read(j, s.session_id)) for s in sessions], sid
 
 
 async def open_in_tui(

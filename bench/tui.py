@@ -41,6 +41,7 @@ import anyio
 
 from agentstop import GrantSpec
 from agentstop.journal import CallState
+from agentstop.report_counts import ReportCounts
 from agentstop.tools import ToolRegistry
 
 from .common import Config, Dist, Noop, clock, cpu_clock
@@ -453,7 +454,6 @@ async def _browser(tmp: Path, log: Any, sessions: int, res: LiveTuiResult, repea
     import time
 
     from agentstop.journal import Journal
-    from agentstop.report import Report
     from agentstop.session import fixed_tools
     from agentstop.tui import make_journal_app
 
@@ -464,7 +464,7 @@ async def _browser(tmp: Path, log: Any, sessions: int, res: LiveTuiResult, repea
         await journal._writer.run(_write_sessions(sessions, now), durable=True)
         records = await journal.sessions()
     # The rows the command line hands the app (`agentstop tui`): each session with its report (no calls here).
-    rows = [(s, Report.build(s, [], [], now)) for s in records]
+    rows = [(s, ReportCounts(0, 0, 0, 0)) for s in records]
     opens: list[float] = []
     refreshes: list[float] = []
     for _ in range(repeats):

@@ -8,7 +8,7 @@ import click
 
 from agentstop.journal import Journal, SessionRecord, SessionStatus
 from agentstop.replay import export_session
-from agentstop.report import Report
+from agentstop.report_counts import ReportCounts
 from agentstop.session import Target, journal_to_read, require_journal, tools_from_session
 from agentstop.supervisor import is_alive
 
@@ -114,9 +114,9 @@ async def tui_cmd(journal: Target | None, session: str | None) -> int:
     return EXIT_OK
 
 
-async def _rows(journal: Journal, sessions: list[SessionRecord]) -> list[tuple[SessionRecord, Report]]:
+async def _rows(journal: Journal, sessions: list[SessionRecord]) -> list[tuple[SessionRecord, ReportCounts]]:
     """The sessions browser's rows. Not read when a session opens first: the app reads them after it."""
-    return [(s, await Report.from_journal(journal, s.session_id)) for s in sessions]
+    return [(s, await ReportCounts.read(journal, s.session_id)) for s in sessions]
 
 
 def _the_running_one(sessions: list[SessionRecord]) -> str | None:
@@ -124,7 +124,9 @@ def _the_running_one(sessions: list[SessionRecord]) -> str | None:
     return running[0] if len(running) == 1 else None
 
 
-async def _view(path: Target, rows: list[tuple[SessionRecord, Report]], session_id: str | None, title: str) -> None:
+async def _view(
+    path: Target, rows: list[tuple[SessionRecord, ReportCounts]], session_id: str | None, title: str
+) -> None:
     from agentstop.tui import make_journal_app  # lazy: only these commands need Textual
 
     # Undo loads a session's tools again: Python tools by their recorded import paths,

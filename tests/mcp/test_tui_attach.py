@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agentstop import Journal, Report
+from agentstop import Journal
+from agentstop.report_counts import ReportCounts
 from agentstop.session import SessionPhase, tools_from_session
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
@@ -42,7 +43,7 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         assert not created.is_error, text_of(created)
         session, _ = await latest(journal)
         async with Journal.open(journal, readonly=True) as j:
-            rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
+            rows = [(s, await ReportCounts.read(j, s.session_id)) for s in await j.sessions()]
 
         app = make_journal_app(journal, rows, tools_from_session, title="agentstop tui", session_id=session.session_id)
         async with app.run_test(size=SIZE) as pilot:
@@ -78,7 +79,7 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
     assert "Traceback" not in (tmp_path / "proxy.err").read_text()
 
     async with Journal.open(journal, readonly=True) as j:
-        rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
+        rows = [(s, await ReportCounts.read(j, s.session_id)) for s in await j.sessions()]
     app = make_journal_app(journal, rows, tools_from_session, title="agentstop tui")
     async with app.run_test(size=SIZE) as pilot:
         app.mode.open_session(session.session_id)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
+from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
@@ -34,7 +35,7 @@ async def test_e_in_the_viewer_reapplies_an_undone_call_with_the_tools_loaded_ag
         await sup.call("reapply_note", {"name": "b"})
         await sup.undo(["c2"], by="you")
         await sup.stop("done", "you")
-        rows_ = [(s, await Report.from_journal(journal, s.session_id)) for s in await journal.sessions()]
+        rows_ = [(s, await ReportCounts.read(journal, s.session_id)) for s in await journal.sessions()]
     assert notes.landed() == {"a"}
 
     app = make_journal_app(path, rows_, fixed_tools(ToolRegistry([ReapplyNote(world)])), session_id=SID)

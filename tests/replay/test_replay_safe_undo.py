@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
+from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
@@ -31,7 +32,7 @@ async def test_a_refused_undo_in_replay_is_forced_after_asking(tmp_path: Path, w
     await session_with_two_notes(path, world)
     edit_by_hand(world, "b")
     async with Journal.open(path, readonly=True) as j:
-        rows = [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
+        rows = [(s, await ReportCounts.read(j, s.session_id)) for s in await j.sessions()]
     app = make_journal_app(path, rows, fixed_tools(ToolRegistry([CheckedNote(world)])), session_id=SESSION)
 
     async with app.run_test(size=(140, 40)) as pilot:

@@ -16,9 +16,10 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.journal import SessionRecord
+from agentstop.report_counts import ReportCounts
 from agentstop.session import SessionPhase, fixed_tools
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
@@ -31,9 +32,9 @@ SIZE = (150, 40)
 SID = "20270115T080000-attach"
 
 
-async def rows_of(path: Path) -> list[tuple[SessionRecord, Report]]:
+async def rows_of(path: Path) -> list[tuple[SessionRecord, ReportCounts]]:
     async with Journal.open(path, readonly=True) as j:
-        return [(s, await Report.from_journal(j, s.session_id)) for s in await j.sessions()]
+        return [(s, await ReportCounts.read(j, s.session_id)) for s in await j.sessions()]
 
 
 async def state_of(path: Path, call_id: str) -> str:

@@ -21,8 +21,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
 from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
@@ -42,11 +43,9 @@ SIZE = (160, 30)
 no_tools = fixed_tools(ToolRegistry([]), ["not needed here"])
 
 
-async def rows_of(target: str | Path) -> list[tuple[SessionRecord, Report]]:
+async def rows_of(target: str | Path) -> list[tuple[SessionRecord, ReportCounts]]:
     async with Journal.open(target, readonly=True) as j:
-        return [
-            (s, Report.build(s, await j.calls(s.session_id), await j.grants(s.session_id))) for s in await j.sessions()
-        ]
+        return [(s, await ReportCounts.read(j, s.session_id)) for s in await j.sessions()]
 
 
 def table_of(app: AgentstopApp[JournalMode]) -> SessionsTable:
@@ -177,8 +176,8 @@ async def _ended_session(path: Path, world: Path) -> None:
 async def test_host_and_pid_show_and_an_ended_session_cannot_be_stopped(tmp_path: Path, world: Path) -> None:
     path = tmp_path / "fleet.db"
     await _ended_session(path, world)
-    [(session, report)] = await rows_of(path)
-    rows = [(replace(session, host="worker-7", pid=4242), report)]
+    [(session, counts)] = await rows_of(path)
+    rows = [(replace(session, host="worker-7", pid=4242), counts)]
     app = make_journal_app(path, rows, no_tools)
     async with app.run_test(size=SIZE) as pilot:
         table = table_of(app)

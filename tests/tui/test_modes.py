@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
 from agentstop.report import UndoStatus
+from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.messages import UndoRequested
@@ -47,14 +48,14 @@ SID = "20270115T080000-modes"
 SIZE = (140, 42)
 
 
-async def a_journal_with_one_note(path: Path, world: Path) -> list[tuple[Any, Report]]:
+async def a_journal_with_one_note(path: Path, world: Path) -> list[tuple[Any, ReportCounts]]:
     """A session (run elsewhere, long ended) that wrote note a (c1); the sessions browser's rows."""
     async with Journal.open(path, clock=lambda: FROZEN_NOW) as journal:
         sup = Supervisor(journal, [WriteNote(world)], GrantSpec(), task_name="One note", session_id=SID)
         await sup.call("write_note", {"name": "a"})
         await sup.stop("done", "you")
     async with Journal.open(path, readonly=True) as journal:
-        return [(s, await Report.from_journal(journal, s.session_id)) for s in await journal.sessions()]
+        return [(s, await ReportCounts.read(journal, s.session_id)) for s in await journal.sessions()]
 
 
 async def journal_app(tmp_path: Path, world: Path) -> AgentstopApp[JournalMode]:

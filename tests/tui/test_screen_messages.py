@@ -22,6 +22,7 @@ from textual.widgets import Button
 
 import agentstop.tui
 from agentstop import GrantSpec, Journal, Report, Supervisor
+from agentstop.report_counts import ReportCounts
 from agentstop.supervisor import UndoOutcome, UndoResult
 from agentstop.tui.messages import (
     ForceUndoRequested,
@@ -186,7 +187,7 @@ async def test_the_status_handed_over_before_the_screen_shows_is_on_its_status_l
 
 
 async def test_the_sessions_browser_posts_open_and_stop_requests(report: Report) -> None:
-    app = Host(SessionsScreen([(report.session, report)], FROZEN_NOW))
+    app = Host(SessionsScreen([(report.session, ReportCounts.of(report))], FROZEN_NOW))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
         await pilot.press("enter")

@@ -21,7 +21,7 @@ import pytest
 from textual.pilot import Pilot
 
 from agentstop.journal import Journal, SessionRecord, SessionStatus, ops
-from agentstop.report import Report
+from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tools import ToolRegistry
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
@@ -93,7 +93,7 @@ async def _scroll_to(pilot: Pilot[Any], table: SessionsTable, row: int) -> None:
 async def test_the_browser_shows_the_journals_sessions_at_any_scroll_position(tmp_path: Path) -> None:
     path = tmp_path / "fleet.db"
     sessions = await _journal_of(path)
-    rows = [(s, Report.build(s, [], [], FROZEN_NOW)) for s in sessions]
+    rows = [(s, ReportCounts(0, 0, 0, 0)) for s in sessions]
     latest_first = sorted(sessions, key=lambda s: -s.started_at)
     by_id = {s.session_id: s for s in sessions}
     app = make_journal_app(path, rows, fixed_tools(ToolRegistry([])), clock=lambda: FROZEN_NOW)

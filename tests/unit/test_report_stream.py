@@ -35,6 +35,7 @@ from agentstop.journal.reads import RowOrder
 from agentstop.replay import export as export_module
 from agentstop.replay.export import export_session, render_export
 from agentstop.report_buckets import IN_EFFECT, INTERRUPTED, LANDED
+from agentstop.report_counts import ReportCounts
 from agentstop.report_stream import StreamedReport, write_report_json
 from tests.support.tools import WriteNote
 
@@ -184,6 +185,19 @@ async def test_the_streamed_report_is_what_json_dumps_wrote(session: tuple[str, 
     assert len(report.landed_after_stop) == 1 and report.epochs == 2
     assert [i.call_id for i in report.done if i.reapplies] == [i.call_id for i in report.undoable if i.reapplies]
     assert len(report.undoable) >= 4 and SECRET not in expected and "日本" in expected
+
+
+async def test_the_counts_read_without_the_calls_are_the_reports(session: tuple[str, str]) -> None:
+    """The sessions browser's four numbers (`ReportCounts.read`) are the ones the report shows."""
+    target, sid = session
+    now = time.time()
+    async with Journal.open(target, readonly=True) as journal:
+        report = await Report.from_journal(journal, sid, now)
+        counts = await ReportCounts.read(journal, sid, now)
+        later = await ReportCounts.read(journal, sid, now + 3 * DAY)  # the undo windows have closed
+    assert counts == ReportCounts.of(report)
+    assert counts.undoable >= 4 and counts.done > 0 and counts.interrupted > 0 and counts.in_flight > 0
+    assert later.undoable < counts.undoable and later.done == counts.done
 
 
 async def test_the_lists_are_read_in_their_order_a_window_at_a_time(session: tuple[str, str]) -> None:

@@ -17,7 +17,7 @@ import anyio
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Journal, SessionStatus
-from agentstop.report import Report
+from agentstop.report_counts import ReportCounts
 from agentstop.session import AttachedSession, HeldTools
 
 from ..screens.confirm import ConfirmScreen
@@ -94,8 +94,8 @@ class Fleet:
                 if old is not None and old[0] == session and session.status != SessionStatus.RUNNING:
                     rows.append(old)  # ended and unchanged: its counts cannot have changed either
                     continue
-                # Counts only (the browser shows nothing else): the grants are not read.
-                rows.append((session, Report.build(session, await journal.calls(session.session_id), [], now)))
+                # Counts only (the browser shows nothing else), never the session's calls all at once.
+                rows.append((session, await ReportCounts.read(journal, session.session_id, now)))
         except AgentstopError as exc:
             if not self._failed:  # say it once, not every second
                 self._failed = True

@@ -19,15 +19,15 @@ from rich.text import Text
 
 from agentstop.formatting import duration
 from agentstop.journal import SessionRecord, SessionStatus
-from agentstop.report import Report
+from agentstop.report_counts import ReportCounts
 from agentstop.supervisor import is_alive
 
 from .virtual_table import VirtualTable
 
 __all__ = ["COLUMNS", "HEADERS", "SessionRow", "SessionsTable", "how_it_ended"]
 
-SessionRow = tuple[SessionRecord, Report]
-"""A session and its report (the browser shows its counts)."""
+SessionRow = tuple[SessionRecord, ReportCounts]
+"""A session and its report's counts (what the browser shows of it)."""
 
 COLUMNS = (
     "session",
@@ -96,7 +96,7 @@ class SessionsTable(VirtualTable[SessionRow]):
         return how_it_ended(session, self.now, self.stopping.get(session.session_id))
 
     def row_cells(self, row: SessionRow, index: int) -> list[str | Text]:
-        session, report = row
+        session, counts = row
         ended = self.ended(session)
         style = {SessionStatus.COMPLETED: "green", SessionStatus.RUNNING: "yellow"}.get(session.status, "red")
         if ended.startswith("stopping") or ended.startswith("revoking"):
@@ -105,10 +105,10 @@ class SessionsTable(VirtualTable[SessionRow]):
             session.session_id,
             Text(session.task_name),
             Text(ended, style=style),
-            str(len(report.done)),
-            str(len(report.interrupted)),
-            str(len(report.in_flight)),
-            str(len(report.undoable)),
+            str(counts.done),
+            str(counts.interrupted),
+            str(counts.in_flight),
+            str(counts.undoable),
             Text(session.host or "?"),
             str(session.pid) if session.pid is not None else "-",
             datetime.fromtimestamp(session.started_at).strftime(_STARTED),
@@ -152,15 +152,15 @@ class SessionsTable(VirtualTable[SessionRow]):
 
     def _lengths_of(self, row: SessionRow) -> tuple[int, ...]:
         """The cells' lengths of one row, in column order (what its cells would take, without making them)."""
-        session, report = row
+        session, counts = row
         return (
             len(session.session_id),
             cell_len(session.task_name),
             len(self.ended(session)),
-            len(str(len(report.done))),
-            len(str(len(report.interrupted))),
-            len(str(len(report.in_flight))),
-            len(str(len(report.undoable))),
+            len(str(counts.done)),
+            len(str(counts.interrupted)),
+            len(str(counts.in_flight)),
+            len(str(counts.undoable)),
             cell_len(session.host or "?"),
             len(str(session.pid)) if session.pid is not None else 1,
             _STARTED_CELLS,

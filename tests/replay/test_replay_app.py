@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 from textual.widgets import Label
 
-from agentstop import GrantSpec, Journal, Report, Supervisor, ToolRegistry
+from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
 from agentstop.cli import main
+from agentstop.journal import SessionRecord
 from agentstop.replay import checkpoints
+from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.timeline import TimelineScreen
@@ -53,11 +55,11 @@ def _app(path: Path, world: Path, rows: list[Any], session_id: str | None = None
     )
 
 
-async def _rows(path: Path) -> list[Any]:
+async def _rows(path: Path) -> list[tuple[SessionRecord, ReportCounts]]:
     """The browser's rows, with the host and pid the sessions browser shows pinned (they differ per run)."""
     async with Journal.open(path, readonly=True) as j:
         return [
-            (replace(s, host="worker-1", pid=4242), await Report.from_journal(j, s.session_id, now=FROZEN))
+            (replace(s, host="worker-1", pid=4242), await ReportCounts.read(j, s.session_id, now=FROZEN))
             for s in await j.sessions()
         ]
 

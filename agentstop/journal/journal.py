@@ -170,7 +170,9 @@ class Journal:
             reader = await backend.reader(readonly)
         except BaseException:
             if writer is not None:
-                await anyio.to_thread.run_sync(writer.close)
+                # Shielded: a cancelled open must still stop the writer's thread, or the process cannot exit.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(writer.close)
             raise
         return cls(backend, writer, reader, clock)
 

@@ -453,7 +453,12 @@ class PostgresBackend(Backend):
 
     async def reader(self, readonly: bool) -> ReadConnection:
         reader = _Reader(self, readonly)
-        await reader.fetchall("SELECT 1")  # fail here, not at the first read, when the server is unreachable
+        try:
+            await reader.fetchall("SELECT 1")  # fail here, not at the first read, when the server is unreachable
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # cancelled or failed: no connection left behind
+                await reader.close()
+            raise
         return reader
 
     # -- schema -------------------------------------------------------------------

@@ -274,5 +274,12 @@ class SqliteBackend(Backend):
     async def reader(self, readonly: bool) -> ReadConnection:
         uri = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
         conn = await aiosqlite.connect(uri, uri=readonly, isolation_level=None)
-        await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        except BaseException:
+            # Cancelled (or failed) here, the connection's thread would outlive it and keep the process from
+            # exiting: close it whatever the caller's scope says.
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+            raise
         return _Reader(conn, self.where, self)

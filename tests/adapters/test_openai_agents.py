@@ -444,6 +444,11 @@ async def test_a_session_rewritten_with_the_reconciled_history_runs_on(
             openai_agents.stop_with(sup, task)
             await GATE["entered"].wait()
             stopping = asyncio.ensure_future(sup.stop("not now"))
+            # The commit lands after the Stop has cancelled the run (as a slow relay would): opened any
+            # sooner, the run could finish its turn, and save it, before the Stop reached it.
+            with anyio.fail_after(10):
+                while not task.cancelling():
+                    await anyio.sleep(0.001)
             GATE["open"].set()
             await stopping
         assert [i.get("role") for i in await session.get_items()] == ["user"]  # the turn is gone

@@ -20,8 +20,9 @@ jmespath) is imported on first use of a name that needs it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentstop.lazy_names import names_imported_on_use
 
 from .errors import McpCallFailed, McpConfigError, McpOutcomeUnknown, McpServerError, ToolDefinitionChanged
 
@@ -97,11 +98,4 @@ _LAZY = {
     "McpTool": ".tool",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = names_imported_on_use(__name__, _LAZY)

@@ -10,8 +10,9 @@ sup = Supervisor(journal, tools, task.grant_spec(), task.planner(), grace=task.g
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentstop.lazy_names import names_imported_on_use
 
 if TYPE_CHECKING:
     from .durations import parse_duration
@@ -33,11 +34,4 @@ _LAZY = {
 """Where each name lives: imported on first use, so a command that only imports a session's recorded tools
 (`agentstop report`, `undo`: `task.tool_import`) does not build the task file's pydantic models."""
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = names_imported_on_use(__name__, _LAZY)

@@ -53,6 +53,9 @@ async def test_call_still_preparing_is_discarded_by_stop(journal: Journal, notes
     async with anyio.create_task_group() as tg:
         tg.start_soon(_call_in_background, sup, {"name": "slowprep", "prepare_delay": 5}, out)
         await _wait_for_state(journal, sup.session_id, "c1", "planned")
+        with anyio.fail_after(10):  # the moment this test means: its prepare has begun (planned comes first)
+            while not notes.preparing:
+                await anyio.sleep(0.005)
         report = await sup.stop()
     assert isinstance(out[0], Interrupted)
     assert [(i.call_id, i.state) for i in report.interrupted] == [("c1", "discarded")]

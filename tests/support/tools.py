@@ -40,6 +40,8 @@ class WriteNote(Tool):
         self.root = root
         self.on_stop = on_stop  # type: ignore[misc]
         self.compensate_failures: dict[str, int] = {}
+        self.preparing = 0
+        """How many prepares have begun (a test that stops a call mid-prepare waits for one)."""
 
     def summary(self, args: NoteArgs) -> str:
         return f"note {args.name!r}"
@@ -51,6 +53,7 @@ class WriteNote(Tool):
         return self.root / f"{key}.json"
 
     async def prepare(self, args: NoteArgs, ctx: ToolContext) -> dict[str, Any]:
+        self.preparing += 1
         await anyio.sleep(args.prepare_delay)
         if args.fail_in == "prepare":
             raise ValueError("cannot compose this note")

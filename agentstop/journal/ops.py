@@ -490,12 +490,15 @@ def transition(
     (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
     undo's columns start over (the events keep every earlier undo).
 
-    The lifecycle's table is in the statements themselves: the event is
-    inserted, and the row updated, only from a state `state` may follow
-    (`_PREDECESSORS`), so the statements need no answer from the database
+    On PostgreSQL the lifecycle's table is in the statements themselves: the
+    event is inserted, and the row updated, only from a state `state` may
+    follow (`_PREDECESSORS`), so the statements need no answer from the server
     before they are sent. With `alone` (the transition is its unit's whole
-    work), PostgreSQL gets them and the COMMIT in one round trip
-    (`PgConnection.settle`); the refusal is raised from what they read.
+    work), it gets them and the COMMIT in one round trip (`PgConnection.settle`);
+    the refusal is raised from what they read. SQLite answers at once, so there
+    the state is read first and only a legal move is written, with the row's
+    changes for the one state it leaves (no CASE on the state to evaluate).
+    Both write the same rows (tests/postgres/test_same_verdicts.py).
     """
     event: dict[str, Any] = dict(data or {})
     if state in _OWNED and undo_by is not None:
@@ -509,10 +512,20 @@ def transition(
         event["receipt"] = receipt
     if state in _WORKED and worker is not None:
         event["worker"] = {"pid": worker.pid, "host": worker.host}
+    queued = getattr(conn, "settle", None) is not None
+    found = conn.execute(
+        f"SELECT state FROM calls WHERE session_id = ? AND call_id = ?{getattr(conn, 'for_update', '')}",
+        (session_id, call_id),
+    )
+    if queued:  # PostgreSQL: read with the writes, in one trip (above)
+        leaving = _PREDECESSORS[state]
+    else:
+        leaving = (_movable(conn, session_id, call_id, found.fetchone(), state, moved=True),)
     sets, values = _moved_row(
         conn,
         state,
         at,
+        leaving,
         reason=reason,
         prepared=prepared,
         receipt=receipt,
@@ -522,11 +535,15 @@ def transition(
         worker=worker,
         lease_until=lease_until,
     )
+    if not queued:
+        inserted = conn.execute(
+            "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+            (session_id, call_id, state.value, at, _json(event)),
+        )
+        where_call = " WHERE session_id = ? AND call_id = ?"
+        conn.execute(f"UPDATE calls SET {', '.join(sets)}{where_call}", (*values, session_id, call_id))
+        return int(inserted.lastrowid)
     guard, froms = _from_predecessors(state)
-    found = conn.execute(
-        f"SELECT state FROM calls WHERE session_id = ? AND call_id = ?{getattr(conn, 'for_update', '')}",
-        (session_id, call_id),
-    )
     inserted = conn.execute(
         f"INSERT INTO events (session_id, call_id, kind, at, data) SELECT ?, ?, ?, ?, ? FROM calls{guard}"
         " RETURNING seq",
@@ -535,16 +552,21 @@ def transition(
     conn.execute(f"UPDATE calls SET {', '.join(sets)}{guard}", (*values, session_id, call_id, *froms))
     if alone:
         _settle(conn)
-    row = found.fetchone()
     moved = inserted.fetchone()
+    _movable(conn, session_id, call_id, found.fetchone(), state, moved=moved is not None)
+    return int(moved[0])
+
+
+def _movable(conn: Any, session_id: str, call_id: str, row: Any, state: CallState, *, moved: bool) -> CallState:
+    """The state a call leaves for `state`, read as `row`; raises when it may not (or, `moved` false, did not)."""
     if row is None:
         raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
-    if moved is None or not can_move(current, state):
+    if not moved or not can_move(current, state):
         if state in _OWNED:
             raise _taken(conn, session_id, call_id, current, state)
         raise IllegalTransition(where(conn), call_id, current.value, state.value)
-    return int(moved[0])
+    return current
 
 
 def _settle(conn: Any) -> None:
@@ -568,8 +590,18 @@ def _from_predecessors(state: CallState) -> tuple[str, list[str]]:
     return f" WHERE session_id = ? AND call_id = ? AND state IN ({marks})", froms
 
 
-def _case_from(states: tuple[CallState, ...], then: str, otherwise: str) -> tuple[str, list[str]]:
-    """`CASE WHEN state IN (states) THEN then ELSE otherwise END`: a column set by the state the call leaves."""
+def _case_from(
+    states: tuple[CallState, ...], leaving: tuple[CallState, ...], then: str, otherwise: str
+) -> tuple[str, list[str]]:
+    """A column set by the state the call leaves (one of `leaving`): `then` when that is one of `states`.
+
+    `CASE WHEN state IN (states) THEN then ELSE otherwise END` when it could be
+    either; just `then` or `otherwise` when `leaving` already decides it.
+    """
+    if all(s in states for s in leaving):
+        return then, []
+    if not any(s in states for s in leaving):
+        return otherwise, []
     marks = ", ".join("?" for _ in states)
     return f"CASE WHEN state IN ({marks}) THEN {then} ELSE {otherwise} END", [s.value for s in states]
 
@@ -578,6 +610,7 @@ def _moved_row(
     conn: Any,
     state: CallState,
     at: float,
+    leaving: tuple[CallState, ...],
     *,
     reason: str | None,
     prepared: Any,
@@ -588,11 +621,12 @@ def _moved_row(
     worker: Owner | None,
     lease_until: float | None,
 ) -> tuple[list[str], list[Any]]:
-    """The SET clauses (and their values) of a call's row entering `state`.
+    """The SET clauses (and their values) of a call's row entering `state` from one of `leaving`.
 
     What depends on the state the call leaves (a re-apply landing; leaving
-    `compensating` or `reapplying`) is a CASE on the row's current state, so one
-    statement serves every state the call may come from.
+    `compensating` or `reapplying`) is a CASE on the row's current state when
+    `leaving` holds several, so one statement serves every state the call may
+    come from; with one, the clause is that state's alone.
     """
     sets = ["state = ?", "updated_at = ?"]
     values: list[Any] = [state.value, at]
@@ -621,7 +655,7 @@ def _moved_row(
     if state is CallState.REAPPLY_FAILED:
         sets.append("reapply_error = ?")
         values.append(_text(reapply_error))
-    if state is CallState.COMMITTED and CallState.REAPPLYING in _PREDECESSORS[state]:
+    if state is CallState.COMMITTED and CallState.REAPPLYING in leaving:
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
         for column, then in (
             ("reapplies", "reapplies + 1"),
@@ -630,10 +664,10 @@ def _moved_row(
             ("undo_error", "NULL"),
             ("undo_by", "NULL"),
         ):
-            case, froms = _case_from((CallState.REAPPLYING,), then, column)
+            case, froms = _case_from((CallState.REAPPLYING,), leaving, then, column)
             sets.append(f"{column} = {case}")
             values.extend(froms)
-    worked_before = tuple(s for s in _PREDECESSORS[state] if s in _WORKED)
+    worked_before = tuple(s for s in leaving if s in _WORKED)
     for column, value in zip(
         _WORKER_COLUMNS,
         [None, None, None, None] if worker is None else [worker.pid, worker.host, worker.started_at, lease_until],
@@ -643,7 +677,7 @@ def _moved_row(
             sets.append(f"{column} = ?")
             values.append(value)
         elif worked_before:
-            case, froms = _case_from(worked_before, "NULL", column)
+            case, froms = _case_from(worked_before, leaving, "NULL", column)
             sets.append(f"{column} = {case}")
             values.extend(froms)
     if state is CallState.COMMITTED:

@@ -447,8 +447,9 @@ class PostgresBackend(Backend):
     def usable(self, conn: Any) -> bool:
         return not conn.raw.closed
 
-    def begin(self, conn: Any, durable: bool) -> None:
-        # Queued, not sent: they travel with the transaction's first statements (see PgConnection).
+    def begin(self, conn: Any, durable: bool, *, wait: bool = True) -> None:
+        # Queued, not sent: they travel with the transaction's first statements (see PgConnection). There is
+        # no lock to wait for here (rows lock as they are written, briefly): `wait` changes nothing.
         conn.begin(durable)
 
     async def reader(self, readonly: bool) -> ReadConnection:

@@ -490,16 +490,26 @@ def transition(
     (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
     undo's columns start over (the events keep every earlier undo).
 
-    On PostgreSQL the lifecycle's table is in the statements themselves: the
-    event is inserted, and the row updated, only from a state `state` may
-    follow (`_PREDECESSORS`), so the statements need no answer from the server
-    before they are sent. With `alone` (the transition is its unit's whole
-    work), it gets them and the COMMIT in one round trip (`PgConnection.settle`);
-    the refusal is raised from what they read. SQLite answers at once, so there
+    On PostgreSQL the lifecycle's table is in the statement itself: one
+    statement reads the call's state (locking its row), inserts the event and
+    updates the row only from a state `state` may follow (`_PREDECESSORS`), so
+    it needs no answer from the server before it is sent. With `alone` (the
+    transition is its unit's whole work), it goes with the COMMIT in one round
+    trip (`PgConnection.settle`); the refusal is raised from what it read. SQLite answers at once, so there
     the state is read first and only a legal move is written, with the row's
     changes for the one state it leaves (no CASE on the state to evaluate).
     Both write the same rows (tests/postgres/test_same_verdicts.py).
     """
+    fields: dict[str, Any] = {
+        "reason": reason,
+        "prepared": prepared,
+        "receipt": receipt,
+        "undo_error": undo_error,
+        "undo_by": undo_by,
+        "reapply_error": reapply_error,
+        "worker": worker,
+        "lease_until": lease_until,
+    }
     event: dict[str, Any] = dict(data or {})
     if state in _OWNED and undo_by is not None:
         # Who asked (the process doing it is `worker`, below): a second `undo` that loses the call says so.
@@ -512,49 +522,59 @@ def transition(
         event["receipt"] = receipt
     if state in _WORKED and worker is not None:
         event["worker"] = {"pid": worker.pid, "host": worker.host}
-    queued = getattr(conn, "settle", None) is not None
-    found = conn.execute(
-        f"SELECT state FROM calls WHERE session_id = ? AND call_id = ?{getattr(conn, 'for_update', '')}",
-        (session_id, call_id),
-    )
-    if queued:  # PostgreSQL: read with the writes, in one trip (above)
-        leaving = _PREDECESSORS[state]
-    else:
-        leaving = (_movable(conn, session_id, call_id, found.fetchone(), state, moved=True),)
-    sets, values = _moved_row(
-        conn,
-        state,
-        at,
-        leaving,
-        reason=reason,
-        prepared=prepared,
-        receipt=receipt,
-        undo_error=undo_error,
-        undo_by=undo_by,
-        reapply_error=reapply_error,
-        worker=worker,
-        lease_until=lease_until,
-    )
-    if not queued:
-        inserted = conn.execute(
-            "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
-            (session_id, call_id, state.value, at, _json(event)),
-        )
-        where_call = " WHERE session_id = ? AND call_id = ?"
-        conn.execute(f"UPDATE calls SET {', '.join(sets)}{where_call}", (*values, session_id, call_id))
-        return int(inserted.lastrowid)
-    guard, froms = _from_predecessors(state)
+    if getattr(conn, "settle", None) is not None:
+        return _move_at_once(conn, session_id, call_id, state, at, event, fields, alone=alone)
+    found = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
+    leaving = _movable(conn, session_id, call_id, found.fetchone(), state, moved=True)
+    sets, values = _moved_row(state, at, (leaving,), "last_insert_rowid()", **fields)
     inserted = conn.execute(
-        f"INSERT INTO events (session_id, call_id, kind, at, data) SELECT ?, ?, ?, ?, ? FROM calls{guard}"
-        " RETURNING seq",
-        (session_id, call_id, state.value, at, _json(event), session_id, call_id, *froms),
+        "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+        (session_id, call_id, state.value, at, _json(event)),
     )
-    conn.execute(f"UPDATE calls SET {', '.join(sets)}{guard}", (*values, session_id, call_id, *froms))
+    conn.execute(
+        f"UPDATE calls SET {', '.join(sets)} WHERE session_id = ? AND call_id = ?", (*values, session_id, call_id)
+    )
+    return int(inserted.lastrowid)
+
+
+def _move_at_once(
+    conn: Any,
+    session_id: str,
+    call_id: str,
+    state: CallState,
+    at: float,
+    event: dict[str, Any],
+    fields: dict[str, Any],
+    *,
+    alone: bool,
+) -> int:
+    """`transition` on PostgreSQL: read, event and row in one statement, sent before any answer (see `transition`).
+
+    The sub-statements share one snapshot: the UPDATE's guard and CASEs see the
+    state `found` read (and locked), and the row's `commit_seq` is the event
+    `moved` inserted.
+    """
+    froms = [s.value for s in _PREDECESSORS[state]]
+    marks = ", ".join("?" for _ in froms) or "NULL"
+    sets, values = _moved_row(state, at, _PREDECESSORS[state], "(SELECT seq FROM moved)", **fields)
+    answer = conn.execute(
+        "WITH found AS (SELECT state FROM calls WHERE session_id = ? AND call_id = ? FOR UPDATE),"
+        " moved AS (INSERT INTO events (session_id, call_id, kind, at, data)"
+        f" SELECT ?, ?, ?, ?, ? FROM found WHERE state IN ({marks}) RETURNING seq),"
+        f" changed AS (UPDATE calls SET {', '.join(sets)}"
+        f" WHERE session_id = ? AND call_id = ? AND state IN ({marks}) RETURNING 1)"
+        " SELECT (SELECT state FROM found), (SELECT seq FROM moved)",
+        (
+            *(session_id, call_id),
+            *(session_id, call_id, state.value, at, _json(event), *froms),
+            *(*values, session_id, call_id, *froms),
+        ),
+    )
     if alone:
         _settle(conn)
-    moved = inserted.fetchone()
-    _movable(conn, session_id, call_id, found.fetchone(), state, moved=moved is not None)
-    return int(moved[0])
+    current, seq = answer.fetchone()
+    _movable(conn, session_id, call_id, None if current is None else (current,), state, moved=seq is not None)
+    return int(seq)
 
 
 def _movable(conn: Any, session_id: str, call_id: str, row: Any, state: CallState, *, moved: bool) -> CallState:
@@ -583,13 +603,6 @@ _PREDECESSORS: dict[CallState, tuple[CallState, ...]] = {
 """The states a call may enter each state from: the lifecycle's table (`states.TRANSITIONS`) turned around."""
 
 
-def _from_predecessors(state: CallState) -> tuple[str, list[str]]:
-    """The WHERE clause of a move into `state` (the call, in a state it may leave for `state`) and its values."""
-    froms = [s.value for s in _PREDECESSORS[state]]
-    marks = ", ".join("?" for _ in froms) or "NULL"
-    return f" WHERE session_id = ? AND call_id = ? AND state IN ({marks})", froms
-
-
 def _case_from(
     states: tuple[CallState, ...], leaving: tuple[CallState, ...], then: str, otherwise: str
 ) -> tuple[str, list[str]]:
@@ -607,10 +620,10 @@ def _case_from(
 
 
 def _moved_row(
-    conn: Any,
     state: CallState,
     at: float,
     leaving: tuple[CallState, ...],
+    new_seq: str,
     *,
     reason: str | None,
     prepared: Any,
@@ -622,6 +635,8 @@ def _moved_row(
     lease_until: float | None,
 ) -> tuple[list[str], list[Any]]:
     """The SET clauses (and their values) of a call's row entering `state` from one of `leaving`.
+
+    `new_seq` is the SQL for the seq of the event this move inserts (a commit's `commit_seq`).
 
     What depends on the state the call leaves (a re-apply landing; leaving
     `compensating` or `reapplying`) is a CASE on the row's current state when
@@ -684,7 +699,7 @@ def _moved_row(
         sets.append("committed_at = ?")
         values.append(at)
         # The event this move inserted (the statement just before): SQLite's `last_insert_rowid()`.
-        sets.append(f"commit_seq = {getattr(conn, 'last_seq', 'last_insert_rowid()')}")
+        sets.append(f"commit_seq = {new_seq}")
     return sets, values
 
 

@@ -167,8 +167,6 @@ class PgConnection:
     """
 
     for_update = " FOR UPDATE"
-    last_seq = "lastval()"
-    """SQL for the seq of the event the transaction inserted last (SQLite: `last_insert_rowid()`)."""
 
     def __init__(
         self, conn: psycopg.Connection[Any], where: str, round_trips: RoundTrips, *, can_expect: bool = False

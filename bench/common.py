@@ -304,9 +304,10 @@ class BatchRecord:
 
 
 class BatchCounter:
-    """Counts and times the journal writer's batches by wrapping `Writer._run_batch`.
+    """Counts and times the journal writer's transactions by wrapping `Writer._run_batch` and `Writer._run_inline`.
 
-    Each batch is one transaction and one commit; a batch with a durable unit in
+    A batch is one transaction on the writer's thread; a unit a lone caller ran
+    on its own thread (`inline`) is a batch of one. Each is one commit; a batch with a durable unit in
     it is one fsync (synchronous=FULL). `unit_time` is the time spent in the
     units' own SQL; the rest of `busy` is BEGIN, savepoints (only in batches of
     several units), pragma switches and COMMIT (the fsync). `by_kind` splits the
@@ -327,6 +328,7 @@ class BatchCounter:
         self.max_units = 0
         self.by_kind: dict[str, float] = {}
         original = writer._run_batch
+        original_inline = writer._run_inline
 
         def timed(fn: Callable[[Any], Any], kind: str) -> Callable[[Any], Any]:
             def run(conn: Any) -> Any:
@@ -340,12 +342,16 @@ class BatchCounter:
 
             return run
 
-        def counted(conn: Any, batch: list[Any]) -> None:
+        def count(record: BatchRecord) -> None:
             self.batches += 1
-            self.units += len(batch)
-            self.max_units = max(self.max_units, len(batch))
-            if any(u.durable for u in batch):
+            self.units += len(record.kinds)
+            self.max_units = max(self.max_units, len(record.kinds))
+            if record.durable:
                 self.durable += 1
+            if self.keep_log:
+                self.log.append(record)
+
+        def counted(batch: list[Any]) -> None:
             kinds = []
             for unit in batch:
                 kind = unit_kind(unit.fn)
@@ -356,16 +362,29 @@ class BatchCounter:
             record = BatchRecord(
                 tuple(kinds), any(u.durable for u in batch), any(getattr(u, "urgent", False) for u in batch), 0.0
             )
-            if self.keep_log:
-                self.log.append(record)
+            count(record)
             began = clock()
             try:
-                original(conn, batch)
+                original(batch)
             finally:
                 record.busy = clock() - began
                 self.busy += record.busy
 
+        def counted_inline(fn: Callable[[Any], Any], durable: bool) -> tuple[bool, Any] | None:
+            kind = unit_kind(fn)
+            unit_time = self.unit_time
+            began = clock()
+            done = original_inline(timed(fn, kind), durable)
+            if done is None:  # it goes through the thread after all (counted there)
+                self.unit_time = unit_time
+                return None
+            record = BatchRecord((kind,), durable, False, clock() - began)
+            count(record)
+            self.busy += record.busy
+            return done
+
         writer._run_batch = counted  # type: ignore[method-assign]
+        writer._run_inline = counted_inline  # type: ignore[method-assign]
 
     def freeze(self) -> BatchCounter:
         """A copy that stops counting (take it before closing the journal: closing writes too)."""

@@ -48,6 +48,8 @@ class Anatomy:
     writer_units: float
     batches_per_call: float
     durable_per_call: float
+    inline_per_call: float
+    """Of those transactions, how many ran on the caller's thread (a lone caller, the writer idle)."""
     empty_round_trip: float
     writer_by_kind: dict[str, float]
     shape: tuple[tuple[str, bool], ...]
@@ -110,6 +112,9 @@ async def anatomy(path: Path, n: int) -> Anatomy:
         journal.fence = timed_fence  # type: ignore[method-assign]
         journal.plan_and_fence = timed_plan_and_fence  # type: ignore[method-assign]
         counter = BatchCounter(journal, log=True)
+        writer = journal._writer
+        assert writer is not None
+        inline_before = writer.inline_units
         began = clock()
         shapes: dict[tuple[tuple[str, bool], ...], int] = {}
         for i in range(n):
@@ -119,8 +124,7 @@ async def anatomy(path: Path, n: int) -> Anatomy:
             shapes[shape] = shapes.get(shape, 0) + 1
         total = clock() - began
         counted = counter.freeze()
-        writer = journal._writer
-        assert writer is not None
+        inline = writer.inline_units - inline_before
         empties = []
         for _ in range(max(n, 50)):
             t = clock()
@@ -140,6 +144,7 @@ async def anatomy(path: Path, n: int) -> Anatomy:
         counted.unit_time / n,
         counted.batches / n,
         counted.durable / n,
+        inline / n,
         empties[len(empties) // 2],
         {k: v / n for k, v in counted.by_kind.items()},
         shape,

@@ -109,10 +109,10 @@ class WriterProfile:
         self.profile = cProfile.Profile()
         original = writer._run_batch
 
-        def profiled(conn: Any, batch: list[Any]) -> None:
+        def profiled(batch: list[Any]) -> None:
             self.profile.enable()
             try:
-                original(conn, batch)
+                original(batch)
             finally:
                 self.profile.disable()
 

@@ -139,7 +139,8 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     md += [
         f"The ladder between the floor and `Supervisor.call`: `ops` runs agentstop's own SQL directly in the "
         f"transactions the instrumented pass logged for a gated call ({a.shape_text}, in {a.shape_share:.0%} "
-        "of its calls); the `Journal` row makes the same writes through the writer thread; the 3-transaction "
+        "of its calls); the `Journal` rows make the same writes through the writer thread, and marked inline "
+        "on the caller's own thread (as a lone caller's `Supervisor.call` does); the 3-transaction "
         "`ops` row shows the shape from before the plan joined the fence's transaction.",
         "",
     ]
@@ -437,8 +438,10 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
         f"Writer thread busy {fmt_time(a.writer_busy)} per call: the units' own SQL "
         f"{fmt_time(a.writer_units)} (by journal write: {by_kind}), transaction overhead ({overhead}) "
         f"{fmt_time(a.writer_busy - a.writer_units)}. "
-        f"{a.batches_per_call:.2f} transactions and {a.durable_per_call:.2f} fsyncs per call. An empty unit's "
-        f"round trip (queue, BEGIN/COMMIT of nothing, wake the loop) is {fmt_time(a.empty_round_trip)}.",
+        f"{a.batches_per_call:.2f} transactions and {a.durable_per_call:.2f} fsyncs per call, "
+        f"{a.inline_per_call:.2f} of them on the caller's own thread (inline: a lone caller, the writer idle). "
+        f"An empty unit's round trip through the thread (queue, BEGIN/COMMIT of nothing, wake the loop) is "
+        f"{fmt_time(a.empty_round_trip)}.",
         "",
     ]
     md += [f"_{r.profiler_note}._", ""]

@@ -280,6 +280,7 @@ def _explain_gated(t: Target, o: OverheadResult) -> None:
         ("raw", "the floor"),
         ("ops_2txn", f"agentstop's schema and `ops` in the call's {len(SHAPE)} transactions, no thread"),
         ("journal_api", f"the same {len(SHAPE)} writes through `Journal` (writer thread, async hops)"),
+        ("journal_inline", "the same through `Journal` marked inline (a lone caller: no thread hop)"),
         ("gated", "`Supervisor.call` (CallPath on top)"),
     ]
     steps = []
@@ -303,7 +304,8 @@ def _explain_gated(t: Target, o: OverheadResult) -> None:
     )
     line = (
         f"A gated call is {a.batches_per_call:.1f} writer transactions, {a.durable_per_call:.1f} of them "
-        f"fsynced, and {a.batches_per_call:.0f} thread round trips (logged: {a.shape_text}, in "
+        f"fsynced, {a.inline_per_call:.1f} of them run on the caller's own thread (a lone caller and an idle "
+        f"writer: no thread round trip) (logged: {a.shape_text}, in "
         f"{a.shape_share:.0%} of the calls). Each transaction runs several statements ({statements}: "
         f"{fmt_time(a.writer_units)} of SQL per call) and dirties more pages than the floor's one row."
     )

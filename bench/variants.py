@@ -34,7 +34,17 @@ _TABLE = (
 )
 _INSERT = "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 
-NAMES = ("raw", "raw_thread", "aiosqlite", "raw_shape", "ops_2txn", "ops_3txn", "journal_api", "gated")
+NAMES = (
+    "raw",
+    "raw_thread",
+    "aiosqlite",
+    "raw_shape",
+    "ops_2txn",
+    "ops_3txn",
+    "journal_api",
+    "journal_inline",
+    "gated",
+)
 
 SHAPE = (("plan_and_fence", True), ("transition committed", True))
 """The writer transactions a gated call without an approval makes (its tool keeping `Tool`'s own prepare,
@@ -50,6 +60,7 @@ LABELS = {
     "ops_2txn": "agentstop's schema + `ops`, direct, 2 txns (plan+prepared+fence, outcome) as `Supervisor.call` does",
     "ops_3txn": "agentstop's schema + `ops`, direct, 3 txns (plan alone at NORMAL first): the shape before the merge",
     "journal_api": "the same 2 writes through `Journal` methods (writer thread), no Supervisor",
+    "journal_inline": "the same 2 writes through `Journal` marked `inline` (a lone caller's: the caller's thread)",
     "gated": "**agentstop** `Supervisor.call`, gated + durable",
 }
 
@@ -250,9 +261,17 @@ class OpsDirect(Variant):
 
 
 class JournalApi(Variant):
-    """The same two writes through the public `Journal` methods (writer thread), no Supervisor."""
+    """The same two writes through the public `Journal` methods, no Supervisor.
+
+    Through the writer thread, or with `inline` as a lone caller's `Supervisor.call`
+    marks them (run on the caller's thread while the writer is idle).
+    """
 
     journal: Journal
+
+    def __init__(self, path: Path, *, inline: bool = False) -> None:
+        super().__init__(path)
+        self.inline = inline
 
     async def open(self) -> None:
         self.journal = await Journal.connect(self.path)
@@ -275,9 +294,10 @@ class JournalApi(Variant):
             undo_hint="",
             idempotency_key=f"k{i}",
             grant_id=self.grant,
+            inline=self.inline,
         )
         assert verdict is None
-        await j.transition("bench", call_id, CallState.COMMITTED, durable=True, receipt={})
+        await j.transition("bench", call_id, CallState.COMMITTED, durable=True, receipt={}, inline=self.inline)
 
     async def close(self) -> None:
         await self.journal.close()
@@ -312,6 +332,7 @@ def make(name: str, path: Path) -> Variant:
         "ops_2txn": lambda p: OpsDirect(p, merged=True),
         "ops_3txn": lambda p: OpsDirect(p, merged=False),
         "journal_api": JournalApi,
+        "journal_inline": lambda p: JournalApi(p, inline=True),
         "gated": Gated,
     }
     return kinds[name](path)

@@ -98,10 +98,11 @@ class Backend(abc.ABC):
         """False once the connection is lost (the writer then opens a new one)."""
 
     @abc.abstractmethod
-    def begin(self, conn: Any, durable: bool) -> None:
+    def begin(self, conn: Any, durable: bool, *, wait: bool = True) -> None:
         """Begin a write transaction that commits durably (survives power loss) or not.
 
-        Raises `JournalBusy` when another writer holds the lock past the bound.
+        Raises `JournalBusy` when another writer holds the lock past the bound,
+        or at once, without `wait` (an inline unit must not hold its event loop).
         """
 
     @abc.abstractmethod

@@ -248,10 +248,13 @@ class Journal:
 
     # -- writes ---------------------------------------------------------------
 
-    async def _write(self, fn: Callable[[Any], Any], *, durable: bool, urgent: bool = False) -> Any:
+    async def _write(
+        self, fn: Callable[[Any], Any], *, durable: bool, urgent: bool = False, inline: bool = False
+    ) -> Any:
+        """Run `fn` on the write connection in a committed transaction (`inline`: see `Writer.run`)."""
         if self._writer is None:
             raise JournalError(self.location, "opened read-only", "Open it without readonly=True to write.")
-        return await self._writer.run(fn, durable=durable, urgent=urgent)
+        return await self._writer.run(fn, durable=durable, urgent=urgent, inline=inline)
 
     async def create_session(
         self,
@@ -341,11 +344,15 @@ class Journal:
         result: int = await self._write(lambda c: ops.issue_grant(c, session_id, spec, at), durable=True)
         return result
 
-    async def plan_call(self, session_id: str, **fields: Any) -> str:
-        """Record a call as planned (not durable: nothing has happened yet); returns its id."""
+    async def plan_call(self, session_id: str, *, inline: bool = False, **fields: Any) -> str:
+        """Record a call as planned (not durable: nothing has happened yet); returns its id.
+
+        `inline` (here and in the other writes of a call): its caller has no
+        other call in flight, so the write may skip the writer thread (`Writer.run`).
+        """
         at = self.clock()
         result: str = await self._write(
-            lambda c: ops.plan_call(c, session_id=session_id, at=at, **fields), durable=False
+            lambda c: ops.plan_call(c, session_id=session_id, at=at, **fields), durable=False, inline=inline
         )
         return result
 
@@ -357,6 +364,7 @@ class Journal:
         *,
         durable: bool,
         lease: float | None = None,
+        inline: bool = False,
         **fields: Any,
     ) -> int:
         """Move a call to `state` (refusing illegal moves); returns the event's seq.
@@ -371,12 +379,22 @@ class Journal:
             fields.setdefault("worker", this_process())
             fields["lease_until"] = at + (WORK_LEASE if lease is None else lease)
         result: int = await self._write(
-            lambda c: ops.transition(c, session_id, call_id, state, at, alone=True, **fields), durable=durable
+            lambda c: ops.transition(c, session_id, call_id, state, at, alone=True, **fields),
+            durable=durable,
+            inline=inline,
         )
         return result
 
     async def fence(
-        self, session_id: str, call_id: str, grant_id: int, tool: str, resource: str, *, prepared: Any = _UNSET
+        self,
+        session_id: str,
+        call_id: str,
+        grant_id: int,
+        tool: str,
+        resource: str,
+        *,
+        prepared: Any = _UNSET,
+        inline: bool = False,
     ) -> tuple[FenceRefusal, str] | None:
         """Check the grant and enter `committing` in one durable transaction.
 
@@ -394,11 +412,11 @@ class Journal:
                 return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at)
             return ops.fence(conn, session_id, call_id, grant_id, tool, resource, at, prepared=prepared)
 
-        result: tuple[FenceRefusal, str] | None = await self._write(unit, durable=True)
+        result: tuple[FenceRefusal, str] | None = await self._write(unit, durable=True, inline=inline)
         return result
 
     async def plan_and_fence(
-        self, session_id: str, *, prepared: Any, **fields: Any
+        self, session_id: str, *, prepared: Any, inline: bool = False, **fields: Any
     ) -> tuple[str, tuple[FenceRefusal, str] | None]:
         """Record a call as planned and prepared, check the grant and enter `committing`: one durable transaction.
 
@@ -420,7 +438,7 @@ class Journal:
             # The clock is read inside the transaction, so expiry is judged at the fence.
             return ops.plan_and_fence(conn, session_id=session_id, at=self.clock(), prepared=prepared, **fields)
 
-        result: tuple[str, tuple[FenceRefusal, str] | None] = await self._write(unit, durable=True)
+        result: tuple[str, tuple[FenceRefusal, str] | None] = await self._write(unit, durable=True, inline=inline)
         return result
 
     async def revoke(self, session_id: str, *, by: str, reason: str = "") -> list[int]:

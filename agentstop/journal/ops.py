@@ -490,13 +490,26 @@ def transition(
     (`commit_seq`, which orders undo), it is counted in `reapplies`, and the
     undo's columns start over (the events keep every earlier undo).
 
-    The lifecycle's table is in the statements themselves: the event is
-    inserted, and the row updated, only from a state `state` may follow
-    (`_PREDECESSORS`), so the statements need no answer from the database
-    before they are sent. With `alone` (the transition is its unit's whole
-    work), PostgreSQL gets them and the COMMIT in one round trip
-    (`PgConnection.settle`); the refusal is raised from what they read.
+    On PostgreSQL the lifecycle's table is in the statement itself: one
+    statement reads the call's state (locking its row), inserts the event and
+    updates the row only from a state `state` may follow (`_PREDECESSORS`), so
+    it needs no answer from the server before it is sent. With `alone` (the
+    transition is its unit's whole work), it goes with the COMMIT in one round
+    trip (`PgConnection.settle`); the refusal is raised from what it read. SQLite answers at once, so there
+    the state is read first and only a legal move is written, with the row's
+    changes for the one state it leaves (no CASE on the state to evaluate).
+    Both write the same rows (tests/postgres/test_same_verdicts.py).
     """
+    fields: dict[str, Any] = {
+        "reason": reason,
+        "prepared": prepared,
+        "receipt": receipt,
+        "undo_error": undo_error,
+        "undo_by": undo_by,
+        "reapply_error": reapply_error,
+        "worker": worker,
+        "lease_until": lease_until,
+    }
     event: dict[str, Any] = dict(data or {})
     if state in _OWNED and undo_by is not None:
         # Who asked (the process doing it is `worker`, below): a second `undo` that loses the call says so.
@@ -509,42 +522,71 @@ def transition(
         event["receipt"] = receipt
     if state in _WORKED and worker is not None:
         event["worker"] = {"pid": worker.pid, "host": worker.host}
-    sets, values = _moved_row(
-        conn,
-        state,
-        at,
-        reason=reason,
-        prepared=prepared,
-        receipt=receipt,
-        undo_error=undo_error,
-        undo_by=undo_by,
-        reapply_error=reapply_error,
-        worker=worker,
-        lease_until=lease_until,
-    )
-    guard, froms = _from_predecessors(state)
-    found = conn.execute(
-        f"SELECT state FROM calls WHERE session_id = ? AND call_id = ?{getattr(conn, 'for_update', '')}",
-        (session_id, call_id),
-    )
+    if getattr(conn, "settle", None) is not None:
+        return _move_at_once(conn, session_id, call_id, state, at, event, fields, alone=alone)
+    found = conn.execute("SELECT state FROM calls WHERE session_id = ? AND call_id = ?", (session_id, call_id))
+    leaving = _movable(conn, session_id, call_id, found.fetchone(), state, moved=True)
+    sets, values = _moved_row(state, at, (leaving,), "last_insert_rowid()", **fields)
     inserted = conn.execute(
-        f"INSERT INTO events (session_id, call_id, kind, at, data) SELECT ?, ?, ?, ?, ? FROM calls{guard}"
-        " RETURNING seq",
-        (session_id, call_id, state.value, at, _json(event), session_id, call_id, *froms),
+        "INSERT INTO events (session_id, call_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+        (session_id, call_id, state.value, at, _json(event)),
     )
-    conn.execute(f"UPDATE calls SET {', '.join(sets)}{guard}", (*values, session_id, call_id, *froms))
+    conn.execute(
+        f"UPDATE calls SET {', '.join(sets)} WHERE session_id = ? AND call_id = ?", (*values, session_id, call_id)
+    )
+    return int(inserted.lastrowid)
+
+
+def _move_at_once(
+    conn: Any,
+    session_id: str,
+    call_id: str,
+    state: CallState,
+    at: float,
+    event: dict[str, Any],
+    fields: dict[str, Any],
+    *,
+    alone: bool,
+) -> int:
+    """`transition` on PostgreSQL: read, event and row in one statement, sent before any answer (see `transition`).
+
+    The sub-statements share one snapshot: the UPDATE's guard and CASEs see the
+    state `found` read (and locked), and the row's `commit_seq` is the event
+    `moved` inserted.
+    """
+    froms = [s.value for s in _PREDECESSORS[state]]
+    marks = ", ".join("?" for _ in froms) or "NULL"
+    sets, values = _moved_row(state, at, _PREDECESSORS[state], "(SELECT seq FROM moved)", **fields)
+    answer = conn.execute(
+        "WITH found AS (SELECT state FROM calls WHERE session_id = ? AND call_id = ? FOR UPDATE),"
+        " moved AS (INSERT INTO events (session_id, call_id, kind, at, data)"
+        f" SELECT ?, ?, ?, ?, ? FROM found WHERE state IN ({marks}) RETURNING seq),"
+        f" changed AS (UPDATE calls SET {', '.join(sets)}"
+        f" WHERE session_id = ? AND call_id = ? AND state IN ({marks}) RETURNING 1)"
+        " SELECT (SELECT state FROM found), (SELECT seq FROM moved)",
+        (
+            *(session_id, call_id),
+            *(session_id, call_id, state.value, at, _json(event), *froms),
+            *(*values, session_id, call_id, *froms),
+        ),
+    )
     if alone:
         _settle(conn)
-    row = found.fetchone()
-    moved = inserted.fetchone()
+    current, seq = answer.fetchone()
+    _movable(conn, session_id, call_id, None if current is None else (current,), state, moved=seq is not None)
+    return int(seq)
+
+
+def _movable(conn: Any, session_id: str, call_id: str, row: Any, state: CallState, *, moved: bool) -> CallState:
+    """The state a call leaves for `state`, read as `row`; raises when it may not (or, `moved` false, did not)."""
     if row is None:
         raise UnknownCall(where(conn), session_id, call_id)
     current = CallState(row[0])
-    if moved is None or not can_move(current, state):
+    if not moved or not can_move(current, state):
         if state in _OWNED:
             raise _taken(conn, session_id, call_id, current, state)
         raise IllegalTransition(where(conn), call_id, current.value, state.value)
-    return int(moved[0])
+    return current
 
 
 def _settle(conn: Any) -> None:
@@ -561,23 +603,27 @@ _PREDECESSORS: dict[CallState, tuple[CallState, ...]] = {
 """The states a call may enter each state from: the lifecycle's table (`states.TRANSITIONS`) turned around."""
 
 
-def _from_predecessors(state: CallState) -> tuple[str, list[str]]:
-    """The WHERE clause of a move into `state` (the call, in a state it may leave for `state`) and its values."""
-    froms = [s.value for s in _PREDECESSORS[state]]
-    marks = ", ".join("?" for _ in froms) or "NULL"
-    return f" WHERE session_id = ? AND call_id = ? AND state IN ({marks})", froms
+def _case_from(
+    states: tuple[CallState, ...], leaving: tuple[CallState, ...], then: str, otherwise: str
+) -> tuple[str, list[str]]:
+    """A column set by the state the call leaves (one of `leaving`): `then` when that is one of `states`.
 
-
-def _case_from(states: tuple[CallState, ...], then: str, otherwise: str) -> tuple[str, list[str]]:
-    """`CASE WHEN state IN (states) THEN then ELSE otherwise END`: a column set by the state the call leaves."""
+    `CASE WHEN state IN (states) THEN then ELSE otherwise END` when it could be
+    either; just `then` or `otherwise` when `leaving` already decides it.
+    """
+    if all(s in states for s in leaving):
+        return then, []
+    if not any(s in states for s in leaving):
+        return otherwise, []
     marks = ", ".join("?" for _ in states)
     return f"CASE WHEN state IN ({marks}) THEN {then} ELSE {otherwise} END", [s.value for s in states]
 
 
 def _moved_row(
-    conn: Any,
     state: CallState,
     at: float,
+    leaving: tuple[CallState, ...],
+    new_seq: str,
     *,
     reason: str | None,
     prepared: Any,
@@ -588,11 +634,14 @@ def _moved_row(
     worker: Owner | None,
     lease_until: float | None,
 ) -> tuple[list[str], list[Any]]:
-    """The SET clauses (and their values) of a call's row entering `state`.
+    """The SET clauses (and their values) of a call's row entering `state` from one of `leaving`.
+
+    `new_seq` is the SQL for the seq of the event this move inserts (a commit's `commit_seq`).
 
     What depends on the state the call leaves (a re-apply landing; leaving
-    `compensating` or `reapplying`) is a CASE on the row's current state, so one
-    statement serves every state the call may come from.
+    `compensating` or `reapplying`) is a CASE on the row's current state when
+    `leaving` holds several, so one statement serves every state the call may
+    come from; with one, the clause is that state's alone.
     """
     sets = ["state = ?", "updated_at = ?"]
     values: list[Any] = [state.value, at]
@@ -621,7 +670,7 @@ def _moved_row(
     if state is CallState.REAPPLY_FAILED:
         sets.append("reapply_error = ?")
         values.append(_text(reapply_error))
-    if state is CallState.COMMITTED and CallState.REAPPLYING in _PREDECESSORS[state]:
+    if state is CallState.COMMITTED and CallState.REAPPLYING in leaving:
         # A new effect, not undone yet: the undo bookkeeping starts over with it.
         for column, then in (
             ("reapplies", "reapplies + 1"),
@@ -630,10 +679,10 @@ def _moved_row(
             ("undo_error", "NULL"),
             ("undo_by", "NULL"),
         ):
-            case, froms = _case_from((CallState.REAPPLYING,), then, column)
+            case, froms = _case_from((CallState.REAPPLYING,), leaving, then, column)
             sets.append(f"{column} = {case}")
             values.extend(froms)
-    worked_before = tuple(s for s in _PREDECESSORS[state] if s in _WORKED)
+    worked_before = tuple(s for s in leaving if s in _WORKED)
     for column, value in zip(
         _WORKER_COLUMNS,
         [None, None, None, None] if worker is None else [worker.pid, worker.host, worker.started_at, lease_until],
@@ -643,14 +692,14 @@ def _moved_row(
             sets.append(f"{column} = ?")
             values.append(value)
         elif worked_before:
-            case, froms = _case_from(worked_before, "NULL", column)
+            case, froms = _case_from(worked_before, leaving, "NULL", column)
             sets.append(f"{column} = {case}")
             values.extend(froms)
     if state is CallState.COMMITTED:
         sets.append("committed_at = ?")
         values.append(at)
         # The event this move inserted (the statement just before): SQLite's `last_insert_rowid()`.
-        sets.append(f"commit_seq = {getattr(conn, 'last_seq', 'last_insert_rowid()')}")
+        sets.append(f"commit_seq = {new_seq}")
     return sets, values
 
 

@@ -167,8 +167,6 @@ class PgConnection:
     """
 
     for_update = " FOR UPDATE"
-    last_seq = "lastval()"
-    """SQL for the seq of the event the transaction inserted last (SQLite: `last_insert_rowid()`)."""
 
     def __init__(
         self, conn: psycopg.Connection[Any], where: str, round_trips: RoundTrips, *, can_expect: bool = False
@@ -447,8 +445,9 @@ class PostgresBackend(Backend):
     def usable(self, conn: Any) -> bool:
         return not conn.raw.closed
 
-    def begin(self, conn: Any, durable: bool) -> None:
-        # Queued, not sent: they travel with the transaction's first statements (see PgConnection).
+    def begin(self, conn: Any, durable: bool, *, wait: bool = True) -> None:
+        # Queued, not sent: they travel with the transaction's first statements (see PgConnection). There is
+        # no lock to wait for here (rows lock as they are written, briefly): `wait` changes nothing.
         conn.begin(durable)
 
     async def reader(self, readonly: bool) -> ReadConnection:

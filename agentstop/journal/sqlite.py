@@ -79,9 +79,10 @@ def is_damage(exc: BaseException) -> bool:
 
 
 class _Connection(sqlite3.Connection):
-    """A write connection that remembers its `synchronous` setting (saves a PRAGMA per transaction)."""
+    """A write connection that remembers its `synchronous` and `busy_timeout` (saves a PRAGMA per transaction)."""
 
     synchronous_full = False
+    busy_ms = 0
 
 
 class _Reader(ReadConnection):
@@ -228,18 +229,23 @@ class SqliteBackend(Backend):
 
     def connect(self) -> _Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
-        apply_pragmas(conn, int(self.busy_timeout * 1000))
+        conn.busy_ms = int(self.busy_timeout * 1000)
+        apply_pragmas(conn, conn.busy_ms)
         return conn
 
     def usable(self, conn: Any) -> bool:
         return True
 
-    def begin(self, conn: Any, durable: bool) -> None:
+    def begin(self, conn: Any, durable: bool, *, wait: bool = True) -> None:
         if self.damaged is not None:
             raise JournalDamaged(self.where, self.damaged)
         if durable != conn.synchronous_full:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             conn.synchronous_full = durable
+        busy_ms = int(self.busy_timeout * 1000) if wait else 0
+        if busy_ms != conn.busy_ms:
+            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            conn.busy_ms = busy_ms
         began = time.monotonic()
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -25,6 +25,23 @@ which would hold every batch behind the loop's next turn and leave the writer
 stuck for good if a loop stopped with a unit unanswered. So this module, and
 only the hand-over (`_Unit`, `_settle`, `Writer.run`, `Writer._answer`), speaks
 asyncio; the journal above it is anyio.
+
+A caller alone. The two thread hops of a unit (there and back: a wake-up of each
+thread, and the GIL handed over twice) cost a lone caller about a third of the
+durable floor on a fast disk, and buy it nothing: there is nobody to share a
+commit with. So a unit marked `inline` (its caller has no other call in flight)
+that finds the writer idle (nothing queued, its connection free) runs on the
+caller's own thread, under the lock the writer thread takes for each batch: the
+same transaction, the same connection, the same order against every other
+unit. The event loop then waits for that one commit (an fsync) instead of for
+the thread. Two bounds keep the loop responsive, which Stop needs most of all:
+it never waits for another process's lock (`Backend.begin(wait=False)`: the
+unit goes to the thread instead), and once inline units take longer than
+`INLINE_BUDGET` on average (a slow disk, a loaded server: a moving average, so
+one checkpoint's longer commit does not count as a slow disk) every unit goes
+through the thread for `INLINE_PAUSE`, after which one unit tries again.
+Several callers never run inline (the hint is false), so their units still
+meet in one batch and share its fsync.
 """
 
 from __future__ import annotations
@@ -32,11 +49,12 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agentstop.errors import JournalError
+from agentstop.errors import JournalBusy, JournalError
 
 from .backend import Backend
 
@@ -45,6 +63,18 @@ __all__ = ["Writer"]
 T = TypeVar("T")
 
 _MAX_BATCH = 512
+
+INLINE_BUDGET = 0.002
+"""Seconds inline units may hold the caller's event loop on average; more pauses inlining."""
+
+INLINE_PAUSE = 1.0
+"""Seconds every unit goes through the thread once inline units ran over `INLINE_BUDGET` on average."""
+
+_INLINE_WEIGHT = 1 / 8
+"""The weight of the latest inline unit in the moving average of their durations."""
+
+_Work = tuple[Callable[[Any], Any], bool]
+"""A unit's function and whether it must be durable: what a transaction runs."""
 
 
 @dataclass
@@ -80,6 +110,13 @@ class Writer:
         self._started = threading.Event()
         self._startup_error: BaseException | None = None
         self._closed = False
+        # Held by whichever thread runs a transaction on the connection: the writer's, or a caller's inline.
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._inline_after = 0.0
+        self._inline_cost = 0.0
+        self.inline_units = 0
+        """How many units ran on their caller's thread (the benchmark and the tests read it)."""
 
     def start(self) -> None:
         """Start the thread and open its connection; raises what opening raised."""
@@ -88,22 +125,63 @@ class Writer:
         if self._startup_error is not None:
             raise self._startup_error
 
-    async def run(self, fn: Callable[[Any], T], *, durable: bool, urgent: bool = False) -> T:
+    async def run(self, fn: Callable[[Any], T], *, durable: bool, urgent: bool = False, inline: bool = False) -> T:
         """Run `fn` in a committed transaction and return its result.
 
         `urgent` units run ahead of the ordinary units queued with them. Use it
         only for a unit whose order against other callers' units does not
         matter (a revoke: a fence queued before it is then simply rejected).
 
+        `inline`: the caller has no other unit to share a commit with; when the
+        writer is idle the unit runs on the caller's thread (see the module).
+
         Raises what `fn` raised (its savepoint rolled back), or `JournalBusy` /
         `JournalError` when the transaction itself could not be begun or committed.
         """
         if self._closed:
             raise JournalError(self._path, "the journal is closed", "Open it again with Journal.open().")
+        if inline:
+            # A checkpoint before the unit, as the thread's await is: the loop runs others (a Stop) first,
+            # and a cancel here leaves nothing done.
+            await asyncio.sleep(0)
+            done = self._run_inline(fn, durable)
+            if done is not None:
+                ok, value = done
+                if ok:
+                    return value  # type: ignore[no-any-return]
+                raise value
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Unit(fn, durable, urgent, loop, future))
         return await future
+
+    def _run_inline(self, fn: Callable[[Any], Any], durable: bool) -> tuple[bool, Any] | None:
+        """Run one unit on this thread when the writer is idle; None when it must go through the thread."""
+        if self._conn is None or not self._queue.empty() or time.monotonic() < self._inline_after:
+            return None
+        if not self._lock.acquire(blocking=False):
+            return None
+        began = time.monotonic()
+        try:
+            conn = self._conn
+            if conn is None or not self._queue.empty() or not self._backend.usable(conn):
+                return None  # closing, someone queued meanwhile, or a lost connection the thread opens again
+            try:
+                self._backend.begin(conn, durable, wait=False)
+            except JournalBusy:
+                return None  # another process holds the journal: the thread waits for it, not the loop
+            except Exception as exc:
+                result = self._failed(conn, exc, 1)[0]
+            else:
+                result = self._run_begun(conn, [(fn, durable)])[0]
+        finally:
+            self._lock.release()
+        ended = time.monotonic()
+        self._inline_cost += (ended - began - self._inline_cost) * _INLINE_WEIGHT
+        if self._inline_cost > INLINE_BUDGET:
+            self._inline_after = ended + INLINE_PAUSE
+        self.inline_units += 1
+        return result
 
     def close(self) -> None:
         """Finish queued units, close the connection and join the thread."""
@@ -122,6 +200,7 @@ class Writer:
             self._startup_error = exc
             self._started.set()
             return
+        self._conn = conn
         self._started.set()
         try:
             stopping = False
@@ -139,18 +218,19 @@ class Writer:
                         stopping = True
                         break
                     batch.append(unit)
-                conn = self._reconnected(conn)
                 urgent = [u for u in batch if u.urgent]
                 if urgent:
-                    self._run_batch(conn, urgent)
+                    self._run_batch(urgent)
                     batch = [u for u in batch if not u.urgent]
                 if batch:
-                    self._run_batch(conn, batch)
+                    self._run_batch(batch)
         finally:
-            try:
-                conn.close()
-            except self._backend.driver_errors:
-                pass
+            with self._lock:
+                conn, self._conn = self._conn, None
+                try:
+                    conn.close()
+                except self._backend.driver_errors:
+                    pass
 
     def _reconnected(self, conn: Any) -> Any:
         """The connection, or a new one when the old was lost (a server restart); the lost one fails closed."""
@@ -161,18 +241,30 @@ class Writer:
         except Exception:
             return conn  # still lost: this batch fails with the connection's own error
 
-    def _run_batch(self, conn: Any, batch: list[_Unit]) -> None:
-        durable = any(u.durable for u in batch)
+    def _run_batch(self, batch: list[_Unit]) -> None:
+        """One transaction for the batch, then its answers (once the connection is free for an inline unit)."""
+        work = [(u.fn, u.durable) for u in batch]
+        with self._lock:
+            conn = self._conn = self._reconnected(self._conn)
+            try:
+                self._backend.begin(conn, any(u.durable for u in batch))
+            except Exception as exc:
+                results = self._failed(conn, exc, len(batch))
+            else:
+                results = self._run_begun(conn, work)
+        self._answer(batch, results)
+
+    def _run_begun(self, conn: Any, work: list[_Work]) -> list[tuple[bool, Any]]:
+        """Run the units of a begun transaction and commit it: each unit's outcome, in order."""
         results: list[tuple[bool, Any]] = []
         try:
-            self._backend.begin(conn, durable)
-            if len(batch) == 1:
-                results.append(self._run_alone(conn, batch[0]))
+            if len(work) == 1:
+                results.append(self._run_alone(conn, work[0][0]))
             else:
-                for unit in batch:
+                for fn, _ in work:
                     conn.execute("SAVEPOINT unit")
                     try:
-                        value = unit.fn(conn)
+                        value = fn(conn)
                         # Before the unit counts as done: on PostgreSQL a statement it queued fails here.
                         conn.execute("RELEASE unit")
                         results.append((True, value))
@@ -182,19 +274,23 @@ class Writer:
                         results.append((False, self._unit_error(exc)))
                 conn.execute("COMMIT")
         except Exception as exc:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except self._backend.driver_errors:
-                pass
-            error = exc if isinstance(exc, JournalError) else self._backend.error(exc)
-            results = [(False, error)] * len(batch)
-        self._answer(batch, results)
+            return self._failed(conn, exc, len(work))
+        return results
 
-    def _run_alone(self, conn: Any, unit: _Unit) -> tuple[bool, Any]:
+    def _failed(self, conn: Any, exc: Exception, units: int) -> list[tuple[bool, Any]]:
+        """Every unit's outcome when the transaction itself failed: rolled back, the error for a person."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except self._backend.driver_errors:
+            pass
+        error = exc if isinstance(exc, JournalError) else self._backend.error(exc)
+        return [(False, error)] * units
+
+    def _run_alone(self, conn: Any, fn: Callable[[Any], Any]) -> tuple[bool, Any]:
         """A batch of one needs no savepoint: its failure rolls back the whole transaction."""
         try:
-            value = unit.fn(conn)
+            value = fn(conn)
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

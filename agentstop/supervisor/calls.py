@@ -232,6 +232,11 @@ class CallPath:
         """Calls running right now, with their phase."""
         return list(self._flights)
 
+    @property
+    def _alone(self) -> bool:
+        """No other call is in flight: this call's writes share no commit, and may skip the writer thread."""
+        return len(self._flights) <= 1
+
     def stop(self, reason: str) -> None:
         """Stop has revoked the grant (or the journal ended the session): discard every new call, for `reason`."""
         self._stop_reason = reason
@@ -311,7 +316,7 @@ class CallPath:
         if invalid is None and self._plans_at_the_fence(tool) and not self.stopping and not caller.gone:
             # The default prepare returns the arguments as JSON: `dumped` is its result, `shown_args` its record.
             return await self._run_planned_at_the_fence(tool, caller, args, key, plan, dumped, defer)
-        call_id = await shielded(self.journal.plan_call(self.session_id, **plan))
+        call_id = await shielded(self.journal.plan_call(self.session_id, inline=self._alone, **plan))
         caller.call_id = call_id
         self.announce(call_id, summary)
         if invalid is not None:
@@ -362,7 +367,7 @@ class CallPath:
         caller.flight = flight
         try:
             call_id, verdict = await shielded(
-                self.journal.plan_and_fence(self.session_id, prepared=plan["args"], **plan)
+                self.journal.plan_and_fence(self.session_id, prepared=plan["args"], inline=self._alone, **plan)
             )
             flight.call_id = caller.call_id = call_id
             self.announce(call_id, plan["summary"])
@@ -439,7 +444,9 @@ class CallPath:
         for name in ("reason", "undo_error"):
             if isinstance(fields.get(name), str):
                 fields[name] = storable(self.redact(fields[name]))
-        await shielded(self.journal.transition(self.session_id, call_id, state, durable=durable, **fields))
+        await shielded(
+            self.journal.transition(self.session_id, call_id, state, durable=durable, inline=self._alone, **fields)
+        )
 
     async def record(self, call_id: str, state: CallState, **fields: Any) -> None:
         """Durably record the outcome of a call whose commit another program ran (see `call(defer=True)`)."""
@@ -479,7 +486,9 @@ class CallPath:
                 verdict = None
             else:
                 verdict = await shielded(
-                    self.journal.fence(self.session_id, call_id, grant_id, tool.name, resource, **fence_prepared)
+                    self.journal.fence(
+                        self.session_id, call_id, grant_id, tool.name, resource, inline=self._alone, **fence_prepared
+                    )
                 )
         except JournalError as exc:
             await self._fail_closed(tool, prepared, ctx, exc)

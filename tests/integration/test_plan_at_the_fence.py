@@ -54,19 +54,19 @@ class Composed(Echo):
 
 
 class Transactions:
-    """Counts the writer's transactions (one batch is one transaction)."""
+    """Counts the writer's transactions (a batch on its thread, or one unit run inline on the caller's)."""
 
     def __init__(self, journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         writer = journal._writer
         assert writer is not None
-        run_batch = writer._run_batch
+        run_begun = writer._run_begun
 
-        def counted(conn: Any, batch: list[Any]) -> None:
+        def counted(conn: Any, work: list[Any]) -> list[tuple[bool, Any]]:
             self.count += 1
-            run_batch(conn, batch)
+            return run_begun(conn, work)
 
-        monkeypatch.setattr(writer, "_run_batch", counted)
+        monkeypatch.setattr(writer, "_run_begun", counted)
 
 
 async def test_a_call_with_the_default_prepare_is_planned_and_fenced_in_one_transaction(

@@ -74,6 +74,9 @@ class Backend(abc.ABC):
     where: str
     #: The driver's base error class(es): the writer maps them through `error`.
     driver_errors: tuple[type[BaseException], ...]
+    #: A lone caller's unit may run on its own thread (`Writer.run(inline=True)`): the database answers
+    #: from this machine's disk, never from a network that could hold the caller's event loop.
+    runs_inline: bool = False
 
     @property
     def round_trips(self) -> int:

@@ -446,8 +446,8 @@ class PostgresBackend(Backend):
         return not conn.raw.closed
 
     def begin(self, conn: Any, durable: bool, *, wait: bool = True) -> None:
-        # Queued, not sent: they travel with the transaction's first statements (see PgConnection). There is
-        # no lock to wait for here (rows lock as they are written, briefly): `wait` changes nothing.
+        # Queued, not sent: they travel with the transaction's first statements (see PgConnection). Never
+        # inline (`runs_inline` is false: a server that stops answering would hold the event loop).
         conn.begin(durable)
 
     async def reader(self, readonly: bool) -> ReadConnection:

@@ -132,6 +132,7 @@ class SqliteBackend(Backend):
 
     kind = "sqlite"
     driver_errors = (sqlite3.Error,)
+    runs_inline = True
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path = path

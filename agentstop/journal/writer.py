@@ -34,10 +34,13 @@ that finds the writer idle (nothing queued, its connection free) runs on the
 caller's own thread, under the lock the writer thread takes for each batch: the
 same transaction, the same connection, the same order against every other
 unit. The event loop then waits for that one commit (an fsync) instead of for
-the thread. Two bounds keep the loop responsive, which Stop needs most of all:
+the thread. Only a journal on this machine's disk does this (SQLite, whose
+`runs_inline`: a PostgreSQL server that stopped answering would hold the loop,
+and its time is the server's anyway). Two bounds keep the loop responsive,
+which Stop needs most of all:
 it never waits for another process's lock (`Backend.begin(wait=False)`: the
 unit goes to the thread instead), and once inline units take longer than
-`INLINE_BUDGET` on average (a slow disk, a loaded server: a moving average, so
+`INLINE_BUDGET` on average (a slow or loaded disk: a moving average, so
 one checkpoint's longer commit does not count as a slow disk) every unit goes
 through the thread for `INLINE_PAUSE`, after which one unit tries again.
 Several callers never run inline (the hint is false), so their units still
@@ -140,12 +143,14 @@ class Writer:
         """
         if self._closed:
             raise JournalError(self._path, "the journal is closed", "Open it again with Journal.open().")
-        if inline:
-            # A checkpoint before the unit, as the thread's await is: the loop runs others (a Stop) first,
-            # and a cancel here leaves nothing done.
-            await asyncio.sleep(0)
+        if inline and self._backend.runs_inline:
+            # At once, where the thread's queue would take it: units keep the order their callers made them
+            # in (a model's two calls of one turn are numbered as it gave them). Then a checkpoint, as the
+            # thread's await is: the loop's other tasks (a Stop) run before this caller goes on, and a cancel
+            # there finds the unit committed, as it would have through the thread.
             done = self._run_inline(fn, durable)
             if done is not None:
+                await asyncio.sleep(0)
                 ok, value = done
                 if ok:
                     return value  # type: ignore[no-any-return]

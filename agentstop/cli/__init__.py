@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "report_cmd",
         "The four-way report of a session: done, interrupted, in flight, undoable.",
     ),
-    "undo": ("agentstop.cli.inspect", "undo_cmd", "Undo a session's calls (latest commit first), or re-apply them."),
+    "undo": ("agentstop.cli.undo", "undo_cmd", "Undo a session's calls (latest commit first), or re-apply them."),
     "stop": ("agentstop.cli.inspect", "stop_cmd", "Revoke running sessions' grants from another terminal or machine."),
     "sessions": (
         "agentstop.cli.inspect",

@@ -12,8 +12,8 @@ from rich.text import Text
 
 from agentstop.formatting import STATE_STYLE, clock, duration
 from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.journal.liveness import is_alive
 from agentstop.report import Bucket, Report, ReportItem
-from agentstop.supervisor import is_alive
 from agentstop.text import printable
 
 __all__ = ["STATE_STYLE", "clock", "duration", "liveness", "render_report", "render_sessions", "session_json"]

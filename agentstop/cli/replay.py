@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from agentstop.journal import Journal, SessionRecord, SessionStatus
+from agentstop.journal.liveness import is_alive
 from agentstop.replay import export_session
 from agentstop.report_counts import ReportCounts
 from agentstop.session import Target, journal_to_read, require_journal, tools_from_session
-from agentstop.supervisor import is_alive
 
 from .common import EXIT_OK, EXIT_USAGE, TEXT, journal_argument, run_async
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from agentstop.journal import Journal, SessionRecord, SessionStatus
-from agentstop.supervisor import is_alive
+from agentstop.journal.liveness import is_alive
 from agentstop.text import printable
 
 __all__ = ["Chosen", "Picked", "Selector", "select_running", "tool_names"]

@@ -17,10 +17,9 @@ import anyio
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
-from agentstop.supervisor.recovery import settle_session
+from agentstop.journal.liveness import WORKED, is_alive, work_alive
 
 from .target import Target, journal_to_read, require_journal
-from .tools import SETTLE, mcp_tools_of, python_tools, tools_from_session
 
 __all__ = ["needs_servers", "open_and_recover", "recover_dead", "unsettled_mcp", "unsettled_note"]
 
@@ -58,9 +57,6 @@ async def recover_dead(journal: Journal) -> list[str]:
 
 
 async def _recover_dead(journal: Journal) -> list[str]:
-    from agentstop.supervisor import is_alive
-    from agentstop.supervisor.recovery import WORKED, work_alive
-
     notes: list[str] = []
     for session in await journal.sessions():
         calls = await journal.calls_in(session.session_id, (*WORKED, *_IN_FLIGHT))  # all the checks below read
@@ -85,6 +81,11 @@ def needs_servers(calls: list[CallRecord]) -> set[str]:
 
 async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRecord]) -> list[str]:
     """Recover one session (see `recover`); its MCP servers are started only to settle calls in flight."""
+    # Here, not at the top: reading a journal (`agentstop report`) needs no supervisor and no tools.
+    from agentstop.supervisor.recovery import settle_session
+
+    from .tools import SETTLE, python_tools, tools_from_session
+
     notes: list[str] = []
     async with AsyncExitStack() as stack:
         try:
@@ -123,6 +124,8 @@ async def unsettled_mcp(journal: Journal, session: SessionRecord) -> AgentstopEr
     needed = needs_servers(await journal.calls_in(session.session_id, _IN_FLIGHT))
     if not needed:  # before `mcp_tools_of`, which loads the MCP configuration code
         return None
+    from .tools import SETTLE, mcp_tools_of
+
     names = needed & set(mcp_tools_of(session))
     if not names:
         return None

@@ -22,14 +22,12 @@ one whose process died is settled even while the session's process lives.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from dataclasses import dataclass
 
 from agentstop.errors import UnknownTool
-from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
-from agentstop.journal.owner import pid_alive
+from agentstop.journal import CallRecord, CallState, Journal, SessionStatus
+from agentstop.journal.liveness import WORKED, is_alive, owner_alive, work_alive
 from agentstop.redact import Redactor
 from agentstop.report import Report
 from agentstop.tools import ToolContext, ToolRegistry
@@ -38,44 +36,6 @@ from .calls import reconcile
 from .shape import storable
 
 __all__ = ["WORKED", "RecoveryResult", "is_alive", "recover", "settle_session", "work_alive"]
-
-WORKED = (CallState.COMPENSATING, CallState.REAPPLYING)
-"""The states in which a process (the call's worker) is doing something to a call's effect."""
-
-# Another machine's session is presumed dead when its heartbeat is older than this.
-STALE_HEARTBEAT = 15.0
-
-
-def is_alive(session: SessionRecord, now: float | None = None) -> bool:
-    """True while the session is running and its process may still be running it."""
-    return session.status == SessionStatus.RUNNING and _owner_alive(session, now)
-
-
-def _owner_alive(session: SessionRecord, now: float | None = None) -> bool:
-    if session.pid == os.getpid() and session.host == socket.gethostname():
-        return True
-    if session.host == socket.gethostname() and session.pid is not None:
-        return pid_alive(session.pid)
-    if session.status != SessionStatus.RUNNING:
-        return False  # an ended session on another machine writes no heartbeat
-    beat = session.heartbeat_at or session.started_at
-    return (now or time.time()) - beat < STALE_HEARTBEAT
-
-
-def work_alive(call: CallRecord, session: SessionRecord, now: float | None = None) -> bool:
-    """True while the process running the call's undo or re-apply may still be running it.
-
-    Judged by the call's worker: on this host, its pid with its start time; on
-    another, its lease. A journal from before schema 4 records no worker: the
-    session's process is presumed to run it, as it was then.
-    """
-    worker = call.worker
-    if worker is None:
-        return _owner_alive(session, now)
-    alive = worker.alive()
-    if alive is not None:
-        return alive
-    return call.lease_until is not None and (now or time.time()) < call.lease_until
 
 
 @dataclass(frozen=True)
@@ -119,9 +79,9 @@ async def settle_session(journal: Journal, tools: ToolRegistry, session_id: str)
     100,000-call session builds its own report, a window at a time).
     """
     session = await journal.session(session_id)
-    owner_alive = _owner_alive(session)
+    its_process_alive = owner_alive(session)
     marked = False
-    if not owner_alive and session.status == SessionStatus.RUNNING:
+    if not its_process_alive and session.status == SessionStatus.RUNNING:
         marked = await journal.end_session(
             session_id,
             SessionStatus.CRASHED,
@@ -133,7 +93,7 @@ async def settle_session(journal: Journal, tools: ToolRegistry, session_id: str)
         if CallState(call.state) in WORKED:
             if work_alive(call, session):
                 continue  # its undo or re-apply is running in a live process
-        elif owner_alive:
+        elif its_process_alive:
             continue  # its process may still be committing (an abandoned call): leave it be
         outcome = await _settle(journal, tools, call)
         if outcome:

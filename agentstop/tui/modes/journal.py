@@ -25,10 +25,10 @@ from textual.screen import Screen
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Event, Journal, SessionRecord, SessionStatus
+from agentstop.journal.liveness import is_alive
 from agentstop.replay import JournalTimeline
 from agentstop.report import Report
 from agentstop.session import AttachedSession, HeldTools, SessionPhase, ToolLoader, where_it_runs
-from agentstop.supervisor import is_alive
 from agentstop.tools import ToolRegistry
 
 from ..attachment import Attachment, Change

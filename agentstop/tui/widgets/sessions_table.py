@@ -19,8 +19,8 @@ from rich.text import Text
 
 from agentstop.formatting import duration
 from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.journal.liveness import is_alive
 from agentstop.report_counts import ReportCounts
-from agentstop.supervisor import is_alive
 
 from .virtual_table import VirtualTable
 

@@ -126,6 +126,7 @@ class Journal:
         readonly: bool = False,
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        inline_writes: bool = True,
     ) -> AsyncIterator[Journal]:
         """Open (creating if needed) a journal.
 
@@ -137,13 +138,19 @@ class Journal:
             busy_timeout: how long a write waits for another process's lock before
                 failing closed with `JournalBusy`.
             clock: the wall clock (tests freeze it).
+            inline_writes: a lone caller's writes may run on its own thread while the
+                writer is idle, saving two thread hops each (see `journal/writer.py`).
+                False keeps every write on the writer's thread: for an event loop that
+                also draws a UI, which then never waits on the disk.
 
         Raises:
             JournalCorrupt: the file or database is not an agentstop journal.
             JournalTooNew: it was written by a newer agentstop.
             JournalError: it cannot be reached or opened (the message says why).
         """
-        journal = await cls.connect(path, readonly=readonly, busy_timeout=busy_timeout, clock=clock)
+        journal = await cls.connect(
+            path, readonly=readonly, busy_timeout=busy_timeout, clock=clock, inline_writes=inline_writes
+        )
         try:
             yield journal
         finally:
@@ -158,13 +165,14 @@ class Journal:
         readonly: bool = False,
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        inline_writes: bool = True,
     ) -> Journal:
         """Like `open`, for callers that manage the lifetime themselves (call `close()`)."""
         backend = open_backend(path, busy_timeout)
         await anyio.to_thread.run_sync(backend.prepare, readonly)
         writer = None
         if not readonly:
-            writer = Writer(backend)
+            writer = Writer(backend, inline=inline_writes)
             await anyio.to_thread.run_sync(writer.start)
         try:
             reader = await backend.reader(readonly)

@@ -36,12 +36,13 @@ same transaction, the same connection, the same order against every other
 unit. The event loop then waits for that one commit (an fsync) instead of for
 the thread. Only a journal on this machine's disk does this (SQLite, whose
 `runs_inline`: a PostgreSQL server that stopped answering would hold the loop,
-and its time is the server's anyway). Two bounds keep the loop responsive,
-which Stop needs most of all:
+and its time is the server's anyway), and only where the loop draws no screen
+(the TUI opens its journal with `inline_writes=False`: a frame never waits on
+the disk). Two bounds keep the loop responsive, which Stop needs most of all:
 it never waits for another process's lock (`Backend.begin(wait=False)`: the
 unit goes to the thread instead), and once inline units take longer than
-`INLINE_BUDGET` on average (a slow or loaded disk: a moving average, so
-one checkpoint's longer commit does not count as a slow disk) every unit goes
+`INLINE_BUDGET` on average (a slow or loaded disk: a moving average, so one
+checkpoint's longer commit does not count as a slow disk) every unit goes
 through the thread for `INLINE_PAUSE`, after which one unit tries again.
 Several callers never run inline (the hint is false), so their units still
 meet in one batch and share its fsync.
@@ -105,7 +106,8 @@ def _settle(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class Writer:
     """Owns the journal's write connection on a dedicated thread."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, inline: bool = True) -> None:
+        """`inline`: whether units marked so may run on their caller's thread at all (see the module)."""
         self._backend = backend
         self._path = backend.where
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
@@ -116,6 +118,7 @@ class Writer:
         # Held by whichever thread runs a transaction on the connection: the writer's, or a caller's inline.
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._inline_allowed = inline and backend.runs_inline
         self._inline_after = 0.0
         self._inline_cost = 0.0
         self.inline_units = 0
@@ -143,7 +146,7 @@ class Writer:
         """
         if self._closed:
             raise JournalError(self._path, "the journal is closed", "Open it again with Journal.open().")
-        if inline and self._backend.runs_inline:
+        if inline and self._inline_allowed:
             # At once, where the thread's queue would take it: units keep the order their callers made them
             # in (a model's two calls of one turn are numbered as it gave them). Then a checkpoint, as the
             # thread's await is: the loop's other tasks (a Stop) run before this caller goes on, and a cancel

@@ -175,3 +175,16 @@ async def test_calls_started_together_are_numbered_in_the_order_they_were_made(j
     calls = await journal.calls(sup.session_id)
     assert [(c.call_id, c.args["text"]) for c in calls] == [("c1", "first"), ("c2", "second"), ("c3", "third")]
     await sup.close()
+
+
+async def test_a_journal_opened_without_inline_writes_keeps_every_write_on_its_thread(
+    tmp_path: Path, world: Path
+) -> None:
+    # The TUI's: its event loop draws the screen, which never waits on the disk.
+    async with Journal.open(tmp_path / "j.db", inline_writes=False) as journal:
+        sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
+        await sup.start()
+        await sup.call("write_note", {"name": "drawn"})
+        assert the_writer(journal).inline_units == 0
+        assert WriteNote(world).landed() == {"drawn"}
+        await sup.close()

@@ -35,6 +35,9 @@ async def test_the_transcript_shows_each_call_as_it_is_planned(tmp_path: Path, n
         transcript = app.mode.run_screen.transcript
         await wait_until(pilot, lambda: "→ c1 note 'release'" in transcript.text, "the call is in the transcript")
         assert transcript.text.index("Writing it.") < transcript.text.index("→ c1")
+        # The call's writes went through the journal's own thread: this loop draws the screen.
+        assert app.mode.journal is not None and app.mode.journal._writer is not None
+        assert app.mode.journal._writer.inline_units == 0
         puppet.release("end")
         await finish(pilot)
 

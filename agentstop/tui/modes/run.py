@@ -98,7 +98,8 @@ class RunMode(Mode):
     async def _run_session(self) -> None:
         """Open the journal and run the supervisor in this worker; the UI never waits on it."""
         cfg = self.config
-        self.journal = await Journal.connect(cfg.journal_path, clock=cfg.clock)
+        # Every write on the journal's own thread: this loop draws the screen, which never waits on the disk.
+        self.journal = await Journal.connect(cfg.journal_path, clock=cfg.clock, inline_writes=False)
         sup = self._supervisor(cfg.grant, cfg.planner, resume=cfg.resume, instruction=cfg.instruction)
         self.control = control = LocalSession(self.journal, sup, self._next_epoch, by=BY, clock=cfg.clock)
         control.on_phase(self._phase_changed)

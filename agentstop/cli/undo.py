@@ -6,16 +6,20 @@ re-apply, which `agentstop report` and `sessions` (in inspect.py) need not impor
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
 
-from agentstop.journal import SessionRecord, SessionStatus
+from agentstop.journal import CallRecord, Journal, SessionRecord, SessionStatus
+from agentstop.journal.liveness import is_alive
 from agentstop.report import IN_EFFECT, REAPPLIABLE
 from agentstop.session import Target, open_and_recover, tools_from_session
 from agentstop.supervisor.reapply import ReapplyOutcome, run_reapply
 from agentstop.supervisor.undo import UndoOutcome, run_undo
 from agentstop.text import printable
+from agentstop.tools import ToolRegistry
 
 from .common import EXIT_FAILED, EXIT_OK, TEXT, echo_notes, journal_argument, run_async, session_option
 
@@ -85,16 +89,8 @@ async def undo_cmd(
         echo_notes(notes)
         sid = await j.resolve_session(session)
         _warn_if_running(await j.session(sid), "undo")
-        # MCP servers are started (from the session's task file) only for calls this undo may compensate.
         wanted = None if undo_all else set(call_ids)
-        needed = {
-            c.tool
-            for c in await j.calls(sid)
-            if c.can_compensate and c.state in IN_EFFECT and (wanted is None or c.call_id in wanted)
-        }
-        async with tools_from_session(await j.session(sid), needed) as (tools, problems):
-            for problem in problems:
-                click.echo(f"cannot load tool {printable(problem)}", err=True)
+        async with _tools_for(j, sid, lambda c: c.can_compensate and c.state in IN_EFFECT, wanted) as tools:
             by = "agentstop undo --force" if force else "agentstop undo"
             results = await run_undo(j, tools, sid, None if undo_all else list(call_ids), by=by, force=force)
     finally:
@@ -106,21 +102,37 @@ async def undo_cmd(
         click.echo(f"{_UNDO_MARK[r.status]} {r.call_id:>5} {printable(r.tool)}: {printable(shown)}")
     refused = [r.call_id for r in results if r.status is UndoOutcome.REFUSED]
     if refused:
-        # A journal URL is not repeated: it may hold a password.
-        where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
         click.echo(
             f"agentstop: {len(refused)} undo(s) refused: {', '.join(refused)} changed since the agent "
             f"acted (see above), and undoing would overwrite that change; nothing was done to them. "
-            f"To undo anyway: agentstop undo{where} --session {sid} --force {' '.join(refused)}",
+            f"To undo anyway: agentstop undo{_named(journal)} --session {sid} --force {' '.join(refused)}",
             err=True,
         )
     return EXIT_FAILED if refused or any(r.status is UndoOutcome.FAILED for r in results) else EXIT_OK
 
 
+@asynccontextmanager
+async def _tools_for(
+    j: Journal, sid: str, needs: Callable[[CallRecord], bool], call_ids: Collection[str] | None
+) -> AsyncIterator[ToolRegistry]:
+    """The session's tools for its calls (`call_ids`, else all) that `needs` picks, what could not load said.
+
+    MCP servers are started (from the session's task file) only for the tools of those calls.
+    """
+    needed = {c.tool for c in await j.calls(sid) if needs(c) and (call_ids is None or c.call_id in call_ids)}
+    async with tools_from_session(await j.session(sid), needed) as (tools, problems):
+        for problem in problems:
+            click.echo(f"cannot load tool {printable(problem)}", err=True)
+        yield tools
+
+
+def _named(journal: Target | None) -> str:
+    """The journal as a retry hint names it: a file by its path, a URL not repeated (it may hold a password)."""
+    return f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
+
+
 def _warn_if_running(info: SessionRecord, command: str) -> None:
     """Say so when the session still runs: it may commit more, or act on what this undoes."""
-    from agentstop.journal.liveness import is_alive
-
     if info.status != SessionStatus.RUNNING or not is_alive(info):
         return
     where = f"pid {info.pid} on host {info.host}" if info.pid is not None else f"host {info.host}"
@@ -139,15 +151,7 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
         echo_notes(notes)
         sid = await j.resolve_session(session)
         _warn_if_running(await j.session(sid), "undo --reapply")
-        # MCP servers are started only for calls this re-apply may run.
-        needed = {
-            c.tool
-            for c in await j.calls(sid)
-            if c.can_reapply and c.state in REAPPLIABLE and (call_ids is None or c.call_id in call_ids)
-        }
-        async with tools_from_session(await j.session(sid), needed) as (tools, problems):
-            for problem in problems:
-                click.echo(f"cannot load tool {printable(problem)}", err=True)
+        async with _tools_for(j, sid, lambda c: c.can_reapply and c.state in REAPPLIABLE, call_ids) as tools:
             results = await run_reapply(j, tools, sid, call_ids, by="agentstop undo --reapply")
     finally:
         await j.close()
@@ -157,10 +161,9 @@ async def _reapply(journal: Target | None, session: str, call_ids: list[str] | N
         click.echo(f"{_REAPPLY_MARK[r.status]} {r.call_id:>5} {printable(r.tool)}: {printable(r.detail)}")
     failed = [r.call_id for r in results if r.status is ReapplyOutcome.FAILED]
     if failed:
-        where = f" {journal}" if isinstance(journal, Path) else " --journal URL" if journal is not None else ""
         click.echo(
             f"agentstop: {len(failed)} re-apply(s) failed: {', '.join(failed)} (see above); the effect "
-            f"stays undone. To retry: agentstop undo{where} --session {sid} --reapply {' '.join(failed)}",
+            f"stays undone. To retry: agentstop undo{_named(journal)} --session {sid} --reapply {' '.join(failed)}",
             err=True,
         )
     return EXIT_FAILED if failed else EXIT_OK

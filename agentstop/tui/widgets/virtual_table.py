@@ -17,9 +17,9 @@ a row shows (`row_cells`), and how a row is known (`row_key`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from rich.console import RenderableType
 from rich.padding import Padding
@@ -55,6 +55,29 @@ class Column:
     def get_render_width(self, table: VirtualTable[Any]) -> int:
         """The width the column takes on screen, padding included (as `DataTable`'s columns say it)."""
         return self.width + 2 * table.cell_padding
+
+
+class _LineStyles(NamedTuple):
+    """The styles a table's lines are drawn in: its own, its header's, its rows' (even, odd), its cursor's."""
+
+    base: Style
+    header: Style
+    even: Style
+    odd: Style
+    cursor: Style
+
+
+DRAWN_CELLS = 4096
+"""Drawn cells a table keeps (`VirtualTable._cell`); past it, it starts again from none."""
+
+
+def _cell_key(cell: RenderableType) -> Hashable | None:
+    """What decides how a cell looks, hashable; None for a renderable other than text (drawn each time)."""
+    if isinstance(cell, str):
+        return cell
+    if type(cell) is Text:
+        return (cell.plain, cell.style, tuple(cell.spans), cell.justify, cell.overflow, cell.no_wrap, cell.end)
+    return None
 
 
 class VirtualTable(ScrollView, Generic[T], can_focus=True):
@@ -180,6 +203,10 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
         self._rows: Sequence[T] = ()
         self._keys: dict[str, int] | None = None
         """Row key -> index, built when first asked for (a lookup by key), dropped when the rows change."""
+        self._drawn: dict[tuple[Hashable, int, Style, Style], list[Segment]] = {}
+        """Cells as drawn (`_cell`), by what decides their look."""
+        self._styles: _LineStyles | None = None
+        """The styles of this refresh's lines (`_line_styles`)."""
 
     # -- what subclasses say -------------------------------------------------------------------
 
@@ -370,25 +397,69 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
     def render_line(self, y: int) -> Strip:
         """Line `y` on screen: the header on the first (`header_height`), then the rows at the scroll offset."""
         width = self.size.width
-        base = self.rich_style
+        styles = self._line_styles()
+        base = styles.base
         scroll_x = int(self.scroll_x)
         if y < self.header_height:
-            header = self.get_component_styles("datatable--header").rich_style
             cells: Sequence[RenderableType] = [self._label_line(c.label, y) for c in self.columns.values()]
-            return self._line(-1, cells, header, Style(), scroll_x, width, base)
+            return self._line(-1, cells, styles.header, Style(), scroll_x, width, base)
         index = y - self.header_height + int(self.scroll_y)
         row = self.row_at(index)
         if row is None:
             return Strip.blank(width, base)
+        row_style = base
         if self.zebra_stripes:
-            stripe = "datatable--odd-row" if index % 2 else "datatable--even-row"
-            row_style = self.get_component_styles(stripe).rich_style
-        else:
-            row_style = base
-        cursor = Style()
-        if index == self.cursor_row:
-            cursor = self.get_component_rich_style("datatable--cursor")
+            row_style = styles.odd if index % 2 else styles.even
+        cursor = styles.cursor if index == self.cursor_row else Style()
         return self._line(index, self.row_cells(row, index), row_style, cursor, scroll_x, width, base)
+
+    def _line_styles(self) -> _LineStyles:
+        """The styles lines are drawn in, worked out once a refresh (each walks the widget's ancestors)."""
+        styles = self._styles
+        if styles is None:
+            styles = self._styles = _LineStyles(
+                base=self.rich_style,
+                header=self.get_component_styles("datatable--header").rich_style,
+                even=self.get_component_styles("datatable--even-row").rich_style,
+                odd=self.get_component_styles("datatable--odd-row").rich_style,
+                cursor=self.get_component_rich_style("datatable--cursor"),
+            )
+        return styles
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        if repaint:
+            self._styles = None  # a repaint may follow a change of focus, hover or theme: styles afresh
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def notify_style_update(self) -> None:
+        self._styles = None
+        super().notify_style_update()
+
+    def _cell(self, cell: RenderableType, width: int, under: Style, post: Style) -> list[Segment]:
+        """A cell drawn `width` cells wide over `under` (its row's style and the cursor's), from `_drawn` when it can.
+
+        Rich lays each cell out anew (padding, cropping, styles): in a burst of calls
+        that was most of a frame's time (~20 ms a frame), and a live table draws its
+        lines again as rows move under the window: the same cells (a state, a badge,
+        a tool, a row one line up) over and over. So a cell drawn once is kept, keyed
+        by what decides its look; its meta (row, column) is added for each line.
+        """
+        key = _cell_key(cell)
+        if key is not None:
+            drawn = self._drawn.get((key, width, under, post))
+            if drawn is not None:
+                return drawn
+        renderable = Text(cell, no_wrap=True, end="") if isinstance(cell, str) else cell
+        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        lines = self.app.console.render_lines(
+            Styled(Padding(renderable, (0, self.cell_padding)), pre_style=under, post_style=post), options
+        )
+        drawn = lines[0]
+        if key is not None:
+            if len(self._drawn) >= DRAWN_CELLS:
+                self._drawn.clear()  # a screenful is a few hundred cells: the next frames fill it again
+            self._drawn[(key, width, under, post)] = drawn
+        return drawn
 
     def _label_line(self, label: Text, y: int) -> Text:
         """Line `y` of a column's label (empty below its last)."""
@@ -408,22 +479,15 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
         base: Style,
     ) -> Strip:
         """One line of cells, as `DataTable` draws a row: each cell padded, styled, cut to its column."""
-        console = self.app.console
         # The cursor's colour wins over a cell's own (as `DataTable`'s cursor_foreground_priority="css").
         post = Style.from_color(color=cursor.color) if cursor.color is not None else Style.null()
+        under = row_style + cursor
         segments: list[Segment] = []
         for at, (column, cell) in enumerate(zip(self.columns.values(), cells, strict=False)):
+            drawn = self._cell(cell, column.get_render_width(self), under, post)
             # Each cell's own meta (as `DataTable` has): a click knows where it landed, and cells stay apart.
             meta = Style.from_meta({"row": index, "column": at})
-            renderable = Text(cell, no_wrap=True, end="") if isinstance(cell, str) else cell
-            options = self.app.console_options.update_dimensions(column.get_render_width(self), 1).update(no_wrap=True)
-            lines = console.render_lines(
-                Styled(
-                    Padding(renderable, (0, self.cell_padding)), pre_style=row_style + meta + cursor, post_style=post
-                ),
-                options,
-            )
-            segments.extend(lines[0])
+            segments.extend([Segment(text, style + meta if style else meta) for text, style, _ in drawn])
         remaining = max(0, width - sum(c.get_render_width(self) for c in self.columns.values()))
         tail = Style.from_meta({"row": index, "column": 0, "out_of_bounds": True})
         segments.append(Segment(" " * remaining, row_style + cursor + tail))

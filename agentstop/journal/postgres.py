@@ -93,7 +93,8 @@ class RoundTrips:
 
     A *round trip* is one wait for the server's answer (one `ReadyForQuery`):
     a pipeline of statements ended by one Sync, or one statement sent alone.
-    Connection set-up and the revoke listener are not counted. The writer
+    Connection set-up, the revoke listener and the statistics upkeep (the
+    writer's ANALYZE now and then, `FIRST_ANALYZE`) are not counted. The writer
     thread and the reader threads both count here, hence the lock.
     """
 
@@ -260,7 +261,6 @@ class PgConnection:
         if self._queue or self.raw.info.transaction_status != TransactionStatus.IDLE:
             return  # inside a transaction its lock would last the transaction's length: at the next BEGIN
         self._analyze_at = self._sent * 2
-        self._round_trips.add()
         try:
             self.raw.execute("ANALYZE (SKIP_LOCKED) calls")
         except psycopg.Error:

@@ -38,6 +38,7 @@ from agentstop.grant import GrantState
 
 from .backend import Backend, ReadConnection, redact_url
 from .postgres_schema import MIGRATIONS, OUR_TABLES, VERSION_TABLE
+from .postgres_upkeep import FIRST_ANALYZE, StatisticsUpkeep
 from .schema import SCHEMA_VERSION
 
 try:
@@ -93,8 +94,8 @@ class RoundTrips:
 
     A *round trip* is one wait for the server's answer (one `ReadyForQuery`):
     a pipeline of statements ended by one Sync, or one statement sent alone.
-    Connection set-up, the revoke listener and the statistics upkeep (the
-    writer's ANALYZE now and then, `FIRST_ANALYZE`) are not counted. The writer
+    Connection set-up, the revoke listener and the statistics upkeep
+    (`postgres_upkeep`, on a connection of its own) are not counted. The writer
     thread and the reader threads both count here, hence the lock.
     """
 
@@ -147,24 +148,6 @@ class _Pending:
         return self._sent().rowcount
 
 
-FIRST_ANALYZE = 256
-"""Statements the writer's connection sends before it first has the server ANALYZE the calls table (then at
-twice as many, and so on).
-
-psycopg prepares a statement it has sent five times, and the server keeps one
-generic plan for it until an ANALYZE of its tables. Planned on a calls table
-never analyzed (a new journal, a server with autovacuum off or not yet round),
-a lookup of one call by (session_id, call_id) costs the same by the primary
-key as by `calls_session_n` (the session's calls by number), and the server
-may take the latter: it then reads every call of the session to find one, and
-each call is dearer than the last (+0.2 ms a call per 1,000 calls of the
-session, measured). With statistics, the session's share of the table decides
-it for the primary key, and the ANALYZE itself drops the plans made without
-them. Doubling: a few ANALYZEs over a connection's life (each samples at most
-30,000 rows: ~60 ms on a 100,000-row table here), never a plan made on an empty table kept for good. SKIP_LOCKED:
-an autovacuum at work on the table already does it."""
-
-
 class PgConnection:
     """A psycopg connection that speaks the journal's SQL (see ops.py) in as few round trips as it can.
 
@@ -188,7 +171,13 @@ class PgConnection:
     for_update = " FOR UPDATE"
 
     def __init__(
-        self, conn: psycopg.Connection[Any], where: str, round_trips: RoundTrips, *, can_expect: bool = False
+        self,
+        conn: psycopg.Connection[Any],
+        where: str,
+        round_trips: RoundTrips,
+        *,
+        can_expect: bool = False,
+        upkeep: StatisticsUpkeep | None = None,
     ) -> None:
         self.raw = conn
         self.where = where
@@ -203,14 +192,14 @@ class PgConnection:
         self._savepoints: list[str] = []
         self._ended: str | None = None
         """`settle` ended this scope ahead of the writer: `_TRANSACTION` or a savepoint's name."""
+        self._upkeep = upkeep
+        """The writer's connection keeps the calls table's statistics fresh (`postgres_upkeep`); None: not this one."""
         self._sent = 0
         self._analyze_at = FIRST_ANALYZE
 
     def begin(self, durable: bool) -> None:
         """Queue BEGIN (and, when not durable, `synchronous_commit = off`), remembered to begin again."""
         opening = ["BEGIN"] if durable else ["BEGIN", "SET LOCAL synchronous_commit = off"]
-        if self._sent >= self._analyze_at:
-            self._analyze()
         # A unit that raised after `settle` left nothing open (the writer then ends nothing): start afresh.
         self._ended, self._begun_with = None, opening
         for sql in opening:
@@ -255,18 +244,6 @@ class PgConnection:
             self._in_transaction, self._ended = False, _TRANSACTION
         else:
             self.flush()
-
-    def _analyze(self) -> None:
-        """Give the server the calls table's statistics of the day (see `FIRST_ANALYZE`), between transactions."""
-        if self._queue or self.raw.info.transaction_status != TransactionStatus.IDLE:
-            return  # inside a transaction its lock would last the transaction's length: at the next BEGIN
-        self._analyze_at = self._sent * 2
-        try:
-            self.raw.execute("ANALYZE (SKIP_LOCKED) calls")
-        except psycopg.Error:
-            # Statistics are a help, never a condition: a refusal (no right to, a read-only server) changes
-            # nothing, and a connection lost says so again at the transaction's first statement.
-            pass
 
     @staticmethod
     def missed(exc: BaseException) -> bool:
@@ -327,6 +304,9 @@ class PgConnection:
         queue, self._queue = self._queue, []
         self._round_trips.add()
         self._sent += len(queue)
+        if self._upkeep is not None and self._sent >= self._analyze_at:
+            self._analyze_at = self._sent * 2
+            self._upkeep.start()
         if len(queue) == 1:
             sql, params, pending = queue[0]
             pending.cursor = self.raw.execute(sql, params)
@@ -456,6 +436,7 @@ class PostgresBackend(Backend):
         self.where = redact_url(url)
         self.busy_timeout = busy_timeout
         self.trips = RoundTrips()
+        self.upkeep = StatisticsUpkeep(self.raw_connect)
         self.can_expect = False
         """The database has `agentstop_expect` (see `_EXPECT_DDL`), so writes may take one round trip."""
 
@@ -476,7 +457,9 @@ class PostgresBackend(Backend):
 
     def connect(self) -> PgConnection:
         # autocommit: the writer sends BEGIN / SAVEPOINT / COMMIT itself, as on SQLite.
-        return PgConnection(self.raw_connect(autocommit=True), self.where, self.trips, can_expect=self.can_expect)
+        return PgConnection(
+            self.raw_connect(autocommit=True), self.where, self.trips, can_expect=self.can_expect, upkeep=self.upkeep
+        )
 
     def usable(self, conn: Any) -> bool:
         return not conn.raw.closed

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 
@@ -50,6 +51,9 @@ async def test_a_long_sessions_calls_read_no_more_rows_than_its_first(postgres: 
         await sup.start()
         for i in range(EARLY):
             await sup.call("stamp", {"text": f"early {i}"})
+        upkeep = journal._backend.upkeep  # type: ignore[attr-defined]
+        assert upkeep.runs > 0, "the calls table was never analyzed"
+        assert await anyio.to_thread.run_sync(upkeep.idle.wait, 60), "the ANALYZE did not end"
         writer: Any = journal._writer
         # The writer's thread is idle between calls; its lock keeps it off the connection meanwhile.
         with writer._lock:

@@ -68,10 +68,21 @@ async def _recover_dead(journal: Journal) -> list[str]:
         if session.status != SessionStatus.RUNNING and not dead_work:
             if not any(c.state in _IN_FLIGHT for c in calls):
                 continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
+            if not any(_settleable(c) for c in calls):
+                continue  # only unknown calls no lookup can settle: nothing to load its tools for
             if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
                 continue  # its process is still settling them (recovery leaves it be): start no servers
         notes.extend(await _recover(journal, session, calls))
     return notes
+
+
+def _settleable(call: CallRecord) -> bool:
+    """Whether recovery could move this call of an ended session: cut off mid-commit, or unknown with a lookup.
+
+    An `unknown` call whose tool had no lookup when it was planned stays unknown whatever recovery
+    does (no lookup to ask), as `needs_servers` already holds for the MCP servers it would start.
+    """
+    return call.state is CallState.COMMITTING or (call.state is CallState.UNKNOWN and call.can_lookup)
 
 
 def needs_servers(calls: list[CallRecord]) -> set[str]:

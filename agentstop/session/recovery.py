@@ -66,10 +66,10 @@ async def _recover_dead(journal: Journal) -> list[str]:
         if session.status == SessionStatus.RUNNING and is_alive(session) and not dead_work:
             continue
         if session.status != SessionStatus.RUNNING and not dead_work:
-            if not any(c.state in _IN_FLIGHT for c in calls):
-                continue  # ended cleanly; an ended session with calls in flight (abandoned) is settled below
             if not any(_settleable(c) for c in calls):
-                continue  # only unknown calls no lookup can settle: nothing to load its tools for
+                # Ended cleanly, or left only unknown calls no lookup can settle: nothing to load its tools for.
+                # An ended session with a call cut off mid-commit (abandoned), or a lookup to ask, is settled below.
+                continue
             if is_alive(dataclasses.replace(session, status=SessionStatus.RUNNING)):
                 continue  # its process is still settling them (recovery leaves it be): start no servers
         notes.extend(await _recover(journal, session, calls))

@@ -20,6 +20,7 @@ import anyio
 from rich.console import Console
 from textual import events
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -246,11 +247,18 @@ def app_for(tmp_path: Path, tools: Iterable[Any], planner: Any, **options: Any) 
 async def wait_until(
     pilot: Pilot[Any], condition: Callable[[], bool | Awaitable[bool]], what: str, *, attempts: int = 250
 ) -> None:
-    """Poll `condition` between short pauses (at most attempts x 20 ms); fail saying `what` never happened."""
+    """Poll `condition` between short pauses (at most attempts x 20 ms); fail saying `what` never happened.
+
+    A condition that reads a widget its screen has not composed yet (a screen is pushed at once, its
+    widgets come a moment later: `NoMatches`) is not met yet, and is asked again.
+    """
     for _ in range(attempts):
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
+        try:
+            result = condition()
+            if not isinstance(result, bool):
+                result = await result
+        except NoMatches:
+            result = False
         if result:
             return
         await pilot.pause(0.02)

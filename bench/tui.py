@@ -21,8 +21,8 @@ Then, with the app idle:
   (unknown to committed) through `Journal.transition`; then one bridge poll is
   timed until the app has handled the batch (cells updated, report rebuilt) and
   the frame is painted. The bridge's own timer is stopped first, so each refresh
-  is one poll (another every `POLL_AGAIN` s, as the timer would, in the rare
-  case one read did not yet see the batch). Measured with the run screen shown (its side-effect panel
+  is one poll (another every `POLL_AGAIN` s, as the timer would, should one not
+  see the batch). Measured with the run screen shown (its side-effect panel
   holds a row per call) and with the report screen shown (its four tables sync).
 
 Inside each sample, the app's own `refresh_report` (rebuild the report, then
@@ -150,10 +150,9 @@ async def _wait(pilot: Any, condition: Any, what: str, poll: Any = None) -> None
     own. The caller paints once, with `pilot.pause(0)`, when the condition holds.
 
     `poll`: the bridge's poll, for a wait with the bridge's timer stopped; called
-    again every `POLL_AGAIN` s meanwhile, as the timer would. One poll may not see
-    the latest events: a read snapshot another part of the app holds open on the
-    journal's read connection (the status counts' four lists of one moment) is
-    the moment every read on that connection sees until it ends.
+    again every `POLL_AGAIN` s meanwhile, as the timer would. (A single poll once
+    missed a committed batch: its read ran inside another read's open statement on
+    the journal's read connection; tests/integration/test_read_after_commit.py.)
     """
     began = again = clock()
     while not condition():

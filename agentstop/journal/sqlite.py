@@ -94,11 +94,13 @@ class _Reader(ReadConnection):
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
-            # Shielded: a read cancelled half-way would leave its cursor open, and with it a read
-            # transaction whose old snapshot every later read on this connection would see.
+            # One job on the connection's thread: the statement runs, is read to its end and is done. As three
+            # (execute, fetchall, close) another task's read could run between them, inside this statement's
+            # read transaction: it saw the journal as it was when this one began, older than a commit that came
+            # before it (the TUI's bridge read no new events though its batch had committed). Shielded: a read
+            # cancelled half-way would leave its statement open, and with it that old snapshot.
             with anyio.CancelScope(shield=True):
-                async with self._conn.execute(sql, params) as cur:
-                    rows = list(await cur.fetchall())
+                rows = list(await self._conn.execute_fetchall(sql, params))
         except sqlite3.DatabaseError as exc:
             # The first failed read decides: damaged pages (quick_check) mean nothing more is written.
             damage = await anyio.to_thread.run_sync(quick_check, self._backend.path)

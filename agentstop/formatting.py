@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from datetime import datetime
 
 from agentstop.journal.states import CallState
 
-__all__ = ["STATE_STYLE", "clock", "duration"]
+__all__ = ["STATE_STYLE", "clock", "duration", "split_second"]
 
 S = CallState
 
@@ -30,10 +32,34 @@ STATE_STYLE: dict[str, str] = {
 
 
 def clock(at: float | None) -> str:
-    """Local wall-clock time with milliseconds, or a dash."""
+    """Local wall-clock time with milliseconds, or a dash.
+
+    The text of `datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]`, the whole
+    second formatted once (a timeline's events share their seconds; an export writes one a line).
+    """
     if at is None:
         return "-"
-    return datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]
+    second, micro = split_second(at)
+    return f"{_local_second(second)}.{micro // 1000:03d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _local_second(second: int) -> str:
+    return datetime.fromtimestamp(second).strftime("%H:%M:%S")
+
+
+def split_second(at: float) -> tuple[int, int]:
+    """`at` as `datetime.fromtimestamp` splits it: its whole second and its microseconds, rounded half to even."""
+    frac, whole = math.modf(at)
+    micro = round(frac * 1e6)
+    second = int(whole)
+    if micro >= 1_000_000:
+        micro -= 1_000_000
+        second += 1
+    elif micro < 0:
+        micro += 1_000_000
+        second -= 1
+    return second, micro
 
 
 def duration(seconds: float | None) -> str:

@@ -9,7 +9,6 @@ Re-appliable (undone calls whose tool can carry the effect out again).
 from __future__ import annotations
 
 import functools
-import math
 import operator
 import time
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agentstop.errors import JournalCorrupt
+from agentstop.formatting import split_second
 from agentstop.journal.policies import Reversibility
 from agentstop.journal.records import CallRecord, GrantRecord, SessionRecord, gc_paused, loads
 from agentstop.journal.states import CallState
@@ -64,6 +64,7 @@ __all__ = [
     "items_of_rows",
     "landed_after",
     "summary_line",
+    "undoable_in_rows",
 ]
 
 S = CallState
@@ -84,7 +85,7 @@ def iso_time(at: float | None) -> str | None:
 
     The text of `datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")`, made
     faster: a report writes four or five a call. `fromtimestamp` rounds `at` to the
-    microsecond half to even (the same `modf` and rounding, below) and `isoformat` cuts
+    microsecond half to even (`split_second`, the same `modf` and rounding) and `isoformat` cuts
     that to the millisecond; the date and time of the whole second are formatted once
     per second (a session's calls share their seconds).
     """
@@ -93,15 +94,7 @@ def iso_time(at: float | None) -> str | None:
 
 def iso_text(at: float) -> str:
     """`iso_time` of a time that is there (the report's writer calls it a few times a call)."""
-    frac, whole = math.modf(at)
-    micro = round(frac * 1e6)
-    second = int(whole)
-    if micro >= 1_000_000:
-        micro -= 1_000_000
-        second += 1
-    elif micro < 0:
-        micro += 1_000_000
-        second -= 1
+    second, micro = split_second(at)
     return f"{_second_text(second)}.{micro // 1000:03d}+00:00"
 
 
@@ -380,6 +373,55 @@ def items_of_rows(
         raise JournalCorrupt(
             where, f"a call row of session {session.session_id} does not decode: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+_UNDO_COLUMNS = operator.itemgetter(
+    *(
+        _ROW_FIELDS.index(name)
+        for name in (
+            "reversibility",
+            "state",
+            "receipt",
+            "can_compensate",
+            "undo_hint",
+            "undo_attempts",
+            "undo_error",
+            "reapply_error",
+        )
+    )
+)
+"""The columns of a report row `_undo_info` reads, in the order `undoable_in_rows` unpacks them."""
+
+
+def undoable_in_rows(rows: Iterable[Sequence[Any]], now: float, where: str) -> int:
+    """How many of the calls `items_of_rows` would make an item of have their undo available (Undoable's count).
+
+    The same `_undo_info` of each row, without the rest of its item: a count comes before its list
+    (the summary line, a heading) and is read on its own, so it should not cost the list.
+
+    Raises:
+        JournalCorrupt: a row does not decode.
+    """
+    count = 0
+    try:
+        for row in rows:
+            reversibility, state_text, receipt, can_compensate, undo_hint, attempts, error, reapply = _UNDO_COLUMNS(row)
+            undo = _undo_info(
+                _REVERSIBILITY_OF[reversibility],
+                bool(can_compensate),
+                undo_hint,
+                None if receipt is None else loads(receipt),
+                attempts,
+                error,
+                reapply,
+                _STATE_OF[state_text],
+                _BUCKET_OF[state_text],
+                now,
+            )
+            count += undo.available
+    except (ValueError, KeyError, TypeError) as exc:
+        raise JournalCorrupt(where, f"a call row does not decode: {type(exc).__name__}: {exc}") from exc
+    return count
 
 
 def _items(

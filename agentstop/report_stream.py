@@ -36,7 +36,16 @@ from agentstop.journal.reads import RowOrder
 from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
 from agentstop.json_text import dumps_at, indent_of, string_encoder, value_encoder
-from agentstop.report import Report, ReportItem, epochs_of, iso_text, items_of_rows, landed_after, summary_line
+from agentstop.report import (
+    Report,
+    ReportItem,
+    epochs_of,
+    iso_text,
+    items_of_rows,
+    landed_after,
+    summary_line,
+    undoable_in_rows,
+)
 from agentstop.report_buckets import BUCKETS, IN_EFFECT, Bucket
 
 if TYPE_CHECKING:
@@ -116,9 +125,11 @@ class StreamedReport:
     async def undoable_count(self) -> int:
         """How many calls Undoable lists (a read of its calls: whether an undo is open is each item's)."""
         states, _ = _READS[Bucket.UNDOABLE]
+        at, where = self.head.generated_at, self.journal.location
         total = 0
-        async for items in self._items(states, RowOrder.PLANNED):  # a count needs no order: no sort
-            total += sum(1 for i in items if i.undo.available)
+        # A count needs no order: the rows in planned order, no sort.
+        async for rows in self.journal.report_row_windows(self.session.session_id, states, size=self.window):
+            total += undoable_in_rows(rows, at, where)
         return total
 
     async def summary_line(self) -> str:

@@ -34,5 +34,7 @@ def printable(text: str, *, multiline: bool = False) -> str:
             by default they are escaped too, so one value stays one line (a table
             cell, a progress line, an error message).
     """
+    if text.isprintable():
+        return text  # every character escaped here is a control, a format character or a separator: unprintable
     pattern = _CONTROL if multiline else _CONTROL_ONE_LINE
     return pattern.sub(_escape, text)

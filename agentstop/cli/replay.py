@@ -10,7 +10,7 @@ from agentstop.journal import Journal, SessionRecord, SessionStatus
 from agentstop.journal.liveness import is_alive
 from agentstop.replay import export_session
 from agentstop.report_counts import ReportCounts
-from agentstop.session import Target, journal_to_read, require_journal, tools_from_session
+from agentstop.session import Target, journal_to_read, require_journal
 
 from .common import EXIT_OK, EXIT_USAGE, TEXT, journal_argument, run_async
 
@@ -127,7 +127,9 @@ def _the_running_one(sessions: list[SessionRecord]) -> str | None:
 async def _view(
     path: Target, rows: list[tuple[SessionRecord, ReportCounts]], session_id: str | None, title: str
 ) -> None:
-    from agentstop.tui import make_journal_app  # lazy: only these commands need Textual
+    # Lazy: only the viewer needs Textual, and the tools (pydantic) that undo loads; an export needs neither.
+    from agentstop.session import tools_from_session
+    from agentstop.tui import make_journal_app
 
     # Undo loads a session's tools again: Python tools by their recorded import paths,
     # MCP tools from their servers, started from the session's task file for as long as it is open.

@@ -202,7 +202,9 @@ class Dist:
 
 
 def fmt_time(seconds: float) -> str:
-    """A duration in the unit that reads best (ns, µs, ms, s)."""
+    """A duration in the unit that reads best (ns, µs, ms, s); a negative one (a difference) keeps its sign."""
+    if seconds < 0:
+        return "-" + fmt_time(-seconds)
     if seconds < 1e-6:
         return f"{seconds * 1e9:.0f} ns"
     if seconds < 1e-3:

@@ -1,4 +1,4 @@
-"""9. A live report on a long session: one batch of 50 journal events taken in, against a full rebuild.
+"""9. A live report on a long session: one batch of 50 journal events taken in, against a full read.
 
 `python -m bench.live_report [--quick] [--batches N]` runs this section alone and prints its table.
 
@@ -14,8 +14,8 @@ way); `LiveReport.apply(events)` (the re-read of the 13 calls and of the
 grants, and the patching) plus `LiveReport.report()` (the snapshot) plus its
 summary counts (`LiveReport.counts`, which read no list). Beside it, the cost
 of the first read of a list of that report (`report.done`, made a tuple on
-first use), and `Report.from_journal` on the same session: what the TUI pays
-today at every batch.
+first use), and `Report.from_journal` on the same session: what each batch
+cost before the live report (the TUI read the report in full at every batch).
 """
 
 from __future__ import annotations

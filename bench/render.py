@@ -542,9 +542,10 @@ def _tui_section(r: Results) -> list[str]:
         f"The real app (`agentstop.tui.make_app`) run headless (`App.run_test`, {cols}) with a planner that "
         f"thinks forever; {t.calls:,} calls of the section-5 mix are bulk-written into its session through the "
         "app's own journal writer, and the app takes them in as it takes any journal events (the bridge polls "
-        "them in batches, the run screen's side-effect panel adds a row per call, and each batch rebuilds the "
-        "report). Receipts carry no undo deadline, so the report screen's once-a-second recount of undo "
-        "windows does not fire during the timings. Conditions are looked for every millisecond without forcing "
+        "them in batches, the run screen's side-effect panel adds a row per call, and the live report takes "
+        "each batch in: it re-reads the calls the batch touched). Receipts carry no undo deadline, so the "
+        "report screen's once-a-second recount of undo windows does not fire during the timings. Conditions "
+        "are looked for every millisecond without forcing "
         "a refresh. *Painted* means: after the condition held, one "
         "`pilot.pause(0)` (pending messages handled, layout and compositor refreshed; headless, so nothing is "
         "written to a terminal). *CPU* is this process's CPU time over the same interval: wall time above it "
@@ -554,13 +555,13 @@ def _tui_section(r: Results) -> list[str]:
     ]
     lines = [
         (
-            f"report screen, first render: push a new screen, rebuild the report, fill the four tables ({rows:,} "
-            "rows), painted",
+            f"report screen, first render: push a new screen, read the report in full (as on Stop and at the "
+            f"session's end), fill the four tables ({rows:,} rows), painted",
             "report_push",
         ),
         (
             f"run screen, one panel refresh: {t.changed} of {t.calls:,} calls reconciled (unknown → committed), one "
-            "bridge poll until the panel shows them and the report is rebuilt, painted",
+            "bridge poll until the panel shows them and the live report has taken them in, painted",
             "run_refresh",
         ),
         ("report screen shown, the same refresh: until the four tables are in sync, painted", "report_refresh"),
@@ -571,24 +572,25 @@ def _tui_section(r: Results) -> list[str]:
     md += [
         f"Rows at the first render: {counts}. "
         f"Taking in the {t.calls:,}-call burst (from the bulk write's commit to every call on the panel and the "
-        f"report rebuilt) took {t.load_seconds:.2f} s over {t.load_batches} "
+        f"report read) took {t.load_seconds:.2f} s over {t.load_batches} "
         f"{'batch' if t.load_batches == 1 else 'batches'} of journal events.",
         "",
     ]
     parts = {
         "report_push": [
             ("mount", "push to the screen mounted (compose)"),
-            ("rebuild", "`refresh_report` without `show_report`: rebuild the report*"),
+            ("read", "`refresh_report` without `show_report` and the settle: the report read in full*"),
+            ("settle", "the collector's pass over the heap after a full read (`heap.settle`)"),
             ("show", "fill the four tables (`show_report`: a row added per call)"),
             ("paint", "Textual's layout and the first frame"),
         ],
         "run_refresh": [
-            ("refresh", "`refresh_report`: rebuild the report*"),
+            ("take_in", "the mode's `take_in`: the live report takes the batch in"),
             ("rest", "read the events, update the panel's cells, layout, paint"),
         ],
         "report_refresh": [
-            ("refresh", "`refresh_report` without `show_report`: rebuild the report*"),
-            ("show", "sync the four tables (`show_report`)"),
+            ("take_in", "the mode's `take_in` without `show_report`: the live report takes the batch in"),
+            ("show", "sync the rows of the calls it changed (`show_report`)"),
             ("rest", "read the events, the panel's cells, layout, paint"),
         ],
     }
@@ -602,31 +604,34 @@ def _tui_section(r: Results) -> list[str]:
                 )
     if split:
         md += [
-            "Each sample split into its parts (the app's `refresh_report` and the screen's `show_report` timed by "
-            "wrapping them on the instances):",
+            "Each sample split into its parts (the app's `refresh_report`, the mode's `take_in`, the screen's "
+            "`show_report` and `heap.settle`, timed by wrapping them; bench only):",
             "",
             *_table(["sample", "part", "p50", "range"], split),
             "",
-            "\\* `Report.from_journal` awaits its reads, and the event loop runs whatever UI work is pending "
+            "\\* `LiveReport.load` awaits its reads, and the event loop runs whatever UI work is pending "
             "meanwhile (timers, layout left from the last frame), so this part can hold some of that too; "
-            "section 5 times `Report.from_journal` alone.",
+            "section 9 times `LiveReport.load` alone.",
             "",
         ]
     notes = []
-    mount, rebuild, show, paint = (t.phase("report_push", p) for p in ("mount", "rebuild", "show", "paint"))
-    if mount and rebuild and show and paint and rows:
+    mount, read, settle, show, paint = (t.phase("report_push", p) for p in ("mount", "read", "settle", "show", "paint"))
+    if mount and read and settle and show and paint and rows:
         screen_side = show.p50 + paint.p50
         notes.append(
-            f"The report screen's first render spends {fmt_time(rebuild.p50)} (p50) in `refresh_report` "
-            f"outside the screen, and {fmt_time(screen_side)} filling, laying out and painting its "
-            f"{rows:,} rows ({fmt_time(screen_side / rows)} a row)."
+            f"The report screen's first render spends {fmt_time(read.p50)} (p50) reading the report in full "
+            f"and {fmt_time(settle.p50)} in the collector's pass that follows it (`heap.settle`: the session's "
+            f"objects, read once, are frozen out of later passes), and {fmt_time(screen_side)} filling, laying "
+            f"out and painting its {rows:,} rows ({fmt_time(screen_side / rows)} a row). The app reads in full "
+            "only on Stop, at the session's end and on its first batch; section 11 times the first paint of a "
+            "fresh report screen while the live report is kept."
         )
-    refresh = t.phase("run_refresh", "refresh")
-    if refresh and t.run_refresh:
+    take_in = t.phase("run_refresh", "take_in")
+    if take_in and t.run_refresh:
         notes.append(
-            f"Every batch of journal events rebuilds the whole report on the UI's event loop, whether or not "
-            f"the report screen is shown: {fmt_time(refresh.p50)} of the run screen's "
-            f"{fmt_time(t.dist('run_refresh').p50)} refresh is spent in `refresh_report`."
+            f"A batch of journal events is taken into the live report, not read in full: {fmt_time(take_in.p50)} "
+            f"of the run screen's {fmt_time(t.dist('run_refresh').p50)} refresh is the mode's `take_in` (the "
+            "calls the batch touched, re-read and patched); the rest is the bridge's read, the panel and the frame."
         )
     if t.rows_after_push_alone == 0 and rows:
         notes.append(

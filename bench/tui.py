@@ -12,24 +12,27 @@ Then, with the app idle:
 
 - **report screen, first render**: what the app does on Stop and when the
   session ends: push a new (not yet composed) report screen, then
-  `refresh_report` (rebuild the report, fill the screen's four tables); timed
+  `refresh_report` (read the report in full as a `LiveReport`, then the
+  collector's settle, fill the screen's four tables); timed
   from the push until every row is in and the frame is painted
   (`pilot.pause(0)`: pending messages handled, layout and compositor
   refreshed; headless, so nothing is written to a terminal). The refresh is
   awaited once the screen is mounted, so the phases can be told apart.
 - **panel refresh**: `changed` calls whose outcome was unknown are reconciled
   (unknown to committed) through `Journal.transition`; then one bridge poll is
-  timed until the app has handled the batch (cells updated, report rebuilt) and
-  the frame is painted. The bridge's own timer is stopped first, so each refresh
-  is one poll (another every `POLL_AGAIN` s, as the timer would, should one not
-  see the batch). Measured with the run screen shown (its side-effect panel
-  holds a row per call) and with the report screen shown (its four tables sync).
+  timed until the app has handled the batch (cells updated, the live report
+  has taken the batch in) and the frame is painted. The bridge's own timer is
+  stopped first, so each refresh is one poll (another every `POLL_AGAIN` s, as
+  the timer would, should one not see the batch). Measured with the run screen
+  shown (its side-effect panel holds a row per call) and with the report
+  screen shown (the rows of the calls that changed are synced).
 
-Inside each sample, the app's own `refresh_report` (rebuild the report, then
-`show_report` when the report screen is shown) and the screen's `show_report`
-are timed by wrapping them on the instances (bench only), so the results can
-split a sample into its parts (see `TuiResult.phases`). The waits look every
-millisecond without forcing refreshes; the frame is painted once at the end.
+Inside each sample, the app's `refresh_report`, the mode's `take_in` (a batch
+into the live report), the report screen's `show_report` and
+`agentstop.tui.heap.settle` are timed by wrapping them (bench only, `Probe`),
+so the results can split a sample into its parts (see `TuiResult.phases`). The
+waits look every millisecond without forcing refreshes; the frame is painted
+once at the end.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class TuiResult:
     rows: dict[str, int] = field(default_factory=dict)
     """Rows per report section at the first push."""
     load_seconds: float = 0.0
-    """From the bulk write's commit to every call on the run screen's panel and the report rebuilt."""
+    """From the bulk write's commit to every call on the run screen's panel and in the report."""
     load_batches: int = 0
     """`JournalEvents` messages the bridge delivered while taking the session in."""
     rows_after_push_alone: int = 0
@@ -74,10 +77,11 @@ class TuiResult:
     run_refresh: list[float] = field(default_factory=list)
     report_refresh: list[float] = field(default_factory=list)
     phases: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    """Per measurement, per sample, its parts in seconds. First render: "mount" (push to the screen mounted),
-    "rebuild" (`refresh_report` minus `show_report`), "show" (`show_report`: the tables filled), "paint" (to
-    the frame painted). Refreshes: "refresh" (the app's `refresh_report` minus `show_report`), "show", "rest"
-    (reading the events, the panel's cells, layout and painting)."""
+    """Per measurement, per sample, its parts in seconds (`Probe`). First render: "mount" (push to the screen
+    mounted), "read" (`refresh_report` minus `show_report` and the collector's settle: the report read in
+    full), "settle" (`heap.settle`), "show" (`show_report`: the tables filled), "paint" (to the frame painted).
+    Refreshes: "take_in" (the mode's `take_in` minus `show_report`: the live report takes the batch in),
+    "show", "rest" (reading the events, the panel's cells, layout and painting)."""
     cpu: dict[str, list[float]] = field(default_factory=dict)
     """This process's CPU seconds over each timed sample, by measurement (its wall time over its CPU time
     shows how much of it the machine's other load took)."""
@@ -104,23 +108,54 @@ class TuiResult:
 
 
 class Probe:
-    """Times the app's `refresh_report` and the report screen's `show_report` (wrapped on the instances)."""
+    """Times, inside a sample, the app's parts it is made of (wrapped on the instances; bench only).
+
+    `refresh`: the app's `refresh_report` (the session's report read in full); `take_in`: the mode's
+    `take_in` (a batch of journal events taken into the live report); `show`: the report screen's
+    `show_report` (inside either, when the screen is shown); `settle`: `agentstop.tui.heap.settle`
+    (the collector's pass after a full read, inside `refresh_report`).
+    """
 
     def __init__(self, app: Any) -> None:
-        self.app = app
-        self.refresh = 0.0
-        self.show = 0.0
-        original = app.refresh_report
+        from agentstop.tui import heap
 
-        async def refresh_report() -> None:
+        self.app = app
+        self.refresh = self.take_in = self.show = self.settle = 0.0
+        refresh_report, take_in, settle = app.refresh_report, app.mode.take_in, heap.settle
+
+        async def timed_refresh() -> None:
             self.wrap_screen()
             began = clock()
             try:
-                await original()
+                await refresh_report()
             finally:
                 self.refresh += clock() - began
 
-        app.refresh_report = refresh_report
+        async def timed_take_in(events: Any) -> None:
+            self.wrap_screen()
+            began = clock()
+            try:
+                await take_in(events)
+            finally:
+                self.take_in += clock() - began
+
+        def timed_settle(*, reclaim: bool) -> None:
+            began = clock()
+            try:
+                settle(reclaim=reclaim)
+            finally:
+                self.settle += clock() - began
+
+        app.refresh_report = timed_refresh
+        app.mode.take_in = timed_take_in
+        heap.settle = timed_settle
+        self._settle = settle
+
+    def close(self) -> None:
+        """Give `heap.settle` back (the instances' wrappers go with the app)."""
+        from agentstop.tui import heap
+
+        heap.settle = self._settle
 
     def wrap_screen(self) -> None:
         screen = self.app.report_screen
@@ -139,7 +174,7 @@ class Probe:
 
     def start(self) -> None:
         self.wrap_screen()
-        self.refresh = self.show = 0.0
+        self.refresh = self.take_in = self.show = self.settle = 0.0
 
 
 async def _wait(pilot: Any, condition: Any, what: str, poll: Any = None) -> None:
@@ -208,185 +243,190 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
         if isinstance(message, JournalEvents):
             delivered += 1
 
-    async with app.run_test(size=SIZE, message_hook=count) as pilot:
-        await _wait(pilot, lambda: app.bridge is not None and app.mode.journal is not None, "the session started")
-        journal = app.mode.journal
-        bridge = app.bridge
-        assert journal is not None and bridge is not None and journal._writer is not None
-        grant_id = (await journal.grants(SESSION_ID))[0].grant_id
-        write = write_calls(SESSION_ID, grant_id, cfg.report_calls, deadline=False)
+    probe: Probe | None = None
+    try:
+        async with app.run_test(size=SIZE, message_hook=count) as pilot:
+            await _wait(pilot, lambda: app.bridge is not None and app.mode.journal is not None, "the session started")
+            journal = app.mode.journal
+            bridge = app.bridge
+            assert journal is not None and bridge is not None and journal._writer is not None
+            grant_id = (await journal.grants(SESSION_ID))[0].grant_id
+            write = write_calls(SESSION_ID, grant_id, cfg.report_calls, deadline=False)
 
-        def unit(conn: Any) -> tuple[SessionShape, int]:
-            shape = write(conn)
-            last = conn.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (SESSION_ID,)).fetchone()[0]
-            return shape, int(last)
+            def unit(conn: Any) -> tuple[SessionShape, int]:
+                shape = write(conn)
+                last = conn.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (SESSION_ID,)).fetchone()[0]
+                return shape, int(last)
 
-        res.shape, last_seq = await journal._writer.run(unit, durable=True)
-        began, before = clock(), delivered
-        effects = app.mode.run_screen.effects
+            res.shape, last_seq = await journal._writer.run(unit, durable=True)
+            began, before = clock(), delivered
+            effects = app.mode.run_screen.effects
 
-        def taken_in() -> bool:
-            report = app.report
-            return (
-                bridge.after >= last_seq
-                and effects.row_count >= cfg.report_calls
-                and report is not None
-                and _calls_in(app) >= cfg.report_calls
-            )
+            def taken_in() -> bool:
+                report = app.report
+                return (
+                    bridge.after >= last_seq
+                    and effects.row_count >= cfg.report_calls
+                    and report is not None
+                    and _calls_in(app) >= cfg.report_calls
+                )
 
-        await _wait(pilot, taken_in, "the run screen showed every call")
-        await pilot.pause(0)
-        res.load_seconds, res.load_batches = clock() - began, delivered - before
-        probe = Probe(app)
+            await _wait(pilot, taken_in, "the run screen showed every call")
+            await pilot.pause(0)
+            res.load_seconds, res.load_batches = clock() - began, delivered - before
+            probe = Probe(app)
 
-        # -- the report screen's first render --------------------------------------------
-        # Pushed alone (Tab), the screen's on_mount asks the app to fill it while Textual does not
-        # count it as mounted yet, so it stays empty until the next refresh: probe that once.
-        app.action_show_report()
-        await _wait(
-            pilot,
-            lambda: app.screen is app.report_screen and app.report_screen.is_mounted,
-            "the report screen was shown",
-        )
-        await pilot.pause(0.2)
-        res.rows_after_push_alone = sum(app.report_screen.table(key).row_count for key in SECTIONS)
-        app.action_show_run()
-        await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
-
-        async def push_report(record: bool = True) -> tuple[float, float]:
-            app.mode.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
-            screen = app.report_screen
-            probe.start()
-            # What the app does on Stop (its stop worker) and when the session ends
-            # (on_session_ended): push the screen, then refresh_report (rebuild the report,
-            # fill the screen). Here the refresh is awaited once the screen is mounted, so
-            # the phases do not overlap and can be told apart.
-            began, cpu = clock(), cpu_clock()
+            # -- the report screen's first render --------------------------------------------
+            # Pushed alone (Tab), the screen's on_mount asks the app to fill it while Textual does not
+            # count it as mounted yet, so it stays empty until the next refresh: probe that once.
             app.action_show_report()
-            await _wait(pilot, lambda: app.screen is screen and screen.is_mounted, "the report screen was mounted")
-            mounted = clock()
-            await app.refresh_report()
-            refreshed = clock()
-            report = app.report
-            assert report is not None
-            res.rows = {key: len(getattr(report, key)) for key in SECTIONS}
-            want = dict(res.rows)  # a section's table has every row (it draws those on screen)
             await _wait(
                 pilot,
-                lambda: all(screen.table(key).row_count == n for key, n in want.items()),
-                "the report screen showed every row",
+                lambda: app.screen is app.report_screen and app.report_screen.is_mounted,
+                "the report screen was shown",
             )
-            await pilot.pause(0)
-            ended = clock()
-            if record:
-                phases = res.phases.setdefault("report_push", {})
-                for part, seconds in (
-                    ("mount", mounted - began),
-                    ("rebuild", refreshed - mounted - probe.show),
-                    ("show", probe.show),
-                    ("paint", ended - refreshed),
-                ):
-                    phases.setdefault(part, []).append(seconds)
-            spent = ended - began, cpu_clock() - cpu
+            await pilot.pause(0.2)
+            res.rows_after_push_alone = sum(app.report_screen.table(key).row_count for key in SECTIONS)
             app.action_show_run()
             await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
-            return spent
 
-        for _ in range(cfg.tui_repeats):
-            wall, cpu = await push_report()
-            res.report_push.append(wall)
-            res.note_cpu("report_push", cpu)
-
-        # -- panel refreshes ---------------------------------------------------------------
-        bridge.stop()  # from here each refresh is a poll driven below (again every POLL_AGAIN s until shown)
-        report = app.report
-        assert report is not None
-        unknown = [i.call_id for i in report.in_flight if i.state == CallState.UNKNOWN.value]
-        wanted = 2 * cfg.tui_repeats * CHANGED
-        if len(unknown) < wanted:
-            res.note = f"only {len(unknown)} calls of unknown outcome to reconcile; {wanted} wanted"
-
-        async def refresh(ids: list[str], on_report: bool) -> tuple[float, float]:
-            for call_id in ids:
-                await journal.transition(
-                    SESSION_ID, call_id, CallState.COMMITTED, durable=True, receipt={"reconciled": True}
-                )
-            old = app.report
-            screen = app.report_screen
-
-            def shown() -> bool:
-                if on_report:
-                    # The report rebuilt and its screen synced with it (the calls may be older than the
-                    # latest WINDOW rows a section shows, so they are not looked for in the table).
-                    return app.report is not old and screen.report is app.report
-                # The run screen shows the panel; the report is rebuilt later (at most every second) or
-                # when the report screen is shown.
-                return all(_plain(effects, call_id, "state") == CallState.COMMITTED.value for call_id in ids)
-
-            probe.start()
-            began, cpu = clock(), cpu_clock()
-            await bridge.poll()
-            await _wait(pilot, shown, "the refresh was shown", poll=bridge.poll)
-            await pilot.pause(0)
-            return clock() - began, cpu_clock() - cpu
-
-        batches = [unknown[i : i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
-        for on_report in (False, True):
-            if on_report:
-                app.mode.report_screen = ReportScreen(config.clock)
+            async def push_report(record: bool = True) -> tuple[float, float]:
+                app.mode.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
+                screen = app.report_screen
+                probe.start()
+                # What the app does on Stop (its stop worker) and when the session ends
+                # (on_session_ended): push the screen, then refresh_report (read the report in full,
+                # fill the screen). Here the refresh is awaited once the screen is mounted, so
+                # the phases do not overlap and can be told apart.
+                began, cpu = clock(), cpu_clock()
                 app.action_show_report()
-                app.call_later(app.refresh_report)
+                await _wait(pilot, lambda: app.screen is screen and screen.is_mounted, "the report screen was mounted")
+                mounted = clock()
+                await app.refresh_report()
+                refreshed = clock()
+                report = app.report
+                assert report is not None
+                res.rows = {key: len(getattr(report, key)) for key in SECTIONS}
+                want = dict(res.rows)  # a section's table has every row (it draws those on screen)
                 await _wait(
                     pilot,
-                    lambda: (
-                        app.screen is app.report_screen
-                        and app.report_screen.is_mounted
-                        and app.report_screen.table("done").row_count > 0
-                    ),
-                    "the report screen was shown",
+                    lambda: all(screen.table(key).row_count == n for key, n in want.items()),
+                    "the report screen showed every row",
                 )
                 await pilot.pause(0)
+                ended = clock()
+                if record:
+                    phases = res.phases.setdefault("report_push", {})
+                    for part, seconds in (
+                        ("mount", mounted - began),
+                        ("read", refreshed - mounted - probe.show - probe.settle),
+                        ("settle", probe.settle),
+                        ("show", probe.show),
+                        ("paint", ended - refreshed),
+                    ):
+                        phases.setdefault(part, []).append(seconds)
+                spent = ended - began, cpu_clock() - cpu
+                app.action_show_run()
+                await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
+                return spent
+
             for _ in range(cfg.tui_repeats):
-                if not batches:
-                    break
-                spent, cpu = await refresh(batches.pop(0), on_report)
-                name = "report_refresh" if on_report else "run_refresh"
-                getattr(res, name).append(spent)
-                res.note_cpu(name, cpu)
-                phases = res.phases.setdefault(name, {})
-                for part, seconds in (
-                    ("refresh", probe.refresh - probe.show),
-                    ("show", probe.show),
-                    ("rest", spent - probe.refresh),
-                ):
-                    phases.setdefault(part, []).append(seconds)
-        if profile:
-            from .profiling import profile_loop
+                wall, cpu = await push_report()
+                res.report_push.append(wall)
+                res.note_cpu("report_push", cpu)
 
-            app.action_show_run()
-            await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
-            ours = ("/agentstop/", "/textual/widgets/")
-            res.profiles.append(
-                (
-                    f"report screen, first render with {cfg.report_calls:,} calls",
-                    await profile_loop(lambda: push_report(record=False), interval=0.001, flat=True, ours=ours),
-                )
-            )
-            if batches:
-                ids = batches.pop(0)
+            # -- panel refreshes ---------------------------------------------------------------
+            bridge.stop()  # from here each refresh is a poll driven below (again every POLL_AGAIN s until shown)
+            report = app.report
+            assert report is not None
+            unknown = [i.call_id for i in report.in_flight if i.state == CallState.UNKNOWN.value]
+            wanted = 2 * cfg.tui_repeats * CHANGED
+            if len(unknown) < wanted:
+                res.note = f"only {len(unknown)} calls of unknown outcome to reconcile; {wanted} wanted"
 
-                async def run_refresh() -> None:
-                    await refresh(ids, False)
+            async def refresh(ids: list[str], on_report: bool) -> tuple[float, float]:
+                for call_id in ids:
+                    await journal.transition(
+                        SESSION_ID, call_id, CallState.COMMITTED, durable=True, receipt={"reconciled": True}
+                    )
+                old = app.report
+                screen = app.report_screen
 
+                def shown() -> bool:
+                    if on_report:
+                        # The live report took the batch in and its screen synced with it (the calls may be older
+                        # than the latest WINDOW rows a section shows, so they are not looked for in the table).
+                        return app.report is not old and screen.report is app.report
+                    # The run screen shows the panel (the live report takes the batch in on the same pass).
+                    return all(_plain(effects, call_id, "state") == CallState.COMMITTED.value for call_id in ids)
+
+                probe.start()
+                began, cpu = clock(), cpu_clock()
+                await bridge.poll()
+                await _wait(pilot, shown, "the refresh was shown", poll=bridge.poll)
+                await pilot.pause(0)
+                return clock() - began, cpu_clock() - cpu
+
+            batches = [unknown[i : i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
+            for on_report in (False, True):
+                if on_report:
+                    app.mode.report_screen = ReportScreen(config.clock)
+                    app.action_show_report()
+                    app.call_later(app.refresh_report)
+                    await _wait(
+                        pilot,
+                        lambda: (
+                            app.screen is app.report_screen
+                            and app.report_screen.is_mounted
+                            and app.report_screen.table("done").row_count > 0
+                        ),
+                        "the report screen was shown",
+                    )
+                    await pilot.pause(0)
+                for _ in range(cfg.tui_repeats):
+                    if not batches:
+                        break
+                    spent, cpu = await refresh(batches.pop(0), on_report)
+                    name = "report_refresh" if on_report else "run_refresh"
+                    getattr(res, name).append(spent)
+                    res.note_cpu(name, cpu)
+                    phases = res.phases.setdefault(name, {})
+                    for part, seconds in (
+                        ("take_in", probe.take_in - probe.show),
+                        ("show", probe.show),
+                        ("rest", spent - probe.take_in),
+                    ):
+                        phases.setdefault(part, []).append(seconds)
+            if profile:
+                from .profiling import profile_loop
+
+                app.action_show_run()
+                await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
+                ours = ("/agentstop/", "/textual/widgets/")
                 res.profiles.append(
                     (
-                        f"run screen, one panel refresh ({CHANGED} of {cfg.report_calls:,} calls change)",
-                        await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours),
+                        f"report screen, first render with {cfg.report_calls:,} calls",
+                        await profile_loop(lambda: push_report(record=False), interval=0.001, flat=True, ours=ours),
                     )
                 )
-        if app.mode.sup is not None:  # end the session before the app closes its journal under it
-            await app.mode.sup.stop("the benchmark is done", "bench")
-        app.exit()
+                if batches:
+                    ids = batches.pop(0)
+
+                    async def run_refresh() -> None:
+                        await refresh(ids, False)
+
+                    res.profiles.append(
+                        (
+                            f"run screen, one panel refresh ({CHANGED} of {cfg.report_calls:,} calls change)",
+                            await profile_loop(run_refresh, interval=0.0005, flat=True, ours=ours),
+                        )
+                    )
+            if app.mode.sup is not None:  # end the session before the app closes its journal under it
+                await app.mode.sup.stop("the benchmark is done", "bench")
+            app.exit()
+    finally:
+        if probe is not None:
+            probe.close()
     for name in ("report_push", "run_refresh", "report_refresh"):
         if getattr(res, name):
             d = res.dist(name)

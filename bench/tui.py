@@ -52,7 +52,18 @@ from .common import Config, Dist, Noop, clock, cpu_clock
 from .sessions import SessionShape, write_calls
 from .stop import IdlePlanner
 
-__all__ = ["CHANGED", "SECTIONS", "LiveTuiResult", "Probe", "TuiResult", "run_tui", "run_tui_live"]
+__all__ = [
+    "CHANGED",
+    "FIRST_PAINT",
+    "FRAME",
+    "LAG",
+    "SECTIONS",
+    "LiveTuiResult",
+    "Probe",
+    "TuiResult",
+    "run_tui",
+    "run_tui_live",
+]
 
 SESSION_ID = "bench-tui"
 SIZE = (140, 42)
@@ -461,6 +472,13 @@ BATCH_CALLS = 10
 """Calls written per refresh sample: ~50 events (4.95 events a call in the mix)."""
 
 BURST_SECONDS = 5.0
+
+FRAME = 0.016
+"""Issue 22: a run-screen refresh of a batch of ~50 events, p99, at the largest session (one frame)."""
+FIRST_PAINT = 0.300
+"""Issue 22: the report screen's first paint at the largest session."""
+LAG = 0.050
+"""Issue 22: the most a 1,000 calls/s burst may block the event loop (input), at every session size."""
 
 
 async def run_tui_live(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -76,12 +76,14 @@ class StreamedReport:
             (what `Report.to_json` writes under "session", and `revoked`).
         counts: how many of its calls are in each state.
         window: how many rows each read takes (`REPORT_WINDOW`).
+        by_grant: `counts` per grant the calls were planned under (what each epoch did).
     """
 
     journal: Journal
     head: Report
     counts: dict[CallState, int]
     window: int = REPORT_WINDOW
+    by_grant: dict[int | None, dict[CallState, int]] = field(default_factory=dict)
 
     @classmethod
     async def open(
@@ -95,12 +97,16 @@ class StreamedReport:
         """
         session = await journal.session(session_id)
         grants = await journal.grants(session_id)
-        counts = await journal.state_counts(session_id)
+        by_grant = await journal.state_counts_by_grant(session_id)
+        counts: dict[CallState, int] = {}
+        for states in by_grant.values():
+            for state, n in states.items():
+                counts[state] = counts.get(state, 0) + n
         at = time.time() if now is None else now
         head = Report(
             session=session, grants=tuple(grants), done=(), interrupted=(), in_flight=(), undoable=(), generated_at=at
         )
-        return cls(journal, head, counts, window)
+        return cls(journal, head, counts, window, by_grant)
 
     @property
     def session(self) -> SessionRecord:
@@ -121,6 +127,21 @@ class StreamedReport:
     def count(self, bucket: Bucket) -> int:
         """How many calls a bucket of its own holds (Done, Interrupted, In flight); Undoable needs a read."""
         return sum(self.counts.get(state, 0) for state in BUCKETS[bucket])
+
+    def epoch_counts(self) -> list[dict[Bucket, int]]:
+        """Done, Interrupted and In flight of each epoch (1, then one per Resume), as the report's items say.
+
+        An item's epoch is its grant's (`epochs_of`); a call planned under no grant the session
+        knows is counted in the first, as its item is.
+        """
+        epochs = epochs_of(self.grants)
+        lists = (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT)
+        out = [dict.fromkeys(lists, 0) for _ in range(max(1, len(epochs)))]
+        for grant_id, states in self.by_grant.items():
+            counts = out[epochs.get(grant_id or 0, 1) - 1]
+            for bucket in counts:
+                counts[bucket] += sum(states.get(state, 0) for state in BUCKETS[bucket])
+        return out
 
     async def undoable_count(self) -> int:
         """How many calls Undoable lists (a read of its calls: whether an undo is open is each item's)."""

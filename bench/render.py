@@ -831,7 +831,7 @@ def _replay_section(r: Results) -> list[str]:
     lines = [
         ("CLI: open read-only, list sessions, build every session's report (the sessions browser's rows)", "cli_rows"),
         ("app: open read-only, read the session's events", "open_read"),
-        ("app: `Report.from_journal` of the session", "open_report"),
+        ("app: the session's counts (its report line; no call read)", "open_counts"),
         ("app: `Timeline(events).at(last)`, the first moment shown", "timeline_end"),
         ("**the library steps above, summed**", "library"),
         ("The journal viewer: start until it runs, its sessions screen pushed", "tui_ready"),
@@ -866,16 +866,16 @@ def _first_opens(p: ReplayResult) -> list[str]:
     md = [
         " ".join(doc.split()),
         "",
-        "| session | first moment, from the spawn (p50, range) | peak RSS by then | its report read | "
+        "| session | first moment, from the spawn (p50, range) | peak RSS by then | its counts read | "
         "timeline indexed | peak RSS over the process | next open (cached) |",
         "|---|---|---|---|---|---|---|",
     ]
     for o in p.opens:
-        first, report, indexed, cached = (Dist.of(v) for v in (o.first, o.report, o.indexed, o.cached))
+        first, counts, indexed, cached = (Dist.of(v) for v in (o.first, o.counts, o.indexed, o.cached))
         md.append(
             f"| {o.events:,} events ({o.calls:,} calls; written in {o.write_seconds:.1f} s) "
             f"| {fmt_time(first.p50)} ({fmt_time(first.lo)}{DASH}{fmt_time(first.hi)}, {first.n} opens) "
-            f"| {max(o.rss_first) / 2**20:.0f} MB | {fmt_time(report.p50)} | {fmt_time(indexed.p50)} "
+            f"| {max(o.rss_first) / 2**20:.0f} MB | {fmt_time(counts.p50)} | {fmt_time(indexed.p50)} "
             f"| {max(o.rss_life) / 2**20:.0f} MB | {fmt_time(cached.p50)} |"
         )
     return [*md, ""]

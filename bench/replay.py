@@ -8,8 +8,10 @@ repeat, the two halves of opening it are timed separately:
 
 - the library part, step by step as agentstop/cli/replay.py and
   `JournalMode.open_session` run it: the CLI opens the journal read-only and
-  builds every session's report (the sessions browser's rows); the app opens it
-  again, reads the session's events and builds its report; the timeline screen
+  counts every session's report (the sessions browser's rows); the app opens it
+  again, reads the session's events and counts its report's lists (the line
+  above the timeline; a long session's calls are read only when its report is
+  shown); the timeline screen
   starts at the last event, so `Timeline(events).at(last)`; and, as a separate
   user action, jumping to the Stop;
 - the TUI part: the real journal viewer (`make_journal_app`) run headless (`App.run_test`), from entering
@@ -26,7 +28,7 @@ run, bulk-written the same way), with no timeline checkpoints cached, a fresh
 Python (spawned by a small process of its own, so its peak RSS is its own)
 imports the CLI, reads what the command reads, and runs the journal viewer
 headless until the first moment is painted. Timed from the spawn; its peak RSS
-by then, and over its life (a long session's report and timeline index are read
+by then, and over its life (a long session's counts and timeline index are read
 after the first moment: until both are done); then the next open, the
 checkpoints cached by the first.
 """
@@ -45,9 +47,10 @@ from typing import Any
 
 import anyio
 
-from agentstop import GrantSpec, Journal, Report
+from agentstop import GrantSpec, Journal
 from agentstop.replay import Timeline
 from agentstop.report_counts import ReportCounts
+from agentstop.report_stream import StreamedReport
 from agentstop.tools import ToolRegistry
 from agentstop.tui.widgets import moment_table
 
@@ -94,9 +97,10 @@ class FirstOpen:
     rss_first: list[float] = field(default_factory=list)
     """The process's peak RSS (bytes) by its first moment."""
     rss_life: list[float] = field(default_factory=list)
-    """Its peak RSS over its life: until its report and its timeline index were read too."""
-    report: list[float] = field(default_factory=list)
-    """Spawn until the session's report was read (after the first moment, on a long session)."""
+    """Its peak RSS over its life: until its counts and its timeline index were read too."""
+    counts: list[float] = field(default_factory=list)
+    """Spawn until the session's counts were read (after the first moment, on a long session; its calls
+    are read only when its report is shown)."""
     indexed: list[float] = field(default_factory=list)
     """Spawn until the timeline's checkpoints were all built (any moment then shows at once)."""
     cached: list[float] = field(default_factory=list)
@@ -110,11 +114,11 @@ class ReplayResult:
     shape: SessionShape = field(default_factory=SessionShape)
     write_seconds: float = 0.0
     cli_rows: list[float] = field(default_factory=list)
-    """The CLI before the app: open read-only, list the sessions, build each one's report."""
+    """The CLI before the app: open read-only, list the sessions, count each one's report (`ReportCounts`)."""
     open_read: list[float] = field(default_factory=list)
-    """`open_session`: open read-only, read the session's events, close (the report excluded)."""
-    open_report: list[float] = field(default_factory=list)
-    """`open_session`: `Report.from_journal` of the session."""
+    """`open_session`: open read-only, read the session's events, close (the counts excluded)."""
+    open_counts: list[float] = field(default_factory=list)
+    """`open_session`: the session's counts, as a long one's are read (no call read: `StreamedReport`)."""
     timeline_end: list[float] = field(default_factory=list)
     """`Timeline(events).at(last)`: the moment the timeline screen shows first."""
     jump_stop: list[float] = field(default_factory=list)
@@ -176,9 +180,12 @@ async def open_in_library(path: Path) -> dict[str, float]:
     async with Journal.open(path, readonly=True) as journal:  # JournalMode.open_session
         events = await journal.events(sid)
         t = clock()
-        await Report.from_journal(journal, sid, now=time.time())
-        steps["open_report"] = clock() - t
-    steps["open_read"] = clock() - began - steps["open_report"]
+        async with journal.read_snapshot():  # as `JournalMode` reads a long past session's report line
+            streamed = await StreamedReport.open(journal, sid, now=time.time())
+            await streamed.undoable_count()
+            streamed.epoch_counts()
+        steps["open_counts"] = clock() - t
+    steps["open_read"] = clock() - began - steps["open_counts"]
     began = clock()
     timeline = Timeline(events)  # TimelineScreen starts at the last event
     timeline.at(len(timeline) - 1)
@@ -256,7 +263,7 @@ async def run_replay(cfg: Config, tmp: Path, log: Any) -> ReplayResult:
         library_cpu = cpu_clock() - cpu
         for name, value in steps.items():
             getattr(res, name).append(value)
-        res.library.append(steps["cli_rows"] + steps["open_read"] + steps["open_report"] + steps["timeline_end"])
+        res.library.append(steps["cli_rows"] + steps["open_read"] + steps["open_counts"] + steps["timeline_end"])
         cpu = cpu_clock()
         rows, sid = await cli_rows(path)
         rows_cpu = cpu_clock() - cpu
@@ -322,11 +329,11 @@ def first_opens(path: Path, size: FirstOpen, log: Any) -> FirstOpen:
             size.first.append(got["first"])
             size.rss_first.append(got["rss_first"])
             size.rss_life.append(rss)
-            size.report.append(got["report"])
+            size.counts.append(got["counts"])
             size.indexed.append(got["indexed"])
         log(
             f"  {size.events:,} events, first open {r + 1}/{FIRST_OPENS}: the first moment at "
-            f"{size.first[-1]:.2f} s ({size.rss_first[-1] / 2**20:.0f} MB), its report at {size.report[-1]:.2f} s, "
+            f"{size.first[-1]:.2f} s ({size.rss_first[-1] / 2**20:.0f} MB), its counts at {size.counts[-1]:.2f} s, "
             f"indexed at {size.indexed[-1]:.2f} s (peak {size.rss_life[-1] / 2**20:.0f} MB); "
             f"cached {size.cached[-1]:.2f} s"
         )
@@ -366,13 +373,14 @@ async def _first_open(path: Path, sid: str, calls: int, spawned: float) -> dict[
         await pilot.pause(0)  # the layout and the frame of what was just added
         got["first"] = time.time() - spawned
         got["rss_first"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # kilobytes on Linux
-        while "report" not in got or "indexed" not in got:
-            if "report" not in got and app.mode.report is not None:
-                got["report"] = time.time() - spawned
+        while "counts" not in got or "indexed" not in got:
+            # A long session's counts; a short one's whole report, read before its first moment.
+            if "counts" not in got and (app.mode.past_counts is not None or app.mode.report is not None):
+                got["counts"] = time.time() - spawned
             if "indexed" not in got and screen.timeline.indexed >= 1.0:
                 got["indexed"] = time.time() - spawned
             if time.time() - spawned > TIMEOUT:
-                raise TimeoutError(f"the session's report and index were not read within {TIMEOUT:.0f} s")
+                raise TimeoutError(f"the session's counts and index were not read within {TIMEOUT:.0f} s")
             await anyio.sleep(0.005)
         app.exit()
     return got

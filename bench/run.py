@@ -202,7 +202,7 @@ def judge(
                 f"< {REPLAY_LARGE_TARGET:.0f} s",
                 f"{fmt_time(first.p50)} (range {fmt_time(first.lo)}{DASH}{fmt_time(first.hi)} over {first.n} opens; "
                 f"peak RSS by then {max(longest.rss_first) / 2**20:.0f} MB, over the process "
-                f"{max(longest.rss_life) / 2**20:.0f} MB with its report)",
+                f"{max(longest.rss_life) / 2**20:.0f} MB with its counts and index)",
                 first.p50 < REPLAY_LARGE_TARGET,
             )
         )
@@ -603,14 +603,14 @@ def _explain_replay(t: Target, rp: ReplayResult) -> None:
         return
     d = {
         name: rp.dist(name).p50
-        for name in ("cli_rows", "open_read", "open_report", "timeline_end", "library", "tui", "total")
+        for name in ("cli_rows", "open_read", "open_counts", "timeline_end", "library", "tui", "total")
     }
     events, calls = rp.shape.events, rp.shape.calls
     steps = sorted(
         (
             ("the CLI's reports of every session (the sessions browser's rows)", d["cli_rows"]),
             ("reading the session's events", d["open_read"]),
-            ("its report, built again by the app", d["open_report"]),
+            ("its counts (the report line; no call read)", d["open_counts"]),
             ("`Timeline.at(last)`, the first moment shown", d["timeline_end"]),
         ),
         key=lambda kv: -kv[1],
@@ -638,7 +638,7 @@ def _explain_replay(t: Target, rp: ReplayResult) -> None:
     ready = _mid(rp.tui_ready)
     opening = _mid([p - r for p, r in zip(rp.tui_populated, rp.tui_ready, strict=True)])
     painting = _mid([t - p for t, p in zip(rp.tui, rp.tui_populated, strict=True)])
-    repeated = d["open_read"] + d["open_report"] + d["timeline_end"]
+    repeated = d["open_read"] + d["open_counts"] + d["timeline_end"]
     t.why.append(
         f"The app takes {fmt_time(d['tui'])} from start to the first moment painted (p50s): {fmt_time(ready)} until "
         f"it runs; {fmt_time(opening)} more until its timeline screen is mounted with a row per call "

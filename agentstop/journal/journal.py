@@ -596,6 +596,14 @@ class Journal:
 
     async def state_counts(self, session_id: str) -> dict[CallState, int]:
         """How many of the session's calls are in each state; raises `JournalCorrupt` for a state it cannot read."""
+        total: dict[CallState, int] = {}
+        for counts in (await self._reader.state_counts(session_id)).values():
+            for state, n in counts.items():
+                total[state] = total.get(state, 0) + n
+        return total
+
+    async def state_counts_by_grant(self, session_id: str) -> dict[int | None, dict[CallState, int]]:
+        """`state_counts` per grant the calls were planned under (a Resume's epoch is its grant's)."""
         return await self._reader.state_counts(session_id)
 
     async def calls_in(self, session_id: str, states: Collection[CallState]) -> list[CallRecord]:

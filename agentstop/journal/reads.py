@@ -277,17 +277,22 @@ class Reader:
             )
         return await self._all(sql, (session_id, *params))
 
-    async def state_counts(self, session_id: str) -> dict[CallState, int]:
-        """How many of the session's calls are in each state (states with none left out).
+    async def state_counts(self, session_id: str) -> dict[int | None, dict[CallState, int]]:
+        """How many of the session's calls are in each state, per grant they were planned under (none left out).
 
         Raises:
             JournalCorrupt: a call is in a state this version does not know (the file is damaged, or newer).
         """
-        rows = await self._all("SELECT state, COUNT(*) FROM calls WHERE session_id = ? GROUP BY state", (session_id,))
-        unknown = sorted(r[0] for r in rows if r[0] not in _STATES)
+        rows = await self._all(
+            "SELECT grant_id, state, COUNT(*) FROM calls WHERE session_id = ? GROUP BY grant_id, state", (session_id,)
+        )
+        unknown = sorted(r[1] for r in rows if r[1] not in _STATES)
         if unknown:
             raise JournalCorrupt(self._path, f"a row does not decode: unknown call state {unknown[0]!r}")
-        return {_STATE_OF[r[0]]: int(r[1]) for r in rows}
+        counts: dict[int | None, dict[CallState, int]] = {}
+        for grant_id, state, n in rows:
+            counts.setdefault(grant_id, {})[_STATE_OF[state]] = int(n)
+        return counts
 
     async def calls_in(self, session_id: str, states: Collection[CallState]) -> list[CallRecord]:
         """The session's calls in `states`, in the order they were planned."""

@@ -20,6 +20,7 @@ from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.timeline import TimelineScreen
 from tests.support.tools import WriteNote
+from tests.tui.helpers import rows, wait_until
 
 FROZEN = 1_800_000_000.0
 
@@ -151,10 +152,14 @@ def test_replay_of_a_damaged_journal_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_long_session_shows_its_last_moment_first_then_its_report_and_its_index(
+async def test_a_long_session_shows_its_last_moment_first_then_its_counts_and_reads_its_calls_when_asked(
     replay_journal: Path, world: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Checkpoints every 4 events, none built at open: the session opens at its end, as a long one does."""
+    """Checkpoints every 4 events, none built at open: the session opens at its end, as a long one does.
+
+    Its report line is counted without its calls; they are read when its report is shown
+    (a session of a million events holds none of them while its timeline is looked at).
+    """
     monkeypatch.setattr(checkpoints, "CHECKPOINT", 4)
     monkeypatch.setattr(checkpoints, "BUILD", "test/4")
     monkeypatch.setattr(checkpoints, "INLINE", 0)
@@ -167,10 +172,24 @@ async def test_a_long_session_shows_its_last_moment_first_then_its_report_and_it
         screen = app.screen
         assert isinstance(screen, TimelineScreen) and screen.index == len(screen.timeline) - 1
         opening = [w for w in app.workers if w.group in ("open", "timeline-index")]
-        await app.workers.wait_for_complete(opening)  # the report, and the index (held tools run on)
+        await app.workers.wait_for_complete(opening)  # the counts, and the index (held tools run on)
         await pilot.pause()
-        assert screen.timeline.indexed == 1.0 and app.mode.report is not None
+        assert screen.timeline.indexed == 1.0
         title = str(screen.query_one("#timeline-title", Label).render())
         assert title.endswith("stopped by user: 2 done, 1 interrupted, 0 in flight, 2 undoable"), title
+        assert app.mode.report is None, "no call is read to show the timeline"
+        assert app.mode.undoable_now() == 2, "quitting asks about what can still be undone"
         await pilot.press("home")
         assert (await screen.timeline.moment(screen.index)).calls == {}
+        await pilot.press("r")
+        await wait_until(
+            pilot,
+            lambda: (
+                app.screen is app.report_screen
+                and app.report is not None
+                and len(rows(app.report_screen.table("undoable"))) == 2
+            ),
+            "the report is read and shown",
+        )
+        report = app.report
+        assert report is not None and (len(report.done), len(report.interrupted), len(report.undoable)) == (2, 1, 2)

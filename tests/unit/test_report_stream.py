@@ -34,9 +34,9 @@ from agentstop.journal import SessionStatus
 from agentstop.journal.reads import RowOrder
 from agentstop.replay import export as export_module
 from agentstop.replay.export import export_session, render_export
-from agentstop.report_buckets import IN_EFFECT, INTERRUPTED, LANDED
+from agentstop.report_buckets import IN_EFFECT, INTERRUPTED, LANDED, Bucket
 from agentstop.report_counts import ReportCounts
-from agentstop.report_stream import StreamedReport, write_report_json
+from agentstop.report_stream import LISTS, StreamedReport, write_report_json
 from tests.support.tools import WriteNote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
@@ -198,6 +198,20 @@ async def test_the_counts_read_without_the_calls_are_the_reports(session: tuple[
     assert counts == ReportCounts.of(report)
     assert counts.undoable >= 4 and counts.done > 0 and counts.interrupted > 0 and counts.in_flight > 0
     assert later.undoable < counts.undoable and later.done == counts.done
+
+
+async def test_each_epochs_counts_read_without_the_calls_are_the_reports(session: tuple[str, str]) -> None:
+    """What a long past session's title says of each epoch (after a Resume), counted without its items."""
+    target, sid = session
+    async with Journal.open(target, readonly=True) as journal:
+        report = await Report.from_journal(journal, sid)
+        streamed = await StreamedReport.open(journal, sid)
+    expected = [
+        {b: sum(1 for i in report.all_calls if i.epoch == epoch and i.bucket is b) for b in LISTS[:3]}
+        for epoch in range(1, report.epochs + 1)
+    ]
+    assert report.epochs == 2 and streamed.epoch_counts() == expected
+    assert sum(e[Bucket.DONE] for e in expected) == len(report.done) and expected[1][Bucket.DONE] == 1
 
 
 async def test_the_lists_are_read_in_their_order_a_window_at_a_time(session: tuple[str, str]) -> None:

@@ -439,15 +439,18 @@ class Mode:
 
     # -- quitting -----------------------------------------------------------------------------
 
+    def undoable_now(self) -> int:
+        """How many calls can still be undone, as the report last read says (the quit question asks about them)."""
+        if self.live is not None:
+            return self.live.counts()[Bucket.UNDOABLE]
+        return len(self.report.undoable) if self.report is not None else 0
+
     def quit(self) -> None:
         """Quit; asks first while the shown session runs on, or while something can still be undone."""
         if self.quit_question is not None and self.quit_question in self.app.screen_stack:
             return  # already asking
         asked = self.running_question()
-        if self.live is not None:
-            undoable = self.live.counts()[Bucket.UNDOABLE]
-        else:
-            undoable = len(self.report.undoable) if self.report is not None else 0
+        undoable = self.undoable_now()
         if asked is None and undoable:
             question = ConfirmScreen(
                 self.undoable_question(undoable),

@@ -27,7 +27,8 @@ from agentstop.errors import AgentstopError
 from agentstop.journal import Event, Journal, SessionRecord, SessionStatus
 from agentstop.journal.liveness import is_alive
 from agentstop.replay import JournalTimeline
-from agentstop.report import Report
+from agentstop.report import Bucket, Report
+from agentstop.report_stream import LISTS, StreamedReport
 from agentstop.session import AttachedSession, HeldTools, SessionPhase, ToolLoader, where_it_runs
 from agentstop.tools import ToolRegistry
 
@@ -39,7 +40,7 @@ from ..screens.run import RunPhase, RunScreen
 from ..screens.sessions import SessionRow, SessionsScreen
 from ..screens.timeline import TimelineScreen
 from ..widgets.status import GrantShown
-from ..wording import counted
+from ..wording import counted, standing
 from .base import Mode, QuitQuestion
 from .fleet import Fleet
 
@@ -85,6 +86,8 @@ class JournalMode(Mode):
         """The session open here (live or past): Stop, undo and re-apply go through it."""
         self.attachment: Attachment | None = None
         """The running session open here, watched live (None: none, or the open one has ended)."""
+        self.past_counts: dict[Bucket, int] | None = None
+        """A long past session's four counts, read without its calls (its report is read when shown)."""
 
     @property
     def session_id(self) -> str | None:
@@ -126,16 +129,19 @@ class JournalMode(Mode):
         self.control = AttachedSession(self.journal_path, session, self.held_tools, clock=self.clock)
         self.live = None
         self.report = None
+        self.past_counts = None
         self._fresh_report_screen()
         timeline = await JournalTimeline.open(self.journal_path, session_id)
         title = f"{session.task_name} · session {session_id}"
         if not timeline.is_long:  # its report first (milliseconds): the screen opens whole
             report = await self._past_report(session_id)
             await self.app.push_screen(TimelineScreen(f"{title} · {with_epochs(report)}", timeline))
-        else:  # its first moment shows now, its report (seconds on a long session) after it
+        else:
+            # Its first moment shows now, its counts after it; its calls are read when its report is
+            # shown: a session of a million events holds none of them while its timeline is looked at.
             screen = TimelineScreen(title, timeline)
             await self.app.push_screen(screen)
-            screen.set_title(f"{title} · {with_epochs(await self._past_report(session_id))}")
+            screen.set_title(f"{title} · {await self._past_line(session_id)}")
         self._describe_undos(self.control)
         self.fleet.fill()
 
@@ -144,6 +150,23 @@ class JournalMode(Mode):
         async with Journal.open(self.journal_path, readonly=True) as journal:
             report = await Report.from_journal(journal, session_id, now=self.clock())
         self.report = report
+        self._past_status(report)
+        return report
+
+    async def _past_line(self, session_id: str) -> str:
+        """A long past session's report line and status, read without its calls (`past_counts`)."""
+        async with Journal.open(self.journal_path, readonly=True) as journal, journal.read_snapshot():
+            streamed = await StreamedReport.open(journal, session_id, now=self.clock())
+            counts: dict[Bucket, int] = {b: streamed.count(b) for b in LISTS if b is not Bucket.UNDOABLE}
+            counts[Bucket.UNDOABLE] = await streamed.undoable_count()
+        if self.session_id != session_id:
+            return ""  # another session was opened meanwhile
+        self.past_counts = counts
+        self._past_status(streamed.head)
+        return with_epochs(streamed.head, standing(streamed.head, counts), streamed.epoch_counts())
+
+    def _past_status(self, report: Report) -> None:
+        """The status line of a past session, from its report (its lists may be empty: only its head is read)."""
         s = report.session
         self.reset_status(
             task_name=s.task_name,
@@ -153,7 +176,12 @@ class JournalMode(Mode):
             revoked_by=report.revoked.revoked_by if report.revoked else "",
         )
         self.status()
-        return report
+
+    def undoable_now(self) -> int:
+        """How many calls can still be undone (the quit question): a long past session's counted ones too."""
+        if self.report is None and self.past_counts is not None:
+            return self.past_counts[Bucket.UNDOABLE]
+        return super().undoable_now()
 
     def _describe_undos(self, control: AttachedSession) -> None:
         self.app.run_worker(self._load_for_descriptions(control), group="describe")

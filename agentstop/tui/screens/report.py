@@ -43,16 +43,29 @@ SECTIONS = (
 )
 
 
-def with_epochs(report: Report, line: str | None = None) -> str:
-    """`line`, followed after a Resume by what each epoch did ("epoch 1: 1 done, 1 interrupted · epoch 2: ...")."""
+_EPOCH_LISTS = (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT)
+"""What the line says of each epoch."""
+
+
+def with_epochs(
+    report: Report, line: str | None = None, per_epoch: Sequence[Mapping[Bucket, int]] | None = None
+) -> str:
+    """`line`, followed after a Resume by what each epoch did ("epoch 1: 1 done, 1 interrupted · epoch 2: ...").
+
+    `per_epoch` gives each epoch's Done, Interrupted and In flight when the report's lists were not
+    read (`StreamedReport.epoch_counts`); by default they are counted from its items.
+    """
     if line is None:
         line = standing(report)
     if report.epochs < 2:
         return line
+    if per_epoch is None:
+        counted = [dict.fromkeys(_EPOCH_LISTS, 0) for _ in range(report.epochs)]
+        for item in report.all_calls:
+            counted[item.epoch - 1][item.bucket] += 1
+        per_epoch = counted
     parts = []
-    for epoch in range(1, report.epochs + 1):
-        items = [i for i in report.all_calls if i.epoch == epoch]
-        counts = {b: sum(i.bucket is b for i in items) for b in (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT)}
+    for epoch, counts in enumerate(per_epoch, 1):
         text = f"epoch {epoch}: {counts[Bucket.DONE]} done, {counts[Bucket.INTERRUPTED]} interrupted"
         if counts[Bucket.IN_FLIGHT]:
             text += f", {counts[Bucket.IN_FLIGHT]} in flight"

@@ -323,7 +323,8 @@ def _explain_tui_live(t: Target, tl: LiveTuiResult) -> None:
                 f"at {n:,} calls {fmt_time(tl.burst_lag[n])}, the slowest key {fmt_time(keys.get(n, 0.0))}"
                 for n in sorted(tl.burst_lag)
             )
-            + ". Section 11's burst profile (*Where the time goes*, when profiled) shows what held it."
+            + ". Section 6's profile of a run-screen refresh (*Where the time goes*) shows what a batch costs the "
+            "loop; the burst's own lag is not profiled (a profiler's overhead would be most of it)."
         ]
         return
     if not samples:
@@ -337,6 +338,11 @@ def _explain_tui_live(t: Target, tl: LiveTuiResult) -> None:
             "the median is within the target: the miss is in the slowest samples, not the typical one."
             if ordered[len(ordered) // 2] < (TUI_FRAME if t.key == "tui_refresh" else TUI_FIRST_PAINT)
             else "every sample is slow, not a few."
+        )
+        + (
+            " Section 6 profiles the same refresh and the report screen's first render (*Where the time goes*)."
+            if tl.refresh
+            else ""
         )
     ]
 

@@ -247,8 +247,17 @@ def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportIte
     u_status, u_deadline, u_until, u_detail = u["status"], u["deadline"], u["reversible_until"], u["detail"]
     as_int = int.__repr__
 
+    last: list[Any] = [None, "null"]
+    """The last time written and its text: a call's fence is often its plan's moment, its end its commit's."""
+
     def time_text(t: float | None) -> str:
-        return "null" if t is None else string(iso_text(t))
+        if t is None:
+            return "null"
+        if t == last[0]:
+            text: str = last[1]
+            return text
+        last[0], last[1] = t, string(iso_text(t))
+        return last[1]  # type: ignore[no-any-return]
 
     def write(i: ReportItem, landed: bool | None) -> str:
         undo = i.undo

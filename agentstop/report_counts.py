@@ -47,10 +47,5 @@ class ReportCounts:
             JournalCorrupt: a call is in a state this version cannot read, or a row does not decode.
         """
         async with journal.read_snapshot():  # the four of one moment, though read in two
-            report = await StreamedReport.open(journal, session_id, now)
-            return cls(
-                report.count(Bucket.DONE),
-                report.count(Bucket.INTERRUPTED),
-                report.count(Bucket.IN_FLIGHT),
-                await report.undoable_count(),
-            )
+            counts = await (await StreamedReport.open(journal, session_id, now)).list_counts()
+        return cls(counts[Bucket.DONE], counts[Bucket.INTERRUPTED], counts[Bucket.IN_FLIGHT], counts[Bucket.UNDOABLE])

@@ -153,14 +153,21 @@ class StreamedReport:
             total += undoable_in_rows(rows, at, where)
         return total
 
+    async def list_counts(self) -> dict[Bucket, int]:
+        """Each list's length, as the report's headings and summary line say it (Undoable read to count it)."""
+        counts: dict[Bucket, int] = {b: self.count(b) for b in LISTS if b is not Bucket.UNDOABLE}
+        counts[Bucket.UNDOABLE] = await self.undoable_count()
+        return counts
+
     async def summary_line(self) -> str:
         """`Report.summary_line` of the report."""
+        counts = await self.list_counts()
         return summary_line(
             self.session,
-            self.count(Bucket.DONE),
-            self.count(Bucket.INTERRUPTED),
-            self.count(Bucket.IN_FLIGHT),
-            await self.undoable_count(),
+            counts[Bucket.DONE],
+            counts[Bucket.INTERRUPTED],
+            counts[Bucket.IN_FLIGHT],
+            counts[Bucket.UNDOABLE],
         )
 
     async def windows(self, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:

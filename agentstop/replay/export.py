@@ -15,7 +15,7 @@ from agentstop.journal import Event, EventKind, Journal, SessionRecord
 from agentstop.journal.records import gc_paused
 from agentstop.json_text import indent_of, string_encoder, value_encoder
 from agentstop.report import Bucket, Report, ReportItem, summary_line
-from agentstop.report_stream import LISTS, StreamedReport, write_report_json
+from agentstop.report_stream import StreamedReport, write_report_json
 from agentstop.text import printable
 
 __all__ = ["FORMATS", "export_session", "render_export"]
@@ -242,13 +242,6 @@ def _md_event(e: Event) -> str:
     return f"| {e.seq} | {clock(e.at)} | {e.call_id or ''} | {e.kind}{marker} | {_md_escape(_detail(e))} |"
 
 
-async def _counts(report: StreamedReport) -> dict[Bucket, int]:
-    """Each list's length, as the headings above the lists say it."""
-    counts: dict[Bucket, int] = {bucket: report.count(bucket) for bucket in LISTS if bucket is not Bucket.UNDOABLE}
-    counts[Bucket.UNDOABLE] = await report.undoable_count()
-    return counts
-
-
 def _summary(report: StreamedReport, counts: dict[Bucket, int]) -> str:
     return summary_line(
         report.session,
@@ -262,7 +255,7 @@ def _summary(report: StreamedReport, counts: dict[Bucket, int]) -> str:
 async def _stream_markdown(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
     """`_markdown`, a line at a time (each line ends with a newline, the last one too)."""
     s = report.session
-    counts = await _counts(report)
+    counts = await report.list_counts()
     head = [
         f"# {_md_escape(s.task_name)}",
         "",
@@ -305,7 +298,7 @@ def _html_event(e: Event) -> str:
 async def _stream_html(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
     """`_html`, a table row at a time."""
     s = report.session
-    counts = await _counts(report)
+    counts = await report.list_counts()
     write(_html_head(s, _summary(report, counts)))
     for bucket, title, detail in _SECTIONS:
         write(_html_section_head(f"{title} ({counts[bucket]})", detail))

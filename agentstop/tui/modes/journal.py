@@ -28,7 +28,7 @@ from agentstop.journal import Event, Journal, SessionRecord, SessionStatus
 from agentstop.journal.liveness import is_alive
 from agentstop.replay import JournalTimeline
 from agentstop.report import Bucket, Report
-from agentstop.report_stream import LISTS, StreamedReport
+from agentstop.report_stream import StreamedReport
 from agentstop.session import AttachedSession, HeldTools, SessionPhase, ToolLoader, where_it_runs
 from agentstop.tools import ToolRegistry
 
@@ -157,8 +157,7 @@ class JournalMode(Mode):
         """A long past session's report line and status, read without its calls (`past_counts`)."""
         async with Journal.open(self.journal_path, readonly=True) as journal, journal.read_snapshot():
             streamed = await StreamedReport.open(journal, session_id, now=self.clock())
-            counts: dict[Bucket, int] = {b: streamed.count(b) for b in LISTS if b is not Bucket.UNDOABLE}
-            counts[Bucket.UNDOABLE] = await streamed.undoable_count()
+            counts = await streamed.list_counts()
         if self.session_id != session_id:
             return ""  # another session was opened meanwhile
         self.past_counts = counts

@@ -316,6 +316,24 @@ class LiveReport:
             changed |= self._refresh(rows)
         return LiveChange(frozenset(changed), session=session_changed)
 
+    async def catch_up(self, events: Iterable[Event], *, now: float | None = None) -> LiveChange:
+        """`apply`, then the session row and grants read again whatever the events said.
+
+        The report as the journal has it now, for the cost of what changed: what a Stop, an
+        undo or the session's end waits on, instead of a full read (`load`).
+
+        Raises:
+            JournalCorrupt: a call row does not decode.
+        """
+        async with self._reading:
+            change = await self._apply(events, now)
+            if change.reloaded:
+                return change
+            outcome = await self._read_session(True, True)
+        if outcome is None:
+            return LiveChange(frozenset(self._entries), session=True, reloaded=True)
+        return LiveChange(change.calls | outcome, session=True)
+
     async def refresh_session(self) -> LiveChange:
         """Read the session row and the grants again now, whatever the events said (see the module)."""
         async with self._reading:

@@ -558,8 +558,8 @@ def _tui_section(r: Results) -> list[str]:
     ]
     lines = [
         (
-            f"report screen, first render: push a new screen, read the report in full (as on Stop and at the "
-            f"session's end), fill the four tables ({rows:,} rows), painted",
+            f"report screen, first render: push a new screen, bring the report up to the journal (as on Stop and "
+            f"at the session's end), fill the four tables ({rows:,} rows), painted",
             "report_push",
         ),
         (
@@ -582,8 +582,8 @@ def _tui_section(r: Results) -> list[str]:
     parts = {
         "report_push": [
             ("mount", "push to the screen mounted (compose)"),
-            ("read", "`refresh_report` without `show_report` and the settle: the report read in full*"),
-            ("settle", "the collector's pass over the heap after a full read (`heap.settle`)"),
+            ("read", "`refresh_report` without `show_report` and the settle: the report caught up*"),
+            ("settle", "the collector's pass over the heap after a full read (`heap.settle`; none without one)"),
             ("show", "fill the four tables (`show_report`: a row added per call)"),
             ("paint", "Textual's layout and the first frame"),
         ],
@@ -612,9 +612,8 @@ def _tui_section(r: Results) -> list[str]:
             "",
             *_table(["sample", "part", "p50", "range"], split),
             "",
-            "\\* `LiveReport.load` awaits its reads, and the event loop runs whatever UI work is pending "
-            "meanwhile (timers, layout left from the last frame), so this part can hold some of that too; "
-            "section 9 times `LiveReport.load` alone.",
+            "\\* `refresh_report` awaits its reads, and the event loop runs whatever UI work is pending "
+            "meanwhile (timers, layout left from the last frame), so this part can hold some of that too.",
             "",
         ]
     notes = []
@@ -622,12 +621,13 @@ def _tui_section(r: Results) -> list[str]:
     if mount and read and settle and show and paint and rows:
         screen_side = show.p50 + paint.p50
         notes.append(
-            f"The report screen's first render spends {fmt_time(read.p50)} (p50) reading the report in full "
-            f"and {fmt_time(settle.p50)} in the collector's pass that follows it (`heap.settle`: the session's "
-            f"objects, read once, are frozen out of later passes), and {fmt_time(screen_side)} filling, laying "
-            f"out and painting its {rows:,} rows ({fmt_time(screen_side / rows)} a row). The app reads in full "
-            "only on Stop, at the session's end and on its first batch; section 11 times the first paint of a "
-            "fresh report screen while the live report is kept."
+            f"The report screen's first render spends {fmt_time(read.p50)} (p50) bringing the report up to the "
+            f"journal (`refresh_report`: the live report caught up on what changed, `Mode.catch_up`), "
+            f"{fmt_time(settle.p50)} in the collector's settle (only a full read has one), and "
+            f"{fmt_time(screen_side)} filling, laying out and painting its {rows:,} rows "
+            f"({fmt_time(screen_side / rows)} a row). The app reads a session it follows live in full once, on "
+            "its first batch; Stop, an undo and the session's end catch that report up. Section 9 times a full "
+            "read (`LiveReport.load`) alone."
         )
     take_in = t.phase("run_refresh", "take_in")
     if take_in and t.run_refresh:

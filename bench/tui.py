@@ -12,8 +12,10 @@ Then, with the app idle:
 
 - **report screen, first render**: what the app does on Stop and when the
   session ends: push a new (not yet composed) report screen, then
-  `refresh_report` (read the report in full as a `LiveReport`, then the
-  collector's settle, fill the screen's four tables); timed
+  `refresh_report` (the live report the app keeps caught up with the journal:
+  the events not delivered yet, the session row and grants; fill the screen's
+  four tables; a session not followed live yet would be read in full, then the
+  collector's settle); timed
   from the push until every row is in and the frame is painted
   (`pilot.pause(0)`: pending messages handled, layout and compositor
   refreshed; headless, so nothing is written to a terminal). The refresh is
@@ -121,7 +123,7 @@ class TuiResult:
 class Probe:
     """Times, inside a sample, the app's parts it is made of (wrapped on the instances; bench only).
 
-    `refresh`: the app's `refresh_report` (the session's report read in full); `take_in`: the mode's
+    `refresh`: the app's `refresh_report` (the report brought up to the journal); `take_in`: the mode's
     `take_in` (a batch of journal events taken into the live report); `show`: the report screen's
     `show_report` (inside either, when the screen is shown); `settle`: `agentstop.tui.heap.settle`
     (the collector's pass after a full read, inside `refresh_report`).
@@ -306,7 +308,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
                 screen = app.report_screen
                 probe.start()
                 # What the app does on Stop (its stop worker) and when the session ends
-                # (on_session_ended): push the screen, then refresh_report (read the report in full,
+                # (on_session_ended): push the screen, then refresh_report (the live report caught up,
                 # fill the screen). Here the refresh is awaited once the screen is mounted, so
                 # the phases do not overlap and can be told apart.
                 began, cpu = clock(), cpu_clock()

@@ -11,9 +11,10 @@ question) is written once, in `Mode`; each mode adds its own.
 The screens never call into the app: they post what the person asked for
 (`agentstop.tui.messages`) and bind keys to the app's actions; the app hands
 both to its mode. The one thing it does itself is `refresh_report`: the
-report read from the journal in full, in one method. A session followed live is
+report brought up to the journal, in one method. A session followed live is
 read once as a `LiveReport`, which its journal events then keep up to date
-(`Mode.take_in`), so a batch of events costs the calls it touches.
+(`Mode.take_in`), so a batch of events costs the calls it touches, and a
+refresh (Stop, an undo, the session's end) catches it up (`Mode.catch_up`).
 
 Textual's own `App.MODES` (named screen stacks to switch between) do not fit:
 the two ways in never switch into each other, and what differs between them
@@ -112,9 +113,12 @@ class AgentstopApp(Host, Generic[M]):
             heap.release()  # the objects the modes froze out of the collector's way go back to it
 
     async def refresh_report(self) -> None:
-        """Read the shown session's report from the journal (all of it) and hand it to the mode.
+        """Bring the shown session's report up to what the journal holds now and hand it to the mode.
 
-        Where the mode follows the session live, as a `LiveReport` its events keep up to date.
+        A session followed live is read in full once, as a `LiveReport` its events keep up to
+        date; from then on this catches it up on what changed (`Mode.catch_up`): a Stop or an
+        undo on a session of 100,000 calls costs the calls they touched, not the session.
+        Any other session's report is read in full.
         """
         mode = self.mode
         control = mode.control
@@ -123,6 +127,8 @@ class AgentstopApp(Host, Generic[M]):
         journal = mode.live_journal()
         if journal is None:
             mode.report_read(await control.report())
+            return
+        if await mode.catch_up():
             return
         live = await LiveReport.load(journal, control.session_id, now=mode.clock())
         if mode.control is control:  # still the session shown

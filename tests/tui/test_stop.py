@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agentstop.journal import Journal
+from agentstop.live_report import LiveReport
+from agentstop.report import Report
 from agentstop.tui.widgets.status import StatusLine
 from tests.tui.helpers import (
     SESSION_ID,
@@ -183,3 +187,42 @@ async def test_pressing_stop_again_cancels_the_commit_in_flight(tmp_path: Path, 
         assert "lookup found no effect" in (cut.reason or "")
         await finish(pilot)
     assert world_notes(world) == {"a"}
+
+
+async def test_stop_catches_the_report_up_instead_of_reading_the_session_again(
+    tmp_path: Path, world: Path, notes: GatedNote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report followed live is read in full once; Stop brings it up to the journal for what changed.
+
+    On a session of 100,000 calls a full read at Stop is seconds of a frozen screen; what Stop
+    changed is a revoke, the calls cut off and the session's end. The report it shows must be the
+    journal's all the same.
+    """
+    loads: list[str] = []
+    load = LiveReport.load.__func__  # type: ignore[attr-defined]
+
+    async def counted(cls: type[LiveReport], /, journal: Journal, session_id: str, **options: Any) -> LiveReport:
+        loads.append(session_id)
+        live: LiveReport = await load(cls, journal, session_id, **options)
+        return live
+
+    monkeypatch.setattr(LiveReport, "load", classmethod(counted))
+    app = app_for(tmp_path, [notes], mid_run_agent(notes))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
+        await wait_until(pilot, lambda: app.mode.live is not None, "the report is followed live")
+        assert loads == [SESSION_ID]
+        await press(pilot, "s")
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        await settle(pilot)
+        assert loads == [SESSION_ID], "Stop read the session again in full"
+        shown_report = app.report
+        assert shown_report is not None
+        async with Journal.open(tmp_path / "journal.db", readonly=True) as journal:
+            truth = await Report.from_journal(journal, SESSION_ID, now=shown_report.generated_at)
+        for bucket in ("done", "interrupted", "in_flight", "undoable"):
+            mine = [(i.call_id, i.state, i.reason) for i in getattr(shown_report, bucket)]
+            assert mine == [(i.call_id, i.state, i.reason) for i in getattr(truth, bucket)], bucket
+        assert shown_report.session.status == truth.session.status == "stopped"
+        assert shown_report.revoked is not None and shown_report.summary_line() == truth.summary_line()
+        await finish(pilot)

@@ -290,6 +290,23 @@ class Mode:
         if len(events) >= self.BACKLOG:
             heap.settle(reclaim=False)  # what a backlog added stays as long as the session shows
 
+    async def catch_up(self) -> bool:
+        """Bring the live report up to what the journal holds now, without reading it in full.
+
+        The events after the last the bridge delivered are read and taken in (the bridge still
+        delivers them to the panel: a batch taken in twice is harmless), and the session row and
+        grants read again. False when there is nothing to bring up (no live report of the shown
+        session, or no bridge to say how far it got): then the report is read in full.
+        """
+        live, bridge, control = self.live, self.bridge, self.control
+        if live is None or bridge is None or control is None or live.session_id != control.session_id:
+            return False
+        events = await control.events(after=bridge.after)
+        change = await live.catch_up(events, now=self.clock())
+        if self.live is live:  # not replaced by a full read meanwhile
+            self._changed(live, change)
+        return True
+
     def _changed(self, live: LiveReport, change: LiveChange) -> None:
         self.report = live.report()
         if self.report_shown():

@@ -684,6 +684,22 @@ class Report:
         revoked = [g for g in self.grants if g.revoked_at is not None]
         return min(revoked, key=lambda g: g.revoked_at or 0.0) if revoked else None
 
+    def next_change_at(self, now: float) -> float | None:
+        """When the undo of one of its calls next changes with the clock alone, after `now`, if ever.
+
+        A deadline closes an undo window, an exact undo's end turns it into a compensation:
+        the report read again then says so (`LiveReport.next_change_at` for a report kept live).
+        """
+        moments = [
+            moment
+            for items in (self.done, self.in_flight)
+            for item in items
+            if item.undo.deadline is not None or item.undo.reversible_until is not None
+            for moment in (item.undo.deadline, item.undo.reversible_until)
+            if moment is not None and moment > now
+        ]
+        return min(moments, default=None)
+
     @property
     def landed_after_stop(self) -> frozenset[str]:
         """Calls that were in flight when the grant was revoked and landed during Stop's grace.

@@ -12,7 +12,8 @@ from textual.widgets import Button
 from textual.widgets.data_table import ColumnKey
 
 from agentstop import GrantSpec, Journal, Supervisor, ToolContext, ToolRegistry
-from agentstop.session import fixed_tools
+from agentstop.report import Report
+from agentstop.session import AttachedSession, fixed_tools
 from agentstop.tui import make_journal_app
 from agentstop.tui.screens.run import RunPhase
 from agentstop.tui.widgets.status import GrantShown, StatusLine
@@ -30,6 +31,7 @@ from tests.tui.helpers import (
     finish,
     note,
     press,
+    rows,
     settle,
     shown,
     wait_until,
@@ -209,3 +211,67 @@ async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world:
                 app.exit()
         finally:
             await sup.__aexit__(None, None, None)
+
+
+PAST = "20270115T080000-past"
+
+
+async def test_a_past_sessions_windows_count_down_and_it_is_read_again_only_when_one_closes(
+    tmp_path: Path, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report read in full (a past session) redraws its countdowns; it is read again when a window closes.
+
+    Every second it used to be read again in full while any undoable call had a deadline, even long
+    past: a second of its own on a long session, again and again, while the person only looks at it.
+    """
+    clock = Clock()
+    path = tmp_path / "journal.db"
+    tool = Reservation(world, clock)
+    async with Journal.open(path, clock=clock) as journal:
+        sup = Supervisor(journal, [tool], GrantSpec(tools=["reserve"]), task_name="Reserve", session_id=PAST)
+        await sup.call("reserve", {"name": "room"})
+        await sup.close()
+    reads: list[float] = []
+    read = AttachedSession.report
+
+    async def counted_read(self: AttachedSession) -> Report:
+        reads.append(clock())
+        return await read(self)
+
+    monkeypatch.setattr(AttachedSession, "report", counted_read)
+    app = make_journal_app(path, [], fixed_tools(ToolRegistry([tool])), session_id=PAST, clock=clock)
+    ticks: list[float] = []
+    tick = app.mode.tick
+
+    def counted_tick() -> None:
+        ticks.append(clock())
+        tick()
+
+    app.mode.tick = counted_tick  # type: ignore[method-assign]  # the app's interval calls it by this name
+
+    async def ticked_after(seconds: float) -> None:
+        """Move the clock on, then let the mode's tick run twice at the new time (no race with it)."""
+        clock.now += seconds
+        seen = len(ticks)
+        await wait_until(pilot, lambda: len(ticks) >= seen + 2, "the mode ticked at the new time")
+        await pilot.pause()
+
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: app.report is not None, "the session opens")
+        await press(pilot, "r")
+        undoable = app.report_screen.table("undoable")
+        await wait_until(pilot, lambda: "1 m 00 s left" in (cell(undoable, "c1", "detail") or ""), "the window shows")
+        await ticked_after(0)
+        read_before = len(reads)
+        await ticked_after(15)
+        assert "45.0 s left" in (cell(undoable, "c1", "detail") or "")
+        await ticked_after(10)
+        assert "35.0 s left" in (cell(undoable, "c1", "detail") or "")
+        assert len(reads) == read_before, "the report was read again while no window closed"
+        await ticked_after(60)
+        await wait_until(pilot, lambda: len(reads) == read_before + 1, "read again when the window closed")
+        await wait_until(pilot, lambda: "c1" not in rows(undoable), "Undoable no longer lists it")
+        for _ in range(3):
+            await ticked_after(5)
+        assert len(reads) == read_before + 1, "no window left: never read again"
+        app.exit()

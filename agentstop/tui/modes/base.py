@@ -102,6 +102,9 @@ class Mode:
         self._status: dict[str, Any] = {}
         self._last_summary = ""
         self._last_countdown = 0.0
+        self._timed: Report | None = None
+        """The report read in full whose next clock change `_next_change` holds (`tick`)."""
+        self._next_change: float | None = None
         self._report_after_dialog = False
         """View state: the report should go over the session's view as soon as the dialog open over it closes."""
         self._exiting = False
@@ -337,11 +340,20 @@ class Mode:
             elif now - self._last_countdown >= 1.0 and due is not None:
                 self._last_countdown = now
                 self.report_screen.redraw_rows()
-        elif now - self._last_countdown >= 1.0 and any(
-            i.undo.deadline is not None or i.undo.reversible_until is not None for i in report.undoable
-        ):
+        elif now - self._last_countdown >= 1.0:
+            # A report read in full: read again when a window closes (or an exact undo ends), not every
+            # second (a long past session's read is a second of its own); until then the countdowns redraw.
+            if self._timed is not report:  # its windows as of when it was read: one may have closed since
+                self._timed, self._next_change = report, report.next_change_at(report.generated_at)
+            due = self._next_change
+            if due is None:
+                return
             self._last_countdown = now
-            self.app.call_later(self.app.refresh_report)
+            if due <= now:
+                self._next_change = None  # asked once; the report read says when next
+                self.app.call_later(self.app.refresh_report)
+            else:
+                self.report_screen.redraw_rows()
 
     # -- the report over the session's view ---------------------------------------------------
 

@@ -190,6 +190,25 @@ class Probe:
         self.refresh = self.take_in = self.show = self.settle = 0.0
 
 
+def fresh_report_screen(app: Any, clock: Any) -> Any:
+    """A new, uncomposed report screen for the app's mode, installed as the mode installs its own.
+
+    A screen that is not installed is destroyed when popped, and pushed again it mounts with
+    no children (Textual issue #1169): the app's deferred `show_report` (a report asked for while
+    another screen was on top) could push one so, and its `on_mount` found no `CallDetail`. The
+    last one, off the stack, is uninstalled.
+    """
+    from agentstop.tui.screens.report import ReportScreen
+
+    old = app.mode.report_screen
+    screen = ReportScreen(clock)
+    app.install_screen(screen, f"bench-report-{id(screen)}")
+    app.mode.new_report_screen(screen)
+    if old not in app.screen_stack and app.is_screen_installed(old):
+        app.uninstall_screen(old)
+    return screen
+
+
 async def _wait(pilot: Any, condition: Any, what: str, poll: Any = None) -> None:
     """Let the app run until `condition()`, looking every millisecond.
 
@@ -236,7 +255,6 @@ def _plain(table: Any, row: str, column: str) -> str:
 async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) -> TuiResult:
     from agentstop.tui import SessionConfig, make_app
     from agentstop.tui.messages import JournalEvents
-    from agentstop.tui.screens.report import ReportScreen
 
     res = TuiResult(calls=cfg.report_calls)
     config = SessionConfig(
@@ -304,8 +322,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
 
             async def push_report(record: bool = True) -> tuple[float, float]:
-                app.mode.report_screen = ReportScreen(config.clock)  # a fresh, uncomposed screen each time
-                screen = app.report_screen
+                screen = fresh_report_screen(app, config.clock)  # a fresh, uncomposed screen each time
                 probe.start()
                 # What the app does on Stop (its stop worker) and when the session ends
                 # (on_session_ended): push the screen, then refresh_report (the live report caught up,
@@ -383,7 +400,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             batches = [unknown[i : i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
             for on_report in (False, True):
                 if on_report:
-                    app.mode.report_screen = ReportScreen(config.clock)
+                    fresh_report_screen(app, config.clock)
                     app.action_show_report()
                     app.call_later(app.refresh_report)
                     await _wait(
@@ -623,7 +640,7 @@ async def _live_size(tmp: Path, log: Any, size: int, samples: int, res: LiveTuiR
             )
 
         for _ in range(3):
-            app.mode.report_screen = screen = ReportScreen(config.clock)
+            screen = fresh_report_screen(app, config.clock)
             began = clock()
             app.action_show_report()
             await _wait(

@@ -190,7 +190,7 @@ class Probe:
         self.refresh = self.take_in = self.show = self.settle = 0.0
 
 
-def fresh_report_screen(app: Any, clock: Any) -> Any:
+async def fresh_report_screen(app: Any, clock: Any) -> Any:
     """A new, uncomposed report screen for the app's mode, installed as the mode installs its own.
 
     A screen that is not installed is destroyed when popped, and pushed again it mounts with
@@ -204,8 +204,11 @@ def fresh_report_screen(app: Any, clock: Any) -> Any:
     screen = ReportScreen(clock)
     app.install_screen(screen, f"bench-report-{id(screen)}")
     app.mode.new_report_screen(screen)
-    if old not in app.screen_stack and app.is_screen_installed(old):
-        app.uninstall_screen(old)
+    if old not in app.screen_stack:  # as `JournalMode._fresh_report_screen` lets the last one go
+        if app.is_screen_installed(old):
+            app.uninstall_screen(old)
+        if old.is_mounted:
+            await old.remove()  # done before anything is timed: the pruning is not measured with the next sample
     return screen
 
 
@@ -322,7 +325,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             await _wait(pilot, lambda: app.screen is app.mode.run_screen, "the run screen was back")
 
             async def push_report(record: bool = True) -> tuple[float, float]:
-                screen = fresh_report_screen(app, config.clock)  # a fresh, uncomposed screen each time
+                screen = await fresh_report_screen(app, config.clock)  # a fresh, uncomposed screen each time
                 probe.start()
                 # What the app does on Stop (its stop worker) and when the session ends
                 # (on_session_ended): push the screen, then refresh_report (the live report caught up,
@@ -400,7 +403,7 @@ async def run_tui(cfg: Config, tmp: Path, log: Any, *, profile: bool = False) ->
             batches = [unknown[i : i + CHANGED] for i in range(0, len(unknown) - CHANGED + 1, CHANGED)]
             for on_report in (False, True):
                 if on_report:
-                    fresh_report_screen(app, config.clock)
+                    await fresh_report_screen(app, config.clock)
                     app.action_show_report()
                     app.call_later(app.refresh_report)
                     await _wait(
@@ -640,7 +643,7 @@ async def _live_size(tmp: Path, log: Any, size: int, samples: int, res: LiveTuiR
             )
 
         for _ in range(3):
-            screen = fresh_report_screen(app, config.clock)
+            screen = await fresh_report_screen(app, config.clock)
             began = clock()
             app.action_show_report()
             await _wait(

@@ -10,6 +10,7 @@ import pytest
 from agentstop.journal import Journal
 from agentstop.live_report import LiveReport
 from agentstop.report import Report
+from agentstop.tui.widgets.call_table import CallTable
 from agentstop.tui.widgets.status import StatusLine
 from tests.tui.helpers import (
     SESSION_ID,
@@ -225,4 +226,28 @@ async def test_stop_catches_the_report_up_instead_of_reading_the_session_again(
             assert mine == [(i.call_id, i.state, i.reason) for i in getattr(truth, bucket)], bucket
         assert shown_report.session.status == truth.session.status == "stopped"
         assert shown_report.revoked is not None and shown_report.summary_line() == truth.summary_line()
+        await finish(pilot)
+
+
+async def test_the_report_put_away_lets_its_drawn_cells_go_and_draws_them_again_when_shown(
+    tmp_path: Path, notes: GatedNote
+) -> None:
+    """A report screen put away keeps no drawn cells (in the heap, and in every pass of the collector, while a burst
+    of calls runs on the run view); shown again, it draws the same rows."""
+    app = app_for(tmp_path, [notes], mid_run_agent(notes))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
+        await press(pilot, "s")
+        await wait_until(pilot, lambda: ended(app), "Stop settled")
+        await wait_until(pilot, lambda: rows(app.report_screen.table("done")) == ["c1", "c2"], "the report")
+        await settle(pilot)
+        done = app.report_screen.table("done")
+        await wait_until(pilot, lambda: bool(done._drawn), "the report's cells are drawn")
+        shown = [done.render_line(y).text for y in range(done.size.height)]
+        await press(pilot, "escape")
+        assert app.screen is app.mode.run_screen
+        assert all(not table._drawn for table in app.report_screen.query(CallTable)), "cells kept while put away"
+        await press(pilot, "tab")
+        await wait_until(pilot, lambda: bool(done._drawn), "the cells are drawn again")
+        assert [done.render_line(y).text for y in range(done.size.height)] == shown
         await finish(pilot)

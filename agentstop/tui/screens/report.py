@@ -165,6 +165,11 @@ class ReportScreen(Screen[None]):
         if self.report is not None:  # a report handed over while the screen was still composing
             self.show_report(self.report, self._summary, self._lists or None, item_of=self._item_of)
 
+    def on_screen_suspend(self) -> None:
+        """Put away (Tab back to the run): its tables' drawn cells go; they are drawn again when it shows."""
+        for table in self.query(CallTable):
+            table.forget_drawn_cells()
+
     def show_status(self, fields: Mapping[str, object]) -> None:
         """The app hands the status line's fields here (task, times, grant); kept until the screen composes."""
         self._status = dict(fields)

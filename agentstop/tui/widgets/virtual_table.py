@@ -435,6 +435,11 @@ class VirtualTable(ScrollView, Generic[T], can_focus=True):
         self._styles = None
         super().notify_style_update()
 
+    def forget_drawn_cells(self) -> None:
+        """Let the cells kept as drawn go (a screen put away: up to `DRAWN_CELLS` of them, each several objects,
+        would stay in the heap, and in every pass of the collector, while the table is not shown)."""
+        self._drawn.clear()
+
     def _cell(self, cell: RenderableType, width: int, under: Style, post: Style) -> list[Segment]:
         """A cell drawn `width` cells wide over `under` (its row's style and the cursor's), from `_drawn` when it can.
 

@@ -581,10 +581,10 @@ def _tui_section(r: Results) -> list[str]:
     ]
     parts = {
         "report_push": [
-            ("mount", "push to the screen mounted (compose)"),
+            ("mount", "push to the screen mounted (compose; its on_mount shows the report it was handed)"),
             ("read", "`refresh_report` without `show_report` and the settle: the report caught up*"),
             ("settle", "the collector's pass over the heap after a full read (`heap.settle`; none without one)"),
-            ("show", "fill the four tables (`show_report`: a row added per call)"),
+            ("show", "`show_report` inside the refresh (the four tables, or the rows of the calls it changed)"),
             ("paint", "Textual's layout and the first frame"),
         ],
         "run_refresh": [
@@ -619,13 +619,13 @@ def _tui_section(r: Results) -> list[str]:
     notes = []
     mount, read, settle, show, paint = (t.phase("report_push", p) for p in ("mount", "read", "settle", "show", "paint"))
     if mount and read and settle and show and paint and rows:
-        screen_side = show.p50 + paint.p50
         notes.append(
-            f"The report screen's first render spends {fmt_time(read.p50)} (p50) bringing the report up to the "
-            f"journal (`refresh_report`: the live report caught up on what changed, `Mode.catch_up`), "
-            f"{fmt_time(settle.p50)} in the collector's settle (only a full read has one), and "
-            f"{fmt_time(screen_side)} filling, laying out and painting its {rows:,} rows "
-            f"({fmt_time(screen_side / rows)} a row). The app reads a session it follows live in full once, on "
+            f"The report screen's first render spends {fmt_time(mount.p50)} (p50) mounting (composing, and "
+            f"showing the report it is handed), {fmt_time(read.p50)} bringing the report up to the journal "
+            f"(`refresh_report`: the live report caught up on what changed, `Mode.catch_up`), "
+            f"{fmt_time(settle.p50)} in the collector's settle (only a full read has one), "
+            f"{fmt_time(show.p50)} in `show_report` after it and {fmt_time(paint.p50)} laying out and painting "
+            f"its {rows:,} rows. The app reads a session it follows live in full once, on "
             "its first batch; Stop, an undo and the session's end catch that report up. Section 9 times a full "
             "read (`LiveReport.load`) alone."
         )

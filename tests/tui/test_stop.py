@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from agentstop.journal import Journal
 from agentstop.live_report import LiveReport
 from agentstop.report import Report
+from agentstop.tui import AgentstopApp
 from agentstop.tui.widgets.call_table import CallTable
 from agentstop.tui.widgets.status import StatusLine
 from tests.tui.helpers import (
@@ -39,6 +41,15 @@ def mid_run_agent(notes: GatedNote) -> Puppet:
     """Two notes land; the third is held in prepare; two more would follow if nobody stopped it."""
     notes.hold_prepare("c")
     return Puppet([Think("Writing the notes."), note("a"), note("b"), note("c"), note("d"), note("e")])
+
+
+async def stopped_with_c1_and_c2_done(pilot: Pilot[Any], app: AgentstopApp[Any], notes: GatedNote) -> None:
+    """Stop pressed while c3 is held in prepare; back once it settled and the report shows c1 and c2 done."""
+    await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
+    await press(pilot, "s")
+    await wait_until(pilot, lambda: ended(app), "Stop settled")
+    await wait_until(pilot, lambda: rows(app.report_screen.table("done")) == ["c1", "c2"], "the report")
+    await settle(pilot)  # no journal event is left that would refill the report by chance
 
 
 @pytest.mark.parametrize("key", ["s", "ctrl+c"])
@@ -144,11 +155,7 @@ async def test_escape_on_the_run_view_never_stops_and_says_how_to(
 async def test_after_stop_escape_shows_the_run_view_and_tab_the_report_again(tmp_path: Path, notes: GatedNote) -> None:
     app = app_for(tmp_path, [notes], mid_run_agent(notes))
     async with app.run_test(size=(140, 42)) as pilot:
-        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
-        await press(pilot, "s")
-        await wait_until(pilot, lambda: ended(app), "Stop settled")
-        await wait_until(pilot, lambda: rows(app.report_screen.table("done")) == ["c1", "c2"], "the report")
-        await settle(pilot)  # no journal event is left that would refill the report by chance
+        await stopped_with_c1_and_c2_done(pilot, app, notes)
 
         await press(pilot, "escape")
         assert app.screen is app.mode.run_screen
@@ -236,11 +243,7 @@ async def test_the_report_put_away_lets_its_drawn_cells_go_and_draws_them_again_
     of calls runs on the run view); shown again, it draws the same rows."""
     app = app_for(tmp_path, [notes], mid_run_agent(notes))
     async with app.run_test(size=(140, 42)) as pilot:
-        await wait_until(pilot, lambda: notes.parked("c"), "c3 is held in prepare")
-        await press(pilot, "s")
-        await wait_until(pilot, lambda: ended(app), "Stop settled")
-        await wait_until(pilot, lambda: rows(app.report_screen.table("done")) == ["c1", "c2"], "the report")
-        await settle(pilot)
+        await stopped_with_c1_and_c2_done(pilot, app, notes)
         done = app.report_screen.table("done")
         await wait_until(pilot, lambda: bool(done._drawn), "the report's cells are drawn")
         shown = [done.render_line(y).text for y in range(done.size.height)]

@@ -23,6 +23,7 @@ from agentstop import (
 )
 from agentstop.errors import IllegalTransition
 from agentstop.journal import SCHEMA_VERSION
+from tests.support.plans import plan
 from tests.support.tools import WriteNote
 
 pytestmark = pytest.mark.anyio
@@ -181,23 +182,7 @@ async def test_a_version_1_journal_is_migrated_forward_and_keeps_its_sessions(tm
         [session] = await journal.sessions()
         assert [c.summary for c in await journal.calls(session.session_id)] == ["note 'old'"]
         # Version 5 numbers calls from a counter per session: it starts where the session's calls left off.
-        assert (
-            await journal.plan_call(
-                session.session_id,
-                tool="write_note",
-                summary="again",
-                resource="",
-                args={},
-                reversibility="reversible",
-                on_stop="wait",
-                can_compensate=True,
-                can_lookup=False,
-                undo_hint="",
-                idempotency_key="k2",
-                grant_id=None,
-            )
-            == "c2"
-        )
+        assert await plan(journal, session.session_id, "write_note", "k2", summary="again", resource="") == "c2"
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

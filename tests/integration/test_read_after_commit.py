@@ -19,6 +19,7 @@ import anyio.lowlevel
 import pytest
 
 from agentstop import Journal
+from tests.support.plans import plan
 
 pytestmark = pytest.mark.anyio
 
@@ -26,19 +27,15 @@ SESSION = "s1"
 
 
 async def _plan(journal: Journal, name: str) -> str:
-    return await journal.plan_call(
+    return await plan(
+        journal,
         SESSION,
-        tool="mail",
+        "mail",
+        name,
         summary=name,
         resource="inbox",
-        args={},
         reversibility="irreversible",
-        on_stop="wait",
         can_compensate=False,
-        can_lookup=False,
-        undo_hint="",
-        idempotency_key=name,
-        grant_id=None,
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from agentstop import GrantSpec, Journal, JournalError, Supervisor
 from agentstop.planners import ScriptedPlanner, ScriptedStep
+from tests.support.plans import plan
 from tests.support.tools import WriteNote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
@@ -74,18 +75,15 @@ async def test_a_call_still_in_flight_is_not_issued_again(journal: Journal, note
     key = "k-in-flight"
     await sup.start()
     # A call whose commit began before a crash: committing, outcome not yet settled.
-    call_id = await journal.plan_call(
+    call_id = await plan(
+        journal,
         sup.session_id,
-        tool="write_note",
+        "write_note",
+        key,
         summary="note 'x'",
         resource="notes:x",
         args={"name": "x"},
-        reversibility="reversible",
-        on_stop="wait",
-        can_compensate=True,
         can_lookup=True,
-        undo_hint="",
-        idempotency_key=key,
         grant_id=(await journal.grants(sup.session_id))[0].grant_id,
     )
     await journal.fence(

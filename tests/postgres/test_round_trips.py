@@ -38,6 +38,7 @@ from agentstop import GrantSpec, Journal, JournalError, Reversibility, Superviso
 from agentstop.journal.opening import open_backend
 from agentstop.journal.postgres import PostgresBackend
 from agentstop.journal.writer import Writer
+from tests.support.plans import plan
 from tests.support.postgres import PostgresServer
 from tests.support.tools import WriteNote
 
@@ -214,20 +215,8 @@ async def test_the_fence_reads_its_call_and_locks_its_grant_in_one_round_trip_th
     async with Journal.open(postgres.create_database()) as journal:
         await journal.create_session("s", task_name="t")
         grant = await journal.issue_grant("s", GrantSpec(max_calls=1))
-        fields: dict[str, Any] = {
-            "tool": "noop",
-            "summary": "noop",
-            "resource": "noop",
-            "args": {},
-            "reversibility": "reversible",
-            "on_stop": "wait",
-            "can_compensate": True,
-            "can_lookup": False,
-            "undo_hint": "",
-            "grant_id": grant,
-        }
-        first = await journal.plan_call("s", idempotency_key="k1", **fields)
-        second = await journal.plan_call("s", idempotency_key="k2", **fields)
+        first = await plan(journal, "s", "noop", "k1", grant_id=grant)
+        second = await plan(journal, "s", "noop", "k2", grant_id=grant)
         before = journal.round_trips
         assert await journal.fence("s", first, grant, "noop", "noop", prepared={"p": 1}) is None
         assert journal.round_trips - before == TRIPS_PER_TRANSACTION

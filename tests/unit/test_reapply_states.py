@@ -12,6 +12,7 @@ from agentstop import CallState, Journal, Report, Reversibility, Tool, ToolConte
 from agentstop.errors import IllegalTransition
 from agentstop.journal import TRANSITIONS, can_move
 from agentstop.report import bucket_of
+from tests.support.plans import plan
 
 pytestmark = pytest.mark.anyio
 
@@ -93,21 +94,7 @@ def test_can_reapply_needs_both_reapply_and_compensate() -> None:
 
 
 async def planned(journal: Journal, tool: str = "book", *, can_reapply: bool = True) -> str:
-    return await journal.plan_call(
-        "s1",
-        tool=tool,
-        summary=f"{tool} it",
-        resource=tool,
-        args={},
-        reversibility="reversible",
-        on_stop="wait",
-        can_compensate=True,
-        can_lookup=False,
-        undo_hint="",
-        idempotency_key=f"k-{tool}",
-        grant_id=None,
-        can_reapply=can_reapply,
-    )
+    return await plan(journal, "s1", tool, f"k-{tool}", summary=f"{tool} it", can_reapply=can_reapply)
 
 
 async def move(journal: Journal, call_id: str, *states: CallState, **fields: Any) -> None:

@@ -35,7 +35,7 @@ from agentstop.journal.journal import REPORT_WINDOW
 from agentstop.journal.reads import RowOrder
 from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
-from agentstop.json_text import dumps_at, indent_of, string_encoder, value_encoder
+from agentstop.json_text import decoded_encoder, dumps_at, indent_of, string_encoder
 from agentstop.report import (
     Report,
     ReportItem,
@@ -202,7 +202,7 @@ def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportIte
     `to_json()`'s dict: building and walking 20 dicts a call took most of a long report's time.
     It must follow `to_json` exactly; tests/unit/test_report_stream.py holds the two equal.
     """
-    enc = value_encoder(ensure_ascii=ensure_ascii)
+    enc = decoded_encoder(ensure_ascii=ensure_ascii)
     at, deeper = indent_of(level + 1), indent_of(level + 2)
     k = {
         name: "," + at + enc(name, at) + ": "

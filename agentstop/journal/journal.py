@@ -29,7 +29,7 @@ from .backend import Backend, ReadConnection
 from .opening import open_backend
 from .owner import this_process
 from .reads import Reader, RowOrder
-from .records import CallRecord, Event, GrantRecord, SessionRecord
+from .records import CallRecord, Event, EventRow, GrantRecord, SessionRecord
 from .states import CallState
 from .status import SessionStatus
 from .timeline_cache import CheckpointRow, TimelineReads
@@ -511,6 +511,14 @@ class Journal:
     async def events(self, session_id: str | None, after: int = 0, limit: int | None = None) -> list[Event]:
         """Events with seq greater than `after`, in journal order (all sessions if None)."""
         return await self._reader.events(session_id, after, limit)
+
+    async def event_rows(self, session_id: str, after: int, limit: int) -> list[EventRow]:
+        """At most `limit` of the session's events after seq `after`, in journal order, undecoded.
+
+        Each is (seq, call_id, kind, at, data): the kind as stored, the data its JSON text. For a
+        writer that copies events out (an export's timeline) without building an `Event` of each.
+        """
+        return await self._reader.event_rows(session_id, after, limit)
 
     async def event_count(self, session_id: str) -> int:
         """How many events the session has."""

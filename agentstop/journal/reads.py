@@ -205,6 +205,14 @@ class Reader:
         )
         return self._map(rows, _event)
 
+    async def event_rows(self, session_id: str, after: int, limit: int) -> list[Any]:
+        """At most `limit` of the session's events after seq `after`, undecoded: (seq, call_id, kind, at, data)."""
+        return await self._all(
+            "SELECT seq, call_id, kind, at, data FROM events WHERE session_id = ? AND seq > ?"
+            f" ORDER BY seq LIMIT {int(limit)}",
+            (session_id, after),
+        )
+
     async def sessions(self) -> list[SessionRecord]:
         rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, session_id")
         return self._map(rows, _session)

@@ -15,7 +15,17 @@ from .policies import Reversibility, StopPolicy
 from .states import CallState
 from .status import SessionStatus
 
-__all__ = ["CallRecord", "Event", "GrantRecord", "SessionRecord", "SessionStatus", "gc_paused", "loads", "record"]
+__all__ = [
+    "CallRecord",
+    "Event",
+    "EventRow",
+    "GrantRecord",
+    "SessionRecord",
+    "SessionStatus",
+    "gc_paused",
+    "loads",
+    "record",
+]
 
 R = TypeVar("R")
 
@@ -75,6 +85,10 @@ def record(cls: type[R], fields: dict[str, Any]) -> R:
     obj = object.__new__(cls)
     obj.__dict__.update(fields)
     return obj
+
+
+EventRow = tuple[int, "str | None", str, float, str]
+"""An event as `Journal.event_rows` reads it, undecoded: seq, call_id, kind (as stored), at, data (its JSON text)."""
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from agentstop.errors import AgentstopError
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from agentstop.errors import AgentstopError, JournalCorrupt
 from agentstop.formatting import clock
 from agentstop.journal import Event, EventKind, Journal, SessionRecord
-from agentstop.journal.records import gc_paused
-from agentstop.json_text import indent_of, string_encoder, value_encoder
+from agentstop.journal.records import EventRow, gc_paused
+from agentstop.json_text import indent_of
+from agentstop.replay.timeline_json import entry_writer, timeline_entry, window_text
 from agentstop.report import Bucket, Report, ReportItem, summary_line
 from agentstop.report_stream import StreamedReport, write_report_json
 from agentstop.text import printable
@@ -116,7 +120,7 @@ def render_export(report: Report, events: list[Event], suffix: str) -> str:
         return json.dumps(
             {
                 "report": report.to_json(),
-                "timeline": [_timeline_entry(e) for e in events],
+                "timeline": [timeline_entry(e.seq, e.at, e.call_id, e.kind, e.data) for e in events],
             },
             indent=2,
             ensure_ascii=False,
@@ -183,53 +187,41 @@ async def _event_windows(journal: Journal, session_id: str) -> AsyncIterator[lis
         after = events[-1].seq
 
 
-def _timeline_entry(e: Event) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at, "call_id": e.call_id, "kind": e.kind, "data": e.data}
-
-
-def _entry_writer(level: int) -> Callable[[Event], str]:
-    """Writes `_timeline_entry(e)` as `json.dumps(..., indent=2, ensure_ascii=False)` does `level` levels deep.
-
-    Spelled out key by key (`item_writer`'s way): an export writes one per event, and a dict
-    built and walked per event was most of a long export's time. tests/unit/test_report_stream.py holds the two equal.
-    """
-    enc, string = value_encoder(ensure_ascii=False), string_encoder(ensure_ascii=False)
-    at = indent_of(level + 1)
-    seq, when, call, kind, data = ("," + at + string(k) + ": " for k in ("seq", "at", "call_id", "kind", "data"))
-    seq, close, as_int = "{" + seq[1:], indent_of(level) + "}", int.__repr__
-
-    def write(e: Event) -> str:
-        return "".join(
-            (
-                seq,
-                as_int(e.seq),
-                when,
-                enc(e.at, at),
-                call,
-                "null" if e.call_id is None else string(e.call_id),
-                kind,
-                string(e.kind),
-                data,
-                enc(e.data, at),
-                close,
-            )
-        )
-
-    return write
-
-
 async def _stream_json(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
     write('{\n  "report": ')
     await write_report_json(report, write, level=1, ensure_ascii=False)
     write(',\n  "timeline": ')
-    at, entry = indent_of(2), _entry_writer(2)
+    exact = entry_writer(2)
     first = True
-    async for events in _event_windows(journal, report.session.session_id):
-        texts = [entry(e) for e in events]
-        write(("[" if first else ",") + at + ("," + at).join(texts))
-        first = False
+    send, receive = anyio.create_memory_object_stream[list[EventRow]](1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read_rows_ahead, journal, report.session.session_id, send)
+        async with receive:
+            async for rows in receive:
+                try:
+                    text = window_text(rows, 2, exact)
+                except ValueError as exc:
+                    raise JournalCorrupt(journal.location, f"an event's data does not decode: {exc}") from exc
+                write(("[" if first else ",") + text)
+                first = False
     write("[]" if first else indent_of(1) + "]")
     write("\n}")
+
+
+async def _read_rows_ahead(journal: Journal, session_id: str, send: MemoryObjectSendStream[list[EventRow]]) -> None:
+    """The session's events as `Journal.event_rows` reads them, `EVENT_WINDOW` at a time, one window ahead.
+
+    The journal reads a window in its reader thread while the one before is written.
+    """
+    async with send:
+        after = 0
+        while True:
+            rows = await journal.event_rows(session_id, after, EVENT_WINDOW)
+            if rows:
+                await send.send(rows)
+            if len(rows) < EVENT_WINDOW:
+                return
+            after = rows[-1][0]
 
 
 def _md_row(i: ReportItem, detail: str) -> str:

@@ -12,11 +12,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentstop.json_text import dumps_at
+from agentstop import json_text
+from agentstop.json_text import decoded_encoder, dumps_at, indent_of, orjson_agrees
 from agentstop.report import iso_time
 
 
@@ -80,3 +82,66 @@ def test_dumps_at_refuses_what_json_refuses(refused: Any) -> None:
 )
 def test_iso_time_is_what_datetime_writes(at: float) -> None:
     assert iso_time(at) == datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+_decoded_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63 - 3, max_value=2**64 + 3)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([1e-5, 1e16, 1e15, 0.0001, -0.0, 123456789012345678.0, 1796605586.6609604])
+    | st.text()
+    | st.sampled_from(["\x1b[31m", "\u2028", "日本語 🎉", '"\\', "null", "1e5", "0.00001", "\ud800"])
+)
+_decoded = st.recursive(
+    _decoded_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+"""Values as `json.loads` gives them: str keys only, lists, no subclasses (NaN and big numbers in)."""
+
+
+@settings(max_examples=600, deadline=None)
+@given(_decoded, st.integers(0, 4), st.booleans())
+def test_decoded_encoder_writes_what_json_dumps_writes(value: Any, level: int, ensure_ascii: bool) -> None:
+    # The value as the journal stores it and a report reads it back.
+    decoded = json.loads(json.dumps(value, separators=(",", ":")))
+    newline = indent_of(level)
+    assert decoded_encoder(ensure_ascii=ensure_ascii)(decoded, newline) == dumps_at(
+        decoded, level, ensure_ascii=ensure_ascii
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "orjsons"),
+    [
+        ({"n": 4, "to": "ana@example.com", "at": 1796605586.6609604, "tags": ["a", "b"]}, True),
+        ([{"ok": True, "size": 0.5}], True),
+        ({"tiny": 1e-05}, False),
+        ({"huge": 1e16}, False),
+        ({"big": 2**70}, False),
+        ({"nan": float("nan")}, False),
+        ({"maybe nan": None}, False),
+        ({"text": "日本語"}, False),
+    ],
+)
+def test_decoded_encoder_leaves_to_json_only_what_orjson_would_write_otherwise(
+    value: Any, orjsons: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ordinary value is written by orjson (else the property above would hold of `dumps_at` alone); the
+    others by `json`'s rules, each because its orjson text shows it may differ."""
+    exact_calls: list[Any] = []
+    original = json_text._ASCII
+
+    def exact(o: Any, newline: str) -> str:
+        exact_calls.append(o)
+        return original(o, newline)
+
+    monkeypatch.setattr(json_text, "_ASCII", exact)
+    written = decoded_encoder(ensure_ascii=True)(value, "\n")
+    assert written == json.dumps(value, indent=2)
+    assert bool(exact_calls) is not orjsons
+    if not orjsons and value != {"big": 2**70}:  # orjson refuses it: nothing to look at
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+        assert not orjson_agrees(text) or "null" in text or not text.isascii()

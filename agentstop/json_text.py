@@ -24,7 +24,16 @@ from typing import Any
 
 import orjson
 
-__all__ = ["INDENT", "decoded_encoder", "dumps_at", "indent_of", "orjson_agrees", "string_encoder", "value_encoder"]
+__all__ = [
+    "INDENT",
+    "decoded_encoder",
+    "dumps_at",
+    "indent_of",
+    "orjson_agrees",
+    "reindenter",
+    "string_encoder",
+    "value_encoder",
+]
 
 INDENT = 2
 """Spaces per level, as the CLI's `json.dumps(..., indent=2)` writes them."""
@@ -180,6 +189,30 @@ def decoded_encoder(*, ensure_ascii: bool = True) -> Callable[[Any, str], str]:
         return text.replace("\n", newline) if newline != "\n" else text
 
     return encode
+
+
+def reindenter(*, ensure_ascii: bool = True) -> Callable[[str, str], str | None]:
+    """A function that writes JSON text again as `json.dumps(json.loads(text), indent=2)` writes it at a level.
+
+    Its arguments are the text (as a journal column holds it) and `indent_of` the value's
+    level; it answers None when it cannot vouch for the text (orjson's text might not be
+    `json`'s, or is not ASCII under `ensure_ascii`, or the text is not JSON): the caller
+    decodes the text and writes it the exact way (`decoded_encoder`), which also says
+    what is wrong with it. Decoded by orjson, the value holds no NaN (it refuses them),
+    so a null in its text is a null.
+    """
+    loads, dumps = orjson.loads, orjson.dumps
+
+    def reindent(text: str, newline: str) -> str | None:
+        try:
+            out: str = dumps(loads(text), option=_ORJSON_OPTIONS).decode()
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            return None
+        if not orjson_agrees(out) or (ensure_ascii and not out.isascii()):
+            return None
+        return out.replace("\n", newline) if newline != "\n" else out
+
+    return reindent
 
 
 def value_encoder(*, ensure_ascii: bool = True) -> Callable[[Any, str], str]:

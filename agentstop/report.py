@@ -269,6 +269,14 @@ class ReportItem:
         fields.pop(_LAZY[name], None)
         return value
 
+    def stored_json(self, name: str) -> str | None:
+        """The JSON text the journal holds for `args` or `prepared`, while the item has not decoded it (else None).
+
+        For a writer of JSON, which may write it again without decoding it first.
+        """
+        text: str | None = self.__dict__.get(_LAZY[name])
+        return text
+
     def to_json(self) -> dict[str, Any]:
         """The JSON shape used by `Report.to_json`."""
         return {

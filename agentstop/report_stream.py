@@ -35,7 +35,7 @@ from agentstop.journal.journal import REPORT_WINDOW
 from agentstop.journal.reads import RowOrder
 from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
-from agentstop.json_text import decoded_encoder, dumps_at, indent_of, string_encoder
+from agentstop.json_text import decoded_encoder, dumps_at, indent_of, reindenter, string_encoder
 from agentstop.report import (
     Report,
     ReportItem,
@@ -266,6 +266,17 @@ def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportIte
         last[0], last[1] = t, string(iso_text(t))
         return last[1]  # type: ignore[no-any-return]
 
+    reindent = reindenter(ensure_ascii=ensure_ascii)
+
+    def tools_value(i: ReportItem, name: str) -> str:
+        """`args` or `prepared` from the journal's text when it can be, else decoded and written (`enc`)."""
+        stored = i.stored_json(name)
+        if stored is not None:
+            text = reindent(stored, at)
+            if text is not None:
+                return text
+        return enc(getattr(i, name), at)
+
     def write(i: ReportItem, landed: bool | None) -> str:
         undo = i.undo
         text = "".join(
@@ -281,7 +292,7 @@ def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportIte
                 k_resource,
                 string(i.resource),
                 k_args,
-                enc(i.args, at),
+                tools_value(i, "args"),
                 k_rev,
                 string(i.reversibility),
                 k_state,
@@ -289,7 +300,7 @@ def item_writer(level: int, *, ensure_ascii: bool = True) -> Callable[[ReportIte
                 k_reason,
                 "null" if i.reason is None else string(i.reason),
                 k_prepared,
-                enc(i.prepared, at),
+                tools_value(i, "prepared"),
                 k_receipt,
                 enc(i.receipt, at),
                 k_undo,

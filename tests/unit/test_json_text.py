@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentstop import json_text
-from agentstop.json_text import decoded_encoder, dumps_at, indent_of, orjson_agrees
+from agentstop.json_text import decoded_encoder, dumps_at, indent_of, orjson_agrees, reindenter
 from agentstop.report import iso_time
 
 
@@ -145,3 +145,34 @@ def test_decoded_encoder_leaves_to_json_only_what_orjson_would_write_otherwise(
     if not orjsons and value != {"big": 2**70}:  # orjson refuses it: nothing to look at
         text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
         assert not orjson_agrees(text) or "null" in text or not text.isascii()
+
+
+@settings(max_examples=600, deadline=None)
+@given(_decoded, st.integers(0, 4), st.booleans())
+def test_reindented_text_is_what_json_dumps_writes_of_its_value(value: Any, level: int, ensure_ascii: bool) -> None:
+    stored = json.dumps(value, separators=(",", ":"))  # as the journal keeps a tool's args
+    written = reindenter(ensure_ascii=ensure_ascii)(stored, indent_of(level))
+    assert written is None or written == dumps_at(json.loads(stored), level, ensure_ascii=ensure_ascii)
+
+
+@pytest.mark.parametrize(
+    ("value", "vouched"),
+    [
+        ({"to": "ana@example.com", "n": 4, "cc": None, "at": 1796605586.6609604, "tags": ["a", "b"]}, True),
+        ([], True),
+        ("just text", True),
+        ({"tiny": 1e-05}, False),
+        ({"huge": 1e16}, False),
+        ({"big": 2**70}, False),
+        ({"nan": float("nan")}, False),
+        ({"text": "日本語"}, True),
+    ],
+)
+def test_reindenter_vouches_for_ordinary_text_and_leaves_the_rest(value: Any, vouched: bool) -> None:
+    """Ordinary text is written again without `json` (else the property above would hold of None alone); a
+    null is a null (orjson refuses NaN); under `ensure_ascii`, text that is not ASCII is left to `json`."""
+    stored = json.dumps(value, separators=(",", ":"))
+    assert (reindenter(ensure_ascii=False)(stored, "\n") is not None) is vouched
+    ascii_only = reindenter(ensure_ascii=True)(stored, "\n")
+    assert (ascii_only is not None) is (vouched and "日本語" not in json.dumps(value, ensure_ascii=False))
+    assert reindenter()("{not json", "\n") is None

@@ -5,17 +5,18 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agentstop.errors import AgentstopError, JournalCorrupt
 from agentstop.formatting import clock
 from agentstop.journal import Event, EventKind, Journal, SessionRecord
-from agentstop.journal.records import EventRow, gc_paused
+from agentstop.journal.records import EventRow, gc_paused, loads
 from agentstop.json_text import indent_of
 from agentstop.replay.timeline_json import entry_writer, timeline_entry, window_text
 from agentstop.report import Bucket, Report, ReportItem, summary_line
@@ -27,10 +28,29 @@ __all__ = ["FORMATS", "export_session", "render_export"]
 FORMATS = (".json", ".md", ".html")
 
 
-def _detail(e: Event) -> str:
-    """What a timeline line says of the event: its reason, summary, text or who did it (the first there)."""
-    data = e.data
+def _detail(data: dict[str, Any]) -> str:
+    """What a timeline line says of an event: its reason, summary, text or who did it (the first there)."""
     return str(data.get("reason") or data.get("summary") or data.get("text") or data.get("by") or "")
+
+
+def _stored_detail(text: str) -> str:
+    """`_detail` of an event's data as the journal holds it (its JSON text).
+
+    Decoded by orjson (quicker) when what it shows is text; anything else (a number, NaN,
+    data that is not an object) by `json`, as an `Event`'s data is.
+
+    Raises:
+        ValueError: the text is not JSON.
+    """
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        data = None
+    if type(data) is dict:
+        shown = data.get("reason") or data.get("summary") or data.get("text") or data.get("by") or ""
+        if type(shown) is str:
+            return shown
+    return _detail(loads(text))
 
 
 def _md_escape(text: str) -> str:
@@ -68,7 +88,7 @@ def _markdown(report: Report, events: list[Event]) -> str:
         out += [_md_row(i, detail) for i in items]
         out.append("")
     out += ["## Timeline", "", "| seq | time | call | event | detail |", "|---|---|---|---|---|"]
-    out += [_md_event(e) for e in events]
+    out += [_md_event(e.seq, e.at, e.call_id, e.kind, _detail(e.data)) for e in events]
     return "\n".join(out) + "\n"
 
 
@@ -108,7 +128,7 @@ def _html(report: Report, events: list[Event]) -> str:
             ("Undoable", report.undoable, "undo"),
         )
     ]
-    timeline = "\n".join(_html_event(e) for e in events)
+    timeline = "\n".join(_html_event(e.seq, e.at, e.call_id, e.kind, _detail(e.data)) for e in events)
     return (
         _html_head(report.session, report.summary_line()) + "".join(sections) + _HTML_TIMELINE + timeline + _HTML_TAIL
     )
@@ -175,44 +195,44 @@ async def export_session(journal: Journal, session_id: str, path: Path) -> Path:
     return path
 
 
-async def _event_windows(journal: Journal, session_id: str) -> AsyncIterator[list[Event]]:
-    """The session's events in journal order, `EVENT_WINDOW` at a time."""
-    after = 0
-    while True:
-        events = await journal.events(session_id, after, EVENT_WINDOW)
-        if events:
-            yield events
-        if len(events) < EVENT_WINDOW:
-            return
-        after = events[-1].seq
-
-
 async def _stream_json(journal: Journal, report: StreamedReport, write: Callable[[str], Any]) -> None:
     write('{\n  "report": ')
     await write_report_json(report, write, level=1, ensure_ascii=False)
     write(',\n  "timeline": ')
     exact = entry_writer(2)
     first = True
-    send, receive = anyio.create_memory_object_stream[list[EventRow]](1)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_read_rows_ahead, journal, report.session.session_id, send)
-        async with receive:
-            async for rows in receive:
-                try:
-                    text = window_text(rows, 2, exact)
-                except ValueError as exc:
-                    raise JournalCorrupt(journal.location, f"an event's data does not decode: {exc}") from exc
-                write(("[" if first else ",") + text)
-                first = False
+
+    def window(rows: list[EventRow]) -> None:
+        nonlocal first
+        write(("[" if first else ",") + window_text(rows, 2, exact))
+        first = False
+
+    await _each_event_window(journal, report.session.session_id, window)
     write("[]" if first else indent_of(1) + "]")
     write("\n}")
 
 
-async def _read_rows_ahead(journal: Journal, session_id: str, send: MemoryObjectSendStream[list[EventRow]]) -> None:
-    """The session's events as `Journal.event_rows` reads them, `EVENT_WINDOW` at a time, one window ahead.
+async def _each_event_window(journal: Journal, session_id: str, handle: Callable[[list[EventRow]], None]) -> None:
+    """`handle` each window of the session's events as `Journal.event_rows` reads them, in journal order.
 
-    The journal reads a window in its reader thread while the one before is written.
+    The next window is read (in the journal's reader thread) while one is handled.
+
+    Raises:
+        JournalCorrupt: an event's data does not decode.
     """
+    send, receive = anyio.create_memory_object_stream[list[EventRow]](1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read_rows_ahead, journal, session_id, send)
+        async with receive:
+            async for rows in receive:
+                try:
+                    handle(rows)
+                except ValueError as exc:
+                    raise JournalCorrupt(journal.location, f"an event's data does not decode: {exc}") from exc
+
+
+async def _read_rows_ahead(journal: Journal, session_id: str, send: MemoryObjectSendStream[list[EventRow]]) -> None:
+    """The session's events, `EVENT_WINDOW` at a time, into `send`."""
     async with send:
         after = 0
         while True:
@@ -229,9 +249,9 @@ def _md_row(i: ReportItem, detail: str) -> str:
     return f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | {_md_escape(text)} |"
 
 
-def _md_event(e: Event) -> str:
-    marker = " **(Stop)**" if e.kind == EventKind.REVOKED else ""
-    return f"| {e.seq} | {clock(e.at)} | {e.call_id or ''} | {e.kind}{marker} | {_md_escape(_detail(e))} |"
+def _md_event(seq: int, at: float, call_id: str | None, kind: str, detail: str) -> str:
+    marker = " **(Stop)**" if kind == EventKind.REVOKED else ""
+    return f"| {seq} | {clock(at)} | {call_id or ''} | {kind}{marker} | {_md_escape(detail)} |"
 
 
 def _summary(report: StreamedReport, counts: dict[Bucket, int]) -> str:
@@ -269,8 +289,11 @@ async def _stream_markdown(journal: Journal, report: StreamedReport, write: Call
             write("".join(_md_row(i, detail) + "\n" for i in items))
         write("None.\n\n" if first else "\n")
     write("## Timeline\n\n| seq | time | call | event | detail |\n|---|---|---|---|---|\n")
-    async for events in _event_windows(journal, s.session_id):
-        write("".join(_md_event(e) + "\n" for e in events))
+
+    def window(rows: list[EventRow]) -> None:
+        write("".join(_md_event(n, at, call, kind, _stored_detail(data)) + "\n" for n, call, kind, at, data in rows))
+
+    await _each_event_window(journal, s.session_id, window)
 
 
 def _html_row(i: ReportItem, detail: str) -> str:
@@ -279,11 +302,11 @@ def _html_row(i: ReportItem, detail: str) -> str:
     return "<tr>" + "".join(f"<td>{_h(c)}</td>" for c in cells) + "</tr>"
 
 
-def _html_event(e: Event) -> str:
+def _html_event(seq: int, at: float, call_id: str | None, kind: str, detail: str) -> str:
     return (
-        f"<tr{' class=stop' if e.kind == EventKind.REVOKED else ''}><td>{e.seq}</td><td>{clock(e.at)}</td>"
-        f"<td>{_escaped(e.call_id or '')}</td><td>{_escaped(e.kind)}</td>"
-        f"<td>{_h(_detail(e))}</td></tr>"
+        f"<tr{' class=stop' if kind == EventKind.REVOKED else ''}><td>{seq}</td><td>{clock(at)}</td>"
+        f"<td>{_escaped(call_id or '')}</td><td>{_escaped(kind)}</td>"
+        f"<td>{_h(detail)}</td></tr>"
     )
 
 
@@ -301,7 +324,12 @@ async def _stream_html(journal: Journal, report: StreamedReport, write: Callable
         write(f"{_HTML_NONE if first else ''}</table>")
     write(_HTML_TIMELINE)
     first = True
-    async for events in _event_windows(journal, s.session_id):
-        write(("" if first else "\n") + "\n".join(_html_event(e) for e in events))
+
+    def window(rows: list[EventRow]) -> None:
+        nonlocal first
+        lines = "\n".join(_html_event(n, at, call, kind, _stored_detail(data)) for n, call, kind, at, data in rows)
+        write(("" if first else "\n") + lines)
         first = False
+
+    await _each_event_window(journal, s.session_id, window)
     write(_HTML_TAIL)

@@ -579,12 +579,25 @@ class Journal:
         """The session's calls in `states` as `report_rows` reads them, in `order`, `size` rows at a time.
 
         For a report written out as it is read (`agentstop.report_stream`): one window is held
-        at a time, whatever the session's length. Each window is a read of its own: inside
+        at a time, whatever the session's length (in latest-commit order, the ids of all the
+        calls too: their order is read first). Each window is a read of its own: inside
         `read_snapshot` they all read one moment, else the calls may move on between two.
         """
+        if order is RowOrder.LATEST_COMMIT:
+            ids = await self._reader.latest_commit_ids(session_id, states)
+            for at in range(0, len(ids), size):
+                window = ids[at : at + size]
+                place = {call_id: k for k, call_id in enumerate(window)}
+                rows = await self._reader.report_rows(session_id, window)
+                # Read by id, so a call that left `states` since the ids were read (outside a read
+                # snapshot) comes as it is now; one gone is left out.
+                rows.sort(key=lambda row: place[row[0]])
+                if rows:
+                    yield rows
+            return
         after: list[Any] | None = None
         while True:
-            rows = await self._reader.report_rows_window(session_id, states, order, after, size)
+            rows = await self._reader.report_rows_window(session_id, states, after, size)
             if rows:
                 yield rows
             if len(rows) < size:

@@ -158,7 +158,7 @@ def _number(row: Any) -> int:
 
 
 class RowOrder(enum.Enum):
-    """The order a windowed read of report rows (`Reader.report_rows_window`) walks a session's calls in."""
+    """The order a windowed read of report rows (`Journal.report_row_windows`) walks a session's calls in."""
 
     PLANNED = "planned"
     """By call number: the order the calls were planned (Done, Interrupted and In flight are listed in it)."""
@@ -169,7 +169,6 @@ class RowOrder(enum.Enum):
 
 
 _N = _REPORT_COLS.split(", ").index("n")
-_COMMIT_SEQ = _REPORT_COLS.split(", ").index("commit_seq")
 
 
 def _in(states: Collection[CallState]) -> tuple[str, tuple[str, ...]]:
@@ -253,37 +252,35 @@ class Reader:
         return rows
 
     async def report_rows_window(
-        self,
-        session_id: str,
-        states: Collection[CallState],
-        order: RowOrder,
-        after: Sequence[Any] | None,
-        limit: int,
+        self, session_id: str, states: Collection[CallState], after: Sequence[Any] | None, limit: int
     ) -> list[Any]:
-        """At most `limit` rows of `_REPORT_COLS` of the session's calls in `states`, in `order`, after `after`.
+        """At most `limit` rows of `_REPORT_COLS` of the session's calls in `states`, in planned order, after `after`.
 
         `after` is the last row of the previous window (None for the first): each window starts where
-        the last one ended (keyset paging, no OFFSET), so a walk of every window reads each row once.
-        In planned order the (session_id, n) index serves the range; latest-commit order has no index
-        of its own, so each window sorts the session's committed rows in `states` and keeps the first
-        `limit` (a bounded top-N sort, no copy of them all).
+        the last one ended (keyset paging on the (session_id, n) index, no OFFSET), so a walk of every
+        window reads each row once.
         """
         where, params = _in(states)
-        if order is RowOrder.PLANNED:
-            if after is not None:
-                where += " AND n > ?"
-                params += (after[_N],)
-            sql = f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND {where} ORDER BY n LIMIT {int(limit)}"
-        else:
-            where += " AND commit_seq IS NOT NULL"
-            if after is not None:
-                where += " AND (commit_seq < ? OR (commit_seq = ? AND n > ?))"
-                params += (after[_COMMIT_SEQ], after[_COMMIT_SEQ], after[_N])
-            sql = (
-                f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND {where}"
-                f" ORDER BY commit_seq DESC, n LIMIT {int(limit)}"
-            )
+        if after is not None:
+            where += " AND n > ?"
+            params += (after[_N],)
+        sql = f"SELECT {_REPORT_COLS} FROM calls WHERE session_id = ? AND {where} ORDER BY n LIMIT {int(limit)}"
         return await self._all(sql, (session_id, *params))
+
+    async def latest_commit_ids(self, session_id: str, states: Collection[CallState]) -> list[str]:
+        """The ids of the session's committed calls in `states`, latest commit first (then by call number).
+
+        Latest-commit order has no index of its own: one sort of the keys alone, then the
+        rows are read by id a window at a time (`report_rows`), instead of sorting every
+        candidate row whole for each window.
+        """
+        where, params = _in(states)
+        rows = await self._all(
+            f"SELECT call_id FROM calls WHERE session_id = ? AND {where} AND commit_seq IS NOT NULL"
+            " ORDER BY commit_seq DESC, n",
+            (session_id, *params),
+        )
+        return [r[0] for r in rows]
 
     async def state_counts(self, session_id: str) -> dict[int | None, dict[CallState, int]]:
         """How many of the session's calls are in each state, per grant they were planned under (none left out).

@@ -165,11 +165,20 @@ def orjson_agrees(text: str) -> bool:
     return "0.0000" not in text and _EXPONENT.search(text) is None
 
 
+def _ascii_as_json_writes_it(text: str) -> bool:
+    """Whether orjson's `text` is what `json.dumps(..., ensure_ascii=True)` writes: ASCII, and no DEL in it.
+
+    `json` escapes every character outside space to "~" (DEL too, `\\u007f`); orjson escapes
+    those below space itself, so with none above "~" its text is `json`'s.
+    """
+    return text.isascii() and "\x7f" not in text
+
+
 def decoded_encoder(*, ensure_ascii: bool = True) -> Callable[[Any, str], str]:
     """`value_encoder`, quicker for a value decoded from JSON (dicts, lists, strings, numbers, true, false, null).
 
     Its lists and dicts are written by orjson, in C, when `orjson_agrees` with what `json` writes
-    (and, under `ensure_ascii`, it is ASCII; with a null in it, it may have been NaN: either way
+    (and, under `ensure_ascii`, it is ASCII with no DEL; with a null in it, it may have been NaN: either way
     `value_encoder` writes it). Only for such values: orjson writes an `Enum` or a `UUID`
     where `json` refuses them.
     """
@@ -184,7 +193,7 @@ def decoded_encoder(*, ensure_ascii: bool = True) -> Callable[[Any, str], str]:
             text: str = dumps(o, option=_ORJSON_OPTIONS).decode()
         except refused:
             return exact(o, newline)
-        if "null" in text or not orjson_agrees(text) or (ensure_ascii and not text.isascii()):
+        if "null" in text or not orjson_agrees(text) or (ensure_ascii and not _ascii_as_json_writes_it(text)):
             return exact(o, newline)
         return text.replace("\n", newline) if newline != "\n" else text
 
@@ -208,7 +217,7 @@ def reindenter(*, ensure_ascii: bool = True) -> Callable[[str, str], str | None]
             out: str = dumps(loads(text), option=_ORJSON_OPTIONS).decode()
         except (orjson.JSONDecodeError, orjson.JSONEncodeError):
             return None
-        if not orjson_agrees(out) or (ensure_ascii and not out.isascii()):
+        if not orjson_agrees(out) or (ensure_ascii and not _ascii_as_json_writes_it(out)):
             return None
         return out.replace("\n", newline) if newline != "\n" else out
 

@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 
 from .common import DASH, Config, Dist, clock, fmt_time
+from .machine import compile_bytecode
 
 __all__ = ["EXPORTS", "START", "TARGET", "CliResult", "CliSize", "build_session", "markdown", "run_cli_report"]
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
+
+    log(f"agentstop's bytecode: {compile_bytecode()}")
 
     async def run() -> CliResult:
         with tempfile.TemporaryDirectory(prefix="agentstop-bench-cli-") as tmp:

@@ -21,7 +21,7 @@ from .common import DASH, TIMES, Config, Dist, Noop, Spread, clock, fmt_ratio, f
 from .concurrency import ConcurrencyResult, run_concurrency
 from .fleet import FleetResult, run_fleet
 from .live_report import LiveResult, run_live_report
-from .machine import load_average, machine_info
+from .machine import compile_bytecode, load_average, machine_info
 from .overhead import OverheadResult, run_overhead
 from .peers import PEER_KINDS, PEER_TARGETS
 from .profiling import WriterProfile, have_pyinstrument, profile_loop
@@ -773,6 +773,7 @@ async def run_all(cfg: Config) -> Results:
         tmp = Path(tmp_name)
         machine = machine_info(tmp)
         machine["load average at start (1, 5, 15 min)"] = load_average()
+        machine["agentstop's bytecode"] = compile_bytecode()
         profiling = cfg.profile and have_pyinstrument()
         log("1. per-call overhead")
         overhead = await run_overhead(cfg, tmp, log)

@@ -604,6 +604,10 @@ class Journal:
                 return
             after = rows[-1]
 
+    async def latest_commit_ids(self, session_id: str, states: Collection[CallState]) -> list[str]:
+        """The ids of the session's committed calls in `states`, latest commit first (the order Undoable lists)."""
+        return await self._reader.latest_commit_ids(session_id, states)
+
     def read_snapshot(self) -> AbstractAsyncContextManager[None]:
         """A block in which this journal's reads all see one moment (`async with journal.read_snapshot():`).
 

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,12 @@ import anyio
 import psycopg
 import pytest
 
-from agentstop import CallState, GrantSpec, Journal, JournalCorrupt, Report, Supervisor
+from agentstop import CallState, GrantSpec, Journal, JournalCorrupt, Report, Supervisor, report_stream
 from agentstop.journal import SessionStatus
 from agentstop.journal.reads import RowOrder
 from agentstop.replay import export as export_module
 from agentstop.replay.export import export_session, render_export
+from agentstop.report import ReportItem
 from agentstop.report_buckets import IN_EFFECT, INTERRUPTED, LANDED, Bucket
 from agentstop.report_counts import ReportCounts
 from agentstop.report_stream import LISTS, StreamedReport, write_report_json
@@ -171,15 +172,39 @@ async def _streamed(journal: Journal, sid: str, now: float, window: int, **optio
     return "".join(pieces)
 
 
-@pytest.mark.parametrize("window", [3, 2000])
-async def test_the_streamed_report_is_what_json_dumps_wrote(session: tuple[str, str], window: int) -> None:
+_KEPT = report_stream.UNDOABLE_KEPT
+
+
+@pytest.mark.parametrize(
+    ("window", "kept"),
+    [
+        (3, _KEPT),
+        (2000, _KEPT),
+        (3, 1),  # Undoable read again: Done's first undoable item is past the bound
+        (3, 4000),  # past the bound half-way through Done
+    ],
+)
+async def test_the_streamed_report_is_what_json_dumps_wrote(
+    session: tuple[str, str], window: int, kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target, sid = session
     now = time.time()
+    monkeypatch.setattr(report_stream, "UNDOABLE_KEPT", kept)
+    read: list[Bucket] = []
+    windows = StreamedReport.windows
+
+    def reading(self: StreamedReport, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:
+        read.append(bucket)
+        return windows(self, bucket)
+
+    monkeypatch.setattr(StreamedReport, "windows", reading)
     async with Journal.open(target, readonly=True) as journal:
         report = await Report.from_journal(journal, sid, now)
         for ensure_ascii in (True, False):
             expected = json.dumps(report.to_json(), indent=2, ensure_ascii=ensure_ascii)
             assert await _streamed(journal, sid, now, window, ensure_ascii=ensure_ascii) == expected
+    # Undoable is written from Done's items while they fit the bound; past it, read again.
+    assert (Bucket.UNDOABLE in read) is (kept < _KEPT)
     # The session holds what the test means it to: every state, the landing, the redaction.
     assert {i.state for i in report.all_calls} == set(CallState)
     assert len(report.landed_after_stop) == 1 and report.epochs == 2

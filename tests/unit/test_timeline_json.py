@@ -28,7 +28,7 @@ _scalars = (
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.sampled_from([1e-5, 1e16, 1e15, 0.0001, -0.0, 1796605586.6609604])
     | st.text()
-    | st.sampled_from(["\x1b[31m", "\u2028", "日本語 🎉", '"\\', "\ud800", "1e5"])
+    | st.sampled_from(["\x1b[31m", "\x7f", "\u2028", "日本語 🎉", '"\\', "\ud800", "1e5"])
 )
 _data = st.recursive(
     _scalars,

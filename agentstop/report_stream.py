@@ -51,7 +51,7 @@ from agentstop.report_buckets import BUCKETS, IN_EFFECT, Bucket
 if TYPE_CHECKING:
     from agentstop.journal import Journal
 
-__all__ = ["LISTS", "StreamedReport", "item_writer", "write_report_json"]
+__all__ = ["LISTS", "KeptUndoable", "StreamedReport", "item_writer", "landed_writer", "write_report_json"]
 
 LISTS = (Bucket.DONE, Bucket.INTERRUPTED, Bucket.IN_FLIGHT, Bucket.UNDOABLE)
 """The report's lists in the order `Report.to_json` (and every export) writes them."""
@@ -367,22 +367,58 @@ UNDOABLE_KEPT = 32 * 2**20
 """Characters of Done's undoable items a report keeps to write Undoable with (beyond it, Undoable is read again)."""
 
 
+class KeptUndoable:
+    """Done's undoable items as a writer wrote them, kept to write Undoable from.
+
+    Undoable is a view over Done: each of its items is one of Done's (undo available, in
+    effect), written the same. A writer that keeps Done's (`keep`) writes Undoable from
+    them, in its order (`windows`), instead of reading, building and writing each item
+    again: a third of a long report's time. Up to `UNDOABLE_KEPT` characters, so the
+    report's memory stays bounded: past it, Undoable is read as the other lists are.
+    Read inside one `Journal.read_snapshot`, as every list must be, both ways write the same.
+    """
+
+    def __init__(self, report: StreamedReport) -> None:
+        self._report = report
+        self._texts: dict[str, str] | None = {}
+        self._size = 0
+
+    def keep(self, item: ReportItem, text: str) -> None:
+        """Keep Done's `item`, written as Undoable writes it, if it is one of Undoable's."""
+        texts = self._texts
+        if texts is None or not item.undo.available or item.state not in IN_EFFECT:
+            return
+        texts[item.call_id] = text
+        self._size += len(text)
+        if self._size > UNDOABLE_KEPT:
+            self._texts = None
+
+    async def windows(self, write: Callable[[list[ReportItem]], list[str]]) -> AsyncIterator[list[str]]:
+        """Undoable's texts in its order, a window at a time (never an empty one).
+
+        The kept ones; or, past the bound, its items read again and written by `write`.
+        """
+        report, texts = self._report, self._texts
+        if texts is None:
+            async for items in report.windows(Bucket.UNDOABLE):
+                yield write(items)
+            return
+        order = await report.journal.latest_commit_ids(report.session.session_id, IN_EFFECT)
+        ids = [call_id for call_id in order if call_id in texts]
+        for at in range(0, len(ids), report.window):
+            yield [texts.pop(call_id) for call_id in ids[at : at + report.window]]
+
+
 async def _write_lists(report: StreamedReport, write: Callable[[str], Any], level: int, ensure_ascii: bool) -> None:
     """The four lists, read one window ahead (`_read_ahead`) and written as `write_report_json` says.
 
-    Undoable is a view over Done: each of its items is one of Done's, the same text but for
-    Done's `landed_after_stop`. Done's undoable items are kept as written (up to
-    `UNDOABLE_KEPT` characters) and Undoable written from them, in its order (the ids read
-    in it), instead of reading, building and writing each again: a third of a long
-    report's time. Past the bound, or when a list is read outside the others' moment,
-    Undoable is read as the other lists are.
+    Undoable from Done's items (`KeptUndoable`): the same text but for Done's `landed_after_stop`.
     """
     inner, item_at = indent_of(level + 1), indent_of(level + 2)
     revoked_at = report.revoked_at
     item_text = item_writer(level + 2, ensure_ascii=ensure_ascii)
     with_landed = landed_writer(level + 2, ensure_ascii=ensure_ascii)
-    kept: dict[str, str] | None = {}
-    size = 0
+    kept = KeptUndoable(report)
 
     def head(bucket: Bucket) -> None:
         write("," + inner + dumps_at(bucket.value, ensure_ascii=ensure_ascii) + ": ")
@@ -390,42 +426,34 @@ async def _write_lists(report: StreamedReport, write: Callable[[str], Any], leve
     def window(texts: list[str], first: bool) -> None:
         write(("[" if first else ",") + item_at + ("," + item_at).join(texts))
 
+    def done(items: list[ReportItem]) -> list[str]:
+        texts = []
+        for i in items:
+            text = item_text(i)
+            kept.keep(i, text)
+            texts.append(with_landed(text, landed_after(i, revoked_at)))
+        return texts
+
+    def others(items: list[ReportItem]) -> list[str]:
+        return [item_text(i) for i in items]
+
     send, receive = anyio.create_memory_object_stream[list[ReportItem] | None](1)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_read_ahead, report, send, LISTS[:3])
         async with receive:
             for bucket in LISTS[:3]:
                 head(bucket)
-                done = bucket is Bucket.DONE
+                texts_of = done if bucket is Bucket.DONE else others
                 first = True
                 while (items := await receive.receive()) is not None:
-                    if done:
-                        texts = []
-                        for i in items:
-                            text = item_text(i)
-                            if kept is not None and i.undo.available and i.state in IN_EFFECT:
-                                kept[i.call_id] = text
-                                size += len(text)
-                                if size > UNDOABLE_KEPT:
-                                    kept = None
-                            texts.append(with_landed(text, landed_after(i, revoked_at)))
-                    else:
-                        texts = [item_text(i) for i in items]
-                    window(texts, first)
+                    window(texts_of(items), first)
                     first = False
                 write("[]" if first else inner + "]")
     head(Bucket.UNDOABLE)
     first = True
-    if kept is not None:
-        order = await report.journal.latest_commit_ids(report.session.session_id, IN_EFFECT)
-        ids = [call_id for call_id in order if call_id in kept]
-        for at in range(0, len(ids), report.window):
-            window([kept.pop(call_id) for call_id in ids[at : at + report.window]], first)
-            first = False
-    else:
-        async for items in report.windows(Bucket.UNDOABLE):
-            window([item_text(i) for i in items], first)
-            first = False
+    async for texts in kept.windows(others):
+        window(texts, first)
+        first = False
     write("[]" if first else inner + "]")
 
 

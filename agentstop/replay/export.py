@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from agentstop.journal.records import EventRow, gc_paused, loads
 from agentstop.json_text import indent_of
 from agentstop.replay.timeline_json import entry_writer, timeline_entry, window_text
 from agentstop.report import Bucket, Report, ReportItem, summary_line
-from agentstop.report_stream import StreamedReport, write_report_json
+from agentstop.report_stream import KeptUndoable, StreamedReport, write_report_json
 from agentstop.text import printable
 
 __all__ = ["FORMATS", "export_session", "render_export"]
@@ -244,6 +244,31 @@ async def _read_rows_ahead(journal: Journal, session_id: str, send: MemoryObject
             after = rows[-1][0]
 
 
+def _lists(
+    report: StreamedReport, row: Callable[[ReportItem, str], str]
+) -> Iterator[tuple[Bucket, str, str, AsyncIterator[list[str]]]]:
+    """Each list (bucket, title, what its last column shows) and its rows as `row` writes them, a window at a time.
+
+    Read each list's windows before the next list's. Undoable's rows are Done's (both show
+    the undo), kept as written (`KeptUndoable`).
+    """
+    kept = KeptUndoable(report)
+
+    async def rows(bucket: Bucket, detail: str) -> AsyncIterator[list[str]]:
+        async for items in report.windows(bucket):
+            lines = [row(i, detail) for i in items]
+            if bucket is Bucket.DONE:
+                for i, line in zip(items, lines, strict=True):
+                    kept.keep(i, line)
+            yield lines
+
+    for bucket, title, detail in _SECTIONS:
+        if bucket is Bucket.UNDOABLE:
+            yield bucket, title, detail, kept.windows(lambda items: [row(i, "undo") for i in items])
+        else:
+            yield bucket, title, detail, rows(bucket, detail)
+
+
 def _md_row(i: ReportItem, detail: str) -> str:
     text = i.undo.detail if detail == "undo" else (i.reason or "")
     return f"| {i.call_id} | {_md_escape(i.tool)} | {_md_escape(i.summary)} | {i.state} | {_md_escape(text)} |"
@@ -279,14 +304,14 @@ async def _stream_markdown(journal: Journal, report: StreamedReport, write: Call
     if s.stop_reason:
         head += [f"Stop reason: {_md_escape(s.stop_reason)}", ""]
     write("\n".join(head) + "\n")
-    for bucket, title, detail in _SECTIONS:
+    for bucket, title, detail, windows in _lists(report, _md_row):
         write(f"## {title} ({counts[bucket]})\n\n")
         first = True
-        async for items in report.windows(bucket):
+        async for lines in windows:
             if first:
                 write(f"| call | tool | what | state | {detail} |\n|---|---|---|---|---|\n")
                 first = False
-            write("".join(_md_row(i, detail) + "\n" for i in items))
+            write("".join(line + "\n" for line in lines))
         write("None.\n\n" if first else "\n")
     write("## Timeline\n\n| seq | time | call | event | detail |\n|---|---|---|---|---|\n")
 
@@ -315,11 +340,11 @@ async def _stream_html(journal: Journal, report: StreamedReport, write: Callable
     s = report.session
     counts = await report.list_counts()
     write(_html_head(s, _summary(report, counts)))
-    for bucket, title, detail in _SECTIONS:
+    for bucket, title, detail, windows in _lists(report, _html_row):
         write(_html_section_head(f"{title} ({counts[bucket]})", detail))
         first = True
-        async for items in report.windows(bucket):
-            write(("" if first else "\n") + "\n".join(_html_row(i, detail) for i in items))
+        async for lines in windows:
+            write(("" if first else "\n") + "\n".join(lines))
             first = False
         write(f"{_HTML_NONE if first else ''}</table>")
     write(_HTML_TIMELINE)

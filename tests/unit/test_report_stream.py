@@ -255,11 +255,21 @@ async def test_the_lists_are_read_in_their_order_a_window_at_a_time(session: tup
 
 
 @pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
+@pytest.mark.parametrize("kept", [_KEPT, 1, 700])
 async def test_the_streamed_export_is_what_render_export_wrote(
-    session: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+    session: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, kept: int
 ) -> None:
     target, sid = session
     monkeypatch.setattr(export_module, "EVENT_WINDOW", 7)  # the timeline in several reads
+    monkeypatch.setattr(report_stream, "UNDOABLE_KEPT", kept)  # Undoable from Done's rows; or read again
+    read: list[Bucket] = []
+    windows = StreamedReport.windows
+
+    def reading(self: StreamedReport, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:
+        read.append(bucket)
+        return windows(self, bucket)
+
+    monkeypatch.setattr(StreamedReport, "windows", reading)
     async with Journal.open(target, readonly=True) as journal:
         out = tmp_path / "exports"
         out.mkdir()
@@ -267,6 +277,7 @@ async def test_the_streamed_export_is_what_render_export_wrote(
         expected = render_export(await Report.from_journal(journal, sid), await journal.events(sid), suffix)
     assert path.read_text(encoding="utf-8") == expected
     assert list(out.iterdir()) == [path], "no part file is left behind"
+    assert (Bucket.UNDOABLE in read) is (kept < _KEPT)
 
 
 async def test_report_json_prints_what_it_printed(session: tuple[str, str]) -> None:

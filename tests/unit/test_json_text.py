@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from agentstop import json_text
 from agentstop.json_text import decoded_encoder, dumps_at, indent_of, orjson_agrees, reindenter
 from agentstop.report import iso_time
+from tests.support.json_values import decoded_values
 
 
 class Color(enum.StrEnum):
@@ -84,21 +85,7 @@ def test_iso_time_is_what_datetime_writes(at: float) -> None:
     assert iso_time(at) == datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
-_decoded_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=2**63 - 3, max_value=2**64 + 3)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([1e-5, 1e16, 1e15, 0.0001, -0.0, 123456789012345678.0, 1796605586.6609604])
-    | st.text()
-    | st.sampled_from(["\x1b[31m", "\x7f", "\u2028", "日本語 🎉", '"\\', "null", "1e5", "0.00001", "\ud800"])
-)
-_decoded = st.recursive(
-    _decoded_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20,
-)
+_decoded = decoded_values()
 """Values as `json.loads` gives them: str keys only, lists, no subclasses (NaN and big numbers in)."""
 
 

@@ -175,6 +175,20 @@ async def _streamed(journal: Journal, sid: str, now: float, window: int, **optio
 _KEPT = report_stream.UNDOABLE_KEPT
 
 
+@pytest.fixture
+def read(monkeypatch: pytest.MonkeyPatch) -> list[Bucket]:
+    """The lists a streamed report reads the items of (`StreamedReport.windows`), in order."""
+    buckets: list[Bucket] = []
+    windows = StreamedReport.windows
+
+    def reading(self: StreamedReport, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:
+        buckets.append(bucket)
+        return windows(self, bucket)
+
+    monkeypatch.setattr(StreamedReport, "windows", reading)
+    return buckets
+
+
 @pytest.mark.parametrize(
     ("window", "kept"),
     [
@@ -185,19 +199,11 @@ _KEPT = report_stream.UNDOABLE_KEPT
     ],
 )
 async def test_the_streamed_report_is_what_json_dumps_wrote(
-    session: tuple[str, str], window: int, kept: int, monkeypatch: pytest.MonkeyPatch
+    session: tuple[str, str], window: int, kept: int, monkeypatch: pytest.MonkeyPatch, read: list[Bucket]
 ) -> None:
     target, sid = session
     now = time.time()
     monkeypatch.setattr(report_stream, "UNDOABLE_KEPT", kept)
-    read: list[Bucket] = []
-    windows = StreamedReport.windows
-
-    def reading(self: StreamedReport, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:
-        read.append(bucket)
-        return windows(self, bucket)
-
-    monkeypatch.setattr(StreamedReport, "windows", reading)
     async with Journal.open(target, readonly=True) as journal:
         report = await Report.from_journal(journal, sid, now)
         for ensure_ascii in (True, False):
@@ -257,19 +263,16 @@ async def test_the_lists_are_read_in_their_order_a_window_at_a_time(session: tup
 @pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
 @pytest.mark.parametrize("kept", [_KEPT, 1, 700])
 async def test_the_streamed_export_is_what_render_export_wrote(
-    session: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, kept: int
+    session: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    suffix: str,
+    kept: int,
+    read: list[Bucket],
 ) -> None:
     target, sid = session
     monkeypatch.setattr(export_module, "EVENT_WINDOW", 7)  # the timeline in several reads
     monkeypatch.setattr(report_stream, "UNDOABLE_KEPT", kept)  # Undoable from Done's rows; or read again
-    read: list[Bucket] = []
-    windows = StreamedReport.windows
-
-    def reading(self: StreamedReport, bucket: Bucket) -> AsyncIterator[list[ReportItem]]:
-        read.append(bucket)
-        return windows(self, bucket)
-
-    monkeypatch.setattr(StreamedReport, "windows", reading)
     async with Journal.open(target, readonly=True) as journal:
         out = tmp_path / "exports"
         out.mkdir()

@@ -10,31 +10,21 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentstop.journal.records import EventRow
 from agentstop.replay import export as export_module
 from agentstop.replay import timeline_json
 from agentstop.replay.timeline_json import entry_writer, timeline_entry, window_text
+from tests.support.json_values import decoded_scalars, decoded_values
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=2**63 - 3, max_value=2**64 + 3)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([1e-5, 1e16, 1e15, 0.0001, -0.0, 1796605586.6609604])
-    | st.text()
-    | st.sampled_from(["\x1b[31m", "\x7f", "\u2028", "日本語 🎉", '"\\', "\ud800", "1e5"])
-)
-_data = st.recursive(
-    _scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=12,
-)
+_scalars = decoded_scalars
+_data = decoded_values(size=3, leaves=12)
 _rows = st.lists(
     st.tuples(
         st.integers(1, 2**40),
@@ -53,7 +43,7 @@ def _stored(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def _expected(rows: list[tuple[int, str | None, str, float, str]], level: int) -> str:
+def _expected(rows: Sequence[EventRow], level: int) -> str:
     entries = [timeline_entry(seq, at, call_id, kind, json.loads(data)) for seq, call_id, kind, at, data in rows]
     nested: Any = entries
     for _ in range(level - 1):

@@ -32,7 +32,7 @@ from textual.pilot import Pilot
 
 from agentstop.journal import CallState, Journal, ops
 from agentstop.report import Bucket, Report, ReportItem
-from agentstop.tui import AgentstopApp, RunMode
+from agentstop.tui import AgentstopApp, RunMode, heap
 from agentstop.tui.screens.report import SECTIONS
 from agentstop.tui.widgets.virtual_table import VirtualTable
 from tests.support.tools import WriteNote
@@ -307,3 +307,57 @@ async def test_a_backlog_taken_in_leaves_the_garbage_collectors_generations(tmp_
         assert gc.get_freeze_count() == 0  # the app gave everything back as it closed
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.timeout(300)
+async def test_calls_landing_after_a_backlog_leave_the_panels_rows_out_of_the_collectors_passes(
+    tmp_path: Path,
+) -> None:
+    """The side-effect panel's per-call rows are never walked again by the collector as calls keep landing.
+
+    Strings in dicts of their own: CPython stops tracking such a dict. A tuple per call put
+    the panel's whole table back among the collector's objects at each new call, and every
+    full pass walked it (~20 ms a pass at 100,000 calls, on the loop the keys share).
+    """
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            journal = await _started(pilot, app)
+            effects = app.mode.run_screen.effects
+            await _land(journal, 1, 1000)
+            await wait_until(pilot, lambda: effects.row_count == 1000, "the calls taken in", attempts=1500)
+            await press(pilot, "tab")  # the report, then back: putting it away settles the heap
+            await wait_until(pilot, lambda: app.screen is app.mode.report_screen, "the report shown")
+            await press(pilot, "escape")
+            await wait_until(pilot, lambda: app.screen is app.mode.run_screen, "the run view back")
+            await _land(journal, 1001, 20)  # then calls land as usual, in small batches
+            await wait_until(pilot, lambda: effects.row_count == 1020, "the new calls taken in", attempts=1500)
+            walked = {id(o) for o in gc.get_objects()}  # the collector's generations, not what is frozen
+            per_call = [v for v in vars(effects).values() if isinstance(v, dict) and len(v) == 1020]
+            assert len(per_call) >= 4, "the panel keeps its rows per call"
+            assert not [v for v in per_call if id(v) in walked], "a per-call table of the panel is walked again"
+            del walked
+            await finish(pilot)
+    finally:
+        gc.unfreeze()
+
+
+async def test_putting_the_report_away_settles_the_heap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the report drew stays while it is hidden: out of the collector's passes from when it is put away."""
+    settled: list[bool] = []
+    monkeypatch.setattr(heap, "settle", lambda *, reclaim: settled.append(reclaim))
+    world = tmp_path / "world"
+    world.mkdir()
+    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    async with app.run_test(size=SIZE) as pilot:
+        await _started(pilot, app)
+        await press(pilot, "tab")
+        await wait_until(pilot, lambda: app.screen is app.mode.report_screen, "the report shown")
+        await wait_until(pilot, lambda: app.mode.live is not None, "the report read")
+        settled.clear()  # the report read in full settles the heap (`Mode.live_read`): not this test's business
+        await press(pilot, "escape")
+        await wait_until(pilot, lambda: app.screen is app.mode.run_screen, "the run view back")
+        assert settled == [False]  # what was new since the last settle, not the whole heap again
+        await finish(pilot)

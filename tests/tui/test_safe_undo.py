@@ -110,7 +110,11 @@ async def undo_all_refuses_c2(pilot: Pilot[Any]) -> ConfirmScreen:
     await wait_until(pilot, lambda: states_are(app, c3="compensated", c1="compensated"), "c3 and c1 undone")
     await wait_until(
         pilot,
-        lambda: isinstance(app.screen, ConfirmScreen) and app.screen.confirm == "Force undo",
+        lambda: (
+            isinstance(app.screen, ConfirmScreen)
+            and app.screen.confirm == "Force undo"
+            and bool(app.screen.query("#dialog-body"))
+        ),  # pushed is not yet composed: its body comes on mount
         "the force confirmation",
     )
     assert isinstance(app.screen, ConfirmScreen)

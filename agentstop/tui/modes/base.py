@@ -379,12 +379,13 @@ class Mode:
     def screen_changed(self, screen: Screen[Any]) -> None:
         """The app's screen changed: the report waited for a dialog that has now closed; or it was put away.
 
-        A report put away keeps what it drew (its tables' lines, the items it shows) until it
-        shows again: long-lived, so the heap is settled (`heap.settle`) as it goes. Else every
-        full pass of the collector walks it, on the loop the keys share, while calls land
-        (at 100,000 calls a pass of ~35 ms, ~20 ms with it settled).
+        A report put away (back to the session's view; a dialog over it is not that) keeps what it
+        drew (its tables' lines, the items it shows) until it shows again: long-lived, so the heap
+        is settled (`heap.settle`) as it goes. Else every full pass of the collector walks it, on
+        the loop the keys share, while calls land (at 100,000 calls a pass of ~35 ms, ~20 ms with
+        it settled).
         """
-        put_away = self._screen is self.report_screen and screen is not self.report_screen
+        put_away = self._screen is self.report_screen and self.is_session_view(screen)  # not a dialog over it
         self._screen = screen
         if put_away:
             heap.settle(reclaim=False)

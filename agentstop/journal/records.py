@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import orjson
 
 from .events import EventKind
 from .owner import Owner
@@ -31,19 +34,29 @@ R = TypeVar("R")
 
 
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_orjson_loads = orjson.loads
+_LONG_NUMBER = re.compile(r"[0-9]{19}").search
+"""Nineteen digits in a row: maybe an integer orjson would read as a float (past 64 bits)."""
 
 
 def loads(text: str | None) -> Any:
     """Decode a JSON column; NULL stays None.
 
-    Columns hold what `json.dumps` wrote (no surrounding whitespace), so the C
-    scanner is called directly: a third of `json.loads`'s cost on the small
-    values a journal holds, which matters when a report decodes 10,000 rows.
-    Anything it does not take whole goes through `json.loads`, which raises the
-    usual `ValueError` for text that is not JSON.
+    orjson decodes it when it decodes it as `json` does: always, but for an integer
+    beyond 64 bits (orjson makes it a float: text with 19 digits in a row goes to
+    `json`), and what orjson refuses (NaN, the infinities, a lone surrogate, text that
+    is not JSON) goes to `json` too. There, columns hold what `json.dumps` wrote (no
+    surrounding whitespace), so the C scanner is called directly; anything it does not
+    take whole goes through `json.loads`, which raises the usual `ValueError` for text
+    that is not JSON. A report decodes a receipt per call: orjson is ~5x quicker.
     """
     if text is None:
         return None
+    if _LONG_NUMBER(text) is None:
+        try:
+            return _orjson_loads(text)
+        except orjson.JSONDecodeError:
+            pass
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:

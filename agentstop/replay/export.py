@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agentstop.errors import AgentstopError, JournalCorrupt
@@ -36,20 +35,9 @@ def _detail(data: dict[str, Any]) -> str:
 def _stored_detail(text: str) -> str:
     """`_detail` of an event's data as the journal holds it (its JSON text).
 
-    Decoded by orjson (quicker) when what it shows is text; anything else (a number, NaN,
-    data that is not an object) by `json`, as an `Event`'s data is.
-
     Raises:
         ValueError: the text is not JSON.
     """
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        data = None
-    if type(data) is dict:
-        shown = data.get("reason") or data.get("summary") or data.get("text") or data.get("by") or ""
-        if type(shown) is str:
-            return shown
     return _detail(loads(text))
 
 

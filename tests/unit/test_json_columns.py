@@ -1,0 +1,77 @@
+"""A JSON column decodes to exactly what `json.loads` gives, whichever decoder took it.
+
+`agentstop.journal.records.loads` hands a column to orjson when orjson decodes it
+as `json` does, and to `json` otherwise: these hold the two to the same values,
+types included (an integer stays an integer, NaN stays NaN), and to the same
+refusal of text that is not JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentstop.journal import records
+from agentstop.journal.records import loads
+from tests.support.json_values import decoded_values
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same types all the way down (NaN equal to NaN, 1 not equal to 1.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+@settings(max_examples=800, deadline=None)
+@given(decoded_values(), st.booleans())
+def test_a_column_decodes_to_what_json_loads_gives(value: Any, ensure_ascii: bool) -> None:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii)  # as the journal writes a column
+    assert _same(loads(text), json.loads(text))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet='{}[]":,0123456789.eE+-tfnulrsaIiNy \\\u00e9', max_size=30))
+def test_text_that_is_not_json_is_refused_as_json_refuses_it(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):  # noqa: PT011 (json's own error, whichever its message)
+            loads(text)
+    else:
+        assert _same(loads(text), expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "by_orjson"),
+    [
+        ('{"id":4,"undo_deadline":1796605586.6609604,"to":"ana@example.com"}', True),
+        ('{"big":18446744073709551616}', False),  # past 64 bits: orjson would make it a float
+        ('{"x":NaN}', False),
+        ('"\\ud800"', False),
+    ],
+)
+def test_orjson_decodes_an_ordinary_column(text: str, by_orjson: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick way is taken for an ordinary column (else the properties above would hold of `json` alone)."""
+    taken: list[str] = []
+    quick = records._orjson_loads
+
+    def counted(t: str) -> Any:
+        value = quick(t)
+        taken.append(t)
+        return value
+
+    monkeypatch.setattr(records, "_orjson_loads", counted)
+    assert _same(loads(text), json.loads(text))
+    assert (taken == [text]) is by_orjson

@@ -100,6 +100,13 @@ async def _scroll_to(pilot: Pilot[Any], table: VirtualTable[Any], row: int) -> N
     await pilot.pause()
 
 
+def _parked_app(tmp_path: Path) -> AgentstopApp[RunMode]:
+    """An app whose agent parks after starting: the calls come from the test, written straight to the journal."""
+    world = tmp_path / "world"
+    world.mkdir()
+    return app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+
+
 async def _started(pilot: Pilot[Any], app: AgentstopApp[RunMode]) -> Journal:
     await wait_until(pilot, lambda: app.bridge is not None and app.mode.journal is not None, "the session started")
     journal = app.mode.journal
@@ -109,9 +116,7 @@ async def _started(pilot: Pilot[Any], app: AgentstopApp[RunMode]) -> Journal:
 
 @pytest.mark.timeout(300)
 async def test_virtual_tables_show_the_journals_rows_at_any_scroll_position(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    app = _parked_app(tmp_path)
     rng = random.Random(22)
     async with app.run_test(size=SIZE) as pilot:
         journal = await _started(pilot, app)
@@ -187,9 +192,7 @@ async def _reconcile(journal: Journal, call_ids: list[str]) -> None:
 
 @pytest.mark.timeout(300)
 async def test_each_batch_repaints_the_panels_lines_it_changed(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    app = _parked_app(tmp_path)
     rng = random.Random(2201)
     calls = 600
     async with app.run_test(size=SIZE) as pilot:
@@ -232,9 +235,7 @@ async def test_each_batch_repaints_the_panels_lines_it_changed(tmp_path: Path) -
 
 @pytest.mark.timeout(300)
 async def test_keys_take_effect_while_a_burst_of_calls_lands(tmp_path: Path) -> None:
-    world = tmp_path / "world"
-    world.mkdir()
-    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    app = _parked_app(tmp_path)
     # 50 calls every 50 ms (1,000 a second) for as long as the keys below take to act, at most 400 batches:
     # the burst runs until the keys have acted, so "while calls land" is how the test is built, not a race.
     cap, per_batch = 400, 50
@@ -281,9 +282,7 @@ async def test_keys_take_effect_while_a_burst_of_calls_lands(tmp_path: Path) -> 
 @pytest.mark.timeout(300)
 async def test_a_backlog_taken_in_leaves_the_garbage_collectors_generations(tmp_path: Path) -> None:
     """The session's objects are frozen out of the collector's way once taken in, and given back on exit."""
-    world = tmp_path / "world"
-    world.mkdir()
-    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    app = _parked_app(tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
             journal = await _started(pilot, app)
@@ -319,9 +318,7 @@ async def test_calls_landing_after_a_backlog_leave_the_panels_rows_out_of_the_co
     the panel's whole table back among the collector's objects at each new call, and every
     full pass walked it (~20 ms a pass at 100,000 calls, on the loop the keys share).
     """
-    world = tmp_path / "world"
-    world.mkdir()
-    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    app = _parked_app(tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
             journal = await _started(pilot, app)
@@ -348,9 +345,7 @@ async def test_putting_the_report_away_settles_the_heap(tmp_path: Path, monkeypa
     """What the report drew stays while it is hidden: out of the collector's passes from when it is put away."""
     settled: list[bool] = []
     monkeypatch.setattr(heap, "settle", lambda *, reclaim: settled.append(reclaim))
-    world = tmp_path / "world"
-    world.mkdir()
-    app = app_for(tmp_path, [WriteNote(world)], Puppet([Park("forever")]))
+    app = _parked_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _started(pilot, app)
         await press(pilot, "tab")

@@ -13,7 +13,9 @@ each (2 in a smoke run), interleaved, a fresh `python -m agentstop` runs
 memory (its own `ru_maxrss`, from `os.wait4`). The targets are on the largest
 size: `report --json` under 1 s, and each `replay --export` likewise (the issue's
 words). Both stream the session a window of 2,000 calls (an export's timeline
-5,000 events) at a time, so the memory should not grow with the session. Beside
+5,000 events) at a time, and keep Done's undoable items as written to write
+Undoable with (at most 32 Mi characters, `report_stream.UNDOABLE_KEPT`), so the
+memory grows with the session only up to that bound. Beside
 them, `agentstop --version` the same way: what starting the CLI costs before any
 command runs.
 """

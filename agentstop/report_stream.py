@@ -24,18 +24,16 @@ between two reads (showing in both, or in neither).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
 from agentstop.journal.journal import REPORT_WINDOW
 from agentstop.journal.reads import RowOrder
 from agentstop.journal.records import GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
 from agentstop.json_text import decoded_encoder, dumps_at, indent_of, reindenter, string_encoder
+from agentstop.read_ahead import read_ahead
 from agentstop.report import (
     Report,
     ReportItem,
@@ -410,7 +408,7 @@ class KeptUndoable:
 
 
 async def _write_lists(report: StreamedReport, write: Callable[[str], Any], level: int, ensure_ascii: bool) -> None:
-    """The four lists, read one window ahead (`_read_ahead`) and written as `write_report_json` says.
+    """The four lists, read one window ahead (`read_ahead`) and written as `write_report_json` says.
 
     Undoable from Done's items (`KeptUndoable`): the same text but for Done's `landed_after_stop`.
     """
@@ -437,18 +435,15 @@ async def _write_lists(report: StreamedReport, write: Callable[[str], Any], leve
     def others(items: list[ReportItem]) -> list[str]:
         return [item_text(i) for i in items]
 
-    send, receive = anyio.create_memory_object_stream[list[ReportItem] | None](1)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_read_ahead, report, send, LISTS[:3])
-        async with receive:
-            for bucket in LISTS[:3]:
-                head(bucket)
-                texts_of = done if bucket is Bucket.DONE else others
-                first = True
-                while (items := await receive.receive()) is not None:
-                    window(texts_of(items), first)
-                    first = False
-                write("[]" if first else inner + "]")
+    async with read_ahead(_three_lists(report)) as windows:
+        for bucket in LISTS[:3]:
+            head(bucket)
+            texts_of = done if bucket is Bucket.DONE else others
+            first = True
+            while (items := await anext(windows)) is not None:
+                window(texts_of(items), first)
+                first = False
+            write("[]" if first else inner + "]")
     head(Bucket.UNDOABLE)
     first = True
     async for texts in kept.windows(others):
@@ -457,16 +452,9 @@ async def _write_lists(report: StreamedReport, write: Callable[[str], Any], leve
     write("[]" if first else inner + "]")
 
 
-async def _read_ahead(
-    report: StreamedReport, send: MemoryObjectSendStream[list[ReportItem] | None], lists: tuple[Bucket, ...]
-) -> None:
-    """Read the lists' windows one ahead of the writer (each list ends with None).
-
-    The journal reads a window in its reader thread while the writer encodes the one
-    before: a long report's reads and its JSON overlap instead of taking turns.
-    """
-    async with send:
-        for bucket in lists:
-            async for items in report.windows(bucket):
-                await send.send(items)
-            await send.send(None)
+async def _three_lists(report: StreamedReport) -> AsyncGenerator[list[ReportItem] | None, None]:
+    """Done's, Interrupted's and In flight's items, a window at a time, each list ended by None."""
+    for bucket in LISTS[:3]:
+        async for items in report.windows(bucket):
+            yield items
+        yield None

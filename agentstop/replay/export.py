@@ -5,18 +5,16 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
 from agentstop.errors import AgentstopError, JournalCorrupt
 from agentstop.formatting import clock
 from agentstop.journal import Event, EventKind, Journal, SessionRecord
 from agentstop.journal.records import EventRow, gc_paused, loads
 from agentstop.json_text import indent_of
+from agentstop.read_ahead import read_ahead
 from agentstop.replay.timeline_json import entry_writer, timeline_entry, window_text
 from agentstop.report import Bucket, Report, ReportItem, summary_line
 from agentstop.report_stream import KeptUndoable, StreamedReport, write_report_json
@@ -30,15 +28,6 @@ FORMATS = (".json", ".md", ".html")
 def _detail(data: dict[str, Any]) -> str:
     """What a timeline line says of an event: its reason, summary, text or who did it (the first there)."""
     return str(data.get("reason") or data.get("summary") or data.get("text") or data.get("by") or "")
-
-
-def _stored_detail(text: str) -> str:
-    """`_detail` of an event's data as the journal holds it (its JSON text).
-
-    Raises:
-        ValueError: the text is not JSON.
-    """
-    return _detail(loads(text))
 
 
 def _md_escape(text: str) -> str:
@@ -208,28 +197,24 @@ async def _each_event_window(journal: Journal, session_id: str, handle: Callable
     Raises:
         JournalCorrupt: an event's data does not decode.
     """
-    send, receive = anyio.create_memory_object_stream[list[EventRow]](1)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_read_rows_ahead, journal, session_id, send)
-        async with receive:
-            async for rows in receive:
-                try:
-                    handle(rows)
-                except ValueError as exc:
-                    raise JournalCorrupt(journal.location, f"an event's data does not decode: {exc}") from exc
+    async with read_ahead(_event_row_windows(journal, session_id)) as windows:
+        async for rows in windows:
+            try:
+                handle(rows)
+            except ValueError as exc:
+                raise JournalCorrupt(journal.location, f"an event's data does not decode: {exc}") from exc
 
 
-async def _read_rows_ahead(journal: Journal, session_id: str, send: MemoryObjectSendStream[list[EventRow]]) -> None:
-    """The session's events, `EVENT_WINDOW` at a time, into `send`."""
-    async with send:
-        after = 0
-        while True:
-            rows = await journal.event_rows(session_id, after, EVENT_WINDOW)
-            if rows:
-                await send.send(rows)
-            if len(rows) < EVENT_WINDOW:
-                return
-            after = rows[-1][0]
+async def _event_row_windows(journal: Journal, session_id: str) -> AsyncGenerator[list[EventRow], None]:
+    """The session's events as `Journal.event_rows` reads them, `EVENT_WINDOW` at a time."""
+    after = 0
+    while True:
+        rows = await journal.event_rows(session_id, after, EVENT_WINDOW)
+        if rows:
+            yield rows
+        if len(rows) < EVENT_WINDOW:
+            return
+        after = rows[-1][0]
 
 
 def _lists(
@@ -304,7 +289,7 @@ async def _stream_markdown(journal: Journal, report: StreamedReport, write: Call
     write("## Timeline\n\n| seq | time | call | event | detail |\n|---|---|---|---|---|\n")
 
     def window(rows: list[EventRow]) -> None:
-        write("".join(_md_event(n, at, call, kind, _stored_detail(data)) + "\n" for n, call, kind, at, data in rows))
+        write("".join(_md_event(n, at, call, kind, _detail(loads(data))) + "\n" for n, call, kind, at, data in rows))
 
     await _each_event_window(journal, s.session_id, window)
 
@@ -340,7 +325,7 @@ async def _stream_html(journal: Journal, report: StreamedReport, write: Callable
 
     def window(rows: list[EventRow]) -> None:
         nonlocal first
-        lines = "\n".join(_html_event(n, at, call, kind, _stored_detail(data)) for n, call, kind, at, data in rows)
+        lines = "\n".join(_html_event(n, at, call, kind, _detail(loads(data))) for n, call, kind, at, data in rows)
         write(("" if first else "\n") + lines)
         first = False
 

@@ -35,7 +35,7 @@ def entry_writer(level: int) -> Callable[[EventRow], str]:
     """Writes a row's `timeline_entry` as `json.dumps(..., indent=2, ensure_ascii=False)` does `level` levels deep.
 
     The exact way, for any row: its data decoded by `json` and spelled out key by key
-    (`item_writer`'s way). tests/unit/test_report_stream.py holds it equal to `json.dumps`.
+    (`item_writer`'s way). tests/unit/test_timeline_json.py holds it equal to `json.dumps`.
 
     Raises:
         ValueError: the row's data is not JSON.
@@ -91,10 +91,7 @@ def _orjson_text(rows: Sequence[EventRow], level: int) -> str | None:
     """
     decode = orjson.loads
     try:
-        entries = [
-            {"seq": seq, "at": at, "call_id": call_id, "kind": kind, "data": decode(data)}
-            for seq, call_id, kind, at, data in rows
-        ]
+        entries = [timeline_entry(seq, at, call_id, kind, decode(data)) for seq, call_id, kind, at, data in rows]
         text = orjson.dumps(entries, option=orjson.OPT_INDENT_2).decode()
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return None  # NaN, a lone surrogate, not JSON at all: the exact way writes it or says what is wrong

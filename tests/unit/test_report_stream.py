@@ -318,6 +318,34 @@ async def test_a_state_it_cannot_read_is_said_before_anything_is_written(journal
     assert pieces == []
 
 
+@pytest.mark.parametrize("damage", ["events SET data = '{not json'", "calls SET receipt = '{not json'"])
+@pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
+async def test_damage_found_half_way_through_an_export_is_said_as_itself(
+    journal_target: str, world: Path, tmp_path: Path, damage: str, suffix: str
+) -> None:
+    """Read a window ahead in a task of its own, a damaged row still raises `JournalCorrupt` to the library's caller,
+    not an `ExceptionGroup` around it; and no export file is left."""
+    async with Journal.open(journal_target) as journal:
+        sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
+        await sup.start()
+        await sup.call("write_note", {"name": "a"})
+        await sup.close()
+    table, _, change = damage.partition(" SET ")
+    sql = f"UPDATE {table} SET {change} WHERE session_id = '{sup.session_id}'"
+    if journal_target.startswith("postgresql:"):
+        with psycopg.connect(journal_target, autocommit=True) as pg:
+            pg.execute(sql)
+    else:
+        with closing(sqlite3.connect(journal_target)) as raw, raw:
+            raw.execute(sql)
+    out = tmp_path / "exports"
+    out.mkdir()
+    async with Journal.open(journal_target, readonly=True) as journal:
+        with pytest.raises(JournalCorrupt, match="does not decode"):
+            await export_session(journal, sup.session_id, out / f"incident{suffix}")
+    assert list(out.iterdir()) == []
+
+
 _NOT_FOR_A_REPORT = (
     "textual",
     "rich",

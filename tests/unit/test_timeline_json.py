@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentstop.journal.records import EventRow
-from agentstop.replay import export as export_module
 from agentstop.replay import timeline_json
 from agentstop.replay.timeline_json import entry_writer, timeline_entry, window_text
 from tests.support.json_values import decoded_scalars, decoded_values
@@ -105,23 +104,3 @@ def test_orjson_writes_an_ordinary_window_and_json_the_rest(
 def test_data_that_is_not_json_raises_value_error() -> None:
     with pytest.raises(ValueError, match="Expecting property name"):
         window_text([(1, None, "session_started", 1.5, "{not json")], 2, entry_writer(2))
-
-
-_details = st.dictionaries(
-    st.sampled_from(["reason", "summary", "text", "by", "other"]),
-    _scalars | st.lists(_scalars, max_size=2) | st.dictionaries(st.text(max_size=3), _scalars, max_size=2),
-    max_size=4,
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(_details | _data)
-def test_a_timeline_line_says_of_stored_data_what_it_says_of_the_decoded_event(data: Any) -> None:
-    """The Markdown and HTML exports read events as rows: their detail is the `Event`'s, whatever the data holds."""
-    stored = _stored(data)
-    decoded = json.loads(stored)
-    if isinstance(decoded, dict):
-        assert export_module._stored_detail(stored) == export_module._detail(decoded)
-    else:  # not an object: what an `Event`'s data never is; it fails the same way
-        with pytest.raises(AttributeError):
-            export_module._stored_detail(stored)

@@ -13,6 +13,7 @@ tells other processes of a revoke, `where` names the journal in errors.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from typing import Any
@@ -382,9 +383,16 @@ def _insert_call(
     grant_id: int | None,
     at: float,
     can_reapply: bool = False,
+    n: int | None = None,
+    fenced: tuple[Any] | None = None,
 ) -> str:
-    """Number a new call and insert its row, planned (its `planned` event is the caller's to append)."""
-    n = _next_number(conn, session_id)
+    """Number a new call (unless given `n`) and insert its row, planned (its `planned` event is the caller's).
+
+    With `fenced` (the prepared effect, in a tuple: it may be None), the row goes
+    in as the fence leaves a call that passed (`committing`, its prepared effect,
+    `fence_at`) instead of planned: what planning and then fencing it writes, in one statement.
+    """
+    n = _next_number(conn, session_id) if n is None else n
     call_id = f"c{n}"
     columns, values = _call_row(
         tool=tool,
@@ -401,11 +409,18 @@ def _insert_call(
         at=at,
         can_reapply=can_reapply,
     )
-    conn.execute(
-        f"INSERT INTO calls (session_id, call_id, n, {', '.join(columns)}) VALUES (?, ?, ?, {_marks(columns)})",
-        (session_id, call_id, n, *values),
-    )
+    if fenced is not None:
+        values[columns.index("state")] = CallState.COMMITTING.value
+        columns += ["prepared", "fence_at"]
+        values += [None if fenced[0] is None else _json(fenced[0]), at]
+    conn.execute(_insert_calls_sql(tuple(columns)), (session_id, call_id, n, *values))
     return call_id
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_calls_sql(columns: tuple[str, ...]) -> str:
+    """The INSERT of a call's row with these columns after its session, id and number (built once per shape)."""
+    return f"INSERT INTO calls (session_id, call_id, n, {', '.join(columns)}) VALUES (?, ?, ?, {_marks(columns)})"
 
 
 def _marks(items: Any) -> str:
@@ -725,16 +740,21 @@ def _read_grant(conn: Any, grant_id: int) -> Any:
 
 
 def _grant_from(row: Any) -> GrantState:
-    spec = GrantSpec(tools=json.loads(row[1]), scopes=json.loads(row[2]), max_calls=row[5])
     return GrantState(
         grant_id=row[0],
-        spec=spec,
+        spec=_spec(row[1], row[2], row[5]),
         issued_at=row[3],
         expires_at=row[4],
         calls_used=row[6],
         revoked_at=row[7],
         revoked_by=row[8],
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _spec(tools: str, scopes: str, max_calls: int | None) -> GrantSpec:
+    """A grant row's spec, parsed once per distinct row text (every fence reads its grant's row)."""
+    return GrantSpec(tools=json.loads(tools), scopes=json.loads(scopes), max_calls=max_calls)
 
 
 _UNSET: Any = object()
@@ -838,18 +858,22 @@ def plan_and_fence(conn: Any, *, prepared: Any, **fields: Any) -> tuple[str, tup
     if fast is not None:
         return fast, None
     session_id, at, grant_id = fields["session_id"], fields["at"], fields["grant_id"]
-    call_id = _insert_call(conn, **fields)
-    # After the call's row (on PostgreSQL its insert takes the session's key lock first, in the order a
-    # Stop takes the session and then its grants): the grant, locked where the database locks rows.
-    grant = _grant_from(_read_grant(conn, grant_id).fetchone())
-    verdict = fence_verdict(grant, fields["tool"], fields["resource"], at)
-    _remember(conn, grant, verdict is None)
-    planned = {
-        "tool": fields["tool"],
-        "summary": fields["summary"],
-        "resource": fields["resource"],
-        "args": fields["args"],
-    }
+    row_locks = getattr(conn, "for_update", None) is not None
+    if not row_locks:
+        # SQLite: the transaction holds the whole file, so the grant can be read before the call's row is
+        # written, and a call that passes has its row inserted as the fence leaves it (one statement fewer).
+        n = _next_number(conn, session_id)
+        grant = _grant_from(_read_grant(conn, grant_id).fetchone())
+        verdict = fence_verdict(grant, fields["tool"], fields["resource"], at)
+        call_id = _insert_call(conn, n=n, fenced=None if verdict is not None else (prepared,), **fields)
+    else:
+        call_id = _insert_call(conn, **fields)
+        # After the call's row (on PostgreSQL its insert takes the session's key lock first, in the order a
+        # Stop takes the session and then its grants): the grant, locked where the database locks rows.
+        grant = _grant_from(_read_grant(conn, grant_id).fetchone())
+        verdict = fence_verdict(grant, fields["tool"], fields["resource"], at)
+        _remember(conn, grant, verdict is None)
+    planned = {k: fields[k] for k in ("tool", "summary", "resource", "args")}
     if verdict is not None:
         # Refused: the long way, so a rejection reads exactly as it does after `plan_call` and `fence`.
         _log_event(conn, session_id, call_id, CallState.PLANNED.value, at, planned)
@@ -871,10 +895,11 @@ def plan_and_fence(conn: Any, *, prepared: Any, **fields: Any) -> tuple[str, tup
         ),
     )
     conn.execute("UPDATE grants SET calls_used = calls_used + 1 WHERE grant_id = ?", (grant_id,))
-    conn.execute(
-        "UPDATE calls SET state = ?, prepared = ?, fence_at = ? WHERE session_id = ? AND call_id = ?",
-        (CallState.COMMITTING.value, None if prepared is None else _json(prepared), at, session_id, call_id),
-    )
+    if row_locks:
+        conn.execute(
+            "UPDATE calls SET state = ?, prepared = ?, fence_at = ? WHERE session_id = ? AND call_id = ?",
+            (CallState.COMMITTING.value, None if prepared is None else _json(prepared), at, session_id, call_id),
+        )
     return call_id, None
 
 

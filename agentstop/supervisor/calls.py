@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
 import anyio
@@ -44,6 +43,7 @@ from agentstop.report_buckets import IN_EFFECT, IN_FLIGHT, LANDED, TAKEN_BACK, U
 from agentstop.tools import Tool, ToolContext, ToolRegistry
 
 from .approval import Allow, ApprovalRequest, Approver, effect_hash
+from .flight import Caller, Flight, Phase, past_fence_or_done
 from .keys import new_key
 from .shape import shape_problem, storable
 
@@ -68,100 +68,6 @@ _REJECTIONS: dict[FenceRefusal, type[Rejected]] = {
     FenceRefusal.SCOPE: OutOfScope,
     FenceRefusal.LIMIT: CallLimitReached,
 }
-
-
-class Phase(enum.Enum):
-    """Where a live call is, as Stop needs to know it."""
-
-    PREPARING = "preparing"
-    """Before the fence: Stop discards it."""
-
-    COMMITTING = "committing"
-    """Past the fence: Stop applies the tool's `on_stop` after the grace period."""
-
-
-@dataclass(eq=False)
-class Flight:
-    """A call that is running now, with the handles Stop needs (compared by identity)."""
-
-    call_id: str
-    """Its id; "" for the moment its plan and fence are being written in one transaction, which numbers it."""
-    tool: Tool
-    phase: Phase = Phase.PREPARING
-    prepare_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    commit_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    done: anyio.Event = field(default_factory=anyio.Event)
-    fenced: anyio.Event = field(default_factory=anyio.Event)
-    """Set when it passes the fence (its phase becomes COMMITTING)."""
-    cancelled_because: str = ""
-    """Why it is being cut off when Stop is not the reason ("cancelled by the caller", "the host
-    cancelled its request 7"): set before cancelling a scope, journaled as the reason."""
-
-    @property
-    def is_done(self) -> bool:
-        """True once the call has ended (its outcome is journaled or being journaled)."""
-        return self.done.is_set()
-
-    @property
-    def committing(self) -> bool:
-        """True once it passed the fence (Stop then applies its tool's `on_stop`, never a discard)."""
-        return self.phase is Phase.COMMITTING
-
-    def because(self, why: str) -> None:
-        """Add `why` to the reasons it is being cut off ("..., and the supervisor closed while it ran")."""
-        self.cancelled_because = ", and ".join(w for w in (self.cancelled_because, why) if w)
-
-    def cancel_before_fence(self) -> None:
-        """Cut off its prepare (or its wait for approval); one past the fence is not touched."""
-        self.prepare_scope.cancel()
-
-    def cancel_commit(self) -> None:
-        """Cancel its commit; its outcome is then asked of `lookup`, else recorded unknown."""
-        self.commit_scope.cancel()
-
-    def cut_off(self, why: str) -> None:
-        """Cut it off wherever it is, for `why`: a prepare is discarded, a commit cancelled."""
-        self.because(why)
-        if self.committing:
-            self.cancel_commit()
-        else:
-            self.cancel_before_fence()
-
-
-async def past_fence_or_done(flight: Flight) -> None:
-    """Wait until the call passed the fence or ended, whichever comes first."""
-    async with anyio.create_task_group() as tg:
-
-        async def wait(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(wait, flight.fenced)
-        tg.start_soon(wait, flight.done)
-
-
-@dataclass(eq=False)
-class Caller:
-    """The one awaiting a call: whether they went away (cancelled), and the call's flight once it has one."""
-
-    cancelled_as: str = "cancelled by the caller"
-    """How the journal words this caller's cancel ("the host cancelled its request 7")."""
-    gone: str = ""
-    """Why the caller went away ("cancelled by the caller"); empty while it still waits."""
-    flight: Flight | None = None
-    call_id: str | None = None
-    tool: str = ""
-    grace_spent: bool = False
-    """Its commit has had its grace since the caller left (the supervisor's follower waited it out)."""
-
-    def leave(self, why: str) -> None:
-        """The caller was cancelled: a call not yet past the fence is discarded, a commit goes on."""
-        self.gone = why
-        flight = self.flight
-        if flight is not None and not flight.is_done:
-            flight.cancelled_because = why
-            if not flight.committing:
-                flight.cancel_before_fence()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -336,7 +242,7 @@ class CallPath:
         try:
             return await self._run(flight, args, key, plan["grant_id"], resource, defer)
         finally:
-            flight.done.set()
+            flight.end()
             del self._flights[flight]
 
     def _plans_at_the_fence(self, tool: Tool) -> bool:
@@ -366,18 +272,22 @@ class CallPath:
         self._flights[flight] = None
         caller.flight = flight
         try:
-            call_id, verdict = await shielded(
-                self.journal.plan_and_fence(self.session_id, prepared=plan["args"], inline=self._alone, **plan)
-            )
-            flight.call_id = caller.call_id = call_id
-            self.announce(call_id, plan["summary"])
-            ctx = self.context(call_id, tool, key, args)
-            if verdict is not None:
-                await self._discard_quietly(tool, prepared, ctx)
-                raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
-            return await self._past_the_fence(flight, prepared, ctx, defer)
+            # Shielded whole: it awaits nothing a cancel may cut short but the commit, which Stop cuts
+            # through the flight's own scope (one shield for the call, not one per journal write).
+            with anyio.CancelScope(shield=True):
+                call_id, verdict = await self.journal.plan_and_fence(
+                    self.session_id, prepared=plan["args"], inline=self._alone, **plan
+                )
+                flight.call_id = caller.call_id = call_id
+                self.announce(call_id, plan["summary"])
+                ctx = self.context(call_id, tool, key, args)
+                if verdict is not None:
+                    await self._discard_quietly(tool, prepared, ctx)
+                    raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
+                receipt = await self._past_the_fence(flight, prepared, ctx, defer, shielded=True)
+            return receipt
         finally:
-            flight.done.set()
+            flight.end()
             del self._flights[flight]
 
     async def _recorded_receipt(self, tool: Tool, key: str) -> dict[str, Any] | None:
@@ -440,13 +350,15 @@ class CallPath:
             )
             return None, problems
 
-    async def _set(self, call_id: str, state: CallState, *, durable: bool = False, **fields: Any) -> None:
+    async def _set(
+        self, call_id: str, state: CallState, *, durable: bool = False, shield: bool = True, **fields: Any
+    ) -> None:
+        """Journal the call's move to `state`, shielded (`shield` false: its caller's scope is shielded already)."""
         for name in ("reason", "undo_error"):
             if isinstance(fields.get(name), str):
                 fields[name] = storable(self.redact(fields[name]))
-        await shielded(
-            self.journal.transition(self.session_id, call_id, state, durable=durable, inline=self._alone, **fields)
-        )
+        write = self.journal.transition(self.session_id, call_id, state, durable=durable, inline=self._alone, **fields)
+        await (shielded(write) if shield else write)
 
     async def record(self, call_id: str, state: CallState, **fields: Any) -> None:
         """Durably record the outcome of a call whose commit another program ran (see `call(defer=True)`)."""
@@ -497,12 +409,18 @@ class CallPath:
             raise _REJECTIONS[verdict[0]](call_id, tool.name, verdict[1])
         return await self._past_the_fence(flight, prepared, ctx, defer)
 
-    async def _past_the_fence(self, flight: Flight, prepared: Any, ctx: ToolContext, defer: bool) -> dict[str, Any]:
-        """The call is durably `committing`: mark its flight so, then commit (or, deferred, hand it back)."""
-        flight.phase = Phase.COMMITTING
-        flight.fenced.set()
+    async def _past_the_fence(
+        self, flight: Flight, prepared: Any, ctx: ToolContext, defer: bool, *, shielded: bool = False
+    ) -> dict[str, Any]:
+        """The call is durably `committing`: mark its flight so, then commit (or, deferred, hand it back).
+
+        `shielded`: the caller runs it in a shielded scope already (see `_commit`).
+        """
+        flight.pass_fence()
         if defer:
             return {"call_id": flight.call_id, "deferred": True}
+        if shielded:
+            return await self._commit_shielded(flight, prepared, ctx)
         return await self._commit(flight, prepared, ctx)
 
     async def _fail_closed(self, tool: Tool, prepared: Any, ctx: ToolContext, exc: JournalError) -> NoReturn:
@@ -631,25 +549,32 @@ class CallPath:
                 pass
 
     async def _commit(self, flight: Flight, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
-        tool, call_id = flight.tool, flight.call_id
-        receipt: Any = None
-        error: BaseException | None = None
         # Shielded: cancelling the caller does not cut a commit short; Stop decides
         # through flight.commit_scope, by the tool's on_stop policy.
         with anyio.CancelScope(shield=True):
-            try:
-                with flight.commit_scope:
-                    receipt = await tool.commit(prepared, ctx)
-            except CommitRefused as exc:
-                reason = f"refused upstream: {exc}; nothing landed"
-                await self._set(call_id, CallState.FAILED, durable=True, reason=reason, data={"phase": "commit"})
-                raise ToolFailed(call_id, tool.name, "commit", str(exc), "nothing landed") from exc
-            except Exception as exc:
-                error = exc
-            if flight.commit_scope.cancelled_caught or error is not None:
-                return await self._settle_uncertain(flight, ctx, error)
-            receipt = receipt if receipt is not None else {}
-            await self._set(call_id, CallState.COMMITTED, durable=True, receipt=self.redact(_jsonable(receipt)))
+            receipt = await self._commit_shielded(flight, prepared, ctx)
+        return receipt
+
+    async def _commit_shielded(self, flight: Flight, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        """`_commit`, run in a shielded scope by its caller."""
+        tool, call_id = flight.tool, flight.call_id
+        receipt: Any = None
+        error: BaseException | None = None
+        try:
+            with flight.commit_scope:
+                receipt = await tool.commit(prepared, ctx)
+        except CommitRefused as exc:
+            reason = f"refused upstream: {exc}; nothing landed"
+            await self._set(call_id, CallState.FAILED, durable=True, reason=reason, data={"phase": "commit"})
+            raise ToolFailed(call_id, tool.name, "commit", str(exc), "nothing landed") from exc
+        except Exception as exc:
+            error = exc
+        if flight.commit_scope.cancelled_caught or error is not None:
+            return await self._settle_uncertain(flight, ctx, error)
+        receipt = receipt if receipt is not None else {}
+        await self._set(
+            call_id, CallState.COMMITTED, durable=True, shield=False, receipt=self.redact(_jsonable(receipt))
+        )
         return dict(receipt) if isinstance(receipt, dict) else {"result": receipt}
 
     async def _settle_uncertain(self, flight: Flight, ctx: ToolContext, error: BaseException | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import anyio
+from anyio import TaskHandle
 from anyio.abc import TaskGroup
 
 __all__ = ["Owned", "OwnedTasks"]
@@ -39,7 +40,8 @@ class Owned(Generic[T]):
 
     def __init__(self) -> None:
         self._finished = anyio.Event()
-        self._scope = anyio.CancelScope()
+        self._task: TaskHandle[None] | None = None
+        """The task's handle in the task group (its own cancel scope), once started."""
         self._value: tuple[T] | None = None
         """What the task returned, once it did (in a tuple: T may be None)."""
         self._error: Exception | None = None
@@ -60,7 +62,8 @@ class Owned(Generic[T]):
 
     def cancel(self) -> None:
         """Cancel the task (its shielded parts, such as Stop's, still run to their end)."""
-        self._scope.cancel()
+        assert self._task is not None  # (set as it is started, before anyone holds the handle)
+        self._task.cancel()
 
     def result(self) -> T:
         """What the task returned; raises what it raised.
@@ -116,13 +119,12 @@ class OwnedTasks:
     def _spawn(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> Owned[T]:
         assert self._tg is not None
         owned: Owned[T] = Owned()
-        self._tg.start_soon(self._run, owned, fn, args)
+        owned._task = self._tg.start_soon(self._run, owned, fn, args)
         return owned
 
     async def _run(self, owned: Owned[T], fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> None:
         try:
-            with owned._scope:
-                owned._value = (await fn(*args),)
+            owned._value = (await fn(*args),)
         except Exception as exc:  # its caller reads it; the task group is not to fail for it
             owned._error = exc
         finally:

@@ -64,6 +64,9 @@ from agentstop.journal.policies import Reversibility, StopPolicy
 
 __all__ = ["Reversibility", "StopPolicy", "Tool", "ToolContext"]
 
+_SUMMARY_JSON = json.JSONEncoder(default=str, ensure_ascii=False)
+"""`json.dumps(value, default=str, ensure_ascii=False)` without building an encoder per value (a summary per call)."""
+
 
 @dataclass(frozen=True)
 class ToolContext:
@@ -175,9 +178,9 @@ class Tool(Generic[ArgsT, PreparedT, ReceiptT]):
         """One line a person reads in the side-effect panel."""
         data = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
         if isinstance(data, dict):
-            text = ", ".join(f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in data.items())
+            text = ", ".join(f"{k}={_SUMMARY_JSON.encode(v)}" for k, v in data.items())
         else:
-            text = json.dumps(data, default=str, ensure_ascii=False)
+            text = _SUMMARY_JSON.encode(data)
         return f"{self.name} {text}".strip()[:160]
 
     def resource(self, args: ArgsT) -> str:

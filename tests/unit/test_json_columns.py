@@ -1,4 +1,8 @@
-"""A JSON column decodes to exactly what `json.loads` gives, whichever decoder took it.
+"""A JSON column is written as `json.dumps` writes it, and decodes to exactly what `json.loads` gives.
+
+`agentstop.journal.ops` writes a column through json's C encoder directly: the
+first property holds it to `json.dumps` with the journal's settings, odd values
+included (what `default=str` writes, keys that are not strings, cycles refused).
 
 `agentstop.journal.records.loads` hands a column to orjson when orjson decodes it
 as `json` does, and to `json` otherwise: these hold the two to the same values,
@@ -8,17 +12,45 @@ refusal of text that is not JSON.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentstop.journal import records
+from agentstop.journal import ops, records
 from agentstop.journal.records import loads
 from tests.support.json_values import decoded_values
+
+
+class _Plain(enum.Enum):
+    A = "a"
+
+
+class _Word(enum.StrEnum):
+    W = "wörd"
+
+
+_odd = st.sampled_from(
+    [_Plain.A, _Word.W, datetime(2026, 12, 7, tzinfo=UTC), (1, "two"), {1: "int key", 2.5: None, False: []}, b"\x00"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(decoded_values() | _odd | st.dictionaries(st.text(max_size=4), _odd | decoded_values(2, 4), max_size=4))
+def test_a_column_is_written_as_json_dumps_writes_it(value: Any) -> None:
+    assert ops._encode(value) == json.dumps(value, default=str, separators=(",", ":"))
+
+
+def test_a_value_that_holds_itself_is_refused_as_json_refuses_it() -> None:
+    looped: list[Any] = []
+    looped.append({"again": looped})
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        ops._encode(looped)
 
 
 def _same(a: Any, b: Any) -> bool:

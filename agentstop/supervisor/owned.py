@@ -13,11 +13,12 @@ would have in the caller.
 The asyncio boundary. A task group is entered and left by one task, and a
 supervisor used as a library (`await sup.call(...)`, no `async with`) has no
 task of its own to host one. So `OwnedTasks` starts one host task with
-`asyncio.get_running_loop().create_task`, the only asyncio call here and the
-only task agentstop's supervisor starts outside a task group: it enters the
-task group, and leaves it as soon as no owned task runs (the next call starts a
-new host). Nothing owned outlives the host: its task group waits for every
-task in it.
+`asyncio.get_running_loop().create_task`, the only task agentstop's supervisor
+starts outside a task group: it enters the task group, and leaves it once no
+owned task runs (the next call starts a new host). It is told so with the
+loop's `call_soon` a turn after the last owned task ended (see `_release`), the
+only other asyncio call here. Nothing owned outlives the host: its task group
+waits for every task in it.
 """
 
 from __future__ import annotations
@@ -133,6 +134,13 @@ class OwnedTasks:
 
     def _release(self) -> None:
         self._leases -= 1
+        if self._leases == 0:
+            # The host is told one loop turn later, and only if nothing started meanwhile: the caller
+            # this task's end wakes runs first, and one that makes its next call at once (an agent's
+            # tool loop) keeps the host, where waking it for nothing would cost each call a turn of it.
+            asyncio.get_running_loop().call_soon(self._idle_if_unused)
+
+    def _idle_if_unused(self) -> None:
         if self._leases == 0:
             self._idle.set()
 

@@ -16,6 +16,7 @@ the call is then discarded; past it the commit goes on (see
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -68,6 +69,12 @@ _REJECTIONS: dict[FenceRefusal, type[Rejected]] = {
     FenceRefusal.SCOPE: OutOfScope,
     FenceRefusal.LIMIT: CallLimitReached,
 }
+
+
+@functools.lru_cache(maxsize=1024)
+def _hooks(cls: type[Tool]) -> dict[str, bool]:
+    """Which optional hooks a tool class defines, as a plan records them (set as the class is made)."""
+    return {"can_compensate": cls.can_compensate(), "can_lookup": cls.can_lookup(), "can_reapply": cls.can_reapply()}
 
 
 def _error_text(exc: BaseException) -> str:
@@ -212,12 +219,10 @@ class CallPath:
             "args": shown_args,
             "reversibility": tool.reversibility.value,
             "on_stop": tool.on_stop.value,
-            "can_compensate": tool.can_compensate(),
-            "can_lookup": tool.can_lookup(),
             "undo_hint": tool.undo_hint,
             "idempotency_key": key,
             "grant_id": self._grant_id(),
-            "can_reapply": tool.can_reapply(),
+            **_hooks(type(tool)),  # type: ignore[arg-type]  # (mypy takes a Tool class for unhashable)
         }
         if invalid is None and self._plans_at_the_fence(tool) and not self.stopping and not caller.gone:
             # The default prepare returns the arguments as JSON: `dumped` is its result, `shown_args` its record.

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from agentstop import GrantSpec, Journal, Supervisor
 
 from .common import BatchCounter, Config, Noop, Spread, Summary, clock, fmt_ratio
+from .instructions import count_instructions
 from .peers import PeerResult, run_peers
 from .variants import NAMES, SHAPE, make
 
@@ -161,6 +164,10 @@ class OverheadResult:
     anatomy: Anatomy | None = None
     peers: PeerResult = field(default_factory=PeerResult)
     """The peer comparison: every kind in its own process, repeats interleaved (bench/peers.py)."""
+    instructions: dict[str, int] = field(default_factory=dict)
+    """Instructions per call of the ladder's rungs, counted by valgrind (bench/instructions.py)."""
+    instructions_skipped: str = ""
+    """Why they were not counted ("" when they were)."""
 
     def summary(self, variant: str) -> Summary:
         return Summary.of(self.samples[variant])
@@ -226,4 +233,9 @@ async def run_overhead(cfg: Config, tmp: Path, log: Any) -> OverheadResult:
         )
     res.anatomy = await anatomy(tmp / "anatomy.db", cfg.calls)
     res.peers = await run_peers(cfg.peer_calls, cfg.peer_repeats, tmp, log)
+    if not cfg.quick:
+        log("  instructions per call (valgrind)")
+        res.instructions, res.instructions_skipped = await anyio.to_thread.run_sync(count_instructions, tmp)
+    else:
+        res.instructions_skipped = "not counted in a --quick run"
     return res

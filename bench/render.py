@@ -8,7 +8,10 @@ from . import cli_report, live_report
 from . import replay as replay_bench
 from .common import DASH, TIMES, Dist, Spread, fmt_ratio, fmt_time
 from .fleet import FleetLevel
-from .overhead import BLOCK, VARIANTS
+from .instructions import KINDS as INSTRUCTION_KINDS
+from .instructions import LARGE as INSTRUCTIONS_LARGE
+from .instructions import SMALL as INSTRUCTIONS_SMALL
+from .overhead import BLOCK, VARIANTS, OverheadResult
 from .peers import PEER_KINDS, PEER_TARGETS, PeerResult
 from .replay import SIZE as REPLAY_SIZE
 from .replay import ReplayResult
@@ -150,6 +153,7 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     note = ladder_note(o)
     if note:
         md += [f"**{note}**", ""]
+    md += _instructions(o)
     md += [
         "Both ratio and added cost are taken per repeat. When the shared disk is slow, every variant pays the "
         "same slow fsyncs and the ratios drift toward 1; the added cost (this variant's median minus the "
@@ -477,6 +481,29 @@ def write_markdown(results: Results, out: Path, plot_note: str) -> Path:
     path = out / "benchmarks.md"
     path.write_text("\n".join(md))
     return path
+
+
+def _instructions(o: OverheadResult) -> list[str]:
+    """Section 1's ladder counted in instructions per call (bench/instructions.py)."""
+    if not o.instructions:
+        return [f"Instructions per call were not counted: {o.instructions_skipped}.", ""]
+    rows = []
+    previous = None
+    for kind in INSTRUCTION_KINDS:
+        count = o.instructions[kind]
+        added = "" if previous is None else f"+{count - previous:,}"
+        rows.append([LABELS[kind], f"{count:,}", added])
+        previous = count
+    return [
+        f"The same ladder in instructions per call, each rung in a process of its own under valgrind "
+        f"(`callgrind`, user space: an fsync's time in the kernel is not counted; {INSTRUCTIONS_SMALL} and "
+        f"{INSTRUCTIONS_LARGE} calls after a warm-up, the difference of the two totals over the difference of "
+        "the calls). Unlike the times above they do not move with the machine's load, so they show what a "
+        "change to the call path's own work does.",
+        "",
+        *_table(["variant", "instructions per call", "added over the rung above"], rows),
+        "",
+    ]
 
 
 def _peers(p: PeerResult) -> list[str]:

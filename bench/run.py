@@ -455,6 +455,26 @@ def _explain_gated(t: Target, o: OverheadResult) -> None:
         f"(units' SQL {fmt_time(a.writer_units)}; {overhead}: {fmt_time(a.writer_busy - a.writer_units)}); "
         f"an empty unit's round trip is {fmt_time(a.empty_round_trip)}; CallPath's own Python {fmt_time(python)}."
     )
+    if o.instructions:
+        t.why.append(instructions_line(o.instructions))
+
+
+def instructions_line(counted: dict[str, int]) -> str:
+    """The instructions a call executes up the ladder, and what each rung adds (bench/instructions.py)."""
+    rungs = [
+        ("raw", "the floor"),
+        ("ops_2txn", "agentstop's SQL (`ops`)"),
+        ("journal_inline", "through `Journal`, inline"),
+        ("gated", "`Supervisor.call`"),
+    ]
+    steps = [f"{label} {counted[rungs[0][0]] / 1000:,.0f}k" for label in (rungs[0][1],)]
+    for (prev, _), (cur, label) in itertools.pairwise(rungs):
+        steps.append(f"{label} {counted[cur] / 1000:,.0f}k (+{(counted[cur] - counted[prev]) / 1000:,.0f}k)")
+    return (
+        "Instructions per call (valgrind, user space, which the machine's noise does not move): "
+        + "; ".join(steps)
+        + " (the table under section 1's)."
+    )
 
 
 def _explain_peer(t: Target, o: OverheadResult) -> None:

@@ -25,6 +25,7 @@ from agentstop.redact import scrub
 
 from .events import EventKind
 from .owner import Owner
+from .records import record
 from .states import CallState, can_move
 from .status import SessionStatus
 
@@ -607,11 +608,15 @@ def _move_at_once(
     return int(seq)
 
 
+_STATES = {state.value: state for state in CallState}
+"""Each state by its stored text (a dict lookup: `CallState(text)` goes through the enum's machinery)."""
+
+
 def _movable(conn: Any, session_id: str, call_id: str, row: Any, state: CallState, *, moved: bool) -> CallState:
     """The state a call leaves for `state`, read as `row`; raises when it may not (or, `moved` false, did not)."""
     if row is None:
         raise UnknownCall(where(conn), session_id, call_id)
-    current = CallState(row[0])
+    current = _STATES.get(row[0]) or CallState(row[0])  # (an unknown state raises as CallState does)
     if not moved or not can_move(current, state):
         if state in _OWNED:
             raise _taken(conn, session_id, call_id, current, state)
@@ -755,14 +760,18 @@ def _read_grant(conn: Any, grant_id: int) -> Any:
 
 
 def _grant_from(row: Any) -> GrantState:
-    return GrantState(
-        grant_id=row[0],
-        spec=_spec(row[1], row[2], row[5]),
-        issued_at=row[3],
-        expires_at=row[4],
-        calls_used=row[6],
-        revoked_at=row[7],
-        revoked_by=row[8],
+    # Built as the journal's records are (`record`): a frozen dataclass's own `__init__` costs each fence more.
+    return record(
+        GrantState,
+        {
+            "grant_id": row[0],
+            "spec": _spec(row[1], row[2], row[5]),
+            "issued_at": row[3],
+            "expires_at": row[4],
+            "calls_used": row[6],
+            "revoked_at": row[7],
+            "revoked_by": row[8],
+        },
     )
 
 
@@ -806,7 +815,7 @@ def fence(
         row = found.fetchone()
         if row is None:
             raise UnknownCall(where(conn), session_id, call_id)
-        current = CallState(row[0])
+        current = _STATES.get(row[0]) or CallState(row[0])  # (an unknown state raises as CallState does)
         if not can_move(current, CallState.PREPARED):
             transition(conn, session_id, call_id, CallState.PREPARED, at, prepared=prepared)  # raises as it would
         else:

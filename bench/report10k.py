@@ -12,6 +12,9 @@ what a call costs once a session is that long.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,9 @@ class ReportResult:
     large_calls: int = 0
     large_from_journal: list[float] = field(default_factory=list)
     """`Report.from_journal` on the larger session (`Config.report_large_calls`)."""
+    from_journal_gc: list[float] = field(default_factory=list)
+    """Of each `from_journal` timing, the seconds the cyclic garbage collector ran (its passes, any generation)."""
+    large_from_journal_gc: list[float] = field(default_factory=list)
     large_write_seconds: float = 0.0
     large_plan_first: float = 0.0
     large_plan_last: float = 0.0
@@ -67,6 +73,25 @@ async def _session_of(journal: Journal, calls: int) -> tuple[Supervisor, float, 
     return sup, seconds, sum(plan_times[:edge]) / edge, sum(plan_times[-edge:]) / edge
 
 
+@contextmanager
+def collector_time() -> Iterator[list[float]]:
+    """The seconds the cyclic garbage collector runs inside the block, in `[0]` once it ends."""
+    spent = [0.0]
+    began = [0.0]
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[0] = clock()
+        else:
+            spent[0] += clock() - began[0]
+
+    gc.callbacks.append(note)
+    try:
+        yield spent
+    finally:
+        gc.callbacks.remove(note)
+
+
 async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
     res = ReportResult(calls=cfg.report_calls)
     async with Journal.open(tmp / "report.db") as journal:
@@ -84,9 +109,11 @@ async def run_report(cfg: Config, tmp: Path, log: Any) -> ReportResult:
             t = clock()
             report = Report.build(session, calls, grants)
             res.build.append(clock() - t)
-            t = clock()
-            await Report.from_journal(journal, sid)
-            res.from_journal.append(clock() - t)
+            with collector_time() as collected:
+                t = clock()
+                await Report.from_journal(journal, sid)
+                res.from_journal.append(clock() - t)
+            res.from_journal_gc.append(collected[0])
             t = clock()
             await journal.calls(sid)
             res.read_calls.append(clock() - t)
@@ -124,8 +151,10 @@ async def _large(cfg: Config, tmp: Path, res: ReportResult, log: Any) -> None:
         )
         sid = sup.session_id
         for _ in range(max(3, cfg.report_repeats // 3)):
-            t = clock()
-            await Report.from_journal(journal, sid)
-            res.large_from_journal.append(clock() - t)
+            with collector_time() as collected:
+                t = clock()
+                await Report.from_journal(journal, sid)
+                res.large_from_journal.append(clock() - t)
+            res.large_from_journal_gc.append(collected[0])
         await sup.close()
     log(f"  {res.large_calls:,} calls: Report.from_journal p50 {res.dist('large_from_journal').p50 * 1e3:.0f} ms")

@@ -42,8 +42,7 @@ class Flight:
     cancelled_because: str = ""
     """Why it is being cut off when Stop is not the reason ("cancelled by the caller", "the host
     cancelled its request 7"): set before cancelling a scope, journaled as the reason."""
-    ended: bool = False
-    """True once the call has ended (its outcome is journaled or being journaled): see `end`."""
+    _ended: bool = field(default=False, repr=False)
     _prepare_scope: anyio.CancelScope | None = field(default=None, repr=False)
     _commit_scope: anyio.CancelScope | None = field(default=None, repr=False)
     _done: anyio.Event | None = field(default=None, repr=False)
@@ -72,7 +71,7 @@ class Flight:
         """Set once the call has ended."""
         if self._done is None:
             self._done = anyio.Event()
-            if self.ended:
+            if self._ended:
                 self._done.set()
         return self._done
 
@@ -88,7 +87,7 @@ class Flight:
     @property
     def is_done(self) -> bool:
         """True once the call has ended (its outcome is journaled or being journaled)."""
-        return self.ended
+        return self._ended
 
     @property
     def committing(self) -> bool:
@@ -103,7 +102,7 @@ class Flight:
 
     def end(self) -> None:
         """The call has ended: wake whoever waits for it."""
-        self.ended = True
+        self._ended = True
         if self._done is not None:
             self._done.set()
 

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -298,23 +298,29 @@ async def test_report_json_prints_what_it_printed(session: tuple[str, str]) -> N
     assert done.stdout.decode("ascii") == json.dumps(report.to_json(), indent=2) + "\n"
 
 
-async def test_a_state_it_cannot_read_is_said_before_anything_is_written(journal_target: str, world: Path) -> None:
+async def _one_call_then(journal_target: str, world: Path, damage: Callable[[str], str]) -> str:
+    """A session of one landed call, then `damage(session_id)`'s SQL run on its journal behind agentstop's back."""
     async with Journal.open(journal_target) as journal:
         sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
         await sup.start()
         await sup.call("write_note", {"name": "a"})
         await sup.close()
-    damage = "UPDATE calls SET state = 'teleported'"
+    sql = damage(sup.session_id)
     if journal_target.startswith("postgresql:"):
         with psycopg.connect(journal_target, autocommit=True) as pg:
-            pg.execute(damage)
+            pg.execute(sql)
     else:
         with closing(sqlite3.connect(journal_target)) as raw, raw:
-            raw.execute(damage)
+            raw.execute(sql)
+    return sup.session_id
+
+
+async def test_a_state_it_cannot_read_is_said_before_anything_is_written(journal_target: str, world: Path) -> None:
+    session_id = await _one_call_then(journal_target, world, lambda session_id: "UPDATE calls SET state = 'teleported'")
     pieces: list[str] = []
     async with Journal.open(journal_target, readonly=True) as journal:
         with pytest.raises(JournalCorrupt, match="unknown call state 'teleported'"):
-            await write_report_json(await StreamedReport.open(journal, sup.session_id), pieces.append)
+            await write_report_json(await StreamedReport.open(journal, session_id), pieces.append)
     assert pieces == []
 
 
@@ -325,24 +331,15 @@ async def test_damage_found_half_way_through_an_export_is_said_as_itself(
 ) -> None:
     """Read a window ahead in a task of its own, a damaged row still raises `JournalCorrupt` to the library's caller,
     not an `ExceptionGroup` around it; and no export file is left."""
-    async with Journal.open(journal_target) as journal:
-        sup = Supervisor(journal, [WriteNote(world)], GrantSpec())
-        await sup.start()
-        await sup.call("write_note", {"name": "a"})
-        await sup.close()
     table, _, change = damage.partition(" SET ")
-    sql = f"UPDATE {table} SET {change} WHERE session_id = '{sup.session_id}'"
-    if journal_target.startswith("postgresql:"):
-        with psycopg.connect(journal_target, autocommit=True) as pg:
-            pg.execute(sql)
-    else:
-        with closing(sqlite3.connect(journal_target)) as raw, raw:
-            raw.execute(sql)
+    session_id = await _one_call_then(
+        journal_target, world, lambda session_id: f"UPDATE {table} SET {change} WHERE session_id = '{session_id}'"
+    )
     out = tmp_path / "exports"
     out.mkdir()
     async with Journal.open(journal_target, readonly=True) as journal:
         with pytest.raises(JournalCorrupt, match="does not decode"):
-            await export_session(journal, sup.session_id, out / f"incident{suffix}")
+            await export_session(journal, session_id, out / f"incident{suffix}")
     assert list(out.iterdir()) == []
 
 

@@ -216,6 +216,8 @@ class Fence:
         self.compensations = dict(compensations or {})
         self.resources = dict(resources or {})
         self._built: dict[str, type[Tool]] = {}
+        self._answers: set[tuple[str, str | None, str]] = set()
+        """(kind, tool call id, effect) of each answer journaled by this fence (see `_record_once`)."""
 
     # -- the wrappers ------------------------------------------------------------------------------
 
@@ -331,16 +333,40 @@ class Fence:
         record = {"tool": instance.name, "tool_call_id": call.get("id"), "effect": effect, "key": key}
         if decision.get("approve") is True:
             # Its own event kinds: the supervisor's "approved" events are its standing approvals.
-            await self.sup.record("interrupt_approved", record)
+            await self._record_once("interrupt_approved", record)
             return None
         why = str(decision.get("reason") or "denied by the user")
-        await self.sup.record("interrupt_denied", {**record, "reason": why})
+        await self._record_once("interrupt_denied", {**record, "reason": why})
         return ToolMessage(
             content=f"refused: {why}; nothing was sent",
             tool_call_id=call.get("id") or "",
             name=call["name"],
             status="error",
         )
+
+    async def _record_once(self, kind: str, record: dict[str, Any]) -> None:
+        """Journal a person's answer for this tool call and effect, unless it is on record already.
+
+        LangGraph runs a node again from its start after each resume and hands its
+        calls the answers they were given before: an answer given again is the same
+        answer, not a second one. And a run of the node that stopped at another call's
+        `interrupt()` can leave this call's `_ask` still running (asyncio.gather does not
+        wait for its other calls) while the next run asks it again: the answer is marked
+        here before any await, so of two such runs only one journals it. The journal's
+        events cover answers given before this process started.
+        """
+        mark = (kind, record["tool_call_id"], record["effect"])
+        if mark in self._answers:
+            return
+        self._answers.add(mark)
+        try:
+            for e in await self.sup.journal.events(self.sup.session_id):
+                if e.kind == kind and (e.data.get("tool_call_id"), e.data.get("effect")) == mark[1:]:
+                    return
+            await self.sup.record(kind, record)
+        except BaseException:
+            self._answers.discard(mark)  # not on record: the next run of the node journals it
+            raise
 
     def _route(self, request: ToolCallRequest) -> str | type[Tool] | None:
         """The agentstop tool a call runs as: the `@agentstop.tool`'s, the registered one, or one built here."""

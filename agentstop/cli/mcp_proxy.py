@@ -295,7 +295,7 @@ async def mcp_proxy_cmd(task: Path, http: str | None, journal: Target | None) ->
                         await proxy.serve_stdio()
                     if sup.in_flight:
                         # The host is gone; the grant goes with it, and what it left running is settled.
-                        await sup.stop("the proxy shut down with calls in flight", BY)
+                        await sup.stop("the proxy shut down with calls in flight", BY, escalate=False)
                     tg.cancel_scope.cancel()
                 await progress.poll()
             report = await Report.from_journal(j, sup.session_id)

@@ -727,7 +727,7 @@ class Supervisor:
             if self._life.phase is SupervisorPhase.ENDING:  # (else a Stop began meanwhile: it waited for this)
                 self._life.move(SupervisorPhase.ENDED)
 
-    async def stop(self, reason: str = "stopped by the user", by: str = "user") -> Report:
+    async def stop(self, reason: str = "stopped by the user", by: str = "user", *, escalate: bool = True) -> Report:
         """Stop the session: revoke first, then cancel the planner and settle calls in flight.
 
         Safe to call from any task and after the session completed (then it
@@ -735,12 +735,19 @@ class Supervisor:
         the grace is skipped and every commit still in flight is cancelled
         (TRY_CANCEL), its outcome settled by `lookup`.
 
+        Args:
+            escalate: what a call made while a Stop is under way does: True, a
+                person pressing Stop again (escalate); False, code that stops
+                for reasons of its own (a revoke it read, a host gone), which
+                waits for that Stop and leaves its grace alone.
+
         Returns:
             The report, read from the journal once every call in flight has
             settled or been abandoned by its tool's `on_stop`.
         """
         if self._life.stop_begun:
-            self.escalate()  # (nothing when Stop is done)
+            if escalate:
+                self.escalate()  # (nothing when Stop is done)
             await self._life.wait_stopped()
             return await Report.from_journal(self.journal, self.session_id)
         self._life.move(SupervisorPhase.STOPPING)
@@ -830,7 +837,7 @@ class Supervisor:
         if self._planner_scope is None:
             for flight in self.in_flight:
                 await flight.done.wait()
-            await self.stop(reason, by)
+            await self.stop(reason, by, escalate=False)  # (a Stop pressed meanwhile is not pressed twice)
 
     def on_stop(self, callback: Callable[[], object]) -> None:
         """Have Stop also call `callback()` (sync, or async and awaited), once, right after the revoke.
@@ -907,11 +914,14 @@ class Supervisor:
             for grant in await self.journal.grants(self.session_id):
                 if grant.grant_id != self._grant_id:
                     continue
+                # Not escalating: a Stop of this process may have begun while the grant was read, and the
+                # revoke read may be its own.
                 if grant.revoked_at is not None:
-                    await self.stop(grant.revoke_reason or "grant revoked", grant.revoked_by or "another process")
+                    reason, by = grant.revoke_reason or "grant revoked", grant.revoked_by or "another process"
+                    await self.stop(reason, by, escalate=False)
                     return
                 if grant.expires_at is not None and now >= grant.expires_at:
-                    await self.stop("the grant expired", "expiry")
+                    await self.stop("the grant expired", "expiry", escalate=False)
                     return
             # After a signal, read the session's events from the start: on a shared server
             # another process's event can commit after a later one of ours (seq order is not commit order).

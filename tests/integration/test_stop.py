@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
+from pydantic import BaseModel
 
 from agentstop import (
     Agent,
@@ -16,9 +17,14 @@ from agentstop import (
     Interrupted,
     Journal,
     OutcomeUnknown,
+    Report,
+    Reversibility,
     StopPolicy,
     Supervisor,
+    Tool,
+    ToolContext,
 )
+from agentstop.journal.records import GrantRecord
 from tests.support.tools import WriteNote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
@@ -216,3 +222,108 @@ async def test_pressing_stop_again_escalates_a_waiting_commit_to_cancel(journal:
     assert sup.escalated
     assert [(i.state, i.bucket) for i in report.all_calls] == [("failed", "interrupted")]
     assert notes.landed() == set()
+
+
+class _HeldCommit(Tool):
+    """A tool whose commit runs until the test lets it finish (`release`)."""
+
+    name = "held"
+    reversibility = Reversibility.REVERSIBLE
+
+    class Args(BaseModel):
+        pass
+
+    def __init__(self) -> None:
+        self.committing = anyio.Event()
+        self.release = anyio.Event()
+
+    async def commit(self, prepared: Any, ctx: ToolContext) -> dict[str, Any]:
+        self.committing.set()
+        await self.release.wait()
+        return {"landed": True}
+
+    async def compensate(self, receipt: dict[str, Any], ctx: ToolContext) -> None:
+        pass
+
+
+async def test_the_watcher_reading_stops_own_revoke_does_not_escalate_it(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit in flight at Stop keeps its grace, though the watcher reads the revoke Stop just wrote.
+
+    The race this holds still: the supervisor's watcher (it notices a revoke from
+    another process) began reading the grant before Stop, and its read came back
+    after Stop's own revoke was committed. It used to take that revoke for a second
+    Stop and escalate: the commit was cancelled at once, with no grace.
+    """
+    tool = _HeldCommit()
+    entered, revoked, answered = anyio.Event(), anyio.Event(), anyio.Event()
+    armed = False
+    grants, revoke = journal.grants, journal.revoke
+
+    async def gated_grants(session_id: str) -> list[GrantRecord]:
+        if not armed or entered.is_set():
+            return await grants(session_id)
+        # The watcher's read, begun before Stop, read after Stop's revoke: the watcher then acts on
+        # it before its next await, so once `answered` wakes the test, it has.
+        entered.set()
+        await revoked.wait()
+        read = await grants(session_id)
+        answered.set()
+        return read
+
+    async def revoke_then_say_so(session_id: str, **kwargs: Any) -> list[int]:
+        ids = await revoke(session_id, **kwargs)
+        revoked.set()
+        return ids
+
+    monkeypatch.setattr(journal, "grants", gated_grants)
+    monkeypatch.setattr(journal, "revoke", revoke_then_say_so)
+    out: list[Any] = []
+    async with Supervisor(journal, [tool], GrantSpec(), grace=30) as sup, anyio.create_task_group() as tg:
+
+        async def call() -> None:
+            out.append(await sup.call("held", {}))
+
+        tg.start_soon(call)
+        with anyio.fail_after(10):
+            await tool.committing.wait()
+            armed = True
+            await entered.wait()  # the watcher is reading the grant, Stop not yet begun
+            tg.start_soon(sup.stop)
+            await answered.wait()
+        assert not sup.escalated
+        tool.release.set()
+    report = await Report.from_journal(journal, sup.session_id)
+    assert out == [{"landed": True}]
+    assert [(i.call_id, i.state) for i in report.done] == [("c1", "committed")]
+
+
+async def test_a_stop_that_does_not_escalate_waits_for_the_stop_under_way(journal: Journal) -> None:
+    """`stop(escalate=False)` (a host gone, a revoke read) during a Stop: the commit keeps its grace and lands."""
+    tool = _HeldCommit()
+    sup = Supervisor(journal, [tool], GrantSpec(), grace=30)
+    out: list[Any] = []
+    reports: list[Report] = []
+
+    async def stop(reason: str, escalate: bool) -> None:
+        reports.append(await sup.stop(reason, escalate=escalate))
+
+    async with anyio.create_task_group() as tg:
+
+        async def call() -> None:
+            out.append(await sup.call("held", {}))
+
+        tg.start_soon(call)
+        with anyio.fail_after(10):
+            await tool.committing.wait()
+        tg.start_soon(stop, "first", True)
+        await anyio.wait_all_tasks_blocked()  # Stop waits out the grace for the commit
+        assert sup.stopping
+        tg.start_soon(stop, "the host went away", False)
+        await anyio.wait_all_tasks_blocked()
+        assert not sup.escalated
+        tool.release.set()
+    assert out == [{"landed": True}]
+    assert [r.session.stop_reason for r in reports] == ["first", "first"]
+    assert [(i.call_id, i.state) for i in reports[0].done] == [("c1", "committed")]

@@ -45,8 +45,14 @@ async def test_q_while_running_asks_then_stops_and_exits_1(tmp_path: Path, world
         assert "The agent is still running: it goes on working while this question is open." in shown(
             app.screen, "#dialog-title"
         )
-        assert "Meanwhile, live: 1 done, 0 in flight · latest: c1 write_note committed" in shown(
-            app.screen, "#dialog-note"
+        # The question follows the journal (it does not pause the agent): it says c1 once the app has read it.
+        await wait_until(
+            pilot,
+            lambda: (
+                "Meanwhile, live: 1 done, 0 in flight · latest: c1 write_note committed"
+                in shown(app.screen, "#dialog-note")
+            ),
+            "the question says what the agent did meanwhile",
         )
         assert app.mode.sup is not None and not app.mode.sup.stopping  # asking is not stopping
         await press(pilot, "y")

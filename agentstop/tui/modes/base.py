@@ -38,6 +38,7 @@ from ..screens.confirm import ConfirmScreen, undo_confirmation
 from ..screens.report import ReportScreen, with_epochs
 from ..screens.run import RunScreen
 from ..wording import counted, standing
+from ..workers import run_later
 
 __all__ = ["Host", "Mode", "QuitQuestion"]
 
@@ -420,7 +421,7 @@ class Mode:
         if tools is not None:
             self._confirm_undo(control, tools, call_ids, what)
         else:
-            self.app.run_worker(self._load_then_confirm(control, call_ids, what), group="undo", exclusive=True)
+            run_later(self.app, self._load_then_confirm, control, call_ids, what, group="undo", exclusive=True)
 
     async def _load_then_confirm(self, control: SessionControl, call_ids: list[str], what: str) -> None:
         tools = await self.load_tools()
@@ -446,7 +447,7 @@ class Mode:
         if self.ready_tools() is not None:
             self.run_undo(control, call_ids, force=True)
         else:
-            self.app.run_worker(self._load_then_force(control, call_ids), group="undo", exclusive=True)
+            run_later(self.app, self._load_then_force, control, call_ids, group="undo", exclusive=True)
 
     async def _load_then_force(self, control: SessionControl, call_ids: list[str]) -> None:
         if await self.load_tools() is not None:
@@ -454,7 +455,7 @@ class Mode:
 
     def run_undo(self, control: SessionControl, call_ids: list[str], *, force: bool = False) -> None:
         """Run the undo (asked and answered), then show the report and what happened."""
-        self.app.run_worker(self._undo(control, call_ids, force), group="run-undo", exclusive=True)
+        run_later(self.app, self._undo, control, call_ids, force, group="run-undo", exclusive=True)
 
     async def _undo(self, control: SessionControl, call_ids: list[str], force: bool) -> None:
         results = await control.undo(call_ids, force=force)
@@ -463,7 +464,7 @@ class Mode:
 
     def reapply(self, call_ids: list[str]) -> None:
         """Re-apply (the report screen has asked), then show the report as the journal has it, and what happened."""
-        self.app.run_worker(self._reapply(call_ids), group="reapply", exclusive=True)
+        run_later(self.app, self._reapply, call_ids, group="reapply", exclusive=True)
 
     async def _reapply(self, call_ids: list[str]) -> None:
         control = self.control

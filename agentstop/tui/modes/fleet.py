@@ -22,6 +22,7 @@ from agentstop.session import AttachedSession, HeldTools
 
 from ..screens.confirm import ConfirmScreen
 from ..screens.sessions import SessionRow, SessionsScreen
+from ..workers import run_later
 from .base import Mode
 
 __all__ = ["Fleet"]
@@ -76,7 +77,7 @@ class Fleet:
 
     def refresh(self) -> None:
         """Read the sessions again (in a worker; a newer read replaces one still running)."""
-        self.mode.app.run_worker(self._refresh(), group="fleet", exclusive=True)
+        run_later(self.mode.app, self._refresh, group="fleet", exclusive=True)
 
     async def _refresh(self) -> None:
         """Read the sessions again; each running one's calls (for its counts) too, and any that changed."""
@@ -146,7 +147,7 @@ class Fleet:
         if yes:
             self.stopping[session_id] = "revoking…"
             self.screen.show_rows(self.rows, self.clock(), self.stopping)
-            self.mode.app.run_worker(self._revoke(session_id), group="stop")
+            run_later(self.mode.app, self._revoke, session_id, group="stop")
 
     async def _revoke(self, session_id: str) -> None:
         """Revoke the session's grant durably, in a thread (the journal may be a server far away)."""

@@ -41,6 +41,7 @@ from ..screens.sessions import SessionRow, SessionsScreen
 from ..screens.timeline import TimelineScreen
 from ..widgets.status import GrantShown
 from ..wording import counted, standing
+from ..workers import run_later
 from .base import Mode, QuitQuestion
 from .fleet import Fleet
 
@@ -99,7 +100,7 @@ class JournalMode(Mode):
         self.app.install_screen(self.sessions_screen, "sessions")
         self.app.push_screen(self.sessions_screen)
         self.app.set_interval(self.fleet.INTERVAL, self.fleet.tick, name="fleet")
-        self.app.run_worker(self.held_tools.run(), name="held tools", group="held-tools")
+        run_later(self.app, self.held_tools.run, name="held tools", group="held-tools")
         if self.initial_session:
             self.open_session(self.initial_session)
 
@@ -115,7 +116,7 @@ class JournalMode(Mode):
 
     def open_session(self, session_id: str) -> None:
         """Attach to the session when it runs; else show its timeline (read-only)."""
-        self.app.run_worker(self._open(session_id), group="open", exclusive=True)
+        run_later(self.app, self._open, session_id, group="open", exclusive=True)
 
     async def _open(self, session_id: str) -> None:
         await self._stop_watching()
@@ -183,7 +184,7 @@ class JournalMode(Mode):
         return super().undoable_now()
 
     def _describe_undos(self, control: AttachedSession) -> None:
-        self.app.run_worker(self._load_for_descriptions(control), group="describe")
+        run_later(self.app, self._load_for_descriptions, control, group="describe")
 
     async def _load_for_descriptions(self, control: AttachedSession) -> None:
         """Load the session's tools when that starts nothing (no MCP server), so each undo says what it does."""
@@ -287,7 +288,7 @@ class JournalMode(Mode):
             attachment.run_screen.phase = RunPhase.STOPPING
             self.dismiss_quit_question()  # "quit and leave it running?" is moot now
             self.show_report()
-        self.app.run_worker(self._stop_attached(attachment.control), group="stop")
+        run_later(self.app, self._stop_attached, attachment.control, group="stop")
 
     async def _stop_attached(self, control: AttachedSession) -> None:
         escalating = control.phase is not SessionPhase.RUNNING
@@ -348,7 +349,7 @@ class JournalMode(Mode):
     def sessions(self) -> None:
         """Back to the sessions browser; a session watched live keeps running where it runs."""
         self.forget_report_wanted()
-        self.app.run_worker(self._back_to_sessions(), group="open", exclusive=True)
+        run_later(self.app, self._back_to_sessions, group="open", exclusive=True)
 
     async def _back_to_sessions(self) -> None:
         if self.attachment is not None and self.attachment.control.phase is not SessionPhase.ENDED:

@@ -37,6 +37,7 @@ from ..screens.resume import ResumeChoice, ResumeScreen
 from ..screens.run import RunPhase, RunScreen
 from ..widgets.status import GrantShown
 from ..wording import counted, standing
+from ..workers import run_later
 from .base import Mode, QuitQuestion
 
 __all__ = ["RunMode"]
@@ -93,7 +94,7 @@ class RunMode(Mode):
         self.app.install_screen(self.report_screen, "report")
         self.app.push_screen(self.run_screen)
         self.status(task_name=self.config.task_name)
-        self.app.run_worker(self._run_session(), group="session", exclusive=True)
+        run_later(self.app, self._run_session, group="session", exclusive=True)
 
     async def _run_session(self) -> None:
         """Open the journal and run the supervisor in this worker; the UI never waits on it."""
@@ -280,7 +281,7 @@ class RunMode(Mode):
         """Stop at once: the header says so in this frame; the grant is revoked first."""
         control = self.control
         if control is not None and control.phase in (SessionPhase.STOPPING, SessionPhase.ESCALATED):
-            self.app.run_worker(self._escalate(control), group="stop")
+            run_later(self.app, self._escalate, control, group="stop")
             return
         if control is None or control.phase is not SessionPhase.RUNNING:
             if self.finished:
@@ -291,7 +292,7 @@ class RunMode(Mode):
         self.run_screen.phase = RunPhase.STOPPING
         self.app.refresh_bindings()
         self._close_dialogs_on_stop()
-        self.app.run_worker(self._stop(control), group="stop")
+        run_later(self.app, self._stop, control, group="stop")
         self.show_report()
 
     def _close_dialogs_on_stop(self) -> None:
@@ -320,7 +321,7 @@ class RunMode(Mode):
             return
         self.status(note="stopping after this step…")
         self.app.notify("The calls of this step may still finish; no new step starts. Press s to stop now.")
-        self.app.run_worker(control.stop_after_step("stopped after the step, in the TUI"), group="stop-after-step")
+        run_later(self.app, control.stop_after_step, "stopped after the step, in the TUI", group="stop-after-step")
 
     # -- approvals --------------------------------------------------------------------------------
 
@@ -372,7 +373,7 @@ class RunMode(Mode):
         if choice.tools is not None:
             grant = GrantSpec(tools=choice.tools, scopes=list(grant.scopes), ttl=grant.ttl, max_calls=grant.max_calls)
         narrowed = choice.tools is not None
-        self.app.run_worker(self._resume(grant, choice.instruction, narrowed), group="session", exclusive=True)
+        run_later(self.app, self._resume, grant, choice.instruction, narrowed, group="session", exclusive=True)
 
     async def _resume(self, grant: GrantSpec, instruction: str, narrowed: bool) -> None:
         """Reopen the session as a new epoch under `grant`, show the run screen, and run it."""
@@ -418,7 +419,7 @@ class RunMode(Mode):
             self.exit()
             return
         self.stop()
-        self.app.run_worker(self._exit_after_stop(), group="quit")
+        run_later(self.app, self._exit_after_stop, group="quit")
 
     async def _exit_after_stop(self) -> None:
         if self.control is not None:

@@ -14,6 +14,7 @@ from agentstop.formatting import clock
 from agentstop.replay import TimelineView
 
 from ..widgets.moment_table import MomentTable
+from ..workers import run_later
 
 __all__ = ["SPEEDS", "TimelineScreen"]
 
@@ -72,7 +73,7 @@ class TimelineScreen(Screen[None]):
     async def on_mount(self) -> None:
         await self.show()
         if self.timeline.indexed < 1.0:
-            self.run_worker(self._index(), name="timeline index", group="timeline-index", exclusive=True)
+            run_later(self, self._index, name="timeline index", group="timeline-index", exclusive=True)
 
     async def _index(self) -> None:
         """Build the timeline's index (a long session's checkpoints) while the last moment is on screen."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
-from agentstop import Journal
+from agentstop import Journal, revoke
 from agentstop.tui.screens.confirm import ConfirmScreen
 from tests.support.tools import ReadNotes
 from tests.tui.helpers import (
@@ -145,3 +146,28 @@ async def test_the_app_closing_while_a_commit_hangs_cuts_it_off_and_journals_how
     assert call.state == "failed", call.reason  # cut off, and the tool's lookup found no note
     assert "you quit agentstop while it ran" in (call.reason or "")
     assert world_notes(world) == set()
+
+
+async def test_stop_and_quit_after_a_stop_from_elsewhere_leaves_the_commit_its_grace(
+    tmp_path: Path, world: Path, notes: GatedNote
+) -> None:
+    """The question was asked while the agent ran; another terminal stopped it meanwhile; "Stop and quit"
+    then waits for that Stop (its grace, the tool's on_stop), it does not press Stop a second time."""
+    notes.hold_commit("a")
+    app = app_for(tmp_path, [notes], Puppet([note("a")]))
+    async with app.run_test(size=(140, 42)) as pilot:
+        await wait_until(pilot, lambda: notes.parked("a"), "a's commit is under way")
+        await press(pilot, "q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await anyio.to_thread.run_sync(lambda: revoke(tmp_path / "journal.db", SESSION_ID, by="ada"))
+        sup = app.mode.sup
+        assert sup is not None
+        await wait_until(pilot, lambda: sup.stopping, "the supervisor heard the revoke")
+        await press(pilot, "y")
+        assert not sup.escalated
+        notes.release("a")
+        await exited(app)
+    assert not sup.escalated
+    assert world_notes(world) == {"a"}
+    async with Journal.open(tmp_path / "journal.db", readonly=True) as journal:
+        assert [(c.call_id, c.state) for c in await journal.calls(SESSION_ID)] == [("c1", "committed")]

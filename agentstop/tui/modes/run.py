@@ -418,7 +418,10 @@ class RunMode(Mode):
         if self.finished:  # the agent finished while it was asked: nothing to stop
             self.exit()
             return
-        self.stop()
+        if self.control is None or self.control.phase is SessionPhase.RUNNING:
+            self.stop()
+        # Else a Stop from elsewhere began while it was asked: it is waited for, not pressed again (that
+        # would skip its grace and cancel the commits it is waiting for).
         run_later(self.app, self._exit_after_stop, group="quit")
 
     async def _exit_after_stop(self) -> None:

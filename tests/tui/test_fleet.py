@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -218,3 +219,56 @@ def test_a_running_session_someone_asked_to_stop_says_stopping() -> None:
     assert how_it_ended(replace(running, stopped_by=None)) == "running"  # its heartbeat is fresh
     assert how_it_ended(replace(running, stopped_by=None, heartbeat_at=1.0)) == "crashed (not yet recovered)"
     assert how_it_ended(replace(running, status=SessionStatus.STOPPED)) == "stopped by on-call"
+
+
+class _SlowReads:
+    """The browser's journal, whose every read of the sessions waits until the test lets it through."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self.reads: list[anyio.Event] = []
+
+    async def sessions(self) -> list[SessionRecord]:
+        gate = anyio.Event()
+        self.reads.append(gate)
+        await gate.wait()
+        return await self._journal.sessions()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+async def test_a_read_slower_than_the_refresh_interval_is_not_cut_off_and_its_rows_show(
+    tmp_path: Path, world: Path
+) -> None:
+    """On a loaded machine, or with many sessions, a read of the rows can outlast the second between two
+    refreshes. The next refresh waits for it rather than cutting it off (which, read after read, would
+    leave the browser showing the rows it opened with for good)."""
+    path = tmp_path / "fleet.db"
+    async with Journal.open(path) as journal:
+        sup = Supervisor(journal, [WriteNote(world)], GrantSpec(), task_name="Write the notes")
+        await sup.call("write_note", {"name": "one"})  # it stays running: nobody ends it
+    [(session, counts)] = await rows_of(path)
+    sid = session.session_id
+    stale = [(session, replace(counts, done=0))]  # what the browser opened with, before the call landed
+    app = make_journal_app(path, stale, no_tools)
+    async with app.run_test(size=SIZE) as pilot:
+        table = table_of(app)
+        await wait_until(pilot, lambda: cell(table, sid, "done") == "0", "the rows it opened with")
+        fleet = app.mode.fleet
+        slow = _SlowReads(await Journal.connect(path, readonly=True))
+        await wait_until(
+            pilot, lambda: fleet._reading is None or not fleet._reading.is_running, "no read of the rows under way"
+        )
+        old, fleet._journal = fleet._journal, cast(Journal, slow)  # (no await since: no read began meanwhile)
+        if old is not None:
+            await old.close()
+        fleet.tick()
+        await wait_until(pilot, lambda: len(slow.reads) == 1, "a read is under way")
+        fleet.tick()  # a second later, that read still runs
+        await pilot.pause()
+        slow.reads[0].set()
+        await wait_until(pilot, lambda: cell(table, sid, "done") == "1", "the slow read's rows show")
+        assert len(slow.reads) == 1
+        app.exit()
+        await exited(app)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+from textual.worker import Worker
 
 from agentstop.errors import AgentstopError
 from agentstop.journal import Journal, SessionStatus
@@ -62,9 +63,18 @@ class Fleet:
         """Sessions stopped from here that have not ended yet -> what their row says meanwhile."""
         self._journal: Journal | None = None
         self._failed = False
+        self._reading: Worker[None] | None = None
+        """The latest read of the rows (a tick does not cut it off)."""
 
     def tick(self) -> None:
-        """Every `INTERVAL`: read the rows again while the browser shows and some session runs (or stops)."""
+        """Every `INTERVAL`: read the rows again while the browser shows and some session runs (or stops).
+
+        Not while a read still runs: it is not cut off for a newer one (on a loaded machine or a large
+        fleet a read can take longer than the interval, and each would cut off the last: no row would
+        ever come).
+        """
+        if self._reading is not None and self._reading.is_running:
+            return
         if self.mode.app.screen is self.screen and (
             self.stopping or any(s.status == SessionStatus.RUNNING for s, _ in self.rows)
         ):
@@ -76,8 +86,8 @@ class Fleet:
             self.refresh()
 
     def refresh(self) -> None:
-        """Read the sessions again (in a worker; a newer read replaces one still running)."""
-        run_later(self.mode.app, self._refresh, group="fleet", exclusive=True)
+        """Read the sessions again, in a worker (one asked for now replaces a read still running)."""
+        self._reading = run_later(self.mode.app, self._refresh, group="fleet", exclusive=True)
 
     async def _refresh(self) -> None:
         """Read the sessions again; each running one's calls (for its counts) too, and any that changed."""

@@ -13,13 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, SelectionList
 
-from agentstop import GrantSpec, Journal
+from agentstop import AgentstopError, GrantSpec, Journal, revoke
 from agentstop.cli.headless import run_headless
 from agentstop.cli.resume import session_to_resume
+from agentstop.journal import SessionStatus
+from agentstop.journal.records import CallRecord
 from agentstop.planners import ScriptedPlanner, ScriptedStep
 from agentstop.task import load_task
 from agentstop.tui import AgentstopApp, config_from_task, make_app
@@ -314,9 +317,27 @@ grant: {tools: [write_file], scopes: ["files:*"], ttl: 10m}
 stop: {grace: 5s}
 steps:
   - {thought: "One.", tool: write_file, args: {name: one}}
-  - {thought: "Two, slowly.", tool: write_file, args: {name: two, delay: 0.8}}
+  - {thought: "Two, slowly.", tool: write_file, args: {name: two, hold: release-two}}
   - {thought: "Three.", tool: write_file, args: {name: three}}
 """
+
+
+def _two_committing(calls: list[CallRecord]) -> bool:
+    return any(c.args.get("name") == "two" and c.state == "committing" for c in calls)
+
+
+async def _when(journal: Path, condition: Callable[[list[CallRecord]], bool]) -> str:
+    """The id of the journal's one session, once its calls meet `condition` (read every 20 ms, for 30 s at most)."""
+    with anyio.fail_after(30):
+        while True:
+            try:
+                async with Journal.open(journal, readonly=True) as j:
+                    sessions = await j.sessions()
+                    if sessions and condition(await j.calls(sessions[0].session_id)):
+                        return sessions[0].session_id
+            except AgentstopError:  # not there yet, or its schema still being written
+                pass
+            await anyio.sleep(0.02)
 
 
 async def test_a_session_resumed_from_the_command_line_opens_at_its_new_epoch(
@@ -329,16 +350,39 @@ async def test_a_session_resumed_from_the_command_line_opens_at_its_new_epoch(
     (tmp_path / "three.yaml").write_text(TASK)
     spec = load_task(tmp_path / "three.yaml")
     journal = tmp_path / "journal.db"
-    assert (
-        await run_headless(spec, spec.load_tools(), journal, stop_after=0.3, as_json=False, install_signals=False) == 1
-    )
-    sid = await session_to_resume(journal, "latest", spec)
+    # Epoch 1 is stopped while `two` commits (its write waits for a file the test makes once the revoke is
+    # in): it lands in the grace, and `three` is left for epoch 2, however loaded the machine.
+    codes: list[int] = []
+    async with anyio.create_task_group() as tg:
+
+        async def first_epoch() -> None:
+            tools = spec.load_tools()
+            codes.append(
+                await run_headless(spec, tools, journal, stop_after=None, as_json=False, install_signals=False)
+            )
+
+        tg.start_soon(first_epoch)
+        sid = await _when(journal, _two_committing)
+        await anyio.to_thread.run_sync(lambda: revoke(journal, sid, by="user"))
+        (files / "release-two").touch()
+    assert codes == [1]
+    assert await session_to_resume(journal, "latest", spec) == sid
 
     app = make_app(config_from_task(spec, spec.load_tools(), journal, resume=sid, instruction="the third one"))
     async with app.run_test(size=SIZE) as pilot:
+        # Its report says so once it has read epoch 2's end (epoch 1 ended "stopped") and `three`'s events (the
+        # session row can be read a poll before the events that led to it).
         await wait_until(
-            pilot, lambda: ended(app) and app.report is not None and app.report.epochs == 2, "epoch 2 completed"
+            pilot,
+            lambda: (
+                ended(app)
+                and app.report is not None
+                and app.report.session.status == SessionStatus.COMPLETED
+                and len(app.report.done) == 3
+            ),
+            "epoch 2 completed, and its call on the report",
         )
+        assert app.report is not None and app.report.epochs == 2
         assert app.mode.run_screen.query_one(StatusLine).epoch == 2
         report = app.report
         assert report is not None and report.clean

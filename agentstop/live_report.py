@@ -49,6 +49,7 @@ import anyio
 from agentstop.journal.events import EventKind
 from agentstop.journal.records import Event, GrantRecord, SessionRecord, gc_paused
 from agentstop.journal.states import CallState
+from agentstop.journal.status import SessionStatus
 from agentstop.ordered_items import ItemsView, OrderedItems
 from agentstop.report import ROW_FIELDS, Bucket, Report, ReportItem, epochs_of, items_of_rows
 
@@ -293,14 +294,22 @@ class LiveReport:
         ticked = self.tick(now).calls if now is not None else frozenset()
         touched: set[str] = set()
         read_session = read_grants = False
+        assert self._session is not None
+        running = self._session.status == SessionStatus.RUNNING  # as of the batch's last event, by its events
+        last = 0
         for event in events:
             if event.session_id != self._session_id:
                 continue
             kind = event.kind
+            last = max(last, event.seq)
             if event.call_id is not None and isinstance(kind, CallState):
                 touched.add(event.call_id)  # every change to a call row appends the state it entered
             if kind in _SESSION_KINDS:
                 read_session = True
+                if kind in (EventKind.SESSION_STARTED, EventKind.SESSION_RESUMED):
+                    running = True
+                elif kind == EventKind.SESSION_ENDED:
+                    running = False
             if kind in _GRANT_KINDS:
                 read_grants = True
         changed = set(ticked)
@@ -314,6 +323,14 @@ class LiveReport:
         if touched:
             rows = await self._journal.report_rows(self._session_id, call_ids=touched)
             changed |= self._refresh(rows)
+        if running and last and self._session.status != SessionStatus.RUNNING:
+            # The row, read now, is past the batch: the session has ended since its last event. The events
+            # up to that end are taken in too, so the report never says it ended without what it did
+            # meanwhile (its end is among them: the row and its end event are one transaction).
+            later = await self._apply(await self._journal.events(self._session_id, after=last), None)
+            if later.reloaded:
+                return later
+            changed |= later.calls
         return LiveChange(frozenset(changed), session=session_changed)
 
     async def catch_up(self, events: Iterable[Event], *, now: float | None = None) -> LiveChange:

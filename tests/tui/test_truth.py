@@ -51,8 +51,13 @@ async def test_a_completed_session_says_its_grant_is_closed_not_active(tmp_path:
     app = app_for(tmp_path, [notes], Puppet([note("a")]))
     async with app.run_test(size=(140, 42)) as pilot:
         await wait_until(pilot, lambda: ended(app), "the agent finished")
+        # (Queried in the wait: the report screen is shown at the end, and its widgets come a moment later.)
+        await wait_until(
+            pilot,
+            lambda: app.report_screen.query_one(StatusLine).grant == GrantShown.ENDED,
+            "the grant is shown closed",
+        )
         line = app.report_screen.query_one(StatusLine)
-        await wait_until(pilot, lambda: line.grant == GrantShown.ENDED, "the grant is shown closed")
         assert "CLOSED: the session has ended" in line.render().plain
         assert "ACTIVE" not in line.render().plain
         assert app.mode.run_screen.query_one(StatusLine).grant == GrantShown.ENDED

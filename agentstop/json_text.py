@@ -20,12 +20,13 @@ same `TypeError`. NaN and the infinities are written as `json` writes them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 import orjson
+
+from agentstop.journal.json_numbers import exponent_after_digit
 
 __all__ = [
     "INDENT",
@@ -151,9 +152,6 @@ _ORJSON_OPTIONS = (
 )
 """orjson's indent of 2, refusing what `json` writes otherwise or refuses (subclasses, dates, dataclasses)."""
 
-_EXPONENT = re.compile(r"[eE](?<=[0-9][eE])")
-"""A number written with an exponent (an "e" after a digit; found by its "e" first, which is quick)."""
-
 
 def orjson_agrees(text: str) -> bool:
     """Whether orjson's `text` of a value decoded from JSON is `json.dumps`'s text of it too (the indent aside).
@@ -165,7 +163,7 @@ def orjson_agrees(text: str) -> bool:
     holds none (it refuses them); one from `json` may, so check its nulls too (`decoded_encoder`).
     Between those, both write a float's shortest digits the same way.
     """
-    return "0.0000" not in text and _EXPONENT.search(text) is None
+    return "0.0000" not in text and not exponent_after_digit(text)
 
 
 def _ascii_as_json_writes_it(text: str) -> bool:

@@ -170,6 +170,22 @@ def _no_undo(reversibility: Reversibility, hint: str) -> UndoInfo:
     )
 
 
+# The enum members the hot loops below compare with, as module globals: on Python 3.11 a member
+# read through its class (`CallState.COMMITTED`) costs ~75 ns (`EnumType` has a `__getattr__`
+# hook, so every class attribute read takes the slow path), a global ~15 ns; a report reads a
+# dozen per call.
+_R_READ_ONLY, _R_IRREVERSIBLE, _R_COMPENSABLE = (
+    Reversibility.READ_ONLY,
+    Reversibility.IRREVERSIBLE,
+    Reversibility.COMPENSABLE,
+)
+_S_PLANNED, _S_PREPARED, _S_UNKNOWN, _S_COMMITTED = S.PLANNED, S.PREPARED, S.UNKNOWN, S.COMMITTED
+_S_COMPENSATED, _S_COMPENSATING, _S_COMPENSATION_FAILED = S.COMPENSATED, S.COMPENSATING, S.COMPENSATION_FAILED
+_S_REAPPLYING, _S_REAPPLY_FAILED = S.REAPPLYING, S.REAPPLY_FAILED
+_B_INTERRUPTED, _B_IN_FLIGHT = Bucket.INTERRUPTED, Bucket.IN_FLIGHT
+_U_AVAILABLE, _U_EXPIRED = UndoStatus.AVAILABLE, UndoStatus.EXPIRED
+
+
 def _undo_info(
     reversibility: Reversibility,
     can_compensate: bool,
@@ -182,11 +198,11 @@ def _undo_info(
     bucket: Bucket,
     now: float,
 ) -> UndoInfo:
-    if reversibility is Reversibility.READ_ONLY:
+    if reversibility is _R_READ_ONLY:
         return _READ_ONLY
-    if not can_compensate or reversibility is Reversibility.IRREVERSIBLE:
+    if not can_compensate or reversibility is _R_IRREVERSIBLE:
         return _no_undo(reversibility, undo_hint)
-    if bucket is Bucket.INTERRUPTED:
+    if bucket is _B_INTERRUPTED:
         return _NEVER_LANDED
     # A receipt may say that this one effect has no undo, though its tool can undo others
     # (a write that created a file, on a server with no delete): never offered, and why.
@@ -200,25 +216,29 @@ def _undo_info(
         exact_until = float(value) if isinstance(value, _NUMBER) else None
     else:
         deadline = exact_until = None
-    if state is S.COMPENSATED:
-        return _undo(False, UndoStatus.DONE, deadline, exact_until, "undone")
-    if state is S.REAPPLYING:
-        # The old receipt's deadlines belong to the effect that was undone; the re-apply brings its own.
-        return _undo(False, UndoStatus.PENDING, None, None, "re-apply in progress; undo possible once it lands")
-    if state is S.REAPPLY_FAILED:
-        return _undo(False, UndoStatus.DONE, None, None, f"undone; re-apply failed: {reapply_error}; it can be retried")
-    if state is S.COMPENSATING:
-        return _undo(False, UndoStatus.RUNNING, deadline, exact_until, f"undo in progress (attempt {undo_attempts})")
-    if bucket is Bucket.IN_FLIGHT:
-        return _undo(False, UndoStatus.PENDING, deadline, exact_until, "undo possible once it lands")
+    if state is not _S_COMMITTED:  # (most calls of a long session are: straight to the window's checks)
+        if state is _S_COMPENSATED:
+            return _undo(False, UndoStatus.DONE, deadline, exact_until, "undone")
+        if state is _S_REAPPLYING:
+            # The old receipt's deadlines belong to the effect that was undone; the re-apply brings its own.
+            return _undo(False, UndoStatus.PENDING, None, None, "re-apply in progress; undo possible once it lands")
+        if state is _S_REAPPLY_FAILED:
+            return _undo(
+                False, UndoStatus.DONE, None, None, f"undone; re-apply failed: {reapply_error}; it can be retried"
+            )
+        if state is _S_COMPENSATING:
+            attempt = f"undo in progress (attempt {undo_attempts})"
+            return _undo(False, UndoStatus.RUNNING, deadline, exact_until, attempt)
+        if bucket is _B_IN_FLIGHT:
+            return _undo(False, UndoStatus.PENDING, deadline, exact_until, "undo possible once it lands")
     if deadline is not None and now >= deadline:
-        return _undo(False, UndoStatus.EXPIRED, deadline, exact_until, "the undo window has closed")
-    if state is S.COMPENSATION_FAILED:
+        return _undo(False, _U_EXPIRED, deadline, exact_until, "the undo window has closed")
+    if state is _S_COMPENSATION_FAILED:
         return _undo(True, UndoStatus.FAILED, deadline, exact_until, f"undo failed: {undo_error}; retry possible")
     kind = "exact undo" if exact_until is None or now < exact_until else "compensation (leaves a trace)"
-    if reversibility is Reversibility.COMPENSABLE and exact_until is None:
+    if reversibility is _R_COMPENSABLE and exact_until is None:
         kind = "compensation (leaves a trace)"
-    return _undo(True, UndoStatus.AVAILABLE, deadline, exact_until, kind)
+    return _undo(True, _U_AVAILABLE, deadline, exact_until, kind)
 
 
 @dataclass(frozen=True)
@@ -482,9 +502,9 @@ def _items(
         if not reason:
             reason = (
                 never
-                if ended and (state is S.PLANNED or state is S.PREPARED)
+                if ended and (state is _S_PLANNED or state is _S_PREPARED)
                 else "outcome unknown; being checked"
-                if state is S.UNKNOWN
+                if state is _S_UNKNOWN
                 else None
             )
         fields = {
@@ -644,14 +664,13 @@ class Report:
                 Bucket.INTERRUPTED: interrupted.append,
                 Bucket.IN_FLIGHT: in_flight.append,
             }
-            for item in items:
+            committed: list[tuple[int, ReportItem]] = []
+            for row, item in zip(rows, items, strict=True):
                 lists[item.bucket](item)
+                if row[24] is not None:
+                    committed.append((row[24], item))
             # Latest commit first: the order Undo all runs in (rows without a commit never qualify).
-            committed = sorted(
-                ((row[24], item) for row, item in zip(rows, items, strict=True) if row[24] is not None),
-                key=_first,
-                reverse=True,
-            )
+            committed.sort(key=_first, reverse=True)
         return cls(
             session=session,
             grants=tuple(grants),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import orjson
 
 from .events import EventKind
+from .json_numbers import long_digit_run
 from .owner import Owner
 from .policies import Reversibility, StopPolicy
 from .states import CallState
@@ -35,8 +35,6 @@ R = TypeVar("R")
 
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _orjson_loads = orjson.loads
-_LONG_NUMBER = re.compile(r"[0-9]{19}").search
-"""Nineteen digits in a row: maybe an integer orjson would read as a float (past 64 bits)."""
 
 
 def loads(text: str | None) -> Any:
@@ -52,7 +50,7 @@ def loads(text: str | None) -> Any:
     """
     if text is None:
         return None
-    if _LONG_NUMBER(text) is None:
+    if not long_digit_run(text):
         try:
             return _orjson_loads(text)
         except orjson.JSONDecodeError:

@@ -102,7 +102,10 @@ async def test_attached_to_the_proxy_stop_refuses_the_hosts_next_call_and_undo_r
         )
         await wait_until(
             pilot,
-            lambda: app.report is not None and not app.report.undoable,
+            # Undoable empties as the undo starts: wait for the report to say it is done.
+            lambda: (
+                app.report is not None and [i.state for i in app.report.done if i.call_id == "c1"] == ["compensated"]
+            ),
             "the undo is journaled",
             attempts=PATIENCE,
         )

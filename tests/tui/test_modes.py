@@ -80,10 +80,13 @@ async def undo_c1_as_a_report_screen_asks(pilot: Pilot[Any], app: AgentstopApp[A
     assert world_notes(world) == {"a"}, "asking undoes nothing"
     await press(pilot, "y")
     await wait_until(pilot, lambda: not world_notes(world), "the note is gone")
+    # Undoable empties as the undo starts (its row says "undo in progress" meanwhile): wait for it to be done.
     await wait_until(
-        pilot, lambda: app.report is not None and not app.report.undoable, "the report says nothing is left to undo"
+        pilot,
+        lambda: app.report is not None and [i.undo.status for i in app.report.done] == [UndoStatus.DONE],
+        "the report says c1 is undone",
     )
-    assert app.report is not None and [i.undo.status for i in app.report.done] == [UndoStatus.DONE]
+    assert app.report is not None and not app.report.undoable, "nothing is left to undo"
 
 
 async def test_undo_runs_the_same_path_in_the_run_mode(tmp_path: Path, world: Path, notes: GatedNote) -> None:

@@ -51,6 +51,7 @@ from .hook_gate import HookGate
 from .owned import Owned, OwnedTasks
 from .phase import Lifecycle, SupervisorPhase
 from .reapply import ReapplyResult, run_reapply
+from .recovery import settle_session
 from .threads import call_from_thread
 from .undo import UndoResult, run_undo
 
@@ -88,9 +89,10 @@ class Supervisor:
         approve: which calls wait for a person: "none", "irreversible", or tool names.
         approver: who answers (the TUI); without one, such calls are rejected.
         resume: run the ended session `session_id` again, in a new epoch under
-            `grant` (Resume after Stop); its earlier calls stay in the journal,
-            and a call made again with the same idempotency key is not issued
-            twice (see `call`).
+            `grant` (Resume after Stop, or after its process died: it is then
+            marked crashed and what it left in flight settled first, as
+            `recover` does); its earlier calls stay in the journal, and a call
+            made again with the same idempotency key is not issued twice (see `call`).
         instruction: what the user added when resuming (journaled; an LLM
             planner passes it to the model).
         resumed_by: who resumed it (journaled with the new epoch).
@@ -270,6 +272,11 @@ class Supervisor:
                 return
             self._token = anyio.lowlevel.current_token()
             if self._resume:
+                # A session whose process died (killed, crashed) is settled first, as `agentstop run
+                # --resume` does: marked crashed, a call caught mid-commit looked up, so the new epoch
+                # starts from what landed (a keyed call made again gets its receipt, not a second effect).
+                # One a live process still runs is left alone: resuming it then says it is still running.
+                await settle_session(self._journal, self._registry, self._session_id)
                 # The epoch and its grant in one transaction: no Stop can find it running with no grant.
                 resumed = await self._journal.resume_session(
                     self._session_id,

@@ -46,6 +46,7 @@ from agentstop.adapters import langgraph as fence
 from tests.fixtures import decorated_tools
 from tests.fixtures.decorated_tools import notes_dir, write_note
 from tests.support.hooks import hooks
+from tests.support.langchain_transcripts import InvalidTranscript, transcript_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -122,35 +123,6 @@ async def shout(text: str) -> str:
 
 
 # -- the model: LangChain's fake chat model, strict about transcripts -----------------------------------
-
-
-class InvalidTranscript(Exception):
-    """What a real API answers (400) to a tool call left unanswered or answered twice."""
-
-
-def transcript_problems(messages: Sequence[BaseMessage]) -> list[str]:
-    """Every tool call answered exactly once, right after the AIMessage that made it."""
-    problems: list[str] = []
-    expected: dict[str, int] = {}
-    for message in messages:
-        if isinstance(message, ToolMessage):
-            if message.tool_call_id not in expected:
-                problems.append(f"a ToolMessage answers no pending call: {message.tool_call_id}")
-            else:
-                expected[message.tool_call_id] += 1
-            continue
-        problems += [
-            f"No tool output found for function call {i}" if n == 0 else f"{i} answered {n} times"
-            for i, n in expected.items()
-            if n != 1
-        ]
-        expected = {str(c["id"]): 0 for c in message.tool_calls} if isinstance(message, AIMessage) else {}
-    problems += [
-        f"No tool output found for function call {i}" if n == 0 else f"{i} answered {n} times"
-        for i, n in expected.items()
-        if n != 1
-    ]
-    return problems
 
 
 class StrictFakeModel(GenericFakeChatModel):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import anyio
 import pytest
 
 from agentstop import GrantSpec, Journal, JournalError, Supervisor
+from agentstop.journal import EventKind
 from agentstop.planners import ScriptedPlanner, ScriptedStep
+from tests.support import dies_in_commit
 from tests.support.plans import plan
 from tests.support.tools import WriteNote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
+ROOT = Path(__file__).resolve().parents[2]
 
 STEPS = [
     ScriptedStep("one", (("write_note", {"name": "one"}),)),
@@ -127,3 +134,33 @@ async def test_a_stop_of_the_resumed_epoch_ends_it_stopped_and_unclean(journal: 
         ("note 'two'", "discarded", 1),
         ("note 'two'", "discarded", 2),
     ]
+
+
+async def test_resuming_a_session_whose_process_died_settles_it_first_and_issues_nothing_twice(
+    journal_target: str, journal: Journal, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent killed inside a commit (the effect landed, the journal still says `committing`), started again
+    as the docs say: `Supervisor(..., session_id=..., resume=True)`, then the same keyed call made again."""
+    with anyio.fail_after(60):
+        child = await anyio.run_process(
+            [sys.executable, "-m", "tests.support.dies_in_commit", journal_target, str(world), "died"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    assert child.returncode == 9, child.stderr.decode()
+    [left] = await journal.calls("died")
+    assert left.state == "committing" and (world / "a").exists()
+
+    monkeypatch.setenv(dies_in_commit.WORLD_ENV, str(world))
+    again = Supervisor(journal, [dies_in_commit.write_then_die.Tool], GrantSpec(), session_id="died", resume=True)
+    receipt = await again.call("write_then_die", {"path": "a"}, key="k1")
+
+    assert receipt == {"path": "a", "found": True}, "the landed call's receipt (from lookup), not a second commit"
+    [call] = await journal.calls("died")
+    assert (call.call_id, call.state) == (left.call_id, "committed")
+    kinds = [e.kind for e in await journal.events("died")]
+    assert kinds.index(EventKind.SESSION_ENDED) < kinds.index(EventKind.SESSION_RESUMED), "marked crashed, then resumed"
+    ended = next(e for e in await journal.events("died") if e.kind == EventKind.SESSION_ENDED)
+    assert ended.data["status"] == "crashed"
+    await again.close()

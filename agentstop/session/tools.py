@@ -18,7 +18,8 @@ from pathlib import Path
 from agentstop._demo_tools import make_importable
 from agentstop.errors import AgentstopError
 from agentstop.journal import SessionRecord
-from agentstop.tools import Tool, ToolRegistry
+from agentstop.task.tool_import import recorded_tools as python_tools
+from agentstop.tools import ToolRegistry
 
 from .extras import needs_extra
 
@@ -35,27 +36,6 @@ UNDO = ("undo its calls", "nothing was undone")
 """Why `tools_from_session` starts a session's MCP servers, and what a failure means: for undo."""
 SETTLE = ("check its calls in flight", "until then they stay in flight (outcome unknown)")
 """Why `tools_from_session` starts a session's MCP servers, and what a failure means: to settle calls in flight."""
-
-
-def python_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
-    """The session's Python tools, imported by the paths it recorded (MCP tools are skipped), and the problems."""
-    from agentstop.mcp.restart import mcp_tool_name
-    from agentstop.task.tool_import import ToolImportProblem, import_tool, search_path
-
-    dirs = [Path.cwd()]
-    if session.task_path:
-        dirs.insert(0, Path(session.task_path).parent)
-    tools: list[Tool] = []
-    problems: list[str] = []
-    with search_path(dirs):
-        for spec in session.tools:
-            if mcp_tool_name(spec) is not None:
-                continue
-            try:
-                tools.append(import_tool(spec, ", ".join(str(d) for d in dirs)))
-            except ToolImportProblem as exc:
-                problems.append(f"{spec}: {exc}")
-    return ToolRegistry(tools), problems
 
 
 def importable_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:

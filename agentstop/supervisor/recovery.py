@@ -26,10 +26,11 @@ import time
 from dataclasses import dataclass
 
 from agentstop.errors import UnknownTool
-from agentstop.journal import CallRecord, CallState, Journal, SessionStatus
+from agentstop.journal import CallRecord, CallState, Journal, SessionRecord, SessionStatus
 from agentstop.journal.liveness import WORKED, is_alive, owner_alive, work_alive
 from agentstop.redact import Redactor
 from agentstop.report import Report
+from agentstop.task.tool_import import recorded_tools
 from agentstop.tools import ToolContext, ToolRegistry
 
 from .calls import reconcile
@@ -89,7 +90,10 @@ async def settle_session(journal: Journal, tools: ToolRegistry, session_id: str)
             stop_reason=f"process {session.pid} on {session.host} died",
         )
     settled: dict[str, CallState] = {}
-    for call in await journal.calls_in(session_id, _UNSETTLED):
+    left = await journal.calls_in(session_id, _UNSETTLED)
+    if any(call.tool not in tools for call in left):
+        tools = _with_recorded(tools, session)
+    for call in left:
         if CallState(call.state) in WORKED:
             if work_alive(call, session):
                 continue  # its undo or re-apply is running in a live process
@@ -99,6 +103,17 @@ async def settle_session(journal: Journal, tools: ToolRegistry, session_id: str)
         if outcome:
             settled[call.call_id] = outcome
     return marked, settled
+
+
+def _with_recorded(tools: ToolRegistry, session: SessionRecord) -> ToolRegistry:
+    """`tools`, and those the session recorded that it lacks, imported by their paths (as the CLI does).
+
+    A supervisor resumed after a crash may not hold every tool its session used (an adapter adds a
+    framework's tool on its first call): a call caught mid-commit is still looked up with its tool.
+    A tool that no longer imports leaves its calls unknown, saying it is not loaded.
+    """
+    recorded, _ = recorded_tools(session)
+    return ToolRegistry([*tools, *(tool for tool in recorded if tool.name not in tools)])
 
 
 def _ran_as(call: CallRecord) -> str:

@@ -12,11 +12,13 @@ from typing import Any
 
 from agentstop._demo_tools import make_importable, names_demo_tools
 from agentstop.errors import AgentstopError
+from agentstop.journal.records import SessionRecord
 from agentstop.tools.base import Tool
+from agentstop.tools.registry import ToolRegistry
 
 from .values import did_you_mean
 
-__all__ = ["ToolImportProblem", "import_tool", "search_path"]
+__all__ = ["ToolImportProblem", "import_tool", "recorded_tools", "search_path"]
 
 
 class ToolImportProblem(Exception):
@@ -110,3 +112,23 @@ def import_tool(spec: str, searched: str) -> Tool:
             f"{spec}() raised {type(exc).__name__}: {exc}; tools in a task file are built with no "
             "arguments, so give __init__ defaults (or read settings from the environment)"
         ) from None
+
+
+def recorded_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
+    """The session's Python tools, imported by the paths it recorded (MCP tools are skipped), and the problems."""
+    from agentstop.mcp.restart import mcp_tool_name
+
+    dirs = [Path.cwd()]
+    if session.task_path:
+        dirs.insert(0, Path(session.task_path).parent)
+    tools: list[Tool] = []
+    problems: list[str] = []
+    with search_path(dirs):
+        for spec in session.tools:
+            if mcp_tool_name(spec) is not None:
+                continue
+            try:
+                tools.append(import_tool(spec, ", ".join(str(d) for d in dirs)))
+            except ToolImportProblem as exc:
+                problems.append(f"{spec}: {exc}")
+    return ToolRegistry(tools), problems

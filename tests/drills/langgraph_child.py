@@ -8,7 +8,7 @@ whose `ToolNode` gets `Fence(sup).awrap_tool_call`, checkpointed durably
 `ledger_entry` CALLS times, one call a turn, each with a fresh random tool-call id
 as a real model gives, deciding the next entry from the transcript (so a run that
 starts again from the checkpoint goes on where the thread was). The tool appends
-its entry to LEDGER, one line, in one write.
+its entry to LEDGER (tests/drills/ledger_tool.py).
 
 Run again on the same files, it does what the docs say to do after a crash:
 resume the session (`Supervisor(..., session_id=SESSION, resume=True)`, which
@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,39 +37,10 @@ from langgraph.prebuilt import ToolNode, tools_condition
 import agentstop
 from agentstop import GrantSpec, Journal, Supervisor
 from agentstop.adapters import langgraph as fence
-from tests.support.hooks import hooks
+from tests.drills.ledger_tool import LEDGER_ENV, SESSION, ledger_entry
 from tests.support.langchain_transcripts import InvalidTranscript, transcript_problems
 
-SESSION = "langgraph-drill"
-EVENTS_PER_ENTRY = 4
-"""What one entry's call journals: planned, prepared, committing, committed (the session adds 2 first)."""
 THREAD: RunnableConfig = {"configurable": {"thread_id": "t1"}, "recursion_limit": 10_000}
-LEDGER_ENV = "AGENTSTOP_DRILL_LEDGER"
-
-
-def _ledger() -> Path:
-    return Path(os.environ[LEDGER_ENV])
-
-
-def ledger_lines() -> list[str]:
-    """The entries the ledger holds, in the order they were written."""
-    path = _ledger()
-    return path.read_text().splitlines() if path.exists() else []
-
-
-@agentstop.tool(reversibility="reversible", resource=lambda a: f"ledger:{a.entry}")
-async def ledger_entry(entry: str) -> dict[str, Any]:
-    """Append an entry to the ledger."""
-    await anyio.sleep(0.01)  # a commit takes a moment, as a real one does: the kill may land inside it
-    with _ledger().open("a") as f:
-        f.write(entry + "\n")  # one write of one short line: in the ledger whole, or not at all
-    return {"entry": entry}
-
-
-@hooks(ledger_entry).lookup
-async def _find(ctx: agentstop.ToolContext) -> dict[str, Any] | None:
-    entry = ctx.args["entry"] if isinstance(ctx.args, dict) else ctx.args.entry
-    return {"entry": entry} if entry in ledger_lines() else None
 
 
 class LedgerModel(GenericFakeChatModel):

@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from agentstop import Journal, ToolRegistry, recover
+from tests.support import dies_in_commit
 from tests.support.tools import WriteNote
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +84,20 @@ def test_sigkill_at_a_random_moment_reopens_consistent(tmp_path: Path, seed: int
     journal = tmp_path / "j.db"
     session_id = _run_and_kill(journal, world, seed, kill_after=rng.uniform(0.0, 0.25))
     anyio.run(_check, journal, world, session_id)
+
+
+@pytest.mark.anyio
+@pytest.mark.both_backends
+async def test_recovery_looks_a_call_up_with_the_tool_the_session_recorded_when_it_was_not_given(
+    journal_target: str, journal: Journal, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process recovering a session need not hold its tools (an adapter adds a framework's tool on first use):
+    the call the crash caught mid-commit is looked up with the tool imported by the path the session recorded."""
+    await dies_in_commit.died_in_commit(journal_target, world, "died")
+    monkeypatch.setenv(dies_in_commit.WORLD_ENV, str(world))
+
+    result = await recover(journal, ToolRegistry([]), "died")
+
+    assert result.marked_crashed and list(result.reconciled.values()) == ["committed"]
+    [call] = await journal.calls("died")
+    assert (call.state, call.receipt) == ("committed", {"path": "a", "found": True})

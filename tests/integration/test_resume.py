@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import anyio
@@ -17,7 +15,6 @@ from tests.support.plans import plan
 from tests.support.tools import WriteNote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
-ROOT = Path(__file__).resolve().parents[2]
 
 STEPS = [
     ScriptedStep("one", (("write_note", {"name": "one"}),)),
@@ -141,14 +138,7 @@ async def test_resuming_a_session_whose_process_died_settles_it_first_and_issues
 ) -> None:
     """An agent killed inside a commit (the effect landed, the journal still says `committing`), started again
     as the docs say: `Supervisor(..., session_id=..., resume=True)`, then the same keyed call made again."""
-    with anyio.fail_after(60):
-        child = await anyio.run_process(
-            [sys.executable, "-m", "tests.support.dies_in_commit", journal_target, str(world), "died"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            check=False,
-        )
-    assert child.returncode == 9, child.stderr.decode()
+    await dies_in_commit.died_in_commit(journal_target, world, "died")
     [left] = await journal.calls("died")
     assert left.state == "committing" and (world / "a").exists()
 

@@ -42,6 +42,21 @@ async def _find(ctx: agentstop.ToolContext) -> dict[str, Any] | None:
     return {"path": path, "found": True} if (_world() / path).exists() else None
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def died_in_commit(target: str, world: Path, session_id: str) -> None:
+    """Run the child to its death: the journal at `target` then holds `session_id` running, its call committing."""
+    with anyio.fail_after(60):
+        child = await anyio.run_process(
+            [sys.executable, "-m", "tests.support.dies_in_commit", target, str(world), session_id],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    assert child.returncode == 9, child.stderr.decode()
+
+
 async def main(target: str, session_id: str) -> None:
     async with Journal.open(target) as journal:
         sup = Supervisor(journal, [write_then_die.Tool], GrantSpec(), session_id=session_id)
@@ -52,4 +67,8 @@ async def main(target: str, session_id: str) -> None:
 if __name__ == "__main__":
     os.environ[WORLD_ENV] = sys.argv[2]
     os.environ["AGENTSTOP_TEST_DIE_IN_COMMIT"] = "1"
-    anyio.run(main, sys.argv[1], sys.argv[3])
+    # Run from the module imported by its name, so the session records an import path another process can use
+    # (`tests.support.dies_in_commit:...`, not `__main__:...`).
+    from tests.support import dies_in_commit
+
+    anyio.run(dies_in_commit.main, sys.argv[1], sys.argv[3])

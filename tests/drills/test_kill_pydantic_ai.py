@@ -1,0 +1,56 @@
+"""Drill: SIGKILL an agent running under the PydanticAI adapter, run it again: every effect lands once.
+
+The agent (tests/drills/pydantic_ai_child.py) is what a person writes from
+docs/adapters/pydantic-ai.md: an `Agent` with the `Fence` capability, run with
+`agent.iter`, its history saved after every node, its model a loopback Chat
+Completions server (tests/drills/ledger_model.py) that refuses an invalid
+transcript with the real API's 400 and decides its next call from the
+conversation it is sent. Run again after the kill, as that page says: the
+agentstop session resumed (it settles what the dead process left first), the
+saved history answered from the journal by `reconcile_history`, then the run
+goes on. What is killed when and what must hold: tests/drills/framework_crash.py.
+On SQLite and PostgreSQL.
+
+CI drills 2 seeds per backend; AGENTSTOP_DRILL_FULL=1 drills 20; AGENTSTOP_DRILL_SEEDS=3,7 replays seeds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pydantic_ai")
+
+from tests.drills.framework_crash import ENTRIES, drill_all
+from tests.drills.ledger_model import LedgerModelServer
+
+
+@pytest.fixture
+def model() -> Iterator[LedgerModelServer]:
+    server = LedgerModelServer(ENTRIES)
+    with server:
+        yield server
+    assert not server.errors, server.errors
+
+
+@pytest.mark.both_backends
+@pytest.mark.timeout(600)
+def test_a_pydantic_ai_agent_killed_and_run_again_lands_every_entry_once_and_the_report_agrees(
+    journal_backend: str, request: pytest.FixtureRequest, scratch: Path, model: LedgerModelServer
+) -> None:
+    def child(target: str, tmp: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "tests.drills.pydantic_ai_child",
+            target,
+            str(tmp / "history.json"),
+            str(tmp / "ledger"),
+            model.base_url,
+        ]
+
+    drill_all("PydanticAI", child, journal_backend, request, scratch)
+    assert model.rejected == [], [r.messages for r in model.rejected]

@@ -2,7 +2,8 @@
 
 The calls are the fast file-backed test tool (tests/support/tools.py), each
 with a little seeded jitter in prepare and commit so that, when Stop comes,
-calls are spread over every phase. Then: not one `committing` event after the
+calls are spread over every phase; every tenth waits in prepare until the Stop
+is in, so some are behind the fence however loaded the machine is. Then: not one `committing` event after the
 `revoked` event (the fence held under load), every one of the 1,000 calls in
 exactly one bucket, nothing left in flight, and the world holding exactly
 what Done lists.
@@ -18,12 +19,28 @@ import anyio
 import pytest
 
 from agentstop import AgentstopError, GrantSpec, Journal, Supervisor, revoke
+from agentstop.tools import ToolContext
 from tests.drills.stats import record
-from tests.support.tools import WriteNote
+from tests.support.tools import NoteArgs, WriteNote
 
 pytestmark = pytest.mark.anyio
 
 CALLS = 1_000
+HELD_EVERY = 10
+"""Every tenth call waits in prepare until the Stop is in: whatever the machine's load, some are behind the fence."""
+
+
+class HeldNote(WriteNote):
+    """`WriteNote` whose calls named `held-*` wait in prepare until the drill lets them go."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.release = anyio.Event()
+
+    async def prepare(self, args: NoteArgs, ctx: ToolContext) -> dict[str, Any]:
+        if args.name.startswith("held-"):
+            await self.release.wait()
+        return await super().prepare(args, ctx)
 
 
 @pytest.mark.slow
@@ -31,33 +48,34 @@ CALLS = 1_000
 async def test_a_thousand_concurrent_calls_with_a_stop_in_the_middle(scratch: Path, stopped_by: str) -> None:
     notes_dir = scratch / f"notes-{stopped_by.replace(' ', '-')}"
     notes_dir.mkdir()
-    notes = WriteNote(notes_dir)
+    notes = HeldNote(notes_dir)
     rng = random.Random(1000)
     outcomes: list[Any] = []
     async with Journal.open(scratch / f"load-{stopped_by.replace(' ', '-')}.db") as journal:
         sup = Supervisor(journal, [notes], GrantSpec(), grace=2.0)
 
         async def one(i: int) -> None:
-            args = {"name": f"n{i}", "prepare_delay": rng.uniform(0, 2.0), "commit_delay": rng.uniform(0, 0.005)}
+            name = f"held-{i}" if i % HELD_EVERY == 0 else f"n{i}"
+            args = {"name": name, "prepare_delay": rng.uniform(0, 2.0), "commit_delay": rng.uniform(0, 0.005)}
             try:
                 outcomes.append(await sup.call("write_note", args))
             except AgentstopError as exc:
                 outcomes.append(exc)
 
-        async with sup:
-            async with anyio.create_task_group() as tg:
-                for i in range(CALLS):
-                    tg.start_soon(one, i)
-                with anyio.fail_after(30):  # Stop once a quarter have landed, most still behind the fence
-                    while sum(isinstance(o, dict) for o in outcomes) < CALLS // 4:
-                        await anyio.sleep(0.002)
-                if stopped_by == "stop":
-                    await sup.stop("the load drill pressed Stop")
-                else:
-                    await anyio.to_thread.run_sync(lambda: revoke(journal.path, sup.session_id, by="load drill"))
+        async with sup, anyio.create_task_group() as tg:
+            for i in range(CALLS):
+                tg.start_soon(one, i)
+            with anyio.fail_after(30):  # Stop once a quarter have landed, most still behind the fence
+                while sum(isinstance(o, dict) for o in outcomes) < CALLS // 4:
+                    await anyio.sleep(0.002)
+            if stopped_by == "stop":
+                await sup.stop("the load drill pressed Stop")
+            else:
+                await anyio.to_thread.run_sync(lambda: revoke(journal.path, sup.session_id, by="load drill"))
             with anyio.fail_after(5):  # a revoke from elsewhere: the supervisor notices it and stops itself
                 while not sup.stopping:
                     await anyio.sleep(0.01)
+            notes.release.set()  # the held calls go on, into a fence that is closed (or a Stop that discards them)
         report = await sup.report()
         events = await journal.events(sup.session_id)
 
@@ -71,6 +89,7 @@ async def test_a_thousand_concurrent_calls_with_a_stop_in_the_middle(scratch: Pa
     assert report.in_flight == ()
     assert {i.summary.split("'")[1] for i in report.done} == landed
     assert 0 < len(report.done) < CALLS and report.interrupted, "Stop did not land in the middle"
+    assert not any(name.startswith("held-") for name in landed), "a call held behind the fence landed after the Stop"
     assert {i.state for i in report.interrupted} <= {"rejected", "discarded", "failed"}
     assert report.session.status == "stopped"
     assert report.session.stopped_by == ("user" if stopped_by == "stop" else "load drill")

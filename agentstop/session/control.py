@@ -63,8 +63,9 @@ class SessionControl(Protocol):
     async def stop(self, reason: str) -> str:
         """Stop now: revoke the grant first (nothing new commits from then on), then stop the agent.
 
-        Pressed while the session is already stopping, it escalates. Returns one
-        line for the person saying what was done.
+        Pressed again while the session is stopping, it escalates (a local session: pressed again from
+        the same holder; a first press while a Stop begun elsewhere is under way waits for that Stop).
+        Returns one line for the person saying what was done.
         """
         ...
 

@@ -57,6 +57,8 @@ class LocalSession(Phased):
         self.clock = clock
         self._epoch_ended: anyio.Event | None = None
         """Set when the epoch ends (made by the first `wait_ended`, inside the event loop)."""
+        self._stop_pressed = False
+        """Stop was asked for from here in this epoch (asked again, it escalates)."""
 
     @property
     def supervisor(self) -> Supervisor:
@@ -131,9 +133,13 @@ class LocalSession(Phased):
         await self._epoch_ended.wait()
 
     async def stop(self, reason: str) -> str:
+        # Pressed again from here while stopping: the supervisor escalates. A first press never does, even when
+        # a Stop begun elsewhere got there first (a revoke from another terminal the supervisor heard between
+        # the key and this call): it waits for that Stop, whose calls in flight keep their grace.
+        again, self._stop_pressed = self._stop_pressed, True
         if self.phase is SessionPhase.RUNNING:
             self._move(SessionPhase.STOPPING)
-        await self._sup.stop(reason, self.by)  # again while stopping: the supervisor escalates
+        await self._sup.stop(reason, self.by, escalate=again)
         return f"Session {self.session_id} stopped."
 
     async def stop_after_step(self, reason: str) -> None:
@@ -170,6 +176,7 @@ class LocalSession(Phased):
             raise
         self._sup = sup
         self._epoch_ended = None
+        self._stop_pressed = False
         self._move(SessionPhase.RUNNING)
 
     async def cut_off(self, why: str) -> None:

@@ -96,6 +96,32 @@ async def test_a_revoke_from_another_process_makes_it_stopping(tmp_path: Path, w
         assert phase(control) is P.ENDED
 
 
+async def test_a_first_press_while_a_stop_from_elsewhere_is_under_way_waits_for_it_and_escalates_nothing(
+    tmp_path: Path, world: Path
+) -> None:
+    """The TUI decides "first press" when the key comes and asks in a worker: a revoke from another terminal the
+    supervisor heard in between must not turn that first press into a second one (no grace skipped)."""
+    notes = GatedNote(world)
+    notes.hold_commit("slow")
+    path = tmp_path / "journal.db"
+    async with Journal.open(path) as journal:
+        control = control_for(journal, [notes], "slow")
+        await control.start()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(control.run)
+            await until(lambda: notes.parked("slow"), "the commit waits at its gate")
+            await anyio.to_thread.run_sync(lambda: revoke(path, SID, by="ops", reason="incident"))
+            await until(lambda: control.supervisor.stopping, "the supervisor heard the revoke and began Stop")
+            tg.start_soon(control.stop, "stopped in the TUI")  # the key came before the TUI saw it stopping
+            await anyio.wait_all_tasks_blocked()
+            assert not control.supervisor.escalated, "a first press escalated a Stop begun elsewhere"
+            assert [f.call_id for f in control.in_flight] == ["c1"], "the commit keeps its grace"
+            notes.release_all()
+        report = await control.report()
+        assert [(i.call_id, i.state) for i in report.done] == [("c1", "committed")]
+        assert phase(control) is P.ENDED and not control.supervisor.escalated
+
+
 async def test_undo_and_reapply_go_through_the_supervisor(tmp_path: Path, world: Path) -> None:
     again = ReapplyNote(world)
     async with Journal.open(tmp_path / "journal.db") as journal:

@@ -30,7 +30,6 @@ pytest.importorskip("langgraph.prebuilt")
 pytest.importorskip("langchain.agents")
 
 from langchain.agents import create_agent
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.tools import tool as lc_tool
@@ -46,7 +45,7 @@ from agentstop.adapters import langgraph as fence
 from tests.fixtures import decorated_tools
 from tests.fixtures.decorated_tools import notes_dir, write_note
 from tests.support.hooks import hooks
-from tests.support.langchain_transcripts import InvalidTranscript, transcript_problems
+from tests.support.langchain_transcripts import StrictChatModel, transcript_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -125,20 +124,15 @@ async def shout(text: str) -> str:
 # -- the model: LangChain's fake chat model, strict about transcripts -----------------------------------
 
 
-class StrictFakeModel(GenericFakeChatModel):
-    """`GenericFakeChatModel` with `bind_tools` (create_agent binds them) and a real API's 400."""
+class StrictFakeModel(StrictChatModel):
+    """The scripted turns of `GenericFakeChatModel`, from a model strict as a real API (and what it read)."""
 
     seen: list[list[BaseMessage]] = []
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> StrictFakeModel:
-        return self
 
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
     ) -> ChatResult:
-        problems = transcript_problems(messages)
-        if problems:
-            raise InvalidTranscript(f"400 {problems}")
+        self.refuse_invalid(messages)
         self.seen.append(list(messages))
         return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 

@@ -25,6 +25,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,10 +36,11 @@ import pytest
 
 from agentstop import Journal, Report
 from tests.drills.kill_moments import call_states, drill_journal, last_seq, seeds, wait_until
+from tests.drills.ledger_model import LedgerModelServer
 from tests.drills.ledger_tool import SESSION, ledger_lines
 from tests.drills.stats import record
 
-__all__ = ["ENTRIES", "EVENTS_PER_ENTRY", "SESSION", "drill_all"]
+__all__ = ["ENTRIES", "EVENTS_PER_ENTRY", "SESSION", "drill_all", "drill_over_http"]
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = 8
@@ -121,3 +123,23 @@ def drill_all(framework: str, argv: Argv, backend: str, request: pytest.FixtureR
         "nothing" if not problems else f"{len(problems)} problems",
     )
     assert problems == [], "\n".join(problems)
+
+
+def drill_over_http(
+    framework: str, child: str, state: str, backend: str, request: pytest.FixtureRequest, scratch: Path
+) -> None:
+    """`drill_all` for an agent that reaches its model over HTTP: a `LedgerModelServer` on 127.0.0.1 for it.
+
+    `child` is the agent's module, run as `python -m child JOURNAL STATE LEDGER BASE_URL`, where STATE is
+    the file `state` in the drill's directory (its conversation or history). The server outlives each kill,
+    as a model's API does, and must have refused no transcript.
+    """
+    model = LedgerModelServer(ENTRIES)
+    with model:
+
+        def argv(target: str, tmp: Path) -> list[str]:
+            return [sys.executable, "-m", child, target, str(tmp / state), str(tmp / "ledger"), model.base_url]
+
+        drill_all(framework, argv, backend, request, scratch)
+    assert model.rejected == [], [r.messages for r in model.rejected]
+    assert not model.errors, model.errors

@@ -26,7 +26,6 @@ import uuid
 from typing import Any
 
 import anyio
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
@@ -37,36 +36,36 @@ from langgraph.prebuilt import ToolNode, tools_condition
 import agentstop
 from agentstop import GrantSpec, Journal, Supervisor
 from agentstop.adapters import langgraph as fence
+from tests.drills.ledger_model import WRITTEN_MARK, next_entry
 from tests.drills.ledger_tool import LEDGER_ENV, SESSION, ledger_entry
-from tests.support.langchain_transcripts import InvalidTranscript, transcript_problems
+from tests.support.langchain_transcripts import StrictChatModel
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "t1"}, "recursion_limit": 10_000}
 
 
-class LedgerModel(GenericFakeChatModel):
-    """Asks for the next entry the transcript has not had, with a new tool-call id each time; then says done.
-
-    Strict as a real API: a transcript with a tool call unanswered, or answered twice, is refused (a 400).
-    """
+class LedgerModel(StrictChatModel):
+    """Asks for the first entry the transcript does not say was written, with a new tool-call id each time;
+    then says done. Strict as a real API: a call left unanswered, or answered twice, is refused (a 400)."""
 
     calls: int = 0
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> LedgerModel:
-        return self
 
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
     ) -> ChatResult:
-        problems = transcript_problems(messages)
-        if problems:
-            raise InvalidTranscript(f"400 {problems}")
-        answered = sum(isinstance(m, ToolMessage) for m in messages)
-        if answered >= self.calls:
+        self.refuse_invalid(messages)
+        asked = {
+            str(c["id"]): c["args"].get("entry") for m in messages if isinstance(m, AIMessage) for c in m.tool_calls
+        }
+        done = {
+            asked[m.tool_call_id] for m in messages if isinstance(m, ToolMessage) and WRITTEN_MARK in str(m.content)
+        }
+        entry = next_entry({e for e in done if e}, self.calls)
+        if entry is None:
             return ChatResult(generations=[ChatGeneration(message=AIMessage("done"))])
         call = {
             "id": f"call_{uuid.uuid4().hex[:16]}",
             "name": "ledger_entry",
-            "args": {"entry": f"e{answered + 1}"},
+            "args": {"entry": entry},
             "type": "tool_call",
         }
         return ChatResult(generations=[ChatGeneration(message=AIMessage("", tool_calls=[call]))])

@@ -19,7 +19,15 @@ from typing import Any
 
 from tests.llm.fake_server import Fail, FakeChatServer, Received, Stream, call_start, finish, text, transcript_error
 
-__all__ = ["LedgerModelServer", "written"]
+__all__ = ["LedgerModelServer", "next_entry", "written"]
+
+WRITTEN_MARK = "ledger_line"
+"""What a tool output holds when its entry was written: the receipt's key (tests/drills/ledger_tool.py)."""
+
+
+def next_entry(written: set[str], entries: int) -> str | None:
+    """The first of e1..e`entries` not written yet (None: all are), which the model asks for next."""
+    return next((f"e{i}" for i in range(1, entries + 1) if f"e{i}" not in written), None)
 
 
 def written(messages: list[dict[str, Any]]) -> set[str]:
@@ -31,7 +39,7 @@ def written(messages: list[dict[str, Any]]) -> set[str]:
     return {
         asked[m["tool_call_id"]]
         for m in messages
-        if m.get("role") == "tool" and m.get("tool_call_id") in asked and "ledger_line" in str(m.get("content"))
+        if m.get("role") == "tool" and m.get("tool_call_id") in asked and WRITTEN_MARK in str(m.get("content"))
     }
 
 
@@ -52,11 +60,8 @@ class LedgerModelServer(FakeChatServer):
             return self._turn(received.messages)
 
     def _turn(self, messages: list[dict[str, Any]]) -> Stream:
-        done = written(messages)
-        for i in range(1, self.entries + 1):
-            if f"e{i}" not in done:
-                arguments = json.dumps({"entry": f"e{i}"})
-                return Stream(
-                    [call_start(0, f"call_{uuid.uuid4().hex[:16]}", "ledger_entry", arguments), finish("tool_calls")]
-                )
-        return Stream([*text(f"all {self.entries} entries are written"), finish()])
+        entry = next_entry(written(messages), self.entries)
+        if entry is None:
+            return Stream([*text(f"all {self.entries} entries are written"), finish()])
+        call_id = f"call_{uuid.uuid4().hex[:16]}"
+        return Stream([call_start(0, call_id, "ledger_entry", json.dumps({"entry": entry})), finish("tool_calls")])

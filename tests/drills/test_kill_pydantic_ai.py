@@ -16,41 +16,18 @@ CI drills 2 seeds per backend; AGENTSTOP_DRILL_FULL=1 drills 20; AGENTSTOP_DRILL
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pydantic_ai")
 
-from tests.drills.framework_crash import ENTRIES, drill_all
-from tests.drills.ledger_model import LedgerModelServer
-
-
-@pytest.fixture
-def model() -> Iterator[LedgerModelServer]:
-    server = LedgerModelServer(ENTRIES)
-    with server:
-        yield server
-    assert not server.errors, server.errors
+from tests.drills.framework_crash import drill_over_http
 
 
 @pytest.mark.both_backends
 @pytest.mark.timeout(600)
 def test_a_pydantic_ai_agent_killed_and_run_again_lands_every_entry_once_and_the_report_agrees(
-    journal_backend: str, request: pytest.FixtureRequest, scratch: Path, model: LedgerModelServer
+    journal_backend: str, request: pytest.FixtureRequest, scratch: Path
 ) -> None:
-    def child(target: str, tmp: Path) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "tests.drills.pydantic_ai_child",
-            target,
-            str(tmp / "history.json"),
-            str(tmp / "ledger"),
-            model.base_url,
-        ]
-
-    drill_all("PydanticAI", child, journal_backend, request, scratch)
-    assert model.rejected == [], [r.messages for r in model.rejected]
+    drill_over_http("PydanticAI", "tests.drills.pydantic_ai_child", "history.json", journal_backend, request, scratch)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Self
 
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-__all__ = ["InvalidTranscript", "transcript_problems"]
+__all__ = ["InvalidTranscript", "StrictChatModel", "transcript_problems"]
 
 
 class InvalidTranscript(Exception):
@@ -36,3 +38,16 @@ def transcript_problems(messages: Sequence[BaseMessage]) -> list[str]:
         if n != 1
     ]
     return problems
+
+
+class StrictChatModel(GenericFakeChatModel):
+    """LangChain's fake chat model with `bind_tools` (create_agent binds them), refusing what a real API refuses."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Self:
+        return self
+
+    def refuse_invalid(self, messages: Sequence[BaseMessage]) -> None:
+        """Raise the real API's 400 for a transcript with a tool call unanswered, or answered twice."""
+        problems = transcript_problems(messages)
+        if problems:
+            raise InvalidTranscript(f"400 {problems}")

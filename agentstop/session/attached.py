@@ -100,6 +100,8 @@ class AttachedSession(Phased):
         self.revoked_by = ""
         """Who revoked the grant (by anyone), as far as this control knows; "" while it is live."""
         self._revoked_here: float | None = None
+        self._stop_pressed = False
+        """Stop was pressed from here (pressed again while stopping, it escalates; a first press never does)."""
         self._revoked_journaled: float | None = None
         self._journal: Journal | None = None
 
@@ -186,7 +188,8 @@ class AttachedSession(Phased):
         )
 
     async def stop(self, reason: str = "stopped from agentstop tui") -> str:
-        """Stop pressed: revoke the grant (while running) or ask the session to skip its grace (while stopping).
+        """Stop pressed: revoke the grant (while running) or, pressed again from here while stopping, ask the
+        session to skip its grace. A first press that finds a Stop from elsewhere under way only says so.
 
         Raises:
             AgentstopError: the journal could not be written (unreachable, busy); the phase is as before,
@@ -197,13 +200,18 @@ class AttachedSession(Phased):
         if self.phase is SessionPhase.ESCALATED:
             return "Already asked to skip the grace; waiting for its process to settle the calls in flight."
         if self.phase is SessionPhase.STOPPING:
+            if not self._stop_pressed:  # a Stop from elsewhere got there first: a first press from here waits for it
+                by = self.revoked_by or "another process"
+                return f"Session {self.session_id} is already stopping (revoked by {by}); Stop again skips its grace."
             return await self.escalate()
         self._move(SessionPhase.STOPPING)
+        self._stop_pressed = True
         try:
             revoked = await self.revoke(reason)
         except BaseException:
             if self._revoked_journaled is None:  # not revoked by anyone yet: running, Stop may be pressed again
                 self._back(SessionPhase.STOPPING, SessionPhase.RUNNING)
+                self._stop_pressed = False
             raise
         if self.revoked_at is None:
             self._revoked_here = self.clock()

@@ -7,6 +7,7 @@ the app only reads the journal and writes the revoke, the escalation and the und
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 
 from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
 from agentstop.cli import main
-from agentstop.journal import SessionRecord
+from agentstop.journal import Event, EventKind, SessionRecord
 from agentstop.report_counts import ReportCounts
 from agentstop.session import SessionPhase, fixed_tools
 from agentstop.tui import make_journal_app
@@ -171,3 +172,45 @@ async def test_tui_command_on_a_missing_journal_says_so(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "no journal at" in result.output and "Traceback" not in result.output
+
+
+async def test_a_first_stop_whose_worker_finds_a_stop_from_elsewhere_escalates_nothing(
+    tmp_path: Path, world: Path
+) -> None:
+    """The key is a first press (the session runs); before its worker runs, the bridge hears a revoke from
+    another terminal. The worker must not take the press for a second one: no grace skipped, no escalation."""
+    path = tmp_path / "journal.db"
+    notes = GatedNote(world)
+    notes.hold_commit("slow")
+    async with Journal.open(path) as journal, anyio.create_task_group() as tg:
+        sup = Supervisor(journal, [notes], GrantSpec(tools=["write_note"]), grace=30.0, session_id=SID)
+        await sup.__aenter__()  # not `async with`: the task group outlives it
+        tg.start_soon(functools.partial(sup.call, "write_note", {"name": "slow"}))
+        try:
+            await wait_until_parked(notes)
+            app = make_journal_app(
+                path, await rows_of(path), fixed_tools(ToolRegistry([notes])), session_id=SID, title="agentstop tui"
+            )
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_until(pilot, lambda: attached_live(app), "the running session opens live")
+                attachment = app.mode.attachment
+                assert attachment is not None
+                control = attachment.control
+
+                def phase() -> SessionPhase:  # read afresh: it moves while the test awaits
+                    return control.phase
+
+                assert phase() is SessionPhase.RUNNING
+                app.mode.stop()  # the key, handled while the session runs: its worker is scheduled, not begun
+                elsewhere = Event(0, SID, None, EventKind.REVOKED, time.time(), {"by": "ops"})
+                control.heard([elsewhere])  # heard by the bridge before the worker runs
+                await wait_until(
+                    pilot, lambda: all(w.is_finished for w in app.workers if w.group == "stop"), "the Stop's worker ran"
+                )
+                assert phase() is SessionPhase.STOPPING, "the first press escalated"
+                kinds = {e.kind for e in await journal.events(SID)}
+                assert EventKind.STOP_ESCALATED not in kinds and EventKind.REVOKED not in kinds
+                assert notes.parked("slow"), "the commit keeps its grace"
+        finally:
+            notes.release_all()
+            await sup.__aexit__(None, None, None)

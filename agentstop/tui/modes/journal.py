@@ -283,17 +283,22 @@ class JournalMode(Mode):
             if attachment is not None:
                 self.app.notify("The session has ended; there is nothing to stop.")
             return
-        if attachment.control.phase is SessionPhase.RUNNING:
+        # Decided at the key, by what the person saw: stopping already, this press skips the grace. A first press
+        # stays one even if a Stop from elsewhere is heard before its worker runs (it then only says so).
+        escalating = attachment.control.phase is not SessionPhase.RUNNING
+        if not escalating:
             self.status(grant=GrantShown.REVOKING)
             attachment.run_screen.phase = RunPhase.STOPPING
             self.dismiss_quit_question()  # "quit and leave it running?" is moot now
             self.show_report()
-        run_later(self.app, self._stop_attached, attachment.control, group="stop")
+        run_later(self.app, self._stop_attached, attachment.control, escalating, group="stop")
 
-    async def _stop_attached(self, control: AttachedSession) -> None:
-        escalating = control.phase is not SessionPhase.RUNNING
+    async def _stop_attached(self, control: AttachedSession, escalating: bool) -> None:
         try:
-            said = await control.stop("stopped from agentstop tui")  # stopping already: it escalates
+            if escalating and control.phase is SessionPhase.STOPPING:
+                said = await control.escalate()
+            else:
+                said = await control.stop("stopped from agentstop tui")
         except AgentstopError as exc:  # not done (the phase is as before): pressing again tries again
             self.status(grant=GrantShown.ACTIVE if control.revoked_at is None else GrantShown.REVOKED)
             self.app.notify(f"Could not stop session {control.session_id}: {exc}", severity="error", timeout=15)

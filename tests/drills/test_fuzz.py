@@ -171,9 +171,12 @@ HOSTILE_TASKS = {
 
 @pytest.mark.parametrize("text", HOSTILE_TASKS.values(), ids=HOSTILE_TASKS.keys())
 def test_hostile_task_files_are_refused_quickly_and_clearly(text: str) -> None:
-    began = time.monotonic()
+    # The work it took, in this thread's CPU time: what a blow-up (an alias bomb expanded, a
+    # quadratic walk) multiplies by orders of magnitude, and what neighbours on a loaded machine
+    # do not inflate (its wall time did: 5.4 s for 0.9 s of work).
+    began = time.thread_time()
     _only_task_file_errors(text)
-    assert time.monotonic() - began < 5
+    assert time.thread_time() - began < 5
 
 
 # -- damaged journals ----------------------------------------------------------------------------

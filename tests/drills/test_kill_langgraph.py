@@ -6,7 +6,8 @@ checkpointed durably (`AsyncSqliteSaver`, `durability="sync"`). Run again after
 the kill, as that page says: its session resumed (agentstop settles what the
 dead process left first) and its thread invoked again from the checkpoint,
 whose tool calls keep their ids. What is killed when and what must hold:
-tests/drills/framework_crash.py. On SQLite and PostgreSQL.
+tests/drills/framework_crash.py. On SQLite and PostgreSQL, and on the page's sync
+route too (`stream()` in a worker thread, `wrap_tool_call`, `Supervisor.call_sync`).
 
 CI drills 2 seeds per backend; AGENTSTOP_DRILL_FULL=1 drills 20; AGENTSTOP_DRILL_SEEDS=3,7 replays seeds.
 """
@@ -23,7 +24,7 @@ pytest.importorskip("langgraph.checkpoint.sqlite")
 from tests.drills.framework_crash import ENTRIES, drill_all
 
 
-def _child(target: str, tmp: Path) -> list[str]:
+def _child(target: str, tmp: Path, *route: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -32,6 +33,7 @@ def _child(target: str, tmp: Path) -> list[str]:
         str(tmp / "checkpoints.db"),
         str(tmp / "ledger"),
         str(ENTRIES),
+        *route,
     ]
 
 
@@ -41,3 +43,13 @@ def test_a_langgraph_agent_killed_and_run_again_lands_every_entry_once_and_the_r
     journal_backend: str, request: pytest.FixtureRequest, scratch: Path
 ) -> None:
     drill_all("LangGraph", _child, journal_backend, request, scratch)
+
+
+@pytest.mark.both_backends
+@pytest.mark.timeout(600)
+def test_a_langgraph_agent_on_the_sync_route_killed_and_run_again_lands_every_entry_once(
+    journal_backend: str, request: pytest.FixtureRequest, scratch: Path
+) -> None:
+    drill_all(
+        "LangGraph (sync route)", lambda target, tmp: _child(target, tmp, "sync"), journal_backend, request, scratch
+    )

@@ -1,5 +1,8 @@
 """Hostile sizes cost bounded work: a YAML alias bomb is refused while loading, the argument walk stops at its
-cap, and a task file over the size limit is refused unread (issue 20, items 5 and 10)."""
+cap, and a task file over the size limit is refused unread (issue 20, items 5 and 10).
+
+"Bounded" is checked in this thread's CPU time (`time.thread_time`): an expanded bomb costs orders of
+magnitude more of it, and neighbours on a loaded machine, which stretch wall time, do not add to it."""
 
 from __future__ import annotations
 
@@ -53,10 +56,10 @@ def test_a_yaml_alias_bomb_task_is_refused_at_once_with_its_line(tmp_path: Path)
     assert len(BOMB_TASK) < 1200
     from agentstop.task import load_task
 
-    began = time.monotonic()
+    began = time.thread_time()
     with pytest.raises(TaskFileError, match="aliases") as err:
         load_task(task)
-    assert time.monotonic() - began < 2.0
+    assert time.thread_time() - began < 2.0
     assert err.value.line is not None
 
 
@@ -77,10 +80,10 @@ steps:
 
 
 def test_the_argument_walk_stops_at_its_cap_whatever_the_expanded_size() -> None:
-    began = time.monotonic()
+    began = time.thread_time()
     problem = shape_problem({"junk": _bomb()}, max_bytes=None)
     assert problem is not None and str(MAX_NODES) in problem
-    assert time.monotonic() - began < 2.0
+    assert time.thread_time() - began < 2.0
 
 
 @pytest.mark.anyio
@@ -130,7 +133,7 @@ def test_an_mcp_overlay_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
 
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("anchors:\n" + BOMB_ANCHORS + "\nmemory:\n  read_graph: {class: read_only}\n")
-    began = time.monotonic()
+    began = time.thread_time()
     with pytest.raises(McpConfigError, match="aliases"):
         load_overlay(overlay)
-    assert time.monotonic() - began < 2.0
+    assert time.thread_time() - began < 2.0

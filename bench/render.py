@@ -737,8 +737,8 @@ def _fleet_section(r: Results) -> list[str]:
         md += [
             "; ".join(lines) + ". A gated call is the same writer transactions on both: plan and fence with "
             "`committing` in one (two when the tool has its own prepare, whose plan must be on record first), then the "
-            "outcome. On PostgreSQL each of the gated call's two transactions sends its statements and its COMMIT "
-            "in one pipeline, one round trip, where SQLite runs it in-process; across "
+            "outcome. On PostgreSQL each of the gated call's two transactions is one statement (data-modifying "
+            "CTEs) sent alone, one round trip, where SQLite runs it in-process; across "
             "processes SQLite's writers take turns on one file lock (each process groups only its own callers' "
             "units, and a writer that finds the lock taken backs off by sleeping), while PostgreSQL locks only "
             "the session's grant row at the fence and commits from many connections at once.",
@@ -770,8 +770,9 @@ def _postgres_targets(levels: list[FleetLevel], settings: dict[str, str]) -> lis
             f"- Round trips per gated call at 1 caller: {trips:.2f} (target ≤ {TRIPS_PER_CALL}, one per writer "
             f"transaction, plus {FIRST_CALL_EXTRA} once per session: its first call makes the session's call "
             f"counter and reads its grant): {'PASS' if trips <= allowed + 1e-9 else 'FAIL'}. Each transaction "
-            "sends BEGIN, its statements and COMMIT in one pipeline, before any answer is back, so no statement "
-            "may wait on another's result. Plan and fence: the call numbered from its session's counter, its row "
+            "is one statement of data-modifying CTEs, sent alone (the server runs it as a transaction of its "
+            "own: no BEGIN, no COMMIT), so no part of it may wait on another's result in Python. Plan and "
+            "fence: the call numbered from its session's counter, its row "
             "inserted as the fence leaves it (`committing`) with its three events, and the grant row updated "
             "only if it is still as this connection last saw it (not revoked, no call counted since), checked "
             "under the row's lock by `agentstop_expect`, a function created with the schema, which raises "

@@ -940,24 +940,23 @@ def _remember(conn: Any, grant: GrantState, passed: bool) -> None:
         seen[grant.grant_id] = replace(grant, calls_used=grant.calls_used + 1) if passed else grant
 
 
-_NUMBER_CALL_AND_LOG = (
-    # The session's next number (its counter row, made from MAX(n) if it has none yet), the call's row,
-    # and its events, in order. PostgreSQL's SQL: data-modifying CTEs.
+_PLAN_AND_FENCE_AS_SEEN = (
+    # One statement, so one transaction of its own: the session's next number (its counter row, made from
+    # MAX(n) if it has none yet), the call's row, its events in order, and the grant as this connection noted
+    # it (not revoked, this many calls used) counted, else the whole statement fails. PostgreSQL's SQL:
+    # data-modifying CTEs, run in the order their results are needed, so locks are taken in the long way's
+    # order (the counter, the call's row and with it the session's key lock, then the grant).
     "WITH number AS (INSERT INTO call_numbers (session_id, last_n)"
     " SELECT ?, COALESCE(MAX(n), 0) + 1 FROM calls WHERE session_id = ?"
     " ON CONFLICT (session_id) DO UPDATE SET last_n = call_numbers.last_n + 1 RETURNING last_n),"
     " call AS (INSERT INTO calls (session_id, call_id, n, {columns})"
-    " VALUES (?, (SELECT 'c' || last_n FROM number), (SELECT last_n FROM number), {marks}) RETURNING call_id)"
-    " INSERT INTO events (session_id, call_id, kind, at, data)"
-    " SELECT ?, call_id, kind, ?, data FROM call, (VALUES {events}) AS e (o, kind, data) ORDER BY o"
-    " RETURNING call_id"
-)
-
-_USE_GRANT_AS_SEEN = (
-    # The grant as this connection noted it (not revoked, this many calls used), locked and counted; else stop.
-    "WITH used AS (UPDATE grants SET calls_used = calls_used + 1"
-    " WHERE grant_id = ? AND revoked_at IS NULL AND calls_used = ? RETURNING grant_id)"
-    " SELECT agentstop_expect(EXISTS (SELECT 1 FROM used), 'the grant changed since this connection read it')"
+    " VALUES (?, (SELECT 'c' || last_n FROM number), (SELECT last_n FROM number), {marks}) RETURNING call_id),"
+    " logged AS (INSERT INTO events (session_id, call_id, kind, at, data)"
+    " SELECT ?, call_id, kind, ?, data FROM call, (VALUES {events}) AS e (o, kind, data) ORDER BY o RETURNING 1),"
+    " used AS (UPDATE grants SET calls_used = calls_used + 1"
+    " WHERE grant_id = ? AND revoked_at IS NULL AND calls_used = ? AND EXISTS (SELECT 1 FROM call) RETURNING 1)"
+    " SELECT (SELECT call_id FROM call),"
+    " agentstop_expect(EXISTS (SELECT 1 FROM used), 'the grant changed since this connection read it')"
 )
 
 
@@ -967,8 +966,8 @@ def _plan_and_fence_at_once(conn: Any, prepared: Any, fields: dict[str, Any]) ->
     The verdict is `fence_verdict`'s, as on every path, taken on the grant as
     this connection last saw it (`_remember`). What the database must confirm
     is that the grant row is still that (not revoked since, no call counted
-    since): `_USE_GRANT_AS_SEEN` checks it under the row's lock and raises if
-    not, so the statements and the COMMIT can be sent at once, before any
+    since): `_PLAN_AND_FENCE_AS_SEEN` checks it under the row's lock and raises
+    if not, so the whole transaction is that one statement, sent before any
     answer. A raise rolls the unit back and the long way runs (it reads the
     grant, notes it, and refuses or passes). Only passes come this way: a
     refusal reads exactly as it always has. The rows are the long way's: the
@@ -992,15 +991,19 @@ def _plan_and_fence_at_once(conn: Any, prepared: Any, fields: dict[str, Any]) ->
     row = {**dict(zip(columns, values, strict=True)), "state": CallState.COMMITTING.value}
     row["prepared"] = None if prepared is None else _json(prepared)
     row["fence_at"] = at
-    sql = _NUMBER_CALL_AND_LOG.format(
+    sql = _PLAN_AND_FENCE_AS_SEEN.format(
         columns=", ".join(row),
         marks=_marks(row),
         events=", ".join("(?, ?, ?)" for _ in events),
     )
     call = conn.execute(
-        sql, (session_id, session_id, session_id, *row.values(), session_id, at, *(v for e in events for v in e))
+        sql,
+        (
+            *(session_id, session_id, session_id, *row.values()),
+            *(session_id, at, *(v for e in events for v in e)),
+            *(grant_id, grant.calls_used),
+        ),
     )
-    conn.execute(_USE_GRANT_AS_SEEN, (grant_id, grant.calls_used))
     try:
         conn.settle()
     except Exception as exc:

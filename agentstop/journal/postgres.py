@@ -70,9 +70,9 @@ $fn$
 """
 """A function created with the schema: a statement that must not go on unless a condition holds says so.
 
-The journal's one-round-trip writes (ops.py, `_fast_plan_and_fence`) send their
-statements and COMMIT in one pipeline, before any result is back; a check that
-fails there must stop the rest, and only an error does that. It decides
+The journal's one-round-trip writes (ops.py, `_plan_and_fence_at_once`) are one
+statement each, sent before any result is back; a check that fails there must
+stop the rest of it, and only an error does that. It decides
 nothing itself: the condition is the statement's (e.g. "the grant row is still
 as this connection last read it"), the verdict stays in Python.
 """
@@ -161,7 +161,10 @@ class PgConnection:
     sent: the same statements run in the same order, and the fence's checks
     still read the grant row under its lock before a single write of it is
     sent. A statement that fails raises when its pipeline is sent: at the
-    next read of a result, or at COMMIT, inside the same transaction.
+    next read of a result, or at COMMIT, inside the same transaction. A
+    transaction of one statement (BEGIN, it, COMMIT: the one-round-trip writes
+    of ops.py) is sent as that statement alone, which the server runs as a
+    transaction of its own.
 
     RELEASE sends the queue so a failure is raised in the unit that caused it
     (the writer runs each unit of a batch in a savepoint and releases it before
@@ -302,12 +305,21 @@ class PgConnection:
         if not self._queue:
             return
         queue, self._queue = self._queue, []
+        if len(queue) == 3 and queue[0][0] == "BEGIN" and queue[2][0] == "COMMIT":
+            # A whole transaction of one statement: sent alone, the statement is a transaction of its own
+            # (the connection is in autocommit), committed as durably as COMMIT commits it. In a pipeline
+            # still, so a statement psycopg prepares now (the fifth time it runs) is prepared in this round
+            # trip, not one of its own.
+            queue = queue[1:2]
+            piped = True
+        else:
+            piped = len(queue) > 1
         self._round_trips.add()
         self._sent += len(queue)
         if self._upkeep is not None and self._sent >= self._analyze_at:
             self._analyze_at = self._sent * 2
             self._upkeep.start()
-        if len(queue) == 1:
+        if not piped:
             sql, params, pending = queue[0]
             pending.cursor = self.raw.execute(sql, params)
             return

@@ -2,7 +2,7 @@
 
 A gated call of a tool planned at the fence (its prepare is `Tool`'s own) is
 two writer transactions: plan + prepared + fence + `committing`, then the
-outcome. Each sends its statements and its COMMIT in one pipeline
+outcome. Each is one statement, sent alone as a transaction of its own
 (`PgConnection.settle`): the outcome's lifecycle check is in its WHERE
 clauses, and the fence's verdict is taken on the grant as the connection last
 saw it, which the database confirms under the row's lock (`agentstop_expect`)

@@ -57,6 +57,8 @@ class FleetLevel:
     seconds: list[float] = field(default_factory=list)
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
+    #: Per repeat, per call: the CPU time the agents' processes spent (all their threads, summed over them).
+    cpu: list[float] = field(default_factory=list)
     #: Per repeat, per call: round trips to the server, and WAL flushes (PostgreSQL only).
     round_trips: list[float] = field(default_factory=list)
     wal_flushes: list[float] = field(default_factory=list)
@@ -83,7 +85,8 @@ def _calls_each(cfg: Config, callers: int) -> int:
     return max(4, total // callers)
 
 
-def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[float, list[float], int]:
+def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[float, list[float], float, int]:
+    """(seconds from the common start to the last call's end, every call's latency, CPU seconds, round trips)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     start_at = time.time() + 1.5 + 0.1 * processes  # every process has opened its journal by then
     children = [
@@ -103,7 +106,8 @@ def _run_level(target: str, processes: int, callers: int, calls: int) -> tuple[f
             raise RuntimeError(f"a fleet worker failed (exit {child.returncode})")
         outs.append(json.loads(out.strip().splitlines()[-1]))
     latencies = [lat for o in outs for lat in o["latencies"]]
-    return max(o["seconds"] for o in outs), latencies, sum(int(o["round_trips"]) for o in outs)
+    cpu = sum(float(o["cpu"]) for o in outs)
+    return max(o["seconds"] for o in outs), latencies, cpu, sum(int(o["round_trips"]) for o in outs)
 
 
 def _wal_syncs(url: str) -> int:
@@ -146,7 +150,8 @@ async def run_fleet(cfg: Config, tmp: Path, log: Any) -> FleetResult:
                     async with Journal.open(target):
                         pass  # the schema exists before the workers race to open it
                     syncs = _wal_syncs(target) if level.backend == "postgresql" else 0
-                    seconds, latencies, trips = _run_level(target, processes, callers, calls)
+                    seconds, latencies, cpu, trips = _run_level(target, processes, callers, calls)
+                    level.cpu.append(cpu / level.calls)
                     if level.backend == "postgresql":
                         level.round_trips.append(trips / level.calls)
                         level.wal_flushes.append((_wal_syncs(target) - syncs) / level.calls)

@@ -5,8 +5,9 @@
 Opens the journal (a SQLite file or a postgresql:// URL), starts one session,
 waits until the wall clock reaches START_AT (so every process starts together),
 then runs CALLERS concurrent callers making CALLS gated calls each, and prints
-one JSON line: the wall time of its calls, each call's latency, and how many
-round trips to the server its journal made meanwhile (0 on SQLite).
+one JSON line: the wall time of its calls, each call's latency, the CPU time
+the process spent meanwhile (all its threads: the journal's writer too), and
+how many round trips to the server its journal made (0 on SQLite).
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ async def main(target: str, callers: int, calls: int, start_at: float) -> None:
 
         await anyio.sleep(max(0.0, start_at - time.time()))
         trips = journal.round_trips
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         async with anyio.create_task_group() as tg:
             for _ in range(callers):
                 tg.start_soon(caller)
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
         trips = journal.round_trips - trips
         await sup.close()
-    print(json.dumps({"seconds": seconds, "latencies": latencies, "round_trips": trips}), flush=True)
+    print(json.dumps({"seconds": seconds, "latencies": latencies, "cpu": cpu, "round_trips": trips}), flush=True)
 
 
 if __name__ == "__main__":

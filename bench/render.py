@@ -687,7 +687,9 @@ def _fleet_section(r: Results) -> list[str]:
         f"journal: a SQLite file on this disk, or {f.postgres}, a throwaway server started for the run. "
         "1 caller is one process; 8 callers are 8 processes of one caller; 64 callers are 8 processes of 8. "
         "Both backends run each level back to back. *Cost per call* is the wall time from the common start to "
-        "the last process's last call, divided by every call; latency is what one call waits.",
+        "the last process's last call, divided by every call; latency is what one call waits; *agents' CPU "
+        "per call* is the CPU time the agents' processes spent (every thread of each, the journal's writer "
+        "too) divided by every call.",
         "",
     ]
     rows = []
@@ -703,6 +705,7 @@ def _fleet_section(r: Results) -> list[str]:
                 f"{fmt_time(cost.lo)}{DASH}{fmt_time(cost.hi)}",
                 fmt_time(_middle(level.p50)),
                 fmt_time(_middle(level.p99)),
+                fmt_time(_middle(level.cpu)) if level.cpu else DASH,
                 f"{_middle(level.round_trips):.2f}" if level.round_trips else DASH,
                 f"{_middle(level.wal_flushes):.2f}" if level.wal_flushes else DASH,
             ]
@@ -718,6 +721,7 @@ def _fleet_section(r: Results) -> list[str]:
                 "range",
                 "latency p50",
                 "latency p99",
+                "agents' CPU per call",
                 "round trips per call",
                 "WAL flushes per call",
             ],
@@ -792,9 +796,9 @@ def _postgres_targets(levels: list[FleetLevel], settings: dict[str, str]) -> lis
             if ok
             else f" Why: {fmt_time(one.cost().p50)} a call is {_trips_text(one)} plus two durable commits "
             "(the fence's and the outcome's), each a WAL flush the server waits for; SQLite's two flushes are "
-            "the same, so the rest is the server's own work (a backend process per connection: parse, plan and "
-            "run each statement, the WAL insert) and the client's wait on it across two processes, the agent's "
-            "and the server's, on a machine whose 2 cores the other processes share."
+            f"the same, so the rest is {_pg_cpu_text(one, lite[1])}the server's own work (a backend process per "
+            "connection: run each statement, the WAL insert) and the wait on it across two processes, the "
+            "agent's and the server's, on a machine whose 2 cores the other processes share."
         )
         md.append(
             f"- PostgreSQL at 1 caller across processes: {fmt_ratio(ratio)} SQLite's cost per call (target ≤ "
@@ -828,6 +832,18 @@ def _postgres_targets(levels: list[FleetLevel], settings: dict[str, str]) -> lis
             )
         )
     return [*md, ""]
+
+
+def _pg_cpu_text(pg: FleetLevel, lite: FleetLevel) -> str:
+    """What the agent's own process spends on PostgreSQL a call beyond what it spends on SQLite, if measured."""
+    if not pg.cpu or not lite.cpu:
+        return ""
+    mine, theirs = _middle(pg.cpu), _middle(lite.cpu)
+    return (
+        f"the agent's own CPU ({fmt_time(mine)} a call, all its threads, against {fmt_time(theirs)} on SQLite: a "
+        "lone caller's SQLite transactions run on its own thread, in-process, where each PostgreSQL one is "
+        "handed to the journal's writer thread and back, and psycopg builds, sends and reads it), "
+    )
 
 
 def _trips_text(level: FleetLevel) -> str:

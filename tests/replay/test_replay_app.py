@@ -15,10 +15,12 @@ from agentstop import GrantSpec, Journal, Supervisor, ToolRegistry
 from agentstop.cli import main
 from agentstop.journal import SessionRecord
 from agentstop.replay import checkpoints
+from agentstop.replay.checkpoints import JournalTimeline
 from agentstop.report_counts import ReportCounts
 from agentstop.session import fixed_tools
 from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.timeline import TimelineScreen
+from agentstop.tui.widgets.moment_table import MomentTable
 from tests.support.tools import WriteNote
 from tests.tui.helpers import rows, wait_until
 
@@ -193,3 +195,41 @@ async def test_a_long_session_shows_its_last_moment_first_then_its_counts_and_re
         )
         report = app.report
         assert report is not None and (len(report.done), len(report.interrupted), len(report.undoable)) == (2, 1, 2)
+
+
+@pytest.mark.anyio
+async def test_a_timeline_taken_down_while_it_reads_a_moment_draws_nothing_and_fails_nothing(
+    replay_journal: Path, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app quitting (or the screen going) while a moment is read: the read ends with the screen's widgets
+    gone, and nothing is drawn or fails. It failed with `NoMatches` for the moment table when `app.exit()`
+    came as the session opened, on a loaded machine (tests/tui/test_modes.py)."""
+    app = _app(replay_journal, world, await _rows(replay_journal))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TimelineScreen), "the session opens")
+        screen = app.screen
+        assert isinstance(screen, TimelineScreen)
+        await wait_until(pilot, lambda: screen.query_one(MomentTable).row_count > 0, "its moment shows")
+
+        held, reading, read = anyio.Event(), anyio.Event(), JournalTimeline.moment
+
+        async def slow_moment(self: JournalTimeline, index: int) -> Any:
+            reading.set()
+            await held.wait()
+            return await read(self, index)
+
+        monkeypatch.setattr(JournalTimeline, "moment", slow_moment)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(screen.action_step, -1)  # a step whose moment is still being read ...
+            await reading.wait()
+            await app.pop_screen()  # ... when the screen goes
+            assert not screen.is_attached and not screen.query(MomentTable)
+            held.set()
+        monkeypatch.setattr(JournalTimeline, "moment", read)
+        assert app.is_running and app._exception is None
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TimelineScreen), "the session opens again")
+        again = app.screen
+        assert isinstance(again, TimelineScreen) and again is not screen
+        await wait_until(pilot, lambda: again.query_one(MomentTable).row_count > 0, "its moment shows")

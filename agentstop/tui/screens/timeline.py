@@ -92,7 +92,11 @@ class TimelineScreen(Screen[None]):
         """Render the moment after event `index` (read from the timeline's checkpoints: one interval at most).
 
         Further back than the timeline's index reaches yet, say so; `_indexed` shows it once it does.
+        A screen taken down meanwhile (the app quitting, the screen popped while its moment was read)
+        draws nothing: its widgets are gone.
         """
+        if self._taken_down():
+            return
         if not self.timeline.ready(self.index):
             self._waiting = True
             total = len(self.timeline)
@@ -108,6 +112,8 @@ class TimelineScreen(Screen[None]):
             return
         self._waiting = False
         moment = await self.timeline.moment(self.index)
+        if self._taken_down():
+            return
         table = self.query_one(MomentTable)
         table.show(moment)
         total = len(self.timeline)
@@ -140,6 +146,10 @@ class TimelineScreen(Screen[None]):
         self.query_one("#position", Static).update(text)
         self.query_one(ProgressBar).update(progress=self.index + 1)
         self.query_one("#replay-transcript", Static).update(Text("\n".join(moment.transcript[-30:])))
+
+    def _taken_down(self) -> bool:
+        """No longer part of the app (popped, or the app quitting): nothing of it is drawn any more."""
+        return not self.is_attached
 
     async def action_step(self, delta: int) -> None:
         self.index = max(-1, min(len(self.timeline) - 1, self.index + delta))

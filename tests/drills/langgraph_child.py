@@ -1,10 +1,10 @@
 """A LangGraph agent behind the fence in its own process, for the drill that kills it and runs it again.
 
-Usage: python -m tests.drills.langgraph_child JOURNAL CHECKPOINTS LEDGER CALLS [sync]
+Usage: python -m tests.drills.langgraph_child JOURNAL CHECKPOINTS LEDGER CALLS async|sync
 
 The agent is what a person writes from docs/adapters/langgraph.md: a `StateGraph`
 whose `ToolNode` gets `Fence(sup).awrap_tool_call`, checkpointed durably
-(`AsyncSqliteSaver`, `durability="sync"`) on thread "t1". With `sync`, the page's
+(`AsyncSqliteSaver`, `durability="sync"`) on thread "t1": the page's async route. With `sync`, its
 sync route: the graph runs with `stream()` in a worker thread while `bind(sup)`
 runs on the event loop, its `ToolNode` gets `Fence(sup).wrap_tool_call` (each call
 through `Supervisor.call_sync`), checkpointed by the sync `SqliteSaver`. Its model asks for
@@ -136,4 +136,4 @@ def _run_sync(model: LedgerModel, sup: Supervisor, checkpoints: str, inputs: Mes
 
 if __name__ == "__main__":
     os.environ.setdefault(LEDGER_ENV, sys.argv[3])
-    anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[4]), sys.argv[5:] == ["sync"])
+    anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[4]), sys.argv[5] == "sync")

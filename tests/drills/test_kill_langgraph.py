@@ -24,7 +24,7 @@ pytest.importorskip("langgraph.checkpoint.sqlite")
 from tests.drills.framework_crash import ENTRIES, drill_all
 
 
-def _child(target: str, tmp: Path, *route: str) -> list[str]:
+def _child(target: str, tmp: Path, route: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -33,23 +33,18 @@ def _child(target: str, tmp: Path, *route: str) -> list[str]:
         str(tmp / "checkpoints.db"),
         str(tmp / "ledger"),
         str(ENTRIES),
-        *route,
+        route,
     ]
 
 
+ROUTES = {"async": "LangGraph", "sync": "LangGraph (sync route)"}
+"""The page's two routes (`astream` with `awrap_tool_call`; `stream()` in a worker thread with `wrap_tool_call`)."""
+
+
 @pytest.mark.both_backends
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("route", ROUTES)
 def test_a_langgraph_agent_killed_and_run_again_lands_every_entry_once_and_the_report_agrees(
-    journal_backend: str, request: pytest.FixtureRequest, scratch: Path
+    route: str, journal_backend: str, request: pytest.FixtureRequest, scratch: Path
 ) -> None:
-    drill_all("LangGraph", _child, journal_backend, request, scratch)
-
-
-@pytest.mark.both_backends
-@pytest.mark.timeout(600)
-def test_a_langgraph_agent_on_the_sync_route_killed_and_run_again_lands_every_entry_once(
-    journal_backend: str, request: pytest.FixtureRequest, scratch: Path
-) -> None:
-    drill_all(
-        "LangGraph (sync route)", lambda target, tmp: _child(target, tmp, "sync"), journal_backend, request, scratch
-    )
+    drill_all(ROUTES[route], lambda target, tmp: _child(target, tmp, route), journal_backend, request, scratch)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         same_journal,
         shown,
     )
-    from .tools import SETTLE, UNDO, importable_tools, mcp_tools_of, python_tools, tools_from_session
+    from .tools import SETTLE, UNDO, importable_tools, mcp_tools_of, recorded_tools, tools_from_session
 
 __all__ = [
     "JOURNAL_ENV",
@@ -70,7 +70,7 @@ __all__ = [
     "needs_servers",
     "open_and_recover",
     "parse_target",
-    "python_tools",
+    "recorded_tools",
     "recover_dead",
     "remember_demo_journal",
     "require_journal",
@@ -110,7 +110,7 @@ _LAZY = {
     "needs_servers": ".recovery",
     "open_and_recover": ".recovery",
     "parse_target": ".target",
-    "python_tools": ".tools",
+    "recorded_tools": ".tools",
     "recover_dead": ".recovery",
     "remember_demo_journal": ".target",
     "require_journal": ".target",

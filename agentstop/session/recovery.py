@@ -95,7 +95,7 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
     # Here, not at the top: reading a journal (`agentstop report`) needs no supervisor and no tools.
     from agentstop.supervisor.recovery import settle_session
 
-    from .tools import SETTLE, python_tools, tools_from_session
+    from .tools import SETTLE, recorded_tools, tools_from_session
 
     notes: list[str] = []
     async with AsyncExitStack() as stack:
@@ -106,7 +106,7 @@ async def _recover(journal: Journal, session: SessionRecord, calls: list[CallRec
         except AgentstopError as exc:
             # Its MCP calls stay in flight (unknown) until the servers can be asked; the rest is recovered.
             notes.append(f"{unsettled_note(session.session_id)}{exc}")
-            tools, problems = python_tools(session)
+            tools, problems = recorded_tools(session)
         marked, reconciled = await settle_session(journal, tools, session.session_id)
     if marked:
         notes.append(

@@ -18,7 +18,7 @@ from pathlib import Path
 from agentstop._demo_tools import make_importable
 from agentstop.errors import AgentstopError
 from agentstop.journal import SessionRecord
-from agentstop.task.tool_import import recorded_tools as python_tools
+from agentstop.task.tool_import import recorded_tools
 from agentstop.tools import ToolRegistry
 
 from .extras import needs_extra
@@ -28,7 +28,7 @@ __all__ = [
     "UNDO",
     "importable_tools",
     "mcp_tools_of",
-    "python_tools",
+    "recorded_tools",
     "tools_from_session",
 ]
 
@@ -44,7 +44,7 @@ def importable_tools(session: SessionRecord) -> tuple[ToolRegistry, list[str]]:
     For a caller that cannot hold servers open: each MCP tool is a problem
     saying where to undo it instead.
     """
-    registry, problems = python_tools(session)
+    registry, problems = recorded_tools(session)
     problems += [
         f"{name}: an MCP tool; undo it with `agentstop undo --session {session.session_id}`, which starts "
         "its server again from the task file"
@@ -81,7 +81,7 @@ async def tools_from_session(
             exits 2 saying so), or its server could not be started.
         AgentstopError: the session's demo world is gone or did not start again.
     """
-    registry, problems = python_tools(session)
+    registry, problems = recorded_tools(session)
     names = [name for name in mcp_tools_of(session) if needed is None or name in needed]
     world = _demo_world_needed(session, registry, needed)
     with _running_demo_world(world, session.session_id, purpose):

@@ -10,7 +10,7 @@ long as the session is shown, and the records and items among them hold no
 cycles (reference counting frees them when they go).
 
 So when the app has taken a backlog in (a full read of the session, a large
-batch of events), it settles the heap: one collection now, which frees the
+batch of events, or small batches adding up to one), it settles the heap: one collection now, which frees the
 cyclic garbage there is, then `gc.freeze()`, which moves every survivor out of
 the collector's generations. From then on a full pass walks only what is new
 since, however long the session. A full read also unfreezes first, so what

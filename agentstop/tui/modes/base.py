@@ -82,7 +82,8 @@ class Mode:
     """Seconds between two looks at the summary line (what Stop waits for counts down) and the undo windows."""
 
     BACKLOG: ClassVar[int] = 1000
-    """Journal events in one batch that make it a backlog: once taken in, the heap is settled (`heap.settle`)."""
+    """Journal events that make a backlog, in one batch or over many since the heap was last settled: once
+    taken in, the heap is settled (`heap.settle`)."""
 
     def __init__(self, clock: Callable[[], float], report_screen: ReportScreen) -> None:
         self.clock = clock
@@ -113,6 +114,8 @@ class Mode:
         self._exiting = False
         """View state: the app is exiting; no screen is pushed any more (it would mount while the app closes)."""
         self._host: Host | None = None
+        self._unsettled = 0
+        """Journal events taken in since the heap was last settled (`take_in`)."""
 
     @property
     def app(self) -> Host:
@@ -278,7 +281,7 @@ class Mode:
         if self.report_shown():
             self._show_report()
         self.report_changed()
-        heap.settle(reclaim=True)  # the session, read in full, is long-lived: out of the collector's way
+        self._settle(reclaim=True)  # the session, read in full, is long-lived: out of the collector's way
 
     async def take_in(self, events: Sequence[Event]) -> None:
         """The shown session's new journal events: the live report takes them in, and the rows they change show.
@@ -293,8 +296,18 @@ class Mode:
         change = await live.apply(events, now=self.clock())
         if self.live is live:  # not replaced by a full read meanwhile
             self._changed(live, change)
-        if len(events) >= self.BACKLOG:
-            heap.settle(reclaim=False)  # what a backlog added stays as long as the session shows
+        # What a backlog added stays as long as the session shows. A steady stream of small batches adds up to
+        # one: unsettled, the collector's full passes walk all it added since, longer each time (at 1,000 calls
+        # a second, ~30 ms a pass after a few seconds, on the loop the keys share); settled as it comes, a pass
+        # walks at most one backlog's objects.
+        self._unsettled += len(events)
+        if self._unsettled >= self.BACKLOG:
+            self._settle(reclaim=False)
+
+    def _settle(self, *, reclaim: bool) -> None:
+        """`heap.settle`, and count the events taken in from here."""
+        heap.settle(reclaim=reclaim)
+        self._unsettled = 0
 
     async def catch_up(self) -> bool:
         """Bring the live report up to what the journal holds now, without reading it in full.
@@ -389,7 +402,7 @@ class Mode:
         put_away = self._screen is self.report_screen and self.is_session_view(screen)  # not a dialog over it
         self._screen = screen
         if put_away:
-            heap.settle(reclaim=False)
+            self._settle(reclaim=False)
         if self._report_after_dialog and self.is_session_view(screen):
             self.app.call_later(self.show_report)
 

@@ -1,13 +1,14 @@
-"""How the TUI says counts and a session's standing in words: "1 call", "2 calls", never "1 call(s)"."""
+"""How the TUI says counts, a session's standing and an undo's clock in words: "1 call", never "1 call(s)"."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agentstop.formatting import duration
 from agentstop.journal import SessionStatus
-from agentstop.report import Bucket, Report
+from agentstop.report import Bucket, Report, UndoInfo, UndoStatus
 
-__all__ = ["counted", "standing"]
+__all__ = ["counted", "standing", "undo_clock"]
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
@@ -45,3 +46,17 @@ def standing(report: Report, counts: Mapping[Bucket, int] | None = None) -> str:
         f"{head}: {counts[Bucket.DONE]:,} done, {counts[Bucket.INTERRUPTED]:,} interrupted, {flights:,} in flight, "
         f"{counts[Bucket.UNDOABLE]:,} undoable"
     )
+
+
+def undo_clock(undo: UndoInfo, now: float) -> str:
+    """How long the undo stays as it is: "3 m 05 s left", "exact for 1.7 s", "deadline passed", or "" if forever.
+
+    The time left to undo at all for one that can run (or be retried); else, for one that can run, how long it
+    stays exact (after that it is a compensation that leaves a trace).
+    """
+    if undo.deadline is not None and undo.status in (UndoStatus.AVAILABLE, UndoStatus.FAILED):
+        left = undo.deadline - now
+        return f"{duration(left)} left" if left > 0 else "deadline passed"
+    if undo.reversible_until is not None and undo.status == UndoStatus.AVAILABLE and undo.reversible_until > now:
+        return f"exact for {duration(undo.reversible_until - now)}"
+    return ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from agentstop import GrantSpec, Journal, Supervisor, ToolContext, ToolRegistry
 from agentstop.report import Report
 from agentstop.session import AttachedSession, fixed_tools
 from agentstop.tui import make_journal_app
+from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.run import RunPhase
 from agentstop.tui.widgets.status import GrantShown, StatusLine
 from agentstop.tui.wording import counted, standing
@@ -213,6 +215,72 @@ async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world:
                     "the window closes",
                     attempts=200,
                 )
+                app.exit()
+        finally:
+            await sup.__aexit__(None, None, None)
+
+
+class Outbox(GatedNote):
+    """A note that sits in an outbox for 10 s (its receipt's `reversible_until`): pulled back until then, after
+    that only followed up, as the demo's email is."""
+
+    name = "queue"
+
+    def __init__(self, root: Path, clock: Clock) -> None:
+        super().__init__(root)
+        self.clock = clock
+
+    async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        receipt = await super().commit(prepared, ctx)
+        return {**receipt, "reversible_until": self.clock() + 10}
+
+    def undo_summary(self, receipt: dict[str, Any]) -> str:
+        if self.clock() < receipt["reversible_until"]:
+            return "pull it back from the outbox"
+        return "send a follow-up"
+
+
+async def test_the_undo_question_stays_true_while_it_is_open(tmp_path: Path, world: Path) -> None:
+    """What the question says an undo will do changes when the undo does: it counts down, then says "now: ...".
+
+    It used to be drawn once: a person who read "pull it back from the outbox · exact undo" and said yes
+    after the window had closed sent a follow-up they were never shown.
+    """
+    clock = Clock()
+    path = tmp_path / "journal.db"
+    tool = Outbox(world, clock)
+    async with Journal.open(path, clock=clock) as journal:
+        sup = Supervisor(
+            journal, [tool], GrantSpec(tools=["queue"]), task_name="Queue", session_id="20270115T080000-queue"
+        )
+        await sup.__aenter__()
+        try:
+            await sup.call("queue", {"name": "mail"})
+            app = make_journal_app(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
+            async with app.run_test(size=(160, 40)) as pilot:
+                await wait_until(pilot, lambda: attached_live(app), "attached")
+                await press(pilot, "tab")
+                undoable = app.report_screen.table("undoable")
+                await wait_until(pilot, lambda: bool(undoable.items), "c1 undoable")
+                await press(pilot, "A")
+                await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question is open")
+                question = app.screen
+
+                def says(text: str) -> Callable[[], bool]:
+                    return lambda: text in shown(question, "#dialog-body")
+
+                await wait_until(pilot, says("→ pull it back from the outbox · exact undo · exact for 10.0 s"), "asked")
+                clock.now += 4
+                await wait_until(pilot, says("exact for 6.0 s"), "the question counts down", attempts=200)
+                clock.now += 10
+                await wait_until(
+                    pilot,
+                    says("→ now: send a follow-up · compensation (leaves a trace)"),
+                    "the question says what the undo does now",
+                    attempts=200,
+                )
+                assert "pull it back" not in shown(question, "#dialog-body")
+                await press(pilot, "n")
                 app.exit()
         finally:
             await sup.__aexit__(None, None, None)

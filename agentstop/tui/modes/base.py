@@ -34,7 +34,7 @@ from agentstop.tools import ToolRegistry
 
 from .. import heap
 from ..bridge import JournalBridge
-from ..screens.confirm import ConfirmScreen, undo_confirmation
+from ..screens.confirm import ConfirmScreen, UndoQuestion
 from ..screens.report import ReportScreen, with_epochs
 from ..screens.run import RunScreen
 from ..wording import counted, standing
@@ -116,6 +116,10 @@ class Mode:
         self._host: Host | None = None
         self._unsettled = 0
         """Journal events taken in since the heap was last settled (`take_in`)."""
+        self._undo_question: UndoQuestion | None = None
+        """The question before an undo, while it is open: kept true as the report changes (`_keep_question_true`)."""
+        self._items_of: tuple[Report | None, dict[str, ReportItem]] = (None, {})
+        """A report read in full and its items by call id (`_item_of`)."""
 
     @property
     def app(self) -> Host:
@@ -273,6 +277,7 @@ class Mode:
         if self.report_shown():
             self._show_report()
         self.report_changed()
+        self._keep_question_true()
 
     def live_read(self, live: LiveReport) -> None:
         """A live report `refresh_report` has just read in full: keep it up to date from now on, and show it."""
@@ -281,6 +286,7 @@ class Mode:
         if self.report_shown():
             self._show_report()
         self.report_changed()
+        self._keep_question_true()
         self._settle(reclaim=True)  # the session, read in full, is long-lived: out of the collector's way
 
     async def take_in(self, events: Sequence[Event]) -> None:
@@ -331,6 +337,7 @@ class Mode:
         if self.report_shown():
             self._show_report(None if change.reloaded else change.calls)
         self.report_changed()
+        self._keep_question_true()
 
     def report_shown(self) -> bool:
         """On the stack, composed or not: a report handed over before it composes waits there for its on_mount."""
@@ -356,6 +363,7 @@ class Mode:
             elif now - self._last_countdown >= 1.0 and due is not None:
                 self._last_countdown = now
                 self.report_screen.redraw_rows()
+                self._keep_question_true()
         elif now - self._last_countdown >= 1.0:
             # A report read in full: read again when a window closes (or an exact undo ends), not every
             # second (a long past session's read is a second of its own); until then the countdowns redraw.
@@ -370,6 +378,7 @@ class Mode:
                 self.app.call_later(self.app.refresh_report)
             else:
                 self.report_screen.redraw_rows()
+                self._keep_question_true()
 
     # -- the report over the session's view ---------------------------------------------------
 
@@ -444,13 +453,34 @@ class Mode:
     def _confirm_undo(self, control: SessionControl, tools: ToolRegistry, call_ids: list[str], what: str) -> None:
         if self.report is None:
             return
-        screen, ids = undo_confirmation(self.report, call_ids, what, tools)
+        question = UndoQuestion(self.report, call_ids, what, tools, self.clock())
+        self._undo_question = question
 
         def undo_if(yes: bool | None) -> None:
+            if self._undo_question is question:
+                self._undo_question = None
             if yes:
-                self.run_undo(control, ids)
+                self.run_undo(control, question.call_ids)
 
-        self.app.push_screen(screen, undo_if)
+        self.app.push_screen(question.screen, undo_if)
+
+    def _keep_question_true(self) -> None:
+        """The open undo question says each undo as the report now has it (its kind, its countdown)."""
+        question = self._undo_question
+        if question is not None and self.report is not None:
+            question.show(self._item_of(), self.clock())
+
+    def _item_of(self) -> Callable[[str], ReportItem | None]:
+        """Finds a call's item in the report as it stands (a live report's own index; else one made once)."""
+        if self.live is not None:
+            return self.live.item
+        report, items = self._items_of
+        if report is not self.report:
+            report = self.report
+            lists = () if report is None else (report.done, report.interrupted, report.in_flight)
+            items = {item.call_id: item for items in lists for item in items}
+            self._items_of = (report, items)
+        return items.get
 
     def force_undo(self, call_ids: list[str]) -> None:
         """Undo calls refused for drift anyway (the report screen has asked)."""

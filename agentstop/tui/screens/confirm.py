@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -18,9 +18,9 @@ from agentstop.journal import CallState
 from agentstop.report import Report, ReportItem
 from agentstop.tools import Tool, ToolRegistry
 
-from ..wording import counted
+from ..wording import counted, undo_clock
 
-__all__ = ["PREVIEW_LIMIT", "ConfirmScreen", "force_confirmation", "reapply_confirmation", "undo_confirmation"]
+__all__ = ["PREVIEW_LIMIT", "ConfirmScreen", "UndoQuestion", "force_confirmation", "reapply_confirmation"]
 
 PREVIEW_LIMIT = 200
 """Calls an undo's confirmation previews one by one; beyond, it says how many more."""
@@ -58,7 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
-            yield Static(Text("\n".join(self.body)) if isinstance(self.body, list) else self.body, id="dialog-body")
+            yield Static(_renderable(self.body), id="dialog-body")
             yield Static(Text(""), id="dialog-note")
             with Horizontal(id="dialog-buttons"):
                 yield Button(f"{self.confirm} (y)", id="yes", variant="error" if self.danger else "primary")
@@ -66,6 +66,12 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.set_note(self._note)
+
+    def set_body(self, body: list[str] | RenderableType) -> None:
+        """Say the question's body anew (a preview kept true while the question is open)."""
+        self.body = body
+        for shown in self.query("#dialog-body").results(Static):  # none until composed
+            shown.update(_renderable(body))
 
     def set_note(self, text: str) -> None:
         """A live line under the body (what the agent does while the question is open)."""
@@ -79,6 +85,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+def _renderable(body: list[str] | RenderableType) -> RenderableType:
+    return Text("\n".join(body)) if isinstance(body, list) else body
 
 
 def _tool(tools: ToolRegistry | None, name: str) -> Tool | None:
@@ -102,44 +112,69 @@ def _calls_table(rows: list[tuple[ReportItem, list[Text]]]) -> Table:
     return table
 
 
-def _undo_preview(item: ReportItem, tools: ToolRegistry | None) -> Text:
-    """What the compensation of `item` will do: the tool's own summary, the kind of undo, the drift check."""
+def _undo_preview(item: ReportItem, tools: ToolRegistry | None, now: float) -> str:
+    """What the compensation of `item` will do now: the tool's own summary, the kind of undo, the drift check.
+
+    Or, if its undo can no longer run (its window closed, another terminal undid it), why not.
+    """
+    undo = item.undo
+    if not undo.available:
+        return f"no longer undoable: {undo.detail}"
     tool = _tool(tools, item.tool)
     summary = tool.undo_summary(item.receipt) if tool is not None else ""
-    parts = [summary, item.undo.detail] if summary else [item.undo.detail]
+    parts = [summary, undo.detail] if summary else [undo.detail]
     if tool is not None and tool.can_check():
         parts.append("not if changed since")
-    return Text("→ " + " · ".join(parts))
+    return " · ".join(parts)
 
 
-def undo_confirmation(
-    report: Report, call_ids: list[str], what: str, tools: ToolRegistry | None = None
-) -> tuple[ConfirmScreen, list[str]]:
-    """The confirmation that previews each compensation, and the ids in the order they will run.
+class UndoQuestion:
+    """The question before an undo, which says what each compensation will do, and keeps saying it truly.
 
-    Args:
-        report: the report the ids come from.
-        call_ids: the calls to undo.
-        what: finishes "About to ..." in the title.
-        tools: the session's tools, for each compensation's own summary (`Tool.undo_summary`)
-            and whether it checks for changes first; without them only the kind of undo shows.
+    An undo's kind changes with the clock while a person reads (an email still in the outbox is
+    pulled back; once delivered, the undo sends a follow-up), and its window may close: the mode
+    hands the question each report it reads and, every second, the clock (`show`). A call whose
+    undo has changed since the question opened says "now:" and stands out; its countdown shows.
+
+    Attributes:
+        screen: the dialog to push.
+        call_ids: the calls it asks about, in the order the undo runs them (latest commit first).
     """
-    wanted = set(call_ids)
-    # Report.undoable is already latest commit first: the order the undo runs in.
-    chosen = [i for i in report.undoable if i.call_id in wanted]
-    chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
-    body: RenderableType = _calls_table([(i, [_undo_preview(i, tools)]) for i in chosen[:PREVIEW_LIMIT]])
-    if len(chosen) > PREVIEW_LIMIT:
-        body = Group(
-            body,
-            Text(
-                f"\n… and {len(chosen) - PREVIEW_LIMIT:,} more, latest first; "
-                "`agentstop report` lists every call and its undo."
-            ),
-        )
-    title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
-    screen = ConfirmScreen(title, body, "Undo", danger=True)
-    return screen, [i.call_id for i in chosen]
+
+    def __init__(self, report: Report, call_ids: list[str], what: str, tools: ToolRegistry | None, now: float) -> None:
+        wanted = set(call_ids)
+        # Report.undoable is already latest commit first: the order the undo runs in.
+        chosen = [i for i in report.undoable if i.call_id in wanted]
+        chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
+        self.call_ids = [i.call_id for i in chosen]
+        self._tools = tools
+        self._asked: dict[str, str] = {}
+        """Each previewed call's undo as the question first said it."""
+        title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
+        self.screen = ConfirmScreen(title, self._body(chosen[:PREVIEW_LIMIT], now), "Undo", danger=True)
+
+    def show(self, item_of: Callable[[str], ReportItem | None], now: float) -> None:
+        """Say each undo as the report has it at `now`: `item_of` finds a call's item in it (None if not there)."""
+        shown = [item for call_id in self.call_ids[:PREVIEW_LIMIT] if (item := item_of(call_id)) is not None]
+        self.screen.set_body(self._body(shown, now))
+
+    def _body(self, shown: list[ReportItem], now: float) -> RenderableType:
+        rows = []
+        for item in shown:
+            words = _undo_preview(item, self._tools, now)
+            asked = self._asked.setdefault(item.call_id, words)
+            clock = undo_clock(item.undo, now)
+            tail = f" · {clock}" if clock else ""
+            line = Text(f"→ {words}{tail}") if words == asked else Text(f"→ now: {words}{tail}", style="bold yellow")
+            rows.append((item, [line]))
+        body: RenderableType = _calls_table(rows)
+        more = len(self.call_ids) - PREVIEW_LIMIT
+        if more > 0:
+            body = Group(
+                body,
+                Text(f"\n… and {more:,} more, latest first; `agentstop report` lists every call and its undo."),
+            )
+        return body
 
 
 def force_confirmation(

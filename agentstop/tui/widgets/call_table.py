@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from rich.text import Text
 from textual import events
 
-from agentstop.formatting import duration
 from agentstop.report import ReportItem, UndoStatus
 from agentstop.text import printable
 
+from ..wording import undo_clock
 from .badges import reversibility_badge, state_text
 from .virtual_table import VirtualTable
 
@@ -35,11 +35,9 @@ def _undo_cell(item: ReportItem, now: float, width: int) -> Text:
         tail += " · r: retry"
     if item.reappliable:
         tail += " · e: re-apply"
-    if undo.deadline is not None and undo.status in (UndoStatus.AVAILABLE, UndoStatus.FAILED):
-        left = undo.deadline - now
-        tail += f" · {duration(left)} left" if left > 0 else " · deadline passed"
-    elif undo.reversible_until is not None and undo.status == UndoStatus.AVAILABLE and undo.reversible_until > now:
-        tail += f" · exact for {duration(undo.reversible_until - now)}"
+    clock = undo_clock(undo, now)
+    if clock:
+        tail += f" · {clock}"
     head = fitted(undo.detail, max(8, width - len(tail)))
     return fitted(Text.assemble(head, tail, style=style), width)
 

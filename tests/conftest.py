@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from tests.support.tools import WriteNote
 # The demo's upstream latencies (demo_tools/latency.py) are off in tests, and in the processes they start,
 # unless a test asks for them: only the demo-story tests are about timing.
 os.environ.setdefault("AGENTSTOP_DEMO_LATENCY", "0")
+# The person's own files stay theirs: no keys.toml of theirs moves a key under the tests, and no demo run by a
+# test becomes the "last demo" their `agentstop report` reads (each worker gets empty per-user directories).
+os.environ.pop("AGENTSTOP_KEYS", None)
+os.environ.pop("AGENTSTOP_JOURNAL", None)
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="agentstop-tests-config-")
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="agentstop-tests-data-")
 
 
 @pytest.fixture

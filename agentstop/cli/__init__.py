@@ -63,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "hooks_group",
         "Install agentstop's hooks into Claude Code or Codex, for when you start the CLI yourself.",
     ),
+    "keys": ("agentstop.cli.keys", "keys_cmd", "List the terminal UI's keys, and move them in keys.toml."),
     "schema": ("agentstop.cli.inspect", "schema_cmd", "Print the task file's JSON schema."),
 }
 

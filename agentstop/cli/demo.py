@@ -18,6 +18,7 @@ from agentstop.task import load_task
 
 from .common import EXIT_USAGE, SECONDS, TARGET
 from .headless import run_headless
+from .keys import tui_keymap
 
 __all__ = ["demo_cmd"]
 
@@ -107,6 +108,11 @@ def demo_cmd(
       agentstop demo --task parallel --headless --stop-after 1
       agentstop demo --headless --journal postgresql://agents@127.0.0.1/agentstop
     """
+    try:
+        keymap = None if headless else tui_keymap()  # a mistake in keys.toml is said before the world starts
+    except AgentstopError as exc:
+        click.echo(f"agentstop: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     make_importable()  # a wheel ships the demo package inside agentstop
     from demo_tools.world import WorldStartFailed, running_world
 
@@ -131,7 +137,9 @@ def demo_cmd(
                 from agentstop.tui import run_tui
 
                 # run_tui opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
-                code = anyio.run(lambda: run_tui(spec, tools, journal_path, stop_after=stop_after, meta=meta))
+                code = anyio.run(
+                    lambda: run_tui(spec, tools, journal_path, stop_after=stop_after, meta=meta, keymap=keymap)
+                )
     except (AgentstopError, WorldStartFailed) as exc:
         click.echo(f"agentstop: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -13,6 +13,7 @@ from agentstop.report_counts import ReportCounts
 from agentstop.session import Target, journal_to_read, require_journal
 
 from .common import EXIT_OK, EXIT_USAGE, TEXT, journal_argument, run_async
+from .keys import tui_keymap
 
 __all__ = ["replay_cmd", "tui_cmd"]
 
@@ -133,4 +134,5 @@ async def _view(
 
     # Undo loads a session's tools again: Python tools by their recorded import paths,
     # MCP tools from their servers, started from the session's task file for as long as it is open.
-    await make_journal_app(path, rows, tools_from_session, session_id=session_id, title=title).run_async()
+    app = make_journal_app(path, rows, tools_from_session, session_id=session_id, title=title, keymap=tui_keymap())
+    await app.run_async()

@@ -12,6 +12,7 @@ from agentstop.task import load_task
 
 from .common import SECONDS, TARGET, TEXT, TextType, run_async
 from .headless import run_headless
+from .keys import tui_keymap
 from .resume import session_to_resume
 
 __all__ = ["run_cmd"]
@@ -79,6 +80,7 @@ async def run_cmd(
     """
     if instruction is not None and resume is None:
         raise click.UsageError("--instruction goes with --resume (it is what the resumed agent is told)")
+    keymap = None if headless else tui_keymap()  # a mistake in keys.toml is said before anything starts
     spec = load_task(task)
     tools = spec.load_tools()
     target = journal or spec.journal_target(default_journal())
@@ -106,5 +108,5 @@ async def run_cmd(
 
         # The TUI opens it with Journal.connect, which takes a path or a URL (its annotation says Path).
         return await run_tui(
-            spec, tools, target, stop_after=stop_after, resume=session_id, instruction=instruction or ""
+            spec, tools, target, stop_after=stop_after, resume=session_id, instruction=instruction or "", keymap=keymap
         )

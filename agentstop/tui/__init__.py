@@ -8,7 +8,7 @@ views a journal (the sessions browser, timelines, a running session attached liv
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from .screens.sessions import SessionRow
 __all__ = ["AgentstopApp", "JournalMode", "RunMode", "SessionConfig", "make_app", "make_journal_app", "run_tui"]
 
 
-def make_app(config: SessionConfig) -> AgentstopApp[RunMode]:
-    """The app running the session `config` describes, in this process."""
-    return AgentstopApp(RunMode(config))
+def make_app(config: SessionConfig, keymap: Mapping[str, str] | None = None) -> AgentstopApp[RunMode]:
+    """The app running the session `config` describes, in this process (with keys moved as `keymap` says)."""
+    return AgentstopApp(RunMode(config), keymap)
 
 
 def make_journal_app(
@@ -36,6 +36,7 @@ def make_journal_app(
     session_id: str | None = None,
     clock: Callable[[], float] = time.time,
     title: str | None = None,
+    keymap: Mapping[str, str] | None = None,
 ) -> AgentstopApp[JournalMode]:
     """The app viewing a journal: its sessions (`rows` first), past ones' timelines, running ones attached live.
 
@@ -47,8 +48,10 @@ def make_journal_app(
         session_id: open this session at once (attached, when it runs).
         clock: the wall clock (tests freeze it).
         title: the header's title ("agentstop replay", "agentstop tui").
+        keymap: keys moved from their defaults (`agentstop.tui.keys`).
     """
-    return AgentstopApp(JournalMode(journal_path, rows, tool_loader, session_id=session_id, clock=clock, title=title))
+    mode = JournalMode(journal_path, rows, tool_loader, session_id=session_id, clock=clock, title=title)
+    return AgentstopApp(mode, keymap)
 
 
 def config_from_task(
@@ -90,6 +93,7 @@ async def run_tui(
     resume: str | None = None,
     instruction: str = "",
     meta: dict[str, Any] | None = None,
+    keymap: Mapping[str, str] | None = None,
 ) -> int:
     """Run the task in the TUI (or resume its ended session `resume`); returns the exit code.
 
@@ -97,7 +101,8 @@ async def run_tui(
     session could not be resumed.
     """
     app = make_app(
-        config_from_task(task, tools, journal_path, stop_after, resume=resume, instruction=instruction, meta=meta)
+        config_from_task(task, tools, journal_path, stop_after, resume=resume, instruction=instruction, meta=meta),
+        keymap,
     )
     code = await app.run_async()
     return 1 if code is None else code

@@ -23,7 +23,7 @@ is behaviour over a session, not a stack of screens.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from textual.app import SystemCommand
@@ -35,6 +35,7 @@ from agentstop.report import Report
 
 from . import heap
 from .bridge import JournalBridge
+from .keys import KeyId, bound
 from .messages import (
     ForceUndoRequested,
     JournalEvents,
@@ -60,6 +61,8 @@ class AgentstopApp(Host, Generic[M]):
     Args:
         mode: the way in (`RunMode` or `JournalMode`); the factories `make_app`
             and `make_journal_app` make it.
+        keymap: keys moved from their defaults (`agentstop.tui.keys`), as read from
+            keys.toml and checked (`agentstop.tui.keymap_file`).
     """
 
     CSS_PATH = "app.tcss"
@@ -70,15 +73,19 @@ class AgentstopApp(Host, Generic[M]):
         # and `check_action` lets only the mode's own one act.
         Binding("ctrl+c", "stop_shown", "Stop", priority=True),
         Binding("ctrl+c", "stop", "Stop", priority=True, show=False),
-        Binding("S", "stop_after_step", "Stop after step"),
-        Binding("q", "quit_app", "Quit"),
+        bound(KeyId.STOP_AFTER_STEP, "stop_after_step", "Stop after step"),
+        bound(KeyId.QUIT, "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", priority=True, show=False),
     ]
 
-    def __init__(self, mode: M) -> None:
+    def __init__(self, mode: M, keymap: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.mode = mode
         """The way in: what is particular to running a session here, or to viewing a journal."""
+        self.keymap: dict[str, str] = dict(keymap or {})
+        """The keys a person moved (a `KeyId` -> its keys, "x" or "x,y"), as keys.toml says: every hint follows it."""
+        if self.keymap:
+            self.set_keymap(self.keymap)
         mode.bind(self)
         self.title = mode.title
 

@@ -18,6 +18,7 @@ from agentstop.planners import TranscriptChunk
 from agentstop.report import Report
 from agentstop.session import AttachedSession, SessionPhase, where_it_runs
 
+from .keys import KeyId, key_text
 from .screens.run import RunScreen
 from .wording import counted
 
@@ -66,7 +67,8 @@ class Attachment:
             TranscriptChunk(
                 "call",
                 "What it does is read from the journal as it is written: only what is durable shows. "
-                "s or Ctrl+C stops it: its grant is revoked here, at once, wherever it runs. Esc goes back.",
+                f"{key_text(self.run_screen, KeyId.STOP)} or Ctrl+C stops it: its grant is revoked here, at once, "
+                "wherever it runs. Esc goes back.",
             )
         )
 

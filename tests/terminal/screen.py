@@ -45,6 +45,7 @@ KEYS = {
     "enter": "\r",
     "escape": "\x1b",
     "ctrl+c": "\x03",
+    "ctrl+u": "\x15",
     "space": " ",
     "up": "\x1b[A",
     "down": "\x1b[B",

@@ -6,6 +6,8 @@ when it presses a key; every assertion reads the screen pyte drew from the app's
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.terminal.conftest import REPO, Journey, agentstop, eventually, on_report, on_run_view
@@ -165,3 +167,47 @@ def test_quit_while_the_agent_runs_asks_and_says_it_keeps_running(journey: Journ
         assert term.wait_exit() == 1
     assert journey.written() == {"notes", "summary", "changelog"}  # c4 had passed the fence before the Stop
     assert not (journey.files / "payments.log").exists()
+
+
+def test_keys_moved_in_keys_toml_are_the_ones_the_screen_names_and_the_ones_that_act(
+    journey: Journey, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text('stop = "x"\n"report.undo-all" = "ctrl+u"\n[question]\nyes = "o"\n')
+    env = {**journey.env, "AGENTSTOP_KEYS": str(keys)}
+    run = agentstop("run", str(journey.task), "--journal", str(journey.journal))
+    with Terminal.spawn(run, cwd=REPO, env=env) as term:
+        screen = term.wait_for("c2", "committing…", "■ Stop (x)", "x or Ctrl+C stops at once")
+        assert "■ Stop (s)" not in screen
+
+        term.press("s")  # the key Stop had: it no longer stops
+        term.press("tab")  # keys are read in order: once the report shows, s has been handled
+        term.wait_until(on_report, "the report")
+        screen = term.wait_for("running: 1 done, 0 interrupted, 1 in flight, 1 undoable")
+        assert "grant  ACTIVE" in screen
+
+        term.press("x")
+        term.wait_for("REVOKED by you (TUI)")
+        journey.release("go-summary")  # Stop waits for the commit in flight
+        term.wait_for("stopped by you (TUI): 2 done, 0 interrupted, 0 in flight, 2 undoable")
+
+        term.press("ctrl+u")
+        term.wait_for("About to undo everything", "2 calls, latest first", "Undo (o)", "Cancel (n, Esc)")
+        term.press("o")
+        term.wait_for("stopped by you (TUI): 2 done, 0 interrupted, 0 in flight, 0 undoable")
+        eventually(lambda: journey.written() == set(), "every file the agent wrote is deleted")
+
+        term.press("q")
+        assert term.wait_exit() == 1
+
+
+def test_a_mistake_in_keys_toml_is_said_before_anything_runs(journey: Journey, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text('stop = "S"\n')
+    env = {**journey.env, "AGENTSTOP_KEYS": str(keys)}
+    run = agentstop("run", str(journey.task), "--journal", str(journey.journal))
+    with Terminal.spawn(run, cwd=REPO, env=env) as term:
+        term.wait_for(f"agentstop: {keys}: stop = 'S': 'S' is stop-after-step's key in the run screen")
+        assert term.wait_exit() == 2
+    assert not journey.journal.exists()  # no session was started
+    assert journey.written() == set()

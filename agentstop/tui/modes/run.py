@@ -29,6 +29,7 @@ from agentstop.tools import ToolRegistry
 
 from ..bridge import JournalBridge
 from ..config import SessionConfig
+from ..keys import KeyId, key_text
 from ..messages import SessionEnded, Transcript
 from ..screens.approval import ApprovalScreen
 from ..screens.confirm import ConfirmScreen
@@ -262,7 +263,10 @@ class RunMode(Mode):
             and self.control is not None
             and self.control.phase is SessionPhase.RUNNING
         ):
-            self.app.notify("Esc goes back; the agent keeps running. Press s or Ctrl+C to stop it.", timeout=4)
+            self.app.notify(
+                f"Esc goes back; the agent keeps running. Press {key_text(self.app, KeyId.STOP)} or Ctrl+C to stop it.",
+                timeout=4,
+            )
 
     def exit_code(self) -> int:
         return 0 if self.report is not None and self.report.clean else 1
@@ -320,7 +324,8 @@ class RunMode(Mode):
         if control is None or control.phase is not SessionPhase.RUNNING:
             return
         self.status(note="stopping after this step…")
-        self.app.notify("The calls of this step may still finish; no new step starts. Press s to stop now.")
+        stop = key_text(self.app, KeyId.STOP)
+        self.app.notify(f"The calls of this step may still finish; no new step starts. Press {stop} to stop now.")
         run_later(self.app, control.stop_after_step, "stopped after the step, in the TUI", group="stop-after-step")
 
     # -- approvals --------------------------------------------------------------------------------
@@ -391,7 +396,8 @@ class RunMode(Mode):
         while self.app.screen is not self.run_screen and len(self.app.screen_stack) > 1:
             self.app.pop_screen()
         tools = f" It may use only: {', '.join(grant.tools) or 'no gated tool'}." if narrowed else ""
-        self.app.notify(f"Resumed as epoch {sup.epoch} under a new grant.{tools} Press s to stop.")
+        stop = key_text(self.app, KeyId.STOP)
+        self.app.notify(f"Resumed as epoch {sup.epoch} under a new grant.{tools} Press {stop} to stop.")
         await self._run_epoch(None)
 
     # -- quitting ----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from agentstop.supervisor.approval import Allow, ApprovalRequest
 
+from ..keys import KeyId, bound, key_text
+
 __all__ = ["ApprovalScreen"]
 
 
@@ -27,12 +29,12 @@ class ApprovalScreen(ModalScreen[bool | str | Allow]):
     AUTO_FOCUS = "#deny"
     BINDINGS = [
         Binding("escape", "deny", "Deny"),
-        Binding("d", "deny", "Deny", show=False),
-        Binding("a", "approve", "Approve once", show=False),
+        bound(KeyId.DENY, "deny", "Deny", show=False),
+        bound(KeyId.APPROVE, "approve", "Approve once", show=False),
         Binding("ctrl+a", "approve", "Approve", priority=True, show=False),
-        Binding("l", "allow_session", "Allow for the session", show=False),
-        Binding("m", "write_message", "Message", show=False),
-        Binding("s", "app.stop", "Stop", show=False),
+        bound(KeyId.ALLOW_SESSION, "allow_session", "Allow for the session", show=False),
+        bound(KeyId.MESSAGE, "write_message", "Message", show=False),
+        bound(KeyId.STOP, "app.stop", "Stop", show=False),
     ]
 
     def __init__(self, request: ApprovalRequest) -> None:
@@ -55,14 +57,18 @@ class ApprovalScreen(ModalScreen[bool | str | Allow]):
         with Vertical(id="dialog"):
             yield Label("Approve this call?", id="dialog-title")
             yield Static(Text("\n".join(body)), id="dialog-body")
+            message = key_text(self, KeyId.MESSAGE)
             yield Input(
-                placeholder="m: a message to the agent if you deny (optional); Enter denies with it", id="deny-message"
+                placeholder=f"{message}: a message to the agent if you deny (optional); Enter denies with it",
+                id="deny-message",
             )
             with Horizontal(id="dialog-buttons"):
-                yield Button("Approve once (a)", id="approve", variant="warning")
-                yield Button(f"Allow {r.tool} for this session (l)", id="approve-session", variant="warning")
-                yield Button("Deny (d, Esc)", id="deny", variant="primary")
-            yield Static(Text("s or Ctrl+C stops the agent (this call is denied too)", style="dim"), id="dialog-keys")
+                yield Button(f"Approve once ({key_text(self, KeyId.APPROVE)})", id="approve", variant="warning")
+                session = f"Allow {r.tool} for this session ({key_text(self, KeyId.ALLOW_SESSION)})"
+                yield Button(session, id="approve-session", variant="warning")
+                yield Button(f"Deny ({key_text(self, KeyId.DENY)}, Esc)", id="deny", variant="primary")
+            stop = f"{key_text(self, KeyId.STOP)} or Ctrl+C stops the agent (this call is denied too)"
+            yield Static(Text(stop, style="dim"), id="dialog-keys")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "approve":

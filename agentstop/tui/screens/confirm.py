@@ -18,6 +18,7 @@ from agentstop.journal import CallState
 from agentstop.report import Report, ReportItem
 from agentstop.tools import Tool, ToolRegistry
 
+from ..keys import KeyId, bound, key_text
 from ..wording import counted, undo_clock
 
 __all__ = ["PREVIEW_LIMIT", "ConfirmScreen", "UndoQuestion", "force_confirmation", "reapply_confirmation"]
@@ -42,9 +43,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS = [
         Binding("escape", "answer(False)", "Cancel"),
-        Binding("n", "answer(False)", "No", show=False),
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("s", "app.stop", "Stop", show=False),
+        bound(KeyId.NO, "answer(False)", "No", show=False),
+        bound(KeyId.YES, "answer(True)", "Yes", show=False),
+        bound(KeyId.STOP, "app.stop", "Stop", show=False),
     ]
 
     def __init__(self, title: str, body: list[str] | RenderableType, confirm: str, *, danger: bool = False) -> None:
@@ -61,8 +62,9 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(_renderable(self.body), id="dialog-body")
             yield Static(Text(""), id="dialog-note")
             with Horizontal(id="dialog-buttons"):
-                yield Button(f"{self.confirm} (y)", id="yes", variant="error" if self.danger else "primary")
-                yield Button("Cancel (n, Esc)", id="no")
+                yes, no = key_text(self, KeyId.YES), key_text(self, KeyId.NO)
+                yield Button(f"{self.confirm} ({yes})", id="yes", variant="error" if self.danger else "primary")
+                yield Button(f"Cancel ({no}, Esc)", id="no")
 
     def on_mount(self) -> None:
         self.set_note(self._note)

@@ -19,6 +19,7 @@ from agentstop.report import REAPPLIABLE, Bucket, Report, ReportItem, UndoStatus
 from agentstop.supervisor import ReapplyOutcome, ReapplyResult, UndoOutcome, UndoResult
 from agentstop.tools import ToolRegistry
 
+from ..keys import KeyId, bound, key_text
 from ..messages import ForceUndoRequested, ReapplyRequested, ResumeRequested, UndoRequested
 from ..widgets.call_detail import CallDetail
 from ..widgets.call_table import CallTable
@@ -102,16 +103,16 @@ class ReportScreen(Screen[None]):
 
     AUTO_FOCUS = "#table-undoable"
     BINDINGS = [
-        Binding("s", "app.stop", "Stop", show=False),
-        Binding("enter", "expand", "Expand"),
-        Binding("space", "toggle_row", "Select"),
-        Binding("u", "undo_row", "Undo row"),
-        Binding("U", "undo_selected", "Undo selected"),
-        Binding("A", "undo_all", "Undo all"),
-        Binding("r", "retry", "Retry failed"),
-        Binding("f", "force_undo", "Force undo", show=False),
-        Binding("e", "reapply_row", "Re-apply"),
-        Binding("R", "resume", "Resume"),
+        bound(KeyId.STOP, "app.stop", "Stop", show=False),
+        bound(KeyId.EXPAND, "expand", "Expand"),
+        bound(KeyId.SELECT, "toggle_row", "Select"),
+        bound(KeyId.UNDO_ROW, "undo_row", "Undo row"),
+        bound(KeyId.UNDO_SELECTED, "undo_selected", "Undo selected"),
+        bound(KeyId.UNDO_ALL, "undo_all", "Undo all"),
+        bound(KeyId.RETRY, "retry", "Retry failed"),
+        bound(KeyId.FORCE_UNDO, "force_undo", "Force undo", show=False),
+        bound(KeyId.REAPPLY, "reapply_row", "Re-apply"),
+        bound(KeyId.RESUME, "resume", "Resume"),
         Binding("tab", "focus_next", "Next list", show=False),
         Binding("escape", "app.go_back", "Back"),
     ]
@@ -306,8 +307,9 @@ class ReportScreen(Screen[None]):
         why = self.refusals.get(item.call_id)
         if why is None or not item.undo.available:
             return self._with_undo_words(item)
-        undo = replace(item.undo, status=UndoStatus.REFUSED, detail=f"not undone: {why} · f: force")
-        return replace(item, undo=undo, reason=item.reason or f"undo refused: {why} (f: force)")
+        force = key_text(self, KeyId.FORCE_UNDO)
+        undo = replace(item.undo, status=UndoStatus.REFUSED, detail=f"not undone: {why} · {force}: force")
+        return replace(item, undo=undo, reason=item.reason or f"undo refused: {why} ({force}: force)")
 
     def _with_undo_words(self, item: ReportItem) -> ReportItem:
         """The item as shown: an undo that can run says what it will do, in the tool's own words
@@ -341,7 +343,9 @@ class ReportScreen(Screen[None]):
         done = [r.call_id for r in results if r.status == UndoOutcome.COMPENSATED]
         if failed:
             self.notify(
-                f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. Press r to retry.", severity="error"
+                f"{counted(len(failed), 'undo')} failed: {failed[0].detail}. "
+                f"Press {key_text(self, KeyId.RETRY)} to retry.",
+                severity="error",
             )
         elif done or not refused:
             self.notify(f"Undone: {', '.join(done) or 'nothing'}")
@@ -361,7 +365,7 @@ class ReportScreen(Screen[None]):
         if yes:
             self.post_message(ForceUndoRequested(call_ids))
         else:
-            self.notify("Left as it is. Press f on the row to undo it anyway later.")
+            self.notify(f"Left as it is. Press {key_text(self, KeyId.FORCE_UNDO)} on the row to undo it anyway later.")
 
     def _focused_table(self) -> CallTable | None:
         focused = self.focused
@@ -389,7 +393,8 @@ class ReportScreen(Screen[None]):
 
     def _request_undo(self, call_ids: list[str], what: str) -> None:
         if not call_ids:
-            self.notify("Nothing to undo here: select rows in Undoable with Space first.", severity="warning")
+            select = key_text(self, KeyId.SELECT)
+            self.notify(f"Nothing to undo here: select rows in Undoable with {select} first.", severity="warning")
             return
         self.post_message(UndoRequested(call_ids, what))
 
@@ -414,8 +419,8 @@ class ReportScreen(Screen[None]):
         item = table.highlighted() if table else None
         if item is None or item.call_id not in self.refusals:
             self.notify(
-                "f forces an undo that was refused because the effect changed since; "
-                "this row has none. Press u to undo it.",
+                f"{key_text(self, KeyId.FORCE_UNDO)} forces an undo that was refused because the effect changed "
+                f"since; this row has none. Press {key_text(self, KeyId.UNDO_ROW)} to undo it.",
                 severity="warning",
             )
             return
@@ -458,7 +463,8 @@ class ReportScreen(Screen[None]):
         skipped = [r for r in results if r.status == ReapplyOutcome.SKIPPED]
         if failed:
             self.notify(
-                f"Re-apply of {failed[0].call_id} failed: {failed[0].detail}. It stays undone; press e to retry.",
+                f"Re-apply of {failed[0].call_id} failed: {failed[0].detail}. It stays undone; "
+                f"press {key_text(self, KeyId.REAPPLY)} to retry.",
                 severity="error",
             )
         if done:

@@ -15,6 +15,7 @@ from textual.widgets import Button, Footer, Label, Static
 
 from agentstop.text import printable
 
+from ..keys import KeyId, bound, key_text
 from ..widgets.effects import EffectsTable
 from ..widgets.status import StatusLine
 from ..widgets.transcript import TranscriptView
@@ -36,10 +37,13 @@ class RunPhase(enum.StrEnum):
 
 
 HINTS = {
-    RunPhase.RUNNING: "s or Ctrl+C stops at once: the grant is revoked first. Esc goes back and never stops.",
-    RunPhase.STOPPING: "Stopping: the grant is revoked, nothing new commits. s again skips the grace left.",
-    RunPhase.ENDED: "The session has ended: nothing more can commit. Tab shows what was done and what can be undone.",
+    RunPhase.RUNNING: "{stop} or Ctrl+C stops at once: the grant is revoked first. Esc goes back and never stops.",
+    RunPhase.STOPPING: "Stopping: the grant is revoked, nothing new commits. {stop} again skips the grace left.",
+    RunPhase.ENDED: (
+        "The session has ended: nothing more can commit. {report} shows what was done and what can be undone."
+    ),
 }
+"""What the button does now, the keys named as the keymap has them (`key_text`)."""
 
 
 class RunScreen(Screen[None]):
@@ -50,9 +54,9 @@ class RunScreen(Screen[None]):
     """
 
     BINDINGS = [
-        Binding("s", "app.stop", "Stop"),
+        bound(KeyId.STOP, "app.stop", "Stop"),
         Binding("escape", "app.go_back", "Back", show=False),
-        Binding("tab", "app.show_report", "Report"),
+        bound(KeyId.SHOW_REPORT, "app.show_report", "Report"),
     ]
 
     phase: reactive[RunPhase] = reactive(RunPhase.RUNNING)
@@ -75,9 +79,10 @@ class RunScreen(Screen[None]):
                 yield Label("Side effects, as the journal has them", classes="panel-title")
                 yield EffectsTable(id="effects")
         with Horizontal(id="run-actions"):
-            yield Button("■ Stop (s)", id="stop", variant="error", action="app.stop")
-            yield Button("Report (Tab)", id="to-report", variant="primary", action="app.show_report")
-            yield Static(HINTS[RunPhase.RUNNING], id="stop-hint")
+            yield Button(f"■ Stop ({key_text(self, KeyId.STOP)})", id="stop", variant="error", action="app.stop")
+            report = f"Report ({key_text(self, KeyId.SHOW_REPORT)})"
+            yield Button(report, id="to-report", variant="primary", action="app.show_report")
+            yield Static(self._hint(RunPhase.RUNNING), id="stop-hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -97,7 +102,10 @@ class RunScreen(Screen[None]):
         for report in self.query("#to-report").results(Button):
             report.display = phase is RunPhase.ENDED
         for hint in self.query("#stop-hint").results(Static):
-            hint.update(HINTS[phase])
+            hint.update(self._hint(phase))
+
+    def _hint(self, phase: RunPhase) -> str:
+        return HINTS[phase].format(stop=key_text(self, KeyId.STOP), report=key_text(self, KeyId.SHOW_REPORT))
 
     @property
     def effects(self) -> EffectsTable:

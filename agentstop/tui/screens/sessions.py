@@ -20,6 +20,7 @@ from textual.widgets import Footer, Input, Label
 
 from agentstop.journal import SessionRecord, SessionStatus
 
+from ..keys import KeyId, bound
 from ..messages import OpenSessionRequested, StopSessionRequested
 from ..widgets.sessions_table import COLUMNS, SessionRow, SessionsTable, how_it_ended
 from ..widgets.virtual_table import VirtualTable
@@ -31,8 +32,8 @@ class SessionsScreen(Screen[None]):
     """Pick a session to replay, or stop one that runs."""
 
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter"),
-        Binding("s", "stop_session", "Stop session"),
+        bound(KeyId.FILTER, "focus_filter", "Filter"),
+        bound(KeyId.STOP_SESSION, "stop_session", "Stop session"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Label, ProgressBar, Static
 from agentstop.formatting import clock
 from agentstop.replay import TimelineView
 
+from ..keys import KeyId, bound
 from ..widgets.moment_table import MomentTable
 from ..workers import run_later
 
@@ -26,16 +27,16 @@ class TimelineScreen(Screen[None]):
     """A scrubber over the session's events, the side-effect panel and the transcript at that moment."""
 
     BINDINGS = [
-        Binding("right", "step(1)", "Next event", priority=True),
-        Binding("left", "step(-1)", "Previous", priority=True),
-        Binding("shift+right", "step(10)", "+10", show=False, priority=True),
-        Binding("shift+left", "step(-10)", "-10", show=False, priority=True),
-        Binding("home", "jump(-1)", "Start", show=False, priority=True),
-        Binding("end", "jump(999999999)", "End", priority=True),
-        Binding("s", "jump_to_stop", "Jump to Stop"),
-        Binding("space", "play", "Play/Pause"),
-        Binding("x", "speed", "Speed"),
-        Binding("r", "app.show_report", "Report"),
+        bound(KeyId.NEXT_EVENT, "step(1)", "Next event", priority=True),
+        bound(KeyId.PREVIOUS_EVENT, "step(-1)", "Previous", priority=True),
+        bound(KeyId.FORWARD_10, "step(10)", "+10", show=False, priority=True),
+        bound(KeyId.BACK_10, "step(-10)", "-10", show=False, priority=True),
+        bound(KeyId.FIRST_EVENT, "jump(-1)", "Start", show=False, priority=True),
+        bound(KeyId.LAST_EVENT, "jump(999999999)", "End", priority=True),
+        bound(KeyId.JUMP_TO_STOP, "jump_to_stop", "Jump to Stop"),
+        bound(KeyId.PLAY, "play", "Play/Pause"),
+        bound(KeyId.SPEED, "speed", "Speed"),
+        bound(KeyId.TIMELINE_REPORT, "app.show_report", "Report"),
         Binding("escape", "app.sessions", "Sessions"),
     ]
 

@@ -15,6 +15,7 @@ from agentstop.formatting import clock, duration
 from agentstop.report import ReportItem
 from agentstop.text import printable
 
+from ..keys import KeyId, key_text
 from ..wording import counted
 
 __all__ = ["CallDetail"]
@@ -79,7 +80,7 @@ class CallDetail(Static):
             undo_line.append(f"  (deadline in {duration(left)})" if left > 0 else "  (deadline passed)")
         lines.append(undo_line)
         if item.reappliable or item.reapplies:
-            again = "available (e)" if item.reappliable else "not now"
+            again = f"available ({key_text(self, KeyId.REAPPLY)})" if item.reappliable else "not now"
             times = f"; re-applied {counted(item.reapplies, 'time')} so far" if item.reapplies else ""
             lines.append(Text.assemble(("re-apply ", "bold"), f"{again}{times}"))
         return Group(*lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -11,6 +12,7 @@ from textual import events
 from agentstop.report import ReportItem, UndoStatus
 from agentstop.text import printable
 
+from ..keys import KeyId, key_text
 from ..wording import undo_clock
 from .badges import reversibility_badge, state_text
 from .virtual_table import VirtualTable
@@ -18,8 +20,11 @@ from .virtual_table import VirtualTable
 __all__ = ["CallTable", "fitted"]
 
 
-def _undo_cell(item: ReportItem, now: float, width: int) -> Text:
-    """The undo status in `width` cells: what the undo is, cut if need be, then its key and countdown, never cut."""
+def _undo_cell(item: ReportItem, now: float, width: int, keys: tuple[str, str] = ("r", "e")) -> Text:
+    """The undo status in `width` cells: what the undo is, cut if need be, then its key and countdown, never cut.
+
+    `keys`: the keys that retry a failed undo and re-apply, as the keymap has them (`key_text`).
+    """
     undo = item.undo
     style = {
         UndoStatus.AVAILABLE: "green",
@@ -32,9 +37,9 @@ def _undo_cell(item: ReportItem, now: float, width: int) -> Text:
     }.get(undo.status, "dim")
     tail = ""
     if undo.status == UndoStatus.FAILED:
-        tail += " · r: retry"
+        tail += f" · {keys[0]}: retry"
     if item.reappliable:
-        tail += " · e: re-apply"
+        tail += f" · {keys[1]}: re-apply"
     clock = undo_clock(undo, now)
     if clock:
         tail += f" · {clock}"
@@ -157,13 +162,18 @@ class CallTable(VirtualTable[ReportItem]):
             cells.insert(0, self._check(item.call_id))
         return cells
 
+    @functools.cached_property
+    def _undo_keys(self) -> tuple[str, str]:
+        """The keys that retry an undo and re-apply, as a cell names them (the keymap is set before any screen)."""
+        return key_text(self, KeyId.RETRY), key_text(self, KeyId.REAPPLY)
+
     def _epoch(self, item: ReportItem) -> Text:
         return Text(str(item.epoch).center(5), style="bold" if item.epoch == self.epochs else "dim")
 
     def _detail(self, item: ReportItem) -> Text:
         width = self.widths.get("detail", MIN_DETAIL)
         if self.detail in ("undo", "undo status"):
-            return _undo_cell(item, self.clock(), width)
+            return _undo_cell(item, self.clock(), width, self._undo_keys)
         return fitted(Text(item.reason or "", style="italic"), width)
 
     def _check(self, call_id: str) -> Text:

@@ -1,0 +1,226 @@
+"""keys.toml: the keys a person moved, read and checked against every screen's bindings before the app starts.
+
+    # ~/.config/agentstop/keys.toml
+    stop = "x"                      # Stop (Ctrl+C stops too, always)
+    "report.undo-all" = "ctrl+u"
+
+    [timeline]                      # a table: its keys are "timeline.<name>"
+    play = "p"
+
+Where it is read from: `$AGENTSTOP_KEYS` if set (the file must then exist), else the per-user
+config directory's agentstop/keys.toml (`~/.config/agentstop/keys.toml` on Linux), which may be absent.
+`agentstop keys` lists every id with its default and the key it has now.
+
+Every mistake is refused with the file and what to change, before any screen opens:
+a key id there is no binding for (with the nearest id), a key that is not a key, a
+key another binding already has where both act (the report's "u" for Undo all
+while Undo row keeps it), Ctrl+C (it always stops). A Stop button whose keys are
+not what the person believes is worse than one that does not start.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from textual.binding import Binding, BindingType
+from textual.keys import Keys, _normalize_key_list, key_to_character
+
+from agentstop.errors import AgentstopError
+
+from .app import AgentstopApp
+from .keys import DEFAULT_KEYS, KeyId
+from .screens.approval import ApprovalScreen
+from .screens.confirm import ConfirmScreen
+from .screens.report import ReportScreen
+from .screens.resume import ResumeScreen
+from .screens.run import RunScreen
+from .screens.sessions import SessionsScreen
+from .screens.timeline import TimelineScreen
+from .widgets.virtual_table import VirtualTable
+
+__all__ = ["KEYS_ENV", "KeyRow", "KeymapError", "key_rows", "keys_path", "load_keymap"]
+
+KEYS_ENV = "AGENTSTOP_KEYS"
+"""The environment variable naming a keys.toml to read instead of the per-user one."""
+
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+"""What may come before a key's "+" (Textual's names)."""
+
+_NAMED = frozenset(k.value for k in Keys if "+" not in k.value and not k.value.startswith("<"))
+
+ALWAYS_STOPS = "ctrl+c"
+"""The key that stops on every screen and is never moved."""
+
+
+class KeymapError(AgentstopError):
+    """keys.toml says something the app cannot do: what, and where to change it."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a set of bindings acts together: a screen, with the app's and its tables' when they reach it."""
+
+    name: str
+    owners: tuple[type[Any], ...]
+    modal: bool = False
+    """A dialog: only the app's priority bindings (Ctrl+C) reach it."""
+
+
+PLACES = (
+    Place("the run screen", (RunScreen, VirtualTable)),
+    Place("the report", (ReportScreen, VirtualTable)),
+    Place("a question (undo, quit, Stop a session)", (ConfirmScreen,), modal=True),
+    Place("an approval", (ApprovalScreen,), modal=True),
+    Place("the Resume dialog", (ResumeScreen,), modal=True),
+    Place("a timeline", (TimelineScreen, VirtualTable)),
+    Place("the sessions browser", (SessionsScreen, VirtualTable)),
+)
+"""Every screen and what its keys share it with (the app's, the focused table's)."""
+
+
+def _bindings(owner: type[Any]) -> list[Binding]:
+    declared: list[BindingType] = owner.__dict__.get("BINDINGS", [])
+    return [b for b in declared if isinstance(b, Binding)]
+
+
+def _in(place: Place) -> Iterator[Binding]:
+    """The bindings that act in `place`: its own, and the app's (only Ctrl+C's in a dialog)."""
+    for owner in place.owners:
+        yield from _bindings(owner)
+    for binding in _bindings(AgentstopApp):
+        if binding.priority or not place.modal:
+            yield binding
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One rebindable key, as `agentstop keys` lists it."""
+
+    key_id: KeyId
+    default: str
+    now: str
+    description: str
+    places: tuple[str, ...]
+
+
+def key_rows(keymap: Mapping[str, str]) -> list[KeyRow]:
+    """Every rebindable key: its id, default, the key `keymap` gives it, what it does and where."""
+    rows = []
+    for key_id in KeyId:
+        found = [(p.name, b) for p in PLACES for b in _in(p) if b.id == key_id]
+        descriptions = dict.fromkeys(b.description for _, b in found)
+        places = tuple(dict.fromkeys(name for name, _ in found))
+        default = DEFAULT_KEYS[key_id]
+        rows.append(KeyRow(key_id, default, keymap.get(key_id, default), " / ".join(descriptions), places))
+    return rows
+
+
+def keys_path() -> Path:
+    """The keys.toml the app reads: `$AGENTSTOP_KEYS`, else the per-user one (which may not exist)."""
+    named = os.environ.get(KEYS_ENV)
+    if named:
+        return Path(named).expanduser()
+    return Path(platformdirs.user_config_dir("agentstop")) / "keys.toml"
+
+
+def load_keymap(path: Path | None = None) -> dict[str, str]:
+    """The keys moved by keys.toml at `path` (else `keys_path()`), checked; {} when the per-user one is absent.
+
+    Raises:
+        KeymapError: the file is named (argument or `$AGENTSTOP_KEYS`) but absent, is not TOML,
+            or moves a key in a way the app cannot do (see the module's docstring).
+    """
+    named = path is not None or bool(os.environ.get(KEYS_ENV))
+    where = path if path is not None else keys_path()
+    try:
+        text = where.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if named:
+            raise KeymapError(f"no keys file at {where}") from None
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeymapError(f"cannot read the keys file {where}: {exc}") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise KeymapError(f"{where} is not TOML: {exc}") from exc
+    return check_keymap(_flat(raw), str(where))
+
+
+def _flat(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`[report]` / `report.undo-all = ...` as "report.undo-all"; everything else as it is."""
+    out: dict[str, Any] = {}
+    for name, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def check_keymap(raw: Mapping[str, Any], where: str) -> dict[str, str]:
+    """`raw` (key id -> keys) as the app takes it, every key written as Textual names it.
+
+    Raises:
+        KeymapError: an id with no binding, a value that is not keys, Ctrl+C, or a key another binding has.
+    """
+    known = {k.value for k in KeyId}
+    keymap: dict[str, str] = {}
+    for name, value in raw.items():
+        if name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else "; `agentstop keys` lists them"
+            raise KeymapError(f"{where}: no key is called {name!r}{hint}")
+        if not isinstance(value, str) or not value.strip():
+            raise KeymapError(f'{where}: {name} must be a key in quotes, as in {name} = "x", or keys: "x,y"')
+        keys = _normalize_key_list(value).split(",")
+        for key in keys:
+            problem = _not_a_key(key)
+            if problem:
+                raise KeymapError(f"{where}: {name} = {value!r}: {problem}")
+            if key == ALWAYS_STOPS:
+                raise KeymapError(f"{where}: {name} = {value!r}: Ctrl+C always stops, on every screen")
+        keymap[name] = ",".join(keys)
+    _check_clashes(keymap, where)
+    return keymap
+
+
+def _not_a_key(key: str) -> str:
+    """Why `key` (normalized) is not a key Textual can bind, or "" if it is one."""
+    *modifiers, base = key.split("+")
+    unknown = [m for m in modifiers if m not in MODIFIERS]
+    if unknown:
+        return f"{unknown[0]!r} is not a modifier (use {', '.join(sorted(MODIFIERS))})"
+    if not base:
+        return "a key is missing after the last '+'"
+    if len(base) == 1 or base in _NAMED or key_to_character(base) is not None:
+        return ""
+    return f"{base!r} is not a key (a character, or a name such as f5, enter, space, up, pageup)"
+
+
+def _check_clashes(keymap: Mapping[str, str], where: str) -> None:
+    """Refuse a moved key that lands on a key another binding still has in a place where both act."""
+    for place in PLACES:
+        bindings = list(_in(place))
+        taken: dict[str, list[Binding]] = {}
+        for b in bindings:
+            keys = keymap.get(b.id, b.key) if b.id is not None else b.key
+            for key in _normalize_key_list(keys).split(","):
+                taken.setdefault(key, []).append(b)
+        for key, holders in taken.items():
+            moved = [b for b in holders if b.id is not None and b.id in keymap]
+            if not moved or len({(b.id, b.action) for b in holders}) < 2:
+                continue
+            mover = moved[0]
+            other = next(b for b in holders if (b.id, b.action) != (mover.id, mover.action))
+            what = f"{other.id}'s key" if other.id is not None else f"the key for {other.description or other.action}"
+            fix = f" (move {other.id} too, or pick another key)" if other.id is not None else ""
+            moved_to = keymap[str(mover.id)]
+            raise KeymapError(f"{where}: {mover.id} = {moved_to!r}: {key!r} is {what} in {place.name}{fix}")

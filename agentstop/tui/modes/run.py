@@ -409,7 +409,8 @@ class RunMode(Mode):
             "The agent is still running: it goes on working while this question is open.",
             [
                 "Quit stops it first: the grant is revoked, nothing new is committed; then the app exits.",
-                "Cancel goes back with the agent still running. s stops it now without quitting.",
+                f"Cancel goes back with the agent still running. {key_text(self.app, KeyId.STOP)} stops it now "
+                "without quitting.",
             ],
             "Stop and quit",
             danger=True,

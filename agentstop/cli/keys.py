@@ -40,7 +40,8 @@ def keys_cmd(as_json: bool) -> None:
     id (the first column below) its keys; a TOML table groups ids by their
     first part. The UI then shows the moved keys in its footer and in every
     hint. Ctrl+C always stops and Esc always goes back, cancels or denies;
-    those, Tab, Ctrl+Q and the tables' own keys are not moved. A key id that
+    those, Ctrl+Q, Tab between the report's lists and the tables' own keys
+    are not moved. A key id that
     does not exist, a key that is not one, or a key another binding already
     has on the same screen is refused (this command says which, and exits 2).
 

@@ -9,7 +9,8 @@ names a key that no longer does what it says.
 Some keys are not rebindable, on purpose: Ctrl+C always stops (the convention users have in
 their fingers, and the one key that must never be lost), Esc always goes back, cancels or
 denies and never quits, Ctrl+Q quits, Ctrl+A approves while a message is typed, and the
-tables' own keys (arrows, Page Up/Down, Home/End, Enter) and Tab stay Textual's.
+tables' own keys (arrows, Page Up/Down, Home/End, Enter) and Tab between the report's lists stay
+Textual's.
 """
 
 from __future__ import annotations

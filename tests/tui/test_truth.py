@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button
 from textual.widgets.data_table import ColumnKey
 
 from agentstop import GrantSpec, Journal, Supervisor, ToolContext, ToolRegistry
 from agentstop.report import Report
 from agentstop.session import AttachedSession, fixed_tools
-from agentstop.tui import make_journal_app
+from agentstop.tui import AgentstopApp, JournalMode, make_journal_app
 from agentstop.tui.screens.confirm import ConfirmScreen
 from agentstop.tui.screens.run import RunPhase
 from agentstop.tui.widgets.status import GrantShown, StatusLine
@@ -159,10 +161,10 @@ class Clock:
         return self.now
 
 
-class Reservation(GatedNote):
-    """A note whose undo closes 60 s after it is written (its receipt's `undo_deadline`)."""
+class ClockedNote(GatedNote):
+    """A note whose receipt names a moment `after` seconds past its commit, on the test's clock, as `field`."""
 
-    name = "reserve"
+    field, after = "undo_deadline", 60.0
 
     def __init__(self, root: Path, clock: Clock) -> None:
         super().__init__(root)
@@ -170,69 +172,63 @@ class Reservation(GatedNote):
 
     async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         receipt = await super().commit(prepared, ctx)
-        return {**receipt, "undo_deadline": self.clock() + 60}
+        return {**receipt, self.field: self.clock() + self.after}
 
 
-async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world: Path) -> None:
-    clock = Clock()
-    path = tmp_path / "journal.db"
-    tool = Reservation(world, clock)
-    async with Journal.open(path, clock=clock) as journal:
-        sup = Supervisor(
-            journal,
-            [tool],
-            GrantSpec(tools=["reserve"]),
-            task_name="Reserve",
-            grace=5.0,
-            session_id="20270115T080000-count",
-        )
+class Reservation(ClockedNote):
+    """A note whose undo closes 60 s after it is written (its receipt's `undo_deadline`)."""
+
+    name = "reserve"
+
+
+@asynccontextmanager
+async def _attached_after_one_call(
+    tmp_path: Path, tool: ClockedNote, session_id: str
+) -> AsyncIterator[tuple[AgentstopApp[JournalMode], Pilot[Any]]]:
+    """A session running here that made one call of `tool`, and the journal app attached to it, on its report."""
+    async with Journal.open(tmp_path / "journal.db", clock=tool.clock) as journal:
+        sup = Supervisor(journal, [tool], GrantSpec(tools=[tool.name]), grace=5.0, session_id=session_id)
         await sup.__aenter__()
         try:
-            await sup.call("reserve", {"name": "room"})
-            app = make_journal_app(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
+            await sup.call(tool.name, {"name": "one"})
+            tools = fixed_tools(ToolRegistry([tool]))
+            app = make_journal_app(journal.location, [], tools, session_id=session_id, clock=tool.clock)
             async with app.run_test(size=(160, 40)) as pilot:
                 await wait_until(pilot, lambda: attached_live(app), "attached")
                 await press(pilot, "tab")
-                report = app.report_screen
-                assert report is not None
-                undoable = report.table("undoable")
-                await wait_until(
-                    pilot, lambda: "1 m 00 s left" in (cell(undoable, "c1", "detail") or ""), "the window shows"
-                )
-                clock.now += 15
-                await wait_until(
-                    pilot,
-                    lambda: "45.0 s left" in (cell(undoable, "c1", "detail") or ""),
-                    "the window counts down without a journal event",
-                    attempts=200,
-                )
-                clock.now += 60
-                await wait_until(
-                    pilot,
-                    lambda: (
-                        "the undo window has closed" in (cell(undoable, "c1", "detail") or "") or not undoable.items
-                    ),
-                    "the window closes",
-                    attempts=200,
-                )
+                yield app, pilot
                 app.exit()
         finally:
             await sup.__aexit__(None, None, None)
 
 
-class Outbox(GatedNote):
+async def test_undo_windows_count_down_live_when_attached(tmp_path: Path, world: Path) -> None:
+    clock = Clock()
+    async with _attached_after_one_call(tmp_path, Reservation(world, clock), "20270115T080000-count") as (app, pilot):
+        undoable = app.report_screen.table("undoable")
+        await wait_until(pilot, lambda: "1 m 00 s left" in (cell(undoable, "c1", "detail") or ""), "the window shows")
+        clock.now += 15
+        await wait_until(
+            pilot,
+            lambda: "45.0 s left" in (cell(undoable, "c1", "detail") or ""),
+            "the window counts down without a journal event",
+            attempts=200,
+        )
+        clock.now += 60
+        await wait_until(
+            pilot,
+            lambda: "the undo window has closed" in (cell(undoable, "c1", "detail") or "") or not undoable.items,
+            "the window closes",
+            attempts=200,
+        )
+
+
+class Outbox(ClockedNote):
     """A note that sits in an outbox for 10 s (its receipt's `reversible_until`): pulled back until then, after
     that only followed up, as the demo's email is."""
 
     name = "queue"
-
-    def __init__(self, root: Path, clock: Clock) -> None:
-        super().__init__(root)
-        self.clock = clock
-
-    async def commit(self, prepared: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-        receipt = await super().commit(prepared, ctx)
-        return {**receipt, "reversible_until": self.clock() + 10}
+    field, after = "reversible_until", 10.0
 
     def undo_summary(self, receipt: dict[str, Any]) -> str:
         if self.clock() < receipt["reversible_until"]:
@@ -247,43 +243,28 @@ async def test_the_undo_question_stays_true_while_it_is_open(tmp_path: Path, wor
     after the window had closed sent a follow-up they were never shown.
     """
     clock = Clock()
-    path = tmp_path / "journal.db"
-    tool = Outbox(world, clock)
-    async with Journal.open(path, clock=clock) as journal:
-        sup = Supervisor(
-            journal, [tool], GrantSpec(tools=["queue"]), task_name="Queue", session_id="20270115T080000-queue"
+    async with _attached_after_one_call(tmp_path, Outbox(world, clock), "20270115T080000-queue") as (app, pilot):
+        undoable = app.report_screen.table("undoable")
+        await wait_until(pilot, lambda: bool(undoable.items), "c1 undoable")
+        await press(pilot, "A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question is open")
+        question = app.screen
+
+        def says(text: str) -> Callable[[], bool]:
+            return lambda: text in shown(question, "#dialog-body")
+
+        await wait_until(pilot, says("→ pull it back from the outbox · exact undo · exact for 10.0 s"), "asked")
+        clock.now += 4
+        await wait_until(pilot, says("exact for 6.0 s"), "the question counts down", attempts=200)
+        clock.now += 10
+        await wait_until(
+            pilot,
+            says("→ now: send a follow-up · compensation (leaves a trace)"),
+            "the question says what the undo does now",
+            attempts=200,
         )
-        await sup.__aenter__()
-        try:
-            await sup.call("queue", {"name": "mail"})
-            app = make_journal_app(path, [], fixed_tools(ToolRegistry([tool])), session_id=sup.session_id, clock=clock)
-            async with app.run_test(size=(160, 40)) as pilot:
-                await wait_until(pilot, lambda: attached_live(app), "attached")
-                await press(pilot, "tab")
-                undoable = app.report_screen.table("undoable")
-                await wait_until(pilot, lambda: bool(undoable.items), "c1 undoable")
-                await press(pilot, "A")
-                await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question is open")
-                question = app.screen
-
-                def says(text: str) -> Callable[[], bool]:
-                    return lambda: text in shown(question, "#dialog-body")
-
-                await wait_until(pilot, says("→ pull it back from the outbox · exact undo · exact for 10.0 s"), "asked")
-                clock.now += 4
-                await wait_until(pilot, says("exact for 6.0 s"), "the question counts down", attempts=200)
-                clock.now += 10
-                await wait_until(
-                    pilot,
-                    says("→ now: send a follow-up · compensation (leaves a trace)"),
-                    "the question says what the undo does now",
-                    attempts=200,
-                )
-                assert "pull it back" not in shown(question, "#dialog-body")
-                await press(pilot, "n")
-                app.exit()
-        finally:
-            await sup.__aexit__(None, None, None)
+        assert "pull it back" not in shown(question, "#dialog-body")
+        await press(pilot, "n")
 
 
 PAST = "20270115T080000-past"

@@ -86,6 +86,8 @@ async def test_browse_scrub_and_undo_afterwards(replay_journal: Path, world: Pat
         screen = app.screen
         assert isinstance(screen, TimelineScreen)
         assert screen.index == len(screen.timeline) - 1
+        await pilot.pause()
+        assert "1 call refused after the Stop" in str(screen.query_one("#position").render())  # ok3, rejected
         await pilot.press("s")
         stop_event = await screen.timeline.event(screen.index)
         assert stop_event is not None and stop_event.kind == "revoked"

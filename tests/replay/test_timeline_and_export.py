@@ -23,8 +23,10 @@ async def _stopped_session(journal: Journal, notes: WriteNote) -> str:
     await sup.call("write_note", {"name": "b"})
     async with anyio.create_task_group() as tg:
 
-        async def late() -> None:
-            await anyio.sleep(0.05)
+        async def late() -> None:  # a call the agent makes once the Stop's revoke is durable
+            with anyio.fail_after(10):
+                while not any(g.revoked_at is not None for g in await journal.grants(sup.session_id)):
+                    await anyio.sleep(0.001)
             try:
                 await sup.call("write_note", {"name": "late"})
             except AgentstopError:

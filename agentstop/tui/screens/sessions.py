@@ -20,7 +20,7 @@ from textual.widgets import Footer, Input, Label
 
 from agentstop.journal import SessionRecord, SessionStatus
 
-from ..keys import KeyId, bound
+from ..keys import KeyId, bound, key_text
 from ..messages import OpenSessionRequested, StopSessionRequested
 from ..widgets.sessions_table import COLUMNS, SessionRow, SessionsTable, how_it_ended
 from ..widgets.virtual_table import VirtualTable
@@ -46,7 +46,7 @@ class SessionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Label(self._title(), classes="panel-title", id="sessions-title")
-        yield Input(placeholder="filter by task, id, host or status (/)", id="filter")
+        yield Input(placeholder=f"filter by task, id, host or status ({key_text(self, KeyId.FILTER)})", id="filter")
         yield SessionsTable(id="sessions")
         yield Footer()
 

@@ -15,6 +15,7 @@ from agentstop.replay import TimelineView
 
 from ..keys import KeyId, bound
 from ..widgets.moment_table import MomentTable
+from ..wording import counted
 from ..workers import run_later
 
 __all__ = ["SPEEDS", "TimelineScreen"]
@@ -133,7 +134,8 @@ class TimelineScreen(Screen[None]):
             else:
                 text.append(f"  ·  Stop at event {stop + 1}", style="yellow")
         if moment.late:
-            text.append(f"  ·  {moment.late} rejected after Stop", style="bold red")
+            # Rejected at the fence or discarded before it: kept from the world either way (each row says which).
+            text.append(f"  ·  {counted(moment.late, 'call')} refused after the Stop", style="bold red")
         if table.hidden:
             text.append(
                 f"  ·  the latest {moment.call_count - table.hidden:,} of {moment.call_count:,} calls "

@@ -86,15 +86,24 @@ PLACES = (
 
 
 def _bindings(owner: type[Any]) -> list[Binding]:
-    declared: list[BindingType] = owner.__dict__.get("BINDINGS", [])
+    """`owner`'s bindings as Textual merges them: its own and its base classes' (Screen's Tab, App's Ctrl+Q)."""
+    declared: list[BindingType] = []
+    for cls in owner.__mro__:
+        declared += cls.__dict__.get("BINDINGS", [])
+        if not cls.__dict__.get("inherit_bindings", True):
+            break
     return [b for b in declared if isinstance(b, Binding)]
+
+
+_PALETTE = Binding(AgentstopApp.COMMAND_PALETTE_BINDING, "command_palette", "the command palette", priority=True)
+"""The key Textual opens its command palette with (bound by the app at run time, not in BINDINGS)."""
 
 
 def _in(place: Place) -> Iterator[Binding]:
     """The bindings that act in `place`: its own, and the app's (only Ctrl+C's in a dialog)."""
     for owner in place.owners:
         yield from _bindings(owner)
-    for binding in _bindings(AgentstopApp):
+    for binding in (*_bindings(AgentstopApp), _PALETTE):
         if binding.priority or not place.modal:
             yield binding
 

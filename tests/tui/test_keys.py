@@ -64,6 +64,9 @@ def test_ids_are_written_flat_dotted_or_in_tables_and_keys_as_textual_names_them
         ('stop = "S"', r"'S' is stop-after-step's key in the run screen"),
         ('"question.yes" = "s"', r"'s' is stop's key in a question"),
         ('"report.undo-row" = "escape"', r"'escape' is the key for Back in the report"),
+        ('stop = "ctrl+p"', r"'ctrl\+p' is the key for the command palette in the run screen"),
+        ('"question.yes" = "tab"', r"'tab' is the key for Focus Next in a question"),  # Textual's, inherited
+        ('"timeline.next" = "up"', r"'up' is the key for Cursor up in a timeline"),
         ("stop = ", r"is not TOML"),
     ],
 )

@@ -131,7 +131,7 @@ async def test_the_browser_shows_a_running_session_live_and_stops_it(target: str
         await wait_until(pilot, lambda: cell(table, sid, "how it ended") == "running", "the session shows running")
         assert cell(table, sid, "host") == socket.gethostname()
         assert cell(table, sid, "pid") == str(child.proc.pid)
-        assert "1 running, refreshed every second" in shown(app.mode.sessions_screen, "#sessions-title")
+        assert "1 running, refreshed every second · s stops one" in shown(app.mode.sessions_screen, "#sessions-title")
         done = int(cell(table, sid, "done") or 0)
         await wait_until(pilot, lambda: int(cell(table, sid, "done") or 0) > done, "its counts grow live", attempts=300)
 

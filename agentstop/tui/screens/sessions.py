@@ -60,7 +60,8 @@ class SessionsScreen(Screen[None]):
 
     def _title(self) -> str:
         running = sum(s.status == SessionStatus.RUNNING for s, _ in self.rows)
-        live = f" · {running} running, refreshed every second · s stops one" if running else ""
+        stop = key_text(self, KeyId.STOP_SESSION)
+        live = f" · {running} running, refreshed every second · {stop} stops one" if running else ""
         return f"Sessions ({len(self.rows):,}) · Enter opens one{live}"
 
     def show_rows(self, rows: list[SessionRow], now: float, stopping: Mapping[str, str] | None = None) -> None:

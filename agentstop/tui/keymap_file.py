@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from textual.binding import Binding, BindingType
-from textual.keys import Keys, _normalize_key_list, key_to_character
+from textual.binding import Binding, BindingsMap
+from textual.keys import Keys, _character_to_key, key_to_character
+from textual.widgets import Button
 
 from agentstop.errors import AgentstopError
 
@@ -76,36 +77,34 @@ class Place:
 PLACES = (
     Place("the run screen", (RunScreen, VirtualTable)),
     Place("the report", (ReportScreen, VirtualTable)),
-    Place("a question (undo, quit, Stop a session)", (ConfirmScreen,), modal=True),
-    Place("an approval", (ApprovalScreen,), modal=True),
-    Place("the Resume dialog", (ResumeScreen,), modal=True),
+    Place("a question (undo, quit, Stop a session)", (ConfirmScreen, Button), modal=True),
+    Place("an approval", (ApprovalScreen, Button), modal=True),
+    Place("the Resume dialog", (ResumeScreen, Button), modal=True),
     Place("a timeline", (TimelineScreen, VirtualTable)),
     Place("the sessions browser", (SessionsScreen, VirtualTable)),
 )
-"""Every screen and what its keys share it with (the app's, the focused table's)."""
+"""Every screen and what its keys share it with (the app's; the focused table's, or a dialog's focused button's)."""
 
 
 def _bindings(owner: type[Any]) -> list[Binding]:
-    """`owner`'s bindings as Textual merges them: its own and its base classes' (Screen's Tab, App's Ctrl+Q)."""
-    declared: list[BindingType] = []
-    for cls in owner.__mro__:
-        declared += cls.__dict__.get("BINDINGS", [])
-        if not cls.__dict__.get("inherit_bindings", True):
-            break
-    return [b for b in declared if isinstance(b, Binding)]
+    """`owner`'s bindings as Textual merges them: a class's binding of a key replaces its bases' of that key."""
+    merged: BindingsMap = owner._merge_bindings()
+    return [b for bindings in merged.key_to_bindings.values() for b in bindings]
 
 
 _PALETTE = Binding(AgentstopApp.COMMAND_PALETTE_BINDING, "command_palette", "the command palette", priority=True)
 """The key Textual opens its command palette with (bound by the app at run time, not in BINDINGS)."""
 
 
-def _in(place: Place) -> Iterator[Binding]:
-    """The bindings that act in `place`: its own, and the app's (only Ctrl+C's in a dialog)."""
+def _in(place: Place) -> Iterator[tuple[type[Any], Binding]]:
+    """The bindings that act in `place`, each with the node class it is on: its own, and the app's (only its
+    priority ones in a dialog)."""
     for owner in place.owners:
-        yield from _bindings(owner)
+        for binding in _bindings(owner):
+            yield owner, binding
     for binding in (*_bindings(AgentstopApp), _PALETTE):
         if binding.priority or not place.modal:
-            yield binding
+            yield AgentstopApp, binding
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def key_rows(keymap: Mapping[str, str]) -> list[KeyRow]:
     """Every rebindable key: its id, default, the key `keymap` gives it, what it does and where."""
     rows = []
     for key_id in KeyId:
-        found = [(p.name, b) for p in PLACES for b in _in(p) if b.id == key_id]
+        found = [(p.name, b) for p in PLACES for _, b in _in(p) if b.id == key_id]
         descriptions = dict.fromkeys(b.description for _, b in found)
         places = tuple(dict.fromkeys(name for name, _ in found))
         default = DEFAULT_KEYS[key_id]
@@ -189,7 +188,7 @@ def check_keymap(raw: Mapping[str, Any], where: str) -> dict[str, str]:
             raise KeymapError(f"{where}: no key is called {name!r}{hint}")
         if not isinstance(value, str) or not value.strip():
             raise KeymapError(f'{where}: {name} must be a key in quotes, as in {name} = "x", or keys: "x,y"')
-        keys = _normalize_key_list(value).split(",")
+        keys = [textual_key(key) for key in value.split(",")]
         for key in keys:
             problem = _not_a_key(key)
             if problem:
@@ -201,35 +200,76 @@ def check_keymap(raw: Mapping[str, Any], where: str) -> dict[str, str]:
     return keymap
 
 
+_PUNCTUATION = frozenset(_character_to_key(chr(c)) for c in range(0x21, 0x7F) if not chr(c).isalnum())
+"""The names Textual gives the printable ASCII characters that are not letters or digits ("slash", "minus")."""
+
+
+def textual_key(key: str) -> str:
+    """`key` as Textual names the key press: "/" "slash", "ctrl+/" "ctrl+slash", "CTRL+C" and "ctrl+C" "ctrl+c",
+    "shift+s" "S" (what a terminal sends), names lower case ("F5" "f5")."""
+    *modifiers, base = key.strip().split("+")
+    modifiers = [m.strip().lower() for m in modifiers]
+    base = base.strip()
+    if len(base) == 1 and not base.isalnum():
+        base = _character_to_key(base)
+    elif len(base) > 1:
+        base = base.lower()
+    if len(base) == 1 and base.isalpha():
+        if modifiers == ["shift"]:
+            modifiers, base = [], base.upper()
+        elif "shift" not in modifiers and modifiers:
+            base = base.lower()  # a letter with Ctrl or Alt comes as its lower case
+    return "+".join([*modifiers, base])
+
+
 def _not_a_key(key: str) -> str:
-    """Why `key` (normalized) is not a key Textual can bind, or "" if it is one."""
+    """Why `key` (as `textual_key` writes it) is not a key Textual can bind, or "" if it is one."""
     *modifiers, base = key.split("+")
     unknown = [m for m in modifiers if m not in MODIFIERS]
     if unknown:
         return f"{unknown[0]!r} is not a modifier (use {', '.join(sorted(MODIFIERS))})"
     if not base:
         return "a key is missing after the last '+'"
-    if len(base) == 1 or base in _NAMED or key_to_character(base) is not None:
+    if len(base) == 1 or base in _NAMED or base in _PUNCTUATION or key_to_character(base) is not None:
         return ""
-    return f"{base!r} is not a key (a character, or a name such as f5, enter, space, up, pageup)"
+    return f"{base!r} is not a key (a character, or a name such as f5, enter, space, up, pageup, slash)"
 
 
 def _check_clashes(keymap: Mapping[str, str], where: str) -> None:
-    """Refuse a moved key that lands on a key another binding still has in a place where both act."""
+    """Refuse a moved key that lands on a key another binding has in a place where both act.
+
+    Two overlaps are the app's own, so never a clash: a key a binding has by default (writing a
+    default back, or adding a key beside it), and a key another binding gives up by default
+    already to a priority binding (the timeline's arrows take the table's: swapping them is fine).
+    """
     for place in PLACES:
         bindings = list(_in(place))
-        taken: dict[str, list[Binding]] = {}
-        for b in bindings:
+        held: dict[str, list[tuple[type[Any], Binding]]] = {}
+        for owner, b in bindings:
             keys = keymap.get(b.id, b.key) if b.id is not None else b.key
-            for key in _normalize_key_list(keys).split(","):
-                taken.setdefault(key, []).append(b)
-        for key, holders in taken.items():
-            moved = [b for b in holders if b.id is not None and b.id in keymap]
-            if not moved or len({(b.id, b.action) for b in holders}) < 2:
-                continue
-            mover = moved[0]
-            other = next(b for b in holders if (b.id, b.action) != (mover.id, mover.action))
-            what = f"{other.id}'s key" if other.id is not None else f"the key for {other.description or other.action}"
-            fix = f" (move {other.id} too, or pick another key)" if other.id is not None else ""
-            moved_to = keymap[str(mover.id)]
-            raise KeymapError(f"{where}: {mover.id} = {moved_to!r}: {key!r} is {what} in {place.name}{fix}")
+            for key in keys.split(","):
+                held.setdefault(key, []).append((owner, b))
+        given_up = {
+            (id(other), key)
+            for owner, b in bindings
+            if b.priority
+            for key in b.key.split(",")
+            for other_owner, other in bindings
+            if other_owner is not owner and not other.priority and key in other.key.split(",")
+        }
+        for key, holders in held.items():
+            for _, mover in holders:
+                if mover.id is None or mover.id not in keymap or key in DEFAULT_KEYS[KeyId(mover.id)].split(","):
+                    continue
+                for _, other in holders:
+                    if (other.id, other.action) == (mover.id, mover.action) or (id(other), key) in given_up:
+                        continue
+                    what = (
+                        f"{other.id}'s key"
+                        if other.id is not None
+                        else f"the key for {other.description or other.action}"
+                    )
+                    fix = f" (move {other.id} too, or pick another key)" if other.id is not None else ""
+                    raise KeymapError(
+                        f"{where}: {mover.id} = {keymap[mover.id]!r}: {key!r} is {what} in {place.name}{fix}"
+                    )

@@ -57,7 +57,10 @@ def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> 
 
             term.press("q")  # quitting would leave it running: it asks, and says so
             screen = term.wait_for(
-                f"Session {session} is still running", "Quit, leave it running (y)", "Cancel (n, Esc)"
+                f"Session {session} is still running",
+                "s stops it first (Cancel, then s)",
+                "Quit, leave it running (y)",
+                "Cancel (n, Esc)",
             )
             term.press("n")
             screen = term.wait_until(lambda s: on_run_view(s) and "is still running" not in s, "the run view")

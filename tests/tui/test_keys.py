@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Button
 
 from agentstop.session import SessionPhase
-from agentstop.tui.keymap_file import KEYS_ENV, KeymapError, key_rows, keys_path, load_keymap
+from agentstop.tui.keymap_file import KEYS_ENV, KeymapError, check_keymap, key_rows, keys_path, load_keymap
 from agentstop.tui.keys import DEFAULT_KEYS, KeyId
 from agentstop.tui.screens.run import RunPhase
 from tests.tui.helpers import GatedNote, Puppet, app_for, ended, finish, note, press, shown, wait_until
@@ -66,7 +66,6 @@ def test_ids_are_written_flat_dotted_or_in_tables_and_keys_as_textual_names_them
         ('"report.undo-row" = "escape"', r"'escape' is the key for Back in the report"),
         ('stop = "ctrl+p"', r"'ctrl\+p' is the key for the command palette in the run screen"),
         ('"question.yes" = "tab"', r"'tab' is the key for Focus Next in a question"),  # Textual's, inherited
-        ('"timeline.next" = "up"', r"'up' is the key for Cursor up in a timeline"),
         ("stop = ", r"is not TOML"),
     ],
 )
@@ -74,6 +73,46 @@ def test_every_mistake_is_refused_saying_what_to_change(tmp_path: Path, text: st
     with pytest.raises(KeymapError, match=says) as caught:
         load_keymap(_keys(tmp_path, text))
     assert str(tmp_path / "keys.toml") in str(caught.value)  # which file
+
+
+def test_every_default_written_back_is_taken() -> None:
+    for key_id, keys in DEFAULT_KEYS.items():
+        assert check_keymap({key_id.value: keys}, "keys.toml") == {key_id.value: keys}
+
+
+@pytest.mark.parametrize(
+    ("raw", "taken"),
+    [
+        ({"timeline.next": "right,l"}, {"timeline.next": "right,l"}),  # a key beside the default
+        ({"report.expand": "o,enter"}, {"report.expand": "o,enter"}),
+        # The timeline's arrows take the table's by default: swapping them takes nothing more.
+        (
+            {"timeline.next": "left", "timeline.previous": "right"},
+            {"timeline.next": "left", "timeline.previous": "right"},
+        ),
+        ({"sessions.filter": "/"}, {"sessions.filter": "slash"}),
+        ({"stop": "-"}, {"stop": "minus"}),
+        ({"stop": "ctrl+/"}, {"stop": "ctrl+slash"}),
+        ({"stop": "shift+x"}, {"stop": "X"}),  # what a terminal sends for it
+        ({"stop": "F5"}, {"stop": "f5"}),
+    ],
+)
+def test_keys_are_taken_as_textual_names_what_a_terminal_sends(raw: dict[str, str], taken: dict[str, str]) -> None:
+    assert check_keymap(raw, "keys.toml") == taken
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"stop": "CTRL+C"}, r"Ctrl\+C always stops"),
+        ({"approval.approve": "enter"}, r"'enter' is the key for Press button in an approval"),  # the focused button's
+        ({"question.yes": "enter"}, r"'enter' is the key for Press button in a question"),
+        ({"timeline.next": "up"}, r"'up' is the key for Cursor up in a timeline"),  # the table's, not given up
+    ],
+)
+def test_a_key_that_would_never_do_what_the_screen_says_is_refused(raw: dict[str, str], says: str) -> None:
+    with pytest.raises(KeymapError, match=says):
+        check_keymap(raw, "keys.toml")
 
 
 def test_keys_moved_together_may_trade_places(tmp_path: Path) -> None:

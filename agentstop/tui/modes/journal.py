@@ -34,6 +34,7 @@ from agentstop.tools import ToolRegistry
 
 from ..attachment import Attachment, Change
 from ..bridge import JournalBridge
+from ..keys import KeyId, key_text
 from ..screens.confirm import ConfirmScreen
 from ..screens.report import ReportScreen, with_epochs
 from ..screens.run import RunPhase, RunScreen
@@ -375,8 +376,9 @@ class JournalMode(Mode):
         ):
             return None
         title = f"Session {attachment.session_id} is still running ({where_it_runs(attachment.session)})."
+        stop = key_text(self.app, KeyId.STOP)
         body = [
-            "Quitting leaves it running there: only this view closes. s stops it first (Cancel, then s).",
+            f"Quitting leaves it running there: only this view closes. {stop} stops it first (Cancel, then {stop}).",
             f"Later: agentstop stop --journal '{self.journal_path}' --session {attachment.session_id}",
         ]
         return ConfirmScreen(title, body, "Quit, leave it running"), self._quit_if

@@ -147,29 +147,44 @@ class UndoQuestion:
         wanted = set(call_ids)
         # Report.undoable is already latest commit first: the order the undo runs in.
         chosen = [i for i in report.undoable if i.call_id in wanted]
-        chosen += [i for i in report.all_calls if i.call_id in wanted and i not in chosen]
+        first = {i.call_id for i in chosen}
+        chosen += [i for i in report.all_calls if i.call_id in wanted and i.call_id not in first]
         self.call_ids = [i.call_id for i in chosen]
         self._tools = tools
         self._asked: dict[str, str] = {}
         """Each previewed call's undo as the question first said it."""
+        self._said: list[tuple[str, str, str]] = []
+        """What the question shows now (`_said`)."""
         title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
-        self.screen = ConfirmScreen(title, self._body(chosen[:PREVIEW_LIMIT], now), "Undo", danger=True)
+        body = self._body(self._lines(chosen[:PREVIEW_LIMIT], now))
+        self.screen = ConfirmScreen(title, body, "Undo", danger=True)
 
     def show(self, item_of: Callable[[str], ReportItem | None], now: float) -> None:
-        """Say each undo as the report has it at `now`: `item_of` finds a call's item in it (None if not there)."""
-        shown = [item for call_id in self.call_ids[:PREVIEW_LIMIT] if (item := item_of(call_id)) is not None]
-        self.screen.set_body(self._body(shown, now))
+        """Say each undo as the report has it at `now`: `item_of` finds a call's item in it (None if not there).
 
-    def _body(self, shown: list[ReportItem], now: float) -> RenderableType:
-        rows = []
+        Drawn again only when a line changed (a table of 200 calls takes tens of milliseconds to draw,
+        and the mode asks at every batch of journal events and every second).
+        """
+        shown = [item for call_id in self.call_ids[:PREVIEW_LIMIT] if (item := item_of(call_id)) is not None]
+        lines = self._lines(shown, now)
+        if _said(lines) != self._said:
+            self.screen.set_body(self._body(lines))
+
+    def _lines(self, shown: list[ReportItem], now: float) -> list[tuple[ReportItem, Text]]:
+        """Each call and what its undo does now (its countdown after it); "now: ..." if that changed since asked."""
+        out = []
         for item in shown:
             words = _undo_preview(item, self._tools, now)
             asked = self._asked.setdefault(item.call_id, words)
             clock = undo_clock(item.undo, now)
             tail = f" · {clock}" if clock else ""
             line = Text(f"→ {words}{tail}") if words == asked else Text(f"→ now: {words}{tail}", style="bold yellow")
-            rows.append((item, [line]))
-        body: RenderableType = _calls_table(rows)
+            out.append((item, line))
+        return out
+
+    def _body(self, lines: list[tuple[ReportItem, Text]]) -> RenderableType:
+        self._said = _said(lines)
+        body: RenderableType = _calls_table([(item, [line]) for item, line in lines])
         more = len(self.call_ids) - PREVIEW_LIMIT
         if more > 0:
             body = Group(
@@ -177,6 +192,11 @@ class UndoQuestion:
                 Text(f"\n… and {more:,} more, latest first; `agentstop report` lists every call and its undo."),
             )
         return body
+
+
+def _said(lines: list[tuple[ReportItem, Text]]) -> list[tuple[str, str, str]]:
+    """What lines say, to tell whether they changed: each call, its line's text and style."""
+    return [(item.call_id, line.plain, str(line.style)) for item, line in lines]
 
 
 def force_confirmation(

@@ -58,7 +58,7 @@ def test_attached_watch_leave_come_back_stop_undo_and_quit(journey: Journey) -> 
             term.press("q")  # quitting would leave it running: it asks, and says so
             screen = term.wait_for(
                 f"Session {session} is still running",
-                "s stops it first (Cancel, then s)",
+                "s stops it first",
                 "Quit, leave it running (y)",
                 "Cancel (n, Esc)",
             )

@@ -141,6 +141,8 @@ class LiveReport:
         self._report: Report | None = None
         self._reading = anyio.Lock()
         """Held across an `apply`'s reads: batches taken in one after another, never interleaved."""
+        self._seen = 0
+        """The seq of the latest event taken in (or before the last full read): what `catch_up` reads after."""
 
     # -- reading ----------------------------------------------------------------------
 
@@ -163,6 +165,8 @@ class LiveReport:
         return live
 
     async def _reload(self) -> None:
+        # Read first: every event up to it is in the rows read after it (a later one taken in again is harmless).
+        self._seen = await self._journal.last_event_seq(self._session_id)
         session = await self._journal.session(self._session_id)
         rows = await self._journal.report_rows(self._session_id)
         grants = await self._journal.grants(self._session_id)
@@ -302,6 +306,7 @@ class LiveReport:
                 continue
             kind = event.kind
             last = max(last, event.seq)
+            self._seen = max(self._seen, event.seq)
             if event.call_id is not None and isinstance(kind, CallState):
                 touched.add(event.call_id)  # every change to a call row appends the state it entered
             if kind in _SESSION_KINDS:
@@ -346,10 +351,21 @@ class LiveReport:
             change = await self._apply(events, now)
             if change.reloaded:
                 return change
+            assert self._session is not None
+            was_running = self._session.status == SessionStatus.RUNNING
             outcome = await self._read_session(True, True)
-        if outcome is None:
-            return LiveChange(frozenset(self._entries), session=True, reloaded=True)
-        return LiveChange(change.calls | outcome, session=True)
+            if outcome is None:
+                return LiveChange(frozenset(self._entries), session=True, reloaded=True)
+            calls = change.calls | outcome
+            if was_running and self._session.status != SessionStatus.RUNNING:
+                # The row, read now, can be past the events handed in: the session ended since. What it did
+                # up to that end is taken in too (`_apply` does the same for a batch), so the report never
+                # says it ended without it (a call denied just before the end showed "prepared" for a poll).
+                later = await self._apply(await self._journal.events(self._session_id, after=self._seen), None)
+                if later.reloaded:
+                    return later
+                calls |= later.calls
+        return LiveChange(calls, session=True)
 
     async def refresh_session(self) -> LiveChange:
         """Read the session row and the grants again now, whatever the events said (see the module)."""

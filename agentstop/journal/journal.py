@@ -520,6 +520,10 @@ class Journal:
         """
         return await self._reader.event_rows(session_id, after, limit)
 
+    async def last_event_seq(self, session_id: str) -> int:
+        """The seq of the session's latest event, 0 if it has none."""
+        return await self._reader.last_event_seq(session_id)
+
     async def event_count(self, session_id: str) -> int:
         """How many events the session has."""
         return await timeline_cache.count_events(self._reader_conn, session_id)

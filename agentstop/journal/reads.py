@@ -212,6 +212,11 @@ class Reader:
             (session_id, after),
         )
 
+    async def last_event_seq(self, session_id: str) -> int:
+        """The seq of the session's latest event (0 if none): one look at the (session_id, seq) index."""
+        rows = await self._all("SELECT MAX(seq) FROM events WHERE session_id = ?", (session_id,))
+        return int(rows[0][0] or 0)
+
     async def sessions(self) -> list[SessionRecord]:
         rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, session_id")
         return self._map(rows, _session)

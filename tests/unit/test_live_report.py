@@ -474,3 +474,31 @@ def test_a_batch_that_reads_a_session_row_ahead_of_it_takes_in_the_events_that_l
         assert_same(report, await full_report(journal, session_id, clock[0]))
 
     run_in_session(journal_target, body)
+
+
+@pytest.mark.both_backends
+def test_a_catch_up_that_reads_the_session_ended_takes_in_what_happened_before_the_end(journal_target: str) -> None:
+    """`catch_up` reads the session row after the events it was handed, and by then the session can have ended.
+
+    Here the events it is handed stop before a call was denied and the session ended. The report does
+    not say "completed" with the call still waiting ("never reached the fence"): it takes in the events
+    up to the end (under load the UI showed the denied call as prepared, after the end, for one poll).
+    """
+
+    async def body(journal: Journal, session_id: str, grant_id: int, clock: list[float]) -> None:
+        waiting = await plan(journal, session_id, grant_id, 1)
+        live = await LiveReport.load(journal, session_id, now=clock[0])
+        handed = await journal.events(session_id, after=(await journal.events(session_id))[-1].seq)
+        assert handed == []  # the caller read its events here; then the journal moved on
+        await journal.transition(session_id, waiting, S.REJECTED, durable=False, reason="denied by the user")
+        await journal.end_session(session_id, SessionStatus.COMPLETED)
+        change = await live.catch_up(handed)
+        assert waiting in change.calls
+        report = live.report()
+        assert report.session.status == SessionStatus.COMPLETED
+        assert [(i.call_id, i.state, i.reason) for i in report.interrupted] == [
+            (waiting, S.REJECTED, "denied by the user")
+        ]
+        assert_same(report, await full_report(journal, session_id, clock[0]))
+
+    run_in_session(journal_target, body)

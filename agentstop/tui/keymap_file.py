@@ -46,7 +46,7 @@ from .screens.sessions import SessionsScreen
 from .screens.timeline import TimelineScreen
 from .widgets.virtual_table import VirtualTable
 
-__all__ = ["KEYS_ENV", "KeyRow", "KeymapError", "key_rows", "keys_path", "load_keymap"]
+__all__ = ["KEYS_ENV", "KeyRow", "KeymapError", "check_keymap", "key_rows", "keys_path", "load_keymap", "textual_key"]
 
 KEYS_ENV = "AGENTSTOP_KEYS"
 """The environment variable naming a keys.toml to read instead of the per-user one."""
@@ -151,7 +151,9 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
         text = where.read_text(encoding="utf-8")
     except FileNotFoundError:
         if named:
-            raise KeymapError(f"no keys file at {where}") from None
+            raise KeymapError(
+                f"no keys file at {where} (${KEYS_ENV} names it): create it, or unset ${KEYS_ENV} for the defaults"
+            ) from None
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise KeymapError(f"cannot read the keys file {where}: {exc}") from exc

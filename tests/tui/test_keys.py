@@ -35,7 +35,8 @@ def test_the_per_user_file_may_be_absent_a_named_one_may_not(tmp_path: Path, mon
     assert keys_path() == tmp_path / "config" / "agentstop" / "keys.toml"
     assert load_keymap() == {}
     monkeypatch.setenv(KEYS_ENV, str(tmp_path / "mine.toml"))
-    with pytest.raises(KeymapError, match=r"no keys file at .*mine\.toml"):
+    says = r"no keys file at .*mine\.toml \(\$AGENTSTOP_KEYS names it\): create it, or unset \$AGENTSTOP_KEYS"
+    with pytest.raises(KeymapError, match=says):
         load_keymap()
 
 

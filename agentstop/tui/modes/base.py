@@ -459,6 +459,7 @@ class Mode:
         def undo_if(yes: bool | None) -> None:
             if self._undo_question is question:
                 self._undo_question = None
+                self._items_of = (None, {})  # the index `_item_of` made for it: no report held past the question
             if yes:
                 self.run_undo(control, question.call_ids)
 

@@ -114,7 +114,7 @@ def _calls_table(rows: list[tuple[ReportItem, list[Text]]]) -> Table:
     return table
 
 
-def _undo_preview(item: ReportItem, tools: ToolRegistry | None, now: float) -> str:
+def _undo_preview(item: ReportItem, tools: ToolRegistry | None) -> str:
     """What the compensation of `item` will do now: the tool's own summary, the kind of undo, the drift check.
 
     Or, if its undo can no longer run (its window closed, another terminal undid it), why not.
@@ -154,7 +154,7 @@ class UndoQuestion:
         self._asked: dict[str, str] = {}
         """Each previewed call's undo as the question first said it."""
         self._said: list[tuple[str, str, str]] = []
-        """What the question shows now (`_said`)."""
+        """What the question shows now (`_signature`)."""
         title = f"About to {what} ({counted(len(chosen), 'call')}, latest first):"
         body = self._body(self._lines(chosen[:PREVIEW_LIMIT], now))
         self.screen = ConfirmScreen(title, body, "Undo", danger=True)
@@ -167,14 +167,14 @@ class UndoQuestion:
         """
         shown = [item for call_id in self.call_ids[:PREVIEW_LIMIT] if (item := item_of(call_id)) is not None]
         lines = self._lines(shown, now)
-        if _said(lines) != self._said:
+        if _signature(lines) != self._said:
             self.screen.set_body(self._body(lines))
 
     def _lines(self, shown: list[ReportItem], now: float) -> list[tuple[ReportItem, Text]]:
         """Each call and what its undo does now (its countdown after it); "now: ..." if that changed since asked."""
         out = []
         for item in shown:
-            words = _undo_preview(item, self._tools, now)
+            words = _undo_preview(item, self._tools)
             asked = self._asked.setdefault(item.call_id, words)
             clock = undo_clock(item.undo, now)
             tail = f" · {clock}" if clock else ""
@@ -183,7 +183,7 @@ class UndoQuestion:
         return out
 
     def _body(self, lines: list[tuple[ReportItem, Text]]) -> RenderableType:
-        self._said = _said(lines)
+        self._said = _signature(lines)
         body: RenderableType = _calls_table([(item, [line]) for item, line in lines])
         more = len(self.call_ids) - PREVIEW_LIMIT
         if more > 0:
@@ -194,7 +194,7 @@ class UndoQuestion:
         return body
 
 
-def _said(lines: list[tuple[ReportItem, Text]]) -> list[tuple[str, str, str]]:
+def _signature(lines: list[tuple[ReportItem, Text]]) -> list[tuple[str, str, str]]:
     """What lines say, to tell whether they changed: each call, its line's text and style."""
     return [(item.call_id, line.plain, str(line.style)) for item, line in lines]
 
